@@ -1,0 +1,182 @@
+//! The AWS string enums: key specs, usages, states, origins, algorithms.
+//!
+//! Each parses from and prints as its exact AWS name; an unknown name is a
+//! `ValidationException` that lists the accepted values, as AWS words it.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::error::KmsError;
+use crate::ids::shorten;
+
+macro_rules! aws_enum {
+    (
+        $(#[$meta:meta])*
+        $name:ident, field = $field:literal {
+            $( $(#[$vmeta:meta])* $variant:ident => $text:literal, )+
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum $name {
+            $( $(#[$vmeta])* #[doc = concat!("`", $text, "`")] $variant, )+
+        }
+
+        impl $name {
+            /// Every value, in the order the AWS model lists them.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The AWS name.
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text,)+ }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = KmsError;
+            fn from_str(s: &str) -> Result<Self, KmsError> {
+                match s {
+                    $($text => Ok($name::$variant),)+
+                    _ => Err(KmsError::constraint(
+                        $field,
+                        shorten(s),
+                        concat!("Member must satisfy enum value set: [", aws_enum!(@list $($text),+), "]"),
+                    )),
+                }
+            }
+        }
+    };
+    (@list $first:literal $(, $rest:literal)*) => { concat!($first $(, ", ", $rest)*) };
+}
+
+aws_enum! {
+    /// The type of key material and the algorithms it supports.
+    KeySpec, field = "keySpec" {
+        Rsa2048 => "RSA_2048",
+        Rsa3072 => "RSA_3072",
+        Rsa4096 => "RSA_4096",
+        EccNistP256 => "ECC_NIST_P256",
+        EccNistP384 => "ECC_NIST_P384",
+        EccNistP521 => "ECC_NIST_P521",
+        EccSecgP256k1 => "ECC_SECG_P256K1",
+        SymmetricDefault => "SYMMETRIC_DEFAULT",
+        Hmac224 => "HMAC_224",
+        Hmac256 => "HMAC_256",
+        Hmac384 => "HMAC_384",
+        Hmac512 => "HMAC_512",
+        Sm2 => "SM2",
+        MlDsa44 => "ML_DSA_44",
+        MlDsa65 => "ML_DSA_65",
+        MlDsa87 => "ML_DSA_87",
+        EccNistEdwards25519 => "ECC_NIST_EDWARDS25519",
+        MlKem512 => "ML_KEM_512",
+        MlKem768 => "ML_KEM_768",
+        MlKem1024 => "ML_KEM_1024",
+    }
+}
+
+aws_enum! {
+    /// The cryptographic operations a key may be used for.
+    KeyUsage, field = "keyUsage" {
+        SignVerify => "SIGN_VERIFY",
+        EncryptDecrypt => "ENCRYPT_DECRYPT",
+        GenerateVerifyMac => "GENERATE_VERIFY_MAC",
+        KeyAgreement => "KEY_AGREEMENT",
+        EncapsulateDecapsulate => "ENCAPSULATE_DECAPSULATE",
+    }
+}
+
+aws_enum! {
+    /// A key's lifecycle state.
+    KeyState, field = "keyState" {
+        Creating => "Creating",
+        Enabled => "Enabled",
+        Disabled => "Disabled",
+        PendingDeletion => "PendingDeletion",
+        PendingImport => "PendingImport",
+        PendingReplicaDeletion => "PendingReplicaDeletion",
+        Unavailable => "Unavailable",
+        Updating => "Updating",
+    }
+}
+
+aws_enum! {
+    /// Where a key's material came from.
+    Origin, field = "origin" {
+        AwsKms => "AWS_KMS",
+        External => "EXTERNAL",
+        AwsCloudhsm => "AWS_CLOUDHSM",
+        ExternalKeyStore => "EXTERNAL_KEY_STORE",
+    }
+}
+
+aws_enum! {
+    /// The algorithm of an Encrypt, Decrypt or ReEncrypt call.
+    EncryptionAlgorithm, field = "encryptionAlgorithm" {
+        SymmetricDefault => "SYMMETRIC_DEFAULT",
+        RsaesOaepSha1 => "RSAES_OAEP_SHA_1",
+        RsaesOaepSha256 => "RSAES_OAEP_SHA_256",
+        Sm2pke => "SM2PKE",
+    }
+}
+
+aws_enum! {
+    /// The length of a data key, named by its AES key size.
+    DataKeySpec, field = "keySpec" {
+        Aes256 => "AES_256",
+        Aes128 => "AES_128",
+    }
+}
+
+aws_enum! {
+    /// Who manages a key: the customer, or AWS on the customer's behalf.
+    KeyManager, field = "keyManager" {
+        Aws => "AWS",
+        Customer => "CUSTOMER",
+    }
+}
+
+impl DataKeySpec {
+    /// The data key's length in bytes.
+    pub fn byte_len(self) -> usize {
+        match self {
+            DataKeySpec::Aes128 => 16,
+            DataKeySpec::Aes256 => 32,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorKind;
+
+    #[test]
+    fn names_round_trip() -> Result<(), KmsError> {
+        for spec in KeySpec::ALL {
+            assert_eq!(spec.as_str().parse::<KeySpec>()?, *spec);
+        }
+        for state in KeyState::ALL {
+            assert_eq!(state.to_string().parse::<KeyState>()?, *state);
+        }
+        assert_eq!("AES_128".parse::<DataKeySpec>()?.byte_len(), 16);
+        Ok(())
+    }
+
+    #[test]
+    fn unknown_name_lists_the_accepted_values() {
+        let err = "AES_512".parse::<DataKeySpec>().unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Validation);
+        assert_eq!(
+            err.message(),
+            "1 validation error detected: Value 'AES_512' at 'keySpec' failed to satisfy \
+             constraint: Member must satisfy enum value set: [AES_256, AES_128]"
+        );
+    }
+}

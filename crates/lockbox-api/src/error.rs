@@ -1,0 +1,144 @@
+//! The one error type every `Kms` implementation returns: an AWS exception name and a message.
+
+use std::fmt;
+
+/// What went wrong, named exactly as AWS KMS names its exceptions.
+///
+/// Callers (the CLI, the HTTP server, SDK users) branch on the kind; the message is for humans.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// An alias or other named resource already exists.
+    AlreadyExists,
+    /// The system timed out (or could not reach the token) while fulfilling the request.
+    DependencyTimeout,
+    /// The key is disabled.
+    Disabled,
+    /// The key named in the request is not the key that encrypted the ciphertext.
+    IncorrectKey,
+    /// The alias name is malformed or reserved.
+    InvalidAliasName,
+    /// The ARN is malformed.
+    InvalidArn,
+    /// The ciphertext is corrupt, was encrypted under another context, or is not ours.
+    InvalidCiphertext,
+    /// The key's usage does not allow this operation or algorithm.
+    InvalidKeyUsage,
+    /// The paging marker is not one this service issued.
+    InvalidMarker,
+    /// The key's material is not available (the token lost it, or it is not reachable).
+    KeyUnavailable,
+    /// An internal failure; details are in the engine's log, not in the message.
+    KmsInternal,
+    /// The key's state does not allow this operation.
+    KmsInvalidState,
+    /// A quota was exceeded.
+    LimitExceeded,
+    /// The key, alias or other resource does not exist.
+    NotFound,
+    /// A tag is invalid, or there are too many.
+    Tag,
+    /// The request is well-formed but asks for something this service does not do.
+    UnsupportedOperation,
+    /// A parameter violates a constraint of the AWS KMS model (length, range, pattern, enum).
+    Validation,
+}
+
+impl ErrorKind {
+    /// The AWS exception name, as it appears in `__type` on the wire and in the AWS CLI.
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorKind::AlreadyExists => "AlreadyExistsException",
+            ErrorKind::DependencyTimeout => "DependencyTimeoutException",
+            ErrorKind::Disabled => "DisabledException",
+            ErrorKind::IncorrectKey => "IncorrectKeyException",
+            ErrorKind::InvalidAliasName => "InvalidAliasNameException",
+            ErrorKind::InvalidArn => "InvalidArnException",
+            ErrorKind::InvalidCiphertext => "InvalidCiphertextException",
+            ErrorKind::InvalidKeyUsage => "InvalidKeyUsageException",
+            ErrorKind::InvalidMarker => "InvalidMarkerException",
+            ErrorKind::KeyUnavailable => "KeyUnavailableException",
+            ErrorKind::KmsInternal => "KMSInternalException",
+            ErrorKind::KmsInvalidState => "KMSInvalidStateException",
+            ErrorKind::LimitExceeded => "LimitExceededException",
+            ErrorKind::NotFound => "NotFoundException",
+            ErrorKind::Tag => "TagException",
+            ErrorKind::UnsupportedOperation => "UnsupportedOperationException",
+            ErrorKind::Validation => "ValidationException",
+        }
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A failed KMS operation: its kind and a message that says what was wrong.
+///
+/// Messages never contain plaintext, key material or PINs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KmsError {
+    kind: ErrorKind,
+    message: String,
+}
+
+impl KmsError {
+    /// An error of `kind` with a human-readable `message`.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        KmsError {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    /// A `ValidationException`.
+    pub fn validation(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Validation, message)
+    }
+
+    /// A `ValidationException` worded the way AWS words model-constraint violations.
+    pub fn constraint(field: &str, value: impl fmt::Display, constraint: &str) -> Self {
+        Self::validation(format!(
+            "1 validation error detected: Value '{value}' at '{field}' failed to satisfy constraint: {constraint}"
+        ))
+    }
+
+    /// A `NotFoundException`.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::NotFound, message)
+    }
+
+    /// The one opaque `InvalidCiphertextException`: it says nothing about which check failed.
+    pub fn invalid_ciphertext() -> Self {
+        Self::new(ErrorKind::InvalidCiphertext, "")
+    }
+
+    /// A `KMSInternalException`. The details belong in the log; the message stays generic.
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::KmsInternal, message)
+    }
+
+    /// The kind of failure.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// The human-readable message (may be empty, as for `InvalidCiphertextException`).
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl fmt::Display for KmsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.message.is_empty() {
+            f.write_str(self.kind.name())
+        } else {
+            write!(f, "{}: {}", self.kind.name(), self.message)
+        }
+    }
+}
+
+impl std::error::Error for KmsError {}

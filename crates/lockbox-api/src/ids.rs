@@ -1,0 +1,492 @@
+//! Key ids, alias names, ARNs, and the four ways a request can name a key.
+
+use std::fmt;
+use std::str::FromStr;
+
+use uuid::Uuid;
+
+use crate::error::{ErrorKind, KmsError};
+
+/// The longest key identifier (id, ARN, alias or alias ARN) the AWS model accepts.
+pub const MAX_KEY_ID_LEN: usize = 2048;
+/// The longest alias name the AWS model accepts, prefix included.
+pub const MAX_ALIAS_NAME_LEN: usize = 256;
+/// Every alias name starts with this.
+pub const ALIAS_PREFIX: &str = "alias/";
+/// Alias names under this prefix belong to AWS-managed keys and cannot be created or moved.
+pub const RESERVED_ALIAS_PREFIX: &str = "alias/aws/";
+
+/// A key's unique id: a random (version 4) UUID, printed in lowercase hyphenated form.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct KeyId(Uuid);
+
+impl KeyId {
+    /// Builds a key id from 16 random bytes (it sets the UUID version and variant bits).
+    pub fn from_random_bytes(bytes: [u8; 16]) -> Self {
+        KeyId(uuid::Builder::from_random_bytes(bytes).into_uuid())
+    }
+
+    /// Rebuilds a key id from the 16 bytes `as_bytes` returned.
+    pub fn from_bytes(bytes: [u8; 16]) -> Self {
+        KeyId(Uuid::from_bytes(bytes))
+    }
+
+    /// The 16 bytes of the id, as stored in records and ciphertext blobs.
+    pub fn as_bytes(&self) -> &[u8; 16] {
+        self.0.as_bytes()
+    }
+
+    /// Parses the hyphenated form (`1234abcd-12ab-34cd-56ef-1234567890ab`).
+    ///
+    /// Anything else is a `NotFoundException`, as in AWS KMS: no such key can exist.
+    pub fn parse(s: &str) -> Result<Self, KmsError> {
+        if s.len() != 36 {
+            return Err(invalid_key_id(s));
+        }
+        Uuid::try_parse(s).map(KeyId).map_err(|_| invalid_key_id(s))
+    }
+}
+
+fn invalid_key_id(s: &str) -> KmsError {
+    KmsError::not_found(format!("Invalid keyId '{}'", shorten(s)))
+}
+
+impl fmt::Display for KeyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0.hyphenated(), f)
+    }
+}
+
+impl FromStr for KeyId {
+    type Err = KmsError;
+    fn from_str(s: &str) -> Result<Self, KmsError> {
+        Self::parse(s)
+    }
+}
+
+/// An alias name: `alias/` followed by 1 or more of `[a-zA-Z0-9:/_-]`, at most 256 characters.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AliasName(String);
+
+impl AliasName {
+    /// Parses and checks an alias name against the AWS model.
+    pub fn parse(s: &str) -> Result<Self, KmsError> {
+        if s.is_empty() || s.len() > MAX_ALIAS_NAME_LEN {
+            return Err(KmsError::constraint(
+                "aliasName",
+                shorten(s),
+                "Member must have length between 1 and 256",
+            ));
+        }
+        if !s
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b':' | b'/' | b'_' | b'-'))
+        {
+            return Err(KmsError::constraint(
+                "aliasName",
+                shorten(s),
+                "Member must satisfy regular expression pattern: ^[a-zA-Z0-9:/_-]+$",
+            ));
+        }
+        match s.strip_prefix(ALIAS_PREFIX) {
+            Some(rest) if !rest.is_empty() => Ok(AliasName(s.to_owned())),
+            Some(_) => Err(KmsError::new(
+                ErrorKind::InvalidAliasName,
+                "Alias name must have at least one character after the prefix alias/",
+            )),
+            None => Err(KmsError::new(
+                ErrorKind::InvalidAliasName,
+                format!("Alias {s} must begin with {ALIAS_PREFIX}"),
+            )),
+        }
+    }
+
+    /// The full name, `alias/` included.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// True for names under `alias/aws/`, which only AWS-managed keys may carry.
+    pub fn is_reserved(&self) -> bool {
+        self.0.starts_with(RESERVED_ALIAS_PREFIX)
+    }
+}
+
+impl fmt::Display for AliasName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl FromStr for AliasName {
+    type Err = KmsError;
+    fn from_str(s: &str) -> Result<Self, KmsError> {
+        Self::parse(s)
+    }
+}
+
+/// Where keys live, as ARNs say it: `arn:<partition>:kms:<region>:<account>:...`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ArnScope {
+    partition: String,
+    region: String,
+    account: String,
+}
+
+impl ArnScope {
+    /// A scope; each part is checked (partition and region: lowercase letters, digits and `-`;
+    /// account: 12 digits).
+    pub fn new(partition: &str, region: &str, account: &str) -> Result<Self, KmsError> {
+        let word = |s: &str| {
+            !s.is_empty()
+                && s.len() <= 64
+                && s.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        };
+        if !word(partition) {
+            return Err(KmsError::validation(format!(
+                "ARN partition '{}' must be lowercase letters, digits and '-'",
+                shorten(partition)
+            )));
+        }
+        if !word(region) {
+            return Err(KmsError::validation(format!(
+                "ARN region '{}' must be lowercase letters, digits and '-'",
+                shorten(region)
+            )));
+        }
+        if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(KmsError::validation(format!(
+                "AWS account id '{}' must be 12 digits",
+                shorten(account)
+            )));
+        }
+        Ok(ArnScope {
+            partition: partition.to_owned(),
+            region: region.to_owned(),
+            account: account.to_owned(),
+        })
+    }
+
+    /// The partition, e.g. `aws`.
+    pub fn partition(&self) -> &str {
+        &self.partition
+    }
+
+    /// The region, e.g. `us-east-1`.
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
+    /// The 12-digit account id.
+    pub fn account(&self) -> &str {
+        &self.account
+    }
+
+    /// The ARN of a key in this scope.
+    pub fn key_arn(&self, key_id: KeyId) -> KeyArn {
+        KeyArn {
+            scope: self.clone(),
+            key_id,
+        }
+    }
+
+    /// The ARN of an alias in this scope.
+    pub fn alias_arn(&self, alias: &AliasName) -> AliasArn {
+        AliasArn {
+            scope: self.clone(),
+            alias: alias.clone(),
+        }
+    }
+}
+
+impl Default for ArnScope {
+    /// `aws`, `us-east-1`, account `000000000000`: values every AWS client accepts.
+    fn default() -> Self {
+        ArnScope {
+            partition: "aws".to_owned(),
+            region: "us-east-1".to_owned(),
+            account: "000000000000".to_owned(),
+        }
+    }
+}
+
+/// `arn:<partition>:kms:<region>:<account>:key/<key-id>`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct KeyArn {
+    scope: ArnScope,
+    key_id: KeyId,
+}
+
+impl KeyArn {
+    /// The scope the ARN names.
+    pub fn scope(&self) -> &ArnScope {
+        &self.scope
+    }
+
+    /// The key id the ARN names.
+    pub fn key_id(&self) -> KeyId {
+        self.key_id
+    }
+}
+
+impl fmt::Display for KeyArn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = &self.scope;
+        write!(
+            f,
+            "arn:{}:kms:{}:{}:key/{}",
+            s.partition, s.region, s.account, self.key_id
+        )
+    }
+}
+
+/// `arn:<partition>:kms:<region>:<account>:alias/<name>`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct AliasArn {
+    scope: ArnScope,
+    alias: AliasName,
+}
+
+impl AliasArn {
+    /// The scope the ARN names.
+    pub fn scope(&self) -> &ArnScope {
+        &self.scope
+    }
+
+    /// The alias name the ARN names.
+    pub fn alias(&self) -> &AliasName {
+        &self.alias
+    }
+}
+
+impl fmt::Display for AliasArn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = &self.scope;
+        write!(
+            f,
+            "arn:{}:kms:{}:{}:{}",
+            s.partition, s.region, s.account, self.alias
+        )
+    }
+}
+
+/// How a request names a key: key id, key ARN, alias name or alias ARN.
+///
+/// Which forms an operation accepts is the operation's business (EnableKey takes no alias);
+/// this type only guarantees the form is well-made.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum KeyRef {
+    /// `1234abcd-12ab-34cd-56ef-1234567890ab`
+    Id(KeyId),
+    /// `arn:aws:kms:us-east-1:111122223333:key/1234abcd-...`
+    KeyArn(KeyArn),
+    /// `alias/ExampleAlias`
+    Alias(AliasName),
+    /// `arn:aws:kms:us-east-1:111122223333:alias/ExampleAlias`
+    AliasArn(AliasArn),
+}
+
+impl KeyRef {
+    /// Parses any of the four forms.
+    ///
+    /// A malformed ARN is `InvalidArnException`; a string that is neither an ARN, an alias nor
+    /// a key id is `NotFoundException`, as AWS KMS answers.
+    pub fn parse(s: &str) -> Result<Self, KmsError> {
+        if s.is_empty() || s.len() > MAX_KEY_ID_LEN {
+            return Err(KmsError::constraint(
+                "keyId",
+                shorten(s),
+                "Member must have length between 1 and 2048",
+            ));
+        }
+        if let Some(rest) = s.strip_prefix("arn:") {
+            return parse_arn(s, rest);
+        }
+        if s.starts_with(ALIAS_PREFIX) {
+            return AliasName::parse(s).map(KeyRef::Alias);
+        }
+        KeyId::parse(s).map(KeyRef::Id)
+    }
+
+    /// True if this names an alias (by name or ARN) rather than a key.
+    pub fn is_alias(&self) -> bool {
+        matches!(self, KeyRef::Alias(_) | KeyRef::AliasArn(_))
+    }
+}
+
+impl From<KeyId> for KeyRef {
+    fn from(id: KeyId) -> Self {
+        KeyRef::Id(id)
+    }
+}
+
+impl From<KeyArn> for KeyRef {
+    fn from(arn: KeyArn) -> Self {
+        KeyRef::KeyArn(arn)
+    }
+}
+
+impl From<AliasName> for KeyRef {
+    fn from(alias: AliasName) -> Self {
+        KeyRef::Alias(alias)
+    }
+}
+
+impl FromStr for KeyRef {
+    type Err = KmsError;
+    fn from_str(s: &str) -> Result<Self, KmsError> {
+        Self::parse(s)
+    }
+}
+
+impl fmt::Display for KeyRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeyRef::Id(id) => id.fmt(f),
+            KeyRef::KeyArn(arn) => arn.fmt(f),
+            KeyRef::Alias(alias) => alias.fmt(f),
+            KeyRef::AliasArn(arn) => arn.fmt(f),
+        }
+    }
+}
+
+fn parse_arn(whole: &str, after_arn: &str) -> Result<KeyRef, KmsError> {
+    let invalid = || {
+        KmsError::new(
+            ErrorKind::InvalidArn,
+            format!("Invalid arn {}", shorten(whole)),
+        )
+    };
+    // Alias names may contain ':', so the resource is everything after the fifth colon.
+    let mut parts = after_arn.splitn(5, ':');
+    let (Some(partition), Some(service), Some(region), Some(account), Some(resource)) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) else {
+        return Err(invalid());
+    };
+    if service != "kms" {
+        return Err(invalid());
+    }
+    let scope = ArnScope::new(partition, region, account).map_err(|_| invalid())?;
+    if let Some(id) = resource.strip_prefix("key/") {
+        let key_id = KeyId::parse(id).map_err(|_| invalid())?;
+        Ok(KeyRef::KeyArn(KeyArn { scope, key_id }))
+    } else if resource.starts_with(ALIAS_PREFIX) {
+        let alias = AliasName::parse(resource).map_err(|_| invalid())?;
+        Ok(KeyRef::AliasArn(AliasArn { scope, alias }))
+    } else {
+        Err(invalid())
+    }
+}
+
+/// Untrusted strings are echoed in messages only up to a readable length.
+pub(crate) fn shorten(s: &str) -> String {
+    const MAX: usize = 80;
+    if s.chars().count() <= MAX {
+        s.to_owned()
+    } else {
+        let head: String = s.chars().take(MAX).collect();
+        format!("{head}...")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ID: &str = "1234abcd-12ab-44cd-96ef-1234567890ab";
+
+    #[test]
+    fn parses_all_four_forms() -> Result<(), KmsError> {
+        let id = KeyId::parse(ID)?;
+        assert_eq!(KeyRef::parse(ID)?, KeyRef::Id(id));
+        let arn = format!("arn:aws:kms:us-east-1:111122223333:key/{ID}");
+        match KeyRef::parse(&arn)? {
+            KeyRef::KeyArn(k) => {
+                assert_eq!(k.key_id(), id);
+                assert_eq!(k.to_string(), arn);
+            }
+            other => panic!("expected key ARN, got {other:?}"),
+        }
+        assert_eq!(
+            KeyRef::parse("alias/app")?,
+            KeyRef::Alias(AliasName::parse("alias/app")?)
+        );
+        let alias_arn = "arn:aws-cn:kms:cn-north-1:111122223333:alias/a:b/c";
+        match KeyRef::parse(alias_arn)? {
+            KeyRef::AliasArn(a) => {
+                assert_eq!(a.alias().as_str(), "alias/a:b/c");
+                assert_eq!(a.scope().partition(), "aws-cn");
+                assert_eq!(a.to_string(), alias_arn);
+            }
+            other => panic!("expected alias ARN, got {other:?}"),
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn rejects_malformed_forms_with_aws_error_kinds() {
+        let kind = |s: &str| KeyRef::parse(s).map(|_| ()).unwrap_err().kind();
+        assert_eq!(kind(""), ErrorKind::Validation);
+        assert_eq!(kind(&"a".repeat(2049)), ErrorKind::Validation);
+        assert_eq!(kind("not-a-key"), ErrorKind::NotFound);
+        assert_eq!(
+            kind("{1234abcd-12ab-44cd-96ef-1234567890ab}"),
+            ErrorKind::NotFound
+        );
+        assert_eq!(
+            kind("arn:aws:s3:us-east-1:111122223333:key/x"),
+            ErrorKind::InvalidArn
+        );
+        assert_eq!(
+            kind("arn:aws:kms:us-east-1:1111:key/x"),
+            ErrorKind::InvalidArn
+        );
+        assert_eq!(
+            kind(&format!("arn:aws:kms:us-east-1:111122223333:bucket/{ID}")),
+            ErrorKind::InvalidArn
+        );
+        assert_eq!(kind("arn:aws:kms"), ErrorKind::InvalidArn);
+        assert_eq!(kind("alias/"), ErrorKind::InvalidAliasName);
+        assert_eq!(kind("alias/has space"), ErrorKind::Validation);
+    }
+
+    #[test]
+    fn alias_rules() -> Result<(), KmsError> {
+        assert!(AliasName::parse("alias/aws/ebs")?.is_reserved());
+        assert!(!AliasName::parse("alias/awsome")?.is_reserved());
+        assert_eq!(
+            AliasName::parse("app").unwrap_err().kind(),
+            ErrorKind::InvalidAliasName
+        );
+        let longest = format!("alias/{}", "x".repeat(250));
+        assert!(AliasName::parse(&longest).is_ok());
+        assert_eq!(
+            AliasName::parse(&format!("{longest}x")).unwrap_err().kind(),
+            ErrorKind::Validation
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn key_id_round_trips_bytes_and_text() -> Result<(), KmsError> {
+        let id = KeyId::from_random_bytes([7; 16]);
+        assert_eq!(KeyId::from_bytes(*id.as_bytes()), id);
+        assert_eq!(KeyId::parse(&id.to_string())?, id);
+        assert_eq!(id.to_string().len(), 36);
+        Ok(())
+    }
+
+    #[test]
+    fn arn_scope_checks_each_part() {
+        assert!(ArnScope::new("aws", "eu-west-3", "123456789012").is_ok());
+        assert!(ArnScope::new("AWS", "eu-west-3", "123456789012").is_err());
+        assert!(ArnScope::new("aws", "", "123456789012").is_err());
+        assert!(ArnScope::new("aws", "eu-west-3", "12345678901a").is_err());
+    }
+}

@@ -1,0 +1,53 @@
+//! The Lockbox vocabulary.
+//!
+//! Key ids and ARNs, key specs, usages and states, the AWS-shaped requests and responses of
+//! every operation, the [`Kms`] trait, and [`KmsError`] with its AWS exception names. No I/O,
+//! no PKCS#11, no storage: every other Lockbox crate speaks this language.
+//!
+//! Untrusted input becomes these types at the edge (`KeyRef::parse`, `AliasName::parse`,
+//! `EncryptionContext::new`, `Tag::new`, `NumberOfBytes::new`), so code past the edge never
+//! re-checks a well-formed value.
+//!
+//! Secrets ([`Plaintext`]) have no `Debug`, `Display`, `Clone` or `Serialize`:
+//!
+//! ```compile_fail
+//! let p = lockbox_api::Plaintext::new(vec![1, 2, 3]);
+//! println!("{:?}", p);
+//! ```
+//!
+//! ```compile_fail
+//! let p = lockbox_api::Plaintext::new(vec![1, 2, 3]);
+//! println!("{}", p);
+//! ```
+//!
+//! ```compile_fail
+//! let p = lockbox_api::Plaintext::new(vec![1, 2, 3]);
+//! let q = p.clone();
+//! ```
+#![forbid(unsafe_code)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+mod context;
+mod enums;
+mod error;
+mod ids;
+mod kms;
+mod ops;
+mod secret;
+mod tag;
+mod time;
+
+pub use context::EncryptionContext;
+pub use enums::{
+    DataKeySpec, EncryptionAlgorithm, KeyManager, KeySpec, KeyState, KeyUsage, Origin,
+};
+pub use error::{ErrorKind, KmsError};
+pub use ids::{
+    ALIAS_PREFIX, AliasArn, AliasName, ArnScope, KeyArn, KeyId, KeyRef, MAX_ALIAS_NAME_LEN,
+    MAX_KEY_ID_LEN, RESERVED_ALIAS_PREFIX,
+};
+pub use kms::Kms;
+pub use ops::*;
+pub use secret::Plaintext;
+pub use tag::{MAX_TAGS_PER_KEY, Tag, check_tag_key};
+pub use time::Timestamp;

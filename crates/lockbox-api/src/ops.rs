@@ -1,0 +1,750 @@
+//! Requests and responses of the KMS operations, shaped as the AWS KMS model shapes them.
+//!
+//! Requests hold parsed values (`KeyRef`, `AliasName`, `EncryptionContext`, ...), so whoever
+//! builds one has already turned untrusted input into well-formed values. Requests are
+//! `#[non_exhaustive]`: build them with `new` and the `with_*` methods.
+
+use crate::context::EncryptionContext;
+use crate::enums::{
+    DataKeySpec, EncryptionAlgorithm, KeyManager, KeySpec, KeyState, KeyUsage, Origin,
+};
+use crate::error::KmsError;
+use crate::ids::{AliasArn, AliasName, KeyArn, KeyId, KeyRef};
+use crate::secret::Plaintext;
+use crate::tag::Tag;
+use crate::time::Timestamp;
+
+/// The longest key description, in characters.
+pub const MAX_DESCRIPTION_LEN: usize = 8192;
+/// The most plaintext bytes Encrypt accepts.
+pub const MAX_PLAINTEXT_LEN: usize = 4096;
+/// The longest ciphertext blob any operation accepts or returns.
+pub const MAX_CIPHERTEXT_LEN: usize = 6144;
+/// The most bytes GenerateRandom and GenerateDataKey return.
+pub const MAX_NUMBER_OF_BYTES: u16 = 1024;
+
+/// A byte count for GenerateRandom and GenerateDataKey: 1..=1024.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NumberOfBytes(u16);
+
+impl NumberOfBytes {
+    /// Checks the range.
+    pub fn new(n: i64) -> Result<Self, KmsError> {
+        match u16::try_from(n) {
+            Ok(n) if (1..=MAX_NUMBER_OF_BYTES).contains(&n) => Ok(NumberOfBytes(n)),
+            _ => Err(KmsError::constraint(
+                "numberOfBytes",
+                n,
+                "Member must have value between 1 and 1024",
+            )),
+        }
+    }
+
+    /// The count.
+    pub fn get(self) -> usize {
+        usize::from(self.0)
+    }
+}
+
+/// How long a data key is: named by spec, or a byte count. Never both, never neither.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DataKeySize {
+    /// `KeySpec`: AES_128 or AES_256.
+    Spec(DataKeySpec),
+    /// `NumberOfBytes`: 1..=1024.
+    Bytes(NumberOfBytes),
+}
+
+impl DataKeySize {
+    /// Builds the size from the two optional wire parameters, which exclude each other.
+    pub fn from_parts(
+        number_of_bytes: Option<i64>,
+        key_spec: Option<DataKeySpec>,
+    ) -> Result<Self, KmsError> {
+        match (number_of_bytes, key_spec) {
+            (Some(_), Some(_)) => Err(KmsError::validation(
+                "Please specify either number of bytes or key spec, not both.",
+            )),
+            (None, None) => Err(KmsError::validation(
+                "Please specify either number of bytes or key spec.",
+            )),
+            (Some(n), None) => Ok(DataKeySize::Bytes(NumberOfBytes::new(n)?)),
+            (None, Some(spec)) => Ok(DataKeySize::Spec(spec)),
+        }
+    }
+
+    /// The data key's length in bytes.
+    pub fn byte_len(self) -> usize {
+        match self {
+            DataKeySize::Spec(spec) => spec.byte_len(),
+            DataKeySize::Bytes(n) => n.get(),
+        }
+    }
+}
+
+impl From<DataKeySpec> for DataKeySize {
+    fn from(spec: DataKeySpec) -> Self {
+        DataKeySize::Spec(spec)
+    }
+}
+
+/// Everything DescribeKey says about a key.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KeyMetadata {
+    /// The account that owns the key.
+    pub aws_account_id: String,
+    /// The key id.
+    pub key_id: KeyId,
+    /// The key ARN.
+    pub arn: KeyArn,
+    /// When the key was created.
+    pub creation_date: Timestamp,
+    /// True exactly when the state is `Enabled`.
+    pub enabled: bool,
+    /// The description.
+    pub description: String,
+    /// What the key may be used for.
+    pub key_usage: KeyUsage,
+    /// The lifecycle state.
+    pub key_state: KeyState,
+    /// When the key will be deleted, if deletion is scheduled.
+    pub deletion_date: Option<Timestamp>,
+    /// Where the material came from.
+    pub origin: Origin,
+    /// Who manages the key.
+    pub key_manager: KeyManager,
+    /// The type of key material.
+    pub key_spec: KeySpec,
+    /// The encryption algorithms the key supports.
+    pub encryption_algorithms: Vec<EncryptionAlgorithm>,
+    /// Always false: Lockbox has no multi-Region keys.
+    pub multi_region: bool,
+    /// The waiting period, if deletion is scheduled.
+    pub pending_deletion_window_in_days: Option<u32>,
+}
+
+macro_rules! with_methods {
+    ($ty:ident { $( $(#[$m:meta])* $name:ident : $field:ident : $fty:ty ),+ $(,)? }) => {
+        impl $ty {
+            $( $(#[$m])* pub fn $name(mut self, value: $fty) -> Self { self.$field = value.into(); self } )+
+        }
+    };
+}
+
+/// CreateKey.
+#[derive(Clone, Debug, Default)]
+#[non_exhaustive]
+pub struct CreateKeyRequest {
+    /// The description (0..=8192 characters).
+    pub description: String,
+    /// Default `ENCRYPT_DECRYPT`.
+    pub key_usage: Option<KeyUsage>,
+    /// Default `SYMMETRIC_DEFAULT`.
+    pub key_spec: Option<KeySpec>,
+    /// Default `AWS_KMS`.
+    pub origin: Option<Origin>,
+    /// Tags, at most 50, keys unique.
+    pub tags: Vec<Tag>,
+}
+
+impl CreateKeyRequest {
+    /// A request with every parameter at its default.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+with_methods!(CreateKeyRequest {
+    /// Sets the description.
+    with_description: description: &str,
+    /// Sets the key usage.
+    with_key_usage: key_usage: KeyUsage,
+    /// Sets the key spec.
+    with_key_spec: key_spec: KeySpec,
+    /// Sets the origin.
+    with_origin: origin: Origin,
+    /// Sets the tags.
+    with_tags: tags: Vec<Tag>,
+});
+
+/// CreateKey's answer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CreateKeyResponse {
+    /// The new key.
+    pub key_metadata: KeyMetadata,
+}
+
+/// Requests that name only a key.
+macro_rules! key_request {
+    ($(#[$m:meta])* $ty:ident) => {
+        $(#[$m])*
+        #[derive(Clone, Debug)]
+        #[non_exhaustive]
+        pub struct $ty {
+            /// The key.
+            pub key_id: KeyRef,
+        }
+        impl $ty {
+            /// A request for `key_id`.
+            pub fn new(key_id: impl Into<KeyRef>) -> Self {
+                $ty { key_id: key_id.into() }
+            }
+        }
+    };
+}
+
+key_request!(
+    /// DescribeKey (any of the four key forms).
+    DescribeKeyRequest
+);
+key_request!(
+    /// EnableKey (key id or key ARN).
+    EnableKeyRequest
+);
+key_request!(
+    /// DisableKey (key id or key ARN).
+    DisableKeyRequest
+);
+key_request!(
+    /// CancelKeyDeletion (key id or key ARN).
+    CancelKeyDeletionRequest
+);
+
+/// DescribeKey's answer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DescribeKeyResponse {
+    /// The key.
+    pub key_metadata: KeyMetadata,
+}
+
+/// ListKeys.
+#[derive(Clone, Debug, Default)]
+#[non_exhaustive]
+pub struct ListKeysRequest {
+    /// Page size, 1..=1000, default 100.
+    pub limit: Option<u32>,
+    /// `next_marker` of the previous page.
+    pub marker: Option<String>,
+}
+
+impl ListKeysRequest {
+    /// The first page at the default size.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+with_methods!(ListKeysRequest {
+    /// Sets the page size.
+    with_limit: limit: u32,
+    /// Continues after a previous page.
+    with_marker: marker: String,
+});
+
+/// One key in a ListKeys page.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KeyListEntry {
+    /// The key id.
+    pub key_id: KeyId,
+    /// The key ARN.
+    pub key_arn: KeyArn,
+}
+
+/// A page of keys.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ListKeysResponse {
+    /// The keys, in a stable order.
+    pub keys: Vec<KeyListEntry>,
+    /// Present when there are more.
+    pub next_marker: Option<String>,
+    /// True when there are more.
+    pub truncated: bool,
+}
+
+/// UpdateKeyDescription.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct UpdateKeyDescriptionRequest {
+    /// The key (id or ARN).
+    pub key_id: KeyRef,
+    /// The new description (0..=8192 characters).
+    pub description: String,
+}
+
+impl UpdateKeyDescriptionRequest {
+    /// Sets `key_id`'s description.
+    pub fn new(key_id: impl Into<KeyRef>, description: impl Into<String>) -> Self {
+        UpdateKeyDescriptionRequest {
+            key_id: key_id.into(),
+            description: description.into(),
+        }
+    }
+}
+
+/// ScheduleKeyDeletion.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct ScheduleKeyDeletionRequest {
+    /// The key (id or ARN).
+    pub key_id: KeyRef,
+    /// Waiting period in days, 7..=30, default 30.
+    pub pending_window_in_days: Option<u32>,
+}
+
+impl ScheduleKeyDeletionRequest {
+    /// Schedules `key_id` for deletion after the default 30 days.
+    pub fn new(key_id: impl Into<KeyRef>) -> Self {
+        ScheduleKeyDeletionRequest {
+            key_id: key_id.into(),
+            pending_window_in_days: None,
+        }
+    }
+}
+
+with_methods!(ScheduleKeyDeletionRequest {
+    /// Sets the waiting period.
+    with_pending_window_in_days: pending_window_in_days: u32,
+});
+
+/// ScheduleKeyDeletion's answer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScheduleKeyDeletionResponse {
+    /// The key.
+    pub key_id: KeyArn,
+    /// When it will be deleted.
+    pub deletion_date: Timestamp,
+    /// `PendingDeletion`.
+    pub key_state: KeyState,
+    /// The waiting period.
+    pub pending_window_in_days: u32,
+}
+
+/// CancelKeyDeletion's answer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CancelKeyDeletionResponse {
+    /// The key, now `Disabled`.
+    pub key_id: KeyArn,
+}
+
+/// CreateAlias and UpdateAlias.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct AliasRequest {
+    /// The alias.
+    pub alias_name: AliasName,
+    /// The key it points to (id or ARN).
+    pub target_key_id: KeyRef,
+}
+
+impl AliasRequest {
+    /// Points `alias_name` at `target_key_id`.
+    pub fn new(alias_name: AliasName, target_key_id: impl Into<KeyRef>) -> Self {
+        AliasRequest {
+            alias_name,
+            target_key_id: target_key_id.into(),
+        }
+    }
+}
+
+/// DeleteAlias.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct DeleteAliasRequest {
+    /// The alias.
+    pub alias_name: AliasName,
+}
+
+impl DeleteAliasRequest {
+    /// Deletes `alias_name`.
+    pub fn new(alias_name: AliasName) -> Self {
+        DeleteAliasRequest { alias_name }
+    }
+}
+
+/// ListAliases.
+#[derive(Clone, Debug, Default)]
+#[non_exhaustive]
+pub struct ListAliasesRequest {
+    /// Only aliases of this key (id or ARN).
+    pub key_id: Option<KeyRef>,
+    /// Page size, 1..=100, default 50.
+    pub limit: Option<u32>,
+    /// `next_marker` of the previous page.
+    pub marker: Option<String>,
+}
+
+impl ListAliasesRequest {
+    /// The first page of all aliases.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+with_methods!(ListAliasesRequest {
+    /// Lists only aliases of this key.
+    with_key_id: key_id: KeyRef,
+    /// Sets the page size.
+    with_limit: limit: u32,
+    /// Continues after a previous page.
+    with_marker: marker: String,
+});
+
+/// One alias in a ListAliases page.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AliasListEntry {
+    /// The alias name.
+    pub alias_name: AliasName,
+    /// The alias ARN.
+    pub alias_arn: AliasArn,
+    /// The key it points to.
+    pub target_key_id: KeyId,
+    /// When it was created.
+    pub creation_date: Timestamp,
+    /// When it was last pointed somewhere.
+    pub last_updated_date: Timestamp,
+}
+
+/// A page of aliases.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ListAliasesResponse {
+    /// The aliases, in name order.
+    pub aliases: Vec<AliasListEntry>,
+    /// Present when there are more.
+    pub next_marker: Option<String>,
+    /// True when there are more.
+    pub truncated: bool,
+}
+
+/// TagResource.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct TagResourceRequest {
+    /// The key (id or ARN).
+    pub key_id: KeyRef,
+    /// Tags to add or overwrite.
+    pub tags: Vec<Tag>,
+}
+
+impl TagResourceRequest {
+    /// Adds `tags` to `key_id`.
+    pub fn new(key_id: impl Into<KeyRef>, tags: Vec<Tag>) -> Self {
+        TagResourceRequest {
+            key_id: key_id.into(),
+            tags,
+        }
+    }
+}
+
+/// UntagResource.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct UntagResourceRequest {
+    /// The key (id or ARN).
+    pub key_id: KeyRef,
+    /// Tag keys to remove; absent keys are ignored.
+    pub tag_keys: Vec<String>,
+}
+
+impl UntagResourceRequest {
+    /// Removes `tag_keys` from `key_id`.
+    pub fn new(key_id: impl Into<KeyRef>, tag_keys: Vec<String>) -> Self {
+        UntagResourceRequest {
+            key_id: key_id.into(),
+            tag_keys,
+        }
+    }
+}
+
+/// ListResourceTags.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct ListResourceTagsRequest {
+    /// The key (id or ARN).
+    pub key_id: KeyRef,
+    /// Page size, 1..=50, default 50.
+    pub limit: Option<u32>,
+    /// `next_marker` of the previous page.
+    pub marker: Option<String>,
+}
+
+impl ListResourceTagsRequest {
+    /// The first page of `key_id`'s tags.
+    pub fn new(key_id: impl Into<KeyRef>) -> Self {
+        ListResourceTagsRequest {
+            key_id: key_id.into(),
+            limit: None,
+            marker: None,
+        }
+    }
+}
+
+with_methods!(ListResourceTagsRequest {
+    /// Sets the page size.
+    with_limit: limit: u32,
+    /// Continues after a previous page.
+    with_marker: marker: String,
+});
+
+/// A page of tags.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ListResourceTagsResponse {
+    /// The tags, in key order.
+    pub tags: Vec<Tag>,
+    /// Present when there are more.
+    pub next_marker: Option<String>,
+    /// True when there are more.
+    pub truncated: bool,
+}
+
+/// Encrypt.
+#[non_exhaustive]
+pub struct EncryptRequest {
+    /// The key (any form).
+    pub key_id: KeyRef,
+    /// 1..=4096 bytes.
+    pub plaintext: Plaintext,
+    /// Bound to the ciphertext; Decrypt must present the same.
+    pub encryption_context: EncryptionContext,
+    /// `SYMMETRIC_DEFAULT` (the default) for symmetric keys.
+    pub encryption_algorithm: Option<EncryptionAlgorithm>,
+}
+
+impl EncryptRequest {
+    /// Encrypts `plaintext` under `key_id` with an empty context.
+    pub fn new(key_id: impl Into<KeyRef>, plaintext: Plaintext) -> Self {
+        EncryptRequest {
+            key_id: key_id.into(),
+            plaintext,
+            encryption_context: EncryptionContext::empty(),
+            encryption_algorithm: None,
+        }
+    }
+}
+
+with_methods!(EncryptRequest {
+    /// Sets the encryption context.
+    with_encryption_context: encryption_context: EncryptionContext,
+    /// Sets the algorithm.
+    with_encryption_algorithm: encryption_algorithm: EncryptionAlgorithm,
+});
+
+/// Encrypt's answer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EncryptResponse {
+    /// The ciphertext blob.
+    pub ciphertext_blob: Vec<u8>,
+    /// The key that encrypted it.
+    pub key_id: KeyArn,
+    /// The algorithm used.
+    pub encryption_algorithm: EncryptionAlgorithm,
+}
+
+/// Decrypt.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct DecryptRequest {
+    /// The blob Encrypt, GenerateDataKey or ReEncrypt returned.
+    pub ciphertext_blob: Vec<u8>,
+    /// The context given when it was made.
+    pub encryption_context: EncryptionContext,
+    /// If given, the blob must be this key's (else `IncorrectKeyException`).
+    pub key_id: Option<KeyRef>,
+    /// `SYMMETRIC_DEFAULT` (the default) for symmetric keys.
+    pub encryption_algorithm: Option<EncryptionAlgorithm>,
+}
+
+impl DecryptRequest {
+    /// Decrypts `ciphertext_blob` with an empty context.
+    pub fn new(ciphertext_blob: Vec<u8>) -> Self {
+        DecryptRequest {
+            ciphertext_blob,
+            encryption_context: EncryptionContext::empty(),
+            key_id: None,
+            encryption_algorithm: None,
+        }
+    }
+}
+
+with_methods!(DecryptRequest {
+    /// Sets the encryption context.
+    with_encryption_context: encryption_context: EncryptionContext,
+    /// Requires the blob to be this key's.
+    with_key_id: key_id: KeyRef,
+    /// Sets the algorithm.
+    with_encryption_algorithm: encryption_algorithm: EncryptionAlgorithm,
+});
+
+/// Decrypt's answer.
+pub struct DecryptResponse {
+    /// The key that decrypted it.
+    pub key_id: KeyArn,
+    /// The plaintext.
+    pub plaintext: Plaintext,
+    /// The algorithm used.
+    pub encryption_algorithm: EncryptionAlgorithm,
+}
+
+/// ReEncrypt: decrypt under one key, encrypt under another, without releasing the plaintext.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct ReEncryptRequest {
+    /// The blob to re-encrypt.
+    pub ciphertext_blob: Vec<u8>,
+    /// The context it was made with.
+    pub source_encryption_context: EncryptionContext,
+    /// If given, the blob must be this key's.
+    pub source_key_id: Option<KeyRef>,
+    /// The key to encrypt under (any form).
+    pub destination_key_id: KeyRef,
+    /// The context to bind to the new blob.
+    pub destination_encryption_context: EncryptionContext,
+    /// `SYMMETRIC_DEFAULT` (the default).
+    pub source_encryption_algorithm: Option<EncryptionAlgorithm>,
+    /// `SYMMETRIC_DEFAULT` (the default).
+    pub destination_encryption_algorithm: Option<EncryptionAlgorithm>,
+}
+
+impl ReEncryptRequest {
+    /// Re-encrypts `ciphertext_blob` under `destination_key_id`, empty contexts.
+    pub fn new(ciphertext_blob: Vec<u8>, destination_key_id: impl Into<KeyRef>) -> Self {
+        ReEncryptRequest {
+            ciphertext_blob,
+            source_encryption_context: EncryptionContext::empty(),
+            source_key_id: None,
+            destination_key_id: destination_key_id.into(),
+            destination_encryption_context: EncryptionContext::empty(),
+            source_encryption_algorithm: None,
+            destination_encryption_algorithm: None,
+        }
+    }
+}
+
+with_methods!(ReEncryptRequest {
+    /// Sets the source context.
+    with_source_encryption_context: source_encryption_context: EncryptionContext,
+    /// Requires the blob to be this key's.
+    with_source_key_id: source_key_id: KeyRef,
+    /// Sets the destination context.
+    with_destination_encryption_context: destination_encryption_context: EncryptionContext,
+    /// Sets the source algorithm.
+    with_source_encryption_algorithm: source_encryption_algorithm: EncryptionAlgorithm,
+    /// Sets the destination algorithm.
+    with_destination_encryption_algorithm: destination_encryption_algorithm: EncryptionAlgorithm,
+});
+
+/// ReEncrypt's answer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReEncryptResponse {
+    /// The new blob.
+    pub ciphertext_blob: Vec<u8>,
+    /// The key that decrypted the old blob.
+    pub source_key_id: KeyArn,
+    /// The key that encrypted the new blob.
+    pub key_id: KeyArn,
+    /// The source algorithm.
+    pub source_encryption_algorithm: EncryptionAlgorithm,
+    /// The destination algorithm.
+    pub destination_encryption_algorithm: EncryptionAlgorithm,
+}
+
+/// GenerateDataKey and GenerateDataKeyWithoutPlaintext.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct GenerateDataKeyRequest {
+    /// The key to encrypt the data key under (any form).
+    pub key_id: KeyRef,
+    /// How long the data key is.
+    pub size: DataKeySize,
+    /// Bound to the encrypted data key.
+    pub encryption_context: EncryptionContext,
+}
+
+impl GenerateDataKeyRequest {
+    /// A data key of `size` under `key_id`, empty context.
+    pub fn new(key_id: impl Into<KeyRef>, size: impl Into<DataKeySize>) -> Self {
+        GenerateDataKeyRequest {
+            key_id: key_id.into(),
+            size: size.into(),
+            encryption_context: EncryptionContext::empty(),
+        }
+    }
+}
+
+with_methods!(GenerateDataKeyRequest {
+    /// Sets the encryption context.
+    with_encryption_context: encryption_context: EncryptionContext,
+});
+
+/// GenerateDataKey's answer.
+pub struct GenerateDataKeyResponse {
+    /// The data key encrypted under the CMK (a ciphertext blob Decrypt accepts).
+    pub ciphertext_blob: Vec<u8>,
+    /// The data key. Use it, then drop it.
+    pub plaintext: Plaintext,
+    /// The CMK.
+    pub key_id: KeyArn,
+}
+
+/// GenerateDataKeyWithoutPlaintext's answer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GenerateDataKeyWithoutPlaintextResponse {
+    /// The data key encrypted under the CMK.
+    pub ciphertext_blob: Vec<u8>,
+    /// The CMK.
+    pub key_id: KeyArn,
+}
+
+/// GenerateRandom.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct GenerateRandomRequest {
+    /// 1..=1024 bytes.
+    pub number_of_bytes: NumberOfBytes,
+}
+
+impl GenerateRandomRequest {
+    /// `number_of_bytes` random bytes.
+    pub fn new(number_of_bytes: NumberOfBytes) -> Self {
+        GenerateRandomRequest { number_of_bytes }
+    }
+}
+
+/// GenerateRandom's answer.
+pub struct GenerateRandomResponse {
+    /// Random bytes from the token's generator.
+    pub plaintext: Plaintext,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorKind;
+
+    #[test]
+    fn data_key_size_takes_exactly_one_of_its_parts() -> Result<(), KmsError> {
+        assert_eq!(DataKeySize::from_parts(Some(64), None)?.byte_len(), 64);
+        assert_eq!(
+            DataKeySize::from_parts(None, Some(DataKeySpec::Aes128))?.byte_len(),
+            16
+        );
+        for (n, spec) in [(Some(32), Some(DataKeySpec::Aes256)), (None, None)] {
+            assert_eq!(
+                DataKeySize::from_parts(n, spec).unwrap_err().kind(),
+                ErrorKind::Validation
+            );
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn number_of_bytes_range() {
+        for bad in [0, 1025, -1, i64::MAX] {
+            assert_eq!(
+                NumberOfBytes::new(bad).unwrap_err().kind(),
+                ErrorKind::Validation
+            );
+        }
+        assert!(NumberOfBytes::new(1).is_ok());
+        assert!(NumberOfBytes::new(1024).is_ok());
+    }
+}

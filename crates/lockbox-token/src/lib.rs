@@ -1,0 +1,36 @@
+//! Lockbox's PKCS#11 layer: the only crate that links cryptoki.
+//!
+//! It loads a module from configuration (once per process, with OS locking), finds the token
+//! by label or serial (never by slot index), logs in with a PIN from an environment variable
+//! or a private file, and offers the typed operations the engine needs: generate CMK
+//! material as a non-extractable token object, AES-256-GCM into caller-sized buffers, random
+//! bytes, enumerate and destroy Lockbox objects.
+//!
+//! Behind those operations: an anchor session that stays open (closing the last session logs
+//! the process out), a session pool, an object-handle cache keyed by CKA_ID, and one
+//! transparent recovery from session, login and stale-handle faults. A failed tag check is
+//! [`TokenError::DecryptFailed`] whatever code the token used, and is never taken for device
+//! loss.
+//!
+//! [`softhsm`] provisions a SoftHSM token in a directory of its own, for development and
+//! tests. With the `test-support` feature, [`testing`] runs each test against a throwaway
+//! token in a child process.
+#![deny(unsafe_code)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+mod config;
+mod error;
+mod ffi;
+mod module;
+pub mod softhsm;
+#[cfg(feature = "test-support")]
+pub mod testing;
+mod token;
+
+pub use config::{DEFAULT_LABEL_PREFIX, IvGeneration, Pin, PinSource, TokenConfig, TokenSelector};
+pub use error::TokenError;
+pub use module::SOFTHSM2_CONF;
+pub use token::{
+    GCM_IV_LEN, GCM_TAG_LEN, GcmSealed, KeyObjectReport, ObjectId, ObjectInfo, Token,
+    TokenDescription, ValueAccess,
+};

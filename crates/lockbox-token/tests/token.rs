@@ -1,0 +1,344 @@
+//! The token layer against real, throwaway SoftHSM tokens (one per test, in its own process).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
+use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+use cryptoki::mechanism::Mechanism;
+use cryptoki::object::{Attribute, AttributeInfo, AttributeType, KeyType, ObjectClass};
+use cryptoki::session::{Session, UserType};
+use cryptoki::types::AuthPin;
+use lockbox_token::testing::TestToken;
+use lockbox_token::{
+    GCM_TAG_LEN, IvGeneration, ObjectId, Pin, PinSource, Token, TokenConfig, TokenError,
+    TokenSelector, ValueAccess, token_test,
+};
+
+/// A second, independent cryptoki context on the test token, logged in: the tests ask the
+/// token directly rather than through the code under test.
+fn raw_session(t: &TestToken) -> Result<Session, Box<dyn std::error::Error>> {
+    let cfg = t.config();
+    let ctx = Pkcs11::new(&cfg.module)?;
+    match ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
+        Ok(())
+        | Err(cryptoki::error::Error::Pkcs11(
+            cryptoki::error::RvError::CryptokiAlreadyInitialized,
+            _,
+        )) => {}
+        Err(e) => return Err(e.into()),
+    }
+    let slot = ctx
+        .get_slots_with_initialized_token()?
+        .into_iter()
+        .find(|s| {
+            ctx.get_token_info(*s)
+                .map(|i| i.label().trim_end() == "lockbox-test")
+                .unwrap_or(false)
+        })
+        .ok_or("test token not found")?;
+    let session = ctx.open_rw_session(slot)?;
+    let pin = Pin::read(&cfg.pin)?;
+    match session.login(
+        UserType::User,
+        Some(&AuthPin::new(Box::from(pin.expose_secret()))),
+    ) {
+        Ok(())
+        | Err(cryptoki::error::Error::Pkcs11(cryptoki::error::RvError::UserAlreadyLoggedIn, _)) => {
+        }
+        Err(e) => return Err(e.into()),
+    }
+    Ok(session)
+}
+
+/// Creates a token AES key with a known value (for test vectors) under the Lockbox prefix.
+fn import_known_key(
+    s: &Session,
+    value: &[u8],
+    id: [u8; 16],
+) -> Result<ObjectId, Box<dyn std::error::Error>> {
+    s.create_object(&[
+        Attribute::Class(ObjectClass::SECRET_KEY),
+        Attribute::KeyType(KeyType::AES),
+        Attribute::Token(true),
+        Attribute::Private(true),
+        Attribute::Sensitive(false),
+        Attribute::Extractable(true),
+        Attribute::Encrypt(true),
+        Attribute::Decrypt(true),
+        Attribute::Value(value.to_vec()),
+        Attribute::Id(id.to_vec()),
+        Attribute::Label(b"lockbox/test-vector".to_vec()),
+    ])?;
+    Ok(ObjectId::from_bytes(id))
+}
+
+fn hex(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+token_test!(fn cmk_material_is_sensitive_non_extractable_and_refuses_its_value(t) {
+    let token = t.open()?;
+    let id = token.generate_aes256_key("key/1")?;
+    let report = token.inspect(&id)?;
+    assert_eq!(report.label, "lockbox/key/1");
+    assert!(report.is_aes);
+    assert_eq!(report.value_len, Some(32));
+    assert!(report.token && report.private && report.sensitive);
+    assert!(!report.extractable && !report.modifiable && !report.copyable);
+    assert!(report.always_sensitive && report.never_extractable);
+    assert_eq!(report.usages, ["CKA_ENCRYPT", "CKA_DECRYPT"]);
+    assert_eq!(report.value, ValueAccess::Sensitive);
+
+    // Ask the token directly, through a context the code under test does not own.
+    let s = raw_session(t)?;
+    let handles = s.find_objects(&[Attribute::Id(id.as_bytes().to_vec())])?;
+    assert_eq!(handles.len(), 1);
+    let info = s.get_attribute_info(handles[0], &[AttributeType::Value, AttributeType::Sensitive])?;
+    assert!(matches!(info[0], AttributeInfo::Sensitive), "CKA_VALUE must be refused, got {:?}", info[0]);
+    let attrs = s.get_attributes(handles[0], &[AttributeType::Value])?;
+    assert!(attrs.is_empty(), "the token returned CKA_VALUE");
+    // Wrapping it out must fail too: it is not extractable.
+    let wrapper = s.generate_key(&Mechanism::AesKeyGen, &[
+        Attribute::ValueLen(32.into()), Attribute::Token(false), Attribute::Wrap(true),
+    ])?;
+    assert!(s.wrap_key(&Mechanism::AesKeyWrapPad, wrapper, handles[0]).is_err());
+    Ok(())
+});
+
+token_test!(fn gcm_round_trip_and_every_tamper_fails_as_decrypt_failed(t) {
+    let token = t.open()?;
+    let id = token.generate_aes256_key("key/1")?;
+    let aad = b"header and context";
+    let pt = b"attack at dawn";
+    let mut out = vec![0u8; pt.len() + GCM_TAG_LEN];
+    let sealed = token.encrypt_aes_gcm(&id, aad, pt, &mut out)?;
+    assert_eq!(sealed.len, pt.len() + 16);
+    assert_ne!(&out[..pt.len()], pt);
+
+    let mut back = vec![0u8; out.len()];
+    let n = token.decrypt_aes_gcm(&id, &sealed.iv, aad, &out, &mut back)?;
+    assert_eq!(&back[..n], pt);
+
+    for i in 0..out.len() {
+        let mut bad = out.clone();
+        bad[i] ^= 0x01;
+        assert!(matches!(token.decrypt_aes_gcm(&id, &sealed.iv, aad, &bad, &mut back), Err(TokenError::DecryptFailed)), "byte {i}");
+    }
+    let mut iv = sealed.iv;
+    iv[0] ^= 0x80;
+    assert!(matches!(token.decrypt_aes_gcm(&id, &iv, aad, &out, &mut back), Err(TokenError::DecryptFailed)));
+    assert!(matches!(token.decrypt_aes_gcm(&id, &sealed.iv, b"other", &out, &mut back), Err(TokenError::DecryptFailed)));
+    assert!(matches!(token.decrypt_aes_gcm(&id, &sealed.iv, aad, &out[..10], &mut back), Err(TokenError::DecryptFailed)));
+    let other = token.generate_aes256_key("key/2")?;
+    assert!(matches!(token.decrypt_aes_gcm(&other, &sealed.iv, aad, &out, &mut back), Err(TokenError::DecryptFailed)));
+    // After all those failures the pooled sessions still work.
+    let n = token.decrypt_aes_gcm(&id, &sealed.iv, aad, &out, &mut back)?;
+    assert_eq!(&back[..n], pt);
+    Ok(())
+});
+
+token_test!(fn gcm_matches_the_published_vector_and_an_independent_implementation(t) {
+    // Test case 16 of the GCM specification (McGrew & Viega): AES-256, 96-bit IV, AAD.
+    let key = hex("feffe9928665731c6d6a8f9467308308feffe9928665731c6d6a8f9467308308");
+    let iv: [u8; 12] = hex("cafebabefacedbaddecaf888").try_into().unwrap();
+    let pt = hex("d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a721c3c0c95956809532fcf0e2449a6b525b16aedf5aa0de657ba637b39");
+    let aad = hex("feedfacedeadbeeffeedfacedeadbeefabaddad2");
+    let ct_tag = hex("522dc1f099567d07f47f37a32a84427d643a8cdcbfe5c0c97598a2bd2555d1aa8cb08e48590dbb3da7b08b1056828838c5f61e6393ba7a0abcc9f66276fc6ece0f4e1768cddf8853bb2d551b");
+    let s = raw_session(t)?;
+    let id = import_known_key(&s, &key, [9; 16])?;
+    let token = t.open()?;
+    let mut out = vec![0u8; ct_tag.len()];
+    let n = token.decrypt_aes_gcm(&id, &iv, &aad, &ct_tag, &mut out)?;
+    assert_eq!(&out[..n], pt.as_slice());
+
+    // Our encryption (host-drawn IV, caller-sized buffer) decrypts with RustCrypto's AES-GCM.
+    let soft = Aes256Gcm::new_from_slice(&key).unwrap();
+    for len in [1usize, 15, 16, 17, 1000, 4096] {
+        let msg: Vec<u8> = (0..len).map(|i| i as u8).collect();
+        let mut out = vec![0u8; len + 16];
+        let sealed = token.encrypt_aes_gcm(&id, &aad, &msg, &mut out)?;
+        let back = soft.decrypt(Nonce::from_slice(&sealed.iv), Payload { msg: &out, aad: &aad }).map_err(|_| "aes-gcm rejected the token's ciphertext")?;
+        assert_eq!(back, msg);
+    }
+    Ok(())
+});
+
+token_test!(fn ivs_are_fresh_for_every_encryption(t) {
+    let token = t.open()?;
+    let id = token.generate_aes256_key("key/1")?;
+    let mut seen = std::collections::HashSet::new();
+    let mut out = [0u8; 17];
+    for _ in 0..500 {
+        assert!(seen.insert(token.encrypt_aes_gcm(&id, b"", b"x", &mut out)?.iv));
+    }
+    Ok(())
+});
+
+token_test!(fn output_buffers_are_checked_not_overrun(t) {
+    let token = t.open()?;
+    let id = token.generate_aes256_key("key/1")?;
+    let mut small = [0u8; 20];
+    assert!(matches!(token.encrypt_aes_gcm(&id, b"", &[0u8; 5], &mut small), Err(TokenError::BufferTooSmall { needed: 21, given: 20 })));
+    let mut out = [0u8; 21];
+    let sealed = token.encrypt_aes_gcm(&id, b"", &[0u8; 5], &mut out)?;
+    let mut back = [0u8; 20];
+    assert!(matches!(token.decrypt_aes_gcm(&id, &sealed.iv, b"", &out, &mut back), Err(TokenError::BufferTooSmall { needed: 21, given: 20 })));
+    Ok(())
+});
+
+token_test!(fn a_token_that_does_not_write_back_an_iv_is_refused(t) {
+    let mut cfg = t.config();
+    cfg.iv_generation = IvGeneration::Token;
+    let token = Token::open(&cfg)?;
+    let id = token.generate_aes256_key("key/1")?;
+    let mut out = [0u8; 17];
+    match token.encrypt_aes_gcm(&id, b"", b"x", &mut out) {
+        Err(TokenError::NotSupported(m)) => assert!(m.contains("token-generated GCM IVs"), "{m}"),
+        other => panic!("expected NotSupported, got {other:?}"),
+    }
+    Ok(())
+});
+
+token_test!(fn random_bytes_come_back_fresh(t) {
+    let token = t.open()?;
+    let (mut a, mut b) = ([0u8; 32], [0u8; 32]);
+    token.random(&mut a)?;
+    token.random(&mut b)?;
+    assert_ne!(a, b);
+    assert_ne!(a, [0u8; 32]);
+    Ok(())
+});
+
+token_test!(fn objects_are_listed_by_prefix_and_destroyed(t) {
+    let token = t.open()?;
+    let a = token.generate_aes256_key("key/a")?;
+    let b = token.generate_aes256_key("key/b")?;
+    let mut other_cfg = t.config();
+    other_cfg.label_prefix = "other".into();
+    let other = Token::open(&other_cfg)?;
+    let c = other.generate_aes256_key("key/c")?;
+
+    let listed: Vec<_> = token.list_objects()?.into_iter().map(|o| (o.id, o.label)).collect();
+    assert_eq!(listed, [(a, "lockbox/key/a".to_owned()), (b, "lockbox/key/b".to_owned())]);
+    assert_eq!(other.list_objects()?.len(), 1);
+    // An instance cannot use another instance's objects.
+    let mut out = [0u8; 17];
+    assert!(matches!(token.encrypt_aes_gcm(&c, b"", b"x", &mut out), Err(TokenError::ObjectNotFound(_))));
+
+    token.destroy(&a)?;
+    assert_eq!(token.list_objects()?.len(), 1);
+    assert!(matches!(token.encrypt_aes_gcm(&a, b"", b"x", &mut out), Err(TokenError::ObjectNotFound(_))));
+    assert!(matches!(token.destroy(&a), Err(TokenError::ObjectNotFound(_))));
+    // A fresh Token (empty handle cache) finds the survivors by CKA_ID.
+    drop(token);
+    let token = t.open()?;
+    token.encrypt_aes_gcm(&b, b"", b"x", &mut out)?;
+    Ok(())
+});
+
+token_test!(fn recovers_once_when_every_session_is_closed_behind_its_back(t) {
+    let token = t.open()?;
+    let id = token.generate_aes256_key("key/1")?;
+    let mut out = [0u8; 17];
+    token.encrypt_aes_gcm(&id, b"", b"x", &mut out)?;
+    token.inject_close_all_sessions()?;
+    // Closing every session also logged the process out; the next call recovers and succeeds.
+    let sealed = token.encrypt_aes_gcm(&id, b"", b"x", &mut out)?;
+    assert_eq!(token.recoveries(), 1);
+    let mut back = [0u8; 17];
+    assert_eq!(token.decrypt_aes_gcm(&id, &sealed.iv, b"", &out, &mut back)?, 1);
+    assert_eq!(token.recoveries(), 1);
+    Ok(())
+});
+
+token_test!(fn recovers_once_when_cached_handles_go_stale(t) {
+    let token = t.open()?;
+    let id = token.generate_aes256_key("key/1")?;
+    let mut out = [0u8; 17];
+    token.encrypt_aes_gcm(&id, b"", b"x", &mut out)?;
+    token.inject_relogin_behind_cache()?;
+    token.encrypt_aes_gcm(&id, b"", b"x", &mut out)?;
+    assert_eq!(token.recoveries(), 1);
+    Ok(())
+});
+
+token_test!(fn decrypt_failures_never_trigger_recovery(t) {
+    let token = t.open()?;
+    let id = token.generate_aes256_key("key/1")?;
+    let mut out = [0u8; 17];
+    let sealed = token.encrypt_aes_gcm(&id, b"", b"x", &mut out)?;
+    out[0] ^= 1;
+    let mut back = [0u8; 17];
+    for _ in 0..10 {
+        assert!(matches!(token.decrypt_aes_gcm(&id, &sealed.iv, b"", &out, &mut back), Err(TokenError::DecryptFailed)));
+    }
+    assert_eq!(token.recoveries(), 0);
+    Ok(())
+});
+
+token_test!(fn many_threads_share_one_token(t) {
+    let token = std::sync::Arc::new(t.open()?);
+    let id = token.generate_aes256_key("key/1")?;
+    let workers: Vec<_> = (0..4).map(|w| {
+        let token = token.clone();
+        std::thread::spawn(move || -> Result<(), TokenError> {
+            for i in 0..200u32 {
+                let msg = [w as u8, (i % 256) as u8, 7];
+                let mut out = [0u8; 19];
+                let sealed = token.encrypt_aes_gcm(&id, b"aad", &msg, &mut out)?;
+                let mut back = [0u8; 19];
+                let n = token.decrypt_aes_gcm(&id, &sealed.iv, b"aad", &out, &mut back)?;
+                assert_eq!(&back[..n], &msg);
+                if i % 50 == 0 {
+                    let k = token.generate_aes256_key(&format!("key/w{w}-{i}"))?;
+                    token.destroy(&k)?;
+                }
+            }
+            Ok(())
+        })
+    }).collect();
+    for w in workers {
+        w.join().map_err(|_| "worker panicked")??;
+    }
+    assert_eq!(token.list_objects()?.len(), 1);
+    Ok(())
+});
+
+token_test!(fn open_reports_what_is_wrong(t) {
+    let mut cfg = t.config();
+    cfg.token = TokenSelector::Label("no-such-token".into());
+    assert!(matches!(Token::open(&cfg), Err(TokenError::TokenNotFound(_))));
+
+    let serial = t.open()?.description().serial.clone();
+    let mut cfg = t.config();
+    cfg.token = TokenSelector::Serial(serial);
+    Token::open(&cfg)?;
+
+    let bad_pin = t.dir().join("bad.pin");
+    lockbox_token::softhsm::write_private(&bad_pin, b"wrong-pin")?;
+    let mut cfg = t.config();
+    cfg.pin = PinSource::File(bad_pin);
+    match Token::open(&cfg) {
+        Err(TokenError::Login(m)) => assert_eq!(m, "the PIN is incorrect"),
+        other => panic!("expected a login error, got {:?}", other.err()),
+    }
+
+    let mut cfg = t.config();
+    cfg.label_prefix = "a/b".into();
+    assert!(matches!(Token::open(&cfg), Err(TokenError::Config(_))));
+
+    let mut cfg = t.config();
+    cfg.softhsm_conf = Some(t.dir().join("elsewhere.conf"));
+    match Token::open(&cfg) {
+        Err(TokenError::Config(m)) => assert!(m.contains("SOFTHSM2_CONF="), "{m}"),
+        other => panic!("expected a configuration error, got {:?}", other.err()),
+    }
+
+    let mut cfg = TokenConfig::new("/nonexistent/libpkcs11.so", TokenSelector::Label("x".into()), PinSource::Env("X".into()));
+    cfg.softhsm_conf = None;
+    assert!(matches!(Token::open(&cfg), Err(TokenError::Module { .. })));
+    Ok(())
+});
