@@ -1,0 +1,55 @@
+//! Store errors.
+
+/// What went wrong in the metadata store.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// sled failed (I/O, corruption it detected, or it is already open in another process).
+    #[error("metadata store: {0}")]
+    Sled(#[from] sled::Error),
+    /// A file-system operation on the data directory failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A record could not be decoded: the store holds bytes this code did not write.
+    #[error("corrupt {tree} record {key}: {reason}")]
+    Corrupt {
+        /// The tree.
+        tree: &'static str,
+        /// The record's key, printable.
+        key: String,
+        /// Why it failed.
+        reason: String,
+    },
+    /// A record, or the whole store, was written by a newer Lockbox.
+    #[error("{what} has format version {version}, newer than this Lockbox understands")]
+    TooNew {
+        /// What carries the version.
+        what: String,
+        /// The version found.
+        version: u32,
+    },
+    /// The alias already exists.
+    #[error("alias already exists")]
+    AliasExists,
+    /// The alias does not exist.
+    #[error("alias does not exist")]
+    AliasMissing,
+    /// The key the operation names does not exist.
+    #[error("key does not exist")]
+    KeyMissing,
+}
+
+impl StoreError {
+    pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        StoreError::Io {
+            context: context.into(),
+            source,
+        }
+    }
+}

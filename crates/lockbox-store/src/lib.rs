@@ -1,0 +1,19 @@
+//! Lockbox's metadata store: the only crate that knows sled.
+//!
+//! It keeps key records and aliases (later: policies, grants, audit) as typed records, each
+//! encoded as a version byte followed by postcard (see `docs/decisions/0001-postcard-records.md`).
+//! Updates that touch several trees run in one sled transaction, and every mutation is flushed
+//! to disk before the method returns: when the engine acknowledges a change, it is durable.
+//!
+//! Invariant: the store holds metadata only. Key material lives in the token; a record names
+//! its material by the token object's CKA_ID.
+#![forbid(unsafe_code)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+mod error;
+mod records;
+mod store;
+
+pub use error::StoreError;
+pub use records::{AliasRecord, Deletion, KeyRecord, Material};
+pub use store::{Page, SCHEMA_VERSION, Store};

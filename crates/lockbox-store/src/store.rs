@@ -1,0 +1,305 @@
+//! The store: three sled trees, every mutation flushed before it returns.
+
+use std::fs;
+use std::io::ErrorKind as IoKind;
+use std::ops::Bound;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use lockbox_api::{AliasName, KeyId, Timestamp};
+use sled::Transactional;
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+
+use crate::error::StoreError;
+use crate::records::{AliasRecord, KeyRecord, decode_alias, decode_key, encode_alias, encode_key};
+
+/// The layout version of the store as a whole (trees and their keys).
+pub const SCHEMA_VERSION: u32 = 1;
+
+const SCHEMA_KEY: &[u8] = b"schema";
+// sled's page cache; metadata is small, and the default (1 GiB) is far more than it needs.
+const CACHE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// One page of a listing.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Page<T> {
+    /// The items, in key order.
+    pub items: Vec<T>,
+    /// True when more items follow the last one.
+    pub more: bool,
+}
+
+/// The metadata store of one data directory.
+///
+/// Trees: `keys` (16-byte key id -> [`KeyRecord`]), `aliases` (alias name -> [`AliasRecord`]),
+/// `meta` (schema version). It never holds key material, plain or wrapped. Every mutating
+/// method returns only after sled has flushed the change to disk.
+pub struct Store {
+    db: sled::Db,
+    keys: sled::Tree,
+    aliases: sled::Tree,
+    dir: PathBuf,
+}
+
+/// Why a transaction gave up (carried out of sled's transaction closure).
+#[derive(Clone, Copy, Debug)]
+enum Refusal {
+    KeyMissing,
+    AliasExists,
+    AliasMissing,
+}
+
+impl From<TransactionError<Refusal>> for StoreError {
+    fn from(e: TransactionError<Refusal>) -> Self {
+        match e {
+            TransactionError::Abort(Refusal::KeyMissing) => StoreError::KeyMissing,
+            TransactionError::Abort(Refusal::AliasExists) => StoreError::AliasExists,
+            TransactionError::Abort(Refusal::AliasMissing) => StoreError::AliasMissing,
+            TransactionError::Storage(e) => StoreError::Sled(e),
+        }
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) the store in `dir`, which is made mode 0700; every file in
+    /// it is kept at 0600.
+    pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| StoreError::io(format!("creating {}", dir.display()), e))?;
+        let db = sled::Config::new()
+            .path(dir)
+            .cache_capacity(CACHE_BYTES)
+            .open()
+            .map_err(|e| match e {
+                sled::Error::Io(io) if io.kind() == IoKind::WouldBlock => StoreError::io(
+                    format!("{} is in use by another Lockbox process", dir.display()),
+                    io,
+                ),
+                other => StoreError::Sled(other),
+            })?;
+        let meta = db.open_tree("meta")?;
+        match meta.get(SCHEMA_KEY)? {
+            None => {
+                meta.insert(SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes())?;
+            }
+            Some(v) => {
+                let found = <[u8; 4]>::try_from(v.as_ref())
+                    .map(u32::from_be_bytes)
+                    .map_err(|_| StoreError::Corrupt {
+                        tree: "meta",
+                        key: "schema".into(),
+                        reason: "not a 4-byte version".into(),
+                    })?;
+                if found > SCHEMA_VERSION {
+                    return Err(StoreError::TooNew {
+                        what: format!("the metadata store in {}", dir.display()),
+                        version: found,
+                    });
+                }
+            }
+        }
+        let store = Store {
+            keys: db.open_tree("keys")?,
+            aliases: db.open_tree("aliases")?,
+            db,
+            dir: dir.to_owned(),
+        };
+        store.commit()?;
+        Ok(store)
+    }
+
+    /// The directory the store lives in.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The record of key `id`, if it exists.
+    pub fn key(&self, id: KeyId) -> Result<Option<KeyRecord>, StoreError> {
+        match self.keys.get(id.as_bytes())? {
+            Some(v) => Ok(Some(decode_key(id.as_bytes(), &v)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Writes a key record (new or replaced) and flushes it.
+    pub fn put_key(&self, record: &KeyRecord) -> Result<(), StoreError> {
+        self.keys
+            .insert(record.id.as_bytes(), encode_key(record)?)?;
+        self.commit()
+    }
+
+    /// Up to `limit` key records after `after`, in key-id byte order.
+    pub fn keys_page(
+        &self,
+        after: Option<KeyId>,
+        limit: usize,
+    ) -> Result<Page<KeyRecord>, StoreError> {
+        let start = match after {
+            Some(id) => Bound::Excluded(id.as_bytes().to_vec()),
+            None => Bound::Unbounded,
+        };
+        let mut items = Vec::new();
+        for entry in self.keys.range((start, Bound::Unbounded)) {
+            let (k, v) = entry?;
+            if items.len() == limit {
+                return Ok(Page { items, more: true });
+            }
+            items.push(decode_key(&k, &v)?);
+        }
+        Ok(Page { items, more: false })
+    }
+
+    /// Where alias `name` points, if it exists.
+    pub fn alias(&self, name: &AliasName) -> Result<Option<AliasRecord>, StoreError> {
+        match self.aliases.get(name.as_str())? {
+            Some(v) => Ok(Some(decode_alias(name.as_str().as_bytes(), &v)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Creates alias `name` -> `target`, atomically checking that the key exists and the
+    /// alias does not.
+    pub fn create_alias(
+        &self,
+        name: &AliasName,
+        target: KeyId,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let value = encode_alias(
+            name.as_str(),
+            &AliasRecord {
+                target,
+                created: now,
+                updated: now,
+            },
+        )?;
+        (&self.keys, &self.aliases).transaction(|(keys, aliases)| {
+            if keys.get(target.as_bytes())?.is_none() {
+                return Err(ConflictableTransactionError::Abort(Refusal::KeyMissing));
+            }
+            if aliases.get(name.as_str())?.is_some() {
+                return Err(ConflictableTransactionError::Abort(Refusal::AliasExists));
+            }
+            aliases.insert(name.as_str(), value.as_slice())?;
+            Ok(())
+        })?;
+        self.commit()
+    }
+
+    /// Points existing alias `name` at `target`, atomically checking both exist.
+    pub fn update_alias(
+        &self,
+        name: &AliasName,
+        target: KeyId,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        (&self.keys, &self.aliases).transaction(|(keys, aliases)| {
+            if keys.get(target.as_bytes())?.is_none() {
+                return Err(ConflictableTransactionError::Abort(Refusal::KeyMissing));
+            }
+            let Some(old) = aliases.get(name.as_str())? else {
+                return Err(ConflictableTransactionError::Abort(Refusal::AliasMissing));
+            };
+            let Ok(mut record) = decode_alias(name.as_str().as_bytes(), &old) else {
+                // A corrupt alias is replaced wholesale rather than left unusable.
+                let fresh = AliasRecord {
+                    target,
+                    created: now,
+                    updated: now,
+                };
+                let bytes = encode_alias(name.as_str(), &fresh)
+                    .map_err(|_| ConflictableTransactionError::Abort(Refusal::AliasMissing))?;
+                aliases.insert(name.as_str(), bytes)?;
+                return Ok(());
+            };
+            record.target = target;
+            record.updated = now;
+            let bytes = encode_alias(name.as_str(), &record)
+                .map_err(|_| ConflictableTransactionError::Abort(Refusal::AliasMissing))?;
+            aliases.insert(name.as_str(), bytes)?;
+            Ok(())
+        })?;
+        self.commit()
+    }
+
+    /// Deletes alias `name`.
+    pub fn delete_alias(&self, name: &AliasName) -> Result<(), StoreError> {
+        if self.aliases.remove(name.as_str())?.is_none() {
+            return Err(StoreError::AliasMissing);
+        }
+        self.commit()
+    }
+
+    /// Up to `limit` aliases after `after` in name order, only those pointing at `target`
+    /// when given.
+    pub fn aliases_page(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+        target: Option<KeyId>,
+    ) -> Result<Page<(AliasName, AliasRecord)>, StoreError> {
+        let start = match after {
+            Some(name) => Bound::Excluded(name.as_bytes().to_vec()),
+            None => Bound::Unbounded,
+        };
+        let mut items = Vec::new();
+        for entry in self.aliases.range((start, Bound::Unbounded)) {
+            let (k, v) = entry?;
+            let record = decode_alias(&k, &v)?;
+            if target.is_some_and(|t| t != record.target) {
+                continue;
+            }
+            if items.len() == limit {
+                return Ok(Page { items, more: true });
+            }
+            let name = std::str::from_utf8(&k)
+                .ok()
+                .and_then(|s| AliasName::parse(s).ok())
+                .ok_or_else(|| StoreError::Corrupt {
+                    tree: "aliases",
+                    key: String::from_utf8_lossy(&k).into_owned(),
+                    reason: "not a valid alias name".into(),
+                })?;
+            items.push((name, record));
+        }
+        Ok(Page { items, more: false })
+    }
+
+    /// Flushes to disk, then keeps every file private (sled creates some files later, with
+    /// the process umask).
+    fn commit(&self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        tighten(&self.dir)
+    }
+}
+
+fn tighten(dir: &Path) -> Result<(), StoreError> {
+    let entries =
+        fs::read_dir(dir).map_err(|e| StoreError::io(format!("listing {}", dir.display()), e))?;
+    set_mode(dir, 0o700)?;
+    for entry in entries {
+        let entry = entry.map_err(|e| StoreError::io(format!("listing {}", dir.display()), e))?;
+        let ty = entry
+            .file_type()
+            .map_err(|e| StoreError::io("reading a file type", e))?;
+        if ty.is_dir() {
+            tighten(&entry.path())?;
+        } else if ty.is_file() {
+            set_mode(&entry.path(), 0o600)?;
+        }
+    }
+    Ok(())
+}
+
+fn set_mode(path: &Path, mode: u32) -> Result<(), StoreError> {
+    let meta = fs::metadata(path)
+        .map_err(|e| StoreError::io(format!("inspecting {}", path.display()), e))?;
+    if meta.permissions().mode() & 0o777 != mode {
+        fs::set_permissions(path, fs::Permissions::from_mode(mode))
+            .map_err(|e| StoreError::io(format!("setting mode of {}", path.display()), e))?;
+    }
+    Ok(())
+}

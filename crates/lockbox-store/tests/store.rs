@@ -1,0 +1,233 @@
+//! The metadata store on a real directory.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use lockbox_api::{AliasName, KeyId, KeySpec, KeyState, KeyUsage, Origin, Tag, Timestamp};
+use lockbox_store::{Deletion, KeyRecord, Material, Store, StoreError};
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+fn record(n: u8) -> KeyRecord {
+    KeyRecord {
+        id: KeyId::from_random_bytes([n; 16]),
+        created: Timestamp::from_unix_millis(1_700_000_000_000 + i64::from(n)),
+        description: format!("key {n}"),
+        spec: KeySpec::SymmetricDefault,
+        usage: KeyUsage::EncryptDecrypt,
+        origin: Origin::AwsKms,
+        state: KeyState::Enabled,
+        deletion: None,
+        materials: vec![Material {
+            version: 1,
+            object_id: [n.wrapping_add(100); 16],
+            created: Timestamp::from_unix_millis(1_700_000_000_000),
+        }],
+        tags: vec![Tag::new("team", "crypto").unwrap()],
+    }
+}
+
+fn alias(s: &str) -> AliasName {
+    AliasName::parse(s).unwrap()
+}
+
+#[test]
+fn key_records_round_trip_and_survive_reopen() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let mut r = record(1);
+    r.state = KeyState::PendingDeletion;
+    r.deletion = Some(Deletion {
+        date: Timestamp::from_unix_millis(1_800_000_000_000),
+        window_days: 7,
+    });
+    r.materials.push(Material {
+        version: 2,
+        object_id: [7; 16],
+        created: Timestamp::from_unix_millis(1_750_000_000_000),
+    });
+    {
+        let store = Store::open(dir.path())?;
+        assert_eq!(store.key(r.id)?, None);
+        store.put_key(&r)?;
+        assert_eq!(store.key(r.id)?.as_ref(), Some(&r));
+    }
+    let store = Store::open(dir.path())?;
+    let back = store.key(r.id)?.unwrap();
+    assert_eq!(back, r);
+    assert_eq!(back.current_material().map(|m| m.version), Some(2));
+    assert_eq!(back.material(1).map(|m| m.object_id), Some([101; 16]));
+    Ok(())
+}
+
+#[test]
+fn keys_page_in_order_without_gaps_or_repeats() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let store = Store::open(dir.path())?;
+    for n in 0..25 {
+        store.put_key(&record(n))?;
+    }
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store.keys_page(after, 10)?;
+        assert!(page.items.len() <= 10);
+        seen.extend(page.items.iter().map(|r| r.id));
+        after = page.items.last().map(|r| r.id);
+        if !page.more {
+            break;
+        }
+    }
+    let mut expected: Vec<_> = (0..25).map(|n| record(n).id).collect();
+    expected.sort();
+    assert_eq!(seen, expected);
+    assert!(!store.keys_page(None, 25)?.more);
+    assert!(store.keys_page(None, 24)?.more);
+    Ok(())
+}
+
+#[test]
+fn aliases_are_checked_atomically_against_keys() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let store = Store::open(dir.path())?;
+    let (a, b) = (record(1), record(2));
+    let now = Timestamp::from_unix_millis(1);
+    assert!(matches!(
+        store.create_alias(&alias("alias/app"), a.id, now),
+        Err(StoreError::KeyMissing)
+    ));
+    store.put_key(&a)?;
+    store.put_key(&b)?;
+    store.create_alias(&alias("alias/app"), a.id, now)?;
+    assert!(matches!(
+        store.create_alias(&alias("alias/app"), b.id, now),
+        Err(StoreError::AliasExists)
+    ));
+    assert_eq!(store.alias(&alias("alias/app"))?.unwrap().target, a.id);
+
+    let later = Timestamp::from_unix_millis(2);
+    store.update_alias(&alias("alias/app"), b.id, later)?;
+    let rec = store.alias(&alias("alias/app"))?.unwrap();
+    assert_eq!((rec.target, rec.created, rec.updated), (b.id, now, later));
+    assert!(matches!(
+        store.update_alias(&alias("alias/none"), b.id, later),
+        Err(StoreError::AliasMissing)
+    ));
+    assert!(matches!(
+        store.update_alias(&alias("alias/app"), record(3).id, later),
+        Err(StoreError::KeyMissing)
+    ));
+
+    store.create_alias(&alias("alias/b1"), b.id, now)?;
+    store.create_alias(&alias("alias/a1"), a.id, now)?;
+    let names = |p: lockbox_store::Page<(AliasName, lockbox_store::AliasRecord)>| {
+        p.items
+            .into_iter()
+            .map(|(n, _)| n.to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        names(store.aliases_page(None, 10, None)?),
+        ["alias/a1", "alias/app", "alias/b1"]
+    );
+    assert_eq!(
+        names(store.aliases_page(None, 10, Some(b.id))?),
+        ["alias/app", "alias/b1"]
+    );
+    let first = store.aliases_page(None, 1, Some(b.id))?;
+    assert!(first.more);
+    assert_eq!(
+        names(store.aliases_page(Some("alias/app"), 10, Some(b.id))?),
+        ["alias/b1"]
+    );
+    assert_eq!(names(first), ["alias/app"]);
+
+    store.delete_alias(&alias("alias/app"))?;
+    assert!(matches!(
+        store.delete_alias(&alias("alias/app")),
+        Err(StoreError::AliasMissing)
+    ));
+    assert_eq!(store.alias(&alias("alias/app"))?, None);
+    Ok(())
+}
+
+fn assert_private(dir: &Path) {
+    let mode = std::fs::metadata(dir).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700, "{}", dir.display());
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let entry = entry.unwrap();
+        let path = entry.path();
+        if entry.file_type().unwrap().is_dir() {
+            assert_private(&path);
+        } else {
+            let mode = entry.metadata().unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{}", path.display());
+        }
+    }
+}
+
+#[test]
+fn directory_is_0700_and_every_file_0600() -> TestResult {
+    let parent = tempfile::tempdir()?;
+    let dir = parent.path().join("metadata");
+    let store = Store::open(&dir)?;
+    for n in 0..200 {
+        store.put_key(&record(n))?;
+        store.create_alias(
+            &alias(&format!("alias/k{n}")),
+            record(n).id,
+            Timestamp::now(),
+        )?;
+    }
+    assert_private(&dir);
+    drop(store);
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755))?;
+    let _store = Store::open(&dir)?;
+    assert_private(&dir);
+    Ok(())
+}
+
+/// Acknowledged means durable: a child process writes records and reports each one as soon
+/// as `put_key` returns, then dies without any cleanup. Every reported record must be there.
+#[test]
+fn acknowledged_writes_survive_the_process_dying() -> TestResult {
+    const CHILD: &str = "LOCKBOX_STORE_CRASH_CHILD";
+    if let Some(dir) = std::env::var_os(CHILD) {
+        let store = Store::open(Path::new(&dir))?;
+        for n in 0..20 {
+            store.put_key(&record(n))?;
+            println!("acked {n}");
+        }
+        // No destructors, no final flush: only what put_key already made durable remains.
+        std::process::abort();
+    }
+    let dir = tempfile::tempdir()?;
+    let out = std::process::Command::new(std::env::current_exe()?)
+        .args([
+            "acknowledged_writes_survive_the_process_dying",
+            "--exact",
+            "--nocapture",
+        ])
+        .env(CHILD, dir.path())
+        .output()?;
+    assert!(!out.status.success(), "the child should have aborted");
+    let acked: Vec<u8> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.strip_prefix("acked ")?.parse().ok())
+        .collect();
+    assert_eq!(
+        acked.len(),
+        20,
+        "child output: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let store = Store::open(dir.path())?;
+    for n in acked {
+        assert_eq!(
+            store.key(record(n).id)?,
+            Some(record(n)),
+            "record {n} was lost"
+        );
+    }
+    Ok(())
+}
