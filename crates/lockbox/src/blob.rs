@@ -1,0 +1,144 @@
+//! The ciphertext blob: what Encrypt, GenerateDataKey and ReEncrypt return and Decrypt takes.
+//!
+//! Specified in `docs/formats/ciphertext-blob.md`. Layout:
+//!
+//! ```text
+//! offset  size  field
+//! 0       1     format version: 0x01
+//! 1       16    key id (UUID bytes)
+//! 17      4     material version (u32, big-endian)
+//! 21      1     algorithm: 0x01 = AES-256-GCM, 96-bit IV, 128-bit tag
+//! 22      12    IV
+//! 34      n     ciphertext (n = plaintext length, 1..=4096)
+//! 34+n    16    tag
+//! ```
+//!
+//! The associated data is the 22-byte header (offsets 0..22) followed by the canonical
+//! encoding of the encryption context. The IV is not part of the associated data: it is the
+//! GCM nonce, so any change to it fails the tag check as surely. Parsing checks lengths and
+//! the fixed fields only; everything else is for the tag to decide.
+
+use lockbox_api::{KeyId, MAX_CIPHERTEXT_LEN, MAX_PLAINTEXT_LEN};
+
+/// The only format version so far.
+pub const FORMAT_V1: u8 = 0x01;
+/// AES-256-GCM with a 96-bit IV and a 128-bit tag.
+pub const ALG_AES_256_GCM: u8 = 0x01;
+/// Bytes before the IV; these are the authenticated header.
+pub const HEADER_LEN: usize = 22;
+/// IV length.
+pub const IV_LEN: usize = 12;
+/// Tag length.
+pub const TAG_LEN: usize = 16;
+/// Fixed overhead of a blob over its plaintext.
+pub const OVERHEAD: usize = HEADER_LEN + IV_LEN + TAG_LEN;
+/// The shortest blob (1 byte of plaintext).
+pub const MIN_LEN: usize = OVERHEAD + 1;
+/// The longest blob (4096 bytes of plaintext).
+pub const MAX_LEN: usize = OVERHEAD + MAX_PLAINTEXT_LEN;
+
+const _: () = assert!(MAX_LEN <= MAX_CIPHERTEXT_LEN);
+
+/// A parsed blob, borrowing from the input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Blob<'a> {
+    /// The key that made it.
+    pub key_id: KeyId,
+    /// The material version of that key.
+    pub material_version: u32,
+    /// The authenticated header bytes (offsets 0..22).
+    pub header: &'a [u8],
+    /// The IV.
+    pub iv: [u8; IV_LEN],
+    /// Ciphertext followed by the tag.
+    pub sealed: &'a [u8],
+}
+
+/// Parses a blob. Total and bounded: any input gives `Some` or `None` after reading a few
+/// fixed offsets, and `None` says nothing about why.
+pub fn parse(bytes: &[u8]) -> Option<Blob<'_>> {
+    if !(MIN_LEN..=MAX_LEN).contains(&bytes.len()) {
+        return None;
+    }
+    let (header, rest) = bytes.split_at(HEADER_LEN);
+    if header[0] != FORMAT_V1 || header[21] != ALG_AES_256_GCM {
+        return None;
+    }
+    let key_id = KeyId::from_bytes(header[1..17].try_into().ok()?);
+    let material_version = u32::from_be_bytes(header[17..21].try_into().ok()?);
+    let (iv, sealed) = rest.split_at(IV_LEN);
+    Some(Blob {
+        key_id,
+        material_version,
+        header,
+        iv: iv.try_into().ok()?,
+        sealed,
+    })
+}
+
+/// Writes the header for `key_id`/`material_version` into a new buffer sized for a blob of
+/// `plaintext_len` bytes: header, then zeroed IV, ciphertext and tag for the caller to fill.
+pub fn allocate(key_id: KeyId, material_version: u32, plaintext_len: usize) -> Vec<u8> {
+    let mut blob = Vec::with_capacity(OVERHEAD + plaintext_len);
+    blob.push(FORMAT_V1);
+    blob.extend_from_slice(key_id.as_bytes());
+    blob.extend_from_slice(&material_version.to_be_bytes());
+    blob.push(ALG_AES_256_GCM);
+    blob.resize(OVERHEAD + plaintext_len, 0);
+    blob
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn layout_matches_the_spec() {
+        let id = KeyId::from_random_bytes([0xab; 16]);
+        let mut b = allocate(id, 0x0102_0304, 3);
+        assert_eq!(b.len(), 22 + 12 + 3 + 16);
+        assert_eq!(b[0], 1);
+        assert_eq!(&b[1..17], id.as_bytes());
+        assert_eq!(&b[17..21], &[1, 2, 3, 4]);
+        assert_eq!(b[21], 1);
+        b[22..34].copy_from_slice(&[9; 12]);
+        let p = parse(&b).unwrap();
+        assert_eq!(
+            (
+                p.key_id,
+                p.material_version,
+                p.iv,
+                p.header.len(),
+                p.sealed.len()
+            ),
+            (id, 0x0102_0304, [9; 12], 22, 19)
+        );
+    }
+
+    #[test]
+    fn rejects_wrong_lengths_versions_and_algorithms() {
+        let id = KeyId::from_random_bytes([1; 16]);
+        assert!(parse(&allocate(id, 1, 1)).is_some());
+        assert!(parse(&allocate(id, 1, 4096)).is_some());
+        assert!(parse(&allocate(id, 1, 1)[..MIN_LEN - 1]).is_none());
+        assert!(parse(&allocate(id, 1, 4097)).is_none());
+        assert!(parse(&[]).is_none());
+        let mut v = allocate(id, 1, 8);
+        v[0] = 2;
+        assert!(parse(&v).is_none());
+        let mut a = allocate(id, 1, 8);
+        a[21] = 0;
+        assert!(parse(&a).is_none());
+    }
+
+    proptest! {
+        #[test]
+        fn parsing_is_total(bytes in proptest::collection::vec(any::<u8>(), 0..5000)) {
+            if let Some(b) = parse(&bytes) {
+                prop_assert_eq!(b.header.len() + IV_LEN + b.sealed.len(), bytes.len());
+                prop_assert!(b.sealed.len() > TAG_LEN);
+            }
+        }
+    }
+}

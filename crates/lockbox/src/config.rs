@@ -1,0 +1,276 @@
+//! The engine's configuration: the data directory, the token, and the ARN scope.
+//!
+//! A data directory holds `lockbox.toml` (this configuration), `metadata/` (the sled store)
+//! and, when Lockbox provisioned its own SoftHSM token, `softhsm/` and the PIN files.
+//! Relative paths in `lockbox.toml` are relative to the data directory.
+//!
+//! ```toml
+//! [token]
+//! module = "/usr/lib/softhsm/libsofthsm2.so"   # the PKCS#11 module
+//! label = "lockbox"                # or: serial = "..."
+//! pin_file = "token-user.pin"      # or: pin_env = "LOCKBOX_PIN"
+//! label_prefix = "lockbox"         # optional: namespace of this instance's objects
+//! iv_generation = "host"           # optional: "host" (default) or "token"
+//! softhsm_conf = "softhsm/softhsm2.conf"   # only for a SoftHSM token
+//! max_idle_sessions = 32           # optional
+//!
+//! [arn]                            # optional; these are the defaults
+//! partition = "aws"
+//! region = "us-east-1"
+//! account = "000000000000"
+//! ```
+
+use std::fs;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+
+use lockbox_api::ArnScope;
+use lockbox_token::{IvGeneration, PinSource, TokenConfig, TokenSelector, softhsm};
+use serde::Deserialize;
+
+use crate::error::Error;
+
+/// The configuration file's name inside a data directory.
+pub const CONFIG_FILE: &str = "lockbox.toml";
+/// The label of the SoftHSM token Lockbox provisions for itself.
+pub const PROVISIONED_TOKEN_LABEL: &str = "lockbox";
+const USER_PIN_FILE: &str = "token-user.pin";
+const SO_PIN_FILE: &str = "token-so.pin";
+const SOFTHSM_DIR: &str = "softhsm";
+
+/// A checked configuration, ready for `Engine::open`.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The data directory (metadata lives in `metadata/` under it).
+    pub data_dir: PathBuf,
+    /// The token.
+    pub token: TokenConfig,
+    /// The partition, region and account ARNs name.
+    pub arn: ArnScope,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    token: TokenSection,
+    arn: Option<ArnSection>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TokenSection {
+    module: PathBuf,
+    label: Option<String>,
+    serial: Option<String>,
+    pin_file: Option<PathBuf>,
+    pin_env: Option<String>,
+    label_prefix: Option<String>,
+    iv_generation: Option<String>,
+    softhsm_conf: Option<PathBuf>,
+    max_idle_sessions: Option<usize>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ArnSection {
+    partition: Option<String>,
+    region: Option<String>,
+    account: Option<String>,
+}
+
+impl Config {
+    /// A configuration for `token`, with metadata under `data_dir` and default ARNs.
+    pub fn new(data_dir: impl Into<PathBuf>, token: TokenConfig) -> Self {
+        Config {
+            data_dir: data_dir.into(),
+            token,
+            arn: ArnScope::default(),
+        }
+    }
+
+    /// Reads `<data_dir>/lockbox.toml`.
+    pub fn load(data_dir: &Path) -> Result<Config, Error> {
+        let path = data_dir.join(CONFIG_FILE);
+        let text = fs::read_to_string(&path)
+            .map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))?;
+        Self::parse(data_dir, &text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))
+    }
+
+    /// Parses the text of a `lockbox.toml` that lives in `data_dir`.
+    pub fn parse(data_dir: &Path, text: &str) -> Result<Config, String> {
+        let file: File = toml::from_str(text).map_err(|e| e.to_string())?;
+        let t = file.token;
+        let rel = |p: PathBuf| if p.is_absolute() { p } else { data_dir.join(p) };
+        let selector = match (t.label, t.serial) {
+            (Some(l), None) => TokenSelector::Label(l),
+            (None, Some(s)) => TokenSelector::Serial(s),
+            _ => return Err("[token] needs exactly one of `label` and `serial`".into()),
+        };
+        let pin = match (t.pin_file, t.pin_env) {
+            (Some(f), None) => PinSource::File(rel(f)),
+            (None, Some(v)) => PinSource::Env(v),
+            _ => return Err("[token] needs exactly one of `pin_file` and `pin_env`".into()),
+        };
+        let mut token = TokenConfig::new(rel(t.module), selector, pin);
+        if let Some(p) = t.label_prefix {
+            token.label_prefix = p;
+        }
+        token.iv_generation = match t.iv_generation.as_deref() {
+            None | Some("host") => IvGeneration::Host,
+            Some("token") => IvGeneration::Token,
+            Some(other) => {
+                return Err(format!(
+                    "[token] iv_generation must be \"host\" or \"token\", not \"{other}\""
+                ));
+            }
+        };
+        token.softhsm_conf = t.softhsm_conf.map(rel);
+        if let Some(n) = t.max_idle_sessions {
+            token.max_idle_sessions = n;
+        }
+        let d = ArnScope::default();
+        let arn = match file.arn {
+            None => d,
+            Some(a) => ArnScope::new(
+                a.partition.as_deref().unwrap_or(d.partition()),
+                a.region.as_deref().unwrap_or(d.region()),
+                a.account.as_deref().unwrap_or(d.account()),
+            )
+            .map_err(|e| format!("[arn] {}", e.message()))?,
+        };
+        Ok(Config {
+            data_dir: data_dir.to_owned(),
+            token,
+            arn,
+        })
+    }
+
+    /// Where a provisioned SoftHSM token of `data_dir` keeps its configuration. Processes
+    /// that open it must run with `SOFTHSM2_CONF` set to this path.
+    pub fn softhsm_conf_path(data_dir: &Path) -> PathBuf {
+        softhsm::conf_path(&data_dir.join(SOFTHSM_DIR))
+    }
+
+    /// True when `data_dir` already has a configuration.
+    pub fn exists(data_dir: &Path) -> bool {
+        data_dir.join(CONFIG_FILE).exists()
+    }
+
+    /// Development default: provisions `data_dir` with a SoftHSM token of its own (its own
+    /// `softhsm2.conf` and token directory, PINs generated and stored 0600) and writes
+    /// `lockbox.toml`. The process must run with `SOFTHSM2_CONF` =
+    /// [`Config::softhsm_conf_path`] (see `lockbox_token::softhsm::ensure_conf_env`).
+    pub fn provision_softhsm(data_dir: &Path) -> Result<Config, Error> {
+        if Self::exists(data_dir) {
+            return Err(Error::Config(format!(
+                "{} is already provisioned",
+                data_dir.display()
+            )));
+        }
+        if data_dir.join(USER_PIN_FILE).exists() {
+            return Err(Error::Config(format!(
+                "{} holds a half-finished provisioning (PIN files but no {CONFIG_FILE}); \
+                 remove the directory and start again",
+                data_dir.display()
+            )));
+        }
+        let module = softhsm::find_module().ok_or_else(|| {
+            Error::Config(
+                "SoftHSM2 is not installed (Debian/Ubuntu: apt-get install -y softhsm2), and \
+                 there is no lockbox.toml naming another PKCS#11 module"
+                    .into(),
+            )
+        })?;
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(data_dir)
+            .map_err(|e| Error::Config(format!("cannot create {}: {e}", data_dir.display())))?;
+        let data_dir = data_dir
+            .canonicalize()
+            .map_err(|e| Error::Config(format!("cannot resolve {}: {e}", data_dir.display())))?;
+        let conf = softhsm::write_conf(&data_dir.join(SOFTHSM_DIR))?;
+        softhsm::init_token(
+            &module,
+            &conf,
+            PROVISIONED_TOKEN_LABEL,
+            &data_dir.join(USER_PIN_FILE),
+            &data_dir.join(SO_PIN_FILE),
+        )?;
+        let text = format!(
+            "# Written by Lockbox when it provisioned this directory with a SoftHSM token.\n\
+             # Point `module`, `label` (or `serial`) and the PIN at a real HSM to use one instead.\n\
+             [token]\n\
+             module = \"{module}\"\n\
+             label = \"{PROVISIONED_TOKEN_LABEL}\"\n\
+             pin_file = \"{USER_PIN_FILE}\"\n\
+             softhsm_conf = \"{SOFTHSM_DIR}/softhsm2.conf\"\n",
+            module = module.display(),
+        );
+        softhsm::write_private(&data_dir.join(CONFIG_FILE), text.as_bytes())?;
+        Self::load(&data_dir)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_real_hsm_configuration() {
+        let c = Config::parse(
+            Path::new("/var/lib/lockbox"),
+            r#"
+            [token]
+            module = "/opt/safenet/lunaclient/lib/libCryptoki2_64.so"
+            serial = "1234567"
+            pin_env = "LUNA_PIN"
+            label_prefix = "kms-prod"
+            iv_generation = "token"
+            [arn]
+            region = "eu-west-3"
+            account = "123456789012"
+            "#,
+        )
+        .unwrap();
+        assert_eq!(c.token.token, TokenSelector::Serial("1234567".into()));
+        assert_eq!(c.token.pin, PinSource::Env("LUNA_PIN".into()));
+        assert_eq!(c.token.iv_generation, IvGeneration::Token);
+        assert_eq!(c.token.label_prefix, "kms-prod");
+        assert_eq!(c.token.softhsm_conf, None);
+        assert_eq!(
+            (c.arn.partition(), c.arn.region(), c.arn.account()),
+            ("aws", "eu-west-3", "123456789012")
+        );
+    }
+
+    #[test]
+    fn relative_paths_are_relative_to_the_data_directory() {
+        let c = Config::parse(
+            Path::new("/data"),
+            "[token]\nmodule = \"lib/p11.so\"\nlabel = \"x\"\npin_file = \"pin\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.token.module, PathBuf::from("/data/lib/p11.so"));
+        assert_eq!(c.token.pin, PinSource::File("/data/pin".into()));
+    }
+
+    #[test]
+    fn mistakes_are_named() {
+        let err = |t: &str| Config::parse(Path::new("/d"), t).unwrap_err();
+        assert!(err("[token]\nmodule=\"m\"\npin_env=\"P\"\n").contains("`label` and `serial`"));
+        assert!(err("[token]\nmodule=\"m\"\nlabel=\"l\"\n").contains("`pin_file` and `pin_env`"));
+        assert!(
+            err("[token]\nmodule=\"m\"\nlabel=\"l\"\npin_env=\"P\"\npin=\"1234\"\n")
+                .contains("unknown field `pin`")
+        );
+        assert!(
+            err("[token]\nmodule=\"m\"\nlabel=\"l\"\npin_env=\"P\"\niv_generation=\"x\"\n")
+                .contains("iv_generation")
+        );
+        assert!(
+            err("[token]\nmodule=\"m\"\nlabel=\"l\"\npin_env=\"P\"\n[arn]\naccount=\"12\"\n")
+                .contains("12 digits")
+        );
+    }
+}

@@ -1,0 +1,45 @@
+//! Errors of opening an engine, and how lower-layer failures become AWS error kinds.
+
+use lockbox_api::{ErrorKind, KmsError};
+use lockbox_store::StoreError;
+use lockbox_token::TokenError;
+
+/// Why an engine could not be opened or provisioned.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The configuration is missing, unreadable or wrong.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// The token could not be opened.
+    #[error(transparent)]
+    Token(#[from] TokenError),
+    /// The metadata store could not be opened.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A token failure seen by an operation. The details go to the log; the caller gets a kind
+/// it can act on and a message that leaks nothing.
+pub(crate) fn from_token(op: &'static str, e: TokenError) -> KmsError {
+    match e {
+        TokenError::DecryptFailed => KmsError::invalid_ciphertext(),
+        TokenError::Unavailable { .. } => {
+            tracing::error!(op, error = %e, "token unavailable");
+            KmsError::new(
+                ErrorKind::DependencyTimeout,
+                "The hardware security module is not reachable; try again later.",
+            )
+        }
+        other => {
+            tracing::error!(op, error = %other, "token operation failed");
+            KmsError::internal("The token failed to perform the operation.")
+        }
+    }
+}
+
+/// A store failure seen by an operation.
+pub(crate) fn from_store(op: &'static str, e: StoreError) -> KmsError {
+    tracing::error!(op, error = %e, "metadata store failed");
+    KmsError::internal("The metadata store failed.")
+}

@@ -1,0 +1,43 @@
+//! The Lockbox engine: AWS KMS semantics over keys held in a PKCS#11 token.
+//!
+//! This is the crate an appliance embeds. [`Engine`] implements [`Kms`](lockbox_api::Kms):
+//! customer master keys are generated inside the token and never leave it; the engine keeps
+//! only metadata (key records, aliases, tags) in a sled store; data keys come from the
+//! token's RNG and are encrypted by the token under the CMK.
+//!
+//! Opening an engine on a configured token and using a key:
+//!
+//! ```no_run
+//! use lockbox::api::{EncryptionContext, EncryptRequest, DecryptRequest, CreateKeyRequest, Kms, Plaintext};
+//! use lockbox::{Config, Engine};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let kms = Engine::open(Config::load("/var/lib/lockbox".as_ref())?)?;
+//! let key = kms.create_key(CreateKeyRequest::new().with_description("appliance secrets"))?;
+//! let ctx = EncryptionContext::from_pairs([("purpose", "backup")])?;
+//! let sealed = kms.encrypt(
+//!     EncryptRequest::new(key.key_metadata.key_id, Plaintext::copy_from(b"s3cret"))
+//!         .with_encryption_context(ctx.clone()),
+//! )?;
+//! let opened = kms.decrypt(DecryptRequest::new(sealed.ciphertext_blob).with_encryption_context(ctx))?;
+//! assert_eq!(opened.plaintext.expose_secret(), b"s3cret");
+//! # Ok(()) }
+//! ```
+//!
+//! `examples/appliance.rs` does the same on a SoftHSM token it provisions itself.
+#![forbid(unsafe_code)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod blob;
+mod clock;
+mod config;
+mod engine;
+mod error;
+mod state;
+
+pub use clock::{Clock, SystemClock};
+pub use config::{CONFIG_FILE, Config, PROVISIONED_TOKEN_LABEL};
+pub use engine::Engine;
+pub use error::Error;
+/// The vocabulary: requests, responses, ids, errors and the `Kms` trait.
+pub use lockbox_api as api;
