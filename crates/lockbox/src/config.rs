@@ -98,7 +98,16 @@ impl Config {
 
     /// Parses the text of a `lockbox.toml` that lives in `data_dir`.
     pub fn parse(data_dir: &Path, text: &str) -> Result<Config, String> {
-        let file: File = toml::from_str(text).map_err(|e| e.to_string())?;
+        let file: File = toml::from_str(text).map_err(|e| {
+            // One line, with the line number, rather than toml's multi-line excerpt.
+            let line = e
+                .span()
+                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+            match line {
+                Some(n) => format!("line {n}: {}", e.message().trim_end()),
+                None => e.message().trim_end().to_owned(),
+            }
+        })?;
         let t = file.token;
         let rel = |p: PathBuf| if p.is_absolute() { p } else { data_dir.join(p) };
         let selector = match (t.label, t.serial) {
@@ -260,10 +269,12 @@ mod tests {
         let err = |t: &str| Config::parse(Path::new("/d"), t).unwrap_err();
         assert!(err("[token]\nmodule=\"m\"\npin_env=\"P\"\n").contains("`label` and `serial`"));
         assert!(err("[token]\nmodule=\"m\"\nlabel=\"l\"\n").contains("`pin_file` and `pin_env`"));
+        let unknown = err("[token]\nmodule=\"m\"\nlabel=\"l\"\npin_env=\"P\"\npin=\"1234\"\n");
         assert!(
-            err("[token]\nmodule=\"m\"\nlabel=\"l\"\npin_env=\"P\"\npin=\"1234\"\n")
-                .contains("unknown field `pin`")
+            unknown.starts_with("line 5: unknown field `pin`"),
+            "{unknown}"
         );
+        assert_eq!(unknown.lines().count(), 1);
         assert!(
             err("[token]\nmodule=\"m\"\nlabel=\"l\"\npin_env=\"P\"\niv_generation=\"x\"\n")
                 .contains("iv_generation")

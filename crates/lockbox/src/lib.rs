@@ -41,3 +41,5 @@ pub use engine::Engine;
 pub use error::Error;
 /// The vocabulary: requests, responses, ids, errors and the `Kms` trait.
 pub use lockbox_api as api;
+/// The token layer, for inspecting what the token holds and for SoftHSM set-up.
+pub use lockbox_token as token;

@@ -1,0 +1,291 @@
+//! The command line: `aws kms` names and flags, plus a few of Lockbox's own.
+
+use clap::{Args, Parser, Subcommand};
+
+/// Lockbox: AWS KMS operations on keys held in a PKCS#11 token.
+///
+/// Commands and flags follow `aws kms`; output is the JSON the AWS CLI prints. Blobs are
+/// base64 on the command line, or raw bytes with fileb://PATH. The data directory is
+/// $LOCKBOX_HOME (default: $XDG_DATA_HOME/lockbox, else ~/.local/share/lockbox); with SoftHSM
+/// installed, the first command provisions it with a token of its own. PINs are never taken
+/// from the command line.
+#[derive(Parser)]
+#[command(name = "lockbox", version, max_term_width = 100)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum Command {
+    /// A guided run on a freshly provisioned SoftHSM token in ./lockbox-demo
+    Demo(DemoArgs),
+    /// Show the token and every Lockbox object on it, with its security attributes
+    InspectToken,
+    /// Create a customer master key in the token
+    CreateKey(CreateKeyArgs),
+    /// Describe a key
+    DescribeKey(KeyIdArgs),
+    /// List keys
+    ListKeys(PageArgs),
+    /// Replace a key's description
+    UpdateKeyDescription(UpdateKeyDescriptionArgs),
+    /// Enable a key
+    EnableKey(KeyIdArgs),
+    /// Disable a key
+    DisableKey(KeyIdArgs),
+    /// Schedule a key's deletion after 7 to 30 days
+    ScheduleKeyDeletion(ScheduleKeyDeletionArgs),
+    /// Cancel a scheduled deletion (the key stays disabled)
+    CancelKeyDeletion(KeyIdArgs),
+    /// Create an alias for a key
+    CreateAlias(AliasArgs),
+    /// Point an alias at another key
+    UpdateAlias(AliasArgs),
+    /// Delete an alias
+    DeleteAlias(AliasNameArgs),
+    /// List aliases
+    ListAliases(ListAliasesArgs),
+    /// Add or overwrite tags on a key
+    TagResource(TagResourceArgs),
+    /// Remove tags from a key
+    UntagResource(UntagResourceArgs),
+    /// List a key's tags
+    ListResourceTags(ListResourceTagsArgs),
+    /// Encrypt up to 4096 bytes under a key
+    Encrypt(EncryptArgs),
+    /// Decrypt a ciphertext blob
+    Decrypt(DecryptArgs),
+    /// Decrypt and encrypt again under another key or context, inside Lockbox
+    ReEncrypt(ReEncryptArgs),
+    /// Generate a data key: plaintext and encrypted under a key
+    GenerateDataKey(GenerateDataKeyArgs),
+    /// Generate a data key, encrypted under a key only
+    GenerateDataKeyWithoutPlaintext(GenerateDataKeyArgs),
+    /// Random bytes from the token
+    GenerateRandom(GenerateRandomArgs),
+}
+
+#[derive(Args)]
+pub(crate) struct DemoArgs {
+    /// Directory to provision (recreated if an earlier demo made it)
+    #[arg(long, default_value = "lockbox-demo")]
+    pub(crate) home: String,
+}
+
+#[derive(Args)]
+pub(crate) struct KeyIdArgs {
+    /// Key ID or key ARN (DescribeKey also takes an alias name or alias ARN)
+    #[arg(long)]
+    pub(crate) key_id: String,
+}
+
+#[derive(Args)]
+pub(crate) struct CreateKeyArgs {
+    /// Description (up to 8192 characters)
+    #[arg(long, default_value = "")]
+    pub(crate) description: String,
+    /// ENCRYPT_DECRYPT (the default)
+    #[arg(long)]
+    pub(crate) key_usage: Option<String>,
+    /// SYMMETRIC_DEFAULT (the default)
+    #[arg(long)]
+    pub(crate) key_spec: Option<String>,
+    /// AWS_KMS (the default)
+    #[arg(long)]
+    pub(crate) origin: Option<String>,
+    /// Tags: TagKey=k,TagValue=v ... or JSON [{"TagKey":"k","TagValue":"v"}]
+    #[arg(long, num_args = 1..)]
+    pub(crate) tags: Vec<String>,
+}
+
+/// The AWS CLI's pagination flags.
+#[derive(Args)]
+pub(crate) struct PageArgs {
+    /// Stop after this many items and print a NextToken
+    #[arg(long)]
+    pub(crate) max_items: Option<u32>,
+    /// Items fetched per call
+    #[arg(long)]
+    pub(crate) page_size: Option<u32>,
+    /// Resume from the NextToken of an earlier call
+    #[arg(long)]
+    pub(crate) starting_token: Option<String>,
+}
+
+#[derive(Args)]
+pub(crate) struct UpdateKeyDescriptionArgs {
+    /// Key ID or key ARN
+    #[arg(long)]
+    pub(crate) key_id: String,
+    /// The new description
+    #[arg(long)]
+    pub(crate) description: String,
+}
+
+#[derive(Args)]
+pub(crate) struct ScheduleKeyDeletionArgs {
+    /// Key ID or key ARN
+    #[arg(long)]
+    pub(crate) key_id: String,
+    /// Waiting period, 7 to 30 days (default 30)
+    #[arg(long)]
+    pub(crate) pending_window_in_days: Option<u32>,
+}
+
+#[derive(Args)]
+pub(crate) struct AliasArgs {
+    /// alias/NAME
+    #[arg(long)]
+    pub(crate) alias_name: String,
+    /// Key ID or key ARN
+    #[arg(long)]
+    pub(crate) target_key_id: String,
+}
+
+#[derive(Args)]
+pub(crate) struct AliasNameArgs {
+    /// alias/NAME
+    #[arg(long)]
+    pub(crate) alias_name: String,
+}
+
+#[derive(Args)]
+pub(crate) struct ListAliasesArgs {
+    /// Only aliases of this key (key ID or key ARN)
+    #[arg(long)]
+    pub(crate) key_id: Option<String>,
+    #[command(flatten)]
+    pub(crate) page: PageArgs,
+}
+
+#[derive(Args)]
+pub(crate) struct TagResourceArgs {
+    /// Key ID or key ARN
+    #[arg(long)]
+    pub(crate) key_id: String,
+    /// Tags: TagKey=k,TagValue=v ... or JSON [{"TagKey":"k","TagValue":"v"}]
+    #[arg(long, num_args = 1.., required = true)]
+    pub(crate) tags: Vec<String>,
+}
+
+#[derive(Args)]
+pub(crate) struct UntagResourceArgs {
+    /// Key ID or key ARN
+    #[arg(long)]
+    pub(crate) key_id: String,
+    /// Tag keys to remove
+    #[arg(long, num_args = 1.., required = true)]
+    pub(crate) tag_keys: Vec<String>,
+}
+
+#[derive(Args)]
+pub(crate) struct ListResourceTagsArgs {
+    /// Key ID or key ARN
+    #[arg(long)]
+    pub(crate) key_id: String,
+    #[command(flatten)]
+    pub(crate) page: PageArgs,
+}
+
+#[derive(Args)]
+pub(crate) struct EncryptArgs {
+    /// Key ID, key ARN, alias name or alias ARN
+    #[arg(long)]
+    pub(crate) key_id: String,
+    /// Data to encrypt: fileb://PATH for raw bytes, or base64
+    #[arg(long)]
+    pub(crate) plaintext: String,
+    /// Encryption context: k1=v1,k2=v2 or JSON {"k1":"v1"}
+    #[arg(long)]
+    pub(crate) encryption_context: Option<String>,
+    /// SYMMETRIC_DEFAULT (the default)
+    #[arg(long)]
+    pub(crate) encryption_algorithm: Option<String>,
+    /// Write the raw ciphertext blob to this file (- for standard output) instead of
+    /// printing it in base64
+    #[arg(long, value_name = "FILE")]
+    pub(crate) ciphertext_out: Option<String>,
+}
+
+#[derive(Args)]
+pub(crate) struct DecryptArgs {
+    /// The ciphertext blob: fileb://PATH for raw bytes, or base64
+    #[arg(long)]
+    pub(crate) ciphertext_blob: String,
+    /// The encryption context it was made with
+    #[arg(long)]
+    pub(crate) encryption_context: Option<String>,
+    /// Require the blob to be this key's (any key reference form)
+    #[arg(long)]
+    pub(crate) key_id: Option<String>,
+    /// SYMMETRIC_DEFAULT (the default)
+    #[arg(long)]
+    pub(crate) encryption_algorithm: Option<String>,
+    /// Write the raw plaintext to this file (mode 0600; - for standard output) instead of
+    /// printing it in base64
+    #[arg(long, value_name = "FILE")]
+    pub(crate) plaintext_out: Option<String>,
+}
+
+#[derive(Args)]
+pub(crate) struct ReEncryptArgs {
+    /// The ciphertext blob: fileb://PATH for raw bytes, or base64
+    #[arg(long)]
+    pub(crate) ciphertext_blob: String,
+    /// The key to encrypt under (any key reference form)
+    #[arg(long)]
+    pub(crate) destination_key_id: String,
+    /// Require the blob to be this key's
+    #[arg(long)]
+    pub(crate) source_key_id: Option<String>,
+    /// The encryption context the blob was made with
+    #[arg(long)]
+    pub(crate) source_encryption_context: Option<String>,
+    /// The encryption context to bind to the new blob
+    #[arg(long)]
+    pub(crate) destination_encryption_context: Option<String>,
+    /// SYMMETRIC_DEFAULT (the default)
+    #[arg(long)]
+    pub(crate) source_encryption_algorithm: Option<String>,
+    /// SYMMETRIC_DEFAULT (the default)
+    #[arg(long)]
+    pub(crate) destination_encryption_algorithm: Option<String>,
+    /// Write the raw new ciphertext blob to this file (- for standard output)
+    #[arg(long, value_name = "FILE")]
+    pub(crate) ciphertext_out: Option<String>,
+}
+
+#[derive(Args)]
+pub(crate) struct GenerateDataKeyArgs {
+    /// Key ID, key ARN, alias name or alias ARN
+    #[arg(long)]
+    pub(crate) key_id: String,
+    /// AES_256 or AES_128 (or give --number-of-bytes)
+    #[arg(long)]
+    pub(crate) key_spec: Option<String>,
+    /// Length of the data key, 1 to 1024 bytes (or give --key-spec)
+    #[arg(long, allow_negative_numbers = true)]
+    pub(crate) number_of_bytes: Option<i64>,
+    /// Encryption context: k1=v1,k2=v2 or JSON {"k1":"v1"}
+    #[arg(long)]
+    pub(crate) encryption_context: Option<String>,
+    /// Write the raw encrypted data key to this file instead of printing it in base64
+    #[arg(long, value_name = "FILE")]
+    pub(crate) ciphertext_out: Option<String>,
+    /// Write the raw plaintext data key to this file (mode 0600) instead of printing it
+    /// in base64 (generate-data-key only)
+    #[arg(long, value_name = "FILE")]
+    pub(crate) plaintext_out: Option<String>,
+}
+
+#[derive(Args)]
+pub(crate) struct GenerateRandomArgs {
+    /// How many bytes, 1 to 1024
+    #[arg(long, allow_negative_numbers = true)]
+    pub(crate) number_of_bytes: Option<i64>,
+    /// Write the raw bytes to this file (mode 0600; - for standard output) instead of
+    /// printing them in base64
+    #[arg(long, value_name = "FILE")]
+    pub(crate) plaintext_out: Option<String>,
+}

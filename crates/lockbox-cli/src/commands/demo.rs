@@ -1,0 +1,245 @@
+//! `lockbox demo`: a short guided run on a freshly provisioned SoftHSM token.
+
+use std::fs;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+
+use lockbox::api::*;
+use lockbox::token::softhsm;
+use lockbox::{Config, Engine};
+
+use super::token::value_access;
+use crate::cli::DemoArgs;
+use crate::error::{CliError, OrKms};
+
+/// A directory holding this file was made by `lockbox demo` and may be remade by it.
+const MARKER: &str = ".made-by-lockbox-demo";
+const MESSAGE: &[u8] = b"Hello from Lockbox";
+
+pub(crate) fn demo(a: DemoArgs) -> Result<(), CliError> {
+    let dir = std::path::absolute(&a.home)
+        .map_err(|e| CliError::Setup(format!("cannot resolve {}: {e}", a.home)))?;
+    // First, so that a re-execution (to set SOFTHSM2_CONF) happens before anything is done.
+    softhsm::ensure_conf_env(&Config::softhsm_conf_path(&dir)).map_err(lockbox::Error::from)?;
+    prepare(&dir)?;
+
+    println!(
+        "Lockbox demo: a customer master key in a PKCS#11 token, used the way AWS KMS keys are.\n"
+    );
+    println!("1. Provisioning {}", dir.display());
+    let config = Config::provision_softhsm(&dir)?;
+    let kms = Engine::open(config)?;
+    let d = kms.token().description();
+    println!(
+        "   A SoftHSM token of its own: softhsm/softhsm2.conf, token files in softhsm/tokens/"
+    );
+    println!(
+        "   Token '{}' ({} {}, serial {}), found by its label, not a slot number",
+        d.label, d.manufacturer, d.model, d.serial
+    );
+    println!(
+        "   PINs: generated, stored in token-user.pin and token-so.pin (mode 0600), never printed\n"
+    );
+
+    println!("2. CreateKey: the AES-256 key material is generated inside the token");
+    let md = kms
+        .create_key(CreateKeyRequest::new().with_description("lockbox demo key"))
+        .op("CreateKey")?
+        .key_metadata;
+    let alias = AliasName::parse("alias/demo").op("CreateAlias")?;
+    kms.create_alias(AliasRequest::new(alias.clone(), md.key_id))
+        .op("CreateAlias")?;
+    println!("   KeyId  {}", md.key_id);
+    println!("   Arn    {}", md.arn);
+    println!("   Alias  {alias}\n");
+
+    println!(
+        "3. Encrypt \"{}\" under {alias}, with encryption context purpose=demo",
+        String::from_utf8_lossy(MESSAGE)
+    );
+    let ctx = EncryptionContext::from_pairs([("purpose", "demo")]).op("Encrypt")?;
+    let blob = kms
+        .encrypt(
+            EncryptRequest::new(alias.clone(), Plaintext::copy_from(MESSAGE))
+                .with_encryption_context(ctx.clone()),
+        )
+        .op("Encrypt")?
+        .ciphertext_blob;
+    describe_blob(&blob);
+    let back = kms
+        .decrypt(DecryptRequest::new(blob.clone()).with_encryption_context(ctx.clone()))
+        .op("Decrypt")?;
+    println!(
+        "   Decrypt with purpose=demo:  \"{}\"",
+        String::from_utf8_lossy(back.plaintext.expose_secret())
+    );
+    let wrong = EncryptionContext::from_pairs([("purpose", "other")]).op("Decrypt")?;
+    match kms.decrypt(DecryptRequest::new(blob).with_encryption_context(wrong)) {
+        Err(e) => println!(
+            "   Decrypt with purpose=other: {} (the context is bound to the ciphertext)\n",
+            e.kind()
+        ),
+        Ok(_) => {
+            return Err(CliError::Setup(
+                "a wrong encryption context decrypted".into(),
+            ));
+        }
+    }
+
+    println!("4. GenerateDataKey AES_256: 32 bytes from the token's RNG, encrypted by the token");
+    let dk = kms
+        .generate_data_key(
+            GenerateDataKeyRequest::new(alias.clone(), DataKeySpec::Aes256)
+                .with_encryption_context(ctx.clone()),
+        )
+        .op("GenerateDataKey")?;
+    println!(
+        "   Plaintext data key: {} bytes, for your own bulk encryption (not shown; drop it after use)",
+        dk.plaintext.len()
+    );
+    println!(
+        "   Encrypted data key: {} bytes, to store beside your data",
+        dk.ciphertext_blob.len()
+    );
+    let again = kms
+        .decrypt(DecryptRequest::new(dk.ciphertext_blob.clone()).with_encryption_context(ctx))
+        .op("Decrypt")?;
+    let same = again.plaintext.expose_secret() == dk.plaintext.expose_secret();
+    println!(
+        "   Decrypt(encrypted data key) gives the same 32 bytes: {}\n",
+        if same { "yes" } else { "NO" }
+    );
+
+    println!("5. What stays in the token");
+    let token = kms.token();
+    let fail =
+        |e: lockbox::token::TokenError| CliError::Setup(format!("inspecting the token: {e}"));
+    for o in token.list_objects().map_err(fail)? {
+        let r = token.inspect(&o.id).map_err(fail)?;
+        println!(
+            "   Token object {} (CKA_ID {}): AES, {} bytes",
+            r.label,
+            o.id,
+            r.value_len.unwrap_or(0)
+        );
+        println!(
+            "     CKA_TOKEN={} CKA_PRIVATE={} CKA_SENSITIVE={} CKA_EXTRACTABLE={} CKA_NEVER_EXTRACTABLE={}",
+            r.token, r.private, r.sensitive, r.extractable, r.never_extractable
+        );
+        println!("     usages: {}", r.usages.join(" "));
+        println!("     CKA_VALUE: {}", value_access(r.value));
+    }
+    println!("   The metadata store (metadata/) keeps the key record: state, dates, tags, and the");
+    println!("   CKA_ID of its material. No key material, plain or wrapped.");
+    let (files, hits) = scan(&dir, dk.plaintext.expose_secret())?;
+    println!(
+        "   Scanned {files} files under {}: the plaintext data key is in {}.\n",
+        dir.display(),
+        if hits.is_empty() {
+            "none of them".to_owned()
+        } else {
+            format!("{hits:?}")
+        }
+    );
+
+    println!("Try more (same commands and flags as `aws kms`):");
+    println!("   export LOCKBOX_HOME={}", dir.display());
+    println!("   cargo run -q -p lockbox-cli -- describe-key --key-id alias/demo");
+    println!(
+        "   printf secret > s.txt && cargo run -q -p lockbox-cli -- encrypt --key-id alias/demo --plaintext fileb://s.txt --ciphertext-out s.bin"
+    );
+    println!(
+        "   cargo run -q -p lockbox-cli -- decrypt --ciphertext-blob fileb://s.bin --plaintext-out -"
+    );
+    println!(
+        "Run the demo again to start over; remove {} when done.",
+        dir.display()
+    );
+    if !same || !hits.is_empty() {
+        return Err(CliError::Setup("the demo's checks failed".into()));
+    }
+    Ok(())
+}
+
+/// Makes `dir` empty and marked as the demo's, refusing to touch a directory it did not make.
+fn prepare(dir: &Path) -> Result<(), CliError> {
+    let io =
+        |what: &str, e: std::io::Error| CliError::Setup(format!("{what} {}: {e}", dir.display()));
+    if dir.exists() {
+        let empty = fs::read_dir(dir)
+            .map_err(|e| io("cannot list", e))?
+            .next()
+            .is_none();
+        if dir.join(MARKER).exists() {
+            fs::remove_dir_all(dir).map_err(|e| io("cannot remove", e))?;
+        } else if !empty {
+            return Err(CliError::Setup(format!(
+                "{} exists and was not made by `lockbox demo`; choose another --home",
+                dir.display()
+            )));
+        }
+    }
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| io("cannot create", e))?;
+    fs::write(dir.join(MARKER), b"").map_err(|e| io("cannot mark", e))
+}
+
+fn describe_blob(blob: &[u8]) {
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let short = |b: &[u8]| {
+        let h = hex(b);
+        if h.len() > 40 {
+            format!("{}...", &h[..40])
+        } else {
+            h
+        }
+    };
+    use lockbox::blob::{HEADER_LEN, IV_LEN};
+    let ct_end = blob.len() - 16;
+    println!(
+        "   Ciphertext blob, {} bytes (docs/formats/ciphertext-blob.md):",
+        blob.len()
+    );
+    println!("     {:<44} format version", hex(&blob[0..1]));
+    println!("     {:<44} key id", hex(&blob[1..17]));
+    println!("     {:<44} material version", hex(&blob[17..21]));
+    println!("     {:<44} algorithm: AES-256-GCM", hex(&blob[21..22]));
+    println!(
+        "     {:<44} IV, from the token's RNG",
+        hex(&blob[HEADER_LEN..HEADER_LEN + IV_LEN])
+    );
+    println!(
+        "     {:<44} ciphertext",
+        short(&blob[HEADER_LEN + IV_LEN..ct_end])
+    );
+    println!(
+        "     {:<44} tag (covers the header and the context)",
+        hex(&blob[ct_end..])
+    );
+}
+
+/// Counts the files under `dir` and names those containing `needle`.
+fn scan(dir: &Path, needle: &[u8]) -> Result<(usize, Vec<PathBuf>), CliError> {
+    let mut files = 0;
+    let mut hits = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        let entries = fs::read_dir(&d)
+            .map_err(|e| CliError::Setup(format!("cannot list {}: {e}", d.display())))?;
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if let Ok(bytes) = fs::read(&path) {
+                files += 1;
+                if bytes.windows(needle.len()).any(|w| w == needle) {
+                    hits.push(path);
+                }
+            }
+        }
+    }
+    Ok((files, hits))
+}

@@ -1,0 +1,90 @@
+//! How the command fails: one line on stderr, and the AWS CLI's exit codes.
+
+use std::fmt;
+
+use lockbox::api::KmsError;
+
+/// A failed command.
+pub(crate) enum CliError {
+    /// The operation itself failed (exit 254, as the AWS CLI exits for service errors).
+    Kms {
+        /// The AWS operation name.
+        operation: &'static str,
+        /// What the engine said.
+        error: KmsError,
+    },
+    /// A parameter could not be read or parsed (exit 252).
+    Param {
+        /// The flag, e.g. `--plaintext`.
+        param: &'static str,
+        /// What was wrong.
+        message: String,
+    },
+    /// Lockbox could not start: configuration, token, store (exit 255).
+    Setup(String),
+    /// The command line did not parse; clap has already said why (exit 252).
+    Usage,
+}
+
+impl CliError {
+    pub(crate) fn param(param: &'static str, message: impl Into<String>) -> Self {
+        CliError::Param {
+            param,
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Kms { .. } => 254,
+            CliError::Param { .. } | CliError::Usage => 252,
+            CliError::Setup(_) => 255,
+        }
+    }
+}
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CliError::Kms { operation, error } => write!(
+                f,
+                "An error occurred ({}) when calling the {operation} operation: {}",
+                error.kind().name(),
+                error.message()
+            ),
+            CliError::Param { param, message } => {
+                write!(f, "Error parsing parameter '{param}': {message}")
+            }
+            CliError::Setup(message) => write!(f, "lockbox: {message}"),
+            CliError::Usage => f.write_str("lockbox: invalid command line"),
+        }
+    }
+}
+
+impl From<lockbox::Error> for CliError {
+    fn from(e: lockbox::Error) -> Self {
+        // The chain, once: each source adds what the one above did not say.
+        let mut text = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(s) = source {
+            let line = s.to_string();
+            if !text.contains(&line) {
+                text.push_str(": ");
+                text.push_str(&line);
+            }
+            source = s.source();
+        }
+        CliError::Setup(text)
+    }
+}
+
+/// Attaches the operation name to an engine error.
+pub(crate) trait OrKms<T> {
+    fn op(self, operation: &'static str) -> Result<T, CliError>;
+}
+
+impl<T> OrKms<T> for Result<T, KmsError> {
+    fn op(self, operation: &'static str) -> Result<T, CliError> {
+        self.map_err(|error| CliError::Kms { operation, error })
+    }
+}

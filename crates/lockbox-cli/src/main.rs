@@ -1,0 +1,27 @@
+//! `lockbox`: AWS KMS operations on keys held in a PKCS#11 token. Thin: parses, calls, prints.
+#![forbid(unsafe_code)]
+// A command-line tool's job is to print.
+#![allow(clippy::print_stdout)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+mod cli;
+mod commands;
+mod error;
+mod home;
+mod output;
+mod params;
+mod run;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    match run::run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            if !matches!(e, error::CliError::Usage) {
+                eprintln!("{e}");
+            }
+            ExitCode::from(e.exit_code())
+        }
+    }
+}

@@ -1,0 +1,229 @@
+//! What the command prints: the JSON shapes `aws kms` prints (PascalCase fields, blobs in
+//! base64, ISO-8601 dates, four-space indentation), and raw bytes written to files.
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use lockbox::api::{AliasListEntry, KeyMetadata, Tag, Timestamp};
+use serde::Serialize;
+use serde_json::ser::{PrettyFormatter, Serializer};
+
+use crate::error::CliError;
+
+/// Prints `value` as the AWS CLI does. The formatted text may hold a base64 plaintext, so
+/// its buffer is zeroized once written.
+pub(crate) fn print_json(value: &impl Serialize) -> Result<(), CliError> {
+    // Sized for the largest answer (4096 bytes of plaintext in base64) so it never
+    // reallocates and leaves a copy behind.
+    let mut out = zeroize::Zeroizing::new(Vec::with_capacity(16 * 1024));
+    let mut ser = Serializer::with_formatter(&mut *out, PrettyFormatter::with_indent(b"    "));
+    value
+        .serialize(&mut ser)
+        .map_err(|e| CliError::Setup(format!("cannot format output: {e}")))?;
+    out.push(b'\n');
+    std::io::stdout()
+        .write_all(&out)
+        .map_err(|e| CliError::Setup(format!("cannot write output: {e}")))
+}
+
+/// Base64, as blobs appear in JSON.
+pub(crate) fn b64(bytes: &[u8]) -> String {
+    STANDARD.encode(bytes)
+}
+
+/// `2025-01-01T00:00:00.123000+00:00`, as the AWS CLI prints timestamps.
+pub(crate) fn date(t: Timestamp) -> String {
+    let format = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]+00:00"
+    );
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(t.unix_millis()) * 1_000_000)
+        .ok()
+        .and_then(|d| d.format(&format).ok())
+        .unwrap_or_else(|| t.unix_millis().to_string())
+}
+
+/// `KeyMetadata`, field for field as AWS names and orders it.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct KeyMetadataOut {
+    #[serde(rename = "AWSAccountId")]
+    aws_account_id: String,
+    key_id: String,
+    arn: String,
+    creation_date: String,
+    enabled: bool,
+    description: String,
+    key_usage: &'static str,
+    key_state: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    deletion_date: Option<String>,
+    origin: &'static str,
+    key_manager: &'static str,
+    customer_master_key_spec: &'static str,
+    key_spec: &'static str,
+    encryption_algorithms: Vec<&'static str>,
+    multi_region: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pending_deletion_window_in_days: Option<u32>,
+}
+
+impl From<&KeyMetadata> for KeyMetadataOut {
+    fn from(m: &KeyMetadata) -> Self {
+        KeyMetadataOut {
+            aws_account_id: m.aws_account_id.clone(),
+            key_id: m.key_id.to_string(),
+            arn: m.arn.to_string(),
+            creation_date: date(m.creation_date),
+            enabled: m.enabled,
+            description: m.description.clone(),
+            key_usage: m.key_usage.as_str(),
+            key_state: m.key_state.as_str(),
+            deletion_date: m.deletion_date.map(date),
+            origin: m.origin.as_str(),
+            key_manager: m.key_manager.as_str(),
+            customer_master_key_spec: m.key_spec.as_str(),
+            key_spec: m.key_spec.as_str(),
+            encryption_algorithms: m.encryption_algorithms.iter().map(|a| a.as_str()).collect(),
+            multi_region: m.multi_region,
+            pending_deletion_window_in_days: m.pending_deletion_window_in_days,
+        }
+    }
+}
+
+/// `{"KeyMetadata": {...}}`.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct KeyMetadataResponse {
+    pub(crate) key_metadata: KeyMetadataOut,
+}
+
+/// A tag as JSON.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct TagOut {
+    tag_key: String,
+    tag_value: String,
+}
+
+impl From<&Tag> for TagOut {
+    fn from(t: &Tag) -> Self {
+        TagOut {
+            tag_key: t.key().to_owned(),
+            tag_value: t.value().to_owned(),
+        }
+    }
+}
+
+/// An alias as JSON.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct AliasOut {
+    alias_name: String,
+    alias_arn: String,
+    target_key_id: String,
+    creation_date: String,
+    last_updated_date: String,
+}
+
+impl From<&AliasListEntry> for AliasOut {
+    fn from(a: &AliasListEntry) -> Self {
+        AliasOut {
+            alias_name: a.alias_name.to_string(),
+            alias_arn: a.alias_arn.to_string(),
+            target_key_id: a.target_key_id.to_string(),
+            creation_date: date(a.creation_date),
+            last_updated_date: date(a.last_updated_date),
+        }
+    }
+}
+
+/// Where a raw output goes: a file, or standard output for `-`.
+pub(crate) enum RawOut<'a> {
+    Stdout,
+    File(&'a Path),
+}
+
+impl<'a> RawOut<'a> {
+    pub(crate) fn parse(value: &'a str) -> Self {
+        if value == "-" {
+            RawOut::Stdout
+        } else {
+            RawOut::File(Path::new(value))
+        }
+    }
+}
+
+/// Writes raw bytes (a plaintext or a ciphertext blob). Files are created readable by the
+/// owner only and written under a temporary name first, so a reader never sees half a file.
+pub(crate) fn write_raw(
+    param: &'static str,
+    to: &RawOut<'_>,
+    bytes: &[u8],
+) -> Result<(), CliError> {
+    let fail = |e: std::io::Error| CliError::param(param, format!("cannot write: {e}"));
+    let path = match to {
+        RawOut::Stdout => {
+            let mut out = std::io::stdout();
+            return out
+                .write_all(bytes)
+                .and_then(|()| out.flush())
+                .map_err(fail);
+        }
+        RawOut::File(p) => *p,
+    };
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .ok_or_else(|| CliError::param(param, "not a file name"))?;
+    let tmp = dir.join(format!(".{}.lockbox-tmp", name.to_string_lossy()));
+    let result = (|| {
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        f.set_permissions(fs::Permissions::from_mode(0o600))?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result.map_err(fail)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_look_like_the_aws_cli_prints_them() {
+        assert_eq!(
+            date(Timestamp::from_unix_millis(1_735_689_600_123)),
+            "2025-01-01T00:00:00.123000+00:00"
+        );
+    }
+
+    #[test]
+    fn raw_files_are_private_and_complete() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("out.bin");
+        write_raw("--x", &RawOut::File(&p), b"abc").ok().unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"abc");
+        assert_eq!(
+            fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        write_raw("--x", &RawOut::File(&p), b"defg").ok().unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"defg");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+}

@@ -1,0 +1,204 @@
+//! Parameter values, read the way the AWS CLI (v2) reads them.
+//!
+//! - Blobs: `fileb://PATH` is the file's raw bytes; `file://PATH` is the file's text, which
+//!   like any literal value is base64-decoded.
+//! - Maps (encryption context): shorthand `k1=v1,k2=v2`, or JSON `{"k1":"v1"}`, or `file://`.
+//! - Tag lists: shorthand `TagKey=k,TagValue=v` per tag, or JSON `[{"TagKey":..,"TagValue":..}]`.
+
+use std::collections::BTreeMap;
+use std::fs;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use lockbox::api::{EncryptionContext, KeyRef, Plaintext, Tag};
+use zeroize::Zeroizing;
+
+use crate::error::CliError;
+
+/// Reads a blob parameter.
+pub(crate) fn blob(param: &'static str, value: &str) -> Result<Zeroizing<Vec<u8>>, CliError> {
+    if let Some(path) = value.strip_prefix("fileb://") {
+        return fs::read(path)
+            .map(Zeroizing::new)
+            .map_err(|e| CliError::param(param, format!("Unable to load paramfile {value}: {e}")));
+    }
+    let text = match value.strip_prefix("file://") {
+        Some(path) => Zeroizing::new(fs::read_to_string(path).map_err(|e| {
+            CliError::param(param, format!("Unable to load paramfile {value}: {e}"))
+        })?),
+        None => Zeroizing::new(value.to_owned()),
+    };
+    STANDARD
+        .decode(text.trim())
+        .map(Zeroizing::new)
+        .map_err(|e| {
+            CliError::param(
+                param,
+                format!("Invalid base64: {e} (use fileb://PATH for raw bytes)"),
+            )
+        })
+}
+
+/// Reads a plaintext parameter straight into a zeroizing buffer.
+pub(crate) fn plaintext(param: &'static str, value: &str) -> Result<Plaintext, CliError> {
+    let mut bytes = blob(param, value)?;
+    Ok(Plaintext::new(std::mem::take(&mut *bytes)))
+}
+
+/// Reads a key reference. Malformed references are the engine's errors, not parameter
+/// errors, so the AWS error name comes out as AWS would send it.
+pub(crate) fn key_ref(operation: &'static str, value: &str) -> Result<KeyRef, CliError> {
+    KeyRef::parse(value).map_err(|error| CliError::Kms { operation, error })
+}
+
+/// Reads an encryption-context parameter.
+pub(crate) fn context(
+    param: &'static str,
+    value: Option<&str>,
+) -> Result<EncryptionContext, CliError> {
+    let Some(value) = value else {
+        return Ok(EncryptionContext::empty());
+    };
+    let text = load_text(param, value)?;
+    let map: BTreeMap<String, String> = if text.trim_start().starts_with('{') {
+        serde_json::from_str(&text)
+            .map_err(|e| CliError::param(param, format!("Invalid JSON: {e}")))?
+    } else {
+        let mut map = BTreeMap::new();
+        for pair in text.split(',').filter(|p| !p.is_empty()) {
+            let (k, v) = pair.split_once('=').ok_or_else(|| {
+                CliError::param(
+                    param,
+                    format!("Expected key=value pairs separated by commas, found '{pair}'"),
+                )
+            })?;
+            if map
+                .insert(k.trim().to_owned(), v.trim().to_owned())
+                .is_some()
+            {
+                return Err(CliError::param(param, format!("Key '{k}' appears twice")));
+            }
+        }
+        map
+    };
+    EncryptionContext::new(map).map_err(|e| CliError::param(param, e.message()))
+}
+
+/// Reads a tag-list parameter (one or more values).
+pub(crate) fn tags(param: &'static str, values: &[String]) -> Result<Vec<Tag>, CliError> {
+    let mut out = Vec::new();
+    for value in values {
+        let text = load_text(param, value)?;
+        if text.trim_start().starts_with('[') {
+            #[derive(serde::Deserialize)]
+            #[serde(rename_all = "PascalCase", deny_unknown_fields)]
+            struct JsonTag {
+                tag_key: String,
+                tag_value: String,
+            }
+            let list: Vec<JsonTag> = serde_json::from_str(&text)
+                .map_err(|e| CliError::param(param, format!("Invalid JSON: {e}")))?;
+            for t in list {
+                out.push(
+                    Tag::new(t.tag_key, t.tag_value)
+                        .map_err(|e| CliError::param(param, e.message()))?,
+                );
+            }
+            continue;
+        }
+        let (mut key, mut val) = (None, None);
+        for part in text.split(',') {
+            match part.split_once('=') {
+                Some(("TagKey", k)) => key = Some(k),
+                Some(("TagValue", v)) => val = Some(v),
+                _ => {
+                    return Err(CliError::param(
+                        param,
+                        format!("Expected TagKey=...,TagValue=..., found '{text}'"),
+                    ));
+                }
+            }
+        }
+        let (Some(k), Some(v)) = (key, val) else {
+            return Err(CliError::param(
+                param,
+                format!("Expected TagKey=...,TagValue=..., found '{text}'"),
+            ));
+        };
+        out.push(Tag::new(k, v).map_err(|e| CliError::param(param, e.message()))?);
+    }
+    Ok(out)
+}
+
+fn load_text(param: &'static str, value: &str) -> Result<String, CliError> {
+    match value.strip_prefix("file://") {
+        Some(path) => fs::read_to_string(path)
+            .map_err(|e| CliError::param(param, format!("Unable to load paramfile {value}: {e}"))),
+        None => Ok(value.to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blobs() {
+        assert_eq!(&*blob("--x", "aGk=").ok().unwrap(), b"hi");
+        assert!(blob("--x", "not base64!").is_err());
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("raw");
+        fs::write(&p, [0u8, 255, 10]).unwrap();
+        assert_eq!(
+            &*blob("--x", &format!("fileb://{}", p.display()))
+                .ok()
+                .unwrap(),
+            &[0, 255, 10]
+        );
+        let t = dir.path().join("text");
+        fs::write(&t, "aGk=\n").unwrap();
+        assert_eq!(
+            &*blob("--x", &format!("file://{}", t.display()))
+                .ok()
+                .unwrap(),
+            b"hi"
+        );
+        let missing = blob("--plaintext", "fileb:///no/such/file").err().unwrap();
+        assert!(missing.to_string().starts_with(
+            "Error parsing parameter '--plaintext': Unable to load paramfile fileb:///no/such/file"
+        ));
+    }
+
+    #[test]
+    fn contexts() {
+        let c = context("--c", Some("purpose=test,team=a")).ok().unwrap();
+        assert_eq!(
+            c.iter().collect::<Vec<_>>(),
+            [("purpose", "test"), ("team", "a")]
+        );
+        let j = context("--c", Some(r#"{"team":"a","purpose":"test"}"#))
+            .ok()
+            .unwrap();
+        assert_eq!(c, j);
+        assert!(context("--c", Some("novalue")).is_err());
+        assert!(context("--c", Some("a=1,a=2")).is_err());
+        assert!(context("--c", None).ok().unwrap().is_empty());
+    }
+
+    #[test]
+    fn tag_lists() {
+        let t = tags(
+            "--tags",
+            &["TagKey=a,TagValue=1".into(), "TagKey=b,TagValue=".into()],
+        )
+        .ok()
+        .unwrap();
+        assert_eq!((t[0].key(), t[0].value(), t[1].value()), ("a", "1", ""));
+        let j = tags("--tags", &[r#"[{"TagKey":"a","TagValue":"1"}]"#.into()])
+            .ok()
+            .unwrap();
+        assert_eq!(j[0], t[0]);
+        assert!(tags("--tags", &["Key=a,Value=1".into()]).is_err());
+        assert!(tags("--tags", &["TagKey=aws:x,TagValue=1".into()]).is_err());
+    }
+}

@@ -1,0 +1,55 @@
+//! Parses the command line, opens the engine, runs the command.
+
+use clap::Parser;
+use clap::error::ErrorKind as ClapKind;
+
+use crate::cli::{Cli, Command};
+use crate::commands::{aliases, crypto, demo, keys, tags, token};
+use crate::error::CliError;
+use crate::home;
+
+pub(crate) fn run() -> Result<(), CliError> {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if matches!(e.kind(), ClapKind::DisplayHelp | ClapKind::DisplayVersion) => {
+            let _ = e.print();
+            return Ok(());
+        }
+        Err(e) => {
+            let _ = e.print();
+            // The AWS CLI's exit code for a command line it cannot parse.
+            return Err(CliError::Usage);
+        }
+    };
+    if let Command::Demo(a) = cli.command {
+        return demo::demo(a);
+    }
+    let kms = home::open_engine(&home::data_dir()?)?;
+    match cli.command {
+        Command::Demo(_) => Ok(()),
+        Command::InspectToken => token::inspect_token(&kms),
+        Command::CreateKey(a) => keys::create_key(&kms, a),
+        Command::DescribeKey(a) => keys::describe_key(&kms, a),
+        Command::ListKeys(a) => keys::list_keys(&kms, a),
+        Command::UpdateKeyDescription(a) => keys::update_key_description(&kms, a),
+        Command::EnableKey(a) => keys::enable_key(&kms, a),
+        Command::DisableKey(a) => keys::disable_key(&kms, a),
+        Command::ScheduleKeyDeletion(a) => keys::schedule_key_deletion(&kms, a),
+        Command::CancelKeyDeletion(a) => keys::cancel_key_deletion(&kms, a),
+        Command::CreateAlias(a) => aliases::create_alias(&kms, a),
+        Command::UpdateAlias(a) => aliases::update_alias(&kms, a),
+        Command::DeleteAlias(a) => aliases::delete_alias(&kms, a),
+        Command::ListAliases(a) => aliases::list_aliases(&kms, a),
+        Command::TagResource(a) => tags::tag_resource(&kms, a),
+        Command::UntagResource(a) => tags::untag_resource(&kms, a),
+        Command::ListResourceTags(a) => tags::list_resource_tags(&kms, a),
+        Command::Encrypt(a) => crypto::encrypt(&kms, a),
+        Command::Decrypt(a) => crypto::decrypt(&kms, a),
+        Command::ReEncrypt(a) => crypto::re_encrypt(&kms, a),
+        Command::GenerateDataKey(a) => crypto::generate_data_key(&kms, a),
+        Command::GenerateDataKeyWithoutPlaintext(a) => {
+            crypto::generate_data_key_without_plaintext(&kms, a)
+        }
+        Command::GenerateRandom(a) => crypto::generate_random(&kms, a),
+    }
+}

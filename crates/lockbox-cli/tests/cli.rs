@@ -1,0 +1,624 @@
+//! The `lockbox` binary, driven as a user drives it: fresh data directories, real SoftHSM.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Command, Output};
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+/// Runs `lockbox` with `home` as its data directory. SOFTHSM2_CONF is removed from the
+/// environment, so the binary must find (and re-execute with) its own.
+fn lockbox(home: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_lockbox"))
+        .args(args)
+        .env("LOCKBOX_HOME", home)
+        .env_remove("SOFTHSM2_CONF")
+        .output()
+        .unwrap()
+}
+
+fn ok(home: &Path, args: &[&str]) -> serde_json::Value {
+    let out = lockbox(home, args);
+    assert!(
+        out.status.success(),
+        "lockbox {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if out.stdout.is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+}
+
+/// Runs a command that must fail; returns (exit code, the single stderr line).
+fn fails(home: &Path, args: &[&str]) -> (i32, String) {
+    let out = lockbox(home, args);
+    assert!(!out.status.success(), "lockbox {args:?} succeeded");
+    assert!(
+        out.stdout.is_empty(),
+        "a failed command printed {:?}",
+        out.stdout
+    );
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        !err.contains("panicked") && !err.contains("RUST_BACKTRACE"),
+        "{err}"
+    );
+    (out.status.code().unwrap(), err.trim_end().to_owned())
+}
+
+fn mode(p: &Path) -> u32 {
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+}
+
+#[test]
+fn first_command_provisions_a_private_data_directory() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let home = tmp.path().join("home");
+    let out = lockbox(&home, &["list-keys"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("provisioning"));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    assert_eq!(v, serde_json::json!({"Keys": []}));
+    assert_eq!(mode(&home), 0o700);
+    for f in [
+        "lockbox.toml",
+        "token-user.pin",
+        "token-so.pin",
+        "softhsm/softhsm2.conf",
+    ] {
+        assert_eq!(mode(&home.join(f)), 0o600, "{f}");
+    }
+    let config = std::fs::read_to_string(home.join("lockbox.toml"))?;
+    assert!(config.contains("pin_file = \"token-user.pin\""), "{config}");
+    let pin = std::fs::read_to_string(home.join("token-user.pin"))?;
+    assert!(
+        !config.contains(&pin),
+        "the PIN is in the configuration file"
+    );
+    // Only the first command provisions.
+    let again = lockbox(&home, &["list-keys"]);
+    assert!(again.status.success());
+    assert!(
+        again.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    Ok(())
+}
+
+#[test]
+fn the_aws_kms_workflow_end_to_end() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let home = tmp.path().join("home");
+    let p = |name: &str| tmp.path().join(name).display().to_string();
+
+    let md = ok(
+        &home,
+        &[
+            "create-key",
+            "--description",
+            "app key",
+            "--tags",
+            "TagKey=team,TagValue=crypto",
+            "TagKey=env,TagValue=test",
+        ],
+    );
+    let key = md["KeyMetadata"]["KeyId"].as_str().unwrap().to_owned();
+    assert_eq!(md["KeyMetadata"]["KeyState"], "Enabled");
+    assert_eq!(
+        md["KeyMetadata"]["Arn"],
+        format!("arn:aws:kms:us-east-1:000000000000:key/{key}")
+    );
+    assert!(
+        md["KeyMetadata"]["CreationDate"]
+            .as_str()
+            .unwrap()
+            .ends_with("+00:00")
+    );
+    let other = ok(&home, &["create-key"])["KeyMetadata"]["KeyId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        ok(
+            &home,
+            &[
+                "create-alias",
+                "--alias-name",
+                "alias/app",
+                "--target-key-id",
+                &key
+            ]
+        ),
+        serde_json::Value::Null
+    );
+
+    // Encrypt a file, raw ciphertext to a file; decrypt it back to a file.
+    std::fs::write(p("secret.txt"), b"the secret")?;
+    let enc = ok(
+        &home,
+        &[
+            "encrypt",
+            "--key-id",
+            "alias/app",
+            "--plaintext",
+            &format!("fileb://{}", p("secret.txt")),
+            "--encryption-context",
+            "purpose=test",
+            "--ciphertext-out",
+            &p("ct.bin"),
+        ],
+    );
+    assert_eq!(
+        enc,
+        serde_json::json!({"KeyId": format!("arn:aws:kms:us-east-1:000000000000:key/{key}"), "EncryptionAlgorithm": "SYMMETRIC_DEFAULT"})
+    );
+    let dec = ok(
+        &home,
+        &[
+            "decrypt",
+            "--ciphertext-blob",
+            &format!("fileb://{}", p("ct.bin")),
+            "--encryption-context",
+            "purpose=test",
+            "--plaintext-out",
+            &p("back.txt"),
+        ],
+    );
+    assert!(dec.get("Plaintext").is_none());
+    assert_eq!(std::fs::read(p("back.txt"))?, b"the secret");
+    assert_eq!(mode(Path::new(&p("back.txt"))), 0o600);
+    // Base64 in, base64 out, as the AWS CLI v2 does.
+    let enc = ok(
+        &home,
+        &["encrypt", "--key-id", &key, "--plaintext", "aGVsbG8="],
+    );
+    let blob = enc["CiphertextBlob"].as_str().unwrap().to_owned();
+    assert_eq!(
+        ok(&home, &["decrypt", "--ciphertext-blob", &blob])["Plaintext"],
+        "aGVsbG8="
+    );
+    let raw = lockbox(
+        &home,
+        &[
+            "decrypt",
+            "--ciphertext-blob",
+            &blob,
+            "--plaintext-out",
+            "-",
+        ],
+    );
+    assert_eq!(raw.stdout, b"hello");
+
+    let re = ok(
+        &home,
+        &[
+            "re-encrypt",
+            "--ciphertext-blob",
+            &format!("fileb://{}", p("ct.bin")),
+            "--source-encryption-context",
+            "purpose=test",
+            "--destination-key-id",
+            &other,
+            "--destination-encryption-context",
+            r#"{"purpose":"moved"}"#,
+        ],
+    );
+    assert_eq!(
+        re["SourceKeyId"],
+        format!("arn:aws:kms:us-east-1:000000000000:key/{key}")
+    );
+    let moved = re["CiphertextBlob"].as_str().unwrap();
+    let back = ok(
+        &home,
+        &[
+            "decrypt",
+            "--ciphertext-blob",
+            moved,
+            "--encryption-context",
+            "purpose=moved",
+        ],
+    );
+    assert_eq!(back["Plaintext"], "dGhlIHNlY3JldA==");
+
+    let dk = ok(
+        &home,
+        &[
+            "generate-data-key",
+            "--key-id",
+            "alias/app",
+            "--key-spec",
+            "AES_256",
+        ],
+    );
+    let plain = dk["Plaintext"].as_str().unwrap();
+    assert_eq!(plain.len(), 44);
+    let again = ok(
+        &home,
+        &[
+            "decrypt",
+            "--ciphertext-blob",
+            dk["CiphertextBlob"].as_str().unwrap(),
+        ],
+    );
+    assert_eq!(again["Plaintext"], plain);
+    let np = ok(
+        &home,
+        &[
+            "generate-data-key-without-plaintext",
+            "--key-id",
+            &key,
+            "--number-of-bytes",
+            "64",
+        ],
+    );
+    assert!(np.get("Plaintext").is_none());
+    let np_back = ok(
+        &home,
+        &[
+            "decrypt",
+            "--ciphertext-blob",
+            np["CiphertextBlob"].as_str().unwrap(),
+        ],
+    );
+    assert_eq!(np_back["Plaintext"].as_str().unwrap().len(), 88);
+    assert_eq!(
+        ok(&home, &["generate-random", "--number-of-bytes", "12"])["Plaintext"]
+            .as_str()
+            .unwrap()
+            .len(),
+        16
+    );
+
+    // Tags, description, states.
+    ok(
+        &home,
+        &[
+            "tag-resource",
+            "--key-id",
+            &key,
+            "--tags",
+            r#"[{"TagKey":"owner","TagValue":"me"}]"#,
+        ],
+    );
+    ok(
+        &home,
+        &["untag-resource", "--key-id", &key, "--tag-keys", "env"],
+    );
+    let tags = ok(&home, &["list-resource-tags", "--key-id", &key]);
+    assert_eq!(
+        tags,
+        serde_json::json!({"Tags": [{"TagKey": "owner", "TagValue": "me"}, {"TagKey": "team", "TagValue": "crypto"}]})
+    );
+    ok(
+        &home,
+        &[
+            "update-key-description",
+            "--key-id",
+            &key,
+            "--description",
+            "renamed",
+        ],
+    );
+    assert_eq!(
+        ok(&home, &["describe-key", "--key-id", "alias/app"])["KeyMetadata"]["Description"],
+        "renamed"
+    );
+    ok(&home, &["disable-key", "--key-id", &key]);
+    assert_eq!(
+        fails(&home, &["encrypt", "--key-id", &key, "--plaintext", "aGk="]).0,
+        254
+    );
+    ok(&home, &["enable-key", "--key-id", &key]);
+    let s = ok(
+        &home,
+        &[
+            "schedule-key-deletion",
+            "--key-id",
+            &key,
+            "--pending-window-in-days",
+            "7",
+        ],
+    );
+    assert_eq!(
+        (s["KeyState"].as_str(), s["PendingWindowInDays"].as_u64()),
+        (Some("PendingDeletion"), Some(7))
+    );
+    assert_eq!(
+        ok(&home, &["describe-key", "--key-id", &key])["KeyMetadata"]["PendingDeletionWindowInDays"],
+        7
+    );
+    assert_eq!(
+        ok(&home, &["cancel-key-deletion", "--key-id", &key])["KeyId"],
+        format!("arn:aws:kms:us-east-1:000000000000:key/{key}")
+    );
+    assert_eq!(
+        ok(&home, &["describe-key", "--key-id", &key])["KeyMetadata"]["KeyState"],
+        "Disabled"
+    );
+
+    ok(
+        &home,
+        &[
+            "update-alias",
+            "--alias-name",
+            "alias/app",
+            "--target-key-id",
+            &other,
+        ],
+    );
+    ok(
+        &home,
+        &[
+            "create-alias",
+            "--alias-name",
+            "alias/b",
+            "--target-key-id",
+            &other,
+        ],
+    );
+    let aliases = ok(&home, &["list-aliases", "--key-id", &other]);
+    assert_eq!(aliases["Aliases"].as_array().unwrap().len(), 2);
+    ok(&home, &["delete-alias", "--alias-name", "alias/b"]);
+
+    // Pagination as the AWS CLI does it: --max-items, NextToken, --starting-token.
+    ok(&home, &["create-key"]);
+    let first = ok(&home, &["list-keys", "--max-items", "2"]);
+    assert_eq!(first["Keys"].as_array().unwrap().len(), 2);
+    let token = first["NextToken"].as_str().unwrap();
+    let rest = ok(
+        &home,
+        &["list-keys", "--starting-token", token, "--page-size", "1"],
+    );
+    assert_eq!(rest["Keys"].as_array().unwrap().len(), 1);
+    assert!(rest.get("NextToken").is_none());
+    assert_eq!(
+        ok(&home, &["list-keys"])["Keys"].as_array().unwrap().len(),
+        3
+    );
+    Ok(())
+}
+
+#[test]
+fn errors_are_one_line_with_the_aws_error_name_and_exit_code() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let home = tmp.path().join("home");
+    ok(&home, &["list-keys"]);
+    assert_eq!(
+        fails(&home, &["describe-key", "--key-id", "alias/missing"]),
+        (254, "An error occurred (NotFoundException) when calling the DescribeKey operation: Alias arn:aws:kms:us-east-1:000000000000:alias/missing is not found.".into())
+    );
+    assert_eq!(
+        fails(&home, &["describe-key", "--key-id", "nonsense"]),
+        (254, "An error occurred (NotFoundException) when calling the DescribeKey operation: Invalid keyId 'nonsense'".into())
+    );
+    let key = ok(&home, &["create-key"])["KeyMetadata"]["KeyId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (code, line) = fails(
+        &home,
+        &[
+            "encrypt",
+            "--key-id",
+            &key,
+            "--plaintext",
+            &"QUFB".repeat(1366),
+        ],
+    );
+    assert_eq!(code, 254);
+    assert!(
+        line.starts_with(
+            "An error occurred (ValidationException) when calling the Encrypt operation:"
+        ),
+        "{line}"
+    );
+    assert_eq!(
+        fails(&home, &["decrypt", "--ciphertext-blob", "AAAA"]),
+        (
+            254,
+            "An error occurred (InvalidCiphertextException) when calling the Decrypt operation: "
+                .trim_end()
+                .into()
+        )
+    );
+    assert_eq!(
+        fails(
+            &home,
+            &[
+                "create-alias",
+                "--alias-name",
+                "alias/aws/x",
+                "--target-key-id",
+                &key
+            ]
+        )
+        .0,
+        254
+    );
+    assert_eq!(
+        fails(&home, &["generate-data-key", "--key-id", &key, "--number-of-bytes", "0"]),
+        (254, "An error occurred (ValidationException) when calling the GenerateDataKey operation: 1 validation error detected: Value '0' at 'numberOfBytes' failed to satisfy constraint: Member must have value between 1 and 1024".into())
+    );
+    assert_eq!(
+        fails(&home, &["encrypt", "--key-id", &key, "--plaintext", "fileb:///no/such/file"]),
+        (252, "Error parsing parameter '--plaintext': Unable to load paramfile fileb:///no/such/file: No such file or directory (os error 2)".into())
+    );
+    assert_eq!(
+        fails(
+            &home,
+            &["encrypt", "--key-id", &key, "--plaintext", "not base64!"]
+        )
+        .0,
+        252
+    );
+    assert_eq!(
+        fails(
+            &home,
+            &[
+                "encrypt",
+                "--key-id",
+                &key,
+                "--plaintext",
+                "aGk=",
+                "--encryption-context",
+                "nokey"
+            ]
+        )
+        .0,
+        252
+    );
+    // Unknown flags, a PIN on the command line included, are usage errors.
+    let out = lockbox(&home, &["list-keys", "--pin", "1234"]);
+    assert_eq!(out.status.code(), Some(252));
+    Ok(())
+}
+
+#[test]
+fn a_broken_configuration_is_reported_in_one_line() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let home = tmp.path().join("home");
+    std::fs::create_dir(&home)?;
+    std::fs::write(
+        home.join("lockbox.toml"),
+        "[token]\nmodule = \"/nonexistent/p11.so\"\nlabel = \"x\"\npin_env = \"LOCKBOX_TEST_PIN\"\n",
+    )?;
+    let (code, line) = fails(&home, &["list-keys"]);
+    assert_eq!(code, 255);
+    assert_eq!(
+        line,
+        "lockbox: cannot load PKCS#11 module /nonexistent/p11.so: no such file"
+    );
+    std::fs::write(
+        home.join("lockbox.toml"),
+        "[token]\nmodule = \"m\"\nlabel = \"x\"\npin = \"1234\"\n",
+    )?;
+    let (code, line) = fails(&home, &["list-keys"]);
+    assert_eq!(code, 255);
+    assert!(
+        line.starts_with("lockbox: configuration: ") && line.contains("unknown field `pin`"),
+        "{line}"
+    );
+    assert_eq!(line.lines().count(), 1, "{line}");
+    Ok(())
+}
+
+#[test]
+fn help_lists_the_aws_kms_commands_and_their_flags() -> TestResult {
+    let out = Command::new(env!("CARGO_BIN_EXE_lockbox"))
+        .arg("--help")
+        .output()?;
+    assert!(out.status.success());
+    let help = String::from_utf8(out.stdout)?;
+    for cmd in [
+        "demo",
+        "inspect-token",
+        "create-key",
+        "describe-key",
+        "list-keys",
+        "update-key-description",
+        "enable-key",
+        "disable-key",
+        "schedule-key-deletion",
+        "cancel-key-deletion",
+        "create-alias",
+        "update-alias",
+        "delete-alias",
+        "list-aliases",
+        "tag-resource",
+        "untag-resource",
+        "list-resource-tags",
+        "encrypt",
+        "decrypt",
+        "re-encrypt",
+        "generate-data-key",
+        "generate-data-key-without-plaintext",
+        "generate-random",
+    ] {
+        assert!(
+            help.lines()
+                .any(|l| l.trim_start().starts_with(&format!("{cmd} "))),
+            "--help lacks {cmd}:\n{help}"
+        );
+    }
+    assert!(help.contains("PINs are never taken from the command line"));
+    let out = Command::new(env!("CARGO_BIN_EXE_lockbox"))
+        .args(["encrypt", "--help"])
+        .output()?;
+    let help = String::from_utf8(out.stdout)?;
+    for flag in [
+        "--key-id",
+        "--plaintext",
+        "--encryption-context",
+        "--encryption-algorithm",
+        "--ciphertext-out",
+    ] {
+        assert!(help.contains(flag), "encrypt --help lacks {flag}:\n{help}");
+    }
+    assert!(help.contains("fileb://PATH"));
+    Ok(())
+}
+
+#[test]
+fn the_demo_runs_on_a_fresh_token_and_starts_over_when_run_again() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let run = || {
+        Command::new(env!("CARGO_BIN_EXE_lockbox"))
+            .arg("demo")
+            .current_dir(tmp.path())
+            .env_remove("SOFTHSM2_CONF")
+            .env_remove("LOCKBOX_HOME")
+            .output()
+            .unwrap()
+    };
+    let first = run();
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let text = String::from_utf8(first.stdout)?;
+    for expected in [
+        "InvalidCiphertextException",
+        "CKA_SENSITIVE=true CKA_EXTRACTABLE=false",
+        "CKA_VALUE: refused by the token (CKR_ATTRIBUTE_SENSITIVE)",
+        "gives the same 32 bytes: yes",
+        "the plaintext data key is in none of them",
+    ] {
+        assert!(
+            text.contains(expected),
+            "demo output lacks {expected:?}:\n{text}"
+        );
+    }
+    let key_line = |t: &str| {
+        t.lines()
+            .find(|l| l.trim_start().starts_with("KeyId"))
+            .map(str::to_owned)
+    };
+    let second = run();
+    assert!(second.status.success());
+    let text2 = String::from_utf8(second.stdout)?;
+    assert_ne!(
+        key_line(&text),
+        key_line(&text2),
+        "the second run reused the first token"
+    );
+    // It will not clear a directory it did not make.
+    let foreign = tmp.path().join("mine");
+    std::fs::create_dir(&foreign)?;
+    std::fs::write(foreign.join("precious"), b"x")?;
+    let out = Command::new(env!("CARGO_BIN_EXE_lockbox"))
+        .args(["demo", "--home", foreign.to_str().unwrap()])
+        .env_remove("SOFTHSM2_CONF")
+        .output()?;
+    assert_eq!(out.status.code(), Some(255));
+    assert!(foreign.join("precious").exists());
+    Ok(())
+}
