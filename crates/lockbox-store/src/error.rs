@@ -43,6 +43,9 @@ pub enum StoreError {
     /// The key the operation names does not exist.
     #[error("key does not exist")]
     KeyMissing,
+    /// A failure injected by a test (`failpoints` feature).
+    #[error("injected failure at {0}")]
+    Injected(&'static str),
 }
 
 impl StoreError {

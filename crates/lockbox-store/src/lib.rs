@@ -11,6 +11,8 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 mod error;
+#[cfg_attr(not(feature = "failpoints"), allow(dead_code))]
+pub mod failpoints;
 mod records;
 mod store;
 

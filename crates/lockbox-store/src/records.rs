@@ -144,9 +144,8 @@ pub(crate) fn decode_key(key: &[u8], bytes: &[u8]) -> Result<KeyRecord, StoreErr
         reason,
     };
     let v1: KeyRecordV1 = match bytes.split_first() {
-        Some((&KEY_RECORD_V1, body)) => {
-            postcard::from_bytes(body).map_err(|e| corrupt(e.to_string()))?
-        }
+        Some((&KEY_RECORD_V1, body)) => exact(body).map_err(corrupt)?,
+        Some((0, _)) => return Err(corrupt("record version 0".into())),
         Some((&v, _)) => {
             return Err(StoreError::TooNew {
                 what: format!("key record {name}"),
@@ -164,6 +163,9 @@ pub(crate) fn decode_key(key: &[u8], bytes: &[u8]) -> Result<KeyRecord, StoreErr
         .into_iter()
         .map(|(k, v)| Tag::new(k, v).map_err(|e| corrupt(format!("tag: {e}"))))
         .collect::<Result<Vec<_>, _>>()?;
+    if key != v1.id {
+        return Err(corrupt("the record's id differs from its key".into()));
+    }
     Ok(KeyRecord {
         id: KeyId::from_bytes(v1.id),
         created: Timestamp::from_unix_millis(v1.created_ms),
@@ -202,18 +204,22 @@ pub(crate) fn decode_alias(key: &[u8], bytes: &[u8]) -> Result<AliasRecord, Stor
     let name = printable(key);
     match bytes.split_first() {
         Some((&ALIAS_RECORD_V1, body)) => {
-            let v1: AliasRecordV1 =
-                postcard::from_bytes(body).map_err(|e| StoreError::Corrupt {
-                    tree: "aliases",
-                    key: name,
-                    reason: e.to_string(),
-                })?;
+            let v1: AliasRecordV1 = exact(body).map_err(|reason| StoreError::Corrupt {
+                tree: "aliases",
+                key: name,
+                reason,
+            })?;
             Ok(AliasRecord {
                 target: KeyId::from_bytes(v1.target),
                 created: Timestamp::from_unix_millis(v1.created_ms),
                 updated: Timestamp::from_unix_millis(v1.updated_ms),
             })
         }
+        Some((0, _)) => Err(StoreError::Corrupt {
+            tree: "aliases",
+            key: name,
+            reason: "record version 0".into(),
+        }),
         Some((&v, _)) => Err(StoreError::TooNew {
             what: format!("alias record {name}"),
             version: u32::from(v),
@@ -223,6 +229,15 @@ pub(crate) fn decode_alias(key: &[u8], bytes: &[u8]) -> Result<AliasRecord, Stor
             key: name,
             reason: "empty record".into(),
         }),
+    }
+}
+
+/// Decodes a whole body: bytes left over mean the record is not what we wrote.
+fn exact<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, String> {
+    match postcard::take_from_bytes(body) {
+        Ok((value, [])) => Ok(value),
+        Ok((_, rest)) => Err(format!("{} trailing bytes", rest.len())),
+        Err(e) => Err(e.to_string()),
     }
 }
 
@@ -272,10 +287,28 @@ mod tests {
     fn records_carry_their_version_and_newer_ones_are_refused() {
         let bytes = encode_key(&sample()).unwrap();
         assert_eq!(bytes[0], KEY_RECORD_V1);
+        let key = *sample().id.as_bytes();
+        assert_eq!(decode_key(&key, &bytes).unwrap(), sample());
+        assert!(matches!(
+            decode_key(&[0; 16], &bytes),
+            Err(StoreError::Corrupt { .. })
+        ));
+        let mut trailing = bytes.clone();
+        trailing.push(0);
+        assert!(matches!(
+            decode_key(&key, &trailing),
+            Err(StoreError::Corrupt { .. })
+        ));
+        let mut zero = bytes.clone();
+        zero[0] = 0;
+        assert!(matches!(
+            decode_key(&key, &zero),
+            Err(StoreError::Corrupt { .. })
+        ));
         let mut newer = bytes.clone();
         newer[0] = 2;
         assert!(matches!(
-            decode_key(&[0; 16], &newer),
+            decode_key(&key, &newer),
             Err(StoreError::TooNew { version: 2, .. })
         ));
         assert!(matches!(
@@ -283,7 +316,7 @@ mod tests {
             Err(StoreError::Corrupt { .. })
         ));
         assert!(matches!(
-            decode_key(&[0; 16], &bytes[..bytes.len() - 1]),
+            decode_key(&key, &bytes[..bytes.len() - 1]),
             Err(StoreError::Corrupt { .. })
         ));
         let mut bad_state = sample();
@@ -303,6 +336,24 @@ mod tests {
         fn decoding_arbitrary_bytes_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
             let _ = decode_key(&[1; 16], &bytes);
             let _ = decode_alias(b"alias/x", &bytes);
+        }
+
+        /// Random bytes mostly stop at the version byte; damaged real records go deeper.
+        #[test]
+        fn decoding_damaged_records_never_panics(
+            edits in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..6),
+            cut in any::<usize>(),
+        ) {
+            let mut r = sample();
+            r.tags = vec![Tag::new("team", "crypto").unwrap()];
+            r.materials = vec![Material { version: 1, object_id: [5; 16], created: Timestamp::from_unix_millis(9) }];
+            let mut bytes = encode_key(&r).unwrap();
+            for (pos, val) in edits {
+                let i = 1 + pos % (bytes.len() - 1);
+                bytes[i] = val;
+            }
+            bytes.truncate(1 + cut % bytes.len());
+            let _ = decode_key(r.id.as_bytes(), &bytes);
         }
 
         #[test]

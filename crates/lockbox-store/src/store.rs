@@ -47,6 +47,7 @@ enum Refusal {
     KeyMissing,
     AliasExists,
     AliasMissing,
+    AliasCorrupt,
 }
 
 impl From<TransactionError<Refusal>> for StoreError {
@@ -55,6 +56,11 @@ impl From<TransactionError<Refusal>> for StoreError {
             TransactionError::Abort(Refusal::KeyMissing) => StoreError::KeyMissing,
             TransactionError::Abort(Refusal::AliasExists) => StoreError::AliasExists,
             TransactionError::Abort(Refusal::AliasMissing) => StoreError::AliasMissing,
+            TransactionError::Abort(Refusal::AliasCorrupt) => StoreError::Corrupt {
+                tree: "aliases",
+                key: "(alias being updated)".into(),
+                reason: "undecodable record".into(),
+            },
             TransactionError::Storage(e) => StoreError::Sled(e),
         }
     }
@@ -107,7 +113,8 @@ impl Store {
             db,
             dir: dir.to_owned(),
         };
-        store.commit()?;
+        store.db.flush()?;
+        tighten(&store.dir)?;
         Ok(store)
     }
 
@@ -125,9 +132,19 @@ impl Store {
     }
 
     /// Writes a key record (new or replaced) and flushes it.
+    ///
+    /// An error means the write may or may not have reached the disk.
     pub fn put_key(&self, record: &KeyRecord) -> Result<(), StoreError> {
+        crate::failpoints::hit("store.put_key.before_insert")?;
         self.keys
             .insert(record.id.as_bytes(), encode_key(record)?)?;
+        self.commit()
+    }
+
+    /// Removes a key record and flushes. Removing an absent record is not an error.
+    pub fn delete_key(&self, id: KeyId) -> Result<(), StoreError> {
+        crate::failpoints::hit("store.delete_key.before_remove")?;
+        self.keys.remove(id.as_bytes())?;
         self.commit()
     }
 
@@ -203,22 +220,12 @@ impl Store {
             let Some(old) = aliases.get(name.as_str())? else {
                 return Err(ConflictableTransactionError::Abort(Refusal::AliasMissing));
             };
-            let Ok(mut record) = decode_alias(name.as_str().as_bytes(), &old) else {
-                // A corrupt alias is replaced wholesale rather than left unusable.
-                let fresh = AliasRecord {
-                    target,
-                    created: now,
-                    updated: now,
-                };
-                let bytes = encode_alias(name.as_str(), &fresh)
-                    .map_err(|_| ConflictableTransactionError::Abort(Refusal::AliasMissing))?;
-                aliases.insert(name.as_str(), bytes)?;
-                return Ok(());
-            };
+            let mut record = decode_alias(name.as_str().as_bytes(), &old)
+                .map_err(|_| ConflictableTransactionError::Abort(Refusal::AliasCorrupt))?;
             record.target = target;
             record.updated = now;
             let bytes = encode_alias(name.as_str(), &record)
-                .map_err(|_| ConflictableTransactionError::Abort(Refusal::AliasMissing))?;
+                .map_err(|_| ConflictableTransactionError::Abort(Refusal::AliasCorrupt))?;
             aliases.insert(name.as_str(), bytes)?;
             Ok(())
         })?;
@@ -270,9 +277,17 @@ impl Store {
 
     /// Flushes to disk, then keeps every file private (sled creates some files later, with
     /// the process umask).
+    ///
+    /// Only the flush decides the answer: once it succeeded the change is durable, and
+    /// reporting a failure then would make the caller undo work that is in fact done. A file
+    /// left with looser permissions is logged (the directory itself is 0700).
     fn commit(&self) -> Result<(), StoreError> {
+        crate::failpoints::hit("store.commit.before_flush")?;
         self.db.flush()?;
-        tighten(&self.dir)
+        if let Err(e) = tighten(&self.dir) {
+            tracing::warn!(error = %e, "could not tighten permissions in the metadata store");
+        }
+        Ok(())
     }
 }
 
