@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use uuid::Uuid;
 
@@ -126,8 +127,13 @@ impl FromStr for AliasName {
 }
 
 /// Where keys live, as ARNs say it: `arn:<partition>:kms:<region>:<account>:...`.
+///
+/// Every ARN carries its scope; it is shared, so cloning one is cheap.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct ArnScope {
+pub struct ArnScope(Arc<ScopeParts>);
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct ScopeParts {
     partition: String,
     region: String,
     account: String,
@@ -161,26 +167,26 @@ impl ArnScope {
                 shorten(account)
             )));
         }
-        Ok(ArnScope {
+        Ok(ArnScope(Arc::new(ScopeParts {
             partition: partition.to_owned(),
             region: region.to_owned(),
             account: account.to_owned(),
-        })
+        })))
     }
 
     /// The partition, e.g. `aws`.
     pub fn partition(&self) -> &str {
-        &self.partition
+        &self.0.partition
     }
 
     /// The region, e.g. `us-east-1`.
     pub fn region(&self) -> &str {
-        &self.region
+        &self.0.region
     }
 
     /// The 12-digit account id.
     pub fn account(&self) -> &str {
-        &self.account
+        &self.0.account
     }
 
     /// The ARN of a key in this scope.
@@ -203,11 +209,11 @@ impl ArnScope {
 impl Default for ArnScope {
     /// `aws`, `us-east-1`, account `000000000000`: values every AWS client accepts.
     fn default() -> Self {
-        ArnScope {
+        ArnScope(Arc::new(ScopeParts {
             partition: "aws".to_owned(),
             region: "us-east-1".to_owned(),
             account: "000000000000".to_owned(),
-        }
+        }))
     }
 }
 
@@ -236,7 +242,10 @@ impl fmt::Display for KeyArn {
         write!(
             f,
             "arn:{}:kms:{}:{}:key/{}",
-            s.partition, s.region, s.account, self.key_id
+            s.partition(),
+            s.region(),
+            s.account(),
+            self.key_id
         )
     }
 }
@@ -266,7 +275,10 @@ impl fmt::Display for AliasArn {
         write!(
             f,
             "arn:{}:kms:{}:{}:{}",
-            s.partition, s.region, s.account, self.alias
+            s.partition(),
+            s.region(),
+            s.account(),
+            self.alias
         )
     }
 }

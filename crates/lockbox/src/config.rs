@@ -165,6 +165,34 @@ impl Config {
         data_dir.join(CONFIG_FILE).exists()
     }
 
+    /// The embedded default: loads the configuration of `data_dir`, or, if it has none,
+    /// provisions it with a SoftHSM token of its own ([`Config::provision_softhsm`]).
+    /// Returns the configuration and whether this call provisioned the directory.
+    ///
+    /// For a SoftHSM token, the process must run with `SOFTHSM2_CONF` naming the token's
+    /// configuration; if it does not, this re-executes the current program with the variable
+    /// set (see `lockbox_token::softhsm::ensure_conf_env`), so call it early in `main`.
+    pub fn load_or_provision(data_dir: &Path) -> Result<(Config, bool), Error> {
+        if Self::exists(data_dir) {
+            let config = Self::load(data_dir)?;
+            if let Some(conf) = &config.token.softhsm_conf {
+                softhsm::ensure_conf_env(conf)?;
+            }
+            return Ok((config, false));
+        }
+        if softhsm::find_module().is_none() {
+            return Err(Error::Config(format!(
+                "{} has no {CONFIG_FILE} and SoftHSM2 is not installed: install it \
+                 (Debian/Ubuntu: apt-get install -y softhsm2) for a development token, or write \
+                 {} to point Lockbox at your HSM",
+                data_dir.display(),
+                data_dir.join(CONFIG_FILE).display(),
+            )));
+        }
+        softhsm::ensure_conf_env(&Self::softhsm_conf_path(data_dir))?;
+        Ok((Self::provision_softhsm(data_dir)?, true))
+    }
+
     /// Development default: provisions `data_dir` with a SoftHSM token of its own (its own
     /// `softhsm2.conf` and token directory, PINs generated and stored 0600) and writes
     /// `lockbox.toml`. The process must run with `SOFTHSM2_CONF` =

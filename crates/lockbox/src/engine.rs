@@ -150,7 +150,7 @@ impl Engine {
     ) -> Result<KeyRecord, KmsError> {
         let _w = self.writes.lock();
         let mut r = self.resolve(key_id, Aliases::Refused(op))?;
-        state::check(r.state, u, &self.key_arn(r.id))?;
+        state::check(r.state, u, || self.key_arn(r.id))?;
         change(&mut r)?;
         self.put(op, &r)?;
         Ok(r)
@@ -172,13 +172,13 @@ impl Engine {
         r: &KeyRecord,
         algorithm: Option<EncryptionAlgorithm>,
     ) -> Result<(), KmsError> {
-        let arn = self.key_arn(r.id);
-        state::check(r.state, Use::Cryptographic, &arn)?;
+        state::check(r.state, Use::Cryptographic, || self.key_arn(r.id))?;
         if r.usage != KeyUsage::EncryptDecrypt {
             return Err(KmsError::new(
                 ErrorKind::InvalidKeyUsage,
                 format!(
-                    "{arn} key usage is {} which is not valid for this operation.",
+                    "{} key usage is {} which is not valid for this operation.",
+                    self.key_arn(r.id),
                     r.usage
                 ),
             ));
@@ -188,7 +188,8 @@ impl Engine {
             Some(other) => Err(KmsError::new(
                 ErrorKind::InvalidKeyUsage,
                 format!(
-                    "{arn} is a symmetric key; the encryption algorithm {other} is not valid for it."
+                    "{} is a symmetric key; the encryption algorithm {other} is not valid for it.",
+                    self.key_arn(r.id)
                 ),
             )),
         }
@@ -438,9 +439,18 @@ impl Kms for Engine {
             tags,
         };
         if let Err(e) = self.put("create key", &record) {
-            if let Err(d) = self.token.destroy(&object) {
-                tracing::warn!(key = %id, error = %d,
-                    "could not destroy the material of a key whose record was not written");
+            // The record may or may not be on disk. Destroy the material only once the record
+            // is surely gone; otherwise leave an orphan object for reconciliation, never a
+            // record that names missing material.
+            match self.store.delete_key(id) {
+                Ok(()) => {
+                    if let Err(d) = self.token.destroy(&object) {
+                        tracing::warn!(key = %id, error = %d,
+                            "could not destroy the material of a key that was not created");
+                    }
+                }
+                Err(d) => tracing::warn!(key = %id, error = %d,
+                    "could not remove a half-written key record; its material stays as an orphan"),
             }
             return Err(e);
         }
@@ -556,7 +566,7 @@ impl Kms for Engine {
         check_alias_writable(&req.alias_name)?;
         let _w = self.writes.lock();
         let target = self.resolve(&req.target_key_id, Aliases::Refused("CreateAlias"))?;
-        state::check(target.state, Use::Manage, &self.key_arn(target.id))?;
+        state::check(target.state, Use::Manage, || self.key_arn(target.id))?;
         match self
             .store
             .create_alias(&req.alias_name, target.id, self.clock.now())
@@ -592,7 +602,7 @@ impl Kms for Engine {
             .map_err(|e| from_store("update alias", e))?
             .ok_or_else(alias_missing)?;
         let target = self.resolve(&req.target_key_id, Aliases::Refused("UpdateAlias"))?;
-        state::check(target.state, Use::Manage, &self.key_arn(target.id))?;
+        state::check(target.state, Use::Manage, || self.key_arn(target.id))?;
         if let Some(old) = self.record(current.target)?
             && (old.spec != target.spec || old.usage != target.usage)
         {

@@ -17,9 +17,10 @@ pub(crate) enum Use {
     // they check nothing.
 }
 
-/// Checks that a key in `state` may be used for `u`.
-pub(crate) fn check(state: KeyState, u: Use, arn: &KeyArn) -> Result<(), KmsError> {
-    let refuse = |kind, what: &str| Err(KmsError::new(kind, format!("{arn} is {what}.")));
+/// Checks that a key in `state` may be used for `u`. `arn` names the key in a refusal; it is
+/// only built when one is needed.
+pub(crate) fn check(state: KeyState, u: Use, arn: impl FnOnce() -> KeyArn) -> Result<(), KmsError> {
+    let refuse = |kind, what: &str| Err(KmsError::new(kind, format!("{} is {what}.", arn())));
     match (u, state) {
         (Use::Cryptographic, KeyState::Enabled) => Ok(()),
         (Use::Cryptographic, KeyState::Disabled) => refuse(ErrorKind::Disabled, "disabled"),
@@ -29,10 +30,7 @@ pub(crate) fn check(state: KeyState, u: Use, arn: &KeyArn) -> Result<(), KmsErro
         (Use::Manage, KeyState::Enabled | KeyState::Disabled) => Ok(()),
         (_, KeyState::PendingImport) => refuse(ErrorKind::KmsInvalidState, "pending import"),
         (_, KeyState::Unavailable) => refuse(ErrorKind::KmsInvalidState, "unavailable"),
-        (_, other) => Err(KmsError::new(
-            ErrorKind::KmsInvalidState,
-            format!("{arn} is in state {other}."),
-        )),
+        (_, other) => refuse(ErrorKind::KmsInvalidState, &format!("in state {other}")),
     }
 }
 
@@ -68,10 +66,10 @@ mod tests {
             (Use::CancelDeletion, S::Disabled, Some(E::KmsInvalidState)),
         ];
         for (u, s, want) in cases {
-            let got = check(*s, *u, &arn).err().map(|e| e.kind());
+            let got = check(*s, *u, || arn.clone()).err().map(|e| e.kind());
             assert_eq!(got, *want, "{u:?} in {s}");
         }
-        let e = check(S::Disabled, Use::Cryptographic, &arn).unwrap_err();
+        let e = check(S::Disabled, Use::Cryptographic, || arn.clone()).unwrap_err();
         assert_eq!(e.message(), format!("{arn} is disabled."));
     }
 }

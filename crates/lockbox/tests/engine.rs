@@ -463,3 +463,37 @@ token_test!(fn the_engine_serves_many_threads(t) {
     assert_eq!(kms.list_resource_tags(ListResourceTagsRequest::new(id))?.tags.len(), 4);
     Ok(())
 });
+
+token_test!(
+    /// Invariant 3: material first, record second, and a failed CreateKey never leaves a
+    /// record that names missing material (it may leave an orphan object).
+    fn a_failed_create_key_never_leaves_a_record_without_material(t) {
+        use lockbox_store::failpoints;
+        let kms = engine(t)?;
+        let consistent = |kms: &lockbox::Engine| -> Result<usize, KmsError> {
+            let keys = kms.list_keys(ListKeysRequest::new())?.keys;
+            for k in &keys {
+                kms.encrypt(EncryptRequest::new(k.key_id, pt(b"still usable")))?;
+            }
+            Ok(keys.len())
+        };
+        // The record is never written: the material is destroyed again.
+        failpoints::arm("store.put_key.before_insert");
+        assert_eq!(kind(kms.create_key(CreateKeyRequest::new())), ErrorKind::KmsInternal);
+        assert_eq!((consistent(&kms)?, kms.token().list_objects()?.len()), (0, 0));
+        // Written but not flushed: the record is removed first, then the material destroyed.
+        failpoints::arm("store.commit.before_flush");
+        assert_eq!(kind(kms.create_key(CreateKeyRequest::new())), ErrorKind::KmsInternal);
+        assert_eq!((consistent(&kms)?, kms.token().list_objects()?.len()), (0, 0));
+        // Written, and removing it fails too: the material must stay.
+        failpoints::arm("store.commit.before_flush");
+        failpoints::arm("store.delete_key.before_remove");
+        assert_eq!(kind(kms.create_key(CreateKeyRequest::new())), ErrorKind::KmsInternal);
+        let listed = consistent(&kms)?;
+        assert!(kms.token().list_objects()?.len() >= listed);
+        drop(kms);
+        let kms = engine(t)?;
+        assert_eq!(consistent(&kms)?, listed);
+        Ok(())
+    }
+);
