@@ -100,12 +100,24 @@ impl Pin {
     /// Reads the PIN from its source.
     pub fn read(source: &PinSource) -> Result<Self, TokenError> {
         match source {
-            PinSource::Env(var) => match std::env::var(var) {
-                Ok(v) if !v.is_empty() => Ok(Pin::new(v)),
-                _ => Err(TokenError::Config(format!(
-                    "the PIN environment variable {var} is not set"
-                ))),
-            },
+            PinSource::Env(var) => {
+                let missing =
+                    || TokenError::Config(format!("the PIN environment variable {var} is not set"));
+                let value = std::env::var_os(var).ok_or_else(missing)?;
+                // Moved, not copied; a value that is not UTF-8 is wiped before it is dropped.
+                let bytes = Zeroizing::new(std::os::unix::ffi::OsStringExt::into_vec(value));
+                match std::str::from_utf8(&bytes) {
+                    Ok("") => Err(missing()),
+                    Ok(text) => {
+                        let mut pin = String::with_capacity(text.len());
+                        pin.push_str(text);
+                        Ok(Pin::new(pin))
+                    }
+                    Err(_) => Err(TokenError::Config(format!(
+                        "the PIN environment variable {var} is not UTF-8"
+                    ))),
+                }
+            }
             PinSource::File(path) => read_pin_file(path),
         }
     }
@@ -113,6 +125,12 @@ impl Pin {
     /// The PIN text. Call it at the last moment.
     pub fn expose_secret(&self) -> &str {
         &self.0
+    }
+
+    /// True if both PINs are the same (compared without early exit).
+    pub fn matches(&self, other: &Pin) -> bool {
+        let (a, b) = (self.0.as_bytes(), other.0.as_bytes());
+        a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
     }
 }
 
@@ -133,11 +151,20 @@ fn read_pin_file(path: &Path) -> Result<Pin, TokenError> {
             mode & 0o777
         )));
     }
-    let mut bytes = Zeroizing::new(Vec::with_capacity(256));
+    // One byte more than the limit, allocated up front: reading never reallocates (which
+    // would leave a copy behind), and an over-long file is noticed rather than cut short.
+    const MAX_PIN_FILE: usize = 1024;
+    let mut bytes = Zeroizing::new(Vec::with_capacity(MAX_PIN_FILE + 1));
     (&mut file)
-        .take(1024)
+        .take(MAX_PIN_FILE as u64 + 1)
         .read_to_end(&mut bytes)
         .map_err(|e| cannot("read", e))?;
+    if bytes.len() > MAX_PIN_FILE {
+        return Err(TokenError::Config(format!(
+            "PIN file {} is longer than {MAX_PIN_FILE} bytes",
+            path.display()
+        )));
+    }
     let mut end = bytes.len();
     if bytes[..end].ends_with(b"\n") {
         end -= 1;

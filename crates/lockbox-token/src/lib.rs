@@ -15,6 +15,23 @@
 //! [`softhsm`] provisions a SoftHSM token in a directory of its own, for development and
 //! tests. With the `test-support` feature, [`testing`] runs each test against a throwaway
 //! token in a child process.
+//!
+//! A [`Pin`] does not print and cannot be copied:
+//!
+//! ```compile_fail
+//! let pin = lockbox_token::Pin::new("1234".into());
+//! println!("{:?}", pin);
+//! ```
+//!
+//! ```compile_fail
+//! let pin = lockbox_token::Pin::new("1234".into());
+//! println!("{}", pin);
+//! ```
+//!
+//! ```compile_fail
+//! let pin = lockbox_token::Pin::new("1234".into());
+//! let copy = pin.clone();
+//! ```
 #![deny(unsafe_code)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 

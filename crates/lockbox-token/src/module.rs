@@ -1,6 +1,7 @@
 //! PKCS#11 modules are process-wide: each is loaded and initialized once, and shared by every
 //! `Token` opened on it.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -8,6 +9,7 @@ use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::error::{Error as CkError, RvError};
 use parking_lot::Mutex;
 
+use crate::config::PinSource;
 use crate::error::TokenError;
 use crate::ffi::RawCalls;
 
@@ -16,6 +18,18 @@ pub(crate) struct Module {
     pub(crate) ctx: Pkcs11,
     pub(crate) raw: RawCalls,
     path: PathBuf,
+    // Which PIN source logged this process in to each slot (login is per process).
+    logins: Mutex<HashMap<u64, PinSource>>,
+}
+
+impl Module {
+    pub(crate) fn record_login(&self, slot: u64, source: &PinSource) {
+        self.logins.lock().insert(slot, source.clone());
+    }
+
+    pub(crate) fn login_source(&self, slot: u64) -> Option<PinSource> {
+        self.logins.lock().get(&slot).cloned()
+    }
 }
 
 static MODULES: Mutex<Vec<Arc<Module>>> = parking_lot::const_mutex(Vec::new());
@@ -45,7 +59,12 @@ pub(crate) fn load(path: &Path, softhsm_conf: Option<&Path>) -> Result<Arc<Modul
     }
     let ctx = Pkcs11::new(path).map_err(|e| module_err(e.to_string()))?;
     match ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
-        Ok(()) | Err(CkError::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => {}
+        Ok(()) => {}
+        Err(CkError::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => {
+            tracing::warn!(module = %path.display(),
+                "the module was already initialized by other code in this process; if that \
+                 code did not ask for OS locking, the module may not be thread-safe");
+        }
         Err(e) => return Err(module_err(format!("C_Initialize: {e}"))),
     }
     let raw = RawCalls::load(path)?;
@@ -53,6 +72,7 @@ pub(crate) fn load(path: &Path, softhsm_conf: Option<&Path>) -> Result<Arc<Modul
         ctx,
         raw,
         path: path.to_owned(),
+        logins: Mutex::new(HashMap::new()),
     });
     modules.push(Arc::clone(&module));
     Ok(module)

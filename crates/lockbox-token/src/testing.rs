@@ -12,11 +12,19 @@ use std::error::Error;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::config::TokenConfig;
+use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+use cryptoki::error::{Error as CkError, RvError};
+use cryptoki::session::{Session, UserType};
+use cryptoki::types::AuthPin;
+
+use crate::config::{Pin, TokenConfig, TokenSelector};
 use crate::error::TokenError;
 use crate::module::SOFTHSM2_CONF;
 use crate::softhsm;
 use crate::token::Token;
+
+/// cryptoki, for tests that talk to the token directly beside the code under test.
+pub use cryptoki;
 
 /// The result type of a test body.
 pub type TestResult = Result<(), Box<dyn Error>>;
@@ -47,6 +55,40 @@ impl TestToken {
     /// Opens the token.
     pub fn open(&self) -> Result<Token, TokenError> {
         Token::open(&self.config)
+    }
+
+    /// A session on the token through a cryptoki context of the test's own, logged in as
+    /// the user: tests ask the token directly with it, not through the code under test.
+    pub fn raw_session(&self) -> Result<Session, Box<dyn Error>> {
+        raw_session(&self.config)
+    }
+}
+
+/// A logged-in session on the token `config` names, through a cryptoki context of the
+/// caller's own (the module is shared with any `Token` in the process).
+pub fn raw_session(config: &TokenConfig) -> Result<Session, Box<dyn Error>> {
+    let ctx = Pkcs11::new(&config.module)?;
+    match ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
+        Ok(()) | Err(CkError::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => {}
+        Err(e) => return Err(e.into()),
+    }
+    let TokenSelector::Label(label) = &config.token else {
+        return Err("raw_session finds tokens by label".into());
+    };
+    let mut slot = None;
+    for s in ctx.get_slots_with_initialized_token()? {
+        if ctx.get_token_info(s)?.label().trim_end() == label {
+            slot = Some(s);
+        }
+    }
+    let session = ctx.open_rw_session(slot.ok_or("test token not found")?)?;
+    let pin = Pin::read(&config.pin)?;
+    match session.login(
+        UserType::User,
+        Some(&AuthPin::new(Box::from(pin.expose_secret()))),
+    ) {
+        Ok(()) | Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => Ok(session),
+        Err(e) => Err(e.into()),
     }
 }
 

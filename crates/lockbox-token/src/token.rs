@@ -12,7 +12,7 @@ use cryptoki::mechanism::{Mechanism, MechanismType};
 use cryptoki::object::{
     Attribute, AttributeInfo, AttributeType, KeyType, ObjectClass, ObjectHandle,
 };
-use cryptoki::session::{Session, UserType};
+use cryptoki::session::{Session, SessionState, UserType};
 use cryptoki::slot::Slot;
 use cryptoki::types::{AuthPin, Ulong};
 use parking_lot::{Mutex, RwLock};
@@ -135,6 +135,35 @@ pub enum ValueAccess {
     Readable(usize),
 }
 
+/// Object handles by CKA_ID. Every change bumps `epoch`, so a listing that overlapped a
+/// change can tell and start again.
+#[derive(Default)]
+struct HandleCache {
+    map: HashMap<ObjectId, ObjectHandle>,
+    epoch: u64,
+}
+
+impl HandleCache {
+    fn get(&self, id: &ObjectId) -> Option<ObjectHandle> {
+        self.map.get(id).copied()
+    }
+
+    fn insert(&mut self, id: ObjectId, handle: ObjectHandle) {
+        self.map.insert(id, handle);
+        self.epoch += 1;
+    }
+
+    fn remove(&mut self, id: &ObjectId) {
+        self.map.remove(id);
+        self.epoch += 1;
+    }
+
+    fn clear(&mut self) {
+        self.map.clear();
+        self.epoch += 1;
+    }
+}
+
 /// An open token.
 ///
 /// `Send + Sync`: operations take a session from the pool, so threads do not serialize on
@@ -149,7 +178,7 @@ pub struct Token {
     anchor: Mutex<Session>,
     idle: Mutex<Vec<Session>>,
     max_idle: usize,
-    handles: RwLock<HashMap<ObjectId, ObjectHandle>>,
+    handles: RwLock<HandleCache>,
     object_lock: Mutex<()>,
     recovery_lock: Mutex<()>,
     generation: AtomicU64,
@@ -172,7 +201,7 @@ impl Token {
         let slot = find_slot(&module, &config.token)?;
         require_mechanisms(&module, slot)?;
         let anchor = module.ctx.open_rw_session(slot)?;
-        login(&anchor, &config.pin)?;
+        login(&module, slot, &anchor, &config.pin)?;
         let info = module.ctx.get_token_info(slot)?;
         let library = module.ctx.get_library_info()?;
         let description = TokenDescription {
@@ -195,7 +224,7 @@ impl Token {
             anchor: Mutex::new(anchor),
             idle: Mutex::new(Vec::new()),
             max_idle: config.max_idle_sessions,
-            handles: RwLock::new(HashMap::new()),
+            handles: RwLock::new(HandleCache::default()),
             object_lock: Mutex::new(()),
             recovery_lock: Mutex::new(()),
             generation: AtomicU64::new(0),
@@ -284,11 +313,14 @@ impl Token {
             if t.iv_generation == IvGeneration::Host {
                 s.generate_random_slice(&mut iv)?;
             }
-            {
-                let params = GcmParams::new(&mut iv, aad, Ulong::from(GCM_TAG_BITS))?;
-                s.encrypt_init(&Mechanism::AesGcm(params), handle)?;
-            }
-            let written = t.module.raw.encrypt(s.handle(), plaintext, out)?;
+            // The parameter block (and the IV it points to) must outlive C_Encrypt: a token
+            // that generates the IV may write it back during C_Encrypt, not C_EncryptInit.
+            let mechanism =
+                Mechanism::AesGcm(GcmParams::new(&mut iv, aad, Ulong::from(GCM_TAG_BITS))?);
+            s.encrypt_init(&mechanism, handle)?;
+            let written = t.module.raw.encrypt(s.handle(), plaintext, out);
+            drop(mechanism);
+            let written = written?;
             if written != needed {
                 return Err(TokenError::Cryptoki(format!(
                     "C_Encrypt wrote {written} bytes of AES-GCM output, expected {needed}"
@@ -332,11 +364,12 @@ impl Token {
         self.run(|t, s| {
             let handle = t.handle(s, key)?;
             let mut iv = *iv;
-            {
-                let params = GcmParams::new(&mut iv, aad, Ulong::from(GCM_TAG_BITS))?;
-                s.decrypt_init(&Mechanism::AesGcm(params), handle)?;
-            }
-            match t.module.raw.decrypt(s.handle(), input, out) {
+            let mechanism =
+                Mechanism::AesGcm(GcmParams::new(&mut iv, aad, Ulong::from(GCM_TAG_BITS))?);
+            s.decrypt_init(&mechanism, handle)?;
+            let result = t.module.raw.decrypt(s.handle(), input, out);
+            drop(mechanism);
+            match result {
                 Ok(n) if n + GCM_TAG_LEN == input.len() => Ok(n),
                 Ok(n) => Err(TokenError::Cryptoki(format!(
                     "C_Decrypt returned {n} bytes for {} bytes of GCM input",
@@ -360,7 +393,7 @@ impl Token {
 
     /// Lists every object under this instance's label prefix (and refreshes the handle cache).
     pub fn list_objects(&self) -> Result<Vec<ObjectInfo>, TokenError> {
-        self.run(|t, s| t.enumerate(s))
+        self.run(|t, s| Ok(t.enumerate(s)?.into_iter().map(|(o, _)| o).collect()))
     }
 
     /// Destroys the object with this CKA_ID.
@@ -393,52 +426,61 @@ impl Token {
         let mut retried = false;
         loop {
             let generation = self.generation.load(Ordering::Acquire);
-            let session = self.checkout()?;
-            match op(self, &session) {
-                Ok(v) => {
-                    self.checkin(session);
-                    return Ok(v);
-                }
-                Err(TokenError::DecryptFailed) => {
-                    // C_Decrypt failures end the operation, so the session is clean.
-                    self.checkin(session);
-                    return Err(TokenError::DecryptFailed);
-                }
-                Err(e) => {
-                    // The session may hold a half-done operation: close it, do not reuse it.
-                    drop(session);
-                    let f = match &e {
-                        TokenError::Pkcs11 { rv, .. } | TokenError::Unavailable { rv, .. } => {
-                            fault(*rv)
-                        }
-                        _ => Fault::None,
-                    };
-                    if f == Fault::None || retried {
-                        return Err(e);
+            // The retry never trusts the pool: another thread's recovery may have absorbed
+            // ours without clearing the sessions our fault was about.
+            let session = if retried {
+                self.module
+                    .ctx
+                    .open_rw_session(self.slot)
+                    .map_err(TokenError::from)
+            } else {
+                self.checkout()
+            };
+            let result = match session {
+                Ok(session) => match op(self, &session) {
+                    Ok(v) => {
+                        self.checkin(session);
+                        return Ok(v);
                     }
-                    tracing::warn!(error = %e, fault = ?f, "token fault; recovering once");
-                    self.recover(f, generation)?;
-                    retried = true;
-                }
+                    Err(TokenError::DecryptFailed) => {
+                        // C_Decrypt failures end the operation, so the session is clean.
+                        self.checkin(session);
+                        return Err(TokenError::DecryptFailed);
+                    }
+                    // The session may hold a half-done operation: close it, do not reuse it.
+                    Err(e) => e,
+                },
+                Err(e) => e,
+            };
+            let f = match &result {
+                TokenError::Pkcs11 { rv, .. } | TokenError::Unavailable { rv, .. } => fault(*rv),
+                _ => Fault::None,
+            };
+            if f == Fault::None || retried {
+                return Err(result);
             }
+            tracing::warn!(error = %result, fault = ?f, "token fault; recovering once");
+            self.recover(generation)?;
+            retried = true;
         }
     }
 
-    fn recover(&self, f: Fault, seen_generation: u64) -> Result<(), TokenError> {
+    /// Recovery is the same whatever the fault: a stale handle can mean the process was
+    /// logged out (SoftHSM drops private handles on logout), and a cheaper, narrower repair
+    /// for it would leave the next caller enumerating objects it cannot see.
+    fn recover(&self, seen_generation: u64) -> Result<(), TokenError> {
         let _one_at_a_time = self.recovery_lock.lock();
         if self.generation.load(Ordering::Acquire) != seen_generation {
             // Another thread recovered while we were failing: just retry.
             return Ok(());
         }
         self.handles.write().clear();
-        if f != Fault::Handle {
-            self.idle.lock().clear();
-            let fresh = self.module.ctx.open_rw_session(self.slot)?;
-            login(&fresh, &self.pin_source)?;
-            // The new anchor is open before the old one closes, so we stay logged in.
-            let old = std::mem::replace(&mut *self.anchor.lock(), fresh);
-            drop(old);
-        }
+        self.idle.lock().clear();
+        let fresh = self.module.ctx.open_rw_session(self.slot)?;
+        login(&self.module, self.slot, &fresh, &self.pin_source)?;
+        // The new anchor is open before the old one closes, so we stay logged in.
+        let old = std::mem::replace(&mut *self.anchor.lock(), fresh);
+        drop(old);
         self.generation.fetch_add(1, Ordering::AcqRel);
         Ok(())
     }
@@ -459,49 +501,72 @@ impl Token {
 
     fn handle(&self, s: &Session, id: &ObjectId) -> Result<ObjectHandle, TokenError> {
         if let Some(h) = self.handles.read().get(id) {
-            return Ok(*h);
+            return Ok(h);
         }
         // A miss re-enumerates every Lockbox object once: on SoftHSM each C_FindObjects is a
-        // linear scan that decrypts attributes, so one scan fills the whole cache.
-        self.enumerate(s)?;
-        self.handles
-            .read()
-            .get(id)
-            .copied()
-            .ok_or_else(|| TokenError::ObjectNotFound(id.to_string()))
+        // linear scan that decrypts attributes, so one scan fills the whole cache. This
+        // scan's own answer is used: the shared cache may be cleared again meanwhile.
+        if let Some((_, h)) = self.enumerate(s)?.into_iter().find(|(o, _)| o.id == *id) {
+            return Ok(h);
+        }
+        Err(TokenError::ObjectNotFound(id.to_string()))
     }
 
-    fn enumerate(&self, s: &Session) -> Result<Vec<ObjectInfo>, TokenError> {
+    fn enumerate(&self, s: &Session) -> Result<Vec<(ObjectInfo, ObjectHandle)>, TokenError> {
         let template = [
             Attribute::Token(true),
             Attribute::Class(ObjectClass::SECRET_KEY),
         ];
+        // Private objects are invisible to a session that is not logged in, and a scan made
+        // then would report every object missing. Login is process-wide and another thread
+        // may restore it at any moment, so ask before scanning, not after.
+        let state = s.get_session_info()?.session_state();
+        if !matches!(state, SessionState::RoUser | SessionState::RwUser) {
+            return Err(TokenError::Pkcs11 {
+                function: cryptoki::context::Function::GetSessionInfo,
+                rv: RvError::UserNotLoggedIn,
+            });
+        }
         let prefix = format!("{}/", self.label_prefix);
-        let mut found = Vec::new();
-        let mut map = HashMap::new();
-        for handle in s.find_objects(&template)? {
-            let attrs = s.get_attributes(handle, &[AttributeType::Id, AttributeType::Label])?;
-            let (mut id, mut label) = (None, None);
-            for a in attrs {
-                match a {
-                    Attribute::Id(v) => id = <[u8; 16]>::try_from(v.as_slice()).ok(),
-                    Attribute::Label(v) => label = String::from_utf8(v).ok(),
-                    _ => {}
+        // A scan that raced with a create or destroy is thrown away and done again, so it
+        // cannot bring back the handle of an object destroyed meanwhile.
+        for _ in 0..3 {
+            let epoch = self.handles.read().epoch;
+            let mut found = Vec::new();
+            let mut map = HashMap::new();
+            for handle in s.find_objects(&template)? {
+                let attrs = s.get_attributes(handle, &[AttributeType::Id, AttributeType::Label])?;
+                let (mut id, mut label) = (None, None);
+                for a in attrs {
+                    match a {
+                        Attribute::Id(v) => id = <[u8; 16]>::try_from(v.as_slice()).ok(),
+                        Attribute::Label(v) => label = String::from_utf8(v).ok(),
+                        _ => {}
+                    }
+                }
+                if let (Some(id), Some(label)) = (id, label)
+                    && label.starts_with(&prefix)
+                {
+                    map.insert(ObjectId(id), handle);
+                    found.push((
+                        ObjectInfo {
+                            id: ObjectId(id),
+                            label,
+                        },
+                        handle,
+                    ));
                 }
             }
-            if let (Some(id), Some(label)) = (id, label)
-                && label.starts_with(&prefix)
-            {
-                map.insert(ObjectId(id), handle);
-                found.push(ObjectInfo {
-                    id: ObjectId(id),
-                    label,
-                });
+            let mut cache = self.handles.write();
+            if cache.epoch == epoch {
+                cache.map = map;
+                found.sort_by(|a, b| a.0.label.cmp(&b.0.label));
+                return Ok(found);
             }
         }
-        *self.handles.write() = map;
-        found.sort_by(|a, b| a.label.cmp(&b.label));
-        Ok(found)
+        Err(TokenError::Cryptoki(
+            "objects kept changing while they were being listed".into(),
+        ))
     }
 
     /// Fault injection for tests: closes every session of this process on the token
@@ -521,7 +586,7 @@ impl Token {
     pub fn inject_relogin_behind_cache(&self) -> Result<(), TokenError> {
         let anchor = self.anchor.lock();
         anchor.logout()?;
-        login(&anchor, &self.pin_source)
+        login(&self.module, self.slot, &anchor, &self.pin_source)
     }
 }
 
@@ -557,12 +622,38 @@ fn require_mechanisms(module: &Module, slot: Slot) -> Result<(), TokenError> {
     Ok(())
 }
 
-/// Logs the process in as the user. Login is per process: "already logged in" is success.
-fn login(session: &Session, source: &PinSource) -> Result<(), TokenError> {
+/// Logs the process in as the user.
+///
+/// Login is per process, so "already logged in" is success, but it proves nothing about this
+/// PIN. The module remembers which PIN source logged in to each slot; a different source must
+/// hold the same PIN, or this open fails now rather than at its first re-login.
+fn login(
+    module: &Module,
+    slot: Slot,
+    session: &Session,
+    source: &PinSource,
+) -> Result<(), TokenError> {
     let pin = Pin::read(source)?;
     let auth = AuthPin::new(Box::from(pin.expose_secret()));
     match session.login(UserType::User, Some(&auth)) {
-        Ok(()) | Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => Ok(()),
+        Ok(()) => {
+            module.record_login(slot.id(), source);
+            Ok(())
+        }
+        Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => {
+            match module.login_source(slot.id()) {
+                Some(first) if first != *source => match Pin::read(&first) {
+                    Ok(theirs) if theirs.matches(&pin) => Ok(()),
+                    Ok(_) => Err(TokenError::Login("the PIN is incorrect".into())),
+                    Err(e) => {
+                        tracing::warn!(error = %e,
+                            "cannot compare PINs with the session already logged in; accepting");
+                        Ok(())
+                    }
+                },
+                _ => Ok(()),
+            }
+        }
         Err(CkError::Pkcs11(RvError::PinIncorrect, _)) => {
             Err(TokenError::Login("the PIN is incorrect".into()))
         }

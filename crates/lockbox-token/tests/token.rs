@@ -3,52 +3,13 @@
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
-use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::mechanism::Mechanism;
 use cryptoki::object::{Attribute, AttributeInfo, AttributeType, KeyType, ObjectClass};
-use cryptoki::session::{Session, UserType};
-use cryptoki::types::AuthPin;
-use lockbox_token::testing::TestToken;
+use cryptoki::session::Session;
 use lockbox_token::{
-    GCM_TAG_LEN, IvGeneration, ObjectId, Pin, PinSource, Token, TokenConfig, TokenError,
-    TokenSelector, ValueAccess, token_test,
+    GCM_TAG_LEN, IvGeneration, ObjectId, PinSource, Token, TokenConfig, TokenError, TokenSelector,
+    ValueAccess, token_test,
 };
-
-/// A second, independent cryptoki context on the test token, logged in: the tests ask the
-/// token directly rather than through the code under test.
-fn raw_session(t: &TestToken) -> Result<Session, Box<dyn std::error::Error>> {
-    let cfg = t.config();
-    let ctx = Pkcs11::new(&cfg.module)?;
-    match ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
-        Ok(())
-        | Err(cryptoki::error::Error::Pkcs11(
-            cryptoki::error::RvError::CryptokiAlreadyInitialized,
-            _,
-        )) => {}
-        Err(e) => return Err(e.into()),
-    }
-    let slot = ctx
-        .get_slots_with_initialized_token()?
-        .into_iter()
-        .find(|s| {
-            ctx.get_token_info(*s)
-                .map(|i| i.label().trim_end() == "lockbox-test")
-                .unwrap_or(false)
-        })
-        .ok_or("test token not found")?;
-    let session = ctx.open_rw_session(slot)?;
-    let pin = Pin::read(&cfg.pin)?;
-    match session.login(
-        UserType::User,
-        Some(&AuthPin::new(Box::from(pin.expose_secret()))),
-    ) {
-        Ok(())
-        | Err(cryptoki::error::Error::Pkcs11(cryptoki::error::RvError::UserAlreadyLoggedIn, _)) => {
-        }
-        Err(e) => return Err(e.into()),
-    }
-    Ok(session)
-}
 
 /// Creates a token AES key with a known value (for test vectors) under the Lockbox prefix.
 fn import_known_key(
@@ -93,7 +54,7 @@ token_test!(fn cmk_material_is_sensitive_non_extractable_and_refuses_its_value(t
     assert_eq!(report.value, ValueAccess::Sensitive);
 
     // Ask the token directly, through a context the code under test does not own.
-    let s = raw_session(t)?;
+    let s = t.raw_session()?;
     let handles = s.find_objects(&[Attribute::Id(id.as_bytes().to_vec())])?;
     assert_eq!(handles.len(), 1);
     let info = s.get_attribute_info(handles[0], &[AttributeType::Value, AttributeType::Sensitive])?;
@@ -104,7 +65,10 @@ token_test!(fn cmk_material_is_sensitive_non_extractable_and_refuses_its_value(t
     let wrapper = s.generate_key(&Mechanism::AesKeyGen, &[
         Attribute::ValueLen(32.into()), Attribute::Token(false), Attribute::Wrap(true),
     ])?;
-    assert!(s.wrap_key(&Mechanism::AesKeyWrapPad, wrapper, handles[0]).is_err());
+    match s.wrap_key(&Mechanism::AesKeyWrapPad, wrapper, handles[0]) {
+        Err(cryptoki::error::Error::Pkcs11(cryptoki::error::RvError::KeyUnextractable, _)) => {}
+        other => panic!("wrapping the CMK out must fail with CKR_KEY_UNEXTRACTABLE, got {other:?}"),
+    }
     Ok(())
 });
 
@@ -147,7 +111,7 @@ token_test!(fn gcm_matches_the_published_vector_and_an_independent_implementatio
     let pt = hex("d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a721c3c0c95956809532fcf0e2449a6b525b16aedf5aa0de657ba637b39");
     let aad = hex("feedfacedeadbeeffeedfacedeadbeefabaddad2");
     let ct_tag = hex("522dc1f099567d07f47f37a32a84427d643a8cdcbfe5c0c97598a2bd2555d1aa8cb08e48590dbb3da7b08b1056828838c5f61e6393ba7a0abcc9f66276fc6ece0f4e1768cddf8853bb2d551b");
-    let s = raw_session(t)?;
+    let s = t.raw_session()?;
     let id = import_known_key(&s, &key, [9; 16])?;
     let token = t.open()?;
     let mut out = vec![0u8; ct_tag.len()];
@@ -304,6 +268,73 @@ token_test!(fn many_threads_share_one_token(t) {
         w.join().map_err(|_| "worker panicked")??;
     }
     assert_eq!(token.list_objects()?.len(), 1);
+    Ok(())
+});
+
+token_test!(fn a_wrong_pin_is_refused_even_while_the_process_is_logged_in(t) {
+    let first = t.open()?;
+    let bad_pin = t.dir().join("bad.pin");
+    lockbox_token::softhsm::write_private(&bad_pin, b"wrong-pin")?;
+    let mut cfg = t.config();
+    cfg.pin = PinSource::File(bad_pin);
+    match Token::open(&cfg) {
+        Err(TokenError::Login(m)) => assert_eq!(m, "the PIN is incorrect"),
+        other => panic!("expected a login error, got {:?}", other.err()),
+    }
+    // The same PIN from another source is fine.
+    let copy = t.dir().join("copy.pin");
+    std::fs::copy(t.dir().join("user.pin"), &copy)?;
+    let mut cfg = t.config();
+    cfg.pin = PinSource::File(copy);
+    Token::open(&cfg)?;
+    drop(first);
+    Ok(())
+});
+
+token_test!(fn recovery_holds_when_several_threads_fault_at_once(t) {
+    // SoftHSM 2.6.1 frees sessions closed by C_CloseAllSessions even while another thread is
+    // inside the module with them (it crashes in C_DecryptInit), so the fault is injected
+    // while the workers wait at a barrier; then all of them meet the dead sessions at once.
+    const WORKERS: usize = 4;
+    const ROUNDS: usize = 3;
+    let token = std::sync::Arc::new(t.open()?);
+    let id = token.generate_aes256_key("key/1")?;
+    let parked = std::sync::Arc::new(std::sync::Barrier::new(WORKERS + 1));
+    let resume = std::sync::Arc::new(std::sync::Barrier::new(WORKERS + 1));
+    let workers: Vec<_> = (0..WORKERS).map(|_| {
+        let (token, parked, resume) = (token.clone(), parked.clone(), resume.clone());
+        // A failure is recorded, not returned: every worker must keep meeting the barriers.
+        std::thread::spawn(move || -> Vec<String> {
+            let mut errors = Vec::new();
+            for _ in 0..ROUNDS {
+                parked.wait();
+                resume.wait();
+                for _ in 0..50 {
+                    let mut out = [0u8; 19];
+                    let r = token.encrypt_aes_gcm(&id, b"a", b"abc", &mut out).and_then(|sealed| {
+                        let mut back = [0u8; 19];
+                        token.decrypt_aes_gcm(&id, &sealed.iv, b"a", &out, &mut back)
+                    });
+                    if let Err(e) = r {
+                        errors.push(e.to_string());
+                    }
+                }
+            }
+            errors
+        })
+    }).collect();
+    for _ in 0..ROUNDS {
+        parked.wait();
+        token.inject_close_all_sessions()?;
+        resume.wait();
+    }
+    let errors: Vec<String> = workers
+        .into_iter()
+        .flat_map(|w| w.join().unwrap_or_else(|_| vec!["worker panicked".into()]))
+        .collect();
+    assert_eq!(errors, Vec::<String>::new());
+    // Each injection was recovered from; the threads that faulted together shared recoveries.
+    assert!((ROUNDS as u64..=(ROUNDS * WORKERS) as u64).contains(&token.recoveries()), "recoveries: {}", token.recoveries());
     Ok(())
 });
 
