@@ -6,7 +6,6 @@
 
 use std::path::{Path, PathBuf};
 
-use lockbox::token::softhsm;
 use lockbox::{Config, Engine};
 
 use crate::error::CliError;
@@ -28,34 +27,15 @@ pub(crate) fn data_dir() -> Result<PathBuf, CliError> {
         .map_err(|e| CliError::Setup(format!("cannot resolve {}: {e}", dir.display())))
 }
 
-/// Opens the engine on `dir`, provisioning a SoftHSM token there on first use.
-///
-/// A SoftHSM token needs `SOFTHSM2_CONF` to name its configuration when the process starts;
-/// if it does not, this re-executes the command with it set (the process is replaced).
+/// Opens the engine on `dir`, provisioning a SoftHSM token there on first use. This may
+/// re-execute the command with `SOFTHSM2_CONF` set (see `Config::load_or_provision`).
 pub(crate) fn open_engine(dir: &Path) -> Result<Engine, CliError> {
-    let config = if Config::exists(dir) {
-        let config = Config::load(dir)?;
-        if let Some(conf) = &config.token.softhsm_conf {
-            softhsm::ensure_conf_env(conf).map_err(lockbox::Error::from)?;
-        }
-        config
-    } else {
-        if softhsm::find_module().is_none() {
-            return Err(CliError::Setup(format!(
-                "{} has no {} and SoftHSM2 is not installed: install it (Debian/Ubuntu: \
-                 apt-get install -y softhsm2) for a development token, or write {} to point \
-                 Lockbox at your HSM (see README.md)",
-                dir.display(),
-                lockbox::CONFIG_FILE,
-                dir.join(lockbox::CONFIG_FILE).display(),
-            )));
-        }
-        softhsm::ensure_conf_env(&Config::softhsm_conf_path(dir)).map_err(lockbox::Error::from)?;
+    let (config, provisioned) = Config::load_or_provision(dir)?;
+    if provisioned {
         eprintln!(
-            "lockbox: provisioning {} with a new SoftHSM token (first use)",
+            "lockbox: provisioned {} with a new SoftHSM token (first use)",
             dir.display()
         );
-        Config::provision_softhsm(dir)?
-    };
+    }
     Ok(Engine::open(config)?)
 }

@@ -1,0 +1,187 @@
+//! The security invariants of docs/ARCHITECTURE.md, each checked from outside the code that
+//! keeps it: the token is asked directly, the data directory is read byte by byte, the log is
+//! captured whole.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use lockbox::api::*;
+use lockbox::token::ObjectId;
+use lockbox::{Config, Engine};
+use lockbox_token::testing::TestToken;
+use lockbox_token::testing::cryptoki::mechanism::Mechanism;
+use lockbox_token::testing::cryptoki::object::{Attribute, AttributeInfo, AttributeType};
+use lockbox_token::token_test;
+
+fn engine(t: &TestToken) -> Engine {
+    Engine::open(Config::new(t.dir().join("data"), t.config())).unwrap()
+}
+
+token_test!(
+/// Invariant 1: CMK material is born in the token with every security attribute set, and
+/// never leaves it: the token refuses CKA_VALUE and refuses to wrap it out.
+fn cmk_material_is_born_and_stays_in_the_token(t) {
+    let kms = engine(t);
+    let ids: Vec<KeyId> = (0..3)
+        .map(|_| kms.create_key(CreateKeyRequest::new()).unwrap().key_metadata.key_id)
+        .collect();
+    let s = t.raw_session()?;
+    let wrapper = s.generate_key(&Mechanism::AesKeyGen, &[
+        Attribute::ValueLen(32.into()), Attribute::Token(false), Attribute::Wrap(true),
+    ])?;
+    let objects = kms.token().list_objects()?;
+    assert_eq!(objects.len(), ids.len(), "one token object per key, no copies");
+    for id in &ids {
+        let object = objects
+            .iter()
+            .find(|o| o.label == format!("lockbox/{id}/1"))
+            .unwrap_or_else(|| panic!("no material object for key {id}"));
+        let handles = s.find_objects(&[Attribute::Id(object.id.as_bytes().to_vec())])?;
+        assert_eq!(handles.len(), 1);
+        let h = handles[0];
+        // C_GetAttributeValue with no buffer, as a caller asks before reading: refused.
+        let info = s.get_attribute_info(h, &[AttributeType::Value])?;
+        assert!(matches!(info[0], AttributeInfo::Sensitive), "CKA_VALUE of {id}: {:?}", info[0]);
+        let want = [
+            Attribute::Token(true), Attribute::Private(true), Attribute::Sensitive(true),
+            Attribute::Extractable(false), Attribute::AlwaysSensitive(true),
+            Attribute::NeverExtractable(true), Attribute::Modifiable(false),
+            Attribute::Copyable(false), Attribute::Encrypt(true), Attribute::Decrypt(true),
+            Attribute::Wrap(false), Attribute::Unwrap(false), Attribute::Sign(false),
+            Attribute::Verify(false), Attribute::Derive(false),
+        ];
+        let types: Vec<_> = want.iter().map(Attribute::attribute_type).collect();
+        let got = s.get_attributes(h, &types)?;
+        assert_eq!(got, want, "attributes of {id}");
+        assert!(s.wrap_key(&Mechanism::AesKeyWrapPad, wrapper, h).is_err(), "{id} wrapped out");
+        assert!(s.wrap_key(&Mechanism::AesKeyWrap, wrapper, h).is_err(), "{id} wrapped out");
+        // The engine's own report agrees.
+        let report = kms.token().inspect(&ObjectId::from_bytes(*object.id.as_bytes()))?;
+        assert_eq!(report.value, lockbox::token::ValueAccess::Sensitive);
+    }
+    Ok(())
+});
+
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(files_under(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+fn files_containing(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
+    files_under(dir)
+        .into_iter()
+        .filter(|p| {
+            std::fs::read(p)
+                .unwrap()
+                .windows(needle.len())
+                .any(|w| w == needle)
+        })
+        .collect()
+}
+
+token_test!(
+/// Invariant 2: sled holds metadata only. Every plaintext handed out (data keys of every
+/// size, and plaintexts given to Encrypt) is searched for in every file the engine and the
+/// token wrote.
+fn no_file_holds_a_plaintext_data_key(t) {
+    let mut secrets: Vec<Vec<u8>> = Vec::new();
+    {
+        let kms = engine(t);
+        let keys: Vec<KeyId> = (0..3)
+            .map(|_| kms.create_key(CreateKeyRequest::new()).unwrap().key_metadata.key_id)
+            .collect();
+        for (i, key) in keys.iter().cycle().take(60).enumerate() {
+            let size = [DataKeySize::Spec(DataKeySpec::Aes128), DataKeySize::Spec(DataKeySpec::Aes256), DataKeySize::from_parts(Some(64), None)?][i % 3];
+            let ctx = EncryptionContext::from_pairs([("n", i.to_string())])?;
+            let dk = kms.generate_data_key(GenerateDataKeyRequest::new(*key, size).with_encryption_context(ctx.clone()))?;
+            secrets.push(dk.plaintext.expose_secret().to_vec());
+            kms.decrypt(DecryptRequest::new(dk.ciphertext_blob).with_encryption_context(ctx))?;
+            let r = kms.generate_random(GenerateRandomRequest::new(NumberOfBytes::new(24)?))?;
+            kms.encrypt(EncryptRequest::new(*key, Plaintext::copy_from(r.plaintext.expose_secret())))?;
+            secrets.push(r.plaintext.expose_secret().to_vec());
+        }
+        kms.tag_resource(TagResourceRequest::new(keys[0], vec![Tag::new("k", "v")?]))?;
+    }
+    assert!(files_under(t.dir()).len() >= 8, "expected the store's and the token's files");
+    for secret in &secrets {
+        assert_eq!(files_containing(t.dir(), secret), Vec::<PathBuf>::new());
+    }
+    // The search itself works: a planted secret is found.
+    let planted = t.dir().join("data").join("metadata").join("planted");
+    std::fs::write(&planted, [b"xx".as_slice(), &secrets[7], b"yy"].concat())?;
+    assert_eq!(files_containing(t.dir(), &secrets[7]), vec![planted]);
+    Ok(())
+});
+
+/// A writer that appends to a shared buffer, for capturing the log.
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+token_test!(
+/// Invariant 7: secrets do not reach the log. Everything is logged at TRACE while keys are
+/// made, used and misused and the token faults and recovers; neither the PIN nor any
+/// plaintext appears, in any encoding.
+fn no_secret_reaches_the_log(t) {
+    let capture = Capture::default();
+    let sink = capture.clone();
+    tracing::subscriber::set_global_default(
+        tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_writer(move || sink.clone())
+            .finish(),
+    )?;
+    let kms = engine(t);
+    let key = kms.create_key(CreateKeyRequest::new())?.key_metadata.key_id;
+    let secret = b"TOP-SECRET-PLAINTEXT-0123456789";
+    let blob = kms.encrypt(EncryptRequest::new(key, Plaintext::copy_from(secret)))?.ciphertext_blob;
+    let dk = kms.generate_data_key(GenerateDataKeyRequest::new(key, DataKeySpec::Aes256))?;
+    let mut bad = blob.clone();
+    bad[40] ^= 1;
+    assert!(kms.decrypt(DecryptRequest::new(bad)).is_err());
+    kms.token().inject_close_all_sessions()?;
+    kms.decrypt(DecryptRequest::new(blob))?;
+    assert_eq!(kms.token().recoveries(), 1);
+    drop(kms);
+    // A wrong PIN, too.
+    let bad_pin = t.dir().join("bad.pin");
+    lockbox_token::softhsm::write_private(&bad_pin, b"WRONG-PIN-0000")?;
+    let mut cfg = t.config();
+    cfg.pin = lockbox_token::PinSource::File(bad_pin);
+    assert!(Engine::open(Config::new(t.dir().join("data2"), cfg)).is_err());
+
+    let log = String::from_utf8(capture.0.lock().unwrap().clone())?;
+    assert!(log.contains("recovering once"), "the log captured nothing useful:\n{log}");
+    let pin = std::fs::read_to_string(t.dir().join("user.pin"))?;
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    for needle in [
+        pin.trim().to_owned(),
+        "WRONG-PIN-0000".to_owned(),
+        String::from_utf8_lossy(secret).into_owned(),
+        hex(secret),
+        hex(dk.plaintext.expose_secret()),
+        format!("{:?}", dk.plaintext.expose_secret()),
+    ] {
+        assert!(!log.contains(&needle), "the log contains a secret ({needle}):\n{log}");
+    }
+    Ok(())
+});
