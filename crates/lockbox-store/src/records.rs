@@ -55,6 +55,12 @@ pub struct KeyRecord {
 }
 
 impl KeyRecord {
+    /// Decodes a stored value of the `keys` tree; `key` is its tree key (the 16-byte id).
+    /// Total: any bytes give a record or an error.
+    pub fn decode(key: &[u8], bytes: &[u8]) -> Result<KeyRecord, StoreError> {
+        decode_key(key, bytes)
+    }
+
     /// The newest material version (the one Encrypt uses).
     pub fn current_material(&self) -> Option<&Material> {
         self.materials.iter().max_by_key(|m| m.version)
@@ -75,6 +81,14 @@ pub struct AliasRecord {
     pub created: Timestamp,
     /// When it was last pointed somewhere.
     pub updated: Timestamp,
+}
+
+impl AliasRecord {
+    /// Decodes a stored value of the `aliases` tree; `key` is its tree key (the alias name).
+    /// Total: any bytes give a record or an error.
+    pub fn decode(key: &[u8], bytes: &[u8]) -> Result<AliasRecord, StoreError> {
+        decode_alias(key, bytes)
+    }
 }
 
 const KEY_RECORD_V1: u8 = 1;

@@ -189,6 +189,10 @@ fn directory_is_0700_and_every_file_0600() -> TestResult {
 
 /// Acknowledged means durable: a child process writes records and reports each one as soon
 /// as `put_key` returns, then dies without any cleanup. Every reported record must be there.
+///
+/// This proves the write left the process before the acknowledgement (the test fails if the
+/// flush is removed); that sled's flush also fsyncs, so the write survives power loss, is
+/// sled's promise and is not something a process kill can show.
 #[test]
 fn acknowledged_writes_survive_the_process_dying() -> TestResult {
     const CHILD: &str = "LOCKBOX_STORE_CRASH_CHILD";

@@ -140,5 +140,30 @@ mod tests {
                 prop_assert!(b.sealed.len() > TAG_LEN);
             }
         }
+
+        /// Random bytes rarely get past the version byte; damaged real blobs do.
+        #[test]
+        fn damaged_blobs_parse_to_exactly_what_they_hold(
+            len in 1usize..=4096,
+            edits in proptest::collection::vec((any::<usize>(), any::<u8>()), 0..4),
+            cut in any::<usize>(),
+        ) {
+            let mut b = allocate(KeyId::from_random_bytes([3; 16]), 7, len);
+            for (pos, val) in edits {
+                let i = pos % b.len();
+                b[i] = val;
+            }
+            b.truncate(1 + cut % b.len());
+            match parse(&b) {
+                Some(p) => {
+                    prop_assert!(b[0] == FORMAT_V1 && b[21] == ALG_AES_256_GCM && b.len() >= MIN_LEN);
+                    prop_assert_eq!(p.header, &b[..HEADER_LEN]);
+                    prop_assert_eq!(&p.iv[..], &b[HEADER_LEN..HEADER_LEN + IV_LEN]);
+                    prop_assert_eq!(p.sealed, &b[HEADER_LEN + IV_LEN..]);
+                    prop_assert_eq!(p.key_id.as_bytes(), &b[1..17]);
+                }
+                None => prop_assert!(b[0] != FORMAT_V1 || b[21.min(b.len() - 1)] != ALG_AES_256_GCM || b.len() < MIN_LEN),
+            }
+        }
     }
 }
