@@ -63,7 +63,11 @@ fn first_command_provisions_a_private_data_directory() -> TestResult {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(String::from_utf8_lossy(&out.stderr).contains("provisioned"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("provisioned"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
     assert_eq!(v, serde_json::json!({"Keys": []}));
     assert_eq!(mode(&home), 0o700);
