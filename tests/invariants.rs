@@ -185,3 +185,49 @@ fn no_secret_reaches_the_log(t) {
     }
     Ok(())
 });
+
+token_test!(
+    /// docs/formats/ciphertext-blob.md's worked example, decrypted by the engine.
+    fn the_documented_example_decrypts(t) {
+        use lockbox::api::{KeyId, KeySpec, KeyState, KeyUsage, Origin, Timestamp};
+        use lockbox_store::{KeyRecord, Material, Store};
+        use lockbox_token::testing::cryptoki::object::{KeyType, ObjectClass};
+        let hex = |s: &str| -> Vec<u8> {
+            (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+        };
+        // The documented key material, as a token object under the Lockbox prefix.
+        let object_id = [0x42u8; 16];
+        t.raw_session()?.create_object(&[
+            Attribute::Class(ObjectClass::SECRET_KEY),
+            Attribute::KeyType(KeyType::AES),
+            Attribute::Token(true),
+            Attribute::Private(true),
+            Attribute::Encrypt(true),
+            Attribute::Decrypt(true),
+            Attribute::Value((0u8..32).collect()),
+            Attribute::Id(object_id.to_vec()),
+            Attribute::Label(b"lockbox/11111111-2222-4333-8444-555555555555/1".to_vec()),
+        ])?;
+        let key = KeyId::parse("11111111-2222-4333-8444-555555555555")?;
+        let data = t.dir().join("data");
+        Store::open(&data.join("metadata"))?.put_key(&KeyRecord {
+            id: key,
+            created: Timestamp::from_unix_millis(0),
+            description: String::new(),
+            spec: KeySpec::SymmetricDefault,
+            usage: KeyUsage::EncryptDecrypt,
+            origin: Origin::AwsKms,
+            state: KeyState::Enabled,
+            deletion: None,
+            materials: vec![Material { version: 1, object_id, created: Timestamp::from_unix_millis(0) }],
+            tags: vec![],
+        })?;
+        let kms = Engine::open(Config::new(data, t.config()))?;
+        let blob = hex("01111111112222433384445555555555550000000101000102030405060708090a0b2f67ba77aa412f4cd8c11e77ab17b314d1e26d8742");
+        let ctx = EncryptionContext::from_pairs([("tenant", "a"), ("purpose", "example")])?;
+        let out = kms.decrypt(DecryptRequest::new(blob).with_encryption_context(ctx))?;
+        assert_eq!(out.plaintext.expose_secret(), b"hello");
+        assert_eq!(out.key_id.key_id(), key);
+        Ok(())
+    }
+);
