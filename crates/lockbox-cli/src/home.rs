@@ -4,6 +4,7 @@
 //! no `lockbox.toml` yet and SoftHSM is installed, the first command provisions it with a
 //! SoftHSM token of its own.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use lockbox::{Config, Engine};
@@ -32,7 +33,8 @@ pub(crate) fn data_dir() -> Result<PathBuf, CliError> {
 pub(crate) fn open_engine(dir: &Path) -> Result<Engine, CliError> {
     let (config, provisioned) = Config::load_or_provision(dir)?;
     if provisioned {
-        eprintln!(
+        let _ = writeln!(
+            std::io::stderr(),
             "lockbox: provisioned {} with a new SoftHSM token (first use)",
             dir.display()
         );

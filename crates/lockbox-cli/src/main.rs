@@ -12,6 +12,7 @@ mod output;
 mod params;
 mod run;
 
+use std::io::Write;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -19,7 +20,9 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             if !matches!(e, error::CliError::Usage) {
-                eprintln!("{e}");
+                // Not eprintln!: with stderr closed too (`lockbox ... 2>&1 | head`) it would
+                // panic; the exit code still tells.
+                let _ = writeln!(std::io::stderr(), "{e}");
             }
             ExitCode::from(e.exit_code())
         }

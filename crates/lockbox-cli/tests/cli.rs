@@ -626,3 +626,30 @@ fn the_demo_runs_on_a_fresh_token_and_starts_over_when_run_again() -> TestResult
     assert!(foreign.join("precious").exists());
     Ok(())
 }
+
+#[test]
+fn a_closed_output_pipe_ends_the_command_without_a_panic() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let home = tmp.path().join("home");
+    ok(&home, &["list-keys"]);
+    for args in [
+        &["demo"][..],
+        &["list-keys"][..],
+        &["generate-random", "--number-of-bytes", "8"][..],
+    ] {
+        // Both ends closed before the command writes anything, as `lockbox ... 2>&1 | head -0`.
+        let mut child = Command::new(env!("CARGO_BIN_EXE_lockbox"))
+            .args(args)
+            .current_dir(tmp.path())
+            .env("LOCKBOX_HOME", &home)
+            .env_remove("SOFTHSM2_CONF")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()?;
+        drop(child.stdout.take());
+        drop(child.stderr.take());
+        let status = child.wait()?;
+        assert_eq!(status.code(), Some(255), "lockbox {args:?}: {status}");
+    }
+    Ok(())
+}

@@ -1,6 +1,7 @@
 //! `lockbox demo`: a short guided run on a freshly provisioned SoftHSM token.
 
 use std::fs;
+use std::io::Write;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
@@ -11,6 +12,15 @@ use lockbox::{Config, Engine};
 use super::token::value_access;
 use crate::cli::DemoArgs;
 use crate::error::{CliError, OrKms};
+
+/// Writes a line to standard output; a closed pipe (`lockbox demo | head`) ends the demo
+/// with an error instead of a panic.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        writeln!(std::io::stdout(), $($arg)*)
+            .map_err(|e| CliError::Setup(format!("cannot write output: {e}")))?
+    };
+}
 
 /// A directory holding this file was made by `lockbox demo` and may be remade by it.
 const MARKER: &str = ".made-by-lockbox-demo";
@@ -23,25 +33,26 @@ pub(crate) fn demo(a: DemoArgs) -> Result<(), CliError> {
     softhsm::ensure_conf_env(&Config::softhsm_conf_path(&dir)).map_err(lockbox::Error::from)?;
     prepare(&dir)?;
 
-    println!(
+    say!(
         "Lockbox demo: a customer master key in a PKCS#11 token, used the way AWS KMS keys are.\n"
     );
-    println!("1. Provisioning {}", dir.display());
+    say!("1. Provisioning {}", dir.display());
     let config = Config::provision_softhsm(&dir)?;
     let kms = Engine::open(config)?;
     let d = kms.token().description();
-    println!(
-        "   A SoftHSM token of its own: softhsm/softhsm2.conf, token files in softhsm/tokens/"
-    );
-    println!(
+    say!("   A SoftHSM token of its own: softhsm/softhsm2.conf, token files in softhsm/tokens/");
+    say!(
         "   Token '{}' ({} {}, serial {}), found by its label, not a slot number",
-        d.label, d.manufacturer, d.model, d.serial
+        d.label,
+        d.manufacturer,
+        d.model,
+        d.serial
     );
-    println!(
+    say!(
         "   PINs: generated, stored in token-user.pin and token-so.pin (mode 0600), never printed\n"
     );
 
-    println!("2. CreateKey: the AES-256 key material is generated inside the token");
+    say!("2. CreateKey: the AES-256 key material is generated inside the token");
     let md = kms
         .create_key(CreateKeyRequest::new().with_description("lockbox demo key"))
         .op("CreateKey")?
@@ -49,11 +60,11 @@ pub(crate) fn demo(a: DemoArgs) -> Result<(), CliError> {
     let alias = AliasName::parse("alias/demo").op("CreateAlias")?;
     kms.create_alias(AliasRequest::new(alias.clone(), md.key_id))
         .op("CreateAlias")?;
-    println!("   KeyId  {}", md.key_id);
-    println!("   Arn    {}", md.arn);
-    println!("   Alias  {alias}\n");
+    say!("   KeyId  {}", md.key_id);
+    say!("   Arn    {}", md.arn);
+    say!("   Alias  {alias}\n");
 
-    println!(
+    say!(
         "3. Encrypt \"{}\" under {alias}, with encryption context purpose=demo",
         String::from_utf8_lossy(MESSAGE)
     );
@@ -65,17 +76,17 @@ pub(crate) fn demo(a: DemoArgs) -> Result<(), CliError> {
         )
         .op("Encrypt")?
         .ciphertext_blob;
-    describe_blob(&blob);
+    describe_blob(&blob)?;
     let back = kms
         .decrypt(DecryptRequest::new(blob.clone()).with_encryption_context(ctx.clone()))
         .op("Decrypt")?;
-    println!(
+    say!(
         "   Decrypt with purpose=demo:  \"{}\"",
         String::from_utf8_lossy(back.plaintext.expose_secret())
     );
     let wrong = EncryptionContext::from_pairs([("purpose", "other")]).op("Decrypt")?;
     match kms.decrypt(DecryptRequest::new(blob).with_encryption_context(wrong)) {
-        Err(e) => println!(
+        Err(e) => say!(
             "   Decrypt with purpose=other: {} (the context is bound to the ciphertext)\n",
             e.kind()
         ),
@@ -86,18 +97,18 @@ pub(crate) fn demo(a: DemoArgs) -> Result<(), CliError> {
         }
     }
 
-    println!("4. GenerateDataKey AES_256: 32 bytes from the token's RNG, encrypted by the token");
+    say!("4. GenerateDataKey AES_256: 32 bytes from the token's RNG, encrypted by the token");
     let dk = kms
         .generate_data_key(
             GenerateDataKeyRequest::new(alias.clone(), DataKeySpec::Aes256)
                 .with_encryption_context(ctx.clone()),
         )
         .op("GenerateDataKey")?;
-    println!(
+    say!(
         "   Plaintext data key: {} bytes, for your own bulk encryption (not shown; drop it after use)",
         dk.plaintext.len()
     );
-    println!(
+    say!(
         "   Encrypted data key: {} bytes, to store beside your data",
         dk.ciphertext_blob.len()
     );
@@ -105,34 +116,38 @@ pub(crate) fn demo(a: DemoArgs) -> Result<(), CliError> {
         .decrypt(DecryptRequest::new(dk.ciphertext_blob.clone()).with_encryption_context(ctx))
         .op("Decrypt")?;
     let same = again.plaintext.expose_secret() == dk.plaintext.expose_secret();
-    println!(
+    say!(
         "   Decrypt(encrypted data key) gives the same 32 bytes: {}\n",
         if same { "yes" } else { "NO" }
     );
 
-    println!("5. What stays in the token");
+    say!("5. What stays in the token");
     let token = kms.token();
     let fail =
         |e: lockbox::token::TokenError| CliError::Setup(format!("inspecting the token: {e}"));
     for o in token.list_objects().map_err(fail)? {
         let r = token.inspect(&o.id).map_err(fail)?;
-        println!(
+        say!(
             "   Token object {} (CKA_ID {}): AES, {} bytes",
             r.label,
             o.id,
             r.value_len.unwrap_or(0)
         );
-        println!(
+        say!(
             "     CKA_TOKEN={} CKA_PRIVATE={} CKA_SENSITIVE={} CKA_EXTRACTABLE={} CKA_NEVER_EXTRACTABLE={}",
-            r.token, r.private, r.sensitive, r.extractable, r.never_extractable
+            r.token,
+            r.private,
+            r.sensitive,
+            r.extractable,
+            r.never_extractable
         );
-        println!("     usages: {}", r.usages.join(" "));
-        println!("     CKA_VALUE: {}", value_access(r.value));
+        say!("     usages: {}", r.usages.join(" "));
+        say!("     CKA_VALUE: {}", value_access(r.value));
     }
-    println!("   The metadata store (metadata/) keeps the key record: state, dates, tags, and the");
-    println!("   CKA_ID of its material. No key material, plain or wrapped.");
+    say!("   The metadata store (metadata/) keeps the key record: state, dates, tags, and the");
+    say!("   CKA_ID of its material. No key material, plain or wrapped.");
     let (files, hits) = scan(&dir, dk.plaintext.expose_secret())?;
-    println!(
+    say!(
         "   Scanned {files} files under {}: the plaintext data key is in {}.\n",
         dir.display(),
         if hits.is_empty() {
@@ -142,16 +157,16 @@ pub(crate) fn demo(a: DemoArgs) -> Result<(), CliError> {
         }
     );
 
-    println!("Try more (same commands and flags as `aws kms`):");
-    println!("   export LOCKBOX_HOME={}", dir.display());
-    println!("   cargo run -q -p lockbox-cli -- describe-key --key-id alias/demo");
-    println!(
+    say!("Try more (same commands and flags as `aws kms`):");
+    say!("   export LOCKBOX_HOME={}", dir.display());
+    say!("   cargo run -q -p lockbox-cli -- describe-key --key-id alias/demo");
+    say!(
         "   printf secret > s.txt && cargo run -q -p lockbox-cli -- encrypt --key-id alias/demo --plaintext fileb://s.txt --ciphertext-out s.bin"
     );
-    println!(
+    say!(
         "   cargo run -q -p lockbox-cli -- decrypt --ciphertext-blob fileb://s.bin --plaintext-out -"
     );
-    println!(
+    say!(
         "Run the demo again to start over; remove {} when done.",
         dir.display()
     );
@@ -187,7 +202,7 @@ fn prepare(dir: &Path) -> Result<(), CliError> {
     fs::write(dir.join(MARKER), b"").map_err(|e| io("cannot mark", e))
 }
 
-fn describe_blob(blob: &[u8]) {
+fn describe_blob(blob: &[u8]) -> Result<(), CliError> {
     let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
     let short = |b: &[u8]| {
         let h = hex(b);
@@ -199,26 +214,27 @@ fn describe_blob(blob: &[u8]) {
     };
     use lockbox::blob::{HEADER_LEN, IV_LEN};
     let ct_end = blob.len() - 16;
-    println!(
+    say!(
         "   Ciphertext blob, {} bytes (docs/formats/ciphertext-blob.md):",
         blob.len()
     );
-    println!("     {:<44} format version", hex(&blob[0..1]));
-    println!("     {:<44} key id", hex(&blob[1..17]));
-    println!("     {:<44} material version", hex(&blob[17..21]));
-    println!("     {:<44} algorithm: AES-256-GCM", hex(&blob[21..22]));
-    println!(
+    say!("     {:<44} format version", hex(&blob[0..1]));
+    say!("     {:<44} key id", hex(&blob[1..17]));
+    say!("     {:<44} material version", hex(&blob[17..21]));
+    say!("     {:<44} algorithm: AES-256-GCM", hex(&blob[21..22]));
+    say!(
         "     {:<44} IV, from the token's RNG",
         hex(&blob[HEADER_LEN..HEADER_LEN + IV_LEN])
     );
-    println!(
+    say!(
         "     {:<44} ciphertext",
         short(&blob[HEADER_LEN + IV_LEN..ct_end])
     );
-    println!(
+    say!(
         "     {:<44} tag (covers the header and the context)",
         hex(&blob[ct_end..])
     );
+    Ok(())
 }
 
 /// Counts the files under `dir` and names those containing `needle`.
