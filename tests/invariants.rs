@@ -191,23 +191,16 @@ token_test!(
     fn the_documented_example_decrypts(t) {
         use lockbox::api::{KeyId, KeySpec, KeyState, KeyUsage, Origin, Timestamp};
         use lockbox_store::{KeyRecord, Material, Store};
-        use lockbox_token::testing::cryptoki::object::{KeyType, ObjectClass};
         let hex = |s: &str| -> Vec<u8> {
             (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
         };
         // The documented key material, as a token object under the Lockbox prefix.
         let object_id = [0x42u8; 16];
-        t.raw_session()?.create_object(&[
-            Attribute::Class(ObjectClass::SECRET_KEY),
-            Attribute::KeyType(KeyType::AES),
-            Attribute::Token(true),
-            Attribute::Private(true),
-            Attribute::Encrypt(true),
-            Attribute::Decrypt(true),
-            Attribute::Value((0u8..32).collect()),
-            Attribute::Id(object_id.to_vec()),
-            Attribute::Label(b"lockbox/11111111-2222-4333-8444-555555555555/1".to_vec()),
-        ])?;
+        t.import_known_aes_key(
+            &(0u8..32).collect::<Vec<_>>(),
+            object_id,
+            "lockbox/11111111-2222-4333-8444-555555555555/1",
+        )?;
         let key = KeyId::parse("11111111-2222-4333-8444-555555555555")?;
         let data = t.dir().join("data");
         Store::open(&data.join("metadata"))?.put_key(&KeyRecord {

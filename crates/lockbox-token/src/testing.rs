@@ -57,6 +57,29 @@ impl TestToken {
         Token::open(&self.config)
     }
 
+    /// Creates an AES key object with a known `value` (for test vectors) as a token object
+    /// with `id` and `label`. Unlike Lockbox's own keys it is not sensitive: a test key.
+    pub fn import_known_aes_key(
+        &self,
+        value: &[u8],
+        id: [u8; 16],
+        label: &str,
+    ) -> Result<(), Box<dyn Error>> {
+        use cryptoki::object::{Attribute, KeyType, ObjectClass};
+        self.raw_session()?.create_object(&[
+            Attribute::Class(ObjectClass::SECRET_KEY),
+            Attribute::KeyType(KeyType::AES),
+            Attribute::Token(true),
+            Attribute::Private(true),
+            Attribute::Encrypt(true),
+            Attribute::Decrypt(true),
+            Attribute::Value(value.to_vec()),
+            Attribute::Id(id.to_vec()),
+            Attribute::Label(label.as_bytes().to_vec()),
+        ])?;
+        Ok(())
+    }
+
     /// A session on the token through a cryptoki context of the test's own, logged in as
     /// the user: tests ask the token directly with it, not through the code under test.
     pub fn raw_session(&self) -> Result<Session, Box<dyn Error>> {

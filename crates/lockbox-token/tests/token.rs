@@ -4,34 +4,11 @@
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use cryptoki::mechanism::Mechanism;
-use cryptoki::object::{Attribute, AttributeInfo, AttributeType, KeyType, ObjectClass};
-use cryptoki::session::Session;
+use cryptoki::object::{Attribute, AttributeInfo, AttributeType};
 use lockbox_token::{
     GCM_TAG_LEN, IvGeneration, ObjectId, PinSource, Token, TokenConfig, TokenError, TokenSelector,
     ValueAccess, token_test,
 };
-
-/// Creates a token AES key with a known value (for test vectors) under the Lockbox prefix.
-fn import_known_key(
-    s: &Session,
-    value: &[u8],
-    id: [u8; 16],
-) -> Result<ObjectId, Box<dyn std::error::Error>> {
-    s.create_object(&[
-        Attribute::Class(ObjectClass::SECRET_KEY),
-        Attribute::KeyType(KeyType::AES),
-        Attribute::Token(true),
-        Attribute::Private(true),
-        Attribute::Sensitive(false),
-        Attribute::Extractable(true),
-        Attribute::Encrypt(true),
-        Attribute::Decrypt(true),
-        Attribute::Value(value.to_vec()),
-        Attribute::Id(id.to_vec()),
-        Attribute::Label(b"lockbox/test-vector".to_vec()),
-    ])?;
-    Ok(ObjectId::from_bytes(id))
-}
 
 fn hex(s: &str) -> Vec<u8> {
     (0..s.len())
@@ -111,8 +88,8 @@ token_test!(fn gcm_matches_the_published_vector_and_an_independent_implementatio
     let pt = hex("d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a721c3c0c95956809532fcf0e2449a6b525b16aedf5aa0de657ba637b39");
     let aad = hex("feedfacedeadbeeffeedfacedeadbeefabaddad2");
     let ct_tag = hex("522dc1f099567d07f47f37a32a84427d643a8cdcbfe5c0c97598a2bd2555d1aa8cb08e48590dbb3da7b08b1056828838c5f61e6393ba7a0abcc9f66276fc6ece0f4e1768cddf8853bb2d551b");
-    let s = t.raw_session()?;
-    let id = import_known_key(&s, &key, [9; 16])?;
+    t.import_known_aes_key(&key, [9; 16], "lockbox/test-vector")?;
+    let id = ObjectId::from_bytes([9; 16]);
     let token = t.open()?;
     let mut out = vec![0u8; ct_tag.len()];
     let n = token.decrypt_aes_gcm(&id, &iv, &aad, &ct_tag, &mut out)?;

@@ -40,6 +40,21 @@ fn divert(
     }
 }
 
+/// Answers with a ciphertext blob: raw to `--ciphertext-out` (and nothing else printed when
+/// that is standard output), otherwise the JSON `json` builds, with the blob in base64 unless
+/// it went to a file.
+fn blob_answer<T: Serialize>(
+    ciphertext_out: Option<&String>,
+    blob: &[u8],
+    json: impl FnOnce(Option<String>) -> T,
+) -> Result<(), CliError> {
+    match divert("--ciphertext-out", ciphertext_out, blob)? {
+        Some(true) => Ok(()),
+        Some(false) => print_json(&json(None)),
+        None => print_json(&json(Some(b64(blob)))),
+    }
+}
+
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
 struct EncryptOut {
@@ -61,18 +76,12 @@ pub(crate) fn encrypt(kms: &Engine, a: EncryptArgs) -> Result<(), CliError> {
     )?);
     req.encryption_algorithm = algorithm(OP, a.encryption_algorithm.as_ref())?;
     let out = kms.encrypt(req).op(OP)?;
-    let diverted = divert(
-        "--ciphertext-out",
-        a.ciphertext_out.as_ref(),
-        &out.ciphertext_blob,
-    )?;
-    if diverted == Some(true) {
-        return Ok(());
-    }
-    print_json(&EncryptOut {
-        ciphertext_blob: diverted.is_none().then(|| b64(&out.ciphertext_blob)),
-        key_id: out.key_id.to_string(),
-        encryption_algorithm: out.encryption_algorithm.as_str(),
+    blob_answer(a.ciphertext_out.as_ref(), &out.ciphertext_blob, |blob| {
+        EncryptOut {
+            ciphertext_blob: blob,
+            key_id: out.key_id.to_string(),
+            encryption_algorithm: out.encryption_algorithm.as_str(),
+        }
     })
 }
 
@@ -147,20 +156,14 @@ pub(crate) fn re_encrypt(kms: &Engine, a: ReEncryptArgs) -> Result<(), CliError>
     req.destination_encryption_algorithm =
         algorithm(OP, a.destination_encryption_algorithm.as_ref())?;
     let out = kms.re_encrypt(req).op(OP)?;
-    let diverted = divert(
-        "--ciphertext-out",
-        a.ciphertext_out.as_ref(),
-        &out.ciphertext_blob,
-    )?;
-    if diverted == Some(true) {
-        return Ok(());
-    }
-    print_json(&ReEncryptOut {
-        ciphertext_blob: diverted.is_none().then(|| b64(&out.ciphertext_blob)),
-        source_key_id: out.source_key_id.to_string(),
-        key_id: out.key_id.to_string(),
-        source_encryption_algorithm: out.source_encryption_algorithm.as_str(),
-        destination_encryption_algorithm: out.destination_encryption_algorithm.as_str(),
+    blob_answer(a.ciphertext_out.as_ref(), &out.ciphertext_blob, |blob| {
+        ReEncryptOut {
+            ciphertext_blob: blob,
+            source_key_id: out.source_key_id.to_string(),
+            key_id: out.key_id.to_string(),
+            source_encryption_algorithm: out.source_encryption_algorithm.as_str(),
+            destination_encryption_algorithm: out.destination_encryption_algorithm.as_str(),
+        }
     })
 }
 
@@ -232,18 +235,12 @@ pub(crate) fn generate_data_key_without_plaintext(
     let out = kms
         .generate_data_key_without_plaintext(data_key_request(OP, &a)?)
         .op(OP)?;
-    let cipher = divert(
-        "--ciphertext-out",
-        a.ciphertext_out.as_ref(),
-        &out.ciphertext_blob,
-    )?;
-    if cipher == Some(true) {
-        return Ok(());
-    }
-    print_json(&DataKeyOut {
-        ciphertext_blob: cipher.is_none().then(|| b64(&out.ciphertext_blob)),
-        plaintext: None,
-        key_id: out.key_id.to_string(),
+    blob_answer(a.ciphertext_out.as_ref(), &out.ciphertext_blob, |blob| {
+        DataKeyOut {
+            ciphertext_blob: blob,
+            plaintext: None,
+            key_id: out.key_id.to_string(),
+        }
     })
 }
 
