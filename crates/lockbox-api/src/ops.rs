@@ -46,7 +46,8 @@ impl NumberOfBytes {
     }
 }
 
-/// How long a data key is: named by spec, or a byte count. Never both, never neither.
+/// How long a data key is: named by spec, or a byte count. Never both, never neither. (A
+/// length, not a key: it may print.)
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DataKeySize {
     /// `KeySpec`: AES_128 or AES_256.
@@ -647,7 +648,7 @@ pub struct ReEncryptResponse {
     pub destination_encryption_algorithm: EncryptionAlgorithm,
 }
 
-/// GenerateDataKey and GenerateDataKeyWithoutPlaintext.
+/// GenerateDataKey and GenerateDataKeyWithoutPlaintext. Holds no secret, so it may print.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct GenerateDataKeyRequest {
@@ -685,7 +686,7 @@ pub struct GenerateDataKeyResponse {
     pub key_id: KeyArn,
 }
 
-/// GenerateDataKeyWithoutPlaintext's answer.
+/// GenerateDataKeyWithoutPlaintext's answer: only the encrypted key, so it may print.
 #[derive(Clone, Debug, PartialEq)]
 pub struct GenerateDataKeyWithoutPlaintextResponse {
     /// The data key encrypted under the CMK.

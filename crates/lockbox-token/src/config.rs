@@ -68,7 +68,8 @@ impl fmt::Display for TokenSelector {
     }
 }
 
-/// Where the user PIN is read from, at open and at every re-login.
+/// Where the user PIN is read from, at open and at every re-login. It names a variable or a
+/// file, never holds the PIN, so it may print.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PinSource {
     /// An environment variable of this name.

@@ -118,7 +118,8 @@ pub fn raw_session(config: &TokenConfig) -> Result<Session, Box<dyn Error>> {
 /// Runs `body` against a throwaway token in a child process (see the module docs).
 ///
 /// `module_path` and `name` locate the test (`module_path!()` and the function name) so the
-/// child runs exactly it. Panics, as a test should, when the child fails or runs no test.
+/// child runs exactly it. Panics, as a test should, when the child fails or runs no test:
+/// this is test-harness code, and a panic is how libtest is told a test failed.
 pub fn run_isolated(module_path: &str, name: &str, body: impl FnOnce(&TestToken) -> TestResult) {
     if let Some(dir) = std::env::var_os(CHILD_DIR_ENV) {
         let token = match provision(Path::new(&dir)) {
