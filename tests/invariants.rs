@@ -224,3 +224,29 @@ token_test!(
         Ok(())
     }
 );
+
+token_test!(
+    /// Invariant 5: data keys come from the token's RNG. Every byte of a data key (and of
+    /// GenerateRandom) is drawn from the token, besides the IV of its encryption; Encrypt
+    /// draws only its IV. Were the engine to make data keys any other way, the counts differ.
+    fn data_keys_come_from_the_tokens_generator(t) {
+        let kms = engine(t);
+        let key = kms.create_key(CreateKeyRequest::new())?.key_metadata.key_id;
+        let drawn = || kms.token().random_bytes_drawn();
+        for n in [1, 32, 1024] {
+            let before = drawn();
+            kms.generate_data_key(GenerateDataKeyRequest::new(key, DataKeySize::from_parts(Some(n), None)?))?;
+            assert_eq!(drawn() - before, n as u64 + 12, "GenerateDataKey of {n} bytes");
+            let before = drawn();
+            kms.generate_data_key_without_plaintext(GenerateDataKeyRequest::new(key, DataKeySize::from_parts(Some(n), None)?))?;
+            assert_eq!(drawn() - before, n as u64 + 12, "GenerateDataKeyWithoutPlaintext of {n} bytes");
+            let before = drawn();
+            kms.generate_random(GenerateRandomRequest::new(NumberOfBytes::new(n)?))?;
+            assert_eq!(drawn() - before, n as u64, "GenerateRandom of {n} bytes");
+        }
+        let before = drawn();
+        kms.encrypt(EncryptRequest::new(key, Plaintext::copy_from(b"x")))?;
+        assert_eq!(drawn() - before, 12, "Encrypt draws its IV only");
+        Ok(())
+    }
+);

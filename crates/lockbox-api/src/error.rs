@@ -2,6 +2,10 @@
 
 use std::fmt;
 
+/// The message of every `InvalidCiphertextException`.
+pub const INVALID_CIPHERTEXT_MESSAGE: &str = "The ciphertext is damaged, was made with another \
+     encryption context, or was not made by this service.";
+
 /// What went wrong, named exactly as AWS KMS names its exceptions.
 ///
 /// Callers (the CLI, the HTTP server, SDK users) branch on the kind; the message is for humans.
@@ -110,9 +114,10 @@ impl KmsError {
         Self::new(ErrorKind::NotFound, message)
     }
 
-    /// The one opaque `InvalidCiphertextException`: it says nothing about which check failed.
+    /// The one opaque `InvalidCiphertextException`. Its message is the same whatever check
+    /// failed, so it tells the caller what can be wrong without saying which.
     pub fn invalid_ciphertext() -> Self {
-        Self::new(ErrorKind::InvalidCiphertext, "")
+        Self::new(ErrorKind::InvalidCiphertext, INVALID_CIPHERTEXT_MESSAGE)
     }
 
     /// A `KMSInternalException`. The details belong in the log; the message stays generic.

@@ -41,7 +41,7 @@ pub use context::EncryptionContext;
 pub use enums::{
     DataKeySpec, EncryptionAlgorithm, KeyManager, KeySpec, KeyState, KeyUsage, Origin,
 };
-pub use error::{ErrorKind, KmsError};
+pub use error::{ErrorKind, INVALID_CIPHERTEXT_MESSAGE, KmsError};
 pub use ids::{
     ALIAS_PREFIX, AliasArn, AliasName, ArnScope, KeyArn, KeyId, KeyRef, MAX_ALIAS_NAME_LEN,
     MAX_KEY_ID_LEN, RESERVED_ALIAS_PREFIX,

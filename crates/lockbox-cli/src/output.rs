@@ -3,7 +3,7 @@
 
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use base64::Engine as _;
@@ -157,47 +157,40 @@ impl<'a> RawOut<'a> {
     }
 }
 
-/// Writes raw bytes (a plaintext or a ciphertext blob). Files are created readable by the
-/// owner only and written under a temporary name first, so a reader never sees half a file.
-pub(crate) fn write_raw(
-    param: &'static str,
-    to: &RawOut<'_>,
-    bytes: &[u8],
-) -> Result<(), CliError> {
-    let fail = |e: std::io::Error| CliError::param(param, format!("cannot write: {e}"));
+/// Writes raw bytes (a plaintext or a ciphertext blob). A file is written under a temporary
+/// name in the same directory (created readable by the owner only) and renamed into place, so
+/// a reader never sees half a file and a failed write leaves nothing behind.
+pub(crate) fn write_raw(to: &RawOut<'_>, bytes: &[u8]) -> Result<(), CliError> {
     let path = match to {
         RawOut::Stdout => {
             let mut out = std::io::stdout();
             return out
                 .write_all(bytes)
                 .and_then(|()| out.flush())
-                .map_err(fail);
+                .map_err(|e| CliError::Setup(format!("cannot write the result: {e}")));
         }
         RawOut::File(p) => *p,
+    };
+    let fail = |e: std::io::Error| {
+        CliError::Setup(format!(
+            "cannot write the result to {}: {e}",
+            path.display()
+        ))
     };
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .ok_or_else(|| CliError::param(param, "not a file name"))?;
-    let tmp = dir.join(format!(".{}.lockbox-tmp", name.to_string_lossy()));
-    let result = (|| {
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        f.set_permissions(fs::Permissions::from_mode(0o600))?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result.map_err(fail)
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".lockbox-out-")
+        .permissions(fs::Permissions::from_mode(0o600))
+        .tempfile_in(dir)
+        .map_err(fail)?;
+    tmp.write_all(bytes)
+        .and_then(|()| tmp.as_file().sync_all())
+        .map_err(fail)?;
+    tmp.persist(path).map_err(|e| fail(e.error))?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -216,14 +209,20 @@ mod tests {
     fn raw_files_are_private_and_complete() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("out.bin");
-        write_raw("--x", &RawOut::File(&p), b"abc").ok().unwrap();
+        write_raw(&RawOut::File(&p), b"abc").ok().unwrap();
         assert_eq!(fs::read(&p).unwrap(), b"abc");
         assert_eq!(
             fs::metadata(&p).unwrap().permissions().mode() & 0o777,
             0o600
         );
-        write_raw("--x", &RawOut::File(&p), b"defg").ok().unwrap();
+        write_raw(&RawOut::File(&p), b"defg").ok().unwrap();
         assert_eq!(fs::read(&p).unwrap(), b"defg");
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+        let missing = dir.path().join("no/such/dir/out.bin");
+        let err = write_raw(&RawOut::File(&missing), b"x")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains(&missing.display().to_string()), "{err}");
     }
 }

@@ -61,8 +61,9 @@ pub(crate) fn context(
     };
     let text = load_text(param, value)?;
     let map: BTreeMap<String, String> = if text.trim_start().starts_with('{') {
-        serde_json::from_str(&text)
-            .map_err(|e| CliError::param(param, format!("Invalid JSON: {e}")))?
+        let pairs: UniquePairs = serde_json::from_str(&text)
+            .map_err(|e| CliError::param(param, format!("Invalid JSON: {e}")))?;
+        pairs.0
     } else {
         let mut map = BTreeMap::new();
         for pair in text.split(',').filter(|p| !p.is_empty()) {
@@ -82,6 +83,36 @@ pub(crate) fn context(
         map
     };
     EncryptionContext::new(map).map_err(|e| CliError::param(param, e.message()))
+}
+
+/// A JSON object of strings whose keys must be unique (serde_json would keep the last of
+/// repeated keys silently; the shorthand form refuses them, so this does too).
+struct UniquePairs(BTreeMap<String, String>);
+
+impl<'de> serde::Deserialize<'de> for UniquePairs {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Pairs;
+        impl<'de> serde::de::Visitor<'de> for Pairs {
+            type Value = UniquePairs;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object of string keys and string values")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut m: A,
+            ) -> Result<UniquePairs, A::Error> {
+                let mut map = BTreeMap::new();
+                while let Some((k, v)) = m.next_entry::<String, String>()? {
+                    if map.contains_key(&k) {
+                        return Err(serde::de::Error::custom(format!("key '{k}' appears twice")));
+                    }
+                    map.insert(k, v);
+                }
+                Ok(UniquePairs(map))
+            }
+        }
+        d.deserialize_map(Pairs)
+    }
 }
 
 /// Reads a tag-list parameter (one or more values).
@@ -182,6 +213,11 @@ mod tests {
         assert_eq!(c, j);
         assert!(context("--c", Some("novalue")).is_err());
         assert!(context("--c", Some("a=1,a=2")).is_err());
+        let dup = context("--c", Some(r#"{"a":"1","a":"2"}"#))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(dup.contains("key 'a' appears twice"), "{dup}");
         assert!(context("--c", None).ok().unwrap().is_empty());
     }
 

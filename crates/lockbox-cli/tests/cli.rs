@@ -428,8 +428,9 @@ fn errors_are_one_line_with_the_aws_error_name_and_exit_code() -> TestResult {
         fails(&home, &["decrypt", "--ciphertext-blob", "AAAA"]),
         (
             254,
-            "An error occurred (InvalidCiphertextException) when calling the Decrypt operation: "
-                .trim_end()
+            "An error occurred (InvalidCiphertextException) when calling the Decrypt operation: \
+             The ciphertext is damaged, was made with another encryption context, or was not \
+             made by this service."
                 .into()
         )
     );

@@ -43,6 +43,9 @@ pub enum StoreError {
     /// The key the operation names does not exist.
     #[error("key does not exist")]
     KeyMissing,
+    /// Another process (or another `Store` in this one) has the directory open.
+    #[error("{} is in use by another Lockbox process; only one may open it at a time", .0.display())]
+    InUse(std::path::PathBuf),
     /// A failure injected by a test (`failpoints` feature).
     #[error("injected failure at {0}")]
     Injected(&'static str),

@@ -1,7 +1,6 @@
 //! The store: three sled trees, every mutation flushed before it returns.
 
 use std::fs;
-use std::io::ErrorKind as IoKind;
 use std::ops::Bound;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -80,10 +79,10 @@ impl Store {
             .cache_capacity(CACHE_BYTES)
             .open()
             .map_err(|e| match e {
-                sled::Error::Io(io) if io.kind() == IoKind::WouldBlock => StoreError::io(
-                    format!("{} is in use by another Lockbox process", dir.display()),
-                    io,
-                ),
+                // sled 0.34 reports a held lock as an `Other` error with this text.
+                sled::Error::Io(io) if io.to_string().starts_with("could not acquire lock") => {
+                    StoreError::InUse(dir.to_owned())
+                }
                 other => StoreError::Sled(other),
             })?;
         let meta = db.open_tree("meta")?;

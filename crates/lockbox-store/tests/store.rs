@@ -235,3 +235,20 @@ fn acknowledged_writes_survive_the_process_dying() -> TestResult {
     }
     Ok(())
 }
+
+#[test]
+fn a_second_opener_is_told_the_directory_is_in_use() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let _first = Store::open(dir.path())?;
+    match Store::open(dir.path()) {
+        Err(e @ StoreError::InUse(_)) => assert_eq!(
+            e.to_string(),
+            format!(
+                "{} is in use by another Lockbox process; only one may open it at a time",
+                dir.path().display()
+            )
+        ),
+        other => panic!("expected InUse, got {:?}", other.err()),
+    }
+    Ok(())
+}

@@ -182,6 +182,7 @@ pub struct Token {
     object_lock: Mutex<()>,
     recovery_lock: Mutex<()>,
     generation: AtomicU64,
+    random_drawn: AtomicU64,
     iv_generation: IvGeneration,
     label_prefix: String,
     description: TokenDescription,
@@ -228,6 +229,7 @@ impl Token {
             object_lock: Mutex::new(()),
             recovery_lock: Mutex::new(()),
             generation: AtomicU64::new(0),
+            random_drawn: AtomicU64::new(0),
             iv_generation: config.iv_generation,
             label_prefix: config.label_prefix.clone(),
             description,
@@ -250,6 +252,19 @@ impl Token {
         self.generation.load(Ordering::Relaxed)
     }
 
+    /// How many bytes this `Token` has drawn from the token's random number generator: IVs,
+    /// CKA_IDs, and whatever callers asked `random` for (data keys, GenerateRandom).
+    pub fn random_bytes_drawn(&self) -> u64 {
+        self.random_drawn.load(Ordering::Relaxed)
+    }
+
+    fn draw(&self, s: &Session, buf: &mut [u8]) -> Result<(), TokenError> {
+        s.generate_random_slice(buf)?;
+        self.random_drawn
+            .fetch_add(buf.len() as u64, Ordering::Relaxed);
+        Ok(())
+    }
+
     /// Generates an AES-256 key as a token object named `<prefix>/<name>`.
     ///
     /// Every security attribute is set explicitly, because token defaults differ: TOKEN,
@@ -260,7 +275,7 @@ impl Token {
         let _serialized = self.object_lock.lock();
         self.run(|t, s| {
             let mut id = [0u8; 16];
-            s.generate_random_slice(&mut id)?;
+            t.draw(s, &mut id)?;
             let template = [
                 Attribute::Class(ObjectClass::SECRET_KEY),
                 Attribute::KeyType(KeyType::AES),
@@ -311,7 +326,7 @@ impl Token {
             let handle = t.handle(s, key)?;
             let mut iv = [0u8; GCM_IV_LEN];
             if t.iv_generation == IvGeneration::Host {
-                s.generate_random_slice(&mut iv)?;
+                t.draw(s, &mut iv)?;
             }
             // The parameter block (and the IV it points to) must outlive C_Encrypt: a token
             // that generates the IV may write it back during C_Encrypt, not C_EncryptInit.
@@ -385,10 +400,7 @@ impl Token {
 
     /// Fills `buf` from the token's random number generator.
     pub fn random(&self, buf: &mut [u8]) -> Result<(), TokenError> {
-        self.run(|_, s| {
-            s.generate_random_slice(buf)?;
-            Ok(())
-        })
+        self.run(|t, s| t.draw(s, buf))
     }
 
     /// Lists every object under this instance's label prefix (and refreshes the handle cache).

@@ -49,6 +49,31 @@ pub struct Config {
     pub arn: ArnScope,
 }
 
+/// Creates `dir` if needed and makes it 0700: the data directory is Lockbox's alone, whoever
+/// created it and with whatever umask.
+pub(crate) fn make_private_dir(dir: &Path) -> Result<(), Error> {
+    use std::os::unix::fs::PermissionsExt;
+    let fail = |what: &str, e: std::io::Error| {
+        Error::Config(format!("cannot {what} {}: {e}", dir.display()))
+    };
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| fail("create", e))?;
+    let mode = fs::metadata(dir)
+        .map_err(|e| fail("inspect", e))?
+        .permissions()
+        .mode();
+    if mode & 0o077 != 0 {
+        tracing::warn!(dir = %dir.display(), mode = format!("{:o}", mode & 0o777),
+            "the data directory was open to others; making it 0700");
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+            .map_err(|e| fail("restrict", e))?;
+    }
+    Ok(())
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct File {
@@ -218,11 +243,7 @@ impl Config {
                     .into(),
             )
         })?;
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(data_dir)
-            .map_err(|e| Error::Config(format!("cannot create {}: {e}", data_dir.display())))?;
+        make_private_dir(data_dir)?;
         let data_dir = data_dir
             .canonicalize()
             .map_err(|e| Error::Config(format!("cannot resolve {}: {e}", data_dir.display())))?;

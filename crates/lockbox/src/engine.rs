@@ -46,6 +46,7 @@ impl Engine {
 
     /// As [`Engine::open`], with a clock of the caller's (tests move time with it).
     pub fn open_with_clock(config: Config, clock: Arc<dyn Clock>) -> Result<Engine, Error> {
+        crate::config::make_private_dir(&config.data_dir)?;
         let token = Token::open(&config.token)?;
         let store = Store::open(&config.data_dir.join("metadata"))?;
         Ok(Engine {

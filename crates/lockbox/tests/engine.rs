@@ -313,11 +313,11 @@ token_test!(fn every_flipped_bit_and_every_truncation_is_one_opaque_error(t) {
         let mut bad = blob.clone();
         bad[bit / 8] ^= 1 << (bit % 8);
         let err = kms.decrypt(DecryptRequest::new(bad).with_encryption_context(c.clone())).err().expect("a flipped bit decrypted");
-        assert_eq!((err.kind(), err.message()), (ErrorKind::InvalidCiphertext, ""), "bit {bit}");
+        assert_eq!((err.kind(), err.message()), (ErrorKind::InvalidCiphertext, INVALID_CIPHERTEXT_MESSAGE), "bit {bit}");
     }
     for len in 1..blob.len() {
         let err = kms.decrypt(DecryptRequest::new(blob[..len].to_vec()).with_encryption_context(c.clone())).err().expect("a truncated blob decrypted");
-        assert_eq!((err.kind(), err.message()), (ErrorKind::InvalidCiphertext, ""), "length {len}");
+        assert_eq!((err.kind(), err.message()), (ErrorKind::InvalidCiphertext, INVALID_CIPHERTEXT_MESSAGE), "length {len}");
     }
     let mut longer = blob.clone();
     longer.push(0);
@@ -494,6 +494,19 @@ token_test!(
         drop(kms);
         let kms = engine(t)?;
         assert_eq!(consistent(&kms)?, listed);
+        Ok(())
+    }
+);
+
+token_test!(
+    /// The data directory is Lockbox's alone: made 0700 even if it existed with a looser mode.
+    fn the_data_directory_is_made_private(t) {
+        use std::os::unix::fs::PermissionsExt;
+        let data = t.dir().join("data");
+        std::fs::create_dir(&data)?;
+        std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755))?;
+        let _kms = engine(t)?;
+        assert_eq!(std::fs::metadata(&data)?.permissions().mode() & 0o777, 0o700);
         Ok(())
     }
 );

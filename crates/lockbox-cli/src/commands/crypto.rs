@@ -26,15 +26,11 @@ fn algorithm(
 /// Handles `--X-out`: writes the bytes raw and says whether JSON output should go on.
 /// `None` keeps the field in the JSON; `Some(false)` drops it; `Some(true)` means the raw
 /// bytes went to standard output, so nothing else may be printed.
-fn divert(
-    param: &'static str,
-    out: Option<&String>,
-    bytes: &[u8],
-) -> Result<Option<bool>, CliError> {
+fn divert(out: Option<&String>, bytes: &[u8]) -> Result<Option<bool>, CliError> {
     match out.map(|s| RawOut::parse(s)) {
         None => Ok(None),
         Some(to) => {
-            write_raw(param, &to, bytes)?;
+            write_raw(&to, bytes)?;
             Ok(Some(matches!(to, RawOut::Stdout)))
         }
     }
@@ -48,7 +44,7 @@ fn blob_answer<T: Serialize>(
     blob: &[u8],
     json: impl FnOnce(Option<String>) -> T,
 ) -> Result<(), CliError> {
-    match divert("--ciphertext-out", ciphertext_out, blob)? {
+    match divert(ciphertext_out, blob)? {
         Some(true) => Ok(()),
         Some(false) => print_json(&json(None)),
         None => print_json(&json(Some(b64(blob)))),
@@ -108,11 +104,7 @@ pub(crate) fn decrypt(kms: &Engine, a: DecryptArgs) -> Result<(), CliError> {
         .transpose()?;
     req.encryption_algorithm = algorithm(OP, a.encryption_algorithm.as_ref())?;
     let out = kms.decrypt(req).op(OP)?;
-    let diverted = divert(
-        "--plaintext-out",
-        a.plaintext_out.as_ref(),
-        out.plaintext.expose_secret(),
-    )?;
+    let diverted = divert(a.plaintext_out.as_ref(), out.plaintext.expose_secret())?;
     if diverted == Some(true) {
         return Ok(());
     }
@@ -200,16 +192,10 @@ pub(crate) fn generate_data_key(kms: &Engine, a: GenerateDataKeyArgs) -> Result<
     }
     let req = data_key_request(OP, &a)?;
     let out = kms.generate_data_key(req).op(OP)?;
-    let plain = divert(
-        "--plaintext-out",
-        a.plaintext_out.as_ref(),
-        out.plaintext.expose_secret(),
-    )?;
-    let cipher = divert(
-        "--ciphertext-out",
-        a.ciphertext_out.as_ref(),
-        &out.ciphertext_blob,
-    )?;
+    // The encrypted key first: if writing the plaintext then fails, what is left is harmless
+    // and still decrypts; the other order could leave a data key with no encrypted copy.
+    let cipher = divert(a.ciphertext_out.as_ref(), &out.ciphertext_blob)?;
+    let plain = divert(a.plaintext_out.as_ref(), out.plaintext.expose_secret())?;
     if plain == Some(true) || cipher == Some(true) {
         return Ok(());
     }
@@ -259,13 +245,7 @@ pub(crate) fn generate_random(kms: &Engine, a: GenerateRandomArgs) -> Result<(),
     let out = kms
         .generate_random(GenerateRandomRequest::new(NumberOfBytes::new(n).op(OP)?))
         .op(OP)?;
-    if divert(
-        "--plaintext-out",
-        a.plaintext_out.as_ref(),
-        out.plaintext.expose_secret(),
-    )?
-    .is_some()
-    {
+    if divert(a.plaintext_out.as_ref(), out.plaintext.expose_secret())?.is_some() {
         return Ok(());
     }
     let shown = Zeroizing::new(b64(out.plaintext.expose_secret()));

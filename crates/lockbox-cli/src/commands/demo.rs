@@ -199,7 +199,8 @@ fn prepare(dir: &Path) -> Result<(), CliError> {
         .mode(0o700)
         .create(dir)
         .map_err(|e| io("cannot create", e))?;
-    fs::write(dir.join(MARKER), b"").map_err(|e| io("cannot mark", e))
+    softhsm::write_private(&dir.join(MARKER), b"")
+        .map_err(|e| CliError::Setup(format!("cannot mark {}: {e}", dir.display())))
 }
 
 fn describe_blob(blob: &[u8]) -> Result<(), CliError> {
