@@ -10,6 +10,23 @@ use lockbox_token::{
     ValueAccess, token_test,
 };
 
+/// Opening the test token with a wrong PIN fails with a login error that names no PIN.
+fn assert_wrong_pin_is_refused(
+    t: &lockbox_token::testing::TestToken,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let bad_pin = t.dir().join("bad.pin");
+    if !bad_pin.exists() {
+        lockbox_token::softhsm::write_private(&bad_pin, b"wrong-pin")?;
+    }
+    let mut cfg = t.config();
+    cfg.pin = PinSource::File(bad_pin);
+    match Token::open(&cfg) {
+        Err(TokenError::Login(m)) => assert_eq!(m, "the PIN is incorrect"),
+        other => panic!("expected a login error, got {:?}", other.err()),
+    }
+    Ok(())
+}
+
 fn hex(s: &str) -> Vec<u8> {
     (0..s.len())
         .step_by(2)
@@ -250,14 +267,7 @@ token_test!(fn many_threads_share_one_token(t) {
 
 token_test!(fn a_wrong_pin_is_refused_even_while_the_process_is_logged_in(t) {
     let first = t.open()?;
-    let bad_pin = t.dir().join("bad.pin");
-    lockbox_token::softhsm::write_private(&bad_pin, b"wrong-pin")?;
-    let mut cfg = t.config();
-    cfg.pin = PinSource::File(bad_pin);
-    match Token::open(&cfg) {
-        Err(TokenError::Login(m)) => assert_eq!(m, "the PIN is incorrect"),
-        other => panic!("expected a login error, got {:?}", other.err()),
-    }
+    assert_wrong_pin_is_refused(t)?;
     // The same PIN from another source is fine.
     let copy = t.dir().join("copy.pin");
     std::fs::copy(t.dir().join("user.pin"), &copy)?;
@@ -325,14 +335,7 @@ token_test!(fn open_reports_what_is_wrong(t) {
     cfg.token = TokenSelector::Serial(serial);
     Token::open(&cfg)?;
 
-    let bad_pin = t.dir().join("bad.pin");
-    lockbox_token::softhsm::write_private(&bad_pin, b"wrong-pin")?;
-    let mut cfg = t.config();
-    cfg.pin = PinSource::File(bad_pin);
-    match Token::open(&cfg) {
-        Err(TokenError::Login(m)) => assert_eq!(m, "the PIN is incorrect"),
-        other => panic!("expected a login error, got {:?}", other.err()),
-    }
+    assert_wrong_pin_is_refused(t)?;
 
     let mut cfg = t.config();
     cfg.label_prefix = "a/b".into();
