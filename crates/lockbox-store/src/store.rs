@@ -4,6 +4,7 @@ use std::fs;
 use std::ops::Bound;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use lockbox_api::{AliasName, KeyId, Timestamp};
 use sled::Transactional;
@@ -65,6 +66,35 @@ impl From<TransactionError<Refusal>> for StoreError {
     }
 }
 
+/// How long `Store::open` waits for the directory's lock before reporting it in use.
+///
+/// A dropped sled database finishes its last background writes on sled's own threads, and
+/// those hold the lock for a moment after the drop; a reopen in the same process (an embedder
+/// restarting its engine) would otherwise be refused at random. Another live process holds
+/// the lock for good, so it is still reported, only this much later.
+const LOCK_WAIT: Duration = Duration::from_secs(2);
+
+fn open_waiting_for_lock(dir: &Path) -> Result<sled::Db, StoreError> {
+    let deadline = Instant::now() + LOCK_WAIT;
+    loop {
+        match sled::Config::new()
+            .path(dir)
+            .cache_capacity(CACHE_BYTES)
+            .open()
+        {
+            Ok(db) => return Ok(db),
+            // sled 0.34 reports a held lock as an `Other` error with this text.
+            Err(sled::Error::Io(io)) if io.to_string().starts_with("could not acquire lock") => {
+                if Instant::now() >= deadline {
+                    return Err(StoreError::InUse(dir.to_owned()));
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(other) => return Err(StoreError::Sled(other)),
+        }
+    }
+}
+
 impl Store {
     /// Opens (creating if needed) the store in `dir`, which is made mode 0700; every file in
     /// it is kept at 0600.
@@ -74,17 +104,7 @@ impl Store {
             .mode(0o700)
             .create(dir)
             .map_err(|e| StoreError::io(format!("creating {}", dir.display()), e))?;
-        let db = sled::Config::new()
-            .path(dir)
-            .cache_capacity(CACHE_BYTES)
-            .open()
-            .map_err(|e| match e {
-                // sled 0.34 reports a held lock as an `Other` error with this text.
-                sled::Error::Io(io) if io.to_string().starts_with("could not acquire lock") => {
-                    StoreError::InUse(dir.to_owned())
-                }
-                other => StoreError::Sled(other),
-            })?;
+        let db = open_waiting_for_lock(dir)?;
         let meta = db.open_tree("meta")?;
         match meta.get(SCHEMA_KEY)? {
             None => {

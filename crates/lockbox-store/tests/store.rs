@@ -252,3 +252,21 @@ fn a_second_opener_is_told_the_directory_is_in_use() -> TestResult {
     }
     Ok(())
 }
+
+/// sled finishes its last background writes on its own threads after the `Store` is dropped,
+/// and those writes hold the directory's lock. Reopening at once (an embedder restarting its
+/// engine, a test reopening) must wait for them rather than report the directory in use.
+#[test]
+fn reopening_right_after_closing_is_not_refused() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    for n in 0..200u8 {
+        let store = Store::open(dir.path())?;
+        store.put_key(&record(n))?;
+        drop(store);
+    }
+    assert_eq!(
+        Store::open(dir.path())?.keys_page(None, 1000)?.items.len(),
+        200
+    );
+    Ok(())
+}
