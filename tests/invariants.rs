@@ -212,8 +212,10 @@ token_test!(
             origin: Origin::AwsKms,
             state: KeyState::Enabled,
             deletion: None,
-            materials: vec![Material { version: 1, object_id, created: Timestamp::from_unix_millis(0) }],
+            materials: vec![Material { version: 1, object_id, created: Timestamp::from_unix_millis(0), rotation: None, encryptions_reserved: 0 }],
             tags: vec![],
+            auto_rotation: None,
+            on_demand_rotations: 0,
         })?;
         let kms = Engine::open(Config::new(data, t.config()))?;
         let blob = hex("01111111112222433384445555555555550000000101000102030405060708090a0b2f67ba77aa412f4cd8c11e77ab17b314d1e26d8742");

@@ -142,6 +142,32 @@ aws_enum! {
     }
 }
 
+aws_enum! {
+    /// How a key material version came about (ListKeyRotations).
+    RotationType, field = "rotationType" {
+        Automatic => "AUTOMATIC",
+        OnDemand => "ON_DEMAND",
+    }
+}
+
+aws_enum! {
+    /// Which material versions ListKeyRotations lists.
+    IncludeKeyMaterial, field = "includeKeyMaterial" {
+        AllKeyMaterial => "ALL_KEY_MATERIAL",
+        RotationsOnly => "ROTATIONS_ONLY",
+    }
+}
+
+aws_enum! {
+    /// Whether a material version is the one new ciphertexts use.
+    KeyMaterialState, field = "keyMaterialState" {
+        NonCurrent => "NON_CURRENT",
+        Current => "CURRENT",
+        PendingRotation => "PENDING_ROTATION",
+        PendingMultiRegionImportAndRotation => "PENDING_MULTI_REGION_IMPORT_AND_ROTATION",
+    }
+}
+
 impl DataKeySpec {
     /// The data key's length in bytes.
     pub fn byte_len(self) -> usize {

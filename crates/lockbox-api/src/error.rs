@@ -14,6 +14,8 @@ pub const INVALID_CIPHERTEXT_MESSAGE: &str = "The ciphertext is damaged, was mad
 pub enum ErrorKind {
     /// An alias or other named resource already exists.
     AlreadyExists,
+    /// An automatic rotation of the key is in progress or due within 20 minutes.
+    Conflict,
     /// The system timed out (or could not reach the token) while fulfilling the request.
     DependencyTimeout,
     /// The key is disabled.
@@ -53,6 +55,7 @@ impl ErrorKind {
     pub fn name(self) -> &'static str {
         match self {
             ErrorKind::AlreadyExists => "AlreadyExistsException",
+            ErrorKind::Conflict => "ConflictException",
             ErrorKind::DependencyTimeout => "DependencyTimeoutException",
             ErrorKind::Disabled => "DisabledException",
             ErrorKind::IncorrectKey => "IncorrectKeyException",

@@ -68,4 +68,23 @@ pub trait Kms: Send + Sync {
         &self,
         req: GenerateRandomRequest,
     ) -> Result<GenerateRandomResponse, KmsError>;
+    /// Turns on automatic rotation of a key's material (or changes its period).
+    fn enable_key_rotation(&self, req: EnableKeyRotationRequest) -> Result<(), KmsError>;
+    /// Turns off automatic rotation.
+    fn disable_key_rotation(&self, req: DisableKeyRotationRequest) -> Result<(), KmsError>;
+    /// Says whether automatic rotation is on, its period, and when it is next due.
+    fn get_key_rotation_status(
+        &self,
+        req: GetKeyRotationStatusRequest,
+    ) -> Result<GetKeyRotationStatusResponse, KmsError>;
+    /// Rotates a key's material now.
+    fn rotate_key_on_demand(
+        &self,
+        req: RotateKeyOnDemandRequest,
+    ) -> Result<RotateKeyOnDemandResponse, KmsError>;
+    /// Lists a key's material versions made by rotation, a page at a time.
+    fn list_key_rotations(
+        &self,
+        req: ListKeyRotationsRequest,
+    ) -> Result<ListKeyRotationsResponse, KmsError>;
 }

@@ -39,7 +39,8 @@ mod time;
 
 pub use context::EncryptionContext;
 pub use enums::{
-    DataKeySpec, EncryptionAlgorithm, KeyManager, KeySpec, KeyState, KeyUsage, Origin,
+    DataKeySpec, EncryptionAlgorithm, IncludeKeyMaterial, KeyManager, KeyMaterialState, KeySpec,
+    KeyState, KeyUsage, Origin, RotationType,
 };
 pub use error::{ErrorKind, INVALID_CIPHERTEXT_MESSAGE, KmsError};
 pub use ids::{

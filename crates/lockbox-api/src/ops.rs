@@ -6,7 +6,8 @@
 
 use crate::context::EncryptionContext;
 use crate::enums::{
-    DataKeySpec, EncryptionAlgorithm, KeyManager, KeySpec, KeyState, KeyUsage, Origin,
+    DataKeySpec, EncryptionAlgorithm, IncludeKeyMaterial, KeyManager, KeyMaterialState, KeySpec,
+    KeyState, KeyUsage, Origin, RotationType,
 };
 use crate::error::KmsError;
 use crate::ids::{AliasArn, AliasName, KeyArn, KeyId, KeyRef};
@@ -20,6 +21,14 @@ pub const MAX_DESCRIPTION_LEN: usize = 8192;
 pub const MAX_PLAINTEXT_LEN: usize = 4096;
 /// The longest ciphertext blob any operation accepts or returns.
 pub const MAX_CIPHERTEXT_LEN: usize = 6144;
+/// The shortest automatic rotation period, in days.
+pub const MIN_ROTATION_PERIOD_DAYS: u32 = 90;
+/// The longest automatic rotation period, in days.
+pub const MAX_ROTATION_PERIOD_DAYS: u32 = 2560;
+/// The automatic rotation period when EnableKeyRotation names none, in days.
+pub const DEFAULT_ROTATION_PERIOD_DAYS: u32 = 365;
+/// How many times RotateKeyOnDemand may rotate one key.
+pub const MAX_ON_DEMAND_ROTATIONS: u32 = 25;
 /// The most bytes GenerateRandom and GenerateDataKey return.
 pub const MAX_NUMBER_OF_BYTES: u16 = 1024;
 
@@ -209,6 +218,18 @@ key_request!(
 key_request!(
     /// CancelKeyDeletion (key id or key ARN).
     CancelKeyDeletionRequest
+);
+key_request!(
+    /// DisableKeyRotation (key id or key ARN).
+    DisableKeyRotationRequest
+);
+key_request!(
+    /// GetKeyRotationStatus (key id or key ARN).
+    GetKeyRotationStatusRequest
+);
+key_request!(
+    /// RotateKeyOnDemand (key id or key ARN).
+    RotateKeyOnDemandRequest
 );
 
 /// DescribeKey's answer.
@@ -748,4 +769,113 @@ mod tests {
         assert!(NumberOfBytes::new(1).is_ok());
         assert!(NumberOfBytes::new(1024).is_ok());
     }
+}
+
+/// EnableKeyRotation.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct EnableKeyRotationRequest {
+    /// The key (id or ARN).
+    pub key_id: KeyRef,
+    /// Days between automatic rotations, 90..=2560, default 365.
+    pub rotation_period_in_days: Option<u32>,
+}
+
+impl EnableKeyRotationRequest {
+    /// Enables yearly automatic rotation of `key_id`.
+    pub fn new(key_id: impl Into<KeyRef>) -> Self {
+        EnableKeyRotationRequest {
+            key_id: key_id.into(),
+            rotation_period_in_days: None,
+        }
+    }
+}
+
+with_methods!(EnableKeyRotationRequest {
+    /// Sets the rotation period.
+    with_rotation_period_in_days: rotation_period_in_days: u32,
+});
+
+/// GetKeyRotationStatus's answer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GetKeyRotationStatusResponse {
+    /// Whether automatic rotation is enabled.
+    pub key_rotation_enabled: bool,
+    /// The key.
+    pub key_id: KeyId,
+    /// The automatic rotation period, when rotation is enabled.
+    pub rotation_period_in_days: Option<u32>,
+    /// When the next automatic rotation is due, when rotation is enabled.
+    pub next_rotation_date: Option<Timestamp>,
+    /// When an on-demand rotation still in progress began. Lockbox rotates synchronously,
+    /// so this is always `None`; the field is kept for the wire shape.
+    pub on_demand_rotation_start_date: Option<Timestamp>,
+}
+
+/// RotateKeyOnDemand's answer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RotateKeyOnDemandResponse {
+    /// The key.
+    pub key_id: KeyId,
+}
+
+/// ListKeyRotations.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct ListKeyRotationsRequest {
+    /// The key (id or ARN).
+    pub key_id: KeyRef,
+    /// `ROTATIONS_ONLY` (the default) or `ALL_KEY_MATERIAL` (adds the first material).
+    pub include_key_material: Option<IncludeKeyMaterial>,
+    /// Page size, 1..=1000, default 100.
+    pub limit: Option<u32>,
+    /// `next_marker` of the previous page.
+    pub marker: Option<String>,
+}
+
+impl ListKeyRotationsRequest {
+    /// The first page of `key_id`'s rotations.
+    pub fn new(key_id: impl Into<KeyRef>) -> Self {
+        ListKeyRotationsRequest {
+            key_id: key_id.into(),
+            include_key_material: None,
+            limit: None,
+            marker: None,
+        }
+    }
+}
+
+with_methods!(ListKeyRotationsRequest {
+    /// Sets which materials are listed.
+    with_include_key_material: include_key_material: IncludeKeyMaterial,
+    /// Sets the page size.
+    with_limit: limit: u32,
+    /// Continues after a previous page.
+    with_marker: marker: String,
+});
+
+/// One material version in ListKeyRotations.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RotationsListEntry {
+    /// The key.
+    pub key_id: KeyId,
+    /// 64 hex digits that identify this material version.
+    pub key_material_id: String,
+    /// Whether new ciphertexts use this version.
+    pub key_material_state: KeyMaterialState,
+    /// When the rotation that made this version completed (absent for the first material).
+    pub rotation_date: Option<Timestamp>,
+    /// Why this version was made (absent for the first material).
+    pub rotation_type: Option<RotationType>,
+}
+
+/// ListKeyRotations's answer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ListKeyRotationsResponse {
+    /// This page, oldest first.
+    pub rotations: Vec<RotationsListEntry>,
+    /// Pass as `marker` to get the next page.
+    pub next_marker: Option<String>,
+    /// Whether there is a next page.
+    pub truncated: bool,
 }

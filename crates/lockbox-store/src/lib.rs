@@ -17,5 +17,5 @@ mod records;
 mod store;
 
 pub use error::StoreError;
-pub use records::{AliasRecord, Deletion, KeyRecord, Material};
+pub use records::{AliasRecord, AutoRotation, Deletion, KeyRecord, Material};
 pub use store::{Page, SCHEMA_VERSION, Store};

@@ -4,7 +4,7 @@
 //! struct. Enums are stored by their AWS names, so the encoding does not depend on the order
 //! of Rust enum variants. A reader accepts every version it knows and refuses newer ones.
 
-use lockbox_api::{KeyId, KeySpec, KeyState, KeyUsage, Origin, Tag, Timestamp};
+use lockbox_api::{KeyId, KeySpec, KeyState, KeyUsage, Origin, RotationType, Tag, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use crate::error::StoreError;
@@ -18,6 +18,29 @@ pub struct Material {
     pub object_id: [u8; 16],
     /// When it was generated.
     pub created: Timestamp,
+    /// The rotation that made it; `None` for the material CreateKey made.
+    pub rotation: Option<RotationType>,
+    /// An upper bound on how many encryptions this version has made: the engine raises it
+    /// in blocks, durably, before it uses the encryptions it covers, so a crash can only
+    /// make the count too high.
+    pub encryptions_reserved: u64,
+}
+
+/// Automatic rotation, when enabled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AutoRotation {
+    /// Days between rotations (90..=2560).
+    pub period_days: u32,
+    /// When the period last started: rotation was enabled, or the key last rotated
+    /// automatically. The next rotation is due one period later.
+    pub since: Timestamp,
+}
+
+impl AutoRotation {
+    /// When the next automatic rotation is due.
+    pub fn next(&self) -> Timestamp {
+        self.since.plus_days(self.period_days)
+    }
 }
 
 /// A scheduled deletion.
@@ -52,6 +75,10 @@ pub struct KeyRecord {
     pub materials: Vec<Material>,
     /// Tags, in key order, keys unique.
     pub tags: Vec<Tag>,
+    /// Automatic rotation, when enabled.
+    pub auto_rotation: Option<AutoRotation>,
+    /// How many times RotateKeyOnDemand has rotated this key.
+    pub on_demand_rotations: u32,
 }
 
 impl KeyRecord {
@@ -92,6 +119,7 @@ impl AliasRecord {
 }
 
 const KEY_RECORD_V1: u8 = 1;
+const KEY_RECORD_V2: u8 = 2;
 const ALIAS_RECORD_V1: u8 = 1;
 
 #[derive(Serialize, Deserialize)]
@@ -115,6 +143,62 @@ struct MaterialV1 {
     created_ms: i64,
 }
 
+/// Version 2 adds automatic rotation, the on-demand rotation count, and per-material
+/// rotation type and encryption count.
+#[derive(Serialize, Deserialize)]
+struct KeyRecordV2 {
+    id: [u8; 16],
+    created_ms: i64,
+    description: String,
+    spec: String,
+    usage: String,
+    origin: String,
+    state: String,
+    deletion: Option<(i64, u32)>,
+    materials: Vec<MaterialV2>,
+    tags: Vec<(String, String)>,
+    auto_rotation: Option<(u32, i64)>,
+    on_demand_rotations: u32,
+}
+
+#[derive(Serialize, Deserialize)]
+struct MaterialV2 {
+    version: u32,
+    object_id: [u8; 16],
+    created_ms: i64,
+    rotation: Option<String>,
+    encryptions_reserved: u64,
+}
+
+impl From<KeyRecordV1> for KeyRecordV2 {
+    fn from(v1: KeyRecordV1) -> Self {
+        KeyRecordV2 {
+            id: v1.id,
+            created_ms: v1.created_ms,
+            description: v1.description,
+            spec: v1.spec,
+            usage: v1.usage,
+            origin: v1.origin,
+            state: v1.state,
+            deletion: v1.deletion,
+            materials: v1
+                .materials
+                .into_iter()
+                .map(|m| MaterialV2 {
+                    version: m.version,
+                    object_id: m.object_id,
+                    created_ms: m.created_ms,
+                    rotation: None,
+                    encryptions_reserved: 0,
+                })
+                .collect(),
+            tags: v1.tags,
+            auto_rotation: None,
+            on_demand_rotations: 0,
+        }
+    }
+}
+
 #[derive(Serialize, Deserialize)]
 struct AliasRecordV1 {
     target: [u8; 16],
@@ -123,7 +207,7 @@ struct AliasRecordV1 {
 }
 
 pub(crate) fn encode_key(r: &KeyRecord) -> Result<Vec<u8>, StoreError> {
-    let v1 = KeyRecordV1 {
+    let v2 = KeyRecordV2 {
         id: *r.id.as_bytes(),
         created_ms: r.created.unix_millis(),
         description: r.description.clone(),
@@ -135,10 +219,12 @@ pub(crate) fn encode_key(r: &KeyRecord) -> Result<Vec<u8>, StoreError> {
         materials: r
             .materials
             .iter()
-            .map(|m| MaterialV1 {
+            .map(|m| MaterialV2 {
                 version: m.version,
                 object_id: m.object_id,
                 created_ms: m.created.unix_millis(),
+                rotation: m.rotation.map(|t| t.as_str().to_owned()),
+                encryptions_reserved: m.encryptions_reserved,
             })
             .collect(),
         tags: r
@@ -146,8 +232,12 @@ pub(crate) fn encode_key(r: &KeyRecord) -> Result<Vec<u8>, StoreError> {
             .iter()
             .map(|t| (t.key().to_owned(), t.value().to_owned()))
             .collect(),
+        auto_rotation: r
+            .auto_rotation
+            .map(|a| (a.period_days, a.since.unix_millis())),
+        on_demand_rotations: r.on_demand_rotations,
     };
-    versioned(KEY_RECORD_V1, &v1, "keys", &r.id.to_string())
+    versioned(KEY_RECORD_V2, &v2, "keys", &r.id.to_string())
 }
 
 pub(crate) fn decode_key(key: &[u8], bytes: &[u8]) -> Result<KeyRecord, StoreError> {
@@ -157,8 +247,9 @@ pub(crate) fn decode_key(key: &[u8], bytes: &[u8]) -> Result<KeyRecord, StoreErr
         key: name.clone(),
         reason,
     };
-    let v1: KeyRecordV1 = match bytes.split_first() {
-        Some((&KEY_RECORD_V1, body)) => exact(body).map_err(corrupt)?,
+    let v2: KeyRecordV2 = match bytes.split_first() {
+        Some((&KEY_RECORD_V1, body)) => exact::<KeyRecordV1>(body).map_err(corrupt)?.into(),
+        Some((&KEY_RECORD_V2, body)) => exact(body).map_err(corrupt)?,
         Some((0, _)) => return Err(corrupt("record version 0".into())),
         Some((&v, _)) => {
             return Err(StoreError::TooNew {
@@ -168,40 +259,57 @@ pub(crate) fn decode_key(key: &[u8], bytes: &[u8]) -> Result<KeyRecord, StoreErr
         }
         None => return Err(corrupt("empty record".into())),
     };
-    let spec: KeySpec = v1.spec.parse().map_err(|e| corrupt(format!("{e}")))?;
-    let usage: KeyUsage = v1.usage.parse().map_err(|e| corrupt(format!("{e}")))?;
-    let origin: Origin = v1.origin.parse().map_err(|e| corrupt(format!("{e}")))?;
-    let state: KeyState = v1.state.parse().map_err(|e| corrupt(format!("{e}")))?;
-    let tags = v1
+    let spec: KeySpec = v2.spec.parse().map_err(|e| corrupt(format!("{e}")))?;
+    let usage: KeyUsage = v2.usage.parse().map_err(|e| corrupt(format!("{e}")))?;
+    let origin: Origin = v2.origin.parse().map_err(|e| corrupt(format!("{e}")))?;
+    let state: KeyState = v2.state.parse().map_err(|e| corrupt(format!("{e}")))?;
+    let tags = v2
         .tags
         .into_iter()
         .map(|(k, v)| Tag::new(k, v).map_err(|e| corrupt(format!("tag: {e}"))))
         .collect::<Result<Vec<_>, _>>()?;
-    if key != v1.id {
+    let materials = v2
+        .materials
+        .into_iter()
+        .map(|m| {
+            let rotation = match m.rotation {
+                Some(t) => Some(
+                    t.parse::<RotationType>()
+                        .map_err(|e| corrupt(format!("{e}")))?,
+                ),
+                None => None,
+            };
+            Ok(Material {
+                version: m.version,
+                object_id: m.object_id,
+                created: Timestamp::from_unix_millis(m.created_ms),
+                rotation,
+                encryptions_reserved: m.encryptions_reserved,
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    if key != v2.id {
         return Err(corrupt("the record's id differs from its key".into()));
     }
     Ok(KeyRecord {
-        id: KeyId::from_bytes(v1.id),
-        created: Timestamp::from_unix_millis(v1.created_ms),
-        description: v1.description,
+        id: KeyId::from_bytes(v2.id),
+        created: Timestamp::from_unix_millis(v2.created_ms),
+        description: v2.description,
         spec,
         usage,
         origin,
         state,
-        deletion: v1.deletion.map(|(ms, window_days)| Deletion {
+        deletion: v2.deletion.map(|(ms, window_days)| Deletion {
             date: Timestamp::from_unix_millis(ms),
             window_days,
         }),
-        materials: v1
-            .materials
-            .into_iter()
-            .map(|m| Material {
-                version: m.version,
-                object_id: m.object_id,
-                created: Timestamp::from_unix_millis(m.created_ms),
-            })
-            .collect(),
+        materials,
         tags,
+        auto_rotation: v2.auto_rotation.map(|(period_days, ms)| AutoRotation {
+            period_days,
+            since: Timestamp::from_unix_millis(ms),
+        }),
+        on_demand_rotations: v2.on_demand_rotations,
     })
 }
 
@@ -243,6 +351,53 @@ pub(crate) fn decode_alias(key: &[u8], bytes: &[u8]) -> Result<AliasRecord, Stor
             key: name,
             reason: "empty record".into(),
         }),
+    }
+}
+
+const STAMP_V1: u8 = 1;
+
+/// A tombstone (deleted key) or orphan (unclaimed token object) entry: a time, and for
+/// orphans the object's label.
+#[derive(Serialize, Deserialize)]
+struct StampV1 {
+    at_ms: i64,
+    label: String,
+}
+
+pub(crate) fn encode_stamp(
+    tree: &'static str,
+    key: &str,
+    at: Timestamp,
+    label: &str,
+) -> Result<Vec<u8>, StoreError> {
+    let v1 = StampV1 {
+        at_ms: at.unix_millis(),
+        label: label.to_owned(),
+    };
+    versioned(STAMP_V1, &v1, tree, key)
+}
+
+pub(crate) fn decode_stamp(
+    tree: &'static str,
+    key: &[u8],
+    bytes: &[u8],
+) -> Result<(Timestamp, String), StoreError> {
+    let corrupt = |reason: String| StoreError::Corrupt {
+        tree,
+        key: printable(key),
+        reason,
+    };
+    match bytes.split_first() {
+        Some((&STAMP_V1, body)) => {
+            let v1: StampV1 = exact(body).map_err(corrupt)?;
+            Ok((Timestamp::from_unix_millis(v1.at_ms), v1.label))
+        }
+        Some((0, _)) => Err(corrupt("record version 0".into())),
+        Some((&v, _)) => Err(StoreError::TooNew {
+            what: format!("{tree} record {}", printable(key)),
+            version: u32::from(v),
+        }),
+        None => Err(corrupt("empty record".into())),
     }
 }
 
@@ -294,13 +449,48 @@ mod tests {
             deletion: None,
             materials: vec![],
             tags: vec![],
+            auto_rotation: None,
+            on_demand_rotations: 0,
         }
+    }
+
+    #[test]
+    fn version_1_records_still_decode_with_rotation_off() {
+        let v1 = KeyRecordV1 {
+            id: [3; 16],
+            created_ms: 5,
+            description: "d".into(),
+            spec: "SYMMETRIC_DEFAULT".into(),
+            usage: "ENCRYPT_DECRYPT".into(),
+            origin: "AWS_KMS".into(),
+            state: "Disabled".into(),
+            deletion: None,
+            materials: vec![MaterialV1 {
+                version: 1,
+                object_id: [9; 16],
+                created_ms: 5,
+            }],
+            tags: vec![],
+        };
+        let bytes = versioned(KEY_RECORD_V1, &v1, "keys", "k").unwrap();
+        let mut want = sample();
+        want.id = KeyId::from_bytes([3; 16]);
+        want.materials = vec![Material {
+            version: 1,
+            object_id: [9; 16],
+            created: Timestamp::from_unix_millis(5),
+            rotation: None,
+            encryptions_reserved: 0,
+        }];
+        assert_eq!(decode_key(&[3; 16], &bytes).unwrap(), want);
+        // Written back, it is version 2.
+        assert_eq!(encode_key(&want).unwrap()[0], KEY_RECORD_V2);
     }
 
     #[test]
     fn records_carry_their_version_and_newer_ones_are_refused() {
         let bytes = encode_key(&sample()).unwrap();
-        assert_eq!(bytes[0], KEY_RECORD_V1);
+        assert_eq!(bytes[0], KEY_RECORD_V2);
         let key = *sample().id.as_bytes();
         assert_eq!(decode_key(&key, &bytes).unwrap(), sample());
         assert!(matches!(
@@ -320,10 +510,10 @@ mod tests {
             Err(StoreError::Corrupt { .. })
         ));
         let mut newer = bytes.clone();
-        newer[0] = 2;
+        newer[0] = 3;
         assert!(matches!(
             decode_key(&key, &newer),
-            Err(StoreError::TooNew { version: 2, .. })
+            Err(StoreError::TooNew { version: 3, .. })
         ));
         assert!(matches!(
             decode_key(&[0; 16], &[]),
@@ -360,7 +550,8 @@ mod tests {
         ) {
             let mut r = sample();
             r.tags = vec![Tag::new("team", "crypto").unwrap()];
-            r.materials = vec![Material { version: 1, object_id: [5; 16], created: Timestamp::from_unix_millis(9) }];
+            r.materials = vec![Material { version: 1, object_id: [5; 16], created: Timestamp::from_unix_millis(9), rotation: Some(RotationType::OnDemand), encryptions_reserved: 7 }];
+            r.auto_rotation = Some(AutoRotation { period_days: 90, since: Timestamp::from_unix_millis(3) });
             let mut bytes = encode_key(&r).unwrap();
             for (pos, val) in edits {
                 let i = 1 + pos % (bytes.len() - 1);
@@ -375,7 +566,9 @@ mod tests {
             let mut r = sample();
             r.description = desc;
             r.created = Timestamp::from_unix_millis(created);
-            r.materials = versions.iter().map(|&v| Material { version: v, object_id: [v as u8; 16], created: Timestamp::from_unix_millis(created) }).collect();
+            r.materials = versions.iter().map(|&v| Material { version: v, object_id: [v as u8; 16], created: Timestamp::from_unix_millis(created), rotation: (v % 2 == 0).then_some(RotationType::Automatic), encryptions_reserved: u64::from(v) << 8 }).collect();
+            r.on_demand_rotations = versions.len() as u32;
+            r.auto_rotation = versions.first().map(|&v| AutoRotation { period_days: v, since: Timestamp::from_unix_millis(created) });
             let back = decode_key(r.id.as_bytes(), &encode_key(&r).unwrap()).unwrap();
             prop_assert_eq!(back, r);
         }

@@ -11,7 +11,10 @@ use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 use crate::error::StoreError;
-use crate::records::{AliasRecord, KeyRecord, decode_alias, decode_key, encode_alias, encode_key};
+use crate::records::{
+    AliasRecord, KeyRecord, decode_alias, decode_key, decode_stamp, encode_alias, encode_key,
+    encode_stamp,
+};
 
 /// The layout version of the store as a whole (trees and their keys).
 pub const SCHEMA_VERSION: u32 = 1;
@@ -32,12 +35,18 @@ pub struct Page<T> {
 /// The metadata store of one data directory.
 ///
 /// Trees: `keys` (16-byte key id -> [`KeyRecord`]), `aliases` (alias name -> [`AliasRecord`]),
-/// `meta` (schema version). It never holds key material, plain or wrapped. Every mutating
+/// `deleted` (key id -> when its deletion began: tombstones), `orphans` (CKA_ID of a token
+/// object no record claims -> its label and when it was first seen), `meta` (schema
+/// version). It never holds key material, plain or wrapped. Every mutating
 /// method returns only after sled has flushed the change to disk.
 pub struct Store {
     db: sled::Db,
     keys: sled::Tree,
     aliases: sled::Tree,
+    // Tombstones: key id -> when its deletion began.
+    deleted: sled::Tree,
+    // Token objects no record claims: CKA_ID -> label and when first seen.
+    orphans: sled::Tree,
     dir: PathBuf,
 }
 
@@ -129,6 +138,8 @@ impl Store {
         let store = Store {
             keys: db.open_tree("keys")?,
             aliases: db.open_tree("aliases")?,
+            deleted: db.open_tree("deleted")?,
+            orphans: db.open_tree("orphans")?,
             db,
             dir: dir.to_owned(),
         };
@@ -294,6 +305,109 @@ impl Store {
         Ok(Page { items, more: false })
     }
 
+    /// Records that key `id` is being deleted, and flushes. The tombstone outlives the
+    /// record: it is how a deleted key is told apart from one that never existed, and how
+    /// an interrupted deletion is found and finished.
+    pub fn begin_deletion(&self, id: KeyId, at: Timestamp) -> Result<(), StoreError> {
+        let value = encode_stamp("deleted", &id.to_string(), at, "")?;
+        self.deleted.insert(id.as_bytes(), value)?;
+        self.commit()
+    }
+
+    /// When the deletion of key `id` began, if it did.
+    pub fn tombstone(&self, id: KeyId) -> Result<Option<Timestamp>, StoreError> {
+        match self.deleted.get(id.as_bytes())? {
+            Some(v) => Ok(Some(decode_stamp("deleted", id.as_bytes(), &v)?.0)),
+            None => Ok(None),
+        }
+    }
+
+    /// Removes the record of key `id` and every alias that points at it, in one
+    /// transaction, and flushes. Returns the aliases removed. Its tombstone stays.
+    pub fn finish_deletion(&self, id: KeyId) -> Result<Vec<AliasName>, StoreError> {
+        let mut names = Vec::new();
+        let mut after: Option<AliasName> = None;
+        loop {
+            let page = self.aliases_page(after.as_ref().map(AliasName::as_str), 1000, Some(id))?;
+            after = page.items.last().map(|(n, _)| n.clone());
+            names.extend(page.items.into_iter().map(|(n, _)| n));
+            if !page.more {
+                break;
+            }
+        }
+        crate::failpoints::hit("store.finish_deletion.before_remove")?;
+        (&self.keys, &self.aliases).transaction(|(keys, aliases)| {
+            keys.remove(id.as_bytes())?;
+            for name in &names {
+                aliases.remove(name.as_str())?;
+            }
+            Ok::<(), ConflictableTransactionError<Refusal>>(())
+        })?;
+        self.commit()?;
+        Ok(names)
+    }
+
+    /// Keys whose deletion began but whose record is still present (the process stopped in
+    /// the middle of a deletion).
+    pub fn unfinished_deletions(&self) -> Result<Vec<KeyId>, StoreError> {
+        let mut out = Vec::new();
+        for entry in self.deleted.iter() {
+            let (k, _) = entry?;
+            let id = <[u8; 16]>::try_from(k.as_ref())
+                .map(KeyId::from_bytes)
+                .map_err(|_| StoreError::Corrupt {
+                    tree: "deleted",
+                    key: String::from_utf8_lossy(&k).into_owned(),
+                    reason: "not a 16-byte key id".into(),
+                })?;
+            if self.keys.contains_key(k)? {
+                out.push(id);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Notes that token object `object` (labelled `label`) belongs to no record, and
+    /// returns when it was first noted (`now`, if this is the first time). Flushes.
+    pub fn note_orphan(
+        &self,
+        object: [u8; 16],
+        label: &str,
+        now: Timestamp,
+    ) -> Result<Timestamp, StoreError> {
+        if let Some(v) = self.orphans.get(object)? {
+            return Ok(decode_stamp("orphans", &object, &v)?.0);
+        }
+        let value = encode_stamp("orphans", &hex(&object), now, label)?;
+        self.orphans.insert(object, value)?;
+        self.commit()?;
+        Ok(now)
+    }
+
+    /// Forgets a noted orphan (destroyed, or claimed by a record after all). Flushes.
+    pub fn forget_orphan(&self, object: [u8; 16]) -> Result<(), StoreError> {
+        if self.orphans.remove(object)?.is_some() {
+            self.commit()?;
+        }
+        Ok(())
+    }
+
+    /// Every noted orphan: object id, label, and when it was first noted.
+    pub fn orphans(&self) -> Result<Vec<([u8; 16], String, Timestamp)>, StoreError> {
+        let mut out = Vec::new();
+        for entry in self.orphans.iter() {
+            let (k, v) = entry?;
+            let id = <[u8; 16]>::try_from(k.as_ref()).map_err(|_| StoreError::Corrupt {
+                tree: "orphans",
+                key: String::from_utf8_lossy(&k).into_owned(),
+                reason: "not a 16-byte object id".into(),
+            })?;
+            let (at, label) = decode_stamp("orphans", &k, &v)?;
+            out.push((id, label, at));
+        }
+        Ok(out)
+    }
+
     /// Flushes to disk, then keeps every file private (sled creates some files later, with
     /// the process umask).
     ///
@@ -308,6 +422,10 @@ impl Store {
         }
         Ok(())
     }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn tighten(dir: &Path) -> Result<(), StoreError> {

@@ -23,8 +23,12 @@ fn record(n: u8) -> KeyRecord {
             version: 1,
             object_id: [n.wrapping_add(100); 16],
             created: Timestamp::from_unix_millis(1_700_000_000_000),
+            rotation: None,
+            encryptions_reserved: 0,
         }],
         tags: vec![Tag::new("team", "crypto").unwrap()],
+        auto_rotation: None,
+        on_demand_rotations: 0,
     }
 }
 
@@ -45,6 +49,8 @@ fn key_records_round_trip_and_survive_reopen() -> TestResult {
         version: 2,
         object_id: [7; 16],
         created: Timestamp::from_unix_millis(1_750_000_000_000),
+        rotation: Some(lockbox_api::RotationType::OnDemand),
+        encryptions_reserved: 4096,
     });
     {
         let store = Store::open(dir.path())?;

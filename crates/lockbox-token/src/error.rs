@@ -128,6 +128,7 @@ pub(crate) fn fault(rv: RvError) -> Fault {
         | RvError::TokenNotPresent
         | RvError::TokenNotRecognized
         | RvError::CryptokiNotInitialized
+        | RvError::SlotIdInvalid
         | RvError::DeviceError => Fault::Device,
         _ => Fault::None,
     }

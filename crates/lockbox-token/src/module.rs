@@ -78,6 +78,23 @@ pub(crate) fn load(path: &Path, softhsm_conf: Option<&Path>) -> Result<Arc<Modul
     Ok(module)
 }
 
+/// Initializes the module again after it was finalized behind our back. "Already
+/// initialized" is success: someone (another thread's recovery, or the code that finalized
+/// it) got there first.
+pub(crate) fn reinitialize(module: &Module) -> Result<(), TokenError> {
+    match module
+        .ctx
+        .initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
+    {
+        Ok(()) => {
+            tracing::warn!(module = %module.path.display(), "PKCS#11 module initialized again");
+            Ok(())
+        }
+        Err(CkError::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// SoftHSM reads `SOFTHSM2_CONF` once, in C_Initialize. Lockbox never changes the process
 /// environment (that is unsound once threads run), so it checks instead and says what to do.
 fn check_softhsm_env(conf: &Path) -> Result<(), TokenError> {

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::ops::Deref;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -171,12 +172,16 @@ impl HandleCache {
 /// several threads create token objects at once).
 pub struct Token {
     module: Arc<Module>,
-    slot: Slot,
+    // The slot can change when the module is re-initialized: recovery finds it again.
+    slot: RwLock<Slot>,
+    selector: TokenSelector,
     pin_source: PinSource,
     // Closing the last session logs the process out and invalidates handles: this one stays
     // open for the life of the Token, and is replaced only by recovery.
-    anchor: Mutex<Session>,
-    idle: Mutex<Vec<Session>>,
+    anchor: Mutex<Pooled>,
+    idle: Mutex<Vec<Pooled>>,
+    // Sessions opened before this generation are never closed, only forgotten (see Pooled).
+    forget_before: Arc<AtomicU64>,
     max_idle: usize,
     handles: RwLock<HandleCache>,
     object_lock: Mutex<()>,
@@ -201,7 +206,8 @@ impl Token {
         let module = module::load(&config.module, config.softhsm_conf.as_deref())?;
         let slot = find_slot(&module, &config.token)?;
         require_mechanisms(&module, slot)?;
-        let anchor = module.ctx.open_rw_session(slot)?;
+        let forget_before = Arc::new(AtomicU64::new(0));
+        let anchor = Pooled::new(module.ctx.open_rw_session(slot)?, 0, &forget_before);
         login(&module, slot, &anchor, &config.pin)?;
         let info = module.ctx.get_token_info(slot)?;
         let library = module.ctx.get_library_info()?;
@@ -220,10 +226,12 @@ impl Token {
             library = %description.library, "token opened");
         Ok(Token {
             module,
-            slot,
+            slot: RwLock::new(slot),
+            selector: config.token.clone(),
             pin_source: config.pin.clone(),
             anchor: Mutex::new(anchor),
             idle: Mutex::new(Vec::new()),
+            forget_before,
             max_idle: config.max_idle_sessions,
             handles: RwLock::new(HandleCache::default()),
             object_lock: Mutex::new(()),
@@ -429,8 +437,9 @@ impl Token {
     }
 
     /// Runs `op` on a pooled session. On a session, login, handle or device fault it recovers
-    /// once (reopening sessions and logging in again, or flushing stale handles) and retries;
-    /// any other error, and a second fault, is returned.
+    /// once (re-initializing the module and finding the token again if it was lost,
+    /// reopening sessions and logging in again, flushing stale handles) and retries; any
+    /// other error, and a second fault, is returned.
     fn run<T>(
         &self,
         mut op: impl FnMut(&Token, &Session) -> Result<T, TokenError>,
@@ -441,12 +450,9 @@ impl Token {
             // The retry never trusts the pool: another thread's recovery may have absorbed
             // ours without clearing the sessions our fault was about.
             let session = if retried {
-                self.module
-                    .ctx
-                    .open_rw_session(self.slot)
-                    .map_err(TokenError::from)
+                self.open_session(generation)
             } else {
-                self.checkout()
+                self.checkout(generation)
             };
             let result = match session {
                 Ok(session) => match op(self, &session) {
@@ -466,45 +472,74 @@ impl Token {
             };
             let f = match &result {
                 TokenError::Pkcs11 { rv, .. } | TokenError::Unavailable { rv, .. } => fault(*rv),
+                TokenError::TokenNotFound(_) => Fault::Device,
                 _ => Fault::None,
             };
             if f == Fault::None || retried {
                 return Err(result);
             }
             tracing::warn!(error = %result, fault = ?f, "token fault; recovering once");
-            self.recover(generation)?;
+            self.recover(generation, f)?;
             retried = true;
         }
     }
 
-    /// Recovery is the same whatever the fault: a stale handle can mean the process was
-    /// logged out (SoftHSM drops private handles on logout), and a cheaper, narrower repair
-    /// for it would leave the next caller enumerating objects it cannot see.
-    fn recover(&self, seen_generation: u64) -> Result<(), TokenError> {
+    /// Recovery is the same for session, login and handle faults: a stale handle can mean
+    /// the process was logged out (SoftHSM drops private handles on logout), and a cheaper,
+    /// narrower repair for it would leave the next caller enumerating objects it cannot see.
+    /// A device fault (module finalized, token removed) first initializes the module again
+    /// and finds the token again by its label or serial: its slot may have changed.
+    fn recover(&self, seen_generation: u64, f: Fault) -> Result<(), TokenError> {
         let _one_at_a_time = self.recovery_lock.lock();
         if self.generation.load(Ordering::Acquire) != seen_generation {
             // Another thread recovered while we were failing: just retry.
             return Ok(());
         }
+        let next = seen_generation + 1;
+        if matches!(f, Fault::Session | Fault::Device) {
+            // The old sessions are gone, and if the module was initialized again their handle
+            // numbers may already name new sessions: closing them could close a new one.
+            self.forget_before.store(next, Ordering::Release);
+        }
         self.handles.write().clear();
         self.idle.lock().clear();
-        let fresh = self.module.ctx.open_rw_session(self.slot)?;
-        login(&self.module, self.slot, &fresh, &self.pin_source)?;
+        if f == Fault::Device {
+            module::reinitialize(&self.module)?;
+            let slot = find_slot(&self.module, &self.selector)?;
+            *self.slot.write() = slot;
+        }
+        let slot = *self.slot.read();
+        let fresh = Pooled::new(
+            self.module.ctx.open_rw_session(slot)?,
+            next,
+            &self.forget_before,
+        );
+        login(&self.module, slot, &fresh, &self.pin_source)?;
         // The new anchor is open before the old one closes, so we stay logged in.
         let old = std::mem::replace(&mut *self.anchor.lock(), fresh);
         drop(old);
-        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.generation.store(next, Ordering::Release);
         Ok(())
     }
 
-    fn checkout(&self) -> Result<Session, TokenError> {
+    fn open_session(&self, generation: u64) -> Result<Pooled, TokenError> {
+        let slot = *self.slot.read();
+        let session = self.module.ctx.open_rw_session(slot)?;
+        Ok(Pooled::new(session, generation, &self.forget_before))
+    }
+
+    fn checkout(&self, generation: u64) -> Result<Pooled, TokenError> {
         if let Some(s) = self.idle.lock().pop() {
             return Ok(s);
         }
-        Ok(self.module.ctx.open_rw_session(self.slot)?)
+        self.open_session(generation)
     }
 
-    fn checkin(&self, session: Session) {
+    fn checkin(&self, session: Pooled) {
+        // A session from before a recovery is not pooled again.
+        if session.generation < self.generation.load(Ordering::Acquire) {
+            return;
+        }
         let mut idle = self.idle.lock();
         if idle.len() < self.max_idle {
             idle.push(session);
@@ -587,8 +622,26 @@ impl Token {
     pub fn inject_close_all_sessions(&self) -> Result<(), TokenError> {
         self.module
             .raw
-            .close_all_sessions(self.slot.id())
+            .close_all_sessions(self.slot.read().id())
             .map_err(TokenError::from)
+    }
+
+    /// Fault injection for tests: finalizes the module (C_Finalize) behind the engine's back,
+    /// as other code in the process or a module that lost its device would. Every session
+    /// and login is gone until the module is initialized again. No other thread may be
+    /// inside the module meanwhile (SoftHSM 2.6.1 crashes if one is).
+    #[cfg(feature = "test-support")]
+    pub fn inject_finalize(&self) -> Result<(), TokenError> {
+        self.module.ctx.clone().finalize().map_err(TokenError::from)
+    }
+
+    /// Fault injection for tests: finalizes the module and initializes it again behind the
+    /// engine's back. Session handle numbers start over, so the engine's old handles may
+    /// name sessions it did not open.
+    #[cfg(feature = "test-support")]
+    pub fn inject_reinitialize(&self) -> Result<(), TokenError> {
+        self.inject_finalize()?;
+        module::reinitialize(&self.module)
     }
 
     /// Fault injection for tests: logs out and back in on the anchor session without telling
@@ -598,7 +651,50 @@ impl Token {
     pub fn inject_relogin_behind_cache(&self) -> Result<(), TokenError> {
         let anchor = self.anchor.lock();
         anchor.logout()?;
-        login(&self.module, self.slot, &anchor, &self.pin_source)
+        login(&self.module, *self.slot.read(), &anchor, &self.pin_source)
+    }
+}
+
+/// A session and the recovery generation it was opened in.
+///
+/// Dropping it closes the session, unless a session or device fault was recovered since it
+/// was opened: then the session is already gone, and after a re-initialization its handle
+/// number may belong to a newer session, so it is forgotten instead of closed.
+struct Pooled {
+    // `Some` from `new` until `drop`, which takes it out to close or forget it.
+    session: Option<Session>,
+    generation: u64,
+    forget_before: Arc<AtomicU64>,
+}
+
+impl Pooled {
+    fn new(session: Session, generation: u64, forget_before: &Arc<AtomicU64>) -> Self {
+        Pooled {
+            session: Some(session),
+            generation,
+            forget_before: Arc::clone(forget_before),
+        }
+    }
+}
+
+impl Deref for Pooled {
+    type Target = Session;
+    #[allow(clippy::expect_used)]
+    fn deref(&self) -> &Session {
+        // Only `drop` empties the option, and nothing can deref a value being dropped.
+        self.session
+            .as_ref()
+            .expect("a pooled session is present until dropped")
+    }
+}
+
+impl Drop for Pooled {
+    fn drop(&mut self) {
+        let session = self.session.take();
+        if self.generation < self.forget_before.load(Ordering::Acquire) {
+            // Forgetting leaks only the Rust value (and a clone of the module's Arc).
+            std::mem::forget(session);
+        }
     }
 }
 

@@ -18,6 +18,11 @@
 //! partition = "aws"
 //! region = "us-east-1"
 //! account = "000000000000"
+//!
+//! [lifecycle]                      # optional; these are the defaults
+//! max_encryptions_per_version = 1073741824   # 2^30; rotate before a version passes it
+//! encryption_count_block = 4096    # encryptions counted durably ahead, per flush
+//! orphan_grace_hours = 24          # unclaimed token objects are destroyed after this
 //! ```
 
 use std::fs;
@@ -47,6 +52,52 @@ pub struct Config {
     pub token: TokenConfig,
     /// The partition, region and account ARNs name.
     pub arn: ArnScope,
+    /// Rotation by use, and reconciliation.
+    pub lifecycle: Lifecycle,
+}
+
+/// Random 96-bit IVs keep AES-GCM safe for at most 2^32 encryptions under one key.
+pub const GCM_RANDOM_IV_BOUND: u64 = 1 << 32;
+
+/// How keys age by use, and how reconciliation treats what it finds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Lifecycle {
+    /// A material version is rotated away before it makes more encryptions than this
+    /// (default 2^30, a quarter of the 2^32 bound for random IVs; at most 2^32).
+    pub max_encryptions_per_version: u64,
+    /// Encryptions are counted durably this many at a time, ahead of use: a crash makes the
+    /// count too high by at most this much, never too low (default 4096).
+    pub encryption_count_block: u64,
+    /// A token object no record claims is destroyed once it has been seen unclaimed for this
+    /// long (default 24 hours).
+    pub orphan_grace: std::time::Duration,
+}
+
+impl Default for Lifecycle {
+    fn default() -> Self {
+        Lifecycle {
+            max_encryptions_per_version: 1 << 30,
+            encryption_count_block: 4096,
+            orphan_grace: std::time::Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+impl Lifecycle {
+    /// Checks the bounds; the message names the field.
+    pub fn check(&self) -> Result<(), String> {
+        if !(1..=GCM_RANDOM_IV_BOUND).contains(&self.max_encryptions_per_version) {
+            return Err(format!(
+                "[lifecycle] max_encryptions_per_version must be between 1 and 2^32 \
+                 ({GCM_RANDOM_IV_BOUND}), not {}",
+                self.max_encryptions_per_version
+            ));
+        }
+        if self.encryption_count_block == 0 {
+            return Err("[lifecycle] encryption_count_block must be at least 1".into());
+        }
+        Ok(())
+    }
 }
 
 /// Creates `dir` if needed and makes it 0700: the data directory is Lockbox's alone, whoever
@@ -79,6 +130,15 @@ pub(crate) fn make_private_dir(dir: &Path) -> Result<(), Error> {
 struct File {
     token: TokenSection,
     arn: Option<ArnSection>,
+    lifecycle: Option<LifecycleSection>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LifecycleSection {
+    max_encryptions_per_version: Option<u64>,
+    encryption_count_block: Option<u64>,
+    orphan_grace_hours: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -110,6 +170,7 @@ impl Config {
             data_dir: data_dir.into(),
             token,
             arn: ArnScope::default(),
+            lifecycle: Lifecycle::default(),
         }
     }
 
@@ -172,10 +233,24 @@ impl Config {
             )
             .map_err(|e| format!("[arn] {}", e.message()))?,
         };
+        let mut lifecycle = Lifecycle::default();
+        if let Some(l) = file.lifecycle {
+            if let Some(n) = l.max_encryptions_per_version {
+                lifecycle.max_encryptions_per_version = n;
+            }
+            if let Some(n) = l.encryption_count_block {
+                lifecycle.encryption_count_block = n;
+            }
+            if let Some(h) = l.orphan_grace_hours {
+                lifecycle.orphan_grace = std::time::Duration::from_secs(h.saturating_mul(3600));
+            }
+            lifecycle.check()?;
+        }
         Ok(Config {
             data_dir: data_dir.to_owned(),
             token,
             arn,
+            lifecycle,
         })
     }
 

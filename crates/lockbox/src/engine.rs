@@ -1,22 +1,24 @@
 //! The engine: AWS KMS semantics over a PKCS#11 token (material) and a sled store (metadata).
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use lockbox_api::*;
 use lockbox_store::{KeyRecord, Material, Store, StoreError};
 use lockbox_token::{ObjectId, Token};
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 use zeroize::Zeroizing;
 
 use crate::blob;
 use crate::clock::{Clock, SystemClock};
-use crate::config::Config;
+use crate::config::{Config, Lifecycle};
 use crate::error::{Error, from_store, from_token};
+use crate::lifecycle::Counter;
 use crate::state::{self, Use};
 
 /// Whether an operation accepts an alias (name or ARN) where it takes a key.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Aliases {
+pub(crate) enum Aliases {
     Accepted,
     Refused(&'static str),
 }
@@ -29,13 +31,20 @@ enum Aliases {
 /// token's RNG and are encrypted by the token; ciphertext blobs describe themselves and fail
 /// as one opaque `InvalidCiphertextException`.
 pub struct Engine {
-    token: Token,
-    store: Store,
+    pub(crate) token: Token,
+    pub(crate) store: Store,
     scope: ArnScope,
-    clock: Arc<dyn Clock>,
-    // Serializes read-modify-write of records, so concurrent mutations of one key cannot
-    // lose each other's changes. Cryptographic operations only read and never take it.
-    writes: Mutex<()>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) lifecycle: Lifecycle,
+    // Serializes read-modify-write of records (and creation, rotation, deletion and
+    // reconciliation), so concurrent mutations cannot lose each other's changes and
+    // reconciliation never sees a key half-made. Cryptographic operations take it only to
+    // reserve encryption counts. Lock order: `counters`, then `writes`.
+    pub(crate) writes: Mutex<()>,
+    // Encryptions per (key, material version) since this engine opened.
+    pub(crate) counters: Mutex<HashMap<(KeyId, u32), Counter>>,
+    // CKA_IDs of material that reconciliation found missing from the token.
+    pub(crate) unavailable: RwLock<HashSet<[u8; 16]>>,
 }
 
 impl Engine {
@@ -45,17 +54,39 @@ impl Engine {
     }
 
     /// As [`Engine::open`], with a clock of the caller's (tests move time with it).
+    ///
+    /// Opening reconciles the token with the store (finishing interrupted deletions,
+    /// destroying orphans past their grace period, reporting missing material) and then runs
+    /// one maintenance pass. Problems either finds are logged, not fatal: the engine serves
+    /// every key it can.
     pub fn open_with_clock(config: Config, clock: Arc<dyn Clock>) -> Result<Engine, Error> {
+        config.lifecycle.check().map_err(Error::Config)?;
         crate::config::make_private_dir(&config.data_dir)?;
         let token = Token::open(&config.token)?;
         let store = Store::open(&config.data_dir.join("metadata"))?;
-        Ok(Engine {
+        let engine = Engine {
             token,
             store,
             scope: config.arn,
             clock,
+            lifecycle: config.lifecycle,
             writes: Mutex::new(()),
-        })
+            counters: Mutex::new(HashMap::new()),
+            unavailable: RwLock::new(HashSet::new()),
+        };
+        match engine.reconcile() {
+            Ok(r) if r.has_problems() => tracing::error!(
+                missing = r.missing.len(),
+                orphans = r.orphans.len(),
+                "reconciliation found problems; run `lockbox doctor`"
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "reconciliation at open failed"),
+        }
+        if let Err(e) = engine.maintain() {
+            tracing::error!(error = %e, "maintenance at open failed");
+        }
+        Ok(engine)
     }
 
     /// The token this engine uses (for inspection: what it holds, how it describes itself).
@@ -68,12 +99,12 @@ impl Engine {
         &self.scope
     }
 
-    fn key_arn(&self, id: KeyId) -> KeyArn {
+    pub(crate) fn key_arn(&self, id: KeyId) -> KeyArn {
         self.scope.key_arn(id)
     }
 
     /// Finds the key a request names.
-    fn resolve(&self, key: &KeyRef, aliases: Aliases) -> Result<KeyRecord, KmsError> {
+    pub(crate) fn resolve(&self, key: &KeyRef, aliases: Aliases) -> Result<KeyRecord, KmsError> {
         if let (true, Aliases::Refused(op)) = (key.is_alias(), aliases) {
             return Err(KmsError::not_found(format!(
                 "{op} does not accept an alias ('{key}'); use the key ID or key ARN"
@@ -112,11 +143,11 @@ impl Engine {
         }
     }
 
-    fn record(&self, id: KeyId) -> Result<Option<KeyRecord>, KmsError> {
+    pub(crate) fn record(&self, id: KeyId) -> Result<Option<KeyRecord>, KmsError> {
         self.store.key(id).map_err(|e| from_store("read key", e))
     }
 
-    fn put(&self, op: &'static str, record: &KeyRecord) -> Result<(), KmsError> {
+    pub(crate) fn put(&self, op: &'static str, record: &KeyRecord) -> Result<(), KmsError> {
         self.store.put_key(record).map_err(|e| from_store(op, e))
     }
 
@@ -142,7 +173,7 @@ impl Engine {
 
     /// Applies `change` to key `key_id` under the write lock, after checking its state allows
     /// `u`, and stores the result durably.
-    fn modify(
+    pub(crate) fn modify(
         &self,
         op: &'static str,
         key_id: &KeyRef,
@@ -203,9 +234,9 @@ impl Engine {
         ctx: &EncryptionContext,
         plaintext: &[u8],
     ) -> Result<Vec<u8>, KmsError> {
-        let material = r
-            .current_material()
-            .ok_or_else(|| missing_material(self.key_arn(r.id)))?;
+        let material = self.count_encryption(r)?;
+        let material = &material;
+        self.check_available(r, material)?;
         let mut out = blob::allocate(r.id, material.version, plaintext.len());
         let mut aad = Vec::with_capacity(blob::HEADER_LEN + ctx.encoded_len());
         aad.extend_from_slice(&out[..blob::HEADER_LEN]);
@@ -254,14 +285,23 @@ impl Engine {
                  operation.",
             ));
         }
-        // An id no key has is indistinguishable from a corrupted one: same opaque error.
-        let r = self
-            .record(b.key_id)?
-            .ok_or_else(KmsError::invalid_ciphertext)?;
+        let Some(r) = self.record(b.key_id)? else {
+            // A deleted key is named as such; an id no key ever had is indistinguishable
+            // from a corrupted one: the same opaque error.
+            return Err(match self.store.tombstone(b.key_id) {
+                Ok(Some(_)) => KmsError::not_found(format!(
+                    "Key '{}' does not exist: it was deleted",
+                    self.key_arn(b.key_id)
+                )),
+                Ok(None) => KmsError::invalid_ciphertext(),
+                Err(e) => from_store("decrypt", e),
+            });
+        };
         self.check_usable(&r, algorithm)?;
         let material = r
             .material(b.material_version)
             .ok_or_else(KmsError::invalid_ciphertext)?;
+        self.check_available(&r, material)?;
         let mut aad = Vec::with_capacity(blob::HEADER_LEN + ctx.encoded_len());
         aad.extend_from_slice(b.header);
         ctx.encode_into(&mut aad);
@@ -278,6 +318,14 @@ impl Engine {
             .map_err(|e| self.material_error("decrypt", &r, material, e))?;
         out.truncate(n);
         Ok((r, Plaintext::from(out)))
+    }
+
+    /// Refuses material that reconciliation found missing, without asking the token.
+    fn check_available(&self, r: &KeyRecord, m: &Material) -> Result<(), KmsError> {
+        if self.unavailable.read().contains(&m.object_id) {
+            return Err(missing_material(self.key_arn(r.id)));
+        }
+        Ok(())
     }
 
     fn material_error(
@@ -324,7 +372,7 @@ struct DataKey {
     ciphertext_blob: Vec<u8>,
 }
 
-fn missing_material(arn: KeyArn) -> KmsError {
+pub(crate) fn missing_material(arn: KeyArn) -> KmsError {
     KmsError::new(
         ErrorKind::KeyUnavailable,
         format!("{arn} is unavailable: its key material is missing from the token."),
@@ -341,7 +389,7 @@ fn check_description(d: &str) -> Result<(), KmsError> {
     Ok(())
 }
 
-fn check_limit(limit: Option<u32>, max: u32, default: u32) -> Result<usize, KmsError> {
+pub(crate) fn check_limit(limit: Option<u32>, max: u32, default: u32) -> Result<usize, KmsError> {
     match limit {
         None => Ok(default as usize),
         Some(n) if (1..=max).contains(&n) => Ok(n as usize),
@@ -353,7 +401,7 @@ fn check_limit(limit: Option<u32>, max: u32, default: u32) -> Result<usize, KmsE
     }
 }
 
-fn invalid_marker() -> KmsError {
+pub(crate) fn invalid_marker() -> KmsError {
     KmsError::new(
         ErrorKind::InvalidMarker,
         "The marker is not one this service issued.",
@@ -417,12 +465,15 @@ impl Kms for Engine {
             .map_err(|e| from_token("create key", e))?;
         let id = KeyId::from_random_bytes(id_bytes);
         let now = self.clock.now();
+        let _w = self.writes.lock();
         // Token first, metadata second: a crash in between leaves an orphan object, never a
         // record that names missing material.
         let object = self
             .token
             .generate_aes256_key(&format!("{id}/1"))
             .map_err(|e| from_token("create key", e))?;
+        lockbox_store::failpoints::hit("engine.create.after_material")
+            .map_err(|e| from_store("create key", e))?;
         let record = KeyRecord {
             id,
             created: now,
@@ -436,8 +487,12 @@ impl Kms for Engine {
                 version: 1,
                 object_id: *object.as_bytes(),
                 created: now,
+                rotation: None,
+                encryptions_reserved: 0,
             }],
             tags,
+            auto_rotation: None,
+            on_demand_rotations: 0,
         };
         if let Err(e) = self.put("create key", &record) {
             // The record may or may not be on disk. Destroy the material only once the record
@@ -554,6 +609,22 @@ impl Kms for Engine {
         req: CancelKeyDeletionRequest,
     ) -> Result<CancelKeyDeletionResponse, KmsError> {
         let r = self.modify("CancelKeyDeletion", &req.key_id, Use::CancelDeletion, |r| {
+            // A deletion that began (and was interrupted) cannot be taken back: some of the
+            // key's material may already be destroyed. Reconciliation finishes it.
+            if self
+                .store
+                .tombstone(r.id)
+                .map_err(|e| from_store("cancel key deletion", e))?
+                .is_some()
+            {
+                return Err(KmsError::new(
+                    ErrorKind::KmsInvalidState,
+                    format!(
+                        "{} is being deleted; the deletion cannot be cancelled.",
+                        self.key_arn(r.id)
+                    ),
+                ));
+            }
             r.state = KeyState::Disabled;
             r.deletion = None;
             Ok(())
@@ -805,6 +876,35 @@ impl Kms for Engine {
         Ok(GenerateRandomResponse {
             plaintext: Plaintext::from(self.random(req.number_of_bytes.get())?),
         })
+    }
+
+    fn enable_key_rotation(&self, req: EnableKeyRotationRequest) -> Result<(), KmsError> {
+        self.enable_rotation(req)
+    }
+
+    fn disable_key_rotation(&self, req: DisableKeyRotationRequest) -> Result<(), KmsError> {
+        self.disable_rotation(req)
+    }
+
+    fn get_key_rotation_status(
+        &self,
+        req: GetKeyRotationStatusRequest,
+    ) -> Result<GetKeyRotationStatusResponse, KmsError> {
+        self.rotation_status(req)
+    }
+
+    fn rotate_key_on_demand(
+        &self,
+        req: RotateKeyOnDemandRequest,
+    ) -> Result<RotateKeyOnDemandResponse, KmsError> {
+        self.rotate_on_demand(req)
+    }
+
+    fn list_key_rotations(
+        &self,
+        req: ListKeyRotationsRequest,
+    ) -> Result<ListKeyRotationsResponse, KmsError> {
+        self.list_rotations(req)
     }
 }
 

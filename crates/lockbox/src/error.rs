@@ -24,7 +24,8 @@ pub enum Error {
 pub(crate) fn from_token(op: &'static str, e: TokenError) -> KmsError {
     match e {
         TokenError::DecryptFailed => KmsError::invalid_ciphertext(),
-        TokenError::Unavailable { .. } => {
+        // TokenNotFound here means recovery looked for the token again and it was gone.
+        TokenError::Unavailable { .. } | TokenError::TokenNotFound(_) => {
             tracing::error!(op, error = %e, "token unavailable");
             KmsError::new(
                 ErrorKind::DependencyTimeout,

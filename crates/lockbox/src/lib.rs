@@ -33,13 +33,17 @@ mod clock;
 mod config;
 mod engine;
 mod error;
+mod lifecycle;
+mod reconcile;
 mod state;
 
 pub use clock::{Clock, SystemClock};
-pub use config::{CONFIG_FILE, Config, PROVISIONED_TOKEN_LABEL};
+pub use config::{CONFIG_FILE, Config, GCM_RANDOM_IV_BOUND, Lifecycle, PROVISIONED_TOKEN_LABEL};
 pub use engine::Engine;
 pub use error::Error;
+pub use lifecycle::{MaintenanceReport, MaintenanceThread, MaterialUsage};
 /// The vocabulary: requests, responses, ids, errors and the `Kms` trait.
 pub use lockbox_api as api;
 /// The token layer, for inspecting what the token holds and for SoftHSM set-up.
 pub use lockbox_token as token;
+pub use reconcile::{MissingMaterial, Orphan, ReconcileReport};

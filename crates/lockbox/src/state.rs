@@ -13,6 +13,11 @@ pub(crate) enum Use {
     Manage,
     /// CancelKeyDeletion: only `PendingDeletion`.
     CancelDeletion,
+    /// EnableKeyRotation, DisableKeyRotation, RotateKeyOnDemand: only `Enabled`; a
+    /// disabled key is refused with DisabledException.
+    Rotate,
+    /// GetKeyRotationStatus, ListKeyRotations: `Enabled`, `Disabled`, `PendingDeletion`.
+    Read,
     // DescribeKey, ListResourceTags, ListAliases and DeleteAlias work in every state, so
     // they check nothing.
 }
@@ -22,8 +27,11 @@ pub(crate) enum Use {
 pub(crate) fn check(state: KeyState, u: Use, arn: impl FnOnce() -> KeyArn) -> Result<(), KmsError> {
     let refuse = |kind, what: &str| Err(KmsError::new(kind, format!("{} is {what}.", arn())));
     match (u, state) {
-        (Use::Cryptographic, KeyState::Enabled) => Ok(()),
-        (Use::Cryptographic, KeyState::Disabled) => refuse(ErrorKind::Disabled, "disabled"),
+        (Use::Cryptographic | Use::Rotate, KeyState::Enabled) => Ok(()),
+        (Use::Cryptographic | Use::Rotate, KeyState::Disabled) => {
+            refuse(ErrorKind::Disabled, "disabled")
+        }
+        (Use::Read, KeyState::Enabled | KeyState::Disabled | KeyState::PendingDeletion) => Ok(()),
         (Use::CancelDeletion, KeyState::PendingDeletion) => Ok(()),
         (Use::CancelDeletion, _) => refuse(ErrorKind::KmsInvalidState, "not pending deletion"),
         (_, KeyState::PendingDeletion) => refuse(ErrorKind::KmsInvalidState, "pending deletion"),
@@ -64,6 +72,13 @@ mod tests {
             (Use::CancelDeletion, S::PendingDeletion, None),
             (Use::CancelDeletion, S::Enabled, Some(E::KmsInvalidState)),
             (Use::CancelDeletion, S::Disabled, Some(E::KmsInvalidState)),
+            (Use::Rotate, S::Enabled, None),
+            (Use::Rotate, S::Disabled, Some(E::Disabled)),
+            (Use::Rotate, S::PendingDeletion, Some(E::KmsInvalidState)),
+            (Use::Read, S::Enabled, None),
+            (Use::Read, S::Disabled, None),
+            (Use::Read, S::PendingDeletion, None),
+            (Use::Read, S::PendingImport, Some(E::KmsInvalidState)),
         ];
         for (u, s, want) in cases {
             let got = check(*s, *u, || arn.clone()).err().map(|e| e.kind());

@@ -1,0 +1,497 @@
+//! Keys over time: rotation (scheduled, on demand, and by use), the encryption count of each
+//! material version, scheduled deletion, and the maintenance step that runs what is due.
+
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use lockbox_api::*;
+use lockbox_store::{AutoRotation, KeyRecord, Material, failpoints};
+use lockbox_token::{ObjectId, TokenError};
+
+use crate::engine::{Aliases, Engine};
+use crate::error::{from_store, from_token};
+use crate::state::{self, Use};
+
+/// How long before a due automatic rotation RotateKeyOnDemand is refused with
+/// ConflictException, as in AWS KMS.
+pub(crate) const ROTATION_CONFLICT_WINDOW_MS: i64 = 20 * 60 * 1000;
+
+/// In-memory encryption count of one material version.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Counter {
+    /// Encryptions counted so far (starts at the durable reservation: after a restart, every
+    /// reserved encryption is assumed used).
+    used: u64,
+    /// Encryptions the store durably allows for.
+    reserved: u64,
+}
+
+/// What one maintenance pass did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MaintenanceReport {
+    /// Keys rotated automatically, with the material version each rotation made.
+    pub rotated: Vec<(KeyId, u32)>,
+    /// Keys whose deletion date had come, now deleted.
+    pub deleted: Vec<KeyId>,
+    /// Work that was due but failed (it is tried again on the next pass).
+    pub failed: Vec<(KeyId, KmsError)>,
+}
+
+/// One material version's use, for [`Engine::material_usage`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MaterialUsage {
+    /// The version (1 for the material CreateKey made).
+    pub version: u32,
+    /// When it was made.
+    pub created: Timestamp,
+    /// The rotation that made it (`None` for version 1).
+    pub rotation: Option<RotationType>,
+    /// Whether new ciphertexts use it.
+    pub current: bool,
+    /// An upper bound on the encryptions it has made (exact while the engine runs; after a
+    /// restart it includes every encryption that was reserved and maybe not used).
+    pub encryptions: u64,
+}
+
+/// The background maintenance thread of a long-running process. Dropping it stops the
+/// thread (and waits for a pass in progress to finish).
+pub struct MaintenanceThread {
+    stop: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for MaintenanceThread {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(t) = self.thread.take()
+            && t.join().is_err()
+        {
+            tracing::error!("the maintenance thread panicked");
+        }
+    }
+}
+
+/// The 64-hex-digit identifier of a material version: the key id and the token object's
+/// CKA_ID, both 16 bytes.
+pub(crate) fn key_material_id(key: KeyId, m: &Material) -> String {
+    key.as_bytes()
+        .iter()
+        .chain(m.object_id.iter())
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn check_rotation_period(days: u32) -> Result<(), KmsError> {
+    if !(MIN_ROTATION_PERIOD_DAYS..=MAX_ROTATION_PERIOD_DAYS).contains(&days) {
+        return Err(KmsError::constraint(
+            "rotationPeriodInDays",
+            days,
+            &format!(
+                "Member must have value between {MIN_ROTATION_PERIOD_DAYS} and \
+                 {MAX_ROTATION_PERIOD_DAYS}"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+impl Engine {
+    /// Rotation applies to symmetric keys whose material Lockbox generated.
+    fn check_rotatable(&self, r: &KeyRecord) -> Result<(), KmsError> {
+        if r.spec != KeySpec::SymmetricDefault || r.origin != Origin::AwsKms {
+            return Err(KmsError::new(
+                ErrorKind::UnsupportedOperation,
+                format!(
+                    "{} cannot be rotated: only SYMMETRIC_DEFAULT keys with origin AWS_KMS can.",
+                    self.key_arn(r.id)
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Makes a new material version of `r` (a new token object) and stores the record.
+    /// Called with the write lock held. Token first: if the record cannot be stored, the new
+    /// object is left for reconciliation, never named by a record it is not in.
+    pub(crate) fn rotate_locked(
+        &self,
+        r: &mut KeyRecord,
+        kind: RotationType,
+    ) -> Result<Material, KmsError> {
+        let version = r.current_material().map_or(1, |m| m.version + 1);
+        let object = self
+            .token
+            .generate_aes256_key(&format!("{}/{version}", r.id))
+            .map_err(|e| from_token("rotate key", e))?;
+        failpoints::hit("engine.rotate.after_material").map_err(|e| from_store("rotate key", e))?;
+        let material = Material {
+            version,
+            object_id: *object.as_bytes(),
+            created: self.clock.now(),
+            rotation: Some(kind),
+            encryptions_reserved: 0,
+        };
+        r.materials.push(material.clone());
+        self.put("rotate key", r)?;
+        tracing::info!(key = %r.id, version, kind = %kind, "key material rotated");
+        Ok(material)
+    }
+
+    /// Counts one encryption under the current material of `r` and returns the material to
+    /// use. Counts are reserved durably in blocks before they are used; when the current
+    /// version has used its allowance, the key is rotated first.
+    pub(crate) fn count_encryption(&self, r: &KeyRecord) -> Result<Material, KmsError> {
+        let mut material = r
+            .current_material()
+            .cloned()
+            .ok_or_else(|| crate::engine::missing_material(self.key_arn(r.id)))?;
+        // Lock order: counters, then writes.
+        let mut counters = self.counters.lock();
+        for _ in 0..4 {
+            let c = counters.entry((r.id, material.version)).or_insert(Counter {
+                used: material.encryptions_reserved,
+                reserved: material.encryptions_reserved,
+            });
+            if c.used < c.reserved {
+                c.used += 1;
+                return Ok(material);
+            }
+            let limit = self.lifecycle.max_encryptions_per_version;
+            if c.reserved >= limit {
+                material = self.rotate_for_use(r.id, material.version)?;
+                continue;
+            }
+            let want = c
+                .reserved
+                .saturating_add(self.lifecycle.encryption_count_block)
+                .min(limit);
+            c.reserved = self.reserve(r.id, material.version, want)?;
+        }
+        Err(KmsError::internal(
+            "The key's encryption count could not be advanced.",
+        ))
+    }
+
+    /// Durably raises version `version`'s reservation to at least `want`; returns it.
+    fn reserve(&self, id: KeyId, version: u32, want: u64) -> Result<u64, KmsError> {
+        let _w = self.writes.lock();
+        let mut r = self.record(id)?.ok_or_else(|| {
+            KmsError::not_found(format!("Key '{}' does not exist", self.key_arn(id)))
+        })?;
+        let m = r
+            .materials
+            .iter_mut()
+            .find(|m| m.version == version)
+            .ok_or_else(|| crate::engine::missing_material(self.key_arn(id)))?;
+        if m.encryptions_reserved >= want {
+            return Ok(m.encryptions_reserved);
+        }
+        m.encryptions_reserved = want;
+        self.put("count encryptions", &r)?;
+        Ok(want)
+    }
+
+    /// Rotates key `id` because version `exhausted` has made as many encryptions as it may,
+    /// unless another thread already did; returns the new current material.
+    fn rotate_for_use(&self, id: KeyId, exhausted: u32) -> Result<Material, KmsError> {
+        let _w = self.writes.lock();
+        let mut r = self.record(id)?.ok_or_else(|| {
+            KmsError::not_found(format!("Key '{}' does not exist", self.key_arn(id)))
+        })?;
+        if let Some(m) = r.current_material()
+            && m.version > exhausted
+        {
+            return Ok(m.clone());
+        }
+        state::check(r.state, Use::Cryptographic, || self.key_arn(id))?;
+        tracing::warn!(key = %id, version = exhausted,
+            limit = self.lifecycle.max_encryptions_per_version,
+            "material version reached its encryption limit; rotating");
+        self.rotate_locked(&mut r, RotationType::Automatic)
+    }
+
+    /// Each material version of a key and how many encryptions it has made (an upper bound).
+    pub fn material_usage(&self, key: &KeyRef) -> Result<Vec<MaterialUsage>, KmsError> {
+        let r = self.resolve(key, Aliases::Accepted)?;
+        let current = r.current_material().map(|m| m.version);
+        let counters = self.counters.lock();
+        let mut out: Vec<MaterialUsage> = r
+            .materials
+            .iter()
+            .map(|m| MaterialUsage {
+                version: m.version,
+                created: m.created,
+                rotation: m.rotation,
+                current: Some(m.version) == current,
+                encryptions: counters
+                    .get(&(r.id, m.version))
+                    .map_or(m.encryptions_reserved, |c| c.used),
+            })
+            .collect();
+        out.sort_by_key(|u| u.version);
+        Ok(out)
+    }
+
+    pub(crate) fn enable_rotation(&self, req: EnableKeyRotationRequest) -> Result<(), KmsError> {
+        let period = req
+            .rotation_period_in_days
+            .unwrap_or(DEFAULT_ROTATION_PERIOD_DAYS);
+        check_rotation_period(period)?;
+        let now = self.clock.now();
+        self.modify("EnableKeyRotation", &req.key_id, Use::Rotate, |r| {
+            self.check_rotatable(r)?;
+            // Changing the period of enabled rotation keeps the date the period runs from.
+            let since = r.auto_rotation.map_or(now, |a| a.since);
+            r.auto_rotation = Some(AutoRotation {
+                period_days: period,
+                since,
+            });
+            Ok(())
+        })?;
+        Ok(())
+    }
+
+    pub(crate) fn disable_rotation(&self, req: DisableKeyRotationRequest) -> Result<(), KmsError> {
+        self.modify("DisableKeyRotation", &req.key_id, Use::Rotate, |r| {
+            self.check_rotatable(r)?;
+            r.auto_rotation = None;
+            Ok(())
+        })?;
+        Ok(())
+    }
+
+    pub(crate) fn rotation_status(
+        &self,
+        req: GetKeyRotationStatusRequest,
+    ) -> Result<GetKeyRotationStatusResponse, KmsError> {
+        let r = self.resolve(&req.key_id, Aliases::Refused("GetKeyRotationStatus"))?;
+        state::check(r.state, Use::Read, || self.key_arn(r.id))?;
+        self.check_rotatable(&r)?;
+        Ok(GetKeyRotationStatusResponse {
+            key_rotation_enabled: r.auto_rotation.is_some(),
+            key_id: r.id,
+            rotation_period_in_days: r.auto_rotation.map(|a| a.period_days),
+            next_rotation_date: r.auto_rotation.map(|a| a.next()),
+            on_demand_rotation_start_date: None,
+        })
+    }
+
+    pub(crate) fn rotate_on_demand(
+        &self,
+        req: RotateKeyOnDemandRequest,
+    ) -> Result<RotateKeyOnDemandResponse, KmsError> {
+        let _w = self.writes.lock();
+        let mut r = self.resolve(&req.key_id, Aliases::Refused("RotateKeyOnDemand"))?;
+        state::check(r.state, Use::Rotate, || self.key_arn(r.id))?;
+        self.check_rotatable(&r)?;
+        if r.on_demand_rotations >= MAX_ON_DEMAND_ROTATIONS {
+            return Err(KmsError::new(
+                ErrorKind::LimitExceeded,
+                format!(
+                    "{} has been rotated on demand {MAX_ON_DEMAND_ROTATIONS} times, the most \
+                     allowed.",
+                    self.key_arn(r.id)
+                ),
+            ));
+        }
+        let now = self.clock.now();
+        if let Some(a) = r.auto_rotation
+            && a.next().unix_millis() <= now.unix_millis() + ROTATION_CONFLICT_WINDOW_MS
+        {
+            return Err(KmsError::new(
+                ErrorKind::Conflict,
+                format!(
+                    "An automatic rotation of {} is in progress or due within 20 minutes.",
+                    self.key_arn(r.id)
+                ),
+            ));
+        }
+        r.on_demand_rotations += 1;
+        self.rotate_locked(&mut r, RotationType::OnDemand)?;
+        Ok(RotateKeyOnDemandResponse { key_id: r.id })
+    }
+
+    pub(crate) fn list_rotations(
+        &self,
+        req: ListKeyRotationsRequest,
+    ) -> Result<ListKeyRotationsResponse, KmsError> {
+        let limit = crate::engine::check_limit(req.limit, 1000, 100)?;
+        let r = self.resolve(&req.key_id, Aliases::Refused("ListKeyRotations"))?;
+        state::check(r.state, Use::Read, || self.key_arn(r.id))?;
+        self.check_rotatable(&r)?;
+        let after = match &req.marker {
+            Some(m) => Some(
+                m.parse::<u32>()
+                    .map_err(|_| crate::engine::invalid_marker())?,
+            ),
+            None => None,
+        };
+        let all = req.include_key_material == Some(IncludeKeyMaterial::AllKeyMaterial);
+        let current = r.current_material().map(|m| m.version);
+        let mut listed: Vec<&Material> = r
+            .materials
+            .iter()
+            .filter(|m| all || m.rotation.is_some())
+            .filter(|m| after.is_none_or(|a| m.version > a))
+            .collect();
+        listed.sort_by_key(|m| m.version);
+        let more = listed.len() > limit;
+        listed.truncate(limit);
+        let next_marker = match (more, listed.last()) {
+            (true, Some(m)) => Some(m.version.to_string()),
+            _ => None,
+        };
+        Ok(ListKeyRotationsResponse {
+            rotations: listed
+                .into_iter()
+                .map(|m| RotationsListEntry {
+                    key_id: r.id,
+                    key_material_id: key_material_id(r.id, m),
+                    key_material_state: if Some(m.version) == current {
+                        KeyMaterialState::Current
+                    } else {
+                        KeyMaterialState::NonCurrent
+                    },
+                    rotation_date: m.rotation.map(|_| m.created),
+                    rotation_type: m.rotation,
+                })
+                .collect(),
+            truncated: next_marker.is_some(),
+            next_marker,
+        })
+    }
+
+    /// Performs what is due: automatic rotations of enabled keys whose period has run out,
+    /// and deletions whose date has come. Safe to run at any time and from any thread; a
+    /// failure for one key is reported and does not stop the others.
+    pub fn maintain(&self) -> Result<MaintenanceReport, KmsError> {
+        let mut report = MaintenanceReport::default();
+        let mut after = None;
+        loop {
+            let page = self
+                .store
+                .keys_page(after, 1000)
+                .map_err(|e| from_store("maintain", e))?;
+            after = page.items.last().map(|r| r.id);
+            for r in &page.items {
+                let now = self.clock.now();
+                let due_deletion = r.state == KeyState::PendingDeletion
+                    && r.deletion.is_some_and(|d| d.date <= now);
+                let due_rotation = r.state == KeyState::Enabled
+                    && r.auto_rotation.is_some_and(|a| a.next() <= now);
+                if due_deletion {
+                    match self.delete_due(r.id) {
+                        Ok(true) => report.deleted.push(r.id),
+                        Ok(false) => {}
+                        Err(e) => report.failed.push((r.id, e)),
+                    }
+                } else if due_rotation {
+                    match self.rotate_due(r.id) {
+                        Ok(Some(v)) => report.rotated.push((r.id, v)),
+                        Ok(None) => {}
+                        Err(e) => report.failed.push((r.id, e)),
+                    }
+                }
+            }
+            if !page.more {
+                break;
+            }
+        }
+        for (id, e) in &report.failed {
+            tracing::error!(key = %id, error = %e, "maintenance failed for a key; will retry");
+        }
+        Ok(report)
+    }
+
+    /// Rotates key `id` if its automatic rotation is (still) due; returns the new version.
+    fn rotate_due(&self, id: KeyId) -> Result<Option<u32>, KmsError> {
+        let _w = self.writes.lock();
+        let Some(mut r) = self.record(id)? else {
+            return Ok(None);
+        };
+        let now = self.clock.now();
+        let Some(auto) = r.auto_rotation else {
+            return Ok(None);
+        };
+        if r.state != KeyState::Enabled || auto.next() > now {
+            return Ok(None);
+        }
+        r.auto_rotation = Some(AutoRotation {
+            period_days: auto.period_days,
+            since: now,
+        });
+        let m = self.rotate_locked(&mut r, RotationType::Automatic)?;
+        Ok(Some(m.version))
+    }
+
+    /// Deletes key `id` if its deletion is (still) due. Returns whether it deleted it.
+    fn delete_due(&self, id: KeyId) -> Result<bool, KmsError> {
+        let _w = self.writes.lock();
+        let Some(r) = self.record(id)? else {
+            return Ok(false);
+        };
+        let now = self.clock.now();
+        if r.state != KeyState::PendingDeletion || r.deletion.is_none_or(|d| d.date > now) {
+            return Ok(false);
+        }
+        self.delete_locked(&r)?;
+        Ok(true)
+    }
+
+    /// Deletes a key for good: tombstone first (durably), then every token object, then the
+    /// record and its aliases in one transaction. Each step can be interrupted and the whole
+    /// done again: reconciliation finishes a deletion whose tombstone it finds beside a
+    /// record. Called with the write lock held.
+    pub(crate) fn delete_locked(&self, r: &KeyRecord) -> Result<(), KmsError> {
+        self.store
+            .begin_deletion(r.id, self.clock.now())
+            .map_err(|e| from_store("delete key", e))?;
+        failpoints::hit("engine.delete.after_tombstone")
+            .map_err(|e| from_store("delete key", e))?;
+        for m in &r.materials {
+            match self.token.destroy(&ObjectId::from_bytes(m.object_id)) {
+                Ok(()) | Err(TokenError::ObjectNotFound(_)) => {}
+                Err(e) => return Err(from_token("delete key", e)),
+            }
+            self.unavailable.write().remove(&m.object_id);
+            failpoints::hit("engine.delete.after_destroy")
+                .map_err(|e| from_store("delete key", e))?;
+        }
+        let aliases = self
+            .store
+            .finish_deletion(r.id)
+            .map_err(|e| from_store("delete key", e))?;
+        tracing::info!(key = %r.id, versions = r.materials.len(), aliases = aliases.len(),
+            "key deleted");
+        Ok(())
+    }
+
+    /// Starts a thread that runs [`Engine::maintain`] every `every`, for long-running
+    /// processes. It holds the engine weakly: it stops when the engine is dropped, or when
+    /// the returned handle is. Fails only if the thread cannot be started.
+    pub fn start_maintenance(
+        self: &Arc<Self>,
+        every: Duration,
+    ) -> std::io::Result<MaintenanceThread> {
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let engine: Weak<Engine> = Arc::downgrade(self);
+        let thread = std::thread::Builder::new()
+            .name("lockbox-maintenance".into())
+            .spawn(move || {
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                    stopped.recv_timeout(every)
+                {
+                    let Some(engine) = engine.upgrade() else {
+                        return;
+                    };
+                    if let Err(e) = engine.maintain() {
+                        tracing::error!(error = %e, "maintenance pass failed");
+                    }
+                }
+            })?;
+        Ok(MaintenanceThread {
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+}

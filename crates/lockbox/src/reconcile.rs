@@ -1,0 +1,180 @@
+//! Reconciliation: the token's Lockbox objects against the store's records.
+//!
+//! Invariant 3 (token first, metadata second) means a crash can leave a token object that no
+//! record names (an orphan), never a record that names nothing. Reconciliation finds both
+//! anyway: orphans are destroyed once they have been unclaimed for the grace period (a
+//! record may still be on its way), and a record whose material is missing is reported
+//! loudly and its key answers KeyUnavailableException; it is never dropped.
+
+use std::collections::{BTreeMap, HashSet};
+
+use lockbox_api::{KeyId, KmsError, Timestamp};
+use lockbox_token::{ObjectId, TokenError};
+
+use crate::engine::Engine;
+use crate::error::{from_store, from_token};
+
+/// What reconciliation found and did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReconcileReport {
+    /// Lockbox objects on the token.
+    pub objects: usize,
+    /// Key records in the store.
+    pub keys: usize,
+    /// Deletions that had been interrupted, now finished.
+    pub finished_deletions: Vec<KeyId>,
+    /// Material versions that records name and the token does not hold.
+    pub missing: Vec<MissingMaterial>,
+    /// Token objects no record names.
+    pub orphans: Vec<Orphan>,
+}
+
+impl ReconcileReport {
+    /// True when reconciliation found something still wrong: missing material, or orphans
+    /// not yet destroyed.
+    pub fn has_problems(&self) -> bool {
+        !self.missing.is_empty() || self.orphans.iter().any(|o| !o.destroyed)
+    }
+}
+
+/// A material version whose token object is gone.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MissingMaterial {
+    /// The key.
+    pub key: KeyId,
+    /// The version.
+    pub version: u32,
+    /// The CKA_ID the record names.
+    pub object: ObjectId,
+}
+
+/// A token object under this instance's label prefix that no record names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Orphan {
+    /// Its CKA_ID.
+    pub object: ObjectId,
+    /// Its CKA_LABEL.
+    pub label: String,
+    /// When reconciliation first saw it unclaimed.
+    pub first_seen: Timestamp,
+    /// When it will be (or was) destroyed: first seen plus the grace period.
+    pub destroy_after: Timestamp,
+    /// Whether this pass destroyed it.
+    pub destroyed: bool,
+}
+
+impl Engine {
+    /// Compares the token's Lockbox objects with the records, finishes interrupted
+    /// deletions, destroys orphans older than the grace period, and reports. Runs when the
+    /// engine opens and on demand (`lockbox doctor`).
+    pub fn reconcile(&self) -> Result<ReconcileReport, KmsError> {
+        // Under the write lock, no key is half-created or half-rotated in this process.
+        let _w = self.writes.lock();
+        let mut report = ReconcileReport::default();
+
+        let unfinished = self
+            .store
+            .unfinished_deletions()
+            .map_err(|e| from_store("reconcile", e))?;
+        for id in unfinished {
+            if let Some(r) = self.record(id)? {
+                tracing::warn!(key = %id, "finishing a deletion that was interrupted");
+                self.delete_locked(&r)?;
+                report.finished_deletions.push(id);
+            }
+        }
+
+        let objects: BTreeMap<ObjectId, String> = self
+            .token
+            .list_objects()
+            .map_err(|e| from_token("reconcile", e))?
+            .into_iter()
+            .map(|o| (o.id, o.label))
+            .collect();
+        report.objects = objects.len();
+
+        let mut claimed = HashSet::new();
+        let mut missing_now = HashSet::new();
+        let mut after = None;
+        loop {
+            let page = self
+                .store
+                .keys_page(after, 1000)
+                .map_err(|e| from_store("reconcile", e))?;
+            after = page.items.last().map(|r| r.id);
+            report.keys += page.items.len();
+            for r in &page.items {
+                for m in &r.materials {
+                    let object = ObjectId::from_bytes(m.object_id);
+                    claimed.insert(object);
+                    if !objects.contains_key(&object) {
+                        tracing::error!(key = %r.id, version = m.version, object = %object,
+                            "the record names key material that is not on the token; the \
+                             key cannot use this version");
+                        missing_now.insert(m.object_id);
+                        report.missing.push(MissingMaterial {
+                            key: r.id,
+                            version: m.version,
+                            object,
+                        });
+                    }
+                }
+            }
+            if !page.more {
+                break;
+            }
+        }
+        *self.unavailable.write() = missing_now;
+
+        let now = self.clock.now();
+        let grace_ms = i64::try_from(self.lifecycle.orphan_grace.as_millis()).unwrap_or(i64::MAX);
+        for (object, label) in &objects {
+            if claimed.contains(object) {
+                continue;
+            }
+            let first_seen = self
+                .store
+                .note_orphan(*object.as_bytes(), label, now)
+                .map_err(|e| from_store("reconcile", e))?;
+            let destroy_after =
+                Timestamp::from_unix_millis(first_seen.unix_millis().saturating_add(grace_ms));
+            let destroyed = if destroy_after <= now {
+                match self.token.destroy(object) {
+                    Ok(()) | Err(TokenError::ObjectNotFound(_)) => {
+                        self.store
+                            .forget_orphan(*object.as_bytes())
+                            .map_err(|e| from_store("reconcile", e))?;
+                        tracing::warn!(object = %object, label, "destroyed an orphan token object");
+                        true
+                    }
+                    Err(e) => return Err(from_token("reconcile", e)),
+                }
+            } else {
+                tracing::warn!(object = %object, label,
+                    "a token object belongs to no key; it will be destroyed after the grace period");
+                false
+            };
+            report.orphans.push(Orphan {
+                object: *object,
+                label: label.clone(),
+                first_seen,
+                destroy_after,
+                destroyed,
+            });
+        }
+        // Orphans noted earlier that are gone or claimed now need no more watching.
+        for (id, _, _) in self
+            .store
+            .orphans()
+            .map_err(|e| from_store("reconcile", e))?
+        {
+            let object = ObjectId::from_bytes(id);
+            if !objects.contains_key(&object) || claimed.contains(&object) {
+                self.store
+                    .forget_orphan(id)
+                    .map_err(|e| from_store("reconcile", e))?;
+            }
+        }
+        Ok(report)
+    }
+}
