@@ -40,3 +40,33 @@ pub(crate) fn kind<T>(r: Result<T, KmsError>) -> ErrorKind {
         Err(e) => e.kind(),
     }
 }
+
+pub(crate) const DAY: i64 = 86_400_000;
+
+/// An engine on `t` at time `ms` with lifecycle settings of the test's own.
+pub(crate) fn engine_with(
+    t: &TestToken,
+    ms: i64,
+    lifecycle: lockbox::Lifecycle,
+) -> Result<(Engine, Arc<TestClock>), lockbox::Error> {
+    let clock = Arc::new(TestClock(Mutex::new(Timestamp::from_unix_millis(ms))));
+    let mut config = Config::new(t.dir().join("data"), t.config());
+    config.lifecycle = lifecycle;
+    let e = Engine::open_with_clock(config, clock.clone())?;
+    Ok((e, clock))
+}
+
+impl TestClock {
+    /// Sets the time.
+    pub(crate) fn set(&self, ms: i64) {
+        *self.0.lock() = Timestamp::from_unix_millis(ms);
+    }
+}
+
+/// The error of a result that must be an error (for responses that do not print).
+pub(crate) fn err<T>(r: Result<T, KmsError>) -> KmsError {
+    match r {
+        Ok(_) => panic!("expected an error, got success"),
+        Err(e) => e,
+    }
+}
