@@ -644,6 +644,14 @@ impl Token {
         module::reinitialize(&self.module)
     }
 
+    /// Fault injection for tests: logs the process out (C_Logout) behind the engine's back;
+    /// its sessions stay open but lose the user's rights, as when a token drops its PIN
+    /// session.
+    #[cfg(feature = "test-support")]
+    pub fn inject_logout(&self) -> Result<(), TokenError> {
+        Ok(self.anchor.lock().logout()?)
+    }
+
     /// Fault injection for tests: logs out and back in on the anchor session without telling
     /// the handle cache. SoftHSM drops private-object handles on logout, so every cached
     /// handle is now stale.

@@ -236,7 +236,10 @@ impl Engine {
     ) -> Result<Vec<u8>, KmsError> {
         let material = self.count_encryption(r)?;
         let material = &material;
-        self.check_available(r, material)?;
+        if let Err(e) = self.check_available(r, material) {
+            self.uncount_encryption(r.id, material.version);
+            return Err(e);
+        }
         let mut out = blob::allocate(r.id, material.version, plaintext.len());
         let mut aad = Vec::with_capacity(blob::HEADER_LEN + ctx.encoded_len());
         aad.extend_from_slice(&out[..blob::HEADER_LEN]);
@@ -250,7 +253,10 @@ impl Engine {
                 plaintext,
                 &mut out[blob::HEADER_LEN + blob::IV_LEN..],
             )
-            .map_err(|e| self.material_error("encrypt", r, material, e))?;
+            .map_err(|e| {
+                self.uncount_encryption(r.id, material.version);
+                self.material_error("encrypt", r, material, e)
+            })?;
         out[blob::HEADER_LEN..blob::HEADER_LEN + blob::IV_LEN].copy_from_slice(&sealed.iv);
         Ok(out)
     }

@@ -172,6 +172,14 @@ impl Engine {
         ))
     }
 
+    /// Takes back one counted encryption that failed before it produced a ciphertext (so a
+    /// token outage does not use up a version's allowance).
+    pub(crate) fn uncount_encryption(&self, id: KeyId, version: u32) {
+        if let Some(c) = self.counters.lock().get_mut(&(id, version)) {
+            c.used = c.used.saturating_sub(1);
+        }
+    }
+
     /// Durably raises version `version`'s reservation to at least `want`; returns it.
     fn reserve(&self, id: KeyId, version: u32, want: u64) -> Result<u64, KmsError> {
         let _w = self.writes.lock();
