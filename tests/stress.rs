@@ -28,11 +28,13 @@ impl Rng {
     }
 }
 
+/// Ciphertext, expected plaintext, context.
+type Sealed = (Vec<u8>, Vec<u8>, EncryptionContext);
+
 #[derive(Default)]
 struct Shared {
     keys: Mutex<Vec<KeyId>>,
-    /// Ciphertext, expected plaintext, context.
-    blobs: Mutex<Vec<(Vec<u8>, Vec<u8>, EncryptionContext)>>,
+    blobs: Mutex<Vec<Sealed>>,
     ops: Mutex<HashMap<&'static str, usize>>,
 }
 
@@ -112,7 +114,7 @@ fn work(kms: &Engine, shared: &Shared, seed: u64) {
             16 | 17 => kms
                 .enable_key(EnableKeyRequest::new(key))
                 .map(|_| shared.count("enable")),
-            0 | 14 => Ok(()),
+            0 => Ok(()),
             _ => {
                 let alias = AliasName::parse(ALIASES[rng.below(ALIASES.len())]).unwrap();
                 kms.update_alias(AliasRequest::new(alias, key))

@@ -9,6 +9,11 @@ use clap::{Args, Parser, Subcommand};
 /// $LOCKBOX_HOME (default: $XDG_DATA_HOME/lockbox, else ~/.local/share/lockbox); with SoftHSM
 /// installed, the first command provisions it with a token of its own. PINs are never taken
 /// from the command line.
+///
+/// demo, inspect-token, key-usage, maintain and doctor are Lockbox's own commands. Exit codes:
+/// 0 success; 1 maintain or doctor printed its report and it shows failures or problems; 252
+/// the command line or a parameter could not be read; 254 the operation failed (the AWS error
+/// name is on stderr); 255 Lockbox could not start, or its token or store failed.
 #[derive(Parser)]
 #[command(name = "lockbox", version, max_term_width = 100)]
 pub(crate) struct Cli {
@@ -22,6 +27,25 @@ pub(crate) enum Command {
     Demo(DemoArgs),
     /// Show the token and every Lockbox object on it, with its security attributes
     InspectToken,
+    /// Show each material version of a key and an upper bound on its encryptions
+    ///
+    /// Encryptions is an upper bound, not an exact count: encryptions are counted durably in
+    /// blocks reserved ahead of use, and every command is a new process, which counts each
+    /// reserved encryption as used.
+    KeyUsage(KeyIdArgs),
+    /// Run the maintenance that is due: automatic rotations and deletions whose date has come
+    ///
+    /// Prints {"Rotated": [...], "Deleted": [...], "Failed": [...]} and exits 1 if anything
+    /// failed (it is tried again on the next pass). Lockbox also runs this pass whenever it
+    /// opens; what that pass did is listed too.
+    Maintain,
+    /// Check the token's objects against the key records and report, in words
+    ///
+    /// Finishes interrupted deletions, destroys orphaned token objects older than the grace
+    /// period, and lists material that records name but the token does not hold. Exits 1 if
+    /// material is missing or orphans remain. Lockbox also reconciles whenever it opens; what
+    /// that pass finished or destroyed is listed too.
+    Doctor,
     /// Create a customer master key in the token
     CreateKey(CreateKeyArgs),
     /// Describe a key
@@ -38,6 +62,16 @@ pub(crate) enum Command {
     ScheduleKeyDeletion(ScheduleKeyDeletionArgs),
     /// Cancel a scheduled deletion (the key stays disabled)
     CancelKeyDeletion(KeyIdArgs),
+    /// Turn on automatic rotation of a key's material (default every 365 days)
+    EnableKeyRotation(EnableKeyRotationArgs),
+    /// Turn off automatic rotation of a key's material
+    DisableKeyRotation(KeyIdArgs),
+    /// Show whether a key rotates automatically, how often, and when next
+    GetKeyRotationStatus(KeyIdArgs),
+    /// Rotate a key's material now (earlier ciphertexts still decrypt)
+    RotateKeyOnDemand(KeyIdArgs),
+    /// List a key's material rotations
+    ListKeyRotations(ListKeyRotationsArgs),
     /// Create an alias for a key
     CreateAlias(AliasArgs),
     /// Point an alias at another key
@@ -75,7 +109,7 @@ pub(crate) struct DemoArgs {
 
 #[derive(Args)]
 pub(crate) struct KeyIdArgs {
-    /// Key ID or key ARN (DescribeKey also takes an alias name or alias ARN)
+    /// Key ID or key ARN (describe-key and key-usage also take an alias name or alias ARN)
     #[arg(long)]
     pub(crate) key_id: String,
 }
@@ -131,6 +165,28 @@ pub(crate) struct ScheduleKeyDeletionArgs {
     /// Waiting period, 7 to 30 days (default 30)
     #[arg(long)]
     pub(crate) pending_window_in_days: Option<u32>,
+}
+
+#[derive(Args)]
+pub(crate) struct EnableKeyRotationArgs {
+    /// Key ID or key ARN
+    #[arg(long)]
+    pub(crate) key_id: String,
+    /// Days between automatic rotations, 90 to 2560 (default 365)
+    #[arg(long)]
+    pub(crate) rotation_period_in_days: Option<u32>,
+}
+
+#[derive(Args)]
+pub(crate) struct ListKeyRotationsArgs {
+    /// Key ID or key ARN
+    #[arg(long)]
+    pub(crate) key_id: String,
+    /// ROTATIONS_ONLY (the default) or ALL_KEY_MATERIAL (adds the key's first material)
+    #[arg(long)]
+    pub(crate) include_key_material: Option<String>,
+    #[command(flatten)]
+    pub(crate) page: PageArgs,
 }
 
 #[derive(Args)]

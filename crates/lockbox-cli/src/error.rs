@@ -1,4 +1,5 @@
-//! How the command fails: one line on stderr, and the AWS CLI's exit codes.
+//! How the command fails: one line on stderr, and the AWS CLI's exit codes. Exit 1 is, as
+//! for the AWS CLI's s3 transfers, "it ran, and some of what it did failed".
 
 use std::fmt;
 
@@ -20,8 +21,13 @@ pub(crate) enum CliError {
         /// What was wrong.
         message: String,
     },
-    /// Lockbox could not start: configuration, token, store (exit 255).
+    /// Lockbox could not start (configuration, token, store), or the token or store failed
+    /// outside any AWS operation, as in `maintain` or `doctor` (exit 255).
     Setup(String),
+    /// The command ran and printed its report, and the report shows work that failed or
+    /// problems that remain (`maintain`, `doctor`; exit 1). Not 254: no AWS operation failed,
+    /// and a script must tell "the check ran and found something" from "it could not run".
+    Problems(String),
     /// The command line did not parse; clap has already said why (exit 252).
     Usage,
 }
@@ -39,6 +45,7 @@ impl CliError {
             CliError::Kms { .. } => 254,
             CliError::Param { .. } | CliError::Usage => 252,
             CliError::Setup(_) => 255,
+            CliError::Problems(_) => 1,
         }
     }
 }
@@ -55,7 +62,9 @@ impl fmt::Display for CliError {
             CliError::Param { param, message } => {
                 write!(f, "Error parsing parameter '{param}': {message}")
             }
-            CliError::Setup(message) => write!(f, "lockbox: {message}"),
+            CliError::Setup(message) | CliError::Problems(message) => {
+                write!(f, "lockbox: {message}")
+            }
             CliError::Usage => f.write_str("lockbox: invalid command line"),
         }
     }

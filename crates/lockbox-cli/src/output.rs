@@ -1,5 +1,6 @@
 //! What the command prints: the JSON shapes `aws kms` prints (PascalCase fields, blobs in
-//! base64, ISO-8601 dates, four-space indentation), and raw bytes written to files.
+//! base64, ISO-8601 dates, four-space indentation), raw bytes written to files, and the few
+//! reports meant for people (`doctor`).
 
 use std::fs;
 use std::io::Write;
@@ -27,6 +28,13 @@ pub(crate) fn print_json(value: &impl Serialize) -> Result<(), CliError> {
     out.push(b'\n');
     std::io::stdout()
         .write_all(&out)
+        .map_err(|e| CliError::Setup(format!("cannot write output: {e}")))
+}
+
+/// Prints a human-readable report (`lockbox doctor`); a closed pipe is an error, not a panic.
+pub(crate) fn print_text(text: &str) -> Result<(), CliError> {
+    std::io::stdout()
+        .write_all(text.as_bytes())
         .map_err(|e| CliError::Setup(format!("cannot write output: {e}")))
 }
 

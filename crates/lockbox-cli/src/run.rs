@@ -4,7 +4,7 @@ use clap::Parser;
 use clap::error::ErrorKind as ClapKind;
 
 use crate::cli::{Cli, Command};
-use crate::commands::{aliases, crypto, demo, keys, tags, token};
+use crate::commands::{aliases, crypto, demo, keys, rotation, tags, token, upkeep};
 use crate::error::CliError;
 use crate::home;
 
@@ -28,6 +28,9 @@ pub(crate) fn run() -> Result<(), CliError> {
     match cli.command {
         Command::Demo(_) => Ok(()),
         Command::InspectToken => token::inspect_token(&kms),
+        Command::KeyUsage(a) => rotation::key_usage(&kms, a),
+        Command::Maintain => upkeep::maintain(&kms),
+        Command::Doctor => upkeep::doctor(&kms),
         Command::CreateKey(a) => keys::create_key(&kms, a),
         Command::DescribeKey(a) => keys::describe_key(&kms, a),
         Command::ListKeys(a) => keys::list_keys(&kms, a),
@@ -36,6 +39,11 @@ pub(crate) fn run() -> Result<(), CliError> {
         Command::DisableKey(a) => keys::disable_key(&kms, a),
         Command::ScheduleKeyDeletion(a) => keys::schedule_key_deletion(&kms, a),
         Command::CancelKeyDeletion(a) => keys::cancel_key_deletion(&kms, a),
+        Command::EnableKeyRotation(a) => rotation::enable_key_rotation(&kms, a),
+        Command::DisableKeyRotation(a) => rotation::disable_key_rotation(&kms, a),
+        Command::GetKeyRotationStatus(a) => rotation::get_key_rotation_status(&kms, a),
+        Command::RotateKeyOnDemand(a) => rotation::rotate_key_on_demand(&kms, a),
+        Command::ListKeyRotations(a) => rotation::list_key_rotations(&kms, a),
         Command::CreateAlias(a) => aliases::create_alias(&kms, a),
         Command::UpdateAlias(a) => aliases::update_alias(&kms, a),
         Command::DeleteAlias(a) => aliases::delete_alias(&kms, a),

@@ -391,6 +391,203 @@ fn the_aws_kms_workflow_end_to_end() -> TestResult {
 }
 
 #[test]
+fn rotation_usage_maintenance_and_doctor() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let home = tmp.path().join("home");
+    let key = ok(&home, &["create-key"])["KeyMetadata"]["KeyId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    assert_eq!(
+        ok(&home, &["get-key-rotation-status", "--key-id", &key]),
+        serde_json::json!({"KeyRotationEnabled": false, "KeyId": key})
+    );
+    assert_eq!(
+        ok(
+            &home,
+            &[
+                "enable-key-rotation",
+                "--key-id",
+                &key,
+                "--rotation-period-in-days",
+                "90"
+            ]
+        ),
+        serde_json::Value::Null
+    );
+    // Raw text: the fields come in the AWS CLI's order.
+    let out = lockbox(&home, &["get-key-rotation-status", "--key-id", &key]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout)?;
+    let at = |field: &str| text.find(&format!("\"{field}\"")).unwrap();
+    assert!(
+        at("KeyRotationEnabled") < at("KeyId")
+            && at("KeyId") < at("RotationPeriodInDays")
+            && at("RotationPeriodInDays") < at("NextRotationDate"),
+        "{text}"
+    );
+    let status: serde_json::Value = serde_json::from_str(&text)?;
+    assert_eq!(
+        (
+            &status["KeyRotationEnabled"],
+            &status["RotationPeriodInDays"]
+        ),
+        (&serde_json::json!(true), &serde_json::json!(90))
+    );
+    assert!(
+        status["NextRotationDate"]
+            .as_str()
+            .unwrap()
+            .ends_with("+00:00"),
+        "{status}"
+    );
+    assert_eq!(
+        fails(&home, &["enable-key-rotation", "--key-id", &key, "--rotation-period-in-days", "89"]),
+        (254, "An error occurred (ValidationException) when calling the EnableKeyRotation operation: 1 validation error detected: Value '89' at 'rotationPeriodInDays' failed to satisfy constraint: Member must have value between 90 and 2560".into())
+    );
+    ok(&home, &["disable-key-rotation", "--key-id", &key]);
+    assert_eq!(
+        ok(&home, &["get-key-rotation-status", "--key-id", &key]),
+        serde_json::json!({"KeyRotationEnabled": false, "KeyId": key})
+    );
+
+    // One encryption under the first material, then two rotations.
+    let old = ok(
+        &home,
+        &[
+            "encrypt",
+            "--key-id",
+            &key,
+            "--plaintext",
+            "b2xkIHNlY3JldA==",
+        ],
+    )["CiphertextBlob"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for _ in 0..2 {
+        assert_eq!(
+            ok(&home, &["rotate-key-on-demand", "--key-id", &key]),
+            serde_json::json!({"KeyId": key})
+        );
+    }
+    let rotations = ok(&home, &["list-key-rotations", "--key-id", &key]);
+    let listed = rotations["Rotations"].as_array().unwrap();
+    assert_eq!(listed.len(), 2, "{rotations}");
+    assert!(rotations.get("NextToken").is_none());
+    for (entry, state) in listed.iter().zip(["NON_CURRENT", "CURRENT"]) {
+        assert_eq!(entry["KeyId"], key.as_str());
+        assert_eq!(entry["KeyMaterialState"], state);
+        assert_eq!(entry["RotationType"], "ON_DEMAND");
+        assert!(entry["RotationDate"].as_str().unwrap().ends_with("+00:00"));
+        assert_eq!(entry["KeyMaterialId"].as_str().unwrap().len(), 64);
+    }
+    let all = ok(
+        &home,
+        &[
+            "list-key-rotations",
+            "--key-id",
+            &key,
+            "--include-key-material",
+            "ALL_KEY_MATERIAL",
+        ],
+    );
+    let all = all["Rotations"].as_array().unwrap();
+    assert_eq!(all.len(), 3);
+    // The first material was made by CreateKey, not by a rotation.
+    assert_eq!(
+        all[0].as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["KeyId", "KeyMaterialId", "KeyMaterialState"]
+    );
+    assert_eq!(&all[1..], listed);
+    // Paged as the AWS CLI pages.
+    let first = ok(
+        &home,
+        &[
+            "list-key-rotations",
+            "--key-id",
+            &key,
+            "--include-key-material",
+            "ALL_KEY_MATERIAL",
+            "--max-items",
+            "2",
+        ],
+    );
+    assert_eq!(first["Rotations"].as_array().unwrap()[..], all[..2]);
+    let rest = ok(
+        &home,
+        &[
+            "list-key-rotations",
+            "--key-id",
+            &key,
+            "--include-key-material",
+            "ALL_KEY_MATERIAL",
+            "--starting-token",
+            first["NextToken"].as_str().unwrap(),
+        ],
+    );
+    assert_eq!(rest["Rotations"].as_array().unwrap()[..], all[2..]);
+
+    // Made before the rotations, still decrypts.
+    assert_eq!(
+        ok(&home, &["decrypt", "--ciphertext-blob", &old])["Plaintext"],
+        "b2xkIHNlY3JldA=="
+    );
+    for _ in 0..2 {
+        ok(&home, &["encrypt", "--key-id", &key, "--plaintext", "aGk="]);
+    }
+    let usage = ok(&home, &["key-usage", "--key-id", &key]);
+    assert_eq!(usage["KeyId"], key.as_str());
+    let materials = usage["Materials"].as_array().unwrap();
+    assert_eq!(
+        materials
+            .iter()
+            .map(|m| (
+                m["Version"].as_u64().unwrap(),
+                m["Current"].as_bool().unwrap()
+            ))
+            .collect::<Vec<_>>(),
+        [(1, false), (2, false), (3, true)]
+    );
+    assert!(materials[0].get("RotationType").is_none());
+    assert_eq!(materials[1]["RotationType"], "ON_DEMAND");
+    // Each command is a process of its own, which reserves a block of counts durably on its
+    // first encryption under a version and never gets the unused rest back. So version 1
+    // (one encryption, one process) shows exactly one block, version 2 (never used) shows
+    // none, and version 3 (two encryptions, two processes) at least 2 and at most two blocks.
+    let block = lockbox::Lifecycle::default().encryption_count_block;
+    let encryptions = |i: usize| materials[i]["Encryptions"].as_u64().unwrap();
+    assert_eq!(encryptions(0), block);
+    assert_eq!(encryptions(1), 0);
+    assert!((2..=2 * block).contains(&encryptions(2)), "{usage}");
+
+    assert_eq!(
+        ok(&home, &["maintain"]),
+        serde_json::json!({"Rotated": [], "Deleted": [], "Failed": []})
+    );
+    let out = lockbox(&home, &["doctor"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = String::from_utf8(out.stdout)?;
+    let lines: Vec<&str> = report.lines().collect();
+    assert!(lines[0].starts_with("Token: lockbox ("), "{report}");
+    assert_eq!(
+        lines[1..],
+        [
+            "Keys: 1 record, 3 token objects",
+            "OK: every record has its material and no orphans remain."
+        ],
+        "{report}"
+    );
+    Ok(())
+}
+
+#[test]
 fn errors_are_one_line_with_the_aws_error_name_and_exit_code() -> TestResult {
     let tmp = tempfile::tempdir()?;
     let home = tmp.path().join("home");
@@ -533,6 +730,14 @@ fn help_lists_the_aws_kms_commands_and_their_flags() -> TestResult {
         "disable-key",
         "schedule-key-deletion",
         "cancel-key-deletion",
+        "enable-key-rotation",
+        "disable-key-rotation",
+        "get-key-rotation-status",
+        "rotate-key-on-demand",
+        "list-key-rotations",
+        "key-usage",
+        "maintain",
+        "doctor",
         "create-alias",
         "update-alias",
         "delete-alias",
@@ -554,6 +759,10 @@ fn help_lists_the_aws_kms_commands_and_their_flags() -> TestResult {
         );
     }
     assert!(help.contains("PINs are never taken from the command line"));
+    assert!(
+        help.contains("Exit codes: 0 success; 1 maintain or doctor"),
+        "{help}"
+    );
     let out = Command::new(env!("CARGO_BIN_EXE_lockbox"))
         .args(["encrypt", "--help"])
         .output()?;
@@ -568,6 +777,41 @@ fn help_lists_the_aws_kms_commands_and_their_flags() -> TestResult {
         assert!(help.contains(flag), "encrypt --help lacks {flag}:\n{help}");
     }
     assert!(help.contains("fileb://PATH"));
+    for (cmd, flags, text) in [
+        (
+            "enable-key-rotation",
+            &["--key-id", "--rotation-period-in-days"][..],
+            "90 to 2560",
+        ),
+        (
+            "list-key-rotations",
+            &[
+                "--key-id",
+                "--include-key-material",
+                "--max-items",
+                "--page-size",
+                "--starting-token",
+            ][..],
+            "ALL_KEY_MATERIAL",
+        ),
+        (
+            "key-usage",
+            &["--key-id"][..],
+            "Encryptions is an upper bound",
+        ),
+        ("maintain", &[][..], "exits 1 if anything failed"),
+        ("doctor", &[][..], "Exits 1 if material is missing"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_lockbox"))
+            .args([cmd, "--help"])
+            .output()?;
+        assert!(out.status.success());
+        let help = String::from_utf8(out.stdout)?;
+        for flag in flags {
+            assert!(help.contains(flag), "{cmd} --help lacks {flag}:\n{help}");
+        }
+        assert!(help.contains(text), "{cmd} --help lacks {text:?}:\n{help}");
+    }
     Ok(())
 }
 

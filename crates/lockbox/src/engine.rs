@@ -45,6 +45,16 @@ pub struct Engine {
     pub(crate) counters: Mutex<HashMap<(KeyId, u32), Counter>>,
     // CKA_IDs of material that reconciliation found missing from the token.
     pub(crate) unavailable: RwLock<HashSet<[u8; 16]>>,
+    opened: OpenReport,
+}
+
+/// What opening the engine found and did: its reconciliation and maintenance passes.
+#[derive(Clone, Debug)]
+pub struct OpenReport {
+    /// The reconciliation pass.
+    pub reconciliation: Result<crate::ReconcileReport, KmsError>,
+    /// The maintenance pass.
+    pub maintenance: Result<crate::MaintenanceReport, KmsError>,
 }
 
 impl Engine {
@@ -64,7 +74,7 @@ impl Engine {
         crate::config::make_private_dir(&config.data_dir)?;
         let token = Token::open(&config.token)?;
         let store = Store::open(&config.data_dir.join("metadata"))?;
-        let engine = Engine {
+        let mut engine = Engine {
             token,
             store,
             scope: config.arn,
@@ -73,8 +83,13 @@ impl Engine {
             writes: Mutex::new(()),
             counters: Mutex::new(HashMap::new()),
             unavailable: RwLock::new(HashSet::new()),
+            opened: OpenReport {
+                reconciliation: Ok(Default::default()),
+                maintenance: Ok(Default::default()),
+            },
         };
-        match engine.reconcile() {
+        let reconciliation = engine.reconcile();
+        match &reconciliation {
             Ok(r) if r.has_problems() => tracing::error!(
                 missing = r.missing.len(),
                 orphans = r.orphans.len(),
@@ -83,10 +98,20 @@ impl Engine {
             Ok(_) => {}
             Err(e) => tracing::error!(error = %e, "reconciliation at open failed"),
         }
-        if let Err(e) = engine.maintain() {
+        let maintenance = engine.maintain();
+        if let Err(e) = &maintenance {
             tracing::error!(error = %e, "maintenance at open failed");
         }
+        engine.opened = OpenReport {
+            reconciliation,
+            maintenance,
+        };
         Ok(engine)
+    }
+
+    /// What the reconciliation and maintenance passes run by opening found and did.
+    pub fn open_report(&self) -> &OpenReport {
+        &self.opened
     }
 
     /// The token this engine uses (for inspection: what it holds, how it describes itself).

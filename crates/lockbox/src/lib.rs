@@ -39,7 +39,7 @@ mod state;
 
 pub use clock::{Clock, SystemClock};
 pub use config::{CONFIG_FILE, Config, GCM_RANDOM_IV_BOUND, Lifecycle, PROVISIONED_TOKEN_LABEL};
-pub use engine::Engine;
+pub use engine::{Engine, OpenReport};
 pub use error::Error;
 pub use lifecycle::{MaintenanceReport, MaintenanceThread, MaterialUsage};
 /// The vocabulary: requests, responses, ids, errors and the `Kms` trait.

@@ -5,8 +5,10 @@ pub(crate) mod aliases;
 pub(crate) mod crypto;
 pub(crate) mod demo;
 pub(crate) mod keys;
+pub(crate) mod rotation;
 pub(crate) mod tags;
 pub(crate) mod token;
+pub(crate) mod upkeep;
 
 use crate::cli::PageArgs;
 use crate::error::CliError;
