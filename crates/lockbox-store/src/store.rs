@@ -16,8 +16,9 @@ use crate::records::{
     encode_stamp,
 };
 
-/// The layout version of the store as a whole (trees and their keys).
-pub const SCHEMA_VERSION: u32 = 1;
+/// The layout version of the store as a whole (trees and their keys). 2 added the
+/// `deleted` and `orphans` trees; a version-1 store is upgraded when it is opened.
+pub const SCHEMA_VERSION: u32 = 2;
 
 const SCHEMA_KEY: &[u8] = b"schema";
 // sled's page cache; metadata is small, and the default (1 GiB) is far more than it needs.
@@ -132,6 +133,11 @@ impl Store {
                         what: format!("the metadata store in {}", dir.display()),
                         version: found,
                     });
+                }
+                // Version 1 lacks only trees that open_tree creates empty: record the upgrade,
+                // so that an older Lockbox refuses the store rather than ignore tombstones.
+                if found < SCHEMA_VERSION {
+                    meta.insert(SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes())?;
                 }
             }
         }
@@ -309,6 +315,11 @@ impl Store {
     /// record: it is how a deleted key is told apart from one that never existed, and how
     /// an interrupted deletion is found and finished.
     pub fn begin_deletion(&self, id: KeyId, at: Timestamp) -> Result<(), StoreError> {
+        // A retried deletion keeps the time the first attempt began; it still flushes, in
+        // case the first attempt's flush failed.
+        if self.deleted.contains_key(id.as_bytes())? {
+            return self.commit();
+        }
         let value = encode_stamp("deleted", &id.to_string(), at, "")?;
         self.deleted.insert(id.as_bytes(), value)?;
         self.commit()

@@ -276,3 +276,36 @@ fn reopening_right_after_closing_is_not_refused() -> TestResult {
     );
     Ok(())
 }
+
+#[test]
+fn deletion_leaves_a_tombstone_that_keeps_its_first_time_and_takes_the_aliases() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let store = Store::open(dir.path())?;
+    let (doomed, kept) = (record(1), record(2));
+    store.put_key(&doomed)?;
+    store.put_key(&kept)?;
+    let now = Timestamp::from_unix_millis(1_800_000_000_000);
+    store.create_alias(&alias("alias/a"), doomed.id, now)?;
+    store.create_alias(&alias("alias/b"), doomed.id, now)?;
+    store.create_alias(&alias("alias/c"), kept.id, now)?;
+    store.begin_deletion(doomed.id, now)?;
+    store.begin_deletion(doomed.id, Timestamp::from_unix_millis(1_900_000_000_000))?;
+    assert_eq!(store.tombstone(doomed.id)?, Some(now));
+    assert_eq!(store.unfinished_deletions()?, [doomed.id]);
+    let removed = store.finish_deletion(doomed.id)?;
+    assert_eq!(removed, [alias("alias/a"), alias("alias/b")]);
+    drop(store);
+    let store = Store::open(dir.path())?;
+    assert_eq!(store.key(doomed.id)?, None);
+    assert_eq!(store.tombstone(doomed.id)?, Some(now));
+    assert_eq!(store.tombstone(kept.id)?, None);
+    assert!(store.unfinished_deletions()?.is_empty());
+    let names: Vec<_> = store
+        .aliases_page(None, 10, None)?
+        .items
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    assert_eq!(names, [alias("alias/c")]);
+    Ok(())
+}

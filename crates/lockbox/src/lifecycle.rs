@@ -191,12 +191,13 @@ impl Engine {
             .iter_mut()
             .find(|m| m.version == version)
             .ok_or_else(|| crate::engine::missing_material(self.key_arn(id)))?;
-        if m.encryptions_reserved >= want {
-            return Ok(m.encryptions_reserved);
-        }
-        m.encryptions_reserved = want;
+        // Written (and flushed) even when the record already allows for `want`: a write whose
+        // flush failed is visible in memory but may not be on disk, and this reservation must
+        // be durable before the encryptions it covers are made.
+        m.encryptions_reserved = m.encryptions_reserved.max(want);
+        let reserved = m.encryptions_reserved;
         self.put("count encryptions", &r)?;
-        Ok(want)
+        Ok(reserved)
     }
 
     /// Rotates key `id` because version `exhausted` has made as many encryptions as it may,
@@ -474,7 +475,7 @@ impl Engine {
         Ok(())
     }
 
-    /// Starts a thread that runs [`Engine::maintain`] every `every`, for long-running
+    /// Starts a thread that runs [`Engine::maintain`] and [`Engine::reconcile`] every `every`, for long-running
     /// processes. It holds the engine weakly: it stops when the engine is dropped, or when
     /// the returned handle is. Fails only if the thread cannot be started.
     pub fn start_maintenance(
@@ -494,6 +495,17 @@ impl Engine {
                     };
                     if let Err(e) = engine.maintain() {
                         tracing::error!(error = %e, "maintenance pass failed");
+                    }
+                    // A long-running process holds the data directory, so `lockbox doctor`
+                    // cannot run beside it: reconcile here too (findings go to the log).
+                    match engine.reconcile() {
+                        Ok(r) if r.has_problems() => tracing::error!(
+                            missing = r.missing.len(),
+                            orphans = r.orphans.len(),
+                            "reconciliation found problems"
+                        ),
+                        Ok(_) => {}
+                        Err(e) => tracing::error!(error = %e, "reconciliation pass failed"),
                     }
                 }
             })?;

@@ -2,9 +2,13 @@
 //!
 //! Invariant 3 (token first, metadata second) means a crash can leave a token object that no
 //! record names (an orphan), never a record that names nothing. Reconciliation finds both
-//! anyway: orphans are destroyed once they have been unclaimed for the grace period (a
-//! record may still be on its way), and a record whose material is missing is reported
-//! loudly and its key answers KeyUnavailableException; it is never dropped.
+//! anyway: orphans are destroyed once they have been unclaimed for the grace period, and a
+//! record whose material is missing is reported loudly and its key answers
+//! KeyUnavailableException; it is never dropped. Within one process no record is ever on
+//! its way (reconciliation holds the write lock); the grace period is for the cases it
+//! cannot see: metadata restored from an older backup while the token kept newer keys, or
+//! a second data directory misconfigured to share this one's label prefix. It gives an
+//! operator time to notice (`lockbox doctor` lists orphans) before anything is destroyed.
 
 use std::collections::{BTreeMap, HashSet};
 
