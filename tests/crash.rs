@@ -8,6 +8,10 @@
 //! acknowledge may or may not have happened, and the checks allow for both.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
+#[path = "../crates/lockbox/tests/common/root.rs"]
+mod root;
+use root::Root;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -99,11 +103,13 @@ fn crash_child() {
     let env = |k: &str| std::env::var(k).unwrap_or_else(|_| panic!("{k} is not set"));
     let data = PathBuf::from(env(DATA_ENV));
     let clock = Arc::new(StepClock(AtomicI64::new(env(START_ENV).parse().unwrap())));
-    let kms = Engine::open_with_clock(
-        config(&data, Path::new(&env(MODULE_ENV)), Path::new(&env(PIN_ENV))),
-        clock.clone(),
-    )
-    .unwrap();
+    let kms = Root(
+        Engine::open_with_clock(
+            config(&data, Path::new(&env(MODULE_ENV)), Path::new(&env(PIN_ENV))),
+            clock.clone(),
+        )
+        .unwrap(),
+    );
     let mut rng = Rng(env(SEED_ENV).parse().unwrap());
     let pause = std::env::var(PAUSE_ENV).ok();
     let arm_after: usize = std::env::var(ARM_AFTER_ENV)
@@ -343,11 +349,13 @@ fn check(
     round: &str,
 ) {
     let clock = Arc::new(StepClock(AtomicI64::new(now_ms)));
-    let kms = Engine::open_with_clock(
-        config(data, &t.config().module, &t.dir().join("user.pin")),
-        clock,
-    )
-    .unwrap();
+    let kms = Root(
+        Engine::open_with_clock(
+            config(data, &t.config().module, &t.dir().join("user.pin")),
+            clock,
+        )
+        .unwrap(),
+    );
     // Opening reconciled: with no grace period, no orphan is left, and nothing is missing.
     let r = kms.reconcile().unwrap();
     assert!(
@@ -371,7 +379,10 @@ fn check(
         .unwrap()
         .keys
     {
-        versions += kms.material_usage(&k.key_id.into()).unwrap().len();
+        versions += kms
+            .material_usage(&kms.default_caller("test"), &k.key_id.into())
+            .unwrap()
+            .len();
     }
     assert_eq!(
         kms.token().list_objects().unwrap().len(),

@@ -3,6 +3,10 @@
 //! captured whole.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "../crates/lockbox/tests/common/root.rs"]
+mod root;
+use root::Root;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -15,8 +19,8 @@ use lockbox_token::testing::cryptoki::mechanism::Mechanism;
 use lockbox_token::testing::cryptoki::object::{Attribute, AttributeInfo, AttributeType};
 use lockbox_token::token_test;
 
-fn engine(t: &TestToken) -> Engine {
-    Engine::open(Config::new(t.dir().join("data"), t.config())).unwrap()
+fn engine(t: &TestToken) -> Root {
+    Root(Engine::open(Config::new(t.dir().join("data"), t.config())).unwrap())
 }
 
 token_test!(
@@ -216,8 +220,10 @@ token_test!(
             tags: vec![],
             auto_rotation: None,
             on_demand_rotations: 0,
+            account: "000000000000".into(),
+            policy: None,
         })?;
-        let kms = Engine::open(Config::new(data, t.config()))?;
+        let kms = Root(Engine::open(Config::new(data, t.config()))?);
         let blob = hex("01111111112222433384445555555555550000000101000102030405060708090a0b2f67ba77aa412f4cd8c11e77ab17b314d1e26d8742");
         let ctx = EncryptionContext::from_pairs([("tenant", "a"), ("purpose", "example")])?;
         let out = kms.decrypt(DecryptRequest::new(blob).with_encryption_context(ctx))?;

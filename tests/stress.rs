@@ -3,6 +3,10 @@
 //! the token and the records agree.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
+#[path = "../crates/lockbox/tests/common/root.rs"]
+mod root;
+use root::Root;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -50,7 +54,7 @@ fn tolerated(e: &KmsError) -> bool {
     matches!(e.kind(), ErrorKind::Disabled | ErrorKind::LimitExceeded)
 }
 
-fn work(kms: &Engine, shared: &Shared, seed: u64) {
+fn work(kms: &Root, shared: &Shared, seed: u64) {
     let mut rng = Rng(seed);
     let deadline = Instant::now() + RUN_FOR;
     let mut n = 0u64;
@@ -131,7 +135,7 @@ token_test!(
     fn concurrent_mixed_operations_leave_everything_consistent(t) {
         let mut config = Config::new(t.dir().join("data"), t.config());
         config.lifecycle = Lifecycle { max_encryptions_per_version: LIMIT, encryption_count_block: 7, ..Lifecycle::default() };
-        let kms = Arc::new(Engine::open(config)?);
+        let kms = Arc::new(Root(Engine::open(config)?));
         let shared = Arc::new(Shared::default());
         for alias in ALIASES {
             let key = kms.create_key(CreateKeyRequest::new())?.key_metadata.key_id;
@@ -165,7 +169,7 @@ token_test!(
         println!("stress: {} ciphertexts, {} keys, operations {:?}", blobs.len(), keys.len(), shared.ops.lock());
         let mut rotated_by_use = false;
         for key in &keys {
-            let usage = kms.material_usage(&(*key).into())?;
+            let usage = kms.material_usage(&kms.default_caller("test"), &(*key).into())?;
             assert_eq!(usage.iter().filter(|u| u.current).count(), 1);
             for u in &usage {
                 let made = per_version.get(&(key.as_bytes().to_vec(), u.version)).copied().unwrap_or(0);
@@ -178,7 +182,7 @@ token_test!(
         let r = kms.reconcile()?;
         assert!(!r.has_problems() && r.finished_deletions.is_empty(), "{r:?}");
         assert_eq!(r.keys, keys.len());
-        let versions: usize = keys.iter().map(|k| kms.material_usage(&(*k).into()).map(|u| u.len())).sum::<Result<_, _>>()?;
+        let versions: usize = keys.iter().map(|k| kms.material_usage(&kms.default_caller("test"), &(*k).into()).map(|u| u.len())).sum::<Result<_, _>>()?;
         assert_eq!(r.objects, versions);
         let aliases = kms.list_aliases(ListAliasesRequest::new())?.aliases;
         assert_eq!(aliases.len(), ALIASES.len());

@@ -49,13 +49,14 @@ fn main() {
         std::fs::remove_dir_all(&dir).unwrap();
     }
     let config = Config::provision_softhsm(&dir).unwrap();
-    let kms = Engine::open(config.clone()).unwrap();
+    let engine = Engine::open(config.clone()).unwrap();
+    let kms = engine.client(engine.default_caller("bench"));
     let key = kms
         .create_key(CreateKeyRequest::new())
         .unwrap()
         .key_metadata
         .key_id;
-    let object = kms.token().list_objects().unwrap()[0].id;
+    let object = engine.token().list_objects().unwrap()[0].id;
     let raw_owned = raw_session(&config.token).unwrap();
     let raw = &raw_owned;
     let handle = raw
@@ -77,7 +78,7 @@ fn main() {
         .unwrap()
         .ciphertext_blob;
     let (raw_iv, raw_sealed) = raw_encrypt(raw, handle, &aad, &p32);
-    let token = kms.token();
+    let token = engine.token();
 
     // One closure per (operation, way); criterion and the paired rounds run the same ones.
     type Op<'a> = Box<dyn FnMut() + 'a>;

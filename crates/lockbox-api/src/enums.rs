@@ -178,6 +178,49 @@ impl DataKeySpec {
     }
 }
 
+aws_enum! {
+    /// An operation a grant allows.
+    GrantOperation, field = "operations" {
+        Decrypt => "Decrypt",
+        Encrypt => "Encrypt",
+        GenerateDataKey => "GenerateDataKey",
+        GenerateDataKeyWithoutPlaintext => "GenerateDataKeyWithoutPlaintext",
+        ReEncryptFrom => "ReEncryptFrom",
+        ReEncryptTo => "ReEncryptTo",
+        Sign => "Sign",
+        Verify => "Verify",
+        GetPublicKey => "GetPublicKey",
+        CreateGrant => "CreateGrant",
+        RetireGrant => "RetireGrant",
+        DescribeKey => "DescribeKey",
+        GenerateDataKeyPair => "GenerateDataKeyPair",
+        GenerateDataKeyPairWithoutPlaintext => "GenerateDataKeyPairWithoutPlaintext",
+        GenerateMac => "GenerateMac",
+        VerifyMac => "VerifyMac",
+        DeriveSharedSecret => "DeriveSharedSecret",
+        Encapsulate => "Encapsulate",
+        Decapsulate => "Decapsulate",
+    }
+}
+
+impl GrantOperation {
+    /// True for the operations whose requests carry an encryption context, the only ones a
+    /// grant constraint can restrict.
+    pub fn takes_encryption_context(self) -> bool {
+        matches!(
+            self,
+            GrantOperation::Decrypt
+                | GrantOperation::Encrypt
+                | GrantOperation::GenerateDataKey
+                | GrantOperation::GenerateDataKeyWithoutPlaintext
+                | GrantOperation::ReEncryptFrom
+                | GrantOperation::ReEncryptTo
+                | GrantOperation::GenerateDataKeyPair
+                | GrantOperation::GenerateDataKeyPairWithoutPlaintext
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,6 +12,9 @@ pub const INVALID_CIPHERTEXT_MESSAGE: &str = "The ciphertext is damaged, was mad
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ErrorKind {
+    /// The caller is not allowed to do this: no policy statement or grant allows it, or one
+    /// denies it explicitly.
+    AccessDenied,
     /// An alias or other named resource already exists.
     AlreadyExists,
     /// An automatic rotation of the key is in progress or due within 20 minutes.
@@ -26,6 +29,10 @@ pub enum ErrorKind {
     InvalidAliasName,
     /// The ARN is malformed.
     InvalidArn,
+    /// The grant id names no grant of the key.
+    InvalidGrantId,
+    /// A grant token is malformed or names no grant.
+    InvalidGrantToken,
     /// The ciphertext is corrupt, was encrypted under another context, or is not ours.
     InvalidCiphertext,
     /// The key's usage does not allow this operation or algorithm.
@@ -40,6 +47,8 @@ pub enum ErrorKind {
     KmsInvalidState,
     /// A quota was exceeded.
     LimitExceeded,
+    /// A key policy is not valid JSON, breaks the policy grammar, or would lock its caller out.
+    MalformedPolicyDocument,
     /// The key, alias or other resource does not exist.
     NotFound,
     /// A tag is invalid, or there are too many.
@@ -54,6 +63,7 @@ impl ErrorKind {
     /// The AWS exception name, as it appears in `__type` on the wire and in the AWS CLI.
     pub fn name(self) -> &'static str {
         match self {
+            ErrorKind::AccessDenied => "AccessDeniedException",
             ErrorKind::AlreadyExists => "AlreadyExistsException",
             ErrorKind::Conflict => "ConflictException",
             ErrorKind::DependencyTimeout => "DependencyTimeoutException",
@@ -61,6 +71,8 @@ impl ErrorKind {
             ErrorKind::IncorrectKey => "IncorrectKeyException",
             ErrorKind::InvalidAliasName => "InvalidAliasNameException",
             ErrorKind::InvalidArn => "InvalidArnException",
+            ErrorKind::InvalidGrantId => "InvalidGrantIdException",
+            ErrorKind::InvalidGrantToken => "InvalidGrantTokenException",
             ErrorKind::InvalidCiphertext => "InvalidCiphertextException",
             ErrorKind::InvalidKeyUsage => "InvalidKeyUsageException",
             ErrorKind::InvalidMarker => "InvalidMarkerException",
@@ -68,6 +80,7 @@ impl ErrorKind {
             ErrorKind::KmsInternal => "KMSInternalException",
             ErrorKind::KmsInvalidState => "KMSInvalidStateException",
             ErrorKind::LimitExceeded => "LimitExceededException",
+            ErrorKind::MalformedPolicyDocument => "MalformedPolicyDocumentException",
             ErrorKind::NotFound => "NotFoundException",
             ErrorKind::Tag => "TagException",
             ErrorKind::UnsupportedOperation => "UnsupportedOperationException",

@@ -1,5 +1,6 @@
 //! The `Kms` trait: the operations, one method each.
 
+use crate::access::*;
 use crate::error::KmsError;
 use crate::ops::*;
 
@@ -87,4 +88,26 @@ pub trait Kms: Send + Sync {
         &self,
         req: ListKeyRotationsRequest,
     ) -> Result<ListKeyRotationsResponse, KmsError>;
+    /// Replaces a key's policy.
+    fn put_key_policy(&self, req: PutKeyPolicyRequest) -> Result<(), KmsError>;
+    /// Returns a key's policy document.
+    fn get_key_policy(&self, req: GetKeyPolicyRequest) -> Result<GetKeyPolicyResponse, KmsError>;
+    /// Lists a key's policy names (always `default`).
+    fn list_key_policies(
+        &self,
+        req: ListKeyPoliciesRequest,
+    ) -> Result<ListKeyPoliciesResponse, KmsError>;
+    /// Gives a principal some operations on a key.
+    fn create_grant(&self, req: CreateGrantRequest) -> Result<CreateGrantResponse, KmsError>;
+    /// Lists a key's grants, a page at a time.
+    fn list_grants(&self, req: ListGrantsRequest) -> Result<ListGrantsResponse, KmsError>;
+    /// Lists the grants a principal may retire, a page at a time.
+    fn list_retirable_grants(
+        &self,
+        req: ListRetirableGrantsRequest,
+    ) -> Result<ListGrantsResponse, KmsError>;
+    /// Retires a grant (its retiring principal or grantee gives it up).
+    fn retire_grant(&self, req: RetireGrantRequest) -> Result<(), KmsError>;
+    /// Revokes a grant (a key administrator takes it away).
+    fn revoke_grant(&self, req: RevokeGrantRequest) -> Result<(), KmsError>;
 }

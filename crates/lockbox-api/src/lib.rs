@@ -27,9 +27,11 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+mod access;
 mod context;
 mod enums;
 mod error;
+mod identity;
 mod ids;
 mod kms;
 mod ops;
@@ -37,12 +39,20 @@ mod secret;
 mod tag;
 mod time;
 
+pub use access::{
+    CreateGrantRequest, CreateGrantResponse, DEFAULT_POLICY_NAME, GetKeyPolicyRequest,
+    GetKeyPolicyResponse, GrantConstraints, GrantListEntry, GrantName, GrantTokens,
+    ListGrantsRequest, ListGrantsResponse, ListKeyPoliciesRequest, ListKeyPoliciesResponse,
+    ListRetirableGrantsRequest, MAX_GRANT_TOKEN_LEN, MAX_GRANT_TOKENS, MAX_GRANTS_PER_KEY,
+    MAX_POLICY_LEN, PutKeyPolicyRequest, RetireGrantRequest, RetireGrantTarget, RevokeGrantRequest,
+};
 pub use context::EncryptionContext;
 pub use enums::{
-    DataKeySpec, EncryptionAlgorithm, IncludeKeyMaterial, KeyManager, KeyMaterialState, KeySpec,
-    KeyState, KeyUsage, Origin, RotationType,
+    DataKeySpec, EncryptionAlgorithm, GrantOperation, IncludeKeyMaterial, KeyManager,
+    KeyMaterialState, KeySpec, KeyState, KeyUsage, Origin, RotationType,
 };
 pub use error::{ErrorKind, INVALID_CIPHERTEXT_MESSAGE, KmsError};
+pub use identity::{Caller, MAX_PRINCIPAL_LEN, Principal, PrincipalKind, is_account_id};
 pub use ids::{
     ALIAS_PREFIX, AliasArn, AliasName, ArnScope, KeyArn, KeyId, KeyRef, MAX_ALIAS_NAME_LEN,
     MAX_KEY_ID_LEN, RESERVED_ALIAS_PREFIX,

@@ -4,6 +4,7 @@
 //! builds one has already turned untrusted input into well-formed values. Requests are
 //! `#[non_exhaustive]`: build them with `new` and the `with_*` methods.
 
+use crate::access::GrantTokens;
 use crate::context::EncryptionContext;
 use crate::enums::{
     DataKeySpec, EncryptionAlgorithm, IncludeKeyMaterial, KeyManager, KeyMaterialState, KeySpec,
@@ -155,6 +156,10 @@ pub struct CreateKeyRequest {
     pub origin: Option<Origin>,
     /// Tags, at most 50, keys unique.
     pub tags: Vec<Tag>,
+    /// The key policy document; default: the account's root may do everything.
+    pub policy: Option<String>,
+    /// Skips the check that the caller can change the new policy afterwards. Dangerous.
+    pub bypass_policy_lockout_safety_check: bool,
 }
 
 impl CreateKeyRequest {
@@ -175,6 +180,10 @@ with_methods!(CreateKeyRequest {
     with_origin: origin: Origin,
     /// Sets the tags.
     with_tags: tags: Vec<Tag>,
+    /// Sets the key policy document.
+    with_policy: policy: String,
+    /// Skips the policy lockout safety check.
+    with_bypass_policy_lockout_safety_check: bypass_policy_lockout_safety_check: bool,
 });
 
 /// CreateKey's answer.
@@ -203,10 +212,30 @@ macro_rules! key_request {
     };
 }
 
-key_request!(
-    /// DescribeKey (any of the four key forms).
-    DescribeKeyRequest
-);
+/// DescribeKey (any of the four key forms).
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct DescribeKeyRequest {
+    /// The key.
+    pub key_id: KeyRef,
+    /// Grant tokens.
+    pub grant_tokens: GrantTokens,
+}
+
+impl DescribeKeyRequest {
+    /// A request for `key_id`.
+    pub fn new(key_id: impl Into<KeyRef>) -> Self {
+        DescribeKeyRequest {
+            key_id: key_id.into(),
+            grant_tokens: GrantTokens::none(),
+        }
+    }
+}
+
+with_methods!(DescribeKeyRequest {
+    /// Sets the grant tokens.
+    with_grant_tokens: grant_tokens: GrantTokens,
+});
 key_request!(
     /// EnableKey (key id or key ARN).
     EnableKeyRequest
@@ -529,6 +558,8 @@ pub struct EncryptRequest {
     pub encryption_context: EncryptionContext,
     /// `SYMMETRIC_DEFAULT` (the default) for symmetric keys.
     pub encryption_algorithm: Option<EncryptionAlgorithm>,
+    /// Grant tokens.
+    pub grant_tokens: GrantTokens,
 }
 
 impl EncryptRequest {
@@ -539,6 +570,7 @@ impl EncryptRequest {
             plaintext,
             encryption_context: EncryptionContext::empty(),
             encryption_algorithm: None,
+            grant_tokens: GrantTokens::none(),
         }
     }
 }
@@ -548,6 +580,8 @@ with_methods!(EncryptRequest {
     with_encryption_context: encryption_context: EncryptionContext,
     /// Sets the algorithm.
     with_encryption_algorithm: encryption_algorithm: EncryptionAlgorithm,
+    /// Sets the grant tokens.
+    with_grant_tokens: grant_tokens: GrantTokens,
 });
 
 /// Encrypt's answer.
@@ -573,6 +607,8 @@ pub struct DecryptRequest {
     pub key_id: Option<KeyRef>,
     /// `SYMMETRIC_DEFAULT` (the default) for symmetric keys.
     pub encryption_algorithm: Option<EncryptionAlgorithm>,
+    /// Grant tokens.
+    pub grant_tokens: GrantTokens,
 }
 
 impl DecryptRequest {
@@ -583,6 +619,7 @@ impl DecryptRequest {
             encryption_context: EncryptionContext::empty(),
             key_id: None,
             encryption_algorithm: None,
+            grant_tokens: GrantTokens::none(),
         }
     }
 }
@@ -594,6 +631,8 @@ with_methods!(DecryptRequest {
     with_key_id: key_id: KeyRef,
     /// Sets the algorithm.
     with_encryption_algorithm: encryption_algorithm: EncryptionAlgorithm,
+    /// Sets the grant tokens.
+    with_grant_tokens: grant_tokens: GrantTokens,
 });
 
 /// Decrypt's answer.
@@ -624,6 +663,8 @@ pub struct ReEncryptRequest {
     pub source_encryption_algorithm: Option<EncryptionAlgorithm>,
     /// `SYMMETRIC_DEFAULT` (the default).
     pub destination_encryption_algorithm: Option<EncryptionAlgorithm>,
+    /// Grant tokens.
+    pub grant_tokens: GrantTokens,
 }
 
 impl ReEncryptRequest {
@@ -637,6 +678,7 @@ impl ReEncryptRequest {
             destination_encryption_context: EncryptionContext::empty(),
             source_encryption_algorithm: None,
             destination_encryption_algorithm: None,
+            grant_tokens: GrantTokens::none(),
         }
     }
 }
@@ -652,6 +694,8 @@ with_methods!(ReEncryptRequest {
     with_source_encryption_algorithm: source_encryption_algorithm: EncryptionAlgorithm,
     /// Sets the destination algorithm.
     with_destination_encryption_algorithm: destination_encryption_algorithm: EncryptionAlgorithm,
+    /// Sets the grant tokens.
+    with_grant_tokens: grant_tokens: GrantTokens,
 });
 
 /// ReEncrypt's answer.
@@ -679,6 +723,8 @@ pub struct GenerateDataKeyRequest {
     pub size: DataKeySize,
     /// Bound to the encrypted data key.
     pub encryption_context: EncryptionContext,
+    /// Grant tokens.
+    pub grant_tokens: GrantTokens,
 }
 
 impl GenerateDataKeyRequest {
@@ -688,6 +734,7 @@ impl GenerateDataKeyRequest {
             key_id: key_id.into(),
             size: size.into(),
             encryption_context: EncryptionContext::empty(),
+            grant_tokens: GrantTokens::none(),
         }
     }
 }
@@ -695,6 +742,8 @@ impl GenerateDataKeyRequest {
 with_methods!(GenerateDataKeyRequest {
     /// Sets the encryption context.
     with_encryption_context: encryption_context: EncryptionContext,
+    /// Sets the grant tokens.
+    with_grant_tokens: grant_tokens: GrantTokens,
 });
 
 /// GenerateDataKey's answer.

@@ -7,6 +7,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use lockbox::api::{Caller, Principal};
 use lockbox::{Config, Engine};
 
 use crate::error::CliError;
@@ -40,4 +41,15 @@ pub(crate) fn open_engine(dir: &Path) -> Result<Engine, CliError> {
         );
     }
     Ok(Engine::open(config)?)
+}
+
+/// Who this command acts as: `$LOCKBOX_CALLER` (a principal ARN) if set, else the data
+/// directory's configured default caller (`[caller] principal`, else the account root).
+pub(crate) fn caller(engine: &Engine) -> Result<Caller, CliError> {
+    match std::env::var("LOCKBOX_CALLER") {
+        Ok(arn) if !arn.is_empty() => Principal::parse(&arn)
+            .map(|p| Caller::new(p).with_source("cli"))
+            .map_err(|e| CliError::Setup(format!("LOCKBOX_CALLER: {}", e.message()))),
+        _ => Ok(engine.default_caller("cli")),
+    }
 }

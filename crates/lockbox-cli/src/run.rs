@@ -24,40 +24,43 @@ pub(crate) fn run() -> Result<(), CliError> {
     if let Command::Demo(a) = cli.command {
         return demo::demo(a);
     }
-    let kms = home::open_engine(&home::data_dir()?)?;
+    let engine = home::open_engine(&home::data_dir()?)?;
+    let caller = home::caller(&engine)?;
+    let client = engine.client(caller.clone());
+    let kms = &client;
     match cli.command {
         Command::Demo(_) => Ok(()),
-        Command::InspectToken => token::inspect_token(&kms),
-        Command::KeyUsage(a) => rotation::key_usage(&kms, a),
-        Command::Maintain => upkeep::maintain(&kms),
-        Command::Doctor => upkeep::doctor(&kms),
-        Command::CreateKey(a) => keys::create_key(&kms, a),
-        Command::DescribeKey(a) => keys::describe_key(&kms, a),
-        Command::ListKeys(a) => keys::list_keys(&kms, a),
-        Command::UpdateKeyDescription(a) => keys::update_key_description(&kms, a),
-        Command::EnableKey(a) => keys::enable_key(&kms, a),
-        Command::DisableKey(a) => keys::disable_key(&kms, a),
-        Command::ScheduleKeyDeletion(a) => keys::schedule_key_deletion(&kms, a),
-        Command::CancelKeyDeletion(a) => keys::cancel_key_deletion(&kms, a),
-        Command::EnableKeyRotation(a) => rotation::enable_key_rotation(&kms, a),
-        Command::DisableKeyRotation(a) => rotation::disable_key_rotation(&kms, a),
-        Command::GetKeyRotationStatus(a) => rotation::get_key_rotation_status(&kms, a),
-        Command::RotateKeyOnDemand(a) => rotation::rotate_key_on_demand(&kms, a),
-        Command::ListKeyRotations(a) => rotation::list_key_rotations(&kms, a),
-        Command::CreateAlias(a) => aliases::create_alias(&kms, a),
-        Command::UpdateAlias(a) => aliases::update_alias(&kms, a),
-        Command::DeleteAlias(a) => aliases::delete_alias(&kms, a),
-        Command::ListAliases(a) => aliases::list_aliases(&kms, a),
-        Command::TagResource(a) => tags::tag_resource(&kms, a),
-        Command::UntagResource(a) => tags::untag_resource(&kms, a),
-        Command::ListResourceTags(a) => tags::list_resource_tags(&kms, a),
-        Command::Encrypt(a) => crypto::encrypt(&kms, a),
-        Command::Decrypt(a) => crypto::decrypt(&kms, a),
-        Command::ReEncrypt(a) => crypto::re_encrypt(&kms, a),
-        Command::GenerateDataKey(a) => crypto::generate_data_key(&kms, a),
+        Command::InspectToken => token::inspect_token(&engine),
+        Command::KeyUsage(a) => rotation::key_usage(&engine, &caller, a),
+        Command::Maintain => upkeep::maintain(&engine),
+        Command::Doctor => upkeep::doctor(&engine),
+        Command::CreateKey(a) => keys::create_key(kms, a),
+        Command::DescribeKey(a) => keys::describe_key(kms, a),
+        Command::ListKeys(a) => keys::list_keys(kms, a),
+        Command::UpdateKeyDescription(a) => keys::update_key_description(kms, a),
+        Command::EnableKey(a) => keys::enable_key(kms, a),
+        Command::DisableKey(a) => keys::disable_key(kms, a),
+        Command::ScheduleKeyDeletion(a) => keys::schedule_key_deletion(kms, a),
+        Command::CancelKeyDeletion(a) => keys::cancel_key_deletion(kms, a),
+        Command::EnableKeyRotation(a) => rotation::enable_key_rotation(kms, a),
+        Command::DisableKeyRotation(a) => rotation::disable_key_rotation(kms, a),
+        Command::GetKeyRotationStatus(a) => rotation::get_key_rotation_status(kms, a),
+        Command::RotateKeyOnDemand(a) => rotation::rotate_key_on_demand(kms, a),
+        Command::ListKeyRotations(a) => rotation::list_key_rotations(kms, a),
+        Command::CreateAlias(a) => aliases::create_alias(kms, a),
+        Command::UpdateAlias(a) => aliases::update_alias(kms, a),
+        Command::DeleteAlias(a) => aliases::delete_alias(kms, a),
+        Command::ListAliases(a) => aliases::list_aliases(kms, a),
+        Command::TagResource(a) => tags::tag_resource(kms, a),
+        Command::UntagResource(a) => tags::untag_resource(kms, a),
+        Command::ListResourceTags(a) => tags::list_resource_tags(kms, a),
+        Command::Encrypt(a) => crypto::encrypt(kms, a),
+        Command::Decrypt(a) => crypto::decrypt(kms, a),
+        Command::ReEncrypt(a) => crypto::re_encrypt(kms, a),
+        Command::GenerateDataKey(a) => crypto::generate_data_key(kms, a),
         Command::GenerateDataKeyWithoutPlaintext(a) => {
-            crypto::generate_data_key_without_plaintext(&kms, a)
+            crypto::generate_data_key_without_plaintext(kms, a)
         }
-        Command::GenerateRandom(a) => crypto::generate_random(&kms, a),
+        Command::GenerateRandom(a) => crypto::generate_random(kms, a),
     }
 }

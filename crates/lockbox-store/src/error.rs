@@ -40,6 +40,9 @@ pub enum StoreError {
     /// The alias does not exist.
     #[error("alias does not exist")]
     AliasMissing,
+    /// The key already has the most grants it may have.
+    #[error("the key already has {0} grants")]
+    TooManyGrants(usize),
     /// The key the operation names does not exist.
     #[error("key does not exist")]
     KeyMissing,

@@ -1,6 +1,6 @@
 //! Lockbox's metadata store: the only crate that knows sled.
 //!
-//! It keeps key records and aliases (later: policies, grants, audit) as typed records, each
+//! It keeps key records (with their policies), aliases and grants as typed records, each
 //! encoded as a version byte followed by postcard (see `docs/decisions/0001-postcard-records.md`).
 //! Updates that touch several trees run in one sled transaction, and every mutation is flushed
 //! to disk before the method returns: when the engine acknowledges a change, it is durable.
@@ -17,5 +17,5 @@ mod records;
 mod store;
 
 pub use error::StoreError;
-pub use records::{AliasRecord, AutoRotation, Deletion, KeyRecord, Material};
+pub use records::{AliasRecord, AutoRotation, Deletion, GrantRecord, KeyRecord, Material};
 pub use store::{Page, SCHEMA_VERSION, Store};

@@ -4,7 +4,9 @@
 //! struct. Enums are stored by their AWS names, so the encoding does not depend on the order
 //! of Rust enum variants. A reader accepts every version it knows and refuses newer ones.
 
-use lockbox_api::{KeyId, KeySpec, KeyState, KeyUsage, Origin, RotationType, Tag, Timestamp};
+use lockbox_api::{
+    GrantOperation, KeyId, KeySpec, KeyState, KeyUsage, Origin, RotationType, Tag, Timestamp,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::error::StoreError;
@@ -79,6 +81,12 @@ pub struct KeyRecord {
     pub auto_rotation: Option<AutoRotation>,
     /// How many times RotateKeyOnDemand has rotated this key.
     pub on_demand_rotations: u32,
+    /// The 12-digit account that owns the key. Empty only in a record written before
+    /// accounts existed, until [`crate::Store::assign_owner`] gives it the default account.
+    pub account: String,
+    /// The key policy document as it was put; `None` is the default policy (the owning
+    /// account's root may do everything).
+    pub policy: Option<String>,
 }
 
 impl KeyRecord {
@@ -120,6 +128,8 @@ impl AliasRecord {
 
 const KEY_RECORD_V1: u8 = 1;
 const KEY_RECORD_V2: u8 = 2;
+const KEY_RECORD_V3: u8 = 3;
+const GRANT_RECORD_V1: u8 = 1;
 const ALIAS_RECORD_V1: u8 = 1;
 
 #[derive(Serialize, Deserialize)]
@@ -168,6 +178,24 @@ struct MaterialV2 {
     created_ms: i64,
     rotation: Option<String>,
     encryptions_reserved: u64,
+}
+
+/// Version 3 adds the owning account and the key policy.
+#[derive(Serialize, Deserialize)]
+struct KeyRecordV3 {
+    v2: KeyRecordV2,
+    account: String,
+    policy: Option<String>,
+}
+
+impl From<KeyRecordV2> for KeyRecordV3 {
+    fn from(v2: KeyRecordV2) -> Self {
+        KeyRecordV3 {
+            v2,
+            account: String::new(),
+            policy: None,
+        }
+    }
 }
 
 impl From<KeyRecordV1> for KeyRecordV2 {
@@ -237,7 +265,12 @@ pub(crate) fn encode_key(r: &KeyRecord) -> Result<Vec<u8>, StoreError> {
             .map(|a| (a.period_days, a.since.unix_millis())),
         on_demand_rotations: r.on_demand_rotations,
     };
-    versioned(KEY_RECORD_V2, &v2, "keys", &r.id.to_string())
+    let v3 = KeyRecordV3 {
+        v2,
+        account: r.account.clone(),
+        policy: r.policy.clone(),
+    };
+    versioned(KEY_RECORD_V3, &v3, "keys", &r.id.to_string())
 }
 
 pub(crate) fn decode_key(key: &[u8], bytes: &[u8]) -> Result<KeyRecord, StoreError> {
@@ -247,9 +280,12 @@ pub(crate) fn decode_key(key: &[u8], bytes: &[u8]) -> Result<KeyRecord, StoreErr
         key: name.clone(),
         reason,
     };
-    let v2: KeyRecordV2 = match bytes.split_first() {
-        Some((&KEY_RECORD_V1, body)) => exact::<KeyRecordV1>(body).map_err(corrupt)?.into(),
-        Some((&KEY_RECORD_V2, body)) => exact(body).map_err(corrupt)?,
+    let v3: KeyRecordV3 = match bytes.split_first() {
+        Some((&KEY_RECORD_V1, body)) => {
+            KeyRecordV2::from(exact::<KeyRecordV1>(body).map_err(corrupt)?).into()
+        }
+        Some((&KEY_RECORD_V2, body)) => exact::<KeyRecordV2>(body).map_err(corrupt)?.into(),
+        Some((&KEY_RECORD_V3, body)) => exact(body).map_err(corrupt)?,
         Some((0, _)) => return Err(corrupt("record version 0".into())),
         Some((&v, _)) => {
             return Err(StoreError::TooNew {
@@ -259,6 +295,14 @@ pub(crate) fn decode_key(key: &[u8], bytes: &[u8]) -> Result<KeyRecord, StoreErr
         }
         None => return Err(corrupt("empty record".into())),
     };
+    let KeyRecordV3 {
+        v2,
+        account,
+        policy,
+    } = v3;
+    if !account.is_empty() && !lockbox_api::is_account_id(&account) {
+        return Err(corrupt(format!("account '{account}' is not 12 digits")));
+    }
     let spec: KeySpec = v2.spec.parse().map_err(|e| corrupt(format!("{e}")))?;
     let usage: KeyUsage = v2.usage.parse().map_err(|e| corrupt(format!("{e}")))?;
     let origin: Origin = v2.origin.parse().map_err(|e| corrupt(format!("{e}")))?;
@@ -310,6 +354,8 @@ pub(crate) fn decode_key(key: &[u8], bytes: &[u8]) -> Result<KeyRecord, StoreErr
             since: Timestamp::from_unix_millis(ms),
         }),
         on_demand_rotations: v2.on_demand_rotations,
+        account,
+        policy,
     })
 }
 
@@ -352,6 +398,125 @@ pub(crate) fn decode_alias(key: &[u8], bytes: &[u8]) -> Result<AliasRecord, Stor
             reason: "empty record".into(),
         }),
     }
+}
+
+/// A grant: a principal may perform some operations on a key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GrantRecord {
+    /// The key.
+    pub key: KeyId,
+    /// The grant id (shown as 64 hex digits).
+    pub id: [u8; 32],
+    /// The name CreateGrant was given.
+    pub name: Option<String>,
+    /// When it was created.
+    pub created: Timestamp,
+    /// Who gets the permissions (a principal ARN).
+    pub grantee: String,
+    /// Who may retire it (a principal ARN).
+    pub retiring: Option<String>,
+    /// The account whose principal created it.
+    pub issuing_account: String,
+    /// The operations it allows.
+    pub operations: Vec<GrantOperation>,
+    /// Encryption-context pairs the request's context must contain.
+    pub context_subset: Option<Vec<(String, String)>>,
+    /// The encryption context the request's context must equal.
+    pub context_equals: Option<Vec<(String, String)>>,
+}
+
+impl GrantRecord {
+    /// The grant's tree key: key id then grant id.
+    pub fn tree_key(&self) -> [u8; 48] {
+        grant_key(self.key, &self.id)
+    }
+
+    /// Decodes a stored value of the `grants` tree. Total.
+    pub fn decode(key: &[u8], bytes: &[u8]) -> Result<GrantRecord, StoreError> {
+        decode_grant(key, bytes)
+    }
+}
+
+pub(crate) fn grant_key(key: KeyId, id: &[u8; 32]) -> [u8; 48] {
+    let mut k = [0u8; 48];
+    k[..16].copy_from_slice(key.as_bytes());
+    k[16..].copy_from_slice(id);
+    k
+}
+
+#[derive(Serialize, Deserialize)]
+struct GrantRecordV1 {
+    created_ms: i64,
+    name: Option<String>,
+    grantee: String,
+    retiring: Option<String>,
+    issuing_account: String,
+    operations: Vec<String>,
+    context_subset: Option<Vec<(String, String)>>,
+    context_equals: Option<Vec<(String, String)>>,
+}
+
+pub(crate) fn encode_grant(g: &GrantRecord) -> Result<Vec<u8>, StoreError> {
+    let v1 = GrantRecordV1 {
+        created_ms: g.created.unix_millis(),
+        name: g.name.clone(),
+        grantee: g.grantee.clone(),
+        retiring: g.retiring.clone(),
+        issuing_account: g.issuing_account.clone(),
+        operations: g.operations.iter().map(|o| o.as_str().to_owned()).collect(),
+        context_subset: g.context_subset.clone(),
+        context_equals: g.context_equals.clone(),
+    };
+    versioned(GRANT_RECORD_V1, &v1, "grants", &hex(&g.id))
+}
+
+pub(crate) fn decode_grant(key: &[u8], bytes: &[u8]) -> Result<GrantRecord, StoreError> {
+    let corrupt = |reason: String| StoreError::Corrupt {
+        tree: "grants",
+        key: hex(key),
+        reason,
+    };
+    let (Ok(key_id), Ok(id)) = (
+        <[u8; 16]>::try_from(key.get(..16).unwrap_or_default()),
+        <[u8; 32]>::try_from(key.get(16..).unwrap_or_default()),
+    ) else {
+        return Err(corrupt("not a 48-byte grant key".into()));
+    };
+    let v1: GrantRecordV1 = match bytes.split_first() {
+        Some((&GRANT_RECORD_V1, body)) => exact(body).map_err(corrupt)?,
+        Some((0, _)) => return Err(corrupt("record version 0".into())),
+        Some((&v, _)) => {
+            return Err(StoreError::TooNew {
+                what: format!("grant record {}", hex(key)),
+                version: u32::from(v),
+            });
+        }
+        None => return Err(corrupt("empty record".into())),
+    };
+    let operations = v1
+        .operations
+        .iter()
+        .map(|o| {
+            o.parse::<GrantOperation>()
+                .map_err(|e| corrupt(e.to_string()))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(GrantRecord {
+        key: KeyId::from_bytes(key_id),
+        id,
+        name: v1.name,
+        created: Timestamp::from_unix_millis(v1.created_ms),
+        grantee: v1.grantee,
+        retiring: v1.retiring,
+        issuing_account: v1.issuing_account,
+        operations,
+        context_subset: v1.context_subset,
+        context_equals: v1.context_equals,
+    })
+}
+
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 const STAMP_V1: u8 = 1;
@@ -451,6 +616,8 @@ mod tests {
             tags: vec![],
             auto_rotation: None,
             on_demand_rotations: 0,
+            account: "000000000000".into(),
+            policy: None,
         }
     }
 
@@ -482,15 +649,24 @@ mod tests {
             rotation: None,
             encryptions_reserved: 0,
         }];
+        // Written before accounts existed: no owner yet (the store assigns one), default policy.
+        want.account = String::new();
         assert_eq!(decode_key(&[3; 16], &bytes).unwrap(), want);
-        // Written back, it is version 2.
-        assert_eq!(encode_key(&want).unwrap()[0], KEY_RECORD_V2);
+        // Written back, it is version 3.
+        assert_eq!(encode_key(&want).unwrap()[0], KEY_RECORD_V3);
     }
 
     #[test]
     fn records_carry_their_version_and_newer_ones_are_refused() {
+        let mut with_policy = sample();
+        with_policy.policy = Some("{}".into());
+        let bytes = encode_key(&with_policy).unwrap();
+        assert_eq!(
+            decode_key(with_policy.id.as_bytes(), &bytes).unwrap(),
+            with_policy
+        );
         let bytes = encode_key(&sample()).unwrap();
-        assert_eq!(bytes[0], KEY_RECORD_V2);
+        assert_eq!(bytes[0], KEY_RECORD_V3);
         let key = *sample().id.as_bytes();
         assert_eq!(decode_key(&key, &bytes).unwrap(), sample());
         assert!(matches!(
@@ -510,10 +686,10 @@ mod tests {
             Err(StoreError::Corrupt { .. })
         ));
         let mut newer = bytes.clone();
-        newer[0] = 3;
+        newer[0] = 4;
         assert!(matches!(
             decode_key(&key, &newer),
-            Err(StoreError::TooNew { version: 3, .. })
+            Err(StoreError::TooNew { version: 4, .. })
         ));
         assert!(matches!(
             decode_key(&[0; 16], &[]),

@@ -12,13 +12,15 @@ use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 use crate::error::StoreError;
 use crate::records::{
-    AliasRecord, KeyRecord, decode_alias, decode_key, decode_stamp, encode_alias, encode_key,
-    encode_stamp,
+    AliasRecord, GrantRecord, KeyRecord, decode_alias, decode_grant, decode_key, decode_stamp,
+    encode_alias, encode_grant, encode_key, encode_stamp, grant_key, hex,
 };
 
 /// The layout version of the store as a whole (trees and their keys). 2 added the
-/// `deleted` and `orphans` trees; a version-1 store is upgraded when it is opened.
-pub const SCHEMA_VERSION: u32 = 2;
+/// `deleted` and `orphans` trees; 3 keys aliases by account and added the `grants` tree. An
+/// older store is upgraded when it is opened (aliases and records without an account get one
+/// from [`Store::assign_owner`]).
+pub const SCHEMA_VERSION: u32 = 3;
 
 const SCHEMA_KEY: &[u8] = b"schema";
 // sled's page cache; metadata is small, and the default (1 GiB) is far more than it needs.
@@ -35,7 +37,8 @@ pub struct Page<T> {
 
 /// The metadata store of one data directory.
 ///
-/// Trees: `keys` (16-byte key id -> [`KeyRecord`]), `aliases` (alias name -> [`AliasRecord`]),
+/// Trees: `keys` (16-byte key id -> [`KeyRecord`]), `aliases` (`<account>:<alias name>` ->
+/// [`AliasRecord`]), `grants` (key id and grant id -> [`GrantRecord`]),
 /// `deleted` (key id -> when its deletion began: tombstones), `orphans` (CKA_ID of a token
 /// object no record claims -> its label and when it was first seen), `meta` (schema
 /// version). It never holds key material, plain or wrapped. Every mutating
@@ -48,6 +51,7 @@ pub struct Store {
     deleted: sled::Tree,
     // Token objects no record claims: CKA_ID -> label and when first seen.
     orphans: sled::Tree,
+    grants: sled::Tree,
     dir: PathBuf,
 }
 
@@ -146,6 +150,7 @@ impl Store {
             aliases: db.open_tree("aliases")?,
             deleted: db.open_tree("deleted")?,
             orphans: db.open_tree("orphans")?,
+            grants: db.open_tree("grants")?,
             db,
             dir: dir.to_owned(),
         };
@@ -184,9 +189,11 @@ impl Store {
         self.commit()
     }
 
-    /// Up to `limit` key records after `after`, in key-id byte order.
+    /// Up to `limit` key records after `after`, in key-id byte order; only `account`'s when
+    /// given.
     pub fn keys_page(
         &self,
+        account: Option<&str>,
         after: Option<KeyId>,
         limit: usize,
     ) -> Result<Page<KeyRecord>, StoreError> {
@@ -197,18 +204,27 @@ impl Store {
         let mut items = Vec::new();
         for entry in self.keys.range((start, Bound::Unbounded)) {
             let (k, v) = entry?;
+            let record = decode_key(&k, &v)?;
+            if account.is_some_and(|a| a != record.account) {
+                continue;
+            }
             if items.len() == limit {
                 return Ok(Page { items, more: true });
             }
-            items.push(decode_key(&k, &v)?);
+            items.push(record);
         }
         Ok(Page { items, more: false })
     }
 
-    /// Where alias `name` points, if it exists.
-    pub fn alias(&self, name: &AliasName) -> Result<Option<AliasRecord>, StoreError> {
-        match self.aliases.get(name.as_str())? {
-            Some(v) => Ok(Some(decode_alias(name.as_str().as_bytes(), &v)?)),
+    /// Where alias `name` of `account` points, if it exists.
+    pub fn alias(
+        &self,
+        account: &str,
+        name: &AliasName,
+    ) -> Result<Option<AliasRecord>, StoreError> {
+        let k = alias_key(account, name);
+        match self.aliases.get(&k)? {
+            Some(v) => Ok(Some(decode_alias(&k, &v)?)),
             None => Ok(None),
         }
     }
@@ -217,6 +233,7 @@ impl Store {
     /// alias does not.
     pub fn create_alias(
         &self,
+        account: &str,
         name: &AliasName,
         target: KeyId,
         now: Timestamp,
@@ -229,14 +246,15 @@ impl Store {
                 updated: now,
             },
         )?;
+        let k = alias_key(account, name);
         (&self.keys, &self.aliases).transaction(|(keys, aliases)| {
             if keys.get(target.as_bytes())?.is_none() {
                 return Err(ConflictableTransactionError::Abort(Refusal::KeyMissing));
             }
-            if aliases.get(name.as_str())?.is_some() {
+            if aliases.get(&k)?.is_some() {
                 return Err(ConflictableTransactionError::Abort(Refusal::AliasExists));
             }
-            aliases.insert(name.as_str(), value.as_slice())?;
+            aliases.insert(k.as_slice(), value.as_slice())?;
             Ok(())
         })?;
         self.commit()
@@ -245,52 +263,59 @@ impl Store {
     /// Points existing alias `name` at `target`, atomically checking both exist.
     pub fn update_alias(
         &self,
+        account: &str,
         name: &AliasName,
         target: KeyId,
         now: Timestamp,
     ) -> Result<(), StoreError> {
+        let k = alias_key(account, name);
         (&self.keys, &self.aliases).transaction(|(keys, aliases)| {
             if keys.get(target.as_bytes())?.is_none() {
                 return Err(ConflictableTransactionError::Abort(Refusal::KeyMissing));
             }
-            let Some(old) = aliases.get(name.as_str())? else {
+            let Some(old) = aliases.get(&k)? else {
                 return Err(ConflictableTransactionError::Abort(Refusal::AliasMissing));
             };
-            let mut record = decode_alias(name.as_str().as_bytes(), &old)
+            let mut record = decode_alias(&k, &old)
                 .map_err(|_| ConflictableTransactionError::Abort(Refusal::AliasCorrupt))?;
             record.target = target;
             record.updated = now;
             let bytes = encode_alias(name.as_str(), &record)
                 .map_err(|_| ConflictableTransactionError::Abort(Refusal::AliasCorrupt))?;
-            aliases.insert(name.as_str(), bytes)?;
+            aliases.insert(k.as_slice(), bytes)?;
             Ok(())
         })?;
         self.commit()
     }
 
-    /// Deletes alias `name`.
-    pub fn delete_alias(&self, name: &AliasName) -> Result<(), StoreError> {
-        if self.aliases.remove(name.as_str())?.is_none() {
+    /// Deletes alias `name` of `account`.
+    pub fn delete_alias(&self, account: &str, name: &AliasName) -> Result<(), StoreError> {
+        if self.aliases.remove(alias_key(account, name))?.is_none() {
             return Err(StoreError::AliasMissing);
         }
         self.commit()
     }
 
-    /// Up to `limit` aliases after `after` in name order, only those pointing at `target`
-    /// when given.
+    /// Up to `limit` aliases of `account` after `after` in name order, only those pointing
+    /// at `target` when given.
     pub fn aliases_page(
         &self,
+        account: &str,
         after: Option<&str>,
         limit: usize,
         target: Option<KeyId>,
     ) -> Result<Page<(AliasName, AliasRecord)>, StoreError> {
+        let prefix = format!("{account}:");
         let start = match after {
-            Some(name) => Bound::Excluded(name.as_bytes().to_vec()),
-            None => Bound::Unbounded,
+            Some(name) => Bound::Excluded(format!("{prefix}{name}").into_bytes()),
+            None => Bound::Included(prefix.clone().into_bytes()),
         };
         let mut items = Vec::new();
         for entry in self.aliases.range((start, Bound::Unbounded)) {
             let (k, v) = entry?;
+            let Some(rest) = k.strip_prefix(prefix.as_bytes()) else {
+                break;
+            };
             let record = decode_alias(&k, &v)?;
             if target.is_some_and(|t| t != record.target) {
                 continue;
@@ -298,7 +323,7 @@ impl Store {
             if items.len() == limit {
                 return Ok(Page { items, more: true });
             }
-            let name = std::str::from_utf8(&k)
+            let name = std::str::from_utf8(rest)
                 .ok()
                 .and_then(|s| AliasName::parse(s).ok())
                 .ok_or_else(|| StoreError::Corrupt {
@@ -336,26 +361,131 @@ impl Store {
     /// Removes the record of key `id` and every alias that points at it, in one
     /// transaction, and flushes. Returns the aliases removed. Its tombstone stays.
     pub fn finish_deletion(&self, id: KeyId) -> Result<Vec<AliasName>, StoreError> {
+        let mut alias_keys = Vec::new();
         let mut names = Vec::new();
-        let mut after: Option<AliasName> = None;
-        loop {
-            let page = self.aliases_page(after.as_ref().map(AliasName::as_str), 1000, Some(id))?;
-            after = page.items.last().map(|(n, _)| n.clone());
-            names.extend(page.items.into_iter().map(|(n, _)| n));
-            if !page.more {
-                break;
+        for entry in self.aliases.iter() {
+            let (k, v) = entry?;
+            if decode_alias(&k, &v)?.target == id {
+                if let Some(name) = std::str::from_utf8(&k)
+                    .ok()
+                    .and_then(|s| s.split_once(':'))
+                    .and_then(|(_, n)| AliasName::parse(n).ok())
+                {
+                    names.push(name);
+                }
+                alias_keys.push(k);
             }
         }
+        let grant_keys = self
+            .grants
+            .scan_prefix(id.as_bytes())
+            .keys()
+            .collect::<Result<Vec<_>, _>>()?;
         crate::failpoints::hit("store.finish_deletion.before_remove")?;
-        (&self.keys, &self.aliases).transaction(|(keys, aliases)| {
+        (&self.keys, &self.aliases, &self.grants).transaction(|(keys, aliases, grants)| {
             keys.remove(id.as_bytes())?;
-            for name in &names {
-                aliases.remove(name.as_str())?;
+            for k in &alias_keys {
+                aliases.remove(k)?;
+            }
+            for k in &grant_keys {
+                grants.remove(k)?;
             }
             Ok::<(), ConflictableTransactionError<Refusal>>(())
         })?;
         self.commit()?;
         Ok(names)
+    }
+
+    /// Gives every record and alias written before accounts existed to `account`, and
+    /// flushes. Idempotent: a store with nothing to adopt is left alone.
+    pub fn assign_owner(&self, account: &str) -> Result<usize, StoreError> {
+        let mut changed = 0;
+        for entry in self.keys.iter() {
+            let (k, v) = entry?;
+            let mut record = decode_key(&k, &v)?;
+            if record.account.is_empty() {
+                record.account = account.to_owned();
+                self.keys.insert(k, encode_key(&record)?)?;
+                changed += 1;
+            }
+        }
+        // Schema 2 keyed aliases by name alone ("alias/..."); 3 prefixes the account.
+        for entry in self.aliases.iter() {
+            let (k, v) = entry?;
+            if k.starts_with(b"alias/") {
+                let mut new_key = format!("{account}:").into_bytes();
+                new_key.extend_from_slice(&k);
+                (&self.aliases,).transaction(|(aliases,)| {
+                    aliases.insert(new_key.as_slice(), v.clone())?;
+                    aliases.remove(k.clone())?;
+                    Ok::<(), ConflictableTransactionError<Refusal>>(())
+                })?;
+                changed += 1;
+            }
+        }
+        if changed > 0 {
+            self.commit()?;
+        }
+        Ok(changed)
+    }
+
+    /// Writes a grant, checking in the same transaction that its key exists and has fewer
+    /// than `max_per_key` grants; flushes.
+    pub fn put_grant(&self, grant: &GrantRecord, max_per_key: usize) -> Result<(), StoreError> {
+        let value = encode_grant(grant)?;
+        let count = self.grants.scan_prefix(grant.key.as_bytes()).count();
+        if count >= max_per_key {
+            return Err(StoreError::TooManyGrants(max_per_key));
+        }
+        (&self.keys, &self.grants).transaction(|(keys, grants)| {
+            if keys.get(grant.key.as_bytes())?.is_none() {
+                return Err(ConflictableTransactionError::Abort(Refusal::KeyMissing));
+            }
+            grants.insert(&grant.tree_key()[..], value.as_slice())?;
+            Ok(())
+        })?;
+        self.commit()
+    }
+
+    /// Grant `id` of key `key`, if it exists.
+    pub fn grant(&self, key: KeyId, id: &[u8; 32]) -> Result<Option<GrantRecord>, StoreError> {
+        let k = grant_key(key, id);
+        match self.grants.get(k)? {
+            Some(v) => Ok(Some(decode_grant(&k, &v)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Every grant of key `key`, in grant-id order.
+    pub fn grants_of(&self, key: KeyId) -> Result<Vec<GrantRecord>, StoreError> {
+        let mut out = Vec::new();
+        for entry in self.grants.scan_prefix(key.as_bytes()) {
+            let (k, v) = entry?;
+            out.push(decode_grant(&k, &v)?);
+        }
+        Ok(out)
+    }
+
+    /// Every grant whose retiring principal is `principal`, in key then grant-id order.
+    pub fn grants_retirable_by(&self, principal: &str) -> Result<Vec<GrantRecord>, StoreError> {
+        let mut out = Vec::new();
+        for entry in self.grants.iter() {
+            let (k, v) = entry?;
+            let g = decode_grant(&k, &v)?;
+            if g.retiring.as_deref() == Some(principal) {
+                out.push(g);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Removes grant `id` of key `key` and flushes; false if there was none.
+    pub fn delete_grant(&self, key: KeyId, id: &[u8; 32]) -> Result<bool, StoreError> {
+        if self.grants.remove(grant_key(key, id))?.is_none() {
+            return Ok(false);
+        }
+        self.commit()?;
+        Ok(true)
     }
 
     /// Keys whose deletion began but whose record is still present (the process stopped in
@@ -435,8 +565,8 @@ impl Store {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+fn alias_key(account: &str, name: &AliasName) -> Vec<u8> {
+    format!("{account}:{}", name.as_str()).into_bytes()
 }
 
 fn tighten(dir: &Path) -> Result<(), StoreError> {

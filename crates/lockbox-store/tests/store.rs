@@ -9,6 +9,8 @@ use lockbox_store::{Deletion, KeyRecord, Material, Store, StoreError};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
+const ACCT: &str = "000000000000";
+
 fn record(n: u8) -> KeyRecord {
     KeyRecord {
         id: KeyId::from_random_bytes([n; 16]),
@@ -29,6 +31,8 @@ fn record(n: u8) -> KeyRecord {
         tags: vec![Tag::new("team", "crypto").unwrap()],
         auto_rotation: None,
         on_demand_rotations: 0,
+        account: "000000000000".into(),
+        policy: None,
     }
 }
 
@@ -76,7 +80,7 @@ fn keys_page_in_order_without_gaps_or_repeats() -> TestResult {
     let mut seen = Vec::new();
     let mut after = None;
     loop {
-        let page = store.keys_page(after, 10)?;
+        let page = store.keys_page(None, after, 10)?;
         assert!(page.items.len() <= 10);
         seen.extend(page.items.iter().map(|r| r.id));
         after = page.items.last().map(|r| r.id);
@@ -87,8 +91,8 @@ fn keys_page_in_order_without_gaps_or_repeats() -> TestResult {
     let mut expected: Vec<_> = (0..25).map(|n| record(n).id).collect();
     expected.sort();
     assert_eq!(seen, expected);
-    assert!(!store.keys_page(None, 25)?.more);
-    assert!(store.keys_page(None, 24)?.more);
+    assert!(!store.keys_page(None, None, 25)?.more);
+    assert!(store.keys_page(None, None, 24)?.more);
     Ok(())
 }
 
@@ -99,33 +103,36 @@ fn aliases_are_checked_atomically_against_keys() -> TestResult {
     let (a, b) = (record(1), record(2));
     let now = Timestamp::from_unix_millis(1);
     assert!(matches!(
-        store.create_alias(&alias("alias/app"), a.id, now),
+        store.create_alias(ACCT, &alias("alias/app"), a.id, now),
         Err(StoreError::KeyMissing)
     ));
     store.put_key(&a)?;
     store.put_key(&b)?;
-    store.create_alias(&alias("alias/app"), a.id, now)?;
+    store.create_alias(ACCT, &alias("alias/app"), a.id, now)?;
     assert!(matches!(
-        store.create_alias(&alias("alias/app"), b.id, now),
+        store.create_alias(ACCT, &alias("alias/app"), b.id, now),
         Err(StoreError::AliasExists)
     ));
-    assert_eq!(store.alias(&alias("alias/app"))?.unwrap().target, a.id);
+    assert_eq!(
+        store.alias(ACCT, &alias("alias/app"))?.unwrap().target,
+        a.id
+    );
 
     let later = Timestamp::from_unix_millis(2);
-    store.update_alias(&alias("alias/app"), b.id, later)?;
-    let rec = store.alias(&alias("alias/app"))?.unwrap();
+    store.update_alias(ACCT, &alias("alias/app"), b.id, later)?;
+    let rec = store.alias(ACCT, &alias("alias/app"))?.unwrap();
     assert_eq!((rec.target, rec.created, rec.updated), (b.id, now, later));
     assert!(matches!(
-        store.update_alias(&alias("alias/none"), b.id, later),
+        store.update_alias(ACCT, &alias("alias/none"), b.id, later),
         Err(StoreError::AliasMissing)
     ));
     assert!(matches!(
-        store.update_alias(&alias("alias/app"), record(3).id, later),
+        store.update_alias(ACCT, &alias("alias/app"), record(3).id, later),
         Err(StoreError::KeyMissing)
     ));
 
-    store.create_alias(&alias("alias/b1"), b.id, now)?;
-    store.create_alias(&alias("alias/a1"), a.id, now)?;
+    store.create_alias(ACCT, &alias("alias/b1"), b.id, now)?;
+    store.create_alias(ACCT, &alias("alias/a1"), a.id, now)?;
     let names = |p: lockbox_store::Page<(AliasName, lockbox_store::AliasRecord)>| {
         p.items
             .into_iter()
@@ -133,27 +140,27 @@ fn aliases_are_checked_atomically_against_keys() -> TestResult {
             .collect::<Vec<_>>()
     };
     assert_eq!(
-        names(store.aliases_page(None, 10, None)?),
+        names(store.aliases_page(ACCT, None, 10, None)?),
         ["alias/a1", "alias/app", "alias/b1"]
     );
     assert_eq!(
-        names(store.aliases_page(None, 10, Some(b.id))?),
+        names(store.aliases_page(ACCT, None, 10, Some(b.id))?),
         ["alias/app", "alias/b1"]
     );
-    let first = store.aliases_page(None, 1, Some(b.id))?;
+    let first = store.aliases_page(ACCT, None, 1, Some(b.id))?;
     assert!(first.more);
     assert_eq!(
-        names(store.aliases_page(Some("alias/app"), 10, Some(b.id))?),
+        names(store.aliases_page(ACCT, Some("alias/app"), 10, Some(b.id))?),
         ["alias/b1"]
     );
     assert_eq!(names(first), ["alias/app"]);
 
-    store.delete_alias(&alias("alias/app"))?;
+    store.delete_alias(ACCT, &alias("alias/app"))?;
     assert!(matches!(
-        store.delete_alias(&alias("alias/app")),
+        store.delete_alias(ACCT, &alias("alias/app")),
         Err(StoreError::AliasMissing)
     ));
-    assert_eq!(store.alias(&alias("alias/app"))?, None);
+    assert_eq!(store.alias(ACCT, &alias("alias/app"))?, None);
     Ok(())
 }
 
@@ -180,6 +187,7 @@ fn directory_is_0700_and_every_file_0600() -> TestResult {
     for n in 0..200 {
         store.put_key(&record(n))?;
         store.create_alias(
+            ACCT,
             &alias(&format!("alias/k{n}")),
             record(n).id,
             Timestamp::now(),
@@ -271,7 +279,10 @@ fn reopening_right_after_closing_is_not_refused() -> TestResult {
         drop(store);
     }
     assert_eq!(
-        Store::open(dir.path())?.keys_page(None, 1000)?.items.len(),
+        Store::open(dir.path())?
+            .keys_page(None, None, 1000)?
+            .items
+            .len(),
         200
     );
     Ok(())
@@ -285,9 +296,9 @@ fn deletion_leaves_a_tombstone_that_keeps_its_first_time_and_takes_the_aliases()
     store.put_key(&doomed)?;
     store.put_key(&kept)?;
     let now = Timestamp::from_unix_millis(1_800_000_000_000);
-    store.create_alias(&alias("alias/a"), doomed.id, now)?;
-    store.create_alias(&alias("alias/b"), doomed.id, now)?;
-    store.create_alias(&alias("alias/c"), kept.id, now)?;
+    store.create_alias(ACCT, &alias("alias/a"), doomed.id, now)?;
+    store.create_alias(ACCT, &alias("alias/b"), doomed.id, now)?;
+    store.create_alias(ACCT, &alias("alias/c"), kept.id, now)?;
     store.begin_deletion(doomed.id, now)?;
     store.begin_deletion(doomed.id, Timestamp::from_unix_millis(1_900_000_000_000))?;
     assert_eq!(store.tombstone(doomed.id)?, Some(now));
@@ -301,7 +312,7 @@ fn deletion_leaves_a_tombstone_that_keeps_its_first_time_and_takes_the_aliases()
     assert_eq!(store.tombstone(kept.id)?, None);
     assert!(store.unfinished_deletions()?.is_empty());
     let names: Vec<_> = store
-        .aliases_page(None, 10, None)?
+        .aliases_page(ACCT, None, 10, None)?
         .items
         .into_iter()
         .map(|(n, _)| n)

@@ -24,7 +24,10 @@ fn main() -> Result<(), Box<dyn Error>> {
 
     // Open the engine on the token (provisioning a SoftHSM one on first run).
     let (config, _) = Config::load_or_provision(&dir)?;
-    let kms = Engine::open(config)?;
+    let engine = Engine::open(config)?;
+    // Every call is made by a principal: the appliance's firmware acts as one of its own.
+    let firmware = Principal::parse("arn:aws:iam::000000000000:role/appliance-firmware")?;
+    let kms = engine.client(Caller::new(firmware));
 
     // The appliance's key, found by alias, created the first time.
     let alias = AliasName::parse("alias/appliance")?;

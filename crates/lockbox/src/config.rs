@@ -19,6 +19,9 @@
 //! region = "us-east-1"
 //! account = "000000000000"
 //!
+//! [caller]                         # optional: who the CLI acts as (default: the account root)
+//! principal = "arn:aws:iam::000000000000:root"
+//!
 //! [lifecycle]                      # optional; these are the defaults
 //! max_encryptions_per_version = 1073741824   # 2^30; rotate before a version passes it
 //! encryption_count_block = 4096    # encryptions counted durably ahead, per flush
@@ -29,7 +32,7 @@ use std::fs;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
-use lockbox_api::ArnScope;
+use lockbox_api::{ArnScope, Principal};
 use lockbox_token::{IvGeneration, PinSource, TokenConfig, TokenSelector, softhsm};
 use serde::Deserialize;
 
@@ -50,8 +53,12 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// The token.
     pub token: TokenConfig,
-    /// The partition, region and account ARNs name.
+    /// The partition and region ARNs name, and the default account (of the default caller,
+    /// and of keys made before accounts existed).
     pub arn: ArnScope,
+    /// Who the CLI acts as when it is not told otherwise (`[caller] principal`); by default
+    /// the root of the `[arn]` account.
+    pub default_caller: Principal,
     /// Rotation by use, and reconciliation.
     pub lifecycle: Lifecycle,
 }
@@ -100,6 +107,15 @@ impl Lifecycle {
     }
 }
 
+/// The root principal of a scope's account.
+fn root_of(scope: &ArnScope) -> Principal {
+    match Principal::root(scope.partition(), scope.account()) {
+        Ok(p) => p,
+        // ArnScope checked the partition and account with the same rules Principal applies.
+        Err(_) => unreachable!("a checked ARN scope makes a valid root principal"),
+    }
+}
+
 /// Creates `dir` if needed and makes it 0700: the data directory is Lockbox's alone, whoever
 /// created it and with whatever umask.
 pub(crate) fn make_private_dir(dir: &Path) -> Result<(), Error> {
@@ -130,7 +146,14 @@ pub(crate) fn make_private_dir(dir: &Path) -> Result<(), Error> {
 struct File {
     token: TokenSection,
     arn: Option<ArnSection>,
+    caller: Option<CallerSection>,
     lifecycle: Option<LifecycleSection>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CallerSection {
+    principal: String,
 }
 
 #[derive(Deserialize)]
@@ -169,6 +192,7 @@ impl Config {
         Config {
             data_dir: data_dir.into(),
             token,
+            default_caller: root_of(&ArnScope::default()),
             arn: ArnScope::default(),
             lifecycle: Lifecycle::default(),
         }
@@ -246,10 +270,17 @@ impl Config {
             }
             lifecycle.check()?;
         }
+        let default_caller = match file.caller {
+            None => root_of(&arn),
+            Some(c) => {
+                Principal::parse(&c.principal).map_err(|e| format!("[caller] {}", e.message()))?
+            }
+        };
         Ok(Config {
             data_dir: data_dir.to_owned(),
             token,
             arn,
+            default_caller,
             lifecycle,
         })
     }

@@ -9,6 +9,7 @@ use lockbox_token::{ObjectId, Token};
 use parking_lot::{Mutex, RwLock};
 use zeroize::Zeroizing;
 
+use crate::access::{Call, Facts, Permit, PolicyCache, Value};
 use crate::blob;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, Lifecycle};
@@ -23,7 +24,10 @@ pub(crate) enum Aliases {
     Refused(&'static str),
 }
 
-/// The Lockbox engine. Implements [`Kms`]; `Send + Sync`, so one engine serves every thread.
+/// The Lockbox engine; `Send + Sync`, so one engine serves every thread.
+///
+/// Every operation is made by a caller: [`Engine::client`] gives a [`Kms`] that acts as one,
+/// and each of its calls is authorized (key policy and grants) and audited.
 ///
 /// Invariants it keeps (each has a test): key material is generated in the token and never
 /// leaves it; the store holds metadata only; material is created before the record that
@@ -34,6 +38,7 @@ pub struct Engine {
     pub(crate) token: Token,
     pub(crate) store: Store,
     scope: ArnScope,
+    default_caller: Principal,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) lifecycle: Lifecycle,
     // Serializes read-modify-write of records (and creation, rotation, deletion and
@@ -45,6 +50,10 @@ pub struct Engine {
     pub(crate) counters: Mutex<HashMap<(KeyId, u32), Counter>>,
     // CKA_IDs of material that reconciliation found missing from the token.
     pub(crate) unavailable: RwLock<HashSet<[u8; 16]>>,
+    // Parsed key policies.
+    pub(crate) policies: PolicyCache,
+    // ARN scopes per account (the configured partition and region).
+    scopes: RwLock<HashMap<String, ArnScope>>,
     opened: OpenReport,
 }
 
@@ -74,15 +83,27 @@ impl Engine {
         crate::config::make_private_dir(&config.data_dir)?;
         let token = Token::open(&config.token)?;
         let store = Store::open(&config.data_dir.join("metadata"))?;
+        // Records and aliases from before accounts existed belong to the configured account.
+        let adopted = store.assign_owner(config.arn.account())?;
+        if adopted > 0 {
+            tracing::info!(
+                records = adopted,
+                account = config.arn.account(),
+                "gave records from before accounts existed to the configured account"
+            );
+        }
         let mut engine = Engine {
             token,
             store,
             scope: config.arn,
+            default_caller: config.default_caller,
             clock,
             lifecycle: config.lifecycle,
             writes: Mutex::new(()),
             counters: Mutex::new(HashMap::new()),
             unavailable: RwLock::new(HashSet::new()),
+            policies: PolicyCache::default(),
+            scopes: RwLock::new(HashMap::new()),
             opened: OpenReport {
                 reconciliation: Ok(Default::default()),
                 maintenance: Ok(Default::default()),
@@ -119,51 +140,110 @@ impl Engine {
         &self.token
     }
 
-    /// The ARN scope of this engine's keys.
+    /// The configured ARN scope: partition, region, and the default account (the account of
+    /// the CLI's default caller, and of keys from before accounts existed).
     pub fn arn_scope(&self) -> &ArnScope {
         &self.scope
     }
 
-    pub(crate) fn key_arn(&self, id: KeyId) -> KeyArn {
-        self.scope.key_arn(id)
+    /// A [`Kms`] whose every call is made by `caller`: authorized against each key's policy
+    /// and grants, and written to the audit trail.
+    pub fn client(&self, caller: Caller) -> crate::EngineClient<'_> {
+        crate::EngineClient::new(self, caller)
     }
 
-    /// Finds the key a request names.
-    pub(crate) fn resolve(&self, key: &KeyRef, aliases: Aliases) -> Result<KeyRecord, KmsError> {
+    /// The configured default caller (`[caller] principal`, else the root of the default
+    /// account), as a caller from `source`.
+    pub fn default_caller(&self, source: &str) -> Caller {
+        Caller::new(self.default_caller.clone()).with_source(source)
+    }
+
+    /// The ARN scope of `account` (the configured partition and region).
+    pub(crate) fn scope_of(&self, account: &str) -> ArnScope {
+        if account == self.scope.account() {
+            return self.scope.clone();
+        }
+        if let Some(s) = self.scopes.read().get(account) {
+            return s.clone();
+        }
+        match ArnScope::new(self.scope.partition(), self.scope.region(), account) {
+            Ok(s) => {
+                self.scopes.write().insert(account.to_owned(), s.clone());
+                s
+            }
+            // Accounts come from validated principals and records; fall back rather than fail.
+            Err(_) => self.scope.clone(),
+        }
+    }
+
+    /// The ARN of key `r`.
+    pub(crate) fn arn(&self, r: &KeyRecord) -> KeyArn {
+        self.scope_of(&r.account).key_arn(r.id)
+    }
+
+    /// The ARN of key `id` in `account`.
+    pub(crate) fn key_arn_in(&self, account: &str, id: KeyId) -> KeyArn {
+        self.scope_of(account).key_arn(id)
+    }
+
+    /// Finds the key a request names, as `call`'s caller sees it: a bare key id or alias
+    /// name is looked up in the caller's account; an ARN names its own account.
+    pub(crate) fn resolve(
+        &self,
+        call: &mut Call<'_>,
+        key: &KeyRef,
+        aliases: Aliases,
+    ) -> Result<KeyRecord, KmsError> {
         if let (true, Aliases::Refused(op)) = (key.is_alias(), aliases) {
             return Err(KmsError::not_found(format!(
                 "{op} does not accept an alias ('{key}'); use the key ID or key ARN"
             )));
         }
-        let id = match key {
-            KeyRef::Id(id) => *id,
-            KeyRef::KeyArn(arn) if arn.scope() == &self.scope => arn.key_id(),
+        let caller_account = call.caller.account();
+        let same_region = |s: &ArnScope| {
+            s.partition() == self.scope.partition() && s.region() == self.scope.region()
+        };
+        let (account, id) = match key {
+            KeyRef::Id(id) => (caller_account.to_owned(), *id),
+            KeyRef::KeyArn(arn) if same_region(arn.scope()) => {
+                (arn.scope().account().to_owned(), arn.key_id())
+            }
             KeyRef::KeyArn(arn) => {
                 return Err(KmsError::not_found(format!("Key '{arn}' does not exist")));
             }
-            KeyRef::Alias(name) => self.alias_target(name)?,
-            KeyRef::AliasArn(arn) if arn.scope() == &self.scope => {
-                self.alias_target(arn.alias())?
+            KeyRef::Alias(name) => {
+                call.alias = Some(name.as_str().to_owned());
+                let id = self.alias_target(caller_account, name)?;
+                (caller_account.to_owned(), id)
+            }
+            KeyRef::AliasArn(arn) if same_region(arn.scope()) => {
+                call.alias = Some(arn.alias().as_str().to_owned());
+                let id = self.alias_target(arn.scope().account(), arn.alias())?;
+                (arn.scope().account().to_owned(), id)
             }
             KeyRef::AliasArn(arn) => {
                 return Err(KmsError::not_found(format!("Alias {arn} is not found.")));
             }
         };
-        self.record(id)?.ok_or_else(|| {
-            KmsError::not_found(format!("Key '{}' does not exist", self.key_arn(id)))
-        })
+        match self.record(id)? {
+            Some(r) if r.account == account => Ok(r),
+            _ => Err(KmsError::not_found(format!(
+                "Key '{}' does not exist",
+                self.key_arn_in(&account, id)
+            ))),
+        }
     }
 
-    fn alias_target(&self, name: &AliasName) -> Result<KeyId, KmsError> {
+    fn alias_target(&self, account: &str, name: &AliasName) -> Result<KeyId, KmsError> {
         match self
             .store
-            .alias(name)
+            .alias(account, name)
             .map_err(|e| from_store("resolve", e))?
         {
             Some(a) => Ok(a.target),
             None => Err(KmsError::not_found(format!(
                 "Alias {} is not found.",
-                self.scope.alias_arn(name)
+                self.scope_of(account).alias_arn(name)
             ))),
         }
     }
@@ -172,15 +252,27 @@ impl Engine {
         self.store.key(id).map_err(|e| from_store("read key", e))
     }
 
+    /// Stores a record changed by maintenance (rotation, counting): no caller, no permit.
     pub(crate) fn put(&self, op: &'static str, record: &KeyRecord) -> Result<(), KmsError> {
         self.store.put_key(record).map_err(|e| from_store(op, e))
     }
 
-    fn metadata(&self, r: &KeyRecord) -> KeyMetadata {
+    /// Stores a record changed by a caller's operation, which `permit` allowed.
+    pub(crate) fn put_permitted(
+        &self,
+        permit: &Permit,
+        action: &'static str,
+        record: &KeyRecord,
+    ) -> Result<(), KmsError> {
+        permit.require(record, action)?;
+        self.put(action, record)
+    }
+
+    pub(crate) fn metadata(&self, r: &KeyRecord) -> KeyMetadata {
         KeyMetadata {
-            aws_account_id: self.scope.account().to_owned(),
+            aws_account_id: r.account.clone(),
             key_id: r.id,
-            arn: self.key_arn(r.id),
+            arn: self.arn(r),
             creation_date: r.created,
             enabled: r.state == KeyState::Enabled,
             description: r.description.clone(),
@@ -196,32 +288,40 @@ impl Engine {
         }
     }
 
-    /// Applies `change` to key `key_id` under the write lock, after checking its state allows
-    /// `u`, and stores the result durably.
+    /// Applies `change` to key `key_id` under the write lock, after the caller is authorized
+    /// for `action` and the key's state allows `u`, and stores the result durably.
     pub(crate) fn modify(
         &self,
-        op: &'static str,
+        call: &mut Call<'_>,
+        action: &'static str,
         key_id: &KeyRef,
         u: Use,
+        facts: Facts<'_>,
         change: impl FnOnce(&mut KeyRecord) -> Result<(), KmsError>,
     ) -> Result<KeyRecord, KmsError> {
         let _w = self.writes.lock();
-        let mut r = self.resolve(key_id, Aliases::Refused(op))?;
-        state::check(r.state, u, || self.key_arn(r.id))?;
+        let mut r = self.resolve(call, key_id, Aliases::Refused(op_name(action)))?;
+        let permit = self.authorize(call, action, &r, facts)?;
+        state::check(r.state, u, || self.arn(&r))?;
         change(&mut r)?;
-        self.put(op, &r)?;
+        self.put_permitted(&permit, action, &r)?;
         Ok(r)
     }
 
-    /// The key a cryptographic operation uses, after state and usage checks.
+    /// The key a cryptographic operation uses, once the caller is authorized for `action`
+    /// and the key's state and usage allow it.
     fn usable(
         &self,
+        call: &mut Call<'_>,
+        action: &'static str,
         key_id: &KeyRef,
+        context: &EncryptionContext,
         algorithm: Option<EncryptionAlgorithm>,
-    ) -> Result<KeyRecord, KmsError> {
-        let r = self.resolve(key_id, Aliases::Accepted)?;
+    ) -> Result<(KeyRecord, Permit), KmsError> {
+        let r = self.resolve(call, key_id, Aliases::Accepted)?;
+        let permit = self.authorize(call, action, &r, crypto_facts(context, algorithm))?;
         self.check_usable(&r, algorithm)?;
-        Ok(r)
+        Ok((r, permit))
     }
 
     fn check_usable(
@@ -229,13 +329,13 @@ impl Engine {
         r: &KeyRecord,
         algorithm: Option<EncryptionAlgorithm>,
     ) -> Result<(), KmsError> {
-        state::check(r.state, Use::Cryptographic, || self.key_arn(r.id))?;
+        state::check(r.state, Use::Cryptographic, || self.arn(r))?;
         if r.usage != KeyUsage::EncryptDecrypt {
             return Err(KmsError::new(
                 ErrorKind::InvalidKeyUsage,
                 format!(
                     "{} key usage is {} which is not valid for this operation.",
-                    self.key_arn(r.id),
+                    self.arn(r),
                     r.usage
                 ),
             ));
@@ -246,19 +346,23 @@ impl Engine {
                 ErrorKind::InvalidKeyUsage,
                 format!(
                     "{} is a symmetric key; the encryption algorithm {other} is not valid for it.",
-                    self.key_arn(r.id)
+                    self.arn(r)
                 ),
             )),
         }
     }
 
-    /// Encrypts `plaintext` under the current material of `r` into a new blob.
+    /// Encrypts `plaintext` under the current material of `r` into a new blob, as `permit`
+    /// (decided for `action` on `r`) allows.
     fn seal(
         &self,
+        permit: &Permit,
+        action: &'static str,
         r: &KeyRecord,
         ctx: &EncryptionContext,
         plaintext: &[u8],
     ) -> Result<Vec<u8>, KmsError> {
+        permit.require(r, action)?;
         let material = self.count_encryption(r)?;
         let material = &material;
         if let Err(e) = self.check_available(r, material) {
@@ -286,9 +390,12 @@ impl Engine {
         Ok(out)
     }
 
-    /// Decrypts a blob: returns the key record and the plaintext.
+    /// Decrypts a blob for `call`'s caller, who must be authorized for `action` on the key
+    /// the blob names: returns the key record and the plaintext.
     fn open_blob(
         &self,
+        call: &mut Call<'_>,
+        action: &'static str,
         ciphertext: &[u8],
         ctx: &EncryptionContext,
         expected_key: Option<&KeyRef>,
@@ -303,7 +410,7 @@ impl Engine {
             )));
         }
         let expected = match expected_key {
-            Some(k) => Some(self.resolve(k, Aliases::Accepted)?.id),
+            Some(k) => Some(self.resolve(call, k, Aliases::Accepted)?.id),
             None => None,
         };
         let b = blob::parse(ciphertext).ok_or_else(KmsError::invalid_ciphertext)?;
@@ -321,14 +428,16 @@ impl Engine {
             // from a corrupted one: the same opaque error.
             return Err(match self.store.tombstone(b.key_id) {
                 Ok(Some(_)) => KmsError::not_found(format!(
-                    "Key '{}' does not exist: it was deleted",
-                    self.key_arn(b.key_id)
+                    "Key with id {} does not exist: it was deleted",
+                    b.key_id
                 )),
                 Ok(None) => KmsError::invalid_ciphertext(),
                 Err(e) => from_store("decrypt", e),
             });
         };
+        let permit = self.authorize(call, action, &r, crypto_facts(ctx, algorithm))?;
         self.check_usable(&r, algorithm)?;
+        permit.require(&r, action)?;
         let material = r
             .material(b.material_version)
             .ok_or_else(KmsError::invalid_ciphertext)?;
@@ -354,7 +463,7 @@ impl Engine {
     /// Refuses material that reconciliation found missing, without asking the token.
     fn check_available(&self, r: &KeyRecord, m: &Material) -> Result<(), KmsError> {
         if self.unavailable.read().contains(&m.object_id) {
-            return Err(missing_material(self.key_arn(r.id)));
+            return Err(missing_material(self.arn(r)));
         }
         Ok(())
     }
@@ -370,7 +479,7 @@ impl Engine {
             lockbox_token::TokenError::ObjectNotFound(_) => {
                 tracing::error!(op, key = %r.id, version = m.version,
                     "the record names key material that is not on the token");
-                missing_material(self.key_arn(r.id))
+                missing_material(self.arn(r))
             }
             other => from_token(op, other),
         }
@@ -384,12 +493,19 @@ impl Engine {
         Ok(buf)
     }
 
-    fn data_key(&self, req: &GenerateDataKeyRequest) -> Result<DataKey, KmsError> {
-        let r = self.usable(&req.key_id, None)?;
+    fn data_key(
+        &self,
+        call: &mut Call<'_>,
+        action: &'static str,
+        req: &GenerateDataKeyRequest,
+    ) -> Result<DataKey, KmsError> {
+        self.check_grant_tokens(&req.grant_tokens)?;
+        let (r, permit) = self.usable(call, action, &req.key_id, &req.encryption_context, None)?;
         let plaintext = self.random(req.size.byte_len())?;
-        let ciphertext_blob = self.seal(&r, &req.encryption_context, &plaintext)?;
+        let ciphertext_blob =
+            self.seal(&permit, action, &r, &req.encryption_context, &plaintext)?;
         Ok(DataKey {
-            key_arn: self.key_arn(r.id),
+            key_arn: self.arn(&r),
             plaintext: Plaintext::from(plaintext),
             ciphertext_blob,
         })
@@ -464,9 +580,54 @@ fn merge_tags(existing: &mut Vec<Tag>, new: &[Tag]) -> Result<(), KmsError> {
     Ok(())
 }
 
-impl Kms for Engine {
-    fn create_key(&self, req: CreateKeyRequest) -> Result<CreateKeyResponse, KmsError> {
+impl Engine {
+    /// Writes the audit record of a finished call.
+    pub(crate) fn audit_call(
+        &self,
+        call: &Call<'_>,
+        op: &'static str,
+        context: Option<&EncryptionContext>,
+        error: Option<&KmsError>,
+    ) -> Result<(), KmsError> {
+        let _ = (call, op, context, error);
+        Ok(())
+    }
+}
+
+/// The facts a cryptographic operation tells its decision: context and algorithm.
+fn crypto_facts(ctx: &EncryptionContext, algorithm: Option<EncryptionAlgorithm>) -> Facts<'_> {
+    Facts {
+        context: Some(ctx),
+        extra: vec![(
+            "kms:EncryptionAlgorithm",
+            Value::Str(
+                algorithm
+                    .unwrap_or(EncryptionAlgorithm::SymmetricDefault)
+                    .as_str()
+                    .to_owned(),
+            ),
+        )],
+        new_grant: None,
+    }
+}
+
+/// `kms:Encrypt` -> `Encrypt`.
+pub(crate) fn op_name(action: &'static str) -> &'static str {
+    action.strip_prefix("kms:").unwrap_or(action)
+}
+impl Engine {
+    pub(crate) fn create_key(
+        &self,
+        call: &mut Call<'_>,
+        req: CreateKeyRequest,
+    ) -> Result<CreateKeyResponse, KmsError> {
+        let account = call.caller.account().to_owned();
+        let permit = self.authorize_account(call, "kms:CreateKey", &account)?;
         check_description(&req.description)?;
+        let policy = match &req.policy {
+            Some(doc) => Some(crate::access::parse_policy(doc)?),
+            None => None,
+        };
         let spec = req.key_spec.unwrap_or(KeySpec::SymmetricDefault);
         let usage = req.key_usage.unwrap_or(KeyUsage::EncryptDecrypt);
         let origin = req.origin.unwrap_or(Origin::AwsKms);
@@ -495,7 +656,13 @@ impl Kms for Engine {
             .random(&mut id_bytes)
             .map_err(|e| from_token("create key", e))?;
         let id = KeyId::from_random_bytes(id_bytes);
+        if let Some(policy) = &policy
+            && !req.bypass_policy_lockout_safety_check
+        {
+            self.check_lockout(call, &self.key_arn_in(&account, id), policy)?;
+        }
         let now = self.clock.now();
+        permit.require_account("kms:CreateKey")?;
         let _w = self.writes.lock();
         // Token first, metadata second: a crash in between leaves an orphan object, never a
         // record that names missing material.
@@ -524,7 +691,10 @@ impl Kms for Engine {
             tags,
             auto_rotation: None,
             on_demand_rotations: 0,
+            account,
+            policy: req.policy,
         };
+        call.key = Some(self.arn(&record));
         if let Err(e) = self.put("create key", &record) {
             // The record may or may not be on disk. Destroy the material only once the record
             // is surely gone; otherwise leave an orphan object for reconciliation, never a
@@ -547,14 +717,28 @@ impl Kms for Engine {
         })
     }
 
-    fn describe_key(&self, req: DescribeKeyRequest) -> Result<DescribeKeyResponse, KmsError> {
-        let r = self.resolve(&req.key_id, Aliases::Accepted)?;
+    pub(crate) fn describe_key(
+        &self,
+        call: &mut Call<'_>,
+        req: DescribeKeyRequest,
+    ) -> Result<DescribeKeyResponse, KmsError> {
+        self.check_grant_tokens(&req.grant_tokens)?;
+        let r = self.resolve(call, &req.key_id, Aliases::Accepted)?;
+        let permit = self.authorize(call, "kms:DescribeKey", &r, Facts::default())?;
+        permit.require(&r, "kms:DescribeKey")?;
         Ok(DescribeKeyResponse {
             key_metadata: self.metadata(&r),
         })
     }
 
-    fn list_keys(&self, req: ListKeysRequest) -> Result<ListKeysResponse, KmsError> {
+    pub(crate) fn list_keys(
+        &self,
+        call: &mut Call<'_>,
+        req: ListKeysRequest,
+    ) -> Result<ListKeysResponse, KmsError> {
+        let account = call.caller.account().to_owned();
+        let permit = self.authorize_account(call, "kms:ListKeys", &account)?;
+        permit.require_account("kms:ListKeys")?;
         let limit = check_limit(req.limit, 1000, 100)?;
         let after = match &req.marker {
             Some(m) => Some(KeyId::parse(m).map_err(|_| invalid_marker())?),
@@ -562,7 +746,7 @@ impl Kms for Engine {
         };
         let page = self
             .store
-            .keys_page(after, limit)
+            .keys_page(Some(&account), after, limit)
             .map_err(|e| from_store("list keys", e))?;
         let next_marker = match (page.more, page.items.last()) {
             (true, Some(last)) => Some(last.id.to_string()),
@@ -574,7 +758,7 @@ impl Kms for Engine {
                 .iter()
                 .map(|r| KeyListEntry {
                     key_id: r.id,
-                    key_arn: self.key_arn(r.id),
+                    key_arn: self.arn(r),
                 })
                 .collect(),
             truncated: next_marker.is_some(),
@@ -582,33 +766,70 @@ impl Kms for Engine {
         })
     }
 
-    fn update_key_description(&self, req: UpdateKeyDescriptionRequest) -> Result<(), KmsError> {
-        check_description(&req.description)?;
-        self.modify("UpdateKeyDescription", &req.key_id, Use::Manage, |r| {
-            r.description = req.description;
-            Ok(())
-        })?;
-        Ok(())
-    }
-
-    fn enable_key(&self, req: EnableKeyRequest) -> Result<(), KmsError> {
-        self.modify("EnableKey", &req.key_id, Use::Manage, |r| {
-            r.state = KeyState::Enabled;
-            Ok(())
-        })?;
-        Ok(())
-    }
-
-    fn disable_key(&self, req: DisableKeyRequest) -> Result<(), KmsError> {
-        self.modify("DisableKey", &req.key_id, Use::Manage, |r| {
-            r.state = KeyState::Disabled;
-            Ok(())
-        })?;
-        Ok(())
-    }
-
-    fn schedule_key_deletion(
+    pub(crate) fn update_key_description(
         &self,
+        call: &mut Call<'_>,
+        req: UpdateKeyDescriptionRequest,
+    ) -> Result<(), KmsError> {
+        check_description(&req.description)?;
+        let action = "kms:UpdateKeyDescription";
+        self.modify(
+            call,
+            action,
+            &req.key_id,
+            Use::Manage,
+            Facts::default(),
+            |r| {
+                r.description = req.description;
+                Ok(())
+            },
+        )?;
+        Ok(())
+    }
+
+    pub(crate) fn enable_key(
+        &self,
+        call: &mut Call<'_>,
+        req: EnableKeyRequest,
+    ) -> Result<(), KmsError> {
+        let action = "kms:EnableKey";
+        self.modify(
+            call,
+            action,
+            &req.key_id,
+            Use::Manage,
+            Facts::default(),
+            |r| {
+                r.state = KeyState::Enabled;
+                Ok(())
+            },
+        )?;
+        Ok(())
+    }
+
+    pub(crate) fn disable_key(
+        &self,
+        call: &mut Call<'_>,
+        req: DisableKeyRequest,
+    ) -> Result<(), KmsError> {
+        let action = "kms:DisableKey";
+        self.modify(
+            call,
+            action,
+            &req.key_id,
+            Use::Manage,
+            Facts::default(),
+            |r| {
+                r.state = KeyState::Disabled;
+                Ok(())
+            },
+        )?;
+        Ok(())
+    }
+
+    pub(crate) fn schedule_key_deletion(
+        &self,
+        call: &mut Call<'_>,
         req: ScheduleKeyDeletionRequest,
     ) -> Result<ScheduleKeyDeletionResponse, KmsError> {
         let window = req.pending_window_in_days.unwrap_or(30);
@@ -618,7 +839,15 @@ impl Kms for Engine {
             )));
         }
         let date = self.clock.now().plus_days(window);
-        let r = self.modify("ScheduleKeyDeletion", &req.key_id, Use::Manage, |r| {
+        let facts = Facts {
+            extra: vec![(
+                "kms:ScheduleKeyDeletionPendingWindowInDays",
+                Value::Number(i64::from(window)),
+            )],
+            ..Facts::default()
+        };
+        let action = "kms:ScheduleKeyDeletion";
+        let r = self.modify(call, action, &req.key_id, Use::Manage, facts, |r| {
             r.state = KeyState::PendingDeletion;
             r.deletion = Some(lockbox_store::Deletion {
                 date,
@@ -628,18 +857,21 @@ impl Kms for Engine {
         })?;
         tracing::info!(key = %r.id, days = window, "key deletion scheduled");
         Ok(ScheduleKeyDeletionResponse {
-            key_id: self.key_arn(r.id),
+            key_id: self.arn(&r),
             deletion_date: date,
             key_state: KeyState::PendingDeletion,
             pending_window_in_days: window,
         })
     }
 
-    fn cancel_key_deletion(
+    pub(crate) fn cancel_key_deletion(
         &self,
+        call: &mut Call<'_>,
         req: CancelKeyDeletionRequest,
     ) -> Result<CancelKeyDeletionResponse, KmsError> {
-        let r = self.modify("CancelKeyDeletion", &req.key_id, Use::CancelDeletion, |r| {
+        let action = "kms:CancelKeyDeletion";
+        let facts = Facts::default();
+        let r = self.modify(call, action, &req.key_id, Use::CancelDeletion, facts, |r| {
             // A deletion that began (and was interrupted) cannot be taken back: some of the
             // key's material may already be destroyed. Reconciliation finishes it.
             if self
@@ -652,7 +884,7 @@ impl Kms for Engine {
                     ErrorKind::KmsInvalidState,
                     format!(
                         "{} is being deleted; the deletion cannot be cancelled.",
-                        self.key_arn(r.id)
+                        self.arn(r)
                     ),
                 ));
             }
@@ -661,52 +893,83 @@ impl Kms for Engine {
             Ok(())
         })?;
         Ok(CancelKeyDeletionResponse {
-            key_id: self.key_arn(r.id),
+            key_id: self.arn(&r),
         })
     }
 
-    fn create_alias(&self, req: AliasRequest) -> Result<(), KmsError> {
+    pub(crate) fn create_alias(
+        &self,
+        call: &mut Call<'_>,
+        req: AliasRequest,
+    ) -> Result<(), KmsError> {
         check_alias_writable(&req.alias_name)?;
+        let account = call.caller.account().to_owned();
         let _w = self.writes.lock();
-        let target = self.resolve(&req.target_key_id, Aliases::Refused("CreateAlias"))?;
-        state::check(target.state, Use::Manage, || self.key_arn(target.id))?;
+        let target = self.resolve(call, &req.target_key_id, Aliases::Refused("CreateAlias"))?;
+        let permit = self.authorize(call, "kms:CreateAlias", &target, Facts::default())?;
+        if target.account != account {
+            return Err(KmsError::new(
+                ErrorKind::AccessDenied,
+                "An alias must be in the same account as the key it points to.",
+            ));
+        }
+        state::check(target.state, Use::Manage, || self.arn(&target))?;
+        permit.require(&target, "kms:CreateAlias")?;
         match self
             .store
-            .create_alias(&req.alias_name, target.id, self.clock.now())
+            .create_alias(&account, &req.alias_name, target.id, self.clock.now())
         {
             Ok(()) => Ok(()),
             Err(StoreError::AliasExists) => Err(KmsError::new(
                 ErrorKind::AlreadyExists,
                 format!(
                     "An alias with the name {} already exists",
-                    self.scope.alias_arn(&req.alias_name)
+                    self.scope_of(&account).alias_arn(&req.alias_name)
                 ),
             )),
             Err(StoreError::KeyMissing) => Err(KmsError::not_found(format!(
                 "Key '{}' does not exist",
-                self.key_arn(target.id)
+                self.arn(&target)
             ))),
             Err(e) => Err(from_store("create alias", e)),
         }
     }
 
-    fn update_alias(&self, req: AliasRequest) -> Result<(), KmsError> {
+    pub(crate) fn update_alias(
+        &self,
+        call: &mut Call<'_>,
+        req: AliasRequest,
+    ) -> Result<(), KmsError> {
         check_alias_writable(&req.alias_name)?;
+        let account = call.caller.account().to_owned();
         let _w = self.writes.lock();
         let alias_missing = || {
             KmsError::not_found(format!(
                 "Alias {} is not found.",
-                self.scope.alias_arn(&req.alias_name)
+                self.scope_of(&account).alias_arn(&req.alias_name)
             ))
         };
         let current = self
             .store
-            .alias(&req.alias_name)
+            .alias(&account, &req.alias_name)
             .map_err(|e| from_store("update alias", e))?
             .ok_or_else(alias_missing)?;
-        let target = self.resolve(&req.target_key_id, Aliases::Refused("UpdateAlias"))?;
-        state::check(target.state, Use::Manage, || self.key_arn(target.id))?;
-        if let Some(old) = self.record(current.target)?
+        // The caller needs kms:UpdateAlias on both the key the alias leaves and the key it
+        // goes to.
+        let old = self.record(current.target)?;
+        if let Some(old) = &old {
+            self.authorize(call, "kms:UpdateAlias", old, Facts::default())?;
+        }
+        let target = self.resolve(call, &req.target_key_id, Aliases::Refused("UpdateAlias"))?;
+        let permit = self.authorize(call, "kms:UpdateAlias", &target, Facts::default())?;
+        if target.account != account {
+            return Err(KmsError::new(
+                ErrorKind::AccessDenied,
+                "An alias must be in the same account as the key it points to.",
+            ));
+        }
+        state::check(target.state, Use::Manage, || self.arn(&target))?;
+        if let Some(old) = &old
             && (old.spec != target.spec || old.usage != target.usage)
         {
             return Err(KmsError::validation(format!(
@@ -715,56 +978,95 @@ impl Kms for Engine {
                 req.alias_name, old.spec, old.usage
             )));
         }
+        permit.require(&target, "kms:UpdateAlias")?;
         match self
             .store
-            .update_alias(&req.alias_name, target.id, self.clock.now())
+            .update_alias(&account, &req.alias_name, target.id, self.clock.now())
         {
             Ok(()) => Ok(()),
             Err(StoreError::AliasMissing) => Err(alias_missing()),
             Err(StoreError::KeyMissing) => Err(KmsError::not_found(format!(
                 "Key '{}' does not exist",
-                self.key_arn(target.id)
+                self.arn(&target)
             ))),
             Err(e) => Err(from_store("update alias", e)),
         }
     }
 
-    fn delete_alias(&self, req: DeleteAliasRequest) -> Result<(), KmsError> {
+    pub(crate) fn delete_alias(
+        &self,
+        call: &mut Call<'_>,
+        req: DeleteAliasRequest,
+    ) -> Result<(), KmsError> {
+        let account = call.caller.account().to_owned();
         let _w = self.writes.lock();
-        match self.store.delete_alias(&req.alias_name) {
-            Ok(()) => Ok(()),
-            Err(StoreError::AliasMissing) => Err(KmsError::not_found(format!(
+        let alias_missing = || {
+            KmsError::not_found(format!(
                 "Alias {} is not found.",
-                self.scope.alias_arn(&req.alias_name)
-            ))),
+                self.scope_of(&account).alias_arn(&req.alias_name)
+            ))
+        };
+        let current = self
+            .store
+            .alias(&account, &req.alias_name)
+            .map_err(|e| from_store("delete alias", e))?
+            .ok_or_else(alias_missing)?;
+        let target = self.record(current.target)?.ok_or_else(alias_missing)?;
+        let permit = self.authorize(call, "kms:DeleteAlias", &target, Facts::default())?;
+        permit.require(&target, "kms:DeleteAlias")?;
+        match self.store.delete_alias(&account, &req.alias_name) {
+            Ok(()) => Ok(()),
+            Err(StoreError::AliasMissing) => Err(alias_missing()),
             Err(e) => Err(from_store("delete alias", e)),
         }
     }
 
-    fn list_aliases(&self, req: ListAliasesRequest) -> Result<ListAliasesResponse, KmsError> {
+    pub(crate) fn list_aliases(
+        &self,
+        call: &mut Call<'_>,
+        req: ListAliasesRequest,
+    ) -> Result<ListAliasesResponse, KmsError> {
+        let account = call.caller.account().to_owned();
+        let permit = self.authorize_account(call, "kms:ListAliases", &account)?;
         let limit = check_limit(req.limit, 100, 50)?;
         let target = match &req.key_id {
-            Some(k) => Some(self.resolve(k, Aliases::Refused("ListAliases"))?.id),
+            Some(k) => {
+                let r = self.resolve(call, k, Aliases::Refused("ListAliases"))?;
+                if r.account != account {
+                    return Err(KmsError::not_found(format!(
+                        "Key '{}' does not exist",
+                        self.key_arn_in(&account, r.id)
+                    )));
+                }
+                Some(r.id)
+            }
             None => None,
         };
         let after = match &req.marker {
             Some(m) => Some(AliasName::parse(m).map_err(|_| invalid_marker())?),
             None => None,
         };
+        permit.require_account("kms:ListAliases")?;
         let page = self
             .store
-            .aliases_page(after.as_ref().map(AliasName::as_str), limit, target)
+            .aliases_page(
+                &account,
+                after.as_ref().map(AliasName::as_str),
+                limit,
+                target,
+            )
             .map_err(|e| from_store("list aliases", e))?;
         let next_marker = match (page.more, page.items.last()) {
             (true, Some((name, _))) => Some(name.to_string()),
             _ => None,
         };
+        let scope = self.scope_of(&account);
         Ok(ListAliasesResponse {
             aliases: page
                 .items
                 .into_iter()
                 .map(|(name, a)| AliasListEntry {
-                    alias_arn: self.scope.alias_arn(&name),
+                    alias_arn: scope.alias_arn(&name),
                     alias_name: name,
                     target_key_id: a.target,
                     creation_date: a.created,
@@ -776,31 +1078,56 @@ impl Kms for Engine {
         })
     }
 
-    fn tag_resource(&self, req: TagResourceRequest) -> Result<(), KmsError> {
-        self.modify("TagResource", &req.key_id, Use::Manage, |r| {
-            merge_tags(&mut r.tags, &req.tags)
-        })?;
+    pub(crate) fn tag_resource(
+        &self,
+        call: &mut Call<'_>,
+        req: TagResourceRequest,
+    ) -> Result<(), KmsError> {
+        let action = "kms:TagResource";
+        self.modify(
+            call,
+            action,
+            &req.key_id,
+            Use::Manage,
+            Facts::default(),
+            |r| merge_tags(&mut r.tags, &req.tags),
+        )?;
         Ok(())
     }
 
-    fn untag_resource(&self, req: UntagResourceRequest) -> Result<(), KmsError> {
+    pub(crate) fn untag_resource(
+        &self,
+        call: &mut Call<'_>,
+        req: UntagResourceRequest,
+    ) -> Result<(), KmsError> {
         for k in &req.tag_keys {
             check_tag_key(k)?;
         }
-        self.modify("UntagResource", &req.key_id, Use::Manage, |r| {
-            r.tags
-                .retain(|t| !req.tag_keys.iter().any(|k| k == t.key()));
-            Ok(())
-        })?;
+        let action = "kms:UntagResource";
+        self.modify(
+            call,
+            action,
+            &req.key_id,
+            Use::Manage,
+            Facts::default(),
+            |r| {
+                r.tags
+                    .retain(|t| !req.tag_keys.iter().any(|k| k == t.key()));
+                Ok(())
+            },
+        )?;
         Ok(())
     }
 
-    fn list_resource_tags(
+    pub(crate) fn list_resource_tags(
         &self,
+        call: &mut Call<'_>,
         req: ListResourceTagsRequest,
     ) -> Result<ListResourceTagsResponse, KmsError> {
         let limit = check_limit(req.limit, 50, 50)?;
-        let r = self.resolve(&req.key_id, Aliases::Refused("ListResourceTags"))?;
+        let r = self.resolve(call, &req.key_id, Aliases::Refused("ListResourceTags"))?;
+        let permit = self.authorize(call, "kms:ListResourceTags", &r, Facts::default())?;
+        permit.require(&r, "kms:ListResourceTags")?;
         let start = match &req.marker {
             Some(m) => m
                 .parse::<usize>()
@@ -818,7 +1145,11 @@ impl Kms for Engine {
         })
     }
 
-    fn encrypt(&self, req: EncryptRequest) -> Result<EncryptResponse, KmsError> {
+    pub(crate) fn encrypt(
+        &self,
+        call: &mut Call<'_>,
+        req: EncryptRequest,
+    ) -> Result<EncryptResponse, KmsError> {
         let n = req.plaintext.len();
         if n == 0 || n > MAX_PLAINTEXT_LEN {
             return Err(KmsError::validation(format!(
@@ -827,60 +1158,99 @@ impl Kms for Engine {
                  (it has {n} bytes)"
             )));
         }
-        let r = self.usable(&req.key_id, req.encryption_algorithm)?;
-        let ciphertext_blob =
-            self.seal(&r, &req.encryption_context, req.plaintext.expose_secret())?;
+        self.check_grant_tokens(&req.grant_tokens)?;
+        let action = "kms:Encrypt";
+        let (r, permit) = self.usable(
+            call,
+            action,
+            &req.key_id,
+            &req.encryption_context,
+            req.encryption_algorithm,
+        )?;
+        let ciphertext_blob = self.seal(
+            &permit,
+            action,
+            &r,
+            &req.encryption_context,
+            req.plaintext.expose_secret(),
+        )?;
         Ok(EncryptResponse {
             ciphertext_blob,
-            key_id: self.key_arn(r.id),
+            key_id: self.arn(&r),
             encryption_algorithm: EncryptionAlgorithm::SymmetricDefault,
         })
     }
 
-    fn decrypt(&self, req: DecryptRequest) -> Result<DecryptResponse, KmsError> {
+    pub(crate) fn decrypt(
+        &self,
+        call: &mut Call<'_>,
+        req: DecryptRequest,
+    ) -> Result<DecryptResponse, KmsError> {
+        self.check_grant_tokens(&req.grant_tokens)?;
         let (r, plaintext) = self.open_blob(
+            call,
+            "kms:Decrypt",
             &req.ciphertext_blob,
             &req.encryption_context,
             req.key_id.as_ref(),
             req.encryption_algorithm,
         )?;
         Ok(DecryptResponse {
-            key_id: self.key_arn(r.id),
+            key_id: self.arn(&r),
             plaintext,
             encryption_algorithm: EncryptionAlgorithm::SymmetricDefault,
         })
     }
 
-    fn re_encrypt(&self, req: ReEncryptRequest) -> Result<ReEncryptResponse, KmsError> {
-        let destination = self.usable(
+    pub(crate) fn re_encrypt(
+        &self,
+        call: &mut Call<'_>,
+        req: ReEncryptRequest,
+    ) -> Result<ReEncryptResponse, KmsError> {
+        self.check_grant_tokens(&req.grant_tokens)?;
+        let to = "kms:ReEncryptTo";
+        let (destination, permit) = self.usable(
+            call,
+            to,
             &req.destination_key_id,
+            &req.destination_encryption_context,
             req.destination_encryption_algorithm,
         )?;
+        let destination_arn = call.key.take();
         let (source, plaintext) = self.open_blob(
+            call,
+            "kms:ReEncryptFrom",
             &req.ciphertext_blob,
             &req.source_encryption_context,
             req.source_key_id.as_ref(),
             req.source_encryption_algorithm,
         )?;
         let ciphertext_blob = self.seal(
+            &permit,
+            to,
             &destination,
             &req.destination_encryption_context,
             plaintext.expose_secret(),
         )?;
+        // The audit record names the source key (the one whose blob was opened), as AWS does.
+        if call.key.is_none() {
+            call.key = destination_arn;
+        }
         Ok(ReEncryptResponse {
             ciphertext_blob,
-            source_key_id: self.key_arn(source.id),
-            key_id: self.key_arn(destination.id),
+            source_key_id: self.arn(&source),
+            key_id: self.arn(&destination),
             source_encryption_algorithm: EncryptionAlgorithm::SymmetricDefault,
             destination_encryption_algorithm: EncryptionAlgorithm::SymmetricDefault,
         })
     }
 
-    fn generate_data_key(
+    pub(crate) fn generate_data_key(
         &self,
+        call: &mut Call<'_>,
         req: GenerateDataKeyRequest,
     ) -> Result<GenerateDataKeyResponse, KmsError> {
-        let dk = self.data_key(&req)?;
+        let dk = self.data_key(call, "kms:GenerateDataKey", &req)?;
         Ok(GenerateDataKeyResponse {
             ciphertext_blob: dk.ciphertext_blob,
             plaintext: dk.plaintext,
@@ -888,54 +1258,30 @@ impl Kms for Engine {
         })
     }
 
-    fn generate_data_key_without_plaintext(
+    pub(crate) fn generate_data_key_without_plaintext(
         &self,
+        call: &mut Call<'_>,
         req: GenerateDataKeyRequest,
     ) -> Result<GenerateDataKeyWithoutPlaintextResponse, KmsError> {
         // The plaintext key is dropped (and zeroized) here, unseen.
-        let dk = self.data_key(&req)?;
+        let dk = self.data_key(call, "kms:GenerateDataKeyWithoutPlaintext", &req)?;
         Ok(GenerateDataKeyWithoutPlaintextResponse {
             ciphertext_blob: dk.ciphertext_blob,
             key_id: dk.key_arn,
         })
     }
 
-    fn generate_random(
+    pub(crate) fn generate_random(
         &self,
+        call: &mut Call<'_>,
         req: GenerateRandomRequest,
     ) -> Result<GenerateRandomResponse, KmsError> {
+        let account = call.caller.account().to_owned();
+        let permit = self.authorize_account(call, "kms:GenerateRandom", &account)?;
+        permit.require_account("kms:GenerateRandom")?;
         Ok(GenerateRandomResponse {
             plaintext: Plaintext::from(self.random(req.number_of_bytes.get())?),
         })
-    }
-
-    fn enable_key_rotation(&self, req: EnableKeyRotationRequest) -> Result<(), KmsError> {
-        self.enable_rotation(req)
-    }
-
-    fn disable_key_rotation(&self, req: DisableKeyRotationRequest) -> Result<(), KmsError> {
-        self.disable_rotation(req)
-    }
-
-    fn get_key_rotation_status(
-        &self,
-        req: GetKeyRotationStatusRequest,
-    ) -> Result<GetKeyRotationStatusResponse, KmsError> {
-        self.rotation_status(req)
-    }
-
-    fn rotate_key_on_demand(
-        &self,
-        req: RotateKeyOnDemandRequest,
-    ) -> Result<RotateKeyOnDemandResponse, KmsError> {
-        self.rotate_on_demand(req)
-    }
-
-    fn list_key_rotations(
-        &self,
-        req: ListKeyRotationsRequest,
-    ) -> Result<ListKeyRotationsResponse, KmsError> {
-        self.list_rotations(req)
     }
 }
 

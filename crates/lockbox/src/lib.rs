@@ -1,18 +1,22 @@
 //! The Lockbox engine: AWS KMS semantics over keys held in a PKCS#11 token.
 //!
-//! This is the crate an appliance embeds. [`Engine`] implements [`Kms`](lockbox_api::Kms):
-//! customer master keys are generated inside the token and never leave it; the engine keeps
-//! only metadata (key records, aliases, tags) in a sled store; data keys come from the
+//! This is the crate an appliance embeds. [`Engine::client`] gives a
+//! [`Kms`](lockbox_api::Kms) that acts for one caller (a principal in an account): every call
+//! is authorized against the key's policy and grants, and audited. Customer master keys are
+//! generated inside the token and never leave it; the engine keeps only metadata (key
+//! records, policies, aliases, grants, audit) in a sled store; data keys come from the
 //! token's RNG and are encrypted by the token under the CMK.
 //!
 //! Opening an engine on a configured token and using a key:
 //!
 //! ```no_run
-//! use lockbox::api::{EncryptionContext, EncryptRequest, DecryptRequest, CreateKeyRequest, Kms, Plaintext};
+//! use lockbox::api::{Caller, EncryptionContext, EncryptRequest, DecryptRequest, CreateKeyRequest, Kms, Plaintext, Principal};
 //! use lockbox::{Config, Engine};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let kms = Engine::open(Config::load("/var/lib/lockbox".as_ref())?)?;
+//! let engine = Engine::open(Config::load("/var/lib/lockbox".as_ref())?)?;
+//! let app = Principal::parse("arn:aws:iam::000000000000:role/backup-agent")?;
+//! let kms = engine.client(Caller::new(app));
 //! let key = kms.create_key(CreateKeyRequest::new().with_description("appliance secrets"))?;
 //! let ctx = EncryptionContext::from_pairs([("purpose", "backup")])?;
 //! let sealed = kms.encrypt(
@@ -28,15 +32,20 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+mod access;
 pub mod blob;
+mod client;
 mod clock;
 mod config;
 mod engine;
 mod error;
 mod lifecycle;
+mod permissions;
+pub(crate) mod policy;
 mod reconcile;
 mod state;
 
+pub use client::EngineClient;
 pub use clock::{Clock, SystemClock};
 pub use config::{CONFIG_FILE, Config, GCM_RANDOM_IV_BOUND, Lifecycle, PROVISIONED_TOKEN_LABEL};
 pub use engine::{Engine, OpenReport};

@@ -8,6 +8,7 @@ use lockbox_api::*;
 use lockbox_store::{AutoRotation, KeyRecord, Material, failpoints};
 use lockbox_token::{ObjectId, TokenError};
 
+use crate::access::{Call, Facts, Value};
 use crate::engine::{Aliases, Engine};
 use crate::error::{from_store, from_token};
 use crate::state::{self, Use};
@@ -103,7 +104,7 @@ impl Engine {
                 ErrorKind::UnsupportedOperation,
                 format!(
                     "{} cannot be rotated: only SYMMETRIC_DEFAULT keys with origin AWS_KMS can.",
-                    self.key_arn(r.id)
+                    self.arn(r)
                 ),
             ));
         }
@@ -144,7 +145,7 @@ impl Engine {
         let mut material = r
             .current_material()
             .cloned()
-            .ok_or_else(|| crate::engine::missing_material(self.key_arn(r.id)))?;
+            .ok_or_else(|| crate::engine::missing_material(self.arn(r)))?;
         // Lock order: counters, then writes.
         let mut counters = self.counters.lock();
         for _ in 0..4 {
@@ -183,14 +184,15 @@ impl Engine {
     /// Durably raises version `version`'s reservation to at least `want`; returns it.
     fn reserve(&self, id: KeyId, version: u32, want: u64) -> Result<u64, KmsError> {
         let _w = self.writes.lock();
-        let mut r = self.record(id)?.ok_or_else(|| {
-            KmsError::not_found(format!("Key '{}' does not exist", self.key_arn(id)))
-        })?;
+        let mut r = self
+            .record(id)?
+            .ok_or_else(|| KmsError::not_found(format!("Key with id {id} does not exist")))?;
+        let arn = self.arn(&r);
         let m = r
             .materials
             .iter_mut()
             .find(|m| m.version == version)
-            .ok_or_else(|| crate::engine::missing_material(self.key_arn(id)))?;
+            .ok_or_else(|| crate::engine::missing_material(arn))?;
         // Written (and flushed) even when the record already allows for `want`: a write whose
         // flush failed is visible in memory but may not be on disk, and this reservation must
         // be durable before the encryptions it covers are made.
@@ -204,15 +206,15 @@ impl Engine {
     /// unless another thread already did; returns the new current material.
     fn rotate_for_use(&self, id: KeyId, exhausted: u32) -> Result<Material, KmsError> {
         let _w = self.writes.lock();
-        let mut r = self.record(id)?.ok_or_else(|| {
-            KmsError::not_found(format!("Key '{}' does not exist", self.key_arn(id)))
-        })?;
+        let mut r = self
+            .record(id)?
+            .ok_or_else(|| KmsError::not_found(format!("Key with id {id} does not exist")))?;
         if let Some(m) = r.current_material()
             && m.version > exhausted
         {
             return Ok(m.clone());
         }
-        state::check(r.state, Use::Cryptographic, || self.key_arn(id))?;
+        state::check(r.state, Use::Cryptographic, || self.arn(&r))?;
         tracing::warn!(key = %id, version = exhausted,
             limit = self.lifecycle.max_encryptions_per_version,
             "material version reached its encryption limit; rotating");
@@ -220,8 +222,15 @@ impl Engine {
     }
 
     /// Each material version of a key and how many encryptions it has made (an upper bound).
-    pub fn material_usage(&self, key: &KeyRef) -> Result<Vec<MaterialUsage>, KmsError> {
-        let r = self.resolve(key, Aliases::Accepted)?;
+    ///
+    /// An operator's view, not a KMS operation: `caller` only says which account a bare key
+    /// id or alias name is looked up in; no policy is consulted.
+    pub fn material_usage(
+        &self,
+        caller: &Caller,
+        key: &KeyRef,
+    ) -> Result<Vec<MaterialUsage>, KmsError> {
+        let r = self.resolve(&mut Call::new(caller), key, Aliases::Accepted)?;
         let current = r.current_material().map(|m| m.version);
         let counters = self.counters.lock();
         let mut out: Vec<MaterialUsage> = r
@@ -241,13 +250,22 @@ impl Engine {
         Ok(out)
     }
 
-    pub(crate) fn enable_rotation(&self, req: EnableKeyRotationRequest) -> Result<(), KmsError> {
+    pub(crate) fn enable_rotation(
+        &self,
+        call: &mut Call<'_>,
+        req: EnableKeyRotationRequest,
+    ) -> Result<(), KmsError> {
         let period = req
             .rotation_period_in_days
             .unwrap_or(DEFAULT_ROTATION_PERIOD_DAYS);
         check_rotation_period(period)?;
         let now = self.clock.now();
-        self.modify("EnableKeyRotation", &req.key_id, Use::Rotate, |r| {
+        let facts = Facts {
+            extra: vec![("kms:RotationPeriodInDays", Value::Number(i64::from(period)))],
+            ..Facts::default()
+        };
+        let action = "kms:EnableKeyRotation";
+        self.modify(call, action, &req.key_id, Use::Rotate, facts, |r| {
             self.check_rotatable(r)?;
             // Changing the period of enabled rotation keeps the date the period runs from.
             let since = r.auto_rotation.map_or(now, |a| a.since);
@@ -260,21 +278,36 @@ impl Engine {
         Ok(())
     }
 
-    pub(crate) fn disable_rotation(&self, req: DisableKeyRotationRequest) -> Result<(), KmsError> {
-        self.modify("DisableKeyRotation", &req.key_id, Use::Rotate, |r| {
-            self.check_rotatable(r)?;
-            r.auto_rotation = None;
-            Ok(())
-        })?;
+    pub(crate) fn disable_rotation(
+        &self,
+        call: &mut Call<'_>,
+        req: DisableKeyRotationRequest,
+    ) -> Result<(), KmsError> {
+        let action = "kms:DisableKeyRotation";
+        self.modify(
+            call,
+            action,
+            &req.key_id,
+            Use::Rotate,
+            Facts::default(),
+            |r| {
+                self.check_rotatable(r)?;
+                r.auto_rotation = None;
+                Ok(())
+            },
+        )?;
         Ok(())
     }
 
     pub(crate) fn rotation_status(
         &self,
+        call: &mut Call<'_>,
         req: GetKeyRotationStatusRequest,
     ) -> Result<GetKeyRotationStatusResponse, KmsError> {
-        let r = self.resolve(&req.key_id, Aliases::Refused("GetKeyRotationStatus"))?;
-        state::check(r.state, Use::Read, || self.key_arn(r.id))?;
+        let r = self.resolve(call, &req.key_id, Aliases::Refused("GetKeyRotationStatus"))?;
+        let permit = self.authorize(call, "kms:GetKeyRotationStatus", &r, Facts::default())?;
+        permit.require(&r, "kms:GetKeyRotationStatus")?;
+        state::check(r.state, Use::Read, || self.arn(&r))?;
         self.check_rotatable(&r)?;
         Ok(GetKeyRotationStatusResponse {
             key_rotation_enabled: r.auto_rotation.is_some(),
@@ -287,11 +320,13 @@ impl Engine {
 
     pub(crate) fn rotate_on_demand(
         &self,
+        call: &mut Call<'_>,
         req: RotateKeyOnDemandRequest,
     ) -> Result<RotateKeyOnDemandResponse, KmsError> {
         let _w = self.writes.lock();
-        let mut r = self.resolve(&req.key_id, Aliases::Refused("RotateKeyOnDemand"))?;
-        state::check(r.state, Use::Rotate, || self.key_arn(r.id))?;
+        let mut r = self.resolve(call, &req.key_id, Aliases::Refused("RotateKeyOnDemand"))?;
+        let permit = self.authorize(call, "kms:RotateKeyOnDemand", &r, Facts::default())?;
+        state::check(r.state, Use::Rotate, || self.arn(&r))?;
         self.check_rotatable(&r)?;
         if r.on_demand_rotations >= MAX_ON_DEMAND_ROTATIONS {
             return Err(KmsError::new(
@@ -299,7 +334,7 @@ impl Engine {
                 format!(
                     "{} has been rotated on demand {MAX_ON_DEMAND_ROTATIONS} times, the most \
                      allowed.",
-                    self.key_arn(r.id)
+                    self.arn(&r)
                 ),
             ));
         }
@@ -311,22 +346,26 @@ impl Engine {
                 ErrorKind::Conflict,
                 format!(
                     "An automatic rotation of {} is in progress or due within 20 minutes.",
-                    self.key_arn(r.id)
+                    self.arn(&r)
                 ),
             ));
         }
         r.on_demand_rotations += 1;
+        permit.require(&r, "kms:RotateKeyOnDemand")?;
         self.rotate_locked(&mut r, RotationType::OnDemand)?;
         Ok(RotateKeyOnDemandResponse { key_id: r.id })
     }
 
     pub(crate) fn list_rotations(
         &self,
+        call: &mut Call<'_>,
         req: ListKeyRotationsRequest,
     ) -> Result<ListKeyRotationsResponse, KmsError> {
         let limit = crate::engine::check_limit(req.limit, 1000, 100)?;
-        let r = self.resolve(&req.key_id, Aliases::Refused("ListKeyRotations"))?;
-        state::check(r.state, Use::Read, || self.key_arn(r.id))?;
+        let r = self.resolve(call, &req.key_id, Aliases::Refused("ListKeyRotations"))?;
+        let permit = self.authorize(call, "kms:ListKeyRotations", &r, Facts::default())?;
+        permit.require(&r, "kms:ListKeyRotations")?;
+        state::check(r.state, Use::Read, || self.arn(&r))?;
         self.check_rotatable(&r)?;
         let after = match &req.marker {
             Some(m) => Some(
@@ -379,7 +418,7 @@ impl Engine {
         loop {
             let page = self
                 .store
-                .keys_page(after, 1000)
+                .keys_page(None, after, 1000)
                 .map_err(|e| from_store("maintain", e))?;
             after = page.items.last().map(|r| r.id);
             for r in &page.items {

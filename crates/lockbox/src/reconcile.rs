@@ -103,7 +103,7 @@ impl Engine {
         loop {
             let page = self
                 .store
-                .keys_page(after, 1000)
+                .keys_page(None, after, 1000)
                 .map_err(|e| from_store("reconcile", e))?;
             after = page.items.last().map(|r| r.id);
             report.keys += page.items.len();

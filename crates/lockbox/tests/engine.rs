@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{T0, engine, engine_at, kind};
+use common::{Root, T0, engine, engine_at, kind};
 use lockbox::api::*;
 use lockbox_token::token_test;
 
@@ -470,7 +470,7 @@ token_test!(
     fn a_failed_create_key_never_leaves_a_record_without_material(t) {
         use lockbox_store::failpoints;
         let kms = engine(t)?;
-        let consistent = |kms: &lockbox::Engine| -> Result<usize, KmsError> {
+        let consistent = |kms: &Root| -> Result<usize, KmsError> {
             let keys = kms.list_keys(ListKeysRequest::new())?.keys;
             for k in &keys {
                 kms.encrypt(EncryptRequest::new(k.key_id, pt(b"still usable")))?;

@@ -6,8 +6,7 @@ mod common;
 
 use std::sync::{Arc, Barrier};
 
-use common::{engine, err, kind};
-use lockbox::Engine;
+use common::{Root, engine, err, kind};
 use lockbox::api::*;
 use lockbox::token::{Token, TokenError};
 use lockbox_token::token_test;
@@ -17,7 +16,7 @@ fn pt(b: &[u8]) -> Plaintext {
 }
 
 /// Encrypts and decrypts on four threads at once, `rounds` times each.
-fn burst(kms: &Arc<Engine>, key: KeyId, rounds: usize) {
+fn burst(kms: &Arc<Root>, key: KeyId, rounds: usize) {
     let start = Arc::new(Barrier::new(4));
     let workers: Vec<_> = (0..4)
         .map(|w| {
@@ -79,12 +78,12 @@ token_test!(fn while_the_token_is_gone_calls_fail_with_a_dependency_error_and_wr
     let key = kms.create_key(CreateKeyRequest::new())?.key_metadata.key_id;
     kms.create_alias(AliasRequest::new(AliasName::parse("alias/k")?, key))?;
     let blob = kms.encrypt(EncryptRequest::new(key, pt(b"kept")))?.ciphertext_blob;
-    let metadata = |kms: &Engine| {
+    let metadata = |kms: &Root| {
         (
             kms.describe_key(DescribeKeyRequest::new(key)).unwrap().key_metadata,
             kms.list_keys(ListKeysRequest::new()).unwrap().keys.len(),
             kms.list_key_rotations(ListKeyRotationsRequest::new(key).with_include_key_material(IncludeKeyMaterial::AllKeyMaterial)).unwrap().rotations,
-            kms.material_usage(&key.into()).unwrap(),
+            kms.material_usage(&kms.default_caller("test"), &key.into()).unwrap(),
         )
     };
     let before = metadata(&kms);

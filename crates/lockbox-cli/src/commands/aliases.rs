@@ -1,6 +1,5 @@
 //! create-alias, update-alias, delete-alias, list-aliases.
 
-use lockbox::Engine;
 use lockbox::api::*;
 use serde::Serialize;
 
@@ -18,17 +17,17 @@ fn alias_request(op: &'static str, a: &AliasArgs) -> Result<AliasRequest, CliErr
     ))
 }
 
-pub(crate) fn create_alias(kms: &Engine, a: AliasArgs) -> Result<(), CliError> {
+pub(crate) fn create_alias(kms: &dyn Kms, a: AliasArgs) -> Result<(), CliError> {
     const OP: &str = "CreateAlias";
     kms.create_alias(alias_request(OP, &a)?).op(OP)
 }
 
-pub(crate) fn update_alias(kms: &Engine, a: AliasArgs) -> Result<(), CliError> {
+pub(crate) fn update_alias(kms: &dyn Kms, a: AliasArgs) -> Result<(), CliError> {
     const OP: &str = "UpdateAlias";
     kms.update_alias(alias_request(OP, &a)?).op(OP)
 }
 
-pub(crate) fn delete_alias(kms: &Engine, a: AliasNameArgs) -> Result<(), CliError> {
+pub(crate) fn delete_alias(kms: &dyn Kms, a: AliasNameArgs) -> Result<(), CliError> {
     const OP: &str = "DeleteAlias";
     let name = AliasName::parse(&a.alias_name).op(OP)?;
     kms.delete_alias(DeleteAliasRequest::new(name)).op(OP)
@@ -42,7 +41,7 @@ struct ListAliasesOut {
     next_token: Option<String>,
 }
 
-pub(crate) fn list_aliases(kms: &Engine, a: ListAliasesArgs) -> Result<(), CliError> {
+pub(crate) fn list_aliases(kms: &dyn Kms, a: ListAliasesArgs) -> Result<(), CliError> {
     const OP: &str = "ListAliases";
     let key = a
         .key_id

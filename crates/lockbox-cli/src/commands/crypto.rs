@@ -4,7 +4,6 @@
 //! Plaintext shown in JSON is base64 in a zeroizing string; `--plaintext-out` writes it raw
 //! to a 0600 file instead, and `-` writes only the raw bytes to standard output.
 
-use lockbox::Engine;
 use lockbox::api::*;
 use serde::Serialize;
 use zeroize::Zeroizing;
@@ -60,7 +59,7 @@ struct EncryptOut {
     encryption_algorithm: &'static str,
 }
 
-pub(crate) fn encrypt(kms: &Engine, a: EncryptArgs) -> Result<(), CliError> {
+pub(crate) fn encrypt(kms: &dyn Kms, a: EncryptArgs) -> Result<(), CliError> {
     const OP: &str = "Encrypt";
     let mut req = EncryptRequest::new(
         params::key_ref(OP, &a.key_id)?,
@@ -90,7 +89,7 @@ struct DecryptOut<'a> {
     encryption_algorithm: &'static str,
 }
 
-pub(crate) fn decrypt(kms: &Engine, a: DecryptArgs) -> Result<(), CliError> {
+pub(crate) fn decrypt(kms: &dyn Kms, a: DecryptArgs) -> Result<(), CliError> {
     const OP: &str = "Decrypt";
     let blob = params::blob("--ciphertext-blob", &a.ciphertext_blob)?;
     let mut req = DecryptRequest::new(blob.to_vec()).with_encryption_context(params::context(
@@ -127,7 +126,7 @@ struct ReEncryptOut {
     destination_encryption_algorithm: &'static str,
 }
 
-pub(crate) fn re_encrypt(kms: &Engine, a: ReEncryptArgs) -> Result<(), CliError> {
+pub(crate) fn re_encrypt(kms: &dyn Kms, a: ReEncryptArgs) -> Result<(), CliError> {
     const OP: &str = "ReEncrypt";
     let blob = params::blob("--ciphertext-blob", &a.ciphertext_blob)?;
     let mut req = ReEncryptRequest::new(blob.to_vec(), params::key_ref(OP, &a.destination_key_id)?)
@@ -182,7 +181,7 @@ struct DataKeyOut<'a> {
     key_id: String,
 }
 
-pub(crate) fn generate_data_key(kms: &Engine, a: GenerateDataKeyArgs) -> Result<(), CliError> {
+pub(crate) fn generate_data_key(kms: &dyn Kms, a: GenerateDataKeyArgs) -> Result<(), CliError> {
     const OP: &str = "GenerateDataKey";
     if a.plaintext_out.as_deref() == Some("-") && a.ciphertext_out.as_deref() == Some("-") {
         return Err(CliError::param(
@@ -208,7 +207,7 @@ pub(crate) fn generate_data_key(kms: &Engine, a: GenerateDataKeyArgs) -> Result<
 }
 
 pub(crate) fn generate_data_key_without_plaintext(
-    kms: &Engine,
+    kms: &dyn Kms,
     a: GenerateDataKeyArgs,
 ) -> Result<(), CliError> {
     const OP: &str = "GenerateDataKeyWithoutPlaintext";
@@ -236,7 +235,7 @@ struct RandomOut<'a> {
     plaintext: &'a str,
 }
 
-pub(crate) fn generate_random(kms: &Engine, a: GenerateRandomArgs) -> Result<(), CliError> {
+pub(crate) fn generate_random(kms: &dyn Kms, a: GenerateRandomArgs) -> Result<(), CliError> {
     const OP: &str = "GenerateRandom";
     let n = a.number_of_bytes.ok_or_else(|| CliError::Kms {
         operation: OP,

@@ -38,8 +38,9 @@ pub(crate) fn demo(a: DemoArgs) -> Result<(), CliError> {
     );
     say!("1. Provisioning {}", dir.display());
     let config = Config::provision_softhsm(&dir)?;
-    let kms = Engine::open(config)?;
-    let d = kms.token().description();
+    let engine = Engine::open(config)?;
+    let kms = engine.client(engine.default_caller("cli"));
+    let d = engine.token().description();
     say!("   A SoftHSM token of its own: softhsm/softhsm2.conf, token files in softhsm/tokens/");
     say!(
         "   Token '{}' ({} {}, serial {}), found by its label, not a slot number",
@@ -122,7 +123,7 @@ pub(crate) fn demo(a: DemoArgs) -> Result<(), CliError> {
     );
 
     say!("5. What stays in the token");
-    let token = kms.token();
+    let token = engine.token();
     let fail =
         |e: lockbox::token::TokenError| CliError::Setup(format!("inspecting the token: {e}"));
     for o in token.list_objects().map_err(fail)? {

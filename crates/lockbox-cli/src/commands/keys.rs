@@ -1,7 +1,6 @@
 //! create-key, describe-key, list-keys, update-key-description, enable-key, disable-key,
 //! schedule-key-deletion, cancel-key-deletion.
 
-use lockbox::Engine;
 use lockbox::api::*;
 use serde::Serialize;
 
@@ -13,7 +12,7 @@ use crate::error::{CliError, OrKms};
 use crate::output::{KeyMetadataOut, KeyMetadataResponse, date, print_json};
 use crate::params;
 
-pub(crate) fn create_key(kms: &Engine, a: CreateKeyArgs) -> Result<(), CliError> {
+pub(crate) fn create_key(kms: &dyn Kms, a: CreateKeyArgs) -> Result<(), CliError> {
     const OP: &str = "CreateKey";
     let mut req = CreateKeyRequest::new()
         .with_description(&a.description)
@@ -27,7 +26,7 @@ pub(crate) fn create_key(kms: &Engine, a: CreateKeyArgs) -> Result<(), CliError>
     })
 }
 
-pub(crate) fn describe_key(kms: &Engine, a: KeyIdArgs) -> Result<(), CliError> {
+pub(crate) fn describe_key(kms: &dyn Kms, a: KeyIdArgs) -> Result<(), CliError> {
     const OP: &str = "DescribeKey";
     let key = params::key_ref(OP, &a.key_id)?;
     let md = kms
@@ -54,7 +53,7 @@ struct ListKeysOut {
     next_token: Option<String>,
 }
 
-pub(crate) fn list_keys(kms: &Engine, a: PageArgs) -> Result<(), CliError> {
+pub(crate) fn list_keys(kms: &dyn Kms, a: PageArgs) -> Result<(), CliError> {
     const OP: &str = "ListKeys";
     let (keys, next_token) = paginate(&a, 1000, |limit, marker| {
         let mut req = ListKeysRequest::new();
@@ -75,7 +74,7 @@ pub(crate) fn list_keys(kms: &Engine, a: PageArgs) -> Result<(), CliError> {
 }
 
 pub(crate) fn update_key_description(
-    kms: &Engine,
+    kms: &dyn Kms,
     a: UpdateKeyDescriptionArgs,
 ) -> Result<(), CliError> {
     const OP: &str = "UpdateKeyDescription";
@@ -84,13 +83,13 @@ pub(crate) fn update_key_description(
         .op(OP)
 }
 
-pub(crate) fn enable_key(kms: &Engine, a: KeyIdArgs) -> Result<(), CliError> {
+pub(crate) fn enable_key(kms: &dyn Kms, a: KeyIdArgs) -> Result<(), CliError> {
     const OP: &str = "EnableKey";
     kms.enable_key(EnableKeyRequest::new(params::key_ref(OP, &a.key_id)?))
         .op(OP)
 }
 
-pub(crate) fn disable_key(kms: &Engine, a: KeyIdArgs) -> Result<(), CliError> {
+pub(crate) fn disable_key(kms: &dyn Kms, a: KeyIdArgs) -> Result<(), CliError> {
     const OP: &str = "DisableKey";
     kms.disable_key(DisableKeyRequest::new(params::key_ref(OP, &a.key_id)?))
         .op(OP)
@@ -106,7 +105,7 @@ struct ScheduleOut {
 }
 
 pub(crate) fn schedule_key_deletion(
-    kms: &Engine,
+    kms: &dyn Kms,
     a: ScheduleKeyDeletionArgs,
 ) -> Result<(), CliError> {
     const OP: &str = "ScheduleKeyDeletion";
@@ -127,7 +126,7 @@ struct CancelOut {
     key_id: String,
 }
 
-pub(crate) fn cancel_key_deletion(kms: &Engine, a: KeyIdArgs) -> Result<(), CliError> {
+pub(crate) fn cancel_key_deletion(kms: &dyn Kms, a: KeyIdArgs) -> Result<(), CliError> {
     const OP: &str = "CancelKeyDeletion";
     let out = kms
         .cancel_key_deletion(CancelKeyDeletionRequest::new(params::key_ref(

@@ -11,14 +11,14 @@ use crate::error::{CliError, OrKms};
 use crate::output::{date, print_json};
 use crate::params;
 
-pub(crate) fn enable_key_rotation(kms: &Engine, a: EnableKeyRotationArgs) -> Result<(), CliError> {
+pub(crate) fn enable_key_rotation(kms: &dyn Kms, a: EnableKeyRotationArgs) -> Result<(), CliError> {
     const OP: &str = "EnableKeyRotation";
     let mut req = EnableKeyRotationRequest::new(params::key_ref(OP, &a.key_id)?);
     req.rotation_period_in_days = a.rotation_period_in_days;
     kms.enable_key_rotation(req).op(OP)
 }
 
-pub(crate) fn disable_key_rotation(kms: &Engine, a: KeyIdArgs) -> Result<(), CliError> {
+pub(crate) fn disable_key_rotation(kms: &dyn Kms, a: KeyIdArgs) -> Result<(), CliError> {
     const OP: &str = "DisableKeyRotation";
     kms.disable_key_rotation(DisableKeyRotationRequest::new(params::key_ref(
         OP, &a.key_id,
@@ -40,7 +40,7 @@ struct RotationStatusOut {
     on_demand_rotation_start_date: Option<String>,
 }
 
-pub(crate) fn get_key_rotation_status(kms: &Engine, a: KeyIdArgs) -> Result<(), CliError> {
+pub(crate) fn get_key_rotation_status(kms: &dyn Kms, a: KeyIdArgs) -> Result<(), CliError> {
     const OP: &str = "GetKeyRotationStatus";
     let out = kms
         .get_key_rotation_status(GetKeyRotationStatusRequest::new(params::key_ref(
@@ -62,7 +62,7 @@ struct RotateOut {
     key_id: String,
 }
 
-pub(crate) fn rotate_key_on_demand(kms: &Engine, a: KeyIdArgs) -> Result<(), CliError> {
+pub(crate) fn rotate_key_on_demand(kms: &dyn Kms, a: KeyIdArgs) -> Result<(), CliError> {
     const OP: &str = "RotateKeyOnDemand";
     let out = kms
         .rotate_key_on_demand(RotateKeyOnDemandRequest::new(params::key_ref(
@@ -106,7 +106,7 @@ struct ListRotationsOut {
     next_token: Option<String>,
 }
 
-pub(crate) fn list_key_rotations(kms: &Engine, a: ListKeyRotationsArgs) -> Result<(), CliError> {
+pub(crate) fn list_key_rotations(kms: &dyn Kms, a: ListKeyRotationsArgs) -> Result<(), CliError> {
     const OP: &str = "ListKeyRotations";
     let key = params::key_ref(OP, &a.key_id)?;
     let include = a
@@ -150,7 +150,8 @@ struct KeyUsageOut {
     materials: Vec<MaterialOut>,
 }
 
-pub(crate) fn key_usage(kms: &Engine, a: KeyIdArgs) -> Result<(), CliError> {
+pub(crate) fn key_usage(engine: &Engine, caller: &Caller, a: KeyIdArgs) -> Result<(), CliError> {
+    let kms = engine.client(caller.clone());
     // Not an AWS operation; errors still name one, as the others do.
     const OP: &str = "KeyUsage";
     // Resolved once (an alias may be repointed meanwhile), so the id printed is the key
@@ -160,8 +161,8 @@ pub(crate) fn key_usage(kms: &Engine, a: KeyIdArgs) -> Result<(), CliError> {
         .op(OP)?
         .key_metadata
         .key_id;
-    let materials = kms
-        .material_usage(&KeyRef::from(key_id))
+    let materials = engine
+        .material_usage(caller, &KeyRef::from(key_id))
         .op(OP)?
         .into_iter()
         .map(|m| MaterialOut {

@@ -1,6 +1,5 @@
 //! tag-resource, untag-resource, list-resource-tags.
 
-use lockbox::Engine;
 use lockbox::api::*;
 use serde::Serialize;
 
@@ -10,14 +9,14 @@ use crate::error::{CliError, OrKms};
 use crate::output::{TagOut, print_json};
 use crate::params;
 
-pub(crate) fn tag_resource(kms: &Engine, a: TagResourceArgs) -> Result<(), CliError> {
+pub(crate) fn tag_resource(kms: &dyn Kms, a: TagResourceArgs) -> Result<(), CliError> {
     const OP: &str = "TagResource";
     let key = params::key_ref(OP, &a.key_id)?;
     let tags = params::tags("--tags", &a.tags)?;
     kms.tag_resource(TagResourceRequest::new(key, tags)).op(OP)
 }
 
-pub(crate) fn untag_resource(kms: &Engine, a: UntagResourceArgs) -> Result<(), CliError> {
+pub(crate) fn untag_resource(kms: &dyn Kms, a: UntagResourceArgs) -> Result<(), CliError> {
     const OP: &str = "UntagResource";
     let key = params::key_ref(OP, &a.key_id)?;
     kms.untag_resource(UntagResourceRequest::new(key, a.tag_keys))
@@ -32,7 +31,7 @@ struct ListTagsOut {
     next_token: Option<String>,
 }
 
-pub(crate) fn list_resource_tags(kms: &Engine, a: ListResourceTagsArgs) -> Result<(), CliError> {
+pub(crate) fn list_resource_tags(kms: &dyn Kms, a: ListResourceTagsArgs) -> Result<(), CliError> {
     const OP: &str = "ListResourceTags";
     let key = params::key_ref(OP, &a.key_id)?;
     let (tags, next_token) = paginate(&a.page, 50, |limit, marker| {

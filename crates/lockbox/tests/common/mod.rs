@@ -8,6 +8,10 @@ use lockbox::{Clock, Config, Engine};
 use lockbox_token::testing::TestToken;
 use parking_lot::Mutex;
 
+#[path = "root.rs"]
+mod root;
+pub(crate) use root::Root;
+
 /// A clock tests can set.
 pub(crate) struct TestClock(pub(crate) Mutex<Timestamp>);
 
@@ -20,17 +24,14 @@ impl Clock for TestClock {
 /// 2025-01-01T00:00:00Z
 pub(crate) const T0: i64 = 1_735_689_600_000;
 
-pub(crate) fn engine(t: &TestToken) -> Result<Engine, lockbox::Error> {
-    Engine::open(Config::new(t.dir().join("data"), t.config()))
+pub(crate) fn engine(t: &TestToken) -> Result<Root, lockbox::Error> {
+    Engine::open(Config::new(t.dir().join("data"), t.config())).map(Root)
 }
 
-pub(crate) fn engine_at(
-    t: &TestToken,
-    ms: i64,
-) -> Result<(Engine, Arc<TestClock>), lockbox::Error> {
+pub(crate) fn engine_at(t: &TestToken, ms: i64) -> Result<(Root, Arc<TestClock>), lockbox::Error> {
     let clock = Arc::new(TestClock(Mutex::new(Timestamp::from_unix_millis(ms))));
     let e = Engine::open_with_clock(Config::new(t.dir().join("data"), t.config()), clock.clone())?;
-    Ok((e, clock))
+    Ok((Root(e), clock))
 }
 
 /// The error kind of a result that must be an error.
@@ -48,12 +49,12 @@ pub(crate) fn engine_with(
     t: &TestToken,
     ms: i64,
     lifecycle: lockbox::Lifecycle,
-) -> Result<(Engine, Arc<TestClock>), lockbox::Error> {
+) -> Result<(Root, Arc<TestClock>), lockbox::Error> {
     let clock = Arc::new(TestClock(Mutex::new(Timestamp::from_unix_millis(ms))));
     let mut config = Config::new(t.dir().join("data"), t.config());
     config.lifecycle = lifecycle;
     let e = Engine::open_with_clock(config, clock.clone())?;
-    Ok((e, clock))
+    Ok((Root(e), clock))
 }
 
 impl TestClock {

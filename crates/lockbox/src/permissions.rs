@@ -1,0 +1,541 @@
+//! The operations on permissions: key policies (PutKeyPolicy, GetKeyPolicy, ListKeyPolicies)
+//! and grants (CreateGrant, ListGrants, ListRetirableGrants, RetireGrant, RevokeGrant).
+
+use lockbox_api::*;
+use lockbox_store::{GrantRecord, KeyRecord, StoreError};
+
+use crate::access::{Call, Facts, GrantShape, Value, default_policy, hex, parse_policy};
+use crate::engine::{Aliases, Engine, check_limit, invalid_marker};
+use crate::error::{from_store, from_token};
+use crate::policy::{ConditionValues, Decision, Policy, Request};
+use crate::state::{self, Use};
+
+/// Grant tokens are `lbgt1` followed by the key id and the grant id in hex: they name a
+/// grant, and confer nothing by themselves (the grantee must still be the caller).
+const GRANT_TOKEN_PREFIX: &str = "lbgt1";
+
+impl Engine {
+    /// Refuses a request whose grant tokens are not tokens Lockbox issued.
+    pub(crate) fn check_grant_tokens(&self, tokens: &GrantTokens) -> Result<(), KmsError> {
+        for t in tokens.as_slice() {
+            parse_grant_token(t)?;
+        }
+        Ok(())
+    }
+
+    /// The lockout safety check: the new policy must let the caller change it again.
+    pub(crate) fn check_lockout(
+        &self,
+        call: &Call<'_>,
+        key_arn: &KeyArn,
+        policy: &Policy,
+    ) -> Result<(), KmsError> {
+        let mut c = ConditionValues::new();
+        c.set("kms:CallerAccount", call.caller.account());
+        c.set("aws:PrincipalArn", call.caller.principal().arn());
+        c.set("aws:PrincipalAccount", call.caller.account());
+        c.set_bool("kms:BypassPolicyLockoutSafetyCheck", false);
+        let resource = key_arn.to_string();
+        let request = Request {
+            principal_arn: call.caller.principal().arn(),
+            principal_account: call.caller.account(),
+            action: "kms:PutKeyPolicy",
+            resource: &resource,
+            conditions: &c,
+        };
+        if policy.evaluate(&request) == Decision::Allow {
+            return Ok(());
+        }
+        Err(KmsError::new(
+            ErrorKind::MalformedPolicyDocument,
+            format!(
+                "The new key policy will not allow you to update the key policy in the future: \
+                 it does not allow {} kms:PutKeyPolicy. Set BypassPolicyLockoutSafetyCheck to \
+                 apply it anyway.",
+                call.caller.principal()
+            ),
+        ))
+    }
+
+    pub(crate) fn put_key_policy(
+        &self,
+        call: &mut Call<'_>,
+        req: PutKeyPolicyRequest,
+    ) -> Result<(), KmsError> {
+        let policy = parse_policy(&req.policy)?;
+        let action = "kms:PutKeyPolicy";
+        let _w = self.writes.lock();
+        let mut r = self.resolve(call, &req.key_id, Aliases::Refused("PutKeyPolicy"))?;
+        let facts = Facts {
+            extra: vec![(
+                "kms:BypassPolicyLockoutSafetyCheck",
+                Value::Bool(req.bypass_policy_lockout_safety_check),
+            )],
+            ..Facts::default()
+        };
+        let permit = self.authorize(call, action, &r, facts)?;
+        state::check(r.state, Use::Manage, || self.arn(&r))?;
+        if !req.bypass_policy_lockout_safety_check {
+            self.check_lockout(call, &self.arn(&r), &policy)?;
+        }
+        r.policy = Some(req.policy);
+        self.put_permitted(&permit, action, &r)
+    }
+
+    pub(crate) fn get_key_policy(
+        &self,
+        call: &mut Call<'_>,
+        req: GetKeyPolicyRequest,
+    ) -> Result<GetKeyPolicyResponse, KmsError> {
+        let r = self.resolve(call, &req.key_id, Aliases::Refused("GetKeyPolicy"))?;
+        let permit = self.authorize(call, "kms:GetKeyPolicy", &r, Facts::default())?;
+        permit.require(&r, "kms:GetKeyPolicy")?;
+        let policy = match &r.policy {
+            Some(doc) => doc.clone(),
+            None => default_policy(self.arn_scope().partition(), &r.account),
+        };
+        Ok(GetKeyPolicyResponse {
+            policy,
+            policy_name: DEFAULT_POLICY_NAME.to_owned(),
+        })
+    }
+
+    pub(crate) fn list_key_policies(
+        &self,
+        call: &mut Call<'_>,
+        req: ListKeyPoliciesRequest,
+    ) -> Result<ListKeyPoliciesResponse, KmsError> {
+        check_limit(req.limit, 1000, 100)?;
+        let r = self.resolve(call, &req.key_id, Aliases::Refused("ListKeyPolicies"))?;
+        let permit = self.authorize(call, "kms:ListKeyPolicies", &r, Facts::default())?;
+        permit.require(&r, "kms:ListKeyPolicies")?;
+        if req.marker.is_some() {
+            return Err(invalid_marker());
+        }
+        Ok(ListKeyPoliciesResponse {
+            policy_names: vec![DEFAULT_POLICY_NAME.to_owned()],
+            next_marker: None,
+            truncated: false,
+        })
+    }
+
+    pub(crate) fn create_grant(
+        &self,
+        call: &mut Call<'_>,
+        req: CreateGrantRequest,
+    ) -> Result<CreateGrantResponse, KmsError> {
+        self.check_grant_tokens(&req.grant_tokens)?;
+        check_grant_request(&req)?;
+        let action = "kms:CreateGrant";
+        let _w = self.writes.lock();
+        let r = self.resolve(call, &req.key_id, Aliases::Refused("CreateGrant"))?;
+        let c = req.constraints.clone().unwrap_or_default();
+        let mut constraint_types = Vec::new();
+        if c.encryption_context_equals.is_some() {
+            constraint_types.push("EncryptionContextEquals".to_owned());
+        }
+        if c.encryption_context_subset.is_some() {
+            constraint_types.push("EncryptionContextSubset".to_owned());
+        }
+        let mut extra = vec![
+            (
+                "kms:GrantOperations",
+                Value::Many(
+                    req.operations
+                        .iter()
+                        .map(|o| o.as_str().to_owned())
+                        .collect(),
+                ),
+            ),
+            (
+                "kms:GranteePrincipal",
+                Value::Str(req.grantee_principal.arn().to_owned()),
+            ),
+            ("kms:GrantIsForAWSResource", Value::Bool(false)),
+            ("kms:GrantConstraintType", Value::Many(constraint_types)),
+        ];
+        if let Some(p) = &req.retiring_principal {
+            extra.push(("kms:RetiringPrincipal", Value::Str(p.arn().to_owned())));
+        }
+        let facts = Facts {
+            context: None,
+            extra,
+            new_grant: Some((
+                &req.operations,
+                GrantShape {
+                    subset: c.encryption_context_subset.as_ref(),
+                    equals: c.encryption_context_equals.as_ref(),
+                },
+            )),
+        };
+        let permit = self.authorize(call, action, &r, facts)?;
+        state::check(r.state, Use::Manage, || self.arn(&r))?;
+        check_operations_fit(&r, &req.operations)?;
+        let pairs = |ctx: &Option<EncryptionContext>| {
+            ctx.as_ref().map(|c| {
+                c.iter()
+                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                    .collect::<Vec<_>>()
+            })
+        };
+        let mut operations = req.operations.clone();
+        operations.sort_by_key(|o| o.as_str());
+        operations.dedup();
+        let mut grant = GrantRecord {
+            key: r.id,
+            id: [0u8; 32],
+            name: req.name.as_ref().map(|n| n.as_str().to_owned()),
+            created: self.clock.now(),
+            grantee: req.grantee_principal.arn().to_owned(),
+            retiring: req.retiring_principal.as_ref().map(|p| p.arn().to_owned()),
+            issuing_account: call.caller.account().to_owned(),
+            operations,
+            context_subset: pairs(&c.encryption_context_subset),
+            context_equals: pairs(&c.encryption_context_equals),
+        };
+        // A retry with the same name and parameters returns the grant the first try made.
+        if grant.name.is_some() {
+            let existing = self
+                .store
+                .grants_of(r.id)
+                .map_err(|e| from_store("create grant", e))?;
+            if let Some(same) = existing.into_iter().find(|g| same_grant(g, &grant)) {
+                return Ok(grant_response(&same));
+            }
+        }
+        self.token
+            .random(&mut grant.id)
+            .map_err(|e| from_token("create grant", e))?;
+        permit.require(&r, action)?;
+        match self.store.put_grant(&grant, MAX_GRANTS_PER_KEY) {
+            Ok(()) => {}
+            Err(StoreError::TooManyGrants(n)) => {
+                return Err(KmsError::new(
+                    ErrorKind::LimitExceeded,
+                    format!(
+                        "{} already has {n} grants, the most a key may have.",
+                        self.arn(&r)
+                    ),
+                ));
+            }
+            Err(StoreError::KeyMissing) => {
+                return Err(KmsError::not_found(format!(
+                    "Key '{}' does not exist",
+                    self.arn(&r)
+                )));
+            }
+            Err(e) => return Err(from_store("create grant", e)),
+        }
+        tracing::info!(key = %r.id, grant = %hex(&grant.id), "grant created");
+        Ok(grant_response(&grant))
+    }
+
+    pub(crate) fn list_grants(
+        &self,
+        call: &mut Call<'_>,
+        req: ListGrantsRequest,
+    ) -> Result<ListGrantsResponse, KmsError> {
+        let limit = check_limit(req.limit, 100, 50)?;
+        let only = match &req.grant_id {
+            Some(g) => Some(parse_grant_id(g)?),
+            None => None,
+        };
+        let r = self.resolve(call, &req.key_id, Aliases::Refused("ListGrants"))?;
+        let permit = self.authorize(call, "kms:ListGrants", &r, Facts::default())?;
+        permit.require(&r, "kms:ListGrants")?;
+        let after = match &req.marker {
+            Some(m) => Some(parse_grant_id(m).map_err(|_| invalid_marker())?),
+            None => None,
+        };
+        let grants = self
+            .store
+            .grants_of(r.id)
+            .map_err(|e| from_store("list grants", e))?
+            .into_iter()
+            .filter(|g| only.is_none_or(|id| g.id == id))
+            .filter(|g| {
+                req.grantee_principal
+                    .as_ref()
+                    .is_none_or(|p| g.grantee == p.arn())
+            })
+            .filter(|g| after.is_none_or(|a| g.id > a));
+        Ok(self.grant_page(grants, limit, |g| hex(&g.id)))
+    }
+
+    pub(crate) fn list_retirable_grants(
+        &self,
+        call: &mut Call<'_>,
+        req: ListRetirableGrantsRequest,
+    ) -> Result<ListGrantsResponse, KmsError> {
+        let limit = check_limit(req.limit, 100, 50)?;
+        let account = req.retiring_principal.account().to_owned();
+        let permit = self.authorize_account(call, "kms:ListRetirableGrants", &account)?;
+        permit.require_account("kms:ListRetirableGrants")?;
+        let after = req.marker.clone();
+        if after.as_ref().is_some_and(|m| m.len() != 96 || !is_hex(m)) {
+            return Err(invalid_marker());
+        }
+        let grants = self
+            .store
+            .grants_retirable_by(req.retiring_principal.arn())
+            .map_err(|e| from_store("list retirable grants", e))?
+            .into_iter()
+            .filter(|g| {
+                after
+                    .as_ref()
+                    .is_none_or(|a| format!("{}{}", hex(g.key.as_bytes()), hex(&g.id)) > *a)
+            });
+        Ok(self.grant_page(grants, limit, |g| {
+            format!("{}{}", hex(g.key.as_bytes()), hex(&g.id))
+        }))
+    }
+
+    pub(crate) fn retire_grant(
+        &self,
+        call: &mut Call<'_>,
+        req: RetireGrantRequest,
+    ) -> Result<(), KmsError> {
+        let _w = self.writes.lock();
+        let (r, grant_id) = match &req.target {
+            RetireGrantTarget::Token(t) => {
+                let (key, grant) = parse_grant_token(t)?;
+                let r = self.record(key)?.ok_or_else(|| {
+                    KmsError::new(
+                        ErrorKind::InvalidGrantToken,
+                        "The grant token names a key that does not exist.",
+                    )
+                })?;
+                (r, grant)
+            }
+            RetireGrantTarget::Id { key_id, grant_id } => {
+                let id = parse_grant_id(grant_id)?;
+                (
+                    self.resolve(call, key_id, Aliases::Refused("RetireGrant"))?,
+                    id,
+                )
+            }
+        };
+        let g = self.existing_grant(&r, &grant_id)?;
+        let permit = self.authorize_retire(call, &r, &g)?;
+        permit.require(&r, "kms:RetireGrant")?;
+        self.remove_grant(&r, &grant_id)
+    }
+
+    pub(crate) fn revoke_grant(
+        &self,
+        call: &mut Call<'_>,
+        req: RevokeGrantRequest,
+    ) -> Result<(), KmsError> {
+        let grant_id = parse_grant_id(&req.grant_id)?;
+        let _w = self.writes.lock();
+        let r = self.resolve(call, &req.key_id, Aliases::Refused("RevokeGrant"))?;
+        let permit = self.authorize(call, "kms:RevokeGrant", &r, Facts::default())?;
+        self.existing_grant(&r, &grant_id)?;
+        permit.require(&r, "kms:RevokeGrant")?;
+        self.remove_grant(&r, &grant_id)
+    }
+
+    fn existing_grant(&self, r: &KeyRecord, id: &[u8; 32]) -> Result<GrantRecord, KmsError> {
+        self.store
+            .grant(r.id, id)
+            .map_err(|e| from_store("read grant", e))?
+            .ok_or_else(|| {
+                KmsError::not_found(format!(
+                    "Grant {} of {} does not exist.",
+                    hex(id),
+                    self.arn(r)
+                ))
+            })
+    }
+
+    fn remove_grant(&self, r: &KeyRecord, id: &[u8; 32]) -> Result<(), KmsError> {
+        match self.store.delete_grant(r.id, id) {
+            Ok(true) => {
+                tracing::info!(key = %r.id, grant = %hex(id), "grant removed");
+                Ok(())
+            }
+            Ok(false) => Err(KmsError::not_found(format!(
+                "Grant {} of {} does not exist.",
+                hex(id),
+                self.arn(r)
+            ))),
+            Err(e) => Err(from_store("remove grant", e)),
+        }
+    }
+
+    fn grant_page(
+        &self,
+        grants: impl Iterator<Item = GrantRecord>,
+        limit: usize,
+        marker: impl Fn(&GrantRecord) -> String,
+    ) -> ListGrantsResponse {
+        let mut out = Vec::new();
+        let mut last = None;
+        let mut more = false;
+        for g in grants {
+            if out.len() == limit {
+                more = true;
+                break;
+            }
+            last = Some(marker(&g));
+            out.push(self.grant_entry(&g));
+        }
+        let next_marker = if more { last } else { None };
+        ListGrantsResponse {
+            grants: out,
+            truncated: next_marker.is_some(),
+            next_marker,
+        }
+    }
+
+    fn grant_entry(&self, g: &GrantRecord) -> GrantListEntry {
+        let context = |pairs: &Option<Vec<(String, String)>>| {
+            pairs
+                .as_ref()
+                .and_then(|p| EncryptionContext::from_pairs(p.iter().cloned()).ok())
+        };
+        let constraints = GrantConstraints {
+            encryption_context_subset: context(&g.context_subset),
+            encryption_context_equals: context(&g.context_equals),
+        };
+        let key_account = self
+            .record(g.key)
+            .ok()
+            .flatten()
+            .map_or_else(|| self.arn_scope().account().to_owned(), |r| r.account);
+        GrantListEntry {
+            key_id: self.key_arn_in(&key_account, g.key),
+            grant_id: hex(&g.id),
+            name: g.name.clone(),
+            creation_date: g.created,
+            grantee_principal: g.grantee.clone(),
+            retiring_principal: g.retiring.clone(),
+            issuing_account: format!(
+                "arn:{}:iam::{}:root",
+                self.arn_scope().partition(),
+                g.issuing_account
+            ),
+            operations: g.operations.clone(),
+            constraints: (constraints != GrantConstraints::default()).then_some(constraints),
+        }
+    }
+}
+
+fn grant_response(g: &GrantRecord) -> CreateGrantResponse {
+    CreateGrantResponse {
+        grant_token: format!(
+            "{GRANT_TOKEN_PREFIX}{}{}",
+            hex(g.key.as_bytes()),
+            hex(&g.id)
+        ),
+        grant_id: hex(&g.id),
+    }
+}
+
+/// Same grant for an idempotent retry: everything but id and creation time.
+fn same_grant(a: &GrantRecord, b: &GrantRecord) -> bool {
+    a.name == b.name
+        && a.grantee == b.grantee
+        && a.retiring == b.retiring
+        && a.operations == b.operations
+        && a.context_subset == b.context_subset
+        && a.context_equals == b.context_equals
+        && a.issuing_account == b.issuing_account
+}
+
+fn check_grant_request(req: &CreateGrantRequest) -> Result<(), KmsError> {
+    if req.operations.is_empty() {
+        return Err(KmsError::validation(
+            "1 validation error detected: Value at 'operations' failed to satisfy constraint: \
+             Member must have length greater than or equal to 1",
+        ));
+    }
+    if let Some(c) = &req.constraints
+        && (c.encryption_context_equals.is_some() || c.encryption_context_subset.is_some())
+        && let Some(op) = req
+            .operations
+            .iter()
+            .find(|o| !o.takes_encryption_context() && !is_grant_meta(**o))
+    {
+        return Err(KmsError::validation(format!(
+            "Grant constraints on the encryption context are not valid with the {op} \
+             operation, which takes no encryption context."
+        )));
+    }
+    Ok(())
+}
+
+/// Operations a constrained grant may still include: they act on the grant or describe the
+/// key, and take no encryption context.
+fn is_grant_meta(op: GrantOperation) -> bool {
+    matches!(
+        op,
+        GrantOperation::CreateGrant | GrantOperation::RetireGrant | GrantOperation::DescribeKey
+    )
+}
+
+/// Refuses operations a key of this spec cannot perform (a symmetric key cannot sign).
+fn check_operations_fit(r: &KeyRecord, ops: &[GrantOperation]) -> Result<(), KmsError> {
+    use GrantOperation as G;
+    let unfit = ops.iter().find(|o| {
+        matches!(
+            o,
+            G::Sign
+                | G::Verify
+                | G::GetPublicKey
+                | G::GenerateMac
+                | G::VerifyMac
+                | G::DeriveSharedSecret
+                | G::Encapsulate
+                | G::Decapsulate
+        )
+    });
+    match unfit {
+        Some(op) => Err(KmsError::validation(format!(
+            "Grant operation {op} is not valid for a {} key with key usage {}.",
+            r.spec, r.usage
+        ))),
+        None => Ok(()),
+    }
+}
+
+fn is_hex(s: &str) -> bool {
+    s.bytes()
+        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+fn unhex<const N: usize>(s: &str) -> Option<[u8; N]> {
+    if s.len() != 2 * N || !is_hex(s) {
+        return None;
+    }
+    let mut out = [0u8; N];
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
+}
+
+fn parse_grant_id(s: &str) -> Result<[u8; 32], KmsError> {
+    unhex::<32>(s).ok_or_else(|| {
+        KmsError::new(
+            ErrorKind::InvalidGrantId,
+            "The grant id is not valid: a grant id is 64 lowercase hex digits.",
+        )
+    })
+}
+
+fn parse_grant_token(t: &str) -> Result<(KeyId, [u8; 32]), KmsError> {
+    let bad = || {
+        KmsError::new(
+            ErrorKind::InvalidGrantToken,
+            "The grant token is not valid: it is not a token Lockbox issued.",
+        )
+    };
+    let rest = t.strip_prefix(GRANT_TOKEN_PREFIX).ok_or_else(bad)?;
+    if rest.len() != 96 {
+        return Err(bad());
+    }
+    let key = unhex::<16>(&rest[..32]).ok_or_else(bad)?;
+    let grant = unhex::<32>(&rest[32..]).ok_or_else(bad)?;
+    Ok((KeyId::from_bytes(key), grant))
+}
