@@ -442,7 +442,8 @@ token_test!(fn a_mark_round_trips_and_survives_reopening_the_token(t) {
 
 token_test!(fn hmac_matches_rfc_4231_with_a_known_test_key(t) {
     // The audit key itself is unknown by design; a non-sensitive test key with a known value
-    // checks that the token computes HMAC-SHA256 (RFC 4231, test case 2).
+    // checks that the token computes HMAC-SHA256 (RFC 4231, test case 6: SoftHSM refuses
+    // HMAC-SHA256 keys shorter than 32 bytes with CKR_KEY_SIZE_RANGE, so not "Jefe").
     t.raw_session()?.create_object(&[
         Attribute::Class(cryptoki::object::ObjectClass::SECRET_KEY),
         Attribute::KeyType(cryptoki::object::KeyType::GENERIC_SECRET),
@@ -450,14 +451,15 @@ token_test!(fn hmac_matches_rfc_4231_with_a_known_test_key(t) {
         Attribute::Private(true),
         Attribute::Sign(true),
         Attribute::Verify(true),
-        Attribute::Value(b"Jefe".to_vec()),
+        Attribute::Value(vec![0xaa; 131]),
         Attribute::Id(vec![5; 16]),
         Attribute::Label(b"lockbox/test-hmac".to_vec()),
     ])?;
     let token = t.open()?;
     let key = ObjectId::from_bytes([5; 16]);
-    let mac = token.hmac_sha256(&key, b"what do ya want for nothing?")?;
-    assert_eq!(mac.to_vec(), hex("5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"));
-    assert!(token.hmac_sha256_verify(&key, b"what do ya want for nothing?", &mac)?);
+    let data = b"Test Using Larger Than Block-Size Key - Hash Key First";
+    let mac = token.hmac_sha256(&key, data)?;
+    assert_eq!(mac.to_vec(), hex("60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"));
+    assert!(token.hmac_sha256_verify(&key, data, &mac)?);
     Ok(())
 });
