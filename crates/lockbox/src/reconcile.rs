@@ -98,6 +98,14 @@ impl Engine {
         report.objects = objects.len();
 
         let mut claimed = HashSet::new();
+        // The audit log's HMAC key is claimed by the store's meta tree, not by a key record.
+        if let Some(audit) = self
+            .store
+            .audit_objects()
+            .map_err(|e| from_store("reconcile", e))?
+        {
+            claimed.insert(ObjectId::from_bytes(audit.key));
+        }
         let mut missing_now = HashSet::new();
         let mut after = None;
         loop {
