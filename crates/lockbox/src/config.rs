@@ -471,7 +471,8 @@ mod tests {
         assert_eq!(c.audit.seal_every, 10);
         assert_eq!(c.audit.seal_interval, std::time::Duration::from_millis(500));
         assert_eq!(c.audit.batch_max, std::time::Duration::from_millis(5));
-        let err = |t: &str| Config::parse(Path::new("/d"), &format!("{base}[audit]\n{t}\n")).unwrap_err();
+        let err =
+            |t: &str| Config::parse(Path::new("/d"), &format!("{base}[audit]\n{t}\n")).unwrap_err();
         assert!(err("durability=\"sometimes\"").contains("[audit] durability"));
         assert!(err("batch_max_ms=0").contains("[audit] batch_max_ms"));
         assert!(err("seal_every=0").contains("[audit] seal_every"));

@@ -50,8 +50,11 @@ pub fn export(
     let mut n = 0;
     for item in store.audit_from(0) {
         let (seq, bytes) = item?;
-        let entry = AuditEntry::decode(&bytes)
-            .map_err(|e| Error::Audit(format!("entry {seq} does not decode ({e}); run `lockbox audit verify`")))?;
+        let entry = AuditEntry::decode(&bytes).map_err(|e| {
+            Error::Audit(format!(
+                "entry {seq} does not decode ({e}); run `lockbox audit verify`"
+            ))
+        })?;
         let AuditBody::Event(event) = entry.body else {
             continue;
         };
@@ -136,7 +139,11 @@ struct AdditionalData<'a> {
 }
 
 fn cloudtrail<'a>(e: &'a AuditEvent, hash: &[u8; 32], region: &'a str) -> Record<'a> {
-    let arn_parts: Vec<&str> = e.key_arn.as_deref().map(|a| a.split(':').collect()).unwrap_or_default();
+    let arn_parts: Vec<&str> = e
+        .key_arn
+        .as_deref()
+        .map(|a| a.split(':').collect())
+        .unwrap_or_default();
     let key_region = arn_parts.get(3).copied().filter(|r| !r.is_empty());
     let key_account = arn_parts.get(4).copied().unwrap_or(&e.account);
     Record {
@@ -175,7 +182,10 @@ fn cloudtrail<'a>(e: &'a AuditEvent, hash: &[u8; 32], region: &'a str) -> Record
         management_event: true,
         recipient_account_id: &e.account,
         event_category: "Management",
-        additional_event_data: e.grant_id.as_deref().map(|g| AdditionalData { grant_id: g }),
+        additional_event_data: e
+            .grant_id
+            .as_deref()
+            .map(|g| AdditionalData { grant_id: g }),
     }
 }
 
@@ -206,8 +216,18 @@ fn principal_account(arn: &str) -> Option<&str> {
 /// read-only too).
 fn read_only(op: &str) -> bool {
     [
-        "Describe", "List", "Get", "Encrypt", "Decrypt", "ReEncrypt", "GenerateDataKey",
-        "GenerateRandom", "GenerateMac", "VerifyMac", "Sign", "Verify",
+        "Describe",
+        "List",
+        "Get",
+        "Encrypt",
+        "Decrypt",
+        "ReEncrypt",
+        "GenerateDataKey",
+        "GenerateRandom",
+        "GenerateMac",
+        "VerifyMac",
+        "Sign",
+        "Verify",
     ]
     .iter()
     .any(|p| op.starts_with(p))
@@ -220,7 +240,14 @@ fn event_id(hash: &[u8; 32]) -> String {
     b[6] = (b[6] & 0x0f) | 0x80;
     b[8] = (b[8] & 0x3f) | 0x80;
     let h = super::hex(&b);
-    format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
 }
 
 /// RFC 3339 in UTC, to the second, as CloudTrail writes eventTime.
@@ -243,13 +270,22 @@ mod tests {
     #[test]
     fn identities_times_and_ids_take_cloudtrail_shapes() {
         assert_eq!(identity_type("arn:aws:iam::111122223333:root"), "Root");
-        assert_eq!(identity_type("arn:aws:iam::111122223333:user/alice"), "IAMUser");
+        assert_eq!(
+            identity_type("arn:aws:iam::111122223333:user/alice"),
+            "IAMUser"
+        );
         assert_eq!(
             identity_type("arn:aws:sts::111122223333:assumed-role/admin/s1"),
             "AssumedRole"
         );
-        assert_eq!(principal_id("arn:aws:iam::111122223333:user/alice"), "user/alice");
-        assert_eq!(rfc3339(Timestamp::from_unix_millis(1_735_689_600_999)), "2025-01-01T00:00:00Z");
+        assert_eq!(
+            principal_id("arn:aws:iam::111122223333:user/alice"),
+            "user/alice"
+        );
+        assert_eq!(
+            rfc3339(Timestamp::from_unix_millis(1_735_689_600_999)),
+            "2025-01-01T00:00:00Z"
+        );
         let id = event_id(&[0xab; 32]);
         assert_eq!(id, "abababab-abab-8bab-abab-abababababab");
         assert!(read_only("Encrypt") && read_only("ListKeys") && !read_only("CreateKey"));

@@ -508,7 +508,9 @@ impl Inner {
                     return;
                 }
                 // Woken by the first event of a batch: wait for the batch to fill.
-                if q.oldest.is_some_and(|t| t + self.config.batch_max > Instant::now()) {
+                if q.oldest
+                    .is_some_and(|t| t + self.config.batch_max > Instant::now())
+                {
                     continue;
                 }
             }
@@ -524,7 +526,8 @@ impl Inner {
                 continue;
             }
             let mut chain = self.chain.lock();
-            if chain.unsealed > 0 && chain.last_seal_at + self.config.seal_interval <= Instant::now()
+            if chain.unsealed > 0
+                && chain.last_seal_at + self.config.seal_interval <= Instant::now()
             {
                 if let Err(e) = self.seal_locked(&mut chain) {
                     tracing::error!(error = %e, "audit seal failed; the next seal covers these records");

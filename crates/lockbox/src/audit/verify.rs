@@ -174,7 +174,7 @@ pub fn verify(store: &Store, token: &Token) -> Result<VerifyReport, Error> {
                 r.seals += 1;
                 r.unsealed_tail = 0;
                 let chained = prev.filter(|(p, _)| p + 1 == seq);
-                if chained.map(|(p, h)| (p, h)) != Some((*through_seq, *sealed_hash)) {
+                if chained != Some((*through_seq, *sealed_hash)) {
                     r.problems.push(Problem {
                         seq,
                         kind: ProblemKind::SealMismatch,
@@ -182,25 +182,23 @@ pub fn verify(store: &Store, token: &Token) -> Result<VerifyReport, Error> {
                             "the seal covers entry {through_seq} with hash {}, but {}",
                             hex(sealed_hash),
                             match chained {
-                                Some((p, h)) => format!("the entry before it is {p} with hash {}", hex(&h)),
+                                Some((p, h)) =>
+                                    format!("the entry before it is {p} with hash {}", hex(&h)),
                                 None => "the entry before it is missing".into(),
                             }
                         ),
                     });
                 }
-                match key {
-                    Some(k) => {
-                        if !token.hmac_sha256_verify(&k, &seal_input(*through_seq, sealed_hash), mac)? {
-                            r.problems.push(Problem {
-                                seq,
-                                kind: ProblemKind::BadMac,
-                                message: "the seal's MAC does not verify in the token: the seal \
-                                          was forged or altered, or the chain before it rewritten"
-                                    .into(),
-                            });
-                        }
-                    }
-                    None => {}
+                if let Some(k) = key
+                    && !token.hmac_sha256_verify(&k, &seal_input(*through_seq, sealed_hash), mac)?
+                {
+                    r.problems.push(Problem {
+                        seq,
+                        kind: ProblemKind::BadMac,
+                        message: "the seal's MAC does not verify in the token: the seal was \
+                                  forged or altered, or the chain before it rewritten"
+                            .into(),
+                    });
                 }
                 last_seal = Some((seq, hash));
             }
