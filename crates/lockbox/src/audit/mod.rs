@@ -28,13 +28,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use lockbox_store::{AuditBody, AuditEntry, AuditObjects, Store};
+use lockbox_store::{AuditBody, AuditEntry, AuditObjects};
 use lockbox_token::{ObjectId, Token};
 use parking_lot::{Condvar, Mutex};
 use sha2::{Digest, Sha256};
 
 pub use export::{ExportFilter, export};
 pub use lockbox_store::AuditEvent;
+/// The metadata store, as [`open_parts`] hands it out (so the CLI can name it).
+pub use lockbox_store::Store;
 pub use verify::{Problem, ProblemKind, VerifyReport, verify};
 
 use crate::clock::Clock;
