@@ -738,6 +738,7 @@ fn help_lists_the_aws_kms_commands_and_their_flags() -> TestResult {
         "key-usage",
         "maintain",
         "doctor",
+        "audit",
         "create-alias",
         "update-alias",
         "delete-alias",
@@ -760,9 +761,30 @@ fn help_lists_the_aws_kms_commands_and_their_flags() -> TestResult {
     }
     assert!(help.contains("PINs are never taken from the command line"));
     assert!(
-        help.contains("Exit codes: 0 success; 1 maintain or doctor"),
+        help.contains("Exit codes: 0 success; 1 maintain, doctor or audit verify"),
         "{help}"
     );
+    let out = Command::new(env!("CARGO_BIN_EXE_lockbox"))
+        .args(["audit", "export", "--help"])
+        .output()?;
+    let help = String::from_utf8(out.stdout)?;
+    for flag in [
+        "--start-time",
+        "--end-time",
+        "--key-id",
+        "--principal",
+        "--output",
+    ] {
+        assert!(
+            help.contains(flag),
+            "audit export --help lacks {flag}:\n{help}"
+        );
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_lockbox"))
+        .args(["audit", "verify", "--help"])
+        .output()?;
+    let help = String::from_utf8(out.stdout)?;
+    assert!(help.contains("unsealed tail"), "{help}");
     let out = Command::new(env!("CARGO_BIN_EXE_lockbox"))
         .args(["encrypt", "--help"])
         .output()?;
