@@ -385,7 +385,7 @@ fn check(
             .len();
     }
     assert_eq!(
-        kms.token().list_objects().unwrap().len(),
+        kms.key_objects().unwrap().len(),
         versions,
         "{round}: objects and versions differ"
     );

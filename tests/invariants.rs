@@ -35,7 +35,7 @@ fn cmk_material_is_born_and_stays_in_the_token(t) {
     let wrapper = s.generate_key(&Mechanism::AesKeyGen, &[
         Attribute::ValueLen(32.into()), Attribute::Token(false), Attribute::Wrap(true),
     ])?;
-    let objects = kms.token().list_objects()?;
+    let objects = kms.key_objects()?;
     assert_eq!(objects.len(), ids.len(), "one token object per key, no copies");
     for id in &ids {
         let object = objects

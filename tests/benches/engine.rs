@@ -56,7 +56,14 @@ fn main() {
         .unwrap()
         .key_metadata
         .key_id;
-    let object = engine.token().list_objects().unwrap()[0].id;
+    let object = engine
+        .token()
+        .list_objects()
+        .unwrap()
+        .into_iter()
+        .find(|o| o.label.ends_with(&format!("{key}/1")))
+        .unwrap()
+        .id;
     let raw_owned = raw_session(&config.token).unwrap();
     let raw = &raw_owned;
     let handle = raw

@@ -10,8 +10,9 @@ use clap::{Args, Parser, Subcommand};
 /// installed, the first command provisions it with a token of its own. PINs are never taken
 /// from the command line.
 ///
-/// demo, inspect-token, key-usage, maintain and doctor are Lockbox's own commands. Exit codes:
-/// 0 success; 1 maintain or doctor printed its report and it shows failures or problems; 252
+/// demo, inspect-token, key-usage, maintain, doctor and audit are Lockbox's own commands. Exit
+/// codes: 0 success; 1 maintain, doctor or audit verify printed its report and it shows
+/// failures or problems; 252
 /// the command line or a parameter could not be read; 254 the operation failed (the AWS error
 /// name is on stderr); 255 Lockbox could not start, or its token or store failed.
 #[derive(Parser)]
@@ -46,6 +47,9 @@ pub(crate) enum Command {
     /// material is missing or orphans remain. Lockbox also reconciles whenever it opens; what
     /// that pass finished or destroyed is listed too.
     Doctor,
+    /// Export or verify the audit log (one record per KMS call, sealed in the token)
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Create a customer master key in the token
     CreateKey(CreateKeyArgs),
     /// Describe a key
@@ -344,4 +348,35 @@ pub(crate) struct GenerateRandomArgs {
     /// printing them in base64
     #[arg(long, value_name = "FILE")]
     pub(crate) plaintext_out: Option<String>,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum AuditCommand {
+    /// Write audited calls as JSON Lines with CloudTrail's field names
+    Export(AuditExportArgs),
+    /// Check the hash chain, every seal (in the token) and the token's high-water mark
+    ///
+    /// Prints a short report. Exits 0 when everything agrees (records after the last seal
+    /// are reported as an unsealed tail, not a problem), 1 when something does not, with
+    /// each problem named by its sequence number.
+    Verify,
+}
+
+#[derive(Args)]
+pub(crate) struct AuditExportArgs {
+    /// Only events at or after this time (RFC 3339, e.g. 2025-01-01T00:00:00Z)
+    #[arg(long)]
+    pub(crate) start_time: Option<String>,
+    /// Only events at or before this time (RFC 3339)
+    #[arg(long)]
+    pub(crate) end_time: Option<String>,
+    /// Only events on this key (key ID or key ARN)
+    #[arg(long)]
+    pub(crate) key_id: Option<String>,
+    /// Only events by this principal (ARN)
+    #[arg(long)]
+    pub(crate) principal: Option<String>,
+    /// Write to this file instead of standard output
+    #[arg(long, value_name = "FILE")]
+    pub(crate) output: Option<String>,
 }

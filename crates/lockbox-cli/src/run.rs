@@ -4,7 +4,7 @@ use clap::Parser;
 use clap::error::ErrorKind as ClapKind;
 
 use crate::cli::{Cli, Command};
-use crate::commands::{aliases, crypto, demo, keys, rotation, tags, token, upkeep};
+use crate::commands::{aliases, audit, crypto, demo, keys, rotation, tags, token, upkeep};
 use crate::error::CliError;
 use crate::home;
 
@@ -21,15 +21,18 @@ pub(crate) fn run() -> Result<(), CliError> {
             return Err(CliError::Usage);
         }
     };
-    if let Command::Demo(a) = cli.command {
-        return demo::demo(a);
-    }
+    let command = match cli.command {
+        Command::Demo(a) => return demo::demo(a),
+        // The audit log needs the token and the store, not an engine.
+        Command::Audit(a) => return audit::audit(&home::data_dir()?, a),
+        other => other,
+    };
     let engine = home::open_engine(&home::data_dir()?)?;
     let caller = home::caller(&engine)?;
     let client = engine.client(caller.clone());
     let kms = &client;
-    match cli.command {
-        Command::Demo(_) => Ok(()),
+    match command {
+        Command::Demo(_) | Command::Audit(_) => Ok(()),
         Command::InspectToken => token::inspect_token(&engine),
         Command::KeyUsage(a) => rotation::key_usage(&engine, &caller, a),
         Command::Maintain => upkeep::maintain(&engine),

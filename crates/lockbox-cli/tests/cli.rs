@@ -738,6 +738,7 @@ fn help_lists_the_aws_kms_commands_and_their_flags() -> TestResult {
         "key-usage",
         "maintain",
         "doctor",
+        "audit",
         "create-alias",
         "update-alias",
         "delete-alias",
@@ -760,9 +761,30 @@ fn help_lists_the_aws_kms_commands_and_their_flags() -> TestResult {
     }
     assert!(help.contains("PINs are never taken from the command line"));
     assert!(
-        help.contains("Exit codes: 0 success; 1 maintain or doctor"),
+        help.contains("Exit codes: 0 success; 1 maintain, doctor or audit verify"),
         "{help}"
     );
+    let out = Command::new(env!("CARGO_BIN_EXE_lockbox"))
+        .args(["audit", "export", "--help"])
+        .output()?;
+    let help = String::from_utf8(out.stdout)?;
+    for flag in [
+        "--start-time",
+        "--end-time",
+        "--key-id",
+        "--principal",
+        "--output",
+    ] {
+        assert!(
+            help.contains(flag),
+            "audit export --help lacks {flag}:\n{help}"
+        );
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_lockbox"))
+        .args(["audit", "verify", "--help"])
+        .output()?;
+    let help = String::from_utf8(out.stdout)?;
+    assert!(help.contains("unsealed tail"), "{help}");
     let out = Command::new(env!("CARGO_BIN_EXE_lockbox"))
         .args(["encrypt", "--help"])
         .output()?;
@@ -896,5 +918,152 @@ fn a_closed_output_pipe_ends_the_command_without_a_panic() -> TestResult {
         let status = child.wait()?;
         assert_eq!(status.code(), Some(255), "lockbox {args:?}: {status}");
     }
+    Ok(())
+}
+
+/// Set in the child that writes an audit log (see `write_audit_log`).
+const AUDIT_WRITER_ENV: &str = "LOCKBOX_TEST_AUDIT_HOME";
+
+/// Not a test by itself: the child process `write_audit_log` starts, which opens the data
+/// directory's token (SoftHSM reads SOFTHSM2_CONF once per process, so it needs a process
+/// of its own) and writes 120 audited calls with seals.
+#[test]
+#[ignore = "run by audit_verify_names_a_tampered_record as a child process"]
+fn audit_writer_child() -> TestResult {
+    let Some(home) = std::env::var_os(AUDIT_WRITER_ENV) else {
+        return Ok(());
+    };
+    let config = lockbox::Config::load(Path::new(&home))?;
+    let (store, token) = lockbox::audit::open_parts(&config)?;
+    let audit_config = lockbox::audit::AuditConfig {
+        seal_every: 50,
+        ..Default::default()
+    };
+    let clock: std::sync::Arc<dyn lockbox::Clock> = std::sync::Arc::new(lockbox::SystemClock);
+    let log = lockbox::audit::AuditLog::open(store, token, audit_config, clock)?;
+    for i in 0..120u64 {
+        log.append(lockbox::audit::AuditEvent {
+            time: lockbox::api::Timestamp::from_unix_millis(1_735_689_600_000 + i as i64 * 1000),
+            request_id: format!("00000000-0000-4000-8000-{i:012}"),
+            account: "000000000000".into(),
+            principal: "arn:aws:iam::000000000000:root".into(),
+            operation: "Encrypt".into(),
+            key_arn: Some(format!(
+                "arn:aws:kms:us-east-1:000000000000:key/{}",
+                if i < 20 { "first" } else { "other" }
+            )),
+            encryption_context: Default::default(),
+            error: None,
+            source: "cli".into(),
+            grant_id: None,
+        })?;
+        if i % 60 == 59 {
+            log.flush()?;
+        }
+    }
+    log.close()?;
+    Ok(())
+}
+
+fn write_audit_log(home: &Path) {
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args(["audit_writer_child", "--exact", "--ignored", "--nocapture"])
+        .env(AUDIT_WRITER_ENV, home)
+        .env("SOFTHSM2_CONF", home.join("softhsm/softhsm2.conf"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("1 passed"),
+        "the audit writer failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn audit_verify_names_a_tampered_record() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let home = tmp.path().join("home");
+    // A fresh directory: no log yet, nothing wrong.
+    let out = lockbox(&home, &["audit", "verify"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Audit log: 0 records, 0 seals"));
+
+    write_audit_log(&home);
+    let out = lockbox(&home, &["audit", "verify"]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("Audit log: 120 records, 2 seals, last seq 121"),
+        "{text}"
+    );
+    assert!(
+        text.trim_end()
+            .ends_with("OK: the chain, every seal and the token's mark agree"),
+        "{text}"
+    );
+
+    // Export: JSON Lines, filtered by key and time.
+    let out = lockbox(&home, &["audit", "export", "--key-id", "first"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)?
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 20);
+    assert_eq!(lines[0]["eventName"], "Encrypt");
+    assert_eq!(lines[0]["userIdentity"]["type"], "Root");
+    assert_eq!(lines[0]["eventTime"], "2025-01-01T00:00:00Z");
+    let file = tmp.path().join("export.jsonl");
+    ok(
+        &home,
+        &[
+            "audit",
+            "export",
+            "--start-time",
+            "2025-01-01T00:01:00Z",
+            "--end-time",
+            "2025-01-01T00:01:09Z",
+            "--output",
+            file.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(std::fs::read_to_string(&file)?.lines().count(), 10);
+    let (code, err) = fails(&home, &["audit", "export", "--start-time", "yesterday"]);
+    assert_eq!(code, 252);
+    assert!(err.contains("--start-time"), "{err}");
+
+    // Tamper with record 7 in the store, then verify again.
+    {
+        let store = lockbox_store::Store::open(&home.join("metadata"))?;
+        let mut e = lockbox_store::AuditEntry::decode(&store.audit_raw(7)?.unwrap())?;
+        if let lockbox_store::AuditBody::Event(ev) = &mut e.body {
+            ev.operation = "ScheduleKeyDeletion".into();
+        }
+        store.put_audit_raw(7, &e.encode()?)?;
+    }
+    let out = lockbox(&home, &["audit", "verify"]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains(
+            "PROBLEM  seq 8: prev_hash does not match the hash of entry 7: entry 7 was modified"
+        ),
+        "{text}"
+    );
+    assert!(text.trim_end().ends_with("PROBLEMS: 1"), "{text}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("does not verify"));
     Ok(())
 }

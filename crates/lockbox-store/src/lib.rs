@@ -1,6 +1,6 @@
 //! Lockbox's metadata store: the only crate that knows sled.
 //!
-//! It keeps key records (with their policies), aliases and grants as typed records, each
+//! It keeps key records (with their policies), aliases, grants and the audit log as typed records, each
 //! encoded as a version byte followed by postcard (see `docs/decisions/0001-postcard-records.md`).
 //! Updates that touch several trees run in one sled transaction, and every mutation is flushed
 //! to disk before the method returns: when the engine acknowledges a change, it is durable.
@@ -10,12 +10,14 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+mod audit;
 mod error;
 #[cfg_attr(not(feature = "failpoints"), allow(dead_code))]
 pub mod failpoints;
 mod records;
 mod store;
 
+pub use audit::{AuditBody, AuditEntry, AuditEvent, AuditIter, AuditObjects};
 pub use error::StoreError;
 pub use records::{AliasRecord, AutoRotation, Deletion, GrantRecord, KeyRecord, Material};
 pub use store::{Page, SCHEMA_VERSION, Store};

@@ -17,9 +17,10 @@ use crate::records::{
 };
 
 /// The layout version of the store as a whole (trees and their keys). 2 added the
-/// `deleted` and `orphans` trees; 3 keys aliases by account and added the `grants` tree. An
-/// older store is upgraded when it is opened (aliases and records without an account get one
-/// from [`Store::assign_owner`]).
+/// `deleted` and `orphans` trees; 3 keys aliases by account and added the `grants` tree, the
+/// `audit` tree and the audit log's token objects in `meta` (so an older Lockbox, which would
+/// take the audit key for an orphan, refuses the store). An older store is upgraded when it is
+/// opened (aliases and records without an account get one from [`Store::assign_owner`]).
 pub const SCHEMA_VERSION: u32 = 3;
 
 const SCHEMA_KEY: &[u8] = b"schema";
@@ -40,8 +41,9 @@ pub struct Page<T> {
 /// Trees: `keys` (16-byte key id -> [`KeyRecord`]), `aliases` (`<account>:<alias name>` ->
 /// [`AliasRecord`]), `grants` (key id and grant id -> [`GrantRecord`]),
 /// `deleted` (key id -> when its deletion began: tombstones), `orphans` (CKA_ID of a token
-/// object no record claims -> its label and when it was first seen), `meta` (schema
-/// version). It never holds key material, plain or wrapped. Every mutating
+/// object no record claims -> its label and when it was first seen), `audit` (big-endian
+/// sequence number -> audit entry, see `audit`), `meta` (schema version, the audit log's
+/// token objects). It never holds key material, plain or wrapped. Every mutating
 /// method returns only after sled has flushed the change to disk.
 pub struct Store {
     db: sled::Db,
@@ -52,6 +54,9 @@ pub struct Store {
     // Token objects no record claims: CKA_ID -> label and when first seen.
     orphans: sled::Tree,
     grants: sled::Tree,
+    // Audit entries: big-endian sequence number -> entry (see `audit.rs`).
+    pub(crate) audit: sled::Tree,
+    pub(crate) meta: sled::Tree,
     dir: PathBuf,
 }
 
@@ -138,7 +143,7 @@ impl Store {
                         version: found,
                     });
                 }
-                // Version 1 lacks only trees that open_tree creates empty: record the upgrade,
+                // Versions 1 and 2 lack only trees and keys that start empty: record the upgrade,
                 // so that an older Lockbox refuses the store rather than ignore tombstones.
                 if found < SCHEMA_VERSION {
                     meta.insert(SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes())?;
@@ -151,6 +156,8 @@ impl Store {
             deleted: db.open_tree("deleted")?,
             orphans: db.open_tree("orphans")?,
             grants: db.open_tree("grants")?,
+            audit: db.open_tree("audit")?,
+            meta,
             db,
             dir: dir.to_owned(),
         };
@@ -555,7 +562,7 @@ impl Store {
     /// Only the flush decides the answer: once it succeeded the change is durable, and
     /// reporting a failure then would make the caller undo work that is in fact done. A file
     /// left with looser permissions is logged (the directory itself is 0700).
-    fn commit(&self) -> Result<(), StoreError> {
+    pub(crate) fn commit(&self) -> Result<(), StoreError> {
         crate::failpoints::hit("store.commit.before_flush")?;
         self.db.flush()?;
         if let Err(e) = tighten(&self.dir) {

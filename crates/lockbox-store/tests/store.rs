@@ -320,3 +320,30 @@ fn deletion_leaves_a_tombstone_that_keeps_its_first_time_and_takes_the_aliases()
     assert_eq!(names, [alias("alias/c")]);
     Ok(())
 }
+
+#[test]
+fn audit_entries_are_appended_in_batches_read_in_order_and_survive_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.last_audit().unwrap(), None);
+        store
+            .append_audit(&[(0, b"zero".to_vec()), (1, b"one".to_vec())])
+            .unwrap();
+        store.append_audit(&[(2, b"two".to_vec())]).unwrap();
+        assert_eq!(store.audit_objects().unwrap(), None);
+        store
+            .set_audit_objects(&lockbox_store::AuditObjects {
+                key: [1; 16],
+                mark: [2; 16],
+            })
+            .unwrap();
+    }
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.last_audit().unwrap(), Some((2, b"two".to_vec())));
+    let from1: Vec<_> = store.audit_from(1).map(Result::unwrap).collect();
+    assert_eq!(from1, [(1, b"one".to_vec()), (2, b"two".to_vec())]);
+    assert_eq!(store.audit_from(0).count(), 3);
+    let objects = store.audit_objects().unwrap().unwrap();
+    assert_eq!((objects.key, objects.mark), ([1; 16], [2; 16]));
+}

@@ -48,6 +48,6 @@ pub use config::{DEFAULT_LABEL_PREFIX, IvGeneration, Pin, PinSource, TokenConfig
 pub use error::TokenError;
 pub use module::SOFTHSM2_CONF;
 pub use token::{
-    GCM_IV_LEN, GCM_TAG_LEN, GcmSealed, KeyObjectReport, ObjectId, ObjectInfo, Token,
-    TokenDescription, ValueAccess,
+    GCM_IV_LEN, GCM_TAG_LEN, GcmSealed, HMAC_SHA256_LEN, KeyObjectReport, ObjectId, ObjectInfo,
+    Token, TokenDescription, ValueAccess,
 };

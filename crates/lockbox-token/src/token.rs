@@ -22,6 +22,9 @@ use crate::config::{IvGeneration, Pin, PinSource, TokenConfig, TokenSelector};
 use crate::error::{Fault, TokenError, fault};
 use crate::module::{self, Module};
 
+mod audit_key;
+pub use audit_key::HMAC_SHA256_LEN;
+
 /// AES-GCM IV length used by Lockbox (96 bits).
 pub const GCM_IV_LEN: usize = 12;
 /// AES-GCM tag length used by Lockbox (128 bits, always requested explicitly: SoftHSM would
@@ -99,6 +102,8 @@ pub struct KeyObjectReport {
     pub label: String,
     /// CKA_KEY_TYPE is CKK_AES.
     pub is_aes: bool,
+    /// CKA_KEY_TYPE is CKK_GENERIC_SECRET (the audit log's HMAC key).
+    pub is_generic_secret: bool,
     /// CKA_VALUE_LEN.
     pub value_len: Option<u64>,
     /// CKA_TOKEN.
@@ -820,6 +825,7 @@ fn inspect_object(s: &Session, handle: ObjectHandle) -> Result<KeyObjectReport, 
     let mut r = KeyObjectReport {
         label: String::new(),
         is_aes: false,
+        is_generic_secret: false,
         value_len: None,
         token: false,
         private: false,
@@ -835,7 +841,10 @@ fn inspect_object(s: &Session, handle: ObjectHandle) -> Result<KeyObjectReport, 
     for a in s.get_attributes(handle, &wanted)? {
         match a {
             Attribute::Label(v) => r.label = String::from_utf8_lossy(&v).into_owned(),
-            Attribute::KeyType(k) => r.is_aes = k == KeyType::AES,
+            Attribute::KeyType(k) => {
+                r.is_aes = k == KeyType::AES;
+                r.is_generic_secret = k == KeyType::GENERIC_SECRET;
+            }
             Attribute::ValueLen(n) => r.value_len = Some(u64::from(n)),
             Attribute::Token(b) => r.token = b,
             Attribute::Private(b) => r.private = b,

@@ -353,3 +353,113 @@ token_test!(fn open_reports_what_is_wrong(t) {
     assert!(matches!(Token::open(&cfg), Err(TokenError::Module { .. })));
     Ok(())
 });
+
+token_test!(fn the_audit_hmac_key_is_sensitive_sign_verify_only_and_refuses_its_value(t) {
+    let token = t.open()?;
+    let id = token.generate_hmac_key("audit-hmac")?;
+    let report = token.inspect(&id)?;
+    assert_eq!(report.label, "lockbox/audit-hmac");
+    assert!(report.is_generic_secret && !report.is_aes);
+    assert_eq!(report.value_len, Some(32));
+    assert!(report.token && report.private && report.sensitive);
+    assert!(!report.extractable && !report.modifiable && !report.copyable);
+    assert!(report.always_sensitive && report.never_extractable);
+    assert_eq!(report.usages, ["CKA_SIGN", "CKA_VERIFY"]);
+    assert_eq!(report.value, ValueAccess::Sensitive);
+
+    // Ask the token directly, through a context the code under test does not own.
+    let s = t.raw_session()?;
+    let handles = s.find_objects(&[Attribute::Id(id.as_bytes().to_vec())])?;
+    assert_eq!(handles.len(), 1);
+    let info = s.get_attribute_info(handles[0], &[AttributeType::Value])?;
+    assert!(matches!(info[0], AttributeInfo::Sensitive), "CKA_VALUE must be refused, got {:?}", info[0]);
+    // It is listed with Lockbox's other objects (reconciliation must know it is claimed).
+    assert!(token.list_objects()?.iter().any(|o| o.id == id));
+    Ok(())
+});
+
+token_test!(fn hmac_is_deterministic_input_sensitive_and_verified_in_the_token(t) {
+    let token = t.open()?;
+    let key = token.generate_hmac_key("audit-hmac")?;
+    let a = token.hmac_sha256(&key, b"seal 1")?;
+    assert_eq!(a, token.hmac_sha256(&key, b"seal 1")?);
+    let b = token.hmac_sha256(&key, b"seal 2")?;
+    assert_ne!(a, b);
+    assert_ne!(a, [0u8; 32]);
+    assert!(token.hmac_sha256_verify(&key, b"seal 1", &a)?);
+    assert!(!token.hmac_sha256_verify(&key, b"seal 2", &a)?);
+    let mut bad = a;
+    bad[31] ^= 1;
+    assert!(!token.hmac_sha256_verify(&key, b"seal 1", &bad)?);
+    // A MAC of the wrong length is a bad MAC, not a fault.
+    assert!(!token.hmac_sha256_verify(&key, b"seal 1", &a[..16])?);
+    assert!(!token.hmac_sha256_verify(&key, b"seal 1", &[])?);
+    // Another key gives another MAC.
+    let other = token.generate_hmac_key("audit-hmac-2")?;
+    assert_ne!(token.hmac_sha256(&other, b"seal 1")?, a);
+    assert!(!token.hmac_sha256_verify(&other, b"seal 1", &a)?);
+    // After the refusals the pooled sessions still work.
+    assert!(token.hmac_sha256_verify(&key, b"seal 1", &a)?);
+    // The MAC is HMAC-SHA256: an AES key cannot make one.
+    let aes = token.generate_aes256_key("key/1")?;
+    assert!(token.hmac_sha256(&aes, b"x").is_err());
+    Ok(())
+});
+
+token_test!(fn a_mark_round_trips_and_survives_reopening_the_token(t) {
+    let token = t.open()?;
+    let mark = token.create_mark("audit-mark", b"")?;
+    assert_eq!(token.read_mark(&mark)?, b"");
+    for i in 0..5u8 {
+        token.write_mark(&mark, &[i; 40])?;
+        assert_eq!(token.read_mark(&mark)?, [i; 40]);
+    }
+    // Data objects are not key objects: the mark is never listed with them.
+    assert!(token.list_objects()?.is_empty());
+    // Only one generation is left on the token, private and labelled under the prefix.
+    let s = t.raw_session()?;
+    let found = s.find_objects(&[Attribute::Class(cryptoki::object::ObjectClass::DATA)])?;
+    assert_eq!(found.len(), 1);
+    let attrs = s.get_attributes(found[0], &[AttributeType::Label, AttributeType::Private, AttributeType::Token])?;
+    assert!(attrs.contains(&Attribute::Label(b"lockbox/audit-mark".to_vec())));
+    assert!(attrs.contains(&Attribute::Private(true)) && attrs.contains(&Attribute::Token(true)));
+    drop(s);
+    drop(token);
+
+    let token = t.open()?;
+    assert_eq!(token.read_mark(&mark)?, [4u8; 40]);
+    token.write_mark(&mark, b"after reopening")?;
+    assert_eq!(token.read_mark(&mark)?, b"after reopening");
+    // Another instance (label prefix) cannot see or write it; an unknown mark is not found.
+    let mut other_cfg = t.config();
+    other_cfg.label_prefix = "other".into();
+    let other = Token::open(&other_cfg)?;
+    assert!(matches!(other.read_mark(&mark), Err(TokenError::ObjectNotFound(_))));
+    assert!(matches!(token.read_mark(&ObjectId::from_bytes([7; 16])), Err(TokenError::ObjectNotFound(_))));
+    assert!(matches!(token.write_mark(&ObjectId::from_bytes([7; 16]), b"x"), Err(TokenError::ObjectNotFound(_))));
+    Ok(())
+});
+
+token_test!(fn hmac_matches_rfc_4231_with_a_known_test_key(t) {
+    // The audit key itself is unknown by design; a non-sensitive test key with a known value
+    // checks that the token computes HMAC-SHA256 (RFC 4231, test case 6: SoftHSM refuses
+    // HMAC-SHA256 keys shorter than 32 bytes with CKR_KEY_SIZE_RANGE, so not "Jefe").
+    t.raw_session()?.create_object(&[
+        Attribute::Class(cryptoki::object::ObjectClass::SECRET_KEY),
+        Attribute::KeyType(cryptoki::object::KeyType::GENERIC_SECRET),
+        Attribute::Token(true),
+        Attribute::Private(true),
+        Attribute::Sign(true),
+        Attribute::Verify(true),
+        Attribute::Value(vec![0xaa; 131]),
+        Attribute::Id(vec![5; 16]),
+        Attribute::Label(b"lockbox/test-hmac".to_vec()),
+    ])?;
+    let token = t.open()?;
+    let key = ObjectId::from_bytes([5; 16]);
+    let data = b"Test Using Larger Than Block-Size Key - Hash Key First";
+    let mac = token.hmac_sha256(&key, data)?;
+    assert_eq!(mac.to_vec(), hex("60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"));
+    assert!(token.hmac_sha256_verify(&key, data, &mac)?);
+    Ok(())
+});

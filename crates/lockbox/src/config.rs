@@ -26,6 +26,14 @@
 //! max_encryptions_per_version = 1073741824   # 2^30; rotate before a version passes it
 //! encryption_count_block = 4096    # encryptions counted durably ahead, per flush
 //! orphan_grace_hours = 24          # unclaimed token objects are destroyed after this
+//!
+//! [audit]                          # optional; these are the defaults
+//! durability = "batched"           # or "every-record": each call's record is flushed
+//!                                  # before the call returns
+//! batch_max_ms = 50                # batched: a record is written at most this late (1..=10000)
+//! seal_every = 1000                # seal after this many records (1..=1000000)
+//! seal_interval_ms = 60000         # and at least this often while records come
+//!                                  # (100..=86400000)
 //! ```
 
 use std::fs;
@@ -36,6 +44,7 @@ use lockbox_api::{ArnScope, Principal};
 use lockbox_token::{IvGeneration, PinSource, TokenConfig, TokenSelector, softhsm};
 use serde::Deserialize;
 
+use crate::audit::{AuditConfig, Durability};
 use crate::error::Error;
 
 /// The configuration file's name inside a data directory.
@@ -61,6 +70,8 @@ pub struct Config {
     pub default_caller: Principal,
     /// Rotation by use, and reconciliation.
     pub lifecycle: Lifecycle,
+    /// The audit log: durability and sealing.
+    pub audit: AuditConfig,
 }
 
 /// Random 96-bit IVs keep AES-GCM safe for at most 2^32 encryptions under one key.
@@ -148,6 +159,16 @@ struct File {
     arn: Option<ArnSection>,
     caller: Option<CallerSection>,
     lifecycle: Option<LifecycleSection>,
+    audit: Option<AuditSection>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuditSection {
+    durability: Option<String>,
+    batch_max_ms: Option<u64>,
+    seal_every: Option<u64>,
+    seal_interval_ms: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -195,6 +216,7 @@ impl Config {
             default_caller: root_of(&ArnScope::default()),
             arn: ArnScope::default(),
             lifecycle: Lifecycle::default(),
+            audit: AuditConfig::default(),
         }
     }
 
@@ -276,12 +298,36 @@ impl Config {
                 Principal::parse(&c.principal).map_err(|e| format!("[caller] {}", e.message()))?
             }
         };
+        let mut audit = AuditConfig::default();
+        if let Some(a) = file.audit {
+            match a.durability.as_deref() {
+                None => {}
+                Some("batched") => audit.durability = Durability::Batched,
+                Some("every-record") => audit.durability = Durability::EveryRecord,
+                Some(other) => {
+                    return Err(format!(
+                        "[audit] durability must be \"batched\" or \"every-record\", not \"{other}\""
+                    ));
+                }
+            }
+            if let Some(ms) = a.batch_max_ms {
+                audit.batch_max = std::time::Duration::from_millis(ms);
+            }
+            if let Some(n) = a.seal_every {
+                audit.seal_every = n;
+            }
+            if let Some(ms) = a.seal_interval_ms {
+                audit.seal_interval = std::time::Duration::from_millis(ms);
+            }
+            audit.check()?;
+        }
         Ok(Config {
             data_dir: data_dir.to_owned(),
             token,
             arn,
             default_caller,
             lifecycle,
+            audit,
         })
     }
 
@@ -438,5 +484,30 @@ mod tests {
             err("[token]\nmodule=\"m\"\nlabel=\"l\"\npin_env=\"P\"\n[arn]\naccount=\"12\"\n")
                 .contains("12 digits")
         );
+    }
+
+    #[test]
+    fn the_audit_section_is_read_and_checked() {
+        let base = "[token]\nmodule=\"m\"\nlabel=\"l\"\npin_env=\"P\"\n";
+        let c = Config::parse(Path::new("/d"), base).unwrap();
+        assert_eq!(c.audit, AuditConfig::default());
+        assert_eq!(c.audit.durability, Durability::Batched);
+        assert_eq!(c.audit.batch_max, std::time::Duration::from_millis(50));
+        let c = Config::parse(
+            Path::new("/d"),
+            &format!("{base}[audit]\ndurability=\"every-record\"\nseal_every=10\nseal_interval_ms=500\nbatch_max_ms=5\n"),
+        )
+        .unwrap();
+        assert_eq!(c.audit.durability, Durability::EveryRecord);
+        assert_eq!(c.audit.seal_every, 10);
+        assert_eq!(c.audit.seal_interval, std::time::Duration::from_millis(500));
+        assert_eq!(c.audit.batch_max, std::time::Duration::from_millis(5));
+        let err =
+            |t: &str| Config::parse(Path::new("/d"), &format!("{base}[audit]\n{t}\n")).unwrap_err();
+        assert!(err("durability=\"sometimes\"").contains("[audit] durability"));
+        assert!(err("batch_max_ms=0").contains("[audit] batch_max_ms"));
+        assert!(err("seal_every=0").contains("[audit] seal_every"));
+        assert!(err("seal_interval_ms=5").contains("[audit] seal_interval_ms"));
+        assert!(err("sealing=1").contains("unknown field"));
     }
 }

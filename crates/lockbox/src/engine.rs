@@ -2,6 +2,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use lockbox_api::*;
 use lockbox_store::{KeyRecord, Material, Store, StoreError};
@@ -10,6 +11,7 @@ use parking_lot::{Mutex, RwLock};
 use zeroize::Zeroizing;
 
 use crate::access::{Call, Facts, Permit, PolicyCache, Value};
+use crate::audit::{AuditEvent, AuditLog};
 use crate::blob;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, Lifecycle};
@@ -35,8 +37,13 @@ pub(crate) enum Aliases {
 /// token's RNG and are encrypted by the token; ciphertext blobs describe themselves and fail
 /// as one opaque `InvalidCiphertextException`.
 pub struct Engine {
-    pub(crate) token: Token,
-    pub(crate) store: Store,
+    pub(crate) token: Arc<Token>,
+    pub(crate) store: Arc<Store>,
+    // The audit trail every call is written to.
+    audit: AuditLog,
+    // Request ids: a random per-engine prefix and a counter.
+    request_prefix: u64,
+    requests: AtomicU64,
     scope: ArnScope,
     default_caller: Principal,
     pub(crate) clock: Arc<dyn Clock>,
@@ -81,8 +88,8 @@ impl Engine {
     pub fn open_with_clock(config: Config, clock: Arc<dyn Clock>) -> Result<Engine, Error> {
         config.lifecycle.check().map_err(Error::Config)?;
         crate::config::make_private_dir(&config.data_dir)?;
-        let token = Token::open(&config.token)?;
-        let store = Store::open(&config.data_dir.join("metadata"))?;
+        let token = Arc::new(Token::open(&config.token)?);
+        let store = Arc::new(Store::open(&config.data_dir.join("metadata"))?);
         // Records and aliases from before accounts existed belong to the configured account.
         let adopted = store.assign_owner(config.arn.account())?;
         if adopted > 0 {
@@ -93,6 +100,13 @@ impl Engine {
             );
         }
         let mut engine = Engine {
+            audit: AuditLog::open(store.clone(), token.clone(), config.audit, clock.clone())?,
+            request_prefix: {
+                let mut b = [0u8; 8];
+                token.random(&mut b)?;
+                u64::from_be_bytes(b)
+            },
+            requests: AtomicU64::new(0),
             token,
             store,
             scope: config.arn,
@@ -138,6 +152,11 @@ impl Engine {
     /// The token this engine uses (for inspection: what it holds, how it describes itself).
     pub fn token(&self) -> &Token {
         &self.token
+    }
+
+    /// The metadata store (for inspection and for `lockbox audit`).
+    pub fn store(&self) -> &Store {
+        &self.store
     }
 
     /// The configured ARN scope: partition, region, and the default account (the account of
@@ -582,6 +601,9 @@ fn merge_tags(existing: &mut Vec<Tag>, new: &[Tag]) -> Result<(), KmsError> {
 
 impl Engine {
     /// Writes the audit record of a finished call.
+    ///
+    /// The call's result is not released unless its record is accepted: a log that cannot be
+    /// written fails every call (fail closed).
     pub(crate) fn audit_call(
         &self,
         call: &Call<'_>,
@@ -589,8 +611,29 @@ impl Engine {
         context: Option<&EncryptionContext>,
         error: Option<&KmsError>,
     ) -> Result<(), KmsError> {
-        let _ = (call, op, context, error);
-        Ok(())
+        let n = self.requests.fetch_add(1, Ordering::Relaxed);
+        let id = (u128::from(self.request_prefix) << 64) | u128::from(n);
+        let event = AuditEvent {
+            time: self.clock.now(),
+            request_id: uuid_text(id),
+            account: call.caller.account().to_owned(),
+            principal: call.caller.principal().arn().to_owned(),
+            operation: op.to_owned(),
+            key_arn: call.key.as_ref().map(ToString::to_string),
+            encryption_context: context.map(|c| c.as_map().clone()).unwrap_or_default(),
+            error: error.map(|e| (e.kind().name().to_owned(), e.message().to_owned())),
+            source: call.caller.source().to_owned(),
+            grant_id: call.grant.as_ref().map(|g| crate::access::hex(g)),
+        };
+        self.audit.append(event).map_err(|e| {
+            tracing::error!(error = %e, op, "the audit trail refused a record; failing the call");
+            KmsError::internal("The audit trail could not be written; the call was not completed.")
+        })
+    }
+
+    /// The audit trail (to flush or seal it on demand; `lockbox audit` reads it).
+    pub fn audit(&self) -> &AuditLog {
+        &self.audit
     }
 }
 
@@ -1295,4 +1338,17 @@ fn check_alias_writable(name: &AliasName) -> Result<(), KmsError> {
         ));
     }
     Ok(())
+}
+
+/// A 128-bit id in UUID text form (8-4-4-4-12 hex digits).
+fn uuid_text(id: u128) -> String {
+    let h = format!("{id:032x}");
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
 }

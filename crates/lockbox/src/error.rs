@@ -17,6 +17,10 @@ pub enum Error {
     /// The metadata store could not be opened.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The audit log failed or refused (a failed write stops it; a truncated log is not
+    /// opened).
+    #[error("audit log: {0}")]
+    Audit(String),
 }
 
 /// A token failure seen by an operation. The details go to the log; the caller gets a kind

@@ -33,6 +33,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 mod access;
+pub mod audit;
 pub mod blob;
 mod client;
 mod clock;

@@ -21,7 +21,7 @@ use crate::error::{from_store, from_token};
 /// What reconciliation found and did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ReconcileReport {
-    /// Lockbox objects on the token.
+    /// Key-material objects on the token (Lockbox objects other than the audit log's key).
     pub objects: usize,
     /// Key records in the store.
     pub keys: usize,
@@ -95,9 +95,19 @@ impl Engine {
             .into_iter()
             .map(|o| (o.id, o.label))
             .collect();
-        report.objects = objects.len();
-
         let mut claimed = HashSet::new();
+        // The audit log's HMAC key is claimed by the store's meta tree, not by a key record.
+        if let Some(audit) = self
+            .store
+            .audit_objects()
+            .map_err(|e| from_store("reconcile", e))?
+        {
+            claimed.insert(ObjectId::from_bytes(audit.key));
+        }
+        report.objects = objects
+            .iter()
+            .filter(|(id, _)| !claimed.contains(id))
+            .count();
         let mut missing_now = HashSet::new();
         let mut after = None;
         loop {

@@ -74,7 +74,7 @@ token_test!(fn create_key_enforces_the_model(t) {
     kms.create_key(CreateKeyRequest::new().with_tags(many[..50].to_vec()))?;
     // The refused requests left nothing behind: two keys, two token objects.
     assert_eq!(kms.list_keys(ListKeysRequest::new())?.keys.len(), 2);
-    assert_eq!(kms.token().list_objects()?.len(), 2);
+    assert_eq!(kms.key_objects()?.len(), 2);
     Ok(())
 });
 
@@ -480,17 +480,17 @@ token_test!(
         // The record is never written: the material is destroyed again.
         failpoints::arm("store.put_key.before_insert");
         assert_eq!(kind(kms.create_key(CreateKeyRequest::new())), ErrorKind::KmsInternal);
-        assert_eq!((consistent(&kms)?, kms.token().list_objects()?.len()), (0, 0));
+        assert_eq!((consistent(&kms)?, kms.key_objects()?.len()), (0, 0));
         // Written but not flushed: the record is removed first, then the material destroyed.
         failpoints::arm("store.commit.before_flush");
         assert_eq!(kind(kms.create_key(CreateKeyRequest::new())), ErrorKind::KmsInternal);
-        assert_eq!((consistent(&kms)?, kms.token().list_objects()?.len()), (0, 0));
+        assert_eq!((consistent(&kms)?, kms.key_objects()?.len()), (0, 0));
         // Written, and removing it fails too: the material must stay.
         failpoints::arm("store.commit.before_flush");
         failpoints::arm("store.delete_key.before_remove");
         assert_eq!(kind(kms.create_key(CreateKeyRequest::new())), ErrorKind::KmsInternal);
         let listed = consistent(&kms)?;
-        assert!(kms.token().list_objects()?.len() >= listed);
+        assert!(kms.key_objects()?.len() >= listed);
         drop(kms);
         let kms = engine(t)?;
         assert_eq!(consistent(&kms)?, listed);

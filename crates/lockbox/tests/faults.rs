@@ -69,7 +69,7 @@ token_test!(fn the_engine_recovers_from_token_faults_without_a_restart(t) {
         // Creation and rotation (token objects) work too.
         kms.rotate_key_on_demand(RotateKeyOnDemandRequest::new(key))?;
     }
-    assert_eq!(kms.token().list_objects()?.len(), 6);
+    assert_eq!(kms.key_objects()?.len(), 6);
     Ok(())
 });
 

@@ -123,7 +123,7 @@ token_test!(fn automatic_rotation_happens_when_due_and_not_a_moment_before(t) {
     assert_eq!(list.len(), 1);
     assert_eq!((list[0].rotation_type, list[0].rotation_date, list[0].key_material_state), (Some(RotationType::Automatic), at(T0 + 90 * DAY), KeyMaterialState::Current));
     assert_eq!(list[0].key_material_id.len(), 64);
-    assert_eq!(kms.token().list_objects()?.len(), 2, "the old version stays on the token");
+    assert_eq!(kms.key_objects()?.len(), 2, "the old version stays on the token");
 
     // A disabled key is not rotated; enabled again, its overdue rotation happens.
     kms.disable_key(DisableKeyRequest::new(key))?;
@@ -241,7 +241,7 @@ token_test!(fn deletion_happens_on_its_date_and_not_the_moment_before(t) {
     let kept = new_key(&kms);
     kms.create_alias(AliasRequest::new(AliasName::parse("alias/kept")?, kept))?;
     kms.schedule_key_deletion(ScheduleKeyDeletionRequest::new(key).with_pending_window_in_days(7))?;
-    assert_eq!(kms.token().list_objects()?.len(), 3);
+    assert_eq!(kms.key_objects()?.len(), 3);
 
     clock.set(T0 + 7 * DAY - 1);
     assert_eq!(kms.maintain()?.deleted, []);
@@ -259,7 +259,7 @@ token_test!(fn deletion_happens_on_its_date_and_not_the_moment_before(t) {
     assert_eq!(aliases, ["alias/kept"]);
     assert_eq!(kms.list_keys(ListKeysRequest::new())?.keys.len(), 1);
     // Every version's token object is gone; the other key's remains.
-    assert_eq!(kms.token().list_objects()?.len(), 1);
+    assert_eq!(kms.key_objects()?.len(), 1);
     assert_eq!(kind(kms.schedule_key_deletion(ScheduleKeyDeletionRequest::new(key))), ErrorKind::NotFound);
     // A blob naming a key id that never existed is still just an invalid ciphertext.
     let mut foreign = encrypt(&kms, kept, b"x");
@@ -322,7 +322,7 @@ token_test!(fn an_interrupted_deletion_cannot_be_cancelled_and_is_finished(t) {
     let r = kms.maintain()?;
     assert_eq!((r.deleted.len(), r.failed.len()), (0, 1));
     assert_eq!(r.failed[0].0, key);
-    assert_eq!(kms.token().list_objects()?.len(), 1);
+    assert_eq!(kms.key_objects()?.len(), 1);
     let e = kms.cancel_key_deletion(CancelKeyDeletionRequest::new(key)).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::KmsInvalidState);
     assert_eq!(e.message(), format!("arn:aws:kms:us-east-1:000000000000:key/{key} is being deleted; the deletion cannot be cancelled."));
@@ -332,7 +332,7 @@ token_test!(fn an_interrupted_deletion_cannot_be_cancelled_and_is_finished(t) {
     assert_eq!(report.finished_deletions, [key]);
     assert!(report.missing.is_empty() && report.orphans.is_empty(), "{report:?}");
     assert_eq!(kind(kms.describe_key(DescribeKeyRequest::new(key))), ErrorKind::NotFound);
-    assert_eq!(kms.token().list_objects()?.len(), 0);
+    assert_eq!(kms.key_objects()?.len(), 0);
     Ok(())
 });
 
@@ -346,7 +346,7 @@ token_test!(fn orphans_are_destroyed_after_the_grace_period(t) {
     assert_eq!(kind(kms.create_key(CreateKeyRequest::new())), ErrorKind::KmsInternal);
     failpoints::arm("engine.rotate.after_material");
     assert_eq!(kind(kms.rotate_key_on_demand(RotateKeyOnDemandRequest::new(key))), ErrorKind::KmsInternal);
-    assert_eq!(kms.token().list_objects()?.len(), 3);
+    assert_eq!(kms.key_objects()?.len(), 3);
     assert_eq!(rotations(&kms, key, true).len(), 1, "the failed rotation left the record alone");
 
     let r = kms.reconcile()?;
@@ -363,12 +363,12 @@ token_test!(fn orphans_are_destroyed_after_the_grace_period(t) {
     // First-seen times survive a restart.
     drop(kms);
     let (kms, clock) = engine_with(t, T0 + 3_600_000 - 1, lifecycle)?;
-    assert_eq!(kms.token().list_objects()?.len(), 3);
+    assert_eq!(kms.key_objects()?.len(), 3);
     clock.set(T0 + 3_600_000);
     let r = kms.reconcile()?;
     assert_eq!(r.orphans.iter().filter(|o| o.destroyed).count(), 2);
     assert!(!r.has_problems());
-    assert_eq!(kms.token().list_objects()?.len(), 1);
+    assert_eq!(kms.key_objects()?.len(), 1);
     assert_eq!(kms.reconcile()?, lockbox::ReconcileReport { objects: 1, keys: 1, ..Default::default() });
     // The key itself was never touched, and rotates normally afterwards.
     kms.rotate_key_on_demand(RotateKeyOnDemandRequest::new(key))?;
@@ -381,7 +381,7 @@ token_test!(fn missing_material_is_reported_and_its_key_is_unavailable_never_dro
     let (kms, _clock) = engine_at(t, T0)?;
     let key = new_key(&kms);
     let blob = encrypt(&kms, key, b"lost");
-    let object = kms.token().list_objects()?[0].id;
+    let object = kms.key_objects()?[0].id;
     // Someone destroys the material on the token, outside Lockbox.
     let raw = t.raw_session()?;
     let handles = raw.find_objects(&[Attribute::Id(object.as_bytes().to_vec())])?;

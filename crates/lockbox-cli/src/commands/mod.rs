@@ -2,6 +2,7 @@
 //! the engine, and prints the answer.
 
 pub(crate) mod aliases;
+pub(crate) mod audit;
 pub(crate) mod crypto;
 pub(crate) mod demo;
 pub(crate) mod keys;

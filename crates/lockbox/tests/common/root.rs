@@ -19,6 +19,26 @@ impl Deref for Root {
 }
 
 impl Root {
+    /// The token's key-material objects: every Lockbox object but the audit log's HMAC key
+    /// and mark.
+    pub(crate) fn key_objects(
+        &self,
+    ) -> Result<Vec<lockbox::token::ObjectInfo>, lockbox::token::TokenError> {
+        Ok(self
+            .0
+            .token()
+            .list_objects()?
+            .into_iter()
+            .filter(|o| {
+                !o.label
+                    .ends_with(&format!("/{}", lockbox::audit::AUDIT_KEY_NAME))
+                    && !o
+                        .label
+                        .ends_with(&format!("/{}", lockbox::audit::AUDIT_MARK_NAME))
+            })
+            .collect())
+    }
+
     /// The engine acting for `caller` instead.
     pub(crate) fn as_caller(&self, arn: &str) -> lockbox::EngineClient<'_> {
         self.0.client(Caller::new(Principal::parse(arn).unwrap()))

@@ -1,0 +1,119 @@
+//! `lockbox audit export` and `lockbox audit verify`: the audit log, read without an
+//! engine (they open the token and the metadata store of the data directory directly).
+
+use std::io::Write;
+use std::path::Path;
+
+use lockbox::Config;
+use lockbox::api::Timestamp;
+use lockbox::audit::{self, ExportFilter};
+
+use crate::cli::{AuditCommand, AuditExportArgs};
+use crate::error::CliError;
+use crate::output::print_text;
+
+pub(crate) fn audit(dir: &Path, command: AuditCommand) -> Result<(), CliError> {
+    let (config, _) = Config::load_or_provision(dir)?;
+    let (store, token) = audit::open_parts(&config)?;
+    match command {
+        AuditCommand::Export(a) => export(&config, &store, a),
+        AuditCommand::Verify => verify(&store, &token),
+    }
+}
+
+fn export(config: &Config, store: &audit::Store, a: AuditExportArgs) -> Result<(), CliError> {
+    let filter = ExportFilter {
+        start: a
+            .start_time
+            .as_deref()
+            .map(|t| time_param("--start-time", t))
+            .transpose()?,
+        end: a
+            .end_time
+            .as_deref()
+            .map(|t| time_param("--end-time", t))
+            .transpose()?,
+        key: a.key_id,
+        principal: a.principal,
+    };
+    let region = config.arn.region().to_owned();
+    let failed = |e: lockbox::Error| CliError::Setup(format!("audit export: {e}"));
+    match a.output {
+        None => {
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::new(stdout.lock());
+            audit::export(store, &filter, &region, &mut out).map_err(failed)?;
+        }
+        Some(path) => {
+            let file = std::fs::File::create(&path)
+                .map_err(|e| CliError::param("--output", format!("cannot create {path}: {e}")))?;
+            let mut out = std::io::BufWriter::new(file);
+            audit::export(store, &filter, &region, &mut out).map_err(failed)?;
+            out.flush()
+                .map_err(|e| CliError::Setup(format!("audit export: writing {path}: {e}")))?;
+        }
+    }
+    Ok(())
+}
+
+fn verify(store: &audit::Store, token: &lockbox::token::Token) -> Result<(), CliError> {
+    let r =
+        audit::verify(store, token).map_err(|e| CliError::Setup(format!("audit verify: {e}")))?;
+    let mut lines = vec![format!(
+        "Audit log: {} records, {} seals{}",
+        r.records,
+        r.seals,
+        match r.last_seq {
+            Some(s) => format!(", last seq {s}"),
+            None => String::new(),
+        }
+    )];
+    if let (Some(a), Some(b)) = (r.first_time, r.last_time) {
+        lines.push(format!(
+            "Events from {} to {}",
+            crate::output::date(a),
+            crate::output::date(b)
+        ));
+    }
+    if r.unsealed_tail > 0 {
+        lines.push(format!("Unsealed tail: {} records", r.unsealed_tail));
+    }
+    for n in &r.notes {
+        lines.push(format!("NOTE     {n}"));
+    }
+    for p in &r.problems {
+        lines.push(format!("PROBLEM  {p}"));
+    }
+    lines.push(if r.is_clean() {
+        "OK: the chain, every seal and the token's mark agree".into()
+    } else {
+        format!("PROBLEMS: {}", r.problems.len())
+    });
+    print_text(&(lines.join("\n") + "\n"))?;
+    if !r.is_clean() {
+        let first = r
+            .problems
+            .first()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        return Err(CliError::Problems(format!(
+            "the audit log does not verify ({} problems; first: {first})",
+            r.problems.len()
+        )));
+    }
+    Ok(())
+}
+
+fn time_param(flag: &'static str, text: &str) -> Result<Timestamp, CliError> {
+    let t = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .map_err(|e| {
+            CliError::param(
+                flag,
+                format!("expected an RFC 3339 time such as 2025-01-01T00:00:00Z: {e}"),
+            )
+        })?;
+    let ms = t.unix_timestamp_nanos() / 1_000_000;
+    i64::try_from(ms)
+        .map(Timestamp::from_unix_millis)
+        .map_err(|_| CliError::param(flag, "time out of range"))
+}

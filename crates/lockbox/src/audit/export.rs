@@ -1,0 +1,293 @@
+//! Export: audited calls as JSON Lines with CloudTrail's field names.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use lockbox_api::Timestamp;
+use lockbox_store::{AuditBody, AuditEntry, AuditEvent, Store};
+use serde::Serialize;
+
+use super::chain_hash;
+use crate::error::Error;
+
+/// Which events to export (every field optional; all given must match).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ExportFilter {
+    /// Events at or after this time.
+    pub start: Option<Timestamp>,
+    /// Events at or before this time.
+    pub end: Option<Timestamp>,
+    /// Events on this key: a key id or a key ARN.
+    pub key: Option<String>,
+    /// Events by this principal ARN.
+    pub principal: Option<String>,
+}
+
+impl ExportFilter {
+    fn matches(&self, e: &AuditEvent) -> bool {
+        self.start.is_none_or(|s| e.time >= s)
+            && self.end.is_none_or(|t| e.time <= t)
+            && self.principal.as_ref().is_none_or(|p| *p == e.principal)
+            && self.key.as_ref().is_none_or(|k| {
+                e.key_arn
+                    .as_ref()
+                    .is_some_and(|arn| arn == k || arn.ends_with(&format!(":key/{k}")))
+            })
+    }
+}
+
+/// Writes every event entry of `store` that `filter` lets through to `out`, one JSON object
+/// per line, with CloudTrail's field names; returns how many. Seals are not exported.
+/// `region` is used for events that name no key (an event's region is its key ARN's).
+///
+/// An entry that does not decode fails the export: run `lockbox audit verify`.
+pub fn export(
+    store: &Store,
+    filter: &ExportFilter,
+    region: &str,
+    out: &mut dyn Write,
+) -> Result<u64, Error> {
+    let mut n = 0;
+    for item in store.audit_from(0) {
+        let (seq, bytes) = item?;
+        let entry = AuditEntry::decode(&bytes).map_err(|e| {
+            Error::Audit(format!(
+                "entry {seq} does not decode ({e}); run `lockbox audit verify`"
+            ))
+        })?;
+        let AuditBody::Event(event) = entry.body else {
+            continue;
+        };
+        if !filter.matches(&event) {
+            continue;
+        }
+        let record = cloudtrail(&event, &chain_hash(&bytes), region);
+        serde_json::to_writer(&mut *out, &record)
+            .map_err(|e| Error::Audit(format!("writing the export: {e}")))?;
+        out.write_all(b"\n")
+            .map_err(|e| Error::Audit(format!("writing the export: {e}")))?;
+        n += 1;
+    }
+    out.flush()
+        .map_err(|e| Error::Audit(format!("writing the export: {e}")))?;
+    Ok(n)
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Record<'a> {
+    event_version: &'static str,
+    user_identity: UserIdentity<'a>,
+    event_time: String,
+    event_source: &'static str,
+    event_name: &'a str,
+    aws_region: &'a str,
+    #[serde(rename = "sourceIPAddress")]
+    source_ip_address: &'a str,
+    request_parameters: RequestParameters<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_code: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_message: Option<&'a str>,
+    #[serde(rename = "requestID")]
+    request_id: &'a str,
+    #[serde(rename = "eventID")]
+    event_id: String,
+    read_only: bool,
+    resources: Vec<Resource<'a>>,
+    event_type: &'static str,
+    management_event: bool,
+    recipient_account_id: &'a str,
+    event_category: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    additional_event_data: Option<AdditionalData<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct UserIdentity<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    principal_id: &'a str,
+    arn: &'a str,
+    account_id: &'a str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RequestParameters<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    encryption_context: &'a BTreeMap<String, String>,
+}
+
+#[derive(Serialize)]
+struct Resource<'a> {
+    #[serde(rename = "ARN")]
+    arn: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    #[serde(rename = "accountId")]
+    account_id: &'a str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AdditionalData<'a> {
+    grant_id: &'a str,
+}
+
+fn cloudtrail<'a>(e: &'a AuditEvent, hash: &[u8; 32], region: &'a str) -> Record<'a> {
+    let arn_parts: Vec<&str> = e
+        .key_arn
+        .as_deref()
+        .map(|a| a.split(':').collect())
+        .unwrap_or_default();
+    let key_region = arn_parts.get(3).copied().filter(|r| !r.is_empty());
+    let key_account = arn_parts.get(4).copied().unwrap_or(&e.account);
+    Record {
+        event_version: "1.08",
+        user_identity: UserIdentity {
+            kind: identity_type(&e.principal),
+            principal_id: principal_id(&e.principal),
+            arn: &e.principal,
+            account_id: principal_account(&e.principal).unwrap_or(&e.account),
+        },
+        event_time: rfc3339(e.time),
+        event_source: "kms.amazonaws.com",
+        event_name: &e.operation,
+        aws_region: key_region.unwrap_or(region),
+        source_ip_address: &e.source,
+        request_parameters: RequestParameters {
+            key_id: e.key_arn.as_deref(),
+            encryption_context: &e.encryption_context,
+        },
+        error_code: e.error.as_ref().map(|(c, _)| c.as_str()),
+        error_message: e.error.as_ref().map(|(_, m)| m.as_str()),
+        request_id: &e.request_id,
+        event_id: event_id(hash),
+        read_only: read_only(&e.operation),
+        resources: e
+            .key_arn
+            .as_deref()
+            .map(|arn| Resource {
+                arn,
+                kind: "AWS::KMS::Key",
+                account_id: key_account,
+            })
+            .into_iter()
+            .collect(),
+        event_type: "AwsApiCall",
+        management_event: true,
+        recipient_account_id: &e.account,
+        event_category: "Management",
+        additional_event_data: e
+            .grant_id
+            .as_deref()
+            .map(|g| AdditionalData { grant_id: g }),
+    }
+}
+
+/// CloudTrail's identity types, from the principal's ARN.
+fn identity_type(arn: &str) -> &'static str {
+    let resource = arn.splitn(6, ':').nth(5).unwrap_or("");
+    let service = arn.split(':').nth(2).unwrap_or("");
+    match (service, resource) {
+        (_, "root") => "Root",
+        ("iam", r) if r.starts_with("user/") => "IAMUser",
+        ("sts", r) if r.starts_with("assumed-role/") => "AssumedRole",
+        ("iam", r) if r.starts_with("role/") => "AssumedRole",
+        _ => "Unknown",
+    }
+}
+
+/// CloudTrail's principalId is an opaque unique id Lockbox does not have; the resource part
+/// of the ARN (`user/alice`, `assumed-role/r/session`, `root`) stands in for it.
+fn principal_id(arn: &str) -> &str {
+    arn.splitn(6, ':').nth(5).unwrap_or(arn)
+}
+
+fn principal_account(arn: &str) -> Option<&str> {
+    arn.split(':').nth(4).filter(|a| !a.is_empty())
+}
+
+/// Operations that change nothing (CloudTrail marks Encrypt, Decrypt and data-key calls
+/// read-only too).
+fn read_only(op: &str) -> bool {
+    [
+        "Describe",
+        "List",
+        "Get",
+        "Encrypt",
+        "Decrypt",
+        "ReEncrypt",
+        "GenerateDataKey",
+        "GenerateRandom",
+        "GenerateMac",
+        "VerifyMac",
+        "Sign",
+        "Verify",
+    ]
+    .iter()
+    .any(|p| op.starts_with(p))
+}
+
+/// A stable event id: the entry's chain hash, laid out as a UUID (version 8, "custom").
+fn event_id(hash: &[u8; 32]) -> String {
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&hash[..16]);
+    b[6] = (b[6] & 0x0f) | 0x80;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = super::hex(&b);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
+}
+
+/// RFC 3339 in UTC, to the second, as CloudTrail writes eventTime.
+fn rfc3339(t: Timestamp) -> String {
+    let secs = t.unix_millis().div_euclid(1000);
+    match time::OffsetDateTime::from_unix_timestamp(secs) {
+        Ok(dt) => dt
+            .format(&time::macros::format_description!(
+                "[year]-[month]-[day]T[hour]:[minute]:[second]Z"
+            ))
+            .unwrap_or_else(|_| secs.to_string()),
+        Err(_) => secs.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identities_times_and_ids_take_cloudtrail_shapes() {
+        assert_eq!(identity_type("arn:aws:iam::111122223333:root"), "Root");
+        assert_eq!(
+            identity_type("arn:aws:iam::111122223333:user/alice"),
+            "IAMUser"
+        );
+        assert_eq!(
+            identity_type("arn:aws:sts::111122223333:assumed-role/admin/s1"),
+            "AssumedRole"
+        );
+        assert_eq!(
+            principal_id("arn:aws:iam::111122223333:user/alice"),
+            "user/alice"
+        );
+        assert_eq!(
+            rfc3339(Timestamp::from_unix_millis(1_735_689_600_999)),
+            "2025-01-01T00:00:00Z"
+        );
+        let id = event_id(&[0xab; 32]);
+        assert_eq!(id, "abababab-abab-8bab-abab-abababababab");
+        assert!(read_only("Encrypt") && read_only("ListKeys") && !read_only("CreateKey"));
+    }
+}

@@ -1,0 +1,571 @@
+//! The audit log: one record per KMS call, hash-chained, sealed by an HMAC made inside the
+//! token, with a high-water mark on the token that truncation cannot roll back.
+//!
+//! Each entry of the store's `audit` tree carries the SHA-256 of the previous entry's
+//! stored bytes (its *chain hash*; entry 0 carries zeros). Every `seal_every` records, every
+//! `seal_interval` while records come, and when the log is closed, a **seal** entry is
+//! appended: HMAC-SHA256, computed by the token under a key that never leaves it, over
+//! [`SEAL_DOMAIN`], the sealed entry's sequence number and its chain hash. After the seal is
+//! durable, the token's **mark** is replaced with the seal's own sequence number and chain
+//! hash. So, for someone who holds the database but not the token:
+//!
+//! - changing, deleting, inserting or reordering an entry breaks the chain at that point;
+//! - rewriting the chain consistently from some point on needs a seal MAC they cannot make;
+//! - deleting the newest entries together with their seals leaves the log short of the mark.
+//!
+//! What they can do undetected: delete records written after the last seal (the *unsealed
+//! tail*, at most `seal_every` records or `seal_interval` of time). In batched durability a
+//! crash also loses records queued but not yet written (at most `batch_max` old).
+//!
+//! [`verify`] walks the chain and reports every problem with the sequence number it
+//! concerns; [`export`] writes the events as CloudTrail-like JSON Lines.
+
+mod export;
+mod verify;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use lockbox_store::{AuditBody, AuditEntry, AuditObjects};
+use lockbox_token::{ObjectId, Token};
+use parking_lot::{Condvar, Mutex};
+use sha2::{Digest, Sha256};
+
+pub use export::{ExportFilter, export};
+pub use lockbox_store::AuditEvent;
+/// The metadata store, as [`open_parts`] hands it out (so the CLI can name it).
+pub use lockbox_store::Store;
+pub use verify::{Problem, ProblemKind, VerifyReport, verify};
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::error::Error;
+
+/// The domain-separation prefix of every seal's MAC input (followed by the sealed entry's
+/// sequence number, big-endian, and its chain hash).
+pub const SEAL_DOMAIN: &[u8] = b"lockbox audit seal v1\0";
+/// The label (under the token's prefix) of the audit HMAC key.
+pub const AUDIT_KEY_NAME: &str = "audit-hmac";
+/// The label (under the token's prefix) of the audit mark.
+pub const AUDIT_MARK_NAME: &str = "audit-mark";
+
+/// When an appended record becomes durable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Durability {
+    /// `append` writes, chains and flushes the record before it returns.
+    EveryRecord,
+    /// `append` queues the record; a background thread writes and flushes queued records
+    /// together, at most `batch_max` after the oldest was queued.
+    Batched,
+}
+
+/// The `[audit]` section of `lockbox.toml`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AuditConfig {
+    /// When a record is durable (default: batched).
+    pub durability: Durability,
+    /// Batched mode: how long a record may wait before it is written (default 50 ms;
+    /// 1 ms to 10 s).
+    pub batch_max: Duration,
+    /// Seal after this many records (default 1000; 1 to 1,000,000).
+    pub seal_every: u64,
+    /// Seal at least this often while records come (default 60 s; 100 ms to 1 day).
+    pub seal_interval: Duration,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig {
+            durability: Durability::Batched,
+            batch_max: Duration::from_millis(50),
+            seal_every: 1000,
+            seal_interval: Duration::from_millis(60_000),
+        }
+    }
+}
+
+impl AuditConfig {
+    /// Checks the bounds; the message names the field.
+    pub fn check(&self) -> Result<(), String> {
+        let ms = |d: Duration| d.as_millis();
+        if !(1..=10_000).contains(&ms(self.batch_max)) {
+            return Err(format!(
+                "[audit] batch_max_ms must be between 1 and 10000, not {}",
+                ms(self.batch_max)
+            ));
+        }
+        if !(1..=1_000_000).contains(&self.seal_every) {
+            return Err(format!(
+                "[audit] seal_every must be between 1 and 1000000, not {}",
+                self.seal_every
+            ));
+        }
+        if !(100..=86_400_000).contains(&ms(self.seal_interval)) {
+            return Err(format!(
+                "[audit] seal_interval_ms must be between 100 and 86400000, not {}",
+                ms(self.seal_interval)
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The SHA-256 of an entry's stored bytes: the next entry's `prev_hash`.
+pub fn chain_hash(stored: &[u8]) -> [u8; 32] {
+    Sha256::digest(stored).into()
+}
+
+/// The bytes a seal's MAC is computed over.
+pub fn seal_input(through_seq: u64, chain_hash: &[u8; 32]) -> Vec<u8> {
+    let mut m = Vec::with_capacity(SEAL_DOMAIN.len() + 8 + 32);
+    m.extend_from_slice(SEAL_DOMAIN);
+    m.extend_from_slice(&through_seq.to_be_bytes());
+    m.extend_from_slice(chain_hash);
+    m
+}
+
+/// Opens the token and the metadata store of `config` without an engine (for `lockbox
+/// audit verify` and `export`, which need no keys). Takes the store's lock, as an engine
+/// does: one process per data directory.
+pub fn open_parts(config: &Config) -> Result<(Arc<Store>, Arc<Token>), Error> {
+    crate::config::make_private_dir(&config.data_dir)?;
+    let token = Token::open(&config.token)?;
+    let store = Store::open(&config.data_dir.join("metadata"))?;
+    Ok((Arc::new(store), Arc::new(token)))
+}
+
+/// The audit log of one data directory. `Send + Sync`; share it behind an `Arc`.
+///
+/// Dropping it stops its background thread, writes what is queued and seals (failures are
+/// logged); [`AuditLog::close`] does the same and reports them.
+pub struct AuditLog {
+    inner: Arc<Inner>,
+    worker: Option<JoinHandle<()>>,
+}
+
+struct Inner {
+    store: Arc<Store>,
+    token: Arc<Token>,
+    clock: Arc<dyn Clock>,
+    config: AuditConfig,
+    key: ObjectId,
+    mark: ObjectId,
+    // Batched mode: events not yet written, and when the oldest of them was queued.
+    queue: Mutex<Queue>,
+    wake: Condvar,
+    // Held while entries are chained and written: one writer at a time, in queue order.
+    chain: Mutex<Chain>,
+    // Set when a write failed: the log no longer knows what is on disk, so it refuses more.
+    failed: AtomicBool,
+    failure: Mutex<Option<String>>,
+}
+
+#[derive(Default)]
+struct Queue {
+    events: Vec<AuditEvent>,
+    oldest: Option<Instant>,
+    stop: bool,
+}
+
+struct Chain {
+    next_seq: u64,
+    last_hash: [u8; 32],
+    // Events since the last seal.
+    unsealed: u64,
+    last_seal_at: Instant,
+    // The newest seal in the log, and what the token's mark says.
+    last_seal: Option<(u64, [u8; 32])>,
+    mark: Option<(u64, [u8; 32])>,
+}
+
+impl AuditLog {
+    /// Opens the audit log in `store`, sealing with `token`.
+    ///
+    /// On first open it creates the HMAC key and the mark on the token and then records
+    /// their ids in the store, flushed (token first, metadata second). It resumes the chain
+    /// from the last entry. It refuses to open a log that ends before the seal the token's
+    /// mark names, or whose entry there has another hash: the log was truncated or rolled
+    /// back, and sealing on top would overwrite the evidence (run `lockbox audit verify`).
+    pub fn open(
+        store: Arc<Store>,
+        token: Arc<Token>,
+        config: AuditConfig,
+        clock: Arc<dyn Clock>,
+    ) -> Result<AuditLog, Error> {
+        config.check().map_err(Error::Config)?;
+        let objects = match store.audit_objects()? {
+            Some(o) => o,
+            None => {
+                let key = token.generate_hmac_key(AUDIT_KEY_NAME)?;
+                let mark = token.create_mark(AUDIT_MARK_NAME, &[])?;
+                let objects = AuditObjects {
+                    key: *key.as_bytes(),
+                    mark: *mark.as_bytes(),
+                };
+                store.set_audit_objects(&objects)?;
+                objects
+            }
+        };
+        let key = ObjectId::from_bytes(objects.key);
+        let mark = ObjectId::from_bytes(objects.mark);
+        let mark_value = parse_mark(&token.read_mark(&mark)?)
+            .map_err(|m| Error::Audit(format!("the token's audit mark is unreadable: {m}")))?;
+
+        // The entry the mark names must be in the log, as it was sealed.
+        if let Some((seq, hash)) = mark_value {
+            let found = store.audit_from(seq).next().transpose()?;
+            match found {
+                Some((s, bytes)) if s == seq && chain_hash(&bytes) == hash => {}
+                _ => {
+                    let end = store.last_audit()?.map(|(s, _)| s);
+                    return Err(Error::Audit(format!(
+                        "the token's mark says the log was sealed at seq {seq} with hash {}, \
+                         but {}: the log was truncated or rolled back; run `lockbox audit \
+                         verify`",
+                        hex(&hash),
+                        match end {
+                            Some(e) if e < seq => format!("the log ends at seq {e}"),
+                            None => "the log is empty".into(),
+                            Some(_) => format!("entry {seq} differs"),
+                        }
+                    )));
+                }
+            }
+        }
+        // Resume: walk from the mark (or the start) to the end.
+        let mut chain = Chain {
+            next_seq: 0,
+            last_hash: [0; 32],
+            unsealed: 0,
+            last_seal_at: Instant::now(),
+            last_seal: mark_value,
+            mark: mark_value,
+        };
+        let from = mark_value.map_or(0, |(s, _)| s);
+        for item in store.audit_from(from) {
+            let (seq, bytes) = item?;
+            let hash = chain_hash(&bytes);
+            match AuditEntry::decode(&bytes).map(|e| e.body) {
+                Ok(AuditBody::Seal { .. }) => {
+                    chain.last_seal = Some((seq, hash));
+                    chain.unsealed = 0;
+                }
+                _ if Some(seq) == mark_value.map(|(s, _)| s) => {}
+                _ => chain.unsealed += 1,
+            }
+            chain.next_seq = seq + 1;
+            chain.last_hash = hash;
+        }
+        let inner = Arc::new(Inner {
+            store,
+            token,
+            clock,
+            config,
+            key,
+            mark,
+            queue: Mutex::new(Queue::default()),
+            wake: Condvar::new(),
+            chain: Mutex::new(chain),
+            failed: AtomicBool::new(false),
+            failure: Mutex::new(None),
+        });
+        // A seal written just before a crash may not have reached the mark.
+        inner.repair_mark(&mut inner.chain.lock());
+        let worker = {
+            let inner = Arc::clone(&inner);
+            std::thread::Builder::new()
+                .name("lockbox-audit".into())
+                .spawn(move || inner.run_worker())
+                .map_err(|e| Error::Audit(format!("cannot start the audit thread: {e}")))?
+        };
+        Ok(AuditLog {
+            inner,
+            worker: Some(worker),
+        })
+    }
+
+    /// Records one KMS call.
+    ///
+    /// Every-record durability: chained, written and flushed before it returns. Batched: queued
+    /// (cheap: no encoding, hashing or I/O on the caller's thread) and written within
+    /// `batch_max`. After a write has failed, every later append fails (fail closed) until
+    /// the log is opened again.
+    pub fn append(&self, event: AuditEvent) -> Result<(), Error> {
+        self.inner.check_failed()?;
+        match self.inner.config.durability {
+            Durability::EveryRecord => {
+                let mut chain = self.inner.chain.lock();
+                self.inner.check_failed()?;
+                self.inner.write(&mut chain, vec![event])?;
+                if chain.unsealed >= self.inner.config.seal_every {
+                    self.inner.seal_locked(&mut chain)?;
+                }
+                Ok(())
+            }
+            Durability::Batched => {
+                let mut q = self.inner.queue.lock();
+                if q.oldest.is_none() {
+                    q.oldest = Some(Instant::now());
+                    self.inner.wake.notify_one();
+                }
+                q.events.push(event);
+                Ok(())
+            }
+        }
+    }
+
+    /// Writes and flushes everything queued.
+    pub fn flush(&self) -> Result<(), Error> {
+        self.inner.flush()
+    }
+
+    /// Writes everything queued, then seals the chain now (if anything is unsealed) and
+    /// moves the token's mark to the seal.
+    pub fn seal(&self) -> Result<(), Error> {
+        self.inner.flush()?;
+        let mut chain = self.inner.chain.lock();
+        self.inner.seal_locked(&mut chain)
+    }
+
+    /// The sequence number the next entry will get.
+    pub fn next_seq(&self) -> u64 {
+        self.inner.chain.lock().next_seq
+    }
+
+    /// Stops the background thread, writes what is queued and seals; reports failures.
+    pub fn close(mut self) -> Result<(), Error> {
+        self.stop_worker();
+        self.seal()
+    }
+
+    fn stop_worker(&mut self) {
+        self.inner.queue.lock().stop = true;
+        self.inner.wake.notify_all();
+        if let Some(t) = self.worker.take()
+            && t.join().is_err()
+        {
+            tracing::error!("the audit thread panicked");
+        }
+    }
+}
+
+impl Drop for AuditLog {
+    fn drop(&mut self) {
+        if self.worker.is_none() {
+            return; // closed
+        }
+        self.stop_worker();
+        if let Err(e) = self.seal() {
+            tracing::error!(error = %e, "could not write and seal the audit log on close");
+        }
+    }
+}
+
+impl Inner {
+    fn check_failed(&self) -> Result<(), Error> {
+        if self.failed.load(Ordering::Acquire) {
+            let why = self.failure.lock().clone().unwrap_or_default();
+            return Err(Error::Audit(format!(
+                "the audit log stopped after a failed write ({why}); no call can be audited \
+                 until it is opened again"
+            )));
+        }
+        Ok(())
+    }
+
+    fn fail(&self, e: &Error) {
+        tracing::error!(error = %e, "audit log write failed; refusing further records");
+        *self.failure.lock() = Some(e.to_string());
+        self.failed.store(true, Ordering::Release);
+    }
+
+    fn flush(&self) -> Result<(), Error> {
+        let mut chain = self.chain.lock();
+        self.check_failed()?;
+        let events = {
+            let mut q = self.queue.lock();
+            q.oldest = None;
+            std::mem::take(&mut q.events)
+        };
+        if events.is_empty() {
+            return Ok(());
+        }
+        self.write(&mut chain, events)?;
+        if chain.unsealed >= self.config.seal_every {
+            self.seal_locked(&mut chain)?;
+        }
+        Ok(())
+    }
+
+    /// Chains `events`, writes them (inserting seals every `seal_every`), and flushes once.
+    /// Any failure stops the log.
+    fn write(&self, chain: &mut Chain, events: Vec<AuditEvent>) -> Result<(), Error> {
+        let result = (|| {
+            let mut batch = Vec::with_capacity(events.len());
+            let (mut seq, mut prev) = (chain.next_seq, chain.last_hash);
+            for event in events {
+                let entry = AuditEntry {
+                    seq,
+                    prev_hash: prev,
+                    body: AuditBody::Event(event),
+                };
+                let bytes = entry.encode()?;
+                prev = chain_hash(&bytes);
+                batch.push((seq, bytes));
+                seq += 1;
+            }
+            self.store.append_audit(&batch)?;
+            chain.unsealed += batch.len() as u64;
+            chain.next_seq = seq;
+            chain.last_hash = prev;
+            Ok(())
+        })();
+        if let Err(e) = &result {
+            self.fail(e);
+        }
+        result
+    }
+
+    /// Seals the chain as it stands (nothing to do if no event came since the last seal),
+    /// then moves the mark. A token failure leaves the records durable but unsealed (logged;
+    /// the next seal covers them); a store failure stops the log.
+    fn seal_locked(&self, chain: &mut Chain) -> Result<(), Error> {
+        if chain.unsealed == 0 {
+            self.repair_mark(chain);
+            return Ok(());
+        }
+        self.check_failed()?;
+        let through = chain.next_seq - 1;
+        let mac = self
+            .token
+            .hmac_sha256(&self.key, &seal_input(through, &chain.last_hash))?;
+        let entry = AuditEntry {
+            seq: chain.next_seq,
+            prev_hash: chain.last_hash,
+            body: AuditBody::Seal {
+                through_seq: through,
+                chain_hash: chain.last_hash,
+                mac,
+                at: self.clock.now(),
+            },
+        };
+        let written = entry
+            .encode()
+            .and_then(|bytes| {
+                let hash = chain_hash(&bytes);
+                self.store.append_audit(&[(entry.seq, bytes)])?;
+                Ok(hash)
+            })
+            .map_err(Error::from);
+        let hash = match written {
+            Ok(h) => h,
+            Err(e) => {
+                self.fail(&e);
+                return Err(e);
+            }
+        };
+        chain.last_seal = Some((entry.seq, hash));
+        chain.next_seq = entry.seq + 1;
+        chain.last_hash = hash;
+        chain.unsealed = 0;
+        chain.last_seal_at = Instant::now();
+        self.token
+            .write_mark(&self.mark, &mark_bytes(entry.seq, &hash))?;
+        chain.mark = chain.last_seal;
+        Ok(())
+    }
+
+    /// Moves the mark up to the newest seal if an earlier attempt did not.
+    fn repair_mark(&self, chain: &mut Chain) {
+        if chain.last_seal == chain.mark {
+            return;
+        }
+        if let Some((seq, hash)) = chain.last_seal {
+            match self.token.write_mark(&self.mark, &mark_bytes(seq, &hash)) {
+                Ok(()) => chain.mark = chain.last_seal,
+                Err(e) => tracing::error!(error = %e, "could not move the audit mark"),
+            }
+        }
+    }
+
+    fn run_worker(&self) {
+        loop {
+            // Lock order: `chain`, then `queue` (as `flush` takes them); never both here.
+            let seal_due = self.chain.lock().last_seal_at + self.config.seal_interval;
+            let mut q = self.queue.lock();
+            if q.stop {
+                return;
+            }
+            // Wait for the first queued event, or for the sealing interval to come round.
+            let now = Instant::now();
+            let deadline = match q.oldest {
+                Some(t) => (t + self.config.batch_max).min(seal_due),
+                None => seal_due,
+            };
+            if deadline > now {
+                self.wake.wait_until(&mut q, deadline);
+                if q.stop {
+                    return;
+                }
+                // Woken by the first event of a batch: wait for the batch to fill.
+                if q.oldest
+                    .is_some_and(|t| t + self.config.batch_max > Instant::now())
+                {
+                    continue;
+                }
+            }
+            drop(q);
+            if self.failed.load(Ordering::Acquire) {
+                // Fail closed: nothing more is written; appends report the failure.
+                self.queue.lock().events.clear();
+                std::thread::sleep(self.config.batch_max);
+                continue;
+            }
+            if let Err(e) = self.flush() {
+                tracing::error!(error = %e, "audit batch write failed");
+                continue;
+            }
+            let mut chain = self.chain.lock();
+            if chain.unsealed > 0
+                && chain.last_seal_at + self.config.seal_interval <= Instant::now()
+            {
+                if let Err(e) = self.seal_locked(&mut chain) {
+                    tracing::error!(error = %e, "audit seal failed; the next seal covers these records");
+                    chain.last_seal_at = Instant::now();
+                }
+            } else if chain.unsealed == 0 {
+                chain.last_seal_at = Instant::now();
+            }
+        }
+    }
+}
+
+fn mark_bytes(seq: u64, hash: &[u8; 32]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(40);
+    v.extend_from_slice(&seq.to_be_bytes());
+    v.extend_from_slice(hash);
+    v
+}
+
+/// The mark's value: empty before the first seal, else the seal's sequence number and
+/// chain hash.
+pub(crate) fn parse_mark(v: &[u8]) -> Result<Option<(u64, [u8; 32])>, String> {
+    if v.is_empty() {
+        return Ok(None);
+    }
+    if v.len() != 40 {
+        return Err(format!("{} bytes, expected 0 or 40", v.len()));
+    }
+    let (s, h) = v.split_at(8);
+    let mut seq = [0u8; 8];
+    seq.copy_from_slice(s);
+    let mut hash = [0u8; 32];
+    hash.copy_from_slice(h);
+    Ok(Some((u64::from_be_bytes(seq), hash)))
+}
+
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
