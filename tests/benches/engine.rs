@@ -10,8 +10,9 @@
 //!   or C_DecryptInit and C_Decrypt; for a data key, C_GenerateRandom for the key first.
 //! - `token`: the same through lockbox-token (session pool, handle cache, one C_Encrypt into
 //!   a caller-sized buffer).
-//! - `engine`: the `Kms` operation (key lookup in sled, state checks, blob format, context
-//!   encoding).
+//! - `engine`: the `Kms` operation as the default caller (key lookup in sled, policy
+//!   decision, state checks, blob format, context encoding, one audit record). The audit
+//!   trail is batched (the default); `LOCKBOX_BENCH_AUDIT=every-record` flushes every record.
 //!
 //! Criterion gives each way's absolute figures. The ratios (raw time / engine time, so 1.0 is
 //! "as fast as raw") come from paired rounds run afterwards: raw and the other way alternate
@@ -48,7 +49,12 @@ fn main() {
     if dir.exists() {
         std::fs::remove_dir_all(&dir).unwrap();
     }
-    let config = Config::provision_softhsm(&dir).unwrap();
+    let mut config = Config::provision_softhsm(&dir).unwrap();
+    // The audit trail's durability: batched (the default) unless this says every-record.
+    if std::env::var("LOCKBOX_BENCH_AUDIT").as_deref() == Ok("every-record") {
+        config.audit.durability = lockbox::audit::Durability::EveryRecord;
+    }
+    println!("audit durability: {:?}", config.audit.durability);
     let engine = Engine::open(config.clone()).unwrap();
     let kms = engine.client(engine.default_caller("bench"));
     let key = kms

@@ -376,3 +376,43 @@ fn grants_cannot_widen_themselves_or_beat_a_deny(t) {
     assert_eq!(sub_caller.encrypt(EncryptRequest::new(k(), pt(b"x")).with_encryption_context(ctx(&[("t", "1")]))).unwrap_err().kind(), ErrorKind::AccessDenied);
     Ok(())
 });
+
+token_test!(
+/// Invariant 8: every call leaves an audit record — allowed or denied, succeeded or failed —
+/// naming the caller, the operation, the key, the context and the outcome; the log verifies.
+fn every_call_allowed_or_denied_leaves_an_audit_record(t) {
+    let kms = engine(t)?;
+    let owner = kms.as_caller(&arn(A, "user/owner"));
+    let key = owner.create_key(CreateKeyRequest::new())?.key_metadata;
+    let c = ctx(&[("purpose", "audit-test")]);
+    owner.encrypt(EncryptRequest::new(key.key_id, pt(b"x")).with_encryption_context(c.clone()))?;
+    let outsider = kms.as_caller(&arn(B, "user/mallory"));
+    let key_ref = KeyRef::parse(&key.arn.to_string())?;
+    assert_eq!(outsider.encrypt(EncryptRequest::new(key_ref, pt(b"x")).with_encryption_context(c)).unwrap_err().kind(), ErrorKind::AccessDenied);
+    assert_eq!(owner.describe_key(DescribeKeyRequest::new(KeyRef::parse("alias/none")?)).unwrap_err().kind(), ErrorKind::NotFound);
+    kms.audit().flush()?;
+    let mut out = Vec::new();
+    let n = lockbox::audit::export(kms.store(), &lockbox::audit::ExportFilter::default(), "us-east-1", &mut out)?;
+    let events: Vec<serde_json::Value> = String::from_utf8(out)?.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(n as usize, events.len());
+    let summary: Vec<(String, String, Option<String>)> = events.iter().map(|e| (
+        e["eventName"].as_str().unwrap().to_owned(),
+        e["userIdentity"]["arn"].as_str().unwrap().to_owned(),
+        e["errorCode"].as_str().map(str::to_owned),
+    )).collect();
+    assert_eq!(summary, [
+        ("CreateKey".to_owned(), arn(A, "user/owner"), None),
+        ("Encrypt".to_owned(), arn(A, "user/owner"), None),
+        ("Encrypt".to_owned(), arn(B, "user/mallory"), Some("AccessDeniedException".to_owned())),
+        ("DescribeKey".to_owned(), arn(A, "user/owner"), Some("NotFoundException".to_owned())),
+    ]);
+    // The denied call names the key it was denied on, and the context it asked with.
+    assert_eq!(events[2]["resources"][0]["ARN"], key.arn.to_string());
+    assert_eq!(events[2]["requestParameters"]["encryptionContext"]["purpose"], "audit-test");
+    let ids: std::collections::HashSet<&str> = events.iter().map(|e| e["requestID"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), events.len(), "request ids are unique");
+    kms.audit().seal()?;
+    let report = lockbox::audit::verify(kms.store(), kms.token())?;
+    assert!(report.is_clean(), "{report:?}");
+    Ok(())
+});
