@@ -1,6 +1,7 @@
 //! Encryption context: non-secret key-value pairs bound to a ciphertext as associated data.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use crate::error::KmsError;
 use crate::ids::shorten;
@@ -17,8 +18,14 @@ use crate::ids::shorten;
 ///   u16 BE  key length in bytes,   key (UTF-8)
 ///   u16 BE  value length in bytes, value (UTF-8)
 /// ```
+///
+/// Cloning is cheap (the pairs are shared, and the empty context holds none), so a context
+/// can be kept for the audit record of a call without copying it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct EncryptionContext(BTreeMap<String, String>);
+pub struct EncryptionContext(Option<Arc<BTreeMap<String, String>>>);
+
+/// What an empty context's [`EncryptionContext::as_map`] returns.
+static NO_PAIRS: BTreeMap<String, String> = BTreeMap::new();
 
 impl EncryptionContext {
     /// The largest canonical encoding accepted, in bytes (count and length prefixes included).
@@ -48,7 +55,11 @@ impl EncryptionContext {
                 Self::MAX_ENCODED_LEN
             )));
         }
-        Ok(EncryptionContext(pairs))
+        Ok(EncryptionContext(if pairs.is_empty() {
+            None
+        } else {
+            Some(Arc::new(pairs))
+        }))
     }
 
     /// Builds a context from pairs; a repeated key is an error.
@@ -73,24 +84,24 @@ impl EncryptionContext {
 
     /// True when there are no pairs.
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.0.is_none()
     }
 
     /// The pairs, in canonical (ascending key) order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+        self.as_map().iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }
 
     /// The pairs as a map.
     pub fn as_map(&self) -> &BTreeMap<String, String> {
-        &self.0
+        self.0.as_deref().unwrap_or(&NO_PAIRS)
     }
 
     /// Appends the canonical encoding to `out`.
     pub fn encode_into(&self, out: &mut Vec<u8>) {
         out.reserve(self.encoded_len());
-        push_u16(out, self.0.len());
-        for (k, v) in &self.0 {
+        push_u16(out, self.as_map().len());
+        for (k, v) in self.as_map() {
             push_u16(out, k.len());
             out.extend_from_slice(k.as_bytes());
             push_u16(out, v.len());
@@ -101,7 +112,7 @@ impl EncryptionContext {
     /// The length of the canonical encoding.
     pub fn encoded_len(&self) -> usize {
         2 + self
-            .0
+            .as_map()
             .iter()
             .map(|(k, v)| 4 + k.len() + v.len())
             .sum::<usize>()

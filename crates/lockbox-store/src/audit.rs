@@ -230,16 +230,19 @@ impl Iterator for AuditIter {
 }
 
 impl Store {
-    /// Writes a batch of audit entries (sequence number, stored bytes) in one sled batch,
-    /// then flushes once: when it returns `Ok`, every entry of the batch is durable.
+    /// Writes audit entries (sequence number, stored bytes) in order, then flushes once:
+    /// when it returns `Ok`, every entry is durable.
+    ///
+    /// Entries are inserted one by one, not as a `sled::Batch`: sled applies a batch under a
+    /// process-wide write lock that stalls every other read and write of the store (the key
+    /// lookups of concurrent calls) for the whole batch. A crash part-way leaves a prefix of
+    /// the entries, which is what the chain expects of an unsealed tail.
     pub fn append_audit(&self, entries: &[(u64, Vec<u8>)]) -> Result<(), StoreError> {
         crate::failpoints::hit("store.append_audit.before_insert")?;
-        let mut batch = sled::Batch::default();
         for (seq, bytes) in entries {
-            batch.insert(&seq.to_be_bytes(), bytes.as_slice());
+            self.audit.insert(seq.to_be_bytes(), bytes.as_slice())?;
         }
-        self.audit.apply_batch(batch)?;
-        self.commit()
+        self.commit_at("store.append_audit.before_flush")
     }
 
     /// The newest audit entry: its sequence number and stored bytes.

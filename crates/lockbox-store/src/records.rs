@@ -274,10 +274,9 @@ pub(crate) fn encode_key(r: &KeyRecord) -> Result<Vec<u8>, StoreError> {
 }
 
 pub(crate) fn decode_key(key: &[u8], bytes: &[u8]) -> Result<KeyRecord, StoreError> {
-    let name = printable(key);
     let corrupt = |reason: String| StoreError::Corrupt {
         tree: "keys",
-        key: name.clone(),
+        key: printable(key),
         reason,
     };
     let v3: KeyRecordV3 = match bytes.split_first() {
@@ -289,7 +288,7 @@ pub(crate) fn decode_key(key: &[u8], bytes: &[u8]) -> Result<KeyRecord, StoreErr
         Some((0, _)) => return Err(corrupt("record version 0".into())),
         Some((&v, _)) => {
             return Err(StoreError::TooNew {
-                what: format!("key record {name}"),
+                what: format!("key record {}", printable(key)),
                 version: u32::from(v),
             });
         }

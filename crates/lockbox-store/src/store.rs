@@ -563,7 +563,13 @@ impl Store {
     /// reporting a failure then would make the caller undo work that is in fact done. A file
     /// left with looser permissions is logged (the directory itself is 0700).
     pub(crate) fn commit(&self) -> Result<(), StoreError> {
-        crate::failpoints::hit("store.commit.before_flush")?;
+        self.commit_at("store.commit.before_flush")
+    }
+
+    /// [`Store::commit`] with its own failpoint, for writers that run beside the operations
+    /// a test arms `store.commit.before_flush` for (the audit log's background thread).
+    pub(crate) fn commit_at(&self, failpoint: &'static str) -> Result<(), StoreError> {
+        crate::failpoints::hit(failpoint)?;
         self.db.flush()?;
         if let Err(e) = tighten(&self.dir) {
             tracing::warn!(error = %e, "could not tighten permissions in the metadata store");

@@ -22,6 +22,7 @@ use lockbox_api::{
 use lockbox_store::{GrantRecord, KeyRecord};
 use parking_lot::RwLock;
 
+pub(crate) use crate::audit::hex;
 use crate::engine::Engine;
 use crate::error::from_store;
 use crate::policy::{ConditionValues, Decision, Policy, Request};
@@ -99,6 +100,8 @@ pub(crate) struct GrantShape<'r> {
 /// A condition value an operation sets.
 pub(crate) enum Value {
     Str(String),
+    /// A fixed string (an enum's AWS spelling), so that setting it allocates nothing.
+    Name(&'static str),
     Many(Vec<String>),
     Bool(bool),
     Number(i64),
@@ -215,8 +218,18 @@ impl Engine {
             ));
         }
         let policy = self.policy_of(r)?;
-        let conditions = self.conditions(call, r, &facts);
-        let arn_text = arn.to_string();
+        // Most policies (the default among them) have no conditions and name the resource
+        // "*": then the context and the ARN's text are not built at all.
+        let conditions = if policy.reads_conditions() {
+            self.conditions(call, r, &facts)
+        } else {
+            ConditionValues::new()
+        };
+        let arn_text = if policy.reads_resource() {
+            arn.to_string()
+        } else {
+            String::new()
+        };
         let request = Request {
             principal_arn: caller.principal().arn(),
             principal_account: caller.account(),
@@ -327,6 +340,7 @@ impl Engine {
         for (k, v) in &facts.extra {
             match v {
                 Value::Str(s) => c.set(k, s.as_str()),
+                Value::Name(s) => c.set(k, *s),
                 Value::Many(m) => c.set_many(k, m.clone()),
                 Value::Bool(b) => c.set_bool(k, *b),
                 Value::Number(n) => c.set_number(k, *n),
@@ -417,8 +431,4 @@ fn contains_pairs(ctx: &EncryptionContext, pairs: &[(String, String)]) -> bool {
 pub(crate) fn grant_operation(action: &str) -> Option<GrantOperation> {
     let name = action.strip_prefix("kms:")?;
     name.parse().ok()
-}
-
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -36,7 +36,7 @@ impl<'e> EngineClient<'e> {
     fn run<T>(
         &self,
         op: &'static str,
-        context: Option<&EncryptionContext>,
+        context: Option<EncryptionContext>,
         f: impl FnOnce(&Engine, &mut Call<'_>) -> Result<T, KmsError>,
     ) -> Result<T, KmsError> {
         let mut call = Call::new(&self.caller);
@@ -127,17 +127,17 @@ impl Kms for EngineClient<'_> {
 
     fn encrypt(&self, req: EncryptRequest) -> Result<EncryptResponse, KmsError> {
         let ctx = req.encryption_context.clone();
-        self.run("Encrypt", Some(&ctx), |e, c| e.encrypt(c, req))
+        self.run("Encrypt", Some(ctx), |e, c| e.encrypt(c, req))
     }
 
     fn decrypt(&self, req: DecryptRequest) -> Result<DecryptResponse, KmsError> {
         let ctx = req.encryption_context.clone();
-        self.run("Decrypt", Some(&ctx), |e, c| e.decrypt(c, req))
+        self.run("Decrypt", Some(ctx), |e, c| e.decrypt(c, req))
     }
 
     fn re_encrypt(&self, req: ReEncryptRequest) -> Result<ReEncryptResponse, KmsError> {
         let ctx = req.destination_encryption_context.clone();
-        self.run("ReEncrypt", Some(&ctx), |e, c| e.re_encrypt(c, req))
+        self.run("ReEncrypt", Some(ctx), |e, c| e.re_encrypt(c, req))
     }
 
     fn generate_data_key(
@@ -145,7 +145,7 @@ impl Kms for EngineClient<'_> {
         req: GenerateDataKeyRequest,
     ) -> Result<GenerateDataKeyResponse, KmsError> {
         let ctx = req.encryption_context.clone();
-        self.run("GenerateDataKey", Some(&ctx), |e, c| {
+        self.run("GenerateDataKey", Some(ctx), |e, c| {
             e.generate_data_key(c, req)
         })
     }
@@ -155,7 +155,7 @@ impl Kms for EngineClient<'_> {
         req: GenerateDataKeyRequest,
     ) -> Result<GenerateDataKeyWithoutPlaintextResponse, KmsError> {
         let ctx = req.encryption_context.clone();
-        self.run("GenerateDataKeyWithoutPlaintext", Some(&ctx), |e, c| {
+        self.run("GenerateDataKeyWithoutPlaintext", Some(ctx), |e, c| {
             e.generate_data_key_without_plaintext(c, req)
         })
     }

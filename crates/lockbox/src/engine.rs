@@ -11,7 +11,7 @@ use parking_lot::{Mutex, RwLock};
 use zeroize::Zeroizing;
 
 use crate::access::{Call, Facts, Permit, PolicyCache, Value};
-use crate::audit::{AuditEvent, AuditLog};
+use crate::audit::{AuditLog, CallRecord};
 use crate::blob;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, Lifecycle};
@@ -608,24 +608,22 @@ impl Engine {
         &self,
         call: &Call<'_>,
         op: &'static str,
-        context: Option<&EncryptionContext>,
+        context: Option<EncryptionContext>,
         error: Option<&KmsError>,
     ) -> Result<(), KmsError> {
         let n = self.requests.fetch_add(1, Ordering::Relaxed);
         let id = (u128::from(self.request_prefix) << 64) | u128::from(n);
-        let event = AuditEvent {
+        let record = CallRecord {
             time: self.clock.now(),
-            request_id: uuid_text(id),
-            account: call.caller.account().to_owned(),
-            principal: call.caller.principal().arn().to_owned(),
-            operation: op.to_owned(),
-            key_arn: call.key.as_ref().map(ToString::to_string),
-            encryption_context: context.map(|c| c.as_map().clone()).unwrap_or_default(),
-            error: error.map(|e| (e.kind().name().to_owned(), e.message().to_owned())),
-            source: call.caller.source().to_owned(),
-            grant_id: call.grant.as_ref().map(|g| crate::access::hex(g)),
+            request_id: id,
+            caller: call.caller.clone(),
+            operation: op,
+            key: call.key.clone(),
+            context,
+            error: error.map(|e| (e.kind().name(), e.message().to_owned())),
+            grant: call.grant,
         };
-        self.audit.append(event).map_err(|e| {
+        self.audit.append_call(record).map_err(|e| {
             tracing::error!(error = %e, op, "the audit trail refused a record; failing the call");
             KmsError::internal("The audit trail could not be written; the call was not completed.")
         })
@@ -643,11 +641,10 @@ fn crypto_facts(ctx: &EncryptionContext, algorithm: Option<EncryptionAlgorithm>)
         context: Some(ctx),
         extra: vec![(
             "kms:EncryptionAlgorithm",
-            Value::Str(
+            Value::Name(
                 algorithm
                     .unwrap_or(EncryptionAlgorithm::SymmetricDefault)
-                    .as_str()
-                    .to_owned(),
+                    .as_str(),
             ),
         )],
         new_grant: None,
@@ -1338,17 +1335,4 @@ fn check_alias_writable(name: &AliasName) -> Result<(), KmsError> {
         ));
     }
     Ok(())
-}
-
-/// A 128-bit id in UUID text form (8-4-4-4-12 hex digits).
-fn uuid_text(id: u128) -> String {
-    let h = format!("{id:032x}");
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..]
-    )
 }

@@ -411,6 +411,14 @@ fn every_call_allowed_or_denied_leaves_an_audit_record(t) {
     assert_eq!(events[2]["requestParameters"]["encryptionContext"]["purpose"], "audit-test");
     let ids: std::collections::HashSet<&str> = events.iter().map(|e| e["requestID"].as_str().unwrap()).collect();
     assert_eq!(ids.len(), events.len(), "request ids are unique");
+    for id in &ids {
+        let groups: Vec<usize> = id.split('-').map(str::len).collect();
+        assert_eq!(groups, [8, 4, 4, 4, 12], "{id} is shaped as a UUID");
+        assert!(id.chars().all(|c| c == '-' || c.is_ascii_hexdigit() && !c.is_ascii_uppercase()), "{id}");
+    }
+    // The call's outcome message and its source are recorded as the call saw them.
+    assert_eq!(events[3]["errorMessage"], "Alias arn:aws:kms:us-east-1:111122223333:alias/none is not found.");
+    assert_eq!(events[1]["sourceIPAddress"], "in-process");
     kms.audit().seal()?;
     let report = lockbox::audit::verify(kms.store(), kms.token())?;
     assert!(report.is_clean(), "{report:?}");

@@ -239,15 +239,7 @@ fn event_id(hash: &[u8; 32]) -> String {
     b.copy_from_slice(&hash[..16]);
     b[6] = (b[6] & 0x0f) | 0x80;
     b[8] = (b[8] & 0x3f) | 0x80;
-    let h = super::hex(&b);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..]
-    )
+    super::uuid_text(u128::from_be_bytes(b))
 }
 
 /// RFC 3339 in UTC, to the second, as CloudTrail writes eventTime.

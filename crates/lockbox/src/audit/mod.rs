@@ -28,6 +28,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use lockbox_api::{Caller, EncryptionContext, KeyArn, Timestamp};
 use lockbox_store::{AuditBody, AuditEntry, AuditObjects};
 use lockbox_token::{ObjectId, Token};
 use parking_lot::{Condvar, Mutex};
@@ -162,14 +163,78 @@ struct Inner {
     failure: Mutex<Option<String>>,
 }
 
+/// One KMS call as the engine hands it to the log, before it is spelled out as an
+/// [`AuditEvent`]. Making one allocates nothing on a successful call (caller, key ARN and
+/// context are shared, the request id is a number); in batched durability the background
+/// thread does the spelling out, off the caller's thread.
+pub(crate) struct CallRecord {
+    pub(crate) time: Timestamp,
+    pub(crate) request_id: u128,
+    pub(crate) caller: Caller,
+    pub(crate) operation: &'static str,
+    pub(crate) key: Option<KeyArn>,
+    pub(crate) context: Option<EncryptionContext>,
+    /// The AWS error code and message, for a failed call.
+    pub(crate) error: Option<(&'static str, String)>,
+    pub(crate) grant: Option<[u8; 32]>,
+}
+
+impl CallRecord {
+    fn into_event(self) -> AuditEvent {
+        AuditEvent {
+            time: self.time,
+            request_id: uuid_text(self.request_id),
+            account: self.caller.account().to_owned(),
+            principal: self.caller.principal().arn().to_owned(),
+            operation: self.operation.to_owned(),
+            key_arn: self.key.as_ref().map(ToString::to_string),
+            encryption_context: self.context.map(|c| c.as_map().clone()).unwrap_or_default(),
+            error: self.error.map(|(code, message)| (code.to_owned(), message)),
+            source: self.caller.source().to_owned(),
+            grant_id: self.grant.as_ref().map(|g| hex(g)),
+        }
+    }
+}
+
+/// A 128-bit id in UUID text form (8-4-4-4-12 lower-case hex digits).
+pub(crate) fn uuid_text(id: u128) -> String {
+    let h = format!("{id:032x}");
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
+}
+
+/// A queued record: a call from the engine, or an event made elsewhere.
+enum Pending {
+    Call(CallRecord),
+    Event(AuditEvent),
+}
+
+impl Pending {
+    fn into_event(self) -> AuditEvent {
+        match self {
+            Pending::Call(c) => c.into_event(),
+            Pending::Event(e) => e,
+        }
+    }
+}
+
 #[derive(Default)]
 struct Queue {
-    events: Vec<AuditEvent>,
+    events: Vec<Pending>,
     oldest: Option<Instant>,
     stop: bool,
 }
 
 struct Chain {
+    // The queue's previous buffer, emptied, kept for its capacity: the queue and this swap
+    // at every write, so queuing does not allocate in the steady state.
+    spare: Vec<Pending>,
     next_seq: u64,
     last_hash: [u8; 32],
     // Events since the last seal.
@@ -236,6 +301,7 @@ impl AuditLog {
         }
         // Resume: walk from the mark (or the start) to the end.
         let mut chain = Chain {
+            spare: Vec::new(),
             next_seq: 0,
             last_hash: [0; 32],
             unsealed: 0,
@@ -293,12 +359,21 @@ impl AuditLog {
     /// `batch_max`. After a write has failed, every later append fails (fail closed) until
     /// the log is opened again.
     pub fn append(&self, event: AuditEvent) -> Result<(), Error> {
+        self.push(Pending::Event(event))
+    }
+
+    /// Records one KMS call made through the engine (as [`AuditLog::append`]).
+    pub(crate) fn append_call(&self, call: CallRecord) -> Result<(), Error> {
+        self.push(Pending::Call(call))
+    }
+
+    fn push(&self, event: Pending) -> Result<(), Error> {
         self.inner.check_failed()?;
         match self.inner.config.durability {
             Durability::EveryRecord => {
                 let mut chain = self.inner.chain.lock();
                 self.inner.check_failed()?;
-                self.inner.write(&mut chain, vec![event])?;
+                self.inner.write(&mut chain, &mut vec![event])?;
                 if chain.unsealed >= self.inner.config.seal_every {
                     self.inner.seal_locked(&mut chain)?;
                 }
@@ -384,15 +459,18 @@ impl Inner {
     fn flush(&self) -> Result<(), Error> {
         let mut chain = self.chain.lock();
         self.check_failed()?;
-        let events = {
+        let spare = std::mem::take(&mut chain.spare);
+        let mut events = {
             let mut q = self.queue.lock();
             q.oldest = None;
-            std::mem::take(&mut q.events)
+            std::mem::replace(&mut q.events, spare)
         };
         if events.is_empty() {
+            chain.spare = events;
             return Ok(());
         }
-        self.write(&mut chain, events)?;
+        self.write(&mut chain, &mut events)?;
+        chain.spare = events;
         if chain.unsealed >= self.config.seal_every {
             self.seal_locked(&mut chain)?;
         }
@@ -401,15 +479,16 @@ impl Inner {
 
     /// Chains `events`, writes them (inserting seals every `seal_every`), and flushes once.
     /// Any failure stops the log.
-    fn write(&self, chain: &mut Chain, events: Vec<AuditEvent>) -> Result<(), Error> {
+    /// `events` is left empty.
+    fn write(&self, chain: &mut Chain, events: &mut Vec<Pending>) -> Result<(), Error> {
         let result = (|| {
             let mut batch = Vec::with_capacity(events.len());
             let (mut seq, mut prev) = (chain.next_seq, chain.last_hash);
-            for event in events {
+            for event in events.drain(..) {
                 let entry = AuditEntry {
                     seq,
                     prev_hash: prev,
-                    body: AuditBody::Event(event),
+                    body: AuditBody::Event(event.into_event()),
                 };
                 let bytes = entry.encode()?;
                 prev = chain_hash(&bytes);

@@ -11,6 +11,11 @@ pub(super) struct Condition {
 }
 
 impl Condition {
+    /// True when the statement has no Condition (it holds for every request context).
+    pub(super) fn is_empty(&self) -> bool {
+        self.clauses.is_empty()
+    }
+
     pub(super) fn holds(&self, context: &ConditionValues) -> bool {
         self.clauses.iter().all(|clause| clause.holds(context))
     }

@@ -54,6 +54,20 @@ impl Policy {
         parse::document(document)
     }
 
+    /// True when some statement has a Condition: only then does a decision read the request
+    /// context, so a caller may skip building it otherwise.
+    pub(crate) fn reads_conditions(&self) -> bool {
+        self.statements.iter().any(|s| !s.condition.is_empty())
+    }
+
+    /// True when some statement names resources other than `"*"`: only then does a decision
+    /// read the request's resource.
+    pub(crate) fn reads_resource(&self) -> bool {
+        self.statements
+            .iter()
+            .any(|s| s.not_resource || !s.resource.is_everything())
+    }
+
     /// Decides one request. Explicit Deny wins over Allow; no matching statement = NotApplicable.
     pub(crate) fn evaluate(&self, request: &Request<'_>) -> Decision {
         let caller = Caller::new(request);

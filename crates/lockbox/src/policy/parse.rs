@@ -439,6 +439,11 @@ pub(super) struct ResourceMatcher {
 }
 
 impl ResourceMatcher {
+    /// True when this is `"*"`: the resource's name does not matter.
+    pub(super) fn is_everything(&self) -> bool {
+        self.everything
+    }
+
     pub(super) fn matches(&self, resource: &str) -> bool {
         self.everything || self.patterns.iter().any(|p| p.matches(resource))
     }

@@ -969,6 +969,7 @@ fn decisions() {
     let cases = decision_cases();
     let mut failures = Vec::new();
     let mut ran = 0;
+    let (mut lean_conditions, mut conditions_rows, mut resource_rows) = (0, 0, 0);
     for case in &cases {
         // A row whose policy is deliberately malformed belongs in the other table.
         let policy = match Policy::parse(&case.policy) {
@@ -993,6 +994,34 @@ fn decisions() {
                 case.name, case.expect
             ));
         }
+        // The engine skips building what the policy says it does not read: the decision
+        // must not change when those parts are left empty.
+        let empty = ConditionValues::new();
+        let lean = Request {
+            resource: if policy.reads_resource() {
+                case.resource
+            } else {
+                ""
+            },
+            conditions: if policy.reads_conditions() {
+                &case.context
+            } else {
+                &empty
+            },
+            ..request
+        };
+        if policy.evaluate(&lean) != got {
+            failures.push(format!(
+                "{}: reads_conditions()={} / reads_resource()={} but the decision changed \
+                 without them",
+                case.name,
+                policy.reads_conditions(),
+                policy.reads_resource()
+            ));
+        }
+        lean_conditions += usize::from(!policy.reads_conditions());
+        conditions_rows += usize::from(policy.reads_conditions());
+        resource_rows += usize::from(policy.reads_resource());
     }
     assert!(
         failures.is_empty(),
@@ -1002,6 +1031,9 @@ fn decisions() {
         failures.join("\n")
     );
     assert!(ran >= 60, "only {ran} cases ran");
+    // The table has rows on both sides of each shortcut.
+    assert!(lean_conditions > 20 && conditions_rows > 20 && resource_rows > 2);
+    assert!(resource_rows < ran && lean_conditions < ran);
 }
 
 /// A one-statement policy with `body` (the statement's JSON fields).
