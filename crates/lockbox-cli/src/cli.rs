@@ -1,6 +1,6 @@
 //! The command line: `aws kms` names and flags, plus a few of Lockbox's own.
 
-use clap::{Args, Parser, Subcommand};
+use clap::{ArgGroup, Args, Parser, Subcommand};
 
 /// Lockbox: AWS KMS operations on keys held in a PKCS#11 token.
 ///
@@ -8,7 +8,9 @@ use clap::{Args, Parser, Subcommand};
 /// base64 on the command line, or raw bytes with fileb://PATH. The data directory is
 /// $LOCKBOX_HOME (default: $XDG_DATA_HOME/lockbox, else ~/.local/share/lockbox); with SoftHSM
 /// installed, the first command provisions it with a token of its own. PINs are never taken
-/// from the command line.
+/// from the command line. Commands act as $LOCKBOX_CALLER (a principal ARN) when it is set,
+/// else as the data directory's configured caller, and key policies and grants decide what
+/// that caller may do.
 ///
 /// demo, inspect-token, key-usage, maintain, doctor and audit are Lockbox's own commands. Exit
 /// codes: 0 success; 1 maintain, doctor or audit verify printed its report and it shows
@@ -53,7 +55,7 @@ pub(crate) enum Command {
     /// Create a customer master key in the token
     CreateKey(CreateKeyArgs),
     /// Describe a key
-    DescribeKey(KeyIdArgs),
+    DescribeKey(DescribeKeyArgs),
     /// List keys
     ListKeys(PageArgs),
     /// Replace a key's description
@@ -90,6 +92,32 @@ pub(crate) enum Command {
     UntagResource(UntagResourceArgs),
     /// List a key's tags
     ListResourceTags(ListResourceTagsArgs),
+    /// Replace a key's policy (prints nothing)
+    ///
+    /// The new policy must let you change it again, unless
+    /// --bypass-policy-lockout-safety-check is given.
+    PutKeyPolicy(PutKeyPolicyArgs),
+    /// Show a key's policy document
+    GetKeyPolicy(GetKeyPolicyArgs),
+    /// List a key's policy names (a key has one, "default")
+    ListKeyPolicies(ListKeyPoliciesArgs),
+    /// Give a principal some operations on a key, at once
+    CreateGrant(CreateGrantArgs),
+    /// List a key's grants
+    ListGrants(ListGrantsArgs),
+    /// List the grants a principal may retire
+    ListRetirableGrants(ListRetirableGrantsArgs),
+    /// Retire a grant: by its token, or by key and grant id (prints nothing)
+    ///
+    /// Allowed to the grant's retiring principal, to its grantee if the grant includes
+    /// RetireGrant, and to the root of the account that created it.
+    #[command(
+        override_usage = "lockbox retire-grant --grant-token <GRANT_TOKEN>\n       \
+                                lockbox retire-grant --key-id <KEY_ID> --grant-id <GRANT_ID>"
+    )]
+    RetireGrant(RetireGrantArgs),
+    /// Revoke a grant of a key (prints nothing)
+    RevokeGrant(RevokeGrantArgs),
     /// Encrypt up to 4096 bytes under a key
     Encrypt(EncryptArgs),
     /// Decrypt a ciphertext blob
@@ -113,9 +141,27 @@ pub(crate) struct DemoArgs {
 
 #[derive(Args)]
 pub(crate) struct KeyIdArgs {
-    /// Key ID or key ARN (describe-key and key-usage also take an alias name or alias ARN)
+    /// Key ID or key ARN (key-usage also takes an alias name or alias ARN)
     #[arg(long)]
     pub(crate) key_id: String,
+}
+
+#[derive(Args)]
+pub(crate) struct DescribeKeyArgs {
+    /// Key ID, key ARN, alias name or alias ARN
+    #[arg(long)]
+    pub(crate) key_id: String,
+    #[command(flatten)]
+    pub(crate) grant_tokens: GrantTokenArgs,
+}
+
+/// The AWS CLI's `--grant-tokens`, for the operations a grant can allow.
+#[derive(Args)]
+pub(crate) struct GrantTokenArgs {
+    /// Grant tokens from create-grant, up to 10 (a grant works without its token in Lockbox;
+    /// a token given must be one Lockbox issued)
+    #[arg(long, num_args = 1.., value_name = "TOKEN")]
+    pub(crate) grant_tokens: Vec<String>,
 }
 
 #[derive(Args)]
@@ -135,6 +181,14 @@ pub(crate) struct CreateKeyArgs {
     /// Tags: TagKey=k,TagValue=v ... or JSON [{"TagKey":"k","TagValue":"v"}]
     #[arg(long, num_args = 1..)]
     pub(crate) tags: Vec<String>,
+    /// The key policy: a JSON document, or file://PATH (default: every principal of the
+    /// key's account may do everything)
+    #[arg(long)]
+    pub(crate) policy: Option<String>,
+    /// Create the key even if its policy would not let you change the policy later.
+    /// Dangerous: no one may then be able to manage the key
+    #[arg(long)]
+    pub(crate) bypass_policy_lockout_safety_check: bool,
 }
 
 /// The AWS CLI's pagination flags.
@@ -249,6 +303,120 @@ pub(crate) struct ListResourceTagsArgs {
 }
 
 #[derive(Args)]
+pub(crate) struct PutKeyPolicyArgs {
+    /// Key ID or key ARN
+    #[arg(long)]
+    pub(crate) key_id: String,
+    /// The policy: a JSON document, or file://PATH
+    #[arg(long)]
+    pub(crate) policy: String,
+    /// default (a key has one policy, named default)
+    #[arg(long)]
+    pub(crate) policy_name: Option<String>,
+    /// Apply the policy even if it would not let you change it again. Dangerous: no one
+    /// may then be able to manage the key
+    #[arg(long)]
+    pub(crate) bypass_policy_lockout_safety_check: bool,
+}
+
+#[derive(Args)]
+pub(crate) struct GetKeyPolicyArgs {
+    /// Key ID or key ARN
+    #[arg(long)]
+    pub(crate) key_id: String,
+    /// default (a key has one policy, named default)
+    #[arg(long)]
+    pub(crate) policy_name: Option<String>,
+}
+
+#[derive(Args)]
+pub(crate) struct ListKeyPoliciesArgs {
+    /// Key ID or key ARN
+    #[arg(long)]
+    pub(crate) key_id: String,
+    #[command(flatten)]
+    pub(crate) page: PageArgs,
+}
+
+#[derive(Args)]
+pub(crate) struct CreateGrantArgs {
+    /// Key ID or key ARN
+    #[arg(long)]
+    pub(crate) key_id: String,
+    /// Who gets the permissions: a principal ARN (arn:aws:iam::ACCOUNT:root, user/NAME,
+    /// role/NAME, or arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION)
+    #[arg(long)]
+    pub(crate) grantee_principal: String,
+    /// The operations allowed, e.g. Encrypt Decrypt GenerateDataKey ReEncryptFrom
+    /// ReEncryptTo GenerateDataKeyWithoutPlaintext DescribeKey CreateGrant RetireGrant
+    #[arg(long, num_args = 1.., required = true, value_name = "OPERATION")]
+    pub(crate) operations: Vec<String>,
+    /// Who may retire the grant (a principal ARN)
+    #[arg(long)]
+    pub(crate) retiring_principal: Option<String>,
+    /// Conditions on the encryption context: EncryptionContextSubset={k1=v1,k2=v2} (the
+    /// request's context must contain these pairs) or EncryptionContextEquals={k1=v1} (it
+    /// must be exactly these), or JSON {"EncryptionContextSubset":{"k1":"v1"}}, or file://PATH
+    #[arg(long)]
+    pub(crate) constraints: Option<String>,
+    /// A name: retrying with the same name and parameters returns the same grant
+    #[arg(long)]
+    pub(crate) name: Option<String>,
+    #[command(flatten)]
+    pub(crate) grant_tokens: GrantTokenArgs,
+}
+
+#[derive(Args)]
+pub(crate) struct ListGrantsArgs {
+    /// Key ID or key ARN
+    #[arg(long)]
+    pub(crate) key_id: String,
+    /// Only this grant
+    #[arg(long)]
+    pub(crate) grant_id: Option<String>,
+    /// Only grants for this principal ARN
+    #[arg(long)]
+    pub(crate) grantee_principal: Option<String>,
+    #[command(flatten)]
+    pub(crate) page: PageArgs,
+}
+
+#[derive(Args)]
+pub(crate) struct ListRetirableGrantsArgs {
+    /// The principal ARN whose retirable grants to list (in your account)
+    #[arg(long)]
+    pub(crate) retiring_principal: String,
+    #[command(flatten)]
+    pub(crate) page: PageArgs,
+}
+
+/// Either `--grant-token`, or `--key-id` with `--grant-id`: clap refuses any other shape,
+/// naming the flags.
+#[derive(Args)]
+#[command(group(ArgGroup::new("grant").required(true).args(["grant_token", "key_id"])))]
+pub(crate) struct RetireGrantArgs {
+    /// The grant token create-grant returned
+    #[arg(long)]
+    pub(crate) grant_token: Option<String>,
+    /// Key ID or key ARN (with --grant-id)
+    #[arg(long, requires = "grant_id")]
+    pub(crate) key_id: Option<String>,
+    /// The grant id (with --key-id)
+    #[arg(long, requires = "key_id", conflicts_with = "grant_token")]
+    pub(crate) grant_id: Option<String>,
+}
+
+#[derive(Args)]
+pub(crate) struct RevokeGrantArgs {
+    /// Key ID or key ARN
+    #[arg(long)]
+    pub(crate) key_id: String,
+    /// The grant id
+    #[arg(long)]
+    pub(crate) grant_id: String,
+}
+
+#[derive(Args)]
 pub(crate) struct EncryptArgs {
     /// Key ID, key ARN, alias name or alias ARN
     #[arg(long)]
@@ -266,6 +434,8 @@ pub(crate) struct EncryptArgs {
     /// printing it in base64
     #[arg(long, value_name = "FILE")]
     pub(crate) ciphertext_out: Option<String>,
+    #[command(flatten)]
+    pub(crate) grant_tokens: GrantTokenArgs,
 }
 
 #[derive(Args)]
@@ -286,6 +456,8 @@ pub(crate) struct DecryptArgs {
     /// printing it in base64
     #[arg(long, value_name = "FILE")]
     pub(crate) plaintext_out: Option<String>,
+    #[command(flatten)]
+    pub(crate) grant_tokens: GrantTokenArgs,
 }
 
 #[derive(Args)]
@@ -314,6 +486,8 @@ pub(crate) struct ReEncryptArgs {
     /// Write the raw new ciphertext blob to this file (- for standard output)
     #[arg(long, value_name = "FILE")]
     pub(crate) ciphertext_out: Option<String>,
+    #[command(flatten)]
+    pub(crate) grant_tokens: GrantTokenArgs,
 }
 
 #[derive(Args)]
@@ -337,6 +511,8 @@ pub(crate) struct GenerateDataKeyArgs {
     /// in base64 (generate-data-key only)
     #[arg(long, value_name = "FILE")]
     pub(crate) plaintext_out: Option<String>,
+    #[command(flatten)]
+    pub(crate) grant_tokens: GrantTokenArgs,
 }
 
 #[derive(Args)]

@@ -2,6 +2,7 @@
 //! base64, ISO-8601 dates, four-space indentation), raw bytes written to files, and the few
 //! reports meant for people (`doctor`).
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
@@ -9,7 +10,9 @@ use std::path::Path;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use lockbox::api::{AliasListEntry, KeyMetadata, Tag, Timestamp};
+use lockbox::api::{
+    AliasListEntry, EncryptionContext, GrantListEntry, KeyMetadata, Tag, Timestamp,
+};
 use serde::Serialize;
 use serde_json::ser::{PrettyFormatter, Serializer};
 
@@ -145,6 +148,54 @@ impl From<&AliasListEntry> for AliasOut {
             target_key_id: a.target_key_id.to_string(),
             creation_date: date(a.creation_date),
             last_updated_date: date(a.last_updated_date),
+        }
+    }
+}
+
+/// A grant as JSON (ListGrants, ListRetirableGrants).
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct GrantOut {
+    key_id: String,
+    grant_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
+    creation_date: String,
+    grantee_principal: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retiring_principal: Option<String>,
+    issuing_account: String,
+    operations: Vec<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    constraints: Option<ConstraintsOut>,
+}
+
+/// A grant's constraints as JSON: each present member an object of strings.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct ConstraintsOut {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    encryption_context_subset: Option<BTreeMap<String, String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    encryption_context_equals: Option<BTreeMap<String, String>>,
+}
+
+impl From<&GrantListEntry> for GrantOut {
+    fn from(g: &GrantListEntry) -> Self {
+        let map = |c: &Option<EncryptionContext>| c.as_ref().map(|c| c.as_map().clone());
+        GrantOut {
+            key_id: g.key_id.to_string(),
+            grant_id: g.grant_id.clone(),
+            name: g.name.clone(),
+            creation_date: date(g.creation_date),
+            grantee_principal: g.grantee_principal.clone(),
+            retiring_principal: g.retiring_principal.clone(),
+            issuing_account: g.issuing_account.clone(),
+            operations: g.operations.iter().map(|o| o.as_str()).collect(),
+            constraints: g.constraints.as_ref().map(|c| ConstraintsOut {
+                encryption_context_subset: map(&c.encryption_context_subset),
+                encryption_context_equals: map(&c.encryption_context_equals),
+            }),
         }
     }
 }

@@ -4,13 +4,17 @@
 //!   like any literal value is base64-decoded.
 //! - Maps (encryption context): shorthand `k1=v1,k2=v2`, or JSON `{"k1":"v1"}`, or `file://`.
 //! - Tag lists: shorthand `TagKey=k,TagValue=v` per tag, or JSON `[{"TagKey":..,"TagValue":..}]`.
+//! - Grant constraints: shorthand `EncryptionContextSubset={k=v,...}` (or `...Equals`), or JSON.
+//! - Text (key policies): the value itself, or `file://PATH`'s text.
 
 use std::collections::BTreeMap;
 use std::fs;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use lockbox::api::{EncryptionContext, KeyRef, Plaintext, Tag};
+use lockbox::api::{
+    EncryptionContext, GrantConstraints, GrantTokens, KeyRef, Plaintext, Principal, Tag,
+};
 use zeroize::Zeroizing;
 
 use crate::error::CliError;
@@ -51,6 +55,15 @@ pub(crate) fn key_ref(operation: &'static str, value: &str) -> Result<KeyRef, Cl
     KeyRef::parse(value).map_err(|error| CliError::Kms { operation, error })
 }
 
+/// Reads `--grant-tokens`. Too many or over-long tokens are the engine's
+/// ValidationException (it names `grantTokens`), as AWS answers them.
+pub(crate) fn grant_tokens(
+    operation: &'static str,
+    values: &[String],
+) -> Result<GrantTokens, CliError> {
+    GrantTokens::new(values.to_vec()).map_err(|error| CliError::Kms { operation, error })
+}
+
 /// Reads an encryption-context parameter.
 pub(crate) fn context(
     param: &'static str,
@@ -59,30 +72,97 @@ pub(crate) fn context(
     let Some(value) = value else {
         return Ok(EncryptionContext::empty());
     };
-    let text = load_text(param, value)?;
-    let map: BTreeMap<String, String> = if text.trim_start().starts_with('{') {
-        let pairs: UniquePairs = serde_json::from_str(&text)
+    let map = pairs(param, &text(param, value)?)?;
+    EncryptionContext::new(map).map_err(|e| CliError::param(param, e.message()))
+}
+
+/// Reads a grant's `--constraints`: shorthand `EncryptionContextSubset={k1=v1,k2=v2}` and/or
+/// `EncryptionContextEquals={...}` (comma-separated), or JSON with those members.
+pub(crate) fn constraints(param: &'static str, value: &str) -> Result<GrantConstraints, CliError> {
+    const SUBSET: &str = "EncryptionContextSubset";
+    const EQUALS: &str = "EncryptionContextEquals";
+    let text = text(param, value)?;
+    let context =
+        |map| EncryptionContext::new(map).map_err(|e| CliError::param(param, e.message()));
+    let mut out = GrantConstraints::default();
+    if text.trim_start().starts_with('{') {
+        #[derive(serde::Deserialize)]
+        #[serde(rename_all = "PascalCase", deny_unknown_fields)]
+        struct JsonConstraints {
+            encryption_context_subset: Option<UniquePairs>,
+            encryption_context_equals: Option<UniquePairs>,
+        }
+        let c: JsonConstraints = serde_json::from_str(&text)
             .map_err(|e| CliError::param(param, format!("Invalid JSON: {e}")))?;
-        pairs.0
-    } else {
-        let mut map = BTreeMap::new();
-        for pair in text.split(',').filter(|p| !p.is_empty()) {
-            let (k, v) = pair.split_once('=').ok_or_else(|| {
+        out.encryption_context_subset = c
+            .encryption_context_subset
+            .map(|p| context(p.0))
+            .transpose()?;
+        out.encryption_context_equals = c
+            .encryption_context_equals
+            .map(|p| context(p.0))
+            .transpose()?;
+        return Ok(out);
+    }
+    let expected = || format!("expected {SUBSET}={{k1=v1,k2=v2}} or {EQUALS}={{k1=v1,k2=v2}}");
+    let mut rest = text.trim();
+    while !rest.is_empty() {
+        let (name, after) = rest
+            .split_once('=')
+            .ok_or_else(|| CliError::param(param, format!("Found '{rest}', {}", expected())))?;
+        let name = name.trim();
+        let slot = match name {
+            SUBSET => &mut out.encryption_context_subset,
+            EQUALS => &mut out.encryption_context_equals,
+            _ => {
+                return Err(CliError::param(
+                    param,
+                    format!("Unknown member '{name}', {}", expected()),
+                ));
+            }
+        };
+        // A shorthand map has no nesting: it ends at the first '}'.
+        let (inner, after) = after
+            .trim_start()
+            .strip_prefix('{')
+            .and_then(|a| a.split_once('}'))
+            .ok_or_else(|| {
                 CliError::param(
                     param,
-                    format!("Expected key=value pairs separated by commas, found '{pair}'"),
+                    format!("The value of {name} must be {{k1=v1,k2=v2}}"),
                 )
             })?;
-            if map
-                .insert(k.trim().to_owned(), v.trim().to_owned())
-                .is_some()
-            {
-                return Err(CliError::param(param, format!("Key '{k}' appears twice")));
-            }
+        if slot.is_some() {
+            return Err(CliError::param(param, format!("{name} appears twice")));
         }
-        map
-    };
-    EncryptionContext::new(map).map_err(|e| CliError::param(param, e.message()))
+        *slot = Some(context(shorthand_pairs(param, inner)?)?);
+        let after = after.trim_start();
+        rest = match after.strip_prefix(',') {
+            Some(r) => r.trim_start(),
+            None if after.is_empty() => after,
+            None => {
+                return Err(CliError::param(
+                    param,
+                    format!("Found '{after}' after {name}={{...}}, {}", expected()),
+                ));
+            }
+        };
+    }
+    Ok(out)
+}
+
+/// Reads a principal ARN parameter; the message says what is wrong with it.
+pub(crate) fn principal(param: &'static str, value: &str) -> Result<Principal, CliError> {
+    Principal::parse(value).map_err(|e| CliError::param(param, e.message()))
+}
+
+/// Reads a text parameter: the value itself, or the text of the file `file://PATH` names.
+pub(crate) fn text(param: &'static str, value: &str) -> Result<String, CliError> {
+    match value.strip_prefix("file://") {
+        Some(path) => fs::read_to_string(path)
+            .map_err(|e| CliError::param(param, format!("Unable to load paramfile {value}: {e}"))),
+        None => Ok(value.to_owned()),
+    }
 }
 
 /// A JSON object of strings whose keys must be unique (serde_json would keep the last of
@@ -119,7 +199,7 @@ impl<'de> serde::Deserialize<'de> for UniquePairs {
 pub(crate) fn tags(param: &'static str, values: &[String]) -> Result<Vec<Tag>, CliError> {
     let mut out = Vec::new();
     for value in values {
-        let text = load_text(param, value)?;
+        let text = text(param, value)?;
         if text.trim_start().starts_with('[') {
             #[derive(serde::Deserialize)]
             #[serde(rename_all = "PascalCase", deny_unknown_fields)]
@@ -161,12 +241,33 @@ pub(crate) fn tags(param: &'static str, values: &[String]) -> Result<Vec<Tag>, C
     Ok(out)
 }
 
-fn load_text(param: &'static str, value: &str) -> Result<String, CliError> {
-    match value.strip_prefix("file://") {
-        Some(path) => fs::read_to_string(path)
-            .map_err(|e| CliError::param(param, format!("Unable to load paramfile {value}: {e}"))),
-        None => Ok(value.to_owned()),
+/// A map given as shorthand `k1=v1,k2=v2` or as a JSON object of strings.
+fn pairs(param: &'static str, text: &str) -> Result<BTreeMap<String, String>, CliError> {
+    if text.trim_start().starts_with('{') {
+        let pairs: UniquePairs = serde_json::from_str(text)
+            .map_err(|e| CliError::param(param, format!("Invalid JSON: {e}")))?;
+        return Ok(pairs.0);
     }
+    shorthand_pairs(param, text)
+}
+
+fn shorthand_pairs(param: &'static str, text: &str) -> Result<BTreeMap<String, String>, CliError> {
+    let mut map = BTreeMap::new();
+    for pair in text.split(',').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').ok_or_else(|| {
+            CliError::param(
+                param,
+                format!("Expected key=value pairs separated by commas, found '{pair}'"),
+            )
+        })?;
+        if map
+            .insert(k.trim().to_owned(), v.trim().to_owned())
+            .is_some()
+        {
+            return Err(CliError::param(param, format!("Key '{k}' appears twice")));
+        }
+    }
+    Ok(map)
 }
 
 #[cfg(test)]
@@ -236,5 +337,101 @@ mod tests {
         assert_eq!(j[0], t[0]);
         assert!(tags("--tags", &["Key=a,Value=1".into()]).is_err());
         assert!(tags("--tags", &["TagKey=aws:x,TagValue=1".into()]).is_err());
+    }
+
+    #[test]
+    fn grant_constraints() {
+        let pairs = |c: &Option<EncryptionContext>| {
+            c.as_ref().map(|c| {
+                c.iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+            })
+        };
+        let c = constraints("--c", "EncryptionContextSubset={tenant=acme,team=a}")
+            .ok()
+            .unwrap();
+        assert_eq!(
+            pairs(&c.encryption_context_subset),
+            Some(vec!["team=a".to_owned(), "tenant=acme".to_owned()])
+        );
+        assert_eq!(c.encryption_context_equals, None);
+        let both = constraints(
+            "--c",
+            "EncryptionContextEquals={a=1}, EncryptionContextSubset={b=2}",
+        )
+        .ok()
+        .unwrap();
+        assert_eq!(
+            pairs(&both.encryption_context_equals),
+            Some(vec!["a=1".into()])
+        );
+        assert_eq!(
+            pairs(&both.encryption_context_subset),
+            Some(vec!["b=2".into()])
+        );
+        let json = constraints(
+            "--c",
+            r#"{"EncryptionContextSubset":{"team":"a","tenant":"acme"}}"#,
+        )
+        .ok()
+        .unwrap();
+        assert_eq!(json, c);
+        for (bad, why) in [
+            (
+                "EncryptionContextSubset=tenant=acme",
+                "must be {k1=v1,k2=v2}",
+            ),
+            ("EncryptionContextSubset={a}", "Expected key=value pairs"),
+            ("SourceArn={a=1}", "Unknown member 'SourceArn'"),
+            (
+                "EncryptionContextSubset={a=1},EncryptionContextSubset={b=2}",
+                "appears twice",
+            ),
+            ("EncryptionContextSubset={a=1} x", "Found 'x' after"),
+            ("nonsense", "Found 'nonsense'"),
+            (r#"{"SourceArn":"x"}"#, "unknown field `SourceArn`"),
+            (
+                r#"{"EncryptionContextEquals":{"a":"1","a":"2"}}"#,
+                "key 'a' appears twice",
+            ),
+        ] {
+            let e = constraints("--constraints", bad).err().unwrap().to_string();
+            assert!(
+                e.starts_with("Error parsing parameter '--constraints': ") && e.contains(why),
+                "{bad}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn principals_and_text() {
+        assert_eq!(
+            principal("--p", "arn:aws:iam::111122223333:user/app")
+                .ok()
+                .unwrap()
+                .account(),
+            "111122223333"
+        );
+        let e = principal("--grantee-principal", "bob")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.starts_with(
+                "Error parsing parameter '--grantee-principal': 'bob' is not a principal ARN"
+            ),
+            "{e}"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("policy.json");
+        fs::write(&p, "{ }\n").unwrap();
+        assert_eq!(
+            text("--policy", &format!("file://{}", p.display()))
+                .ok()
+                .unwrap(),
+            "{ }\n"
+        );
+        assert_eq!(text("--policy", "{}").ok().unwrap(), "{}");
     }
 }

@@ -4,7 +4,9 @@ use clap::Parser;
 use clap::error::ErrorKind as ClapKind;
 
 use crate::cli::{Cli, Command};
-use crate::commands::{aliases, audit, crypto, demo, keys, rotation, tags, token, upkeep};
+use crate::commands::{
+    aliases, audit, crypto, demo, grants, keys, policies, rotation, tags, token, upkeep,
+};
 use crate::error::CliError;
 use crate::home;
 
@@ -57,6 +59,14 @@ pub(crate) fn run() -> Result<(), CliError> {
         Command::TagResource(a) => tags::tag_resource(kms, a),
         Command::UntagResource(a) => tags::untag_resource(kms, a),
         Command::ListResourceTags(a) => tags::list_resource_tags(kms, a),
+        Command::PutKeyPolicy(a) => policies::put_key_policy(kms, a),
+        Command::GetKeyPolicy(a) => policies::get_key_policy(kms, a),
+        Command::ListKeyPolicies(a) => policies::list_key_policies(kms, a),
+        Command::CreateGrant(a) => grants::create_grant(kms, a),
+        Command::ListGrants(a) => grants::list_grants(kms, a),
+        Command::ListRetirableGrants(a) => grants::list_retirable_grants(kms, a),
+        Command::RetireGrant(a) => grants::retire_grant(kms, a),
+        Command::RevokeGrant(a) => grants::revoke_grant(kms, a),
         Command::Encrypt(a) => crypto::encrypt(kms, a),
         Command::Decrypt(a) => crypto::decrypt(kms, a),
         Command::ReEncrypt(a) => crypto::re_encrypt(kms, a),

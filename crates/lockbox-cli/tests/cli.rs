@@ -7,19 +7,33 @@ use std::process::{Command, Output};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
-/// Runs `lockbox` with `home` as its data directory. SOFTHSM2_CONF is removed from the
-/// environment, so the binary must find (and re-execute with) its own.
+/// Runs `lockbox` with `home` as its data directory, as its default caller. SOFTHSM2_CONF is
+/// removed from the environment, so the binary must find (and re-execute with) its own.
 fn lockbox(home: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_lockbox"))
+    lockbox_as(home, None, args)
+}
+
+/// Runs `lockbox` as `caller` (a principal ARN, through LOCKBOX_CALLER), or as the data
+/// directory's default caller.
+fn lockbox_as(home: &Path, caller: Option<&str>, args: &[&str]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_lockbox"));
+    command
         .args(args)
         .env("LOCKBOX_HOME", home)
-        .env_remove("SOFTHSM2_CONF")
-        .output()
-        .unwrap()
+        .env_remove("SOFTHSM2_CONF");
+    match caller {
+        Some(c) => command.env("LOCKBOX_CALLER", c),
+        None => command.env_remove("LOCKBOX_CALLER"),
+    };
+    command.output().unwrap()
 }
 
 fn ok(home: &Path, args: &[&str]) -> serde_json::Value {
-    let out = lockbox(home, args);
+    ok_as(home, None, args)
+}
+
+fn ok_as(home: &Path, caller: Option<&str>, args: &[&str]) -> serde_json::Value {
+    let out = lockbox_as(home, caller, args);
     assert!(
         out.status.success(),
         "lockbox {args:?} failed: {}",
@@ -34,7 +48,11 @@ fn ok(home: &Path, args: &[&str]) -> serde_json::Value {
 
 /// Runs a command that must fail; returns (exit code, the single stderr line).
 fn fails(home: &Path, args: &[&str]) -> (i32, String) {
-    let out = lockbox(home, args);
+    fails_as(home, None, args)
+}
+
+fn fails_as(home: &Path, caller: Option<&str>, args: &[&str]) -> (i32, String) {
+    let out = lockbox_as(home, caller, args);
     assert!(!out.status.success(), "lockbox {args:?} succeeded");
     assert!(
         out.stdout.is_empty(),
@@ -683,6 +701,651 @@ fn errors_are_one_line_with_the_aws_error_name_and_exit_code() -> TestResult {
     Ok(())
 }
 
+/// The default caller: the root of the default account.
+const ROOT: &str = "arn:aws:iam::000000000000:root";
+const ADMIN: &str = "arn:aws:iam::000000000000:user/admin";
+const APP: &str = "arn:aws:iam::000000000000:user/app";
+
+fn key_arn(key: &str) -> String {
+    format!("arn:aws:kms:us-east-1:000000000000:key/{key}")
+}
+
+/// Writes `text` to `dir/name` and returns `file://` and the path.
+fn param_file(dir: &Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    format!("file://{}", path.display())
+}
+
+/// A policy: `admin` may do everything, `users` may encrypt and decrypt.
+fn admin_and_users_policy(admin: &str, users: &[&str]) -> String {
+    let mut statements = vec![serde_json::json!({
+        "Sid": "Admin", "Effect": "Allow", "Principal": {"AWS": admin},
+        "Action": "kms:*", "Resource": "*"})];
+    if !users.is_empty() {
+        statements.push(serde_json::json!({
+            "Sid": "Use", "Effect": "Allow", "Principal": {"AWS": users},
+            "Action": ["kms:Encrypt", "kms:Decrypt"], "Resource": "*"}));
+    }
+    let doc = serde_json::json!({"Version": "2012-10-17", "Statement": statements});
+    // As a person writes a file: indented, with a final newline, which must survive.
+    serde_json::to_string_pretty(&doc).unwrap() + "\n"
+}
+
+#[test]
+fn key_policies_round_trip_and_refuse_malformed_documents_and_lockout() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let home = tmp.path().join("home");
+    let key = ok(&home, &["create-key"])["KeyMetadata"]["KeyId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let admin = Some(ADMIN);
+
+    // The admin (allowed by the default policy) puts a policy from a file: prints nothing.
+    let policy = admin_and_users_policy(ADMIN, &[APP]);
+    let file = param_file(tmp.path(), "policy.json", &policy);
+    let out = lockbox_as(
+        &home,
+        admin,
+        &["put-key-policy", "--key-id", &key, "--policy", &file],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!((&out.stdout[..], &out.stderr[..]), (&b""[..], &b""[..]));
+    let got = serde_json::json!({"Policy": policy, "PolicyName": "default"});
+    assert_eq!(
+        ok_as(&home, admin, &["get-key-policy", "--key-id", &key]),
+        got
+    );
+    assert_eq!(
+        ok_as(
+            &home,
+            admin,
+            &[
+                "get-key-policy",
+                "--key-id",
+                &key_arn(&key),
+                "--policy-name",
+                "default"
+            ]
+        ),
+        got
+    );
+    assert_eq!(
+        ok_as(&home, admin, &["list-key-policies", "--key-id", &key]),
+        serde_json::json!({"PolicyNames": ["default"]})
+    );
+    assert_eq!(
+        fails_as(&home, admin, &["get-key-policy", "--key-id", &key, "--policy-name", "other"]),
+        (254, "An error occurred (NotFoundException) when calling the GetKeyPolicy operation: No such policy exists: 'other'. A key has one policy, named 'default'.".into())
+    );
+    // The policy is in force at once: the app encrypts; the account root, not named, is out.
+    ok_as(
+        &home,
+        Some(APP),
+        &["encrypt", "--key-id", &key, "--plaintext", "aGk="],
+    );
+    assert_eq!(
+        fails(&home, &["get-key-policy", "--key-id", &key]),
+        (
+            254,
+            format!(
+                "An error occurred (AccessDeniedException) when calling the GetKeyPolicy operation: User: {ROOT} is not authorized to perform: kms:GetKeyPolicy on resource: {} because no resource-based policy or grant allows the kms:GetKeyPolicy action",
+                key_arn(&key)
+            )
+        )
+    );
+
+    // Malformed documents name the statement and field; unreadable files name the flag.
+    let bad_action = policy.replace("\"kms:Encrypt\"", "\"kms:Encrypts\"");
+    assert_eq!(
+        fails_as(&home, admin, &["put-key-policy", "--key-id", &key, "--policy", &bad_action]),
+        (254, "An error occurred (MalformedPolicyDocumentException) when calling the PutKeyPolicy operation: Statement 2 (Sid \"Use\"): Action: unknown KMS action \"kms:Encrypts\"".into())
+    );
+    let (code, line) = fails_as(
+        &home,
+        admin,
+        &[
+            "put-key-policy",
+            "--key-id",
+            &key,
+            "--policy",
+            "{\"Version\": ",
+        ],
+    );
+    assert_eq!(code, 254);
+    assert!(
+        line.starts_with("An error occurred (MalformedPolicyDocumentException) when calling the PutKeyPolicy operation: Policy: not valid JSON"),
+        "{line}"
+    );
+    assert_eq!(
+        fails_as(&home, admin, &["put-key-policy", "--key-id", &key, "--policy", &policy, "--policy-name", "custom"]),
+        (254, "An error occurred (NotFoundException) when calling the PutKeyPolicy operation: No such policy exists: 'custom'. A key has one policy, named 'default'.".into())
+    );
+    assert_eq!(
+        fails_as(&home, admin, &["put-key-policy", "--key-id", &key, "--policy", "file:///no/such/policy.json"]),
+        (252, "Error parsing parameter '--policy': Unable to load paramfile file:///no/such/policy.json: No such file or directory (os error 2)".into())
+    );
+
+    // A policy that shuts its author out is refused, and nothing changes...
+    let app_only = admin_and_users_policy(APP, &[]);
+    let app_file = param_file(tmp.path(), "app-only.json", &app_only);
+    assert_eq!(
+        fails_as(
+            &home,
+            admin,
+            &["put-key-policy", "--key-id", &key, "--policy", &app_file]
+        ),
+        (
+            254,
+            format!(
+                "An error occurred (MalformedPolicyDocumentException) when calling the PutKeyPolicy operation: The new key policy will not allow you to update the key policy in the future: it does not allow {ADMIN} kms:PutKeyPolicy. Set BypassPolicyLockoutSafetyCheck to apply it anyway."
+            )
+        )
+    );
+    assert_eq!(
+        ok_as(&home, admin, &["get-key-policy", "--key-id", &key]),
+        got
+    );
+    // ...unless the check is bypassed: then the admin is out and the app is in charge.
+    ok_as(
+        &home,
+        admin,
+        &[
+            "put-key-policy",
+            "--key-id",
+            &key,
+            "--policy",
+            &app_file,
+            "--bypass-policy-lockout-safety-check",
+        ],
+    );
+    assert_eq!(
+        fails_as(&home, admin, &["get-key-policy", "--key-id", &key]).0,
+        254
+    );
+    assert_eq!(
+        ok_as(&home, Some(APP), &["get-key-policy", "--key-id", &key]),
+        serde_json::json!({"Policy": app_only, "PolicyName": "default"})
+    );
+    Ok(())
+}
+
+#[test]
+fn create_key_takes_its_policy_from_a_file() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let home = tmp.path().join("home");
+    let policy = admin_and_users_policy(ADMIN, &[APP]);
+    let file = param_file(tmp.path(), "policy.json", &policy);
+    ok(&home, &["list-keys"]);
+    // The root is not in it: refused, and no key is made.
+    assert_eq!(
+        fails(&home, &["create-key", "--policy", &file]),
+        (
+            254,
+            format!(
+                "An error occurred (MalformedPolicyDocumentException) when calling the CreateKey operation: The new key policy will not allow you to update the key policy in the future: it does not allow {ROOT} kms:PutKeyPolicy. Set BypassPolicyLockoutSafetyCheck to apply it anyway."
+            )
+        )
+    );
+    assert_eq!(ok(&home, &["list-keys"]), serde_json::json!({"Keys": []}));
+    // The admin may create it; the document is kept exactly as written.
+    let md = ok_as(
+        &home,
+        Some(ADMIN),
+        &["create-key", "--description", "guarded", "--policy", &file],
+    );
+    let key = md["KeyMetadata"]["KeyId"].as_str().unwrap();
+    assert_eq!(md["KeyMetadata"]["Description"], "guarded");
+    assert_eq!(
+        ok_as(&home, Some(ADMIN), &["get-key-policy", "--key-id", key]),
+        serde_json::json!({"Policy": policy, "PolicyName": "default"})
+    );
+    // With the bypass the root may create a key it cannot manage afterwards.
+    let other = ok(
+        &home,
+        &[
+            "create-key",
+            "--policy",
+            &file,
+            "--bypass-policy-lockout-safety-check",
+        ],
+    )["KeyMetadata"]["KeyId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(fails(&home, &["describe-key", "--key-id", &other]).0, 254);
+    assert_eq!(
+        ok_as(&home, Some(ADMIN), &["describe-key", "--key-id", &other])["KeyMetadata"]["KeyId"],
+        other.as_str()
+    );
+    Ok(())
+}
+
+#[test]
+fn grants_give_another_principal_narrow_use_until_retired_or_revoked() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let home = tmp.path().join("home");
+    let key = ok(&home, &["create-key"])["KeyMetadata"]["KeyId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let arn = key_arn(&key);
+    // The grantee is in another account: the default policy lets it do nothing.
+    let worker = "arn:aws:iam::111122223333:user/worker";
+    let retirer = "arn:aws:iam::000000000000:role/retirer";
+    let as_worker = Some(worker);
+    let denied = |op: &str, action: &str| {
+        (
+            254,
+            format!(
+                "An error occurred (AccessDeniedException) when calling the {op} operation: User: {worker} is not authorized to perform: kms:{action} on resource: {arn} because no resource-based policy or grant allows the kms:{action} action"
+            ),
+        )
+    };
+    let encrypt = |context: &str, tokens: &[&str]| {
+        let mut args = vec![
+            "encrypt",
+            "--key-id",
+            &arn,
+            "--plaintext",
+            "aGk=",
+            "--encryption-context",
+            context,
+        ];
+        if !tokens.is_empty() {
+            args.push("--grant-tokens");
+            args.extend(tokens);
+        }
+        lockbox_as(&home, as_worker, &args)
+    };
+    let fails_encrypt = |context: &str, tokens: &[&str]| {
+        let out = encrypt(context, tokens);
+        assert!(out.stdout.is_empty());
+        (
+            out.status.code().unwrap(),
+            String::from_utf8_lossy(&out.stderr).trim_end().to_owned(),
+        )
+    };
+    assert_eq!(
+        fails_encrypt("tenant=acme", &[]),
+        denied("Encrypt", "Encrypt")
+    );
+
+    let grant = ok(
+        &home,
+        &[
+            "create-grant",
+            "--key-id",
+            &key,
+            "--grantee-principal",
+            worker,
+            "--operations",
+            "Encrypt",
+            "Decrypt",
+            "GenerateDataKey",
+            "--retiring-principal",
+            retirer,
+            "--constraints",
+            "EncryptionContextSubset={tenant=acme}",
+            "--name",
+            "worker-acme",
+        ],
+    );
+    let grant_id = grant["GrantId"].as_str().unwrap().to_owned();
+    let token = grant["GrantToken"].as_str().unwrap().to_owned();
+    assert_eq!(
+        grant.as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["GrantId", "GrantToken"]
+    );
+    assert_eq!(grant_id.len(), 64);
+    assert!(grant_id.bytes().all(|b| b.is_ascii_hexdigit()));
+    assert!(token.ends_with(&grant_id), "{token}");
+
+    // The grantee uses it at once, with its token, in a context that contains tenant=acme...
+    let out = encrypt("tenant=acme,request=7", &[&token]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let enc: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    assert_eq!(enc["KeyId"], arn.as_str());
+    assert_eq!(
+        ok_as(
+            &home,
+            as_worker,
+            &[
+                "decrypt",
+                "--ciphertext-blob",
+                enc["CiphertextBlob"].as_str().unwrap(),
+                "--encryption-context",
+                "request=7,tenant=acme",
+                "--grant-tokens",
+                &token,
+            ]
+        )["Plaintext"],
+        "aGk="
+    );
+    let dk = ok_as(
+        &home,
+        as_worker,
+        &[
+            "generate-data-key",
+            "--key-id",
+            &arn,
+            "--key-spec",
+            "AES_128",
+            "--encryption-context",
+            "tenant=acme",
+            "--grant-tokens",
+            &token,
+        ],
+    );
+    assert_eq!(dk["Plaintext"].as_str().unwrap().len(), 24);
+    // ...and not in any other context, nor for operations the grant lacks.
+    assert_eq!(
+        fails_encrypt("tenant=other", &[&token]),
+        denied("Encrypt", "Encrypt")
+    );
+    assert_eq!(fails_encrypt("", &[&token]), denied("Encrypt", "Encrypt"));
+    assert_eq!(
+        fails_as(
+            &home,
+            as_worker,
+            &[
+                "generate-data-key-without-plaintext",
+                "--key-id",
+                &arn,
+                "--key-spec",
+                "AES_256",
+                "--encryption-context",
+                "tenant=acme",
+                "--grant-tokens",
+                &token,
+            ]
+        ),
+        denied(
+            "GenerateDataKeyWithoutPlaintext",
+            "GenerateDataKeyWithoutPlaintext"
+        )
+    );
+    assert_eq!(
+        fails_as(
+            &home,
+            as_worker,
+            &["describe-key", "--key-id", &arn, "--grant-tokens", &token]
+        ),
+        denied("DescribeKey", "DescribeKey")
+    );
+    // Tokens are checked even where the policy allows the call.
+    assert_eq!(
+        fails_encrypt("tenant=acme", &["forged"]),
+        (254, "An error occurred (InvalidGrantTokenException) when calling the Encrypt operation: The grant token is not valid: it is not a token Lockbox issued.".into())
+    );
+    let eleven = vec![token.as_str(); 11];
+    assert_eq!(
+        fails_encrypt("tenant=acme", &eleven),
+        (254, "An error occurred (ValidationException) when calling the Encrypt operation: 1 validation error detected: Value at 'grantTokens' failed to satisfy constraint: Member must have length less than or equal to 10 (it has 11)".into())
+    );
+    assert_eq!(
+        ok(
+            &home,
+            &[
+                "describe-key",
+                "--key-id",
+                &key,
+                "--grant-tokens",
+                &token,
+                &token
+            ]
+        )["KeyMetadata"]["KeyId"],
+        key.as_str()
+    );
+    let re = ok(
+        &home,
+        &[
+            "re-encrypt",
+            "--ciphertext-blob",
+            enc["CiphertextBlob"].as_str().unwrap(),
+            "--source-encryption-context",
+            "tenant=acme,request=7",
+            "--destination-key-id",
+            &key,
+            "--grant-tokens",
+            &token,
+        ],
+    );
+    assert_eq!(re["SourceKeyId"], arn.as_str());
+
+    // Listed for the key's administrators, field for field.
+    let mut listed = ok(&home, &["list-grants", "--key-id", &key]);
+    let created = listed["Grants"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("CreationDate")
+        .unwrap();
+    assert!(created.as_str().unwrap().ends_with("+00:00"), "{created}");
+    let entry = serde_json::json!({
+        "KeyId": arn,
+        "GrantId": grant_id,
+        "Name": "worker-acme",
+        "GranteePrincipal": worker,
+        "RetiringPrincipal": retirer,
+        "IssuingAccount": ROOT,
+        "Operations": ["Decrypt", "Encrypt", "GenerateDataKey"],
+        "Constraints": {"EncryptionContextSubset": {"tenant": "acme"}},
+    });
+    assert_eq!(listed, serde_json::json!({"Grants": [entry]}));
+    let mut with_date = entry.clone();
+    with_date["CreationDate"] = created;
+    let one = serde_json::json!({"Grants": [with_date]});
+    assert_eq!(
+        ok(
+            &home,
+            &[
+                "list-grants",
+                "--key-id",
+                &key,
+                "--grant-id",
+                &grant_id,
+                "--grantee-principal",
+                worker
+            ]
+        ),
+        one
+    );
+    assert_eq!(
+        ok(
+            &home,
+            &[
+                "list-grants",
+                "--key-id",
+                &key,
+                "--grantee-principal",
+                retirer
+            ]
+        ),
+        serde_json::json!({"Grants": []})
+    );
+    assert_eq!(
+        fails(&home, &["list-grants", "--key-id", &key, "--grant-id", "nope"]),
+        (254, "An error occurred (InvalidGrantIdException) when calling the ListGrants operation: The grant id is not valid: a grant id is 64 lowercase hex digits.".into())
+    );
+    // The retiring principal sees it among the grants it may retire.
+    assert_eq!(
+        ok_as(
+            &home,
+            Some(retirer),
+            &["list-retirable-grants", "--retiring-principal", retirer]
+        ),
+        one
+    );
+
+    // The grantee may not retire it (the grant lacks RetireGrant); the retirer may, by token.
+    let (code, line) = fails_as(&home, as_worker, &["retire-grant", "--grant-token", &token]);
+    assert_eq!(code, 254);
+    assert!(
+        line.starts_with(&format!("An error occurred (AccessDeniedException) when calling the RetireGrant operation: User: {worker} is not authorized to perform: kms:RetireGrant on grant {grant_id}")),
+        "{line}"
+    );
+    assert_eq!(
+        ok_as(
+            &home,
+            Some(retirer),
+            &["retire-grant", "--grant-token", &token]
+        ),
+        serde_json::Value::Null
+    );
+    assert_eq!(
+        fails_encrypt("tenant=acme", &[&token]),
+        denied("Encrypt", "Encrypt")
+    );
+    assert_eq!(
+        ok(&home, &["list-grants", "--key-id", &key]),
+        serde_json::json!({"Grants": []})
+    );
+
+    // Two plain grants: paged as the AWS CLI pages; one retired by key and id, one revoked.
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let g = ok(
+            &home,
+            &[
+                "create-grant",
+                "--key-id",
+                &arn,
+                "--grantee-principal",
+                worker,
+                "--operations",
+                "Encrypt",
+                "--retiring-principal",
+                retirer,
+            ],
+        );
+        ids.push(g["GrantId"].as_str().unwrap().to_owned());
+    }
+    ids.sort();
+    let first = ok(
+        &home,
+        &["list-grants", "--key-id", &key, "--max-items", "1"],
+    );
+    assert_eq!(first["Grants"][0]["GrantId"], ids[0].as_str());
+    assert!(
+        first["Grants"][0].get("Constraints").is_none() && first["Grants"][0].get("Name").is_none()
+    );
+    let rest = ok(
+        &home,
+        &[
+            "list-grants",
+            "--key-id",
+            &key,
+            "--starting-token",
+            first["NextToken"].as_str().unwrap(),
+        ],
+    );
+    assert_eq!(rest["Grants"].as_array().unwrap().len(), 1);
+    assert_eq!(rest["Grants"][0]["GrantId"], ids[1].as_str());
+    assert!(rest.get("NextToken").is_none());
+    ok_as(
+        &home,
+        as_worker,
+        &["encrypt", "--key-id", &arn, "--plaintext", "aGk="],
+    );
+    ok_as(
+        &home,
+        Some(retirer),
+        &["retire-grant", "--key-id", &key, "--grant-id", &ids[0]],
+    );
+    assert_eq!(
+        ok(
+            &home,
+            &["revoke-grant", "--key-id", &key, "--grant-id", &ids[1]]
+        ),
+        serde_json::Value::Null
+    );
+    assert_eq!(
+        fails_as(
+            &home,
+            as_worker,
+            &["encrypt", "--key-id", &arn, "--plaintext", "aGk="]
+        ),
+        denied("Encrypt", "Encrypt")
+    );
+    assert_eq!(
+        fails(
+            &home,
+            &["revoke-grant", "--key-id", &key, "--grant-id", &ids[1]]
+        ),
+        (
+            254,
+            format!(
+                "An error occurred (NotFoundException) when calling the RevokeGrant operation: Grant {} of {arn} does not exist.",
+                ids[1]
+            )
+        )
+    );
+
+    // Bad input names the parameter.
+    let create = |extra: &[&str]| {
+        let mut args = vec!["create-grant", "--key-id", &key, "--operations", "Encrypt"];
+        args.extend(extra);
+        fails(&home, &args)
+    };
+    assert_eq!(
+        create(&["--grantee-principal", "worker"]),
+        (252, "Error parsing parameter '--grantee-principal': 'worker' is not a principal ARN: expected arn:<partition>:iam::<account>:<root|user/...|role/...> or arn:<partition>:sts::<account>:assumed-role/<role>/<session>".into())
+    );
+    assert_eq!(
+        create(&["--grantee-principal", worker, "--retiring-principal", "arn:aws:iam::12:root"]),
+        (252, "Error parsing parameter '--retiring-principal': 'arn:aws:iam::12:root' is not a principal ARN: the account must be 12 digits".into())
+    );
+    assert_eq!(
+        create(&["--grantee-principal", worker, "--constraints", "EncryptionContextSubset=tenant=acme"]),
+        (252, "Error parsing parameter '--constraints': The value of EncryptionContextSubset must be {k1=v1,k2=v2}".into())
+    );
+    assert_eq!(
+        create(&["--grantee-principal", worker, "--constraints", "SourceArn={a=1}"]),
+        (252, "Error parsing parameter '--constraints': Unknown member 'SourceArn', expected EncryptionContextSubset={k1=v1,k2=v2} or EncryptionContextEquals={k1=v1,k2=v2}".into())
+    );
+    assert_eq!(
+        create(&["--grantee-principal", worker, "--operations", "Sing"]),
+        (254, "An error occurred (ValidationException) when calling the CreateGrant operation: 1 validation error detected: Value 'Sing' at 'operations' failed to satisfy constraint: Member must satisfy enum value set: [Decrypt, Encrypt, GenerateDataKey, GenerateDataKeyWithoutPlaintext, ReEncryptFrom, ReEncryptTo, Sign, Verify, GetPublicKey, CreateGrant, RetireGrant, DescribeKey, GenerateDataKeyPair, GenerateDataKeyPairWithoutPlaintext, GenerateMac, VerifyMac, DeriveSharedSecret, Encapsulate, Decapsulate]".into())
+    );
+    assert_eq!(
+        create(&["--grantee-principal", worker, "--name", "no spaces"]),
+        (254, "An error occurred (ValidationException) when calling the CreateGrant operation: 1 validation error detected: Value 'no spaces' at 'name' failed to satisfy constraint: Member must have length between 1 and 256 and satisfy regular expression pattern: ^[a-zA-Z0-9:/_-]+$".into())
+    );
+    // RetireGrant takes a token, or a key and a grant id: any other shape names the flags.
+    for (args, first_line) in [
+        (
+            &["retire-grant"][..],
+            "error: the following required arguments were not provided:",
+        ),
+        (
+            &["retire-grant", "--grant-token", &token, "--key-id", &key][..],
+            "error: the argument '--grant-token <GRANT_TOKEN>' cannot be used with '--key-id <KEY_ID>'",
+        ),
+        (
+            &["retire-grant", "--key-id", &key][..],
+            "error: the following required arguments were not provided:",
+        ),
+    ] {
+        let (code, text) = fails(&home, args);
+        assert_eq!(code, 252, "{args:?}");
+        assert_eq!(text.lines().next(), Some(first_line), "{args:?}: {text}");
+        assert!(
+            text.contains("--grant-token <GRANT_TOKEN>") && text.contains("--grant-id <GRANT_ID>"),
+            "{text}"
+        );
+    }
+    Ok(())
+}
+
 #[test]
 fn a_broken_configuration_is_reported_in_one_line() -> TestResult {
     let tmp = tempfile::tempdir()?;
@@ -746,6 +1409,14 @@ fn help_lists_the_aws_kms_commands_and_their_flags() -> TestResult {
         "tag-resource",
         "untag-resource",
         "list-resource-tags",
+        "put-key-policy",
+        "get-key-policy",
+        "list-key-policies",
+        "create-grant",
+        "list-grants",
+        "list-retirable-grants",
+        "retire-grant",
+        "revoke-grant",
         "encrypt",
         "decrypt",
         "re-encrypt",
@@ -760,6 +1431,7 @@ fn help_lists_the_aws_kms_commands_and_their_flags() -> TestResult {
         );
     }
     assert!(help.contains("PINs are never taken from the command line"));
+    assert!(help.contains("Commands act as $LOCKBOX_CALLER"), "{help}");
     assert!(
         help.contains("Exit codes: 0 success; 1 maintain, doctor or audit verify"),
         "{help}"
@@ -795,6 +1467,7 @@ fn help_lists_the_aws_kms_commands_and_their_flags() -> TestResult {
         "--encryption-context",
         "--encryption-algorithm",
         "--ciphertext-out",
+        "--grant-tokens",
     ] {
         assert!(help.contains(flag), "encrypt --help lacks {flag}:\n{help}");
     }
@@ -822,6 +1495,52 @@ fn help_lists_the_aws_kms_commands_and_their_flags() -> TestResult {
             "Encryptions is an upper bound",
         ),
         ("maintain", &[][..], "exits 1 if anything failed"),
+        (
+            "put-key-policy",
+            &[
+                "--key-id",
+                "--policy",
+                "--policy-name",
+                "--bypass-policy-lockout-safety-check",
+            ][..],
+            "file://PATH",
+        ),
+        (
+            "create-key",
+            &["--policy", "--bypass-policy-lockout-safety-check", "--tags"][..],
+            "Dangerous",
+        ),
+        (
+            "create-grant",
+            &[
+                "--key-id",
+                "--grantee-principal",
+                "--operations",
+                "--retiring-principal",
+                "--constraints",
+                "--name",
+                "--grant-tokens",
+            ][..],
+            "EncryptionContextSubset={k1=v1,k2=v2}",
+        ),
+        (
+            "list-grants",
+            &[
+                "--key-id",
+                "--grant-id",
+                "--grantee-principal",
+                "--max-items",
+                "--page-size",
+                "--starting-token",
+            ][..],
+            "Only this grant",
+        ),
+        (
+            "retire-grant",
+            &["--grant-token", "--key-id", "--grant-id"][..],
+            "lockbox retire-grant --key-id <KEY_ID> --grant-id <GRANT_ID>",
+        ),
+        ("describe-key", &["--key-id", "--grant-tokens"][..], "alias"),
         ("doctor", &[][..], "Exits 1 if material is missing"),
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_lockbox"))

@@ -68,7 +68,8 @@ pub(crate) fn encrypt(kms: &dyn Kms, a: EncryptArgs) -> Result<(), CliError> {
     .with_encryption_context(params::context(
         "--encryption-context",
         a.encryption_context.as_deref(),
-    )?);
+    )?)
+    .with_grant_tokens(params::grant_tokens(OP, &a.grant_tokens.grant_tokens)?);
     req.encryption_algorithm = algorithm(OP, a.encryption_algorithm.as_ref())?;
     let out = kms.encrypt(req).op(OP)?;
     blob_answer(a.ciphertext_out.as_ref(), &out.ciphertext_blob, |blob| {
@@ -92,10 +93,12 @@ struct DecryptOut<'a> {
 pub(crate) fn decrypt(kms: &dyn Kms, a: DecryptArgs) -> Result<(), CliError> {
     const OP: &str = "Decrypt";
     let blob = params::blob("--ciphertext-blob", &a.ciphertext_blob)?;
-    let mut req = DecryptRequest::new(blob.to_vec()).with_encryption_context(params::context(
-        "--encryption-context",
-        a.encryption_context.as_deref(),
-    )?);
+    let mut req = DecryptRequest::new(blob.to_vec())
+        .with_encryption_context(params::context(
+            "--encryption-context",
+            a.encryption_context.as_deref(),
+        )?)
+        .with_grant_tokens(params::grant_tokens(OP, &a.grant_tokens.grant_tokens)?);
     req.key_id = a
         .key_id
         .as_deref()
@@ -137,7 +140,8 @@ pub(crate) fn re_encrypt(kms: &dyn Kms, a: ReEncryptArgs) -> Result<(), CliError
         .with_destination_encryption_context(params::context(
             "--destination-encryption-context",
             a.destination_encryption_context.as_deref(),
-        )?);
+        )?)
+        .with_grant_tokens(params::grant_tokens(OP, &a.grant_tokens.grant_tokens)?);
     req.source_key_id = a
         .source_key_id
         .as_deref()
@@ -165,9 +169,12 @@ fn data_key_request(
     let spec = a.key_spec.as_deref().map(str::parse).transpose().op(op)?;
     let size = DataKeySize::from_parts(a.number_of_bytes, spec).op(op)?;
     Ok(
-        GenerateDataKeyRequest::new(params::key_ref(op, &a.key_id)?, size).with_encryption_context(
-            params::context("--encryption-context", a.encryption_context.as_deref())?,
-        ),
+        GenerateDataKeyRequest::new(params::key_ref(op, &a.key_id)?, size)
+            .with_encryption_context(params::context(
+                "--encryption-context",
+                a.encryption_context.as_deref(),
+            )?)
+            .with_grant_tokens(params::grant_tokens(op, &a.grant_tokens.grant_tokens)?),
     )
 }
 

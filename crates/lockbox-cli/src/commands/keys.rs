@@ -6,7 +6,8 @@ use serde::Serialize;
 
 use super::paginate;
 use crate::cli::{
-    CreateKeyArgs, KeyIdArgs, PageArgs, ScheduleKeyDeletionArgs, UpdateKeyDescriptionArgs,
+    CreateKeyArgs, DescribeKeyArgs, KeyIdArgs, PageArgs, ScheduleKeyDeletionArgs,
+    UpdateKeyDescriptionArgs,
 };
 use crate::error::{CliError, OrKms};
 use crate::output::{KeyMetadataOut, KeyMetadataResponse, date, print_json};
@@ -20,19 +21,21 @@ pub(crate) fn create_key(kms: &dyn Kms, a: CreateKeyArgs) -> Result<(), CliError
     req.key_usage = a.key_usage.map(|s| s.parse()).transpose().op(OP)?;
     req.key_spec = a.key_spec.map(|s| s.parse()).transpose().op(OP)?;
     req.origin = a.origin.map(|s| s.parse()).transpose().op(OP)?;
+    if let Some(p) = &a.policy {
+        req = req.with_policy(params::text("--policy", p)?);
+    }
+    req = req.with_bypass_policy_lockout_safety_check(a.bypass_policy_lockout_safety_check);
     let md = kms.create_key(req).op(OP)?.key_metadata;
     print_json(&KeyMetadataResponse {
         key_metadata: KeyMetadataOut::from(&md),
     })
 }
 
-pub(crate) fn describe_key(kms: &dyn Kms, a: KeyIdArgs) -> Result<(), CliError> {
+pub(crate) fn describe_key(kms: &dyn Kms, a: DescribeKeyArgs) -> Result<(), CliError> {
     const OP: &str = "DescribeKey";
-    let key = params::key_ref(OP, &a.key_id)?;
-    let md = kms
-        .describe_key(DescribeKeyRequest::new(key))
-        .op(OP)?
-        .key_metadata;
+    let req = DescribeKeyRequest::new(params::key_ref(OP, &a.key_id)?)
+        .with_grant_tokens(params::grant_tokens(OP, &a.grant_tokens.grant_tokens)?);
+    let md = kms.describe_key(req).op(OP)?.key_metadata;
     print_json(&KeyMetadataResponse {
         key_metadata: KeyMetadataOut::from(&md),
     })
