@@ -1,6 +1,8 @@
 //! [`EngineClient`]: the engine as one caller sees it. Every call is authorized inside the
 //! operation and, whatever its outcome, written to the audit trail here.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use lockbox_api::*;
 
 use crate::access::Call;
@@ -19,16 +21,32 @@ use crate::engine::Engine;
 pub struct EngineClient<'e> {
     engine: &'e Engine,
     caller: Caller,
+    // The request number of the latest call, plus one (0: no call yet).
+    last_request: AtomicU64,
 }
 
 impl<'e> EngineClient<'e> {
     pub(crate) fn new(engine: &'e Engine, caller: Caller) -> Self {
-        EngineClient { engine, caller }
+        EngineClient {
+            engine,
+            caller,
+            last_request: AtomicU64::new(0),
+        }
     }
 
     /// Who this client acts for.
     pub fn caller(&self) -> &Caller {
         &self.caller
+    }
+
+    /// The request id (UUID text) of the latest call made through this client, as its audit
+    /// record names it; `None` before the first call. A server returns it to its client
+    /// (`x-amzn-RequestId`), so that the two can be matched.
+    pub fn last_request_id(&self) -> Option<String> {
+        match self.last_request.load(Ordering::Acquire) {
+            0 => None,
+            n => Some(crate::audit::uuid_text(self.engine.request_id(n - 1))),
+        }
     }
 
     /// Runs operation `op` as the caller, then audits it: allowed or denied, succeeded or
@@ -41,8 +59,10 @@ impl<'e> EngineClient<'e> {
     ) -> Result<T, KmsError> {
         let mut call = Call::new(&self.caller);
         let result = f(self.engine, &mut call);
+        let n = self.engine.next_request();
+        self.last_request.store(n + 1, Ordering::Release);
         self.engine
-            .audit_call(&call, op, context, result.as_ref().err())?;
+            .audit_call(self.engine.request_id(n), &call, op, context, result.as_ref().err())?;
         result
     }
 }

@@ -604,15 +604,24 @@ impl Engine {
     ///
     /// The call's result is not released unless its record is accepted: a log that cannot be
     /// written fails every call (fail closed).
+    /// The next request number.
+    pub(crate) fn next_request(&self) -> u64 {
+        self.requests.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Request number `n` as a 128-bit request id: this engine's random prefix, then `n`.
+    pub(crate) fn request_id(&self, n: u64) -> u128 {
+        (u128::from(self.request_prefix) << 64) | u128::from(n)
+    }
+
     pub(crate) fn audit_call(
         &self,
+        id: u128,
         call: &Call<'_>,
         op: &'static str,
         context: Option<EncryptionContext>,
         error: Option<&KmsError>,
     ) -> Result<(), KmsError> {
-        let n = self.requests.fetch_add(1, Ordering::Relaxed);
-        let id = (u128::from(self.request_prefix) << 64) | u128::from(n);
         let record = CallRecord {
             time: self.clock.now(),
             request_id: id,

@@ -390,6 +390,7 @@ fn every_call_allowed_or_denied_leaves_an_audit_record(t) {
     let key_ref = KeyRef::parse(&key.arn.to_string())?;
     assert_eq!(outsider.encrypt(EncryptRequest::new(key_ref, pt(b"x")).with_encryption_context(c)).unwrap_err().kind(), ErrorKind::AccessDenied);
     assert_eq!(owner.describe_key(DescribeKeyRequest::new(KeyRef::parse("alias/none")?)).unwrap_err().kind(), ErrorKind::NotFound);
+    let last_request = owner.last_request_id().expect("a call was made");
     kms.audit().flush()?;
     let mut out = Vec::new();
     let n = lockbox::audit::export(kms.store(), &lockbox::audit::ExportFilter::default(), "us-east-1", &mut out)?;
@@ -416,6 +417,8 @@ fn every_call_allowed_or_denied_leaves_an_audit_record(t) {
         assert_eq!(groups, [8, 4, 4, 4, 12], "{id} is shaped as a UUID");
         assert!(id.chars().all(|c| c == '-' || c.is_ascii_hexdigit() && !c.is_ascii_uppercase()), "{id}");
     }
+    // The client tells its caller the request id the record carries.
+    assert_eq!(events[3]["requestID"], last_request.as_str());
     // The call's outcome message and its source are recorded as the call saw them.
     assert_eq!(events[3]["errorMessage"], "Alias arn:aws:kms:us-east-1:111122223333:alias/none is not found.");
     assert_eq!(events[1]["sourceIPAddress"], "in-process");
