@@ -61,8 +61,13 @@ impl<'e> EngineClient<'e> {
         let result = f(self.engine, &mut call);
         let n = self.engine.next_request();
         self.last_request.store(n + 1, Ordering::Release);
-        self.engine
-            .audit_call(self.engine.request_id(n), &call, op, context, result.as_ref().err())?;
+        self.engine.audit_call(
+            self.engine.request_id(n),
+            &call,
+            op,
+            context,
+            result.as_ref().err(),
+        )?;
         result
     }
 }
