@@ -1,0 +1,243 @@
+//! The AWS KMS JSON 1.1 protocol: every operation's request and response bodies, both ways.
+//!
+//! Bodies are JSON objects whose members are named exactly as botocore's KMS model names them
+//! (`KeyId`, `Plaintext`, `EncryptionContext`, `KeyMetadata.AWSAccountId`, ...). Blobs are
+//! base64 strings, timestamps epoch seconds (fractional when they are not on a whole second),
+//! and an error is `{"__type": "<code>", "message": "..."}`.
+//!
+//! - Server side: [`Operation::from_target`] reads `X-Amz-Target`, and [`serve`] decodes the
+//!   request, calls a [`Kms`] and encodes the answer (or a [`WireError`]).
+//! - Client side: [`crate::remote::RemoteKms`] encodes requests and decodes answers with the
+//!   same member names; [`error_from_response`] turns an error body into a [`KmsError`].
+//!
+//! Decoding follows AWS: a body or member of the wrong JSON type is a
+//! `SerializationException` naming the member, a missing required member or a broken model
+//! constraint a `ValidationException` in AWS's wording, unknown members are ignored. Members
+//! the model has but Lockbox does not implement (`DryRun: true`, `Recipient`,
+//! `CustomKeyStoreId`, service principals, ...) are refused with
+//! `UnsupportedOperationException` naming them, never silently ignored.
+//!
+//! Secrets: request plaintext is decoded from base64 straight into a zeroizing
+//! [`lockbox_api::Plaintext`] and its base64 text is wiped; response plaintext is encoded into
+//! a buffer sized once. The bodies [`serve`] returns for the operations where
+//! [`Operation::returns_plaintext`] is true hold plaintext: zeroize them once sent.
+
+mod client;
+pub(crate) mod json;
+mod server;
+
+use lockbox_api::{ErrorKind, Kms, KmsError};
+
+use crate::error::WireError;
+
+pub(crate) use client::*;
+
+/// The `X-Amz-Target` prefix of every KMS operation.
+pub const TARGET_PREFIX: &str = "TrentService.";
+
+/// The content type of AWS JSON 1.1 requests and responses.
+pub const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
+
+macro_rules! operations {
+    ($( $(#[$m:meta])* $variant:ident, )+) => {
+        /// A KMS operation this crate serves, one per method of [`Kms`].
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum Operation {
+            $( $(#[$m])* #[doc = concat!("`", stringify!($variant), "`")] $variant, )+
+        }
+
+        impl Operation {
+            /// Every operation, in the order of the [`Kms`] trait.
+            pub const ALL: &'static [Operation] = &[$(Operation::$variant),+];
+
+            /// The operation's AWS name (`Encrypt`), as it follows `TrentService.`.
+            pub fn name(self) -> &'static str {
+                match self { $(Operation::$variant => stringify!($variant),)+ }
+            }
+
+            fn from_name(name: &str) -> Option<Operation> {
+                match name {
+                    $(stringify!($variant) => Some(Operation::$variant),)+
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+operations! {
+    CreateKey,
+    DescribeKey,
+    ListKeys,
+    UpdateKeyDescription,
+    EnableKey,
+    DisableKey,
+    ScheduleKeyDeletion,
+    CancelKeyDeletion,
+    CreateAlias,
+    UpdateAlias,
+    DeleteAlias,
+    ListAliases,
+    TagResource,
+    UntagResource,
+    ListResourceTags,
+    Encrypt,
+    Decrypt,
+    ReEncrypt,
+    GenerateDataKey,
+    GenerateDataKeyWithoutPlaintext,
+    GenerateRandom,
+    EnableKeyRotation,
+    DisableKeyRotation,
+    GetKeyRotationStatus,
+    RotateKeyOnDemand,
+    ListKeyRotations,
+    PutKeyPolicy,
+    GetKeyPolicy,
+    ListKeyPolicies,
+    CreateGrant,
+    ListGrants,
+    ListRetirableGrants,
+    RetireGrant,
+    RevokeGrant,
+}
+
+impl Operation {
+    /// The operation an `X-Amz-Target` header names: `TrentService.<Name>`. Anything else
+    /// (another service's prefix, an operation Lockbox does not serve) is a 400
+    /// `UnknownOperationException`.
+    pub fn from_target(x_amz_target: &str) -> Result<Operation, WireError> {
+        x_amz_target
+            .strip_prefix(TARGET_PREFIX)
+            .and_then(Operation::from_name)
+            .ok_or_else(|| {
+                WireError::new(
+                    400,
+                    "UnknownOperationException",
+                    format!(
+                        "X-Amz-Target '{}' names no operation this service serves; expected \
+                         {TARGET_PREFIX}<Operation>, e.g. {TARGET_PREFIX}Encrypt",
+                        json::shorten(x_amz_target)
+                    ),
+                )
+            })
+    }
+
+    /// True for the operations whose response body carries plaintext (Decrypt,
+    /// GenerateDataKey, GenerateRandom): whoever holds that body should zeroize it once sent.
+    pub fn returns_plaintext(self) -> bool {
+        matches!(
+            self,
+            Operation::Decrypt | Operation::GenerateDataKey | Operation::GenerateRandom
+        )
+    }
+}
+
+/// Serves one request: decodes `body` (an empty body counts as `{}`) as `op`'s request,
+/// calls `kms`, and encodes the response body. Errors are protocol errors (400
+/// `SerializationException`, `ValidationException`, `UnsupportedOperationException`) or
+/// the engine's, through [`WireError::from_kms`].
+pub fn serve(kms: &dyn Kms, op: Operation, body: &[u8]) -> Result<Vec<u8>, WireError> {
+    server::serve(kms, op, json::Input::parse(body)?)
+}
+
+/// The [`KmsError`] an error response stands for: `{"__type", "message"}` with any status.
+///
+/// A code Lockbox knows becomes its [`ErrorKind`]. Codes it does not know keep their name at
+/// the start of the message (`ThrottlingException: Rate exceeded`), so a person sees it and
+/// code can tell (see [`crate::remote::is_throttling`]); their kind is the nearest there is:
+/// `DependencyTimeout` for throttling and unavailability (the codes SDKs retry),
+/// `AccessDenied` for authentication failures, `Validation` for malformed requests,
+/// `UnsupportedOperation` for unknown operations, `KmsInternal` otherwise.
+pub fn error_from_response(status: u16, body: &[u8]) -> KmsError {
+    let (code, message) = match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(serde_json::Value::Object(m)) => {
+            let text = |k: &str| m.get(k).and_then(|v| v.as_str()).map(str::to_owned);
+            (
+                text("__type")
+                    .or_else(|| text("code"))
+                    .or_else(|| text("Code")),
+                text("message")
+                    .or_else(|| text("Message"))
+                    .unwrap_or_default(),
+            )
+        }
+        _ => (None, String::new()),
+    };
+    let Some(code) = code else {
+        let kind = if status == 429 || status == 503 || status == 504 {
+            ErrorKind::DependencyTimeout
+        } else {
+            ErrorKind::KmsInternal
+        };
+        return KmsError::new(
+            kind,
+            format!("HTTP {status} from the server with no AWS error in the body"),
+        );
+    };
+    let code = bare_code(&code);
+    if let Some(kind) = KNOWN_KINDS.iter().copied().find(|k| k.name() == code) {
+        return KmsError::new(kind, message);
+    }
+    let kind = match code {
+        "ThrottlingException"
+        | "Throttling"
+        | "TooManyRequestsException"
+        | "RequestLimitExceeded"
+        | "ServiceUnavailable"
+        | "ServiceUnavailableException"
+        | "RequestTimeout"
+        | "RequestTimeoutException" => ErrorKind::DependencyTimeout,
+        "InvalidSignatureException"
+        | "IncompleteSignatureException"
+        | "MissingAuthenticationTokenException"
+        | "UnrecognizedClientException"
+        | "SignatureDoesNotMatch"
+        | "InvalidClientTokenId"
+        | "ExpiredTokenException" => ErrorKind::AccessDenied,
+        "SerializationException"
+        | "ValidationError"
+        | "InvalidParameterValue"
+        | "MalformedQueryString" => ErrorKind::Validation,
+        "UnknownOperationException" => ErrorKind::UnsupportedOperation,
+        _ if status >= 500 => ErrorKind::DependencyTimeout,
+        _ => ErrorKind::KmsInternal,
+    };
+    if message.is_empty() {
+        KmsError::new(kind, code.to_owned())
+    } else {
+        KmsError::new(kind, format!("{code}: {message}"))
+    }
+}
+
+/// `com.amazonaws.kms#NotFoundException:http://...` -> `NotFoundException`.
+fn bare_code(code: &str) -> &str {
+    let code = code.rsplit('#').next().unwrap_or(code);
+    code.split(':').next().unwrap_or(code)
+}
+
+/// Every kind of `lockbox_api::ErrorKind`, to recognise codes by name.
+const KNOWN_KINDS: &[ErrorKind] = &[
+    ErrorKind::AccessDenied,
+    ErrorKind::AlreadyExists,
+    ErrorKind::Conflict,
+    ErrorKind::DependencyTimeout,
+    ErrorKind::Disabled,
+    ErrorKind::IncorrectKey,
+    ErrorKind::InvalidAliasName,
+    ErrorKind::InvalidArn,
+    ErrorKind::InvalidGrantId,
+    ErrorKind::InvalidGrantToken,
+    ErrorKind::InvalidCiphertext,
+    ErrorKind::InvalidKeyUsage,
+    ErrorKind::InvalidMarker,
+    ErrorKind::KeyUnavailable,
+    ErrorKind::KmsInternal,
+    ErrorKind::KmsInvalidState,
+    ErrorKind::LimitExceeded,
+    ErrorKind::MalformedPolicyDocument,
+    ErrorKind::NotFound,
+    ErrorKind::Tag,
+    ErrorKind::UnsupportedOperation,
+    ErrorKind::Validation,
+];
