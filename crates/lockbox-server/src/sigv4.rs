@@ -741,6 +741,7 @@ fn unhex(s: &str) -> Option<Vec<u8>> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use std::time::UNIX_EPOCH;
 
