@@ -408,7 +408,7 @@ fn read_ca_bundle(path: &Path) -> Result<Vec<ureq::tls::Certificate<'static>>, K
 mod tests {
     use std::collections::HashMap;
     use std::io::{BufRead, BufReader, Read, Write};
-    use std::net::{TcpListener, TcpStream};
+    use std::net::TcpListener;
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -431,29 +431,75 @@ mod tests {
     /// signature with `sigv4::verify` and answers `{"Keys":[]}` or the verification error.
     /// It serves `max_connections` connections, each until the client closes it.
     fn server(max_connections: usize) -> (String, Arc<Seen>) {
+        server_with(max_connections, None)
+    }
+
+    fn test_store() -> CredentialStore {
+        CredentialStore::from_entries([Credential::new(
+            AKID,
+            SecretKey::new(SECRET.into()),
+            Principal::parse("arn:aws:iam::111122223333:user/admin").unwrap(),
+        )
+        .unwrap()])
+        .unwrap()
+    }
+
+    /// The server's certificate (for localhost and 127.0.0.1) and key, issued by
+    /// testdata/ca.pem; made with openssl, valid for 100 years.
+    fn tls_config() -> Arc<rustls::ServerConfig> {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata");
+        let cert = std::fs::read(dir.join("server.pem")).unwrap();
+        let key = std::fs::read(dir.join("server.key")).unwrap();
+        let cert = match ureq::tls::parse_pem(&cert).next().unwrap().unwrap() {
+            ureq::tls::PemItem::Certificate(c) => c.der().to_vec(),
+            _ => panic!("server.pem holds no certificate"),
+        };
+        let key = match ureq::tls::parse_pem(&key).next().unwrap().unwrap() {
+            ureq::tls::PemItem::PrivateKey(k) => k.der().to_vec(),
+            _ => panic!("server.key holds no key"),
+        };
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![rustls::pki_types::CertificateDer::from(cert)],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(key.into()),
+        )
+        .unwrap();
+        Arc::new(config)
+    }
+
+    fn server_with(
+        max_connections: usize,
+        tls: Option<Arc<rustls::ServerConfig>>,
+    ) -> (String, Arc<Seen>) {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let seen = Arc::new(Seen::default());
         let seen2 = Arc::clone(&seen);
+        let scheme = if tls.is_some() { "https" } else { "http" };
         std::thread::spawn(move || {
-            let store = CredentialStore::from_entries([Credential::new(
-                AKID,
-                SecretKey::new(SECRET.into()),
-                Principal::parse("arn:aws:iam::111122223333:user/admin").unwrap(),
-            )
-            .unwrap()])
-            .unwrap();
+            let store = test_store();
             for stream in listener.incoming().take(max_connections) {
                 seen2.connections.fetch_add(1, Ordering::SeqCst);
-                serve_connection(stream.unwrap(), &store, &seen2);
+                let stream = stream.unwrap();
+                match &tls {
+                    Some(config) => {
+                        let conn = rustls::ServerConnection::new(Arc::clone(config)).unwrap();
+                        serve_connection(rustls::StreamOwned::new(conn, stream), &store, &seen2);
+                    }
+                    None => serve_connection(stream, &store, &seen2),
+                }
             }
         });
-        (format!("http://{addr}"), seen)
+        (format!("{scheme}://{addr}"), seen)
     }
 
-    fn serve_connection(stream: TcpStream, store: &CredentialStore, seen: &Seen) {
-        let mut reader = BufReader::new(stream.try_clone().unwrap());
-        let mut out = stream;
+    fn serve_connection(stream: impl Read + Write, store: &CredentialStore, seen: &Seen) {
+        let mut reader = BufReader::new(stream);
         loop {
             let mut line = String::new();
             if reader.read_line(&mut line).unwrap_or(0) == 0 {
@@ -494,6 +540,7 @@ mod tests {
                     Err(e) => (e.status, e.body()),
                 }
             };
+            let out = reader.get_mut();
             write!(
                 out,
                 "HTTP/1.1 {status} X\r\ncontent-type: application/x-amz-json-1.1\r\n\
@@ -526,6 +573,38 @@ mod tests {
         }
         assert_eq!(seen.requests.load(Ordering::SeqCst), 3);
         assert_eq!(seen.connections.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn https_with_a_private_ca_bundle() {
+        let ca = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/ca.pem");
+        let (endpoint, seen) = server_with(2, Some(tls_config()));
+        // The built-in roots do not know the test CA: the handshake fails.
+        let e = transport(&endpoint, SECRET)
+            .post("ListKeys", b"{}")
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::DependencyTimeout);
+        assert!(
+            e.message()
+                .starts_with(&format!("could not reach {endpoint}/")),
+            "{}",
+            e.message()
+        );
+        let t = HttpTransport::builder(
+            &endpoint,
+            "eu-west-1",
+            AKID.into(),
+            SecretKey::new(SECRET.into()),
+        )
+        .ca_bundle(&ca)
+        .build()
+        .unwrap();
+        for _ in 0..2 {
+            let (status, body) = t.post("ListKeys", b"{}").unwrap();
+            assert_eq!((status, body.as_slice()), (200, &b"{\"Keys\":[]}"[..]));
+        }
+        assert_eq!(seen.requests.load(Ordering::SeqCst), 2);
+        assert_eq!(seen.connections.load(Ordering::SeqCst), 2);
     }
 
     #[test]
