@@ -22,11 +22,7 @@ pub struct WireError {
 
 impl WireError {
     /// An error with this status, code and message.
-    pub fn new(
-        status: u16,
-        code: impl Into<Cow<'static, str>>,
-        message: impl Into<String>,
-    ) -> Self {
+    pub fn new(status: u16, code: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
         WireError {
             status,
             code: code.into(),
