@@ -13,6 +13,7 @@
 
 pub mod credentials;
 pub mod error;
+pub mod http_client;
 pub mod remote;
 pub mod server;
 pub mod sigv4;

@@ -1,0 +1,776 @@
+//! The remote client's HTTP transport: a blocking HTTP/1.1 client (ureq, TLS with rustls)
+//! that signs every request with SigV4 and keeps connections alive between calls.
+//!
+//! ```no_run
+//! use lockbox_server::http_client::{EnvCredentials, HttpTransport};
+//! # fn main() -> Result<(), lockbox_api::KmsError> {
+//! let creds = EnvCredentials::from_env()?; // AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION
+//! let region = creds.region().unwrap_or("us-east-1").to_owned();
+//! let (id, secret) = creds.into_key();
+//! let transport = HttpTransport::builder("https://kms.internal:4443", &region, id, secret)
+//!     .ca_bundle("/etc/lockbox/ca.pem")
+//!     .build()?;
+//! # Ok(()) }
+//! ```
+//!
+//! Proxies from `HTTPS_PROXY` and friends are not used: a KMS endpoint is reached directly.
+//! Redirects are not followed (a signed request is bound to its host).
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use http::header::{CONTENT_TYPE, HOST};
+use http::{HeaderMap, HeaderValue, Uri};
+use lockbox_api::{ErrorKind, KmsError};
+
+use crate::credentials::SecretKey;
+use crate::remote::Transport;
+use crate::sigv4;
+
+/// The default time allowed to connect (TCP and TLS handshake).
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The default time allowed for a whole call: connect, send, wait, read the response.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+/// The largest response body read; KMS responses are a few KiB (a full ListKeys page or a
+/// 4 KiB plaintext in base64), so anything near this is not a KMS response.
+pub const MAX_RESPONSE_BYTES: u64 = 4 * 1024 * 1024;
+
+/// The SigV4 service name of AWS KMS.
+const SERVICE: &str = "kms";
+
+/// A [`Transport`] over HTTP(S) with SigV4 signing. Cheap to share: calls from several threads
+/// use the connection pool concurrently.
+pub struct HttpTransport {
+    agent: ureq::Agent,
+    endpoint: Uri,
+    host: HeaderValue,
+    region: String,
+    access_key_id: String,
+    secret: SecretKey,
+}
+
+impl HttpTransport {
+    /// A transport to `endpoint` (`http://host[:port]` or `https://host[:port]`, optionally
+    /// with a path) with default timeouts and the built-in (Mozilla) root certificates.
+    pub fn new(
+        endpoint: &str,
+        region: &str,
+        access_key_id: String,
+        secret: SecretKey,
+    ) -> Result<HttpTransport, KmsError> {
+        Self::builder(endpoint, region, access_key_id, secret).build()
+    }
+
+    /// A builder, for a CA bundle or other timeouts.
+    pub fn builder(
+        endpoint: &str,
+        region: &str,
+        access_key_id: String,
+        secret: SecretKey,
+    ) -> HttpTransportBuilder {
+        HttpTransportBuilder {
+            endpoint: endpoint.to_owned(),
+            region: region.to_owned(),
+            access_key_id,
+            secret,
+            ca_bundle: None,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+
+    /// A transport with the credentials and region of the environment, as the AWS CLI reads
+    /// them ([`EnvCredentials`]); `region` overrides the environment's.
+    pub fn from_env(endpoint: &str, region: Option<&str>) -> Result<HttpTransport, KmsError> {
+        let creds = EnvCredentials::from_env()?;
+        let region = match (region, creds.region()) {
+            (Some(r), _) | (None, Some(r)) => r.to_owned(),
+            (None, None) => {
+                return Err(KmsError::new(
+                    ErrorKind::Validation,
+                    "no region: set AWS_REGION (or AWS_DEFAULT_REGION) or pass one",
+                ));
+            }
+        };
+        let (id, secret) = creds.into_key();
+        Self::new(endpoint, &region, id, secret)
+    }
+
+    /// The endpoint requests go to.
+    pub fn endpoint(&self) -> &Uri {
+        &self.endpoint
+    }
+
+    /// The region requests are signed for.
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
+    /// The access key id requests are signed with.
+    pub fn access_key_id(&self) -> &str {
+        &self.access_key_id
+    }
+
+    fn unreachable(&self, e: &ureq::Error) -> KmsError {
+        let endpoint = &self.endpoint;
+        match e {
+            ureq::Error::Timeout(which) => KmsError::new(
+                ErrorKind::DependencyTimeout,
+                format!("the request to {endpoint} timed out ({which})"),
+            ),
+            ureq::Error::HostNotFound
+            | ureq::Error::ConnectionFailed
+            | ureq::Error::Io(_)
+            | ureq::Error::Tls(_) => KmsError::new(
+                ErrorKind::DependencyTimeout,
+                format!("could not reach {endpoint}: {e}"),
+            ),
+            ureq::Error::BodyExceedsLimit(_) => KmsError::new(
+                ErrorKind::KmsInternal,
+                format!(
+                    "the response from {endpoint} is larger than {MAX_RESPONSE_BYTES} bytes: \
+                     is it a KMS endpoint?"
+                ),
+            ),
+            other => KmsError::new(
+                ErrorKind::KmsInternal,
+                format!("HTTP exchange with {endpoint} failed: {other}"),
+            ),
+        }
+    }
+}
+
+impl Transport for HttpTransport {
+    fn post(&self, operation: &str, body: &[u8]) -> Result<(u16, Vec<u8>), KmsError> {
+        let mut headers = HeaderMap::with_capacity(8);
+        headers.insert(HOST, self.host.clone());
+        headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/x-amz-json-1.1"),
+        );
+        let target = HeaderValue::from_str(&format!("TrentService.{operation}")).map_err(|_| {
+            KmsError::new(
+                ErrorKind::Validation,
+                format!("'{operation}' cannot be an operation name"),
+            )
+        })?;
+        headers.insert("x-amz-target", target);
+        sigv4::sign(
+            "POST",
+            &self.endpoint,
+            &mut headers,
+            body,
+            &self.access_key_id,
+            &self.secret,
+            &self.region,
+            SERVICE,
+            SystemTime::now(),
+        )
+        .map_err(|e| KmsError::new(ErrorKind::KmsInternal, e.to_string()))?;
+        let mut request = http::Request::new(body);
+        *request.method_mut() = http::Method::POST;
+        *request.uri_mut() = self.endpoint.clone();
+        *request.headers_mut() = headers;
+        let mut response = self.agent.run(request).map_err(|e| self.unreachable(&e))?;
+        let status = response.status().as_u16();
+        let bytes = response
+            .body_mut()
+            .with_config()
+            .limit(MAX_RESPONSE_BYTES)
+            .read_to_vec()
+            .map_err(|e| self.unreachable(&e))?;
+        Ok((status, bytes))
+    }
+}
+
+/// Settings of an [`HttpTransport`] before it is built.
+pub struct HttpTransportBuilder {
+    endpoint: String,
+    region: String,
+    access_key_id: String,
+    secret: SecretKey,
+    ca_bundle: Option<PathBuf>,
+    connect_timeout: Duration,
+    timeout: Duration,
+}
+
+impl HttpTransportBuilder {
+    /// Trusts the CA certificates in this PEM file *instead of* the built-in Mozilla roots
+    /// (like the AWS CLI's `--ca-bundle`): for a server with a private or self-signed
+    /// certificate.
+    pub fn ca_bundle(mut self, pem_file: impl AsRef<Path>) -> Self {
+        self.ca_bundle = Some(pem_file.as_ref().to_owned());
+        self
+    }
+
+    /// The time allowed to connect, TLS handshake included (default 10 s).
+    pub fn connect_timeout(mut self, d: Duration) -> Self {
+        self.connect_timeout = d;
+        self
+    }
+
+    /// The time allowed for a whole call (default 60 s).
+    pub fn timeout(mut self, d: Duration) -> Self {
+        self.timeout = d;
+        self
+    }
+
+    /// Checks the settings and builds the transport. Connects lazily, on the first call.
+    pub fn build(self) -> Result<HttpTransport, KmsError> {
+        let endpoint = parse_endpoint(&self.endpoint)?;
+        let host = endpoint
+            .authority()
+            .map(|a| {
+                let default = if endpoint.scheme_str() == Some("https") {
+                    443
+                } else {
+                    80
+                };
+                match a.port_u16() {
+                    Some(p) if p != default => format!("{}:{p}", a.host()),
+                    _ => a.host().to_owned(),
+                }
+            })
+            .and_then(|h| HeaderValue::from_str(&h).ok())
+            .ok_or_else(|| bad_endpoint(&self.endpoint, "it names no host"))?;
+        for (what, v) in [
+            ("region", &self.region),
+            ("access key id", &self.access_key_id),
+        ] {
+            if v.is_empty()
+                || !v
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            {
+                return Err(KmsError::new(
+                    ErrorKind::Validation,
+                    format!("the {what} '{v}' is malformed (letters, digits, '-' and '_' only)"),
+                ));
+            }
+        }
+        if self.secret.expose_secret().is_empty() {
+            return Err(KmsError::new(
+                ErrorKind::Validation,
+                "the secret access key is empty",
+            ));
+        }
+        let mut tls = ureq::tls::TlsConfig::builder();
+        if let Some(path) = &self.ca_bundle {
+            tls = tls.root_certs(ureq::tls::RootCerts::from(read_ca_bundle(path)?));
+        }
+        let config = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .proxy(None)
+            .user_agent(concat!("lockbox/", env!("CARGO_PKG_VERSION")))
+            .timeout_connect(Some(self.connect_timeout))
+            .timeout_global(Some(self.timeout))
+            .tls_config(tls.build())
+            .build();
+        Ok(HttpTransport {
+            agent: ureq::Agent::new_with_config(config),
+            endpoint,
+            host,
+            region: self.region,
+            access_key_id: self.access_key_id,
+            secret: self.secret,
+        })
+    }
+}
+
+/// Credentials read from the environment the way the AWS CLI reads them:
+/// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, and the region from `AWS_REGION`, else
+/// `AWS_DEFAULT_REGION`. Secrets never come from the command line. (`AWS_SESSION_TOKEN` is
+/// not supported: Lockbox issues no temporary credentials.)
+pub struct EnvCredentials {
+    access_key_id: String,
+    secret: SecretKey,
+    region: Option<String>,
+}
+
+impl EnvCredentials {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<EnvCredentials, KmsError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads through `lookup` (an environment stand-in); empty values count as unset.
+    pub fn from_lookup(
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<EnvCredentials, KmsError> {
+        let get = |name: &str| lookup(name).filter(|v| !v.is_empty());
+        let missing = |name: &str| {
+            KmsError::new(
+                ErrorKind::Validation,
+                format!(
+                    "{name} is not set: the remote client takes its credentials from \
+                     AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+                ),
+            )
+        };
+        let access_key_id = get("AWS_ACCESS_KEY_ID").ok_or_else(|| missing("AWS_ACCESS_KEY_ID"))?;
+        let secret = get("AWS_SECRET_ACCESS_KEY")
+            .map(SecretKey::new)
+            .ok_or_else(|| missing("AWS_SECRET_ACCESS_KEY"))?;
+        let region = get("AWS_REGION").or_else(|| get("AWS_DEFAULT_REGION"));
+        Ok(EnvCredentials {
+            access_key_id,
+            secret,
+            region,
+        })
+    }
+
+    /// The access key id.
+    pub fn access_key_id(&self) -> &str {
+        &self.access_key_id
+    }
+
+    /// The region, if the environment names one.
+    pub fn region(&self) -> Option<&str> {
+        self.region.as_deref()
+    }
+
+    /// The access key id and secret, for [`HttpTransport::new`].
+    pub fn into_key(self) -> (String, SecretKey) {
+        (self.access_key_id, self.secret)
+    }
+}
+
+fn bad_endpoint(endpoint: &str, why: &str) -> KmsError {
+    KmsError::new(
+        ErrorKind::Validation,
+        format!("endpoint '{endpoint}' is not usable: {why}"),
+    )
+}
+
+fn parse_endpoint(endpoint: &str) -> Result<Uri, KmsError> {
+    let uri: Uri = endpoint
+        .parse()
+        .map_err(|e| bad_endpoint(endpoint, &format!("{e}")))?;
+    match uri.scheme_str() {
+        Some("http" | "https") => {}
+        _ => {
+            return Err(bad_endpoint(
+                endpoint,
+                "it must start with http:// or https://",
+            ));
+        }
+    }
+    let Some(authority) = uri.authority() else {
+        return Err(bad_endpoint(endpoint, "it names no host"));
+    };
+    if authority.as_str().contains('@') {
+        return Err(bad_endpoint(
+            endpoint,
+            "credentials do not go in the URL (use AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)",
+        ));
+    }
+    if uri.query().is_some() {
+        return Err(bad_endpoint(endpoint, "it must not have a query"));
+    }
+    if uri.path().is_empty() {
+        // `http://host` parses with an empty path; requests go to `/`.
+        return Uri::builder()
+            .scheme(uri.scheme_str().unwrap_or("https"))
+            .authority(authority.as_str())
+            .path_and_query("/")
+            .build()
+            .map_err(|e| bad_endpoint(endpoint, &e.to_string()));
+    }
+    Ok(uri)
+}
+
+fn read_ca_bundle(path: &Path) -> Result<Vec<ureq::tls::Certificate<'static>>, KmsError> {
+    let bad = |why: String| {
+        KmsError::new(
+            ErrorKind::Validation,
+            format!("CA bundle {}: {why}", path.display()),
+        )
+    };
+    let pem = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
+    let mut certs = Vec::new();
+    for item in ureq::tls::parse_pem(&pem) {
+        // A key or anything else in a CA bundle is ignored, as curl and the AWS CLI do.
+        if let ureq::tls::PemItem::Certificate(c) =
+            item.map_err(|e| bad(format!("not valid PEM: {e}")))?
+        {
+            certs.push(c);
+        }
+    }
+    if certs.is_empty() {
+        return Err(bad("it holds no PEM certificate".to_owned()));
+    }
+    Ok(certs)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use std::collections::HashMap;
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::net::TcpListener;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use lockbox_api::Principal;
+
+    use super::*;
+    use crate::credentials::{Credential, CredentialStore};
+
+    const AKID: &str = "LBKAAAAAAAAAAAAAAAAA";
+    const SECRET: &str = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
+
+    /// What the test server saw.
+    #[derive(Default)]
+    struct Seen {
+        connections: AtomicUsize,
+        requests: AtomicUsize,
+    }
+
+    /// A one-request-at-a-time HTTP/1.1 server on 127.0.0.1 that verifies each request's
+    /// signature with `sigv4::verify` and answers `{"Keys":[]}` or the verification error.
+    /// It serves `max_connections` connections, each until the client closes it.
+    fn server(max_connections: usize) -> (String, Arc<Seen>) {
+        server_with(max_connections, None)
+    }
+
+    fn test_store() -> CredentialStore {
+        CredentialStore::from_entries([Credential::new(
+            AKID,
+            SecretKey::new(SECRET.into()),
+            Principal::parse("arn:aws:iam::111122223333:user/admin").unwrap(),
+        )
+        .unwrap()])
+        .unwrap()
+    }
+
+    /// The server's certificate (for localhost and 127.0.0.1) and key, issued by
+    /// testdata/ca.pem; made with openssl, valid for 100 years.
+    fn tls_config() -> Arc<rustls::ServerConfig> {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata");
+        let cert = std::fs::read(dir.join("server.pem")).unwrap();
+        let key = std::fs::read(dir.join("server.key")).unwrap();
+        let cert = match ureq::tls::parse_pem(&cert).next().unwrap().unwrap() {
+            ureq::tls::PemItem::Certificate(c) => c.der().to_vec(),
+            _ => panic!("server.pem holds no certificate"),
+        };
+        let key = match ureq::tls::parse_pem(&key).next().unwrap().unwrap() {
+            ureq::tls::PemItem::PrivateKey(k) => k.der().to_vec(),
+            _ => panic!("server.key holds no key"),
+        };
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![rustls::pki_types::CertificateDer::from(cert)],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(key.into()),
+        )
+        .unwrap();
+        Arc::new(config)
+    }
+
+    fn server_with(
+        max_connections: usize,
+        tls: Option<Arc<rustls::ServerConfig>>,
+    ) -> (String, Arc<Seen>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let seen = Arc::new(Seen::default());
+        let seen2 = Arc::clone(&seen);
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        std::thread::spawn(move || {
+            let store = test_store();
+            for stream in listener.incoming().take(max_connections) {
+                seen2.connections.fetch_add(1, Ordering::SeqCst);
+                let stream = stream.unwrap();
+                match &tls {
+                    Some(config) => {
+                        let conn = rustls::ServerConnection::new(Arc::clone(config)).unwrap();
+                        serve_connection(rustls::StreamOwned::new(conn, stream), &store, &seen2);
+                    }
+                    None => serve_connection(stream, &store, &seen2),
+                }
+            }
+        });
+        (format!("{scheme}://{addr}"), seen)
+    }
+
+    fn serve_connection(stream: impl Read + Write, store: &CredentialStore, seen: &Seen) {
+        let mut reader = BufReader::new(stream);
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                return;
+            }
+            let mut words = line.split_whitespace();
+            let (method, target) = (words.next().unwrap(), words.next().unwrap());
+            let mut builder = http::Request::builder().method(method).uri(target);
+            let mut headers = HashMap::new();
+            loop {
+                let mut h = String::new();
+                reader.read_line(&mut h).unwrap();
+                let h = h.trim_end();
+                if h.is_empty() {
+                    break;
+                }
+                let (k, v) = h.split_once(':').unwrap();
+                headers.insert(k.to_ascii_lowercase(), v.trim().to_owned());
+                builder = builder.header(k, v.trim());
+            }
+            let len: usize = headers["content-length"].parse().unwrap();
+            let mut body = vec![0; len];
+            reader.read_exact(&mut body).unwrap();
+            seen.requests.fetch_add(1, Ordering::SeqCst);
+            let parts = builder.body(()).unwrap().into_parts().0;
+            let (status, reply) = if headers.get("x-amz-target").map(String::as_str)
+                != Some("TrentService.ListKeys")
+                || headers.get("content-type").map(String::as_str)
+                    != Some("application/x-amz-json-1.1")
+            {
+                (400, b"{\"__type\":\"UnknownOperationException\"}".to_vec())
+            } else {
+                match sigv4::verify(&parts, &body, store, "eu-west-1", "kms", SystemTime::now()) {
+                    Ok(c) => {
+                        assert_eq!(c.access_key_id(), AKID);
+                        (200, b"{\"Keys\":[]}".to_vec())
+                    }
+                    Err(e) => (e.status, e.body()),
+                }
+            };
+            let out = reader.get_mut();
+            write!(
+                out,
+                "HTTP/1.1 {status} X\r\ncontent-type: application/x-amz-json-1.1\r\n\
+                 content-length: {}\r\n\r\n",
+                reply.len()
+            )
+            .unwrap();
+            out.write_all(&reply).unwrap();
+            out.flush().unwrap();
+        }
+    }
+
+    fn transport(endpoint: &str, secret: &str) -> HttpTransport {
+        HttpTransport::new(
+            endpoint,
+            "eu-west-1",
+            AKID.to_owned(),
+            SecretKey::new(secret.into()),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn posts_signed_requests_and_reuses_the_connection() {
+        let (endpoint, seen) = server(1);
+        let t = transport(&endpoint, SECRET);
+        for _ in 0..3 {
+            let (status, body) = t.post("ListKeys", b"{}").unwrap();
+            assert_eq!((status, body.as_slice()), (200, &b"{\"Keys\":[]}"[..]));
+        }
+        assert_eq!(seen.requests.load(Ordering::SeqCst), 3);
+        assert_eq!(seen.connections.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn https_with_a_private_ca_bundle() {
+        let ca = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/ca.pem");
+        let (endpoint, seen) = server_with(2, Some(tls_config()));
+        // The built-in roots do not know the test CA: the handshake fails.
+        let e = transport(&endpoint, SECRET)
+            .post("ListKeys", b"{}")
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::DependencyTimeout);
+        assert!(
+            e.message()
+                .starts_with(&format!("could not reach {endpoint}/")),
+            "{}",
+            e.message()
+        );
+        let t = HttpTransport::builder(
+            &endpoint,
+            "eu-west-1",
+            AKID.into(),
+            SecretKey::new(SECRET.into()),
+        )
+        .ca_bundle(&ca)
+        .build()
+        .unwrap();
+        for _ in 0..2 {
+            let (status, body) = t.post("ListKeys", b"{}").unwrap();
+            assert_eq!((status, body.as_slice()), (200, &b"{\"Keys\":[]}"[..]));
+        }
+        assert_eq!(seen.requests.load(Ordering::SeqCst), 2);
+        assert_eq!(seen.connections.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn error_responses_come_back_as_status_and_body() {
+        let (endpoint, _) = server(1);
+        let t = transport(&endpoint, "not the secret");
+        let (status, body) = t.post("ListKeys", b"{}").unwrap();
+        assert_eq!(status, 400);
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["__type"], "InvalidSignatureException");
+        assert_eq!(v["message"], sigv4::SIGNATURE_MISMATCH_MESSAGE);
+    }
+
+    #[test]
+    fn an_unreachable_endpoint_is_a_dependency_timeout_naming_it() {
+        let port = {
+            let l = TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let e = transport(&endpoint, SECRET)
+            .post("ListKeys", b"{}")
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::DependencyTimeout);
+        assert!(
+            e.message()
+                .starts_with(&format!("could not reach http://127.0.0.1:{port}/")),
+            "{}",
+            e.message()
+        );
+    }
+
+    #[test]
+    fn a_silent_server_times_out() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let t = HttpTransport::builder(
+            &endpoint,
+            "eu-west-1",
+            AKID.into(),
+            SecretKey::new(SECRET.into()),
+        )
+        .timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+        let started = std::time::Instant::now();
+        let e = t.post("ListKeys", b"{}").unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::DependencyTimeout);
+        assert!(
+            e.message()
+                .starts_with(&format!("the request to {endpoint}/ timed out")),
+            "{}",
+            e.message()
+        );
+        assert!(started.elapsed() < Duration::from_secs(5));
+        drop(listener);
+    }
+
+    #[test]
+    fn bad_settings_are_refused_naming_them() {
+        let mk = |endpoint: &str, region: &str, id: &str| {
+            HttpTransport::new(endpoint, region, id.into(), SecretKey::new(SECRET.into()))
+                .err()
+                .map(|e| (e.kind(), e.message().to_owned()))
+        };
+        for (endpoint, why) in [
+            ("ftp://kms", "it must start with http:// or https://"),
+            ("kms.example:4000", "it must start with http:// or https://"),
+            ("http://kms/?x=1", "it must not have a query"),
+            ("https://user:pw@kms", "credentials do not go in the URL"),
+        ] {
+            let (kind, msg) = mk(endpoint, "eu-west-1", AKID).unwrap();
+            assert_eq!(kind, ErrorKind::Validation);
+            assert!(
+                msg.starts_with(&format!("endpoint '{endpoint}' is not usable: {why}")),
+                "{msg}"
+            );
+        }
+        let (_, msg) = mk("http://kms", "eu west", AKID).unwrap();
+        assert_eq!(
+            msg,
+            "the region 'eu west' is malformed (letters, digits, '-' and '_' only)"
+        );
+        assert!(mk("https://kms.example", "eu-west-1", AKID).is_none());
+        assert_eq!(
+            transport("http://kms.example:80", SECRET).host,
+            "kms.example"
+        );
+        assert_eq!(
+            transport("https://kms.example:4443/", SECRET).host,
+            "kms.example:4443"
+        );
+    }
+
+    #[test]
+    fn ca_bundle_must_be_pem_certificates() {
+        let dir = tempfile::tempdir().unwrap();
+        let build = |p: &Path| {
+            HttpTransport::builder(
+                "https://kms.example",
+                "eu-west-1",
+                AKID.into(),
+                SecretKey::new(SECRET.into()),
+            )
+            .ca_bundle(p)
+            .build()
+            .err()
+            .unwrap()
+        };
+        let missing = dir.path().join("missing.pem");
+        let e = build(&missing);
+        assert_eq!(e.kind(), ErrorKind::Validation);
+        assert!(
+            e.message()
+                .starts_with(&format!("CA bundle {}: ", missing.display())),
+            "{}",
+            e.message()
+        );
+        let junk = dir.path().join("junk.pem");
+        std::fs::write(&junk, "not a certificate\n").unwrap();
+        assert_eq!(
+            build(&junk).message(),
+            format!("CA bundle {}: it holds no PEM certificate", junk.display())
+        );
+    }
+
+    #[test]
+    fn environment_credentials_follow_the_aws_cli() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| (*v).to_owned())
+            }
+        };
+        let c = EnvCredentials::from_lookup(env(&[
+            ("AWS_ACCESS_KEY_ID", AKID),
+            ("AWS_SECRET_ACCESS_KEY", SECRET),
+            ("AWS_REGION", "eu-west-1"),
+            ("AWS_DEFAULT_REGION", "us-east-1"),
+        ]))
+        .unwrap();
+        assert_eq!((c.access_key_id(), c.region()), (AKID, Some("eu-west-1")));
+        let (id, secret) = c.into_key();
+        assert_eq!((id.as_str(), secret.expose_secret()), (AKID, SECRET));
+
+        let c = EnvCredentials::from_lookup(env(&[
+            ("AWS_ACCESS_KEY_ID", AKID),
+            ("AWS_SECRET_ACCESS_KEY", SECRET),
+            ("AWS_REGION", ""),
+            ("AWS_DEFAULT_REGION", "us-east-1"),
+        ]))
+        .unwrap();
+        assert_eq!(c.region(), Some("us-east-1"));
+
+        let e = EnvCredentials::from_lookup(env(&[("AWS_ACCESS_KEY_ID", AKID)]))
+            .err()
+            .unwrap();
+        assert_eq!(e.kind(), ErrorKind::Validation);
+        assert!(
+            e.message().starts_with("AWS_SECRET_ACCESS_KEY is not set"),
+            "{}",
+            e.message()
+        );
+        let e = EnvCredentials::from_lookup(env(&[])).err().unwrap();
+        assert!(e.message().starts_with("AWS_ACCESS_KEY_ID is not set"));
+    }
+}
