@@ -20,8 +20,27 @@ use clap::{ArgGroup, Args, Parser, Subcommand};
 #[derive(Parser)]
 #[command(name = "lockbox", version, max_term_width = 100)]
 pub(crate) struct Cli {
+    #[command(flatten)]
+    pub(crate) remote: RemoteArgs,
     #[command(subcommand)]
     pub(crate) command: Command,
+}
+
+/// Where the KMS commands go: the local data directory's engine, or a server.
+#[derive(Args)]
+pub(crate) struct RemoteArgs {
+    /// Send KMS commands to this endpoint (`lockbox serve`, or any AWS KMS endpoint) instead of
+    /// the local data directory. Credentials come from $AWS_ACCESS_KEY_ID and
+    /// $AWS_SECRET_ACCESS_KEY, never from the command line
+    #[arg(long, global = true, value_name = "URL")]
+    pub(crate) endpoint_url: Option<String>,
+    /// The region requests are signed for (default: $AWS_REGION, else $AWS_DEFAULT_REGION)
+    #[arg(long, global = true, requires = "endpoint_url")]
+    pub(crate) region: Option<String>,
+    /// A PEM file of CA certificates to trust for the endpoint's TLS certificate (instead of
+    /// the built-in roots)
+    #[arg(long, global = true, value_name = "PATH", requires = "endpoint_url")]
+    pub(crate) ca_bundle: Option<std::path::PathBuf>,
 }
 
 #[derive(Subcommand)]

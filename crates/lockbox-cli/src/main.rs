@@ -10,6 +10,7 @@ mod error;
 mod home;
 mod output;
 mod params;
+mod remote;
 mod run;
 
 use std::io::Write;

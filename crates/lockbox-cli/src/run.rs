@@ -8,7 +8,8 @@ use crate::commands::{
     aliases, audit, crypto, demo, grants, keys, policies, rotation, tags, token, upkeep,
 };
 use crate::error::CliError;
-use crate::home;
+use crate::{home, remote};
+use lockbox::api::Kms;
 
 pub(crate) fn run() -> Result<(), CliError> {
     let cli = match Cli::try_parse() {
@@ -23,6 +24,10 @@ pub(crate) fn run() -> Result<(), CliError> {
             return Err(CliError::Usage);
         }
     };
+    if let Some(endpoint) = &cli.remote.endpoint_url {
+        let kms = remote::connect(endpoint, &cli.remote)?;
+        return kms_command(&kms, cli.command);
+    }
     let command = match cli.command {
         Command::Demo(a) => return demo::demo(a),
         // The audit log needs the token and the store, not an engine.
@@ -31,14 +36,27 @@ pub(crate) fn run() -> Result<(), CliError> {
     };
     let engine = home::open_engine(&home::data_dir()?)?;
     let caller = home::caller(&engine)?;
-    let client = engine.client(caller.clone());
-    let kms = &client;
     match command {
-        Command::Demo(_) | Command::Audit(_) => Ok(()),
         Command::InspectToken => token::inspect_token(&engine),
         Command::KeyUsage(a) => rotation::key_usage(&engine, &caller, a),
         Command::Maintain => upkeep::maintain(&engine),
         Command::Doctor => upkeep::doctor(&engine),
+        other => kms_command(&engine.client(caller), other),
+    }
+}
+
+/// Runs a KMS command against `kms`, local or remote.
+fn kms_command(kms: &dyn Kms, command: Command) -> Result<(), CliError> {
+    match command {
+        Command::Demo(_)
+        | Command::Audit(_)
+        | Command::InspectToken
+        | Command::KeyUsage(_)
+        | Command::Maintain
+        | Command::Doctor => Err(CliError::param(
+            "--endpoint-url",
+            "this command works on the local data directory only, not on a remote endpoint",
+        )),
         Command::CreateKey(a) => keys::create_key(kms, a),
         Command::DescribeKey(a) => keys::describe_key(kms, a),
         Command::ListKeys(a) => keys::list_keys(kms, a),
