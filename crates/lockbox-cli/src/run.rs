@@ -5,7 +5,7 @@ use clap::error::ErrorKind as ClapKind;
 
 use crate::cli::{Cli, Command};
 use crate::commands::{
-    aliases, audit, crypto, demo, grants, keys, policies, rotation, tags, token, upkeep,
+    aliases, audit, crypto, demo, grants, keys, policies, rotation, serve, tags, token, upkeep,
 };
 use crate::error::CliError;
 use crate::home;
@@ -25,6 +25,8 @@ pub(crate) fn run() -> Result<(), CliError> {
     };
     let command = match cli.command {
         Command::Demo(a) => return demo::demo(a),
+        // The server opens the engine itself, after checking its own configuration.
+        Command::Serve(a) => return serve::serve(a),
         // The audit log needs the token and the store, not an engine.
         Command::Audit(a) => return audit::audit(&home::data_dir()?, a),
         other => other,
@@ -34,7 +36,7 @@ pub(crate) fn run() -> Result<(), CliError> {
     let client = engine.client(caller.clone());
     let kms = &client;
     match command {
-        Command::Demo(_) | Command::Audit(_) => Ok(()),
+        Command::Demo(_) | Command::Audit(_) | Command::Serve(_) => Ok(()),
         Command::InspectToken => token::inspect_token(&engine),
         Command::KeyUsage(a) => rotation::key_usage(&engine, &caller, a),
         Command::Maintain => upkeep::maintain(&engine),
