@@ -96,10 +96,10 @@ pub(crate) fn serve(a: ServeArgs) -> Result<(), CliError> {
         Some((principal, new)) if std::io::stdout().is_terminal() => {
             say!("A first credential was created for {principal}.");
             say!("Its secret is shown this once; paste these lines into your shell:\n");
-            say!("export AWS_ACCESS_KEY_ID={}", new.access_key_id);
+            say!("export AWS_ACCESS_KEY_ID={}", new.access_key_id());
             say!(
                 "export AWS_SECRET_ACCESS_KEY={}",
-                new.secret_access_key.expose_secret()
+                new.secret().expose_secret()
             );
         }
         Some((principal, new)) => {
@@ -108,9 +108,9 @@ pub(crate) fn serve(a: ServeArgs) -> Result<(), CliError> {
                 "Standard output is not a terminal, so its secret is not printed; read \
                  secret_access_key from {} for access key {}:\n",
                 path.display(),
-                new.access_key_id
+                new.access_key_id()
             );
-            say!("export AWS_ACCESS_KEY_ID={}", new.access_key_id);
+            say!("export AWS_ACCESS_KEY_ID={}", new.access_key_id());
             say!("export AWS_SECRET_ACCESS_KEY=<secret_access_key from the credentials file>");
         }
         None => {

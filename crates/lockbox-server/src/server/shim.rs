@@ -76,8 +76,18 @@ pub mod credentials {
     }
 
     pub struct NewCredential {
-        pub access_key_id: String,
-        pub secret_access_key: Secret,
+        access_key_id: String,
+        secret: Secret,
+    }
+
+    impl NewCredential {
+        pub fn access_key_id(&self) -> &str {
+            &self.access_key_id
+        }
+
+        pub fn secret(&self) -> &Secret {
+            &self.secret
+        }
     }
 
     impl CredentialStore {
