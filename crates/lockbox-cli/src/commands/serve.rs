@@ -119,7 +119,8 @@ pub(crate) fn serve(a: ServeArgs) -> Result<(), CliError> {
             say!("export AWS_SECRET_ACCESS_KEY=<its secret>");
         }
     }
-    say!("export AWS_REGION={region}");
+    // AWS_REGION for the AWS CLI v2 and the SDKs; the AWS CLI v1 reads only the other.
+    say!("export AWS_REGION={region} AWS_DEFAULT_REGION={region}");
     if let (true, Some(cert)) = (tls, cert) {
         say!(
             "export AWS_CA_BUNDLE={}    # if the certificate is self-signed",
