@@ -47,6 +47,13 @@ pub(crate) struct RemoteArgs {
 pub(crate) enum Command {
     /// A guided run on a freshly provisioned SoftHSM token in ./lockbox-demo
     Demo(DemoArgs),
+    /// Serve the data directory's keys as an AWS KMS endpoint (AWS CLI, SDKs)
+    ///
+    /// Creates credentials.toml (mode 0600) with a first credential for the configured caller
+    /// if there is none, and prints its secret once. Settings come from server.toml in the
+    /// data directory; these flags override them. Serves until SIGINT or SIGTERM, then lets
+    /// requests in flight finish.
+    Serve(ServeArgs),
     /// Show the token and every Lockbox object on it, with its security attributes
     InspectToken,
     /// Show each material version of a key and an upper bound on its encryptions
@@ -156,6 +163,23 @@ pub(crate) struct DemoArgs {
     /// Directory to provision (recreated if an earlier demo made it)
     #[arg(long, default_value = "lockbox-demo")]
     pub(crate) home: String,
+}
+
+#[derive(Args)]
+pub(crate) struct ServeArgs {
+    /// Address to listen on (default 127.0.0.1:7300)
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) listen: Option<std::net::SocketAddr>,
+    /// PEM certificate chain, leaf first: serve HTTPS (needs --tls-key)
+    #[arg(long, value_name = "PATH", requires = "tls_key")]
+    pub(crate) tls_cert: Option<String>,
+    /// PEM private key of the certificate
+    #[arg(long, value_name = "PATH", requires = "tls_cert")]
+    pub(crate) tls_key: Option<String>,
+    /// Serve plain HTTP on a non-loopback address. Dangerous: plaintexts and data keys cross
+    /// the network in the clear
+    #[arg(long)]
+    pub(crate) dangerously_allow_plain_http: bool,
 }
 
 #[derive(Args)]

@@ -5,7 +5,7 @@ use clap::error::ErrorKind as ClapKind;
 
 use crate::cli::{Cli, Command};
 use crate::commands::{
-    aliases, audit, crypto, demo, grants, keys, policies, rotation, tags, token, upkeep,
+    aliases, audit, crypto, demo, grants, keys, policies, rotation, serve, tags, token, upkeep,
 };
 use crate::error::CliError;
 use crate::{home, remote};
@@ -30,6 +30,8 @@ pub(crate) fn run() -> Result<(), CliError> {
     }
     let command = match cli.command {
         Command::Demo(a) => return demo::demo(a),
+        // The server opens the engine itself, after checking its own configuration.
+        Command::Serve(a) => return serve::serve(a),
         // The audit log needs the token and the store, not an engine.
         Command::Audit(a) => return audit::audit(&home::data_dir()?, a),
         other => other,
@@ -50,6 +52,7 @@ fn kms_command(kms: &dyn Kms, command: Command) -> Result<(), CliError> {
     match command {
         Command::Demo(_)
         | Command::Audit(_)
+        | Command::Serve(_)
         | Command::InspectToken
         | Command::KeyUsage(_)
         | Command::Maintain

@@ -1,1 +1,417 @@
-//! (being written)
+//! Request throttling: token buckets per (account, operation class), shaped like AWS KMS's
+//! request quotas.
+//!
+//! AWS KMS limits each account's request rate per operation, and shares one quota among the
+//! symmetric cryptographic operations. Lockbox does the same with one token bucket per
+//! account and quota: a bucket holds at most one second's worth of requests (its rate) and
+//! refills continuously, so a client may burst up to the rate and then sustain it. A request
+//! that finds its bucket empty is refused with `ThrottlingException` ("Rate exceeded"), status
+//! 400, which the AWS SDKs retry with back-off.
+//!
+//! The classes and their default rates (requests per second), after AWS KMS's defaults:
+//!
+//! | class (`[throttle]` key) | operations | default | bucket |
+//! | --- | --- | --- | --- |
+//! | `cryptographic` | Encrypt, Decrypt, ReEncrypt, GenerateDataKey, GenerateDataKeyWithoutPlaintext, GenerateRandom | 5500 | one, shared |
+//! | `describe_key` | DescribeKey | 2000 | |
+//! | `key_reads` | GetKeyPolicy, GetKeyRotationStatus | 1000 | per operation |
+//! | `lists` | ListKeys, ListAliases, ListGrants, ListRetirableGrants, ListKeyPolicies, ListResourceTags, ListKeyRotations | 100 | per operation |
+//! | `create_key` | CreateKey | 50 | |
+//! | `create_grant` | CreateGrant | 50 | |
+//! | `retire_revoke_grant` | RetireGrant, RevokeGrant | 30 | per operation |
+//! | `put_key_policy` | PutKeyPolicy | 15 | |
+//! | `tag_resource` | TagResource | 10 | |
+//! | `management` | CreateAlias, UpdateAlias, DeleteAlias, EnableKey, DisableKey, EnableKeyRotation, DisableKeyRotation, RotateKeyOnDemand, ScheduleKeyDeletion, CancelKeyDeletion, UpdateKeyDescription, UntagResource, and any operation not listed | 5 | per operation |
+//!
+//! The server keeps one bucket per account that has called (accounts come only from
+//! authenticated credentials, so their number is bounded by the credentials file).
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use serde::Deserialize;
+
+use crate::error::WireError;
+
+/// A quota class: a group of operations that share a default rate (and, for
+/// [`Class::Cryptographic`], one bucket).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Class {
+    /// The symmetric cryptographic operations, sharing one bucket.
+    Cryptographic,
+    /// DescribeKey.
+    DescribeKey,
+    /// GetKeyPolicy and GetKeyRotationStatus.
+    KeyReads,
+    /// The List operations.
+    Lists,
+    /// CreateKey.
+    CreateKey,
+    /// CreateGrant.
+    CreateGrant,
+    /// RetireGrant and RevokeGrant.
+    RetireRevokeGrant,
+    /// PutKeyPolicy.
+    PutKeyPolicy,
+    /// TagResource.
+    TagResource,
+    /// Key and alias management, and any operation not otherwise classed.
+    Management,
+}
+
+impl Class {
+    /// The class of an operation, by its AWS name (`Encrypt`, `ListKeys`, ...).
+    pub fn of(operation: &str) -> Class {
+        match operation {
+            "Encrypt"
+            | "Decrypt"
+            | "ReEncrypt"
+            | "GenerateDataKey"
+            | "GenerateDataKeyWithoutPlaintext"
+            | "GenerateRandom" => Class::Cryptographic,
+            "DescribeKey" => Class::DescribeKey,
+            "GetKeyPolicy" | "GetKeyRotationStatus" => Class::KeyReads,
+            "ListKeys"
+            | "ListAliases"
+            | "ListGrants"
+            | "ListRetirableGrants"
+            | "ListKeyPolicies"
+            | "ListResourceTags"
+            | "ListKeyRotations" => Class::Lists,
+            "CreateKey" => Class::CreateKey,
+            "CreateGrant" => Class::CreateGrant,
+            "RetireGrant" | "RevokeGrant" => Class::RetireRevokeGrant,
+            "PutKeyPolicy" => Class::PutKeyPolicy,
+            "TagResource" => Class::TagResource,
+            _ => Class::Management,
+        }
+    }
+
+    /// The class's key in `[throttle]`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Class::Cryptographic => "cryptographic",
+            Class::DescribeKey => "describe_key",
+            Class::KeyReads => "key_reads",
+            Class::Lists => "lists",
+            Class::CreateKey => "create_key",
+            Class::CreateGrant => "create_grant",
+            Class::RetireRevokeGrant => "retire_revoke_grant",
+            Class::PutKeyPolicy => "put_key_policy",
+            Class::TagResource => "tag_resource",
+            Class::Management => "management",
+        }
+    }
+
+    /// Whether the class's operations share one bucket (else each has its own at the
+    /// class's rate).
+    fn shared(self) -> bool {
+        matches!(self, Class::Cryptographic)
+    }
+}
+
+/// The largest rate a class may be given, per second.
+pub const MAX_RATE: u32 = 1_000_000;
+
+/// `[throttle]` in `server.toml`: whether throttling is on, and each class's rate in
+/// requests per second (see the module documentation for the defaults).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ThrottleConfig {
+    /// Throttling on (default) or off.
+    pub enabled: bool,
+    /// Symmetric cryptographic operations, shared.
+    pub cryptographic: u32,
+    /// DescribeKey.
+    pub describe_key: u32,
+    /// GetKeyPolicy, GetKeyRotationStatus.
+    pub key_reads: u32,
+    /// The List operations.
+    pub lists: u32,
+    /// CreateKey.
+    pub create_key: u32,
+    /// CreateGrant.
+    pub create_grant: u32,
+    /// RetireGrant, RevokeGrant.
+    pub retire_revoke_grant: u32,
+    /// PutKeyPolicy.
+    pub put_key_policy: u32,
+    /// TagResource.
+    pub tag_resource: u32,
+    /// Key and alias management, and any other operation.
+    pub management: u32,
+}
+
+impl Default for ThrottleConfig {
+    fn default() -> Self {
+        ThrottleConfig {
+            enabled: true,
+            cryptographic: 5500,
+            describe_key: 2000,
+            key_reads: 1000,
+            lists: 100,
+            create_key: 50,
+            create_grant: 50,
+            retire_revoke_grant: 30,
+            put_key_policy: 15,
+            tag_resource: 10,
+            management: 5,
+        }
+    }
+}
+
+impl ThrottleConfig {
+    /// The rate of `class`, per second.
+    pub fn rate(&self, class: Class) -> u32 {
+        match class {
+            Class::Cryptographic => self.cryptographic,
+            Class::DescribeKey => self.describe_key,
+            Class::KeyReads => self.key_reads,
+            Class::Lists => self.lists,
+            Class::CreateKey => self.create_key,
+            Class::CreateGrant => self.create_grant,
+            Class::RetireRevokeGrant => self.retire_revoke_grant,
+            Class::PutKeyPolicy => self.put_key_policy,
+            Class::TagResource => self.tag_resource,
+            Class::Management => self.management,
+        }
+    }
+
+    /// Checks every rate is within 1..=[`MAX_RATE`]; the message names the field.
+    pub fn check(&self) -> Result<(), String> {
+        for class in ALL_CLASSES {
+            let rate = self.rate(class);
+            if !(1..=MAX_RATE).contains(&rate) {
+                return Err(format!(
+                    "throttle.{} = {rate}: a rate must be 1..={MAX_RATE} requests per second \
+                     (to turn throttling off, set throttle.enabled = false)",
+                    class.name()
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+const ALL_CLASSES: [Class; 10] = [
+    Class::Cryptographic,
+    Class::DescribeKey,
+    Class::KeyReads,
+    Class::Lists,
+    Class::CreateKey,
+    Class::CreateGrant,
+    Class::RetireRevokeGrant,
+    Class::PutKeyPolicy,
+    Class::TagResource,
+    Class::Management,
+];
+
+/// Token buckets per (account, class or operation). `Send + Sync`.
+pub struct Throttle {
+    config: ThrottleConfig,
+    buckets: Mutex<HashMap<BucketKey, Bucket>>,
+}
+
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct BucketKey {
+    account: String,
+    class: Class,
+    // The operation, for classes whose operations each have a bucket; "" for shared ones.
+    operation: &'static str,
+}
+
+struct Bucket {
+    tokens: f64,
+    last: Instant,
+}
+
+impl Throttle {
+    /// Buckets with these rates. The configuration should have passed
+    /// [`ThrottleConfig::check`]; a rate of 0 refuses every request of its class.
+    pub fn new(config: ThrottleConfig) -> Self {
+        Throttle {
+            config,
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Takes a token for one `operation` call by `account`, now.
+    pub fn check(&self, account: &str, operation: &'static str) -> Result<(), WireError> {
+        self.check_at(account, operation, Instant::now())
+    }
+
+    /// As [`Throttle::check`], at `now` (tests drive the clock). Times earlier than a
+    /// bucket's last refill count as that time.
+    pub fn check_at(
+        &self,
+        account: &str,
+        operation: &'static str,
+        now: Instant,
+    ) -> Result<(), WireError> {
+        if !self.config.enabled {
+            return Ok(());
+        }
+        let class = Class::of(operation);
+        let rate = f64::from(self.config.rate(class));
+        let key = BucketKey {
+            account: account.to_owned(),
+            class,
+            operation: if class.shared() { "" } else { operation },
+        };
+        let mut buckets = self.buckets.lock();
+        let bucket = buckets.entry(key).or_insert(Bucket {
+            tokens: rate,
+            last: now,
+        });
+        let elapsed = now.saturating_duration_since(bucket.last);
+        bucket.tokens = (bucket.tokens + elapsed.as_secs_f64() * rate).min(rate);
+        bucket.last = bucket.last.max(now);
+        if bucket.tokens >= 1.0 {
+            bucket.tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(throttled())
+        }
+    }
+
+    /// How long until `account` may call `operation` again (zero if it may now).
+    pub fn retry_after(&self, account: &str, operation: &'static str, now: Instant) -> Duration {
+        let class = Class::of(operation);
+        let rate = f64::from(self.config.rate(class));
+        let key = BucketKey {
+            account: account.to_owned(),
+            class,
+            operation: if class.shared() { "" } else { operation },
+        };
+        match self.buckets.lock().get(&key) {
+            Some(b) => {
+                let tokens = b.tokens + now.saturating_duration_since(b.last).as_secs_f64() * rate;
+                if tokens >= 1.0 || rate <= 0.0 {
+                    Duration::ZERO
+                } else {
+                    Duration::from_secs_f64((1.0 - tokens) / rate)
+                }
+            }
+            None => Duration::ZERO,
+        }
+    }
+}
+
+/// The error AWS KMS answers a throttled request with.
+pub fn throttled() -> WireError {
+    WireError::new(400, "ThrottlingException", "Rate exceeded")
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn quotas(f: impl FnOnce(&mut ThrottleConfig)) -> Throttle {
+        let mut c = ThrottleConfig::default();
+        f(&mut c);
+        Throttle::new(c)
+    }
+
+    #[test]
+    fn a_bucket_allows_its_rate_as_a_burst_then_refuses_with_throttling_exception() {
+        let t = quotas(|c| c.create_key = 3);
+        let t0 = Instant::now();
+        for _ in 0..3 {
+            t.check_at("111122223333", "CreateKey", t0).unwrap();
+        }
+        let e = t.check_at("111122223333", "CreateKey", t0).unwrap_err();
+        assert_eq!(
+            (e.status, e.code.as_ref(), e.message.as_str()),
+            (400, "ThrottlingException", "Rate exceeded")
+        );
+        assert_eq!(
+            t.retry_after("111122223333", "CreateKey", t0),
+            Duration::from_secs_f64(1.0 / 3.0)
+        );
+    }
+
+    #[test]
+    fn tokens_refill_continuously_up_to_one_second_of_rate() {
+        let t = quotas(|c| c.create_key = 10);
+        let t0 = Instant::now();
+        for _ in 0..10 {
+            t.check_at("a", "CreateKey", t0).unwrap();
+        }
+        assert!(t.check_at("a", "CreateKey", t0).is_err());
+        // 100 ms at 10/s is one token.
+        let t1 = t0 + Duration::from_millis(100);
+        t.check_at("a", "CreateKey", t1).unwrap();
+        assert!(t.check_at("a", "CreateKey", t1).is_err());
+        // A long pause refills to the cap (10), not beyond.
+        let t2 = t1 + Duration::from_secs(60);
+        for _ in 0..10 {
+            t.check_at("a", "CreateKey", t2).unwrap();
+        }
+        assert!(t.check_at("a", "CreateKey", t2).is_err());
+        // A clock that steps back changes nothing.
+        assert!(t.check_at("a", "CreateKey", t0).is_err());
+    }
+
+    #[test]
+    fn cryptographic_operations_share_one_bucket_and_others_have_their_own() {
+        let t = quotas(|c| {
+            c.cryptographic = 2;
+            c.management = 1;
+        });
+        let t0 = Instant::now();
+        t.check_at("a", "Encrypt", t0).unwrap();
+        t.check_at("a", "GenerateDataKey", t0).unwrap();
+        assert!(t.check_at("a", "Decrypt", t0).is_err());
+        // Management operations each have a bucket of their own at the class rate.
+        t.check_at("a", "EnableKey", t0).unwrap();
+        t.check_at("a", "DisableKey", t0).unwrap();
+        assert!(t.check_at("a", "EnableKey", t0).is_err());
+        // Unknown operations fall in management.
+        assert_eq!(Class::of("SomethingNew"), Class::Management);
+    }
+
+    #[test]
+    fn accounts_are_throttled_separately() {
+        let t = quotas(|c| c.describe_key = 1);
+        let t0 = Instant::now();
+        t.check_at("111111111111", "DescribeKey", t0).unwrap();
+        assert!(t.check_at("111111111111", "DescribeKey", t0).is_err());
+        t.check_at("222222222222", "DescribeKey", t0).unwrap();
+    }
+
+    #[test]
+    fn disabled_throttling_allows_everything() {
+        let t = quotas(|c| {
+            c.enabled = false;
+            c.create_key = 1;
+        });
+        let t0 = Instant::now();
+        for _ in 0..100 {
+            t.check_at("a", "CreateKey", t0).unwrap();
+        }
+    }
+
+    #[test]
+    fn defaults_follow_aws_kms_and_bounds_name_the_field() {
+        let c = ThrottleConfig::default();
+        assert_eq!(c.rate(Class::of("Decrypt")), 5500);
+        assert_eq!(c.rate(Class::of("DescribeKey")), 2000);
+        assert_eq!(c.rate(Class::of("CreateKey")), 50);
+        assert_eq!(c.rate(Class::of("CreateAlias")), 5);
+        assert_eq!(c.rate(Class::of("ListKeys")), 100);
+        c.check().unwrap();
+        let bad = ThrottleConfig {
+            lists: 0,
+            ..ThrottleConfig::default()
+        };
+        assert!(bad.check().unwrap_err().starts_with("throttle.lists = 0: "));
+        let parsed: ThrottleConfig = toml::from_str("create_key = 7").unwrap();
+        assert_eq!((parsed.create_key, parsed.cryptographic), (7, 5500));
+        let e = toml::from_str::<ThrottleConfig>("create_keys = 7").unwrap_err();
+        assert!(e.to_string().contains("unknown field `create_keys`"), "{e}");
+    }
+}

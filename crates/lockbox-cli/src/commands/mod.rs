@@ -9,6 +9,7 @@ pub(crate) mod grants;
 pub(crate) mod keys;
 pub(crate) mod policies;
 pub(crate) mod rotation;
+pub(crate) mod serve;
 pub(crate) mod tags;
 pub(crate) mod token;
 pub(crate) mod upkeep;

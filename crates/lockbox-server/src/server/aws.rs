@@ -1,0 +1,51 @@
+//! The real frontend: AWS KMS JSON 1.1 (`wire`) authenticated with SigV4 (`sigv4`) against a
+//! credentials file (`credentials`).
+
+use std::time::SystemTime;
+
+use lockbox_api::{Kms, Principal};
+
+use super::Frontend;
+// TEMPORARY (see mod.rs): at the merge this becomes `use crate::{credentials, sigv4, wire};`.
+use crate::error::WireError;
+use crate::{credentials, sigv4, wire};
+
+/// AWS KMS as botocore and the AWS SDKs speak it: `X-Amz-Target: TrentService.<Op>`, JSON
+/// 1.1 bodies, SigV4 for service `kms`.
+pub struct AwsKms {
+    credentials: credentials::CredentialStore,
+}
+
+impl AwsKms {
+    /// The frontend, verifying signatures against `credentials`.
+    pub fn new(credentials: credentials::CredentialStore) -> Self {
+        AwsKms { credentials }
+    }
+}
+
+impl Frontend for AwsKms {
+    type Operation = wire::Operation;
+
+    fn operation(&self, target: &str) -> Result<wire::Operation, WireError> {
+        wire::Operation::from_target(target)
+    }
+
+    fn operation_name(&self, op: wire::Operation) -> &'static str {
+        op.name()
+    }
+
+    fn authenticate(
+        &self,
+        parts: &http::request::Parts,
+        body: &[u8],
+        region: &str,
+        now: SystemTime,
+    ) -> Result<Principal, WireError> {
+        sigv4::verify(parts, body, &self.credentials, region, "kms", now)
+            .map(|c| c.principal().clone())
+    }
+
+    fn serve(&self, kms: &dyn Kms, op: wire::Operation, body: &[u8]) -> Result<Vec<u8>, WireError> {
+        wire::serve(kms, op, body)
+    }
+}

@@ -1,0 +1,742 @@
+//! `lockbox serve`: the engine as an AWS KMS endpoint over HTTP/1.1 (TLS with rustls).
+//!
+//! A request goes through these steps; the first that fails answers it, with an AWS-style
+//! JSON error (`{"__type", "message"}`), and the connection goes on serving:
+//!
+//! 1. Routing. `GET /health` answers `{"status":"ok"}` at once: no authentication, no
+//!    throttling, not counted against the in-flight limit (it is for load balancers and
+//!    supervisors, and says only that the server is up). `POST /` is the API; other methods
+//!    on `/` or `/health` get 405 `MethodNotAllowedException`, other paths 404
+//!    `UnknownOperationException`.
+//! 2. The in-flight limit (`max_concurrent_requests`): over it, 503
+//!    `ServiceUnavailableException` at once rather than a queue (a queue only adds latency
+//!    to a saturated token; the AWS SDKs retry 503 with back-off).
+//! 3. `Content-Type` must be `application/x-amz-json-1.1` (what botocore and the AWS SDKs
+//!    send for KMS) or `application/x-amz-json-1.0` (tolerated); anything else is 415
+//!    `UnsupportedMediaTypeException`, as AWS JSON services answer.
+//! 4. `X-Amz-Target` names the operation (`TrentService.Encrypt`); missing, 400
+//!    `UnknownOperationException`.
+//! 5. The body is read within `body_read_timeout_ms` (else 408 `RequestTimeoutException`)
+//!    and at most `max_body_bytes` of it (else 413 `RequestEntityTooLargeException`; a
+//!    declared `Content-Length` over the cap is refused before reading). Both close the
+//!    connection, whose remaining input is unread.
+//! 6. SigV4: the signature is verified against the credentials file (service `kms`, the
+//!    configured region); it yields the principal.
+//! 7. Throttling per (account, operation class): 400 `ThrottlingException`, "Rate exceeded".
+//! 8. The engine call runs on tokio's blocking pool (PKCS#11 calls block; they never run on
+//!    the async workers), as `engine.client(Caller::new(principal).with_source(peer ip))`.
+//!
+//! Every response has `Content-Type: application/x-amz-json-1.1` and `x-amzn-RequestId`:
+//! the engine's request id when the engine was called (so it matches the audit record),
+//! else a fresh random UUID. Requests are logged (method, path, operation, status, request
+//! id, time), never their bodies or credentials.
+//!
+//! Connections: at most `max_connections` are open (further ones wait in the listen
+//! backlog); a request's headers (and the TLS handshake) must arrive within
+//! `header_read_timeout_ms`, and a keep-alive connection idle for `idle_timeout_ms` is
+//! closed. Shutdown is graceful: the listener closes, idle connections close, and requests
+//! in flight have `shutdown_grace_ms` to finish.
+
+mod aws;
+mod config;
+mod conn;
+
+use std::convert::Infallible;
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use bytes::Bytes;
+use http::header::{self, HeaderValue};
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use lockbox::Engine;
+use lockbox_api::{Caller, Kms, Principal};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, mpsc, watch};
+use tokio_rustls::TlsAcceptor;
+
+pub use aws::AwsKms;
+pub use config::{DEFAULT_PORT, SERVER_CONFIG_FILE, ServerConfig};
+
+use self::conn::{ConnState, Tracked};
+use crate::error::WireError;
+use crate::throttle::Throttle;
+
+/// The content type of every response (and of requests, as AWS KMS clients send them).
+pub const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
+
+/// The protocol between HTTP and the engine: how an operation is named, how a request is
+/// authenticated, and how a body becomes a call. [`AwsKms`] is the real one (AWS JSON 1.1
+/// and SigV4); tests plug in doubles.
+pub trait Frontend: Send + Sync + 'static {
+    /// A parsed operation name.
+    type Operation: Copy + Send + 'static;
+
+    /// The operation an `X-Amz-Target` value names; an unknown one is an error to answer.
+    fn operation(&self, target: &str) -> Result<Self::Operation, WireError>;
+
+    /// The operation's AWS name (`Encrypt`), for throttling and logs.
+    fn operation_name(&self, op: Self::Operation) -> &'static str;
+
+    /// Authenticates a request (its head and whole body) at time `now`: the principal that
+    /// signed it, or the error to answer.
+    fn authenticate(
+        &self,
+        parts: &http::request::Parts,
+        body: &[u8],
+        region: &str,
+        now: SystemTime,
+    ) -> Result<Principal, WireError>;
+
+    /// Runs `op` with request body `body` on `kms`: the response body, or the error to
+    /// answer. Called on a blocking thread.
+    fn serve(&self, kms: &dyn Kms, op: Self::Operation, body: &[u8]) -> Result<Vec<u8>, WireError>;
+}
+
+/// Why the server could not start or run.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServerError {
+    /// The configuration is invalid; the message names the field.
+    #[error("server configuration: {0}")]
+    Config(String),
+    /// Plain HTTP on a non-loopback address without `dangerously_allow_plain_http`.
+    #[error(
+        "refusing to serve plain HTTP on {0}, which is not a loopback address: configure \
+         tls_cert and tls_key, listen on 127.0.0.1, or (dangerous: plaintexts and data keys \
+         cross the network in the clear) set dangerously_allow_plain_http"
+    )]
+    PlainHttpRefused(SocketAddr),
+    /// The address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The TLS certificate or key could not be loaded.
+    #[error("TLS: {0}")]
+    Tls(String),
+    /// The server's runtime could not be started or failed.
+    #[error("server runtime: {0}")]
+    Runtime(String),
+}
+
+/// Starts servers. See the module documentation for what a server does.
+pub struct Server;
+
+impl Server {
+    /// Serves `engine` as AWS KMS, authenticating with `credentials`: binds
+    /// `config.listen`, starts a small runtime of its own, and returns at once.
+    pub fn start(
+        engine: Arc<Engine>,
+        credentials: crate::credentials::CredentialStore,
+        config: ServerConfig,
+    ) -> Result<ServerHandle, ServerError> {
+        Server::start_with(engine, AwsKms::new(credentials), config)
+    }
+
+    /// As [`Server::start`], with a frontend of the caller's.
+    pub fn start_with<F: Frontend>(
+        engine: Arc<Engine>,
+        frontend: F,
+        config: ServerConfig,
+    ) -> Result<ServerHandle, ServerError> {
+        config.check_all()?;
+        let tls = match (&config.tls_cert, &config.tls_key) {
+            (Some(cert), Some(key)) => Some(tls_acceptor(cert, key)?),
+            _ => None,
+        };
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            // Engine calls run here; one thread per request in flight, and a few to spare.
+            .max_blocking_threads(config.max_concurrent_requests + 4)
+            .thread_name("lockbox-server")
+            .enable_all()
+            .build()
+            .map_err(|e| ServerError::Runtime(format!("cannot start: {e}")))?;
+        let listener = runtime
+            .block_on(TcpListener::bind(config.listen))
+            .map_err(|source| ServerError::Bind {
+                addr: config.listen,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| ServerError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+        let region = match &config.region {
+            Some(r) => r.clone(),
+            None => engine.arn_scope().region().to_owned(),
+        };
+        tracing::info!(
+            %addr,
+            tls = tls.is_some(),
+            region = %region,
+            "lockbox server listening"
+        );
+        let shared = Arc::new(Shared {
+            engine,
+            frontend,
+            throttle: Throttle::new(config.throttle.clone()),
+            in_flight: Arc::new(Semaphore::new(config.max_concurrent_requests)),
+            region,
+            config,
+        });
+        let (stop, stopped) = watch::channel(false);
+        let done = runtime.spawn(accept_loop(listener, tls, shared, stopped));
+        Ok(ServerHandle {
+            addr,
+            stop,
+            done: Some(done),
+            runtime: Some(runtime),
+        })
+    }
+}
+
+/// A running server.
+pub struct ServerHandle {
+    addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    done: Option<tokio::task::JoinHandle<()>>,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl ServerHandle {
+    /// The address the server listens on (with the actual port when port 0 was asked for).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Begins a graceful shutdown and returns at once: the listener closes, idle
+    /// connections close, requests in flight have `shutdown_grace_ms` to finish.
+    pub fn shutdown(&self) {
+        self.stop.send_replace(true);
+    }
+
+    /// Shuts down gracefully on SIGINT or SIGTERM.
+    pub fn shutdown_on_signal(&self) -> Result<(), ServerError> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let runtime = self
+            .runtime
+            .as_ref()
+            .ok_or_else(|| ServerError::Runtime("the server has stopped".into()))?;
+        let _guard = runtime.enter();
+        let mut int = signal(SignalKind::interrupt())
+            .map_err(|e| ServerError::Runtime(format!("cannot handle SIGINT: {e}")))?;
+        let mut term = signal(SignalKind::terminate())
+            .map_err(|e| ServerError::Runtime(format!("cannot handle SIGTERM: {e}")))?;
+        let stop = self.stop.clone();
+        runtime.spawn(async move {
+            let which = tokio::select! {
+                _ = int.recv() => "SIGINT",
+                _ = term.recv() => "SIGTERM",
+            };
+            tracing::info!(signal = which, "shutting down");
+            stop.send_replace(true);
+        });
+        Ok(())
+    }
+
+    /// Blocks until the server has stopped (after [`ServerHandle::shutdown`] or a signal).
+    pub fn wait(mut self) -> Result<(), ServerError> {
+        self.finish()
+    }
+
+    fn finish(&mut self) -> Result<(), ServerError> {
+        let (Some(runtime), Some(done)) = (self.runtime.take(), self.done.take()) else {
+            return Ok(());
+        };
+        let r = runtime.block_on(done);
+        // Engine calls still running past the grace period cannot be cancelled; do not wait
+        // for them much longer.
+        runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+        r.map_err(|e| ServerError::Runtime(format!("the accept loop failed: {e}")))
+    }
+}
+
+impl Drop for ServerHandle {
+    /// Dropping the handle shuts the server down gracefully and waits for it.
+    fn drop(&mut self) {
+        self.shutdown();
+        if let Err(e) = self.finish() {
+            tracing::error!(error = %e, "server shutdown");
+        }
+    }
+}
+
+struct Shared<F> {
+    engine: Arc<Engine>,
+    frontend: F,
+    config: ServerConfig,
+    region: String,
+    throttle: Throttle,
+    in_flight: Arc<Semaphore>,
+}
+
+fn tls_acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, ServerError> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let certs = CertificateDer::pem_file_iter(cert)
+        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| ServerError::Tls(format!("tls_cert {}: {e}", cert.display())))?;
+    if certs.is_empty() {
+        return Err(ServerError::Tls(format!(
+            "tls_cert {}: no CERTIFICATE in the file",
+            cert.display()
+        )));
+    }
+    let key = PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| ServerError::Tls(format!("tls_key {}: {e}", key.display())))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .and_then(|b| b.with_no_client_auth().with_single_cert(certs, key))
+        .map_err(|e| ServerError::Tls(format!("certificate and key: {e}")))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+async fn accept_loop<F: Frontend>(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    shared: Arc<Shared<F>>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let connections = Arc::new(Semaphore::new(shared.config.max_connections));
+    // Each connection holds a sender; when all are dropped, every connection has ended.
+    let (live, mut all_closed) = mpsc::channel::<()>(1);
+    loop {
+        let permit = tokio::select! {
+            p = connections.clone().acquire_owned() => p,
+            _ = stop.wait_for(|s| *s) => break,
+        };
+        // The semaphore is never closed.
+        let Ok(permit) = permit else { break };
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = stop.wait_for(|s| *s) => break,
+        };
+        let (stream, peer) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                // Out of file descriptors and the like: back off instead of spinning.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let shared = shared.clone();
+        let tls = tls.clone();
+        let stop = stop.clone();
+        let live = live.clone();
+        tokio::spawn(async move {
+            connection(stream, peer, tls, shared, stop).await;
+            drop(permit);
+            drop(live);
+        });
+    }
+    drop(listener);
+    drop(live);
+    let grace = shared.config.shutdown_grace();
+    if tokio::time::timeout(grace, all_closed.recv())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            grace_ms = shared.config.shutdown_grace_ms,
+            "shutdown grace period over with requests still in flight"
+        );
+    }
+    tracing::info!("lockbox server stopped");
+}
+
+async fn connection<F: Frontend>(
+    stream: TcpStream,
+    peer: SocketAddr,
+    tls: Option<TlsAcceptor>,
+    shared: Arc<Shared<F>>,
+    stop: watch::Receiver<bool>,
+) {
+    let _ = stream.set_nodelay(true);
+    let state = ConnState::new();
+    match tls {
+        None => {
+            serve_connection(
+                Tracked::new(stream, state.clone()),
+                peer,
+                state,
+                shared,
+                stop,
+            )
+            .await
+        }
+        Some(acceptor) => {
+            let handshake = acceptor.accept(stream);
+            match tokio::time::timeout(shared.config.header_read_timeout(), handshake).await {
+                Ok(Ok(s)) => {
+                    serve_connection(Tracked::new(s, state.clone()), peer, state, shared, stop)
+                        .await
+                }
+                Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+            }
+        }
+    }
+}
+
+async fn serve_connection<S, F>(
+    io: S,
+    peer: SocketAddr,
+    state: Arc<ConnState>,
+    shared: Arc<Shared<F>>,
+    mut stop: watch::Receiver<bool>,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    F: Frontend,
+{
+    let header_timeout = shared.config.header_read_timeout();
+    let idle_timeout = shared.config.idle_timeout();
+    let service = {
+        let state = state.clone();
+        service_fn(move |req| {
+            let shared = shared.clone();
+            let guard = state.request_started();
+            async move {
+                let response = handle(req, peer, &shared).await;
+                drop(guard);
+                Ok::<_, Infallible>(response)
+            }
+        })
+    };
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        // Our watchdog times headers and idleness apart (see conn.rs).
+        .header_read_timeout(None)
+        .keep_alive(true)
+        // Headers larger than this are refused (431): KMS requests have a handful of short
+        // headers.
+        .max_buf_size(64 * 1024);
+    let conn = builder.serve_connection(TokioIo::new(io), service);
+    let mut conn = std::pin::pin!(conn);
+    let watchdog = conn::watchdog(state, header_timeout, idle_timeout);
+    let mut watchdog = std::pin::pin!(watchdog);
+    let mut stopping = false;
+    loop {
+        tokio::select! {
+            r = conn.as_mut() => {
+                if let Err(e) = r {
+                    tracing::debug!(%peer, error = %e, "connection ended with an error");
+                }
+                return;
+            }
+            why = &mut watchdog => {
+                tracing::debug!(%peer, reason = why, "closing connection");
+                return;
+            }
+            _ = stop.wait_for(|s| *s), if !stopping => {
+                stopping = true;
+                conn.as_mut().graceful_shutdown();
+            }
+        }
+    }
+}
+
+/// What a request came to, before it becomes a response.
+struct Answer {
+    status: u16,
+    body: Vec<u8>,
+    request_id: Option<String>,
+    operation: Option<&'static str>,
+    close: bool,
+    allow: Option<&'static str>,
+}
+
+impl Answer {
+    fn error(e: WireError) -> Answer {
+        Answer {
+            status: e.status,
+            body: e.body(),
+            request_id: None,
+            operation: None,
+            close: false,
+            allow: None,
+        }
+    }
+
+    fn closing(mut self) -> Answer {
+        self.close = true;
+        self
+    }
+}
+
+async fn handle<F: Frontend>(
+    req: Request<Incoming>,
+    peer: SocketAddr,
+    shared: &Arc<Shared<F>>,
+) -> Response<Full<Bytes>> {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let answer = match (path.as_str(), &method) {
+        ("/health", &Method::GET | &Method::HEAD) => Answer {
+            status: 200,
+            body: br#"{"status":"ok"}"#.to_vec(),
+            request_id: None,
+            operation: None,
+            close: false,
+            allow: None,
+        },
+        ("/", &Method::POST) => api(req, peer, shared).await,
+        ("/health", _) => Answer {
+            allow: Some("GET, HEAD"),
+            ..Answer::error(WireError::new(
+                405,
+                "MethodNotAllowedException",
+                format!("{method} is not allowed on /health; use GET"),
+            ))
+        },
+        ("/", _) => Answer {
+            allow: Some("POST"),
+            ..Answer::error(WireError::new(
+                405,
+                "MethodNotAllowedException",
+                format!("{method} is not allowed on /; AWS KMS requests are POST /"),
+            ))
+        },
+        _ => Answer::error(WireError::new(
+            404,
+            "UnknownOperationException",
+            format!(
+                "no such path '{}': AWS KMS requests are POST /, and health is GET /health",
+                shorten(&path)
+            ),
+        )),
+    };
+    let request_id = answer
+        .request_id
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    tracing::info!(
+        peer = %peer.ip(),
+        method = %method,
+        path = %shorten(&path),
+        operation = answer.operation.unwrap_or("-"),
+        status = answer.status,
+        request_id = %request_id,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "request"
+    );
+    let mut response = Response::new(Full::new(Bytes::from(answer.body)));
+    *response.status_mut() =
+        StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        headers.insert("x-amzn-requestid", v);
+    }
+    if let Some(allow) = answer.allow {
+        headers.insert(header::ALLOW, HeaderValue::from_static(allow));
+    }
+    if answer.close {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
+}
+
+/// `POST /`: an AWS KMS request.
+async fn api<F: Frontend>(
+    req: Request<Incoming>,
+    peer: SocketAddr,
+    shared: &Arc<Shared<F>>,
+) -> Answer {
+    let Ok(permit) = shared.in_flight.clone().try_acquire_owned() else {
+        return Answer::error(WireError::new(
+            503,
+            "ServiceUnavailableException",
+            format!(
+                "the server is at its limit of {} requests in flight; retry later",
+                shared.config.max_concurrent_requests
+            ),
+        ));
+    };
+    let (parts, body) = req.into_parts();
+
+    let content_type = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let media = content_type.split(';').next().unwrap_or("").trim();
+    if !media.eq_ignore_ascii_case(CONTENT_TYPE)
+        && !media.eq_ignore_ascii_case("application/x-amz-json-1.0")
+    {
+        return Answer::error(WireError::new(
+            415,
+            "UnsupportedMediaTypeException",
+            format!(
+                "Content-Type must be {CONTENT_TYPE}, not '{}'",
+                shorten(content_type)
+            ),
+        ))
+        .closing();
+    }
+
+    let op = match parts.headers.get("x-amz-target").map(|v| v.to_str()) {
+        None => {
+            return Answer::error(WireError::new(
+                400,
+                "UnknownOperationException",
+                "the X-Amz-Target header is missing; it names the operation, e.g. \
+                 TrentService.Encrypt",
+            ))
+            .closing();
+        }
+        Some(Err(_)) => {
+            return Answer::error(WireError::new(
+                400,
+                "UnknownOperationException",
+                "the X-Amz-Target header is not visible ASCII",
+            ))
+            .closing();
+        }
+        Some(Ok(target)) => match shared.frontend.operation(target) {
+            Ok(op) => op,
+            Err(e) => return Answer::error(e).closing(),
+        },
+    };
+    let name = shared.frontend.operation_name(op);
+    let with_op = |a: Answer| Answer {
+        operation: Some(name),
+        ..a
+    };
+
+    let max = shared.config.max_body_bytes;
+    let too_large = || {
+        with_op(
+            Answer::error(WireError::new(
+                413,
+                "RequestEntityTooLargeException",
+                format!("the request body is larger than the server's limit of {max} bytes"),
+            ))
+            .closing(),
+        )
+    };
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max as u64) {
+        return too_large();
+    }
+    let read = tokio::time::timeout(
+        shared.config.body_read_timeout(),
+        Limited::new(body, max).collect(),
+    )
+    .await;
+    let body = match read {
+        Ok(Ok(collected)) => collected.to_bytes(),
+        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => return too_large(),
+        Ok(Err(e)) => {
+            return with_op(
+                Answer::error(WireError::new(
+                    400,
+                    "SerializationException",
+                    format!("cannot read the request body: {e}"),
+                ))
+                .closing(),
+            );
+        }
+        Err(_) => {
+            return with_op(
+                Answer::error(WireError::new(
+                    408,
+                    "RequestTimeoutException",
+                    format!(
+                        "the request body did not arrive within {} ms",
+                        shared.config.body_read_timeout_ms
+                    ),
+                ))
+                .closing(),
+            );
+        }
+    };
+
+    let principal =
+        match shared
+            .frontend
+            .authenticate(&parts, &body, &shared.region, SystemTime::now())
+        {
+            Ok(p) => p,
+            Err(e) => return with_op(Answer::error(e)),
+        };
+    if let Err(e) = shared.throttle.check(principal.account(), name) {
+        return with_op(Answer::error(e));
+    }
+
+    let source = source_of(peer.ip());
+    let task = {
+        let shared = shared.clone();
+        tokio::task::spawn_blocking(move || {
+            let client = shared
+                .engine
+                .client(Caller::new(principal).with_source(&source));
+            let result = shared.frontend.serve(&client, op, &body);
+            (result, client.last_request_id())
+        })
+    };
+    let answer = match task.await {
+        Ok((Ok(body), request_id)) => Answer {
+            status: 200,
+            body,
+            request_id,
+            operation: Some(name),
+            close: false,
+            allow: None,
+        },
+        Ok((Err(e), request_id)) => Answer {
+            request_id,
+            ..with_op(Answer::error(e))
+        },
+        Err(e) => {
+            tracing::error!(operation = name, error = %e, "the engine call panicked");
+            with_op(Answer::error(WireError::new(
+                500,
+                "KMSInternalException",
+                "the server failed while processing the request",
+            )))
+        }
+    };
+    drop(permit);
+    answer
+}
+
+/// The caller's source as the audit trail records it: the peer's IP address.
+fn source_of(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => v6.to_string(),
+        },
+        IpAddr::V4(v4) => v4.to_string(),
+    }
+}
+
+/// At most 100 characters of client-supplied text, for messages and logs.
+fn shorten(s: &str) -> String {
+    let mut out: String = s.chars().take(100).collect();
+    if out.len() < s.len() {
+        out.push_str("...");
+    }
+    out.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
+}
