@@ -396,20 +396,33 @@ fn parse_arn(whole: &str, after_arn: &str) -> Result<KeyRef, KmsError> {
     }
 }
 
-/// Untrusted strings are echoed in messages only up to a readable length.
-pub(crate) fn shorten(s: &str) -> String {
+/// An untrusted string as error messages and logs may echo it: at most 80 characters (then
+/// `...`), control characters shown as `?` so that nothing can forge a log line.
+pub fn shorten(s: &str) -> String {
     const MAX: usize = 80;
-    if s.chars().count() <= MAX {
-        s.to_owned()
-    } else {
-        let head: String = s.chars().take(MAX).collect();
-        format!("{head}...")
+    let mut out: String = s
+        .chars()
+        .take(MAX)
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect();
+    if s.chars().nth(MAX).is_some() {
+        out.push_str("...");
     }
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shorten_bounds_length_and_hides_control_characters() {
+        assert_eq!(shorten("alias/x"), "alias/x");
+        assert_eq!(shorten("a\nb\u{1b}[31m"), "a?b?[31m");
+        let long = "é".repeat(81);
+        assert_eq!(shorten(&long), format!("{}...", "é".repeat(80)));
+        assert_eq!(shorten(&"é".repeat(80)), "é".repeat(80));
+    }
 
     const ID: &str = "1234abcd-12ab-44cd-96ef-1234567890ab";
 

@@ -23,7 +23,7 @@ use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use lockbox_api::Principal;
+use lockbox_api::{Principal, shorten};
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
@@ -521,15 +521,6 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), CredentialError> {
         let _ = fs::remove_file(&tmp);
     }
     result.map_err(io)
-}
-
-fn shorten(s: &str) -> String {
-    if s.chars().count() > 40 {
-        let head: String = s.chars().take(37).collect();
-        format!("{head}...")
-    } else {
-        s.to_owned()
-    }
 }
 
 #[cfg(test)]

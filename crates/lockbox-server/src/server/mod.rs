@@ -56,6 +56,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use lockbox::Engine;
+use lockbox_api::shorten;
 use lockbox_api::{Caller, Kms, Principal};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, mpsc, watch};
@@ -728,15 +729,4 @@ fn source_of(ip: IpAddr) -> String {
         },
         IpAddr::V4(v4) => v4.to_string(),
     }
-}
-
-/// At most 100 characters of client-supplied text, for messages and logs.
-fn shorten(s: &str) -> String {
-    let mut out: String = s.chars().take(100).collect();
-    if out.len() < s.len() {
-        out.push_str("...");
-    }
-    out.chars()
-        .map(|c| if c.is_control() { '?' } else { c })
-        .collect()
 }

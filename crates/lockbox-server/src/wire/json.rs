@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use base64::Engine as _;
 use base64::alphabet;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+pub(crate) use lockbox_api::shorten;
 use lockbox_api::{KmsError, Plaintext, Timestamp};
 use serde_json::{Map, Value};
 use zeroize::{Zeroize, Zeroizing};
@@ -416,17 +417,6 @@ fn lower_first(name: &str) -> String {
     match chars.next() {
         Some(c) => c.to_ascii_lowercase().to_string() + chars.as_str(),
         None => String::new(),
-    }
-}
-
-/// Untrusted values are echoed in messages only up to a readable length.
-pub(crate) fn shorten(s: &str) -> String {
-    const MAX: usize = 80;
-    if s.chars().count() <= MAX {
-        s.to_owned()
-    } else {
-        let head: String = s.chars().take(MAX).collect();
-        format!("{head}...")
     }
 }
 
