@@ -273,13 +273,24 @@ fn closed_by_server(s: &mut TcpStream) -> bool {
     closed
 }
 
+/// A signed malformed request: (what, operation, body, `__type`, words of the message).
+type SignedCase<'a> = (&'a str, &'a str, Vec<u8>, &'a str, &'a [&'a str]);
+/// An unsigned one: (what, headers, status, `__type`, words of the message).
+type UnsignedCase<'a> = (
+    &'a str,
+    Vec<(&'a str, &'a [u8])>,
+    u16,
+    &'a str,
+    &'a [&'a str],
+);
+
 token_test!(fn malformed_requests_get_exact_errors_and_the_server_goes_on(t) {
     let f = start(t, |_| {});
     let key = f.key_id.clone();
     let deep_array = format!("{}{}", "[".repeat(5000), "]".repeat(5000));
     let deep_member = format!(r#"{{"KeyId":{}1{}}}"#, "[".repeat(5000), "]".repeat(5000));
     let deep_object = format!("{}1{}", r#"{"a":"#.repeat(5000), "}".repeat(5000));
-    let signed_cases: Vec<(&str, &str, Vec<u8>, &str, &[&str])> = vec![
+    let signed_cases: Vec<SignedCase> = vec![
         ("bad JSON", "DescribeKey", br#"{"KeyId": "#.to_vec(),
             "SerializationException", &["not valid JSON"]),
         ("array body", "DescribeKey", br#"["KeyId"]"#.to_vec(),
@@ -322,7 +333,7 @@ token_test!(fn malformed_requests_get_exact_errors_and_the_server_goes_on(t) {
         f.assert_serves();
     }
 
-    let unsigned_cases: Vec<(&str, Vec<(&str, &[u8])>, u16, &str, &[&str])> = vec![
+    let unsigned_cases: Vec<UnsignedCase> = vec![
         ("missing target", vec![("Content-Type", CONTENT_TYPE.as_bytes())], 400,
             "UnknownOperationException", &["X-Amz-Target header is missing"]),
         ("target not ASCII",
@@ -503,10 +514,9 @@ token_test!(fn header_floods_are_refused_and_the_server_goes_on(t) {
         let mut req = raw(&f.sign_with("ListKeys", b"{}", |_| {}));
         let at = req.windows(2).position(|w| w == b"\r\n").unwrap() + 2;
         req.splice(at..at, extra.into_bytes());
-        match send_racing_close(f.addr, &req) {
-            Some(r) => assert_eq!(r.status, 431, "{}", r.body),
-            // The server closed with our bytes unread, and the reset overtook its 431.
-            None => {}
+        // `None`: the server closed with our bytes unread, and the reset overtook its 431.
+        if let Some(r) = send_racing_close(f.addr, &req) {
+            assert_eq!(r.status, 431, "{}", r.body);
         }
         f.assert_serves();
     }
