@@ -72,6 +72,10 @@ use crate::throttle::Throttle;
 /// The content type of every response (and of requests, as AWS KMS clients send them).
 pub const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
 
+/// The largest request head (request line and headers) accepted, in bytes; larger ones are
+/// answered 431.
+pub const MAX_HEAD_BYTES: usize = 64 * 1024;
+
 /// The protocol between HTTP and the engine: how an operation is named, how a request is
 /// authenticated, and how a body becomes a call. [`AwsKms`] is the real one (AWS JSON 1.1
 /// and SigV4); tests plug in doubles.
@@ -423,9 +427,12 @@ async fn serve_connection<S, F>(
         // Our watchdog times headers and idleness apart (see conn.rs).
         .header_read_timeout(None)
         .keep_alive(true)
-        // Headers larger than this are refused (431): KMS requests have a handful of short
-        // headers.
-        .max_buf_size(64 * 1024);
+        // A request head (request line and headers) larger than this is refused (431): KMS
+        // requests have a handful of short headers. `max_buf_size` alone does not bound the
+        // head: one read may fill the buffer's spare capacity past it, and a head that
+        // completes in that read is accepted (a 100 KiB header got through).
+        .max_header_size(MAX_HEAD_BYTES)
+        .max_buf_size(MAX_HEAD_BYTES);
     let conn = builder.serve_connection(TokioIo::new(io), service);
     let mut conn = std::pin::pin!(conn);
     let watchdog = conn::watchdog(state, header_timeout, idle_timeout);

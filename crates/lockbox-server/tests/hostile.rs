@@ -1,0 +1,617 @@
+//! Hostile input against a real server: the AWS frontend (JSON 1.1 codec and SigV4) over a real
+//! engine on a throwaway SoftHSM token, spoken to with raw HTTP over std sockets.
+//!
+//! Every case asserts the exact status, `__type` and the words of the message that name the
+//! fault; after each, a valid signed request on a new connection must still be answered
+//! correctly. Requests that need a signature are signed with `sigv4::sign`, as a client
+//! would sign them, and then tampered with.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use http::header::{AUTHORIZATION, HeaderName};
+use http::{HeaderMap, HeaderValue, Uri};
+use lockbox::{Config, Engine};
+use lockbox_server::credentials::{Credential, CredentialStore, SecretKey};
+use lockbox_server::server::{CONTENT_TYPE, MAX_HEAD_BYTES, Server, ServerConfig, ServerHandle};
+use lockbox_server::sigv4::{self, SIGNATURE_MISMATCH_MESSAGE, UNRECOGNIZED_CLIENT_MESSAGE};
+use lockbox_token::testing::TestToken;
+use lockbox_token::token_test;
+use serde_json::{Value, json};
+
+const ACCESS_KEY: &str = "LBKHOSTILETEST000001";
+const SECRET: &str = "hostileTestSecret0123456789abcdefghijklm";
+const MINUTE: Duration = Duration::from_secs(60);
+
+/// A server with one credential (for the engine's default principal) and one key, created
+/// through the wire.
+struct Fixture {
+    // Dropped (shut down) before the test's token goes away.
+    server: ServerHandle,
+    addr: SocketAddr,
+    region: String,
+    key_id: String,
+}
+
+fn start(t: &TestToken, tweak: impl FnOnce(&mut ServerConfig)) -> Fixture {
+    let engine = Arc::new(Engine::open(Config::new(t.dir().join("data"), t.config())).unwrap());
+    let region = engine.arn_scope().region().to_owned();
+    let principal = engine.default_caller("test").principal().clone();
+    let credential =
+        Credential::new(ACCESS_KEY, SecretKey::new(SECRET.to_owned()), principal).unwrap();
+    let store = CredentialStore::from_entries([credential]).unwrap();
+    let mut config = ServerConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        shutdown_grace_ms: 500,
+        ..ServerConfig::default()
+    };
+    tweak(&mut config);
+    let server = Server::start(engine, store, config).unwrap();
+    let addr = server.local_addr();
+    let mut f = Fixture {
+        server,
+        addr,
+        region,
+        key_id: String::new(),
+    };
+    let r = send(addr, &f.signed("CreateKey", b"{}"));
+    assert_eq!(r.status, 200, "{}", r.body);
+    f.key_id = r.json()["KeyMetadata"]["KeyId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    f
+}
+
+impl Fixture {
+    /// A request for `op` signed now with the right credential, region and service.
+    fn signed(&self, op: &str, body: &[u8]) -> Vec<u8> {
+        raw(&self.sign_with(op, body, |_| {}))
+    }
+
+    /// The signed headers of a request for `op`; `tweak` changes the signing inputs.
+    fn sign_with(&self, op: &str, body: &[u8], tweak: impl FnOnce(&mut Signing)) -> Request {
+        let mut s = Signing {
+            access_key: ACCESS_KEY.to_owned(),
+            secret: SECRET.to_owned(),
+            region: self.region.clone(),
+            service: "kms".to_owned(),
+            now: SystemTime::now(),
+            extra: Vec::new(),
+        };
+        tweak(&mut s);
+        let uri: Uri = format!("http://{}/", self.addr).parse().unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "host",
+            HeaderValue::from_str(&self.addr.to_string()).unwrap(),
+        );
+        headers.insert("content-type", HeaderValue::from_static(CONTENT_TYPE));
+        headers.insert(
+            "x-amz-target",
+            HeaderValue::from_str(&format!("TrentService.{op}")).unwrap(),
+        );
+        for (k, v) in &s.extra {
+            headers.insert(
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        sigv4::sign(
+            "POST",
+            &uri,
+            &mut headers,
+            body,
+            &s.access_key,
+            &SecretKey::new(s.secret),
+            &s.region,
+            &s.service,
+            s.now,
+        )
+        .unwrap();
+        Request {
+            headers,
+            body: body.to_vec(),
+        }
+    }
+
+    /// Asserts that a valid signed request on a new connection is answered correctly.
+    #[track_caller]
+    fn assert_serves(&self) {
+        let body = json!({ "KeyId": self.key_id }).to_string();
+        let r = send(self.addr, &self.signed("DescribeKey", body.as_bytes()));
+        assert_eq!(r.status, 200, "after a hostile request: {}", r.body);
+        assert_eq!(r.json()["KeyMetadata"]["KeyId"], self.key_id.as_str());
+    }
+}
+
+struct Signing {
+    access_key: String,
+    secret: String,
+    region: String,
+    service: String,
+    now: SystemTime,
+    /// More headers, signed too.
+    extra: Vec<(&'static str, String)>,
+}
+
+struct Request {
+    headers: HeaderMap,
+    body: Vec<u8>,
+}
+
+/// The request on the wire, with `Content-Length` and `Connection: close` (neither signed).
+fn raw(r: &Request) -> Vec<u8> {
+    let mut out = b"POST / HTTP/1.1\r\n".to_vec();
+    for (k, v) in &r.headers {
+        out.extend_from_slice(k.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(v.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(
+        format!(
+            "Content-Length: {}\r\nConnection: close\r\n\r\n",
+            r.body.len()
+        )
+        .as_bytes(),
+    );
+    out.extend_from_slice(&r.body);
+    out
+}
+
+/// An unsigned request with these headers (and `Host`, `Content-Length`, `Connection: close`).
+fn unsigned(headers: &[(&str, &[u8])], body: &[u8]) -> Vec<u8> {
+    let mut out = b"POST / HTTP/1.1\r\nHost: localhost\r\n".to_vec();
+    for (k, v) in headers {
+        out.extend_from_slice(k.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(v);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(
+        format!(
+            "Content-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        )
+        .as_bytes(),
+    );
+    out.extend_from_slice(body);
+    out
+}
+
+struct Reply {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Reply {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
+    }
+}
+
+/// Parses one HTTP/1.1 response (the server closes after it).
+fn parse(raw: &[u8]) -> Reply {
+    let text = String::from_utf8_lossy(raw);
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("no complete response head in {text:?}"));
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let headers = lines
+        .map(|l| {
+            let (k, v) = l.split_once(':').unwrap();
+            (k.trim().to_owned(), v.trim().to_owned())
+        })
+        .collect();
+    Reply {
+        status,
+        headers,
+        body: body.to_owned(),
+    }
+}
+
+/// Sends `raw` on a new connection and reads until the server closes.
+fn send(addr: SocketAddr, raw: &[u8]) -> Reply {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(raw).unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    parse(&out)
+}
+
+/// Asserts an error reply: status, `__type`, and words of the message.
+#[track_caller]
+fn assert_error(r: &Reply, status: u16, code: &str, words: &[&str]) {
+    let v = r.json();
+    assert_eq!(
+        (r.status, v["__type"].as_str().unwrap_or("")),
+        (status, code),
+        "{}",
+        r.body
+    );
+    let message = v["message"].as_str().unwrap();
+    for w in words {
+        assert!(message.contains(w), "{message:?} lacks {w:?}");
+    }
+    assert_eq!(r.header("content-type"), Some(CONTENT_TYPE));
+    assert!(uuid::Uuid::parse_str(r.header("x-amzn-requestid").unwrap()).is_ok());
+}
+
+/// Whether the server has closed `s` (reads EOF) rather than leaving it open with nothing to
+/// read.
+fn closed_by_server(s: &mut TcpStream) -> bool {
+    s.set_nonblocking(true).unwrap();
+    let mut buf = [0u8; 1];
+    let closed = match s.read(&mut buf) {
+        Ok(0) => true,
+        Ok(_) => panic!("the server sent bytes on an idle connection"),
+        Err(e) if e.kind() == ErrorKind::WouldBlock => false,
+        Err(_) => true,
+    };
+    s.set_nonblocking(false).unwrap();
+    closed
+}
+
+/// A signed malformed request: (what, operation, body, `__type`, words of the message).
+type SignedCase<'a> = (&'a str, &'a str, Vec<u8>, &'a str, &'a [&'a str]);
+/// An unsigned one: (what, headers, status, `__type`, words of the message).
+type UnsignedCase<'a> = (
+    &'a str,
+    Vec<(&'a str, &'a [u8])>,
+    u16,
+    &'a str,
+    &'a [&'a str],
+);
+
+token_test!(fn malformed_requests_get_exact_errors_and_the_server_goes_on(t) {
+    let f = start(t, |_| {});
+    let key = f.key_id.clone();
+    let deep_array = format!("{}{}", "[".repeat(5000), "]".repeat(5000));
+    let deep_member = format!(r#"{{"KeyId":{}1{}}}"#, "[".repeat(5000), "]".repeat(5000));
+    let deep_object = format!("{}1{}", r#"{"a":"#.repeat(5000), "}".repeat(5000));
+    let signed_cases: Vec<SignedCase> = vec![
+        ("bad JSON", "DescribeKey", br#"{"KeyId": "#.to_vec(),
+            "SerializationException", &["not valid JSON"]),
+        ("array body", "DescribeKey", br#"["KeyId"]"#.to_vec(),
+            "SerializationException", &["must be a JSON object"]),
+        ("string body", "DescribeKey", br#""KeyId""#.to_vec(),
+            "SerializationException", &["must be a JSON object"]),
+        ("KeyId a number", "DescribeKey", br#"{"KeyId": 5}"#.to_vec(),
+            "SerializationException", &["Value of KeyId must be a string"]),
+        ("Plaintext a list", "Encrypt",
+            json!({"KeyId": key, "Plaintext": ["aGk="]}).to_string().into_bytes(),
+            "SerializationException", &["Value of Plaintext must be a base64-encoded string"]),
+        ("EncryptionContext a string", "Encrypt",
+            json!({"KeyId": key, "Plaintext": "aGk=", "EncryptionContext": "a=b"})
+                .to_string().into_bytes(),
+            "SerializationException",
+            &["Value of EncryptionContext must be a map of strings to strings"]),
+        ("bad base64 Plaintext", "Encrypt",
+            json!({"KeyId": key, "Plaintext": "not*base64!"}).to_string().into_bytes(),
+            "SerializationException", &["Value of Plaintext is not valid base64"]),
+        ("bad base64 CiphertextBlob", "Decrypt",
+            json!({"CiphertextBlob": "%%%%"}).to_string().into_bytes(),
+            "SerializationException", &["Value of CiphertextBlob is not valid base64"]),
+        ("deeply nested arrays", "DescribeKey", deep_array.into_bytes(),
+            "SerializationException", &["not valid JSON", "recursion limit exceeded"]),
+        ("deeply nested member", "DescribeKey", deep_member.into_bytes(),
+            "SerializationException", &["not valid JSON", "recursion limit exceeded"]),
+        ("deeply nested objects", "DescribeKey", deep_object.into_bytes(),
+            "SerializationException", &["not valid JSON", "recursion limit exceeded"]),
+        ("non-UTF-8 in a string", "DescribeKey", b"{\"KeyId\": \"\xff\xfe\"}".to_vec(),
+            "SerializationException", &["not valid JSON"]),
+        ("non-UTF-8 outside strings", "DescribeKey", b"\xff\xfe{}".to_vec(),
+            "SerializationException", &["not valid JSON"]),
+        ("unknown target", "Nope", b"{}".to_vec(),
+            "UnknownOperationException", &["X-Amz-Target 'TrentService.Nope' names no operation"]),
+    ];
+    for (what, op, body, code, words) in &signed_cases {
+        let r = send(f.addr, &f.signed(op, body));
+        eprintln!("case: {what}");
+        assert_error(&r, 400, code, words);
+        f.assert_serves();
+    }
+
+    let unsigned_cases: Vec<UnsignedCase> = vec![
+        ("missing target", vec![("Content-Type", CONTENT_TYPE.as_bytes())], 400,
+            "UnknownOperationException", &["X-Amz-Target header is missing"]),
+        ("target not ASCII",
+            vec![("Content-Type", CONTENT_TYPE.as_bytes()), ("X-Amz-Target", b"TrentService.\xffx")],
+            400, "UnknownOperationException", &["X-Amz-Target header is not visible ASCII"]),
+        ("wrong content type",
+            vec![("Content-Type", b"application/json"), ("X-Amz-Target", b"TrentService.Encrypt")],
+            415, "UnsupportedMediaTypeException",
+            &["Content-Type must be application/x-amz-json-1.1, not 'application/json'"]),
+        ("no content type", vec![("X-Amz-Target", b"TrentService.Encrypt")], 415,
+            "UnsupportedMediaTypeException", &["Content-Type must be"]),
+        ("missing Authorization",
+            vec![("Content-Type", CONTENT_TYPE.as_bytes()), ("X-Amz-Target", b"TrentService.ListKeys")],
+            400, "MissingAuthenticationTokenException", &["Request is missing Authentication Token"]),
+    ];
+    for (what, headers, status, code, words) in &unsigned_cases {
+        eprintln!("case: {what}");
+        let r = send(f.addr, &unsigned(headers, b"{}"));
+        assert_error(&r, *status, code, words);
+        f.assert_serves();
+    }
+    Ok(())
+});
+
+token_test!(fn authentication_failures_get_aws_error_names_and_the_server_goes_on(t) {
+    let f = start(t, |_| {});
+    let body = json!({ "KeyId": f.key_id }).to_string().into_bytes();
+    let region = f.region.clone();
+
+    // One hex digit of the signature changed.
+    let mut forged = f.sign_with("DescribeKey", &body, |_| {});
+    let auth = forged.headers[AUTHORIZATION].to_str().unwrap().to_owned();
+    let last = auth.chars().last().unwrap();
+    let flipped = format!(
+        "{}{}",
+        &auth[..auth.len() - 1],
+        if last == '0' { '1' } else { '0' }
+    );
+    forged.headers.insert(AUTHORIZATION, HeaderValue::from_str(&flipped).unwrap());
+
+    // Signed over one body, sent with another (same length, and a different length).
+    let mut swapped = f.sign_with("DescribeKey", &body, |_| {});
+    swapped.body = body.iter().map(|b| if *b == b'-' { b'_' } else { *b }).collect();
+    let mut longer = f.sign_with("DescribeKey", &body, |_| {});
+    longer.body = json!({ "KeyId": f.key_id, "GrantTokens": [] }).to_string().into_bytes();
+    // The same, with the body's hash in a signed x-amz-content-sha256 header.
+    let hash: String = {
+        use sha2::Digest;
+        sha2::Sha256::digest(&body).iter().map(|b| format!("{b:02x}")).collect()
+    };
+    let mut hashed = f.sign_with("DescribeKey", &body, |s| {
+        s.extra.push(("x-amz-content-sha256", hash));
+    });
+    hashed.body = swapped.body.clone();
+    // A signed header changed after signing.
+    let mut retargeted = f.sign_with("DescribeKey", &body, |_| {});
+    retargeted
+        .headers
+        .insert("x-amz-target", HeaderValue::from_static("TrentService.ScheduleKeyDeletion"));
+
+    let now = SystemTime::now();
+    let cases: Vec<(&str, Request, &str, Vec<String>)> = vec![
+        ("forged signature", forged, "InvalidSignatureException",
+            vec![SIGNATURE_MISMATCH_MESSAGE.to_owned()]),
+        ("body swapped after signing", swapped, "InvalidSignatureException",
+            vec![SIGNATURE_MISMATCH_MESSAGE.to_owned()]),
+        ("longer body after signing", longer, "InvalidSignatureException",
+            vec![SIGNATURE_MISMATCH_MESSAGE.to_owned()]),
+        ("body swapped under a content hash", hashed, "InvalidSignatureException",
+            vec!["'x-amz-content-sha256' header does not match".to_owned()]),
+        ("target changed after signing", retargeted, "InvalidSignatureException",
+            vec![SIGNATURE_MISMATCH_MESSAGE.to_owned()]),
+        ("unknown access key",
+            f.sign_with("DescribeKey", &body, |s| s.access_key = "LBKNOSUCHKEY00000000".into()),
+            "UnrecognizedClientException", vec![UNRECOGNIZED_CLIENT_MESSAGE.to_owned()]),
+        ("wrong secret",
+            f.sign_with("DescribeKey", &body, |s| s.secret = SECRET.replace('h', "H")),
+            "InvalidSignatureException", vec![SIGNATURE_MISMATCH_MESSAGE.to_owned()]),
+        ("signed 20 minutes ago",
+            f.sign_with("DescribeKey", &body, |s| s.now = now - 20 * MINUTE),
+            "InvalidSignatureException",
+            vec!["Signature expired".to_owned(), "is now earlier than".to_owned()]),
+        ("signed 20 minutes ahead",
+            f.sign_with("DescribeKey", &body, |s| s.now = now + 20 * MINUTE),
+            "InvalidSignatureException",
+            vec!["Signature not yet current".to_owned()]),
+        ("wrong region",
+            f.sign_with("DescribeKey", &body, |s| {
+                s.region = if region == "eu-west-1" { "us-east-1" } else { "eu-west-1" }.into()
+            }),
+            "InvalidSignatureException",
+            vec!["Credential should be scoped to a valid region.".to_owned()]),
+        ("wrong service",
+            f.sign_with("DescribeKey", &body, |s| s.service = "s3".into()),
+            "InvalidSignatureException",
+            vec!["Credential should be scoped to correct service: 'kms'.".to_owned()]),
+    ];
+    for (what, request, code, words) in &cases {
+        eprintln!("case: {what}");
+        let words: Vec<&str> = words.iter().map(String::as_str).collect();
+        assert_error(&send(f.addr, &raw(request)), 400, code, &words);
+        f.assert_serves();
+    }
+
+    // Within the skew window a signature from 10 minutes ago is still good.
+    let recent = f.sign_with("DescribeKey", &body, |s| s.now = now - 10 * MINUTE);
+    assert_eq!(send(f.addr, &raw(&recent)).status, 200);
+    Ok(())
+});
+
+token_test!(fn bodies_over_the_cap_are_refused_declared_or_chunked(t) {
+    let f = start(t, |c| c.max_body_bytes = 4096);
+    // Exactly at the cap: served (JSON allows trailing white space).
+    let mut body = json!({ "KeyId": f.key_id }).to_string().into_bytes();
+    body.resize(4096, b' ');
+    let r = send(f.addr, &f.signed("DescribeKey", &body));
+    assert_eq!(r.status, 200, "{}", r.body);
+    // One byte over: refused before the signature is even looked at.
+    body.push(b' ');
+    let r = send(f.addr, &f.signed("DescribeKey", &body));
+    assert_error(&r, 413, "RequestEntityTooLargeException", &["larger than the server's limit of 4096 bytes"]);
+    assert_eq!(r.header("connection"), Some("close"));
+    f.assert_serves();
+
+    // Declared far over the cap, with no body sent: answered at once, nothing read.
+    let mut s = TcpStream::connect(f.addr)?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    s.write_all(
+        format!(
+            "POST / HTTP/1.1\r\nHost: x\r\nContent-Type: {CONTENT_TYPE}\r\n\
+             X-Amz-Target: TrentService.Encrypt\r\nContent-Length: 1000000000\r\n\r\n"
+        )
+        .as_bytes(),
+    )?;
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    assert_error(&parse(&out), 413, "RequestEntityTooLargeException", &["4096 bytes"]);
+    f.assert_serves();
+
+    // Chunked, no length: refused while reading.
+    let mut chunked = format!(
+        "POST / HTTP/1.1\r\nHost: x\r\nContent-Type: {CONTENT_TYPE}\r\n\
+         X-Amz-Target: TrentService.Encrypt\r\nTransfer-Encoding: chunked\r\n\r\n"
+    )
+    .into_bytes();
+    for _ in 0..5 {
+        chunked.extend_from_slice(b"400\r\n");
+        chunked.extend_from_slice(&[b' '; 0x400]);
+        chunked.extend_from_slice(b"\r\n");
+    }
+    chunked.extend_from_slice(b"0\r\n\r\n");
+    let r = send(f.addr, &chunked);
+    assert_error(&r, 413, "RequestEntityTooLargeException", &["4096 bytes"]);
+    f.assert_serves();
+    Ok(())
+});
+
+token_test!(fn header_floods_are_refused_and_the_server_goes_on(t) {
+    let f = start(t, |_| {});
+    // Many headers: more than hyper's 100.
+    let mut many = b"POST / HTTP/1.1\r\nHost: x\r\n".to_vec();
+    for i in 0..500 {
+        many.extend_from_slice(format!("X-Flood-{i}: {i}\r\n").as_bytes());
+    }
+    many.extend_from_slice(b"Content-Length: 0\r\n\r\n");
+    let r = send(f.addr, &many);
+    assert_eq!(r.status, 431, "{}", r.body);
+    f.assert_serves();
+
+    // A head over MAX_HEAD_BYTES: one huge header line, and (under the header count) many
+    // long ones. Each is a complete, otherwise valid request, which must not be served.
+    let huge_line = format!("X-Huge: {}\r\n", "a".repeat(100 * 1024));
+    let long_lines: String = (0..90)
+        .map(|i| format!("X-Long-{i}: {}\r\n", "b".repeat(1000)))
+        .collect();
+    for extra in [huge_line, long_lines] {
+        assert!(extra.len() > MAX_HEAD_BYTES);
+        let mut req = raw(&f.sign_with("ListKeys", b"{}", |_| {}));
+        let at = req.windows(2).position(|w| w == b"\r\n").unwrap() + 2;
+        req.splice(at..at, extra.into_bytes());
+        // `None`: the server closed with our bytes unread, and the reset overtook its 431.
+        if let Some(r) = send_racing_close(f.addr, &req) {
+            assert_eq!(r.status, 431, "{}", r.body);
+        }
+        f.assert_serves();
+    }
+    Ok(())
+});
+
+/// Sends `raw` while reading: the server may answer and close before it has read all of
+/// it, and then the reset its close causes can destroy the answer in our receive buffer,
+/// unless it was read first. `None` if the connection ended without an answer.
+fn send_racing_close(addr: SocketAddr, raw: &[u8]) -> Option<Reply> {
+    let s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut reader = s.try_clone().unwrap();
+    let read = std::thread::spawn(move || {
+        let mut out = Vec::new();
+        let _ = reader.read_to_end(&mut out);
+        out
+    });
+    let _ = (&s).write_all(raw);
+    let out = read.join().unwrap();
+    (!out.is_empty()).then(|| parse(&out))
+}
+
+token_test!(fn slow_headers_and_slow_bodies_are_cut_off_while_others_are_served(t) {
+    let f = start(t, |c| {
+        c.header_read_timeout_ms = 300;
+        c.body_read_timeout_ms = 300;
+    });
+    let addr = f.addr;
+    // Slowloris: one byte of the head every 50 ms, for up to 5 s.
+    let slow = std::thread::spawn(move || {
+        let mut s = TcpStream::connect(addr).unwrap();
+        let started = Instant::now();
+        let head = b"POST / HTTP/1.1\r\nHost: localhost\r\nX-Amz-Target: TrentService.ListKeys\r\n\
+                     Content-Type: application/x-amz-json-1.1\r\nX-Padding: aaaaaaaaaaaaaaaa\r\n";
+        for b in head {
+            if s.write_all(&[*b]).is_err() || started.elapsed() > Duration::from_secs(5) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut buf = [0u8; 64];
+        let n = s.read(&mut buf).unwrap_or(0);
+        (n, started.elapsed())
+    });
+    // Meanwhile, signed requests are served.
+    for _ in 0..5 {
+        f.assert_serves();
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (n, elapsed) = slow.join().unwrap();
+    assert_eq!(n, 0, "the slow connection got a response instead of being closed");
+    // The head needs > 7 s at this pace; the connection is closed soon after 300 ms.
+    assert!(elapsed < Duration::from_secs(3), "closed only after {elapsed:?}");
+
+    // A body that never comes: 408 once the body timeout is over.
+    let mut s = TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    s.write_all(
+        format!(
+            "POST / HTTP/1.1\r\nHost: x\r\nContent-Type: {CONTENT_TYPE}\r\n\
+             X-Amz-Target: TrentService.ListKeys\r\nContent-Length: 100\r\n\r\n{{"
+        )
+        .as_bytes(),
+    )?;
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    assert_error(&parse(&out), 408, "RequestTimeoutException", &["did not arrive within 300 ms"]);
+    f.assert_serves();
+    Ok(())
+});
+
+token_test!(fn idle_connections_up_to_the_cap_do_not_lock_out_a_new_client(t) {
+    let f = start(t, |c| {
+        c.max_connections = 4;
+        c.header_read_timeout_ms = 500;
+    });
+    // Below the cap: idle connections hold their slots, and a new client is served
+    // meanwhile.
+    let mut idle: Vec<TcpStream> = (0..3).map(|_| TcpStream::connect(f.addr).unwrap()).collect();
+    f.assert_serves();
+    for s in &mut idle {
+        assert!(!closed_by_server(s), "an idle connection was closed early");
+    }
+    // Over the cap: the newcomer waits in the backlog until the header timeout frees the
+    // slots the idle connections hold, then is served.
+    idle.extend((0..6).map(|_| TcpStream::connect(f.addr).unwrap()));
+    f.assert_serves();
+    std::thread::sleep(Duration::from_millis(800));
+    // The first three had their slots and sent nothing: closed by the header timeout.
+    for s in &mut idle[..3] {
+        assert!(closed_by_server(s), "an idle connection outlived the header timeout");
+    }
+    f.assert_serves();
+    drop(f.server);
+    Ok(())
+});
