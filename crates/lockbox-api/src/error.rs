@@ -102,6 +102,9 @@ impl fmt::Display for ErrorKind {
 pub struct KmsError {
     kind: ErrorKind,
     message: String,
+    // The AWS error code, when a remote service answered one that no kind names
+    // (`ThrottlingException`, `InvalidSignatureException`, ...).
+    code: Option<Box<str>>,
 }
 
 impl KmsError {
@@ -110,7 +113,25 @@ impl KmsError {
         KmsError {
             kind,
             message: message.into(),
+            code: None,
         }
+    }
+
+    /// An error a remote service answered with an AWS error `code` that no [`ErrorKind`]
+    /// names (`ThrottlingException`, `InvalidSignatureException`, ...): `kind` is the
+    /// nearest kind, [`KmsError::code`] keeps the service's code.
+    pub fn with_code(kind: ErrorKind, code: &str, message: impl Into<String>) -> Self {
+        KmsError {
+            kind,
+            message: message.into(),
+            code: Some(code.into()),
+        }
+    }
+
+    /// The AWS error code: the service's own when it answered one no kind names, else the
+    /// kind's name (`NotFoundException`).
+    pub fn code(&self) -> &str {
+        self.code.as_deref().unwrap_or(self.kind.name())
     }
 
     /// A `ValidationException`.
@@ -155,9 +176,9 @@ impl KmsError {
 impl fmt::Display for KmsError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.message.is_empty() {
-            f.write_str(self.kind.name())
+            f.write_str(self.code())
         } else {
-            write!(f, "{}: {}", self.kind.name(), self.message)
+            write!(f, "{}: {}", self.code(), self.message)
         }
     }
 }

@@ -56,7 +56,7 @@ impl fmt::Display for CliError {
             CliError::Kms { operation, error } => write!(
                 f,
                 "An error occurred ({}) when calling the {operation} operation: {}",
-                error.kind().name(),
+                error.code(),
                 error.message()
             ),
             CliError::Param { param, message } => {

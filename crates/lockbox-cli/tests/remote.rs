@@ -170,8 +170,8 @@ token_test!(fn bad_credentials_and_local_only_commands_are_refused(t) {
         (
             254,
             format!(
-                "An error occurred (AccessDeniedException) when calling the ListKeys \
-                 operation: InvalidSignatureException: {SIGNATURE_MISMATCH_MESSAGE}"
+                "An error occurred (InvalidSignatureException) when calling the ListKeys \
+                 operation: {SIGNATURE_MISMATCH_MESSAGE}"
             )
         )
     );
@@ -182,8 +182,8 @@ token_test!(fn bad_credentials_and_local_only_commands_are_refused(t) {
     ];
     assert_eq!(
         fails(&home, &endpoint, &unknown_key, &["list-keys"]),
-        (254, "An error occurred (AccessDeniedException) when calling the ListKeys operation: \
-               UnrecognizedClientException: The security token included in the request is invalid."
+        (254, "An error occurred (UnrecognizedClientException) when calling the ListKeys \
+               operation: The security token included in the request is invalid."
             .to_owned())
     );
     let wrong_region = [
@@ -193,8 +193,8 @@ token_test!(fn bad_credentials_and_local_only_commands_are_refused(t) {
     ];
     assert_eq!(
         fails(&home, &endpoint, &wrong_region, &["list-keys"]),
-        (254, "An error occurred (AccessDeniedException) when calling the ListKeys operation: \
-               InvalidSignatureException: Credential should be scoped to a valid region."
+        (254, "An error occurred (InvalidSignatureException) when calling the ListKeys \
+               operation: Credential should be scoped to a valid region."
             .to_owned())
     );
 

@@ -64,7 +64,7 @@ impl RemoteKms {
 
 /// True for an error the server answered because of throttling (`ThrottlingException` and
 /// kin), which is worth retrying after a pause. `lockbox_api::ErrorKind` has no throttling
-/// kind, so these arrive as `DependencyTimeout` whose message starts with the code.
+/// kind: these arrive as `DependencyTimeout` with the service's code in [`KmsError::code`].
 pub fn is_throttling(e: &KmsError) -> bool {
     e.kind() == ErrorKind::DependencyTimeout
         && [
@@ -73,12 +73,7 @@ pub fn is_throttling(e: &KmsError) -> bool {
             "TooManyRequestsException",
             "RequestLimitExceeded",
         ]
-        .iter()
-        .any(|code| {
-            e.message()
-                .strip_prefix(code)
-                .is_some_and(|rest| rest.is_empty() || rest.starts_with(':'))
-        })
+        .contains(&e.code())
 }
 
 impl Kms for RemoteKms {

@@ -143,9 +143,9 @@ pub fn serve(kms: &dyn Kms, op: Operation, body: &[u8]) -> Result<Vec<u8>, WireE
 
 /// The [`KmsError`] an error response stands for: `{"__type", "message"}` with any status.
 ///
-/// A code Lockbox knows becomes its [`ErrorKind`]. Codes it does not know keep their name at
-/// the start of the message (`ThrottlingException: Rate exceeded`), so a person sees it and
-/// code can tell (see [`crate::remote::is_throttling`]); their kind is the nearest there is:
+/// A code Lockbox knows becomes its [`ErrorKind`]. A code it does not know is kept as the
+/// error's [`KmsError::code`] (so the CLI prints `InvalidSignatureException` as the AWS CLI
+/// does, and [`crate::remote::is_throttling`] can tell); its kind is the nearest there is:
 /// `DependencyTimeout` for throttling and unavailability (the codes SDKs retry),
 /// `AccessDenied` for authentication failures, `Validation` for malformed requests,
 /// `UnsupportedOperation` for unknown operations, `KmsInternal` otherwise.
@@ -203,11 +203,7 @@ pub fn error_from_response(status: u16, body: &[u8]) -> KmsError {
         _ if status >= 500 => ErrorKind::DependencyTimeout,
         _ => ErrorKind::KmsInternal,
     };
-    if message.is_empty() {
-        KmsError::new(kind, code.to_owned())
-    } else {
-        KmsError::new(kind, format!("{code}: {message}"))
-    }
+    KmsError::with_code(kind, code, message)
 }
 
 /// `com.amazonaws.kms#NotFoundException:http://...` -> `NotFoundException`.
