@@ -1,0 +1,326 @@
+#!/usr/bin/env python3
+"""boto3, unchanged, against a Lockbox server: the checks of e2e.sh through the SDK.
+
+Usage: LOCKBOX_ENDPOINT_URL=http://127.0.0.1:PORT AWS_ACCESS_KEY_ID=... \\
+       AWS_SECRET_ACCESS_KEY=... AWS_DEFAULT_REGION=... python3 tests/clients/e2e_boto3.py
+
+Every call must carry a request id in its response metadata, errors included; error cases
+assert the exact error code (ClientError.response["Error"]["Code"]) and HTTP status.
+tests/aws_clients.rs runs it against a server on a throwaway token, after e2e.sh, so it
+names its alias differently.
+"""
+
+import os
+import re
+import sys
+import uuid
+
+import boto3
+import botocore.config
+from botocore.exceptions import ClientError
+
+ENDPOINT = sys.argv[1] if len(sys.argv) > 1 else os.environ["LOCKBOX_ENDPOINT_URL"]
+REGION = os.environ["AWS_DEFAULT_REGION"]
+# No retries: a retried call would hide a server error behind a later success.
+CONFIG = botocore.config.Config(retries={"max_attempts": 1, "mode": "standard"})
+
+checks = 0
+
+
+def client(**credentials):
+    return boto3.client(
+        "kms", endpoint_url=ENDPOINT, region_name=REGION, config=CONFIG, **credentials
+    )
+
+
+def expect(name, expected, actual):
+    global checks
+    if expected != actual:
+        sys.exit(f"FAIL: {name}: expected {expected!r}, got {actual!r}")
+    checks += 1
+    print(f"ok: {name}")
+
+
+def has_request_id(response):
+    request_id = response["ResponseMetadata"].get("RequestId", "")
+    return re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", request_id)
+
+
+def call(kms, operation, **params):
+    """Calls `operation`; checks the response's HTTP status and request id."""
+    response = getattr(kms, operation)(**params)
+    expect(f"{operation}: HTTP status", 200, response["ResponseMetadata"]["HTTPStatusCode"])
+    if not has_request_id(response):
+        sys.exit(f"FAIL: {operation}: no request id in {response['ResponseMetadata']!r}")
+    return response
+
+
+def expect_error(name, code, message_prefix, kms, operation, **params):
+    """Calls `operation`, which must fail with `code` (HTTP 400) and a request id."""
+    try:
+        getattr(kms, operation)(**params)
+    except ClientError as e:
+        expect(f"{name}: error code", code, e.response["Error"]["Code"])
+        expect(f"{name}: HTTP status", 400, e.response["ResponseMetadata"]["HTTPStatusCode"])
+        message = e.response["Error"]["Message"]
+        expect(f"{name}: message", message_prefix, message[: len(message_prefix)])
+        if not has_request_id(e.response):
+            sys.exit(f"FAIL: {name}: no request id in {e.response['ResponseMetadata']!r}")
+        return
+    sys.exit(f"FAIL: {name}: {operation} succeeded; expected {code}")
+
+
+def main():
+    kms = client()
+
+    # create-key with a description and tags; describe-key; tags
+    meta = call(
+        kms,
+        "create_key",
+        Description="e2e-boto3",
+        Tags=[{"TagKey": "team", "TagValue": "payments"}, {"TagKey": "env", "TagValue": "test"}],
+    )["KeyMetadata"]
+    key_id, key_arn = meta["KeyId"], meta["Arn"]
+    expect("create_key: KeyId is a UUID", str(uuid.UUID(key_id)), key_id)
+    account = key_arn.split(":")[4]
+    expect("create_key: Arn", f"arn:aws:kms:{REGION}:{account}:key/{key_id}", key_arn)
+    expect(
+        "create_key: metadata",
+        ("e2e-boto3", "Enabled", True, "SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT", "CUSTOMER"),
+        tuple(
+            meta[f]
+            for f in ("Description", "KeyState", "Enabled", "KeySpec", "KeyUsage", "KeyManager")
+        ),
+    )
+    described = call(kms, "describe_key", KeyId=key_id)["KeyMetadata"]
+    expect(
+        "describe_key",
+        (key_id, key_arn, "e2e-boto3"),
+        (described["KeyId"], described["Arn"], described["Description"]),
+    )
+    tags = call(kms, "list_resource_tags", KeyId=key_id)["Tags"]
+    expect(
+        "list_resource_tags",
+        [("env", "test"), ("team", "payments")],
+        sorted((t["TagKey"], t["TagValue"]) for t in tags),
+    )
+
+    # create-alias, list-aliases
+    call(kms, "create_alias", AliasName="alias/e2e-boto3", TargetKeyId=key_id)
+    aliases = call(kms, "list_aliases", KeyId=key_id)["Aliases"]
+    expect(
+        "list_aliases",
+        [("alias/e2e-boto3", f"arn:aws:kms:{REGION}:{account}:alias/e2e-boto3", key_id)],
+        [(a["AliasName"], a["AliasArn"], a["TargetKeyId"]) for a in aliases],
+    )
+
+    # encrypt with an encryption context, decrypt
+    plaintext = b"db password \x00\xff binary"
+    context = {"purpose": "e2e", "team": "payments"}
+    enc = call(
+        kms, "encrypt", KeyId="alias/e2e-boto3", Plaintext=plaintext, EncryptionContext=context
+    )
+    expect("encrypt: KeyId", key_arn, enc["KeyId"])
+    expect("encrypt: EncryptionAlgorithm", "SYMMETRIC_DEFAULT", enc["EncryptionAlgorithm"])
+    ciphertext = enc["CiphertextBlob"]
+    dec = call(kms, "decrypt", CiphertextBlob=ciphertext, EncryptionContext=context)
+    expect("decrypt: plaintext", plaintext, dec["Plaintext"])
+    expect("decrypt: KeyId", key_arn, dec["KeyId"])
+    expect_error(
+        "decrypt with the wrong context",
+        "InvalidCiphertextException",
+        "",
+        kms,
+        "decrypt",
+        CiphertextBlob=ciphertext,
+        EncryptionContext={"purpose": "other"},
+    )
+
+    # generate-data-key: the plaintext decrypts back from the blob
+    dk = call(
+        kms,
+        "generate_data_key",
+        KeyId=key_id,
+        KeySpec="AES_256",
+        EncryptionContext={"purpose": "dek"},
+    )
+    expect("generate_data_key: KeyId", key_arn, dk["KeyId"])
+    expect("generate_data_key: plaintext length", 32, len(dk["Plaintext"]))
+    back = call(
+        kms, "decrypt", CiphertextBlob=dk["CiphertextBlob"], EncryptionContext={"purpose": "dek"}
+    )
+    expect("generate_data_key: blob decrypts to the plaintext", dk["Plaintext"], back["Plaintext"])
+
+    # generate-data-key-without-plaintext
+    np = call(kms, "generate_data_key_without_plaintext", KeyId="alias/e2e-boto3", NumberOfBytes=16)
+    expect("generate_data_key_without_plaintext: no Plaintext", False, "Plaintext" in np)
+    expect("generate_data_key_without_plaintext: KeyId", key_arn, np["KeyId"])
+    back = call(kms, "decrypt", CiphertextBlob=np["CiphertextBlob"])
+    expect("generate_data_key_without_plaintext: key length", 16, len(back["Plaintext"]))
+
+    # re-encrypt under a second key and a new context
+    key2 = call(kms, "create_key", Description="e2e-boto3-2")["KeyMetadata"]
+    re_enc = call(
+        kms,
+        "re_encrypt",
+        CiphertextBlob=ciphertext,
+        SourceEncryptionContext=context,
+        DestinationKeyId=key2["KeyId"],
+        DestinationEncryptionContext={"purpose": "moved"},
+    )
+    expect("re_encrypt: SourceKeyId", key_arn, re_enc["SourceKeyId"])
+    expect("re_encrypt: KeyId", key2["Arn"], re_enc["KeyId"])
+    moved = call(
+        kms,
+        "decrypt",
+        CiphertextBlob=re_enc["CiphertextBlob"],
+        EncryptionContext={"purpose": "moved"},
+    )
+    expect(
+        "re_encrypt: decrypts under the new key",
+        (plaintext, key2["Arn"]),
+        (moved["Plaintext"], moved["KeyId"]),
+    )
+
+    # generate-random
+    r1 = call(kms, "generate_random", NumberOfBytes=48)["Plaintext"]
+    r2 = call(kms, "generate_random", NumberOfBytes=48)["Plaintext"]
+    expect("generate_random: length", 48, len(r1))
+    expect("generate_random: two calls differ", True, r1 != r2)
+
+    # key rotation
+    expect(
+        "get_key_rotation_status before",
+        False,
+        call(kms, "get_key_rotation_status", KeyId=key_id)["KeyRotationEnabled"],
+    )
+    call(kms, "enable_key_rotation", KeyId=key_id)
+    expect(
+        "get_key_rotation_status after",
+        True,
+        call(kms, "get_key_rotation_status", KeyId=key_id)["KeyRotationEnabled"],
+    )
+
+    # key policy: what is put is what is got
+    policy = (
+        '{"Version":"2012-10-17","Id":"e2e-boto3","Statement":[{"Sid":"Root","Effect":"Allow",'
+        f'"Principal":{{"AWS":"arn:aws:iam::{account}:root"}},"Action":"kms:*","Resource":"*"}}]}}'
+    )
+    call(kms, "put_key_policy", KeyId=key_id, PolicyName="default", Policy=policy)
+    expect(
+        "get_key_policy",
+        policy,
+        call(kms, "get_key_policy", KeyId=key_id, PolicyName="default")["Policy"],
+    )
+
+    # grants
+    grantee = f"arn:aws:iam::{account}:role/e2e-app"
+    grant = call(
+        kms,
+        "create_grant",
+        KeyId=key_id,
+        GranteePrincipal=grantee,
+        Operations=["Encrypt", "Decrypt"],
+        Name="e2e-grant",
+    )
+    expect("create_grant: GrantToken present", True, bool(grant["GrantToken"]))
+    grants = call(kms, "list_grants", KeyId=key_id)["Grants"]
+    expect(
+        "list_grants",
+        [(grant["GrantId"], key_arn, grantee, "e2e-grant", ["Decrypt", "Encrypt"])],
+        [
+            (g["GrantId"], g["KeyId"], g["GranteePrincipal"], g["Name"], sorted(g["Operations"]))
+            for g in grants
+        ],
+    )
+    call(kms, "revoke_grant", KeyId=key_id, GrantId=grant["GrantId"])
+    expect("list_grants after revoke_grant", [], call(kms, "list_grants", KeyId=key_id)["Grants"])
+
+    # disable-key: encrypt fails with DisabledException; enable-key: it works again
+    call(kms, "disable_key", KeyId=key_id)
+    expect(
+        "describe_key: disabled",
+        "Disabled",
+        call(kms, "describe_key", KeyId=key_id)["KeyMetadata"]["KeyState"],
+    )
+    expect_error(
+        "encrypt under a disabled key",
+        "DisabledException",
+        f"{key_arn} is disabled.",
+        kms,
+        "encrypt",
+        KeyId=key_id,
+        Plaintext=plaintext,
+    )
+    call(kms, "enable_key", KeyId=key_id)
+    expect(
+        "encrypt after enable_key",
+        key_arn,
+        call(kms, "encrypt", KeyId=key_id, Plaintext=plaintext)["KeyId"],
+    )
+
+    # schedule-key-deletion and cancel-key-deletion (the key comes back disabled)
+    sched = call(kms, "schedule_key_deletion", KeyId=key2["KeyId"], PendingWindowInDays=7)
+    expect(
+        "schedule_key_deletion",
+        (key2["Arn"], "PendingDeletion", 7),
+        (sched["KeyId"], sched["KeyState"], sched["PendingWindowInDays"]),
+    )
+    expect_error(
+        "decrypt under a key pending deletion",
+        "KMSInvalidStateException",
+        "",
+        kms,
+        "decrypt",
+        CiphertextBlob=re_enc["CiphertextBlob"],
+        EncryptionContext={"purpose": "moved"},
+    )
+    expect(
+        "cancel_key_deletion",
+        key2["Arn"],
+        call(kms, "cancel_key_deletion", KeyId=key2["KeyId"])["KeyId"],
+    )
+    expect(
+        "describe_key: after cancel",
+        "Disabled",
+        call(kms, "describe_key", KeyId=key2["KeyId"])["KeyMetadata"]["KeyState"],
+    )
+
+    # errors: an unknown key; a wrong secret; an unknown access key
+    unknown = "00000000-0000-4000-8000-000000000000"
+    expect_error(
+        "describe_key of an unknown key",
+        "NotFoundException",
+        f"Key 'arn:aws:kms:{REGION}:{account}:key/{unknown}' does not exist",
+        kms,
+        "describe_key",
+        KeyId=unknown,
+    )
+    wrong_secret = client(
+        aws_access_key_id=os.environ["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key="Wrong" * 8,
+    )
+    expect_error(
+        "a wrong secret",
+        "InvalidSignatureException",
+        "The request signature we calculated does not match the signature you provided.",
+        wrong_secret,
+        "list_keys",
+    )
+    unknown_id = client(
+        aws_access_key_id="LBKUNKNOWNUNKNOWNUNK",
+        aws_secret_access_key=os.environ["AWS_SECRET_ACCESS_KEY"],
+    )
+    expect_error(
+        "an unknown access key",
+        "UnrecognizedClientException",
+        "The security token included in the request is invalid.",
+        unknown_id,
+        "list_keys",
+    )
+
+    print(f"e2e_boto3.py: {checks} checks passed")
+
+
+if __name__ == "__main__":
+    main()
