@@ -20,7 +20,11 @@ use lockbox_server::server::{CONTENT_TYPE, MAX_HEAD_BYTES, Server, ServerConfig,
 use lockbox_server::sigv4::{self, SIGNATURE_MISMATCH_MESSAGE, UNRECOGNIZED_CLIENT_MESSAGE};
 use lockbox_token::testing::TestToken;
 use lockbox_token::token_test;
-use serde_json::{Value, json};
+
+#[path = "common/http.rs"]
+mod http_raw;
+use http_raw::{Reply, parse, send};
+use serde_json::json;
 
 const ACCESS_KEY: &str = "LBKHOSTILETEST000001";
 const SECRET: &str = "hostileTestSecret0123456789abcdefghijklm";
@@ -181,63 +185,6 @@ fn unsigned(headers: &[(&str, &[u8])], body: &[u8]) -> Vec<u8> {
     );
     out.extend_from_slice(body);
     out
-}
-
-struct Reply {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
-impl Reply {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
-    }
-}
-
-/// Parses one HTTP/1.1 response (the server closes after it).
-fn parse(raw: &[u8]) -> Reply {
-    let text = String::from_utf8_lossy(raw);
-    let (head, body) = text
-        .split_once("\r\n\r\n")
-        .unwrap_or_else(|| panic!("no complete response head in {text:?}"));
-    let mut lines = head.split("\r\n");
-    let status = lines
-        .next()
-        .unwrap()
-        .split(' ')
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
-    let headers = lines
-        .map(|l| {
-            let (k, v) = l.split_once(':').unwrap();
-            (k.trim().to_owned(), v.trim().to_owned())
-        })
-        .collect();
-    Reply {
-        status,
-        headers,
-        body: body.to_owned(),
-    }
-}
-
-/// Sends `raw` on a new connection and reads until the server closes.
-fn send(addr: SocketAddr, raw: &[u8]) -> Reply {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    s.write_all(raw).unwrap();
-    let mut out = Vec::new();
-    let _ = s.read_to_end(&mut out);
-    parse(&out)
 }
 
 /// Asserts an error reply: status, `__type`, and words of the message.

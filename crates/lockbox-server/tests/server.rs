@@ -20,6 +20,10 @@ use lockbox_server::server::{Frontend, Server, ServerConfig, ServerError, Server
 use lockbox_token::testing::TestToken;
 use lockbox_token::token_test;
 
+#[path = "common/http.rs"]
+mod http_raw;
+use http_raw::{Reply, parse, send};
+
 const ALICE: &str = "arn:aws:iam::111122223333:user/alice";
 const BOB: &str = "arn:aws:iam::444455556666:user/bob";
 
@@ -116,65 +120,6 @@ fn start(t: &TestToken, config: ServerConfig) -> (Arc<Engine>, ServerHandle) {
     (engine, handle)
 }
 
-struct Reply {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
-impl Reply {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// `(status, __type)` of an error reply.
-    fn error(&self) -> (u16, String) {
-        let v: serde_json::Value = serde_json::from_str(&self.body).unwrap();
-        (self.status, v["__type"].as_str().unwrap().to_owned())
-    }
-}
-
-/// Parses one HTTP/1.1 response with a Content-Length.
-fn parse(raw: &[u8]) -> Reply {
-    let text = String::from_utf8_lossy(raw);
-    let (head, body) = text
-        .split_once("\r\n\r\n")
-        .expect("a complete response head");
-    let mut lines = head.split("\r\n");
-    let status = lines
-        .next()
-        .unwrap()
-        .split(' ')
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
-    let headers = lines
-        .map(|l| {
-            let (k, v) = l.split_once(':').unwrap();
-            (k.trim().to_owned(), v.trim().to_owned())
-        })
-        .collect();
-    Reply {
-        status,
-        headers,
-        body: body.to_owned(),
-    }
-}
-
-/// Sends `raw` on a new connection and reads the response until the server closes.
-fn send_raw(addr: SocketAddr, raw: &[u8]) -> Reply {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    s.write_all(raw).unwrap();
-    let mut out = Vec::new();
-    let _ = s.read_to_end(&mut out);
-    parse(&out)
-}
-
 fn request(method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Vec<u8> {
     let mut r = format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n");
     for (k, v) in headers {
@@ -201,11 +146,11 @@ fn api(target: &str, principal: &str, body: &[u8]) -> Vec<u8> {
 }
 
 fn call(addr: SocketAddr, target: &str, principal: &str, body: &[u8]) -> Reply {
-    send_raw(addr, &api(target, principal, body))
+    send(addr, &api(target, principal, body))
 }
 
 fn health(addr: SocketAddr) -> Reply {
-    send_raw(addr, &request("GET", "/health", &[], b""))
+    send(addr, &request("GET", "/health", &[], b""))
 }
 
 fn is_uuid(s: &str) -> bool {
@@ -226,17 +171,17 @@ token_test!(fn health_answers_without_auth_with_a_request_id(t) {
 token_test!(fn wrong_methods_and_paths_get_aws_style_errors(t) {
     let (_engine, server) = start(t, config());
     let addr = server.local_addr();
-    let r = send_raw(addr, &request("GET", "/", &[], b""));
+    let r = send(addr, &request("GET", "/", &[], b""));
     assert_eq!(r.error(), (405, "MethodNotAllowedException".into()));
     assert_eq!(r.header("allow"), Some("POST"));
-    let r = send_raw(addr, &request("POST", "/health", &[], b""));
+    let r = send(addr, &request("POST", "/health", &[], b""));
     assert_eq!(r.error(), (405, "MethodNotAllowedException".into()));
-    let r = send_raw(addr, &request("POST", "/keys", &[], b"{}"));
+    let r = send(addr, &request("POST", "/keys", &[], b"{}"));
     assert_eq!(r.error(), (404, "UnknownOperationException".into()));
     assert!(is_uuid(r.header("x-amzn-requestid").unwrap()));
     assert_eq!(r.header("content-type"), Some("application/x-amz-json-1.1"));
     // Garbage instead of HTTP: hyper answers 400 and the server goes on.
-    let r = send_raw(addr, b"NOT HTTP AT ALL\r\n\r\n");
+    let r = send(addr, b"NOT HTTP AT ALL\r\n\r\n");
     assert_eq!(r.status, 400);
     assert_eq!(health(addr).status, 200);
     Ok(())
@@ -245,13 +190,13 @@ token_test!(fn wrong_methods_and_paths_get_aws_style_errors(t) {
 token_test!(fn missing_target_wrong_content_type_and_auth_failures(t) {
     let (_engine, server) = start(t, config());
     let addr = server.local_addr();
-    let r = send_raw(
+    let r = send(
         addr,
         &request("POST", "/", &[("Content-Type", "application/x-amz-json-1.1")], b"{}"),
     );
     assert_eq!(r.error(), (400, "UnknownOperationException".into()));
     assert!(r.body.contains("X-Amz-Target header is missing"), "{}", r.body);
-    let r = send_raw(
+    let r = send(
         addr,
         &request(
             "POST",
@@ -264,7 +209,7 @@ token_test!(fn missing_target_wrong_content_type_and_auth_failures(t) {
     // The frontend's own errors pass through: unknown target, failed authentication.
     let r = call(addr, "TrentService.Nope", ALICE, b"{}");
     assert_eq!(r.error(), (400, "UnknownOperationException".into()));
-    let r = send_raw(
+    let r = send(
         addr,
         &request(
             "POST",
@@ -326,7 +271,7 @@ X-Amz-Target: TrentService.GenerateRandom\r\nAuthorization: Test "
         raw.extend_from_slice(b"\r\n");
     }
     raw.extend_from_slice(b"0\r\n\r\n");
-    let r = send_raw(addr, &raw);
+    let r = send(addr, &raw);
     assert_eq!(r.error(), (413, "RequestEntityTooLargeException".into()));
     // Still serving.
     assert_eq!(health(addr).status, 200);
