@@ -2,10 +2,12 @@
 //!
 //! Status (issue 6): skeleton only. This crate fixes the constants of the format
 //! for algorithm suite 0x0478 so the next session can build the header parser,
-//! key derivation and framed body on them. See docs/formats/envelope.md.
+//! key derivation and framed body on them. `context` (encryption context bytes) exists. See docs/formats/envelope.md.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+
+pub mod context;
 
 /// Message format version written and accepted.
 pub const MESSAGE_FORMAT_VERSION: u8 = 0x02;
