@@ -1,10 +1,31 @@
 //! Encryption context serialization (the header's AAD field), bounded and total.
 //!
-//! Layout as planned (verify against the spec): u16 BE pair count, then per pair sorted
-//! by key bytes: u16 BE key length, key (UTF-8), u16 BE value length, value (UTF-8).
-//! An empty context serializes to no bytes at all (the header's AAD length is then 0).
+//! Layout: u16 BE pair count, then per pair, sorted by key bytes when written: u16 BE key
+//! length, key (UTF-8), u16 BE value length, value (UTF-8). An empty context serializes to
+//! no bytes at all (the header's AAD length is then 0). Readers accept pairs in any order
+//! (the header authentication covers the bytes as written) but never a repeated key.
 
 use std::collections::BTreeMap;
+
+impl std::fmt::Display for ContextError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ContextError::Truncated(what) => write!(f, "encryption context ends in a {what}"),
+            ContextError::NotUtf8 => f.write_str("encryption context key or value is not UTF-8"),
+            ContextError::DuplicateKey => f.write_str("encryption context repeats a key"),
+            ContextError::TrailingBytes => {
+                f.write_str("encryption context has bytes after its last pair")
+            }
+            ContextError::ZeroCount => {
+                f.write_str("encryption context is present but declares zero pairs")
+            }
+            ContextError::TooLong => f.write_str(
+                "encryption context does not fit the format: more than 65535 pairs, or a key, \
+                 value or the whole longer than 65535 bytes",
+            ),
+        }
+    }
+}
 
 /// Why a serialized encryption context was rejected.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,8 +35,8 @@ pub enum ContextError {
     Truncated(&'static str),
     /// A key or value was not UTF-8.
     NotUtf8,
-    /// A key appeared twice, or pairs were not sorted.
-    NotCanonical,
+    /// A key appeared twice.
+    DuplicateKey,
     /// Bytes were left after the last pair.
     TrailingBytes,
     /// A present context declared zero pairs.
@@ -39,6 +60,9 @@ pub fn serialize(ctx: &BTreeMap<String, String>) -> Result<Vec<u8>, ContextError
             out.extend_from_slice(s.as_bytes());
         }
     }
+    if out.len() > usize::from(u16::MAX) {
+        return Err(ContextError::TooLong);
+    }
     Ok(out)
 }
 
@@ -56,13 +80,9 @@ pub fn parse(bytes: &[u8]) -> Result<BTreeMap<String, String>, ContextError> {
     for _ in 0..count {
         let k = take_str(&mut rest, "key")?;
         let v = take_str(&mut rest, "value")?;
-        if ctx
-            .last_key_value()
-            .is_some_and(|(last, _)| last.as_str() >= k.as_str())
-        {
-            return Err(ContextError::NotCanonical);
+        if ctx.insert(k, v).is_some() {
+            return Err(ContextError::DuplicateKey);
         }
-        ctx.insert(k, v);
     }
     if !rest.is_empty() {
         return Err(ContextError::TrailingBytes);
@@ -116,9 +136,17 @@ mod tests {
     }
 
     #[test]
-    fn rejects_unsorted_and_trailing() {
+    fn accepts_any_order_but_rejects_repeats_and_trailing() {
         let swapped = [0, 2, 0, 1, b'b', 0, 0, 0, 1, b'a', 0, 0];
-        assert_eq!(parse(&swapped), Err(ContextError::NotCanonical));
+        assert_eq!(
+            parse(&swapped),
+            Ok(BTreeMap::from([
+                ("a".to_owned(), String::new()),
+                ("b".to_owned(), String::new())
+            ]))
+        );
+        let repeated = [0, 2, 0, 1, b'a', 0, 0, 0, 1, b'a', 0, 1, b'x'];
+        assert_eq!(parse(&repeated), Err(ContextError::DuplicateKey));
         assert_eq!(parse(&[0, 0]), Err(ContextError::ZeroCount));
         assert_eq!(
             parse(&[0, 1, 0, 0, 0, 0, 9]),

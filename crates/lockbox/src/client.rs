@@ -1,6 +1,8 @@
 //! [`EngineClient`]: the engine as one caller sees it. Every call is authorized inside the
 //! operation and, whatever its outcome, written to the audit trail here.
 
+use std::ops::Deref;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use lockbox_api::*;
@@ -19,16 +21,41 @@ use crate::engine::Engine;
 /// # Ok(()) }
 /// ```
 pub struct EngineClient<'e> {
-    engine: &'e Engine,
+    engine: EngineHandle<'e>,
     caller: Caller,
     // The request number of the latest call, plus one (0: no call yet).
     last_request: AtomicU64,
 }
 
+/// A borrowed engine ([`Engine::client`]) or a shared one ([`Engine::shared_client`]).
+enum EngineHandle<'e> {
+    Borrowed(&'e Engine),
+    Shared(Arc<Engine>),
+}
+
+impl Deref for EngineHandle<'_> {
+    type Target = Engine;
+
+    fn deref(&self) -> &Engine {
+        match self {
+            EngineHandle::Borrowed(e) => e,
+            EngineHandle::Shared(e) => e,
+        }
+    }
+}
+
 impl<'e> EngineClient<'e> {
     pub(crate) fn new(engine: &'e Engine, caller: Caller) -> Self {
         EngineClient {
-            engine,
+            engine: EngineHandle::Borrowed(engine),
+            caller,
+            last_request: AtomicU64::new(0),
+        }
+    }
+
+    pub(crate) fn shared(engine: Arc<Engine>, caller: Caller) -> EngineClient<'static> {
+        EngineClient {
+            engine: EngineHandle::Shared(engine),
             caller,
             last_request: AtomicU64::new(0),
         }
@@ -58,7 +85,7 @@ impl<'e> EngineClient<'e> {
         f: impl FnOnce(&Engine, &mut Call<'_>) -> Result<T, KmsError>,
     ) -> Result<T, KmsError> {
         let mut call = Call::new(&self.caller);
-        let result = f(self.engine, &mut call);
+        let result = f(&self.engine, &mut call);
         let n = self.engine.next_request();
         self.last_request.store(n + 1, Ordering::Release);
         self.engine.audit_call(

@@ -171,6 +171,12 @@ impl Engine {
         crate::EngineClient::new(self, caller)
     }
 
+    /// The same as [`Engine::client`], holding the engine by `Arc`, so the client can be
+    /// kept (as an `Arc<dyn Kms>`, say) without borrowing.
+    pub fn shared_client(self: &Arc<Self>, caller: Caller) -> crate::EngineClient<'static> {
+        crate::EngineClient::shared(Arc::clone(self), caller)
+    }
+
     /// The configured default caller (`[caller] principal`, else the root of the default
     /// account), as a caller from `source`.
     pub fn default_caller(&self, source: &str) -> Caller {

@@ -1,0 +1,250 @@
+//! The writer: header on creation, a frame whenever a frame's worth of plaintext is
+//! buffered, the final frame and the signature on [`Encryptor::finish`].
+
+use aes_gcm::aead::{AeadInPlace, KeyInit};
+use aes_gcm::{Aes256Gcm, Nonce};
+use rand_core::{OsRng, RngCore};
+use std::io::{self, Write};
+use zeroize::Zeroizing;
+
+use crate::body::{frame_aad, frame_iv};
+use crate::error::EnvelopeError;
+use crate::header::Header;
+use crate::materials::{EncryptionRequest, MaterialsManager};
+use crate::sign::Signer;
+use crate::suite::derive_keys;
+use crate::{
+    EncryptOptions, FINAL_FRAME_MARKER, IV_LEN, MAX_FRAME_LENGTH, MESSAGE_ID_LEN, TAG_LEN,
+};
+
+/// Room before the plaintext in the frame buffer: the final frame's marker, sequence
+/// number, IV and length (a regular frame uses the last 16 of these bytes).
+const PREFIX: usize = 4 + 4 + IV_LEN + 4;
+
+/// Encrypts everything written to it into one message on `W`.
+///
+/// Dropping it without [`Encryptor::finish`] leaves a message with no final frame, which
+/// every reader rejects as truncated.
+pub struct Encryptor<W: Write> {
+    out: Option<W>,
+    cipher: Aes256Gcm,
+    message_id: [u8; MESSAGE_ID_LEN],
+    frame_length: usize,
+    /// `PREFIX` bytes of frame header, the pending plaintext, then room for the tag.
+    buf: Zeroizing<Vec<u8>>,
+    next_seq: u32,
+    signer: Option<Signer>,
+    declared_length: Option<u64>,
+    written: u64,
+    failed: bool,
+    header: Header,
+}
+
+impl<W: Write> Encryptor<W> {
+    /// Gets materials for the message, writes its header to `out`, and is ready for
+    /// plaintext. `plaintext_length`, when given, is enforced (a cache needs it to count).
+    pub fn new(
+        materials: &dyn MaterialsManager,
+        options: &EncryptOptions,
+        plaintext_length: Option<u64>,
+        mut out: W,
+    ) -> Result<Encryptor<W>, EnvelopeError> {
+        if options.frame_length == 0 || options.frame_length > MAX_FRAME_LENGTH {
+            return Err(EnvelopeError::InvalidInput(format!(
+                "frame length {} is outside 1..={MAX_FRAME_LENGTH}",
+                options.frame_length
+            )));
+        }
+        let frame_length = options.frame_length as usize;
+        if let Some(n) = plaintext_length {
+            let frames = n / frame_length as u64 + 1;
+            if frames > u64::from(FINAL_FRAME_MARKER) {
+                return Err(EnvelopeError::Limit(format!(
+                    "{n} bytes in frames of {frame_length} need {frames} frames; a message \
+                     holds at most {FINAL_FRAME_MARKER}"
+                )));
+            }
+        }
+        let mats = materials.encryption_materials(&EncryptionRequest {
+            context: &options.context,
+            suite: options.suite,
+            plaintext_length,
+        })?;
+        if mats.suite != options.suite {
+            return Err(EnvelopeError::InvalidInput(format!(
+                "the materials manager returned suite 0x{:04X} for a request of 0x{:04X}",
+                mats.suite.id(),
+                options.suite.id()
+            )));
+        }
+        let mut message_id = [0u8; MESSAGE_ID_LEN];
+        OsRng.fill_bytes(&mut message_id);
+        let keys = derive_keys(mats.suite, mats.data_key.bytes(), &message_id);
+        let cipher = Aes256Gcm::new_from_slice(keys.encryption.as_ref())
+            .map_err(|_| EnvelopeError::InvalidInput("bad derived key length".into()))?;
+        let header = Header {
+            suite: mats.suite,
+            message_id,
+            context: mats.context.clone(),
+            encrypted_data_keys: mats.encrypted_data_keys.clone(),
+            frame_length: options.frame_length,
+            commitment: keys.commitment,
+        };
+        let mut bytes = header.serialize()?;
+        let tag = cipher
+            .encrypt_in_place_detached(Nonce::from_slice(&[0u8; IV_LEN]), &bytes, &mut [])
+            .map_err(|_| EnvelopeError::InvalidInput("header authentication failed".into()))?;
+        bytes.extend_from_slice(&tag);
+        let mut signer = mats.signing_key.clone().map(Signer::new);
+        if let Some(s) = signer.as_mut() {
+            s.update(&bytes);
+        }
+        out.write_all(&bytes).map_err(EnvelopeError::Io)?;
+        let first = plaintext_length.map_or(frame_length, |n| {
+            usize::try_from(n).map_or(frame_length, |n| n.min(frame_length))
+        });
+        let mut buf = Zeroizing::new(Vec::with_capacity(PREFIX + first + TAG_LEN));
+        buf.resize(PREFIX, 0);
+        // The data key is zeroized here unless a cache still holds the materials.
+        drop(mats);
+        Ok(Encryptor {
+            out: Some(out),
+            cipher,
+            message_id,
+            frame_length,
+            buf,
+            next_seq: 1,
+            signer,
+            declared_length: plaintext_length,
+            written: 0,
+            failed: false,
+            header,
+        })
+    }
+
+    /// The header this message carries (its context includes any key the library added).
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// Writes the final frame and, for the signing suite, the signature; flushes and returns
+    /// the output.
+    pub fn finish(mut self) -> Result<W, EnvelopeError> {
+        if self.failed {
+            return Err(EnvelopeError::InvalidInput(
+                "an earlier write failed; the message is incomplete".into(),
+            ));
+        }
+        if let Some(n) = self.declared_length {
+            if self.written != n {
+                self.failed = true;
+                return Err(EnvelopeError::InvalidInput(format!(
+                    "{} bytes were written but the plaintext length was declared as {n}",
+                    self.written
+                )));
+            }
+        }
+        self.emit(true)?;
+        let footer = match self.signer.take() {
+            Some(s) => Some(s.footer()?),
+            None => None,
+        };
+        let mut out = self
+            .out
+            .take()
+            .ok_or_else(|| EnvelopeError::InvalidInput("finished twice".into()))?;
+        if let Some(f) = footer {
+            out.write_all(&f).map_err(EnvelopeError::Io)?;
+        }
+        out.flush().map_err(EnvelopeError::Io)?;
+        Ok(out)
+    }
+
+    /// Encrypts the buffered plaintext as the next frame and writes it.
+    fn emit(&mut self, is_final: bool) -> Result<(), EnvelopeError> {
+        let seq = self.next_seq;
+        if (!is_final && seq >= FINAL_FRAME_MARKER) || seq == 0 {
+            self.failed = true;
+            return Err(EnvelopeError::Limit(format!(
+                "a message holds at most {FINAL_FRAME_MARKER} frames"
+            )));
+        }
+        let len = self.buf.len() - PREFIX;
+        let aad = frame_aad(&self.message_id, is_final, seq, len as u64);
+        let iv = frame_iv(seq);
+        let tag = self
+            .cipher
+            .encrypt_in_place_detached(Nonce::from_slice(&iv), &aad, &mut self.buf[PREFIX..])
+            .map_err(|_| {
+                self.failed = true;
+                EnvelopeError::Limit("frame too long for AES-GCM".into())
+            })?;
+        self.buf.extend_from_slice(&tag);
+        let start = if is_final {
+            self.buf[0..4].copy_from_slice(&FINAL_FRAME_MARKER.to_be_bytes());
+            self.buf[4..8].copy_from_slice(&seq.to_be_bytes());
+            self.buf[8..20].copy_from_slice(&iv);
+            // `len` is at most the frame length, itself at most MAX_FRAME_LENGTH < 2^32.
+            self.buf[20..24].copy_from_slice(&(len as u32).to_be_bytes());
+            0
+        } else {
+            self.buf[8..12].copy_from_slice(&seq.to_be_bytes());
+            self.buf[12..24].copy_from_slice(&iv);
+            8
+        };
+        if let Some(s) = self.signer.as_mut() {
+            s.update(&self.buf[start..]);
+        }
+        let Some(out) = self.out.as_mut() else {
+            return Err(EnvelopeError::InvalidInput("finished twice".into()));
+        };
+        if let Err(e) = out.write_all(&self.buf[start..]) {
+            self.failed = true;
+            return Err(EnvelopeError::Io(e));
+        }
+        self.buf.truncate(PREFIX);
+        self.next_seq = seq.wrapping_add(1);
+        Ok(())
+    }
+}
+
+impl<W: Write> Write for Encryptor<W> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        if self.failed {
+            return Err(EnvelopeError::InvalidInput(
+                "an earlier write failed; the message is incomplete".into(),
+            )
+            .into());
+        }
+        if let Some(n) = self.declared_length {
+            if self.written + data.len() as u64 > n {
+                self.failed = true;
+                return Err(EnvelopeError::InvalidInput(format!(
+                    "more than the declared {n} plaintext bytes were written"
+                ))
+                .into());
+            }
+        }
+        let mut rest = data;
+        while !rest.is_empty() {
+            let pending = self.buf.len() - PREFIX;
+            if pending == self.frame_length {
+                self.emit(false)?;
+                continue;
+            }
+            let take = (self.frame_length - pending).min(rest.len());
+            self.buf.extend_from_slice(&rest[..take]);
+            rest = &rest[take..];
+        }
+        self.written += data.len() as u64;
+        Ok(data.len())
+    }
+
+    /// Flushes the output; buffered plaintext stays until a frame is full or `finish`.
+    fn flush(&mut self) -> io::Result<()> {
+        match self.out.as_mut() {
+            Some(out) => out.flush(),
+            None => Ok(()),
+        }
+    }
+}
