@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::io::{self, Read};
 
-use aes_gcm::aead::{AeadInPlace, KeyInit};
+use aes_gcm::aead::{AeadInOut, KeyInit};
 use aes_gcm::{Aes256Gcm, Nonce, Tag};
 use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, Zeroizing};
@@ -71,11 +71,11 @@ impl<R: Read> Decryptor<R> {
         let cipher = Aes256Gcm::new_from_slice(keys.encryption.as_ref())
             .map_err(|_| EnvelopeError::InvalidInput("bad derived key length".into()))?;
         cipher
-            .decrypt_in_place_detached(
-                Nonce::from_slice(&[0u8; IV_LEN]),
+            .decrypt_inout_detached(
+                &Nonce::from([0u8; IV_LEN]),
                 &body,
-                &mut [],
-                Tag::from_slice(&tag),
+                (&mut [0u8; 0][..]).into(),
+                &Tag::from(tag),
             )
             .map_err(|_| {
                 EnvelopeError::Authentication(
@@ -199,11 +199,11 @@ impl<R: Read> Decryptor<R> {
         tag.copy_from_slice(&self.raw[tag_at..tag_at + TAG_LEN]);
         let aad = frame_aad(&self.header.message_id, is_final, seq, content_len as u64);
         self.cipher
-            .decrypt_in_place_detached(
-                Nonce::from_slice(&expected_iv),
+            .decrypt_inout_detached(
+                &Nonce::from(expected_iv),
                 &aad,
-                &mut self.raw[start..tag_at],
-                Tag::from_slice(&tag),
+                (&mut self.raw[start..tag_at]).into(),
+                &Tag::from(tag),
             )
             .map_err(|_| {
                 EnvelopeError::Authentication(format!(

@@ -1,7 +1,7 @@
 //! The writer: header on creation, a frame whenever a frame's worth of plaintext is
 //! buffered, the final frame and the signature on [`Encryptor::finish`].
 
-use aes_gcm::aead::{AeadInPlace, KeyInit};
+use aes_gcm::aead::{AeadInOut, KeyInit};
 use aes_gcm::{Aes256Gcm, Nonce};
 use rand_core::{OsRng, RngCore};
 use std::io::{self, Write};
@@ -92,7 +92,11 @@ impl<W: Write> Encryptor<W> {
         };
         let mut bytes = header.serialize()?;
         let tag = cipher
-            .encrypt_in_place_detached(Nonce::from_slice(&[0u8; IV_LEN]), &bytes, &mut [])
+            .encrypt_inout_detached(
+                &Nonce::from([0u8; IV_LEN]),
+                &bytes,
+                (&mut [0u8; 0][..]).into(),
+            )
             .map_err(|_| EnvelopeError::InvalidInput("header authentication failed".into()))?;
         bytes.extend_from_slice(&tag);
         let mut signer = mats.signing_key.clone().map(Signer::new);
@@ -174,7 +178,7 @@ impl<W: Write> Encryptor<W> {
         let iv = frame_iv(seq);
         let tag = self
             .cipher
-            .encrypt_in_place_detached(Nonce::from_slice(&iv), &aad, &mut self.buf[PREFIX..])
+            .encrypt_inout_detached(&Nonce::from(iv), &aad, (&mut self.buf[PREFIX..]).into())
             .map_err(|_| {
                 self.failed = true;
                 EnvelopeError::Limit("frame too long for AES-GCM".into())
