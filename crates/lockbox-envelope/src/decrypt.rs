@@ -14,6 +14,7 @@ use crate::body::{frame_aad, frame_iv};
 use crate::error::EnvelopeError;
 use crate::header::{Header, HeaderLimits, read_header};
 use crate::materials::{DecryptionRequest, MaterialsManager};
+use crate::parallel::{Batching, batching, map};
 use crate::sign::Verifier;
 use crate::suite::derive_keys;
 use crate::{DecryptOptions, FINAL_FRAME_MARKER, IV_LEN, TAG_LEN};
@@ -34,12 +35,25 @@ pub struct Decryptor<R: Read> {
     header: Header,
     cipher: Aes256Gcm,
     verifier: Option<Verifier>,
-    /// The current frame as read; decrypted in place; `pos..end` is yet to be returned.
-    raw: Zeroizing<Vec<u8>>,
+    batching: Batching,
+    /// One buffer per frame of the batch, as read, then decrypted in place.
+    slots: Vec<Zeroizing<Vec<u8>>>,
+    /// The plaintext range of each decrypted frame of the batch, by slot.
+    ready: Vec<(usize, usize)>,
+    /// The slot being returned, and how far.
+    at: usize,
     pos: usize,
-    end: usize,
     next_seq: u32,
     state: State,
+}
+
+/// A frame read and checked, not yet decrypted.
+struct Frame {
+    seq: u32,
+    is_final: bool,
+    /// Where the content starts in the slot; the tag follows it.
+    start: usize,
+    len: usize,
 }
 
 impl<R: Read> Decryptor<R> {
@@ -82,6 +96,7 @@ impl<R: Read> Decryptor<R> {
                     "the header authentication tag does not verify".into(),
                 )
             })?;
+        let frame_length = header.frame_length as usize;
         let verifier = match (header.suite.is_signed(), &mats.verifying_key) {
             (true, Some(key)) => {
                 let mut v = Verifier::new(key.clone());
@@ -101,9 +116,11 @@ impl<R: Read> Decryptor<R> {
             header,
             cipher,
             verifier,
-            raw: Zeroizing::new(Vec::new()),
+            batching: batching(options.threads, frame_length),
+            slots: Vec::new(),
+            ready: Vec::new(),
+            at: 0,
             pos: 0,
-            end: 0,
             next_seq: 1,
             state: State::Frames,
         })
@@ -116,111 +133,150 @@ impl<R: Read> Decryptor<R> {
 
     /// Whether the whole message has been read and verified.
     pub fn is_complete(&self) -> bool {
-        matches!(self.state, State::Done) && self.pos == self.end
+        matches!(self.state, State::Done) && self.at >= self.ready.len()
     }
 
-    /// Reads `n` bytes of the current frame into `raw` (appending); `what` names the field.
-    fn fill(&mut self, n: usize, what: &str) -> Result<(), EnvelopeError> {
-        let got = (&mut self.input)
+    /// Reads `n` more bytes of frame `seq` into `buf`; `what` names the field.
+    fn fill(
+        input: &mut R,
+        buf: &mut Vec<u8>,
+        n: usize,
+        what: &str,
+        seq: u32,
+    ) -> Result<(), EnvelopeError> {
+        let got = input
             .take(n as u64)
-            .read_to_end(&mut self.raw)
+            .read_to_end(buf)
             .map_err(EnvelopeError::from_io)?;
         if got < n {
             return Err(EnvelopeError::Truncated(format!(
-                "the message ends in the {what} of frame {}",
-                self.next_seq
+                "the message ends in the {what} of frame {seq}"
             )));
         }
         Ok(())
     }
 
-    fn u32_at(&self, at: usize) -> u32 {
-        let mut b = [0u8; 4];
-        b.copy_from_slice(&self.raw[at..at + 4]);
-        u32::from_be_bytes(b)
-    }
-
-    /// Reads, checks and decrypts the next frame.
-    fn next_frame(&mut self) -> Result<(), EnvelopeError> {
-        self.raw.clear();
+    /// Reads the next frame into `buf` and checks its sequence number, IV and length.
+    fn read_frame(&mut self, buf: &mut Vec<u8>) -> Result<Frame, EnvelopeError> {
+        buf.clear();
+        let expected = self.next_seq;
         let got = (&mut self.input)
             .take(4)
-            .read_to_end(&mut self.raw)
+            .read_to_end(buf)
             .map_err(EnvelopeError::from_io)?;
         if got == 0 {
-            return Err(EnvelopeError::Truncated(format!(
-                "the message ends after frame {} with no final frame",
-                self.next_seq - 1
-            )));
+            return Err(EnvelopeError::Truncated(if expected == 1 {
+                "the message ends after its header, with no frames".into()
+            } else {
+                format!(
+                    "the message ends after frame {} with no final frame",
+                    expected - 1
+                )
+            }));
         }
         if got < 4 {
             return Err(EnvelopeError::Truncated(format!(
-                "the message ends in the sequence number of frame {}",
-                self.next_seq
+                "the message ends in the sequence number of frame {expected}"
             )));
         }
-        let first = self.u32_at(0);
+        let first = be32(&buf[0..4]);
         let is_final = first == FINAL_FRAME_MARKER;
-        let (seq, iv_at, content_len) = if is_final {
-            self.fill(4, "sequence number")?;
-            self.fill(IV_LEN + 4, "IV and length")?;
-            let len = self.u32_at(4 + 4 + IV_LEN);
+        let (seq, iv_at, len) = if is_final {
+            Self::fill(&mut self.input, buf, 4 + IV_LEN + 4, "header", expected)?;
+            let len = be32(&buf[4 + 4 + IV_LEN..]);
             if len > self.header.frame_length {
                 return Err(EnvelopeError::Malformed(format!(
                     "the final frame claims {len} bytes, more than the frame length {}",
                     self.header.frame_length
                 )));
             }
-            (self.u32_at(4), 8, len as usize)
+            (be32(&buf[4..8]), 8, len as usize)
         } else {
-            self.fill(IV_LEN, "IV")?;
+            Self::fill(&mut self.input, buf, IV_LEN, "IV", expected)?;
             (first, 4, self.header.frame_length as usize)
         };
-        if seq != self.next_seq {
+        if seq != expected {
             return Err(EnvelopeError::Authentication(format!(
-                "frame {seq} found where frame {} belongs: frames are missing or reordered",
-                self.next_seq
+                "frame {seq} found where frame {expected} belongs: frames are missing or \
+                 reordered"
             )));
         }
-        let expected_iv = frame_iv(seq);
-        if self.raw[iv_at..iv_at + IV_LEN] != expected_iv {
+        if buf[iv_at..iv_at + IV_LEN] != frame_iv(seq) {
             return Err(EnvelopeError::Authentication(format!(
                 "frame {seq} has an IV that is not its sequence number's"
             )));
         }
-        let start = self.raw.len();
-        self.fill(content_len, "content")?;
-        self.fill(TAG_LEN, "authentication tag")?;
-        if let Some(v) = self.verifier.as_mut() {
-            v.update(&self.raw);
+        let start = buf.len();
+        if buf.capacity() < start + len + TAG_LEN {
+            buf.reserve_exact(start + len + TAG_LEN - buf.len());
         }
-        let tag_at = start + content_len;
-        let mut tag = [0u8; TAG_LEN];
-        tag.copy_from_slice(&self.raw[tag_at..tag_at + TAG_LEN]);
-        let aad = frame_aad(&self.header.message_id, is_final, seq, content_len as u64);
-        self.cipher
-            .decrypt_inout_detached(
-                &Nonce::from(expected_iv),
-                &aad,
-                (&mut self.raw[start..tag_at]).into(),
-                &Tag::from(tag),
-            )
-            .map_err(|_| {
-                EnvelopeError::Authentication(format!(
-                    "frame {seq}{} does not authenticate",
-                    if is_final { " (final)" } else { "" }
-                ))
-            })?;
-        if is_final {
-            self.finish_message()?;
-            self.state = State::Done;
-        } else {
+        Self::fill(&mut self.input, buf, len, "content", seq)?;
+        Self::fill(&mut self.input, buf, TAG_LEN, "authentication tag", seq)?;
+        if let Some(v) = self.verifier.as_mut() {
+            v.update(buf);
+        }
+        if !is_final {
             self.next_seq = seq
                 .checked_add(1)
                 .ok_or_else(|| EnvelopeError::Malformed("sequence numbers overflow".into()))?;
         }
-        self.pos = start;
-        self.end = tag_at;
+        Ok(Frame {
+            seq,
+            is_final,
+            start,
+            len,
+        })
+    }
+
+    /// Reads a batch of frames (up to the final one), decrypts them on the batch's threads,
+    /// and, after the final frame, checks the signature and the end of the input. Nothing of
+    /// the batch is released unless all of it checked out.
+    fn next_batch(&mut self) -> Result<(), EnvelopeError> {
+        self.ready.clear();
+        self.at = 0;
+        self.pos = 0;
+        let mut frames = Vec::with_capacity(self.batching.frames);
+        let mut slots = std::mem::take(&mut self.slots);
+        let mut result = Ok(());
+        while frames.len() < self.batching.frames {
+            if slots.len() == frames.len() {
+                slots.push(Zeroizing::new(Vec::new()));
+            }
+            match self.read_frame(&mut slots[frames.len()]) {
+                Ok(f) => {
+                    let fin = f.is_final;
+                    frames.push(f);
+                    if fin {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+        if let Err(e) = result {
+            self.slots = slots;
+            return Err(e);
+        }
+        let cipher = &self.cipher;
+        let message_id = &self.header.message_id;
+        let mut jobs: Vec<(&mut Zeroizing<Vec<u8>>, &Frame)> =
+            slots.iter_mut().zip(frames.iter()).collect();
+        let opened = map(&mut jobs, self.batching.threads, |(buf, f)| {
+            open_frame(cipher, message_id, buf, f)
+        });
+        drop(jobs);
+        self.slots = slots;
+        for r in opened {
+            r?;
+        }
+        if frames.last().is_some_and(|f| f.is_final) {
+            self.finish_message()?;
+            self.state = State::Done;
+        }
+        self.ready = frames.iter().map(|f| (f.start, f.start + f.len)).collect();
         Ok(())
     }
 
@@ -303,11 +359,17 @@ pub(crate) fn check_expected_context(
 impl<R: Read> Read for Decryptor<R> {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
         loop {
-            if self.pos < self.end {
-                let n = (self.end - self.pos).min(out.len());
-                out[..n].copy_from_slice(&self.raw[self.pos..self.pos + n]);
-                self.pos += n;
-                return Ok(n);
+            if let Some(&(start, end)) = self.ready.get(self.at) {
+                let from = start + self.pos;
+                if from < end {
+                    let n = (end - from).min(out.len());
+                    out[..n].copy_from_slice(&self.slots[self.at][from..from + n]);
+                    self.pos += n;
+                    return Ok(n);
+                }
+                self.at += 1;
+                self.pos = 0;
+                continue;
             }
             match self.state {
                 State::Done => return Ok(0),
@@ -321,15 +383,49 @@ impl<R: Read> Read for Decryptor<R> {
                     if out.is_empty() {
                         return Ok(0);
                     }
-                    if let Err(e) = self.next_frame() {
+                    if let Err(e) = self.next_batch() {
                         self.state = State::Failed;
-                        self.pos = 0;
-                        self.end = 0;
-                        self.raw.zeroize();
+                        self.ready.clear();
+                        for slot in &mut self.slots {
+                            slot.zeroize();
+                        }
                         return Err(e.into());
                     }
                 }
             }
         }
     }
+}
+
+fn be32(b: &[u8]) -> u32 {
+    let mut a = [0u8; 4];
+    a.copy_from_slice(&b[..4]);
+    u32::from_be_bytes(a)
+}
+
+/// Authenticates and decrypts one frame in place.
+fn open_frame(
+    cipher: &Aes256Gcm,
+    message_id: &[u8; crate::MESSAGE_ID_LEN],
+    buf: &mut Zeroizing<Vec<u8>>,
+    f: &Frame,
+) -> Result<(), EnvelopeError> {
+    let tag_at = f.start + f.len;
+    let mut tag = [0u8; TAG_LEN];
+    tag.copy_from_slice(&buf[tag_at..tag_at + TAG_LEN]);
+    let aad = frame_aad(message_id, f.is_final, f.seq, f.len as u64);
+    cipher
+        .decrypt_inout_detached(
+            &Nonce::from(frame_iv(f.seq)),
+            &aad,
+            (&mut buf[f.start..tag_at]).into(),
+            &Tag::from(tag),
+        )
+        .map_err(|_| {
+            EnvelopeError::Authentication(format!(
+                "frame {}{} does not authenticate",
+                f.seq,
+                if f.is_final { " (final)" } else { "" }
+            ))
+        })
 }

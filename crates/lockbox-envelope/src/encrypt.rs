@@ -11,6 +11,7 @@ use crate::body::{frame_aad, frame_iv};
 use crate::error::EnvelopeError;
 use crate::header::Header;
 use crate::materials::{EncryptionRequest, MaterialsManager};
+use crate::parallel::{Batching, batching, map};
 use crate::sign::Signer;
 use crate::suite::derive_keys;
 use crate::{
@@ -30,8 +31,11 @@ pub struct Encryptor<W: Write> {
     cipher: Aes256Gcm,
     message_id: [u8; MESSAGE_ID_LEN],
     frame_length: usize,
-    /// `PREFIX` bytes of frame header, the pending plaintext, then room for the tag.
-    buf: Zeroizing<Vec<u8>>,
+    /// One buffer per frame of the batch: `PREFIX` bytes of frame header, the plaintext,
+    /// then the tag once encrypted. Frames `0..=cur` hold plaintext; all but `cur` are full.
+    slots: Vec<Zeroizing<Vec<u8>>>,
+    cur: usize,
+    batching: Batching,
     next_seq: u32,
     signer: Option<Signer>,
     declared_length: Option<u64>,
@@ -109,6 +113,7 @@ impl<W: Write> Encryptor<W> {
         });
         let mut buf = Zeroizing::new(Vec::with_capacity(PREFIX + first + TAG_LEN));
         buf.resize(PREFIX, 0);
+        let batching = batching(options.threads, frame_length);
         // The data key is zeroized here unless a cache still holds the materials.
         drop(mats);
         Ok(Encryptor {
@@ -116,7 +121,9 @@ impl<W: Write> Encryptor<W> {
             cipher,
             message_id,
             frame_length,
-            buf,
+            slots: vec![buf],
+            cur: 0,
+            batching,
             next_seq: 1,
             signer,
             declared_length: plaintext_length,
@@ -148,7 +155,7 @@ impl<W: Write> Encryptor<W> {
                 )));
             }
         }
-        self.emit(true)?;
+        self.flush_batch(true)?;
         let footer = match self.signer.take() {
             Some(s) => Some(s.footer()?),
             None => None,
@@ -164,51 +171,88 @@ impl<W: Write> Encryptor<W> {
         Ok(out)
     }
 
-    /// Encrypts the buffered plaintext as the next frame and writes it.
-    fn emit(&mut self, is_final: bool) -> Result<(), EnvelopeError> {
-        let seq = self.next_seq;
-        if (!is_final && seq >= FINAL_FRAME_MARKER) || seq == 0 {
+    /// Encrypts frames `0..=cur` (the last one final if `last_is_final`) on the batch's
+    /// threads, then signs and writes them in order.
+    fn flush_batch(&mut self, last_is_final: bool) -> Result<(), EnvelopeError> {
+        let count = self.cur + 1;
+        let first = self.next_seq;
+        let last = u64::from(first) + count as u64 - 1;
+        let last_regular = if last_is_final { last - 1 } else { last };
+        if first == 0
+            || last_regular >= u64::from(FINAL_FRAME_MARKER)
+            || last > u64::from(FINAL_FRAME_MARKER)
+        {
             self.failed = true;
             return Err(EnvelopeError::Limit(format!(
                 "a message holds at most {FINAL_FRAME_MARKER} frames"
             )));
         }
-        let len = self.buf.len() - PREFIX;
-        let aad = frame_aad(&self.message_id, is_final, seq, len as u64);
-        let iv = frame_iv(seq);
-        let tag = self
-            .cipher
-            .encrypt_inout_detached(&Nonce::from(iv), &aad, (&mut self.buf[PREFIX..]).into())
-            .map_err(|_| {
-                self.failed = true;
-                EnvelopeError::Limit("frame too long for AES-GCM".into())
-            })?;
-        self.buf.extend_from_slice(&tag);
-        let start = if is_final {
-            self.buf[0..4].copy_from_slice(&FINAL_FRAME_MARKER.to_be_bytes());
-            self.buf[4..8].copy_from_slice(&seq.to_be_bytes());
-            self.buf[8..20].copy_from_slice(&iv);
-            // `len` is at most the frame length, itself at most MAX_FRAME_LENGTH < 2^32.
-            self.buf[20..24].copy_from_slice(&(len as u32).to_be_bytes());
-            0
-        } else {
-            self.buf[8..12].copy_from_slice(&seq.to_be_bytes());
-            self.buf[12..24].copy_from_slice(&iv);
-            8
-        };
-        if let Some(s) = self.signer.as_mut() {
-            s.update(&self.buf[start..]);
-        }
+        let cipher = &self.cipher;
+        let message_id = &self.message_id;
+        let mut jobs: Vec<(&mut Zeroizing<Vec<u8>>, u32, bool)> = self.slots[..count]
+            .iter_mut()
+            .zip(first..)
+            .enumerate()
+            .map(|(i, (buf, seq))| (buf, seq, last_is_final && i + 1 == count))
+            .collect();
+        let starts = map(&mut jobs, self.batching.threads, |(buf, seq, is_final)| {
+            seal_frame(cipher, message_id, buf, *seq, *is_final)
+        });
+        drop(jobs);
         let Some(out) = self.out.as_mut() else {
             return Err(EnvelopeError::InvalidInput("finished twice".into()));
         };
-        if let Err(e) = out.write_all(&self.buf[start..]) {
-            self.failed = true;
-            return Err(EnvelopeError::Io(e));
+        for (buf, start) in self.slots[..count].iter_mut().zip(starts) {
+            let start = match start {
+                Ok(s) => s,
+                Err(e) => {
+                    self.failed = true;
+                    return Err(e);
+                }
+            };
+            if let Some(s) = self.signer.as_mut() {
+                s.update(&buf[start..]);
+            }
+            if let Err(e) = out.write_all(&buf[start..]) {
+                self.failed = true;
+                return Err(EnvelopeError::Io(e));
+            }
+            buf.truncate(PREFIX);
         }
-        self.buf.truncate(PREFIX);
-        self.next_seq = seq.wrapping_add(1);
+        self.cur = 0;
+        // Past the final frame nothing more is written; wrapping only happens then.
+        self.next_seq = first.wrapping_add(count as u32);
         Ok(())
+    }
+}
+
+/// Encrypts one frame in place and fills in its header fields; returns where the frame's
+/// bytes start in `buf` (the final frame's header is 8 bytes longer).
+fn seal_frame(
+    cipher: &Aes256Gcm,
+    message_id: &[u8; MESSAGE_ID_LEN],
+    buf: &mut Zeroizing<Vec<u8>>,
+    seq: u32,
+    is_final: bool,
+) -> Result<usize, EnvelopeError> {
+    let len = buf.len() - PREFIX;
+    let aad = frame_aad(message_id, is_final, seq, len as u64);
+    let iv = frame_iv(seq);
+    let tag = cipher
+        .encrypt_inout_detached(&Nonce::from(iv), &aad, (&mut buf[PREFIX..]).into())
+        .map_err(|_| EnvelopeError::Limit("frame too long for AES-GCM".into()))?;
+    buf.extend_from_slice(&tag);
+    if is_final {
+        buf[0..4].copy_from_slice(&FINAL_FRAME_MARKER.to_be_bytes());
+        buf[4..8].copy_from_slice(&seq.to_be_bytes());
+        buf[8..20].copy_from_slice(&iv);
+        // `len` is at most the frame length, itself at most MAX_FRAME_LENGTH < 2^32.
+        buf[20..24].copy_from_slice(&(len as u32).to_be_bytes());
+        Ok(0)
+    } else {
+        buf[8..12].copy_from_slice(&seq.to_be_bytes());
+        buf[12..24].copy_from_slice(&iv);
+        Ok(8)
     }
 }
 
@@ -231,13 +275,32 @@ impl<W: Write> Write for Encryptor<W> {
         }
         let mut rest = data;
         while !rest.is_empty() {
-            let pending = self.buf.len() - PREFIX;
+            let pending = self.slots[self.cur].len() - PREFIX;
             if pending == self.frame_length {
-                self.emit(false)?;
+                // The current frame is full and more plaintext follows: it is a regular frame.
+                if self.cur + 1 == self.batching.frames {
+                    self.flush_batch(false)?;
+                } else {
+                    self.cur += 1;
+                    if self.slots.len() == self.cur {
+                        let mut buf = Zeroizing::new(Vec::with_capacity(
+                            PREFIX + self.frame_length + TAG_LEN,
+                        ));
+                        buf.resize(PREFIX, 0);
+                        self.slots.push(buf);
+                    }
+                }
                 continue;
             }
+            let slot = &mut self.slots[self.cur];
             let take = (self.frame_length - pending).min(rest.len());
-            self.buf.extend_from_slice(&rest[..take]);
+            if slot.capacity() < slot.len() + take + TAG_LEN {
+                // Grow once to a whole frame rather than by doubling, which would leave
+                // copies of plaintext behind in freed memory.
+                let want = PREFIX + self.frame_length + TAG_LEN - slot.len();
+                slot.reserve_exact(want);
+            }
+            slot.extend_from_slice(&rest[..take]);
             rest = &rest[take..];
         }
         self.written += data.len() as u64;

@@ -37,6 +37,7 @@ mod encrypt;
 mod error;
 mod header;
 pub mod materials;
+mod parallel;
 mod sign;
 mod suite;
 
@@ -90,6 +91,10 @@ pub struct EncryptOptions {
     /// The encryption context: stored in the header in the clear, authenticated, and bound
     /// to every encrypted data key.
     pub context: BTreeMap<String, String>,
+    /// Threads that encrypt frames in parallel: 0 (the default) for one per core, at most
+    /// 8. Memory is one batch of frames: about a MiB per thread, or one frame per thread
+    /// when frames are larger.
+    pub threads: usize,
 }
 
 impl Default for EncryptOptions {
@@ -98,6 +103,7 @@ impl Default for EncryptOptions {
             suite: Suite::DEFAULT,
             frame_length: DEFAULT_FRAME_LENGTH,
             context: BTreeMap::new(),
+            threads: 0,
         }
     }
 }
@@ -112,6 +118,12 @@ impl EncryptOptions {
     /// Sets the frame length.
     pub fn with_frame_length(mut self, frame_length: u32) -> Self {
         self.frame_length = frame_length;
+        self
+    }
+
+    /// Sets the number of threads (0: one per core).
+    pub fn with_threads(mut self, threads: usize) -> Self {
+        self.threads = threads;
         self
     }
 
@@ -133,6 +145,9 @@ pub struct DecryptOptions {
     pub max_encrypted_data_keys: u16,
     /// Pairs the message's encryption context must contain, with these values.
     pub expected_context: BTreeMap<String, String>,
+    /// Threads that decrypt frames in parallel, as [`EncryptOptions::threads`]. With more
+    /// than one, the reader reads a batch of frames ahead before releasing any of them.
+    pub threads: usize,
 }
 
 impl Default for DecryptOptions {
@@ -140,6 +155,7 @@ impl Default for DecryptOptions {
         DecryptOptions {
             max_encrypted_data_keys: u16::MAX,
             expected_context: BTreeMap::new(),
+            threads: 0,
         }
     }
 }

@@ -36,6 +36,7 @@ mod run {
     isolated!(round_trips_for_both_suites_frame_lengths_and_sizes);
     isolated!(any_one_of_several_keys_decrypts);
     isolated!(streams_in_frames_and_reads_lazily);
+    isolated!(threads_change_nothing_in_the_message);
     isolated!(context_is_bound_and_checked);
     isolated!(keys_not_allowed_or_not_usable_are_reported);
     isolated!(bad_parameters_are_refused_before_any_kms_call);
@@ -177,7 +178,11 @@ fn streams_in_frames_and_reads_lazily(t: &TestToken) -> TestResult {
             inner: &msg[..],
             consumed: Arc::clone(&consumed),
         };
-        let mut dec = Decryptor::new(&keyring, input, &DecryptOptions::default())?;
+        let one_thread = DecryptOptions {
+            threads: 1,
+            ..DecryptOptions::default()
+        };
+        let mut dec = Decryptor::new(&keyring, input, &one_thread)?;
         let mut first = vec![0u8; 10];
         dec.read_exact(&mut first)?;
         assert_eq!(first, plain[..10]);
@@ -301,6 +306,42 @@ fn bad_parameters_are_refused_before_any_kms_call(t: &TestToken) -> TestResult {
         let err =
             lockbox_envelope::decrypt(&keyring, junk, &DecryptOptions::default()).unwrap_err();
         assert!(err.is_bad_message(), "{err}");
+    }
+    Ok(())
+}
+
+fn threads_change_nothing_in_the_message(t: &TestToken) -> TestResult {
+    let s = Setup::new(t, 1)?;
+    let keyring = KmsKeyring::new(s.kms(), &s.keys)?;
+    for suite in SUITES {
+        for (frame, n) in [
+            (1000u32, 0usize),
+            (1000, 999),
+            (1000, 1000),
+            (1000, 1_000_001),
+            (1 << 20, 5 << 20),
+        ] {
+            let plain = data(n, 5);
+            let mut messages = Vec::new();
+            for threads in [1usize, 2, 3] {
+                let opts = EncryptOptions::default()
+                    .with_suite(suite)
+                    .with_frame_length(frame)
+                    .with_threads(threads);
+                let msg = lockbox_envelope::encrypt(&keyring, &opts, &plain)?;
+                for dthreads in [1usize, 2, 3] {
+                    let dopts = DecryptOptions {
+                        threads: dthreads,
+                        ..DecryptOptions::default()
+                    };
+                    let (back, _) = lockbox_envelope::decrypt(&keyring, &msg, &dopts)?;
+                    assert!(back == plain, "{suite:?} {frame} {n} {threads}/{dthreads}");
+                }
+                messages.push(msg);
+            }
+            // Same layout whatever the threads: only the message id, keys and tags differ.
+            assert!(messages.iter().all(|m| m.len() == messages[0].len()));
+        }
     }
     Ok(())
 }

@@ -37,10 +37,28 @@ fn every_alteration_of_a_signed_message_is_caught() {
     );
 }
 
-/// What a streaming reader releases before it fails (or all of it, if it does not).
+/// What a streaming reader releases before it fails (or all of it, if it does not): the
+/// most a one-thread reader releases, after checking that a reader with a batch of frames
+/// on several threads releases no more.
 fn released(km: &dyn MaterialsManager, msg: &[u8]) -> (Vec<u8>, Option<EnvelopeError>) {
+    let (batched, batched_err) = released_with(km, msg, 2);
+    let (single, single_err) = released_with(km, msg, 1);
+    assert!(batched.len() <= single.len());
+    assert_eq!(batched_err.is_some(), single_err.is_some());
+    (single, single_err)
+}
+
+fn released_with(
+    km: &dyn MaterialsManager,
+    msg: &[u8],
+    threads: usize,
+) -> (Vec<u8>, Option<EnvelopeError>) {
     let mut out = Vec::new();
-    let mut dec = match Decryptor::new(km, msg, &DecryptOptions::default()) {
+    let options = DecryptOptions {
+        threads,
+        ..DecryptOptions::default()
+    };
+    let mut dec = match Decryptor::new(km, msg, &options) {
         Ok(d) => d,
         Err(e) => return (out, Some(e)),
     };
@@ -125,7 +143,7 @@ fn alterations(t: &TestToken, suite: Suite) -> TestResult {
     }
     // The frame boundaries by name, with the message each gives.
     for (cut, says) in [
-        (frame_start(0), "after frame 0 with no final frame"),
+        (frame_start(0), "after its header, with no frames"),
         (frame_start(1), "after frame 1 with no final frame"),
         (frame_start(2), "after frame 2 with no final frame"),
     ] {
