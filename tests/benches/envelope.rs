@@ -59,6 +59,9 @@ fn main() {
     write_input(&input);
     let sealed = dir.join("sealed.bin");
     let opened = dir.join("opened.bin");
+    let plain = std::fs::read(&input).unwrap();
+    let mut sealed_mem = Vec::with_capacity(FILE_LEN + (FILE_LEN >> 10) + 4096);
+    let mut opened_mem = vec![0u8; FILE_LEN];
 
     println!(
         "envelope file-to-file throughput, {} MiB, frames of {} KiB; MB/s (10^6 bytes/s)",
@@ -67,19 +70,29 @@ fn main() {
     );
     let mut rows: Vec<(String, Vec<f64>, Vec<f64>)> = Vec::new();
     let mut openssl_all = Vec::new();
+    let mut copy_all = Vec::new();
     for round in 0..ROUNDS {
         let openssl = openssl_speed();
         openssl_all.push(openssl);
+        // The file system's own speed for the same bytes: a copy to a new file.
+        let copy = timed(|| {
+            std::fs::remove_file(&opened).ok();
+            copy_file(&input, &opened);
+        });
+        copy_all.push(FILE_LEN as f64 / copy / 1e6 / openssl);
         let mut i = 0;
-        for suite in [
-            Suite::Aes256GcmHkdfSha512CommitKey,
-            Suite::Aes256GcmHkdfSha512CommitKeyEcdsaP384,
+        for (suite, threads) in [
+            (Suite::Aes256GcmHkdfSha512CommitKey, 1),
+            (Suite::Aes256GcmHkdfSha512CommitKey, 0),
+            (Suite::Aes256GcmHkdfSha512CommitKeyEcdsaP384, 0),
         ] {
             let opts = EncryptOptions::default()
                 .with_suite(suite)
-                .with_frame_length(FRAME);
+                .with_frame_length(FRAME)
+                .with_threads(threads);
             let e = timed(|| encrypt_file(&keyring, &opts, &input, &sealed));
-            let d = timed(|| decrypt_file(&keyring, &sealed, &opened));
+            let d = timed(|| decrypt_file(&keyring, threads, &sealed, &opened));
+            let (me, md) = in_memory(&keyring, &opts, &plain, &mut sealed_mem, &mut opened_mem);
             if round == 0 {
                 assert_eq!(
                     std::fs::metadata(&opened).unwrap().len(),
@@ -87,10 +100,20 @@ fn main() {
                     "round trip"
                 );
             }
-            for (what, secs) in [("encrypt", e), ("decrypt", d)] {
+            for (what, secs) in [
+                ("file encrypt", e),
+                ("file decrypt", d),
+                ("memory encrypt", me),
+                ("memory decrypt", md),
+            ] {
                 let mbps = FILE_LEN as f64 / secs / 1e6;
                 if round == 0 {
-                    rows.push((format!("{what} 0x{:04X}", suite.id()), vec![], vec![]));
+                    let t = if threads == 0 {
+                        "all cores".to_owned()
+                    } else {
+                        format!("{threads} thread")
+                    };
+                    rows.push((format!("{what} 0x{:04X} {t}", suite.id()), vec![], vec![]));
                 }
                 rows[i].1.push(mbps);
                 rows[i].2.push(mbps / openssl);
@@ -104,16 +127,23 @@ fn main() {
         min(&openssl_all),
         max(&openssl_all)
     );
-    println!("{:<18} {:>10} {:>22}", "pass", "MB/s", "ratio to openssl");
+    println!(
+        "copy to a new file (no cryptography), as a ratio to openssl: median {:.2} [{:.2}-{:.2}]",
+        median(&copy_all),
+        min(&copy_all),
+        max(&copy_all)
+    );
+    println!("{:<36} {:>8} {:>22}", "pass", "MB/s", "ratio to openssl");
     for (name, mbps, ratio) in &rows {
         println!(
-            "{name:<18} {:>10.0} {:>8.2} [{:.2}-{:.2}]",
+            "{name:<36} {:>8.0} {:>8.2} [{:.2}-{:.2}]",
             median(mbps),
             median(ratio),
             min(ratio),
             max(ratio)
         );
     }
+    assert!(opened_mem == plain, "in-memory round trip");
     std::fs::remove_file(&sealed).ok();
     std::fs::remove_file(&opened).ok();
     std::fs::remove_file(&input).ok();
@@ -177,9 +207,59 @@ fn write_input(path: &Path) {
     out.flush().unwrap();
 }
 
+/// Encrypts `plain` into `sealed`, then decrypts `sealed` into `opened`, all in memory;
+/// returns the two times.
+fn in_memory(
+    mm: &dyn MaterialsManager,
+    opts: &EncryptOptions,
+    plain: &[u8],
+    sealed: &mut Vec<u8>,
+    opened: &mut [u8],
+) -> (f64, f64) {
+    sealed.clear();
+    let e = timed(|| {
+        let mut enc = Encryptor::new(mm, opts, Some(plain.len() as u64), &mut *sealed).unwrap();
+        for chunk in plain.chunks(1 << 20) {
+            enc.write_all(chunk).unwrap();
+        }
+        enc.finish().unwrap();
+    });
+    let options = DecryptOptions {
+        threads: opts.threads,
+        ..DecryptOptions::default()
+    };
+    let d = timed(|| {
+        let mut dec = Decryptor::new(mm, &sealed[..], &options).unwrap();
+        let mut at = 0;
+        loop {
+            let n = dec.read(&mut opened[at..]).unwrap();
+            if n == 0 {
+                break;
+            }
+            at += n;
+        }
+        assert_eq!(at, plain.len());
+    });
+    (e, d)
+}
+
+fn copy_file(from: &Path, to: &Path) {
+    let mut input = File::open(from).unwrap();
+    let mut out = File::create(to).unwrap();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = input.read(&mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        out.write_all(&buf[..n]).unwrap();
+    }
+}
+
 fn encrypt_file(mm: &dyn MaterialsManager, opts: &EncryptOptions, from: &Path, to: &Path) {
     let mut input = File::open(from).unwrap();
     let len = input.metadata().unwrap().len();
+    std::fs::remove_file(to).ok();
     let mut enc = Encryptor::new(mm, opts, Some(len), File::create(to).unwrap()).unwrap();
     let mut buf = vec![0u8; 1 << 20];
     loop {
@@ -192,9 +272,14 @@ fn encrypt_file(mm: &dyn MaterialsManager, opts: &EncryptOptions, from: &Path, t
     enc.finish().unwrap();
 }
 
-fn decrypt_file(mm: &dyn MaterialsManager, from: &Path, to: &Path) {
+fn decrypt_file(mm: &dyn MaterialsManager, threads: usize, from: &Path, to: &Path) {
     let input = BufReader::with_capacity(1 << 16, File::open(from).unwrap());
-    let mut dec = Decryptor::new(mm, input, &DecryptOptions::default()).unwrap();
+    let options = DecryptOptions {
+        threads,
+        ..DecryptOptions::default()
+    };
+    let mut dec = Decryptor::new(mm, input, &options).unwrap();
+    std::fs::remove_file(to).ok();
     let mut out = File::create(to).unwrap();
     let mut buf = vec![0u8; 1 << 20];
     loop {
