@@ -6,7 +6,9 @@
 //! key zeroized) at the next cache access.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Weak};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
@@ -190,6 +192,29 @@ impl Lru {
     }
 }
 
+/// Stops the purging thread of [`CachingMaterials::start_purging`] when dropped.
+pub struct Purger {
+    stop: Option<mpsc::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Purger {
+    /// Whether the thread could be started.
+    pub fn is_running(&self) -> bool {
+        self.thread.is_some()
+    }
+}
+
+impl Drop for Purger {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(t) = self.thread.take() {
+            // The thread only sleeps and purges; it has nothing to report.
+            let _ = t.join();
+        }
+    }
+}
+
 /// A [`MaterialsManager`] that reuses materials from a cache within [`CacheLimits`].
 pub struct CachingMaterials {
     inner: Arc<dyn MaterialsManager>,
@@ -240,6 +265,36 @@ impl CachingMaterials {
     pub fn purge_expired(&self) {
         let now = self.clock.now();
         self.lru.lock().purge_expired(now, self.limits.max_age);
+    }
+
+    /// Starts a thread that drops expired entries (zeroizing their data keys) every quarter
+    /// of the max age (between 10 ms and 60 s), so they go even when the cache is idle. It
+    /// holds the cache weakly and stops when the returned handle is dropped.
+    pub fn start_purging(self: &Arc<Self>) -> Purger {
+        let every =
+            (self.limits.max_age / 4).clamp(Duration::from_millis(10), Duration::from_secs(60));
+        let weak: Weak<CachingMaterials> = Arc::downgrade(self);
+        let (stop, stopped) = mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("lockbox-envelope-cache-purge".into())
+            .spawn(move || {
+                loop {
+                    match stopped.recv_timeout(every) {
+                        Err(RecvTimeoutError::Timeout) => {}
+                        // Stopped, or the handle is gone.
+                        _ => return,
+                    }
+                    match weak.upgrade() {
+                        Some(cache) => cache.purge_expired(),
+                        None => return,
+                    }
+                }
+            })
+            .ok();
+        Purger {
+            stop: Some(stop),
+            thread,
+        }
     }
 
     fn context_bytes(ctx: &BTreeMap<String, String>) -> Result<Vec<u8>, EnvelopeError> {

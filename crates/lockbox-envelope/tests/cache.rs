@@ -50,6 +50,7 @@ mod run {
     isolated!(entries_are_partitioned_by_suite_context_and_keys);
     isolated!(decryption_materials_are_cached_by_message_keys);
     isolated!(limits_are_validated);
+    isolated!(an_idle_cache_drops_expired_entries_by_itself);
 }
 
 fn cache(
@@ -290,5 +291,29 @@ fn limits_are_validated(t: &TestToken) -> TestResult {
             "{err}"
         );
     }
+    Ok(())
+}
+
+fn an_idle_cache_drops_expired_entries_by_itself(t: &TestToken) -> TestResult {
+    let s = Setup::new(t, 1)?;
+    let keyring = Arc::new(KmsKeyring::new(s.kms(), &s.keys)?);
+    let c = Arc::new(CachingMaterials::new(
+        keyring,
+        CacheLimits::with_max_age(Duration::from_millis(200)),
+    )?);
+    let purger = c.start_purging();
+    assert!(purger.is_running());
+    enc(&*c, "a", b"x")?;
+    assert_eq!(c.stats().entries, 1);
+    // No access from here on: the purging thread alone empties the cache.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while c.stats().entries > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the entry outlived its age by 10 s"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    drop(purger);
     Ok(())
 }
