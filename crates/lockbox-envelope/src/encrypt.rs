@@ -146,14 +146,14 @@ impl<W: Write> Encryptor<W> {
                 "an earlier write failed; the message is incomplete".into(),
             ));
         }
-        if let Some(n) = self.declared_length {
-            if self.written != n {
-                self.failed = true;
-                return Err(EnvelopeError::InvalidInput(format!(
-                    "{} bytes were written but the plaintext length was declared as {n}",
-                    self.written
-                )));
-            }
+        if let Some(n) = self.declared_length
+            && self.written != n
+        {
+            self.failed = true;
+            return Err(EnvelopeError::InvalidInput(format!(
+                "{} bytes were written but the plaintext length was declared as {n}",
+                self.written
+            )));
         }
         self.flush_batch(true)?;
         let footer = match self.signer.take() {
@@ -264,14 +264,14 @@ impl<W: Write> Write for Encryptor<W> {
             )
             .into());
         }
-        if let Some(n) = self.declared_length {
-            if self.written + data.len() as u64 > n {
-                self.failed = true;
-                return Err(EnvelopeError::InvalidInput(format!(
-                    "more than the declared {n} plaintext bytes were written"
-                ))
-                .into());
-            }
+        if let Some(n) = self.declared_length
+            && self.written + data.len() as u64 > n
+        {
+            self.failed = true;
+            return Err(EnvelopeError::InvalidInput(format!(
+                "more than the declared {n} plaintext bytes were written"
+            ))
+            .into());
         }
         let mut rest = data;
         while !rest.is_empty() {
