@@ -19,6 +19,9 @@ use crate::sign::Verifier;
 use crate::suite::derive_keys;
 use crate::{DecryptOptions, FINAL_FRAME_MARKER, IV_LEN, TAG_LEN};
 
+/// The most a reader reserves for a frame before its bytes arrive.
+const RESERVE_AHEAD: usize = 16 << 20;
+
 enum State {
     Frames,
     Done,
@@ -207,8 +210,11 @@ impl<R: Read> Decryptor<R> {
             )));
         }
         let start = buf.len();
-        if buf.capacity() < start + len + TAG_LEN {
-            buf.reserve_exact(start + len + TAG_LEN - buf.len());
+        // Room for the frame up front, but never more than 16 MiB before the bytes arrive:
+        // the header's frame length is the sender's choice (up to 2 GiB).
+        let want = start + len.min(RESERVE_AHEAD) + TAG_LEN;
+        if buf.capacity() < want {
+            buf.reserve_exact(want - buf.len());
         }
         Self::fill(&mut self.input, buf, len, "content", seq)?;
         Self::fill(&mut self.input, buf, TAG_LEN, "authentication tag", seq)?;
