@@ -23,7 +23,10 @@ use std::fs;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
+use std::sync::Arc;
+
 use lockbox::api::{CreateKeyRequest, Kms};
+use lockbox_envelope::{DecryptOptions, Decryptor, EncryptOptions, Encryptor, KmsKeyring};
 use lockbox_token::testing::{TestResult, TestToken, run_isolated};
 use serde_json::Value;
 
@@ -183,6 +186,200 @@ fn round_trips(t: &TestToken) -> TestResult {
     server.stop()
 }
 
+#[test]
+fn lockbox_envelope_and_the_esdk_read_each_other() {
+    if clients::skip_requested("lockbox_envelope_and_the_esdk_read_each_other") {
+        return;
+    }
+    clients::python_env_or_panic();
+    run_isolated(
+        module_path!(),
+        "lockbox_envelope_and_the_esdk_read_each_other",
+        each_other,
+    );
+}
+
+/// Lockbox's envelope library (over `RemoteKms`, so through the same server) writes what the
+/// ESDK for Python reads, and reads what it writes: both suites, frame lengths from 1 to
+/// 1 MiB, empty input, exact multiples of the frame length, ~30 MB streamed, two keys.
+fn each_other(t: &TestToken) -> TestResult {
+    let server = TestServer::start(t)?;
+    let kms = server
+        .engine()
+        .client(server.engine().default_caller("test"));
+    let a = kms
+        .create_key(CreateKeyRequest::new())?
+        .key_metadata
+        .arn
+        .to_string();
+    let b = kms
+        .create_key(CreateKeyRequest::new())?
+        .key_metadata
+        .arn
+        .to_string();
+    let remote: Arc<dyn Kms> = Arc::new(server.remote_kms()?);
+    let only_a = KmsKeyring::new(Arc::clone(&remote), std::slice::from_ref(&a))?;
+    let files = t.dir().join("files");
+    fs::create_dir_all(&files)?;
+
+    // Python writes only multiples of 128 bytes; Lockbox any frame length.
+    let lockbox_writes: [(u32, usize); 7] = [
+        (1, 100),
+        (7, 1000),
+        (128, 1000),
+        (4096, 2 * 4096),
+        (4096, 0),
+        (1 << 20, MIB + 1),
+        (1 << 20, 30_000_000 + 7),
+    ];
+    let python_writes: [(u32, usize); 5] = [
+        (128, 1000),
+        (4096, 2 * 4096),
+        (4096, 0),
+        (1 << 20, MIB + 1),
+        (1 << 20, 30_000_000 + 7),
+    ];
+    for suite in [Suite::Commit, Suite::CommitEcdsaP384] {
+        for (frame_length, len) in lockbox_writes {
+            let name = format!("lockbox-{}-{frame_length}-{len}", suite.id());
+            let plain = files.join(format!("{name}.plain"));
+            write_pseudo_random(&plain, len, u64::from(frame_length) + 1)?;
+            let context = [("purpose", "lockbox writes"), ("case", name.as_str())];
+            let expected = Expected::new(suite, frame_length, &context, &[&a]);
+            let message = files.join(format!("{name}.msg"));
+            lockbox_encrypt(&only_a, suite, frame_length, &context, &plain, &message)?;
+            expected.check_prefix(&message)?;
+            let decrypted = files.join(format!("{name}.decrypted"));
+            let header = py_decrypt(&server, &[&a], &expected, &message, &decrypted)?
+                .map_err(|e| format!("{name}: the ESDK could not decrypt: {e}"))?;
+            expected.check(&header)?;
+            assert_same_file(&plain, &decrypted)?;
+            for path in [plain, message, decrypted] {
+                fs::remove_file(path)?;
+            }
+        }
+        for (frame_length, len) in python_writes {
+            let name = format!("esdk-{}-{frame_length}-{len}", suite.id());
+            let plain = files.join(format!("{name}.plain"));
+            write_pseudo_random(&plain, len, u64::from(frame_length) + 2)?;
+            let context = [("purpose", "the ESDK writes"), ("case", name.as_str())];
+            let message = files.join(format!("{name}.msg"));
+            let written = py_encrypt(
+                &server,
+                &[&a],
+                suite,
+                frame_length,
+                &context,
+                &plain,
+                &message,
+            )?
+            .map_err(|e| format!("{name}: encrypt: {e}"))?;
+            let decrypted = files.join(format!("{name}.decrypted"));
+            let header = lockbox_decrypt(&only_a, &message, &decrypted)?;
+            assert_eq!(
+                header.suite.id(),
+                u16::from_str_radix(suite.id(), 16)?,
+                "{name}"
+            );
+            assert_eq!(header.frame_length, frame_length, "{name}");
+            assert_eq!(header.context, written.encryption_context, "{name}");
+            assert_same_file(&plain, &decrypted)?;
+            for path in [plain, message, decrypted] {
+                fs::remove_file(path)?;
+            }
+        }
+    }
+
+    // Two keys each way: every key alone decrypts the other side's message.
+    let both = KmsKeyring::new(Arc::clone(&remote), &[a.clone(), b.clone()])?;
+    let plain = files.join("two.plain");
+    write_pseudo_random(&plain, 10_000, 9)?;
+    let context = [("purpose", "two keys")];
+    for suite in [Suite::Commit, Suite::CommitEcdsaP384] {
+        let ours = files.join("two.lockbox");
+        lockbox_encrypt(&both, suite, 4096, &context, &plain, &ours)?;
+        let expected = Expected::new(suite, 4096, &context, &[&a, &b]);
+        let theirs = files.join("two.esdk");
+        py_encrypt(&server, &[&a, &b], suite, 4096, &context, &plain, &theirs)?
+            .map_err(|e| format!("two keys: encrypt: {e}"))?;
+        for key in [&a, &b] {
+            let decrypted = files.join("two.decrypted");
+            let header = py_decrypt(&server, &[key.as_str()], &expected, &ours, &decrypted)?
+                .map_err(|e| format!("two keys: the ESDK with {key}: {e}"))?;
+            expected.check(&header)?;
+            assert_same_file(&plain, &decrypted)?;
+            let one = KmsKeyring::new(Arc::clone(&remote), std::slice::from_ref(key))?;
+            lockbox_decrypt(&one, &theirs, &decrypted)?;
+            assert_same_file(&plain, &decrypted)?;
+        }
+        // A byte of the ESDK's message flipped: Lockbox refuses it and writes nothing.
+        let mut bad = fs::read(&theirs)?;
+        let at = bad.len() - 200;
+        bad[at] ^= 1;
+        let tampered = files.join("two.tampered");
+        fs::write(&tampered, &bad)?;
+        let err = lockbox_envelope::decrypt(&only_a, &bad, &DecryptOptions::default())
+            .err()
+            .ok_or("a tampered ESDK message decrypted")?;
+        assert!(err.is_bad_message(), "{err}");
+        // And the ESDK refuses Lockbox's message with a byte flipped.
+        let mut bad = fs::read(&ours)?;
+        let at = bad.len() / 2;
+        bad[at] ^= 1;
+        fs::write(&tampered, &bad)?;
+        let decrypted = files.join("two.decrypted");
+        fs::remove_file(&decrypted).ok();
+        let err = py_decrypt(&server, &[&a], &expected, &tampered, &decrypted)?
+            .err()
+            .ok_or("the ESDK decrypted a tampered Lockbox message")?;
+        assert!(!decrypted.exists(), "{err}");
+    }
+    server.stop()
+}
+
+/// Lockbox's envelope library encrypts `input` into `output`, streaming.
+fn lockbox_encrypt(
+    keyring: &KmsKeyring,
+    suite: Suite,
+    frame_length: u32,
+    context: &[(&str, &str)],
+    input: &Path,
+    output: &Path,
+) -> TestResult {
+    let options = EncryptOptions::default()
+        .with_suite(suite.ours())
+        .with_frame_length(frame_length)
+        .with_context(context.iter().copied());
+    let mut source = fs::File::open(input)?;
+    let len = source.metadata()?.len();
+    let mut enc = Encryptor::new(
+        keyring,
+        &options,
+        Some(len),
+        BufWriter::new(fs::File::create(output)?),
+    )?;
+    std::io::copy(&mut source, &mut enc)?;
+    enc.finish()?;
+    Ok(())
+}
+
+/// Lockbox's envelope library decrypts `input` into `output`, streaming; returns the header.
+fn lockbox_decrypt(
+    keyring: &KmsKeyring,
+    input: &Path,
+    output: &Path,
+) -> Result<lockbox_envelope::Header, Box<dyn Error>> {
+    let source = std::io::BufReader::new(fs::File::open(input)?);
+    let mut dec = Decryptor::new(keyring, source, &DecryptOptions::default())?;
+    let mut sink = BufWriter::new(fs::File::create(output)?);
+    std::io::copy(&mut dec, &mut sink)?;
+    sink.flush()?;
+    if !dec.is_complete() {
+        return Err("the message did not end".into());
+    }
+    Ok(dec.header().clone())
+}
+
 /// An ESDK algorithm suite this test covers (both are committing, message format v2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Suite {
@@ -198,6 +395,15 @@ impl Suite {
         match self {
             Suite::Commit => "0478",
             Suite::CommitEcdsaP384 => "0578",
+        }
+    }
+
+    fn ours(self) -> lockbox_envelope::Suite {
+        match self {
+            Suite::Commit => lockbox_envelope::Suite::Aes256GcmHkdfSha512CommitKey,
+            Suite::CommitEcdsaP384 => {
+                lockbox_envelope::Suite::Aes256GcmHkdfSha512CommitKeyEcdsaP384
+            }
         }
     }
 

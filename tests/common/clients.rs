@@ -25,7 +25,9 @@ use std::process::{Command, Output};
 use std::sync::Arc;
 
 use lockbox::{Config, Engine};
-use lockbox_server::credentials::{CredentialStore, NewCredential};
+use lockbox_server::credentials::{CredentialStore, NewCredential, SecretKey};
+use lockbox_server::http_client::HttpTransport;
+use lockbox_server::remote::RemoteKms;
 use lockbox_server::server::{Server, ServerConfig, ServerHandle};
 use lockbox_token::testing::{TestResult, TestToken};
 
@@ -155,6 +157,17 @@ impl TestServer {
     /// The engine behind the server, for setting up keys in-process.
     pub(crate) fn engine(&self) -> &Engine {
         &self.engine
+    }
+
+    /// A `Kms` that calls this server over HTTP with the test's credential (SigV4).
+    pub(crate) fn remote_kms(&self) -> Result<RemoteKms, Box<dyn Error>> {
+        let transport = HttpTransport::new(
+            &self.endpoint,
+            &self.region,
+            self.credential.access_key_id().to_owned(),
+            SecretKey::new(self.credential.secret().expose_secret().to_owned()),
+        )?;
+        Ok(RemoteKms::new(transport))
     }
 
     /// `http://127.0.0.1:PORT`.
