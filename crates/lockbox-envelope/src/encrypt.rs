@@ -57,7 +57,7 @@ impl<W: Write> Encryptor<W> {
         }
         let frame_length = options.frame_length as usize;
         if let Some(n) = plaintext_length {
-            let frames = n / frame_length as u64 + 1;
+            let frames = frames_needed(n, options.frame_length);
             if frames > u64::from(FINAL_FRAME_MARKER) {
                 return Err(EnvelopeError::Limit(format!(
                     "{n} bytes in frames of {frame_length} need {frames} frames; a message \
@@ -135,14 +135,14 @@ impl<W: Write> Encryptor<W> {
                 "an earlier write failed; the message is incomplete".into(),
             ));
         }
-        if let Some(n) = self.declared_length {
-            if self.written != n {
-                self.failed = true;
-                return Err(EnvelopeError::InvalidInput(format!(
-                    "{} bytes were written but the plaintext length was declared as {n}",
-                    self.written
-                )));
-            }
+        if let Some(n) = self.declared_length
+            && self.written != n
+        {
+            self.failed = true;
+            return Err(EnvelopeError::InvalidInput(format!(
+                "{} bytes were written but the plaintext length was declared as {n}",
+                self.written
+            )));
         }
         self.emit(true)?;
         let footer = match self.signer.take() {
@@ -163,7 +163,7 @@ impl<W: Write> Encryptor<W> {
     /// Encrypts the buffered plaintext as the next frame and writes it.
     fn emit(&mut self, is_final: bool) -> Result<(), EnvelopeError> {
         let seq = self.next_seq;
-        if (!is_final && seq >= FINAL_FRAME_MARKER) || seq == 0 {
+        if (!is_final && seq == FINAL_FRAME_MARKER) || seq == 0 {
             self.failed = true;
             return Err(EnvelopeError::Limit(format!(
                 "a message holds at most {FINAL_FRAME_MARKER} frames"
@@ -208,6 +208,13 @@ impl<W: Write> Encryptor<W> {
     }
 }
 
+/// How many frames `n` plaintext bytes take: the final frame holds 0..=`frame_length`
+/// bytes, so a multiple of the frame length ends in a full final frame, and an empty
+/// plaintext is one empty final frame.
+fn frames_needed(n: u64, frame_length: u32) -> u64 {
+    n.div_ceil(u64::from(frame_length)).max(1)
+}
+
 impl<W: Write> Write for Encryptor<W> {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
         if self.failed {
@@ -216,14 +223,14 @@ impl<W: Write> Write for Encryptor<W> {
             )
             .into());
         }
-        if let Some(n) = self.declared_length {
-            if self.written + data.len() as u64 > n {
-                self.failed = true;
-                return Err(EnvelopeError::InvalidInput(format!(
-                    "more than the declared {n} plaintext bytes were written"
-                ))
-                .into());
-            }
+        if let Some(n) = self.declared_length
+            && self.written.saturating_add(data.len() as u64) > n
+        {
+            self.failed = true;
+            return Err(EnvelopeError::InvalidInput(format!(
+                "more than the declared {n} plaintext bytes were written"
+            ))
+            .into());
         }
         let mut rest = data;
         while !rest.is_empty() {
