@@ -15,7 +15,7 @@ use crate::error::EnvelopeError;
 use crate::header::{Header, HeaderLimits, read_header};
 use crate::materials::{DecryptionRequest, MaterialsManager};
 use crate::parallel::{Batching, batching, map};
-use crate::sign::Verifier;
+use crate::sign::{PUBLIC_KEY_CONTEXT_KEY, Verifier};
 use crate::suite::derive_keys;
 use crate::{DecryptOptions, FINAL_FRAME_MARKER, IV_LEN, TAG_LEN};
 
@@ -71,6 +71,15 @@ impl<R: Read> Decryptor<R> {
             max_encrypted_data_keys: options.max_encrypted_data_keys,
         };
         let (header, body, tag) = read_header(&mut input, limits)?;
+        // As the AWS SDKs' default materials manager: a public key in the context of a
+        // suite that does not sign is a malformed message, whatever manager is in use.
+        if !header.suite.is_signed() && header.context.contains_key(PUBLIC_KEY_CONTEXT_KEY) {
+            return Err(EnvelopeError::Malformed(format!(
+                "suite 0x{:04X} does not sign messages but the encryption context has {}",
+                header.suite.id(),
+                PUBLIC_KEY_CONTEXT_KEY
+            )));
+        }
         check_expected_context(&header.context, &options.expected_context)?;
         let mats = materials.decryption_materials(&DecryptionRequest {
             suite: header.suite,

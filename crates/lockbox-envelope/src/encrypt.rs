@@ -61,7 +61,7 @@ impl<W: Write> Encryptor<W> {
         }
         let frame_length = options.frame_length as usize;
         if let Some(n) = plaintext_length {
-            let frames = n / frame_length as u64 + 1;
+            let frames = frames_needed(n, options.frame_length);
             if frames > u64::from(FINAL_FRAME_MARKER) {
                 return Err(EnvelopeError::Limit(format!(
                     "{n} bytes in frames of {frame_length} need {frames} frames; a message \
@@ -256,6 +256,13 @@ fn seal_frame(
     }
 }
 
+/// How many frames `n` plaintext bytes take: the final frame holds 0..=`frame_length`
+/// bytes, so a multiple of the frame length ends in a full final frame, and an empty
+/// plaintext is one empty final frame.
+fn frames_needed(n: u64, frame_length: u32) -> u64 {
+    n.div_ceil(u64::from(frame_length)).max(1)
+}
+
 impl<W: Write> Write for Encryptor<W> {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
         if self.failed {
@@ -265,7 +272,7 @@ impl<W: Write> Write for Encryptor<W> {
             .into());
         }
         if let Some(n) = self.declared_length
-            && self.written + data.len() as u64 > n
+            && self.written.saturating_add(data.len() as u64) > n
         {
             self.failed = true;
             return Err(EnvelopeError::InvalidInput(format!(

@@ -270,6 +270,65 @@ mod tests {
         }
     }
 
+    /// The worked example of `docs/formats/envelope.md`: a fixed message id and data key
+    /// give fixed bytes, commitment key and tag (checked against the AWS Encryption SDK for
+    /// Python's header parser and header authentication when written).
+    #[test]
+    fn worked_example_header_bytes() -> Result<(), EnvelopeError> {
+        use aes_gcm::aead::{AeadInOut, KeyInit};
+        use aes_gcm::{Aes256Gcm, Nonce};
+
+        let suite = Suite::Aes256GcmHkdfSha512CommitKey;
+        let mut message_id = [0u8; MESSAGE_ID_LEN];
+        for (i, b) in message_id.iter_mut().enumerate() {
+            *b = i as u8;
+        }
+        let keys = crate::suite::derive_keys(suite, &[0x5A; 32], &message_id);
+        let h = Header {
+            suite,
+            message_id,
+            context: BTreeMap::from([("purpose".to_owned(), "example".to_owned())]),
+            encrypted_data_keys: vec![EncryptedDataKey {
+                provider_id: "aws-kms".into(),
+                provider_info: b"arn:aws:kms:us-east-1:111122223333:key/example".to_vec(),
+                ciphertext: vec![0xC1; 8],
+            }],
+            frame_length: 4096,
+            commitment: keys.commitment,
+        };
+        let body = h.serialize()?;
+        let cipher = Aes256Gcm::new_from_slice(keys.encryption.as_ref())
+            .map_err(|_| EnvelopeError::InvalidInput("key length".into()))?;
+        let tag = cipher
+            .encrypt_inout_detached(&Nonce::from([0u8; 12]), &body, (&mut [0u8; 0][..]).into())
+            .map_err(|_| EnvelopeError::InvalidInput("gcm".into()))?;
+        let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+        assert_eq!(hex(&body), EXAMPLE_BODY);
+        assert_eq!(hex(&tag), EXAMPLE_TAG);
+        Ok(())
+    }
+
+    const EXAMPLE_BODY: &str = concat!(
+        "020478",
+        "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
+        "0014",
+        "0001",
+        "0007707572706f7365",
+        "00076578616d706c65",
+        "0001",
+        "0007",
+        "6177732d6b6d73",
+        "002e",
+        "61726e3a6177733a6b6d733a75732d656173742d313a3131313132323232333333333a6b65792f",
+        "6578616d706c65",
+        "0008",
+        "c1c1c1c1c1c1c1c1",
+        "02",
+        "00001000",
+        "83981c1cb8e00b169b8569b0e7ce8fa747e9eb168a8fe7965ddf3c08bc38dc04",
+    );
+    const EXAMPLE_TAG: &str = "1613dfa8fa8c42e0a2f50759e918e135";
+
     #[test]
     fn header_round_trips_and_every_truncation_is_reported() -> Result<(), EnvelopeError> {
         let h = sample();

@@ -47,7 +47,7 @@ pub use encrypt::Encryptor;
 pub use error::EnvelopeError;
 pub use header::{EncryptedDataKey, Header};
 pub use materials::{DecryptKeys, KmsKeyring, MaterialsManager};
-pub use sign::PUBLIC_KEY_CONTEXT_KEY;
+pub use sign::{MessageSigningKey, MessageVerifyingKey, PUBLIC_KEY_CONTEXT_KEY};
 pub use suite::Suite;
 
 /// Message format version written and accepted.
