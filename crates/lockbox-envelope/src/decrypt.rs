@@ -71,6 +71,12 @@ impl<R: Read> Decryptor<R> {
             max_encrypted_data_keys: options.max_encrypted_data_keys,
         };
         let (header, body, tag) = read_header(&mut input, limits)?;
+        if header.frame_length > options.max_frame_length {
+            return Err(EnvelopeError::Limit(format!(
+                "the message's frame length is {}; this reader accepts at most {}",
+                header.frame_length, options.max_frame_length
+            )));
+        }
         // As the AWS SDKs' default materials manager: a public key in the context of a
         // suite that does not sign is a malformed message, whatever manager is in use.
         if !header.suite.is_signed() && header.context.contains_key(PUBLIC_KEY_CONTEXT_KEY) {

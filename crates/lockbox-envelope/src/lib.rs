@@ -143,6 +143,10 @@ impl EncryptOptions {
 pub struct DecryptOptions {
     /// Refuse messages with more encrypted data keys than this (before any KMS call).
     pub max_encrypted_data_keys: u16,
+    /// Refuse messages whose frame length is more than this (before any KMS call): a reader
+    /// holds one frame (or a batch of them) in memory. By default the format's maximum,
+    /// 2^31 - 1.
+    pub max_frame_length: u32,
     /// Pairs the message's encryption context must contain, with these values.
     pub expected_context: BTreeMap<String, String>,
     /// Threads that decrypt frames in parallel, as [`EncryptOptions::threads`]. With more
@@ -154,6 +158,7 @@ impl Default for DecryptOptions {
     fn default() -> Self {
         DecryptOptions {
             max_encrypted_data_keys: u16::MAX,
+            max_frame_length: MAX_FRAME_LENGTH,
             expected_context: BTreeMap::new(),
             threads: 0,
         }

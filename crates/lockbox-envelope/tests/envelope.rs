@@ -124,6 +124,20 @@ fn any_one_of_several_keys_decrypts(t: &TestToken) -> TestResult {
             lockbox_envelope::decrypt(&all, &msg, &capped),
             Err(EnvelopeError::Limit(_))
         ));
+        let small_frames = DecryptOptions {
+            max_frame_length: 999,
+            ..DecryptOptions::default()
+        };
+        let before = s.kms.calls("decrypt");
+        assert!(matches!(
+            lockbox_envelope::decrypt(&all, &msg, &small_frames),
+            Err(EnvelopeError::Limit(m)) if m.contains("frame length is 1000")
+        ));
+        assert_eq!(
+            s.kms.calls("decrypt"),
+            before,
+            "refused before any KMS call"
+        );
     }
     // Keys named by alias resolve to their ARN.
     s.kms.create_alias(lockbox::api::AliasRequest::new(
