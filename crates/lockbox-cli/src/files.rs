@@ -125,8 +125,8 @@ pub(crate) fn plan(args: &FileArgs, direction: Direction) -> Result<Plan, CliErr
             inputs.push((input, None));
             continue;
         }
-        let md = fs::metadata(input)
-            .map_err(|e| CliError::param("INPUT", format!("{input}: {e}")))?;
+        let md =
+            fs::metadata(input).map_err(|e| CliError::param("INPUT", format!("{input}: {e}")))?;
         if md.is_dir() && !args.recursive {
             return Err(CliError::param(
                 "--recursive",
@@ -227,9 +227,9 @@ pub(crate) fn plan(args: &FileArgs, direction: Direction) -> Result<Plan, CliErr
             }
             continue;
         }
-        let name = path.file_name().ok_or_else(|| {
-            CliError::param("INPUT", format!("{input} does not name a file"))
-        })?;
+        let name = path
+            .file_name()
+            .ok_or_else(|| CliError::param("INPUT", format!("{input} does not name a file")))?;
         let sink = match &output {
             Output::Stdout => Sink::Stdout,
             Output::File(p) => Sink::File(p.clone()),
@@ -361,11 +361,7 @@ pub(crate) fn run(
     work: &mut Work<'_>,
 ) -> Tally {
     let total: Option<u64> = plan.jobs.iter().map(|j| j.size).sum();
-    let progress = Progress::new(
-        !quiet && io::stderr().is_terminal(),
-        total,
-        plan.jobs.len(),
-    );
+    let progress = Progress::new(!quiet && io::stderr().is_terminal(), total, plan.jobs.len());
     let mut tally = Tally {
         done: 0,
         failed: 0,

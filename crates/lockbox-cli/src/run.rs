@@ -7,7 +7,8 @@ use clap::error::ErrorKind as ClapKind;
 
 use crate::cli::{Cli, Command};
 use crate::commands::{
-    aliases, audit, crypto, decrypt_file, demo, encrypt_file, grants, keys, policies, rotation, serve, tags, token, upkeep,
+    aliases, audit, crypto, decrypt_file, demo, encrypt_file, grants, keys, policies, rotation,
+    serve, tags, token, upkeep,
 };
 use crate::error::CliError;
 use crate::{home, remote};
@@ -45,7 +46,10 @@ pub(crate) fn run() -> Result<(), CliError> {
         Command::KeyUsage(a) => rotation::key_usage(&engine, &caller, a),
         Command::Maintain => upkeep::maintain(&engine),
         Command::Doctor => upkeep::doctor(&engine),
-        other => kms_command(&(Arc::new(engine.shared_client(caller)) as Arc<dyn Kms>), other),
+        other => kms_command(
+            &(Arc::new(engine.shared_client(caller)) as Arc<dyn Kms>),
+            other,
+        ),
     }
 }
 

@@ -48,7 +48,12 @@ pub(crate) fn decrypt_file(kms: Arc<dyn Kms>, a: DecryptFileArgs) -> Result<(), 
             Ok(())
         },
     );
-    tally.finish(Direction::Decrypt, plan.passed_over, a.files.verbose, &stats)
+    tally.finish(
+        Direction::Decrypt,
+        plan.passed_over,
+        a.files.verbose,
+        &stats,
+    )
 }
 
 /// The decryptor's own I/O errors are the input's.

@@ -48,8 +48,8 @@ pub(crate) fn encrypt_file(kms: Arc<dyn Kms>, a: EncryptFileArgs) -> Result<(), 
         a.files.force,
         a.files.quiet,
         &mut |job, input, output| {
-            let mut enc = Encryptor::new(materials, &options, job.size, output)
-                .map_err(output_fault)?;
+            let mut enc =
+                Encryptor::new(materials, &options, job.size, output).map_err(output_fault)?;
             files::pump(input, &mut enc, Fault::Read, |e| {
                 output_fault(EnvelopeError::from_io(e))
             })?;
@@ -57,7 +57,12 @@ pub(crate) fn encrypt_file(kms: Arc<dyn Kms>, a: EncryptFileArgs) -> Result<(), 
             Ok(())
         },
     );
-    tally.finish(Direction::Encrypt, plan.passed_over, a.files.verbose, &stats)
+    tally.finish(
+        Direction::Encrypt,
+        plan.passed_over,
+        a.files.verbose,
+        &stats,
+    )
 }
 
 /// The encryptor's own I/O errors are the output's.
