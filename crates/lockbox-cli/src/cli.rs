@@ -172,8 +172,9 @@ pub(crate) enum Command {
     /// has verified: a tampered, truncated or unreadable message leaves no output at all.
     /// To stdout (--output -), plaintext of authenticated frames is written before the end is
     /// checked; use a file output for all-or-nothing. Without --key-id, any KMS key the caller
-    /// may use to decrypt is tried (discovery). Failed files are named on stderr, one line
-    /// each; the others are still done, and the exit code is then 1.
+    /// may use to decrypt is tried (discovery). With --recursive, only files whose names end
+    /// with the suffix are taken. Failed files are named on stderr, one line each; the others
+    /// are still done, and the exit code is then 1.
     DecryptFile(DecryptFileArgs),
 }
 
@@ -667,7 +668,8 @@ pub(crate) struct EncryptFileArgs {
     #[arg(long, default_value_t = 65536, value_name = "BYTES")]
     pub(crate) frame_length: u32,
     /// Reuse a data key for up to this many seconds across the files of this run (as the AWS
-    /// Encryption SDK's caching materials manager does); without it, every file gets its own
+    /// Encryption SDK's caching materials manager does); without it, every file gets its own.
+    /// Standard input, of unknown length, always gets its own
     #[arg(long, value_name = "SECONDS")]
     pub(crate) cache_max_age: Option<u64>,
     /// With --cache-max-age: messages per cached data key (default 2^32)

@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::{OsStr, OsString};
 use std::fs::{self, File};
-use std::io::{self, BufWriter, IsTerminal, Read, Write};
+use std::io::{self, IsTerminal, Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -29,7 +29,7 @@ use crate::error::CliError;
 use crate::params;
 use crate::progress::Progress;
 
-/// Bytes moved per read; also the output buffer's size.
+/// Bytes moved per read.
 const CHUNK: usize = 64 * 1024;
 
 /// Which way the files go; it decides how output names are made.
@@ -252,7 +252,7 @@ pub(crate) fn plan(args: &FileArgs, direction: Direction) -> Result<Plan, CliErr
         plan.jobs.push(Job {
             source: Source::File(path),
             sink,
-            size: md.is_file().then(|| md.len()),
+            size: md.is_file().then_some(md.len()),
         });
     }
     check_targets(&plan.jobs)?;
@@ -439,7 +439,7 @@ fn run_job(job: &Job, force: bool, progress: &Progress, work: &mut Work<'_>) -> 
     let mut input = progress.reader(&mut *input);
     let target = match &job.sink {
         Sink::Stdout => {
-            let mut out = BufWriter::with_capacity(CHUNK, io::stdout().lock());
+            let mut out = io::stdout().lock();
             work(job, &mut input, &mut out).map_err(|f| describe(f, "standard output"))?;
             return out
                 .flush()
@@ -462,12 +462,9 @@ fn run_job(job: &Job, force: bool, progress: &Progress, work: &mut Work<'_>) -> 
         .permissions(fs::Permissions::from_mode(0o600))
         .tempfile_in(dir)
         .map_err(|e| format!("cannot create a file in {}: {e}", dir.display()))?;
-    {
-        let mut out = BufWriter::with_capacity(CHUNK, tmp.as_file());
-        work(job, &mut input, &mut out).map_err(|f| describe(f, &shown))?;
-        out.flush()
-            .map_err(|e| format!("cannot write {shown}: {e}"))?;
-    }
+    // Unbuffered: the writers above write whole frames or chunks, and a buffer here would
+    // be one more copy of plaintext that is not zeroized.
+    work(job, &mut input, &mut tmp.as_file()).map_err(|f| describe(f, &shown))?;
     tmp.as_file()
         .sync_all()
         .map_err(|e| format!("cannot write {shown}: {e}"))?;
@@ -524,13 +521,13 @@ pub(crate) fn context_pairs(values: &[String]) -> Result<BTreeMap<String, String
     for v in values {
         let ctx = params::context("--encryption-context", Some(v))?;
         for (k, val) in ctx.as_map() {
-            if let Some(old) = map.insert(k.clone(), val.clone()) {
-                if old != *val {
-                    return Err(CliError::param(
-                        "--encryption-context",
-                        format!("key {k:?} is given twice, with different values"),
-                    ));
-                }
+            if let Some(old) = map.insert(k.clone(), val.clone())
+                && old != *val
+            {
+                return Err(CliError::param(
+                    "--encryption-context",
+                    format!("key {k:?} is given twice, with different values"),
+                ));
             }
         }
     }
