@@ -610,3 +610,45 @@ impl Stats {
         self.cache.as_ref().map_or(0, |c| c.stats().hits)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_names_append_or_strip_the_suffix() {
+        let name =
+            |d, n: &str| output_name(d, ".lbx", OsStr::new(n)).map(|o| o.into_string().unwrap());
+        assert_eq!(
+            name(Direction::Encrypt, "a.txt").as_deref(),
+            Some("a.txt.lbx")
+        );
+        assert_eq!(
+            name(Direction::Decrypt, "a.txt.lbx").as_deref(),
+            Some("a.txt")
+        );
+        assert_eq!(name(Direction::Decrypt, "a.txt"), None);
+        // A name that is only the suffix has nothing left to name the plaintext.
+        assert_eq!(name(Direction::Decrypt, ".lbx"), None);
+    }
+
+    #[test]
+    fn context_values_merge_and_conflicts_are_refused() {
+        let map = context_pairs(&["a=1,b=2".to_owned(), r#"{"c":"3","a":"1"}"#.to_owned()])
+            .ok()
+            .unwrap();
+        assert_eq!(
+            map.into_iter().collect::<Vec<_>>(),
+            [("a", "1"), ("b", "2"), ("c", "3")].map(|(k, v)| (k.to_owned(), v.to_owned()))
+        );
+        let err = context_pairs(&["a=1".to_owned(), "a=2".to_owned()])
+            .err()
+            .unwrap()
+            .to_string();
+        assert_eq!(
+            err,
+            "Error parsing parameter '--encryption-context': key \"a\" is given twice, with \
+             different values"
+        );
+    }
+}
