@@ -464,6 +464,14 @@ fn directories_recursively_with_one_cached_data_key() -> TestResult {
         err.trim_end(),
         "lockbox: encrypt-file: 20 file(s) done, 0 failed; data keys from the KMS: 1; from the cache: 19"
     );
+    // The audit log agrees: one GenerateDataKey for the twenty files.
+    let (log, _) = ok(&home, &work, &["audit", "export"]);
+    let generated = String::from_utf8(log)?
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|e| e["eventName"] == "GenerateDataKey")
+        .count();
+    assert_eq!(generated, 1);
     // The tree is mirrored; the symbolic link is not followed.
     assert_eq!(
         names(&work.join("sealed")).len(),
