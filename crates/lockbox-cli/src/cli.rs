@@ -12,9 +12,9 @@ use clap::{ArgGroup, Args, Parser, Subcommand};
 /// else as the data directory's configured caller, and key policies and grants decide what
 /// that caller may do.
 ///
-/// demo, inspect-token, key-usage, maintain, doctor and audit are Lockbox's own commands. Exit
-/// codes: 0 success; 1 maintain, doctor or audit verify printed its report and it shows
-/// failures or problems; 252
+/// demo, inspect-token, key-usage, maintain, doctor, audit, encrypt-file and decrypt-file are
+/// Lockbox's own commands. Exit codes: 0 success; 1 maintain, doctor or audit verify printed its
+/// report and it shows failures or problems, or encrypt-file or decrypt-file failed on a file; 252
 /// the command line or a parameter could not be read; 254 the operation failed (the AWS error
 /// name is on stderr); 255 Lockbox could not start, or its token or store failed.
 #[derive(Parser)]
@@ -156,6 +156,26 @@ pub(crate) enum Command {
     GenerateDataKeyWithoutPlaintext(GenerateDataKeyArgs),
     /// Random bytes from the token
     GenerateRandom(GenerateRandomArgs),
+    /// Encrypt files of any size into AWS Encryption SDK messages under one or more keys
+    ///
+    /// Each input file becomes one message (format version 2, framed), readable by
+    /// decrypt-file and by the AWS Encryption SDKs and CLI. The output of a file is written
+    /// under a temporary name (mode 0600) in its destination directory, synced, and renamed
+    /// into place once the whole message is written; on any error nothing is left behind. An
+    /// existing output is kept unless --force is given. Failed files are named on stderr, one
+    /// line each; the others are still done, and the exit code is then 1.
+    EncryptFile(EncryptFileArgs),
+    /// Decrypt AWS Encryption SDK messages (from encrypt-file or an AWS Encryption SDK)
+    ///
+    /// A file output is written under a temporary name (mode 0600) in its destination
+    /// directory and renamed into place only after the whole message, with its signature,
+    /// has verified: a tampered, truncated or unreadable message leaves no output at all.
+    /// To stdout (--output -), plaintext of authenticated frames is written before the end is
+    /// checked; use a file output for all-or-nothing. Without --key-id, any KMS key the caller
+    /// may use to decrypt is tried (discovery). With --recursive, only files whose names end
+    /// with the suffix are taken. Failed files are named on stderr, one line each; the others
+    /// are still done, and the exit code is then 1.
+    DecryptFile(DecryptFileArgs),
 }
 
 #[derive(Args)]
@@ -598,4 +618,89 @@ pub(crate) struct AuditExportArgs {
     /// Write to this file instead of standard output
     #[arg(long, value_name = "FILE")]
     pub(crate) output: Option<String>,
+}
+
+/// What `encrypt-file` and `decrypt-file` read and where they write.
+#[derive(Args)]
+pub(crate) struct FileArgs {
+    /// Where to write: a file (one input), a directory (several inputs, or --recursive: the
+    /// input tree is mirrored below it), or - for standard output (one input). Default: next to
+    /// each input
+    #[arg(long, short = 'o', value_name = "PATH")]
+    pub(crate) output: Option<String>,
+    /// The suffix encrypt-file appends to output names and decrypt-file strips
+    #[arg(long, default_value = ".encrypted")]
+    pub(crate) suffix: String,
+    /// Take every regular file below each directory input (symbolic links are not followed)
+    #[arg(long, short = 'r')]
+    pub(crate) recursive: bool,
+    /// Replace outputs that already exist
+    #[arg(long)]
+    pub(crate) force: bool,
+    /// No progress bar
+    #[arg(long, short = 'q')]
+    pub(crate) quiet: bool,
+    /// At the end, print on stderr how many files were done, how many data keys came from
+    /// the KMS, and how many came from the cache
+    #[arg(long, short = 'v')]
+    pub(crate) verbose: bool,
+    /// Files, directories (with --recursive), or - for standard input
+    #[arg(required = true, value_name = "INPUT")]
+    pub(crate) inputs: Vec<String>,
+}
+
+#[derive(Args)]
+pub(crate) struct EncryptFileArgs {
+    /// A key to encrypt the data key under (key ID, key ARN, alias name or alias ARN); repeat
+    /// for more keys: the message then decrypts with any one of them. The first generates the
+    /// data key
+    #[arg(long = "key-id", required = true, value_name = "KEY_ID")]
+    pub(crate) key_ids: Vec<String>,
+    /// Encryption context pairs, k1=v1,k2=v2 or JSON {"k1":"v1"}; may be repeated. Stored in
+    /// the clear in the message and authenticated
+    #[arg(long, value_name = "PAIRS")]
+    pub(crate) encryption_context: Vec<String>,
+    /// 0578 (AES-256-GCM, HKDF-SHA512, key commitment, ECDSA P-384 signature) or 0478 (the
+    /// same without the signature)
+    #[arg(long, default_value = "0578", value_name = "SUITE")]
+    pub(crate) algorithm_suite: String,
+    /// Plaintext bytes per frame, 1 to 2147483647
+    #[arg(long, default_value_t = 65536, value_name = "BYTES")]
+    pub(crate) frame_length: u32,
+    /// Reuse a data key for up to this many seconds across the files of this run (as the AWS
+    /// Encryption SDK's caching materials manager does); without it, every file gets its own.
+    /// Standard input, of unknown length, always gets its own
+    #[arg(long, value_name = "SECONDS")]
+    pub(crate) cache_max_age: Option<u64>,
+    /// With --cache-max-age: messages per cached data key (default 2^32)
+    #[arg(long, requires = "cache_max_age", value_name = "N")]
+    pub(crate) cache_max_messages: Option<u64>,
+    /// With --cache-max-age: plaintext bytes per cached data key (default 2^63-1)
+    #[arg(long, requires = "cache_max_age", value_name = "N")]
+    pub(crate) cache_max_bytes: Option<u64>,
+    /// With --cache-max-age: data keys held at once (default 100)
+    #[arg(long, requires = "cache_max_age", value_name = "N")]
+    pub(crate) cache_capacity: Option<usize>,
+    #[command(flatten)]
+    pub(crate) files: FileArgs,
+}
+
+#[derive(Args)]
+pub(crate) struct DecryptFileArgs {
+    /// Decrypt only with this key (key ID, key ARN, alias name or alias ARN); may be
+    /// repeated. Without it, any KMS key named in the message is tried (discovery)
+    #[arg(long = "key-id", value_name = "KEY_ID")]
+    pub(crate) key_ids: Vec<String>,
+    /// Pairs the message's encryption context must hold, k1=v1,k2=v2 or JSON {"k1":"v1"};
+    /// may be repeated. A message without them is refused before any KMS call
+    #[arg(long, value_name = "PAIRS")]
+    pub(crate) encryption_context: Vec<String>,
+    /// Refuse messages with more encrypted data keys than this (before any KMS call)
+    #[arg(long, value_name = "N")]
+    pub(crate) max_encrypted_data_keys: Option<u16>,
+    /// Reuse a decrypted data key for up to this many seconds across the files of this run
+    #[arg(long, value_name = "SECONDS")]
+    pub(crate) cache_max_age: Option<u64>,
+    #[command(flatten)]
+    pub(crate) files: FileArgs,
 }

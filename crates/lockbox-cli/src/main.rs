@@ -7,9 +7,11 @@
 mod cli;
 mod commands;
 mod error;
+mod files;
 mod home;
 mod output;
 mod params;
+mod progress;
 mod remote;
 mod run;
 

@@ -1,11 +1,14 @@
 //! Parses the command line, opens the engine, runs the command.
 
+use std::sync::Arc;
+
 use clap::Parser;
 use clap::error::ErrorKind as ClapKind;
 
 use crate::cli::{Cli, Command};
 use crate::commands::{
-    aliases, audit, crypto, demo, grants, keys, policies, rotation, serve, tags, token, upkeep,
+    aliases, audit, crypto, decrypt_file, demo, encrypt_file, grants, keys, policies, rotation,
+    serve, tags, token, upkeep,
 };
 use crate::error::CliError;
 use crate::{home, remote};
@@ -25,7 +28,7 @@ pub(crate) fn run() -> Result<(), CliError> {
         }
     };
     if let Some(endpoint) = &cli.remote.endpoint_url {
-        let kms = remote::connect(endpoint, &cli.remote)?;
+        let kms: Arc<dyn Kms> = Arc::new(remote::connect(endpoint, &cli.remote)?);
         return kms_command(&kms, cli.command);
     }
     let command = match cli.command {
@@ -36,19 +39,24 @@ pub(crate) fn run() -> Result<(), CliError> {
         Command::Audit(a) => return audit::audit(&home::data_dir()?, a),
         other => other,
     };
-    let engine = home::open_engine(&home::data_dir()?)?;
+    let engine = Arc::new(home::open_engine(&home::data_dir()?)?);
     let caller = home::caller(&engine)?;
     match command {
         Command::InspectToken => token::inspect_token(&engine),
         Command::KeyUsage(a) => rotation::key_usage(&engine, &caller, a),
         Command::Maintain => upkeep::maintain(&engine),
         Command::Doctor => upkeep::doctor(&engine),
-        other => kms_command(&engine.client(caller), other),
+        other => kms_command(
+            &(Arc::new(engine.shared_client(caller)) as Arc<dyn Kms>),
+            other,
+        ),
     }
 }
 
-/// Runs a KMS command against `kms`, local or remote.
-fn kms_command(kms: &dyn Kms, command: Command) -> Result<(), CliError> {
+/// Runs a KMS command against `kms`, local or remote. Held by `Arc` because encrypt-file
+/// and decrypt-file keep it in their keyring.
+fn kms_command(shared: &Arc<dyn Kms>, command: Command) -> Result<(), CliError> {
+    let kms = &**shared;
     match command {
         Command::Demo(_)
         | Command::Audit(_)
@@ -96,5 +104,7 @@ fn kms_command(kms: &dyn Kms, command: Command) -> Result<(), CliError> {
             crypto::generate_data_key_without_plaintext(kms, a)
         }
         Command::GenerateRandom(a) => crypto::generate_random(kms, a),
+        Command::EncryptFile(a) => encrypt_file::encrypt_file(Arc::clone(shared), a),
+        Command::DecryptFile(a) => decrypt_file::decrypt_file(Arc::clone(shared), a),
     }
 }

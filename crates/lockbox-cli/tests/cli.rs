@@ -1423,6 +1423,8 @@ fn help_lists_the_aws_kms_commands_and_their_flags() -> TestResult {
         "generate-data-key",
         "generate-data-key-without-plaintext",
         "generate-random",
+        "encrypt-file",
+        "decrypt-file",
     ] {
         assert!(
             help.lines()

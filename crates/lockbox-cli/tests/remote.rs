@@ -157,6 +157,80 @@ token_test!(fn kms_commands_go_to_the_server(t) {
     Ok(())
 });
 
+token_test!(fn files_are_encrypted_and_decrypted_through_the_server(t) {
+    let (_engine, _server, endpoint) = start(t);
+    let home = t.dir().join("no-home");
+    let created = ok(&home, &endpoint, &["create-key"]);
+    let key = created["KeyMetadata"]["KeyId"].as_str().unwrap().to_owned();
+    let files = t.dir().join("files");
+    std::fs::create_dir(&files)?;
+    let p = |name: &str| files.join(name).display().to_string();
+    let big: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(p("a.bin"), &big)?;
+    std::fs::write(p("b.bin"), b"second")?;
+
+    let out = lockbox(
+        &home,
+        &endpoint,
+        GOOD,
+        &[
+            "encrypt-file", "--key-id", &key, "--encryption-context", "purpose=remote",
+            "--cache-max-age", "60", "--verbose", &p("a.bin"), &p("b.bin"),
+        ],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.stdout.is_empty());
+    assert_eq!(
+        String::from_utf8(out.stderr)?,
+        "lockbox: encrypt-file: 2 file(s) done, 0 failed; data keys from the KMS: 1; from the \
+         cache: 1\n"
+    );
+    std::fs::remove_file(p("a.bin"))?;
+    std::fs::remove_file(p("b.bin"))?;
+    let out = lockbox(
+        &home,
+        &endpoint,
+        GOOD,
+        &[
+            "decrypt-file", "--key-id", &key, "--encryption-context", "purpose=remote",
+            &p("a.bin.encrypted"), &p("b.bin.encrypted"),
+        ],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(std::fs::read(p("a.bin"))?, big);
+    assert_eq!(std::fs::read(p("b.bin"))?, b"second");
+
+    assert_eq!(
+        fails(
+            &home,
+            &endpoint,
+            GOOD,
+            &[
+                "decrypt-file", "--encryption-context", "purpose=local", "-o", &p("c.bin"),
+                &p("a.bin.encrypted"),
+            ],
+        ),
+        (1, format!(
+            "lockbox: decrypt-file {}: authentication failed: encryption context key \
+             \"purpose\" has another value in the message",
+            p("a.bin.encrypted")
+        ))
+    );
+    assert!(!files.join("c.bin").exists());
+    assert_eq!(
+        fails(
+            &home,
+            &endpoint,
+            GOOD,
+            &["encrypt-file", "--key-id", "alias/missing", "-o", &p("d"), &p("a.bin")],
+        ),
+        (254, "An error occurred (NotFoundException) when calling the DescribeKey operation: \
+               Alias arn:aws:kms:us-east-1:000000000000:alias/missing is not found."
+            .to_owned())
+    );
+    Ok(())
+});
+
 token_test!(fn bad_credentials_and_local_only_commands_are_refused(t) {
     let (_engine, _server, endpoint) = start(t);
     let home = t.dir().join("no-home");

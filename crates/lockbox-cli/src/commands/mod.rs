@@ -4,7 +4,9 @@
 pub(crate) mod aliases;
 pub(crate) mod audit;
 pub(crate) mod crypto;
+pub(crate) mod decrypt_file;
 pub(crate) mod demo;
+pub(crate) mod encrypt_file;
 pub(crate) mod grants;
 pub(crate) mod keys;
 pub(crate) mod policies;
