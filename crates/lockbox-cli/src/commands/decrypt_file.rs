@@ -15,6 +15,7 @@ pub(crate) fn decrypt_file(kms: Arc<dyn Kms>, a: DecryptFileArgs) -> Result<(), 
     let options = DecryptOptions {
         max_encrypted_data_keys: a.max_encrypted_data_keys.unwrap_or(u16::MAX),
         expected_context: files::context_pairs(&a.encryption_context)?,
+        ..DecryptOptions::default()
     };
     let cache = a
         .cache_max_age
