@@ -654,14 +654,12 @@ impl Engine {
 fn crypto_facts(ctx: &EncryptionContext, algorithm: Option<EncryptionAlgorithm>) -> Facts<'_> {
     Facts {
         context: Some(ctx),
-        extra: vec![(
-            "kms:EncryptionAlgorithm",
-            Value::Name(
-                algorithm
-                    .unwrap_or(EncryptionAlgorithm::SymmetricDefault)
-                    .as_str(),
-            ),
-        )],
+        algorithm: Some(
+            algorithm
+                .unwrap_or(EncryptionAlgorithm::SymmetricDefault)
+                .as_str(),
+        ),
+        extra: Vec::new(),
         new_grant: None,
     }
 }

@@ -165,6 +165,7 @@ impl Engine {
         }
         let facts = Facts {
             context: None,
+            algorithm: None,
             extra,
             new_grant: Some((
                 &req.operations,
