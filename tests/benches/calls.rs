@@ -1,16 +1,22 @@
-//! One engine operation, run a given number of times, for `perf stat` and `perf record`.
+//! One engine operation, run a given number of times, for an instruction count per call.
 //!
 //! ```text
-//! cargo bench -p lockbox-tests --bench calls --no-run
-//! perf stat -e instructions:u <bench binary> encrypt/4KiB 20000
+//! cargo bench -p lockbox-tests --bench calls --no-run     # prints the binary's path
+//! valgrind --tool=callgrind --trace-children=yes <calls binary> encrypt/4KiB 3000
+//! callgrind_annotate --inclusive=yes callgrind.out.<pid>
 //! ```
 //!
 //! Arguments: the case (`encrypt/32B`, `encrypt/4KiB`, `decrypt/32B`,
-//! `generate_data_key/AES_256`; the names of benches/engine.rs) and the number of calls
-//! (default 20000). Set-up is the same for every count, so the difference between two runs'
-//! instruction counts divided by the difference of their call counts is the cost of one call
-//! (all threads: the audit thread's work is in it). It prints the calling thread's heap
-//! allocations per call, counted by a wrapper around the system allocator.
+//! `generate_data_key/AES_256`, as in benches/engine.rs, with the same key, context and
+//! caller) and the number of calls (default 20000). It prints the wall time per call and the
+//! calling thread's heap allocations per call, counted by a wrapper around the system
+//! allocator. `--trace-children` because the binary re-runs itself with SOFTHSM2_CONF set.
+//! Under callgrind, the inclusive count of `EngineClient::encrypt` (or `decrypt`,
+//! `generate_data_key`) minus that of the token call inside it is the engine's own work on
+//! the calling thread, and `audit::Inner::write` is the audit thread's. (This VM exposes no
+//! hardware counters to `perf stat`; callgrind counts the same on a busy machine as on an
+//! idle one, but counts each byte of a `rep stos`/`rep movs` as an instruction, so a 4 KiB
+//! memset or memcpy shows as about 4,000.)
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
 use std::alloc::{GlobalAlloc, Layout, System};

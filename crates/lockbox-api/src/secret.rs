@@ -70,7 +70,10 @@ mod tests {
     fn keeps_the_bytes_it_is_given() {
         let p = Plaintext::from(Zeroizing::new(vec![1, 2, 3]));
         assert_eq!(p.expose_secret(), &[1, 2, 3]);
-        assert_eq!(Plaintext::copy_from(&[7; 4096]).expose_secret(), &[7; 4096][..]);
+        assert_eq!(
+            Plaintext::copy_from(&[7; 4096]).expose_secret(),
+            &[7; 4096][..]
+        );
         assert!(Plaintext::new(Vec::new()).is_empty());
     }
 }

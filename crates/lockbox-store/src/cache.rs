@@ -45,10 +45,7 @@ impl KeyCache {
     /// Keeps `record`, read from the tree after [`KeyCache::generation`] returned
     /// `generation`, unless the tree was written since: then it may already be stale.
     pub(crate) fn insert(&self, generation: u64, record: Arc<KeyRecord>) {
-        let mut entries = self
-            .entries
-            .write()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut entries = self.entries.write().unwrap_or_else(PoisonError::into_inner);
         // Checked under the lock that `invalidate` takes after raising the generation: a
         // write either raised it before this check (nothing is inserted) or empties the map
         // after this insert.

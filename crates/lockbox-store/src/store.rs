@@ -415,8 +415,8 @@ impl Store {
             .keys()
             .collect::<Result<Vec<_>, _>>()?;
         crate::failpoints::hit("store.finish_deletion.before_remove")?;
-        let removed = (&self.keys, &self.aliases, &self.grants).transaction(
-            |(keys, aliases, grants)| {
+        let removed =
+            (&self.keys, &self.aliases, &self.grants).transaction(|(keys, aliases, grants)| {
                 keys.remove(id.as_bytes())?;
                 for k in &alias_keys {
                     aliases.remove(k)?;
@@ -425,8 +425,7 @@ impl Store {
                     grants.remove(k)?;
                 }
                 Ok::<(), ConflictableTransactionError<Refusal>>(())
-            },
-        );
+            });
         self.key_cache.invalidate();
         removed?;
         self.commit()?;

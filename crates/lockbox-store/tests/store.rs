@@ -311,9 +311,15 @@ fn shared_records_follow_every_write_to_the_key_records() -> TestResult {
     let mut old = record(2);
     old.account = String::new();
     store.put_key(&old)?;
-    assert_eq!(store.key_shared(old.id)?.map(|r| r.account.clone()), Some(String::new()));
+    assert_eq!(
+        store.key_shared(old.id)?.map(|r| r.account.clone()),
+        Some(String::new())
+    );
     assert_eq!(store.assign_owner(ACCT)?, 1);
-    assert_eq!(store.key_shared(old.id)?.map(|r| r.account.clone()), Some(ACCT.to_owned()));
+    assert_eq!(
+        store.key_shared(old.id)?.map(|r| r.account.clone()),
+        Some(ACCT.to_owned())
+    );
 
     // Finishing a deletion removes the record in a transaction.
     store.begin_deletion(old.id, Timestamp::from_unix_millis(1))?;

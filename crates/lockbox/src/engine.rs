@@ -270,7 +270,9 @@ impl Engine {
     /// The record of key `id`, shared with the store's cache of decoded records: to change
     /// it, take a copy (`Arc::unwrap_or_clone`).
     pub(crate) fn record(&self, id: KeyId) -> Result<Option<Arc<KeyRecord>>, KmsError> {
-        self.store.key_shared(id).map_err(|e| from_store("read key", e))
+        self.store
+            .key_shared(id)
+            .map_err(|e| from_store("read key", e))
     }
 
     /// Stores a record changed by maintenance (rotation, counting): no caller, no permit.
@@ -321,11 +323,8 @@ impl Engine {
         change: impl FnOnce(&mut KeyRecord) -> Result<(), KmsError>,
     ) -> Result<KeyRecord, KmsError> {
         let _w = self.writes.lock();
-        let mut r = Arc::unwrap_or_clone(self.resolve(
-            call,
-            key_id,
-            Aliases::Refused(op_name(action)),
-        )?);
+        let mut r =
+            Arc::unwrap_or_clone(self.resolve(call, key_id, Aliases::Refused(op_name(action)))?);
         let permit = self.authorize(call, action, &r, facts)?;
         state::check(r.state, u, || self.arn(&r))?;
         change(&mut r)?;

@@ -405,14 +405,10 @@ impl Engine {
             encryption_context_subset: context(&g.context_subset),
             encryption_context_equals: context(&g.context_equals),
         };
-        let key_account = self
-            .record(g.key)
-            .ok()
-            .flatten()
-            .map_or_else(
-                || self.arn_scope().account().to_owned(),
-                |r| r.account.clone(),
-            );
+        let key_account = self.record(g.key).ok().flatten().map_or_else(
+            || self.arn_scope().account().to_owned(),
+            |r| r.account.clone(),
+        );
         GrantListEntry {
             key_id: self.key_arn_in(&key_account, g.key),
             grant_id: hex(&g.id),

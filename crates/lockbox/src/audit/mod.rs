@@ -665,7 +665,11 @@ mod tests {
             "01234567-89ab-cdef-fedc-ba9876543210"
         );
         // The spelling request ids had before, for ids of an engine's kind (prefix, counter).
-        for id in [1u128, (0xdead_beef_u128 << 64) | 42, u128::from(u64::MAX) << 64] {
+        for id in [
+            1u128,
+            (0xdead_beef_u128 << 64) | 42,
+            u128::from(u64::MAX) << 64,
+        ] {
             let h = format!("{id:032x}");
             let old = format!(
                 "{}-{}-{}-{}-{}",
