@@ -103,6 +103,44 @@ enum AuditBodyV1 {
     },
 }
 
+// What `encode` writes: the same layout, borrowing from the entry instead of copying its
+// strings. serde serializes a reference exactly as the value it points to, and postcard
+// writes neither type nor variant names, so the bytes are those of `AuditEntryV1` (a test
+// below checks it).
+#[derive(Serialize)]
+struct AuditEntryV1Ref<'a> {
+    seq: u64,
+    prev_hash: &'a [u8; 32],
+    body: AuditBodyV1Ref<'a>,
+}
+
+#[derive(Serialize)]
+enum AuditBodyV1Ref<'a> {
+    Event(AuditEventV1Ref<'a>),
+    Seal {
+        through_seq: u64,
+        chain_hash: &'a [u8; 32],
+        mac: &'a [u8; 32],
+        at_ms: i64,
+    },
+}
+
+#[derive(Serialize)]
+struct AuditEventV1Ref<'a> {
+    time_ms: i64,
+    request_id: &'a str,
+    account: &'a str,
+    principal: &'a str,
+    operation: &'a str,
+    key_arn: &'a Option<String>,
+    encryption_context: &'a BTreeMap<String, String>,
+    error: &'a Option<(String, String)>,
+    source: &'a str,
+    grant_id: &'a Option<String>,
+}
+
+const ENCODED_CAPACITY: usize = 512;
+
 #[derive(Serialize, Deserialize)]
 struct AuditEventV1 {
     time_ms: i64,
@@ -121,36 +159,39 @@ impl AuditEntry {
     /// The stored bytes of this entry: version byte, then postcard.
     pub fn encode(&self) -> Result<Vec<u8>, StoreError> {
         let body = match &self.body {
-            AuditBody::Event(e) => AuditBodyV1::Event(AuditEventV1 {
+            AuditBody::Event(e) => AuditBodyV1Ref::Event(AuditEventV1Ref {
                 time_ms: e.time.unix_millis(),
-                request_id: e.request_id.clone(),
-                account: e.account.clone(),
-                principal: e.principal.clone(),
-                operation: e.operation.clone(),
-                key_arn: e.key_arn.clone(),
-                encryption_context: e.encryption_context.clone(),
-                error: e.error.clone(),
-                source: e.source.clone(),
-                grant_id: e.grant_id.clone(),
+                request_id: &e.request_id,
+                account: &e.account,
+                principal: &e.principal,
+                operation: &e.operation,
+                key_arn: &e.key_arn,
+                encryption_context: &e.encryption_context,
+                error: &e.error,
+                source: &e.source,
+                grant_id: &e.grant_id,
             }),
             AuditBody::Seal {
                 through_seq,
                 chain_hash,
                 mac,
                 at,
-            } => AuditBodyV1::Seal {
+            } => AuditBodyV1Ref::Seal {
                 through_seq: *through_seq,
-                chain_hash: *chain_hash,
-                mac: *mac,
+                chain_hash,
+                mac,
                 at_ms: at.unix_millis(),
             },
         };
-        let v1 = AuditEntryV1 {
+        let v1 = AuditEntryV1Ref {
             seq: self.seq,
-            prev_hash: self.prev_hash,
+            prev_hash: &self.prev_hash,
             body,
         };
-        let mut out = vec![AUDIT_ENTRY_V1];
+        // Room for a typical event (about 300 bytes), so the encoding does not grow the buffer
+        // step by step.
+        let mut out = Vec::with_capacity(ENCODED_CAPACITY);
+        out.push(AUDIT_ENTRY_V1);
         postcard::to_io(&v1, &mut out).map_err(|e| StoreError::Corrupt {
             tree: "audit",
             key: self.seq.to_string(),
@@ -333,6 +374,65 @@ mod tests {
             error: Some(("AccessDeniedException".into(), "no".into())),
             source: "cli".into(),
             grant_id: None,
+        }
+    }
+
+    /// `encode` borrows (`AuditEntryV1Ref`); the bytes must be those of the owned stored form.
+    #[test]
+    fn encoding_borrowed_gives_the_bytes_of_the_owned_form() {
+        let mut without = event();
+        (without.key_arn, without.error, without.grant_id) = (None, None, Some("ab".into()));
+        without.encryption_context.clear();
+        for (seq, body) in [
+            (7, AuditBody::Event(event())),
+            (u64::MAX, AuditBody::Event(without)),
+            (
+                0,
+                AuditBody::Seal {
+                    through_seq: 41,
+                    chain_hash: [3; 32],
+                    mac: [4; 32],
+                    at: Timestamp::from_unix_millis(-5),
+                },
+            ),
+        ] {
+            let owned = AuditEntryV1 {
+                seq,
+                prev_hash: [9; 32],
+                body: match &body {
+                    AuditBody::Event(e) => AuditBodyV1::Event(AuditEventV1 {
+                        time_ms: e.time.unix_millis(),
+                        request_id: e.request_id.clone(),
+                        account: e.account.clone(),
+                        principal: e.principal.clone(),
+                        operation: e.operation.clone(),
+                        key_arn: e.key_arn.clone(),
+                        encryption_context: e.encryption_context.clone(),
+                        error: e.error.clone(),
+                        source: e.source.clone(),
+                        grant_id: e.grant_id.clone(),
+                    }),
+                    AuditBody::Seal {
+                        through_seq,
+                        chain_hash,
+                        mac,
+                        at,
+                    } => AuditBodyV1::Seal {
+                        through_seq: *through_seq,
+                        chain_hash: *chain_hash,
+                        mac: *mac,
+                        at_ms: at.unix_millis(),
+                    },
+                },
+            };
+            let mut want = vec![AUDIT_ENTRY_V1];
+            want.extend(postcard::to_stdvec(&owned).unwrap());
+            let entry = AuditEntry {
+                seq,
+                prev_hash: [9; 32],
+                body,
+            };
+            assert_eq!(entry.encode().unwrap(), want);
         }
     }
 

@@ -11,6 +11,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 mod audit;
+mod cache;
 mod error;
 #[cfg_attr(not(feature = "failpoints"), allow(dead_code))]
 pub mod failpoints;

@@ -4,12 +4,14 @@ use std::fs;
 use std::ops::Bound;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lockbox_api::{AliasName, KeyId, Timestamp};
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
+use crate::cache::KeyCache;
 use crate::error::StoreError;
 use crate::records::{
     AliasRecord, GrantRecord, KeyRecord, decode_alias, decode_grant, decode_key, decode_stamp,
@@ -57,6 +59,8 @@ pub struct Store {
     // Audit entries: big-endian sequence number -> entry (see `audit.rs`).
     pub(crate) audit: sled::Tree,
     pub(crate) meta: sled::Tree,
+    // Decoded key records; every write to `keys` invalidates it (see `cache.rs`).
+    key_cache: KeyCache,
     dir: PathBuf,
 }
 
@@ -159,6 +163,7 @@ impl Store {
             audit: db.open_tree("audit")?,
             meta,
             db,
+            key_cache: KeyCache::default(),
             dir: dir.to_owned(),
         };
         store.db.flush()?;
@@ -173,8 +178,23 @@ impl Store {
 
     /// The record of key `id`, if it exists.
     pub fn key(&self, id: KeyId) -> Result<Option<KeyRecord>, StoreError> {
+        Ok(self.key_shared(id)?.map(Arc::unwrap_or_clone))
+    }
+
+    /// The record of key `id`, if it exists, shared: decoded once and kept until the next
+    /// write to the key records (the engine's cryptographic calls read a record without
+    /// changing it).
+    pub fn key_shared(&self, id: KeyId) -> Result<Option<Arc<KeyRecord>>, StoreError> {
+        if let Some(r) = self.key_cache.get(id) {
+            return Ok(Some(r));
+        }
+        let generation = self.key_cache.generation();
         match self.keys.get(id.as_bytes())? {
-            Some(v) => Ok(Some(decode_key(id.as_bytes(), &v)?)),
+            Some(v) => {
+                let r = Arc::new(decode_key(id.as_bytes(), &v)?);
+                self.key_cache.insert(generation, r.clone());
+                Ok(Some(r))
+            }
             None => Ok(None),
         }
     }
@@ -184,15 +204,21 @@ impl Store {
     /// An error means the write may or may not have reached the disk.
     pub fn put_key(&self, record: &KeyRecord) -> Result<(), StoreError> {
         crate::failpoints::hit("store.put_key.before_insert")?;
-        self.keys
-            .insert(record.id.as_bytes(), encode_key(record)?)?;
+        let inserted = encode_key(record).and_then(|v| {
+            self.keys.insert(record.id.as_bytes(), v)?;
+            Ok(())
+        });
+        self.key_cache.invalidate();
+        inserted?;
         self.commit()
     }
 
     /// Removes a key record and flushes. Removing an absent record is not an error.
     pub fn delete_key(&self, id: KeyId) -> Result<(), StoreError> {
         crate::failpoints::hit("store.delete_key.before_remove")?;
-        self.keys.remove(id.as_bytes())?;
+        let removed = self.keys.remove(id.as_bytes());
+        self.key_cache.invalidate();
+        removed?;
         self.commit()
     }
 
@@ -389,16 +415,19 @@ impl Store {
             .keys()
             .collect::<Result<Vec<_>, _>>()?;
         crate::failpoints::hit("store.finish_deletion.before_remove")?;
-        (&self.keys, &self.aliases, &self.grants).transaction(|(keys, aliases, grants)| {
-            keys.remove(id.as_bytes())?;
-            for k in &alias_keys {
-                aliases.remove(k)?;
-            }
-            for k in &grant_keys {
-                grants.remove(k)?;
-            }
-            Ok::<(), ConflictableTransactionError<Refusal>>(())
-        })?;
+        let removed =
+            (&self.keys, &self.aliases, &self.grants).transaction(|(keys, aliases, grants)| {
+                keys.remove(id.as_bytes())?;
+                for k in &alias_keys {
+                    aliases.remove(k)?;
+                }
+                for k in &grant_keys {
+                    grants.remove(k)?;
+                }
+                Ok::<(), ConflictableTransactionError<Refusal>>(())
+            });
+        self.key_cache.invalidate();
+        removed?;
         self.commit()?;
         Ok(names)
     }
@@ -406,16 +435,9 @@ impl Store {
     /// Gives every record and alias written before accounts existed to `account`, and
     /// flushes. Idempotent: a store with nothing to adopt is left alone.
     pub fn assign_owner(&self, account: &str) -> Result<usize, StoreError> {
-        let mut changed = 0;
-        for entry in self.keys.iter() {
-            let (k, v) = entry?;
-            let mut record = decode_key(&k, &v)?;
-            if record.account.is_empty() {
-                record.account = account.to_owned();
-                self.keys.insert(k, encode_key(&record)?)?;
-                changed += 1;
-            }
-        }
+        let adopted = self.adopt_records(account);
+        self.key_cache.invalidate();
+        let mut changed = adopted?;
         // Schema 2 keyed aliases by name alone ("alias/..."); 3 prefixes the account.
         for entry in self.aliases.iter() {
             let (k, v) = entry?;
@@ -432,6 +454,21 @@ impl Store {
         }
         if changed > 0 {
             self.commit()?;
+        }
+        Ok(changed)
+    }
+
+    /// Gives every key record without an account to `account`; returns how many it changed.
+    fn adopt_records(&self, account: &str) -> Result<usize, StoreError> {
+        let mut changed = 0;
+        for entry in self.keys.iter() {
+            let (k, v) = entry?;
+            let mut record = decode_key(&k, &v)?;
+            if record.account.is_empty() {
+                record.account = account.to_owned();
+                self.keys.insert(k, encode_key(&record)?)?;
+                changed += 1;
+            }
         }
         Ok(changed)
     }

@@ -288,6 +288,83 @@ fn reopening_right_after_closing_is_not_refused() -> TestResult {
     Ok(())
 }
 
+/// Records are decoded once and shared (`key_shared`); every write path must be seen by the
+/// next read, in the same `Store`.
+#[test]
+fn shared_records_follow_every_write_to_the_key_records() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let store = Store::open(dir.path())?;
+    let mut r = record(1);
+    assert_eq!(store.key_shared(r.id)?, None);
+    store.put_key(&r)?;
+    assert_eq!(store.key_shared(r.id)?.as_deref(), Some(&r));
+    r.description = "changed".into();
+    r.on_demand_rotations = 3;
+    store.put_key(&r)?;
+    assert_eq!(store.key_shared(r.id)?.as_deref(), Some(&r));
+    assert_eq!(store.key(r.id)?, Some(r.clone()));
+
+    store.delete_key(r.id)?;
+    assert_eq!(store.key_shared(r.id)?, None);
+
+    // Adopting records from before accounts existed rewrites them.
+    let mut old = record(2);
+    old.account = String::new();
+    store.put_key(&old)?;
+    assert_eq!(
+        store.key_shared(old.id)?.map(|r| r.account.clone()),
+        Some(String::new())
+    );
+    assert_eq!(store.assign_owner(ACCT)?, 1);
+    assert_eq!(
+        store.key_shared(old.id)?.map(|r| r.account.clone()),
+        Some(ACCT.to_owned())
+    );
+
+    // Finishing a deletion removes the record in a transaction.
+    store.begin_deletion(old.id, Timestamp::from_unix_millis(1))?;
+    store.finish_deletion(old.id)?;
+    assert_eq!(store.key_shared(old.id)?, None);
+    Ok(())
+}
+
+/// A read that races a write must not leave the older record cached: once the writer is
+/// done, every read sees its last record, and no reader ever goes back to an older one.
+#[test]
+fn shared_records_are_not_left_stale_by_racing_reads() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let store = Store::open(dir.path())?;
+    let mut r = record(3);
+    store.put_key(&r)?;
+    let id = r.id;
+    const WRITES: u32 = 300;
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let readers: Vec<_> = (0..2)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut seen = 0;
+                    while !done.load(std::sync::atomic::Ordering::Acquire) {
+                        let now = store.key_shared(id).unwrap().unwrap().on_demand_rotations;
+                        assert!(now >= seen, "read {now} after {seen}");
+                        seen = now;
+                    }
+                })
+            })
+            .collect();
+        for n in 1..=WRITES {
+            r.on_demand_rotations = n;
+            store.put_key(&r).unwrap();
+        }
+        done.store(true, std::sync::atomic::Ordering::Release);
+        for t in readers {
+            t.join().unwrap();
+        }
+    });
+    assert_eq!(store.key_shared(id)?.unwrap().on_demand_rotations, WRITES);
+    Ok(())
+}
+
 #[test]
 fn deletion_leaves_a_tombstone_that_keeps_its_first_time_and_takes_the_aliases() -> TestResult {
     let dir = tempfile::tempdir()?;

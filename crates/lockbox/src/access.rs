@@ -84,6 +84,10 @@ impl<'a> Call<'a> {
 pub(crate) struct Facts<'r> {
     /// The encryption context of the request (Encrypt, Decrypt, GenerateDataKey*, ...).
     pub(crate) context: Option<&'r EncryptionContext>,
+    /// The encryption algorithm of a cryptographic operation (`kms:EncryptionAlgorithm`).
+    /// A field of its own rather than an entry of `extra`, so that the hot path allocates
+    /// nothing for a policy that reads no conditions.
+    pub(crate) algorithm: Option<&'static str>,
     /// Extra condition keys the operation sets (rotation period, deletion window, ...).
     pub(crate) extra: Vec<(&'static str, Value)>,
     /// For CreateGrant through a grant: the new grant's operations and constraints.
@@ -100,8 +104,6 @@ pub(crate) struct GrantShape<'r> {
 /// A condition value an operation sets.
 pub(crate) enum Value {
     Str(String),
-    /// A fixed string (an enum's AWS spelling), so that setting it allocates nothing.
-    Name(&'static str),
     Many(Vec<String>),
     Bool(bool),
     Number(i64),
@@ -337,10 +339,12 @@ impl Engine {
             }
             c.set_many("kms:EncryptionContextKeys", keys);
         }
+        if let Some(algorithm) = facts.algorithm {
+            c.set("kms:EncryptionAlgorithm", algorithm);
+        }
         for (k, v) in &facts.extra {
             match v {
                 Value::Str(s) => c.set(k, s.as_str()),
-                Value::Name(s) => c.set(k, *s),
                 Value::Many(m) => c.set_many(k, m.clone()),
                 Value::Bool(b) => c.set_bool(k, *b),
                 Value::Number(n) => c.set_number(k, *n),

@@ -218,7 +218,7 @@ impl Engine {
         call: &mut Call<'_>,
         key: &KeyRef,
         aliases: Aliases,
-    ) -> Result<KeyRecord, KmsError> {
+    ) -> Result<Arc<KeyRecord>, KmsError> {
         if let (true, Aliases::Refused(op)) = (key.is_alias(), aliases) {
             return Err(KmsError::not_found(format!(
                 "{op} does not accept an alias ('{key}'); use the key ID or key ARN"
@@ -273,8 +273,12 @@ impl Engine {
         }
     }
 
-    pub(crate) fn record(&self, id: KeyId) -> Result<Option<KeyRecord>, KmsError> {
-        self.store.key(id).map_err(|e| from_store("read key", e))
+    /// The record of key `id`, shared with the store's cache of decoded records: to change
+    /// it, take a copy (`Arc::unwrap_or_clone`).
+    pub(crate) fn record(&self, id: KeyId) -> Result<Option<Arc<KeyRecord>>, KmsError> {
+        self.store
+            .key_shared(id)
+            .map_err(|e| from_store("read key", e))
     }
 
     /// Stores a record changed by maintenance (rotation, counting): no caller, no permit.
@@ -325,7 +329,8 @@ impl Engine {
         change: impl FnOnce(&mut KeyRecord) -> Result<(), KmsError>,
     ) -> Result<KeyRecord, KmsError> {
         let _w = self.writes.lock();
-        let mut r = self.resolve(call, key_id, Aliases::Refused(op_name(action)))?;
+        let mut r =
+            Arc::unwrap_or_clone(self.resolve(call, key_id, Aliases::Refused(op_name(action)))?);
         let permit = self.authorize(call, action, &r, facts)?;
         state::check(r.state, u, || self.arn(&r))?;
         change(&mut r)?;
@@ -342,7 +347,7 @@ impl Engine {
         key_id: &KeyRef,
         context: &EncryptionContext,
         algorithm: Option<EncryptionAlgorithm>,
-    ) -> Result<(KeyRecord, Permit), KmsError> {
+    ) -> Result<(Arc<KeyRecord>, Permit), KmsError> {
         let r = self.resolve(call, key_id, Aliases::Accepted)?;
         let permit = self.authorize(call, action, &r, crypto_facts(context, algorithm))?;
         self.check_usable(&r, algorithm)?;
@@ -425,7 +430,7 @@ impl Engine {
         ctx: &EncryptionContext,
         expected_key: Option<&KeyRef>,
         algorithm: Option<EncryptionAlgorithm>,
-    ) -> Result<(KeyRecord, Plaintext), KmsError> {
+    ) -> Result<(Arc<KeyRecord>, Plaintext), KmsError> {
         if ciphertext.is_empty() || ciphertext.len() > MAX_CIPHERTEXT_LEN {
             return Err(KmsError::validation(format!(
                 "1 validation error detected: Value at 'ciphertextBlob' failed to satisfy \
@@ -654,14 +659,12 @@ impl Engine {
 fn crypto_facts(ctx: &EncryptionContext, algorithm: Option<EncryptionAlgorithm>) -> Facts<'_> {
     Facts {
         context: Some(ctx),
-        extra: vec![(
-            "kms:EncryptionAlgorithm",
-            Value::Name(
-                algorithm
-                    .unwrap_or(EncryptionAlgorithm::SymmetricDefault)
-                    .as_str(),
-            ),
-        )],
+        algorithm: Some(
+            algorithm
+                .unwrap_or(EncryptionAlgorithm::SymmetricDefault)
+                .as_str(),
+        ),
+        extra: Vec::new(),
         new_grant: None,
     }
 }

@@ -186,6 +186,7 @@ impl Engine {
         let _w = self.writes.lock();
         let mut r = self
             .record(id)?
+            .map(Arc::unwrap_or_clone)
             .ok_or_else(|| KmsError::not_found(format!("Key with id {id} does not exist")))?;
         let arn = self.arn(&r);
         let m = r
@@ -208,6 +209,7 @@ impl Engine {
         let _w = self.writes.lock();
         let mut r = self
             .record(id)?
+            .map(Arc::unwrap_or_clone)
             .ok_or_else(|| KmsError::not_found(format!("Key with id {id} does not exist")))?;
         if let Some(m) = r.current_material()
             && m.version > exhausted
@@ -324,7 +326,11 @@ impl Engine {
         req: RotateKeyOnDemandRequest,
     ) -> Result<RotateKeyOnDemandResponse, KmsError> {
         let _w = self.writes.lock();
-        let mut r = self.resolve(call, &req.key_id, Aliases::Refused("RotateKeyOnDemand"))?;
+        let mut r = Arc::unwrap_or_clone(self.resolve(
+            call,
+            &req.key_id,
+            Aliases::Refused("RotateKeyOnDemand"),
+        )?);
         let permit = self.authorize(call, "kms:RotateKeyOnDemand", &r, Facts::default())?;
         state::check(r.state, Use::Rotate, || self.arn(&r))?;
         self.check_rotatable(&r)?;
@@ -454,7 +460,7 @@ impl Engine {
     /// Rotates key `id` if its automatic rotation is (still) due; returns the new version.
     fn rotate_due(&self, id: KeyId) -> Result<Option<u32>, KmsError> {
         let _w = self.writes.lock();
-        let Some(mut r) = self.record(id)? else {
+        let Some(mut r) = self.record(id)?.map(Arc::unwrap_or_clone) else {
             return Ok(None);
         };
         let now = self.clock.now();

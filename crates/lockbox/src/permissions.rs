@@ -1,6 +1,8 @@
 //! The operations on permissions: key policies (PutKeyPolicy, GetKeyPolicy, ListKeyPolicies)
 //! and grants (CreateGrant, ListGrants, ListRetirableGrants, RetireGrant, RevokeGrant).
 
+use std::sync::Arc;
+
 use lockbox_api::*;
 use lockbox_store::{GrantRecord, KeyRecord, StoreError};
 
@@ -65,7 +67,11 @@ impl Engine {
         let policy = parse_policy(&req.policy)?;
         let action = "kms:PutKeyPolicy";
         let _w = self.writes.lock();
-        let mut r = self.resolve(call, &req.key_id, Aliases::Refused("PutKeyPolicy"))?;
+        let mut r = Arc::unwrap_or_clone(self.resolve(
+            call,
+            &req.key_id,
+            Aliases::Refused("PutKeyPolicy"),
+        )?);
         let facts = Facts {
             extra: vec![(
                 "kms:BypassPolicyLockoutSafetyCheck",
@@ -159,6 +165,7 @@ impl Engine {
         }
         let facts = Facts {
             context: None,
+            algorithm: None,
             extra,
             new_grant: Some((
                 &req.operations,
@@ -398,11 +405,10 @@ impl Engine {
             encryption_context_subset: context(&g.context_subset),
             encryption_context_equals: context(&g.context_equals),
         };
-        let key_account = self
-            .record(g.key)
-            .ok()
-            .flatten()
-            .map_or_else(|| self.arn_scope().account().to_owned(), |r| r.account);
+        let key_account = self.record(g.key).ok().flatten().map_or_else(
+            || self.arn_scope().account().to_owned(),
+            |r| r.account.clone(),
+        );
         GrantListEntry {
             key_id: self.key_arn_in(&key_account, g.key),
             grant_id: hex(&g.id),
