@@ -92,7 +92,7 @@ pub struct EncryptOptions {
     /// to every encrypted data key.
     pub context: BTreeMap<String, String>,
     /// Threads that encrypt frames in parallel: 0 (the default) for one per core, at most
-    /// 8. Memory is one batch of frames: about a MiB per thread, or one frame per thread
+    /// 8. Memory is one batch of frames: about 4 MiB per thread, or one frame per thread
     /// when frames are larger.
     pub threads: usize,
 }
