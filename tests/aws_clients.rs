@@ -11,17 +11,13 @@
 #[path = "common/clients.rs"]
 mod clients;
 
-use lockbox_token::testing::{TestResult, TestToken, run_isolated};
+use lockbox_token::testing::{TestResult, TestToken};
 
 use clients::TestServer;
 
 #[test]
 fn aws_cli_and_boto3_against_a_fresh_server() {
-    if clients::skip_requested("aws_cli_and_boto3_against_a_fresh_server") {
-        return;
-    }
-    clients::python_env_or_panic();
-    run_isolated(
+    clients::run_with_python_clients(
         module_path!(),
         "aws_cli_and_boto3_against_a_fresh_server",
         against_a_fresh_server,

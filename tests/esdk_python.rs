@@ -27,7 +27,7 @@ use std::sync::Arc;
 
 use lockbox::api::{CreateKeyRequest, Kms};
 use lockbox_envelope::{DecryptOptions, Decryptor, EncryptOptions, Encryptor, KmsKeyring};
-use lockbox_token::testing::{TestResult, TestToken, run_isolated};
+use lockbox_token::testing::{TestResult, TestToken};
 use serde_json::Value;
 
 use clients::TestServer;
@@ -40,11 +40,7 @@ const MIB: usize = 1 << 20;
 
 #[test]
 fn esdk_python_round_trips_through_a_fresh_server() {
-    if clients::skip_requested("esdk_python_round_trips_through_a_fresh_server") {
-        return;
-    }
-    clients::python_env_or_panic();
-    run_isolated(
+    clients::run_with_python_clients(
         module_path!(),
         "esdk_python_round_trips_through_a_fresh_server",
         round_trips,
@@ -188,11 +184,7 @@ fn round_trips(t: &TestToken) -> TestResult {
 
 #[test]
 fn lockbox_envelope_and_the_esdk_read_each_other() {
-    if clients::skip_requested("lockbox_envelope_and_the_esdk_read_each_other") {
-        return;
-    }
-    clients::python_env_or_panic();
-    run_isolated(
+    clients::run_with_python_clients(
         module_path!(),
         "lockbox_envelope_and_the_esdk_read_each_other",
         each_other,

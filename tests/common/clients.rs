@@ -55,6 +55,21 @@ pub(crate) fn skip_requested(test: &str) -> bool {
     true
 }
 
+/// A test that needs the pinned Python clients: skipped when asked (never under CI), else
+/// the virtualenv is made in this process, then `body` runs against a throwaway token in a
+/// child process (`run_isolated`).
+pub(crate) fn run_with_python_clients(
+    module_path: &str,
+    name: &str,
+    body: impl FnOnce(&TestToken) -> TestResult,
+) {
+    if skip_requested(name) {
+        return;
+    }
+    python_env_or_panic();
+    lockbox_token::testing::run_isolated(module_path, name, body);
+}
+
 /// `python_env`, or a panic that says what is missing and how to skip on purpose. Called in
 /// the test's own process before the token child starts, so that a failure to build the
 /// virtualenv is reported as itself.

@@ -2,6 +2,7 @@
 //! real engine, with a fake clock for age.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[macro_use]
 mod common;
 
 use std::io::Write;
@@ -29,15 +30,6 @@ impl Clock for FakeClock {
     fn now(&self) -> Instant {
         *self.0.lock()
     }
-}
-
-macro_rules! isolated {
-    ($name:ident) => {
-        #[test]
-        fn $name() {
-            run_isolated(module_path!(), stringify!($name), super::$name);
-        }
-    };
 }
 
 mod run {

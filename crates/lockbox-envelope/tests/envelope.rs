@@ -3,6 +3,7 @@
 //! must give.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[macro_use]
 mod common;
 
 use std::io::{Read, Write};
@@ -20,15 +21,6 @@ const SUITES: [Suite; 2] = [
     Suite::Aes256GcmHkdfSha512CommitKey,
     Suite::Aes256GcmHkdfSha512CommitKeyEcdsaP384,
 ];
-
-macro_rules! isolated {
-    ($name:ident) => {
-        #[test]
-        fn $name() {
-            run_isolated(module_path!(), stringify!($name), super::$name);
-        }
-    };
-}
 
 mod run {
     use lockbox_token::testing::run_isolated;

@@ -1,6 +1,17 @@
 //! Shared by the envelope tests: an engine on a throwaway SoftHSM token, keys, and a `Kms`
 //! that counts the calls made through it.
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, unused_macros)]
+
+/// `isolated!(name)` inside a `mod run { use ...::run_isolated; ... }`: a test `run::name`
+/// that runs `super::name` against a throwaway token in a child process.
+macro_rules! isolated {
+    ($name:ident) => {
+        #[test]
+        fn $name() {
+            run_isolated(module_path!(), stringify!($name), super::$name);
+        }
+    };
+}
 
 use std::collections::HashMap;
 use std::error::Error;
