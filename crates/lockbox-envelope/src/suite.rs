@@ -146,6 +146,15 @@ mod tests {
     }
 
     #[test]
+    fn ciphers_zeroize_their_keys_on_drop() {
+        // aes-gcm's `zeroize` feature: without it the AES round keys (the first two are the
+        // message key itself) and the GHASH key are freed as they are. This does not compile
+        // if the feature is off.
+        fn zeroized_on_drop<T: zeroize::ZeroizeOnDrop>() {}
+        zeroized_on_drop::<aes_gcm::Aes256Gcm>();
+    }
+
+    #[test]
     fn derivation_depends_on_suite_key_and_message_id() {
         let a = derive_keys(Suite::Aes256GcmHkdfSha512CommitKey, &[1; 32], &[2; 32]);
         let b = derive_keys(
