@@ -19,6 +19,9 @@ use crate::sign::{PUBLIC_KEY_CONTEXT_KEY, Verifier};
 use crate::suite::derive_keys;
 use crate::{DecryptOptions, FINAL_FRAME_MARKER, IV_LEN, TAG_LEN};
 
+/// A final frame's header: marker, sequence number, IV, content length.
+const FINAL_FRAME_HEADER: usize = 4 + 4 + IV_LEN + 4;
+
 /// The most a reader reserves for a frame before its bytes arrive.
 const RESERVE_AHEAD: usize = 16 << 20;
 
@@ -175,7 +178,7 @@ impl<R: Read> Decryptor<R> {
     }
 
     /// Reads the next frame into `buf` and checks its sequence number, IV and length.
-    fn read_frame(&mut self, buf: &mut Vec<u8>) -> Result<Frame, EnvelopeError> {
+    fn read_frame(&mut self, buf: &mut Zeroizing<Vec<u8>>) -> Result<Frame, EnvelopeError> {
         buf.clear();
         let expected = self.next_seq;
         let got = (&mut self.input)
@@ -225,11 +228,14 @@ impl<R: Read> Decryptor<R> {
             )));
         }
         let start = buf.len();
-        // Room for the frame up front, but never more than 16 MiB before the bytes arrive:
-        // the header's frame length is the sender's choice (up to 2 GiB).
-        let want = start + len.min(RESERVE_AHEAD) + TAG_LEN;
-        if buf.capacity() < want {
-            buf.reserve_exact(want - buf.len());
+        if buf.capacity() < start + len + TAG_LEN {
+            // The slot holds an earlier frame's plaintext: move to a fresh allocation (the
+            // old one is zeroized as it is dropped) rather than let a reallocation free it
+            // as it is. Room for a final frame's longer header too, so that a slot sized by
+            // a regular frame never grows for the final one; but never more than 16 MiB
+            // before the bytes arrive: the frame length is the sender's choice (up to 2 GiB).
+            let want = FINAL_FRAME_HEADER + len.min(RESERVE_AHEAD) + TAG_LEN;
+            crate::grow_zeroized(buf, want);
         }
         Self::fill(&mut self.input, buf, len, "content", seq)?;
         Self::fill(&mut self.input, buf, TAG_LEN, "authentication tag", seq)?;

@@ -302,10 +302,9 @@ impl<W: Write> Write for Encryptor<W> {
             let slot = &mut self.slots[self.cur];
             let take = (self.frame_length - pending).min(rest.len());
             if slot.capacity() < slot.len() + take + TAG_LEN {
-                // Grow once to a whole frame rather than by doubling, which would leave
-                // copies of plaintext behind in freed memory.
-                let want = PREFIX + self.frame_length + TAG_LEN - slot.len();
-                slot.reserve_exact(want);
+                // Grow once, to a whole frame, into a fresh allocation: a reallocation would
+                // free the old block with plaintext still in it.
+                crate::grow_zeroized(slot, PREFIX + self.frame_length + TAG_LEN);
             }
             slot.extend_from_slice(&rest[..take]);
             rest = &rest[take..];

@@ -165,6 +165,18 @@ impl Default for DecryptOptions {
     }
 }
 
+/// Gives `buf` at least `capacity` bytes of room by moving its bytes into a fresh
+/// allocation; the old one is zeroized (all of its capacity) as it is dropped. `Vec`'s own
+/// growth would free the old block with whatever plaintext it held.
+pub(crate) fn grow_zeroized(buf: &mut zeroize::Zeroizing<Vec<u8>>, capacity: usize) {
+    if buf.capacity() >= capacity {
+        return;
+    }
+    let mut fresh = Vec::with_capacity(capacity);
+    fresh.extend_from_slice(buf);
+    *buf = zeroize::Zeroizing::new(fresh);
+}
+
 /// Encrypts `plaintext` into one message.
 pub fn encrypt(
     materials: &dyn MaterialsManager,
