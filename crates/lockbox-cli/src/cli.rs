@@ -698,6 +698,10 @@ pub(crate) struct DecryptFileArgs {
     /// Refuse messages with more encrypted data keys than this (before any KMS call)
     #[arg(long, value_name = "N")]
     pub(crate) max_encrypted_data_keys: Option<u16>,
+    /// Refuse messages whose frames are longer than this many bytes (before any KMS call): a
+    /// frame is held in memory, one per thread, until it authenticates
+    #[arg(long, value_name = "BYTES")]
+    pub(crate) max_frame_length: Option<u32>,
     /// Reuse a decrypted data key for up to this many seconds across the files of this run
     #[arg(long, value_name = "SECONDS")]
     pub(crate) cache_max_age: Option<u64>,

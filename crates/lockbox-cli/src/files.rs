@@ -206,6 +206,15 @@ pub(crate) fn plan(args: &FileArgs, direction: Direction) -> Result<Plan, CliErr
                 ));
             };
             let skip = fs::canonicalize(out_dir).ok();
+            if skip.is_some() && fs::canonicalize(&path).ok() == skip {
+                return Err(CliError::param(
+                    "--output",
+                    format!(
+                        "{} is the input directory {input} itself; give another directory",
+                        out_dir.display()
+                    ),
+                ));
+            }
             let mut files = Vec::new();
             walk(&path, skip.as_deref(), &mut files)?;
             for (file, size) in files {

@@ -391,6 +391,24 @@ fn bad_messages_and_contexts_leave_no_output_and_no_temporary_file() -> TestResu
         err.starts_with("lockbox: decrypt-file db.lbx: limit exceeded: "),
         "{err}"
     );
+    // So is one with frames longer than the reader will hold.
+    let (code, err) = fails(
+        &home,
+        &work,
+        &[
+            "decrypt-file",
+            "--max-frame-length",
+            "1024",
+            "-o",
+            "out",
+            "db.lbx",
+        ],
+    );
+    assert_eq!(code, 1);
+    assert_eq!(
+        err,
+        "lockbox: decrypt-file db.lbx: limit exceeded: the message's frame length is 4096; this reader accepts at most 1024"
+    );
 
     // Several inputs: the bad one is named, the good one is done, the exit code is 1.
     let plain_dir = tmp.path().join("plain");
@@ -560,6 +578,25 @@ fn directories_recursively_with_one_cached_data_key() -> TestResult {
     assert_eq!(
         err,
         "Error parsing parameter '--recursive': logs is a directory; give --recursive to take the files below it"
+    );
+    // The tree written into itself is refused rather than silently done with nothing.
+    let (code, err) = fails(
+        &home,
+        &work,
+        &[
+            "encrypt-file",
+            "--key-id",
+            &k[0],
+            "-r",
+            "-o",
+            "logs",
+            "logs",
+        ],
+    );
+    assert_eq!(code, 252);
+    assert_eq!(
+        err,
+        "Error parsing parameter '--output': logs is the input directory logs itself; give another directory"
     );
     Ok(())
 }

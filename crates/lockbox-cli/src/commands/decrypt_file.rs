@@ -15,6 +15,9 @@ pub(crate) fn decrypt_file(kms: Arc<dyn Kms>, a: DecryptFileArgs) -> Result<(), 
     let options = DecryptOptions {
         max_encrypted_data_keys: a.max_encrypted_data_keys.unwrap_or(u16::MAX),
         expected_context: files::context_pairs(&a.encryption_context)?,
+        max_frame_length: a
+            .max_frame_length
+            .unwrap_or(lockbox_envelope::MAX_FRAME_LENGTH),
         ..DecryptOptions::default()
     };
     let cache = a
