@@ -9,6 +9,7 @@ mod fixed;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::{Read, Write};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use fixed::FixedKey;
@@ -44,8 +45,15 @@ unsafe impl GlobalAlloc for Scanning {
 #[global_allocator]
 static GLOBAL: Scanning = Scanning;
 
+/// Serializes the armed windows: the allocator's flag and count are global, and the test
+/// harness runs this file's tests on parallel threads. Without it, a test that frees a marked
+/// block on purpose (`the_scan_sees_plaintext_that_is_freed`) is counted against whichever
+/// test is armed at that moment.
+static SCAN: Mutex<()> = Mutex::new(());
+
 /// Blocks holding the marker freed while `f` ran.
 fn freed_with_plaintext(f: impl FnOnce()) -> usize {
+    let _one_at_a_time = SCAN.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     FOUND.store(0, Ordering::SeqCst);
     ARMED.store(true, Ordering::SeqCst);
     f();
