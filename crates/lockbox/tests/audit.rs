@@ -367,3 +367,99 @@ token_test!(fn export_writes_cloudtrail_json_lines_with_filters(t) {
     }), 10);
     Ok(())
 });
+
+const KILL_DATA_ENV: &str = "LOCKBOX_AUDIT_KILL_DATA";
+const KILL_MODULE_ENV: &str = "LOCKBOX_AUDIT_KILL_MODULE";
+const KILL_PIN_ENV: &str = "LOCKBOX_AUDIT_KILL_PIN";
+/// How many records the killed child leaves unsealed.
+const KILL_RECORDS: u64 = 40;
+
+/// The child of `a_killed_processs_unsealed_tail_is_sealed_when_the_log_reopens`: writes
+/// records durably, says so, and waits to be killed. Never sealed: no seal is due (seal_every
+/// and seal_interval far away) and SIGKILL runs no destructor.
+#[test]
+#[ignore = "run by a_killed_processs_unsealed_tail_is_sealed_when_the_log_reopens in a process it kills"]
+fn audit_kill_child() {
+    use lockbox_token::{PinSource, TokenConfig, TokenSelector};
+    let env = |k: &str| std::env::var(k).unwrap_or_else(|_| panic!("{k} is not set"));
+    let token = TokenConfig::new(
+        env(KILL_MODULE_ENV),
+        TokenSelector::Label(lockbox_token::testing::TEST_TOKEN_LABEL.into()),
+        PinSource::File(env(KILL_PIN_ENV).into()),
+    );
+    let data = std::path::PathBuf::from(env(KILL_DATA_ENV));
+    let p: Parts = (
+        Arc::new(Store::open(&data.join("metadata")).unwrap()),
+        Arc::new(Token::open(&token).unwrap()),
+    );
+    let config = AuditConfig {
+        durability: Durability::EveryRecord,
+        seal_every: 1_000_000,
+        seal_interval: Duration::from_secs(86_400),
+        ..AuditConfig::default()
+    };
+    let log = open(&p, config).unwrap();
+    for i in 0..KILL_RECORDS {
+        log.append(event(i)).unwrap(); // durable when it returns
+    }
+    {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "WRITTEN {}", log.next_seq()).unwrap();
+        out.flush().unwrap();
+    }
+    loop {
+        std::thread::sleep(Duration::from_secs(60));
+    }
+}
+
+token_test!(fn a_killed_processs_unsealed_tail_is_sealed_when_the_log_reopens(t) {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let data = t.dir().join("data");
+    let mut child = Command::new(std::env::current_exe()?)
+        .args(["audit_kill_child", "--exact", "--ignored", "--nocapture", "--test-threads=1"])
+        .env(KILL_DATA_ENV, &data)
+        .env(KILL_MODULE_ENV, &t.config().module)
+        .env(KILL_PIN_ENV, t.dir().join("user.pin"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()?;
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    let mut written = None;
+    for line in BufReader::new(stdout).lines() {
+        // libtest may have printed "test audit_kill_child ... " on the same line.
+        let line = line?;
+        if let Some(n) = line.split_once("WRITTEN ").map(|(_, n)| n) {
+            written = Some(n.parse::<u64>()?);
+            break;
+        }
+    }
+    // SIGKILL: no destructor, no close, no seal.
+    child.kill()?;
+    child.wait()?;
+    assert_eq!(written, Some(KILL_RECORDS), "the child did not write its records");
+
+    let p = parts(t)?;
+    // What the kill left: every record durable, none sealed.
+    let before = verify(&p.0, &p.1)?;
+    assert!(before.is_clean(), "{:?}", before.problems);
+    assert_eq!((before.records, before.seals, before.unsealed_tail), (KILL_RECORDS, 0, KILL_RECORDS), "{before:?}");
+
+    // The restart seals them before it returns: durably, then the mark.
+    let log = open(&p, AuditConfig::default())?;
+    assert_eq!(log.next_seq(), KILL_RECORDS + 1);
+    let after = verify(&p.0, &p.1)?;
+    assert!(after.is_clean(), "{:?}", after.problems);
+    assert_eq!((after.records, after.seals, after.unsealed_tail), (KILL_RECORDS, 1, 0), "{after:?}");
+    assert!(after.notes.is_empty(), "the mark did not move to the seal: {:?}", after.notes);
+    assert!(matches!(
+        entry(&p.0, KILL_RECORDS).body,
+        AuditBody::Seal { through_seq, .. } if through_seq == KILL_RECORDS - 1
+    ));
+    // Even if this process is killed now, before any seal of its own: the tail is protected.
+    std::mem::forget(log);
+    let again = verify(&p.0, &p.1)?;
+    assert_eq!((again.seals, again.unsealed_tail), (1, 0), "{again:?}");
+    Ok(())
+});

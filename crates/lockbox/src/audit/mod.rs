@@ -15,7 +15,9 @@
 //!
 //! What they can do undetected: delete records written after the last seal (the *unsealed
 //! tail*, at most `seal_every` records or `seal_interval` of time). In batched durability a
-//! crash also loses records queued but not yet written (at most `batch_max` old).
+//! crash also loses records queued but not yet written (at most `batch_max` old). A process
+//! killed before it could seal leaves its tail unsealed; the next [`AuditLog::open`] seals
+//! it at once, so the window for deleting such records lasts until the restart.
 //!
 //! [`verify`] walks the chain and reports every problem with the sequence number it
 //! concerns; [`export`] writes the events as CloudTrail-like JSON Lines.
@@ -256,6 +258,8 @@ impl AuditLog {
     /// from the last entry. It refuses to open a log that ends before the seal the token's
     /// mark names, or whose entry there has another hash: the log was truncated or rolled
     /// back, and sealing on top would overwrite the evidence (run `lockbox audit verify`).
+    /// Records after the last seal (a killed process's tail) are sealed before it returns,
+    /// and the mark moved to that seal; a failure to seal them fails the open.
     pub fn open(
         store: Arc<Store>,
         token: Arc<Token>,
@@ -340,8 +344,23 @@ impl AuditLog {
             failed: AtomicBool::new(false),
             failure: Mutex::new(None),
         });
-        // A seal written just before a crash may not have reached the mark.
-        inner.repair_mark(&mut inner.chain.lock());
+        {
+            let mut chain = inner.chain.lock();
+            // A seal written just before a crash may not have reached the mark.
+            inner.repair_mark(&mut chain);
+            // Records after the last seal were left by a process that stopped without
+            // sealing (killed, or its token failed): seal them now, durably, and move the
+            // mark, so they are protected from deletion from this moment on rather than
+            // from this process's first seal (which may be `seal_interval` away, or never).
+            if chain.unsealed > 0 {
+                let inherited = chain.unsealed;
+                inner.seal_locked(&mut chain)?;
+                tracing::info!(
+                    records = inherited,
+                    "sealed the audit records a previous process left unsealed"
+                );
+            }
+        }
         let worker = {
             let inner = Arc::clone(&inner);
             std::thread::Builder::new()
