@@ -18,7 +18,7 @@ pub mod failpoints;
 mod records;
 mod store;
 
-pub use audit::{AuditBody, AuditEntry, AuditEvent, AuditIter, AuditObjects};
+pub use audit::{AuditBody, AuditEntry, AuditEvent, AuditIter, AuditObjects, Refusal, Suppressed};
 pub use error::StoreError;
 pub use records::{AliasRecord, AutoRotation, Deletion, GrantRecord, KeyRecord, Material};
 pub use store::{Page, SCHEMA_VERSION, Store};

@@ -23,6 +23,7 @@
 //! concerns; [`export`] writes the events as CloudTrail-like JSON Lines.
 
 mod export;
+mod refusals;
 mod verify;
 
 use std::sync::Arc;
@@ -34,12 +35,17 @@ use lockbox_api::{Caller, EncryptionContext, KeyArn, Timestamp};
 use lockbox_store::{AuditBody, AuditEntry, AuditObjects};
 use lockbox_token::{ObjectId, Token};
 use parking_lot::{Condvar, Mutex};
+use refusals::Limiter;
 use sha2::{Digest, Sha256};
 
 pub use export::{ExportFilter, export};
 pub use lockbox_store::AuditEvent;
 /// The metadata store, as [`open_parts`] hands it out (so the CLI can name it).
 pub use lockbox_store::Store;
+pub use refusals::{
+    Admission, RECORD_COST_MAX_BYTES, REFUSAL_ENTRY_MAX_BYTES, RefusalBudget, RefusedRequest,
+    SEAL_ENTRY_MAX_BYTES, SUMMARY_SOURCES,
+};
 pub use verify::{Problem, ProblemKind, VerifyReport, verify};
 
 use crate::clock::Clock;
@@ -65,7 +71,7 @@ pub enum Durability {
 }
 
 /// The `[audit]` section of `lockbox.toml`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct AuditConfig {
     /// When a record is durable (default: batched).
     pub durability: Durability,
@@ -76,6 +82,8 @@ pub struct AuditConfig {
     pub seal_every: u64,
     /// Seal at least this often while records come (default 60 s; 100 ms to 1 day).
     pub seal_interval: Duration,
+    /// How many requests refused before the engine are recorded one by one.
+    pub refusals: RefusalBudget,
 }
 
 impl Default for AuditConfig {
@@ -85,6 +93,7 @@ impl Default for AuditConfig {
             batch_max: Duration::from_millis(50),
             seal_every: 1000,
             seal_interval: Duration::from_millis(60_000),
+            refusals: RefusalBudget::default(),
         }
     }
 }
@@ -111,7 +120,7 @@ impl AuditConfig {
                 ms(self.seal_interval)
             ));
         }
-        Ok(())
+        self.refusals.check()
     }
 }
 
@@ -163,6 +172,8 @@ struct Inner {
     // Set when a write failed: the log no longer knows what is on disk, so it refuses more.
     failed: AtomicBool,
     failure: Mutex<Option<String>>,
+    // The budget of refusals recorded one by one.
+    limiter: Mutex<Limiter>,
 }
 
 /// One KMS call as the engine hands it to the log, before it is spelled out as an
@@ -214,17 +225,19 @@ pub(crate) fn uuid_text(id: u128) -> String {
     s
 }
 
-/// A queued record: a call from the engine, or an event made elsewhere.
+/// A queued record: a call from the engine, or an event or refusal made elsewhere.
 enum Pending {
     Call(CallRecord),
     Event(AuditEvent),
+    Other(AuditBody),
 }
 
 impl Pending {
-    fn into_event(self) -> AuditEvent {
+    fn into_body(self) -> AuditBody {
         match self {
-            Pending::Call(c) => c.into_event(),
-            Pending::Event(e) => e,
+            Pending::Call(c) => AuditBody::Event(c.into_event()),
+            Pending::Event(e) => AuditBody::Event(e),
+            Pending::Other(b) => b,
         }
     }
 }
@@ -343,6 +356,7 @@ impl AuditLog {
             chain: Mutex::new(chain),
             failed: AtomicBool::new(false),
             failure: Mutex::new(None),
+            limiter: Mutex::new(Limiter::new(config.refusals)),
         });
         {
             let mut chain = inner.chain.lock();
@@ -413,6 +427,31 @@ impl AuditLog {
         }
     }
 
+    /// Records a request a server refused before it reached the engine, within the
+    /// refusal budget (see [`RefusalBudget`]): recorded as an entry of its own (durable as
+    /// [`AuditLog::append`] makes events), or, over budget, counted for the next summary
+    /// entry. Fields longer than the log keeps are cut. Fails only when the log has stopped
+    /// after a failed write.
+    pub fn refused(&self, request: RefusedRequest) -> Result<Admission, Error> {
+        self.inner.check_failed()?;
+        let now = Instant::now();
+        let time = self.inner.clock.now();
+        let (admission, summary) = {
+            let mut l = self.inner.limiter.lock();
+            let summary = l.take_summary(now, time, false);
+            (l.admit(&request.source, now, time), summary)
+        };
+        if let Some(s) = summary {
+            self.push(Pending::Other(AuditBody::Suppressed(s)))?;
+        }
+        if admission == Admission::Recorded {
+            self.push(Pending::Other(AuditBody::Refused(
+                request.into_refusal(time),
+            )))?;
+        }
+        Ok(admission)
+    }
+
     /// Writes and flushes everything queued.
     pub fn flush(&self) -> Result<(), Error> {
         self.inner.flush()
@@ -431,9 +470,11 @@ impl AuditLog {
         self.inner.chain.lock().next_seq
     }
 
-    /// Stops the background thread, writes what is queued and seals; reports failures.
+    /// Stops the background thread, writes what is queued (and the summary of suppressed
+    /// refusals, if any) and seals; reports failures.
     pub fn close(mut self) -> Result<(), Error> {
         self.stop_worker();
+        self.inner.write_summary(true)?;
         self.seal()
     }
 
@@ -454,7 +495,7 @@ impl Drop for AuditLog {
             return; // closed
         }
         self.stop_worker();
-        if let Err(e) = self.seal() {
+        if let Err(e) = self.inner.write_summary(true).and_then(|()| self.seal()) {
             tracing::error!(error = %e, "could not write and seal the audit log on close");
         }
     }
@@ -476,6 +517,32 @@ impl Inner {
         tracing::error!(error = %e, "audit log write failed; refusing further records");
         *self.failure.lock() = Some(e.to_string());
         self.failed.store(true, Ordering::Release);
+    }
+
+    /// Queues (batched) or writes (every record) the summary of suppressed refusals, if it
+    /// is due, or if `force` and there is one.
+    fn write_summary(&self, force: bool) -> Result<(), Error> {
+        let summary = self
+            .limiter
+            .lock()
+            .take_summary(Instant::now(), self.clock.now(), force);
+        let Some(s) = summary else { return Ok(()) };
+        self.check_failed()?;
+        let mut chain = self.chain.lock();
+        // Behind whatever is queued, so the log stays in arrival order.
+        let spare = std::mem::take(&mut chain.spare);
+        let mut events = {
+            let mut q = self.queue.lock();
+            q.oldest = None;
+            std::mem::replace(&mut q.events, spare)
+        };
+        events.push(Pending::Other(AuditBody::Suppressed(s)));
+        self.write(&mut chain, &mut events)?;
+        chain.spare = events;
+        if chain.unsealed >= self.config.seal_every {
+            self.seal_locked(&mut chain)?;
+        }
+        Ok(())
     }
 
     fn flush(&self) -> Result<(), Error> {
@@ -510,7 +577,7 @@ impl Inner {
                 let entry = AuditEntry {
                     seq,
                     prev_hash: prev,
-                    body: AuditBody::Event(event.into_event()),
+                    body: event.into_body(),
                 };
                 let bytes = entry.encode()?;
                 prev = chain_hash(&bytes);
@@ -595,6 +662,10 @@ impl Inner {
         loop {
             // Lock order: `chain`, then `queue` (as `flush` takes them); never both here.
             let seal_due = self.chain.lock().last_seal_at + self.config.seal_interval;
+            let seal_due = match self.limiter.lock().summary_due() {
+                Some(t) => seal_due.min(t),
+                None => seal_due,
+            };
             let mut q = self.queue.lock();
             if q.stop {
                 return;
@@ -626,6 +697,10 @@ impl Inner {
             }
             if let Err(e) = self.flush() {
                 tracing::error!(error = %e, "audit batch write failed");
+                continue;
+            }
+            if let Err(e) = self.write_summary(false) {
+                tracing::error!(error = %e, "audit write of the refusal summary failed");
                 continue;
             }
             let mut chain = self.chain.lock();
