@@ -32,16 +32,17 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use lockbox_api::{Caller, EncryptionContext, KeyArn, Timestamp};
-use lockbox_store::{AuditBody, AuditEntry, AuditObjects};
+use lockbox_store::AuditObjects;
 use lockbox_token::{ObjectId, Token};
 use parking_lot::{Condvar, Mutex};
 use refusals::Limiter;
 use sha2::{Digest, Sha256};
 
 pub use export::{ExportFilter, export};
-pub use lockbox_store::AuditEvent;
 /// The metadata store, as [`open_parts`] hands it out (so the CLI can name it).
 pub use lockbox_store::Store;
+/// The stored entries, as [`Store::audit_from`] hands them out (to read them back).
+pub use lockbox_store::{AuditBody, AuditEntry, AuditEvent, Refusal, Suppressed};
 pub use refusals::{
     Admission, RECORD_COST_MAX_BYTES, REFUSAL_ENTRY_MAX_BYTES, RefusalBudget, RefusedRequest,
     SEAL_ENTRY_MAX_BYTES, SUMMARY_SOURCES,
@@ -463,6 +464,11 @@ impl AuditLog {
         self.inner.flush()?;
         let mut chain = self.inner.chain.lock();
         self.inner.seal_locked(&mut chain)
+    }
+
+    /// When an appended record is durable.
+    pub fn durability(&self) -> Durability {
+        self.inner.config.durability
     }
 
     /// The sequence number the next entry will get.
