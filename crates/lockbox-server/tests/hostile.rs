@@ -575,6 +575,17 @@ token_test!(fn idle_connections_up_to_the_cap_do_not_lock_out_a_new_client(t) {
     Ok(())
 });
 
+/// (what, request, status, code, operation, access key id, authenticated)
+type RefusalCase<'a> = (
+    &'a str,
+    Vec<u8>,
+    u16,
+    &'a str,
+    Option<&'a str>,
+    Option<&'a str>,
+    bool,
+);
+
 /// The refusal entries of the audit log, in order (after flushing what is queued).
 fn refusals(f: &Fixture) -> Vec<lockbox::audit::Refusal> {
     f.engine.audit().flush().unwrap();
@@ -612,8 +623,7 @@ token_test!(fn requests_refused_before_the_engine_leave_audit_records(t) {
     let plaintext = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [7u8; 4097]);
     let huge = vec![b' '; 20_000];
     let encrypt_4097 = json!({ "KeyId": f.key_id, "Plaintext": plaintext }).to_string();
-    // (request, status, code, operation, access key id, authenticated)
-    let cases: Vec<(&str, Vec<u8>, u16, &str, Option<&str>, Option<&str>, bool)> = vec![
+    let cases: Vec<RefusalCase> = vec![
         ("forged signature", raw(&forged), 400, "InvalidSignatureException", Some("DescribeKey"), Some(ACCESS_KEY), false),
         ("unknown access key", raw(&f.sign_with("DescribeKey", &body, |s| s.access_key = "LBKNOSUCHKEY00000000".into())),
             400, "UnrecognizedClientException", Some("DescribeKey"), Some("LBKNOSUCHKEY00000000"), false),
@@ -680,7 +690,8 @@ token_test!(fn a_flood_of_bad_requests_writes_at_most_the_refusal_budget(t) {
     let started = Instant::now();
     let n = 600;
     for i in 0..n {
-        let r = send(f.addr, &f.sign_with("DescribeKey", b"{}", |s| s.secret = format!("wrong{i}")).pipe(raw));
+        let request = f.sign_with("DescribeKey", b"{}", |s| s.secret = format!("wrong{i}"));
+        let r = send(f.addr, &raw(&request));
         assert_eq!(r.error().1, "InvalidSignatureException");
     }
     let elapsed = started.elapsed();
@@ -701,10 +712,3 @@ token_test!(fn a_flood_of_bad_requests_writes_at_most_the_refusal_budget(t) {
     assert!(bytes <= bound, "{bytes} > {bound}");
     Ok(())
 });
-
-trait Pipe: Sized {
-    fn pipe<T>(self, f: impl FnOnce(&Self) -> T) -> T {
-        f(&self)
-    }
-}
-impl Pipe for Request {}
