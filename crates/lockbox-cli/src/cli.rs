@@ -16,7 +16,9 @@ use clap::{ArgGroup, Args, Parser, Subcommand};
 /// Lockbox's own commands. Exit codes: 0 success; 1 maintain, doctor or audit verify printed its
 /// report and it shows failures or problems, or encrypt-file or decrypt-file failed on a file; 252
 /// the command line or a parameter could not be read; 254 the operation failed (the AWS error
-/// name is on stderr); 255 Lockbox could not start, or its token or store failed.
+/// name is on stderr); 255 Lockbox could not start, or its token or store failed, or (with
+/// --endpoint-url) no response came from the endpoint (as the AWS CLI: "Could not connect to the
+/// endpoint URL", read and connect timeouts, a connection closed, TLS).
 #[derive(Parser)]
 #[command(name = "lockbox", version, max_term_width = 100)]
 pub(crate) struct Cli {
@@ -609,7 +611,8 @@ pub(crate) struct AuditExportArgs {
     /// Only events at or before this time (RFC 3339)
     #[arg(long)]
     pub(crate) end_time: Option<String>,
-    /// Only events on this key (key ID or key ARN)
+    /// Only events on this key: key ID, key ARN, alias name or alias ARN (an alias is resolved
+    /// to the key it names now). Refusals name no key, so they are left out
     #[arg(long)]
     pub(crate) key_id: Option<String>,
     /// Only events by this principal (ARN)
