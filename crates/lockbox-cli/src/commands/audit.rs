@@ -65,7 +65,15 @@ fn export(config: &Config, store: &audit::Store, a: AuditExportArgs) -> Result<(
 /// `$LOCKBOX_CALLER` or the configured default, for a bare alias name).
 fn export_key(config: &Config, store: &audit::Store, key: &str) -> Result<String, CliError> {
     use lockbox::api::{KeyRef, Principal};
-    let parsed = KeyRef::parse(key).map_err(|e| CliError::param("--key-id", e.message()))?;
+    // Anything that is not an alias is matched against the records' key ARNs as given (as
+    // before: the log may name keys that no longer exist).
+    let parsed = match KeyRef::parse(key) {
+        Ok(k) => k,
+        Err(e) if key.starts_with("alias/") || key.contains(":alias/") => {
+            return Err(CliError::param("--key-id", e.message()));
+        }
+        Err(_) => return Ok(key.to_owned()),
+    };
     let (account, alias) = match &parsed {
         KeyRef::Id(_) | KeyRef::KeyArn(_) => return Ok(key.to_owned()),
         KeyRef::Alias(name) => {
