@@ -48,9 +48,9 @@ pub struct Page<T> {
 /// token objects). It never holds key material, plain or wrapped. Every mutating
 /// method returns only after sled has flushed the change to disk.
 pub struct Store {
-    db: sled::Db,
-    keys: sled::Tree,
-    aliases: sled::Tree,
+    pub(crate) db: sled::Db,
+    pub(crate) keys: sled::Tree,
+    pub(crate) aliases: sled::Tree,
     // Tombstones: key id -> when its deletion began.
     deleted: sled::Tree,
     // Token objects no record claims: CKA_ID -> label and when first seen.

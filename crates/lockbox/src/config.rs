@@ -353,6 +353,11 @@ impl Config {
         if Self::exists(data_dir) {
             let config = Self::load(data_dir)?;
             if let Some(conf) = &config.token.softhsm_conf {
+                // A copied or restored directory must use its own token, not the original's.
+                if softhsm::relocate_conf(conf)? {
+                    tracing::info!(conf = %conf.display(),
+                        "softhsm2.conf named another directory's tokens; now names this one's");
+                }
                 softhsm::ensure_conf_env(conf)?;
             }
             return Ok((config, false));
