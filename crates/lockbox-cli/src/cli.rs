@@ -75,6 +75,23 @@ pub(crate) enum Command {
     /// material is missing or orphans remain. Lockbox also reconciles whenever it opens; what
     /// that pass finished or destroyed is listed too.
     Doctor,
+    /// Write a consistent backup of the data directory to a new directory DEST
+    ///
+    /// Copies the metadata (a logical export), lockbox.toml and, when this directory
+    /// provisioned its own SoftHSM token, the token's files; PIN files and credentials.toml
+    /// only when asked. Works while the directory is in use by this or another command's
+    /// engine only through `lockbox serve`'s admin socket (see docs/operations.md). A real
+    /// HSM's partition is backed up with the vendor's tools, beside this.
+    Backup(BackupArgs),
+    /// Restore a backup made by `lockbox backup` into the data directory
+    ///
+    /// Verifies the backup first (manifest, checksums), then compares it with the directory
+    /// and prints what the rollback takes back: keys made after the backup, keys deleted
+    /// since, material versions rotated in since, aliases that differ. Without
+    /// --accept-rollback it changes nothing and exits 1. With it, the replaced files are kept
+    /// in pre-restore-<time>/ in the data directory. Run with no SRC to finish a restore that
+    /// was interrupted.
+    Restore(RestoreArgs),
     /// Export or verify the audit log (one record per KMS call, sealed in the token)
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -707,4 +724,27 @@ pub(crate) struct DecryptFileArgs {
     pub(crate) cache_max_age: Option<u64>,
     #[command(flatten)]
     pub(crate) files: FileArgs,
+}
+
+#[derive(Args)]
+pub(crate) struct BackupArgs {
+    /// The backup directory to create (it must not exist)
+    #[arg(value_name = "DEST")]
+    pub(crate) dest: std::path::PathBuf,
+    /// Also copy the SoftHSM token's PIN files: whoever holds the backup then holds the keys
+    #[arg(long)]
+    pub(crate) include_pins: bool,
+    /// Also copy credentials.toml (the server's secret access keys)
+    #[arg(long)]
+    pub(crate) include_credentials: bool,
+}
+
+#[derive(Args)]
+pub(crate) struct RestoreArgs {
+    /// The backup directory (omit it to finish an interrupted restore)
+    #[arg(value_name = "SRC")]
+    pub(crate) src: Option<std::path::PathBuf>,
+    /// Accept the rollback the comparison prints, and restore
+    #[arg(long)]
+    pub(crate) accept_rollback: bool,
 }

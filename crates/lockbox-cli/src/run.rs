@@ -7,8 +7,8 @@ use clap::error::ErrorKind as ClapKind;
 
 use crate::cli::{Cli, Command};
 use crate::commands::{
-    aliases, audit, crypto, decrypt_file, demo, encrypt_file, grants, keys, policies, rotation,
-    serve, tags, token, upkeep,
+    aliases, audit, backup, crypto, decrypt_file, demo, encrypt_file, grants, keys, policies,
+    rotation, serve, tags, token, upkeep,
 };
 use crate::error::CliError;
 use crate::{home, remote};
@@ -37,6 +37,8 @@ pub(crate) fn run() -> Result<(), CliError> {
         Command::Serve(a) => return serve::serve(a),
         // The audit log needs the token and the store, not an engine.
         Command::Audit(a) => return audit::audit(&home::data_dir()?, a),
+        // Restore runs where nothing holds the directory, and may find no engine to open.
+        Command::Restore(a) => return backup::restore(&home::data_dir()?, a),
         other => other,
     };
     let engine = Arc::new(home::open_engine(&home::data_dir()?)?);
@@ -46,6 +48,7 @@ pub(crate) fn run() -> Result<(), CliError> {
         Command::KeyUsage(a) => rotation::key_usage(&engine, &caller, a),
         Command::Maintain => upkeep::maintain(&engine),
         Command::Doctor => upkeep::doctor(&engine),
+        Command::Backup(a) => backup::backup(&engine, a),
         other => kms_command(
             &(Arc::new(engine.shared_client(caller)) as Arc<dyn Kms>),
             other,
@@ -64,6 +67,8 @@ fn kms_command(shared: &Arc<dyn Kms>, command: Command) -> Result<(), CliError> 
         | Command::InspectToken
         | Command::KeyUsage(_)
         | Command::Maintain
+        | Command::Backup(_)
+        | Command::Restore(_)
         | Command::Doctor => Err(CliError::param(
             "--endpoint-url",
             "this command works on the local data directory only, not on a remote endpoint",

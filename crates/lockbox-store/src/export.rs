@@ -66,7 +66,8 @@ impl Store {
                 return Err(corrupt("a tree name longer than 255 bytes"));
             }
             w.write_all(&[TREE_TAG]).map_err(io)?;
-            w.write_all(&(name.len() as u16).to_be_bytes()).map_err(io)?;
+            w.write_all(&(name.len() as u16).to_be_bytes())
+                .map_err(io)?;
             w.write_all(&name).map_err(io)?;
             w.write_all(&count.to_be_bytes()).map_err(io)?;
             let mut written = 0u64;
@@ -234,8 +235,12 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let src = Store::open(&d.path().join("a")).unwrap();
         src.keys.insert(b"k1", b"v1".as_slice()).unwrap();
-        src.aliases.insert(b"acct:alias/x", vec![7u8; 3000]).unwrap();
-        src.audit.insert(1u64.to_be_bytes(), b"entry".as_slice()).unwrap();
+        src.aliases
+            .insert(b"acct:alias/x", vec![7u8; 3000])
+            .unwrap();
+        src.audit
+            .insert(1u64.to_be_bytes(), b"entry".as_slice())
+            .unwrap();
         let mut bytes = Vec::new();
         let summary = src.export(&mut bytes).unwrap();
         assert_eq!(summary.schema, SCHEMA_VERSION);

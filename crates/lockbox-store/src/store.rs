@@ -329,6 +329,17 @@ impl Store {
         self.commit()
     }
 
+    /// Every alias of every account, as `<account>:<alias name>` and its record.
+    pub fn all_aliases(&self) -> Result<Vec<(String, AliasRecord)>, StoreError> {
+        let mut out = Vec::new();
+        for entry in self.aliases.iter() {
+            let (k, v) = entry?;
+            let record = decode_alias(&k, &v)?;
+            out.push((String::from_utf8_lossy(&k).into_owned(), record));
+        }
+        Ok(out)
+    }
+
     /// Up to `limit` aliases of `account` after `after` in name order, only those pointing
     /// at `target` when given.
     pub fn aliases_page(

@@ -21,6 +21,9 @@ pub enum Error {
     /// opened).
     #[error("audit log: {0}")]
     Audit(String),
+    /// A backup or restore failed or refused (the message names the file and the reason).
+    #[error("backup: {0}")]
+    Backup(String),
 }
 
 /// A token failure seen by an operation. The details go to the log; the caller gets a kind

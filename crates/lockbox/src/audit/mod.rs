@@ -262,6 +262,38 @@ impl AuditLog {
         config: AuditConfig,
         clock: Arc<dyn Clock>,
     ) -> Result<AuditLog, Error> {
+        Self::open_inner(store, token, config, clock, None).map(|(log, _)| log)
+    }
+
+    /// Opens the audit log of a directory whose metadata was restored from a backup, and
+    /// records the rollback explicitly instead of refusing it.
+    ///
+    /// If the token's mark names a seal the log does not have (the token's mark is newer
+    /// than the restored log: a real HSM keeps its objects across a metadata restore),
+    /// `event` is appended at the end of the restored chain, then a seal, and the mark is
+    /// moved to that seal. The chain stays unbroken, so `lockbox audit verify` passes, and
+    /// the event, which names the mark it supersedes, shows that the rollback happened.
+    /// `event` gets the superseded mark in its encryption context
+    /// (`lockbox:superseded-mark-seq`, `lockbox:superseded-mark-hash`).
+    /// Returns the log and the superseded mark (`None` when the mark matched the log, as it
+    /// does when the token's files were restored with the metadata).
+    pub fn open_accepting_rollback(
+        store: Arc<Store>,
+        token: Arc<Token>,
+        config: AuditConfig,
+        clock: Arc<dyn Clock>,
+        event: AuditEvent,
+    ) -> Result<(AuditLog, Option<(u64, [u8; 32])>), Error> {
+        Self::open_inner(store, token, config, clock, Some(event))
+    }
+
+    fn open_inner(
+        store: Arc<Store>,
+        token: Arc<Token>,
+        config: AuditConfig,
+        clock: Arc<dyn Clock>,
+        mut accept: Option<AuditEvent>,
+    ) -> Result<(AuditLog, Option<(u64, [u8; 32])>), Error> {
         config.check().map_err(Error::Config)?;
         let objects = match store.audit_objects()? {
             Some(o) => o,
@@ -278,14 +310,22 @@ impl AuditLog {
         };
         let key = ObjectId::from_bytes(objects.key);
         let mark = ObjectId::from_bytes(objects.mark);
-        let mark_value = parse_mark(&token.read_mark(&mark)?)
+        let token_mark = parse_mark(&token.read_mark(&mark)?)
             .map_err(|m| Error::Audit(format!("the token's audit mark is unreadable: {m}")))?;
+        let mut mark_value = token_mark;
+        let mut superseded = None;
 
         // The entry the mark names must be in the log, as it was sealed.
         if let Some((seq, hash)) = mark_value {
             let found = store.audit_from(seq).next().transpose()?;
             match found {
                 Some((s, bytes)) if s == seq && chain_hash(&bytes) == hash => {}
+                _ if accept.is_some() => {
+                    // A restore accepted this rollback: resume from the start of the log,
+                    // and record what the mark said before moving it.
+                    superseded = Some((seq, hash));
+                    mark_value = None;
+                }
                 _ => {
                     let end = store.last_audit()?.map(|(s, _)| s);
                     return Err(Error::Audit(format!(
@@ -310,7 +350,7 @@ impl AuditLog {
             unsealed: 0,
             last_seal_at: Instant::now(),
             last_seal: mark_value,
-            mark: mark_value,
+            mark: token_mark,
         };
         let from = mark_value.map_or(0, |(s, _)| s);
         for item in store.audit_from(from) {
@@ -340,8 +380,26 @@ impl AuditLog {
             failed: AtomicBool::new(false),
             failure: Mutex::new(None),
         });
-        // A seal written just before a crash may not have reached the mark.
-        inner.repair_mark(&mut inner.chain.lock());
+        match (superseded, accept.take()) {
+            (Some((seq, hash)), Some(mut event)) => {
+                event
+                    .encryption_context
+                    .insert("lockbox:superseded-mark-seq".into(), seq.to_string());
+                event
+                    .encryption_context
+                    .insert("lockbox:superseded-mark-hash".into(), hex(&hash));
+                let mut chain = inner.chain.lock();
+                inner.write(&mut chain, &mut vec![Pending::Event(event)])?;
+                inner.seal_locked(&mut chain)?;
+                if chain.mark != chain.last_seal {
+                    return Err(Error::Audit(
+                        "recorded the accepted rollback but could not move the token's mark".into(),
+                    ));
+                }
+            }
+            // A seal written just before a crash may not have reached the mark.
+            _ => inner.repair_mark(&mut inner.chain.lock()),
+        }
         let worker = {
             let inner = Arc::clone(&inner);
             std::thread::Builder::new()
@@ -349,10 +407,13 @@ impl AuditLog {
                 .spawn(move || inner.run_worker())
                 .map_err(|e| Error::Audit(format!("cannot start the audit thread: {e}")))?
         };
-        Ok(AuditLog {
-            inner,
-            worker: Some(worker),
-        })
+        Ok((
+            AuditLog {
+                inner,
+                worker: Some(worker),
+            },
+            superseded,
+        ))
     }
 
     /// Records one KMS call.
@@ -405,6 +466,16 @@ impl AuditLog {
         self.inner.flush()?;
         let mut chain = self.inner.chain.lock();
         self.inner.seal_locked(&mut chain)
+    }
+
+    /// Writes everything queued, seals, and then holds the log: until the returned guard is
+    /// dropped nothing is written to the audit tree and the token's mark does not move
+    /// (batched appends queue; every-record appends wait). For a consistent backup.
+    pub(crate) fn quiesce(&self) -> Result<Quiesced<'_>, Error> {
+        let mut chain = self.inner.chain.lock();
+        self.inner.flush_locked(&mut chain)?;
+        self.inner.seal_locked(&mut chain)?;
+        Ok(Quiesced { chain })
     }
 
     /// The sequence number the next entry will get.
@@ -461,6 +532,10 @@ impl Inner {
 
     fn flush(&self) -> Result<(), Error> {
         let mut chain = self.chain.lock();
+        self.flush_locked(&mut chain)
+    }
+
+    fn flush_locked(&self, chain: &mut Chain) -> Result<(), Error> {
         self.check_failed()?;
         let spare = std::mem::take(&mut chain.spare);
         let mut events = {
@@ -472,10 +547,10 @@ impl Inner {
             chain.spare = events;
             return Ok(());
         }
-        self.write(&mut chain, &mut events)?;
+        self.write(chain, &mut events)?;
         chain.spare = events;
         if chain.unsealed >= self.config.seal_every {
-            self.seal_locked(&mut chain)?;
+            self.seal_locked(chain)?;
         }
         Ok(())
     }
@@ -621,6 +696,23 @@ impl Inner {
                 chain.last_seal_at = Instant::now();
             }
         }
+    }
+}
+
+/// The audit log held still (see [`AuditLog::quiesce`]).
+pub(crate) struct Quiesced<'a> {
+    chain: parking_lot::MutexGuard<'a, Chain>,
+}
+
+impl Quiesced<'_> {
+    /// The sequence number the next entry will get.
+    pub(crate) fn next_seq(&self) -> u64 {
+        self.chain.next_seq
+    }
+
+    /// The newest seal, which the token's mark names.
+    pub(crate) fn last_seal(&self) -> Option<(u64, [u8; 32])> {
+        self.chain.last_seal
     }
 }
 
