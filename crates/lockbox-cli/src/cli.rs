@@ -12,9 +12,10 @@ use clap::{ArgGroup, Args, Parser, Subcommand};
 /// else as the data directory's configured caller, and key policies and grants decide what
 /// that caller may do.
 ///
-/// demo, inspect-token, key-usage, maintain, doctor, audit, encrypt-file and decrypt-file are
-/// Lockbox's own commands. Exit codes: 0 success; 1 maintain, doctor or audit verify printed its
-/// report and it shows failures or problems, or encrypt-file or decrypt-file failed on a file; 252
+/// demo, inspect-token, key-usage, maintain, doctor, backup, restore, audit, encrypt-file and
+/// decrypt-file are Lockbox's own commands. Exit codes: 0 success; 1 maintain, doctor or audit verify printed its
+/// report and it shows failures or problems, restore printed a rollback it was not told to
+/// accept, or encrypt-file or decrypt-file failed on a file; 252
 /// the command line or a parameter could not be read; 254 the operation failed (the AWS error
 /// name is on stderr); 255 Lockbox could not start, or its token or store failed.
 #[derive(Parser)]

@@ -403,7 +403,7 @@ fn backup_then_changes_then_restore_brings_back_the_backup_exactly() -> TestResu
     assert!(decrypts(&home, &c1));
     assert!(decrypts(&home, &c2));
     assert!(decrypt_error(&home, &c1_v2).contains("(InvalidCiphertextException)"));
-    assert!(decrypt_error(&home, &c3).contains("Exception)"));
+    assert!(decrypt_error(&home, &c3).contains("(InvalidCiphertextException)"));
     // New work goes on from the restored state.
     let c1_again = encrypt(&home, "alias/app");
     assert!(decrypts(&home, &c1_again));
@@ -554,7 +554,7 @@ fn a_copied_data_directory_works_beside_its_original() -> TestResult {
     let (code, _, err) = fails(&original, &["describe-key", "--key-id", &k2]);
     assert_eq!(code, 254);
     assert!(err.contains("(NotFoundException)"), "{err}");
-    assert!(decrypt_error(&original, &c2).contains("Exception)"));
+    assert!(decrypt_error(&original, &c2).contains("(InvalidCiphertextException)"));
     assert_eq!(
         ok(&original, &["list-key-rotations", "--key-id", &k1])["Rotations"],
         serde_json::json!([])
@@ -682,7 +682,7 @@ fn a_metadata_restore_under_a_newer_hsm_records_the_rollback_and_names_the_orpha
     let doctor = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{doctor}");
     assert!(doctor.contains("orphan"), "{doctor}");
-    assert!(decrypt_error(&home, &c2).contains("Exception)"));
+    assert!(decrypt_error(&home, &c2).contains("(InvalidCiphertextException)"));
     Ok(())
 }
 

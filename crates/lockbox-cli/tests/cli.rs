@@ -1401,6 +1401,8 @@ fn help_lists_the_aws_kms_commands_and_their_flags() -> TestResult {
         "key-usage",
         "maintain",
         "doctor",
+        "backup",
+        "restore",
         "audit",
         "create-alias",
         "update-alias",
