@@ -330,7 +330,7 @@ fn backup_then_changes_then_restore_brings_back_the_backup_exactly() -> TestResu
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("--accept-rollback"), "{err}");
     assert!(
-        report.contains(&format!("keys made after the backup (1), GONE")) && report.contains(&k3),
+        report.contains("keys made after the backup (1), GONE") && report.contains(&k3),
         "{report}"
     );
     assert!(

@@ -657,7 +657,7 @@ fn record_restore(config: &Config, journal: &Journal) -> Result<Option<u64>, Err
         log.append(event)?;
     }
     log.close()?;
-    Ok(superseded.map(|(s, _)| s))
+    Ok(superseded.map(|m| m.seq))
 }
 
 fn compare(

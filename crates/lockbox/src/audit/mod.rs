@@ -283,7 +283,7 @@ impl AuditLog {
         config: AuditConfig,
         clock: Arc<dyn Clock>,
         event: AuditEvent,
-    ) -> Result<(AuditLog, Option<(u64, [u8; 32])>), Error> {
+    ) -> Result<(AuditLog, Option<SupersededMark>), Error> {
         Self::open_inner(store, token, config, clock, Some(event))
     }
 
@@ -293,7 +293,7 @@ impl AuditLog {
         config: AuditConfig,
         clock: Arc<dyn Clock>,
         mut accept: Option<AuditEvent>,
-    ) -> Result<(AuditLog, Option<(u64, [u8; 32])>), Error> {
+    ) -> Result<(AuditLog, Option<SupersededMark>), Error> {
         config.check().map_err(Error::Config)?;
         let objects = match store.audit_objects()? {
             Some(o) => o,
@@ -323,7 +323,10 @@ impl AuditLog {
                 _ if accept.is_some() => {
                     // A restore accepted this rollback: resume from the start of the log,
                     // and record what the mark said before moving it.
-                    superseded = Some((seq, hash));
+                    superseded = Some(SupersededMark {
+                        seq,
+                        chain_hash: hash,
+                    });
                     mark_value = None;
                 }
                 _ => {
@@ -380,14 +383,14 @@ impl AuditLog {
             failed: AtomicBool::new(false),
             failure: Mutex::new(None),
         });
-        match (superseded, accept.take()) {
-            (Some((seq, hash)), Some(mut event)) => {
+        match (&superseded, accept.take()) {
+            (Some(m), Some(mut event)) => {
                 event
                     .encryption_context
-                    .insert("lockbox:superseded-mark-seq".into(), seq.to_string());
+                    .insert("lockbox:superseded-mark-seq".into(), m.seq.to_string());
                 event
                     .encryption_context
-                    .insert("lockbox:superseded-mark-hash".into(), hex(&hash));
+                    .insert("lockbox:superseded-mark-hash".into(), hex(&m.chain_hash));
                 let mut chain = inner.chain.lock();
                 inner.write(&mut chain, &mut vec![Pending::Event(event)])?;
                 inner.seal_locked(&mut chain)?;
@@ -697,6 +700,16 @@ impl Inner {
             }
         }
     }
+}
+
+/// The token's audit mark a restore superseded: the seal it named, which the restored log
+/// does not have (see [`AuditLog::open_accepting_rollback`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SupersededMark {
+    /// The sequence number of the seal the mark named.
+    pub seq: u64,
+    /// That seal's chain hash.
+    pub chain_hash: [u8; 32],
 }
 
 /// The audit log held still (see [`AuditLog::quiesce`]).
