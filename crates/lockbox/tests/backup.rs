@@ -20,14 +20,14 @@ fn encrypt(kms: &dyn Kms, key: KeyId) -> Result<Vec<u8>, KmsError> {
         .ciphertext_blob)
 }
 
-fn decrypts(kms: &dyn Kms, blob: &Vec<u8>) -> bool {
-    kms.decrypt(DecryptRequest::new(blob.clone()))
+fn decrypts(kms: &dyn Kms, blob: &[u8]) -> bool {
+    kms.decrypt(DecryptRequest::new(blob.to_vec()))
         .map(|r| r.plaintext.expose_secret() == b"hello")
         .unwrap_or(false)
 }
 
 token_test!(fn a_backup_taken_while_keys_are_being_made_is_consistent(t) {
-    let (engine, _clock) = engine_at(&t, T0)?;
+    let (engine, _clock) = engine_at(t, T0)?;
     let engine = Arc::new(engine);
     let first = engine.create_key(CreateKeyRequest::new())?.key_metadata.key_id;
     let stop = Arc::new(AtomicBool::new(false));
@@ -72,7 +72,7 @@ token_test!(fn a_backup_taken_while_keys_are_being_made_is_consistent(t) {
 
 token_test!(fn a_metadata_restore_rolls_back_and_names_what_it_takes_back(t) {
     let data = t.dir().join("data");
-    let (engine, clock) = engine_at(&t, T0)?;
+    let (engine, clock) = engine_at(t, T0)?;
     let k1 = engine.create_key(CreateKeyRequest::new())?.key_metadata.key_id;
     let k2 = engine.create_key(CreateKeyRequest::new())?.key_metadata.key_id;
     let c1 = encrypt(&engine, k1)?;
@@ -108,7 +108,7 @@ token_test!(fn a_metadata_restore_rolls_back_and_names_what_it_takes_back(t) {
     };
     assert!(superseded.is_some(), "the token's mark was newer than the restored log");
 
-    let (engine, _clock) = engine_at(&t, T0 + 9 * DAY)?;
+    let (engine, _clock) = engine_at(t, T0 + 9 * DAY)?;
     let mut ids: Vec<KeyId> = engine
         .list_keys(ListKeysRequest::new())?
         .keys
