@@ -37,6 +37,8 @@ pub(crate) fn run() -> Result<(), CliError> {
         Command::Serve(a) => return serve::serve(a),
         // The audit log needs the token and the store, not an engine.
         Command::Audit(a) => return audit::audit(&home::data_dir()?, a),
+        // A running server holds the directory: backup asks it first, through its socket.
+        Command::Backup(a) => return backup::backup(&home::data_dir()?, a),
         // Restore runs where nothing holds the directory, and may find no engine to open.
         Command::Restore(a) => return backup::restore(&home::data_dir()?, a),
         other => other,
@@ -48,7 +50,6 @@ pub(crate) fn run() -> Result<(), CliError> {
         Command::KeyUsage(a) => rotation::key_usage(&engine, &caller, a),
         Command::Maintain => upkeep::maintain(&engine),
         Command::Doctor => upkeep::doctor(&engine),
-        Command::Backup(a) => backup::backup(&engine, a),
         other => kms_command(
             &(Arc::new(engine.shared_client(caller)) as Arc<dyn Kms>),
             other,

@@ -737,3 +737,143 @@ fn an_interrupted_restore_blocks_the_directory_until_restore_finishes_it() -> Te
     assert!(text_ok(&home, &["audit", "verify"]).contains("OK:"));
     Ok(())
 }
+
+/// Kills a child process (by its own id) when dropped, so a failed test leaves no server.
+struct Reaper(std::process::Child);
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn backup_reaches_a_running_server_through_its_admin_socket() -> TestResult {
+    use std::io::BufRead;
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+
+    let tmp = tempfile::tempdir()?;
+    let home = tmp.path().join("home");
+    let k1 = create_key(&home, "before the server");
+    let c1 = encrypt(&home, &k1);
+    let child = Command::new(env!("CARGO_BIN_EXE_lockbox"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("LOCKBOX_HOME", &home)
+        .env_remove("LOCKBOX_CALLER")
+        .env_remove("SOFTHSM2_CONF")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let mut server = Reaper(child);
+    let mut lines = std::io::BufReader::new(server.0.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap()?;
+    let endpoint = first
+        .strip_prefix("lockbox: serving AWS KMS at ")
+        .and_then(|rest| rest.split_once(' '))
+        .map(|(e, _)| e.to_owned())
+        .unwrap_or_else(|| panic!("{first}"));
+    let socket = home.join("admin.sock");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !socket.exists() {
+        assert!(Instant::now() < deadline, "no admin socket");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    use std::os::unix::fs::FileTypeExt;
+    assert!(std::fs::metadata(&socket)?.file_type().is_socket());
+    assert_eq!(mode(&socket), 0o600);
+    let credentials = std::fs::read_to_string(home.join("credentials.toml"))?;
+    let field = |name: &str| {
+        credentials
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} = \"")))
+            .and_then(|l| l.strip_suffix('"'))
+            .unwrap()
+            .to_owned()
+    };
+    let (id, secret) = (field("access_key_id"), field("secret_access_key"));
+    let remote = |args: &[&str]| -> Value {
+        let out = Command::new(env!("CARGO_BIN_EXE_lockbox"))
+            .arg("--endpoint-url")
+            .arg(&endpoint)
+            .args(args)
+            .env("LOCKBOX_HOME", tmp.path().join("client"))
+            .env("AWS_ACCESS_KEY_ID", &id)
+            .env("AWS_SECRET_ACCESS_KEY", &secret)
+            .env("AWS_DEFAULT_REGION", "us-east-1")
+            .env_remove("AWS_REGION")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+
+    // Keys are being made through the server while the backup runs.
+    let made_during = std::thread::scope(|s| {
+        let writer = s.spawn(|| {
+            (0..6)
+                .map(|_| {
+                    remote(&["create-key"])["KeyMetadata"]["KeyId"]
+                        .as_str()
+                        .unwrap()
+                        .to_owned()
+                })
+                .collect::<Vec<_>>()
+        });
+        std::thread::sleep(Duration::from_millis(200));
+        let b = tmp.path().join("b");
+        let made = ok(&home, &["backup", b.to_str().unwrap()]);
+        (writer.join().unwrap(), made)
+    });
+    let (during, made) = made_during;
+    let backed_up = made["Keys"].as_u64().unwrap();
+    assert!((1..=7).contains(&backed_up), "{made}");
+    let after = remote(&["create-key"])["KeyMetadata"]["KeyId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Stop the server (by its own pid); its socket goes with it.
+    let pid = server.0.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()?
+            .success()
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while server.0.try_wait()?.is_none() {
+        assert!(Instant::now() < deadline, "the server did not stop");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!socket.exists(), "the admin socket outlived the server");
+
+    // The backup restores to exactly what it held: k1 and the keys made before it.
+    let restored = text_ok(
+        &home,
+        &[
+            "restore",
+            tmp.path().join("b").to_str().unwrap(),
+            "--accept-rollback",
+        ],
+    );
+    assert!(restored.contains(&after), "{restored}");
+    let ids = key_ids(&home);
+    assert_eq!(ids.len() as u64, backed_up);
+    assert!(ids.contains(&k1));
+    assert!(!ids.contains(&after));
+    assert!(ids.iter().all(|k| k == &k1 || during.contains(k)));
+    for k in &ids {
+        let c = encrypt(&home, k);
+        assert!(decrypts(&home, &c));
+    }
+    assert!(decrypts(&home, &c1));
+    assert!(text_ok(&home, &["audit", "verify"]).contains("OK:"));
+    Ok(())
+}

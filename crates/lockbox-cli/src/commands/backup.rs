@@ -2,12 +2,14 @@
 
 use std::path::Path;
 
+use lockbox::BackupOptions;
 use lockbox::backup::{self, RestoreOutcome};
-use lockbox::{BackupOptions, Engine};
+use lockbox_server::admin::{self, AdminRequest, AdminResponse};
 use serde::Serialize;
 
 use crate::cli::{BackupArgs, RestoreArgs};
 use crate::error::CliError;
+use crate::home;
 use crate::output::{print_json, print_text};
 
 #[derive(Serialize)]
@@ -23,17 +25,30 @@ struct BackupOut {
     files: usize,
 }
 
-pub(crate) fn backup(engine: &Engine, args: BackupArgs) -> Result<(), CliError> {
+pub(crate) fn backup(data_dir: &Path, args: BackupArgs) -> Result<(), CliError> {
+    let dest = std::path::absolute(&args.dest)
+        .map_err(|e| CliError::Setup(format!("cannot resolve {}: {e}", args.dest.display())))?;
     let options = BackupOptions {
         include_pins: args.include_pins,
         include_credentials: args.include_credentials,
     };
-    let manifest = engine.backup(&args.dest, options)?;
+    // A running `lockbox serve` holds the directory: ask it, through its admin socket.
+    let request = AdminRequest::Backup {
+        dest: dest.clone(),
+        include_pins: options.include_pins,
+        include_credentials: options.include_credentials,
+    };
+    let manifest = match admin::call(&data_dir.join(admin::ADMIN_SOCKET), &request)
+        .map_err(CliError::Setup)?
+    {
+        Some(AdminResponse::Manifest(m)) => *m,
+        Some(AdminResponse::Error(e)) => {
+            return Err(CliError::Setup(format!("the running server: {e}")));
+        }
+        None => home::open_engine(data_dir)?.backup(&dest, options)?,
+    };
     print_json(&BackupOut {
-        backup: std::path::absolute(&args.dest)
-            .unwrap_or(args.dest)
-            .display()
-            .to_string(),
+        backup: dest.display().to_string(),
         created: manifest.created,
         keys: manifest.keys,
         audit_records: manifest.audit_next_seq,
