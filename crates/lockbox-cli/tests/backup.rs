@@ -456,6 +456,38 @@ fn pins_and_credentials_are_backed_up_only_when_asked() -> TestResult {
         );
         assert_eq!(mode(&b.join(f)), 0o600);
     }
+
+    // Into a new place: a backup without PIN files is refused before anything is written;
+    // one with them restores a directory that works on its own.
+    let k = key_ids(&home).remove(0);
+    let c = encrypt(&home, &k);
+    let no_pins = tmp.path().join("no-pins");
+    ok(&home, &["backup", no_pins.to_str().unwrap()]);
+    let elsewhere = tmp.path().join("elsewhere");
+    let (code, _, err) = fails(
+        &elsewhere,
+        &["restore", no_pins.to_str().unwrap(), "--accept-rollback"],
+    );
+    assert_eq!(code, 255, "{err}");
+    assert!(
+        err.contains("token-user.pin does not exist and the backup has none"),
+        "{err}"
+    );
+    assert!(!elsewhere.exists());
+    text_ok(
+        &elsewhere,
+        &["restore", b.to_str().unwrap(), "--accept-rollback"],
+    );
+    assert_eq!(key_ids(&elsewhere), vec![k]);
+    assert!(decrypts(&elsewhere, &c));
+    let conf = std::fs::read_to_string(elsewhere.join("softhsm/softhsm2.conf"))?;
+    assert!(
+        conf.contains(&format!(
+            "directories.tokendir = {}\n",
+            elsewhere.canonicalize()?.join("softhsm/tokens").display()
+        )),
+        "{conf}"
+    );
     Ok(())
 }
 

@@ -500,6 +500,7 @@ pub fn restore(
     let src = std::path::absolute(src)
         .map_err(|e| Error::Backup(format!("resolving {}: {e}", src.display())))?;
     let manifest = verify_backup(&src)?;
+    preflight(data_dir, &src, &manifest, config)?;
     crate::config::make_private_dir(data_dir)?;
     let staging = data_dir.join(STAGING);
     if staging.exists() {
@@ -508,38 +509,13 @@ pub fn restore(
             .map_err(|e| Error::Backup(format!("removing {}: {e}", staging.display())))?;
     }
     make_dir(&staging)?;
-    {
-        let mut r = BufReader::new(open_file(&src.join(METADATA_FILE))?);
-        Store::import(&staging.join("metadata"), &mut r)?;
-    }
-    let mut items = vec!["metadata".to_owned()];
-    let mut top = BTreeSet::new();
-    for f in &manifest.files {
-        if f.path == METADATA_FILE {
-            continue;
+    let (items, report) = match stage_and_compare(data_dir, &src, &manifest, &staging) {
+        Ok(v) => v,
+        Err(e) => {
+            // Nothing but the staging area was written: leave the directory as it was.
+            let _ = fs::remove_dir_all(&staging);
+            return Err(e);
         }
-        let rel = safe_relative(&f.path)
-            .ok_or_else(|| Error::Backup(format!("unsafe path {}", f.path)))?;
-        if let Some(parent) = rel.parent() {
-            make_dirs(&staging, parent)?;
-        }
-        copy_into(&src.join(&rel), &staging.join(&rel), &f.path)?;
-        if let Some(Component::Normal(first)) = rel.components().next() {
-            top.insert(first.to_string_lossy().into_owned());
-        }
-    }
-    items.extend(top);
-    sync_tree(&staging)?;
-
-    let report = {
-        let staged = Store::open(&staging.join("metadata"))?;
-        let current_dir = data_dir.join("metadata");
-        let current = if current_dir.join("db").exists() || current_dir.join("conf").exists() {
-            Some(Store::open(&current_dir)?)
-        } else {
-            None
-        };
-        compare(current.as_ref(), &staged, &manifest)?
     };
     if !accept_rollback {
         fs::remove_dir_all(&staging)
@@ -566,6 +542,90 @@ pub fn restore(
         previous,
         superseded_mark,
     })
+}
+
+/// Builds the staging area and compares it with the directory; returns the items to swap.
+fn stage_and_compare(
+    data_dir: &Path,
+    src: &Path,
+    manifest: &Manifest,
+    staging: &Path,
+) -> Result<(Vec<String>, RollbackReport), Error> {
+    {
+        let mut r = BufReader::new(open_file(&src.join(METADATA_FILE))?);
+        Store::import(&staging.join("metadata"), &mut r)?;
+    }
+    let mut items = vec!["metadata".to_owned()];
+    let mut top = BTreeSet::new();
+    for f in &manifest.files {
+        if f.path == METADATA_FILE {
+            continue;
+        }
+        let rel = safe_relative(&f.path)
+            .ok_or_else(|| Error::Backup(format!("unsafe path {}", f.path)))?;
+        if let Some(parent) = rel.parent() {
+            make_dirs(staging, parent)?;
+        }
+        copy_into(&src.join(&rel), &staging.join(&rel), &f.path)?;
+        if let Some(Component::Normal(first)) = rel.components().next() {
+            top.insert(first.to_string_lossy().into_owned());
+        }
+    }
+    items.extend(top);
+    sync_tree(staging)?;
+
+    let report = {
+        let staged = Store::open(&staging.join("metadata"))?;
+        let current_dir = data_dir.join("metadata");
+        let current = if current_dir.join("db").exists() || current_dir.join("conf").exists() {
+            Some(Store::open(&current_dir)?)
+        } else {
+            None
+        };
+        compare(current.as_ref(), &staged, manifest)?
+    };
+    Ok((items, report))
+}
+
+/// Refuses, before anything is written, a restore whose result could not be opened: no
+/// configuration to open it with, or a PIN file that neither the directory nor the backup has.
+fn preflight(
+    data_dir: &Path,
+    src: &Path,
+    manifest: &Manifest,
+    config: Option<&Config>,
+) -> Result<(), Error> {
+    let named = |f: &str| manifest.files.iter().any(|e| e.path == f);
+    let config = match config {
+        Some(c) => c.clone(),
+        None if named(CONFIG_FILE) => {
+            Config::parse(data_dir, &read_text(&src.join(CONFIG_FILE))?).map_err(Error::Config)?
+        }
+        None if data_dir.join(CONFIG_FILE).exists() => Config::load(data_dir)?,
+        None => {
+            return Err(Error::Backup(format!(
+                "{} has no {CONFIG_FILE} (an embedding application made it) and neither has {}: \
+                 restore it through that application (lockbox::backup::restore with its Config)",
+                src.display(),
+                data_dir.display()
+            )));
+        }
+    };
+    if let lockbox_token::PinSource::File(pin) = &config.token.pin {
+        let in_backup = pin
+            .strip_prefix(data_dir)
+            .ok()
+            .and_then(|rel| rel.to_str())
+            .is_some_and(named);
+        if !in_backup && !pin.exists() {
+            return Err(Error::Backup(format!(
+                "the token's PIN file {} does not exist and the backup has none (it was made \
+                 without --include-pins): put the PIN file in place first",
+                pin.display()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Moves every staged item into place (each current one first into `previous`), records
