@@ -257,3 +257,51 @@ fn generate_pin() -> Result<Zeroizing<String>, TokenError> {
     byte.zeroize();
     Ok(pin)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_copied_configuration_is_pointed_at_its_own_tokens_once() {
+        let tmp = tempfile::tempdir().unwrap();
+        let original = tmp.path().join("a/softhsm");
+        let conf = write_conf(&original).unwrap();
+        let copy = tmp.path().join("b/softhsm");
+        fs::create_dir_all(copy.join("tokens")).unwrap();
+        let copied = conf_path(&copy);
+        fs::copy(&conf, &copied).unwrap();
+
+        assert!(relocate_conf(&copied).unwrap());
+        let text = fs::read_to_string(&copied).unwrap();
+        let copy = copy.canonicalize().unwrap();
+        assert_eq!(text, conf_text(&copy));
+        assert!(text.contains(&format!(
+            "directories.tokendir = {}\n",
+            copy.join("tokens").display()
+        )));
+        assert_eq!(
+            fs::metadata(&copied).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert!(
+            !relocate_conf(&copied).unwrap(),
+            "a second load rewrites nothing"
+        );
+        assert!(
+            !relocate_conf(&conf).unwrap(),
+            "the original is already right"
+        );
+        assert!(!copy.join(".softhsm2.conf.relocating").exists());
+
+        // A configuration Lockbox did not write is never touched.
+        let foreign = tmp.path().join("foreign.conf");
+        fs::write(&foreign, "directories.tokendir = /elsewhere\n").unwrap();
+        assert!(!relocate_conf(&foreign).unwrap());
+        assert_eq!(
+            fs::read_to_string(&foreign).unwrap(),
+            "directories.tokendir = /elsewhere\n"
+        );
+        assert!(!relocate_conf(&tmp.path().join("missing.conf")).unwrap());
+    }
+}
