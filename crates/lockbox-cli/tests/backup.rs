@@ -909,3 +909,76 @@ fn backup_reaches_a_running_server_through_its_admin_socket() -> TestResult {
     assert!(text_ok(&home, &["audit", "verify"]).contains("OK:"));
     Ok(())
 }
+
+#[test]
+fn the_admin_socket_answers_only_its_own_user() -> TestResult {
+    use std::io::{BufRead, Read, Write};
+    use std::os::unix::fs::MetadataExt;
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+
+    let tmp = tempfile::tempdir()?;
+    let home = tmp.path().join("home");
+    create_key(&home, "k");
+    let child = Command::new(env!("CARGO_BIN_EXE_lockbox"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("LOCKBOX_HOME", &home)
+        .env_remove("SOFTHSM2_CONF")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let mut server = Reaper(child);
+    let mut lines = std::io::BufReader::new(server.0.stdout.take().unwrap()).lines();
+    lines.next().unwrap()?;
+    let socket = home.join("admin.sock");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !socket.exists() {
+        assert!(Instant::now() < deadline, "no admin socket");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let ask = |line: &str| -> String {
+        let mut s = std::os::unix::net::UnixStream::connect(&socket).unwrap();
+        s.write_all(line.as_bytes()).unwrap();
+        let mut answer = String::new();
+        s.read_to_string(&mut answer).unwrap();
+        answer
+    };
+    // Its own user: a malformed request and a relative path are refused by name.
+    let answer = ask("{\"Command\":\"Shutdown\"}\n");
+    assert!(
+        answer.starts_with("{\"Error\":\"malformed request"),
+        "{answer}"
+    );
+    let answer = ask(
+        "{\"Command\":\"Backup\",\"Dest\":\"rel\",\"IncludePins\":false,\"IncludeCredentials\":false}\n",
+    );
+    assert_eq!(answer, "{\"Error\":\"rel is not an absolute path\"}\n");
+
+    // Another user, let through the file modes on purpose, is refused by the uid check.
+    if std::fs::metadata("/proc/self")?.uid() != 0 {
+        eprintln!("not root: cannot run a client as another user; the uid check is not exercised");
+        return Ok(());
+    }
+    for dir in [tmp.path(), home.as_path()] {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o711))?;
+    }
+    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o666))?;
+    let dest = tmp.path().join("stolen");
+    // The other user runs `lockbox backup` itself, which asks the server through the socket.
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(env!("CARGO_BIN_EXE_lockbox"))
+        .args(["backup", dest.to_str().unwrap(), "--include-pins"])
+        .env("LOCKBOX_HOME", &home)
+        .env_remove("SOFTHSM2_CONF")
+        .output()?;
+    assert_eq!(out.status.code(), Some(255));
+    assert!(out.stdout.is_empty());
+    assert_eq!(
+        String::from_utf8(out.stderr)?,
+        "lockbox: the running server: refused: uid 65534 is not the server's user\n"
+    );
+    assert!(!dest.exists());
+    Ok(())
+}

@@ -145,6 +145,11 @@ async fn serve(
 async fn handle(stream: UnixStream, engine: &Engine, owner: u32) -> std::io::Result<()> {
     let peer = stream.peer_cred()?;
     let (read, mut write) = stream.into_split();
+    // Read the request whoever sent it (bounded), so a refusal reaches the peer rather than
+    // a broken pipe.
+    let mut line = String::new();
+    let mut reader = tokio::io::BufReader::new(tokio::io::AsyncReadExt::take(read, MAX_REQUEST));
+    reader.read_line(&mut line).await?;
     let response = if peer.uid() != owner {
         tracing::warn!(
             uid = peer.uid(),
@@ -155,10 +160,6 @@ async fn handle(stream: UnixStream, engine: &Engine, owner: u32) -> std::io::Res
             peer.uid()
         ))
     } else {
-        let mut line = String::new();
-        let mut reader =
-            tokio::io::BufReader::new(tokio::io::AsyncReadExt::take(read, MAX_REQUEST));
-        reader.read_line(&mut line).await?;
         match serde_json::from_str::<AdminRequest>(&line) {
             Err(e) => AdminResponse::Error(format!("malformed request: {e}")),
             Ok(AdminRequest::Backup {

@@ -148,7 +148,6 @@ impl Engine {
             )));
         }
         let data_dir = self.paths.data_dir.clone();
-        let softhsm = self.paths.provisioned_softhsm;
         let mut partial_name = std::ffi::OsString::from(".");
         partial_name.push(name);
         partial_name.push(format!(".partial-{}", std::process::id()));
@@ -159,6 +158,34 @@ impl Engine {
         }
         make_dir(&partial)?;
 
+        match self.write_backup(&data_dir, &partial, options) {
+            Ok(manifest) => {
+                fs::rename(&partial, &dest).map_err(|e| {
+                    fail(
+                        format!("renaming {} to {}", partial.display(), dest.display()),
+                        e,
+                    )
+                })?;
+                sync_dir(parent)?;
+                Ok(manifest)
+            }
+            Err(e) => {
+                // Nothing but the temporary directory was written: remove it.
+                let _ = fs::remove_dir_all(&partial);
+                Err(e)
+            }
+        }
+    }
+
+    /// Writes the backup's files into `partial` and fsyncs them; holds the engine still only
+    /// while it copies.
+    fn write_backup(
+        &self,
+        data_dir: &Path,
+        partial: &Path,
+        options: BackupOptions,
+    ) -> Result<Manifest, Error> {
+        let softhsm = self.paths.provisioned_softhsm;
         let _writes = self.writes.lock();
         let audit = self.audit().quiesce()?;
         let _objects = softhsm.then(|| self.token.hold_objects());
@@ -179,20 +206,20 @@ impl Engine {
             .map_or(0, |(_, n)| *n);
         // An embedder may configure the engine in code, with no lockbox.toml.
         if data_dir.join(CONFIG_FILE).exists() {
-            files.push(copy_file(&data_dir, &partial, CONFIG_FILE)?);
+            files.push(copy_file(data_dir, partial, CONFIG_FILE)?);
         }
         if softhsm {
-            copy_tree(&data_dir, &partial, Path::new(SOFTHSM_DIR), &mut files)?;
+            copy_tree(data_dir, partial, Path::new(SOFTHSM_DIR), &mut files)?;
         }
         if options.include_pins {
             for pin in PIN_FILES {
                 if data_dir.join(pin).exists() {
-                    files.push(copy_file(&data_dir, &partial, pin)?);
+                    files.push(copy_file(data_dir, partial, pin)?);
                 }
             }
         }
         if options.include_credentials && data_dir.join(CREDENTIALS_FILE).exists() {
-            files.push(copy_file(&data_dir, &partial, CREDENTIALS_FILE)?);
+            files.push(copy_file(data_dir, partial, CREDENTIALS_FILE)?);
         }
         let manifest = Manifest {
             format: BACKUP_FORMAT.into(),
@@ -221,14 +248,7 @@ impl Engine {
         let text = serde_json::to_vec_pretty(&manifest)
             .map_err(|e| Error::Backup(format!("encoding the manifest: {e}")))?;
         write_private(&partial.join(MANIFEST_FILE), &text)?;
-        sync_dir(&partial)?;
-        fs::rename(&partial, &dest).map_err(|e| {
-            fail(
-                format!("renaming {} to {}", partial.display(), dest.display()),
-                e,
-            )
-        })?;
-        sync_dir(parent)?;
+        sync_dir(partial)?;
         Ok(manifest)
     }
 }
