@@ -870,6 +870,22 @@ fn backup_reaches_a_running_server_through_its_admin_socket() -> TestResult {
         .as_str()
         .unwrap()
         .to_owned();
+    // A restore while the server holds the directory is refused before anything changes.
+    let (code, _, err) = fails(
+        &home,
+        &[
+            "restore",
+            tmp.path().join("b").to_str().unwrap(),
+            "--accept-rollback",
+        ],
+    );
+    assert_eq!(code, 255, "{err}");
+    assert!(
+        err.contains("is in use by another Lockbox process"),
+        "{err}"
+    );
+    assert!(!home.join(".restore-staging").exists());
+    assert!(!home.join("restore.journal").exists());
 
     // Stop the server (by its own pid); its socket goes with it.
     let pid = server.0.id().to_string();
