@@ -761,7 +761,10 @@ fn an_interrupted_restore_blocks_the_directory_until_restore_finishes_it() -> Te
     assert!(err.contains("interrupted restore"), "{err}");
     let finished = text_ok(&home, &["restore"]);
     assert!(
-        finished.contains("Finished an interrupted restore"),
+        finished.contains(&format!(
+            "Finished an interrupted restore of {}.",
+            b.display()
+        )),
         "{finished}"
     );
     assert_eq!(key_ids(&home), vec![k1]);

@@ -444,6 +444,8 @@ pub enum RestoreOutcome {
     },
     /// An interrupted restore was finished (no new backup was read).
     Finished {
+        /// The backup that interrupted restore was restoring.
+        backup: String,
         /// Where the replaced files are kept.
         previous: PathBuf,
         /// The audit mark the restore superseded.
@@ -512,6 +514,7 @@ pub fn restore(
         let journal = read_journal(data_dir)?;
         let (previous, superseded_mark) = roll_forward(data_dir, &journal, config)?;
         return Ok(RestoreOutcome::Finished {
+            backup: journal.backup,
             previous,
             superseded_mark,
         });

@@ -82,11 +82,21 @@ pub(crate) fn restore(data_dir: &Path, args: RestoreArgs) -> Result<(), CliError
             print_text(&done(data_dir, &previous, superseded_mark))
         }
         RestoreOutcome::Finished {
+            backup,
             previous,
             superseded_mark,
         } => {
-            print_text("Finished an interrupted restore.\n")?;
-            print_text(&done(data_dir, &previous, superseded_mark))
+            print_text(&format!("Finished an interrupted restore of {backup}.\n"))?;
+            print_text(&done(data_dir, &previous, superseded_mark))?;
+            match args.src {
+                Some(src) if std::path::absolute(&src).ok() != Some(backup.into()) => {
+                    Err(CliError::Problems(format!(
+                        "{} was not restored: run `lockbox restore` again to restore it",
+                        src.display()
+                    )))
+                }
+                _ => Ok(()),
+            }
         }
     }
 }
