@@ -1655,7 +1655,7 @@ fn audit_writer_child() -> TestResult {
         return Ok(());
     };
     let config = lockbox::Config::load(Path::new(&home))?;
-    let (store, token) = lockbox::audit::open_parts(&config)?;
+    let (store, token, _lock) = lockbox::audit::open_parts(&config)?;
     let audit_config = lockbox::audit::AuditConfig {
         seal_every: 50,
         ..Default::default()

@@ -396,6 +396,12 @@ impl Config {
             )
         })?;
         make_private_dir(data_dir)?;
+        // Held while the token is made: a second process provisioning at the same moment
+        // waits, then finds the directory provisioned.
+        let _lock = crate::lock::DataDirLock::acquire(data_dir)?;
+        if Self::exists(data_dir) {
+            return Self::load(data_dir);
+        }
         let data_dir = data_dir
             .canonicalize()
             .map_err(|e| Error::Config(format!("cannot resolve {}: {e}", data_dir.display())))?;

@@ -41,6 +41,7 @@ mod config;
 mod engine;
 mod error;
 mod lifecycle;
+pub mod lock;
 mod permissions;
 pub(crate) mod policy;
 mod reconcile;
