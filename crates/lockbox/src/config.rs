@@ -51,9 +51,9 @@ use crate::error::Error;
 pub const CONFIG_FILE: &str = "lockbox.toml";
 /// The label of the SoftHSM token Lockbox provisions for itself.
 pub const PROVISIONED_TOKEN_LABEL: &str = "lockbox";
-const USER_PIN_FILE: &str = "token-user.pin";
-const SO_PIN_FILE: &str = "token-so.pin";
-const SOFTHSM_DIR: &str = "softhsm";
+pub(crate) const USER_PIN_FILE: &str = "token-user.pin";
+pub(crate) const SO_PIN_FILE: &str = "token-so.pin";
+pub(crate) const SOFTHSM_DIR: &str = "softhsm";
 
 /// A checked configuration, ready for `Engine::open`.
 #[derive(Clone, Debug)]
