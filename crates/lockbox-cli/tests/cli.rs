@@ -1543,7 +1543,11 @@ fn help_lists_the_aws_kms_commands_and_their_flags() -> TestResult {
             "lockbox retire-grant --key-id <KEY_ID> --grant-id <GRANT_ID>",
         ),
         ("describe-key", &["--key-id", "--grant-tokens"][..], "alias"),
-        ("doctor", &["--repair"][..], "Exits 1 if anything remains wrong"),
+        (
+            "doctor",
+            &["--repair"][..],
+            "Exits 1 if anything remains wrong",
+        ),
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_lockbox"))
             .args([cmd, "--help"])

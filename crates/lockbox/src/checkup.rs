@@ -116,7 +116,11 @@ pub fn diagnose(config: &Config) -> Result<Vec<Finding>, Error> {
     modes(&config.data_dir, &mut open)?;
     // An incomplete snapshot is removed, not tightened: named once, as what it is.
     open.retain(|f| !matches!(f, Finding::Mode { path, .. } if snapshots.contains(path)));
-    found.extend(snapshots.into_iter().map(|file| Finding::IncompleteSnapshot { file }));
+    found.extend(
+        snapshots
+            .into_iter()
+            .map(|file| Finding::IncompleteSnapshot { file }),
+    );
     found.extend(open);
     Ok(found)
 }
