@@ -541,3 +541,60 @@ fn a_half_finished_provisioning_is_explained_not_removed() -> TestResult {
     assert_eq!(ok(&home, &["list-keys"]), serde_json::json!({"Keys": []}));
     Ok(())
 }
+
+/// The engine-level state a token restored from an older backup leaves: a record whose
+/// material the token does not hold. Unsafe: --repair cannot recreate key material.
+#[test]
+fn material_missing_from_a_token_restored_from_an_older_backup_is_refused() -> TestResult {
+    let d = Dir::new();
+    let tokens = d.token_dir();
+    let backup = d.home.parent().unwrap().join("token-backup");
+    std::fs::create_dir(&backup)?;
+    let copy_dir = |from: &Path, to: &Path| {
+        for e in std::fs::read_dir(from).unwrap() {
+            let p = e.unwrap().path();
+            std::fs::copy(&p, to.join(p.file_name().unwrap())).unwrap();
+        }
+    };
+    copy_dir(&tokens, &backup);
+    let second = ok(&d.home, &["create-key"])["KeyMetadata"]["KeyId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let label = format!("lockbox/{second}/1");
+    let objects = ok(&d.home, &["inspect-token"])["Objects"].clone();
+    let object = objects
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["Label"] == label.as_str())
+        .unwrap()["CkaId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for e in std::fs::read_dir(&tokens)? {
+        std::fs::remove_file(e?.path())?;
+    }
+    copy_dir(&backup, &tokens);
+    let missing = format!(
+        "MISSING  key {second} version 1: the record names token object {object} that the \
+         token does not hold; the key answers KeyUnavailableException for it: restore the \
+         token from a backup that holds it (--repair cannot recreate key material)"
+    );
+    let expected = (
+        1,
+        s(&[
+            "Keys: 2 records, 1 token object",
+            &missing,
+            "PROBLEMS: 1 material version missing from the token.",
+        ]),
+    );
+    assert_eq!(d.doctor(&[]), expected);
+    assert_eq!(d.doctor(&["--repair"]), expected);
+    // The key that kept its material still works.
+    assert_eq!(
+        ok(&d.home, &["decrypt", "--ciphertext-blob", &d.blob])["Plaintext"],
+        "aGVsbG8="
+    );
+    Ok(())
+}
