@@ -1,7 +1,7 @@
 //! Every start-up crash state `lockbox doctor` knows, each made deterministically on a real
 //! data directory: what doctor says (exact lines, exit code), what `--repair` does or refuses,
 //! and that the directory then opens with its key and ciphertext working.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::ExitStatusExt;
