@@ -232,6 +232,10 @@ fn open_waiting_for_lock(dir: &Path) -> Result<sled::Db, StoreError> {
 impl Store {
     /// Opens (creating if needed) the store in `dir`, which is made mode 0700; every file in
     /// it is kept at 0600.
+    ///
+    /// First it takes the store's lock ([`STORE_LOCK_FILE`], held while the `Store` lives;
+    /// after 2 s, [`StoreError::InUse`]) and removes the incomplete snapshots a kill during
+    /// sled's own open leaves ([`incomplete_snapshots`]), which sled would fail on.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
         fs::DirBuilder::new()
             .recursive(true)
