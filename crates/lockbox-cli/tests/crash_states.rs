@@ -536,6 +536,17 @@ fn a_half_finished_provisioning_is_explained_not_removed() -> TestResult {
         )
     );
     assert!(home.join("token-user.pin").exists());
+    // Every other command refuses it too, and points at doctor.
+    let out = lockbox(&home, &["list-keys"]);
+    assert_eq!(out.status.code(), Some(255));
+    assert_eq!(
+        String::from_utf8(out.stderr)?.trim_end(),
+        format!(
+            "lockbox: configuration: {} holds a half-finished provisioning (PIN files but no \
+             lockbox.toml); remove the directory and start again (`lockbox doctor` explains)",
+            home.display()
+        )
+    );
     // The fix it names works.
     std::fs::remove_dir_all(&home)?;
     assert_eq!(ok(&home, &["list-keys"]), serde_json::json!({"Keys": []}));

@@ -381,13 +381,6 @@ impl Config {
                 data_dir.display()
             )));
         }
-        if data_dir.join(USER_PIN_FILE).exists() {
-            return Err(Error::Config(format!(
-                "{} holds a half-finished provisioning (PIN files but no {CONFIG_FILE}); \
-                 remove the directory and start again",
-                data_dir.display()
-            )));
-        }
         let module = softhsm::find_module().ok_or_else(|| {
             Error::Config(
                 "SoftHSM2 is not installed (Debian/Ubuntu: apt-get install -y softhsm2), and \
@@ -401,6 +394,15 @@ impl Config {
         let _lock = crate::lock::DataDirLock::acquire(data_dir)?;
         if Self::exists(data_dir) {
             return Self::load(data_dir);
+        }
+        // Looked at under the lock: PIN files of a provisioning still running elsewhere are
+        // waited for above, not mistaken for a half-finished one.
+        if data_dir.join(USER_PIN_FILE).exists() {
+            return Err(Error::Config(format!(
+                "{} holds a half-finished provisioning (PIN files but no {CONFIG_FILE}); \
+                 remove the directory and start again (`lockbox doctor` explains)",
+                data_dir.display()
+            )));
         }
         let data_dir = data_dir
             .canonicalize()
