@@ -91,11 +91,16 @@ pub fn holder(path: &Path) -> Option<String> {
         let (Some(pid), Some(dev_ino)) = (f.get(4), f.get(5)) else {
             continue;
         };
-        let ino = dev_ino
-            .rsplit(':')
-            .next()
-            .and_then(|i| i.parse::<u64>().ok());
-        if ino == Some(meta.ino()) {
+        // MAJOR:MINOR (hex) : INODE (decimal), as the kernel prints them.
+        let mut parts = dev_ino.split(':');
+        let (Some(major), Some(minor), Some(ino)) = (parts.next(), parts.next(), parts.next())
+        else {
+            continue;
+        };
+        let same = u64::from_str_radix(major, 16).ok() == Some(dev_major(meta.dev()))
+            && u64::from_str_radix(minor, 16).ok() == Some(dev_minor(meta.dev()))
+            && ino.parse::<u64>().ok() == Some(meta.ino());
+        if same {
             let comm = fs::read_to_string(format!("/proc/{pid}/comm")).ok();
             return Some(match comm {
                 Some(c) => format!("{pid} ({})", c.trim_end()),
@@ -104,6 +109,15 @@ pub fn holder(path: &Path) -> Option<String> {
         }
     }
     None
+}
+
+// glibc's gnu_dev_major / gnu_dev_minor, the encoding of Linux's dev_t.
+fn dev_major(dev: u64) -> u64 {
+    ((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff)
+}
+
+fn dev_minor(dev: u64) -> u64 {
+    (dev & 0xff) | ((dev >> 12) & !0xff)
 }
 
 /// Opens the token of `config`, the caller holding the data directory's lock. For a
