@@ -7,8 +7,8 @@ use clap::error::ErrorKind as ClapKind;
 
 use crate::cli::{Cli, Command};
 use crate::commands::{
-    aliases, audit, backup, crypto, decrypt_file, demo, encrypt_file, grants, keys, policies,
-    rotation, serve, tags, token, upkeep,
+    aliases, audit, backup, crypto, decrypt_file, demo, doctor, encrypt_file, grants, keys,
+    policies, rotation, serve, tags, token, upkeep,
 };
 use crate::error::CliError;
 use crate::{home, remote};
@@ -41,6 +41,8 @@ pub(crate) fn run() -> Result<(), CliError> {
         Command::Backup(a) => return backup::backup(&home::data_dir()?, a),
         // Restore runs where nothing holds the directory, and may find no engine to open.
         Command::Restore(a) => return backup::restore(&home::data_dir()?, a),
+        // The doctor looks at the directory before an engine opens (and repairs) it.
+        Command::Doctor(a) => return doctor::doctor(&home::data_dir()?, a),
         other => other,
     };
     let engine = Arc::new(home::open_engine(&home::data_dir()?)?);
@@ -49,7 +51,6 @@ pub(crate) fn run() -> Result<(), CliError> {
         Command::InspectToken => token::inspect_token(&engine),
         Command::KeyUsage(a) => rotation::key_usage(&engine, &caller, a),
         Command::Maintain => upkeep::maintain(&engine),
-        Command::Doctor => upkeep::doctor(&engine),
         other => kms_command(
             &(Arc::new(engine.shared_client(caller)) as Arc<dyn Kms>),
             other,
@@ -70,7 +71,7 @@ fn kms_command(shared: &Arc<dyn Kms>, command: Command) -> Result<(), CliError> 
         | Command::Maintain
         | Command::Backup(_)
         | Command::Restore(_)
-        | Command::Doctor => Err(CliError::param(
+        | Command::Doctor(_) => Err(CliError::param(
             "--endpoint-url",
             "this command works on the local data directory only, not on a remote endpoint",
         )),

@@ -654,6 +654,12 @@ fn configure_for(home: &Path, hsm: &ExternalToken) {
         ),
     )
     .unwrap();
+    // As an operator's configuration should be: doctor reports anything open to others.
+    std::fs::set_permissions(
+        home.join("lockbox.toml"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
 }
 
 #[test]

@@ -23,4 +23,4 @@ pub use audit::{AuditBody, AuditEntry, AuditEvent, AuditIter, AuditObjects};
 pub use error::StoreError;
 pub use export::{EXPORT_MAGIC, EXPORT_VERSION, ExportSummary};
 pub use records::{AliasRecord, AutoRotation, Deletion, GrantRecord, KeyRecord, Material};
-pub use store::{Page, SCHEMA_VERSION, Store};
+pub use store::{Page, SCHEMA_VERSION, STORE_LOCK_FILE, Store, incomplete_snapshots};

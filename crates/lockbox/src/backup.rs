@@ -511,8 +511,9 @@ pub fn restore(
     config: Option<&Config>,
 ) -> Result<RestoreOutcome, Error> {
     if data_dir.join(RESTORE_JOURNAL).exists() {
+        let lock = crate::lock::DataDirLock::acquire(data_dir)?;
         let journal = read_journal(data_dir)?;
-        let (previous, superseded_mark) = roll_forward(data_dir, &journal, config)?;
+        let (previous, superseded_mark) = roll_forward(data_dir, &journal, config, lock)?;
         return Ok(RestoreOutcome::Finished {
             backup: journal.backup,
             previous,
@@ -525,6 +526,8 @@ pub fn restore(
     let manifest = verify_backup(&src)?;
     preflight(data_dir, &src, &manifest, config)?;
     crate::config::make_private_dir(data_dir)?;
+    // No other Lockbox process in the directory while it is compared and swapped.
+    let lock = crate::lock::DataDirLock::acquire(data_dir)?;
     let staging = data_dir.join(STAGING);
     if staging.exists() {
         // Left by a restore killed before its journal: never used, safe to drop.
@@ -559,7 +562,7 @@ pub fn restore(
     fs::rename(&tmp, data_dir.join(RESTORE_JOURNAL))
         .map_err(|e| Error::Backup(format!("writing the journal: {e}")))?;
     sync_dir(data_dir)?;
-    let (previous, superseded_mark) = roll_forward(data_dir, &journal, config)?;
+    let (previous, superseded_mark) = roll_forward(data_dir, &journal, config, lock)?;
     Ok(RestoreOutcome::Restored {
         report,
         previous,
@@ -658,6 +661,7 @@ fn roll_forward(
     data_dir: &Path,
     journal: &Journal,
     config: Option<&Config>,
+    lock: crate::lock::DataDirLock,
 ) -> Result<(PathBuf, Option<u64>), Error> {
     let staging = data_dir.join(STAGING);
     let previous = data_dir.join(&journal.previous);
@@ -686,6 +690,10 @@ fn roll_forward(
         rename(&staged, &live)?;
         sync_dir(data_dir)?;
     }
+    // Recording the restore opens the token and the store, which takes the lock again. The
+    // journal is still there until that is done, and every open refuses a directory that
+    // holds one, so no other process gets in between.
+    drop(lock);
     let superseded = match config {
         Some(c) => record_restore(c, journal)?,
         None => record_restore(&Config::load(data_dir)?, journal)?,
@@ -706,7 +714,7 @@ fn record_restore(config: &Config, journal: &Journal) -> Result<Option<u64>, Err
     if let Some(conf) = &config.token.softhsm_conf {
         lockbox_token::softhsm::relocate_conf(conf)?;
     }
-    let (store, token) = crate::audit::open_parts(config)?;
+    let (store, token, _lock) = crate::audit::open_parts(config)?;
     let principal = Principal::root(config.arn.partition(), config.arn.account())
         .map_err(|e| Error::Config(e.message().to_owned()))?;
     let mut request_id = [0u8; 16];

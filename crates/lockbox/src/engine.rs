@@ -64,6 +64,9 @@ pub struct Engine {
     opened: OpenReport,
     // Where the data directory is, and what a backup copies from it.
     pub(crate) paths: DataPaths,
+    // The data directory's lock, held from before the token is touched; last, so it is
+    // released after everything above has been dropped.
+    _lock: crate::lock::DataDirLock,
 }
 
 /// The data directory of an engine, as backups need it.
@@ -116,9 +119,10 @@ impl Engine {
     pub fn open_with_clock(config: Config, clock: Arc<dyn Clock>) -> Result<Engine, Error> {
         config.lifecycle.check().map_err(Error::Config)?;
         crate::config::make_private_dir(&config.data_dir)?;
+        let lock = crate::lock::DataDirLock::acquire(&config.data_dir)?;
         crate::backup::refuse_interrupted_restore(&config.data_dir)?;
         let paths = DataPaths::of(&config);
-        let token = Arc::new(Token::open(&config.token)?);
+        let token = Arc::new(crate::lock::open_token(&config)?);
         let store = Arc::new(Store::open(&config.data_dir.join("metadata"))?);
         // Records and aliases from before accounts existed belong to the configured account.
         let adopted = store.assign_owner(config.arn.account())?;
@@ -153,6 +157,7 @@ impl Engine {
                 maintenance: Ok(Default::default()),
             },
             paths,
+            _lock: lock,
         };
         let reconciliation = engine.reconcile();
         match &reconciliation {
