@@ -12,9 +12,10 @@ use clap::{ArgGroup, Args, Parser, Subcommand};
 /// else as the data directory's configured caller, and key policies and grants decide what
 /// that caller may do.
 ///
-/// demo, inspect-token, key-usage, maintain, doctor, audit, encrypt-file and decrypt-file are
-/// Lockbox's own commands. Exit codes: 0 success; 1 maintain, doctor or audit verify printed its
-/// report and it shows failures or problems, or encrypt-file or decrypt-file failed on a file; 252
+/// demo, inspect-token, key-usage, maintain, doctor, backup, restore, audit, encrypt-file and
+/// decrypt-file are Lockbox's own commands. Exit codes: 0 success; 1 maintain, doctor or audit verify printed its
+/// report and it shows failures or problems, restore printed a rollback it was not told to
+/// accept, or encrypt-file or decrypt-file failed on a file; 252
 /// the command line or a parameter could not be read; 254 the operation failed (the AWS error
 /// name is on stderr); 255 Lockbox could not start, or its token or store failed, or (with
 /// --endpoint-url) no response came from the endpoint (as the AWS CLI: "Could not connect to the
@@ -70,13 +71,34 @@ pub(crate) enum Command {
     /// failed (it is tried again on the next pass). Lockbox also runs this pass whenever it
     /// opens; what that pass did is listed too.
     Maintain,
-    /// Check the token's objects against the key records and report, in words
+    /// Name every known crash state of the data directory and what to do; check the token's
+    /// objects against the key records
     ///
-    /// Finishes interrupted deletions, destroys orphaned token objects older than the grace
-    /// period, and lists material that records name but the token does not hold. Exits 1 if
-    /// material is missing or orphans remain. Lockbox also reconciles whenever it opens; what
-    /// that pass finished or destroyed is listed too.
-    Doctor,
+    /// First, before anything repairs them, the start-up states: a token root file a kill cut
+    /// short, a missing or stale copy of it, an incomplete sled snapshot, files open to
+    /// others, a half-finished provisioning, the directory in use. Without --repair it stops
+    /// there if it found any. Then it opens the directory, which finishes interrupted
+    /// deletions and destroys orphaned token objects older than the grace period, and lists
+    /// material that records name but the token does not hold. One line per finding; the last
+    /// starts with OK: or PROBLEMS:. Exits 1 if anything remains wrong.
+    Doctor(DoctorArgs),
+    /// Write a consistent backup of the data directory to a new directory DEST
+    ///
+    /// Copies the metadata (a logical export), lockbox.toml and, when this directory
+    /// provisioned its own SoftHSM token, the token's files; PIN files and credentials.toml
+    /// only when asked. Works while the directory is in use by this or another command's
+    /// engine only through `lockbox serve`'s admin socket (see docs/operations.md). A real
+    /// HSM's partition is backed up with the vendor's tools, beside this.
+    Backup(BackupArgs),
+    /// Restore a backup made by `lockbox backup` into the data directory
+    ///
+    /// Verifies the backup first (manifest, checksums), then compares it with the directory
+    /// and prints what the rollback takes back: keys made after the backup, keys deleted
+    /// since, material versions rotated in since, aliases that differ. Without
+    /// --accept-rollback it changes nothing and exits 1. With it, the replaced files are kept
+    /// in pre-restore-<time>/ in the data directory. Run with no SRC to finish a restore that
+    /// was interrupted.
+    Restore(RestoreArgs),
     /// Export or verify the audit log (one record per KMS call, sealed in the token)
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -710,4 +732,37 @@ pub(crate) struct DecryptFileArgs {
     pub(crate) cache_max_age: Option<u64>,
     #[command(flatten)]
     pub(crate) files: FileArgs,
+}
+
+#[derive(Args)]
+pub(crate) struct BackupArgs {
+    /// The backup directory to create (it must not exist)
+    #[arg(value_name = "DEST")]
+    pub(crate) dest: std::path::PathBuf,
+    /// Also copy the SoftHSM token's PIN files: whoever holds the backup then holds the keys
+    #[arg(long)]
+    pub(crate) include_pins: bool,
+    /// Also copy credentials.toml (the server's secret access keys)
+    #[arg(long)]
+    pub(crate) include_credentials: bool,
+}
+
+#[derive(Args)]
+pub(crate) struct RestoreArgs {
+    /// The backup directory (omit it to finish an interrupted restore)
+    #[arg(value_name = "SRC")]
+    pub(crate) src: Option<std::path::PathBuf>,
+    /// Accept the rollback the comparison prints, and restore
+    #[arg(long)]
+    pub(crate) accept_rollback: bool,
+}
+
+/// Flags of `doctor`.
+#[derive(Args)]
+pub(crate) struct DoctorArgs {
+    /// Make the safe repairs (restore the token's root file from its verified copy, refresh
+    /// the copy after a login, remove incomplete sled snapshots, take group and other
+    /// permissions off), and refuse the unsafe ones, saying why
+    #[arg(long)]
+    pub(crate) repair: bool,
 }

@@ -13,6 +13,7 @@
 mod audit;
 mod cache;
 mod error;
+mod export;
 #[cfg_attr(not(feature = "failpoints"), allow(dead_code))]
 pub mod failpoints;
 mod records;
@@ -20,5 +21,6 @@ mod store;
 
 pub use audit::{AuditBody, AuditEntry, AuditEvent, AuditIter, AuditObjects, Refusal, Suppressed};
 pub use error::StoreError;
+pub use export::{EXPORT_MAGIC, EXPORT_VERSION, ExportSummary};
 pub use records::{AliasRecord, AutoRotation, Deletion, GrantRecord, KeyRecord, Material};
-pub use store::{Page, SCHEMA_VERSION, Store};
+pub use store::{Page, SCHEMA_VERSION, STORE_LOCK_FILE, Store, incomplete_snapshots};

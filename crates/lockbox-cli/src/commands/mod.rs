@@ -3,9 +3,11 @@
 
 pub(crate) mod aliases;
 pub(crate) mod audit;
+pub(crate) mod backup;
 pub(crate) mod crypto;
 pub(crate) mod decrypt_file;
 pub(crate) mod demo;
+pub(crate) mod doctor;
 pub(crate) mod encrypt_file;
 pub(crate) mod grants;
 pub(crate) mod keys;

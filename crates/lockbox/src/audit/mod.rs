@@ -140,13 +140,17 @@ pub fn seal_input(through_seq: u64, chain_hash: &[u8; 32]) -> Vec<u8> {
 }
 
 /// Opens the token and the metadata store of `config` without an engine (for `lockbox
-/// audit verify` and `export`, which need no keys). Takes the store's lock, as an engine
-/// does: one process per data directory.
-pub fn open_parts(config: &Config) -> Result<(Arc<Store>, Arc<Token>), Error> {
+/// audit verify` and `export`, which need no keys). Takes the data directory's lock, as an
+/// engine does (one process per data directory), and hands it back: hold it as long as the
+/// store and token are used.
+pub fn open_parts(
+    config: &Config,
+) -> Result<(Arc<Store>, Arc<Token>, crate::lock::DataDirLock), Error> {
     crate::config::make_private_dir(&config.data_dir)?;
-    let token = Token::open(&config.token)?;
+    let lock = crate::lock::DataDirLock::acquire(&config.data_dir)?;
+    let token = crate::lock::open_token(config)?;
     let store = Store::open(&config.data_dir.join("metadata"))?;
-    Ok((Arc::new(store), Arc::new(token)))
+    Ok((Arc::new(store), Arc::new(token), lock))
 }
 
 /// The audit log of one data directory. `Send + Sync`; share it behind an `Arc`.
@@ -280,6 +284,38 @@ impl AuditLog {
         config: AuditConfig,
         clock: Arc<dyn Clock>,
     ) -> Result<AuditLog, Error> {
+        Self::open_inner(store, token, config, clock, None).map(|(log, _)| log)
+    }
+
+    /// Opens the audit log of a directory whose metadata was restored from a backup, and
+    /// records the rollback explicitly instead of refusing it.
+    ///
+    /// If the token's mark names a seal the log does not have (the token's mark is newer
+    /// than the restored log: a real HSM keeps its objects across a metadata restore),
+    /// `event` is appended at the end of the restored chain, then a seal, and the mark is
+    /// moved to that seal. The chain stays unbroken, so `lockbox audit verify` passes, and
+    /// the event, which names the mark it supersedes, shows that the rollback happened.
+    /// `event` gets the superseded mark in its encryption context
+    /// (`lockbox:superseded-mark-seq`, `lockbox:superseded-mark-hash`).
+    /// Returns the log and the superseded mark (`None` when the mark matched the log, as it
+    /// does when the token's files were restored with the metadata).
+    pub fn open_accepting_rollback(
+        store: Arc<Store>,
+        token: Arc<Token>,
+        config: AuditConfig,
+        clock: Arc<dyn Clock>,
+        event: AuditEvent,
+    ) -> Result<(AuditLog, Option<SupersededMark>), Error> {
+        Self::open_inner(store, token, config, clock, Some(event))
+    }
+
+    fn open_inner(
+        store: Arc<Store>,
+        token: Arc<Token>,
+        config: AuditConfig,
+        clock: Arc<dyn Clock>,
+        mut accept: Option<AuditEvent>,
+    ) -> Result<(AuditLog, Option<SupersededMark>), Error> {
         config.check().map_err(Error::Config)?;
         let objects = match store.audit_objects()? {
             Some(o) => o,
@@ -296,14 +332,25 @@ impl AuditLog {
         };
         let key = ObjectId::from_bytes(objects.key);
         let mark = ObjectId::from_bytes(objects.mark);
-        let mark_value = parse_mark(&token.read_mark(&mark)?)
+        let token_mark = parse_mark(&token.read_mark(&mark)?)
             .map_err(|m| Error::Audit(format!("the token's audit mark is unreadable: {m}")))?;
+        let mut mark_value = token_mark;
+        let mut superseded = None;
 
         // The entry the mark names must be in the log, as it was sealed.
         if let Some((seq, hash)) = mark_value {
             let found = store.audit_from(seq).next().transpose()?;
             match found {
                 Some((s, bytes)) if s == seq && chain_hash(&bytes) == hash => {}
+                _ if accept.is_some() => {
+                    // A restore accepted this rollback: resume from the start of the log,
+                    // and record what the mark said before moving it.
+                    superseded = Some(SupersededMark {
+                        seq,
+                        chain_hash: hash,
+                    });
+                    mark_value = None;
+                }
                 _ => {
                     let end = store.last_audit()?.map(|(s, _)| s);
                     return Err(Error::Audit(format!(
@@ -328,7 +375,7 @@ impl AuditLog {
             unsealed: 0,
             last_seal_at: Instant::now(),
             last_seal: mark_value,
-            mark: mark_value,
+            mark: token_mark,
         };
         let from = mark_value.map_or(0, |(s, _)| s);
         for item in store.audit_from(from) {
@@ -359,21 +406,39 @@ impl AuditLog {
             failure: Mutex::new(None),
             limiter: Mutex::new(Limiter::new(config.refusals)),
         });
-        {
-            let mut chain = inner.chain.lock();
-            // A seal written just before a crash may not have reached the mark.
-            inner.repair_mark(&mut chain);
-            // Records after the last seal were left by a process that stopped without
-            // sealing (killed, or its token failed): seal them now, durably, and move the
-            // mark, so they are protected from deletion from this moment on rather than
-            // from this process's first seal (which may be `seal_interval` away, or never).
-            if chain.unsealed > 0 {
-                let inherited = chain.unsealed;
+        match (&superseded, accept.take()) {
+            (Some(m), Some(mut event)) => {
+                event
+                    .encryption_context
+                    .insert("lockbox:superseded-mark-seq".into(), m.seq.to_string());
+                event
+                    .encryption_context
+                    .insert("lockbox:superseded-mark-hash".into(), hex(&m.chain_hash));
+                let mut chain = inner.chain.lock();
+                inner.write(&mut chain, &mut vec![Pending::Event(event)])?;
                 inner.seal_locked(&mut chain)?;
-                tracing::info!(
-                    records = inherited,
-                    "sealed the audit records a previous process left unsealed"
-                );
+                if chain.mark != chain.last_seal {
+                    return Err(Error::Audit(
+                        "recorded the accepted rollback but could not move the token's mark".into(),
+                    ));
+                }
+            }
+            _ => {
+                let mut chain = inner.chain.lock();
+                // A seal written just before a crash may not have reached the mark.
+                inner.repair_mark(&mut chain);
+                // Records after the last seal were left by a process that stopped without
+                // sealing (killed, or its token failed): seal them now, durably, and move the
+                // mark, so they are protected from deletion from this moment on rather than
+                // from this process's first seal (which may be `seal_interval` away, or never).
+                if chain.unsealed > 0 {
+                    let inherited = chain.unsealed;
+                    inner.seal_locked(&mut chain)?;
+                    tracing::info!(
+                        records = inherited,
+                        "sealed the audit records a previous process left unsealed"
+                    );
+                }
             }
         }
         let worker = {
@@ -383,10 +448,13 @@ impl AuditLog {
                 .spawn(move || inner.run_worker())
                 .map_err(|e| Error::Audit(format!("cannot start the audit thread: {e}")))?
         };
-        Ok(AuditLog {
-            inner,
-            worker: Some(worker),
-        })
+        Ok((
+            AuditLog {
+                inner,
+                worker: Some(worker),
+            },
+            superseded,
+        ))
     }
 
     /// Records one KMS call.
@@ -471,6 +539,16 @@ impl AuditLog {
         self.inner.config.durability
     }
 
+    /// Writes everything queued, seals, and then holds the log: until the returned guard is
+    /// dropped nothing is written to the audit tree and the token's mark does not move
+    /// (batched appends queue; every-record appends wait). For a consistent backup.
+    pub(crate) fn quiesce(&self) -> Result<Quiesced<'_>, Error> {
+        let mut chain = self.inner.chain.lock();
+        self.inner.flush_locked(&mut chain)?;
+        self.inner.seal_locked(&mut chain)?;
+        Ok(Quiesced { chain })
+    }
+
     /// The sequence number the next entry will get.
     pub fn next_seq(&self) -> u64 {
         self.inner.chain.lock().next_seq
@@ -553,6 +631,10 @@ impl Inner {
 
     fn flush(&self) -> Result<(), Error> {
         let mut chain = self.chain.lock();
+        self.flush_locked(&mut chain)
+    }
+
+    fn flush_locked(&self, chain: &mut Chain) -> Result<(), Error> {
         self.check_failed()?;
         let spare = std::mem::take(&mut chain.spare);
         let mut events = {
@@ -564,10 +646,10 @@ impl Inner {
             chain.spare = events;
             return Ok(());
         }
-        self.write(&mut chain, &mut events)?;
+        self.write(chain, &mut events)?;
         chain.spare = events;
         if chain.unsealed >= self.config.seal_every {
-            self.seal_locked(&mut chain)?;
+            self.seal_locked(chain)?;
         }
         Ok(())
     }
@@ -721,6 +803,33 @@ impl Inner {
                 chain.last_seal_at = Instant::now();
             }
         }
+    }
+}
+
+/// The token's audit mark a restore superseded: the seal it named, which the restored log
+/// does not have (see [`AuditLog::open_accepting_rollback`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SupersededMark {
+    /// The sequence number of the seal the mark named.
+    pub seq: u64,
+    /// That seal's chain hash.
+    pub chain_hash: [u8; 32],
+}
+
+/// The audit log held still (see [`AuditLog::quiesce`]).
+pub(crate) struct Quiesced<'a> {
+    chain: parking_lot::MutexGuard<'a, Chain>,
+}
+
+impl Quiesced<'_> {
+    /// The sequence number the next entry will get.
+    pub(crate) fn next_seq(&self) -> u64 {
+        self.chain.next_seq
+    }
+
+    /// The newest seal, which the token's mark names.
+    pub(crate) fn last_seal(&self) -> Option<(u64, [u8; 32])> {
+        self.chain.last_seal
     }
 }
 
