@@ -68,13 +68,17 @@ pub(crate) enum Command {
     /// failed (it is tried again on the next pass). Lockbox also runs this pass whenever it
     /// opens; what that pass did is listed too.
     Maintain,
-    /// Check the token's objects against the key records and report, in words
+    /// Name every known crash state of the data directory and what to do; check the token's
+    /// objects against the key records
     ///
-    /// Finishes interrupted deletions, destroys orphaned token objects older than the grace
-    /// period, and lists material that records name but the token does not hold. Exits 1 if
-    /// material is missing or orphans remain. Lockbox also reconciles whenever it opens; what
-    /// that pass finished or destroyed is listed too.
-    Doctor,
+    /// First, before anything repairs them, the start-up states: a token root file a kill cut
+    /// short, a missing or stale copy of it, an incomplete sled snapshot, files open to
+    /// others, a half-finished provisioning, the directory in use. Without --repair it stops
+    /// there if it found any. Then it opens the directory, which finishes interrupted
+    /// deletions and destroys orphaned token objects older than the grace period, and lists
+    /// material that records name but the token does not hold. One line per finding; the last
+    /// starts with OK: or PROBLEMS:. Exits 1 if anything remains wrong.
+    Doctor(DoctorArgs),
     /// Export or verify the audit log (one record per KMS call, sealed in the token)
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -707,4 +711,14 @@ pub(crate) struct DecryptFileArgs {
     pub(crate) cache_max_age: Option<u64>,
     #[command(flatten)]
     pub(crate) files: FileArgs,
+}
+
+/// Flags of `doctor`.
+#[derive(Args)]
+pub(crate) struct DoctorArgs {
+    /// Make the safe repairs (restore the token's root file from its verified copy, refresh
+    /// the copy after a login, remove incomplete sled snapshots, take group and other
+    /// permissions off), and refuse the unsafe ones, saying why
+    #[arg(long)]
+    pub(crate) repair: bool,
 }

@@ -19,6 +19,11 @@ use std::io::Write;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // Before anything creates a file: whatever this process, SoftHSM or sled creates is
+    // readable by its owner only (0600 files, 0700 directories), whatever the caller's umask.
+    // Files Lockbox writes for the user (encrypt-file output, audit export) set their mode
+    // explicitly where it matters.
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
     match run::run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

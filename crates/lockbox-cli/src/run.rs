@@ -7,8 +7,8 @@ use clap::error::ErrorKind as ClapKind;
 
 use crate::cli::{Cli, Command};
 use crate::commands::{
-    aliases, audit, crypto, decrypt_file, demo, encrypt_file, grants, keys, policies, rotation,
-    serve, tags, token, upkeep,
+    aliases, audit, crypto, decrypt_file, demo, doctor, encrypt_file, grants, keys, policies,
+    rotation, serve, tags, token, upkeep,
 };
 use crate::error::CliError;
 use crate::{home, remote};
@@ -37,6 +37,8 @@ pub(crate) fn run() -> Result<(), CliError> {
         Command::Serve(a) => return serve::serve(a),
         // The audit log needs the token and the store, not an engine.
         Command::Audit(a) => return audit::audit(&home::data_dir()?, a),
+        // The doctor looks at the directory before an engine opens (and repairs) it.
+        Command::Doctor(a) => return doctor::doctor(&home::data_dir()?, a),
         other => other,
     };
     let engine = Arc::new(home::open_engine(&home::data_dir()?)?);
@@ -45,7 +47,6 @@ pub(crate) fn run() -> Result<(), CliError> {
         Command::InspectToken => token::inspect_token(&engine),
         Command::KeyUsage(a) => rotation::key_usage(&engine, &caller, a),
         Command::Maintain => upkeep::maintain(&engine),
-        Command::Doctor => upkeep::doctor(&engine),
         other => kms_command(
             &(Arc::new(engine.shared_client(caller)) as Arc<dyn Kms>),
             other,
@@ -64,7 +65,7 @@ fn kms_command(shared: &Arc<dyn Kms>, command: Command) -> Result<(), CliError> 
         | Command::InspectToken
         | Command::KeyUsage(_)
         | Command::Maintain
-        | Command::Doctor => Err(CliError::param(
+        | Command::Doctor(_) => Err(CliError::param(
             "--endpoint-url",
             "this command works on the local data directory only, not on a remote endpoint",
         )),

@@ -1543,7 +1543,11 @@ fn help_lists_the_aws_kms_commands_and_their_flags() -> TestResult {
             "lockbox retire-grant --key-id <KEY_ID> --grant-id <GRANT_ID>",
         ),
         ("describe-key", &["--key-id", "--grant-tokens"][..], "alias"),
-        ("doctor", &[][..], "Exits 1 if material is missing"),
+        (
+            "doctor",
+            &["--repair"][..],
+            "Exits 1 if anything remains wrong",
+        ),
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_lockbox"))
             .args([cmd, "--help"])
@@ -1655,7 +1659,7 @@ fn audit_writer_child() -> TestResult {
         return Ok(());
     };
     let config = lockbox::Config::load(Path::new(&home))?;
-    let (store, token) = lockbox::audit::open_parts(&config)?;
+    let (store, token, _lock) = lockbox::audit::open_parts(&config)?;
     let audit_config = lockbox::audit::AuditConfig {
         seal_every: 50,
         ..Default::default()
@@ -1786,5 +1790,147 @@ fn audit_verify_names_a_tampered_record() -> TestResult {
     );
     assert!(text.trim_end().ends_with("PROBLEMS: 1"), "{text}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("does not verify"));
+    Ok(())
+}
+
+/// Runs `lockbox` as `lockbox()` does, but under umask 000, as a careless shell would start
+/// it: the modes of what it creates must not depend on the caller's umask.
+fn lockbox_umask_000(home: &Path, args: &[&str]) -> Output {
+    Command::new("sh")
+        .arg("-c")
+        .arg("umask 000; exec \"$@\"")
+        .arg("sh")
+        .arg(env!("CARGO_BIN_EXE_lockbox"))
+        .args(args)
+        .env("LOCKBOX_HOME", home)
+        .env_remove("SOFTHSM2_CONF")
+        .env_remove("LOCKBOX_CALLER")
+        .output()
+        .unwrap()
+}
+
+/// Every file and directory in a data directory, after the commands that create them
+/// (provisioning, keys, encryption, rotation, policies, grants, aliases, audit, doctor,
+/// maintain and a server), is 0600 or 0700 — even when Lockbox is started under umask 000.
+#[test]
+fn every_file_lockbox_or_sled_creates_is_private_whatever_the_umask() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let home = tmp.path().join("home");
+    let run = |args: &[&str]| -> serde_json::Value {
+        let out = lockbox_umask_000(&home, args);
+        assert!(
+            out.status.success(),
+            "lockbox {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null)
+    };
+    let key = run(&["create-key"])["KeyMetadata"]["KeyId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    run(&["encrypt", "--key-id", &key, "--plaintext", "aGVsbG8="]);
+    run(&["rotate-key-on-demand", "--key-id", &key]);
+    run(&[
+        "create-alias",
+        "--alias-name",
+        "alias/modes",
+        "--target-key-id",
+        &key,
+    ]);
+    run(&[
+        "create-grant",
+        "--key-id",
+        &key,
+        "--grantee-principal",
+        "arn:aws:iam::000000000000:role/worker",
+        "--operations",
+        "Encrypt",
+    ]);
+    run(&[
+        "schedule-key-deletion",
+        "--key-id",
+        &key,
+        "--pending-window-in-days",
+        "7",
+    ]);
+    run(&["cancel-key-deletion", "--key-id", &key]);
+    run(&["maintain"]);
+    run(&["doctor"]);
+    run(&["audit", "verify"]);
+    // A server: it writes credentials.toml and its own files.
+    let mut server = Command::new("sh")
+        .arg("-c")
+        .arg("umask 000; exec \"$@\"")
+        .arg("sh")
+        .arg(env!("CARGO_BIN_EXE_lockbox"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("LOCKBOX_HOME", &home)
+        .env_remove("SOFTHSM2_CONF")
+        .env_remove("LOCKBOX_CALLER")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()?;
+    let stdout = server.stdout.take().unwrap();
+    let serving = std::io::BufRead::lines(std::io::BufReader::new(stdout))
+        .map_while(Result::ok)
+        .any(|l| l.starts_with("Serving until"));
+    server.kill()?;
+    server.wait()?;
+    assert!(serving, "lockbox serve did not start");
+    run(&["list-keys"]);
+    // Killed just after sled renamed its new snapshot into place, at the unlink of the old
+    // one: no later open has had the chance to tighten the new snapshot's mode.
+    let killed = Command::new("sh")
+        .arg("-c")
+        .arg("umask 000; exec \"$@\"")
+        .arg("sh")
+        .args(["strace", "-f", "-o", "/dev/null", "-e", "trace=unlink"])
+        .args(["-e", "inject=unlink:signal=KILL:when=1"])
+        .arg(env!("CARGO_BIN_EXE_lockbox"))
+        .arg("list-keys")
+        .env("LOCKBOX_HOME", &home)
+        .env_remove("SOFTHSM2_CONF")
+        .output()?;
+    // strace ends itself with the signal that ended its tracee.
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&killed.status),
+        Some(9),
+        "{}",
+        String::from_utf8_lossy(&killed.stderr)
+    );
+    let snapshots = std::fs::read_dir(home.join("metadata"))?
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().starts_with("snap."))
+        .count();
+    assert_eq!(
+        snapshots, 2,
+        "the new snapshot beside the old one it was about to remove"
+    );
+
+    let mut seen = 0;
+    let mut stack = vec![home.clone()];
+    while let Some(dir) = stack.pop() {
+        assert_eq!(mode(&dir), 0o700, "{}", dir.display());
+        for entry in std::fs::read_dir(&dir)? {
+            let entry = entry?;
+            seen += 1;
+            if entry.file_type()?.is_dir() {
+                stack.push(entry.path());
+            } else {
+                assert_eq!(mode(&entry.path()), 0o600, "{}", entry.path().display());
+            }
+        }
+    }
+    // The token's files, sled's snapshot, the lock files and the root file's copy are there.
+    for f in [
+        "lockbox.lock",
+        "metadata/lockbox-store.lock",
+        "credentials.toml",
+    ] {
+        assert!(home.join(f).exists(), "{f}");
+    }
+    assert!(seen > 20, "only {seen} entries");
     Ok(())
 }

@@ -21,4 +21,4 @@ mod store;
 pub use audit::{AuditBody, AuditEntry, AuditEvent, AuditIter, AuditObjects};
 pub use error::StoreError;
 pub use records::{AliasRecord, AutoRotation, Deletion, GrantRecord, KeyRecord, Material};
-pub use store::{Page, SCHEMA_VERSION, Store};
+pub use store::{Page, SCHEMA_VERSION, STORE_LOCK_FILE, Store, incomplete_snapshots};

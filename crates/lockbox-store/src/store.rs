@@ -62,6 +62,8 @@ pub struct Store {
     // Decoded key records; every write to `keys` invalidates it (see `cache.rs`).
     key_cache: KeyCache,
     dir: PathBuf,
+    // Last: released after sled has been dropped.
+    _lock: StoreLock,
 }
 
 /// Why a transaction gave up (carried out of sled's transaction closure).
@@ -97,6 +99,115 @@ impl From<TransactionError<Refusal>> for StoreError {
 /// the lock for good, so it is still reported, only this much later.
 const LOCK_WAIT: Duration = Duration::from_secs(2);
 
+/// The store's own lock file inside its directory: taken before sled opens, held while the
+/// `Store` lives, so the repairs made before sled opens never race another process's sled.
+pub const STORE_LOCK_FILE: &str = "lockbox-store.lock";
+
+/// An exclusive `flock` on the store's lock file (0600); released when dropped, and by the
+/// kernel when the process dies.
+#[derive(Debug)]
+struct StoreLock(#[allow(dead_code)] fs::File);
+
+fn lock_store(dir: &Path) -> Result<StoreLock, StoreError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = dir.join(STORE_LOCK_FILE);
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(&path)
+        .map_err(|e| StoreError::io(format!("opening {}", path.display()), e))?;
+    let deadline = Instant::now() + LOCK_WAIT;
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(StoreLock(file)),
+            Err(fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(fs::TryLockError::WouldBlock) => return Err(StoreError::InUse(dir.to_owned())),
+            Err(fs::TryLockError::Error(e)) => {
+                return Err(StoreError::io(format!("locking {}", path.display()), e));
+            }
+        }
+    }
+}
+
+/// The incomplete snapshots in the store directory `dir`: `snap.<16 hex digits>.generating`.
+///
+/// sled 0.34.7 writes each snapshot under that name and renames it when it is complete and
+/// synced; on open it also reads `.generating` files, takes the last name in order, and fails
+/// ("Read corrupted data at file offset None") when that one was cut short by a kill
+/// (spacejam/sled#1527). Complete snapshots (`snap.<16 hex digits>`) are never listed here.
+pub fn incomplete_snapshots(dir: &Path) -> Result<Vec<PathBuf>, StoreError> {
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(StoreError::io(format!("listing {}", dir.display()), e)),
+    };
+    let mut found = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| StoreError::io(format!("listing {}", dir.display()), e))?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let is_generating = name
+            .strip_prefix("snap.")
+            .and_then(|rest| rest.strip_suffix(".generating"))
+            .is_some_and(|lsn| lsn.len() == 16 && lsn.bytes().all(|b| b.is_ascii_hexdigit()));
+        if is_generating && entry.file_type().is_ok_and(|t| t.is_file()) {
+            found.push(entry.path());
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// Removes the incomplete snapshots of `dir` (see [`incomplete_snapshots`]); the caller holds
+/// the store's lock, so no sled is writing one. sled then opens from the last complete
+/// snapshot and replays its log from there: nothing flushed is lost. Returns what it removed.
+fn remove_incomplete_snapshots(dir: &Path) -> Result<Vec<PathBuf>, StoreError> {
+    let found = incomplete_snapshots(dir)?;
+    for path in &found {
+        fs::remove_file(path)
+            .map_err(|e| StoreError::io(format!("removing {}", path.display()), e))?;
+        tracing::warn!(file = %path.display(),
+            "removed an incomplete sled snapshot (a process was killed while writing it)");
+    }
+    if !found.is_empty() {
+        fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| StoreError::io(format!("syncing {}", dir.display()), e))?;
+    }
+    Ok(found)
+}
+
+/// Waits until no sled holds the lock on `dir/db` (a `Store` of this process dropped a
+/// moment ago may still be finishing its writes on sled's threads), so that what
+/// [`remove_incomplete_snapshots`] removes is never a snapshot being written.
+fn wait_for_sled_to_let_go(dir: &Path) -> Result<(), StoreError> {
+    let path = dir.join("db");
+    let file = match fs::File::open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(StoreError::io(format!("opening {}", path.display()), e)),
+    };
+    let deadline = Instant::now() + LOCK_WAIT;
+    loop {
+        match file.try_lock() {
+            // Released when `file` is dropped, before sled opens.
+            Ok(()) => return Ok(()),
+            Err(fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(fs::TryLockError::WouldBlock) => return Err(StoreError::InUse(dir.to_owned())),
+            Err(fs::TryLockError::Error(e)) => {
+                return Err(StoreError::io(format!("locking {}", path.display()), e));
+            }
+        }
+    }
+}
+
 fn open_waiting_for_lock(dir: &Path) -> Result<sled::Db, StoreError> {
     let deadline = Instant::now() + LOCK_WAIT;
     loop {
@@ -121,12 +232,19 @@ fn open_waiting_for_lock(dir: &Path) -> Result<sled::Db, StoreError> {
 impl Store {
     /// Opens (creating if needed) the store in `dir`, which is made mode 0700; every file in
     /// it is kept at 0600.
+    ///
+    /// First it takes the store's lock ([`STORE_LOCK_FILE`], held while the `Store` lives;
+    /// after 2 s, [`StoreError::InUse`]) and removes the incomplete snapshots a kill during
+    /// sled's own open leaves ([`incomplete_snapshots`]), which sled would fail on.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
         fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
             .create(dir)
             .map_err(|e| StoreError::io(format!("creating {}", dir.display()), e))?;
+        let lock = lock_store(dir)?;
+        wait_for_sled_to_let_go(dir)?;
+        remove_incomplete_snapshots(dir)?;
         let db = open_waiting_for_lock(dir)?;
         let meta = db.open_tree("meta")?;
         match meta.get(SCHEMA_KEY)? {
@@ -165,6 +283,7 @@ impl Store {
             db,
             key_cache: KeyCache::default(),
             dir: dir.to_owned(),
+            _lock: lock,
         };
         store.db.flush()?;
         tighten(&store.dir)?;

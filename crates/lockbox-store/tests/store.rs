@@ -424,3 +424,101 @@ fn audit_entries_are_appended_in_batches_read_in_order_and_survive_reopening() {
     let objects = store.audit_objects().unwrap().unwrap();
     assert_eq!((objects.key, objects.mark), ([1; 16], [2; 16]));
 }
+
+/// The state a kill leaves when it strikes sled 0.34.7 while it writes its snapshot at open
+/// (spacejam/sled#1527): a `snap.<lsn>.generating` file, cut short, with a higher LSN than the
+/// complete snapshot. Made here deterministically from the store's own complete snapshot.
+#[test]
+fn an_incomplete_snapshot_left_by_a_kill_is_removed_and_every_record_survives() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    {
+        let store = Store::open(dir.path())?;
+        for n in 1..=20 {
+            store.put_key(&record(n))?;
+        }
+        store.create_alias(
+            ACCT,
+            &alias("alias/kept"),
+            record(3).id,
+            Timestamp::from_unix_millis(1),
+        )?;
+    }
+    // Reopen once so the store holds a complete snapshot of those records.
+    drop(Store::open(dir.path())?);
+    let complete: Vec<_> = std::fs::read_dir(dir.path())?
+        .map(|e| e.map(|e| e.file_name().into_string().unwrap()))
+        .collect::<Result<_, _>>()?;
+    let complete: Vec<String> = complete
+        .into_iter()
+        .filter(|n| n.starts_with("snap.") && !n.ends_with(".generating"))
+        .collect();
+    assert_eq!(complete.len(), 1, "one complete snapshot: {complete:?}");
+    let snap = std::fs::read(dir.path().join(&complete[0]))?;
+    let lsn = u64::from_str_radix(complete[0].trim_start_matches("snap."), 16)?;
+    let generating = dir
+        .path()
+        .join(format!("snap.{:016X}.generating", lsn + 1000));
+    std::fs::write(&generating, &snap[..snap.len() / 2])?;
+    assert_eq!(
+        lockbox_store::incomplete_snapshots(dir.path())?,
+        vec![generating.clone()]
+    );
+
+    // The state is the real one: sled itself cannot open it.
+    match sled::Config::new().path(dir.path()).open() {
+        Err(e) => assert!(
+            matches!(e, sled::Error::Corruption { at: None, .. })
+                && e.to_string()
+                    .starts_with("Read corrupted data at file offset None"),
+            "{e}"
+        ),
+        Ok(_) => panic!("sled opened a directory with a truncated newer snapshot"),
+    }
+
+    let store = Store::open(dir.path())?;
+    assert!(!generating.exists(), "the incomplete snapshot is gone");
+    for n in 1..=20 {
+        assert_eq!(store.key(record(n).id)?, Some(record(n)), "record {n}");
+    }
+    assert_eq!(
+        store.alias(ACCT, &alias("alias/kept"))?.map(|a| a.target),
+        Some(record(3).id)
+    );
+    for entry in std::fs::read_dir(dir.path())? {
+        let entry = entry?;
+        let want = if entry.file_type()?.is_dir() {
+            0o700
+        } else {
+            0o600
+        };
+        assert_eq!(
+            entry.metadata()?.permissions().mode() & 0o777,
+            want,
+            "{}",
+            entry.path().display()
+        );
+    }
+    Ok(())
+}
+
+/// Only `snap.<16 hex digits>.generating` files are incomplete snapshots; complete snapshots
+/// and other names are never listed (so never removed).
+#[test]
+fn only_generating_snapshots_are_listed_as_incomplete() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    for name in [
+        "snap.00000000000004D2",
+        "snap.00000000000004D2.generating",
+        "snap.4D2.generating",
+        "snap.00000000000004D2.generating.bak",
+        "snap.00000000000004ZZ.generating",
+        "db",
+    ] {
+        std::fs::write(dir.path().join(name), b"x")?;
+    }
+    assert_eq!(
+        lockbox_store::incomplete_snapshots(dir.path())?,
+        vec![dir.path().join("snap.00000000000004D2.generating")]
+    );
+    Ok(())
+}

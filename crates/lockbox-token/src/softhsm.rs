@@ -21,6 +21,8 @@ use crate::config::{PinSource, TokenConfig, TokenSelector};
 use crate::error::TokenError;
 use crate::module::{self, SOFTHSM2_CONF};
 
+pub mod root;
+
 /// Where distributions install the SoftHSM2 module, most likely first.
 pub const MODULE_CANDIDATES: &[&str] = &[
     "/usr/lib/softhsm/libsofthsm2.so",
@@ -132,6 +134,9 @@ pub fn init_token(
     session.init_pin(&AuthPin::new(Box::from(user_pin.as_str())))?;
     session.logout()?;
     drop(session);
+    drop(module);
+    // The token is complete: keep the verified copy of its root file from now on.
+    root::refresh_copies(conf)?;
     let mut config = TokenConfig::new(
         module_path,
         TokenSelector::Label(label.to_owned()),

@@ -51,9 +51,9 @@ use crate::error::Error;
 pub const CONFIG_FILE: &str = "lockbox.toml";
 /// The label of the SoftHSM token Lockbox provisions for itself.
 pub const PROVISIONED_TOKEN_LABEL: &str = "lockbox";
-const USER_PIN_FILE: &str = "token-user.pin";
-const SO_PIN_FILE: &str = "token-so.pin";
-const SOFTHSM_DIR: &str = "softhsm";
+pub(crate) const USER_PIN_FILE: &str = "token-user.pin";
+pub(crate) const SO_PIN_FILE: &str = "token-so.pin";
+pub(crate) const SOFTHSM_DIR: &str = "softhsm";
 
 /// A checked configuration, ready for `Engine::open`.
 #[derive(Clone, Debug)]
@@ -381,13 +381,6 @@ impl Config {
                 data_dir.display()
             )));
         }
-        if data_dir.join(USER_PIN_FILE).exists() {
-            return Err(Error::Config(format!(
-                "{} holds a half-finished provisioning (PIN files but no {CONFIG_FILE}); \
-                 remove the directory and start again",
-                data_dir.display()
-            )));
-        }
         let module = softhsm::find_module().ok_or_else(|| {
             Error::Config(
                 "SoftHSM2 is not installed (Debian/Ubuntu: apt-get install -y softhsm2), and \
@@ -396,6 +389,21 @@ impl Config {
             )
         })?;
         make_private_dir(data_dir)?;
+        // Held while the token is made: a second process provisioning at the same moment
+        // waits, then finds the directory provisioned.
+        let _lock = crate::lock::DataDirLock::acquire(data_dir)?;
+        if Self::exists(data_dir) {
+            return Self::load(data_dir);
+        }
+        // Looked at under the lock: PIN files of a provisioning still running elsewhere are
+        // waited for above, not mistaken for a half-finished one.
+        if data_dir.join(USER_PIN_FILE).exists() {
+            return Err(Error::Config(format!(
+                "{} holds a half-finished provisioning (PIN files but no {CONFIG_FILE}); \
+                 remove the directory and start again (`lockbox doctor` explains)",
+                data_dir.display()
+            )));
+        }
         let data_dir = data_dir
             .canonicalize()
             .map_err(|e| Error::Config(format!("cannot resolve {}: {e}", data_dir.display())))?;

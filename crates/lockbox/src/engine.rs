@@ -62,6 +62,9 @@ pub struct Engine {
     // ARN scopes per account (the configured partition and region).
     scopes: RwLock<HashMap<String, ArnScope>>,
     opened: OpenReport,
+    // The data directory's lock, held from before the token is touched; last, so it is
+    // released after everything above has been dropped.
+    _lock: crate::lock::DataDirLock,
 }
 
 /// What opening the engine found and did: its reconciliation and maintenance passes.
@@ -88,7 +91,8 @@ impl Engine {
     pub fn open_with_clock(config: Config, clock: Arc<dyn Clock>) -> Result<Engine, Error> {
         config.lifecycle.check().map_err(Error::Config)?;
         crate::config::make_private_dir(&config.data_dir)?;
-        let token = Arc::new(Token::open(&config.token)?);
+        let lock = crate::lock::DataDirLock::acquire(&config.data_dir)?;
+        let token = Arc::new(crate::lock::open_token(&config)?);
         let store = Arc::new(Store::open(&config.data_dir.join("metadata"))?);
         // Records and aliases from before accounts existed belong to the configured account.
         let adopted = store.assign_owner(config.arn.account())?;
@@ -122,6 +126,7 @@ impl Engine {
                 reconciliation: Ok(Default::default()),
                 maintenance: Ok(Default::default()),
             },
+            _lock: lock,
         };
         let reconciliation = engine.reconcile();
         match &reconciliation {

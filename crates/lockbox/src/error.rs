@@ -21,6 +21,15 @@ pub enum Error {
     /// opened).
     #[error("audit log: {0}")]
     Audit(String),
+    /// Another process holds the data directory's lock.
+    #[error("{} is in use by another Lockbox process{}; only one may open it at a time",
+        .dir.display(), .holder.as_ref().map(|h| format!(" (process {h})")).unwrap_or_default())]
+    InUse {
+        /// The data directory.
+        dir: std::path::PathBuf,
+        /// The holder, `pid (command)`, when `/proc/locks` shows it.
+        holder: Option<String>,
+    },
 }
 
 /// A token failure seen by an operation. The details go to the log; the caller gets a kind

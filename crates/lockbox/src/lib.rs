@@ -35,12 +35,14 @@
 mod access;
 pub mod audit;
 pub mod blob;
+pub mod checkup;
 mod client;
 mod clock;
 mod config;
 mod engine;
 mod error;
 mod lifecycle;
+pub mod lock;
 mod permissions;
 pub(crate) mod policy;
 mod reconcile;
@@ -54,6 +56,8 @@ pub use error::Error;
 pub use lifecycle::{MaintenanceReport, MaintenanceThread, MaterialUsage};
 /// The vocabulary: requests, responses, ids, errors and the `Kms` trait.
 pub use lockbox_api as api;
+/// The metadata store's errors (to tell "in use" from "unopenable").
+pub use lockbox_store::StoreError;
 /// The token layer, for inspecting what the token holds and for SoftHSM set-up.
 pub use lockbox_token as token;
 pub use reconcile::{MissingMaterial, Orphan, ReconcileReport};

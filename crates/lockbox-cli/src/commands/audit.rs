@@ -14,7 +14,7 @@ use crate::output::print_text;
 
 pub(crate) fn audit(dir: &Path, command: AuditCommand) -> Result<(), CliError> {
     let (config, _) = Config::load_or_provision(dir)?;
-    let (store, token) = audit::open_parts(&config)?;
+    let (store, token, _lock) = audit::open_parts(&config)?;
     match command {
         AuditCommand::Export(a) => export(&config, &store, a),
         AuditCommand::Verify => verify(&store, &token),

@@ -6,6 +6,7 @@ pub(crate) mod audit;
 pub(crate) mod crypto;
 pub(crate) mod decrypt_file;
 pub(crate) mod demo;
+pub(crate) mod doctor;
 pub(crate) mod encrypt_file;
 pub(crate) mod grants;
 pub(crate) mod keys;

@@ -1,11 +1,11 @@
-//! maintain and doctor: Lockbox's own commands for the work that keeps keys healthy over
-//! time. Both print their report in full and then exit 1 if it shows something wrong.
+//! maintain: runs the work that keeps keys healthy over time (rotations and deletions that
+//! are due). Prints its report in full and then exits 1 if some of it failed.
 
-use lockbox::{Engine, MaintenanceReport, ReconcileReport};
+use lockbox::{Engine, MaintenanceReport};
 use serde::Serialize;
 
 use crate::error::CliError;
-use crate::output::{date, print_json, print_text};
+use crate::output::print_json;
 
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
@@ -74,104 +74,13 @@ fn maintain_out(report: &MaintenanceReport) -> MaintainOut {
     }
 }
 
-pub(crate) fn doctor(kms: &Engine) -> Result<(), CliError> {
-    let mut report = kms
-        .reconcile()
-        .map_err(|e| CliError::Setup(format!("reconciliation: {e}")))?;
-    // Opening the engine already reconciled: what it finished or destroyed then is part of
-    // the story (what it merely found, this pass finds again).
-    if let Ok(at_open) = &kms.open_report().reconciliation {
-        let mut finished = at_open.finished_deletions.clone();
-        finished.append(&mut report.finished_deletions);
-        report.finished_deletions = finished;
-        let mut orphans: Vec<_> = at_open
-            .orphans
-            .iter()
-            .filter(|o| o.destroyed)
-            .cloned()
-            .collect();
-        orphans.append(&mut report.orphans);
-        report.orphans = orphans;
-    }
-    let d = kms.token().description();
-    print_text(&doctor_text(&d.label, &d.library, &report))?;
-    if report.has_problems() {
-        return Err(CliError::Problems(
-            "doctor found problems (listed on standard output)".into(),
-        ));
-    }
-    Ok(())
-}
-
-/// The doctor's report: one line per finding, prefixes aligned, and a last line that starts
-/// with `OK:` or `PROBLEMS:`. Scripts may rely on those prefixes.
-fn doctor_text(label: &str, library: &str, r: &ReconcileReport) -> String {
-    let mut lines = vec![
-        format!("Token: {label} ({library})"),
-        format!(
-            "Keys: {}, {}",
-            count(r.keys, "record", "records"),
-            count(r.objects, "token object", "token objects")
-        ),
-    ];
-    for id in &r.finished_deletions {
-        lines.push(format!(
-            "DELETED  key {id}: finished a deletion that had been interrupted"
-        ));
-    }
-    for m in &r.missing {
-        lines.push(format!(
-            "MISSING  key {} version {}: the record names token object {} that the token does \
-             not hold; the key answers KeyUnavailableException for it",
-            m.key, m.version, m.object
-        ));
-    }
-    for o in &r.orphans {
-        let fate = if o.destroyed {
-            "destroyed".to_owned()
-        } else {
-            format!("will be destroyed after {}", date(o.destroy_after))
-        };
-        lines.push(format!(
-            "ORPHAN   {} ({}): first seen {}, {fate}",
-            o.label,
-            o.object,
-            date(o.first_seen)
-        ));
-    }
-    let waiting = r.orphans.iter().filter(|o| !o.destroyed).count();
-    if r.has_problems() {
-        let mut problems = Vec::new();
-        if !r.missing.is_empty() {
-            problems.push(format!(
-                "{} missing from the token",
-                count(r.missing.len(), "material version", "material versions")
-            ));
-        }
-        if waiting > 0 {
-            problems.push(format!(
-                "{} awaiting destruction",
-                count(waiting, "orphan", "orphans")
-            ));
-        }
-        lines.push(format!("PROBLEMS: {}.", problems.join(", ")));
-    } else {
-        lines.push("OK: every record has its material and no orphans remain.".into());
-    }
-    let mut text = lines.join("\n");
-    text.push('\n');
-    text
-}
-
-fn count(n: usize, one: &str, many: &str) -> String {
+pub(crate) fn count(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
 #[cfg(test)]
 mod tests {
-    use lockbox::api::{KeyId, KmsError, Timestamp};
-    use lockbox::token::ObjectId;
-    use lockbox::{MissingMaterial, Orphan};
+    use lockbox::api::{KeyId, KmsError};
 
     use super::*;
 
@@ -200,80 +109,6 @@ mod tests {
         assert_eq!(
             serde_json::to_value(maintain_out(&MaintenanceReport::default())).unwrap(),
             serde_json::json!({"Rotated": [], "Deleted": [], "Failed": []})
-        );
-    }
-
-    #[test]
-    fn a_clean_report() {
-        let r = ReconcileReport {
-            objects: 3,
-            keys: 1,
-            ..ReconcileReport::default()
-        };
-        assert_eq!(
-            doctor_text("lockbox", "SoftHSM 2.6", &r),
-            "Token: lockbox (SoftHSM 2.6)\n\
-             Keys: 1 record, 3 token objects\n\
-             OK: every record has its material and no orphans remain.\n"
-        );
-    }
-
-    #[test]
-    fn a_report_with_every_kind_of_finding() {
-        let r = ReconcileReport {
-            objects: 2,
-            keys: 2,
-            finished_deletions: vec![key(1)],
-            missing: vec![MissingMaterial {
-                key: key(2),
-                version: 3,
-                object: ObjectId::from_bytes([0xab; 16]),
-            }],
-            orphans: vec![
-                Orphan {
-                    object: ObjectId::from_bytes([0x01; 16]),
-                    label: "lockbox/old".into(),
-                    first_seen: Timestamp::from_unix_millis(1_735_689_600_000),
-                    destroy_after: Timestamp::from_unix_millis(1_735_776_000_000),
-                    destroyed: true,
-                },
-                Orphan {
-                    object: ObjectId::from_bytes([0x02; 16]),
-                    label: "lockbox/new".into(),
-                    first_seen: Timestamp::from_unix_millis(1_735_689_600_000),
-                    destroy_after: Timestamp::from_unix_millis(1_735_776_000_000),
-                    destroyed: false,
-                },
-            ],
-        };
-        let (k1, k2) = (key(1), key(2));
-        assert_eq!(
-            doctor_text("t", "lib", &r),
-            format!(
-                "Token: t (lib)\n\
-                 Keys: 2 records, 2 token objects\n\
-                 DELETED  key {k1}: finished a deletion that had been interrupted\n\
-                 MISSING  key {k2} version 3: the record names token object \
-                 abababababababababababababababab that the token does not hold; the key \
-                 answers KeyUnavailableException for it\n\
-                 ORPHAN   lockbox/old (01010101010101010101010101010101): first seen \
-                 2025-01-01T00:00:00.000000+00:00, destroyed\n\
-                 ORPHAN   lockbox/new (02020202020202020202020202020202): first seen \
-                 2025-01-01T00:00:00.000000+00:00, will be destroyed after \
-                 2025-01-02T00:00:00.000000+00:00\n\
-                 PROBLEMS: 1 material version missing from the token, 1 orphan awaiting \
-                 destruction.\n"
-            )
-        );
-        // A destroyed orphan alone is not a problem.
-        let tidy = ReconcileReport {
-            missing: Vec::new(),
-            orphans: r.orphans[..1].to_vec(),
-            ..r
-        };
-        assert!(
-            doctor_text("t", "lib", &tidy)
-                .ends_with("OK: every record has its material and no orphans remain.\n")
         );
     }
 }

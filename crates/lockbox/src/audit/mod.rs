@@ -128,13 +128,17 @@ pub fn seal_input(through_seq: u64, chain_hash: &[u8; 32]) -> Vec<u8> {
 }
 
 /// Opens the token and the metadata store of `config` without an engine (for `lockbox
-/// audit verify` and `export`, which need no keys). Takes the store's lock, as an engine
-/// does: one process per data directory.
-pub fn open_parts(config: &Config) -> Result<(Arc<Store>, Arc<Token>), Error> {
+/// audit verify` and `export`, which need no keys). Takes the data directory's lock, as an
+/// engine does (one process per data directory), and hands it back: hold it as long as the
+/// store and token are used.
+pub fn open_parts(
+    config: &Config,
+) -> Result<(Arc<Store>, Arc<Token>, crate::lock::DataDirLock), Error> {
     crate::config::make_private_dir(&config.data_dir)?;
-    let token = Token::open(&config.token)?;
+    let lock = crate::lock::DataDirLock::acquire(&config.data_dir)?;
+    let token = crate::lock::open_token(config)?;
     let store = Store::open(&config.data_dir.join("metadata"))?;
-    Ok((Arc::new(store), Arc::new(token)))
+    Ok((Arc::new(store), Arc::new(token), lock))
 }
 
 /// The audit log of one data directory. `Send + Sync`; share it behind an `Arc`.
