@@ -387,6 +387,15 @@ impl Served {
             .spawn()
             .map_err(|e| e.to_string())?;
         let mut stdout = BufReader::new(child.stdout.take().ok_or("no stdout")?);
+        // A server that neither listens nor exits within a minute is killed, so a hang fails
+        // the point instead of hanging the suite.
+        let (ready, wait) = std::sync::mpsc::channel::<()>();
+        let pid = child.id().to_string();
+        std::thread::spawn(move || {
+            if wait.recv_timeout(Duration::from_secs(60)).is_err() {
+                let _ = Command::new("kill").args(["-KILL", &pid]).status();
+            }
+        });
         let mut endpoint = None;
         let mut line = String::new();
         while stdout.read_line(&mut line).unwrap_or(0) > 0 {
@@ -396,6 +405,7 @@ impl Served {
             }
             line.clear();
         }
+        let _ = ready.send(());
         let Some(endpoint) = endpoint else {
             let status = child.wait().map_err(|e| e.to_string())?;
             let err = std::fs::read_to_string(&log).unwrap_or_default();
@@ -1128,6 +1138,8 @@ fn soak_serve_under_load() {
     let seeds: Vec<u64> = (0..rounds * 4).map(|_| rng.next()).collect();
     let mut checked_upto = 0;
     let (mut kills, mut unopenable, mut lost, mut requests) = (0usize, 0usize, Vec::new(), 0usize);
+    // Kills that came before the server listened: in its start-up.
+    let mut in_startup = 0usize;
     let requests_done = AtomicUsize::new(0);
     let served_errors: Mutex<Vec<String>> = Mutex::new(Vec::new());
     let file_no = AtomicUsize::new(0);
@@ -1205,6 +1217,9 @@ fn soak_serve_under_load() {
                 });
             }
             std::thread::sleep(delay);
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+                in_startup += 1;
+            }
             child.kill().unwrap();
             stop.store(true, Ordering::Relaxed);
         });
@@ -1272,9 +1287,9 @@ fn soak_serve_under_load() {
     let _ = child.wait();
     let keys = a.iter().filter(|x| matches!(x, Ack::Key(_))).count();
     say!(
-        "serve soak: {kills} SIGKILLs of lockbox serve under load from 4 clients ({requests} \
-         requests; {keys} keys and {} ciphertexts acknowledged); {unopenable} unopenable, {} \
-         acknowledged items lost; {:.0?}",
+        "serve soak: {kills} SIGKILLs of lockbox serve under load from 4 clients ({in_startup} \
+         before it listened; {requests} requests; {keys} keys and {} ciphertexts acknowledged); \
+         {unopenable} unopenable, {} acknowledged items lost; {:.0?}",
         a.len() - keys,
         lost.len(),
         started.elapsed()
