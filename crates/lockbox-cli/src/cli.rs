@@ -12,11 +12,14 @@ use clap::{ArgGroup, Args, Parser, Subcommand};
 /// else as the data directory's configured caller, and key policies and grants decide what
 /// that caller may do.
 ///
-/// demo, inspect-token, key-usage, maintain, doctor, audit, encrypt-file and decrypt-file are
-/// Lockbox's own commands. Exit codes: 0 success; 1 maintain, doctor or audit verify printed its
-/// report and it shows failures or problems, or encrypt-file or decrypt-file failed on a file; 252
+/// demo, inspect-token, key-usage, maintain, doctor, backup, restore, audit, encrypt-file and
+/// decrypt-file are Lockbox's own commands. Exit codes: 0 success; 1 maintain, doctor or audit verify printed its
+/// report and it shows failures or problems, restore printed a rollback it was not told to
+/// accept, or encrypt-file or decrypt-file failed on a file; 252
 /// the command line or a parameter could not be read; 254 the operation failed (the AWS error
-/// name is on stderr); 255 Lockbox could not start, or its token or store failed.
+/// name is on stderr); 255 Lockbox could not start, or its token or store failed, or (with
+/// --endpoint-url) no response came from the endpoint (as the AWS CLI: "Could not connect to the
+/// endpoint URL", read and connect timeouts, a connection closed, TLS).
 #[derive(Parser)]
 #[command(name = "lockbox", version, max_term_width = 100)]
 pub(crate) struct Cli {
@@ -79,6 +82,23 @@ pub(crate) enum Command {
     /// material that records name but the token does not hold. One line per finding; the last
     /// starts with OK: or PROBLEMS:. Exits 1 if anything remains wrong.
     Doctor(DoctorArgs),
+    /// Write a consistent backup of the data directory to a new directory DEST
+    ///
+    /// Copies the metadata (a logical export), lockbox.toml and, when this directory
+    /// provisioned its own SoftHSM token, the token's files; PIN files and credentials.toml
+    /// only when asked. Works while the directory is in use by this or another command's
+    /// engine only through `lockbox serve`'s admin socket (see docs/operations.md). A real
+    /// HSM's partition is backed up with the vendor's tools, beside this.
+    Backup(BackupArgs),
+    /// Restore a backup made by `lockbox backup` into the data directory
+    ///
+    /// Verifies the backup first (manifest, checksums), then compares it with the directory
+    /// and prints what the rollback takes back: keys made after the backup, keys deleted
+    /// since, material versions rotated in since, aliases that differ. Without
+    /// --accept-rollback it changes nothing and exits 1. With it, the replaced files are kept
+    /// in pre-restore-<time>/ in the data directory. Run with no SRC to finish a restore that
+    /// was interrupted.
+    Restore(RestoreArgs),
     /// Export or verify the audit log (one record per KMS call, sealed in the token)
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -613,7 +633,8 @@ pub(crate) struct AuditExportArgs {
     /// Only events at or before this time (RFC 3339)
     #[arg(long)]
     pub(crate) end_time: Option<String>,
-    /// Only events on this key (key ID or key ARN)
+    /// Only events on this key: key ID, key ARN, alias name or alias ARN (an alias is resolved
+    /// to the key it names now). Refusals name no key, so they are left out
     #[arg(long)]
     pub(crate) key_id: Option<String>,
     /// Only events by this principal (ARN)
@@ -711,6 +732,29 @@ pub(crate) struct DecryptFileArgs {
     pub(crate) cache_max_age: Option<u64>,
     #[command(flatten)]
     pub(crate) files: FileArgs,
+}
+
+#[derive(Args)]
+pub(crate) struct BackupArgs {
+    /// The backup directory to create (it must not exist)
+    #[arg(value_name = "DEST")]
+    pub(crate) dest: std::path::PathBuf,
+    /// Also copy the SoftHSM token's PIN files: whoever holds the backup then holds the keys
+    #[arg(long)]
+    pub(crate) include_pins: bool,
+    /// Also copy credentials.toml (the server's secret access keys)
+    #[arg(long)]
+    pub(crate) include_credentials: bool,
+}
+
+#[derive(Args)]
+pub(crate) struct RestoreArgs {
+    /// The backup directory (omit it to finish an interrupted restore)
+    #[arg(value_name = "SRC")]
+    pub(crate) src: Option<std::path::PathBuf>,
+    /// Accept the rollback the comparison prints, and restore
+    #[arg(long)]
+    pub(crate) accept_rollback: bool,
 }
 
 /// Flags of `doctor`.

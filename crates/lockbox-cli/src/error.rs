@@ -4,6 +4,7 @@
 use std::fmt;
 
 use lockbox::api::KmsError;
+use lockbox_server::http_client::is_transport_failure;
 
 /// A failed command.
 pub(crate) enum CliError {
@@ -42,6 +43,8 @@ impl CliError {
 
     pub(crate) fn exit_code(&self) -> u8 {
         match self {
+            // No response came from the endpoint: the AWS CLI exits 255 for these.
+            CliError::Kms { error, .. } if is_transport_failure(error) => 255,
             CliError::Kms { .. } => 254,
             CliError::Param { .. } | CliError::Usage => 252,
             CliError::Setup(_) => 255,
@@ -53,6 +56,11 @@ impl CliError {
 impl fmt::Display for CliError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            // As the AWS CLI prints them: botocore's message alone (`Could not connect to the
+            // endpoint URL: "http://..."`).
+            CliError::Kms { error, .. } if is_transport_failure(error) => {
+                f.write_str(error.message())
+            }
             CliError::Kms { operation, error } => write!(
                 f,
                 "An error occurred ({}) when calling the {operation} operation: {}",

@@ -7,8 +7,8 @@ use clap::error::ErrorKind as ClapKind;
 
 use crate::cli::{Cli, Command};
 use crate::commands::{
-    aliases, audit, crypto, decrypt_file, demo, doctor, encrypt_file, grants, keys, policies,
-    rotation, serve, tags, token, upkeep,
+    aliases, audit, backup, crypto, decrypt_file, demo, doctor, encrypt_file, grants, keys,
+    policies, rotation, serve, tags, token, upkeep,
 };
 use crate::error::CliError;
 use crate::{home, remote};
@@ -37,6 +37,10 @@ pub(crate) fn run() -> Result<(), CliError> {
         Command::Serve(a) => return serve::serve(a),
         // The audit log needs the token and the store, not an engine.
         Command::Audit(a) => return audit::audit(&home::data_dir()?, a),
+        // A running server holds the directory: backup asks it first, through its socket.
+        Command::Backup(a) => return backup::backup(&home::data_dir()?, a),
+        // Restore runs where nothing holds the directory, and may find no engine to open.
+        Command::Restore(a) => return backup::restore(&home::data_dir()?, a),
         // The doctor looks at the directory before an engine opens (and repairs) it.
         Command::Doctor(a) => return doctor::doctor(&home::data_dir()?, a),
         other => other,
@@ -65,6 +69,8 @@ fn kms_command(shared: &Arc<dyn Kms>, command: Command) -> Result<(), CliError> 
         | Command::InspectToken
         | Command::KeyUsage(_)
         | Command::Maintain
+        | Command::Backup(_)
+        | Command::Restore(_)
         | Command::Doctor(_) => Err(CliError::param(
             "--endpoint-url",
             "this command works on the local data directory only, not on a remote endpoint",

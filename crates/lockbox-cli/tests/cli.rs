@@ -1401,6 +1401,8 @@ fn help_lists_the_aws_kms_commands_and_their_flags() -> TestResult {
         "key-usage",
         "maintain",
         "doctor",
+        "backup",
+        "restore",
         "audit",
         "create-alias",
         "update-alias",
@@ -1790,6 +1792,78 @@ fn audit_verify_names_a_tampered_record() -> TestResult {
     );
     assert!(text.trim_end().ends_with("PROBLEMS: 1"), "{text}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("does not verify"));
+    Ok(())
+}
+
+/// `audit export --key-id` takes what every other command takes: a key id, a key ARN, an
+/// alias name or alias ARN (resolved to the key it names now); an unknown alias is refused.
+#[test]
+fn audit_export_resolves_alias_names_as_other_commands_do() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let home = tmp.path().join("home");
+    let key = ok(&home, &["create-key"])["KeyMetadata"]["KeyId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let other = ok(&home, &["create-key"])["KeyMetadata"]["KeyId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    ok(
+        &home,
+        &[
+            "create-alias",
+            "--alias-name",
+            "alias/app",
+            "--target-key-id",
+            &key,
+        ],
+    );
+    std::fs::write(tmp.path().join("secret.txt"), "db password")?;
+    let secret = format!("fileb://{}", tmp.path().join("secret.txt").display());
+    ok(
+        &home,
+        &["encrypt", "--key-id", "alias/app", "--plaintext", &secret],
+    );
+    ok(
+        &home,
+        &["encrypt", "--key-id", &other, "--plaintext", &secret],
+    );
+    let export = |k: &str| {
+        let out = lockbox(&home, &["audit", "export", "--key-id", k]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let by_id = export(&key);
+    let names: Vec<String> = by_id
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["eventName"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(names, ["CreateKey", "CreateAlias", "Encrypt"], "{by_id}");
+    assert_eq!(export("alias/app"), by_id);
+    let account = "000000000000";
+    assert_eq!(
+        export(&format!("arn:aws:kms:us-east-1:{account}:alias/app")),
+        by_id
+    );
+    assert_eq!(
+        fails(&home, &["audit", "export", "--key-id", "alias/nope"]),
+        (
+            252,
+            format!(
+                "Error parsing parameter '--key-id': alias alias/nope is not found in account {account}"
+            )
+        )
+    );
     Ok(())
 }
 

@@ -451,3 +451,23 @@ fn lockbox_serve_prints_how_to_use_it_and_stops_on_sigterm() {
     let rest: Vec<String> = stdout.iter().collect();
     assert_eq!(rest, ["lockbox: stopped"]);
 }
+
+/// A port nobody listens on: reported as the AWS CLI reports it (botocore's
+/// EndpointConnectionError), exit 255, not as a service error.
+#[test]
+fn a_refused_connection_says_could_not_connect_and_exits_255() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    let endpoint = format!("http://127.0.0.1:{port}");
+    assert_eq!(
+        fails(&home, &endpoint, GOOD, &["list-keys"]),
+        (
+            255,
+            format!("Could not connect to the endpoint URL: \"http://127.0.0.1:{port}/\"")
+        )
+    );
+}

@@ -31,6 +31,32 @@ use crate::sigv4;
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The default time allowed for a whole call: connect, send, wait, read the response.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+/// The error code of a transport failure: the endpoint could not be connected to (refused,
+/// unreachable, no such host). botocore's name, as are the four below.
+pub const ENDPOINT_CONNECTION_ERROR: &str = "EndpointConnectionError";
+/// The error code of a connection that was not set up in time.
+pub const CONNECT_TIMEOUT_ERROR: &str = "ConnectTimeoutError";
+/// The error code of a response that did not come in time.
+pub const READ_TIMEOUT_ERROR: &str = "ReadTimeoutError";
+/// The error code of a connection closed before a whole response came.
+pub const CONNECTION_CLOSED_ERROR: &str = "ConnectionClosedError";
+/// The error code of a TLS failure (certificate not trusted, handshake failed).
+pub const SSL_ERROR: &str = "SSLError";
+
+/// True for an error that says no response came from the endpoint (one of the codes
+/// above): the request may or may not have been carried out.
+pub fn is_transport_failure(e: &KmsError) -> bool {
+    e.kind() == ErrorKind::DependencyTimeout
+        && [
+            ENDPOINT_CONNECTION_ERROR,
+            CONNECT_TIMEOUT_ERROR,
+            READ_TIMEOUT_ERROR,
+            CONNECTION_CLOSED_ERROR,
+            SSL_ERROR,
+        ]
+        .contains(&e.code())
+}
+
 /// The largest response body read; KMS responses are a few KiB (a full ListKeys page or a
 /// 4 KiB plaintext in base64), so anything near this is not a KMS response.
 pub const MAX_RESPONSE_BYTES: u64 = 4 * 1024 * 1024;
@@ -112,18 +138,56 @@ impl HttpTransport {
     }
 
     fn unreachable(&self, e: &ureq::Error) -> KmsError {
+        use std::io::ErrorKind as Io;
         let endpoint = &self.endpoint;
+        // botocore's exceptions for these, with its messages, so that `lockbox` reports them
+        // as the AWS CLI does.
+        let failed = |code: &str, message: String| {
+            tracing::debug!(%endpoint, error = %e, "transport failure");
+            KmsError::with_code(ErrorKind::DependencyTimeout, code, message)
+        };
+        let connect = || {
+            failed(
+                ENDPOINT_CONNECTION_ERROR,
+                format!("Could not connect to the endpoint URL: \"{endpoint}\""),
+            )
+        };
+        let read_timeout = || {
+            failed(
+                READ_TIMEOUT_ERROR,
+                format!("Read timeout on endpoint URL: \"{endpoint}\""),
+            )
+        };
         match e {
-            ureq::Error::Timeout(which) => KmsError::new(
-                ErrorKind::DependencyTimeout,
-                format!("the request to {endpoint} timed out ({which})"),
+            ureq::Error::Timeout(ureq::Timeout::Resolve | ureq::Timeout::Connect) => failed(
+                CONNECT_TIMEOUT_ERROR,
+                format!("Connect timeout on endpoint URL: \"{endpoint}\""),
             ),
-            ureq::Error::HostNotFound
-            | ureq::Error::ConnectionFailed
-            | ureq::Error::Io(_)
-            | ureq::Error::Tls(_) => KmsError::new(
-                ErrorKind::DependencyTimeout,
-                format!("could not reach {endpoint}: {e}"),
+            ureq::Error::Timeout(_) => read_timeout(),
+            ureq::Error::HostNotFound | ureq::Error::ConnectionFailed => connect(),
+            ureq::Error::Io(io) => match io.kind() {
+                Io::ConnectionRefused
+                | Io::AddrNotAvailable
+                | Io::NotFound
+                | Io::NetworkUnreachable
+                | Io::HostUnreachable => connect(),
+                Io::TimedOut | Io::WouldBlock => read_timeout(),
+                // rustls reports a refused certificate or handshake through the stream.
+                Io::InvalidData if endpoint.scheme_str() == Some("https") => failed(
+                    SSL_ERROR,
+                    format!("SSL validation failed for {endpoint} {io}"),
+                ),
+                _ => failed(
+                    CONNECTION_CLOSED_ERROR,
+                    format!(
+                        "Connection was closed before we received a valid response from \
+                         endpoint URL: \"{endpoint}\"."
+                    ),
+                ),
+            },
+            ureq::Error::Tls(t) => failed(
+                SSL_ERROR,
+                format!("SSL validation failed for {endpoint} {t}"),
             ),
             ureq::Error::BodyExceedsLimit(_) => KmsError::new(
                 ErrorKind::KmsInternal,
@@ -583,10 +647,14 @@ mod tests {
         let e = transport(&endpoint, SECRET)
             .post("ListKeys", b"{}")
             .unwrap_err();
-        assert_eq!(e.kind(), ErrorKind::DependencyTimeout);
+        assert_eq!(
+            (e.kind(), e.code()),
+            (ErrorKind::DependencyTimeout, SSL_ERROR)
+        );
+        assert!(is_transport_failure(&e));
         assert!(
             e.message()
-                .starts_with(&format!("could not reach {endpoint}/")),
+                .starts_with(&format!("SSL validation failed for {endpoint}/ ")),
             "{}",
             e.message()
         );
@@ -619,7 +687,7 @@ mod tests {
     }
 
     #[test]
-    fn an_unreachable_endpoint_is_a_dependency_timeout_naming_it() {
+    fn a_refused_connection_is_reported_as_botocore_does() {
         let port = {
             let l = TcpListener::bind("127.0.0.1:0").unwrap();
             l.local_addr().unwrap().port()
@@ -628,13 +696,16 @@ mod tests {
         let e = transport(&endpoint, SECRET)
             .post("ListKeys", b"{}")
             .unwrap_err();
-        assert_eq!(e.kind(), ErrorKind::DependencyTimeout);
-        assert!(
-            e.message()
-                .starts_with(&format!("could not reach http://127.0.0.1:{port}/")),
-            "{}",
-            e.message()
+        assert_eq!(
+            (e.kind(), e.code(), e.message()),
+            (
+                ErrorKind::DependencyTimeout,
+                ENDPOINT_CONNECTION_ERROR,
+                format!("Could not connect to the endpoint URL: \"http://127.0.0.1:{port}/\"")
+                    .as_str()
+            )
         );
+        assert!(is_transport_failure(&e));
     }
 
     #[test]
@@ -652,15 +723,45 @@ mod tests {
         .unwrap();
         let started = std::time::Instant::now();
         let e = t.post("ListKeys", b"{}").unwrap_err();
-        assert_eq!(e.kind(), ErrorKind::DependencyTimeout);
-        assert!(
-            e.message()
-                .starts_with(&format!("the request to {endpoint}/ timed out")),
-            "{}",
-            e.message()
+        assert_eq!(
+            (e.kind(), e.code(), e.message()),
+            (
+                ErrorKind::DependencyTimeout,
+                READ_TIMEOUT_ERROR,
+                format!("Read timeout on endpoint URL: \"{endpoint}/\"").as_str()
+            )
         );
         assert!(started.elapsed() < Duration::from_secs(5));
         drop(listener);
+    }
+
+    #[test]
+    fn a_connection_closed_mid_request_is_reported_as_botocore_does() {
+        use std::io::Read;
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let server = std::thread::spawn(move || {
+            // Read the request head, then hang up without a response.
+            let (mut s, _) = listener.accept().unwrap();
+            let mut buf = [0u8; 256];
+            let _ = s.read(&mut buf).unwrap();
+        });
+        let e = transport(&endpoint, SECRET)
+            .post("ListKeys", b"{}")
+            .unwrap_err();
+        server.join().unwrap();
+        assert_eq!(
+            (e.kind(), e.code(), e.message()),
+            (
+                ErrorKind::DependencyTimeout,
+                CONNECTION_CLOSED_ERROR,
+                format!(
+                    "Connection was closed before we received a valid response from endpoint \
+                     URL: \"{endpoint}/\"."
+                )
+                .as_str()
+            )
+        );
     }
 
     #[test]

@@ -10,7 +10,10 @@
 //!   per-account token-bucket throttling, health, graceful shutdown; engine calls run on
 //!   blocking threads, never on the async workers.
 //! - [`remote`]: [`remote::RemoteKms`], a [`lockbox_api::Kms`] that calls a server.
+//! - [`admin`]: the local admin socket `lockbox serve` offers in its data directory, through
+//!   which `lockbox backup` reaches the serving engine.
 
+pub mod admin;
 pub mod credentials;
 pub mod error;
 pub mod http_client;

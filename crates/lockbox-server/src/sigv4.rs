@@ -177,6 +177,22 @@ pub fn verify<'c>(
     Ok(credential)
 }
 
+/// The access key id a request's `Authorization` header names in its SigV4 credential, if
+/// it has one that looks like an access key id (letters and digits, at most 128): for the
+/// audit record of a refused request. Never the signature, never anything secret.
+pub fn presented_access_key_id(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let rest = value.trim().strip_prefix(ALGORITHM)?;
+    let credential = rest
+        .split(',')
+        .filter_map(|item| item.trim().split_once('='))
+        .find(|(k, _)| k.trim() == "Credential")
+        .map(|(_, v)| v.trim())?;
+    let id = credential.split('/').next()?;
+    (!id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_alphanumeric()))
+        .then(|| id.to_owned())
+}
+
 /// Signs a request: sets `x-amz-date` (from `now`), `host` (from `uri` when the caller did not
 /// set it) and `authorization` in `headers`. Every header already in `headers` is signed,
 /// except those a transport may change (`user-agent`, `content-length`, `connection`, ...).

@@ -35,13 +35,24 @@ const MINUTE: Duration = Duration::from_secs(60);
 struct Fixture {
     // Dropped (shut down) before the test's token goes away.
     server: ServerHandle,
+    engine: Arc<Engine>,
     addr: SocketAddr,
     region: String,
     key_id: String,
 }
 
 fn start(t: &TestToken, tweak: impl FnOnce(&mut ServerConfig)) -> Fixture {
-    let engine = Arc::new(Engine::open(Config::new(t.dir().join("data"), t.config())).unwrap());
+    start_engine(t, |_| {}, tweak)
+}
+
+fn start_engine(
+    t: &TestToken,
+    engine_tweak: impl FnOnce(&mut Config),
+    tweak: impl FnOnce(&mut ServerConfig),
+) -> Fixture {
+    let mut engine_config = Config::new(t.dir().join("data"), t.config());
+    engine_tweak(&mut engine_config);
+    let engine = Arc::new(Engine::open(engine_config).unwrap());
     let region = engine.arn_scope().region().to_owned();
     let principal = engine.default_caller("test").principal().clone();
     let credential =
@@ -53,10 +64,11 @@ fn start(t: &TestToken, tweak: impl FnOnce(&mut ServerConfig)) -> Fixture {
         ..ServerConfig::default()
     };
     tweak(&mut config);
-    let server = Server::start(engine, store, config).unwrap();
+    let server = Server::start(engine.clone(), store, config).unwrap();
     let addr = server.local_addr();
     let mut f = Fixture {
         server,
+        engine,
         addr,
         region,
         key_id: String::new(),
@@ -560,5 +572,143 @@ token_test!(fn idle_connections_up_to_the_cap_do_not_lock_out_a_new_client(t) {
     }
     f.assert_serves();
     drop(f.server);
+    Ok(())
+});
+
+/// (what, request, status, code, operation, access key id, authenticated)
+type RefusalCase<'a> = (
+    &'a str,
+    Vec<u8>,
+    u16,
+    &'a str,
+    Option<&'a str>,
+    Option<&'a str>,
+    bool,
+);
+
+/// The refusal entries of the audit log, in order (after flushing what is queued).
+fn refusals(f: &Fixture) -> Vec<lockbox::audit::Refusal> {
+    f.engine.audit().flush().unwrap();
+    f.engine
+        .store()
+        .audit_from(0)
+        .filter_map(|e| {
+            match lockbox::audit::AuditEntry::decode(&e.unwrap().1)
+                .unwrap()
+                .body
+            {
+                lockbox::audit::AuditBody::Refused(r) => Some(r),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+token_test!(fn requests_refused_before_the_engine_leave_audit_records(t) {
+    let f = start_engine(
+        t,
+        |c| c.audit.refusals.per_source_burst = 1000,
+        |c| {
+            c.max_body_bytes = 16 * 1024;
+            c.throttle.cryptographic = 3;
+        },
+    );
+    let body = json!({ "KeyId": f.key_id }).to_string().into_bytes();
+    let now = SystemTime::now();
+    let mut forged = f.sign_with("DescribeKey", &body, |_| {});
+    let auth = forged.headers[AUTHORIZATION].to_str().unwrap().to_owned();
+    let signature = auth.rsplit_once("Signature=").unwrap().1.to_owned();
+    let flipped = format!("{}{}", &auth[..auth.len() - 1], if auth.ends_with('0') { '1' } else { '0' });
+    forged.headers.insert(AUTHORIZATION, HeaderValue::from_str(&flipped).unwrap());
+    let plaintext = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [7u8; 4097]);
+    let huge = vec![b' '; 20_000];
+    let encrypt_4097 = json!({ "KeyId": f.key_id, "Plaintext": plaintext }).to_string();
+    let cases: Vec<RefusalCase> = vec![
+        ("forged signature", raw(&forged), 400, "InvalidSignatureException", Some("DescribeKey"), Some(ACCESS_KEY), false),
+        ("unknown access key", raw(&f.sign_with("DescribeKey", &body, |s| s.access_key = "LBKNOSUCHKEY00000000".into())),
+            400, "UnrecognizedClientException", Some("DescribeKey"), Some("LBKNOSUCHKEY00000000"), false),
+        ("signed 20 minutes ago", raw(&f.sign_with("DescribeKey", &body, |s| s.now = now - 20 * MINUTE)),
+            400, "InvalidSignatureException", Some("DescribeKey"), Some(ACCESS_KEY), false),
+        ("wrong region", raw(&f.sign_with("DescribeKey", &body, |s| s.region = "ap-south-2".into())),
+            400, "InvalidSignatureException", Some("DescribeKey"), Some(ACCESS_KEY), false),
+        ("wrong service", raw(&f.sign_with("DescribeKey", &body, |s| s.service = "s3".into())),
+            400, "InvalidSignatureException", Some("DescribeKey"), Some(ACCESS_KEY), false),
+        ("no signature", unsigned(&[("content-type", CONTENT_TYPE.as_bytes()), ("x-amz-target", b"TrentService.DescribeKey")], &body),
+            400, "MissingAuthenticationTokenException", Some("DescribeKey"), None, false),
+        ("unknown target", f.signed("Frobnicate", b"{}"), 400, "UnknownOperationException", None, Some(ACCESS_KEY), false),
+        ("bad JSON", f.signed("DescribeKey", b"{\"KeyId\":"), 400, "SerializationException", Some("DescribeKey"), Some(ACCESS_KEY), true),
+        ("4097-byte plaintext", f.signed("Encrypt", encrypt_4097.as_bytes()), 400, "ValidationException", Some("Encrypt"), Some(ACCESS_KEY), true),
+        ("GenerateRandom 1025", f.signed("GenerateRandom", br#"{"NumberOfBytes":1025}"#), 400, "ValidationException", Some("GenerateRandom"), Some(ACCESS_KEY), true),
+        ("body too large", f.signed("DescribeKey", &huge), 413, "RequestEntityTooLargeException", Some("DescribeKey"), Some(ACCESS_KEY), false),
+    ];
+    let mut want = Vec::new();
+    for (what, request, status, code, op, akid, authenticated) in &cases {
+        eprintln!("case: {what}");
+        let r = send(f.addr, request);
+        assert_eq!(r.error(), (*status, (*code).to_owned()), "{what}: {}", r.body);
+        want.push((code.to_string(), op.map(str::to_owned), akid.map(str::to_owned), *authenticated, r.header("x-amzn-requestid").unwrap().to_owned(), r.json()["message"].as_str().unwrap().to_owned()));
+    }
+    // Throttling: the cryptographic class allows 3 a second; calls past it are refused.
+    let r = (0..50)
+        .map(|_| send(f.addr, &f.signed("GenerateRandom", br#"{"NumberOfBytes":8}"#)))
+        .find(|r| r.status != 200)
+        .expect("never throttled");
+    assert_eq!(r.error(), (400, "ThrottlingException".to_owned()));
+    want.push(("ThrottlingException".into(), Some("GenerateRandom".into()), Some(ACCESS_KEY.into()), true, r.header("x-amzn-requestid").unwrap().to_owned(), "Rate exceeded".into()));
+    // A wrong path is refused too.
+    let r = send(f.addr, b"GET /nope HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n");
+    assert_eq!(r.error(), (404, "UnknownOperationException".to_owned()));
+    want.push(("UnknownOperationException".into(), None, None, false, r.header("x-amzn-requestid").unwrap().to_owned(), r.json()["message"].as_str().unwrap().to_owned()));
+
+    let got = refusals(&f);
+    let principal = f.engine.default_caller("test").principal().arn().to_owned();
+    let got: Vec<_> = got
+        .iter()
+        .map(|r| {
+            assert_eq!(r.source, "127.0.0.1");
+            assert_eq!(r.principal.is_some(), r.principal.as_deref() == Some(principal.as_str()));
+            (r.error_code.clone(), r.operation.clone(), r.access_key_id.clone(), r.principal.is_some(), r.request_id.clone(), r.error_message.clone())
+        })
+        .collect();
+    assert_eq!(got, want);
+    // Nothing of the signature or the secret is in the log.
+    let mut all = Vec::new();
+    for e in f.engine.store().audit_from(0) {
+        all.extend(e.unwrap().1);
+    }
+    let text = String::from_utf8_lossy(&all);
+    assert!(!text.contains(&signature) && !text.contains(SECRET));
+    // Calls that reached the engine are audited by the engine, not as refusals.
+    assert!(got.iter().all(|g| g.0 != "NotFoundException"));
+    Ok(())
+});
+
+token_test!(fn a_flood_of_bad_requests_writes_at_most_the_refusal_budget(t) {
+    let f = start(t, |_| {});
+    let budget = lockbox::audit::RefusalBudget::default();
+    let first = f.engine.audit().next_seq();
+    let started = Instant::now();
+    let n = 600;
+    for i in 0..n {
+        let request = f.sign_with("DescribeKey", b"{}", |s| s.secret = format!("wrong{i}"));
+        let r = send(f.addr, &raw(&request));
+        assert_eq!(r.error().1, "InvalidSignatureException");
+    }
+    let elapsed = started.elapsed();
+    f.engine.audit().flush().unwrap();
+    let (mut bytes, mut recorded) = (0u64, 0u64);
+    for e in f.engine.store().audit_from(first) {
+        let (_, b) = e.unwrap();
+        bytes += b.len() as u64;
+        if let lockbox::audit::AuditBody::Refused(_) = lockbox::audit::AuditEntry::decode(&b).unwrap().body {
+            recorded += 1;
+        }
+    }
+    let bound = budget.max_bytes(elapsed);
+    eprintln!("{n} bad requests in {elapsed:?}: {recorded} recorded, {bytes} bytes (bound {bound})");
+    // One source: its burst, then one a second.
+    assert!(recorded >= u64::from(budget.per_source_burst));
+    assert!(recorded <= u64::from(budget.per_source_burst) + elapsed.as_secs() + 1, "{recorded}");
+    assert!(bytes <= bound, "{bytes} > {bound}");
     Ok(())
 });

@@ -40,6 +40,47 @@ pub struct AuditEvent {
     pub grant_id: Option<String>,
 }
 
+/// A request the server refused before it reached the engine (bad signature, malformed
+/// request, throttled, too large, ...). Every field is what the request presented; nothing
+/// here was authenticated unless `principal` is set.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    /// When it was refused.
+    pub time: Timestamp,
+    /// The request id (a UUID) the refusal was answered with.
+    pub request_id: String,
+    /// The peer's IP address.
+    pub source: String,
+    /// The AWS operation name, when the request named a known one.
+    pub operation: Option<String>,
+    /// The access key id the request's SigV4 credential named, if it presented one (never
+    /// a secret or a signature).
+    pub access_key_id: Option<String>,
+    /// The authenticated principal's ARN, when the refusal came after authentication
+    /// (throttling, wire validation).
+    pub principal: Option<String>,
+    /// The AWS error code it was answered with (e.g. `InvalidSignatureException`).
+    pub error_code: String,
+    /// The error message it was answered with.
+    pub error_message: String,
+}
+
+/// Refusals that were counted but not recorded one by one, because their source (or all
+/// sources together) was over its record budget: one summary per interval.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Suppressed {
+    /// The start of the interval.
+    pub from: Timestamp,
+    /// The end of the interval (when the summary was made).
+    pub until: Timestamp,
+    /// How many refusals were not recorded in the interval.
+    pub count: u64,
+    /// The sources with the most suppressed refusals, most first, with their counts.
+    pub by_source: Vec<(String, u64)>,
+    /// How many suppressed refusals came from sources not in `by_source`.
+    pub others: u64,
+}
+
 /// What an audit entry holds.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AuditBody {
@@ -57,6 +98,10 @@ pub enum AuditBody {
         /// When the seal was made.
         at: Timestamp,
     },
+    /// A request refused before the engine (entry version 2).
+    Refused(Refusal),
+    /// A count of refusals not recorded one by one (entry version 2).
+    Suppressed(Suppressed),
 }
 
 /// One entry of the audit tree.
@@ -81,6 +126,11 @@ pub struct AuditObjects {
 }
 
 const AUDIT_ENTRY_V1: u8 = 1;
+// Version 2 is version 1's layout with two more body variants (refusals and their
+// summaries). Events and seals are still written as version 1, byte for byte as before; an
+// entry holding a new variant is written as version 2, so a Lockbox that predates them
+// reports it as too new rather than as corrupt.
+const AUDIT_ENTRY_V2: u8 = 2;
 const META_AUDIT_OBJECTS: &[u8] = b"audit.objects";
 
 // Stored form. Variant order of `AuditBodyV1` is part of the format (postcard encodes the
@@ -101,6 +151,31 @@ enum AuditBodyV1 {
         mac: [u8; 32],
         at_ms: i64,
     },
+    // Version 2 only.
+    Refused(RefusalV2),
+    // Version 2 only.
+    Suppressed(SuppressedV2),
+}
+
+#[derive(Serialize, Deserialize)]
+struct RefusalV2 {
+    time_ms: i64,
+    request_id: String,
+    source: String,
+    operation: Option<String>,
+    access_key_id: Option<String>,
+    principal: Option<String>,
+    error_code: String,
+    error_message: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct SuppressedV2 {
+    from_ms: i64,
+    until_ms: i64,
+    count: u64,
+    by_source: Vec<(String, u64)>,
+    others: u64,
 }
 
 // What `encode` writes: the same layout, borrowing from the entry instead of copying its
@@ -123,6 +198,29 @@ enum AuditBodyV1Ref<'a> {
         mac: &'a [u8; 32],
         at_ms: i64,
     },
+    Refused(RefusalV2Ref<'a>),
+    Suppressed(SuppressedV2Ref<'a>),
+}
+
+#[derive(Serialize)]
+struct RefusalV2Ref<'a> {
+    time_ms: i64,
+    request_id: &'a str,
+    source: &'a str,
+    operation: &'a Option<String>,
+    access_key_id: &'a Option<String>,
+    principal: &'a Option<String>,
+    error_code: &'a str,
+    error_message: &'a str,
+}
+
+#[derive(Serialize)]
+struct SuppressedV2Ref<'a> {
+    from_ms: i64,
+    until_ms: i64,
+    count: u64,
+    by_source: &'a [(String, u64)],
+    others: u64,
 }
 
 #[derive(Serialize)]
@@ -182,6 +280,27 @@ impl AuditEntry {
                 mac,
                 at_ms: at.unix_millis(),
             },
+            AuditBody::Refused(r) => AuditBodyV1Ref::Refused(RefusalV2Ref {
+                time_ms: r.time.unix_millis(),
+                request_id: &r.request_id,
+                source: &r.source,
+                operation: &r.operation,
+                access_key_id: &r.access_key_id,
+                principal: &r.principal,
+                error_code: &r.error_code,
+                error_message: &r.error_message,
+            }),
+            AuditBody::Suppressed(x) => AuditBodyV1Ref::Suppressed(SuppressedV2Ref {
+                from_ms: x.from.unix_millis(),
+                until_ms: x.until.unix_millis(),
+                count: x.count,
+                by_source: &x.by_source,
+                others: x.others,
+            }),
+        };
+        let version = match body {
+            AuditBodyV1Ref::Event(_) | AuditBodyV1Ref::Seal { .. } => AUDIT_ENTRY_V1,
+            AuditBodyV1Ref::Refused(_) | AuditBodyV1Ref::Suppressed(_) => AUDIT_ENTRY_V2,
         };
         let v1 = AuditEntryV1Ref {
             seq: self.seq,
@@ -191,7 +310,7 @@ impl AuditEntry {
         // Room for a typical event (about 300 bytes), so the encoding does not grow the buffer
         // step by step.
         let mut out = Vec::with_capacity(ENCODED_CAPACITY);
-        out.push(AUDIT_ENTRY_V1);
+        out.push(version);
         postcard::to_io(&v1, &mut out).map_err(|e| StoreError::Corrupt {
             tree: "audit",
             key: self.seq.to_string(),
@@ -207,12 +326,14 @@ impl AuditEntry {
             key: "(entry)".into(),
             reason,
         };
-        let v1: AuditEntryV1 = match bytes.split_first() {
-            Some((&AUDIT_ENTRY_V1, body)) => match postcard::take_from_bytes(body) {
-                Ok((v, [])) => v,
-                Ok((_, rest)) => return Err(corrupt(format!("{} trailing bytes", rest.len()))),
-                Err(e) => return Err(corrupt(e.to_string())),
-            },
+        let (version, v1): (u8, AuditEntryV1) = match bytes.split_first() {
+            Some((&v @ (AUDIT_ENTRY_V1 | AUDIT_ENTRY_V2), body)) => {
+                match postcard::take_from_bytes(body) {
+                    Ok((e, [])) => (v, e),
+                    Ok((_, rest)) => return Err(corrupt(format!("{} trailing bytes", rest.len()))),
+                    Err(e) => return Err(corrupt(e.to_string())),
+                }
+            }
             Some((0, _)) => return Err(corrupt("record version 0".into())),
             Some((&v, _)) => {
                 return Err(StoreError::TooNew {
@@ -246,6 +367,26 @@ impl AuditEntry {
                 mac,
                 at: Timestamp::from_unix_millis(at_ms),
             },
+            AuditBodyV1::Refused(_) | AuditBodyV1::Suppressed(_) if version == AUDIT_ENTRY_V1 => {
+                return Err(corrupt("a version 1 entry holds a version 2 body".into()));
+            }
+            AuditBodyV1::Refused(r) => AuditBody::Refused(Refusal {
+                time: Timestamp::from_unix_millis(r.time_ms),
+                request_id: r.request_id,
+                source: r.source,
+                operation: r.operation,
+                access_key_id: r.access_key_id,
+                principal: r.principal,
+                error_code: r.error_code,
+                error_message: r.error_message,
+            }),
+            AuditBodyV1::Suppressed(x) => AuditBody::Suppressed(Suppressed {
+                from: Timestamp::from_unix_millis(x.from_ms),
+                until: Timestamp::from_unix_millis(x.until_ms),
+                count: x.count,
+                by_source: x.by_source,
+                others: x.others,
+            }),
         };
         Ok(AuditEntry {
             seq: v1.seq,
@@ -423,6 +564,7 @@ mod tests {
                         mac: *mac,
                         at_ms: at.unix_millis(),
                     },
+                    AuditBody::Refused(_) | AuditBody::Suppressed(_) => unreachable!(),
                 },
             };
             let mut want = vec![AUDIT_ENTRY_V1];
@@ -456,16 +598,65 @@ mod tests {
             assert_eq!(bytes[0], 1);
             assert_eq!(AuditEntry::decode(&bytes).unwrap(), e);
             let mut newer = bytes.clone();
-            newer[0] = 2;
+            newer[0] = 3;
             assert!(matches!(
                 AuditEntry::decode(&newer),
-                Err(StoreError::TooNew { version: 2, .. })
+                Err(StoreError::TooNew { version: 3, .. })
             ));
             let mut longer = bytes;
             longer.push(0);
             assert!(matches!(
                 AuditEntry::decode(&longer),
                 Err(StoreError::Corrupt { .. })
+            ));
+        }
+    }
+
+    fn refusal() -> Refusal {
+        Refusal {
+            time: Timestamp::from_unix_millis(1_735_689_600_123),
+            request_id: "5f0c8a1e-0000-4000-8000-000000000002".into(),
+            source: "192.0.2.7".into(),
+            operation: Some("Encrypt".into()),
+            access_key_id: Some("AKIDEXAMPLE".into()),
+            principal: None,
+            error_code: "InvalidSignatureException".into(),
+            error_message: "The request signature we calculated does not match".into(),
+        }
+    }
+
+    /// Refusals and summaries are version 2 entries; events and seals stay version 1 (their
+    /// bytes unchanged, so old logs keep their chain hashes and old binaries read new events).
+    #[test]
+    fn refusals_and_summaries_round_trip_as_version_2() {
+        let mut anonymous = refusal();
+        (anonymous.operation, anonymous.access_key_id) = (None, None);
+        anonymous.principal = Some("arn:aws:iam::111122223333:user/alice".into());
+        for body in [
+            AuditBody::Refused(refusal()),
+            AuditBody::Refused(anonymous),
+            AuditBody::Suppressed(Suppressed {
+                from: Timestamp::from_unix_millis(1),
+                until: Timestamp::from_unix_millis(10_001),
+                count: 12_345,
+                by_source: vec![("192.0.2.7".into(), 12_000), ("2001:db8::1".into(), 300)],
+                others: 45,
+            }),
+        ] {
+            let e = AuditEntry {
+                seq: 9,
+                prev_hash: [7; 32],
+                body,
+            };
+            let bytes = e.encode().unwrap();
+            assert_eq!(bytes[0], 2);
+            assert_eq!(AuditEntry::decode(&bytes).unwrap(), e);
+            // The same bytes labelled version 1 are not a version 1 entry.
+            let mut v1 = bytes.clone();
+            v1[0] = 1;
+            assert!(matches!(
+                AuditEntry::decode(&v1),
+                Err(StoreError::Corrupt { reason, .. }) if reason.contains("version 2 body")
             ));
         }
     }

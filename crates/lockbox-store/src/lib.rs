@@ -13,12 +13,14 @@
 mod audit;
 mod cache;
 mod error;
+mod export;
 #[cfg_attr(not(feature = "failpoints"), allow(dead_code))]
 pub mod failpoints;
 mod records;
 mod store;
 
-pub use audit::{AuditBody, AuditEntry, AuditEvent, AuditIter, AuditObjects};
+pub use audit::{AuditBody, AuditEntry, AuditEvent, AuditIter, AuditObjects, Refusal, Suppressed};
 pub use error::StoreError;
+pub use export::{EXPORT_MAGIC, EXPORT_VERSION, ExportSummary};
 pub use records::{AliasRecord, AutoRotation, Deletion, GrantRecord, KeyRecord, Material};
 pub use store::{Page, SCHEMA_VERSION, STORE_LOCK_FILE, Store, incomplete_snapshots};

@@ -48,9 +48,9 @@ pub struct Page<T> {
 /// token objects). It never holds key material, plain or wrapped. Every mutating
 /// method returns only after sled has flushed the change to disk.
 pub struct Store {
-    db: sled::Db,
-    keys: sled::Tree,
-    aliases: sled::Tree,
+    pub(crate) db: sled::Db,
+    pub(crate) keys: sled::Tree,
+    pub(crate) aliases: sled::Tree,
     // Tombstones: key id -> when its deletion began.
     deleted: sled::Tree,
     // Token objects no record claims: CKA_ID -> label and when first seen.
@@ -446,6 +446,17 @@ impl Store {
             return Err(StoreError::AliasMissing);
         }
         self.commit()
+    }
+
+    /// Every alias of every account, as `<account>:<alias name>` and its record.
+    pub fn all_aliases(&self) -> Result<Vec<(String, AliasRecord)>, StoreError> {
+        let mut out = Vec::new();
+        for entry in self.aliases.iter() {
+            let (k, v) = entry?;
+            let record = decode_alias(&k, &v)?;
+            out.push((String::from_utf8_lossy(&k).into_owned(), record));
+        }
+        Ok(out)
     }
 
     /// Up to `limit` aliases of `account` after `after` in name order, only those pointing

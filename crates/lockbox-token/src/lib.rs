@@ -49,5 +49,5 @@ pub use error::TokenError;
 pub use module::SOFTHSM2_CONF;
 pub use token::{
     GCM_IV_LEN, GCM_TAG_LEN, GcmSealed, HMAC_SHA256_LEN, KeyObjectReport, ObjectId, ObjectInfo,
-    Token, TokenDescription, ValueAccess,
+    ObjectsHeld, Token, TokenDescription, ValueAccess,
 };

@@ -44,6 +44,9 @@ pub const SOFTHSM2_CONF: &str = "SOFTHSM2_CONF";
 /// already initialized is shared, not an error.
 pub(crate) fn load(path: &Path, softhsm_conf: Option<&Path>) -> Result<Arc<Module>, TokenError> {
     if let Some(conf) = softhsm_conf {
+        // SoftHSM reads its configuration at C_Initialize: a copied data directory's must name
+        // its own tokens by then (embedders may never call `Config::load_or_provision`).
+        crate::softhsm::relocate_conf(conf)?;
         check_softhsm_env(conf)?;
     }
     let mut modules = MODULES.lock();

@@ -63,18 +63,68 @@ pub fn write_conf(dir: &Path) -> Result<PathBuf, TokenError> {
     if conf.exists() {
         return Ok(conf);
     }
-    let text = format!(
-        "# SoftHSM2 configuration written by Lockbox for this data directory.\n\
+    write_private(&conf, conf_text(&dir).as_bytes())?;
+    Ok(conf)
+}
+
+/// The first line of every `softhsm2.conf` Lockbox writes: only such files are relocated.
+const CONF_HEADER: &str = "# SoftHSM2 configuration written by Lockbox for this data directory.";
+
+/// The configuration Lockbox writes for the SoftHSM directory `dir` (absolute): tokens in
+/// `dir/tokens`.
+fn conf_text(dir: &Path) -> String {
+    format!(
+        "{CONF_HEADER}\n\
          # Processes that open the token run with SOFTHSM2_CONF={conf}\n\
          directories.tokendir = {tokens}\n\
          objectstore.backend = file\n\
          log.level = ERROR\n\
          slots.removable = false\n",
-        conf = conf.display(),
+        conf = conf_path(dir).display(),
         tokens = dir.join("tokens").display(),
-    );
-    write_private(&conf, text.as_bytes())?;
-    Ok(conf)
+    )
+}
+
+/// Keeps a Lockbox-written `softhsm2.conf` pointing at the `tokens/` directory beside it.
+///
+/// SoftHSM needs an absolute `directories.tokendir`, so a data directory that was copied,
+/// moved or restored elsewhere carries a configuration naming the *original's* tokens: its
+/// processes would use, and change, another directory's token. This rewrites such a file
+/// (atomically: a temporary file, fsynced, renamed over it, the directory fsynced) before any
+/// module is loaded. Files Lockbox did not write (no Lockbox header) are left alone.
+/// Returns whether the file was rewritten.
+pub fn relocate_conf(conf: &Path) -> Result<bool, TokenError> {
+    let text = match fs::read_to_string(conf) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(TokenError::io(format!("reading {}", conf.display()), e)),
+    };
+    if text.lines().next() != Some(CONF_HEADER) {
+        return Ok(false);
+    }
+    let dir = conf
+        .parent()
+        .ok_or_else(|| TokenError::Config(format!("{} has no directory", conf.display())))?
+        .canonicalize()
+        .map_err(|e| TokenError::io(format!("resolving the directory of {}", conf.display()), e))?;
+    let want = conf_text(&dir);
+    if text == want {
+        return Ok(false);
+    }
+    let tmp = dir.join(".softhsm2.conf.relocating");
+    match fs::remove_file(&tmp) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(TokenError::io(format!("removing {}", tmp.display()), e)),
+    }
+    write_private(&tmp, want.as_bytes())?;
+    let target = conf_path(&dir);
+    fs::rename(&tmp, &target)
+        .map_err(|e| TokenError::io(format!("replacing {}", target.display()), e))?;
+    fs::File::open(&dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| TokenError::io(format!("syncing {}", dir.display()), e))?;
+    Ok(true)
 }
 
 /// Initializes a new token labelled `label` in SoftHSM's free slot, with freshly generated
@@ -211,4 +261,52 @@ fn generate_pin() -> Result<Zeroizing<String>, TokenError> {
     }
     byte.zeroize();
     Ok(pin)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_copied_configuration_is_pointed_at_its_own_tokens_once() {
+        let tmp = tempfile::tempdir().unwrap();
+        let original = tmp.path().join("a/softhsm");
+        let conf = write_conf(&original).unwrap();
+        let copy = tmp.path().join("b/softhsm");
+        fs::create_dir_all(copy.join("tokens")).unwrap();
+        let copied = conf_path(&copy);
+        fs::copy(&conf, &copied).unwrap();
+
+        assert!(relocate_conf(&copied).unwrap());
+        let text = fs::read_to_string(&copied).unwrap();
+        let copy = copy.canonicalize().unwrap();
+        assert_eq!(text, conf_text(&copy));
+        assert!(text.contains(&format!(
+            "directories.tokendir = {}\n",
+            copy.join("tokens").display()
+        )));
+        assert_eq!(
+            fs::metadata(&copied).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert!(
+            !relocate_conf(&copied).unwrap(),
+            "a second load rewrites nothing"
+        );
+        assert!(
+            !relocate_conf(&conf).unwrap(),
+            "the original is already right"
+        );
+        assert!(!copy.join(".softhsm2.conf.relocating").exists());
+
+        // A configuration Lockbox did not write is never touched.
+        let foreign = tmp.path().join("foreign.conf");
+        fs::write(&foreign, "directories.tokendir = /elsewhere\n").unwrap();
+        assert!(!relocate_conf(&foreign).unwrap());
+        assert_eq!(
+            fs::read_to_string(&foreign).unwrap(),
+            "directories.tokendir = /elsewhere\n"
+        );
+        assert!(!relocate_conf(&tmp.path().join("missing.conf")).unwrap());
+    }
 }

@@ -170,6 +170,12 @@ impl HandleCache {
     }
 }
 
+/// Object creation, destruction and recovery held still (see [`Token::hold_objects`]).
+pub struct ObjectsHeld<'a> {
+    _objects: parking_lot::MutexGuard<'a, ()>,
+    _recovery: parking_lot::MutexGuard<'a, ()>,
+}
+
 /// An open token.
 ///
 /// `Send + Sync`: operations take a session from the pool, so threads do not serialize on
@@ -276,6 +282,19 @@ impl Token {
         self.random_drawn
             .fetch_add(buf.len() as u64, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// Holds object creation and destruction, and recovery (which logs in again: SoftHSM
+    /// rewrites its token file on every login), until the guard is dropped. A backup holds
+    /// it while it copies a SoftHSM token's files, so they do not change under the copy.
+    pub fn hold_objects(&self) -> ObjectsHeld<'_> {
+        // The order every creating path takes them in: objects, then (inside `run`) recovery.
+        let objects = self.object_lock.lock();
+        let recovery = self.recovery_lock.lock();
+        ObjectsHeld {
+            _objects: objects,
+            _recovery: recovery,
+        }
     }
 
     /// Generates an AES-256 key as a token object named `<prefix>/<name>`.

@@ -34,6 +34,16 @@
 //! seal_every = 1000                # seal after this many records (1..=1000000)
 //! seal_interval_ms = 60000         # and at least this often while records come
 //!                                  # (100..=86400000)
+//! # Requests a server refuses before the engine (bad signature, malformed, throttled, ...)
+//! # are recorded one by one within these budgets, the rest counted in one summary entry
+//! # per interval: at most (refusal_burst + refusals_per_second x seconds + summaries) x
+//! # 1 KiB of log, 51 KiB + 5.1 KiB/s with these defaults.
+//! refusals_per_second = 5.0        # all sources together (0..=10000)
+//! refusal_burst = 50               # (1..=1000000)
+//! refusals_per_source_per_second = 1.0   # one source address (0..=10000)
+//! refusal_burst_per_source = 10    # (1..=1000000)
+//! refusal_summary_interval_ms = 10000    # (100..=86400000)
+//! refusal_max_sources = 4096       # source addresses tracked at once (1..=1000000)
 //! ```
 
 use std::fs;
@@ -169,6 +179,12 @@ struct AuditSection {
     batch_max_ms: Option<u64>,
     seal_every: Option<u64>,
     seal_interval_ms: Option<u64>,
+    refusals_per_second: Option<f64>,
+    refusal_burst: Option<u32>,
+    refusals_per_source_per_second: Option<f64>,
+    refusal_burst_per_source: Option<u32>,
+    refusal_summary_interval_ms: Option<u64>,
+    refusal_max_sources: Option<usize>,
 }
 
 #[derive(Deserialize)]
@@ -319,6 +335,25 @@ impl Config {
             if let Some(ms) = a.seal_interval_ms {
                 audit.seal_interval = std::time::Duration::from_millis(ms);
             }
+            let r = &mut audit.refusals;
+            if let Some(v) = a.refusals_per_second {
+                r.per_second = v;
+            }
+            if let Some(v) = a.refusal_burst {
+                r.burst = v;
+            }
+            if let Some(v) = a.refusals_per_source_per_second {
+                r.per_source_per_second = v;
+            }
+            if let Some(v) = a.refusal_burst_per_source {
+                r.per_source_burst = v;
+            }
+            if let Some(ms) = a.refusal_summary_interval_ms {
+                r.summary_interval = std::time::Duration::from_millis(ms);
+            }
+            if let Some(v) = a.refusal_max_sources {
+                r.max_sources = v;
+            }
             audit.check()?;
         }
         Ok(Config {
@@ -353,6 +388,11 @@ impl Config {
         if Self::exists(data_dir) {
             let config = Self::load(data_dir)?;
             if let Some(conf) = &config.token.softhsm_conf {
+                // A copied or restored directory must use its own token, not the original's.
+                if softhsm::relocate_conf(conf)? {
+                    tracing::info!(conf = %conf.display(),
+                        "softhsm2.conf named another directory's tokens; now names this one's");
+                }
                 softhsm::ensure_conf_env(conf)?;
             }
             return Ok((config, false));
@@ -516,6 +556,26 @@ mod tests {
         assert!(err("batch_max_ms=0").contains("[audit] batch_max_ms"));
         assert!(err("seal_every=0").contains("[audit] seal_every"));
         assert!(err("seal_interval_ms=5").contains("[audit] seal_interval_ms"));
+        assert!(err("refusals_per_second=-1.0").contains("[audit] refusals_per_second"));
+        assert!(err("refusal_burst=0").contains("[audit] refusal_burst"));
+        assert!(
+            err("refusal_summary_interval_ms=1").contains("[audit] refusal_summary_interval_ms")
+        );
+        let c = Config::parse(
+            Path::new("/d"),
+            &format!(
+                "{base}[audit]\nrefusals_per_second=0.5\nrefusal_burst=7\nrefusal_max_sources=9\n"
+            ),
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                c.audit.refusals.per_second,
+                c.audit.refusals.burst,
+                c.audit.refusals.max_sources
+            ),
+            (0.5, 7, 9)
+        );
         assert!(err("sealing=1").contains("unknown field"));
     }
 }

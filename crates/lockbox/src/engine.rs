@@ -62,9 +62,18 @@ pub struct Engine {
     // ARN scopes per account (the configured partition and region).
     scopes: RwLock<HashMap<String, ArnScope>>,
     opened: OpenReport,
+    // Where the data directory is, and what a backup copies from it.
+    pub(crate) paths: DataPaths,
     // The data directory's lock, held from before the token is touched; last, so it is
     // released after everything above has been dropped.
     _lock: crate::lock::DataDirLock,
+}
+
+/// The data directory of an engine, as backups need it.
+pub(crate) struct DataPaths {
+    pub(crate) data_dir: std::path::PathBuf,
+    // This directory provisioned its own SoftHSM token (`softhsm/` under it).
+    pub(crate) provisioned_softhsm: bool,
 }
 
 /// What opening the engine found and did: its reconciliation and maintenance passes.
@@ -74,6 +83,25 @@ pub struct OpenReport {
     pub reconciliation: Result<crate::ReconcileReport, KmsError>,
     /// The maintenance pass.
     pub maintenance: Result<crate::MaintenanceReport, KmsError>,
+}
+
+impl DataPaths {
+    fn of(config: &Config) -> DataPaths {
+        let data_dir = config
+            .data_dir
+            .canonicalize()
+            .unwrap_or_else(|_| config.data_dir.clone());
+        let own = data_dir.join("softhsm");
+        let provisioned_softhsm = config.token.softhsm_conf.as_ref().is_some_and(|c| {
+            c.parent()
+                .and_then(|p| p.canonicalize().ok())
+                .is_some_and(|p| p == own)
+        });
+        DataPaths {
+            data_dir,
+            provisioned_softhsm,
+        }
+    }
 }
 
 impl Engine {
@@ -92,6 +120,8 @@ impl Engine {
         config.lifecycle.check().map_err(Error::Config)?;
         crate::config::make_private_dir(&config.data_dir)?;
         let lock = crate::lock::DataDirLock::acquire(&config.data_dir)?;
+        crate::backup::refuse_interrupted_restore(&config.data_dir)?;
+        let paths = DataPaths::of(&config);
         let token = Arc::new(crate::lock::open_token(&config)?);
         let store = Arc::new(Store::open(&config.data_dir.join("metadata"))?);
         // Records and aliases from before accounts existed belong to the configured account.
@@ -126,6 +156,7 @@ impl Engine {
                 reconciliation: Ok(Default::default()),
                 maintenance: Ok(Default::default()),
             },
+            paths,
             _lock: lock,
         };
         let reconciliation = engine.reconcile();

@@ -21,6 +21,9 @@ pub enum Error {
     /// opened).
     #[error("audit log: {0}")]
     Audit(String),
+    /// A backup or restore failed or refused (the message names the file and the reason).
+    #[error("backup: {0}")]
+    Backup(String),
     /// Another process holds the data directory's lock.
     #[error("{} is in use by another Lockbox process{}; only one may open it at a time",
         .dir.display(), .holder.as_ref().map(|h| format!(" (process {h})")).unwrap_or_default())]

@@ -34,6 +34,7 @@
 
 mod access;
 pub mod audit;
+pub mod backup;
 pub mod blob;
 pub mod checkup;
 mod client;
@@ -48,6 +49,7 @@ pub(crate) mod policy;
 mod reconcile;
 mod state;
 
+pub use backup::{BackupOptions, Manifest};
 pub use client::EngineClient;
 pub use clock::{Clock, SystemClock};
 pub use config::{CONFIG_FILE, Config, GCM_RANDOM_IV_BOUND, Lifecycle, PROVISIONED_TOKEN_LABEL};

@@ -367,3 +367,240 @@ token_test!(fn export_writes_cloudtrail_json_lines_with_filters(t) {
     }), 10);
     Ok(())
 });
+
+const KILL_DATA_ENV: &str = "LOCKBOX_AUDIT_KILL_DATA";
+const KILL_MODULE_ENV: &str = "LOCKBOX_AUDIT_KILL_MODULE";
+const KILL_PIN_ENV: &str = "LOCKBOX_AUDIT_KILL_PIN";
+/// How many records the killed child leaves unsealed.
+const KILL_RECORDS: u64 = 40;
+
+/// The child of `a_killed_processs_unsealed_tail_is_sealed_when_the_log_reopens`: writes
+/// records durably, says so, and waits to be killed. Never sealed: no seal is due (seal_every
+/// and seal_interval far away) and SIGKILL runs no destructor.
+#[test]
+#[ignore = "run by a_killed_processs_unsealed_tail_is_sealed_when_the_log_reopens in a process it kills"]
+fn audit_kill_child() {
+    use lockbox_token::{PinSource, TokenConfig, TokenSelector};
+    let env = |k: &str| std::env::var(k).unwrap_or_else(|_| panic!("{k} is not set"));
+    let token = TokenConfig::new(
+        env(KILL_MODULE_ENV),
+        TokenSelector::Label(lockbox_token::testing::TEST_TOKEN_LABEL.into()),
+        PinSource::File(env(KILL_PIN_ENV).into()),
+    );
+    let data = std::path::PathBuf::from(env(KILL_DATA_ENV));
+    let p: Parts = (
+        Arc::new(Store::open(&data.join("metadata")).unwrap()),
+        Arc::new(Token::open(&token).unwrap()),
+    );
+    let config = AuditConfig {
+        durability: Durability::EveryRecord,
+        seal_every: 1_000_000,
+        seal_interval: Duration::from_secs(86_400),
+        ..AuditConfig::default()
+    };
+    let log = open(&p, config).unwrap();
+    for i in 0..KILL_RECORDS {
+        log.append(event(i)).unwrap(); // durable when it returns
+    }
+    {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "WRITTEN {}", log.next_seq()).unwrap();
+        out.flush().unwrap();
+    }
+    loop {
+        std::thread::sleep(Duration::from_secs(60));
+    }
+}
+
+token_test!(fn a_killed_processs_unsealed_tail_is_sealed_when_the_log_reopens(t) {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let data = t.dir().join("data");
+    let mut child = Command::new(std::env::current_exe()?)
+        .args(["audit_kill_child", "--exact", "--ignored", "--nocapture", "--test-threads=1"])
+        .env(KILL_DATA_ENV, &data)
+        .env(KILL_MODULE_ENV, &t.config().module)
+        .env(KILL_PIN_ENV, t.dir().join("user.pin"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()?;
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    let mut written = None;
+    for line in BufReader::new(stdout).lines() {
+        // libtest may have printed "test audit_kill_child ... " on the same line.
+        let line = line?;
+        if let Some(n) = line.split_once("WRITTEN ").map(|(_, n)| n) {
+            written = Some(n.parse::<u64>()?);
+            break;
+        }
+    }
+    // SIGKILL: no destructor, no close, no seal.
+    child.kill()?;
+    child.wait()?;
+    assert_eq!(written, Some(KILL_RECORDS), "the child did not write its records");
+
+    let p = parts(t)?;
+    // What the kill left: every record durable, none sealed.
+    let before = verify(&p.0, &p.1)?;
+    assert!(before.is_clean(), "{:?}", before.problems);
+    assert_eq!((before.records, before.seals, before.unsealed_tail), (KILL_RECORDS, 0, KILL_RECORDS), "{before:?}");
+
+    // The restart seals them before it returns: durably, then the mark.
+    let log = open(&p, AuditConfig::default())?;
+    assert_eq!(log.next_seq(), KILL_RECORDS + 1);
+    let after = verify(&p.0, &p.1)?;
+    assert!(after.is_clean(), "{:?}", after.problems);
+    assert_eq!((after.records, after.seals, after.unsealed_tail), (KILL_RECORDS, 1, 0), "{after:?}");
+    assert!(after.notes.is_empty(), "the mark did not move to the seal: {:?}", after.notes);
+    assert!(matches!(
+        entry(&p.0, KILL_RECORDS).body,
+        AuditBody::Seal { through_seq, .. } if through_seq == KILL_RECORDS - 1
+    ));
+    // Even if this process is killed now, before any seal of its own: the tail is protected.
+    std::mem::forget(log);
+    let again = verify(&p.0, &p.1)?;
+    assert_eq!((again.seals, again.unsealed_tail), (1, 0), "{again:?}");
+    Ok(())
+});
+
+fn refused(i: u64, source: &str) -> lockbox::audit::RefusedRequest {
+    lockbox::audit::RefusedRequest {
+        request_id: format!("00000000-0000-4000-9000-{i:012}"),
+        source: source.into(),
+        operation: Some("Encrypt".into()),
+        access_key_id: Some("AKIDEXAMPLE".into()),
+        principal: None,
+        error_code: "InvalidSignatureException".into(),
+        error_message:
+            "The request signature we calculated does not match the signature you provided.".into(),
+    }
+}
+
+// A flood of refusals from many sources writes at most the budget's stated bound in bytes,
+// and every refusal is either recorded or counted in a summary.
+token_test!(fn a_flood_of_refusals_writes_at_most_the_stated_bound(t) {
+    use lockbox::audit::{Admission, RefusalBudget};
+    let p = parts(t)?;
+    let budget = RefusalBudget { summary_interval: Duration::from_millis(200), ..RefusalBudget::default() };
+    let config = AuditConfig { refusals: budget, batch_max: Duration::from_millis(5), seal_every: 7, ..AuditConfig::default() };
+    let log = open(&p, config)?;
+    log.append(event(0))?;
+    log.flush()?;
+    let first = log.next_seq();
+    let started = std::time::Instant::now();
+    const N: u64 = 20_000;
+    let mut recorded = 0u64;
+    for i in 0..N {
+        // 40 sources; a few very noisy ones.
+        let source = if i % 4 == 0 { format!("198.51.100.{}", i % 40) } else { "203.0.113.9".to_owned() };
+        if log.refused(refused(i, &source))? == Admission::Recorded {
+            recorded += 1;
+        }
+        if i % 2000 == 0 {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    log.close()?;
+    let elapsed = started.elapsed();
+
+    let (mut bytes, mut refusals, mut counted, mut summaries) = (0u64, 0u64, 0u64, 0u64);
+    for item in p.0.audit_from(first) {
+        let (_, b) = item?;
+        bytes += b.len() as u64;
+        match AuditEntry::decode(&b)?.body {
+            AuditBody::Refused(r) => {
+                refusals += 1;
+                assert_eq!((r.error_code.as_str(), r.access_key_id.as_deref()), ("InvalidSignatureException", Some("AKIDEXAMPLE")));
+            }
+            AuditBody::Suppressed(s) => {
+                summaries += 1;
+                counted += s.count;
+                assert!(s.by_source.len() <= lockbox::audit::SUMMARY_SOURCES);
+                assert_eq!(s.count, s.by_source.iter().map(|(_, n)| n).sum::<u64>() + s.others);
+            }
+            AuditBody::Seal { .. } => {}
+            AuditBody::Event(e) => panic!("unexpected event {e:?}"),
+        }
+    }
+    let bound = budget.max_bytes(elapsed);
+    eprintln!("{N} refusals in {elapsed:?}: {refusals} recorded, {counted} suppressed in {summaries} summaries, {bytes} bytes written (bound {bound})");
+    assert_eq!(refusals, recorded);
+    assert_eq!(refusals + counted, N, "every refusal is recorded or counted");
+    assert!(summaries >= 1);
+    assert!(bytes <= bound, "{bytes} bytes written, bound {bound}");
+    // The flood did not get far: the global burst and rate allow little in this time.
+    assert!(refusals <= u64::from(budget.burst) + (budget.per_second * elapsed.as_secs_f64()).ceil() as u64);
+    let r = verify(&p.0, &p.1)?;
+    assert!(r.is_clean(), "{:?}", r.problems);
+    assert_eq!((r.refusals, r.suppressed.1, r.unsealed_tail), (refusals, counted, 0));
+    Ok(())
+});
+
+token_test!(fn refusals_are_exported_with_their_shape(t) {
+    let p = parts(t)?;
+    let log = open(&p, AuditConfig::default())?;
+    let mut with_principal = refused(1, "2001:db8::7");
+    with_principal.principal = Some("arn:aws:iam::111122223333:user/alice".into());
+    (with_principal.error_code, with_principal.error_message) = ("ThrottlingException".into(), "Rate exceeded".into());
+    log.refused(refused(0, "192.0.2.1"))?;
+    log.refused(with_principal)?;
+    // Over the per-source burst (10): the rest from this source are counted.
+    for i in 0..15 {
+        log.refused(refused(100 + i, "192.0.2.2"))?;
+    }
+    log.close()?;
+    let mut out = Vec::new();
+    assert_eq!(export(&p.0, &ExportFilter::default(), "eu-west-3", &mut out)?, 13);
+    let lines: Vec<serde_json::Value> = out.split(|b| *b == b'\n').filter(|l| !l.is_empty()).map(|l| serde_json::from_slice(l).unwrap()).collect();
+    let mut first = lines[0].clone();
+    assert!(first["eventID"].as_str().unwrap().len() == 36);
+    first.as_object_mut().unwrap().remove("eventID");
+    assert_eq!(first, serde_json::json!({
+        "eventVersion": "1.08",
+        "userIdentity": {"type": "Unknown", "accessKeyId": "AKIDEXAMPLE"},
+        "eventTime": "2025-01-01T00:00:00Z",
+        "eventSource": "kms.amazonaws.com",
+        "eventName": "Encrypt",
+        "awsRegion": "eu-west-3",
+        "sourceIPAddress": "192.0.2.1",
+        "errorCode": "InvalidSignatureException",
+        "errorMessage": "The request signature we calculated does not match the signature you provided.",
+        "requestID": "00000000-0000-4000-9000-000000000000",
+        "readOnly": true,
+        "eventType": "AwsApiCall",
+        "managementEvent": true,
+        "eventCategory": "Management",
+        "additionalEventData": {"refused": true},
+    }));
+    assert_eq!(lines[1]["userIdentity"], serde_json::json!({
+        "type": "IAMUser", "principalId": "user/alice", "arn": "arn:aws:iam::111122223333:user/alice",
+        "accountId": "111122223333", "accessKeyId": "AKIDEXAMPLE"
+    }));
+    assert_eq!((lines[1]["errorCode"].as_str(), lines[1]["recipientAccountId"].as_str()), (Some("ThrottlingException"), Some("111122223333")));
+    let mut last = lines[12].clone();
+    last.as_object_mut().unwrap().remove("eventID");
+    assert_eq!(last, serde_json::json!({
+        "eventVersion": "1.08",
+        "eventTime": "2025-01-01T00:00:00Z",
+        "eventSource": "kms.amazonaws.com",
+        "eventName": "RefusalsSuppressed",
+        "awsRegion": "eu-west-3",
+        "readOnly": true,
+        "eventType": "AwsServiceEvent",
+        "managementEvent": true,
+        "eventCategory": "Management",
+        "serviceEventDetails": {
+            "suppressedRefusals": 5,
+            "from": "2025-01-01T00:00:00Z",
+            "until": "2025-01-01T00:00:00Z",
+            "bySource": [{"sourceIPAddress": "192.0.2.2", "count": 5}],
+            "otherSources": 0
+        }
+    }));
+    // A key filter leaves them out; they name no key.
+    let mut none = Vec::new();
+    let f = ExportFilter { key: Some("k1".into()), ..ExportFilter::default() };
+    assert_eq!(export(&p.0, &f, "eu-west-3", &mut none)?, 0);
+    Ok(())
+});

@@ -33,7 +33,11 @@ fn export(config: &Config, store: &audit::Store, a: AuditExportArgs) -> Result<(
             .as_deref()
             .map(|t| time_param("--end-time", t))
             .transpose()?,
-        key: a.key_id,
+        key: a
+            .key_id
+            .as_deref()
+            .map(|k| export_key(config, store, k))
+            .transpose()?,
         principal: a.principal,
     };
     let region = config.arn.region().to_owned();
@@ -56,6 +60,44 @@ fn export(config: &Config, store: &audit::Store, a: AuditExportArgs) -> Result<(
     Ok(())
 }
 
+/// The key `--key-id` names, as every other command reads it: a key id or key ARN as given;
+/// an alias name or alias ARN resolved to the key it points to now (in the caller's account,
+/// `$LOCKBOX_CALLER` or the configured default, for a bare alias name).
+fn export_key(config: &Config, store: &audit::Store, key: &str) -> Result<String, CliError> {
+    use lockbox::api::{KeyRef, Principal};
+    // Anything that is not an alias is matched against the records' key ARNs as given (as
+    // before: the log may name keys that no longer exist).
+    let parsed = match KeyRef::parse(key) {
+        Ok(k) => k,
+        Err(e) if key.starts_with("alias/") || key.contains(":alias/") => {
+            return Err(CliError::param("--key-id", e.message()));
+        }
+        Err(_) => return Ok(key.to_owned()),
+    };
+    let (account, alias) = match &parsed {
+        KeyRef::Id(_) | KeyRef::KeyArn(_) => return Ok(key.to_owned()),
+        KeyRef::Alias(name) => {
+            let caller = match std::env::var("LOCKBOX_CALLER") {
+                Ok(arn) if !arn.is_empty() => Principal::parse(&arn)
+                    .map_err(|e| CliError::Setup(format!("LOCKBOX_CALLER: {}", e.message())))?,
+                _ => config.default_caller.clone(),
+            };
+            (caller.account().to_owned(), name)
+        }
+        KeyRef::AliasArn(arn) => (arn.scope().account().to_owned(), arn.alias()),
+    };
+    match store
+        .alias(&account, alias)
+        .map_err(|e| CliError::Setup(format!("audit export: {e}")))?
+    {
+        Some(record) => Ok(record.target.to_string()),
+        None => Err(CliError::param(
+            "--key-id",
+            format!("alias {key} is not found in account {account}"),
+        )),
+    }
+}
+
 fn verify(store: &audit::Store, token: &lockbox::token::Token) -> Result<(), CliError> {
     let r =
         audit::verify(store, token).map_err(|e| CliError::Setup(format!("audit verify: {e}")))?;
@@ -73,6 +115,12 @@ fn verify(store: &audit::Store, token: &lockbox::token::Token) -> Result<(), Cli
             "Events from {} to {}",
             crate::output::date(a),
             crate::output::date(b)
+        ));
+    }
+    if r.refusals > 0 || r.suppressed.0 > 0 {
+        lines.push(format!(
+            "Refused before the engine: {} recorded, {} more counted in {} summaries",
+            r.refusals, r.suppressed.1, r.suppressed.0
         ));
     }
     if r.unsealed_tail > 0 {

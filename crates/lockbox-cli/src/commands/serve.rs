@@ -9,6 +9,7 @@ use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use lockbox_server::admin::AdminSocket;
 use lockbox_server::credentials::CredentialStore;
 use lockbox_server::server::{Server, ServerConfig, ServerError};
 
@@ -64,6 +65,7 @@ pub(crate) fn serve(a: ServeArgs) -> Result<(), CliError> {
         .unwrap_or_else(|| engine.arn_scope().region().to_owned());
     let tls = config.tls();
     let cert = config.tls_cert.clone();
+    let admin = AdminSocket::start(Arc::clone(&engine), &dir).map_err(setup)?;
     let server = Server::start(engine, credentials, config).map_err(setup)?;
     server.shutdown_on_signal().map_err(setup)?;
 
@@ -91,7 +93,11 @@ pub(crate) fn serve(a: ServeArgs) -> Result<(), CliError> {
         "lockbox: serving AWS KMS at {endpoint} (listening on {addr}; data directory {})",
         dir.display()
     );
-    say!("Credentials: {} (mode 0600)\n", path.display());
+    say!("Credentials: {} (mode 0600)", path.display());
+    say!(
+        "Admin socket: {} (lockbox backup reaches this server through it)\n",
+        admin.path().display()
+    );
     match created {
         Some((principal, new)) if std::io::stdout().is_terminal() => {
             say!("A first credential was created for {principal}.");
@@ -130,6 +136,7 @@ pub(crate) fn serve(a: ServeArgs) -> Result<(), CliError> {
     say!("\naws kms create-key --endpoint-url {endpoint}\n");
     say!("Serving until SIGINT (Ctrl-C) or SIGTERM.");
     server.wait().map_err(setup)?;
+    drop(admin);
     say!("lockbox: stopped");
     Ok(())
 }

@@ -45,6 +45,10 @@ impl Frontend for AwsKms {
             .map(|c| c.principal().clone())
     }
 
+    fn access_key_id(&self, headers: &http::HeaderMap) -> Option<String> {
+        sigv4::presented_access_key_id(headers)
+    }
+
     fn serve(&self, kms: &dyn Kms, op: wire::Operation, body: &[u8]) -> Result<Vec<u8>, WireError> {
         wire::serve(kms, op, body)
     }

@@ -26,6 +26,13 @@
 //! 8. The engine call runs on tokio's blocking pool (PKCS#11 calls block; they never run on
 //!    the async workers), as `engine.client(Caller::new(principal).with_source(peer ip))`.
 //!
+//! Every request refused before the engine (any error answer from steps 1-7, and a body
+//! the wire layer rejects before calling the engine: bad JSON, a 4097-byte plaintext,
+//! GenerateRandom of 1025, ...) leaves a refusal record in the audit log, with its error
+//! code, operation if known, source address, presented access key id and principal if
+//! authenticated, within the log's refusal budget (`lockbox::audit::RefusalBudget`; over it,
+//! refusals are counted in a summary record). Calls that reach the engine are audited there.
+//!
 //! Every response has `Content-Type: application/x-amz-json-1.1` and `x-amzn-RequestId`:
 //! the engine's request id when the engine was called (so it matches the audit record),
 //! else a fresh random UUID. Requests are logged (method, path, operation, status, request
@@ -56,6 +63,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use lockbox::Engine;
+use lockbox::audit::RefusedRequest;
 use lockbox_api::shorten;
 use lockbox_api::{Caller, Kms, Principal};
 use tokio::net::{TcpListener, TcpStream};
@@ -98,6 +106,12 @@ pub trait Frontend: Send + Sync + 'static {
         region: &str,
         now: SystemTime,
     ) -> Result<Principal, WireError>;
+
+    /// The access key id a request presents, if any (for the audit record of a refusal;
+    /// never a secret or signature). None by default.
+    fn access_key_id(&self, _headers: &http::HeaderMap) -> Option<String> {
+        None
+    }
 
     /// Runs `op` with request body `body` on `kms`: the response body, or the error to
     /// answer. Called on a blocking thread.
@@ -466,6 +480,12 @@ struct Answer {
     operation: Option<&'static str>,
     close: bool,
     allow: Option<&'static str>,
+    // The error answered (code, message), when it is one.
+    error: Option<(String, String)>,
+    // The engine was called: the engine audits the call itself.
+    engine_called: bool,
+    // The authenticated principal, once known.
+    principal: Option<String>,
 }
 
 impl Answer {
@@ -477,6 +497,23 @@ impl Answer {
             operation: None,
             close: false,
             allow: None,
+            error: Some((e.code.into_owned(), e.message)),
+            engine_called: false,
+            principal: None,
+        }
+    }
+
+    fn ok(body: Vec<u8>) -> Answer {
+        Answer {
+            status: 200,
+            body,
+            request_id: None,
+            operation: None,
+            close: false,
+            allow: None,
+            error: None,
+            engine_called: false,
+            principal: None,
         }
     }
 
@@ -494,15 +531,9 @@ async fn handle<F: Frontend>(
     let started = Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
+    let access_key_id = shared.frontend.access_key_id(req.headers());
     let answer = match (path.as_str(), &method) {
-        ("/health", &Method::GET | &Method::HEAD) => Answer {
-            status: 200,
-            body: br#"{"status":"ok"}"#.to_vec(),
-            request_id: None,
-            operation: None,
-            close: false,
-            allow: None,
-        },
+        ("/health", &Method::GET | &Method::HEAD) => Answer::ok(br#"{"status":"ok"}"#.to_vec()),
         ("/", &Method::POST) => api(req, peer, shared).await,
         ("/health", _) => Answer {
             allow: Some("GET, HEAD"),
@@ -531,7 +562,22 @@ async fn handle<F: Frontend>(
     };
     let request_id = answer
         .request_id
+        .clone()
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    if let (Some((code, message)), false) = (&answer.error, answer.engine_called) {
+        record_refusal(
+            shared,
+            RefusedRequest {
+                request_id: request_id.clone(),
+                source: source_of(peer.ip()),
+                operation: answer.operation.map(str::to_owned),
+                access_key_id,
+                principal: answer.principal.clone(),
+                error_code: code.clone(),
+                error_message: message.clone(),
+            },
+        );
+    }
     tracing::info!(
         peer = %peer.ip(),
         method = %method,
@@ -686,9 +732,14 @@ async fn api<F: Frontend>(
             Ok(p) => p,
             Err(e) => return with_op(Answer::error(e)),
         };
+    let with_principal = |a: Answer| Answer {
+        principal: Some(principal.arn().to_owned()),
+        ..with_op(a)
+    };
     if let Err(e) = shared.throttle.check(principal.account(), name) {
-        return with_op(Answer::error(e));
+        return with_principal(Answer::error(e));
     }
+    let principal_arn = principal.arn().to_owned();
 
     let source = source_of(peer.ip());
     let task = {
@@ -703,28 +754,52 @@ async fn api<F: Frontend>(
     };
     let answer = match task.await {
         Ok((Ok(body), request_id)) => Answer {
-            status: 200,
-            body,
             request_id,
             operation: Some(name),
-            close: false,
-            allow: None,
+            engine_called: true,
+            ..Answer::ok(body)
+        },
+        // Refused by the wire layer before the engine was called (no request id): the
+        // handler records the refusal.
+        Ok((Err(e), None)) => Answer {
+            principal: Some(principal_arn),
+            ..with_op(Answer::error(e))
         },
         Ok((Err(e), request_id)) => Answer {
             request_id,
+            engine_called: true,
             ..with_op(Answer::error(e))
         },
         Err(e) => {
             tracing::error!(operation = name, error = %e, "the engine call panicked");
-            with_op(Answer::error(WireError::new(
-                500,
-                "KMSInternalException",
-                "the server failed while processing the request",
-            )))
+            Answer {
+                engine_called: true,
+                ..with_op(Answer::error(WireError::new(
+                    500,
+                    "KMSInternalException",
+                    "the server failed while processing the request",
+                )))
+            }
         }
     };
     drop(permit);
     answer
+}
+
+/// Hands a refusal to the audit log (which records it or counts it, within its budget).
+/// The log may write synchronously (every-record durability): done off the async worker's
+/// hot path with `block_in_place`. A failure is logged: the request is refused anyway.
+fn record_refusal<F: Frontend>(shared: &Shared<F>, refusal: RefusedRequest) {
+    let audit = shared.engine.audit();
+    let result = match audit.durability() {
+        lockbox::audit::Durability::EveryRecord => {
+            tokio::task::block_in_place(|| audit.refused(refusal))
+        }
+        lockbox::audit::Durability::Batched => audit.refused(refusal),
+    };
+    if let Err(e) = result {
+        tracing::error!(error = %e, "could not audit a refused request");
+    }
 }
 
 /// The caller's source as the audit trail records it: the peer's IP address.

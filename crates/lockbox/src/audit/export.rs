@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 
 use lockbox_api::Timestamp;
-use lockbox_store::{AuditBody, AuditEntry, AuditEvent, Store};
+use lockbox_store::{AuditBody, AuditEntry, AuditEvent, Refusal, Store, Suppressed};
 use serde::Serialize;
 
 use super::chain_hash;
@@ -24,6 +24,23 @@ pub struct ExportFilter {
 }
 
 impl ExportFilter {
+    fn matches_refusal(&self, r: &Refusal) -> bool {
+        self.start.is_none_or(|s| r.time >= s)
+            && self.end.is_none_or(|t| r.time <= t)
+            && self
+                .principal
+                .as_ref()
+                .is_none_or(|p| r.principal.as_ref() == Some(p))
+            && self.key.is_none()
+    }
+
+    fn matches_summary(&self, x: &Suppressed) -> bool {
+        self.start.is_none_or(|s| x.until >= s)
+            && self.end.is_none_or(|t| x.from <= t)
+            && self.principal.is_none()
+            && self.key.is_none()
+    }
+
     fn matches(&self, e: &AuditEvent) -> bool {
         self.start.is_none_or(|s| e.time >= s)
             && self.end.is_none_or(|t| e.time <= t)
@@ -38,6 +55,9 @@ impl ExportFilter {
 
 /// Writes every event entry of `store` that `filter` lets through to `out`, one JSON object
 /// per line, with CloudTrail's field names; returns how many. Seals are not exported.
+/// Requests refused before the engine are exported too (`additionalEventData.refused`), and
+/// summaries of refusals not recorded one by one as `AwsServiceEvent`s named
+/// `RefusalsSuppressed`; neither names a key, so a key filter leaves them out.
 /// `region` is used for events that name no key (an event's region is its key ARN's).
 ///
 /// An entry that does not decode fails the export: run `lockbox audit verify`.
@@ -55,15 +75,29 @@ pub fn export(
                 "entry {seq} does not decode ({e}); run `lockbox audit verify`"
             ))
         })?;
-        let AuditBody::Event(event) = entry.body else {
-            continue;
+        let hash = chain_hash(&bytes);
+        let written = match &entry.body {
+            AuditBody::Seal { .. } => continue,
+            AuditBody::Event(event) => {
+                if !filter.matches(event) {
+                    continue;
+                }
+                serde_json::to_writer(&mut *out, &cloudtrail(event, &hash, region))
+            }
+            AuditBody::Refused(r) => {
+                if !filter.matches_refusal(r) {
+                    continue;
+                }
+                serde_json::to_writer(&mut *out, &refusal(r, &hash, region))
+            }
+            AuditBody::Suppressed(x) => {
+                if !filter.matches_summary(x) {
+                    continue;
+                }
+                serde_json::to_writer(&mut *out, &summary(x, &hash, region))
+            }
         };
-        if !filter.matches(&event) {
-            continue;
-        }
-        let record = cloudtrail(&event, &chain_hash(&bytes), region);
-        serde_json::to_writer(&mut *out, &record)
-            .map_err(|e| Error::Audit(format!("writing the export: {e}")))?;
+        written.map_err(|e| Error::Audit(format!("writing the export: {e}")))?;
         out.write_all(b"\n")
             .map_err(|e| Error::Audit(format!("writing the export: {e}")))?;
         n += 1;
@@ -186,6 +220,147 @@ fn cloudtrail<'a>(e: &'a AuditEvent, hash: &[u8; 32], region: &'a str) -> Record
             .grant_id
             .as_deref()
             .map(|g| AdditionalData { grant_id: g }),
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RefusalRecord<'a> {
+    event_version: &'static str,
+    user_identity: RefusalIdentity<'a>,
+    event_time: String,
+    event_source: &'static str,
+    event_name: &'a str,
+    aws_region: &'a str,
+    #[serde(rename = "sourceIPAddress")]
+    source_ip_address: &'a str,
+    error_code: &'a str,
+    error_message: &'a str,
+    #[serde(rename = "requestID")]
+    request_id: &'a str,
+    #[serde(rename = "eventID")]
+    event_id: String,
+    read_only: bool,
+    event_type: &'static str,
+    management_event: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    recipient_account_id: Option<&'a str>,
+    event_category: &'static str,
+    additional_event_data: Refused,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RefusalIdentity<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    principal_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    arn: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    account_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    access_key_id: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct Refused {
+    /// Always true: the request never reached the engine.
+    refused: bool,
+}
+
+fn refusal<'a>(r: &'a Refusal, hash: &[u8; 32], region: &'a str) -> RefusalRecord<'a> {
+    let principal = r.principal.as_deref();
+    let account = principal.and_then(principal_account);
+    RefusalRecord {
+        event_version: "1.08",
+        user_identity: RefusalIdentity {
+            kind: principal.map_or("Unknown", identity_type),
+            principal_id: principal.map(principal_id),
+            arn: principal,
+            account_id: account,
+            access_key_id: r.access_key_id.as_deref(),
+        },
+        event_time: rfc3339(r.time),
+        event_source: "kms.amazonaws.com",
+        event_name: r.operation.as_deref().unwrap_or("Unknown"),
+        aws_region: region,
+        source_ip_address: &r.source,
+        error_code: &r.error_code,
+        error_message: &r.error_message,
+        request_id: &r.request_id,
+        event_id: event_id(hash),
+        read_only: r.operation.as_deref().is_some_and(read_only),
+        event_type: "AwsApiCall",
+        management_event: true,
+        recipient_account_id: account,
+        event_category: "Management",
+        additional_event_data: Refused { refused: true },
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SummaryRecord<'a> {
+    event_version: &'static str,
+    event_time: String,
+    event_source: &'static str,
+    event_name: &'static str,
+    aws_region: &'a str,
+    #[serde(rename = "eventID")]
+    event_id: String,
+    read_only: bool,
+    event_type: &'static str,
+    management_event: bool,
+    event_category: &'static str,
+    service_event_details: SummaryDetails<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SummaryDetails<'a> {
+    suppressed_refusals: u64,
+    from: String,
+    until: String,
+    by_source: Vec<SourceCount<'a>>,
+    other_sources: u64,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SourceCount<'a> {
+    #[serde(rename = "sourceIPAddress")]
+    source_ip_address: &'a str,
+    count: u64,
+}
+
+fn summary<'a>(x: &'a Suppressed, hash: &[u8; 32], region: &'a str) -> SummaryRecord<'a> {
+    SummaryRecord {
+        event_version: "1.08",
+        event_time: rfc3339(x.until),
+        event_source: "kms.amazonaws.com",
+        event_name: "RefusalsSuppressed",
+        aws_region: region,
+        event_id: event_id(hash),
+        read_only: true,
+        event_type: "AwsServiceEvent",
+        management_event: true,
+        event_category: "Management",
+        service_event_details: SummaryDetails {
+            suppressed_refusals: x.count,
+            from: rfc3339(x.from),
+            until: rfc3339(x.until),
+            by_source: x
+                .by_source
+                .iter()
+                .map(|(s, n)| SourceCount {
+                    source_ip_address: s,
+                    count: *n,
+                })
+                .collect(),
+            other_sources: x.others,
+        },
     }
 }
 

@@ -15,12 +15,15 @@
 //!
 //! What they can do undetected: delete records written after the last seal (the *unsealed
 //! tail*, at most `seal_every` records or `seal_interval` of time). In batched durability a
-//! crash also loses records queued but not yet written (at most `batch_max` old).
+//! crash also loses records queued but not yet written (at most `batch_max` old). A process
+//! killed before it could seal leaves its tail unsealed; the next [`AuditLog::open`] seals
+//! it at once, so the window for deleting such records lasts until the restart.
 //!
 //! [`verify`] walks the chain and reports every problem with the sequence number it
 //! concerns; [`export`] writes the events as CloudTrail-like JSON Lines.
 
 mod export;
+mod refusals;
 mod verify;
 
 use std::sync::Arc;
@@ -29,15 +32,21 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use lockbox_api::{Caller, EncryptionContext, KeyArn, Timestamp};
-use lockbox_store::{AuditBody, AuditEntry, AuditObjects};
+use lockbox_store::AuditObjects;
 use lockbox_token::{ObjectId, Token};
 use parking_lot::{Condvar, Mutex};
+use refusals::Limiter;
 use sha2::{Digest, Sha256};
 
 pub use export::{ExportFilter, export};
-pub use lockbox_store::AuditEvent;
 /// The metadata store, as [`open_parts`] hands it out (so the CLI can name it).
 pub use lockbox_store::Store;
+/// The stored entries, as [`Store::audit_from`] hands them out (to read them back).
+pub use lockbox_store::{AuditBody, AuditEntry, AuditEvent, Refusal, Suppressed};
+pub use refusals::{
+    Admission, RECORD_COST_MAX_BYTES, REFUSAL_ENTRY_MAX_BYTES, RefusalBudget, RefusedRequest,
+    SEAL_ENTRY_MAX_BYTES, SUMMARY_SOURCES,
+};
 pub use verify::{Problem, ProblemKind, VerifyReport, verify};
 
 use crate::clock::Clock;
@@ -63,7 +72,7 @@ pub enum Durability {
 }
 
 /// The `[audit]` section of `lockbox.toml`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct AuditConfig {
     /// When a record is durable (default: batched).
     pub durability: Durability,
@@ -74,6 +83,8 @@ pub struct AuditConfig {
     pub seal_every: u64,
     /// Seal at least this often while records come (default 60 s; 100 ms to 1 day).
     pub seal_interval: Duration,
+    /// How many requests refused before the engine are recorded one by one.
+    pub refusals: RefusalBudget,
 }
 
 impl Default for AuditConfig {
@@ -83,6 +94,7 @@ impl Default for AuditConfig {
             batch_max: Duration::from_millis(50),
             seal_every: 1000,
             seal_interval: Duration::from_millis(60_000),
+            refusals: RefusalBudget::default(),
         }
     }
 }
@@ -109,7 +121,7 @@ impl AuditConfig {
                 ms(self.seal_interval)
             ));
         }
-        Ok(())
+        self.refusals.check()
     }
 }
 
@@ -165,6 +177,8 @@ struct Inner {
     // Set when a write failed: the log no longer knows what is on disk, so it refuses more.
     failed: AtomicBool,
     failure: Mutex<Option<String>>,
+    // The budget of refusals recorded one by one.
+    limiter: Mutex<Limiter>,
 }
 
 /// One KMS call as the engine hands it to the log, before it is spelled out as an
@@ -216,17 +230,19 @@ pub(crate) fn uuid_text(id: u128) -> String {
     s
 }
 
-/// A queued record: a call from the engine, or an event made elsewhere.
+/// A queued record: a call from the engine, or an event or refusal made elsewhere.
 enum Pending {
     Call(CallRecord),
     Event(AuditEvent),
+    Other(AuditBody),
 }
 
 impl Pending {
-    fn into_event(self) -> AuditEvent {
+    fn into_body(self) -> AuditBody {
         match self {
-            Pending::Call(c) => c.into_event(),
-            Pending::Event(e) => e,
+            Pending::Call(c) => AuditBody::Event(c.into_event()),
+            Pending::Event(e) => AuditBody::Event(e),
+            Pending::Other(b) => b,
         }
     }
 }
@@ -260,12 +276,46 @@ impl AuditLog {
     /// from the last entry. It refuses to open a log that ends before the seal the token's
     /// mark names, or whose entry there has another hash: the log was truncated or rolled
     /// back, and sealing on top would overwrite the evidence (run `lockbox audit verify`).
+    /// Records after the last seal (a killed process's tail) are sealed before it returns,
+    /// and the mark moved to that seal; a failure to seal them fails the open.
     pub fn open(
         store: Arc<Store>,
         token: Arc<Token>,
         config: AuditConfig,
         clock: Arc<dyn Clock>,
     ) -> Result<AuditLog, Error> {
+        Self::open_inner(store, token, config, clock, None).map(|(log, _)| log)
+    }
+
+    /// Opens the audit log of a directory whose metadata was restored from a backup, and
+    /// records the rollback explicitly instead of refusing it.
+    ///
+    /// If the token's mark names a seal the log does not have (the token's mark is newer
+    /// than the restored log: a real HSM keeps its objects across a metadata restore),
+    /// `event` is appended at the end of the restored chain, then a seal, and the mark is
+    /// moved to that seal. The chain stays unbroken, so `lockbox audit verify` passes, and
+    /// the event, which names the mark it supersedes, shows that the rollback happened.
+    /// `event` gets the superseded mark in its encryption context
+    /// (`lockbox:superseded-mark-seq`, `lockbox:superseded-mark-hash`).
+    /// Returns the log and the superseded mark (`None` when the mark matched the log, as it
+    /// does when the token's files were restored with the metadata).
+    pub fn open_accepting_rollback(
+        store: Arc<Store>,
+        token: Arc<Token>,
+        config: AuditConfig,
+        clock: Arc<dyn Clock>,
+        event: AuditEvent,
+    ) -> Result<(AuditLog, Option<SupersededMark>), Error> {
+        Self::open_inner(store, token, config, clock, Some(event))
+    }
+
+    fn open_inner(
+        store: Arc<Store>,
+        token: Arc<Token>,
+        config: AuditConfig,
+        clock: Arc<dyn Clock>,
+        mut accept: Option<AuditEvent>,
+    ) -> Result<(AuditLog, Option<SupersededMark>), Error> {
         config.check().map_err(Error::Config)?;
         let objects = match store.audit_objects()? {
             Some(o) => o,
@@ -282,14 +332,25 @@ impl AuditLog {
         };
         let key = ObjectId::from_bytes(objects.key);
         let mark = ObjectId::from_bytes(objects.mark);
-        let mark_value = parse_mark(&token.read_mark(&mark)?)
+        let token_mark = parse_mark(&token.read_mark(&mark)?)
             .map_err(|m| Error::Audit(format!("the token's audit mark is unreadable: {m}")))?;
+        let mut mark_value = token_mark;
+        let mut superseded = None;
 
         // The entry the mark names must be in the log, as it was sealed.
         if let Some((seq, hash)) = mark_value {
             let found = store.audit_from(seq).next().transpose()?;
             match found {
                 Some((s, bytes)) if s == seq && chain_hash(&bytes) == hash => {}
+                _ if accept.is_some() => {
+                    // A restore accepted this rollback: resume from the start of the log,
+                    // and record what the mark said before moving it.
+                    superseded = Some(SupersededMark {
+                        seq,
+                        chain_hash: hash,
+                    });
+                    mark_value = None;
+                }
                 _ => {
                     let end = store.last_audit()?.map(|(s, _)| s);
                     return Err(Error::Audit(format!(
@@ -314,7 +375,7 @@ impl AuditLog {
             unsealed: 0,
             last_seal_at: Instant::now(),
             last_seal: mark_value,
-            mark: mark_value,
+            mark: token_mark,
         };
         let from = mark_value.map_or(0, |(s, _)| s);
         for item in store.audit_from(from) {
@@ -343,9 +404,43 @@ impl AuditLog {
             chain: Mutex::new(chain),
             failed: AtomicBool::new(false),
             failure: Mutex::new(None),
+            limiter: Mutex::new(Limiter::new(config.refusals)),
         });
-        // A seal written just before a crash may not have reached the mark.
-        inner.repair_mark(&mut inner.chain.lock());
+        match (&superseded, accept.take()) {
+            (Some(m), Some(mut event)) => {
+                event
+                    .encryption_context
+                    .insert("lockbox:superseded-mark-seq".into(), m.seq.to_string());
+                event
+                    .encryption_context
+                    .insert("lockbox:superseded-mark-hash".into(), hex(&m.chain_hash));
+                let mut chain = inner.chain.lock();
+                inner.write(&mut chain, &mut vec![Pending::Event(event)])?;
+                inner.seal_locked(&mut chain)?;
+                if chain.mark != chain.last_seal {
+                    return Err(Error::Audit(
+                        "recorded the accepted rollback but could not move the token's mark".into(),
+                    ));
+                }
+            }
+            _ => {
+                let mut chain = inner.chain.lock();
+                // A seal written just before a crash may not have reached the mark.
+                inner.repair_mark(&mut chain);
+                // Records after the last seal were left by a process that stopped without
+                // sealing (killed, or its token failed): seal them now, durably, and move the
+                // mark, so they are protected from deletion from this moment on rather than
+                // from this process's first seal (which may be `seal_interval` away, or never).
+                if chain.unsealed > 0 {
+                    let inherited = chain.unsealed;
+                    inner.seal_locked(&mut chain)?;
+                    tracing::info!(
+                        records = inherited,
+                        "sealed the audit records a previous process left unsealed"
+                    );
+                }
+            }
+        }
         let worker = {
             let inner = Arc::clone(&inner);
             std::thread::Builder::new()
@@ -353,10 +448,13 @@ impl AuditLog {
                 .spawn(move || inner.run_worker())
                 .map_err(|e| Error::Audit(format!("cannot start the audit thread: {e}")))?
         };
-        Ok(AuditLog {
-            inner,
-            worker: Some(worker),
-        })
+        Ok((
+            AuditLog {
+                inner,
+                worker: Some(worker),
+            },
+            superseded,
+        ))
     }
 
     /// Records one KMS call.
@@ -398,6 +496,31 @@ impl AuditLog {
         }
     }
 
+    /// Records a request a server refused before it reached the engine, within the
+    /// refusal budget (see [`RefusalBudget`]): recorded as an entry of its own (durable as
+    /// [`AuditLog::append`] makes events), or, over budget, counted for the next summary
+    /// entry. Fields longer than the log keeps are cut. Fails only when the log has stopped
+    /// after a failed write.
+    pub fn refused(&self, request: RefusedRequest) -> Result<Admission, Error> {
+        self.inner.check_failed()?;
+        let now = Instant::now();
+        let time = self.inner.clock.now();
+        let (admission, summary) = {
+            let mut l = self.inner.limiter.lock();
+            let summary = l.take_summary(now, time, false);
+            (l.admit(&request.source, now, time), summary)
+        };
+        if let Some(s) = summary {
+            self.push(Pending::Other(AuditBody::Suppressed(s)))?;
+        }
+        if admission == Admission::Recorded {
+            self.push(Pending::Other(AuditBody::Refused(
+                request.into_refusal(time),
+            )))?;
+        }
+        Ok(admission)
+    }
+
     /// Writes and flushes everything queued.
     pub fn flush(&self) -> Result<(), Error> {
         self.inner.flush()
@@ -411,14 +534,31 @@ impl AuditLog {
         self.inner.seal_locked(&mut chain)
     }
 
+    /// When an appended record is durable.
+    pub fn durability(&self) -> Durability {
+        self.inner.config.durability
+    }
+
+    /// Writes everything queued, seals, and then holds the log: until the returned guard is
+    /// dropped nothing is written to the audit tree and the token's mark does not move
+    /// (batched appends queue; every-record appends wait). For a consistent backup.
+    pub(crate) fn quiesce(&self) -> Result<Quiesced<'_>, Error> {
+        let mut chain = self.inner.chain.lock();
+        self.inner.flush_locked(&mut chain)?;
+        self.inner.seal_locked(&mut chain)?;
+        Ok(Quiesced { chain })
+    }
+
     /// The sequence number the next entry will get.
     pub fn next_seq(&self) -> u64 {
         self.inner.chain.lock().next_seq
     }
 
-    /// Stops the background thread, writes what is queued and seals; reports failures.
+    /// Stops the background thread, writes what is queued (and the summary of suppressed
+    /// refusals, if any) and seals; reports failures.
     pub fn close(mut self) -> Result<(), Error> {
         self.stop_worker();
+        self.inner.write_summary(true)?;
         self.seal()
     }
 
@@ -439,7 +579,7 @@ impl Drop for AuditLog {
             return; // closed
         }
         self.stop_worker();
-        if let Err(e) = self.seal() {
+        if let Err(e) = self.inner.write_summary(true).and_then(|()| self.seal()) {
             tracing::error!(error = %e, "could not write and seal the audit log on close");
         }
     }
@@ -463,8 +603,38 @@ impl Inner {
         self.failed.store(true, Ordering::Release);
     }
 
+    /// Queues (batched) or writes (every record) the summary of suppressed refusals, if it
+    /// is due, or if `force` and there is one.
+    fn write_summary(&self, force: bool) -> Result<(), Error> {
+        let summary = self
+            .limiter
+            .lock()
+            .take_summary(Instant::now(), self.clock.now(), force);
+        let Some(s) = summary else { return Ok(()) };
+        self.check_failed()?;
+        let mut chain = self.chain.lock();
+        // Behind whatever is queued, so the log stays in arrival order.
+        let spare = std::mem::take(&mut chain.spare);
+        let mut events = {
+            let mut q = self.queue.lock();
+            q.oldest = None;
+            std::mem::replace(&mut q.events, spare)
+        };
+        events.push(Pending::Other(AuditBody::Suppressed(s)));
+        self.write(&mut chain, &mut events)?;
+        chain.spare = events;
+        if chain.unsealed >= self.config.seal_every {
+            self.seal_locked(&mut chain)?;
+        }
+        Ok(())
+    }
+
     fn flush(&self) -> Result<(), Error> {
         let mut chain = self.chain.lock();
+        self.flush_locked(&mut chain)
+    }
+
+    fn flush_locked(&self, chain: &mut Chain) -> Result<(), Error> {
         self.check_failed()?;
         let spare = std::mem::take(&mut chain.spare);
         let mut events = {
@@ -476,10 +646,10 @@ impl Inner {
             chain.spare = events;
             return Ok(());
         }
-        self.write(&mut chain, &mut events)?;
+        self.write(chain, &mut events)?;
         chain.spare = events;
         if chain.unsealed >= self.config.seal_every {
-            self.seal_locked(&mut chain)?;
+            self.seal_locked(chain)?;
         }
         Ok(())
     }
@@ -495,7 +665,7 @@ impl Inner {
                 let entry = AuditEntry {
                     seq,
                     prev_hash: prev,
-                    body: AuditBody::Event(event.into_event()),
+                    body: event.into_body(),
                 };
                 let bytes = entry.encode()?;
                 prev = chain_hash(&bytes);
@@ -580,6 +750,10 @@ impl Inner {
         loop {
             // Lock order: `chain`, then `queue` (as `flush` takes them); never both here.
             let seal_due = self.chain.lock().last_seal_at + self.config.seal_interval;
+            let seal_due = match self.limiter.lock().summary_due() {
+                Some(t) => seal_due.min(t),
+                None => seal_due,
+            };
             let mut q = self.queue.lock();
             if q.stop {
                 return;
@@ -613,6 +787,10 @@ impl Inner {
                 tracing::error!(error = %e, "audit batch write failed");
                 continue;
             }
+            if let Err(e) = self.write_summary(false) {
+                tracing::error!(error = %e, "audit write of the refusal summary failed");
+                continue;
+            }
             let mut chain = self.chain.lock();
             if chain.unsealed > 0
                 && chain.last_seal_at + self.config.seal_interval <= Instant::now()
@@ -625,6 +803,33 @@ impl Inner {
                 chain.last_seal_at = Instant::now();
             }
         }
+    }
+}
+
+/// The token's audit mark a restore superseded: the seal it named, which the restored log
+/// does not have (see [`AuditLog::open_accepting_rollback`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SupersededMark {
+    /// The sequence number of the seal the mark named.
+    pub seq: u64,
+    /// That seal's chain hash.
+    pub chain_hash: [u8; 32],
+}
+
+/// The audit log held still (see [`AuditLog::quiesce`]).
+pub(crate) struct Quiesced<'a> {
+    chain: parking_lot::MutexGuard<'a, Chain>,
+}
+
+impl Quiesced<'_> {
+    /// The sequence number the next entry will get.
+    pub(crate) fn next_seq(&self) -> u64 {
+        self.chain.next_seq
+    }
+
+    /// The newest seal, which the token's mark names.
+    pub(crate) fn last_seal(&self) -> Option<(u64, [u8; 32])> {
+        self.chain.last_seal
     }
 }
 

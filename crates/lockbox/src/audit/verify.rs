@@ -16,13 +16,18 @@ pub struct VerifyReport {
     pub records: u64,
     /// Seal entries.
     pub seals: u64,
+    /// Refusal entries: requests the server refused before they reached the engine.
+    pub refusals: u64,
+    /// Summary entries of refusals not recorded one by one, and how many refusals they count.
+    pub suppressed: (u64, u64),
     /// The sequence number of the last entry, if any.
     pub last_seq: Option<u64>,
-    /// The time of the first and of the last event.
+    /// The time of the first and of the last event or refusal.
     pub first_time: Option<Timestamp>,
     /// See `first_time`.
     pub last_time: Option<Timestamp>,
-    /// Events after the last seal: not a problem, but not protected against deletion yet.
+    /// Entries other than seals after the last seal: not a problem, but not protected
+    /// against deletion yet.
     pub unsealed_tail: u64,
     /// Everything wrong, in sequence order (the token's mark last).
     pub problems: Vec<Problem>,
@@ -164,6 +169,19 @@ pub fn verify(store: &Store, token: &Token) -> Result<VerifyReport, Error> {
                     r.first_time = Some(e.time);
                 }
                 r.last_time = Some(e.time);
+            }
+            AuditBody::Refused(refusal) => {
+                r.refusals += 1;
+                r.unsealed_tail += 1;
+                if r.first_time.is_none() {
+                    r.first_time = Some(refusal.time);
+                }
+                r.last_time = Some(refusal.time);
+            }
+            AuditBody::Suppressed(summary) => {
+                r.suppressed.0 += 1;
+                r.suppressed.1 += summary.count;
+                r.unsealed_tail += 1;
             }
             AuditBody::Seal {
                 through_seq,
