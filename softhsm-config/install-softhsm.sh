@@ -1,11 +1,17 @@
 #!/usr/bin/env sh
-# Installs SoftHSM2 from the distribution if it is not there yet (Debian/Ubuntu).
-# Lockbox provisions its own tokens; this only puts the PKCS#11 module on the machine.
+# Installs SoftHSM2 and strace from the distribution if they are not there yet (Debian/Ubuntu).
+# Lockbox provisions its own tokens; this only puts the PKCS#11 module on the machine. strace
+# is what the kill test (crates/lockbox-cli/tests/kill.rs) injects its SIGKILLs with.
 set -eu
-if command -v softhsm2-util >/dev/null 2>&1; then
+missing=""
+command -v softhsm2-util >/dev/null 2>&1 || missing="$missing softhsm2"
+command -v strace >/dev/null 2>&1 || missing="$missing strace"
+if [ -z "$missing" ]; then
     exit 0
 fi
 if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
 $SUDO apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq softhsm2 >/dev/null
+# shellcheck disable=SC2086 # one word per package
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing >/dev/null
 softhsm2-util --version >/dev/null
+strace -V >/dev/null
