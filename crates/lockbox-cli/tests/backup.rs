@@ -765,6 +765,28 @@ fn an_interrupted_restore_blocks_the_directory_until_restore_finishes_it() -> Te
     let (code, _, err) = fails(&home, &["list-keys"]);
     assert_eq!(code, 255, "{err}");
     assert!(err.contains("interrupted restore"), "{err}");
+    // doctor names the state and the command that finishes it, and --repair leaves it alone.
+    for (flags, tail) in [
+        (&["doctor"][..], ""),
+        (
+            &["doctor", "--repair"][..],
+            "; --repair leaves that to restore",
+        ),
+    ] {
+        let out = run(&home, flags);
+        assert_eq!(out.status.code(), Some(1), "{flags:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            format!(
+                "RESTORE  {}: a restore was interrupted (restore.journal present); the directory \
+                 opens again once it is finished: run lockbox restore (without a backup) to \
+                 finish it{tail}\nPROBLEMS: interrupted restore.\n",
+                home.display()
+            ),
+            "{flags:?}"
+        );
+        assert!(home.join("restore.journal").exists());
+    }
     let finished = text_ok(&home, &["restore"]);
     assert!(
         finished.contains(&format!(

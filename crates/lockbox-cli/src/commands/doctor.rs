@@ -96,6 +96,24 @@ pub(crate) fn doctor(dir: &Path, args: DoctorArgs) -> Result<(), CliError> {
         }
         Err(e) => return Err(e.into()),
     };
+    if dir.join(lockbox::backup::RESTORE_JOURNAL).exists() {
+        report.problem(
+            format!(
+                "RESTORE  {}: a restore was interrupted ({} present); the directory opens \
+                 again once it is finished: run lockbox restore (without a backup) to finish \
+                 it{}",
+                dir.display(),
+                lockbox::backup::RESTORE_JOURNAL,
+                if repair {
+                    "; --repair leaves that to restore"
+                } else {
+                    ""
+                }
+            ),
+            "interrupted restore",
+        );
+        return report.finish();
+    }
     let findings = checkup::diagnose(&config)?;
     for f in &findings {
         report.lines.push(describe(f));
