@@ -463,6 +463,21 @@ fn pins_and_credentials_are_backed_up_only_when_asked() -> TestResult {
     let c = encrypt(&home, &k);
     let no_pins = tmp.path().join("no-pins");
     ok(&home, &["backup", no_pins.to_str().unwrap()]);
+    // Each backup is an audited event, naming where it went and what it copied.
+    let export = text_ok(&home, &["audit", "export"]);
+    let backups: Vec<serde_json::Value> = export
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|e| e["eventName"] == "CreateBackup")
+        .collect();
+    assert_eq!(backups.len(), 2, "{export}");
+    for (event, dest, flag) in [(&backups[0], &b, "true"), (&backups[1], &no_pins, "false")] {
+        let context = &event["requestParameters"]["encryptionContext"];
+        assert_eq!(context["lockbox:backup"], dest.to_str().unwrap(), "{event}");
+        assert_eq!(context["lockbox:include-pins"], flag, "{event}");
+        assert_eq!(context["lockbox:include-credentials"], flag, "{event}");
+        assert!(event.get("errorCode").is_none(), "{event}");
+    }
     let elsewhere = tmp.path().join("elsewhere");
     let (code, _, err) = fails(
         &elsewhere,

@@ -125,7 +125,47 @@ impl Engine {
     /// Writes a consistent backup of this engine's data directory to `dest`, which must not
     /// exist. Callable while the engine serves: mutations wait while it copies (cryptographic
     /// calls go on, except those that must reserve encryption counts), audit records queue.
+    ///
+    /// The backup is an audited event of its own (`CreateBackup`, by the configured default
+    /// caller, naming the destination and whether PINs and credentials were copied), written
+    /// whether it succeeded or failed: a copy of the directory, PINs perhaps included, is not
+    /// something to make unseen.
     pub fn backup(&self, dest: &Path, options: BackupOptions) -> Result<Manifest, Error> {
+        let result = self.backup_unaudited(dest, options);
+        let named = std::path::absolute(dest).unwrap_or_else(|_| dest.to_owned());
+        let caller = self.default_caller("backup");
+        let mut request_id = [0u8; 16];
+        self.token.random(&mut request_id)?;
+        let flag = |b: bool| if b { "true" } else { "false" }.to_owned();
+        self.audit().append(AuditEvent {
+            time: Timestamp::now(),
+            request_id: crate::audit::uuid_text(u128::from_be_bytes(request_id)),
+            account: caller.account().to_owned(),
+            principal: caller.principal().arn().to_owned(),
+            operation: "CreateBackup".into(),
+            key_arn: None,
+            encryption_context: BTreeMap::from([
+                ("lockbox:backup".to_owned(), named.display().to_string()),
+                (
+                    "lockbox:include-pins".to_owned(),
+                    flag(options.include_pins),
+                ),
+                (
+                    "lockbox:include-credentials".to_owned(),
+                    flag(options.include_credentials),
+                ),
+            ]),
+            error: result
+                .as_ref()
+                .err()
+                .map(|e| ("BackupFailed".to_owned(), e.to_string())),
+            source: "backup".into(),
+            grant_id: None,
+        })?;
+        result
+    }
+
+    fn backup_unaudited(&self, dest: &Path, options: BackupOptions) -> Result<Manifest, Error> {
         let fail = |what: String, e: std::io::Error| Error::Backup(format!("{what}: {e}"));
         let dest = std::path::absolute(dest)
             .map_err(|e| fail(format!("resolving {}", dest.display()), e))?;
