@@ -465,9 +465,9 @@ fn pins_and_credentials_are_backed_up_only_when_asked() -> TestResult {
     ok(&home, &["backup", no_pins.to_str().unwrap()]);
     // Each backup is an audited event, naming where it went and what it copied.
     let export = text_ok(&home, &["audit", "export"]);
-    let backups: Vec<serde_json::Value> = export
+    let backups: Vec<Value> = export
         .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
         .filter(|e| e["eventName"] == "CreateBackup")
         .collect();
     assert_eq!(backups.len(), 2, "{export}");
