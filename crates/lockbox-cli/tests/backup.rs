@@ -489,10 +489,25 @@ fn pins_and_credentials_are_backed_up_only_when_asked() -> TestResult {
         "{err}"
     );
     assert!(!elsewhere.exists());
-    text_ok(
+    let restored = text_ok(
         &elsewhere,
         &["restore", b.to_str().unwrap(), "--accept-rollback"],
     );
+    assert!(
+        restored.ends_with(&format!(
+            "Restored {}. It held nothing the backup replaced.\n",
+            elsewhere.display()
+        )),
+        "{restored}"
+    );
+    // Nothing was replaced, so no pre-restore directory is kept.
+    for entry in std::fs::read_dir(&elsewhere)? {
+        let name = entry?.file_name();
+        assert!(
+            !name.to_string_lossy().starts_with("pre-restore-"),
+            "{name:?}"
+        );
+    }
     assert_eq!(key_ids(&elsewhere), vec![k]);
     assert!(decrypts(&elsewhere, &c));
     let conf = std::fs::read_to_string(elsewhere.join("softhsm/softhsm2.conf"))?;
@@ -892,6 +907,9 @@ fn backup_reaches_a_running_server_through_its_admin_socket() -> TestResult {
         serde_json::from_slice(&out.stdout).unwrap()
     };
 
+    // A client that connects to the admin socket and never sends a request does not hold
+    // up the backup below.
+    let _idle = std::os::unix::net::UnixStream::connect(&socket)?;
     // Keys are being made through the server while the backup runs.
     let made_during = std::thread::scope(|s| {
         let writer = s.spawn(|| {

@@ -135,10 +135,15 @@ async fn serve(
                 }
             },
         };
-        // One request at a time: a backup holds the engine's write lock anyway.
-        if let Err(e) = handle(stream, &engine, owner).await {
-            tracing::warn!(error = %e, "admin socket connection failed");
-        }
+        // A task per connection: a client that connects and never sends its line must not
+        // keep the next one waiting. Backups still run one at a time (each blocks this
+        // runtime's one thread, and holds the engine's write lock anyway).
+        let engine = Arc::clone(&engine);
+        tokio::spawn(async move {
+            if let Err(e) = handle(stream, &engine, owner).await {
+                tracing::warn!(error = %e, "admin socket connection failed");
+            }
+        });
     }
 }
 

@@ -742,6 +742,12 @@ fn roll_forward(
         fs::remove_dir_all(&staging)
             .map_err(|e| Error::Backup(format!("removing {}: {e}", staging.display())))?;
     }
+    // A restore into a directory that held nothing replaced nothing: keep no empty
+    // pre-restore directory (`remove_dir` refuses one that is not empty).
+    if fs::read_dir(&previous).is_ok_and(|mut d| d.next().is_none()) {
+        fs::remove_dir(&previous)
+            .map_err(|e| Error::Backup(format!("removing {}: {e}", previous.display())))?;
+    }
     fs::remove_file(data_dir.join(RESTORE_JOURNAL))
         .map_err(|e| Error::Backup(format!("removing the journal: {e}")))?;
     sync_dir(data_dir)?;

@@ -102,11 +102,19 @@ pub(crate) fn restore(data_dir: &Path, args: RestoreArgs) -> Result<(), CliError
 }
 
 fn done(data_dir: &Path, previous: &Path, superseded_mark: Option<u64>) -> String {
-    let mut text = format!(
-        "Restored {}. The replaced files are in {}: delete it when you no longer need them.\n",
-        data_dir.display(),
-        previous.display()
-    );
+    let mut text = if previous.exists() {
+        format!(
+            "Restored {}. The replaced files are in {}: delete it when you no longer need \
+             them.\n",
+            data_dir.display(),
+            previous.display()
+        )
+    } else {
+        format!(
+            "Restored {}. It held nothing the backup replaced.\n",
+            data_dir.display()
+        )
+    };
     if let Some(seq) = superseded_mark {
         text.push_str(&format!(
             "The audit log records the accepted rollback (the token's mark at seq {seq} is \
