@@ -44,6 +44,7 @@ mod engine;
 mod error;
 mod lifecycle;
 pub mod lock;
+mod ops;
 mod permissions;
 pub(crate) mod policy;
 mod reconcile;
