@@ -25,9 +25,9 @@ use std::process::{Command, Output};
 use std::sync::Arc;
 
 use lockbox::{Config, Engine};
+use lockbox_client::http_client::HttpTransport;
+use lockbox_client::remote::RemoteKms;
 use lockbox_server::credentials::{CredentialStore, NewCredential, SecretKey};
-use lockbox_server::http_client::HttpTransport;
-use lockbox_server::remote::RemoteKms;
 use lockbox_server::server::{Server, ServerConfig, ServerHandle};
 use lockbox_token::testing::{TestResult, TestToken};
 

@@ -1,8 +1,9 @@
 //! The Lockbox vocabulary.
 //!
 //! Key ids and ARNs, key specs, usages and states, the AWS-shaped requests and responses of
-//! every operation, the [`Kms`] trait, and [`KmsError`] with its AWS exception names. No I/O,
-//! no PKCS#11, no storage: every other Lockbox crate speaks this language.
+//! every operation, the [`Kms`] trait, [`KmsError`] with its AWS exception names, and
+//! [`wire`]: the operations' JSON shapes, written once for both ends. No I/O, no PKCS#11, no
+//! storage: every other Lockbox crate speaks this language.
 //!
 //! Untrusted input becomes these types at the edge (`KeyRef::parse`, `AliasName::parse`,
 //! `EncryptionContext::new`, `Tag::new`, `NumberOfBytes::new`), so code past the edge never
@@ -38,6 +39,7 @@ mod ops;
 mod secret;
 mod tag;
 mod time;
+pub mod wire;
 
 pub use access::{
     CreateGrantRequest, CreateGrantResponse, DEFAULT_POLICY_NAME, GetKeyPolicyRequest,

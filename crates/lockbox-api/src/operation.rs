@@ -365,6 +365,49 @@ macro_rules! operations {
             }
         }
 
+        // The wire shapes of each operation: `wire::shapes::{input, output}::<Operation>`.
+        impl Request {
+            /// Reads a request body of `op`.
+            pub(crate) fn decode_shape(
+                op: Operation,
+                body: &[u8],
+            ) -> Result<Request, crate::wire::WireError> {
+                use crate::wire::codec::Shape as _;
+                Ok(match op {
+                    $(Operation::$op => Request::$op(crate::wire::shapes::input::$op::decode(body)?),)+
+                })
+            }
+
+            /// Writes the request's shape into `o`.
+            pub(crate) fn write_shape(&self, o: &mut crate::wire::json::Output) {
+                use crate::wire::codec::Shape as _;
+                match self {
+                    $(Request::$op(r) => crate::wire::shapes::input::$op::write(r, o),)+
+                }
+            }
+        }
+
+        impl Response {
+            /// Reads a response body of `op`.
+            pub(crate) fn decode_shape(
+                op: Operation,
+                body: &[u8],
+            ) -> Result<Response, crate::wire::WireError> {
+                use crate::wire::codec::Shape as _;
+                Ok(match op {
+                    $(Operation::$op => Response::$op(crate::wire::shapes::output::$op::decode(body)?),)+
+                })
+            }
+
+            /// Writes the response's shape into `o`.
+            pub(crate) fn write_shape(&self, o: &mut crate::wire::json::Output) {
+                use crate::wire::codec::Shape as _;
+                match self {
+                    $(Response::$op(r) => crate::wire::shapes::output::$op::write(r, o),)+
+                }
+            }
+        }
+
         /// A key-management service with AWS KMS semantics.
         ///
         /// Implementors write [`Kms::call`], which takes any operation's [`Request`]; the

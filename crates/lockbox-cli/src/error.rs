@@ -4,7 +4,7 @@
 use std::fmt;
 
 use lockbox::api::KmsError;
-use lockbox_server::http_client::is_transport_failure;
+use lockbox_client::http_client::is_transport_failure;
 
 /// A failed command.
 pub(crate) enum CliError {

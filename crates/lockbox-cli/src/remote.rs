@@ -1,7 +1,7 @@
 //! `--endpoint-url`: the KMS commands against a server instead of the local engine.
 
-use lockbox_server::http_client::{EnvCredentials, HttpTransport};
-use lockbox_server::remote::RemoteKms;
+use lockbox_client::http_client::{EnvCredentials, HttpTransport};
+use lockbox_client::remote::RemoteKms;
 
 use crate::cli::RemoteArgs;
 use crate::error::CliError;

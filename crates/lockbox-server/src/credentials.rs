@@ -34,24 +34,7 @@ pub const SECRET_ACCESS_KEY_LEN: usize = 40;
 /// The prefix of the access key ids [`CredentialStore::create`] makes.
 pub const ACCESS_KEY_ID_PREFIX: &str = "LBK";
 
-/// A secret access key. No `Debug`, `Display`, `Clone` or `Serialize`; zeroized on drop;
-/// readable only through [`SecretKey::expose_secret`].
-pub struct SecretKey(Zeroizing<String>);
-
-impl SecretKey {
-    /// Takes ownership of `secret` without copying it. Any non-empty string is accepted here
-    /// (a client may hold a key issued by AWS or another server); the credentials file is
-    /// stricter.
-    pub fn new(secret: String) -> SecretKey {
-        SecretKey(Zeroizing::new(secret))
-    }
-
-    /// The secret. Call this at the last moment (to sign, or to show a new key to the
-    /// operator once) and keep no copies.
-    pub fn expose_secret(&self) -> &str {
-        &self.0
-    }
-}
+pub use lockbox_client::SecretKey;
 
 /// One credential: an access key id, its secret, and the principal it authenticates as.
 pub struct Credential {

@@ -10,8 +10,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use lockbox::api::*;
 use lockbox::{Clock, Config, Engine};
+use lockbox_client::remote::{RemoteKms, Transport, is_throttling};
 use lockbox_server::WireError;
-use lockbox_server::remote::{RemoteKms, Transport, is_throttling};
 use lockbox_server::wire::{self, FromTarget, Operation};
 use lockbox_token::testing::TestToken;
 use lockbox_token::token_test;
@@ -491,17 +491,17 @@ fn targets_name_operations() {
 
 #[test]
 fn error_responses_become_kms_errors() {
-    let e = wire::error_from_response(
+    let e = lockbox_client::error_from_response(
         400,
         br#"{"__type": "NotFoundException", "message": "gone"}"#,
     );
     assert_eq!(e, KmsError::new(ErrorKind::NotFound, "gone"));
-    let e = wire::error_from_response(
+    let e = lockbox_client::error_from_response(
         400,
         br#"{"__type": "com.amazonaws.kms#DisabledException:http://internal", "Message": "off"}"#,
     );
     assert_eq!(e, KmsError::new(ErrorKind::Disabled, "off"));
-    let e = wire::error_from_response(
+    let e = lockbox_client::error_from_response(
         400,
         br#"{"__type": "ThrottlingException", "message": "Rate exceeded"}"#,
     );
@@ -518,7 +518,7 @@ fn error_responses_become_kms_errors() {
         ErrorKind::DependencyTimeout,
         "token timed out"
     )));
-    let e = wire::error_from_response(
+    let e = lockbox_client::error_from_response(
         403,
         br#"{"__type": "InvalidSignatureException", "message": "bad sig"}"#,
     );
@@ -530,7 +530,7 @@ fn error_responses_become_kms_errors() {
             "bad sig"
         )
     );
-    let e = wire::error_from_response(
+    let e = lockbox_client::error_from_response(
         400,
         br#"{"__type": "SerializationException", "message": "x"}"#,
     );
@@ -538,7 +538,7 @@ fn error_responses_become_kms_errors() {
         e,
         KmsError::with_code(ErrorKind::Validation, "SerializationException", "x")
     );
-    let e = wire::error_from_response(400, br#"{"__type": "UnknownOperationException"}"#);
+    let e = lockbox_client::error_from_response(400, br#"{"__type": "UnknownOperationException"}"#);
     assert_eq!(
         e,
         KmsError::with_code(
@@ -547,7 +547,7 @@ fn error_responses_become_kms_errors() {
             ""
         )
     );
-    let e = wire::error_from_response(
+    let e = lockbox_client::error_from_response(
         500,
         br#"{"__type": "SomethingNewException", "message": "?"}"#,
     );
@@ -555,7 +555,7 @@ fn error_responses_become_kms_errors() {
         e,
         KmsError::with_code(ErrorKind::DependencyTimeout, "SomethingNewException", "?")
     );
-    let e = wire::error_from_response(
+    let e = lockbox_client::error_from_response(
         400,
         br#"{"__type": "SomethingNewException", "message": "?"}"#,
     );
@@ -563,7 +563,7 @@ fn error_responses_become_kms_errors() {
         e,
         KmsError::with_code(ErrorKind::KmsInternal, "SomethingNewException", "?")
     );
-    let e = wire::error_from_response(502, b"<html>bad gateway</html>");
+    let e = lockbox_client::error_from_response(502, b"<html>bad gateway</html>");
     assert_eq!(
         e,
         KmsError::new(
@@ -571,7 +571,7 @@ fn error_responses_become_kms_errors() {
             "HTTP 502 from the server with no AWS error in the body"
         )
     );
-    let e = wire::error_from_response(503, b"");
+    let e = lockbox_client::error_from_response(503, b"");
     assert_eq!(e.kind(), ErrorKind::DependencyTimeout);
     // Every engine error survives the round trip through a body.
     for kind in [
@@ -582,7 +582,10 @@ fn error_responses_become_kms_errors() {
     ] {
         let original = KmsError::new(kind, "m");
         let w = WireError::from_kms(&original);
-        assert_eq!(wire::error_from_response(w.status, &w.body()), original);
+        assert_eq!(
+            lockbox_client::error_from_response(w.status, &w.body()),
+            original
+        );
     }
 }
 

@@ -11,12 +11,11 @@ use std::collections::BTreeMap;
 use base64::Engine as _;
 use base64::alphabet;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
-pub(crate) use lockbox_api::shorten;
-use lockbox_api::{KmsError, Plaintext, Timestamp};
 use serde_json::{Map, Value};
 use zeroize::{Zeroize, Zeroizing};
 
-use crate::error::WireError;
+use super::error::WireError;
+use crate::{KmsError, Plaintext, Timestamp, shorten};
 
 /// Standard base64; padding is optional on input (some clients leave it off), written on output.
 pub(crate) const BASE64: GeneralPurpose = GeneralPurpose::new(
@@ -117,11 +116,6 @@ impl Input {
         }
     }
 
-    /// A required string member.
-    pub(crate) fn str(&mut self, name: &str) -> Result<String, WireError> {
-        self.opt_str(name)?.ok_or_else(|| self.missing(name))
-    }
-
     /// An optional string member parsed with `parse` (a `KmsError` keeps its own kind).
     pub(crate) fn opt_parse<T>(
         &mut self,
@@ -132,16 +126,6 @@ impl Input {
             None => Ok(None),
             Some(s) => parse(&s).map(Some).map_err(|e| WireError::from_kms(&e)),
         }
-    }
-
-    /// A required string member parsed with `parse`.
-    pub(crate) fn parse_str<T>(
-        &mut self,
-        name: &str,
-        parse: impl FnOnce(&str) -> Result<T, KmsError>,
-    ) -> Result<T, WireError> {
-        self.opt_parse(name, parse)?
-            .ok_or_else(|| self.missing(name))
     }
 
     /// An optional integer member within the model's `min..=max`.
@@ -211,20 +195,19 @@ impl Input {
         }
     }
 
-    /// A required blob member of 1..=`max` bytes.
-    pub(crate) fn blob(&mut self, name: &str, max: usize) -> Result<Vec<u8>, WireError> {
-        self.opt_blob(name, max)?.ok_or_else(|| self.missing(name))
-    }
-
-    /// A required secret blob member of 1..=`max` bytes: decoded straight into a zeroizing
+    /// An optional secret blob member of 1..=`max` bytes: decoded straight into a zeroizing
     /// buffer, and the base64 text it came in is wiped.
-    pub(crate) fn secret(&mut self, name: &str, max: usize) -> Result<Plaintext, WireError> {
+    pub(crate) fn opt_secret(
+        &mut self,
+        name: &str,
+        max: usize,
+    ) -> Result<Option<Plaintext>, WireError> {
         match self.take(name) {
-            None => Err(self.missing(name)),
+            None => Ok(None),
             Some(Value::String(mut s)) => {
                 let decoded = self.decode_blob(name, &s, max);
                 s.zeroize();
-                decoded.map(Plaintext::from)
+                decoded.map(|z| Some(Plaintext::from(z)))
             }
             Some(_) => Err(self.wrong_type(name, "a base64-encoded string")),
         }
@@ -320,11 +303,6 @@ impl Input {
         }
     }
 
-    /// A required nested object.
-    pub(crate) fn object_of(&mut self, name: &str) -> Result<Input, WireError> {
-        self.opt_object(name)?.ok_or_else(|| self.missing(name))
-    }
-
     /// An optional list of objects (`Tags`, `Keys`, ...).
     pub(crate) fn opt_object_list(&mut self, name: &str) -> Result<Option<Vec<Input>>, WireError> {
         match self.take(name) {
@@ -367,11 +345,6 @@ impl Input {
         }
     }
 
-    /// A required timestamp member.
-    pub(crate) fn timestamp(&mut self, name: &str) -> Result<Timestamp, WireError> {
-        self.opt_timestamp(name)?.ok_or_else(|| self.missing(name))
-    }
-
     /// Refuses a member that changes what the request means but that Lockbox does not
     /// implement, rather than ignoring it silently.
     pub(crate) fn refuse(&mut self, name: &str, why: &str) -> Result<(), WireError> {
@@ -384,13 +357,14 @@ impl Input {
         }
     }
 
-    /// `DryRun`: false or absent is a normal call; true is refused, as Lockbox has no dry runs.
-    pub(crate) fn dry_run(&mut self) -> Result<(), WireError> {
-        if self.opt_bool("DryRun")? == Some(true) {
-            return Err(unsupported(
-                "DryRun is not supported: Lockbox has no dry-run mode; send the request \
-                 without DryRun (or with DryRun false)",
-            ));
+    /// Refuses a boolean member set to true (`DryRun`, `MultiRegion`), which asks for
+    /// something Lockbox does not do; false or absent is a normal call.
+    pub(crate) fn refuse_true(&mut self, name: &str, why: &str) -> Result<(), WireError> {
+        if self.opt_bool(name)? == Some(true) {
+            return Err(unsupported(format!(
+                "{} is not supported: {why}",
+                self.wire_name(name)
+            )));
         }
         Ok(())
     }
@@ -422,7 +396,13 @@ fn lower_first(name: &str) -> String {
 
 /// The members of a body being written.
 #[derive(Default)]
-pub(crate) struct Output(Map<String, Value>);
+pub(crate) struct Output {
+    members: Map<String, Value>,
+    /// A secret blob member (plaintext), already in base64 in a buffer sized once: it never
+    /// becomes a `serde_json` string (whose growth could leave copies behind), and is
+    /// written into the body last, by [`Output::into_body`]. Top-level members only.
+    secret: Option<(&'static str, Zeroizing<Vec<u8>>)>,
+}
 
 impl Output {
     /// An empty object.
@@ -432,15 +412,7 @@ impl Output {
 
     /// Sets a member.
     pub(crate) fn put(&mut self, name: &str, value: impl Into<Value>) -> &mut Output {
-        self.0.insert(name.to_owned(), value.into());
-        self
-    }
-
-    /// Sets a member if there is a value.
-    pub(crate) fn put_opt<T: Into<Value>>(&mut self, name: &str, value: Option<T>) -> &mut Output {
-        if let Some(v) = value {
-            self.put(name, v);
-        }
+        self.members.insert(name.to_owned(), value.into());
         self
     }
 
@@ -454,14 +426,20 @@ impl Output {
         self.put(name, BASE64.encode(bytes))
     }
 
+    /// Sets the secret blob member: its base64 goes into a zeroizing buffer sized once.
+    pub(crate) fn put_secret(&mut self, name: &'static str, secret: &[u8]) -> &mut Output {
+        let encoded = base64::encoded_len(secret.len(), true).unwrap_or(0);
+        let mut text = Zeroizing::new(vec![0u8; encoded]);
+        // `encoded` is exactly the padded length of `secret`, so the buffer is large enough.
+        let written = BASE64.encode_slice(secret, &mut text[..]).unwrap_or(0);
+        text.truncate(written);
+        self.secret = Some((name, text));
+        self
+    }
+
     /// Sets a timestamp member.
     pub(crate) fn put_timestamp(&mut self, name: &str, t: Timestamp) -> &mut Output {
         self.put(name, timestamp_value(t))
-    }
-
-    /// Sets a list member.
-    pub(crate) fn put_list(&mut self, name: &str, items: Vec<Value>) -> &mut Output {
-        self.put(name, Value::Array(items))
     }
 
     /// Sets a string-map member.
@@ -473,30 +451,25 @@ impl Output {
         self.put(name, Value::Object(map))
     }
 
-    /// The object as a value (for nesting).
+    /// The object as a value (for nesting; a nested object holds no secret).
     pub(crate) fn into_value(self) -> Value {
-        Value::Object(self.0)
+        Value::Object(self.members)
     }
 
-    /// The body.
-    pub(crate) fn into_body(self) -> Vec<u8> {
-        Value::Object(self.0).to_string().into_bytes()
-    }
-
-    /// The body with one more member, a secret blob, written straight into a buffer sized
-    /// once (so no reallocation leaves a copy behind) and zeroized when dropped.
-    pub(crate) fn into_body_with_secret(self, name: &str, secret: &[u8]) -> Zeroizing<Vec<u8>> {
-        let rest = Value::Object(self.0).to_string();
-        let encoded = base64::encoded_len(secret.len(), true).unwrap_or(0);
-        let mut out = Zeroizing::new(Vec::with_capacity(rest.len() + name.len() + encoded + 8));
+    /// The body. With a secret member, it is written straight into a buffer sized once (so
+    /// no reallocation leaves a copy behind), and the buffer is zeroized when dropped.
+    pub(crate) fn into_body(self) -> Zeroizing<Vec<u8>> {
+        let rest = Value::Object(self.members).to_string();
+        let Some((name, secret)) = self.secret else {
+            return Zeroizing::new(rest.into_bytes());
+        };
+        let mut out = Zeroizing::new(Vec::with_capacity(
+            rest.len() + name.len() + secret.len() + 8,
+        ));
         out.extend_from_slice(b"{\"");
         out.extend_from_slice(name.as_bytes());
         out.extend_from_slice(b"\":\"");
-        let start = out.len();
-        out.resize(start + encoded, 0);
-        // `encoded` is exactly the padded length of `secret`, so the slice is large enough.
-        let written = BASE64.encode_slice(secret, &mut out[start..]).unwrap_or(0);
-        out.truncate(start + written);
+        out.extend_from_slice(&secret);
         out.push(b'"');
         match rest.strip_prefix('{') {
             Some("}") | None => out.push(b'}'),
