@@ -28,6 +28,8 @@ pub(crate) mod codec;
 mod error;
 pub(crate) mod json;
 pub(crate) mod shapes;
+#[cfg(test)]
+mod tests;
 
 use zeroize::Zeroizing;
 

@@ -1,0 +1,508 @@
+//! The two directions of every shape agree, and the bodies the client writes are the ones it
+//! wrote before the shapes were shared (sparse members left out, PolicyName sent, plaintext
+//! first and sized once).
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+
+use crate::*;
+
+fn key() -> KeyRef {
+    KeyRef::parse("1234abcd-12ab-34cd-56ef-1234567890ab").unwrap()
+}
+
+fn arn() -> KeyArn {
+    match KeyRef::parse(
+        "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+    )
+    .unwrap()
+    {
+        KeyRef::KeyArn(a) => a,
+        _ => unreachable!(),
+    }
+}
+
+fn alias() -> AliasName {
+    AliasName::parse("alias/app").unwrap()
+}
+
+fn principal() -> Principal {
+    Principal::parse("arn:aws:iam::111122223333:user/app").unwrap()
+}
+
+fn context() -> EncryptionContext {
+    EncryptionContext::new(BTreeMap::from([("purpose".to_owned(), "test".to_owned())])).unwrap()
+}
+
+fn tokens() -> GrantTokens {
+    GrantTokens::new(vec!["token".to_owned()]).unwrap()
+}
+
+fn at(ms: i64) -> Timestamp {
+    Timestamp::from_unix_millis(ms)
+}
+
+fn body(b: &[u8]) -> Value {
+    serde_json::from_slice(b).unwrap()
+}
+
+/// One request of every operation, with every member set that the shape can carry.
+fn requests() -> Vec<Request> {
+    let mut create = CreateKeyRequest::new();
+    create.description = "d".to_owned();
+    create.key_usage = Some(KeyUsage::EncryptDecrypt);
+    create.key_spec = Some(KeySpec::SymmetricDefault);
+    create.origin = Some(Origin::AwsKms);
+    create.tags = vec![Tag::new("k", "v").unwrap()];
+    create.policy = Some("{}".to_owned());
+    create.bypass_policy_lockout_safety_check = true;
+    let mut list_keys = ListKeysRequest::new();
+    list_keys.limit = Some(10);
+    list_keys.marker = Some("m".to_owned());
+    let mut schedule = ScheduleKeyDeletionRequest::new(key());
+    schedule.pending_window_in_days = Some(7);
+    let mut list_aliases = ListAliasesRequest::new();
+    list_aliases.key_id = Some(key());
+    let mut encrypt = EncryptRequest::new(key(), Plaintext::new(vec![1, 2, 3]))
+        .with_encryption_context(context())
+        .with_grant_tokens(tokens());
+    encrypt.encryption_algorithm = Some(EncryptionAlgorithm::SymmetricDefault);
+    let mut decrypt = DecryptRequest::new(vec![9; 40]).with_encryption_context(context());
+    decrypt.key_id = Some(key());
+    let mut re = ReEncryptRequest::new(vec![9; 40], key())
+        .with_source_encryption_context(context())
+        .with_destination_encryption_context(context());
+    re.source_key_id = Some(key());
+    let mut rotation = EnableKeyRotationRequest::new(key());
+    rotation.rotation_period_in_days = Some(180);
+    let mut rotations = ListKeyRotationsRequest::new(key());
+    rotations.include_key_material = Some(IncludeKeyMaterial::AllKeyMaterial);
+    let grant = CreateGrantRequest::new(key(), principal(), vec![GrantOperation::Decrypt])
+        .with_retiring_principal(principal())
+        .with_constraints(GrantConstraints {
+            encryption_context_subset: Some(context()),
+            encryption_context_equals: None,
+        })
+        .with_grant_tokens(tokens())
+        .with_name(GrantName::new("g").unwrap());
+    let mut list_grants = ListGrantsRequest::new(key());
+    list_grants.grant_id = Some("gid".to_owned());
+    list_grants.grantee_principal = Some(principal());
+    vec![
+        Request::CreateKey(create),
+        Request::DescribeKey(DescribeKeyRequest::new(key()).with_grant_tokens(tokens())),
+        Request::ListKeys(list_keys),
+        Request::UpdateKeyDescription(UpdateKeyDescriptionRequest::new(key(), "d")),
+        Request::EnableKey(EnableKeyRequest::new(key())),
+        Request::DisableKey(DisableKeyRequest::new(key())),
+        Request::ScheduleKeyDeletion(schedule),
+        Request::CancelKeyDeletion(CancelKeyDeletionRequest::new(key())),
+        Request::CreateAlias(AliasRequest::new(alias(), key())),
+        Request::UpdateAlias(AliasRequest::new(alias(), key())),
+        Request::DeleteAlias(DeleteAliasRequest::new(alias())),
+        Request::ListAliases(list_aliases),
+        Request::TagResource(TagResourceRequest::new(
+            key(),
+            vec![Tag::new("k", "v").unwrap()],
+        )),
+        Request::UntagResource(UntagResourceRequest::new(key(), vec!["k".to_owned()])),
+        Request::ListResourceTags(ListResourceTagsRequest::new(key())),
+        Request::Encrypt(encrypt),
+        Request::Decrypt(decrypt),
+        Request::ReEncrypt(re),
+        Request::GenerateDataKey(GenerateDataKeyRequest::new(key(), DataKeySpec::Aes256)),
+        Request::GenerateDataKeyWithoutPlaintext(GenerateDataKeyRequest::new(
+            key(),
+            DataKeySize::Bytes(NumberOfBytes::new(16).unwrap()),
+        )),
+        Request::GenerateRandom(GenerateRandomRequest::new(NumberOfBytes::new(32).unwrap())),
+        Request::EnableKeyRotation(rotation),
+        Request::DisableKeyRotation(DisableKeyRotationRequest::new(key())),
+        Request::GetKeyRotationStatus(GetKeyRotationStatusRequest::new(key())),
+        Request::RotateKeyOnDemand(RotateKeyOnDemandRequest::new(key())),
+        Request::ListKeyRotations(rotations),
+        Request::PutKeyPolicy(
+            PutKeyPolicyRequest::new(key(), "{}".to_owned(), None)
+                .unwrap()
+                .with_bypass_policy_lockout_safety_check(true),
+        ),
+        Request::GetKeyPolicy(GetKeyPolicyRequest::new(key(), Some("default")).unwrap()),
+        Request::ListKeyPolicies(ListKeyPoliciesRequest::new(key())),
+        Request::CreateGrant(grant),
+        Request::ListGrants(list_grants),
+        Request::ListRetirableGrants(ListRetirableGrantsRequest::new(principal())),
+        Request::RetireGrant(RetireGrantRequest::by_id(key(), "gid".to_owned())),
+        Request::RevokeGrant(RevokeGrantRequest::new(key(), "gid".to_owned())),
+    ]
+}
+
+fn metadata(spec: KeySpec) -> KeyMetadata {
+    KeyMetadata {
+        aws_account_id: "111122223333".to_owned(),
+        key_id: arn().key_id(),
+        arn: arn(),
+        creation_date: at(1_700_000_000_500),
+        enabled: false,
+        description: String::new(),
+        key_usage: KeyUsage::EncryptDecrypt,
+        key_state: KeyState::PendingDeletion,
+        deletion_date: Some(at(1_700_000_000_000)),
+        origin: Origin::AwsKms,
+        key_manager: KeyManager::Customer,
+        key_spec: spec,
+        encryption_algorithms: vec![EncryptionAlgorithm::SymmetricDefault],
+        multi_region: false,
+        pending_deletion_window_in_days: Some(7),
+    }
+}
+
+/// One response of every operation.
+fn responses() -> Vec<Response> {
+    let grants = ListGrantsResponse {
+        grants: vec![GrantListEntry {
+            key_id: arn(),
+            grant_id: "gid".to_owned(),
+            name: Some("g".to_owned()),
+            creation_date: at(1_700_000_000_000),
+            grantee_principal: principal().to_string(),
+            retiring_principal: None,
+            issuing_account: "arn:aws:iam::111122223333:root".to_owned(),
+            operations: vec![GrantOperation::Encrypt, GrantOperation::Decrypt],
+            constraints: Some(GrantConstraints {
+                encryption_context_subset: None,
+                encryption_context_equals: Some(context()),
+            }),
+        }],
+        next_marker: Some("m".to_owned()),
+        truncated: true,
+    };
+    vec![
+        Response::CreateKey(CreateKeyResponse {
+            key_metadata: metadata(KeySpec::SymmetricDefault),
+        }),
+        Response::DescribeKey(DescribeKeyResponse {
+            key_metadata: metadata(KeySpec::SymmetricDefault),
+        }),
+        Response::ListKeys(ListKeysResponse {
+            keys: vec![KeyListEntry {
+                key_id: arn().key_id(),
+                key_arn: arn(),
+            }],
+            next_marker: None,
+            truncated: false,
+        }),
+        Response::UpdateKeyDescription(()),
+        Response::EnableKey(()),
+        Response::DisableKey(()),
+        Response::ScheduleKeyDeletion(ScheduleKeyDeletionResponse {
+            key_id: arn(),
+            deletion_date: at(1_700_000_000_000),
+            key_state: KeyState::PendingDeletion,
+            pending_window_in_days: 7,
+        }),
+        Response::CancelKeyDeletion(CancelKeyDeletionResponse { key_id: arn() }),
+        Response::CreateAlias(()),
+        Response::UpdateAlias(()),
+        Response::DeleteAlias(()),
+        Response::ListAliases(ListAliasesResponse {
+            aliases: vec![AliasListEntry {
+                alias_name: alias(),
+                alias_arn: ArnScope::default().alias_arn(&alias()),
+                target_key_id: arn().key_id(),
+                creation_date: at(1_700_000_000_000),
+                last_updated_date: at(1_700_000_001_000),
+            }],
+            next_marker: Some("m".to_owned()),
+            truncated: true,
+        }),
+        Response::TagResource(()),
+        Response::UntagResource(()),
+        Response::ListResourceTags(ListResourceTagsResponse {
+            tags: vec![Tag::new("k", "v").unwrap()],
+            next_marker: None,
+            truncated: false,
+        }),
+        Response::Encrypt(EncryptResponse {
+            ciphertext_blob: vec![7; 40],
+            key_id: arn(),
+            encryption_algorithm: EncryptionAlgorithm::SymmetricDefault,
+        }),
+        Response::Decrypt(DecryptResponse {
+            key_id: arn(),
+            plaintext: Plaintext::new(vec![1, 2, 3]),
+            encryption_algorithm: EncryptionAlgorithm::SymmetricDefault,
+        }),
+        Response::ReEncrypt(ReEncryptResponse {
+            ciphertext_blob: vec![7; 40],
+            source_key_id: arn(),
+            key_id: arn(),
+            source_encryption_algorithm: EncryptionAlgorithm::SymmetricDefault,
+            destination_encryption_algorithm: EncryptionAlgorithm::SymmetricDefault,
+        }),
+        Response::GenerateDataKey(GenerateDataKeyResponse {
+            ciphertext_blob: vec![7; 40],
+            plaintext: Plaintext::new(vec![5; 32]),
+            key_id: arn(),
+        }),
+        Response::GenerateDataKeyWithoutPlaintext(GenerateDataKeyWithoutPlaintextResponse {
+            ciphertext_blob: vec![7; 40],
+            key_id: arn(),
+        }),
+        Response::GenerateRandom(GenerateRandomResponse {
+            plaintext: Plaintext::new(vec![5; 32]),
+        }),
+        Response::EnableKeyRotation(()),
+        Response::DisableKeyRotation(()),
+        Response::GetKeyRotationStatus(GetKeyRotationStatusResponse {
+            key_rotation_enabled: true,
+            key_id: arn().key_id(),
+            rotation_period_in_days: Some(365),
+            next_rotation_date: Some(at(1_800_000_000_000)),
+            on_demand_rotation_start_date: None,
+        }),
+        Response::RotateKeyOnDemand(RotateKeyOnDemandResponse {
+            key_id: arn().key_id(),
+        }),
+        Response::ListKeyRotations(ListKeyRotationsResponse {
+            rotations: vec![RotationsListEntry {
+                key_id: arn().key_id(),
+                key_material_id: "ab".repeat(32),
+                key_material_state: KeyMaterialState::Current,
+                rotation_date: Some(at(1_700_000_000_000)),
+                rotation_type: Some(RotationType::OnDemand),
+            }],
+            next_marker: None,
+            truncated: false,
+        }),
+        Response::PutKeyPolicy(()),
+        Response::GetKeyPolicy(GetKeyPolicyResponse {
+            policy: "{}".to_owned(),
+            policy_name: "default".to_owned(),
+        }),
+        Response::ListKeyPolicies(ListKeyPoliciesResponse {
+            policy_names: vec!["default".to_owned()],
+            next_marker: None,
+            truncated: false,
+        }),
+        Response::CreateGrant(CreateGrantResponse {
+            grant_token: "token".to_owned(),
+            grant_id: "gid".to_owned(),
+        }),
+        Response::ListGrants(grants.clone()),
+        Response::ListRetirableGrants(grants),
+        Response::RetireGrant(()),
+        Response::RevokeGrant(()),
+    ]
+}
+
+#[test]
+fn every_request_shape_reads_what_it_writes() {
+    let requests = requests();
+    let ops: Vec<Operation> = requests.iter().map(Request::operation).collect();
+    assert_eq!(
+        ops,
+        Operation::ALL,
+        "one sample request per operation, in table order"
+    );
+    for r in requests {
+        let op = r.operation();
+        let first = r.encode();
+        let again = Request::decode(op, &first)
+            .unwrap_or_else(|e| panic!("{}: {e}", op.name()))
+            .encode();
+        assert_eq!(body(&first), body(&again), "{}", op.name());
+    }
+}
+
+#[test]
+fn every_response_shape_reads_what_it_writes() {
+    let responses = responses();
+    let ops: Vec<Operation> = responses.iter().map(Response::operation).collect();
+    assert_eq!(
+        ops,
+        Operation::ALL,
+        "one sample response per operation, in table order"
+    );
+    for r in responses {
+        let op = r.operation();
+        let first = r.encode();
+        let again = Response::decode(op, &first)
+            .unwrap_or_else(|e| panic!("{}: {e}", op.name()))
+            .encode();
+        assert_eq!(body(&first), body(&again), "{}", op.name());
+    }
+}
+
+#[test]
+fn request_bodies_leave_out_what_is_empty_and_name_the_default_policy() {
+    let enc = |r: Request| body(&r.encode());
+    assert_eq!(enc(Request::CreateKey(CreateKeyRequest::new())), json!({}));
+    assert_eq!(
+        enc(Request::DescribeKey(DescribeKeyRequest::new(key()))),
+        json!({"KeyId": key().to_string()})
+    );
+    assert_eq!(
+        enc(Request::PutKeyPolicy(
+            PutKeyPolicyRequest::new(key(), "{}".to_owned(), None).unwrap()
+        )),
+        json!({"KeyId": key().to_string(), "PolicyName": "default", "Policy": "{}"})
+    );
+    assert_eq!(
+        enc(Request::GetKeyPolicy(
+            GetKeyPolicyRequest::new(key(), None).unwrap()
+        )),
+        json!({"KeyId": key().to_string(), "PolicyName": "default"})
+    );
+    assert_eq!(
+        enc(Request::RetireGrant(
+            RetireGrantRequest::by_token("t".to_owned()).unwrap()
+        )),
+        json!({"GrantToken": "t"})
+    );
+    assert_eq!(
+        enc(Request::GenerateDataKey(GenerateDataKeyRequest::new(
+            key(),
+            DataKeySpec::Aes128
+        ))),
+        json!({"KeyId": key().to_string(), "KeySpec": "AES_128"})
+    );
+    // Plaintext goes first, written once into its buffer; nothing empty follows it.
+    let e = Request::Encrypt(EncryptRequest::new(key(), Plaintext::new(vec![1, 2, 3]))).encode();
+    assert_eq!(
+        std::str::from_utf8(&e).unwrap(),
+        format!(r#"{{"Plaintext":"AQID","KeyId":"{}"}}"#, key())
+    );
+}
+
+#[test]
+fn response_bodies_are_shaped_as_aws_shapes_them() {
+    let md = |spec| {
+        body(
+            &Response::DescribeKey(DescribeKeyResponse {
+                key_metadata: metadata(spec),
+            })
+            .encode(),
+        )["KeyMetadata"]
+            .clone()
+    };
+    let legacy = md(KeySpec::SymmetricDefault);
+    assert_eq!(legacy["CustomerMasterKeySpec"], "SYMMETRIC_DEFAULT");
+    assert_eq!(legacy["KeySpec"], "SYMMETRIC_DEFAULT");
+    assert_eq!(legacy["Description"], "");
+    assert_eq!(legacy["CreationDate"], json!(1_700_000_000.5));
+    assert_eq!(legacy["DeletionDate"], json!(1_700_000_000));
+    assert_eq!(legacy["Enabled"], false);
+    assert_eq!(legacy["MultiRegion"], false);
+    assert_eq!(legacy["AWSAccountId"], "111122223333");
+    assert_eq!(legacy["KeyId"], arn().key_id().to_string());
+    assert_eq!(legacy["Arn"], arn().to_string());
+    let units: Vec<Response> = vec![Response::EnableKey(()), Response::RetireGrant(())];
+    for u in units {
+        assert_eq!(&u.encode()[..], b"{}");
+    }
+    let random = Response::GenerateRandom(GenerateRandomResponse {
+        plaintext: Plaintext::new(vec![0xff; 3]),
+    })
+    .encode();
+    assert_eq!(&random[..], br#"{"Plaintext":"////"}"#);
+}
+
+#[test]
+fn request_decoding_keeps_aws_messages_and_order() {
+    let err = |op, b: &str| {
+        let e = Request::decode(op, b.as_bytes()).err().unwrap();
+        (e.status, e.code.into_owned(), e.message)
+    };
+    // The first broken member in the model's order is the one named.
+    assert_eq!(
+        err(Operation::Encrypt, r#"{"Plaintext": 1, "KeyId": ""}"#),
+        (
+            400,
+            "ValidationException".to_owned(),
+            "1 validation error detected: Value '' at 'keyId' failed to satisfy constraint: \
+             Member must have length between 1 and 2048"
+                .to_owned()
+        )
+    );
+    assert_eq!(
+        err(Operation::Encrypt, &format!(r#"{{"KeyId": "{}"}}"#, key())),
+        (
+            400,
+            "ValidationException".to_owned(),
+            "1 validation error detected: Value null at 'plaintext' failed to satisfy \
+             constraint: Member must not be null"
+                .to_owned()
+        )
+    );
+    assert_eq!(
+        err(
+            Operation::CreateGrant,
+            &format!(
+                r#"{{"KeyId": "{}", "GranteePrincipal": "{}", "Operations": ["Decrypt"],
+                    "Constraints": {{"SourceArn": "x", "EncryptionContextEquals": 3}}}}"#,
+                key(),
+                principal()
+            )
+        ),
+        (
+            400,
+            "UnsupportedOperationException".to_owned(),
+            "Constraints.SourceArn is not supported: Lockbox grants constrain only the \
+             encryption context"
+                .to_owned()
+        )
+    );
+    assert_eq!(
+        err(
+            Operation::GenerateDataKey,
+            &format!(
+                r#"{{"KeyId": "{}", "KeySpec": "AES_256", "Recipient": {{}}}}"#,
+                key()
+            )
+        )
+        .1,
+        "UnsupportedOperationException"
+    );
+    // GenerateDataKeyWithoutPlaintext's model has no Recipient: an unknown member, ignored.
+    assert!(
+        Request::decode(
+            Operation::GenerateDataKeyWithoutPlaintext,
+            format!(
+                r#"{{"KeyId": "{}", "KeySpec": "AES_256", "Recipient": {{}}}}"#,
+                key()
+            )
+            .as_bytes()
+        )
+        .is_ok()
+    );
+    assert_eq!(
+        err(
+            Operation::ListKeys,
+            r#"{"ResourceOwners": ["OTHER_ACCOUNTS_VIA_RAM"]}"#
+        )
+        .2,
+        "ResourceOwners OTHER_ACCOUNTS_VIA_RAM is not supported: Lockbox shares no keys \
+         through Resource Access Manager"
+    );
+    assert_eq!(
+        err(Operation::RetireGrant, r#"{"GrantId": "g"}"#).2,
+        "RetireGrant needs either GrantToken, or both KeyId and GrantId"
+    );
+}
+
+#[test]
+fn a_response_that_does_not_fit_names_the_operation() {
+    let e = Response::decode(Operation::Encrypt, br#"{"KeyId": "alias/x"}"#)
+        .err()
+        .unwrap();
+    assert_eq!(e.kind(), ErrorKind::KmsInternal);
+    assert_eq!(
+        e.message(),
+        "The server's Encrypt response does not fit the AWS KMS model: 1 validation error \
+         detected: Value null at 'ciphertextBlob' failed to satisfy constraint: Member must \
+         not be null"
+    );
+    // An answer that carries nothing is not looked at.
+    assert!(Response::decode(Operation::EnableKey, b"not json").is_ok());
+}
