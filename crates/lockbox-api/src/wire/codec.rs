@@ -98,6 +98,8 @@ macro_rules! shape {
         impl $crate::wire::codec::Shape for $codec {
             type Value = $ty;
 
+            // `_` lines (refusals, checks) bind the unit their check returns.
+            #[allow(clippy::let_unit_value)]
             fn read(m: &mut $crate::wire::json::Input) -> Result<$ty, $crate::wire::WireError> {
                 $( let $bind = shape!(@read m, $kind, $name, [$mode $(($($arg)*))?]); )*
                 Ok(shape!(@build $ty, [$($build)?] [] $($bind)*))
