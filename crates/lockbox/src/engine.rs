@@ -762,7 +762,10 @@ impl Engine {
         // record that names missing material.
         let object = self
             .token
-            .generate_aes256_key(&format!("{id}/1"))
+            .generate_key(
+                &lockbox_token::SecretKeyTemplate::aes_256_encrypt_decrypt(),
+                &format!("{id}/1"),
+            )
             .map_err(|e| from_token("create key", e))?;
         lockbox_store::failpoints::hit("engine.create.after_material")
             .map_err(|e| from_store("create key", e))?;

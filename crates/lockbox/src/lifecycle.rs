@@ -122,7 +122,10 @@ impl Engine {
         let version = r.current_material().map_or(1, |m| m.version + 1);
         let object = self
             .token
-            .generate_aes256_key(&format!("{}/{version}", r.id))
+            .generate_key(
+                &lockbox_token::SecretKeyTemplate::aes_256_encrypt_decrypt(),
+                &format!("{}/{version}", r.id),
+            )
             .map_err(|e| from_token("rotate key", e))?;
         failpoints::hit("engine.rotate.after_material").map_err(|e| from_store("rotate key", e))?;
         let material = Material {
