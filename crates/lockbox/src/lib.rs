@@ -45,6 +45,7 @@ mod error;
 mod keykind;
 mod lifecycle;
 pub mod lock;
+mod ops;
 mod permissions;
 pub(crate) mod policy;
 mod reconcile;
