@@ -12,6 +12,7 @@
 
 use lockbox_api::{
     EncryptionAlgorithm, EncryptionContext, ErrorKind, KeyArn, KeyId, KeySpec, KeyUsage, KmsError,
+    Operation,
 };
 use lockbox_token::{ObjectId, SecretKeyTemplate, Token, TokenError};
 use zeroize::Zeroizing;
@@ -79,9 +80,20 @@ pub(crate) trait KeyKind: Send + Sync {
     /// The token template that makes one material version of a key of `spec` and `usage`.
     fn material_template(&self, spec: KeySpec, usage: KeyUsage) -> MaterialTemplate;
 
-    /// Whether Lockbox rotates keys of this kind (automatically and on demand).
+    /// The operations this kind does, of those whose answer depends on a key's kind (see
+    /// [`depends_on_kind`]).
+    fn operations(&self) -> &'static [Operation];
+
+    /// Whether an operation on a key of this kind is served: an operation that depends on
+    /// the kind when the kind lists it, every other operation (key management, operations
+    /// that name no key) always.
+    fn supports(&self, op: Operation) -> bool {
+        !depends_on_kind(op) || self.operations().contains(&op)
+    }
+
+    /// Whether Lockbox rotates keys of this kind: it supports every rotation operation.
     fn rotatable(&self) -> bool {
-        false
+        ROTATION.iter().all(|op| self.supports(*op))
     }
 
     /// Refuses `usage` for `spec` unless this kind allows it, as CreateKey words it.
@@ -168,6 +180,58 @@ pub(crate) trait KeyKind: Send + Sync {
         _context: &EncryptionContext,
     ) -> Result<Zeroizing<Vec<u8>>, KindError> {
         Err(Unsupported::new("Decrypt", m.spec).into())
+    }
+}
+
+/// The rotation operations (a kind supports all of them or none).
+const ROTATION: [Operation; 5] = [
+    Operation::EnableKeyRotation,
+    Operation::DisableKeyRotation,
+    Operation::GetKeyRotationStatus,
+    Operation::RotateKeyOnDemand,
+    Operation::ListKeyRotations,
+];
+
+/// Whether what `op` does with a key depends on the key's kind (its cryptography, its
+/// material), rather than on its metadata only. The match is exhaustive: an operation added
+/// to the table does not compile until it is placed here.
+pub(crate) fn depends_on_kind(op: Operation) -> bool {
+    use Operation as O;
+    match op {
+        O::Encrypt
+        | O::Decrypt
+        | O::ReEncrypt
+        | O::GenerateDataKey
+        | O::GenerateDataKeyWithoutPlaintext
+        | O::EnableKeyRotation
+        | O::DisableKeyRotation
+        | O::GetKeyRotationStatus
+        | O::RotateKeyOnDemand
+        | O::ListKeyRotations => true,
+        O::CreateKey
+        | O::DescribeKey
+        | O::ListKeys
+        | O::UpdateKeyDescription
+        | O::EnableKey
+        | O::DisableKey
+        | O::ScheduleKeyDeletion
+        | O::CancelKeyDeletion
+        | O::CreateAlias
+        | O::UpdateAlias
+        | O::DeleteAlias
+        | O::ListAliases
+        | O::TagResource
+        | O::UntagResource
+        | O::ListResourceTags
+        | O::GenerateRandom
+        | O::PutKeyPolicy
+        | O::GetKeyPolicy
+        | O::ListKeyPolicies
+        | O::CreateGrant
+        | O::ListGrants
+        | O::ListRetirableGrants
+        | O::RetireGrant
+        | O::RevokeGrant => false,
     }
 }
 
@@ -329,6 +393,48 @@ mod tests {
         fn material_template(&self, _: KeySpec, _: KeyUsage) -> MaterialTemplate {
             MaterialTemplate::Secret(SecretKeyTemplate::hmac(lockbox_token::HmacDigest::Sha256))
         }
+        fn operations(&self) -> &'static [Operation] {
+            &[]
+        }
+    }
+
+    #[test]
+    fn symmetric_keys_support_every_operation_of_the_table_today() {
+        let k = for_spec(KeySpec::SymmetricDefault).unwrap();
+        for op in Operation::ALL {
+            assert!(k.supports(*op), "{op:?}");
+        }
+        // What it lists is exactly the kind-dependent operations it does.
+        let listed: Vec<_> = Operation::ALL
+            .iter()
+            .copied()
+            .filter(|op| depends_on_kind(*op))
+            .collect();
+        assert_eq!(k.operations(), listed);
+    }
+
+    #[test]
+    fn a_kind_supports_key_management_always_and_its_own_operations_only() {
+        for op in Operation::ALL {
+            assert_eq!(Bare.supports(*op), !depends_on_kind(*op), "{op:?}");
+        }
+        for op in [
+            Operation::DescribeKey,
+            Operation::ScheduleKeyDeletion,
+            Operation::CreateGrant,
+            Operation::TagResource,
+        ] {
+            assert!(Bare.supports(op));
+        }
+        for op in [
+            Operation::Encrypt,
+            Operation::Decrypt,
+            Operation::GenerateDataKey,
+            Operation::RotateKeyOnDemand,
+        ] {
+            assert!(!Bare.supports(op));
+        }
+        assert!(!Bare.rotatable());
     }
 
     fn unsupported(r: Result<impl Sized, KindError>) -> KmsError {
