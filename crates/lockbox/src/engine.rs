@@ -409,7 +409,7 @@ impl Engine {
                 ),
             ));
         }
-        keykind::for_spec(r.spec)?.encryption_algorithm(&self.arn(r), r.usage, algorithm)?;
+        keykind::for_spec(r.spec)?.encryption_algorithm(&|| self.arn(r), r.usage, algorithm)?;
         Ok(())
     }
 

@@ -106,11 +106,12 @@ pub(crate) trait KeyKind: Send + Sync {
         )))
     }
 
-    /// The encryption algorithm a call on `key` (of `usage`) uses: the requested one if the
-    /// kind allows it, else its default when none was requested.
+    /// The encryption algorithm a call on a key of `usage` uses: the requested one if the
+    /// kind allows it, else its default when none was requested. `key` names the key in a
+    /// refusal; it is only called to make one.
     fn encryption_algorithm(
         &self,
-        key: &KeyArn,
+        key: &dyn Fn() -> KeyArn,
         usage: KeyUsage,
         requested: Option<EncryptionAlgorithm>,
     ) -> Result<EncryptionAlgorithm, KmsError> {
@@ -120,14 +121,15 @@ pub(crate) trait KeyKind: Send + Sync {
             Some(a) => Err(KmsError::new(
                 ErrorKind::InvalidKeyUsage,
                 format!(
-                    "{key} is a {} key; the encryption algorithm {a} is not valid for it.",
+                    "{} is a {} key; the encryption algorithm {a} is not valid for it.",
+                    key(),
                     self.name()
                 ),
             )),
             None => allowed.first().copied().ok_or_else(|| {
                 KmsError::new(
                     ErrorKind::InvalidKeyUsage,
-                    format!("{key} is a {} key; it does not encrypt.", self.name()),
+                    format!("{} is a {} key; it does not encrypt.", key(), self.name()),
                 )
             }),
         }
@@ -466,7 +468,7 @@ mod tests {
         }
         // Defaults for what a kind that does not encrypt is asked.
         let arn = lockbox_api::ArnScope::new("aws", "us-east-1", "111122223333")?.key_arn(m.key_id);
-        let e = Bare.encryption_algorithm(&arn, KeyUsage::GenerateVerifyMac, None).err().unwrap();
+        let e = Bare.encryption_algorithm(&|| arn.clone(), KeyUsage::GenerateVerifyMac, None).err().unwrap();
         assert_eq!((e.kind(), e.message()), (ErrorKind::InvalidKeyUsage, format!("{arn} is a bare key; it does not encrypt.").as_str()));
         assert!(!Bare.rotatable());
         // The template is what makes material: an HMAC key on the token.
