@@ -75,11 +75,10 @@ impl Drop for MaintenanceThread {
 /// The 64-hex-digit identifier of a material version: the key id and the token object's
 /// CKA_ID, both 16 bytes.
 pub(crate) fn key_material_id(key: KeyId, m: &Material) -> String {
-    key.as_bytes()
-        .iter()
-        .chain(m.object_id.iter())
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    let mut both = [0u8; 32];
+    both[..16].copy_from_slice(key.as_bytes());
+    both[16..].copy_from_slice(&m.object_id);
+    hex::encode(both)
 }
 
 fn check_rotation_period(days: u32) -> Result<(), KmsError> {

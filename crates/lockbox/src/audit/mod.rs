@@ -858,8 +858,9 @@ pub(crate) fn parse_mark(v: &[u8]) -> Result<Option<(u64, [u8; 32])>, String> {
     Ok(Some((u64::from_be_bytes(seq), hash)))
 }
 
+/// Lowercase hex, as every identifier in the audit trail is written.
 pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(bytes)
 }
 
 #[cfg(test)]
