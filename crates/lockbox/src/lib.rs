@@ -42,6 +42,7 @@ mod clock;
 mod config;
 mod engine;
 mod error;
+mod keykind;
 mod lifecycle;
 pub mod lock;
 mod ops;
