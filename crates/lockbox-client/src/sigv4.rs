@@ -381,15 +381,9 @@ pub fn hmac(key: &[u8], data: &[u8]) -> Zeroizing<[u8; 32]> {
     Zeroizing::new(mac.finalize().into_bytes().into())
 }
 
-/// Lower-case hex.
+/// Lower-case hex (the `hex` crate, as everywhere in Lockbox).
 pub fn hex(bytes: &[u8]) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for &b in bytes {
-        s.push(char::from(HEX[usize::from(b >> 4)]));
-        s.push(char::from(HEX[usize::from(b & 15)]));
-    }
-    s
+    hex::encode(bytes)
 }
 
 /// Lower- or upper-case hex to bytes; `None` if it is not 64 hex digits.
@@ -397,12 +391,5 @@ pub fn unhex(s: &str) -> Option<Vec<u8>> {
     if s.len() != 64 {
         return None;
     }
-    s.as_bytes()
-        .chunks(2)
-        .map(|p| {
-            let h = (p[0] as char).to_digit(16)?;
-            let l = (p[1] as char).to_digit(16)?;
-            Some((h * 16 + l) as u8)
-        })
-        .collect()
+    hex::decode(s).ok()
 }
