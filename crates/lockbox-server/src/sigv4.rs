@@ -177,6 +177,46 @@ pub fn verify<'c>(
     Ok(credential)
 }
 
+/// What a request's signature covers, as [`verify`] computes it first (the query decoded and
+/// re-encoded strictly): the canonical request and the string to sign.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignedText {
+    /// The canonical request, as bytes (header values may be non-UTF-8 `obs-text`).
+    pub canonical_request: Vec<u8>,
+    /// `AWS4-HMAC-SHA256`, the date, the credential scope and the canonical request's hash.
+    pub string_to_sign: String,
+}
+
+/// The canonical request and string to sign of a signed request, from its own
+/// `Authorization` (signed headers, scope) and `X-Amz-Date`, with the same parsing and
+/// errors as [`verify`] but no credential, clock or scope check. For the known-answer tests
+/// (AWS's signing test suite) and for diagnosing a client's signature mismatch.
+#[doc(hidden)]
+pub fn signed_text(parts: &http::request::Parts, body: &[u8]) -> Result<SignedText, WireError> {
+    let auth = parse_authorization(&parts.headers)?;
+    let amz_date = parse_amz_date(&parts.headers)?;
+    parse_scope(auth.credential)?;
+    let query = canonical_query(parts.uri.query().unwrap_or(""), QueryStyle::Strict);
+    let canonical_request = canonical_request(
+        parts.method.as_str(),
+        parts.uri.path(),
+        &query,
+        &parts.headers,
+        &auth.signed_headers,
+        host_of(&parts.uri),
+        &hex(&Sha256::digest(body)),
+    )?;
+    let string_to_sign = string_to_sign(
+        &amz_date.text,
+        auth.credential_scope(),
+        &canonical_request,
+    );
+    Ok(SignedText {
+        canonical_request,
+        string_to_sign,
+    })
+}
+
 /// The access key id a request's `Authorization` header names in its SigV4 credential, if
 /// it has one that looks like an access key id (letters and digits, at most 128): for the
 /// audit record of a refused request. Never the signature, never anything secret.
