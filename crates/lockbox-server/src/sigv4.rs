@@ -115,7 +115,7 @@ pub fn verify<'c>(
             return Err(invalid_signature(format!(
                 "This service requires a signed payload: x-amz-content-sha256 must be the \
                  hex SHA-256 of the body, not '{}'.",
-                String::from_utf8_lossy(claimed)
+                String::from_utf8_lossy(&claimed[..claimed.len().min(80)])
             )));
         }
         if !claimed.eq_ignore_ascii_case(body_hash.as_bytes()) {
@@ -617,7 +617,8 @@ fn canonical_request(
                 continue;
             }
             return Err(incomplete(format!(
-                "SignedHeaders names '{name}', which the request does not carry."
+                "SignedHeaders names '{}', which the request does not carry.",
+                name.chars().take(200).collect::<String>()
             )));
         }
         let mut first = true;
@@ -1188,6 +1189,39 @@ mod tests {
             verify_kms(&q, b"{}", at(EXAMPLE_TIME)),
             "IncompleteSignatureException",
             "The request carries more than one Authorization header.",
+        );
+    }
+
+    #[test]
+    fn messages_echo_at_most_a_bounded_part_of_the_request() {
+        // A request head may be 64 KiB; an error message quotes a bounded part of it.
+        let p = signed_kms(b"{}", at(EXAMPLE_TIME));
+        let long = "x".repeat(10_000);
+        let q = with_auth(
+            &p,
+            &authorization(&p).replace("x-amz-target,", &format!("x-amz-target;{long},")),
+        );
+        assert_err(
+            verify_kms(&q, b"{}", at(EXAMPLE_TIME)),
+            "IncompleteSignatureException",
+            &format!(
+                "SignedHeaders names '{}', which the request does not carry.",
+                &long[..200]
+            ),
+        );
+        let mut q = p.clone();
+        q.headers.insert(
+            X_AMZ_CONTENT_SHA256,
+            format!("STREAMING-{long}").parse().unwrap(),
+        );
+        assert_err(
+            verify_kms(&q, b"{}", at(EXAMPLE_TIME)),
+            "InvalidSignatureException",
+            &format!(
+                "This service requires a signed payload: x-amz-content-sha256 must be the hex \
+                 SHA-256 of the body, not 'STREAMING-{}'.",
+                &long[..70]
+            ),
         );
     }
 
