@@ -61,7 +61,9 @@ refuse! {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&pick, body)) = data.split_first() else { return };
+    let Some((&pick, body)) = data.split_first() else {
+        return;
+    };
     let op = Operation::ALL[usize::from(pick) % Operation::ALL.len()];
     let e = serve(&Refuse, op, body).expect_err("the Kms refuses every call");
     if e.message == DECODED {

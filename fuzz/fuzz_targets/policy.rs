@@ -6,7 +6,9 @@ use libfuzzer_sys::fuzz_target;
 use lockbox_api::ErrorKind;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(document) = std::str::from_utf8(data) else { return };
+    let Ok(document) = std::str::from_utf8(data) else {
+        return;
+    };
     if let Err(e) = lockbox::fuzzing::parse_policy(document) {
         assert_eq!(e.kind(), ErrorKind::MalformedPolicyDocument, "{e}");
         assert!(!e.message().is_empty());

@@ -23,7 +23,9 @@ fuzz_target!(|data: &[u8]| {
     let content_sha256 = pieces.next().filter(|p| !p.is_empty());
     let body = pieces.next().unwrap_or_default();
 
-    let Ok(authorization) = HeaderValue::from_bytes(authorization) else { return };
+    let Ok(authorization) = HeaderValue::from_bytes(authorization) else {
+        return;
+    };
     let uri = target
         .and_then(|t| Uri::try_from(t).ok())
         .unwrap_or_else(|| Uri::from_static("/"));
@@ -36,10 +38,14 @@ fuzz_target!(|data: &[u8]| {
         None => request = request.header("x-amz-date", "20150830T123600Z"),
     }
     if let Some(claimed) = content_sha256 {
-        let Ok(claimed) = HeaderValue::from_bytes(claimed) else { return };
+        let Ok(claimed) = HeaderValue::from_bytes(claimed) else {
+            return;
+        };
         request = request.header("x-amz-content-sha256", claimed);
     }
-    let Ok(request) = request.body(()) else { return };
+    let Ok(request) = request.body(()) else {
+        return;
+    };
     let (parts, ()) = request.into_parts();
 
     let store = CredentialStore::from_entries([Credential::new(
@@ -79,5 +85,10 @@ fn check(e: &lockbox_server::WireError) {
         e.code
     );
     // Echoed input is cut short: the message never grows with the header.
-    assert!(e.message.len() <= 600, "{} bytes: {}", e.message.len(), e.message);
+    assert!(
+        e.message.len() <= 600,
+        "{} bytes: {}",
+        e.message.len(),
+        e.message
+    );
 }

@@ -206,11 +206,8 @@ pub fn signed_text(parts: &http::request::Parts, body: &[u8]) -> Result<SignedTe
         host_of(&parts.uri),
         &hex(&Sha256::digest(body)),
     )?;
-    let string_to_sign = string_to_sign(
-        &amz_date.text,
-        auth.credential_scope(),
-        &canonical_request,
-    );
+    let string_to_sign =
+        string_to_sign(&amz_date.text, auth.credential_scope(), &canonical_request);
     Ok(SignedText {
         canonical_request,
         string_to_sign,

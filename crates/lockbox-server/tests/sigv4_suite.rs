@@ -281,7 +281,8 @@ fn sign_writes_the_suites_authorization() {
         let dir = suite_dir().join(name);
         let c = context(&dir);
         let request = parse_request(&std::fs::read(dir.join("request.txt")).unwrap());
-        let expected = parse_request(&std::fs::read(dir.join("header-signed-request.txt")).unwrap());
+        let expected =
+            parse_request(&std::fs::read(dir.join("header-signed-request.txt")).unwrap());
 
         let mut headers = header_map(&request.headers);
         // What the suite's signer adds before signing: the session token (unless the case
