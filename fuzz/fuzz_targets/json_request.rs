@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use lockbox_api::*;
+use lockbox_api::{ErrorKind, Kms, KmsError, Request, Response};
 use lockbox_server::wire::{Operation, serve};
 
 /// The message of every call that got past decoding.
@@ -13,51 +13,10 @@ const DECODED: &str = "fuzz: decoded";
 /// A Kms that fails every call: only the decoder runs.
 struct Refuse;
 
-macro_rules! refuse {
-    ($($method:ident($req:ty) -> $resp:ty;)+) => {
-        impl Kms for Refuse {
-            $(fn $method(&self, _req: $req) -> Result<$resp, KmsError> {
-                Err(KmsError::new(ErrorKind::NotFound, DECODED))
-            })+
-        }
-    };
-}
-
-refuse! {
-    create_key(CreateKeyRequest) -> CreateKeyResponse;
-    describe_key(DescribeKeyRequest) -> DescribeKeyResponse;
-    list_keys(ListKeysRequest) -> ListKeysResponse;
-    update_key_description(UpdateKeyDescriptionRequest) -> ();
-    enable_key(EnableKeyRequest) -> ();
-    disable_key(DisableKeyRequest) -> ();
-    schedule_key_deletion(ScheduleKeyDeletionRequest) -> ScheduleKeyDeletionResponse;
-    cancel_key_deletion(CancelKeyDeletionRequest) -> CancelKeyDeletionResponse;
-    create_alias(AliasRequest) -> ();
-    update_alias(AliasRequest) -> ();
-    delete_alias(DeleteAliasRequest) -> ();
-    list_aliases(ListAliasesRequest) -> ListAliasesResponse;
-    tag_resource(TagResourceRequest) -> ();
-    untag_resource(UntagResourceRequest) -> ();
-    list_resource_tags(ListResourceTagsRequest) -> ListResourceTagsResponse;
-    encrypt(EncryptRequest) -> EncryptResponse;
-    decrypt(DecryptRequest) -> DecryptResponse;
-    re_encrypt(ReEncryptRequest) -> ReEncryptResponse;
-    generate_data_key(GenerateDataKeyRequest) -> GenerateDataKeyResponse;
-    generate_data_key_without_plaintext(GenerateDataKeyRequest) -> GenerateDataKeyWithoutPlaintextResponse;
-    generate_random(GenerateRandomRequest) -> GenerateRandomResponse;
-    enable_key_rotation(EnableKeyRotationRequest) -> ();
-    disable_key_rotation(DisableKeyRotationRequest) -> ();
-    get_key_rotation_status(GetKeyRotationStatusRequest) -> GetKeyRotationStatusResponse;
-    rotate_key_on_demand(RotateKeyOnDemandRequest) -> RotateKeyOnDemandResponse;
-    list_key_rotations(ListKeyRotationsRequest) -> ListKeyRotationsResponse;
-    put_key_policy(PutKeyPolicyRequest) -> ();
-    get_key_policy(GetKeyPolicyRequest) -> GetKeyPolicyResponse;
-    list_key_policies(ListKeyPoliciesRequest) -> ListKeyPoliciesResponse;
-    create_grant(CreateGrantRequest) -> CreateGrantResponse;
-    list_grants(ListGrantsRequest) -> ListGrantsResponse;
-    list_retirable_grants(ListRetirableGrantsRequest) -> ListGrantsResponse;
-    retire_grant(RetireGrantRequest) -> ();
-    revoke_grant(RevokeGrantRequest) -> ();
+impl Kms for Refuse {
+    fn call(&self, _request: Request) -> Result<Response, KmsError> {
+        Err(KmsError::new(ErrorKind::NotFound, DECODED))
+    }
 }
 
 fuzz_target!(|data: &[u8]| {

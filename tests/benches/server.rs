@@ -50,7 +50,7 @@ use lockbox_server::http_client::HttpTransport;
 use lockbox_server::remote::{RemoteKms, Transport};
 use lockbox_server::server::{Server, ServerConfig};
 use lockbox_server::sigv4;
-use lockbox_server::wire::{self, Operation};
+use lockbox_server::wire::{self, FromTarget, Operation};
 use zeroize::Zeroizing;
 
 const ACCESS_KEY_ID: &str = "LBKBENCH0000000000000";

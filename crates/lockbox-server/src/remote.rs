@@ -77,268 +77,160 @@ pub fn is_throttling(e: &KmsError) -> bool {
 }
 
 impl Kms for RemoteKms {
-    fn create_key(&self, req: CreateKeyRequest) -> Result<CreateKeyResponse, KmsError> {
-        self.call_with(
-            Operation::CreateKey,
-            &wire::create_key_request(&req),
-            wire::create_key_response,
-        )
-    }
-
-    fn describe_key(&self, req: DescribeKeyRequest) -> Result<DescribeKeyResponse, KmsError> {
-        self.call_with(
-            Operation::DescribeKey,
-            &wire::describe_key_request(&req),
-            wire::describe_key_response,
-        )
-    }
-
-    fn list_keys(&self, req: ListKeysRequest) -> Result<ListKeysResponse, KmsError> {
-        self.call_with(
-            Operation::ListKeys,
-            &wire::list_keys_request(&req),
-            wire::list_keys_response,
-        )
-    }
-
-    fn update_key_description(&self, req: UpdateKeyDescriptionRequest) -> Result<(), KmsError> {
-        self.call_unit(
-            Operation::UpdateKeyDescription,
-            &wire::update_key_description_request(&req),
-        )
-    }
-
-    fn enable_key(&self, req: EnableKeyRequest) -> Result<(), KmsError> {
-        self.call_unit(Operation::EnableKey, &wire::enable_key_request(&req))
-    }
-
-    fn disable_key(&self, req: DisableKeyRequest) -> Result<(), KmsError> {
-        self.call_unit(Operation::DisableKey, &wire::disable_key_request(&req))
-    }
-
-    fn schedule_key_deletion(
-        &self,
-        req: ScheduleKeyDeletionRequest,
-    ) -> Result<ScheduleKeyDeletionResponse, KmsError> {
-        self.call_with(
-            Operation::ScheduleKeyDeletion,
-            &wire::schedule_key_deletion_request(&req),
-            wire::schedule_key_deletion_response,
-        )
-    }
-
-    fn cancel_key_deletion(
-        &self,
-        req: CancelKeyDeletionRequest,
-    ) -> Result<CancelKeyDeletionResponse, KmsError> {
-        self.call_with(
-            Operation::CancelKeyDeletion,
-            &wire::cancel_key_deletion_request(&req),
-            wire::cancel_key_deletion_response,
-        )
-    }
-
-    fn create_alias(&self, req: AliasRequest) -> Result<(), KmsError> {
-        self.call_unit(Operation::CreateAlias, &wire::alias_request(&req))
-    }
-
-    fn update_alias(&self, req: AliasRequest) -> Result<(), KmsError> {
-        self.call_unit(Operation::UpdateAlias, &wire::alias_request(&req))
-    }
-
-    fn delete_alias(&self, req: DeleteAliasRequest) -> Result<(), KmsError> {
-        self.call_unit(Operation::DeleteAlias, &wire::delete_alias_request(&req))
-    }
-
-    fn list_aliases(&self, req: ListAliasesRequest) -> Result<ListAliasesResponse, KmsError> {
-        self.call_with(
-            Operation::ListAliases,
-            &wire::list_aliases_request(&req),
-            wire::list_aliases_response,
-        )
-    }
-
-    fn tag_resource(&self, req: TagResourceRequest) -> Result<(), KmsError> {
-        self.call_unit(Operation::TagResource, &wire::tag_resource_request(&req))
-    }
-
-    fn untag_resource(&self, req: UntagResourceRequest) -> Result<(), KmsError> {
-        self.call_unit(
-            Operation::UntagResource,
-            &wire::untag_resource_request(&req),
-        )
-    }
-
-    fn list_resource_tags(
-        &self,
-        req: ListResourceTagsRequest,
-    ) -> Result<ListResourceTagsResponse, KmsError> {
-        self.call_with(
-            Operation::ListResourceTags,
-            &wire::list_resource_tags_request(&req),
-            wire::list_resource_tags_response,
-        )
-    }
-
-    fn encrypt(&self, req: EncryptRequest) -> Result<EncryptResponse, KmsError> {
-        self.call_with(
-            Operation::Encrypt,
-            &wire::encrypt_request(&req),
-            wire::encrypt_response,
-        )
-    }
-
-    fn decrypt(&self, req: DecryptRequest) -> Result<DecryptResponse, KmsError> {
-        self.call_with(
-            Operation::Decrypt,
-            &wire::decrypt_request(&req),
-            wire::decrypt_response,
-        )
-    }
-
-    fn re_encrypt(&self, req: ReEncryptRequest) -> Result<ReEncryptResponse, KmsError> {
-        self.call_with(
-            Operation::ReEncrypt,
-            &wire::re_encrypt_request(&req),
-            wire::re_encrypt_response,
-        )
-    }
-
-    fn generate_data_key(
-        &self,
-        req: GenerateDataKeyRequest,
-    ) -> Result<GenerateDataKeyResponse, KmsError> {
-        self.call_with(
-            Operation::GenerateDataKey,
-            &wire::generate_data_key_request(&req),
-            wire::generate_data_key_response,
-        )
-    }
-
-    fn generate_data_key_without_plaintext(
-        &self,
-        req: GenerateDataKeyRequest,
-    ) -> Result<GenerateDataKeyWithoutPlaintextResponse, KmsError> {
-        self.call_with(
-            Operation::GenerateDataKeyWithoutPlaintext,
-            &wire::generate_data_key_request(&req),
-            wire::generate_data_key_without_plaintext_response,
-        )
-    }
-
-    fn generate_random(
-        &self,
-        req: GenerateRandomRequest,
-    ) -> Result<GenerateRandomResponse, KmsError> {
-        self.call_with(
-            Operation::GenerateRandom,
-            &wire::generate_random_request(&req),
-            wire::generate_random_response,
-        )
-    }
-
-    fn enable_key_rotation(&self, req: EnableKeyRotationRequest) -> Result<(), KmsError> {
-        self.call_unit(
-            Operation::EnableKeyRotation,
-            &wire::enable_key_rotation_request(&req),
-        )
-    }
-
-    fn disable_key_rotation(&self, req: DisableKeyRotationRequest) -> Result<(), KmsError> {
-        self.call_unit(
-            Operation::DisableKeyRotation,
-            &wire::disable_key_rotation_request(&req),
-        )
-    }
-
-    fn get_key_rotation_status(
-        &self,
-        req: GetKeyRotationStatusRequest,
-    ) -> Result<GetKeyRotationStatusResponse, KmsError> {
-        self.call_with(
-            Operation::GetKeyRotationStatus,
-            &wire::get_key_rotation_status_request(&req),
-            wire::get_key_rotation_status_response,
-        )
-    }
-
-    fn rotate_key_on_demand(
-        &self,
-        req: RotateKeyOnDemandRequest,
-    ) -> Result<RotateKeyOnDemandResponse, KmsError> {
-        self.call_with(
-            Operation::RotateKeyOnDemand,
-            &wire::rotate_key_on_demand_request(&req),
-            wire::rotate_key_on_demand_response,
-        )
-    }
-
-    fn list_key_rotations(
-        &self,
-        req: ListKeyRotationsRequest,
-    ) -> Result<ListKeyRotationsResponse, KmsError> {
-        self.call_with(
-            Operation::ListKeyRotations,
-            &wire::list_key_rotations_request(&req),
-            wire::list_key_rotations_response,
-        )
-    }
-
-    fn put_key_policy(&self, req: PutKeyPolicyRequest) -> Result<(), KmsError> {
-        self.call_unit(Operation::PutKeyPolicy, &wire::put_key_policy_request(&req))
-    }
-
-    fn get_key_policy(&self, req: GetKeyPolicyRequest) -> Result<GetKeyPolicyResponse, KmsError> {
-        self.call_with(
-            Operation::GetKeyPolicy,
-            &wire::get_key_policy_request(&req),
-            wire::get_key_policy_response,
-        )
-    }
-
-    fn list_key_policies(
-        &self,
-        req: ListKeyPoliciesRequest,
-    ) -> Result<ListKeyPoliciesResponse, KmsError> {
-        self.call_with(
-            Operation::ListKeyPolicies,
-            &wire::list_key_policies_request(&req),
-            wire::list_key_policies_response,
-        )
-    }
-
-    fn create_grant(&self, req: CreateGrantRequest) -> Result<CreateGrantResponse, KmsError> {
-        self.call_with(
-            Operation::CreateGrant,
-            &wire::create_grant_request(&req),
-            wire::create_grant_response,
-        )
-    }
-
-    fn list_grants(&self, req: ListGrantsRequest) -> Result<ListGrantsResponse, KmsError> {
-        self.call_with(
-            Operation::ListGrants,
-            &wire::list_grants_request(&req),
-            wire::list_grants_response,
-        )
-    }
-
-    fn list_retirable_grants(
-        &self,
-        req: ListRetirableGrantsRequest,
-    ) -> Result<ListGrantsResponse, KmsError> {
-        self.call_with(
-            Operation::ListRetirableGrants,
-            &wire::list_retirable_grants_request(&req),
-            wire::list_grants_response,
-        )
-    }
-
-    fn retire_grant(&self, req: RetireGrantRequest) -> Result<(), KmsError> {
-        self.call_unit(Operation::RetireGrant, &wire::retire_grant_request(&req))
-    }
-
-    fn revoke_grant(&self, req: RevokeGrantRequest) -> Result<(), KmsError> {
-        self.call_unit(Operation::RevokeGrant, &wire::revoke_grant_request(&req))
+    fn call(&self, request: Request) -> Result<Response, KmsError> {
+        use Operation as O;
+        use Request as Q;
+        use Response as A;
+        Ok(match request {
+            Q::CreateKey(req) => A::CreateKey(self.call_with(
+                O::CreateKey,
+                &wire::create_key_request(&req),
+                wire::create_key_response,
+            )?),
+            Q::DescribeKey(req) => A::DescribeKey(self.call_with(
+                O::DescribeKey,
+                &wire::describe_key_request(&req),
+                wire::describe_key_response,
+            )?),
+            Q::ListKeys(req) => A::ListKeys(self.call_with(
+                O::ListKeys,
+                &wire::list_keys_request(&req),
+                wire::list_keys_response,
+            )?),
+            Q::UpdateKeyDescription(req) => A::UpdateKeyDescription(self.call_unit(
+                O::UpdateKeyDescription,
+                &wire::update_key_description_request(&req),
+            )?),
+            Q::EnableKey(req) => {
+                A::EnableKey(self.call_unit(O::EnableKey, &wire::enable_key_request(&req))?)
+            }
+            Q::DisableKey(req) => {
+                A::DisableKey(self.call_unit(O::DisableKey, &wire::disable_key_request(&req))?)
+            }
+            Q::ScheduleKeyDeletion(req) => A::ScheduleKeyDeletion(self.call_with(
+                O::ScheduleKeyDeletion,
+                &wire::schedule_key_deletion_request(&req),
+                wire::schedule_key_deletion_response,
+            )?),
+            Q::CancelKeyDeletion(req) => A::CancelKeyDeletion(self.call_with(
+                O::CancelKeyDeletion,
+                &wire::cancel_key_deletion_request(&req),
+                wire::cancel_key_deletion_response,
+            )?),
+            Q::CreateAlias(req) => {
+                A::CreateAlias(self.call_unit(O::CreateAlias, &wire::alias_request(&req))?)
+            }
+            Q::UpdateAlias(req) => {
+                A::UpdateAlias(self.call_unit(O::UpdateAlias, &wire::alias_request(&req))?)
+            }
+            Q::DeleteAlias(req) => {
+                A::DeleteAlias(self.call_unit(O::DeleteAlias, &wire::delete_alias_request(&req))?)
+            }
+            Q::ListAliases(req) => A::ListAliases(self.call_with(
+                O::ListAliases,
+                &wire::list_aliases_request(&req),
+                wire::list_aliases_response,
+            )?),
+            Q::TagResource(req) => {
+                A::TagResource(self.call_unit(O::TagResource, &wire::tag_resource_request(&req))?)
+            }
+            Q::UntagResource(req) => A::UntagResource(
+                self.call_unit(O::UntagResource, &wire::untag_resource_request(&req))?,
+            ),
+            Q::ListResourceTags(req) => A::ListResourceTags(self.call_with(
+                O::ListResourceTags,
+                &wire::list_resource_tags_request(&req),
+                wire::list_resource_tags_response,
+            )?),
+            Q::Encrypt(req) => A::Encrypt(self.call_with(
+                O::Encrypt,
+                &wire::encrypt_request(&req),
+                wire::encrypt_response,
+            )?),
+            Q::Decrypt(req) => A::Decrypt(self.call_with(
+                O::Decrypt,
+                &wire::decrypt_request(&req),
+                wire::decrypt_response,
+            )?),
+            Q::ReEncrypt(req) => A::ReEncrypt(self.call_with(
+                O::ReEncrypt,
+                &wire::re_encrypt_request(&req),
+                wire::re_encrypt_response,
+            )?),
+            Q::GenerateDataKey(req) => A::GenerateDataKey(self.call_with(
+                O::GenerateDataKey,
+                &wire::generate_data_key_request(&req),
+                wire::generate_data_key_response,
+            )?),
+            Q::GenerateDataKeyWithoutPlaintext(req) => {
+                A::GenerateDataKeyWithoutPlaintext(self.call_with(
+                    O::GenerateDataKeyWithoutPlaintext,
+                    &wire::generate_data_key_request(&req),
+                    wire::generate_data_key_without_plaintext_response,
+                )?)
+            }
+            Q::GenerateRandom(req) => A::GenerateRandom(self.call_with(
+                O::GenerateRandom,
+                &wire::generate_random_request(&req),
+                wire::generate_random_response,
+            )?),
+            Q::EnableKeyRotation(req) => A::EnableKeyRotation(self.call_unit(
+                O::EnableKeyRotation,
+                &wire::enable_key_rotation_request(&req),
+            )?),
+            Q::DisableKeyRotation(req) => A::DisableKeyRotation(self.call_unit(
+                O::DisableKeyRotation,
+                &wire::disable_key_rotation_request(&req),
+            )?),
+            Q::GetKeyRotationStatus(req) => A::GetKeyRotationStatus(self.call_with(
+                O::GetKeyRotationStatus,
+                &wire::get_key_rotation_status_request(&req),
+                wire::get_key_rotation_status_response,
+            )?),
+            Q::RotateKeyOnDemand(req) => A::RotateKeyOnDemand(self.call_with(
+                O::RotateKeyOnDemand,
+                &wire::rotate_key_on_demand_request(&req),
+                wire::rotate_key_on_demand_response,
+            )?),
+            Q::ListKeyRotations(req) => A::ListKeyRotations(self.call_with(
+                O::ListKeyRotations,
+                &wire::list_key_rotations_request(&req),
+                wire::list_key_rotations_response,
+            )?),
+            Q::PutKeyPolicy(req) => A::PutKeyPolicy(
+                self.call_unit(O::PutKeyPolicy, &wire::put_key_policy_request(&req))?,
+            ),
+            Q::GetKeyPolicy(req) => A::GetKeyPolicy(self.call_with(
+                O::GetKeyPolicy,
+                &wire::get_key_policy_request(&req),
+                wire::get_key_policy_response,
+            )?),
+            Q::ListKeyPolicies(req) => A::ListKeyPolicies(self.call_with(
+                O::ListKeyPolicies,
+                &wire::list_key_policies_request(&req),
+                wire::list_key_policies_response,
+            )?),
+            Q::CreateGrant(req) => A::CreateGrant(self.call_with(
+                O::CreateGrant,
+                &wire::create_grant_request(&req),
+                wire::create_grant_response,
+            )?),
+            Q::ListGrants(req) => A::ListGrants(self.call_with(
+                O::ListGrants,
+                &wire::list_grants_request(&req),
+                wire::list_grants_response,
+            )?),
+            Q::ListRetirableGrants(req) => A::ListRetirableGrants(self.call_with(
+                O::ListRetirableGrants,
+                &wire::list_retirable_grants_request(&req),
+                wire::list_grants_response,
+            )?),
+            Q::RetireGrant(req) => {
+                A::RetireGrant(self.call_unit(O::RetireGrant, &wire::retire_grant_request(&req))?)
+            }
+            Q::RevokeGrant(req) => {
+                A::RevokeGrant(self.call_unit(O::RevokeGrant, &wire::revoke_grant_request(&req))?)
+            }
+        })
     }
 }

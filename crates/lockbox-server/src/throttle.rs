@@ -21,7 +21,7 @@
 //! | `retire_revoke_grant` | RetireGrant, RevokeGrant | 30 | per operation |
 //! | `put_key_policy` | PutKeyPolicy | 15 | |
 //! | `tag_resource` | TagResource | 10 | |
-//! | `management` | CreateAlias, UpdateAlias, DeleteAlias, EnableKey, DisableKey, EnableKeyRotation, DisableKeyRotation, RotateKeyOnDemand, ScheduleKeyDeletion, CancelKeyDeletion, UpdateKeyDescription, UntagResource, and any operation not listed | 5 | per operation |
+//! | `management` | CreateAlias, UpdateAlias, DeleteAlias, EnableKey, DisableKey, EnableKeyRotation, DisableKeyRotation, RotateKeyOnDemand, ScheduleKeyDeletion, CancelKeyDeletion, UpdateKeyDescription, UntagResource | 5 | per operation |
 //!
 //! The server keeps one bucket per account that has called (accounts come only from
 //! authenticated credentials, so their number is bounded by the credentials file).
@@ -29,86 +29,33 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use lockbox_api::Operation;
 use parking_lot::Mutex;
 use serde::Deserialize;
 
 use crate::error::WireError;
 
-/// A quota class: a group of operations that share a default rate (and, for
-/// [`Class::Cryptographic`], one bucket).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Class {
-    /// The symmetric cryptographic operations, sharing one bucket.
-    Cryptographic,
-    /// DescribeKey.
-    DescribeKey,
-    /// GetKeyPolicy and GetKeyRotationStatus.
-    KeyReads,
-    /// The List operations.
-    Lists,
-    /// CreateKey.
-    CreateKey,
-    /// CreateGrant.
-    CreateGrant,
-    /// RetireGrant and RevokeGrant.
-    RetireRevokeGrant,
-    /// PutKeyPolicy.
-    PutKeyPolicy,
-    /// TagResource.
-    TagResource,
-    /// Key and alias management, and any operation not otherwise classed.
-    Management,
+/// A quota class: the operation table's (`lockbox_api::Operation::throttle_class`).
+pub use lockbox_api::ThrottleClass as Class;
+
+/// What one request draws on: its operation's class, and its name for classes whose
+/// operations each have a bucket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Quota {
+    class: Class,
+    operation: &'static str,
 }
 
-impl Class {
-    /// The class of an operation, by its AWS name (`Encrypt`, `ListKeys`, ...).
-    pub fn of(operation: &str) -> Class {
-        match operation {
-            "Encrypt"
-            | "Decrypt"
-            | "ReEncrypt"
-            | "GenerateDataKey"
-            | "GenerateDataKeyWithoutPlaintext"
-            | "GenerateRandom" => Class::Cryptographic,
-            "DescribeKey" => Class::DescribeKey,
-            "GetKeyPolicy" | "GetKeyRotationStatus" => Class::KeyReads,
-            "ListKeys"
-            | "ListAliases"
-            | "ListGrants"
-            | "ListRetirableGrants"
-            | "ListKeyPolicies"
-            | "ListResourceTags"
-            | "ListKeyRotations" => Class::Lists,
-            "CreateKey" => Class::CreateKey,
-            "CreateGrant" => Class::CreateGrant,
-            "RetireGrant" | "RevokeGrant" => Class::RetireRevokeGrant,
-            "PutKeyPolicy" => Class::PutKeyPolicy,
-            "TagResource" => Class::TagResource,
-            _ => Class::Management,
-        }
+impl Quota {
+    /// The quota of an operation that is not in the operation table (a test double's).
+    pub fn new(class: Class, operation: &'static str) -> Quota {
+        Quota { class, operation }
     }
+}
 
-    /// The class's key in `[throttle]`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Class::Cryptographic => "cryptographic",
-            Class::DescribeKey => "describe_key",
-            Class::KeyReads => "key_reads",
-            Class::Lists => "lists",
-            Class::CreateKey => "create_key",
-            Class::CreateGrant => "create_grant",
-            Class::RetireRevokeGrant => "retire_revoke_grant",
-            Class::PutKeyPolicy => "put_key_policy",
-            Class::TagResource => "tag_resource",
-            Class::Management => "management",
-        }
-    }
-
-    /// Whether the class's operations share one bucket (else each has its own at the
-    /// class's rate).
-    fn shared(self) -> bool {
-        matches!(self, Class::Cryptographic)
+impl From<Operation> for Quota {
+    fn from(op: Operation) -> Quota {
+        Quota::new(op.throttle_class(), op.name())
     }
 }
 
@@ -140,7 +87,7 @@ pub struct ThrottleConfig {
     pub put_key_policy: u32,
     /// TagResource.
     pub tag_resource: u32,
-    /// Key and alias management, and any other operation.
+    /// Key and alias management.
     pub management: u32,
 }
 
@@ -181,7 +128,7 @@ impl ThrottleConfig {
 
     /// Checks every rate is within 1..=[`MAX_RATE`]; the message names the field.
     pub fn check(&self) -> Result<(), String> {
-        for class in ALL_CLASSES {
+        for &class in Class::ALL {
             let rate = self.rate(class);
             if !(1..=MAX_RATE).contains(&rate) {
                 return Err(format!(
@@ -194,19 +141,6 @@ impl ThrottleConfig {
         Ok(())
     }
 }
-
-const ALL_CLASSES: [Class; 10] = [
-    Class::Cryptographic,
-    Class::DescribeKey,
-    Class::KeyReads,
-    Class::Lists,
-    Class::CreateKey,
-    Class::CreateGrant,
-    Class::RetireRevokeGrant,
-    Class::PutKeyPolicy,
-    Class::TagResource,
-    Class::Management,
-];
 
 /// Token buckets per (account, class or operation). `Send + Sync`.
 pub struct Throttle {
@@ -237,9 +171,9 @@ impl Throttle {
         }
     }
 
-    /// Takes a token for one `operation` call by `account`, now.
-    pub fn check(&self, account: &str, operation: &'static str) -> Result<(), WireError> {
-        self.check_at(account, operation, Instant::now())
+    /// Takes a token for one call by `account` that draws on `quota`, now.
+    pub fn check(&self, account: &str, quota: impl Into<Quota>) -> Result<(), WireError> {
+        self.check_at(account, quota, Instant::now())
     }
 
     /// As [`Throttle::check`], at `now` (tests drive the clock). Times earlier than a
@@ -247,13 +181,13 @@ impl Throttle {
     pub fn check_at(
         &self,
         account: &str,
-        operation: &'static str,
+        quota: impl Into<Quota>,
         now: Instant,
     ) -> Result<(), WireError> {
         if !self.config.enabled {
             return Ok(());
         }
-        let class = Class::of(operation);
+        let Quota { class, operation } = quota.into();
         let rate = f64::from(self.config.rate(class));
         let key = BucketKey {
             account: account.to_owned(),
@@ -276,9 +210,10 @@ impl Throttle {
         }
     }
 
-    /// How long until `account` may call `operation` again (zero if it may now).
-    pub fn retry_after(&self, account: &str, operation: &'static str, now: Instant) -> Duration {
-        let class = Class::of(operation);
+    /// How long until `account` may make a call that draws on `quota` again (zero if it may
+    /// now).
+    pub fn retry_after(&self, account: &str, quota: impl Into<Quota>, now: Instant) -> Duration {
+        let Quota { class, operation } = quota.into();
         let rate = f64::from(self.config.rate(class));
         let key = BucketKey {
             account: account.to_owned(),
@@ -321,15 +256,18 @@ mod tests {
         let t = quotas(|c| c.create_key = 3);
         let t0 = Instant::now();
         for _ in 0..3 {
-            t.check_at("111122223333", "CreateKey", t0).unwrap();
+            t.check_at("111122223333", Operation::CreateKey, t0)
+                .unwrap();
         }
-        let e = t.check_at("111122223333", "CreateKey", t0).unwrap_err();
+        let e = t
+            .check_at("111122223333", Operation::CreateKey, t0)
+            .unwrap_err();
         assert_eq!(
             (e.status, e.code.as_ref(), e.message.as_str()),
             (400, "ThrottlingException", "Rate exceeded")
         );
         assert_eq!(
-            t.retry_after("111122223333", "CreateKey", t0),
+            t.retry_after("111122223333", Operation::CreateKey, t0),
             Duration::from_secs_f64(1.0 / 3.0)
         );
     }
@@ -339,21 +277,21 @@ mod tests {
         let t = quotas(|c| c.create_key = 10);
         let t0 = Instant::now();
         for _ in 0..10 {
-            t.check_at("a", "CreateKey", t0).unwrap();
+            t.check_at("a", Operation::CreateKey, t0).unwrap();
         }
-        assert!(t.check_at("a", "CreateKey", t0).is_err());
+        assert!(t.check_at("a", Operation::CreateKey, t0).is_err());
         // 100 ms at 10/s is one token.
         let t1 = t0 + Duration::from_millis(100);
-        t.check_at("a", "CreateKey", t1).unwrap();
-        assert!(t.check_at("a", "CreateKey", t1).is_err());
+        t.check_at("a", Operation::CreateKey, t1).unwrap();
+        assert!(t.check_at("a", Operation::CreateKey, t1).is_err());
         // A long pause refills to the cap (10), not beyond.
         let t2 = t1 + Duration::from_secs(60);
         for _ in 0..10 {
-            t.check_at("a", "CreateKey", t2).unwrap();
+            t.check_at("a", Operation::CreateKey, t2).unwrap();
         }
-        assert!(t.check_at("a", "CreateKey", t2).is_err());
+        assert!(t.check_at("a", Operation::CreateKey, t2).is_err());
         // A clock that steps back changes nothing.
-        assert!(t.check_at("a", "CreateKey", t0).is_err());
+        assert!(t.check_at("a", Operation::CreateKey, t0).is_err());
     }
 
     #[test]
@@ -363,24 +301,27 @@ mod tests {
             c.management = 1;
         });
         let t0 = Instant::now();
-        t.check_at("a", "Encrypt", t0).unwrap();
-        t.check_at("a", "GenerateDataKey", t0).unwrap();
-        assert!(t.check_at("a", "Decrypt", t0).is_err());
+        t.check_at("a", Operation::Encrypt, t0).unwrap();
+        t.check_at("a", Operation::GenerateDataKey, t0).unwrap();
+        assert!(t.check_at("a", Operation::Decrypt, t0).is_err());
         // Management operations each have a bucket of their own at the class rate.
-        t.check_at("a", "EnableKey", t0).unwrap();
-        t.check_at("a", "DisableKey", t0).unwrap();
-        assert!(t.check_at("a", "EnableKey", t0).is_err());
-        // Unknown operations fall in management.
-        assert_eq!(Class::of("SomethingNew"), Class::Management);
+        t.check_at("a", Operation::EnableKey, t0).unwrap();
+        t.check_at("a", Operation::DisableKey, t0).unwrap();
+        assert!(t.check_at("a", Operation::EnableKey, t0).is_err());
     }
 
     #[test]
     fn accounts_are_throttled_separately() {
         let t = quotas(|c| c.describe_key = 1);
         let t0 = Instant::now();
-        t.check_at("111111111111", "DescribeKey", t0).unwrap();
-        assert!(t.check_at("111111111111", "DescribeKey", t0).is_err());
-        t.check_at("222222222222", "DescribeKey", t0).unwrap();
+        t.check_at("111111111111", Operation::DescribeKey, t0)
+            .unwrap();
+        assert!(
+            t.check_at("111111111111", Operation::DescribeKey, t0)
+                .is_err()
+        );
+        t.check_at("222222222222", Operation::DescribeKey, t0)
+            .unwrap();
     }
 
     #[test]
@@ -391,18 +332,18 @@ mod tests {
         });
         let t0 = Instant::now();
         for _ in 0..100 {
-            t.check_at("a", "CreateKey", t0).unwrap();
+            t.check_at("a", Operation::CreateKey, t0).unwrap();
         }
     }
 
     #[test]
     fn defaults_follow_aws_kms_and_bounds_name_the_field() {
         let c = ThrottleConfig::default();
-        assert_eq!(c.rate(Class::of("Decrypt")), 5500);
-        assert_eq!(c.rate(Class::of("DescribeKey")), 2000);
-        assert_eq!(c.rate(Class::of("CreateKey")), 50);
-        assert_eq!(c.rate(Class::of("CreateAlias")), 5);
-        assert_eq!(c.rate(Class::of("ListKeys")), 100);
+        assert_eq!(c.rate(Operation::Decrypt.throttle_class()), 5500);
+        assert_eq!(c.rate(Operation::DescribeKey.throttle_class()), 2000);
+        assert_eq!(c.rate(Operation::CreateKey.throttle_class()), 50);
+        assert_eq!(c.rate(Operation::CreateAlias.throttle_class()), 5);
+        assert_eq!(c.rate(Operation::ListKeys.throttle_class()), 100);
         c.check().unwrap();
         let bad = ThrottleConfig {
             lists: 0,

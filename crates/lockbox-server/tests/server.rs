@@ -52,6 +52,14 @@ impl Frontend for TestFrontend {
         }
     }
 
+    fn throttle_class(&self, op: Op) -> lockbox_api::ThrottleClass {
+        match op {
+            Op::GenerateRandom => lockbox_api::ThrottleClass::Cryptographic,
+            Op::CreateKey => lockbox_api::ThrottleClass::CreateKey,
+            Op::Sleep => lockbox_api::ThrottleClass::Management,
+        }
+    }
+
     fn operation_name(&self, op: Op) -> &'static str {
         match op {
             Op::GenerateRandom => "GenerateRandom",

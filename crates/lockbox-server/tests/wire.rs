@@ -12,7 +12,7 @@ use lockbox::api::*;
 use lockbox::{Clock, Config, Engine};
 use lockbox_server::WireError;
 use lockbox_server::remote::{RemoteKms, Transport, is_throttling};
-use lockbox_server::wire::{self, Operation};
+use lockbox_server::wire::{self, FromTarget, Operation};
 use lockbox_token::testing::TestToken;
 use lockbox_token::token_test;
 use serde_json::{Value, json};

@@ -16,6 +16,7 @@ use crate::blob;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, Lifecycle};
 use crate::error::{Error, from_store, from_token};
+use crate::keykind::{self, KindError, MaterialRef};
 use crate::lifecycle::Counter;
 use crate::state::{self, Use};
 
@@ -347,7 +348,9 @@ impl Engine {
             origin: r.origin,
             key_manager: KeyManager::Customer,
             key_spec: r.spec,
-            encryption_algorithms: vec![EncryptionAlgorithm::SymmetricDefault],
+            encryption_algorithms: keykind::for_spec(r.spec)
+                .map(|k| k.encryption_algorithms(r.usage).to_vec())
+                .unwrap_or_default(),
             multi_region: false,
             pending_deletion_window_in_days: r.deletion.map(|d| d.window_days),
         }
@@ -406,16 +409,8 @@ impl Engine {
                 ),
             ));
         }
-        match algorithm {
-            None | Some(EncryptionAlgorithm::SymmetricDefault) => Ok(()),
-            Some(other) => Err(KmsError::new(
-                ErrorKind::InvalidKeyUsage,
-                format!(
-                    "{} is a symmetric key; the encryption algorithm {other} is not valid for it.",
-                    self.arn(r)
-                ),
-            )),
-        }
+        keykind::for_spec(r.spec)?.encryption_algorithm(&|| self.arn(r), r.usage, algorithm)?;
+        Ok(())
     }
 
     /// Encrypts `plaintext` under the current material of `r` into a new blob, as `permit`
@@ -426,34 +421,26 @@ impl Engine {
         action: &'static str,
         r: &KeyRecord,
         ctx: &EncryptionContext,
+        what: Sealed,
         plaintext: &[u8],
     ) -> Result<Vec<u8>, KmsError> {
         permit.require(r, action)?;
+        let kind = keykind::for_spec(r.spec)?;
         let material = self.count_encryption(r)?;
         let material = &material;
         if let Err(e) = self.check_available(r, material) {
             self.uncount_encryption(r.id, material.version);
             return Err(e);
         }
-        let mut out = blob::allocate(r.id, material.version, plaintext.len());
-        let mut aad = Vec::with_capacity(blob::HEADER_LEN + ctx.encoded_len());
-        aad.extend_from_slice(&out[..blob::HEADER_LEN]);
-        ctx.encode_into(&mut aad);
-        let object = ObjectId::from_bytes(material.object_id);
-        let sealed = self
-            .token
-            .encrypt_aes_gcm(
-                &object,
-                &aad,
-                plaintext,
-                &mut out[blob::HEADER_LEN + blob::IV_LEN..],
-            )
-            .map_err(|e| {
-                self.uncount_encryption(r.id, material.version);
-                self.material_error("encrypt", r, material, e)
-            })?;
-        out[blob::HEADER_LEN..blob::HEADER_LEN + blob::IV_LEN].copy_from_slice(&sealed.iv);
-        Ok(out)
+        let m = material_ref(r, material);
+        let sealed = match what {
+            Sealed::Plaintext => kind.encrypt(&self.token, &m, ctx, plaintext),
+            Sealed::DataKey => kind.encrypt_data_key(&self.token, &m, ctx, plaintext),
+        };
+        sealed.map_err(|e| {
+            self.uncount_encryption(r.id, material.version);
+            self.kind_error("encrypt", r, material, e)
+        })
     }
 
     /// Decrypts a blob for `call`'s caller, who must be authorized for `action` on the key
@@ -508,21 +495,9 @@ impl Engine {
             .material(b.material_version)
             .ok_or_else(KmsError::invalid_ciphertext)?;
         self.check_available(&r, material)?;
-        let mut aad = Vec::with_capacity(blob::HEADER_LEN + ctx.encoded_len());
-        aad.extend_from_slice(b.header);
-        ctx.encode_into(&mut aad);
-        let mut out = Zeroizing::new(vec![0u8; b.sealed.len()]);
-        let n = self
-            .token
-            .decrypt_aes_gcm(
-                &ObjectId::from_bytes(material.object_id),
-                &b.iv,
-                &aad,
-                b.sealed,
-                &mut out,
-            )
-            .map_err(|e| self.material_error("decrypt", &r, material, e))?;
-        out.truncate(n);
+        let out = keykind::for_spec(r.spec)?
+            .decrypt(&self.token, &material_ref(&r, material), &b, ctx)
+            .map_err(|e| self.kind_error("decrypt", &r, material, e))?;
         Ok((r, Plaintext::from(out)))
     }
 
@@ -532,6 +507,14 @@ impl Engine {
             return Err(missing_material(self.arn(r)));
         }
         Ok(())
+    }
+
+    /// A key kind's failure seen by an operation.
+    fn kind_error(&self, op: &'static str, r: &KeyRecord, m: &Material, e: KindError) -> KmsError {
+        match e {
+            KindError::Unsupported(u) => u.into(),
+            KindError::Token(e) => self.material_error(op, r, m, e),
+        }
     }
 
     fn material_error(
@@ -568,13 +551,37 @@ impl Engine {
         self.check_grant_tokens(&req.grant_tokens)?;
         let (r, permit) = self.usable(call, action, &req.key_id, &req.encryption_context, None)?;
         let plaintext = self.random(req.size.byte_len())?;
-        let ciphertext_blob =
-            self.seal(&permit, action, &r, &req.encryption_context, &plaintext)?;
+        let ciphertext_blob = self.seal(
+            &permit,
+            action,
+            &r,
+            &req.encryption_context,
+            Sealed::DataKey,
+            &plaintext,
+        )?;
         Ok(DataKey {
             key_arn: self.arn(&r),
             plaintext: Plaintext::from(plaintext),
             ciphertext_blob,
         })
+    }
+}
+
+/// What a blob is sealed for: the key kind may allow one and not the other (an RSA key
+/// encrypts, but makes no data keys).
+#[derive(Clone, Copy)]
+enum Sealed {
+    Plaintext,
+    DataKey,
+}
+
+/// The material version `m` of `r`, as a key kind takes it.
+fn material_ref(r: &KeyRecord, m: &Material) -> MaterialRef {
+    MaterialRef {
+        spec: r.spec,
+        key_id: r.id,
+        version: m.version,
+        object: ObjectId::from_bytes(m.object_id),
     }
 }
 
@@ -723,19 +730,10 @@ impl Engine {
             None => None,
         };
         let spec = req.key_spec.unwrap_or(KeySpec::SymmetricDefault);
-        let usage = req.key_usage.unwrap_or(KeyUsage::EncryptDecrypt);
         let origin = req.origin.unwrap_or(Origin::AwsKms);
-        if spec != KeySpec::SymmetricDefault {
-            return Err(KmsError::new(
-                ErrorKind::UnsupportedOperation,
-                format!("KeySpec {spec} is not supported yet; SYMMETRIC_DEFAULT is."),
-            ));
-        }
-        if usage != KeyUsage::EncryptDecrypt {
-            return Err(KmsError::validation(format!(
-                "KeyUsage {usage} is not compatible with KeySpec {spec}."
-            )));
-        }
+        let kind = keykind::for_spec(spec)?;
+        let usage = req.key_usage.unwrap_or(kind.default_usage());
+        kind.check_usage(spec, usage)?;
         if origin != Origin::AwsKms {
             return Err(KmsError::new(
                 ErrorKind::UnsupportedOperation,
@@ -760,9 +758,8 @@ impl Engine {
         let _w = self.writes.lock();
         // Token first, metadata second: a crash in between leaves an orphan object, never a
         // record that names missing material.
-        let object = self
-            .token
-            .generate_aes256_key(&format!("{id}/1"))
+        let object = kind
+            .generate_material(&self.token, spec, usage, &format!("{id}/1"))
             .map_err(|e| from_token("create key", e))?;
         lockbox_store::failpoints::hit("engine.create.after_material")
             .map_err(|e| from_store("create key", e))?;
@@ -1266,6 +1263,7 @@ impl Engine {
             action,
             &r,
             &req.encryption_context,
+            Sealed::Plaintext,
             req.plaintext.expose_secret(),
         )?;
         Ok(EncryptResponse {
@@ -1324,6 +1322,7 @@ impl Engine {
             to,
             &destination,
             &req.destination_encryption_context,
+            Sealed::Plaintext,
             plaintext.expose_secret(),
         )?;
         // The audit record names the source key (the one whose blob was opened), as AWS does.

@@ -75,11 +75,10 @@ impl Drop for MaintenanceThread {
 /// The 64-hex-digit identifier of a material version: the key id and the token object's
 /// CKA_ID, both 16 bytes.
 pub(crate) fn key_material_id(key: KeyId, m: &Material) -> String {
-    key.as_bytes()
-        .iter()
-        .chain(m.object_id.iter())
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    let mut both = [0u8; 32];
+    both[..16].copy_from_slice(key.as_bytes());
+    both[16..].copy_from_slice(&m.object_id);
+    hex::encode(both)
 }
 
 fn check_rotation_period(days: u32) -> Result<(), KmsError> {
@@ -99,7 +98,8 @@ fn check_rotation_period(days: u32) -> Result<(), KmsError> {
 impl Engine {
     /// Rotation applies to symmetric keys whose material Lockbox generated.
     fn check_rotatable(&self, r: &KeyRecord) -> Result<(), KmsError> {
-        if r.spec != KeySpec::SymmetricDefault || r.origin != Origin::AwsKms {
+        let rotatable = crate::keykind::for_spec(r.spec).is_ok_and(|k| k.rotatable());
+        if !rotatable || r.origin != Origin::AwsKms {
             return Err(KmsError::new(
                 ErrorKind::UnsupportedOperation,
                 format!(
@@ -120,9 +120,8 @@ impl Engine {
         kind: RotationType,
     ) -> Result<Material, KmsError> {
         let version = r.current_material().map_or(1, |m| m.version + 1);
-        let object = self
-            .token
-            .generate_aes256_key(&format!("{}/{version}", r.id))
+        let object = crate::keykind::for_spec(r.spec)?
+            .generate_material(&self.token, r.spec, r.usage, &format!("{}/{version}", r.id))
             .map_err(|e| from_token("rotate key", e))?;
         failpoints::hit("engine.rotate.after_material").map_err(|e| from_store("rotate key", e))?;
         let material = Material {

@@ -3,10 +3,9 @@
 
 use std::time::SystemTime;
 
-use lockbox_api::{Kms, Principal};
+use lockbox_api::{Kms, Principal, ThrottleClass};
 
 use super::Frontend;
-// TEMPORARY (see mod.rs): at the merge this becomes `use crate::{credentials, sigv4, wire};`.
 use crate::error::WireError;
 use crate::{credentials, sigv4, wire};
 
@@ -27,11 +26,15 @@ impl Frontend for AwsKms {
     type Operation = wire::Operation;
 
     fn operation(&self, target: &str) -> Result<wire::Operation, WireError> {
-        wire::Operation::from_target(target)
+        <wire::Operation as wire::FromTarget>::from_target(target)
     }
 
     fn operation_name(&self, op: wire::Operation) -> &'static str {
         op.name()
+    }
+
+    fn throttle_class(&self, op: wire::Operation) -> ThrottleClass {
+        op.throttle_class()
     }
 
     fn authenticate(

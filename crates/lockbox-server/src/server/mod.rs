@@ -75,7 +75,7 @@ pub use config::{DEFAULT_PORT, SERVER_CONFIG_FILE, ServerConfig};
 
 use self::conn::{ConnState, Tracked};
 use crate::error::WireError;
-use crate::throttle::Throttle;
+use crate::throttle::{Quota, Throttle};
 
 /// The content type of every response (and of requests, as AWS KMS clients send them).
 pub const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
@@ -96,6 +96,9 @@ pub trait Frontend: Send + Sync + 'static {
 
     /// The operation's AWS name (`Encrypt`), for throttling and logs.
     fn operation_name(&self, op: Self::Operation) -> &'static str;
+
+    /// The operation's request-rate quota class (for KMS operations, the operation table's).
+    fn throttle_class(&self, op: Self::Operation) -> lockbox_api::ThrottleClass;
 
     /// Authenticates a request (its head and whole body) at time `now`: the principal that
     /// signed it, or the error to answer.
@@ -736,7 +739,11 @@ async fn api<F: Frontend>(
         principal: Some(principal.arn().to_owned()),
         ..with_op(a)
     };
-    if let Err(e) = shared.throttle.check(principal.account(), name) {
+    let class = shared.frontend.throttle_class(op);
+    if let Err(e) = shared
+        .throttle
+        .check(principal.account(), Quota::new(class, name))
+    {
         return with_principal(Answer::error(e));
     }
     let principal_arn = principal.arn().to_owned();

@@ -5,7 +5,7 @@
 //! base64 strings, timestamps epoch seconds (fractional when they are not on a whole second),
 //! and an error is `{"__type": "<code>", "message": "..."}`.
 //!
-//! - Server side: [`Operation::from_target`] reads `X-Amz-Target`, and [`serve`] decodes the
+//! - Server side: [`FromTarget::from_target`] reads `X-Amz-Target`, and [`serve`] decodes the
 //!   request, calls a [`Kms`] and encodes the answer (or a [`WireError`]).
 //! - Client side: [`crate::remote::RemoteKms`] encodes requests and decodes answers with the
 //!   same member names; [`error_from_response`] turns an error body into a [`KmsError`].
@@ -38,75 +38,18 @@ pub const TARGET_PREFIX: &str = "TrentService.";
 /// The content type of AWS JSON 1.1 requests and responses.
 pub const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
 
-macro_rules! operations {
-    ($( $(#[$m:meta])* $variant:ident, )+) => {
-        /// A KMS operation this crate serves, one per method of [`Kms`].
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-        pub enum Operation {
-            $( $(#[$m])* #[doc = concat!("`", stringify!($variant), "`")] $variant, )+
-        }
+pub use lockbox_api::Operation;
 
-        impl Operation {
-            /// Every operation, in the order of the [`Kms`] trait.
-            pub const ALL: &'static [Operation] = &[$(Operation::$variant),+];
-
-            /// The operation's AWS name (`Encrypt`), as it follows `TrentService.`.
-            pub fn name(self) -> &'static str {
-                match self { $(Operation::$variant => stringify!($variant),)+ }
-            }
-
-            fn from_name(name: &str) -> Option<Operation> {
-                match name {
-                    $(stringify!($variant) => Some(Operation::$variant),)+
-                    _ => None,
-                }
-            }
-        }
-    };
-}
-
-operations! {
-    CreateKey,
-    DescribeKey,
-    ListKeys,
-    UpdateKeyDescription,
-    EnableKey,
-    DisableKey,
-    ScheduleKeyDeletion,
-    CancelKeyDeletion,
-    CreateAlias,
-    UpdateAlias,
-    DeleteAlias,
-    ListAliases,
-    TagResource,
-    UntagResource,
-    ListResourceTags,
-    Encrypt,
-    Decrypt,
-    ReEncrypt,
-    GenerateDataKey,
-    GenerateDataKeyWithoutPlaintext,
-    GenerateRandom,
-    EnableKeyRotation,
-    DisableKeyRotation,
-    GetKeyRotationStatus,
-    RotateKeyOnDemand,
-    ListKeyRotations,
-    PutKeyPolicy,
-    GetKeyPolicy,
-    ListKeyPolicies,
-    CreateGrant,
-    ListGrants,
-    ListRetirableGrants,
-    RetireGrant,
-    RevokeGrant,
-}
-
-impl Operation {
+/// Reading an operation from the `X-Amz-Target` header.
+pub trait FromTarget: Sized {
     /// The operation an `X-Amz-Target` header names: `TrentService.<Name>`. Anything else
     /// (another service's prefix, an operation Lockbox does not serve) is a 400
     /// `UnknownOperationException`.
-    pub fn from_target(x_amz_target: &str) -> Result<Operation, WireError> {
+    fn from_target(x_amz_target: &str) -> Result<Self, WireError>;
+}
+
+impl FromTarget for Operation {
+    fn from_target(x_amz_target: &str) -> Result<Operation, WireError> {
         x_amz_target
             .strip_prefix(TARGET_PREFIX)
             .and_then(Operation::from_name)
@@ -121,15 +64,6 @@ impl Operation {
                     ),
                 )
             })
-    }
-
-    /// True for the operations whose response body carries plaintext (Decrypt,
-    /// GenerateDataKey, GenerateRandom): whoever holds that body should zeroize it once sent.
-    pub fn returns_plaintext(self) -> bool {
-        matches!(
-            self,
-            Operation::Decrypt | Operation::GenerateDataKey | Operation::GenerateRandom
-        )
     }
 }
 

@@ -1,0 +1,655 @@
+//! The one table of operations, and the [`Kms`] trait it generates.
+//!
+//! Every KMS operation Lockbox serves is one row of [`operations!`] below: its wire name, its
+//! request and response types, the IAM actions it is authorized as, which key states allow
+//! it, its throttle class, and whether it is audited as a read or a write. Every KMS action a
+//! key policy may name is one row of [`actions!`]: whether a grant can allow it (and as which
+//! grant operation) and whether AWS allows it on a key of another account. Everything else
+//! derives from these two tables: [`Operation`], [`Action`], the [`Request`] and [`Response`]
+//! enums, and the typed methods of [`Kms`], whose implementors write one method, [`Kms::call`].
+//!
+//! Adding an operation is one row here; the compiler then names every place that must handle
+//! it (the engine's dispatch, the wire shapes), and nothing can forget its throttle class or
+//! key states, because the row does not parse without them.
+
+use std::fmt;
+
+use crate::access::*;
+use crate::enums::{GrantOperation, KeyState};
+use crate::error::{ErrorKind, KmsError};
+use crate::ids::KeyArn;
+use crate::ops::*;
+
+/// Which key states allow an operation on the key its request names, and the error the
+/// others get, after AWS KMS's key-state table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum KeyStates {
+    /// The operation acts on the caller's account, not on a key (CreateKey, ListKeys, ...).
+    NoKey,
+    /// Every state (DescribeKey, ListResourceTags, DeleteAlias, the grant and policy reads).
+    Any,
+    /// Only `Enabled` (cryptographic operations, rotation); `Disabled` is refused with
+    /// `DisabledException`, every other state with `KMSInvalidStateException`.
+    Enabled,
+    /// `Enabled` or `Disabled` (key management: description, enable, disable, schedule
+    /// deletion, aliases, tags, policy, grants).
+    EnabledOrDisabled,
+    /// `Enabled`, `Disabled` or `PendingDeletion` (rotation status and history).
+    NotPending,
+    /// Only `PendingDeletion` (CancelKeyDeletion).
+    PendingDeletion,
+}
+
+impl KeyStates {
+    /// Checks that a key in `state` may be used under this rule. `arn` names the key in a
+    /// refusal; it is only built when one is needed.
+    pub fn check(self, state: KeyState, arn: impl FnOnce() -> KeyArn) -> Result<(), KmsError> {
+        let refuse = |kind, what: &str| Err(KmsError::new(kind, format!("{} is {what}.", arn())));
+        match (self, state) {
+            (KeyStates::NoKey | KeyStates::Any, _) => Ok(()),
+            (KeyStates::Enabled, KeyState::Enabled) => Ok(()),
+            (KeyStates::Enabled, KeyState::Disabled) => refuse(ErrorKind::Disabled, "disabled"),
+            (
+                KeyStates::NotPending,
+                KeyState::Enabled | KeyState::Disabled | KeyState::PendingDeletion,
+            ) => Ok(()),
+            (KeyStates::PendingDeletion, KeyState::PendingDeletion) => Ok(()),
+            (KeyStates::PendingDeletion, _) => {
+                refuse(ErrorKind::KmsInvalidState, "not pending deletion")
+            }
+            (_, KeyState::PendingDeletion) => {
+                refuse(ErrorKind::KmsInvalidState, "pending deletion")
+            }
+            (KeyStates::EnabledOrDisabled, KeyState::Enabled | KeyState::Disabled) => Ok(()),
+            (_, KeyState::PendingImport) => refuse(ErrorKind::KmsInvalidState, "pending import"),
+            (_, KeyState::Unavailable) => refuse(ErrorKind::KmsInvalidState, "unavailable"),
+            (_, other) => refuse(ErrorKind::KmsInvalidState, &format!("in state {other}")),
+        }
+    }
+}
+
+/// A request-rate quota class: operations that share a default rate (and, for
+/// [`ThrottleClass::Cryptographic`], one bucket), after AWS KMS's request quotas.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ThrottleClass {
+    /// The symmetric cryptographic operations, sharing one bucket.
+    Cryptographic,
+    /// DescribeKey.
+    DescribeKey,
+    /// GetKeyPolicy and GetKeyRotationStatus.
+    KeyReads,
+    /// The List operations.
+    Lists,
+    /// CreateKey.
+    CreateKey,
+    /// CreateGrant.
+    CreateGrant,
+    /// RetireGrant and RevokeGrant.
+    RetireRevokeGrant,
+    /// PutKeyPolicy.
+    PutKeyPolicy,
+    /// TagResource.
+    TagResource,
+    /// Key and alias management.
+    Management,
+}
+
+impl ThrottleClass {
+    /// Every class.
+    pub const ALL: &'static [ThrottleClass] = &[
+        ThrottleClass::Cryptographic,
+        ThrottleClass::DescribeKey,
+        ThrottleClass::KeyReads,
+        ThrottleClass::Lists,
+        ThrottleClass::CreateKey,
+        ThrottleClass::CreateGrant,
+        ThrottleClass::RetireRevokeGrant,
+        ThrottleClass::PutKeyPolicy,
+        ThrottleClass::TagResource,
+        ThrottleClass::Management,
+    ];
+
+    /// The class's key in `server.toml`'s `[throttle]`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ThrottleClass::Cryptographic => "cryptographic",
+            ThrottleClass::DescribeKey => "describe_key",
+            ThrottleClass::KeyReads => "key_reads",
+            ThrottleClass::Lists => "lists",
+            ThrottleClass::CreateKey => "create_key",
+            ThrottleClass::CreateGrant => "create_grant",
+            ThrottleClass::RetireRevokeGrant => "retire_revoke_grant",
+            ThrottleClass::PutKeyPolicy => "put_key_policy",
+            ThrottleClass::TagResource => "tag_resource",
+            ThrottleClass::Management => "management",
+        }
+    }
+
+    /// Whether the class's operations share one bucket (else each operation has its own at
+    /// the class's rate).
+    pub fn shared(self) -> bool {
+        matches!(self, ThrottleClass::Cryptographic)
+    }
+}
+
+/// How the audit trail classes an operation: CloudTrail's `readOnly`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AuditClass {
+    /// Changes nothing (CloudTrail marks the cryptographic operations read-only too).
+    Read,
+    /// Changes a key, an alias, a policy or a grant.
+    Write,
+}
+
+macro_rules! actions {
+    ($( $action:ident $([$($flag:ident),+])? ; )+) => {
+        /// A KMS action: what a key policy's `Action` names (`kms:Encrypt`) and what an
+        /// operation is authorized as. Every action of botocore's KMS model, plus the three
+        /// permissions that are no API operation (`ReEncryptFrom`, `ReEncryptTo`,
+        /// `SynchronizeMultiRegionKey`), sorted by name.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Action {
+            $( #[doc = concat!("`kms:", stringify!($action), "`")] $action, )+
+        }
+
+        impl Action {
+            /// Every action, sorted by name (byte order).
+            pub const ALL: &'static [Action] = &[$(Action::$action),+];
+
+            /// The action's name without its service (`Encrypt`).
+            pub fn name(self) -> &'static str {
+                match self { $(Action::$action => stringify!($action),)+ }
+            }
+
+            /// The action as a policy names it (`kms:Encrypt`).
+            pub fn as_str(self) -> &'static str {
+                match self { $(Action::$action => concat!("kms:", stringify!($action)),)+ }
+            }
+
+            /// The grant operation that allows this action, if a grant can.
+            pub fn grant_operation(self) -> Option<GrantOperation> {
+                match self {
+                    $(Action::$action => actions!(@grant $action $($($flag)+)?),)+
+                }
+            }
+
+            /// Whether AWS KMS allows this action on a key of another account (when the
+            /// key's policy says so).
+            pub fn cross_account(self) -> bool {
+                match self {
+                    $(Action::$action => actions!(@cross $($($flag)+)?),)+
+                }
+            }
+
+            /// The action a name without its service names, exactly spelled.
+            pub fn from_name(name: &str) -> Option<Action> {
+                Action::ALL.binary_search_by(|a| a.name().cmp(name)).ok().map(|i| Action::ALL[i])
+            }
+        }
+    };
+    (@grant $action:ident grant $($rest:ident)*) => { Some(GrantOperation::$action) };
+    (@grant $action:ident cross $($rest:ident)*) => { actions!(@grant $action $($rest)*) };
+    (@grant $action:ident) => { None };
+    (@cross cross $($rest:ident)*) => { true };
+    (@cross grant $($rest:ident)*) => { actions!(@cross $($rest)*) };
+    (@cross) => { false };
+}
+
+// `grant`: a grant can allow the action (as the grant operation of the same name);
+// `cross`: AWS KMS allows it on a key of another account.
+actions! {
+    CancelKeyDeletion;
+    ConnectCustomKeyStore;
+    CreateAlias;
+    CreateCustomKeyStore;
+    CreateGrant [grant, cross];
+    CreateKey;
+    Decapsulate [grant];
+    Decrypt [grant, cross];
+    DeleteAlias;
+    DeleteCustomKeyStore;
+    DeleteImportedKeyMaterial;
+    DeriveSharedSecret [grant, cross];
+    DescribeCustomKeyStores;
+    DescribeKey [grant, cross];
+    DisableKey;
+    DisableKeyRotation;
+    DisconnectCustomKeyStore;
+    EnableKey;
+    EnableKeyRotation;
+    Encapsulate [grant];
+    Encrypt [grant, cross];
+    GenerateDataKey [grant, cross];
+    GenerateDataKeyPair [grant, cross];
+    GenerateDataKeyPairWithoutPlaintext [grant, cross];
+    GenerateDataKeyWithoutPlaintext [grant, cross];
+    GenerateMac [grant, cross];
+    GenerateRandom;
+    GetKeyLastUsage;
+    GetKeyPolicy;
+    GetKeyRotationStatus [cross];
+    GetParametersForImport;
+    GetPublicKey [grant, cross];
+    ImportKeyMaterial;
+    ListAliases;
+    ListGrants [cross];
+    ListKeyPolicies;
+    ListKeyRotations;
+    ListKeys;
+    ListResourceTags;
+    ListRetirableGrants;
+    PutKeyPolicy;
+    ReEncrypt;
+    ReEncryptFrom [grant, cross];
+    ReEncryptTo [grant, cross];
+    ReplicateKey;
+    RetireGrant [grant, cross];
+    RevokeGrant [cross];
+    RotateKeyOnDemand;
+    ScheduleKeyDeletion;
+    Sign [grant, cross];
+    SynchronizeMultiRegionKey;
+    TagResource;
+    UntagResource;
+    UpdateAlias;
+    UpdateCustomKeyStore;
+    UpdateKeyDescription;
+    UpdatePrimaryRegion;
+    Verify [grant, cross];
+    VerifyMac [grant, cross];
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+macro_rules! operations {
+    ($(
+        $(#[doc = $doc:literal])+
+        $op:ident, $method:ident($req:ty) -> $resp:ty {
+            actions: [$($action:ident),+],
+            key: $states:ident,
+            throttle: $class:ident,
+            audit: $audit:ident $(,)?
+        }
+    )+) => {
+        /// A KMS operation Lockbox serves: one row of the operation table.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum Operation {
+            $( $(#[doc = $doc])+ $op, )+
+        }
+
+        impl Operation {
+            /// Every operation, in the order of the table (and of [`Kms`]'s methods).
+            pub const ALL: &'static [Operation] = &[$(Operation::$op),+];
+
+            /// The operation's AWS name (`Encrypt`), as it follows `TrentService.` on the wire
+            /// and as the audit trail records it.
+            pub fn name(self) -> &'static str {
+                match self { $(Operation::$op => stringify!($op),)+ }
+            }
+
+            /// The name of the operation's typed method of [`Kms`] (`generate_data_key`).
+            pub fn method_name(self) -> &'static str {
+                match self { $(Operation::$op => stringify!($method),)+ }
+            }
+
+            /// The operation an AWS name names, exactly spelled.
+            pub fn from_name(name: &str) -> Option<Operation> {
+                match name {
+                    $(stringify!($op) => Some(Operation::$op),)+
+                    _ => None,
+                }
+            }
+
+            /// The IAM actions the operation is authorized as: one, except ReEncrypt
+            /// (`ReEncryptFrom` on the source key, `ReEncryptTo` on the destination).
+            pub fn actions(self) -> &'static [Action] {
+                match self { $(Operation::$op => &[$(Action::$action),+],)+ }
+            }
+
+            /// The action the operation is authorized as (the first of [`Operation::actions`]).
+            pub fn action(self) -> Action {
+                self.actions()[0]
+            }
+
+            /// Which key states allow the operation on the key its request names.
+            pub fn key_states(self) -> KeyStates {
+                match self { $(Operation::$op => KeyStates::$states,)+ }
+            }
+
+            /// The operation's request-rate quota class.
+            pub fn throttle_class(self) -> ThrottleClass {
+                match self { $(Operation::$op => ThrottleClass::$class,)+ }
+            }
+
+            /// Whether the audit trail records the operation as a read or a write.
+            pub fn audit_class(self) -> AuditClass {
+                match self { $(Operation::$op => AuditClass::$audit,)+ }
+            }
+
+            /// True for the operations whose response carries plaintext (Decrypt,
+            /// GenerateDataKey, GenerateRandom): whoever holds an encoded response should
+            /// zeroize it once sent.
+            pub fn returns_plaintext(self) -> bool {
+                matches!(
+                    self,
+                    Operation::Decrypt | Operation::GenerateDataKey | Operation::GenerateRandom
+                )
+            }
+        }
+
+        /// One operation's request: the argument of [`Kms::call`].
+        pub enum Request {
+            $( $(#[doc = $doc])+ $op($req), )+
+        }
+
+        impl Request {
+            /// The operation this request is for.
+            pub fn operation(&self) -> Operation {
+                match self { $(Request::$op(_) => Operation::$op,)+ }
+            }
+        }
+
+        /// One operation's response: what [`Kms::call`] returns.
+        pub enum Response {
+            $( $(#[doc = $doc])+ $op($resp), )+
+        }
+
+        impl Response {
+            /// The operation this response answers.
+            pub fn operation(&self) -> Operation {
+                match self { $(Response::$op(_) => Operation::$op,)+ }
+            }
+        }
+
+        /// A key-management service with AWS KMS semantics.
+        ///
+        /// Implementors write [`Kms::call`], which takes any operation's [`Request`]; the
+        /// typed methods, one per operation, are derived from it. The in-process engine
+        /// (`lockbox::EngineClient`) and the remote client implement it; a wrapper (a
+        /// counter, a test double) forwards `call` and nothing else. Every method is safe to
+        /// call from many threads at once.
+        pub trait Kms: Send + Sync {
+            /// Performs one operation. The response is the variant of the request's
+            /// operation.
+            fn call(&self, request: Request) -> Result<Response, KmsError>;
+
+            $(
+                $(#[doc = $doc])+
+                fn $method(&self, req: $req) -> Result<$resp, KmsError> {
+                    match self.call(Request::$op(req))? {
+                        Response::$op(r) => Ok(r),
+                        other => Err(mismatch(Operation::$op, other.operation())),
+                    }
+                }
+            )+
+        }
+    };
+}
+
+/// A `Kms::call` that answered another operation's response: a bug in the implementor.
+fn mismatch(asked: Operation, answered: Operation) -> KmsError {
+    KmsError::internal(format!(
+        "{} was answered with a {} response.",
+        asked.name(),
+        answered.name()
+    ))
+}
+
+operations! {
+    /// Creates a key whose material is generated in the token.
+    CreateKey, create_key(CreateKeyRequest) -> CreateKeyResponse {
+        actions: [CreateKey], key: NoKey, throttle: CreateKey, audit: Write,
+    }
+    /// Describes a key.
+    DescribeKey, describe_key(DescribeKeyRequest) -> DescribeKeyResponse {
+        actions: [DescribeKey], key: Any, throttle: DescribeKey, audit: Read,
+    }
+    /// Lists keys, a page at a time.
+    ListKeys, list_keys(ListKeysRequest) -> ListKeysResponse {
+        actions: [ListKeys], key: NoKey, throttle: Lists, audit: Read,
+    }
+    /// Replaces a key's description.
+    UpdateKeyDescription, update_key_description(UpdateKeyDescriptionRequest) -> () {
+        actions: [UpdateKeyDescription], key: EnabledOrDisabled, throttle: Management,
+        audit: Write,
+    }
+    /// Enables a key.
+    EnableKey, enable_key(EnableKeyRequest) -> () {
+        actions: [EnableKey], key: EnabledOrDisabled, throttle: Management, audit: Write,
+    }
+    /// Disables a key.
+    DisableKey, disable_key(DisableKeyRequest) -> () {
+        actions: [DisableKey], key: EnabledOrDisabled, throttle: Management, audit: Write,
+    }
+    /// Schedules a key for deletion after a waiting period.
+    ScheduleKeyDeletion, schedule_key_deletion(ScheduleKeyDeletionRequest)
+        -> ScheduleKeyDeletionResponse {
+        actions: [ScheduleKeyDeletion], key: EnabledOrDisabled, throttle: Management,
+        audit: Write,
+    }
+    /// Cancels a scheduled deletion; the key becomes `Disabled`.
+    CancelKeyDeletion, cancel_key_deletion(CancelKeyDeletionRequest)
+        -> CancelKeyDeletionResponse {
+        actions: [CancelKeyDeletion], key: PendingDeletion, throttle: Management, audit: Write,
+    }
+    /// Creates an alias.
+    CreateAlias, create_alias(AliasRequest) -> () {
+        actions: [CreateAlias], key: EnabledOrDisabled, throttle: Management, audit: Write,
+    }
+    /// Points an existing alias at another key.
+    UpdateAlias, update_alias(AliasRequest) -> () {
+        actions: [UpdateAlias], key: EnabledOrDisabled, throttle: Management, audit: Write,
+    }
+    /// Deletes an alias.
+    DeleteAlias, delete_alias(DeleteAliasRequest) -> () {
+        actions: [DeleteAlias], key: Any, throttle: Management, audit: Write,
+    }
+    /// Lists aliases, a page at a time.
+    ListAliases, list_aliases(ListAliasesRequest) -> ListAliasesResponse {
+        actions: [ListAliases], key: NoKey, throttle: Lists, audit: Read,
+    }
+    /// Adds or overwrites tags on a key.
+    TagResource, tag_resource(TagResourceRequest) -> () {
+        actions: [TagResource], key: EnabledOrDisabled, throttle: TagResource, audit: Write,
+    }
+    /// Removes tags from a key.
+    UntagResource, untag_resource(UntagResourceRequest) -> () {
+        actions: [UntagResource], key: EnabledOrDisabled, throttle: Management, audit: Write,
+    }
+    /// Lists a key's tags, a page at a time.
+    ListResourceTags, list_resource_tags(ListResourceTagsRequest) -> ListResourceTagsResponse {
+        actions: [ListResourceTags], key: Any, throttle: Lists, audit: Read,
+    }
+    /// Encrypts up to 4096 bytes under a key.
+    Encrypt, encrypt(EncryptRequest) -> EncryptResponse {
+        actions: [Encrypt], key: Enabled, throttle: Cryptographic, audit: Read,
+    }
+    /// Decrypts a blob from Encrypt, GenerateDataKey or ReEncrypt.
+    Decrypt, decrypt(DecryptRequest) -> DecryptResponse {
+        actions: [Decrypt], key: Enabled, throttle: Cryptographic, audit: Read,
+    }
+    /// Decrypts and encrypts again under another key (or context), inside the service.
+    ReEncrypt, re_encrypt(ReEncryptRequest) -> ReEncryptResponse {
+        actions: [ReEncryptFrom, ReEncryptTo], key: Enabled, throttle: Cryptographic,
+        audit: Read,
+    }
+    /// Returns a fresh data key, in plaintext and encrypted under a key.
+    GenerateDataKey, generate_data_key(GenerateDataKeyRequest) -> GenerateDataKeyResponse {
+        actions: [GenerateDataKey], key: Enabled, throttle: Cryptographic, audit: Read,
+    }
+    /// Returns a fresh data key, encrypted under a key only.
+    GenerateDataKeyWithoutPlaintext,
+        generate_data_key_without_plaintext(GenerateDataKeyRequest)
+        -> GenerateDataKeyWithoutPlaintextResponse {
+        actions: [GenerateDataKeyWithoutPlaintext], key: Enabled, throttle: Cryptographic,
+        audit: Read,
+    }
+    /// Returns random bytes from the token.
+    GenerateRandom, generate_random(GenerateRandomRequest) -> GenerateRandomResponse {
+        actions: [GenerateRandom], key: NoKey, throttle: Cryptographic, audit: Read,
+    }
+    /// Turns on automatic rotation of a key's material (or changes its period).
+    EnableKeyRotation, enable_key_rotation(EnableKeyRotationRequest) -> () {
+        actions: [EnableKeyRotation], key: Enabled, throttle: Management, audit: Write,
+    }
+    /// Turns off automatic rotation.
+    DisableKeyRotation, disable_key_rotation(DisableKeyRotationRequest) -> () {
+        actions: [DisableKeyRotation], key: Enabled, throttle: Management, audit: Write,
+    }
+    /// Says whether automatic rotation is on, its period, and when it is next due.
+    GetKeyRotationStatus, get_key_rotation_status(GetKeyRotationStatusRequest)
+        -> GetKeyRotationStatusResponse {
+        actions: [GetKeyRotationStatus], key: NotPending, throttle: KeyReads, audit: Read,
+    }
+    /// Rotates a key's material now.
+    RotateKeyOnDemand, rotate_key_on_demand(RotateKeyOnDemandRequest)
+        -> RotateKeyOnDemandResponse {
+        actions: [RotateKeyOnDemand], key: Enabled, throttle: Management, audit: Write,
+    }
+    /// Lists a key's material versions made by rotation, a page at a time.
+    ListKeyRotations, list_key_rotations(ListKeyRotationsRequest) -> ListKeyRotationsResponse {
+        actions: [ListKeyRotations], key: NotPending, throttle: Lists, audit: Read,
+    }
+    /// Replaces a key's policy.
+    PutKeyPolicy, put_key_policy(PutKeyPolicyRequest) -> () {
+        actions: [PutKeyPolicy], key: EnabledOrDisabled, throttle: PutKeyPolicy, audit: Write,
+    }
+    /// Returns a key's policy document.
+    GetKeyPolicy, get_key_policy(GetKeyPolicyRequest) -> GetKeyPolicyResponse {
+        actions: [GetKeyPolicy], key: Any, throttle: KeyReads, audit: Read,
+    }
+    /// Lists a key's policy names (always `default`).
+    ListKeyPolicies, list_key_policies(ListKeyPoliciesRequest) -> ListKeyPoliciesResponse {
+        actions: [ListKeyPolicies], key: Any, throttle: Lists, audit: Read,
+    }
+    /// Gives a principal some operations on a key.
+    CreateGrant, create_grant(CreateGrantRequest) -> CreateGrantResponse {
+        actions: [CreateGrant], key: EnabledOrDisabled, throttle: CreateGrant, audit: Write,
+    }
+    /// Lists a key's grants, a page at a time.
+    ListGrants, list_grants(ListGrantsRequest) -> ListGrantsResponse {
+        actions: [ListGrants], key: Any, throttle: Lists, audit: Read,
+    }
+    /// Lists the grants a principal may retire, a page at a time.
+    ListRetirableGrants, list_retirable_grants(ListRetirableGrantsRequest)
+        -> ListGrantsResponse {
+        actions: [ListRetirableGrants], key: NoKey, throttle: Lists, audit: Read,
+    }
+    /// Retires a grant (its retiring principal or grantee gives it up).
+    RetireGrant, retire_grant(RetireGrantRequest) -> () {
+        actions: [RetireGrant], key: Any, throttle: RetireRevokeGrant, audit: Write,
+    }
+    /// Revokes a grant (a key administrator takes it away).
+    RevokeGrant, revoke_grant(RevokeGrantRequest) -> () {
+        actions: [RevokeGrant], key: Any, throttle: RetireRevokeGrant, audit: Write,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::{ArnScope, KeyId};
+
+    #[test]
+    fn names_round_trip_and_actions_are_sorted() {
+        for op in Operation::ALL {
+            assert_eq!(Operation::from_name(op.name()), Some(*op));
+        }
+        assert_eq!(Operation::from_name("encrypt"), None);
+        assert!(Action::ALL.windows(2).all(|w| w[0].name() < w[1].name()));
+        for a in Action::ALL {
+            assert_eq!(Action::from_name(a.name()), Some(*a));
+            assert_eq!(a.as_str(), format!("kms:{}", a.name()));
+        }
+        assert_eq!(Action::from_name("Nothing"), None);
+    }
+
+    #[test]
+    fn the_table_says_what_the_engine_did_before_it() {
+        assert_eq!(
+            Operation::ReEncrypt.actions(),
+            &[Action::ReEncryptFrom, Action::ReEncryptTo]
+        );
+        // A grant operation is the action of the same name, where grants can allow it.
+        for a in Action::ALL {
+            if let Some(g) = a.grant_operation() {
+                assert_eq!(g.as_str(), a.name());
+            }
+        }
+        assert_eq!(Action::RevokeGrant.grant_operation(), None);
+        assert_eq!(
+            Action::ReEncryptTo.grant_operation(),
+            Some(GrantOperation::ReEncryptTo)
+        );
+        let cross: Vec<_> = Operation::ALL
+            .iter()
+            .flat_map(|o| o.actions())
+            .filter(|a| a.cross_account())
+            .map(|a| a.name())
+            .collect();
+        assert_eq!(
+            cross,
+            [
+                "DescribeKey",
+                "Encrypt",
+                "Decrypt",
+                "ReEncryptFrom",
+                "ReEncryptTo",
+                "GenerateDataKey",
+                "GenerateDataKeyWithoutPlaintext",
+                "GetKeyRotationStatus",
+                "CreateGrant",
+                "ListGrants",
+                "RetireGrant",
+                "RevokeGrant",
+            ]
+        );
+        assert_eq!(
+            Operation::GenerateRandom.throttle_class(),
+            ThrottleClass::Cryptographic
+        );
+        assert_eq!(Operation::ListKeys.audit_class(), AuditClass::Read);
+        assert_eq!(Operation::CreateKey.audit_class(), AuditClass::Write);
+    }
+
+    #[test]
+    fn the_aws_key_state_table() {
+        let arn = ArnScope::default().key_arn(KeyId::from_random_bytes([1; 16]));
+        use ErrorKind as E;
+        use KeyState as S;
+        use KeyStates as K;
+        let cases: &[(K, S, Option<E>)] = &[
+            (K::Enabled, S::Enabled, None),
+            (K::Enabled, S::Disabled, Some(E::Disabled)),
+            (K::Enabled, S::PendingDeletion, Some(E::KmsInvalidState)),
+            (K::Enabled, S::PendingImport, Some(E::KmsInvalidState)),
+            (K::Enabled, S::Unavailable, Some(E::KmsInvalidState)),
+            (K::EnabledOrDisabled, S::Enabled, None),
+            (K::EnabledOrDisabled, S::Disabled, None),
+            (
+                K::EnabledOrDisabled,
+                S::PendingDeletion,
+                Some(E::KmsInvalidState),
+            ),
+            (K::PendingDeletion, S::PendingDeletion, None),
+            (K::PendingDeletion, S::Enabled, Some(E::KmsInvalidState)),
+            (K::PendingDeletion, S::Disabled, Some(E::KmsInvalidState)),
+            (K::NotPending, S::Enabled, None),
+            (K::NotPending, S::Disabled, None),
+            (K::NotPending, S::PendingDeletion, None),
+            (K::NotPending, S::PendingImport, Some(E::KmsInvalidState)),
+            (K::Any, S::PendingDeletion, None),
+            (K::Any, S::Unavailable, None),
+        ];
+        for (k, s, want) in cases {
+            let got = k.check(*s, || arn.clone()).err().map(|e| e.kind());
+            assert_eq!(got, *want, "{k:?} in {s}");
+        }
+        let e = K::Enabled.check(S::Disabled, || arn.clone()).unwrap_err();
+        assert_eq!(e.message(), format!("{arn} is disabled."));
+    }
+}
