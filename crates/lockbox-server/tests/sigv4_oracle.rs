@@ -218,7 +218,7 @@ fn with_authorization(p: &http::request::Parts, value: &str) -> http::request::P
 /// The error's status, code and message, for exact comparison.
 fn error(r: Result<String, WireError>) -> (u16, String, String) {
     let e = r.unwrap_err();
-    (e.status, e.code.into_owned(), e.message.into())
+    (e.status, e.code.into_owned(), e.message)
 }
 
 fn mismatch() -> (u16, String, String) {
