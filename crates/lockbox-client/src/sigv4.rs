@@ -223,7 +223,8 @@ pub fn canonical_request(
                 continue;
             }
             return Err(incomplete(format!(
-                "SignedHeaders names '{name}', which the request does not carry."
+                "SignedHeaders names '{}', which the request does not carry.",
+                name.chars().take(200).collect::<String>()
             )));
         }
         let mut first = true;

@@ -12,6 +12,7 @@
 //!   which `lockbox backup` reaches the serving engine.
 //!
 //! The remote client (`RemoteKms`, the HTTP transport, the signer) is lockbox-client.
+#![forbid(unsafe_code)]
 
 pub mod admin;
 pub mod credentials;
