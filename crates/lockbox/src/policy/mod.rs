@@ -24,11 +24,9 @@
 //! false and `ForAllValues:` is true. A multi-valued key without a set qualifier behaves as
 //! `ForAnyValue:` for positive operators and as "no request value matches" for negated ones.
 
-// Nothing calls the policy module yet: the engine wires it into authorization next.
-#![allow(dead_code)]
-
 mod actions;
 mod condition;
+pub(crate) mod keys;
 mod parse;
 mod pattern;
 #[cfg(test)]
@@ -114,6 +112,7 @@ pub(crate) struct PolicyError(String);
 
 impl PolicyError {
     /// The message, as Display shows it.
+    #[cfg(test)]
     pub(crate) fn message(&self) -> &str {
         &self.0
     }
