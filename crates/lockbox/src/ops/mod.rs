@@ -62,11 +62,13 @@ impl Engine {
                 self.generate_data_key_without_plaintext(call, r)?,
             ),
             Q::GenerateRandom(r) => A::GenerateRandom(self.generate_random(call, r)?),
-            Q::EnableKeyRotation(r) => A::EnableKeyRotation(self.enable_rotation(call, r)?),
-            Q::DisableKeyRotation(r) => A::DisableKeyRotation(self.disable_rotation(call, r)?),
-            Q::GetKeyRotationStatus(r) => A::GetKeyRotationStatus(self.rotation_status(call, r)?),
-            Q::RotateKeyOnDemand(r) => A::RotateKeyOnDemand(self.rotate_on_demand(call, r)?),
-            Q::ListKeyRotations(r) => A::ListKeyRotations(self.list_rotations(call, r)?),
+            Q::EnableKeyRotation(r) => A::EnableKeyRotation(self.enable_key_rotation(call, r)?),
+            Q::DisableKeyRotation(r) => A::DisableKeyRotation(self.disable_key_rotation(call, r)?),
+            Q::GetKeyRotationStatus(r) => {
+                A::GetKeyRotationStatus(self.get_key_rotation_status(call, r)?)
+            }
+            Q::RotateKeyOnDemand(r) => A::RotateKeyOnDemand(self.rotate_key_on_demand(call, r)?),
+            Q::ListKeyRotations(r) => A::ListKeyRotations(self.list_key_rotations(call, r)?),
             Q::PutKeyPolicy(r) => A::PutKeyPolicy(self.put_key_policy(call, r)?),
             Q::GetKeyPolicy(r) => A::GetKeyPolicy(self.get_key_policy(call, r)?),
             Q::ListKeyPolicies(r) => A::ListKeyPolicies(self.list_key_policies(call, r)?),

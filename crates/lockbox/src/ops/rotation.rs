@@ -52,7 +52,7 @@ impl Engine {
         Ok(())
     }
 
-    pub(crate) fn enable_rotation(
+    pub(crate) fn enable_key_rotation(
         &self,
         call: &mut Call<'_>,
         req: EnableKeyRotationRequest,
@@ -83,7 +83,7 @@ impl Engine {
         Ok(())
     }
 
-    pub(crate) fn disable_rotation(
+    pub(crate) fn disable_key_rotation(
         &self,
         call: &mut Call<'_>,
         req: DisableKeyRotationRequest,
@@ -102,7 +102,7 @@ impl Engine {
         Ok(())
     }
 
-    pub(crate) fn rotation_status(
+    pub(crate) fn get_key_rotation_status(
         &self,
         call: &mut Call<'_>,
         req: GetKeyRotationStatusRequest,
@@ -119,7 +119,7 @@ impl Engine {
         })
     }
 
-    pub(crate) fn rotate_on_demand(
+    pub(crate) fn rotate_key_on_demand(
         &self,
         call: &mut Call<'_>,
         req: RotateKeyOnDemandRequest,
@@ -163,7 +163,7 @@ impl Engine {
         Ok(RotateKeyOnDemandResponse { key_id: r.id })
     }
 
-    pub(crate) fn list_rotations(
+    pub(crate) fn list_key_rotations(
         &self,
         call: &mut Call<'_>,
         req: ListKeyRotationsRequest,
