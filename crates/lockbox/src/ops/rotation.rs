@@ -11,7 +11,7 @@ use crate::policy::keys;
 
 /// How long before a due automatic rotation RotateKeyOnDemand is refused with
 /// ConflictException, as in AWS KMS.
-pub(crate) const ROTATION_CONFLICT_WINDOW_MS: i64 = 20 * 60 * 1000;
+const ROTATION_CONFLICT_WINDOW_MS: i64 = 20 * 60 * 1000;
 
 /// The 64-hex-digit identifier of a material version: the key id and the token object's
 /// CKA_ID, both 16 bytes.
