@@ -78,7 +78,9 @@ fn main() {
 
     let ctx = EncryptionContext::from_pairs([("purpose", "bench")]).unwrap();
     // The raw calls authenticate the same bytes the engine does: a blob header and the context.
-    let mut aad = lockbox::blob::allocate(key, 1, 1)[..lockbox::blob::HEADER_LEN].to_vec();
+    let mut aad = lockbox::blob::allocate(lockbox::blob::ALG_AES_256_GCM, key, 1, 1)
+        [..lockbox::blob::HEADER_LEN]
+        .to_vec();
     ctx.encode_into(&mut aad);
     let p32 = [0x5a_u8; 32];
     let p4k = [0xa5_u8; 4096];

@@ -10,6 +10,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::error::{ErrorKind, KmsError};
+use crate::ids::ArnParts;
 
 /// The longest principal ARN AWS accepts (`PrincipalIdType`).
 pub const MAX_PRINCIPAL_LEN: usize = 256;
@@ -56,25 +57,22 @@ impl Principal {
                 "it must be 1 to {MAX_PRINCIPAL_LEN} characters"
             )));
         }
-        let mut parts = arn.splitn(6, ':');
-        let (Some("arn"), Some(partition), Some(service), Some(""), Some(account), Some(rest)) = (
-            parts.next(),
-            parts.next(),
-            parts.next(),
-            parts.next(),
-            parts.next(),
-            parts.next(),
-        ) else {
+        let Some(
+            parts @ ArnParts {
+                region: "",
+                service,
+                account,
+                resource: rest,
+                ..
+            },
+        ) = ArnParts::split(arn)
+        else {
             return Err(bad(
                 "expected arn:<partition>:iam::<account>:<root|user/...|role/...> or \
                  arn:<partition>:sts::<account>:assumed-role/<role>/<session>",
             ));
         };
-        if partition.is_empty()
-            || !partition
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        {
+        if !parts.partition_ok() {
             return Err(bad(
                 "the partition must be lowercase letters, digits and '-'",
             ));
@@ -111,6 +109,7 @@ impl Principal {
             _ => return Err(bad("the service must be 'iam' or 'sts'")),
         };
         let p_start = 4;
+        let partition = parts.partition;
         let a_start = p_start + partition.len() + 1 + service.len() + 2;
         Ok(Principal(Arc::new(PrincipalParts {
             arn: arn.to_owned(),

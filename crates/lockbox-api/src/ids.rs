@@ -312,8 +312,8 @@ impl KeyRef {
                 "Member must have length between 1 and 2048",
             ));
         }
-        if let Some(rest) = s.strip_prefix("arn:") {
-            return parse_arn(s, rest);
+        if s.starts_with("arn:") {
+            return parse_arn(s);
         }
         if s.starts_with(ALIAS_PREFIX) {
             return AliasName::parse(s).map(KeyRef::Alias);
@@ -363,27 +363,65 @@ impl fmt::Display for KeyRef {
     }
 }
 
-fn parse_arn(whole: &str, after_arn: &str) -> Result<KeyRef, KmsError> {
+/// The six parts of an ARN, borrowed: `arn:<partition>:<service>:<region>:<account>:<resource>`.
+///
+/// The one place an ARN's text is split. The resource is everything after the fifth colon (an
+/// alias name or a session name may hold colons); parts may be empty. Whether the parts make
+/// sense (a known service, a 12-digit account) is for the caller to check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ArnParts<'a> {
+    /// `aws`, `aws-cn`, ...
+    pub partition: &'a str,
+    /// `kms`, `iam`, `sts`, ...
+    pub service: &'a str,
+    /// Empty for global services (IAM, STS principals).
+    pub region: &'a str,
+    /// The account id.
+    pub account: &'a str,
+    /// `key/<id>`, `alias/<name>`, `user/alice`, `root`, ...
+    pub resource: &'a str,
+}
+
+impl<'a> ArnParts<'a> {
+    /// Splits `text` if it has the shape `arn:` plus five colon-separated parts.
+    pub fn split(text: &'a str) -> Option<ArnParts<'a>> {
+        let mut parts = text.strip_prefix("arn:")?.splitn(5, ':');
+        Some(ArnParts {
+            partition: parts.next()?,
+            service: parts.next()?,
+            region: parts.next()?,
+            account: parts.next()?,
+            resource: parts.next()?,
+        })
+    }
+
+    /// Whether the partition is well formed: lowercase letters, digits and `-`, not empty.
+    pub fn partition_ok(&self) -> bool {
+        !self.partition.is_empty()
+            && self
+                .partition
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    }
+}
+
+fn parse_arn(whole: &str) -> Result<KeyRef, KmsError> {
     let invalid = || {
         KmsError::new(
             ErrorKind::InvalidArn,
             format!("Invalid arn {}", shorten(whole)),
         )
     };
-    // Alias names may contain ':', so the resource is everything after the fifth colon.
-    let mut parts = after_arn.splitn(5, ':');
-    let (Some(partition), Some(service), Some(region), Some(account), Some(resource)) = (
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-    ) else {
+    let Some(ArnParts {
+        partition,
+        service: "kms",
+        region,
+        account,
+        resource,
+    }) = ArnParts::split(whole)
+    else {
         return Err(invalid());
     };
-    if service != "kms" {
-        return Err(invalid());
-    }
     let scope = ArnScope::new(partition, region, account).map_err(|_| invalid())?;
     if let Some(id) = resource.strip_prefix("key/") {
         let key_id = KeyId::parse(id).map_err(|_| invalid())?;
@@ -414,6 +452,25 @@ pub fn shorten(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn arn_parts_split_at_the_first_five_colons() {
+        let p = ArnParts::split("arn:aws-cn:kms:cn-north-1:111122223333:alias/a:b").unwrap();
+        assert_eq!(
+            (p.partition, p.service, p.region, p.account, p.resource),
+            ("aws-cn", "kms", "cn-north-1", "111122223333", "alias/a:b")
+        );
+        assert!(p.partition_ok());
+        let p = ArnParts::split("arn:aws:iam::111122223333:root").unwrap();
+        assert_eq!((p.region, p.resource), ("", "root"));
+        assert_eq!(ArnParts::split("arn:aws:iam::111122223333"), None);
+        assert_eq!(ArnParts::split("urn:aws:iam::111122223333:root"), None);
+        assert!(
+            !ArnParts::split("arn:AWS:iam::1:root")
+                .unwrap()
+                .partition_ok()
+        );
+    }
 
     #[test]
     fn shorten_bounds_length_and_hides_control_characters() {

@@ -665,7 +665,10 @@ fn orphan_maker_child() -> TestResult {
     };
     let config = lockbox::Config::load(Path::new(&home))?;
     let token = lockbox::token::Token::open(&config.token)?;
-    let id = token.generate_aes256_key("stray/1")?;
+    let id = token.generate_key(
+        &lockbox::token::SecretKeyTemplate::aes_256_encrypt_decrypt(),
+        "stray/1",
+    )?;
     println!("ORPHAN_ID={id}");
     Ok(())
 }

@@ -302,7 +302,7 @@ mod tests {
         let tag = cipher
             .encrypt_inout_detached(&Nonce::from([0u8; 12]), &body, (&mut [0u8; 0][..]).into())
             .map_err(|_| EnvelopeError::InvalidInput("gcm".into()))?;
-        let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+        let hex = |b: &[u8]| hex::encode(b);
         assert_eq!(hex(&body), EXAMPLE_BODY);
         assert_eq!(hex(&tag), EXAMPLE_TAG);
         Ok(())

@@ -496,13 +496,7 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), CredentialError> {
     getrandom::fill(&mut suffix).map_err(|e| CredentialError::Random(e.to_string()))?;
     let mut tmp_name = std::ffi::OsString::from(".");
     tmp_name.push(name);
-    tmp_name.push(format!(
-        ".tmp-{}",
-        suffix
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>()
-    ));
+    tmp_name.push(format!(".tmp-{}", hex::encode(suffix)));
     let tmp = dir.join(tmp_name);
     let result = (|| {
         let mut f = fs::OpenOptions::new()

@@ -466,7 +466,7 @@ pub(crate) fn encode_grant(g: &GrantRecord) -> Result<Vec<u8>, StoreError> {
         context_subset: g.context_subset.clone(),
         context_equals: g.context_equals.clone(),
     };
-    versioned(GRANT_RECORD_V1, &v1, "grants", &hex(&g.id))
+    versioned(GRANT_RECORD_V1, &v1, "grants", &hex(g.id))
 }
 
 pub(crate) fn decode_grant(key: &[u8], bytes: &[u8]) -> Result<GrantRecord, StoreError> {
@@ -514,9 +514,7 @@ pub(crate) fn decode_grant(key: &[u8], bytes: &[u8]) -> Result<GrantRecord, Stor
     })
 }
 
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+pub(crate) use hex::encode as hex;
 
 const STAMP_V1: u8 = 1;
 

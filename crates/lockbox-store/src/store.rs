@@ -693,7 +693,7 @@ impl Store {
         if let Some(v) = self.orphans.get(object)? {
             return Ok(decode_stamp("orphans", &object, &v)?.0);
         }
-        let value = encode_stamp("orphans", &hex(&object), now, label)?;
+        let value = encode_stamp("orphans", &hex(object), now, label)?;
         self.orphans.insert(object, value)?;
         self.commit()?;
         Ok(now)

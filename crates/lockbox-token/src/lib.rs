@@ -3,8 +3,9 @@
 //! It loads a module from configuration (once per process, with OS locking), finds the token
 //! by label or serial (never by slot index), logs in with a PIN from an environment variable
 //! or a private file, and offers the typed operations the engine needs: generate CMK
-//! material as a non-extractable token object, AES-256-GCM into caller-sized buffers, random
-//! bytes, enumerate and destroy Lockbox objects.
+//! material from a [`SecretKeyTemplate`] or a [`KeyPairTemplate`] as non-extractable token
+//! objects (every security attribute set explicitly), AES-256-GCM into caller-sized buffers,
+//! random bytes, enumerate and destroy Lockbox objects.
 //!
 //! Behind those operations: an anchor session that stays open (closing the last session logs
 //! the process out), a session pool, an object-handle cache keyed by CKA_ID, and one
@@ -48,6 +49,8 @@ pub use config::{DEFAULT_LABEL_PREFIX, IvGeneration, Pin, PinSource, TokenConfig
 pub use error::TokenError;
 pub use module::SOFTHSM2_CONF;
 pub use token::{
-    GCM_IV_LEN, GCM_TAG_LEN, GcmSealed, HMAC_SHA256_LEN, KeyObjectReport, ObjectId, ObjectInfo,
-    ObjectsHeld, Token, TokenDescription, ValueAccess,
+    Curve, EcPurpose, GCM_IV_LEN, GCM_TAG_LEN, GcmSealed, HMAC_SHA256_LEN, HmacDigest,
+    KeyObjectReport, KeyPairObjects, KeyPairTemplate, ObjectId, ObjectInfo, ObjectsHeld,
+    PRIVATE_KEY_USAGES, PUBLIC_KEY_USAGES, RSA_PUBLIC_EXPONENT, RsaBits, RsaPurpose,
+    SECRET_KEY_USAGES, SecretKeyTemplate, Token, TokenDescription, Usage, Usages, ValueAccess,
 };

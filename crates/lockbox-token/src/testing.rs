@@ -183,7 +183,7 @@ fn provision(dir: &Path) -> Result<TestToken, Box<dyn Error>> {
 /// ```ignore
 /// lockbox_token::token_test!(fn generates_keys(t) {
 ///     let token = t.open()?;
-///     token.generate_aes256_key("k/1")?;
+///     token.generate_key(&lockbox_token::SecretKeyTemplate::aes_256_encrypt_decrypt(), "k/1")?;
 ///     Ok(())
 /// });
 /// ```

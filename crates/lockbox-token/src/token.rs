@@ -23,7 +23,21 @@ use crate::error::{Fault, TokenError, fault};
 use crate::module::{self, Module};
 
 mod audit_key;
+mod template;
 pub use audit_key::HMAC_SHA256_LEN;
+pub use template::{
+    Curve, EcPurpose, HmacDigest, KeyPairObjects, KeyPairTemplate, PRIVATE_KEY_USAGES,
+    PUBLIC_KEY_USAGES, RSA_PUBLIC_EXPONENT, RsaBits, RsaPurpose, SECRET_KEY_USAGES,
+    SecretKeyTemplate, Usage, Usages,
+};
+
+/// The object classes Lockbox lists and caches: its keys (secret keys, and the two halves of
+/// key pairs).
+const KEY_CLASSES: [ObjectClass; 3] = [
+    ObjectClass::SECRET_KEY,
+    ObjectClass::PRIVATE_KEY,
+    ObjectClass::PUBLIC_KEY,
+];
 
 /// AES-GCM IV length used by Lockbox (96 bits).
 pub const GCM_IV_LEN: usize = 12;
@@ -52,7 +66,7 @@ impl ObjectId {
 
 impl fmt::Display for ObjectId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))
+        f.write_str(&hex::encode(self.0))
     }
 }
 
@@ -295,43 +309,6 @@ impl Token {
             _objects: objects,
             _recovery: recovery,
         }
-    }
-
-    /// Generates an AES-256 key as a token object named `<prefix>/<name>`.
-    ///
-    /// Every security attribute is set explicitly, because token defaults differ: TOKEN,
-    /// PRIVATE, SENSITIVE true; EXTRACTABLE, MODIFIABLE, COPYABLE false; ENCRYPT and DECRYPT
-    /// are the only usages. The CKA_ID is 16 bytes from the token's RNG.
-    pub fn generate_aes256_key(&self, name: &str) -> Result<ObjectId, TokenError> {
-        let label = format!("{}/{name}", self.label_prefix);
-        let _serialized = self.object_lock.lock();
-        self.run(|t, s| {
-            let mut id = [0u8; 16];
-            t.draw(s, &mut id)?;
-            let template = [
-                Attribute::Class(ObjectClass::SECRET_KEY),
-                Attribute::KeyType(KeyType::AES),
-                Attribute::ValueLen(Ulong::from(32)),
-                Attribute::Token(true),
-                Attribute::Private(true),
-                Attribute::Sensitive(true),
-                Attribute::Extractable(false),
-                Attribute::Modifiable(false),
-                Attribute::Copyable(false),
-                Attribute::Encrypt(true),
-                Attribute::Decrypt(true),
-                Attribute::Wrap(false),
-                Attribute::Unwrap(false),
-                Attribute::Sign(false),
-                Attribute::Verify(false),
-                Attribute::Derive(false),
-                Attribute::Id(id.to_vec()),
-                Attribute::Label(label.as_bytes().to_vec()),
-            ];
-            let handle = s.generate_key(&Mechanism::AesKeyGen, &template)?;
-            t.handles.write().insert(ObjectId(id), handle);
-            Ok(ObjectId(id))
-        })
     }
 
     /// AES-256-GCM encryption with a 128-bit tag under the key `key`.
@@ -584,10 +561,10 @@ impl Token {
     }
 
     fn enumerate(&self, s: &Session) -> Result<Vec<(ObjectInfo, ObjectHandle)>, TokenError> {
-        let template = [
-            Attribute::Token(true),
-            Attribute::Class(ObjectClass::SECRET_KEY),
-        ];
+        // Every token object, not only secret keys: key pairs are two objects (a private and
+        // a public key), each with its own CKA_ID. Objects of other classes (the audit mark is
+        // a data object, which has no CKA_ID) are skipped below.
+        let template = [Attribute::Token(true)];
         // Private objects are invisible to a session that is not logged in, and a scan made
         // then would report every object missing. Login is process-wide and another thread
         // may restore it at any moment, so ask before scanning, not after.
@@ -606,16 +583,24 @@ impl Token {
             let mut found = Vec::new();
             let mut map = HashMap::new();
             for handle in s.find_objects(&template)? {
-                let attrs = s.get_attributes(handle, &[AttributeType::Id, AttributeType::Label])?;
-                let (mut id, mut label) = (None, None);
+                let attrs = s.get_attributes(
+                    handle,
+                    &[
+                        AttributeType::Class,
+                        AttributeType::Id,
+                        AttributeType::Label,
+                    ],
+                )?;
+                let (mut key, mut id, mut label) = (false, None, None);
                 for a in attrs {
                     match a {
+                        Attribute::Class(c) => key = KEY_CLASSES.contains(&c),
                         Attribute::Id(v) => id = <[u8; 16]>::try_from(v.as_slice()).ok(),
                         Attribute::Label(v) => label = String::from_utf8(v).ok(),
                         _ => {}
                     }
                 }
-                if let (Some(id), Some(label)) = (id, label)
+                if let (true, Some(id), Some(label)) = (key, id, label)
                     && label.starts_with(&prefix)
                 {
                     map.insert(ObjectId(id), handle);

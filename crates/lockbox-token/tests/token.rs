@@ -6,8 +6,8 @@ use aes_gcm::{Aes256Gcm, Nonce};
 use cryptoki::mechanism::Mechanism;
 use cryptoki::object::{Attribute, AttributeInfo, AttributeType};
 use lockbox_token::{
-    GCM_TAG_LEN, IvGeneration, ObjectId, PinSource, Token, TokenConfig, TokenError, TokenSelector,
-    ValueAccess, token_test,
+    GCM_TAG_LEN, HmacDigest, IvGeneration, ObjectId, PinSource, SecretKeyTemplate, Token,
+    TokenConfig, TokenError, TokenSelector, ValueAccess, token_test,
 };
 
 /// Opening the test token with a wrong PIN fails with a login error that names no PIN.
@@ -36,7 +36,7 @@ fn hex(s: &str) -> Vec<u8> {
 
 token_test!(fn cmk_material_is_sensitive_non_extractable_and_refuses_its_value(t) {
     let token = t.open()?;
-    let id = token.generate_aes256_key("key/1")?;
+    let id = token.generate_key(&SecretKeyTemplate::aes_256_encrypt_decrypt(), "key/1")?;
     let report = token.inspect(&id)?;
     assert_eq!(report.label, "lockbox/key/1");
     assert!(report.is_aes);
@@ -68,7 +68,7 @@ token_test!(fn cmk_material_is_sensitive_non_extractable_and_refuses_its_value(t
 
 token_test!(fn gcm_round_trip_and_every_tamper_fails_as_decrypt_failed(t) {
     let token = t.open()?;
-    let id = token.generate_aes256_key("key/1")?;
+    let id = token.generate_key(&SecretKeyTemplate::aes_256_encrypt_decrypt(), "key/1")?;
     let aad = b"header and context";
     let pt = b"attack at dawn";
     let mut out = vec![0u8; pt.len() + GCM_TAG_LEN];
@@ -90,7 +90,7 @@ token_test!(fn gcm_round_trip_and_every_tamper_fails_as_decrypt_failed(t) {
     assert!(matches!(token.decrypt_aes_gcm(&id, &iv, aad, &out, &mut back), Err(TokenError::DecryptFailed)));
     assert!(matches!(token.decrypt_aes_gcm(&id, &sealed.iv, b"other", &out, &mut back), Err(TokenError::DecryptFailed)));
     assert!(matches!(token.decrypt_aes_gcm(&id, &sealed.iv, aad, &out[..10], &mut back), Err(TokenError::DecryptFailed)));
-    let other = token.generate_aes256_key("key/2")?;
+    let other = token.generate_key(&SecretKeyTemplate::aes_256_encrypt_decrypt(), "key/2")?;
     assert!(matches!(token.decrypt_aes_gcm(&other, &sealed.iv, aad, &out, &mut back), Err(TokenError::DecryptFailed)));
     // After all those failures the pooled sessions still work.
     let n = token.decrypt_aes_gcm(&id, &sealed.iv, aad, &out, &mut back)?;
@@ -126,7 +126,7 @@ token_test!(fn gcm_matches_the_published_vector_and_an_independent_implementatio
 
 token_test!(fn ivs_are_fresh_for_every_encryption(t) {
     let token = t.open()?;
-    let id = token.generate_aes256_key("key/1")?;
+    let id = token.generate_key(&SecretKeyTemplate::aes_256_encrypt_decrypt(), "key/1")?;
     let mut seen = std::collections::HashSet::new();
     let mut out = [0u8; 17];
     for _ in 0..500 {
@@ -137,7 +137,7 @@ token_test!(fn ivs_are_fresh_for_every_encryption(t) {
 
 token_test!(fn output_buffers_are_checked_not_overrun(t) {
     let token = t.open()?;
-    let id = token.generate_aes256_key("key/1")?;
+    let id = token.generate_key(&SecretKeyTemplate::aes_256_encrypt_decrypt(), "key/1")?;
     let mut small = [0u8; 20];
     assert!(matches!(token.encrypt_aes_gcm(&id, b"", &[0u8; 5], &mut small), Err(TokenError::BufferTooSmall { needed: 21, given: 20 })));
     let mut out = [0u8; 21];
@@ -151,7 +151,7 @@ token_test!(fn a_token_that_does_not_write_back_an_iv_is_refused(t) {
     let mut cfg = t.config();
     cfg.iv_generation = IvGeneration::Token;
     let token = Token::open(&cfg)?;
-    let id = token.generate_aes256_key("key/1")?;
+    let id = token.generate_key(&SecretKeyTemplate::aes_256_encrypt_decrypt(), "key/1")?;
     let mut out = [0u8; 17];
     match token.encrypt_aes_gcm(&id, b"", b"x", &mut out) {
         Err(TokenError::NotSupported(m)) => assert!(m.contains("token-generated GCM IVs"), "{m}"),
@@ -172,12 +172,12 @@ token_test!(fn random_bytes_come_back_fresh(t) {
 
 token_test!(fn objects_are_listed_by_prefix_and_destroyed(t) {
     let token = t.open()?;
-    let a = token.generate_aes256_key("key/a")?;
-    let b = token.generate_aes256_key("key/b")?;
+    let a = token.generate_key(&SecretKeyTemplate::aes_256_encrypt_decrypt(), "key/a")?;
+    let b = token.generate_key(&SecretKeyTemplate::aes_256_encrypt_decrypt(), "key/b")?;
     let mut other_cfg = t.config();
     other_cfg.label_prefix = "other".into();
     let other = Token::open(&other_cfg)?;
-    let c = other.generate_aes256_key("key/c")?;
+    let c = other.generate_key(&SecretKeyTemplate::aes_256_encrypt_decrypt(), "key/c")?;
 
     let listed: Vec<_> = token.list_objects()?.into_iter().map(|o| (o.id, o.label)).collect();
     assert_eq!(listed, [(a, "lockbox/key/a".to_owned()), (b, "lockbox/key/b".to_owned())]);
@@ -199,7 +199,7 @@ token_test!(fn objects_are_listed_by_prefix_and_destroyed(t) {
 
 token_test!(fn recovers_once_when_every_session_is_closed_behind_its_back(t) {
     let token = t.open()?;
-    let id = token.generate_aes256_key("key/1")?;
+    let id = token.generate_key(&SecretKeyTemplate::aes_256_encrypt_decrypt(), "key/1")?;
     let mut out = [0u8; 17];
     token.encrypt_aes_gcm(&id, b"", b"x", &mut out)?;
     token.inject_close_all_sessions()?;
@@ -214,7 +214,7 @@ token_test!(fn recovers_once_when_every_session_is_closed_behind_its_back(t) {
 
 token_test!(fn recovers_once_when_cached_handles_go_stale(t) {
     let token = t.open()?;
-    let id = token.generate_aes256_key("key/1")?;
+    let id = token.generate_key(&SecretKeyTemplate::aes_256_encrypt_decrypt(), "key/1")?;
     let mut out = [0u8; 17];
     token.encrypt_aes_gcm(&id, b"", b"x", &mut out)?;
     token.inject_relogin_behind_cache()?;
@@ -225,7 +225,7 @@ token_test!(fn recovers_once_when_cached_handles_go_stale(t) {
 
 token_test!(fn decrypt_failures_never_trigger_recovery(t) {
     let token = t.open()?;
-    let id = token.generate_aes256_key("key/1")?;
+    let id = token.generate_key(&SecretKeyTemplate::aes_256_encrypt_decrypt(), "key/1")?;
     let mut out = [0u8; 17];
     let sealed = token.encrypt_aes_gcm(&id, b"", b"x", &mut out)?;
     out[0] ^= 1;
@@ -239,7 +239,7 @@ token_test!(fn decrypt_failures_never_trigger_recovery(t) {
 
 token_test!(fn many_threads_share_one_token(t) {
     let token = std::sync::Arc::new(t.open()?);
-    let id = token.generate_aes256_key("key/1")?;
+    let id = token.generate_key(&SecretKeyTemplate::aes_256_encrypt_decrypt(), "key/1")?;
     let workers: Vec<_> = (0..4).map(|w| {
         let token = token.clone();
         std::thread::spawn(move || -> Result<(), TokenError> {
@@ -251,7 +251,7 @@ token_test!(fn many_threads_share_one_token(t) {
                 let n = token.decrypt_aes_gcm(&id, &sealed.iv, b"aad", &out, &mut back)?;
                 assert_eq!(&back[..n], &msg);
                 if i % 50 == 0 {
-                    let k = token.generate_aes256_key(&format!("key/w{w}-{i}"))?;
+                    let k = token.generate_key(&SecretKeyTemplate::aes_256_encrypt_decrypt(), &format!("key/w{w}-{i}"))?;
                     token.destroy(&k)?;
                 }
             }
@@ -285,7 +285,7 @@ token_test!(fn recovery_holds_when_several_threads_fault_at_once(t) {
     const WORKERS: usize = 4;
     const ROUNDS: usize = 3;
     let token = std::sync::Arc::new(t.open()?);
-    let id = token.generate_aes256_key("key/1")?;
+    let id = token.generate_key(&SecretKeyTemplate::aes_256_encrypt_decrypt(), "key/1")?;
     let parked = std::sync::Arc::new(std::sync::Barrier::new(WORKERS + 1));
     let resume = std::sync::Arc::new(std::sync::Barrier::new(WORKERS + 1));
     let workers: Vec<_> = (0..WORKERS).map(|_| {
@@ -356,7 +356,7 @@ token_test!(fn open_reports_what_is_wrong(t) {
 
 token_test!(fn the_audit_hmac_key_is_sensitive_sign_verify_only_and_refuses_its_value(t) {
     let token = t.open()?;
-    let id = token.generate_hmac_key("audit-hmac")?;
+    let id = token.generate_key(&SecretKeyTemplate::hmac(HmacDigest::Sha256), "audit-hmac")?;
     let report = token.inspect(&id)?;
     assert_eq!(report.label, "lockbox/audit-hmac");
     assert!(report.is_generic_secret && !report.is_aes);
@@ -380,7 +380,7 @@ token_test!(fn the_audit_hmac_key_is_sensitive_sign_verify_only_and_refuses_its_
 
 token_test!(fn hmac_is_deterministic_input_sensitive_and_verified_in_the_token(t) {
     let token = t.open()?;
-    let key = token.generate_hmac_key("audit-hmac")?;
+    let key = token.generate_key(&SecretKeyTemplate::hmac(HmacDigest::Sha256), "audit-hmac")?;
     let a = token.hmac_sha256(&key, b"seal 1")?;
     assert_eq!(a, token.hmac_sha256(&key, b"seal 1")?);
     let b = token.hmac_sha256(&key, b"seal 2")?;
@@ -395,13 +395,13 @@ token_test!(fn hmac_is_deterministic_input_sensitive_and_verified_in_the_token(t
     assert!(!token.hmac_sha256_verify(&key, b"seal 1", &a[..16])?);
     assert!(!token.hmac_sha256_verify(&key, b"seal 1", &[])?);
     // Another key gives another MAC.
-    let other = token.generate_hmac_key("audit-hmac-2")?;
+    let other = token.generate_key(&SecretKeyTemplate::hmac(HmacDigest::Sha256), "audit-hmac-2")?;
     assert_ne!(token.hmac_sha256(&other, b"seal 1")?, a);
     assert!(!token.hmac_sha256_verify(&other, b"seal 1", &a)?);
     // After the refusals the pooled sessions still work.
     assert!(token.hmac_sha256_verify(&key, b"seal 1", &a)?);
     // The MAC is HMAC-SHA256: an AES key cannot make one.
-    let aes = token.generate_aes256_key("key/1")?;
+    let aes = token.generate_key(&SecretKeyTemplate::aes_256_encrypt_decrypt(), "key/1")?;
     assert!(token.hmac_sha256(&aes, b"x").is_err());
     Ok(())
 });

@@ -24,6 +24,8 @@ use lockbox_api::{KeyId, MAX_CIPHERTEXT_LEN, MAX_PLAINTEXT_LEN};
 pub const FORMAT_V1: u8 = 0x01;
 /// AES-256-GCM with a 96-bit IV and a 128-bit tag.
 pub const ALG_AES_256_GCM: u8 = 0x01;
+/// Every algorithm byte this format defines. Which one a blob gets is its key kind's choice.
+pub const ALGORITHMS: &[u8] = &[ALG_AES_256_GCM];
 /// Bytes before the IV; these are the authenticated header.
 pub const HEADER_LEN: usize = 22;
 /// IV length.
@@ -46,6 +48,8 @@ pub struct Blob<'a> {
     pub key_id: KeyId,
     /// The material version of that key.
     pub material_version: u32,
+    /// The algorithm byte (one of [`ALGORITHMS`]).
+    pub algorithm: u8,
     /// The authenticated header bytes (offsets 0..22).
     pub header: &'a [u8],
     /// The IV.
@@ -61,7 +65,7 @@ pub fn parse(bytes: &[u8]) -> Option<Blob<'_>> {
         return None;
     }
     let (header, rest) = bytes.split_at(HEADER_LEN);
-    if header[0] != FORMAT_V1 || header[21] != ALG_AES_256_GCM {
+    if header[0] != FORMAT_V1 || !ALGORITHMS.contains(&header[21]) {
         return None;
     }
     let key_id = KeyId::from_bytes(header[1..17].try_into().ok()?);
@@ -70,15 +74,22 @@ pub fn parse(bytes: &[u8]) -> Option<Blob<'_>> {
     Some(Blob {
         key_id,
         material_version,
+        algorithm: header[21],
         header,
         iv: iv.try_into().ok()?,
         sealed,
     })
 }
 
-/// Writes the header for `key_id`/`material_version` into a new buffer sized for a blob of
-/// `plaintext_len` bytes: header, then zeroed IV, ciphertext and tag for the caller to fill.
-pub fn allocate(key_id: KeyId, material_version: u32, plaintext_len: usize) -> Vec<u8> {
+/// Writes the header for `algorithm` (one of [`ALGORITHMS`]) and `key_id`/`material_version`
+/// into a new buffer sized for a blob of `plaintext_len` bytes: header, then zeroed IV,
+/// ciphertext and tag for the caller to fill.
+pub fn allocate(
+    algorithm: u8,
+    key_id: KeyId,
+    material_version: u32,
+    plaintext_len: usize,
+) -> Vec<u8> {
     // One zeroed allocation (calloc's memset), then the header over its start: growing the
     // buffer with `resize` wrote the zeros a byte at a time, about 4,000 instructions for a
     // 4 KiB blob.
@@ -86,7 +97,7 @@ pub fn allocate(key_id: KeyId, material_version: u32, plaintext_len: usize) -> V
     blob[0] = FORMAT_V1;
     blob[1..17].copy_from_slice(key_id.as_bytes());
     blob[17..21].copy_from_slice(&material_version.to_be_bytes());
-    blob[21] = ALG_AES_256_GCM;
+    blob[21] = algorithm;
     blob
 }
 
@@ -98,7 +109,7 @@ mod tests {
     #[test]
     fn layout_matches_the_spec() {
         let id = KeyId::from_random_bytes([0xab; 16]);
-        let mut b = allocate(id, 0x0102_0304, 3);
+        let mut b = allocate(ALG_AES_256_GCM, id, 0x0102_0304, 3);
         assert_eq!(b.len(), 22 + 12 + 3 + 16);
         assert_eq!(b[0], 1);
         assert_eq!(&b[1..17], id.as_bytes());
@@ -121,15 +132,15 @@ mod tests {
     #[test]
     fn rejects_wrong_lengths_versions_and_algorithms() {
         let id = KeyId::from_random_bytes([1; 16]);
-        assert!(parse(&allocate(id, 1, 1)).is_some());
-        assert!(parse(&allocate(id, 1, 4096)).is_some());
-        assert!(parse(&allocate(id, 1, 1)[..MIN_LEN - 1]).is_none());
-        assert!(parse(&allocate(id, 1, 4097)).is_none());
+        assert!(parse(&allocate(ALG_AES_256_GCM, id, 1, 1)).is_some());
+        assert!(parse(&allocate(ALG_AES_256_GCM, id, 1, 4096)).is_some());
+        assert!(parse(&allocate(ALG_AES_256_GCM, id, 1, 1)[..MIN_LEN - 1]).is_none());
+        assert!(parse(&allocate(ALG_AES_256_GCM, id, 1, 4097)).is_none());
         assert!(parse(&[]).is_none());
-        let mut v = allocate(id, 1, 8);
+        let mut v = allocate(ALG_AES_256_GCM, id, 1, 8);
         v[0] = 2;
         assert!(parse(&v).is_none());
-        let mut a = allocate(id, 1, 8);
+        let mut a = allocate(ALG_AES_256_GCM, id, 1, 8);
         a[21] = 0;
         assert!(parse(&a).is_none());
     }
@@ -150,7 +161,7 @@ mod tests {
             edits in proptest::collection::vec((any::<usize>(), any::<u8>()), 0..4),
             cut in any::<usize>(),
         ) {
-            let mut b = allocate(KeyId::from_random_bytes([3; 16]), 7, len);
+            let mut b = allocate(ALG_AES_256_GCM, KeyId::from_random_bytes([3; 16]), 7, len);
             for (pos, val) in edits {
                 let i = pos % b.len();
                 b[i] = val;

@@ -21,6 +21,7 @@ use crate::audit::{AuditLog, CallRecord};
 use crate::clock::Clock;
 use crate::config::{Config, Lifecycle};
 use crate::error::{Error, from_store, from_token};
+use crate::keykind;
 use crate::lock::DataDirLock;
 use crate::policy::Policy;
 use crate::report::OpenReport;
@@ -351,7 +352,9 @@ impl Engine {
             origin: r.origin,
             key_manager: KeyManager::Customer,
             key_spec: r.spec,
-            encryption_algorithms: vec![EncryptionAlgorithm::SymmetricDefault],
+            encryption_algorithms: keykind::for_spec(r.spec)
+                .map(|k| k.encryption_algorithms(r.usage).to_vec())
+                .unwrap_or_default(),
             multi_region: false,
             pending_deletion_window_in_days: r.deletion.map(|d| d.window_days),
         }

@@ -44,6 +44,7 @@ mod config;
 mod core;
 mod engine;
 mod error;
+mod keykind;
 mod lifecycle;
 pub mod lock;
 mod ops;

@@ -59,9 +59,8 @@ impl Engine {
         kind: RotationType,
     ) -> Result<Material, KmsError> {
         let version = r.current_material().map_or(1, |m| m.version + 1);
-        let object = self
-            .token
-            .generate_aes256_key(&format!("{}/{version}", r.id))
+        let object = crate::keykind::for_spec(r.spec)?
+            .generate_material(&self.token, r.spec, r.usage, &format!("{}/{version}", r.id))
             .map_err(|e| from_token("rotate key", e))?;
         failpoints::hit("engine.rotate.after_material").map_err(|e| from_store("rotate key", e))?;
         Ok(Material {

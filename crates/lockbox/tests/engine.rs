@@ -339,6 +339,24 @@ token_test!(fn every_flipped_bit_and_every_truncation_is_one_opaque_error(t) {
     Ok(())
 });
 
+token_test!(fn key_kind_refusals_keep_their_exact_messages(t) {
+    // CreateKey's and Encrypt's refusals come from the key kind now; their words do not change.
+    let kms = engine(t)?;
+    let msg = |r: Result<CreateKeyResponse, KmsError>| { let e = r.unwrap_err(); (e.kind(), e.message().to_owned()) };
+    assert_eq!(msg(kms.create_key(CreateKeyRequest::new().with_key_spec(KeySpec::EccNistP256))),
+        (ErrorKind::UnsupportedOperation, "KeySpec ECC_NIST_P256 is not supported yet; SYMMETRIC_DEFAULT is.".to_owned()));
+    assert_eq!(msg(kms.create_key(CreateKeyRequest::new().with_key_spec(KeySpec::Rsa2048).with_key_usage(KeyUsage::SignVerify))),
+        (ErrorKind::UnsupportedOperation, "KeySpec RSA_2048 is not supported yet; SYMMETRIC_DEFAULT is.".to_owned()));
+    assert_eq!(msg(kms.create_key(CreateKeyRequest::new().with_key_usage(KeyUsage::GenerateVerifyMac))),
+        (ErrorKind::Validation, "KeyUsage GENERATE_VERIFY_MAC is not compatible with KeySpec SYMMETRIC_DEFAULT.".to_owned()));
+    let md = kms.create_key(CreateKeyRequest::new())?.key_metadata;
+    assert_eq!(md.encryption_algorithms, [EncryptionAlgorithm::SymmetricDefault]);
+    let e = kms.encrypt(EncryptRequest::new(md.key_id, pt(b"x")).with_encryption_algorithm(EncryptionAlgorithm::RsaesOaepSha256)).unwrap_err();
+    assert_eq!((e.kind(), e.message()), (ErrorKind::InvalidKeyUsage,
+        format!("{} is a symmetric key; the encryption algorithm RSAES_OAEP_SHA_256 is not valid for it.", md.arn).as_str()));
+    Ok(())
+});
+
 token_test!(fn a_blob_decrypted_with_another_keys_id_is_incorrect_key(t) {
     let kms = engine(t)?;
     let (a, b) = (new_key(&kms), new_key(&kms));

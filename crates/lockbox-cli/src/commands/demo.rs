@@ -205,7 +205,7 @@ fn prepare(dir: &Path) -> Result<(), CliError> {
 }
 
 fn describe_blob(blob: &[u8]) -> Result<(), CliError> {
-    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let hex = |b: &[u8]| hex::encode(b);
     let short = |b: &[u8]| {
         let h = hex(b);
         if h.len() > 40 {

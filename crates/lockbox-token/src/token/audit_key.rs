@@ -13,9 +13,8 @@
 
 use cryptoki::error::{Error as CkError, RvError};
 use cryptoki::mechanism::{Mechanism, MechanismType};
-use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
+use cryptoki::object::{Attribute, AttributeType, ObjectClass, ObjectHandle};
 use cryptoki::session::{Session, SessionState};
-use cryptoki::types::Ulong;
 
 use super::{ObjectId, Token};
 use crate::error::TokenError;
@@ -26,52 +25,6 @@ const MARK_HEADER: usize = 16 + 8;
 const MARK_APPLICATION: &[u8] = b"lockbox audit mark";
 
 impl Token {
-    /// Generates a 256-bit generic-secret key for HMAC-SHA256 as a token object named
-    /// `<prefix>/<name>`.
-    ///
-    /// As for CMK material, every security attribute is explicit: TOKEN, PRIVATE, SENSITIVE
-    /// true; EXTRACTABLE, MODIFIABLE, COPYABLE false; SIGN and VERIFY the only usages. The
-    /// CKA_ID is 16 bytes from the token's RNG. A token without CKM_GENERIC_SECRET_KEY_GEN
-    /// or CKM_SHA256_HMAC answers [`TokenError::NotSupported`] naming the mechanism.
-    pub fn generate_hmac_key(&self, name: &str) -> Result<ObjectId, TokenError> {
-        self.require_mechanisms(&[
-            (
-                MechanismType::GENERIC_SECRET_KEY_GEN,
-                "CKM_GENERIC_SECRET_KEY_GEN",
-            ),
-            (MechanismType::SHA256_HMAC, "CKM_SHA256_HMAC"),
-        ])?;
-        let label = format!("{}/{name}", self.label_prefix);
-        let _serialized = self.object_lock.lock();
-        self.run(|t, s| {
-            let mut id = [0u8; 16];
-            t.draw(s, &mut id)?;
-            let template = [
-                Attribute::Class(ObjectClass::SECRET_KEY),
-                Attribute::KeyType(KeyType::GENERIC_SECRET),
-                Attribute::ValueLen(Ulong::from(32)),
-                Attribute::Token(true),
-                Attribute::Private(true),
-                Attribute::Sensitive(true),
-                Attribute::Extractable(false),
-                Attribute::Modifiable(false),
-                Attribute::Copyable(false),
-                Attribute::Sign(true),
-                Attribute::Verify(true),
-                Attribute::Encrypt(false),
-                Attribute::Decrypt(false),
-                Attribute::Wrap(false),
-                Attribute::Unwrap(false),
-                Attribute::Derive(false),
-                Attribute::Id(id.to_vec()),
-                Attribute::Label(label.as_bytes().to_vec()),
-            ];
-            let handle = s.generate_key(&Mechanism::GenericSecretKeyGen, &template)?;
-            t.handles.write().insert(ObjectId(id), handle);
-            Ok(ObjectId(id))
-        })
-    }
-
     /// HMAC-SHA256 of `data` under the token key `key` (C_Sign with CKM_SHA256_HMAC).
     pub fn hmac_sha256(
         &self,
@@ -156,7 +109,10 @@ impl Token {
         })
     }
 
-    fn require_mechanisms(&self, wanted: &[(MechanismType, &str)]) -> Result<(), TokenError> {
+    pub(super) fn require_mechanisms(
+        &self,
+        wanted: &[(MechanismType, &str)],
+    ) -> Result<(), TokenError> {
         let slot = *self.slot.read();
         let have = self.module.ctx.get_mechanism_list(slot)?;
         for (mech, name) in wanted {

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 
-use lockbox_api::Timestamp;
+use lockbox_api::{ArnParts, Timestamp};
 use lockbox_store::{AuditBody, AuditEntry, AuditEvent, Refusal, Store, Suppressed};
 use serde::Serialize;
 
@@ -173,13 +173,9 @@ struct AdditionalData<'a> {
 }
 
 fn cloudtrail<'a>(e: &'a AuditEvent, hash: &[u8; 32], region: &'a str) -> Record<'a> {
-    let arn_parts: Vec<&str> = e
-        .key_arn
-        .as_deref()
-        .map(|a| a.split(':').collect())
-        .unwrap_or_default();
-    let key_region = arn_parts.get(3).copied().filter(|r| !r.is_empty());
-    let key_account = arn_parts.get(4).copied().unwrap_or(&e.account);
+    let arn_parts = e.key_arn.as_deref().and_then(ArnParts::split);
+    let key_region = arn_parts.map(|p| p.region).filter(|r| !r.is_empty());
+    let key_account = arn_parts.map_or(e.account.as_str(), |p| p.account);
     Record {
         event_version: "1.08",
         user_identity: UserIdentity {
@@ -366,8 +362,7 @@ fn summary<'a>(x: &'a Suppressed, hash: &[u8; 32], region: &'a str) -> SummaryRe
 
 /// CloudTrail's identity types, from the principal's ARN.
 fn identity_type(arn: &str) -> &'static str {
-    let resource = arn.splitn(6, ':').nth(5).unwrap_or("");
-    let service = arn.split(':').nth(2).unwrap_or("");
+    let (service, resource) = ArnParts::split(arn).map_or(("", ""), |p| (p.service, p.resource));
     match (service, resource) {
         (_, "root") => "Root",
         ("iam", r) if r.starts_with("user/") => "IAMUser",
@@ -380,11 +375,13 @@ fn identity_type(arn: &str) -> &'static str {
 /// CloudTrail's principalId is an opaque unique id Lockbox does not have; the resource part
 /// of the ARN (`user/alice`, `assumed-role/r/session`, `root`) stands in for it.
 fn principal_id(arn: &str) -> &str {
-    arn.splitn(6, ':').nth(5).unwrap_or(arn)
+    ArnParts::split(arn).map_or(arn, |p| p.resource)
 }
 
 fn principal_account(arn: &str) -> Option<&str> {
-    arn.split(':').nth(4).filter(|a| !a.is_empty())
+    ArnParts::split(arn)
+        .map(|p| p.account)
+        .filter(|a| !a.is_empty())
 }
 
 /// Operations that change nothing (CloudTrail marks Encrypt, Decrypt and data-key calls

@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 
 use lockbox_api::{Caller, EncryptionContext, KeyArn, Timestamp};
 use lockbox_store::AuditObjects;
-use lockbox_token::{ObjectId, Token};
+use lockbox_token::{HmacDigest, ObjectId, SecretKeyTemplate, Token};
 use parking_lot::{Condvar, Mutex};
 use refusals::Limiter;
 use sha2::{Digest, Sha256};
@@ -320,7 +320,8 @@ impl AuditLog {
         let objects = match store.audit_objects()? {
             Some(o) => o,
             None => {
-                let key = token.generate_hmac_key(AUDIT_KEY_NAME)?;
+                let key = token
+                    .generate_key(&SecretKeyTemplate::hmac(HmacDigest::Sha256), AUDIT_KEY_NAME)?;
                 let mark = token.create_mark(AUDIT_MARK_NAME, &[])?;
                 let objects = AuditObjects {
                     key: *key.as_bytes(),
@@ -857,8 +858,9 @@ pub(crate) fn parse_mark(v: &[u8]) -> Result<Option<(u64, [u8; 32])>, String> {
     Ok(Some((u64::from_be_bytes(seq), hash)))
 }
 
+/// Lowercase hex, as every identifier in the audit trail is written.
 pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(bytes)
 }
 
 #[cfg(test)]

@@ -3,15 +3,15 @@
 //! [`Engine::open_blob`], which act only on a key an [`Authorized`] proof carries.
 
 use lockbox_api::*;
-use lockbox_store::KeyRecord;
+use lockbox_store::{KeyRecord, Material};
 use lockbox_token::ObjectId;
-use zeroize::Zeroizing;
 
 use super::grants::check_grant_tokens;
 use crate::authz::{Authorized, Facts};
 use crate::blob;
 use crate::core::{Aliases, Call, Engine};
 use crate::error::from_store;
+use crate::keykind::{self, KindError, MaterialRef};
 
 impl Engine {
     /// The key a cryptographic operation uses, resolved (aliases accepted) and authorized
@@ -45,52 +45,36 @@ impl Engine {
                 ),
             ));
         }
-        match algorithm {
-            None | Some(EncryptionAlgorithm::SymmetricDefault) => Ok(()),
-            Some(other) => Err(KmsError::new(
-                ErrorKind::InvalidKeyUsage,
-                format!(
-                    "{} is a symmetric key; the encryption algorithm {other} is not valid for it.",
-                    self.arn(r)
-                ),
-            )),
-        }
+        keykind::for_spec(r.spec)?.encryption_algorithm(&|| self.arn(r), r.usage, algorithm)?;
+        Ok(())
     }
 
-    /// Encrypts `plaintext` into a new blob under the current material of the key `auth`
-    /// authorizes.
+    /// Encrypts `plaintext` (for `what`) into a new blob under the current material of the
+    /// key `auth` authorizes, as its key kind does it.
     pub(super) fn seal(
         &self,
         auth: &Authorized,
         ctx: &EncryptionContext,
+        what: Sealed,
         plaintext: &[u8],
     ) -> Result<Vec<u8>, KmsError> {
         let r = auth.record();
+        let kind = keykind::for_spec(r.spec)?;
         let material = self.count_encryption(r)?;
         let material = &material;
         if let Err(e) = self.check_available(r, material) {
             self.uncount_encryption(r.id, material.version);
             return Err(e);
         }
-        let mut out = blob::allocate(r.id, material.version, plaintext.len());
-        let mut aad = Vec::with_capacity(blob::HEADER_LEN + ctx.encoded_len());
-        aad.extend_from_slice(&out[..blob::HEADER_LEN]);
-        ctx.encode_into(&mut aad);
-        let object = ObjectId::from_bytes(material.object_id);
-        let sealed = self
-            .token
-            .encrypt_aes_gcm(
-                &object,
-                &aad,
-                plaintext,
-                &mut out[blob::HEADER_LEN + blob::IV_LEN..],
-            )
-            .map_err(|e| {
-                self.uncount_encryption(r.id, material.version);
-                self.material_error("encrypt", r, material, e)
-            })?;
-        out[blob::HEADER_LEN..blob::HEADER_LEN + blob::IV_LEN].copy_from_slice(&sealed.iv);
-        Ok(out)
+        let m = material_ref(r, material);
+        let sealed = match what {
+            Sealed::Plaintext => kind.encrypt(&self.token, &m, ctx, plaintext),
+            Sealed::DataKey => kind.encrypt_data_key(&self.token, &m, ctx, plaintext),
+        };
+        sealed.map_err(|e| {
+            self.uncount_encryption(r.id, material.version);
+            self.kind_error("encrypt", r, material, e)
+        })
     }
 
     /// Decrypts a blob for `call`'s caller, who must be authorized for `action` on the key
@@ -156,22 +140,18 @@ impl Engine {
             .material(b.material_version)
             .ok_or_else(KmsError::invalid_ciphertext)?;
         self.check_available(r, material)?;
-        let mut aad = Vec::with_capacity(blob::HEADER_LEN + ctx.encoded_len());
-        aad.extend_from_slice(b.header);
-        ctx.encode_into(&mut aad);
-        let mut out = Zeroizing::new(vec![0u8; b.sealed.len()]);
-        let n = self
-            .token
-            .decrypt_aes_gcm(
-                &ObjectId::from_bytes(material.object_id),
-                &b.iv,
-                &aad,
-                b.sealed,
-                &mut out,
-            )
-            .map_err(|e| self.material_error("decrypt", r, material, e))?;
-        out.truncate(n);
+        let out = keykind::for_spec(r.spec)?
+            .decrypt(&self.token, &material_ref(r, material), b, ctx)
+            .map_err(|e| self.kind_error("decrypt", r, material, e))?;
         Ok(Plaintext::from(out))
+    }
+
+    /// A key kind's failure seen by an operation.
+    fn kind_error(&self, op: &'static str, r: &KeyRecord, m: &Material, e: KindError) -> KmsError {
+        match e {
+            KindError::Unsupported(u) => u.into(),
+            KindError::Token(e) => self.material_error(op, r, m, e),
+        }
     }
 
     pub(crate) fn encrypt(
@@ -198,6 +178,7 @@ impl Engine {
         let ciphertext_blob = self.seal(
             &auth,
             &req.encryption_context,
+            Sealed::Plaintext,
             req.plaintext.expose_secret(),
         )?;
         Ok(EncryptResponse {
@@ -253,6 +234,7 @@ impl Engine {
         let ciphertext_blob = self.seal(
             &destination,
             &req.destination_encryption_context,
+            Sealed::Plaintext,
             plaintext.expose_secret(),
         )?;
         // The audit record names the source key (the one whose blob was opened), as AWS does.
@@ -279,6 +261,24 @@ impl Engine {
         Ok(GenerateRandomResponse {
             plaintext: Plaintext::from(self.random(req.number_of_bytes.get())?),
         })
+    }
+}
+
+/// What a blob is sealed for: the key kind may allow one and not the other (an RSA key
+/// encrypts, but makes no data keys).
+#[derive(Clone, Copy)]
+pub(super) enum Sealed {
+    Plaintext,
+    DataKey,
+}
+
+/// The material version `m` of `r`, as a key kind takes it.
+fn material_ref(r: &KeyRecord, m: &Material) -> MaterialRef {
+    MaterialRef {
+        spec: r.spec,
+        key_id: r.id,
+        version: m.version,
+        object: ObjectId::from_bytes(m.object_id),
     }
 }
 

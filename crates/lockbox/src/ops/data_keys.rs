@@ -2,6 +2,7 @@
 
 use lockbox_api::*;
 
+use super::crypto::Sealed;
 use super::grants::check_grant_tokens;
 use crate::core::{Call, Engine};
 
@@ -24,7 +25,8 @@ impl Engine {
         check_grant_tokens(&req.grant_tokens)?;
         let auth = self.usable(call, action, &req.key_id, &req.encryption_context, None)?;
         let plaintext = self.random(req.size.byte_len())?;
-        let ciphertext_blob = self.seal(&auth, &req.encryption_context, &plaintext)?;
+        let ciphertext_blob =
+            self.seal(&auth, &req.encryption_context, Sealed::DataKey, &plaintext)?;
         Ok(DataKey {
             key_arn: self.arn(auth.record()),
             plaintext: Plaintext::from(plaintext),

@@ -9,6 +9,7 @@ use super::tags::merge_tags;
 use crate::authz::{Facts, parse_policy};
 use crate::core::{Aliases, Call, Engine, check_limit, invalid_marker};
 use crate::error::{from_store, from_token};
+use crate::keykind;
 
 impl Engine {
     pub(crate) fn create_key(
@@ -24,19 +25,10 @@ impl Engine {
             None => None,
         };
         let spec = req.key_spec.unwrap_or(KeySpec::SymmetricDefault);
-        let usage = req.key_usage.unwrap_or(KeyUsage::EncryptDecrypt);
         let origin = req.origin.unwrap_or(Origin::AwsKms);
-        if spec != KeySpec::SymmetricDefault {
-            return Err(KmsError::new(
-                ErrorKind::UnsupportedOperation,
-                format!("KeySpec {spec} is not supported yet; SYMMETRIC_DEFAULT is."),
-            ));
-        }
-        if usage != KeyUsage::EncryptDecrypt {
-            return Err(KmsError::validation(format!(
-                "KeyUsage {usage} is not compatible with KeySpec {spec}."
-            )));
-        }
+        let kind = keykind::for_spec(spec)?;
+        let usage = req.key_usage.unwrap_or(kind.default_usage());
+        kind.check_usage(spec, usage)?;
         if origin != Origin::AwsKms {
             return Err(KmsError::new(
                 ErrorKind::UnsupportedOperation,
@@ -60,9 +52,8 @@ impl Engine {
         let _w = self.writes.lock();
         // Token first, metadata second: a crash in between leaves an orphan object, never a
         // record that names missing material.
-        let object = self
-            .token
-            .generate_aes256_key(&format!("{id}/1"))
+        let object = kind
+            .generate_material(&self.token, spec, usage, &format!("{id}/1"))
             .map_err(|e| from_token("create key", e))?;
         lockbox_store::failpoints::hit("engine.create.after_material")
             .map_err(|e| from_store("create key", e))?;

@@ -16,11 +16,10 @@ const ROTATION_CONFLICT_WINDOW_MS: i64 = 20 * 60 * 1000;
 /// The 64-hex-digit identifier of a material version: the key id and the token object's
 /// CKA_ID, both 16 bytes.
 fn key_material_id(key: KeyId, m: &Material) -> String {
-    key.as_bytes()
-        .iter()
-        .chain(m.object_id.iter())
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    let mut both = [0u8; 32];
+    both[..16].copy_from_slice(key.as_bytes());
+    both[16..].copy_from_slice(&m.object_id);
+    hex::encode(both)
 }
 
 fn check_rotation_period(days: u32) -> Result<(), KmsError> {
@@ -40,7 +39,8 @@ fn check_rotation_period(days: u32) -> Result<(), KmsError> {
 impl Engine {
     /// Rotation applies to symmetric keys whose material Lockbox generated.
     fn check_rotatable(&self, r: &KeyRecord) -> Result<(), KmsError> {
-        if r.spec != KeySpec::SymmetricDefault || r.origin != Origin::AwsKms {
+        let rotatable = crate::keykind::for_spec(r.spec).is_ok_and(|k| k.rotatable());
+        if !rotatable || r.origin != Origin::AwsKms {
             return Err(KmsError::new(
                 ErrorKind::UnsupportedOperation,
                 format!(

@@ -34,6 +34,8 @@ mod tests;
 
 use std::fmt;
 
+use lockbox_api::ArnParts;
+
 use self::condition::Condition;
 use self::parse::{ActionMatcher, PrincipalMatcher, ResourceMatcher};
 
@@ -111,7 +113,7 @@ pub(crate) enum Decision {
 pub(crate) struct PolicyError(String);
 
 impl PolicyError {
-    /// The message, as Display shows it.
+    /// The message, as Display shows it (the tests compare both).
     #[cfg(test)]
     pub(crate) fn message(&self) -> &str {
         &self.0
@@ -250,19 +252,9 @@ struct Caller<'a> {
 impl<'a> Caller<'a> {
     fn new(request: &Request<'a>) -> Self {
         let arn = request.principal_arn;
-        let mut parts = arn.splitn(6, ':');
-        let (partition, service, account, resource) = match (
-            parts.next(),
-            parts.next(),
-            parts.next(),
-            parts.next(),
-            parts.next(),
-            parts.next(),
-        ) {
-            (Some("arn"), Some(p), Some(service), Some(_region), Some(account), Some(resource)) => {
-                (p, service, account, resource)
-            }
-            _ => ("", "", "", ""),
+        let (partition, service, account, resource) = match ArnParts::split(arn) {
+            Some(p) => (p.partition, p.service, p.account, p.resource),
+            None => ("", "", "", ""),
         };
         let assumed_role = if service == "sts" {
             resource

@@ -4,6 +4,7 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
+use lockbox_api::ArnParts;
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use super::actions::{self, ActionBits};
@@ -294,22 +295,19 @@ impl PrincipalMatcher {
             self.accounts.push(value.to_owned());
             return Ok(());
         }
-        let mut parts = value.splitn(6, ':');
-        let (Some("arn"), Some(partition), Some(service), Some(""), Some(account), Some(resource)) = (
-            parts.next(),
-            parts.next(),
-            parts.next(),
-            parts.next(),
-            parts.next(),
-            parts.next(),
-        ) else {
+        let Some(
+            parts @ ArnParts {
+                region: "",
+                partition,
+                service,
+                account,
+                resource,
+            },
+        ) = ArnParts::split(value)
+        else {
             return Err(unsupported());
         };
-        let partition_ok = !partition.is_empty()
-            && partition
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-        if !partition_ok || !is_account(account) {
+        if !parts.partition_ok() || !is_account(account) {
             return Err(unsupported());
         }
         match service {

@@ -1,0 +1,479 @@
+//! Key kinds: what each family of key specs is, as data behind one trait.
+//!
+//! A [`KeyKind`] is a `&'static` value, one per key family (as rustls's `CryptoProvider`
+//! makes cipher suites values): the key specs it serves, the key usages it allows (and the
+//! default one), the algorithms each usage allows, the token template that makes a material
+//! version, and the cryptographic operations it can do. An operation a kind cannot do is the
+//! trait's default: a typed [`Unsupported`] naming the operation and the key spec, never a
+//! panic or a match on key specs in the engine.
+//!
+//! The engine asks [`for_spec`] for a key's kind and calls it; it names no algorithm itself.
+//! Adding a key family is one file here and a line in [`KINDS`].
+
+use lockbox_api::{
+    EncryptionAlgorithm, EncryptionContext, ErrorKind, KeyArn, KeyId, KeySpec, KeyUsage, KmsError,
+    Operation,
+};
+use lockbox_token::{ObjectId, SecretKeyTemplate, Token, TokenError};
+use zeroize::Zeroizing;
+
+use crate::blob::Blob;
+
+mod symmetric;
+
+pub(crate) use symmetric::SYMMETRIC_DEFAULT;
+
+/// Every key kind Lockbox has. A key spec is served by at most one of them.
+pub(crate) static KINDS: &[&'static dyn KeyKind] = &[&SYMMETRIC_DEFAULT];
+
+/// The kind that serves `spec`.
+///
+/// A spec no kind serves is refused as CreateKey has always refused it:
+/// `UnsupportedOperationException`, "KeySpec RSA_2048 is not supported yet; SYMMETRIC_DEFAULT
+/// is." (the list names every spec some kind serves).
+pub(crate) fn for_spec(spec: KeySpec) -> Result<&'static dyn KeyKind, KmsError> {
+    KINDS
+        .iter()
+        .copied()
+        .find(|k| k.specs().contains(&spec))
+        .ok_or_else(|| {
+            let served: Vec<&str> = KINDS
+                .iter()
+                .flat_map(|k| k.specs().iter().map(|s| s.as_str()))
+                .collect();
+            let verb = if served.len() == 1 { "is" } else { "are" };
+            KmsError::new(
+                ErrorKind::UnsupportedOperation,
+                format!(
+                    "KeySpec {spec} is not supported yet; {} {verb}.",
+                    served.join(", ")
+                ),
+            )
+        })
+}
+
+/// One family of key specs: what its keys may be used for, how their material is made, and
+/// what they can do.
+///
+/// Implementations are `&'static` values listed in [`KINDS`]. The capability methods
+/// (`encrypt`, `decrypt`, `encrypt_data_key`, later sign, MAC, agreement) default to
+/// [`Unsupported`]; a kind overrides those it can do.
+pub(crate) trait KeyKind: Send + Sync {
+    /// A short name for logs ("symmetric").
+    fn name(&self) -> &'static str;
+
+    /// The key specs this kind serves.
+    fn specs(&self) -> &'static [KeySpec];
+
+    /// The key usages a key of `spec` may have.
+    fn usages(&self, spec: KeySpec) -> &'static [KeyUsage];
+
+    /// The usage a CreateKey without KeyUsage gives a key of this kind.
+    fn default_usage(&self) -> KeyUsage;
+
+    /// The encryption algorithms a key with `usage` allows, the default first (AWS's
+    /// `EncryptionAlgorithms` in key metadata). None unless the kind encrypts.
+    fn encryption_algorithms(&self, _usage: KeyUsage) -> &'static [EncryptionAlgorithm] {
+        &[]
+    }
+
+    /// The token template that makes one material version of a key of `spec` and `usage`.
+    fn material_template(&self, spec: KeySpec, usage: KeyUsage) -> MaterialTemplate;
+
+    /// The operations this kind does, of those whose answer depends on a key's kind (see
+    /// [`depends_on_kind`]).
+    fn operations(&self) -> &'static [Operation];
+
+    /// Whether an operation on a key of this kind is served: an operation that depends on
+    /// the kind when the kind lists it, every other operation (key management, operations
+    /// that name no key) always.
+    fn supports(&self, op: Operation) -> bool {
+        !depends_on_kind(op) || self.operations().contains(&op)
+    }
+
+    /// Whether Lockbox rotates keys of this kind: it supports every rotation operation.
+    fn rotatable(&self) -> bool {
+        ROTATION.iter().all(|op| self.supports(*op))
+    }
+
+    /// Refuses `usage` for `spec` unless this kind allows it, as CreateKey words it.
+    fn check_usage(&self, spec: KeySpec, usage: KeyUsage) -> Result<(), KmsError> {
+        if self.usages(spec).contains(&usage) {
+            return Ok(());
+        }
+        Err(KmsError::validation(format!(
+            "KeyUsage {usage} is not compatible with KeySpec {spec}."
+        )))
+    }
+
+    /// The encryption algorithm a call on a key of `usage` uses: the requested one if the
+    /// kind allows it, else its default when none was requested. `key` names the key in a
+    /// refusal; it is only called to make one.
+    fn encryption_algorithm(
+        &self,
+        key: &dyn Fn() -> KeyArn,
+        usage: KeyUsage,
+        requested: Option<EncryptionAlgorithm>,
+    ) -> Result<EncryptionAlgorithm, KmsError> {
+        let allowed = self.encryption_algorithms(usage);
+        match requested {
+            Some(a) if allowed.contains(&a) => Ok(a),
+            Some(a) => Err(KmsError::new(
+                ErrorKind::InvalidKeyUsage,
+                format!(
+                    "{} is a {} key; the encryption algorithm {a} is not valid for it.",
+                    key(),
+                    self.name()
+                ),
+            )),
+            None => allowed.first().copied().ok_or_else(|| {
+                KmsError::new(
+                    ErrorKind::InvalidKeyUsage,
+                    format!("{} is a {} key; it does not encrypt.", key(), self.name()),
+                )
+            }),
+        }
+    }
+
+    /// Makes one material version on the token, labelled `<prefix>/<name>`.
+    fn generate_material(
+        &self,
+        token: &Token,
+        spec: KeySpec,
+        usage: KeyUsage,
+        name: &str,
+    ) -> Result<ObjectId, TokenError> {
+        match self.material_template(spec, usage) {
+            MaterialTemplate::Secret(t) => token.generate_key(&t, name),
+        }
+    }
+
+    /// Encrypt: seals `plaintext` under `m` into a new ciphertext blob, with the encryption
+    /// context as associated data.
+    fn encrypt(
+        &self,
+        _token: &Token,
+        m: &MaterialRef,
+        _context: &EncryptionContext,
+        _plaintext: &[u8],
+    ) -> Result<Vec<u8>, KindError> {
+        Err(Unsupported::new("Encrypt", m.spec).into())
+    }
+
+    /// GenerateDataKey: seals a data key the engine drew from the token's RNG under `m`.
+    fn encrypt_data_key(
+        &self,
+        _token: &Token,
+        m: &MaterialRef,
+        _context: &EncryptionContext,
+        _data_key: &[u8],
+    ) -> Result<Vec<u8>, KindError> {
+        Err(Unsupported::new("GenerateDataKey", m.spec).into())
+    }
+
+    /// Decrypt: opens a parsed blob `b` that names `m`. A blob this kind did not make, a
+    /// wrong context or any changed bit is `TokenError::DecryptFailed` (one opaque
+    /// InvalidCiphertext outward).
+    fn decrypt(
+        &self,
+        _token: &Token,
+        m: &MaterialRef,
+        _b: &Blob<'_>,
+        _context: &EncryptionContext,
+    ) -> Result<Zeroizing<Vec<u8>>, KindError> {
+        Err(Unsupported::new("Decrypt", m.spec).into())
+    }
+}
+
+/// The rotation operations (a kind supports all of them or none).
+const ROTATION: [Operation; 5] = [
+    Operation::EnableKeyRotation,
+    Operation::DisableKeyRotation,
+    Operation::GetKeyRotationStatus,
+    Operation::RotateKeyOnDemand,
+    Operation::ListKeyRotations,
+];
+
+/// Whether what `op` does with a key depends on the key's kind (its cryptography, its
+/// material), rather than on its metadata only. The match is exhaustive: an operation added
+/// to the table does not compile until it is placed here.
+pub(crate) fn depends_on_kind(op: Operation) -> bool {
+    use Operation as O;
+    match op {
+        O::Encrypt
+        | O::Decrypt
+        | O::ReEncrypt
+        | O::GenerateDataKey
+        | O::GenerateDataKeyWithoutPlaintext
+        | O::EnableKeyRotation
+        | O::DisableKeyRotation
+        | O::GetKeyRotationStatus
+        | O::RotateKeyOnDemand
+        | O::ListKeyRotations => true,
+        O::CreateKey
+        | O::DescribeKey
+        | O::ListKeys
+        | O::UpdateKeyDescription
+        | O::EnableKey
+        | O::DisableKey
+        | O::ScheduleKeyDeletion
+        | O::CancelKeyDeletion
+        | O::CreateAlias
+        | O::UpdateAlias
+        | O::DeleteAlias
+        | O::ListAliases
+        | O::TagResource
+        | O::UntagResource
+        | O::ListResourceTags
+        | O::GenerateRandom
+        | O::PutKeyPolicy
+        | O::GetKeyPolicy
+        | O::ListKeyPolicies
+        | O::CreateGrant
+        | O::ListGrants
+        | O::ListRetirableGrants
+        | O::RetireGrant
+        | O::RevokeGrant => false,
+    }
+}
+
+/// The token template that makes a material version.
+///
+/// Only secret keys so far. Key pairs (`lockbox_token::KeyPairTemplate`) come with the first
+/// asymmetric kind, together with a material record that names both halves (decision 0013).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum MaterialTemplate {
+    /// One secret key object.
+    Secret(SecretKeyTemplate),
+}
+
+/// The material version a cryptographic operation uses.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct MaterialRef {
+    /// The key's spec.
+    pub(crate) spec: KeySpec,
+    /// The key.
+    pub(crate) key_id: KeyId,
+    /// The material version.
+    pub(crate) version: u32,
+    /// Its token object.
+    pub(crate) object: ObjectId,
+}
+
+/// An operation a key kind cannot do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Unsupported {
+    /// The operation, by its AWS name.
+    pub(crate) operation: &'static str,
+    /// The key spec asked to do it.
+    pub(crate) spec: KeySpec,
+}
+
+impl Unsupported {
+    pub(crate) fn new(operation: &'static str, spec: KeySpec) -> Self {
+        Unsupported { operation, spec }
+    }
+}
+
+impl From<Unsupported> for KmsError {
+    fn from(u: Unsupported) -> KmsError {
+        KmsError::new(
+            ErrorKind::UnsupportedOperation,
+            format!(
+                "{} is not supported for keys with KeySpec {}.",
+                u.operation, u.spec
+            ),
+        )
+    }
+}
+
+/// Why a key kind's cryptographic operation failed.
+#[derive(Debug)]
+pub(crate) enum KindError {
+    /// The kind cannot do the operation.
+    Unsupported(Unsupported),
+    /// The token failed or refused (a failed tag check is `TokenError::DecryptFailed`).
+    Token(TokenError),
+}
+
+impl From<Unsupported> for KindError {
+    fn from(u: Unsupported) -> Self {
+        KindError::Unsupported(u)
+    }
+}
+
+impl From<TokenError> for KindError {
+    fn from(e: TokenError) -> Self {
+        KindError::Token(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use lockbox_token::token_test;
+
+    use super::*;
+
+    #[test]
+    fn symmetric_default_is_served_by_the_symmetric_kind() {
+        let k = for_spec(KeySpec::SymmetricDefault).unwrap();
+        assert_eq!(k.name(), "symmetric");
+        assert_eq!(k.default_usage(), KeyUsage::EncryptDecrypt);
+        assert_eq!(
+            k.usages(KeySpec::SymmetricDefault),
+            [KeyUsage::EncryptDecrypt]
+        );
+        assert_eq!(
+            k.encryption_algorithms(KeyUsage::EncryptDecrypt),
+            [EncryptionAlgorithm::SymmetricDefault]
+        );
+        assert!(k.rotatable());
+    }
+
+    #[test]
+    fn a_spec_no_kind_serves_is_refused_as_create_key_refused_it() {
+        for spec in KeySpec::ALL
+            .iter()
+            .filter(|s| **s != KeySpec::SymmetricDefault)
+        {
+            let e = for_spec(*spec).err().unwrap();
+            assert_eq!(e.kind(), ErrorKind::UnsupportedOperation);
+            assert_eq!(
+                e.message(),
+                format!("KeySpec {spec} is not supported yet; SYMMETRIC_DEFAULT is.")
+            );
+        }
+    }
+
+    #[test]
+    fn every_spec_has_at_most_one_kind() {
+        for spec in KeySpec::ALL {
+            let n = KINDS.iter().filter(|k| k.specs().contains(spec)).count();
+            assert!(n <= 1, "{spec} is served by {n} kinds");
+        }
+    }
+
+    #[test]
+    fn usages_are_checked_with_create_keys_message() {
+        let k = for_spec(KeySpec::SymmetricDefault).unwrap();
+        assert!(
+            k.check_usage(KeySpec::SymmetricDefault, KeyUsage::EncryptDecrypt)
+                .is_ok()
+        );
+        for usage in KeyUsage::ALL
+            .iter()
+            .filter(|u| **u != KeyUsage::EncryptDecrypt)
+        {
+            let e = k
+                .check_usage(KeySpec::SymmetricDefault, *usage)
+                .err()
+                .unwrap();
+            assert_eq!(e.kind(), ErrorKind::Validation);
+            assert_eq!(
+                e.message(),
+                format!("KeyUsage {usage} is not compatible with KeySpec SYMMETRIC_DEFAULT.")
+            );
+        }
+    }
+
+    /// A kind that overrides nothing it does not have to.
+    struct Bare;
+
+    impl KeyKind for Bare {
+        fn name(&self) -> &'static str {
+            "bare"
+        }
+        fn specs(&self) -> &'static [KeySpec] {
+            &[KeySpec::Hmac256]
+        }
+        fn usages(&self, _: KeySpec) -> &'static [KeyUsage] {
+            &[KeyUsage::GenerateVerifyMac]
+        }
+        fn default_usage(&self) -> KeyUsage {
+            KeyUsage::GenerateVerifyMac
+        }
+        fn material_template(&self, _: KeySpec, _: KeyUsage) -> MaterialTemplate {
+            MaterialTemplate::Secret(SecretKeyTemplate::hmac(lockbox_token::HmacDigest::Sha256))
+        }
+        fn operations(&self) -> &'static [Operation] {
+            &[]
+        }
+    }
+
+    #[test]
+    fn symmetric_keys_support_every_operation_of_the_table_today() {
+        let k = for_spec(KeySpec::SymmetricDefault).unwrap();
+        for op in Operation::ALL {
+            assert!(k.supports(*op), "{op:?}");
+        }
+        // What it lists is exactly the kind-dependent operations it does.
+        let listed: Vec<_> = Operation::ALL
+            .iter()
+            .copied()
+            .filter(|op| depends_on_kind(*op))
+            .collect();
+        assert_eq!(k.operations(), listed);
+    }
+
+    #[test]
+    fn a_kind_supports_key_management_always_and_its_own_operations_only() {
+        for op in Operation::ALL {
+            assert_eq!(Bare.supports(*op), !depends_on_kind(*op), "{op:?}");
+        }
+        for op in [
+            Operation::DescribeKey,
+            Operation::ScheduleKeyDeletion,
+            Operation::CreateGrant,
+            Operation::TagResource,
+        ] {
+            assert!(Bare.supports(op));
+        }
+        for op in [
+            Operation::Encrypt,
+            Operation::Decrypt,
+            Operation::GenerateDataKey,
+            Operation::RotateKeyOnDemand,
+        ] {
+            assert!(!Bare.supports(op));
+        }
+        assert!(!Bare.rotatable());
+    }
+
+    fn unsupported(r: Result<impl Sized, KindError>) -> KmsError {
+        match r {
+            Err(KindError::Unsupported(u)) => u.into(),
+            Err(KindError::Token(e)) => panic!("expected Unsupported, got a token error: {e}"),
+            Ok(_) => panic!("expected Unsupported, got a result"),
+        }
+    }
+
+    token_test!(fn capabilities_a_kind_does_not_have_are_typed_unsupported_errors(t) {
+        let token = t.open()?;
+        let m = MaterialRef {
+            spec: KeySpec::Hmac256,
+            key_id: KeyId::from_random_bytes([3; 16]),
+            version: 1,
+            object: ObjectId::from_bytes([4; 16]),
+        };
+        let ctx = EncryptionContext::default();
+        let blob = crate::blob::allocate(crate::blob::ALGORITHMS[0], m.key_id, 1, 1);
+        let b = crate::blob::parse(&blob).unwrap();
+        for (e, op) in [
+            (unsupported(Bare.encrypt(&token, &m, &ctx, b"x")), "Encrypt"),
+            (unsupported(Bare.encrypt_data_key(&token, &m, &ctx, b"x")), "GenerateDataKey"),
+            (unsupported(Bare.decrypt(&token, &m, &b, &ctx)), "Decrypt"),
+        ] {
+            assert_eq!(e.kind(), ErrorKind::UnsupportedOperation);
+            assert_eq!(e.message(), format!("{op} is not supported for keys with KeySpec HMAC_256."));
+        }
+        // Defaults for what a kind that does not encrypt is asked.
+        let arn = lockbox_api::ArnScope::new("aws", "us-east-1", "111122223333")?.key_arn(m.key_id);
+        let e = Bare.encryption_algorithm(&|| arn.clone(), KeyUsage::GenerateVerifyMac, None).err().unwrap();
+        assert_eq!((e.kind(), e.message()), (ErrorKind::InvalidKeyUsage, format!("{arn} is a bare key; it does not encrypt.").as_str()));
+        assert!(!Bare.rotatable());
+        // The template is what makes material: an HMAC key on the token.
+        let id = Bare.generate_material(&token, KeySpec::Hmac256, KeyUsage::GenerateVerifyMac, "k/1")?;
+        assert!(token.inspect(&id)?.is_generic_secret);
+        Ok(())
+    });
+}
