@@ -468,3 +468,22 @@ fn contains_pairs(ctx: &EncryptionContext, pairs: &[(String, String)]) -> bool {
         .iter()
         .all(|(k, v)| ctx.as_map().get(k).is_some_and(|have| have == v))
 }
+
+#[cfg(test)]
+mod tests {
+    use lockbox_api::{Action, GrantOperation};
+
+    /// Grants allow an action through the table's `grant_operation()`; before the table, the
+    /// action's name was parsed as a grant operation. The two agree on every action.
+    #[test]
+    fn a_grant_allows_the_actions_whose_name_is_a_grant_operation() {
+        for a in Action::ALL {
+            let parsed = a.name().parse::<GrantOperation>().ok();
+            assert_eq!(a.grant_operation(), parsed, "{a}");
+        }
+        for g in GrantOperation::ALL {
+            let a = Action::from_name(g.as_str()).expect("every grant operation is an action");
+            assert_eq!(a.grant_operation(), Some(*g));
+        }
+    }
+}
