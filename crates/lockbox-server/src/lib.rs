@@ -12,6 +12,7 @@
 //! - [`remote`]: [`remote::RemoteKms`], a [`lockbox_api::Kms`] that calls a server.
 //! - [`admin`]: the local admin socket `lockbox serve` offers in its data directory, through
 //!   which `lockbox backup` reaches the serving engine.
+#![forbid(unsafe_code)]
 
 pub mod admin;
 pub mod credentials;

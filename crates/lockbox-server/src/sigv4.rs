@@ -115,7 +115,7 @@ pub fn verify<'c>(
             return Err(invalid_signature(format!(
                 "This service requires a signed payload: x-amz-content-sha256 must be the \
                  hex SHA-256 of the body, not '{}'.",
-                String::from_utf8_lossy(claimed)
+                String::from_utf8_lossy(&claimed[..claimed.len().min(80)])
             )));
         }
         if !claimed.eq_ignore_ascii_case(body_hash.as_bytes()) {
@@ -175,6 +175,43 @@ pub fn verify<'c>(
         return Err(invalid_signature(SIGNATURE_MISMATCH_MESSAGE.to_owned()));
     }
     Ok(credential)
+}
+
+/// What a request's signature covers, as [`verify`] computes it first (the query decoded and
+/// re-encoded strictly): the canonical request and the string to sign.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignedText {
+    /// The canonical request, as bytes (header values may be non-UTF-8 `obs-text`).
+    pub canonical_request: Vec<u8>,
+    /// `AWS4-HMAC-SHA256`, the date, the credential scope and the canonical request's hash.
+    pub string_to_sign: String,
+}
+
+/// The canonical request and string to sign of a signed request, from its own
+/// `Authorization` (signed headers, scope) and `X-Amz-Date`, with the same parsing and
+/// errors as [`verify`] but no credential, clock or scope check. For the known-answer tests
+/// (AWS's signing test suite) and for diagnosing a client's signature mismatch.
+#[doc(hidden)]
+pub fn signed_text(parts: &http::request::Parts, body: &[u8]) -> Result<SignedText, WireError> {
+    let auth = parse_authorization(&parts.headers)?;
+    let amz_date = parse_amz_date(&parts.headers)?;
+    parse_scope(auth.credential)?;
+    let query = canonical_query(parts.uri.query().unwrap_or(""), QueryStyle::Strict);
+    let canonical_request = canonical_request(
+        parts.method.as_str(),
+        parts.uri.path(),
+        &query,
+        &parts.headers,
+        &auth.signed_headers,
+        host_of(&parts.uri),
+        &hex(&Sha256::digest(body)),
+    )?;
+    let string_to_sign =
+        string_to_sign(&amz_date.text, auth.credential_scope(), &canonical_request);
+    Ok(SignedText {
+        canonical_request,
+        string_to_sign,
+    })
 }
 
 /// The access key id a request's `Authorization` header names in its SigV4 credential, if
@@ -577,7 +614,8 @@ fn canonical_request(
                 continue;
             }
             return Err(incomplete(format!(
-                "SignedHeaders names '{name}', which the request does not carry."
+                "SignedHeaders names '{}', which the request does not carry.",
+                name.chars().take(200).collect::<String>()
             )));
         }
         let mut first = true;
@@ -1148,6 +1186,39 @@ mod tests {
             verify_kms(&q, b"{}", at(EXAMPLE_TIME)),
             "IncompleteSignatureException",
             "The request carries more than one Authorization header.",
+        );
+    }
+
+    #[test]
+    fn messages_echo_at_most_a_bounded_part_of_the_request() {
+        // A request head may be 64 KiB; an error message quotes a bounded part of it.
+        let p = signed_kms(b"{}", at(EXAMPLE_TIME));
+        let long = "x".repeat(10_000);
+        let q = with_auth(
+            &p,
+            &authorization(&p).replace("x-amz-target,", &format!("x-amz-target;{long},")),
+        );
+        assert_err(
+            verify_kms(&q, b"{}", at(EXAMPLE_TIME)),
+            "IncompleteSignatureException",
+            &format!(
+                "SignedHeaders names '{}', which the request does not carry.",
+                &long[..200]
+            ),
+        );
+        let mut q = p.clone();
+        q.headers.insert(
+            X_AMZ_CONTENT_SHA256,
+            format!("STREAMING-{long}").parse().unwrap(),
+        );
+        assert_err(
+            verify_kms(&q, b"{}", at(EXAMPLE_TIME)),
+            "InvalidSignatureException",
+            &format!(
+                "This service requires a signed payload: x-amz-content-sha256 must be the hex \
+                 SHA-256 of the body, not 'STREAMING-{}'.",
+                &long[..70]
+            ),
         );
     }
 

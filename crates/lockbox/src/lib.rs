@@ -66,3 +66,14 @@ pub use lockbox_store::StoreError;
 /// The token layer, for inspecting what the token holds and for SoftHSM set-up.
 pub use lockbox_token as token;
 pub use report::{MaintenanceReport, MissingMaterial, OpenReport, Orphan, ReconcileReport};
+
+/// Entries for the fuzz targets in `fuzz/`: parsers of untrusted input that are crate-private,
+/// reached without a token. Not API: they may change without notice.
+#[doc(hidden)]
+pub mod fuzzing {
+    /// Parses a key policy document as PutKeyPolicy and CreateKey do (size limit, then the
+    /// policy language): `Ok`, or the `MalformedPolicyDocumentException` the caller would get.
+    pub fn parse_policy(document: &str) -> Result<(), crate::api::KmsError> {
+        crate::authz::parse_policy(document).map(drop)
+    }
+}
