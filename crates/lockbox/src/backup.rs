@@ -33,7 +33,7 @@ use sha2::{Digest, Sha256};
 use crate::audit::AuditLog;
 use crate::clock::SystemClock;
 use crate::config::{CONFIG_FILE, Config};
-use crate::engine::Engine;
+use crate::core::Engine;
 use crate::error::Error;
 
 /// The manifest's file name inside a backup.

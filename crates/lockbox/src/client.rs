@@ -7,8 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use lockbox_api::*;
 
-use crate::access::Call;
-use crate::engine::Engine;
+use crate::core::{Call, Engine};
 
 /// The engine acting for one caller. Implements [`Kms`]; cheap to make (one per request is
 /// fine) and `Send + Sync`.
@@ -80,18 +79,17 @@ impl<'e> EngineClient<'e> {
     /// failed. If the audit record cannot be written, the call fails (fail closed).
     fn run<T>(
         &self,
-        op: &'static str,
+        op: Operation,
         context: Option<EncryptionContext>,
         f: impl FnOnce(&Engine, &mut Call<'_>) -> Result<T, KmsError>,
     ) -> Result<T, KmsError> {
-        let mut call = Call::new(&self.caller);
+        let mut call = Call::new(&self.caller, op);
         let result = f(&self.engine, &mut call);
         let n = self.engine.next_request();
         self.last_request.store(n + 1, Ordering::Release);
         self.engine.audit_call(
             self.engine.request_id(n),
             &call,
-            op,
             context,
             result.as_ref().err(),
         )?;
@@ -113,6 +111,6 @@ impl Kms for EngineClient<'_> {
             }
             _ => None,
         };
-        self.run(op.name(), context, |e, c| e.dispatch(c, request))
+        self.run(op, context, |e, c| e.dispatch(c, request))
     }
 }

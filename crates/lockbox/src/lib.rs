@@ -32,39 +32,40 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
-mod access;
 pub mod audit;
+#[doc(hidden)]
+pub mod authz;
 pub mod backup;
 pub mod blob;
 pub mod checkup;
 mod client;
 mod clock;
 mod config;
+mod core;
 mod engine;
 mod error;
 mod keykind;
 mod lifecycle;
 pub mod lock;
 mod ops;
-mod permissions;
 pub(crate) mod policy;
 mod reconcile;
-mod state;
+mod report;
 
+pub use crate::core::Engine;
 pub use backup::{BackupOptions, Manifest};
 pub use client::EngineClient;
 pub use clock::{Clock, SystemClock};
 pub use config::{CONFIG_FILE, Config, GCM_RANDOM_IV_BOUND, Lifecycle, PROVISIONED_TOKEN_LABEL};
-pub use engine::{Engine, OpenReport};
 pub use error::Error;
-pub use lifecycle::{MaintenanceReport, MaintenanceThread, MaterialUsage};
+pub use lifecycle::{MaintenanceThread, MaterialUsage};
 /// The vocabulary: requests, responses, ids, errors and the `Kms` trait.
 pub use lockbox_api as api;
 /// The metadata store's errors (to tell "in use" from "unopenable").
 pub use lockbox_store::StoreError;
 /// The token layer, for inspecting what the token holds and for SoftHSM set-up.
 pub use lockbox_token as token;
-pub use reconcile::{MissingMaterial, Orphan, ReconcileReport};
+pub use report::{MaintenanceReport, MissingMaterial, OpenReport, Orphan, ReconcileReport};
 
 /// Entries for the fuzz targets in `fuzz/`: parsers of untrusted input that are crate-private,
 /// reached without a token. Not API: they may change without notice.
@@ -73,6 +74,6 @@ pub mod fuzzing {
     /// Parses a key policy document as PutKeyPolicy and CreateKey do (size limit, then the
     /// policy language): `Ok`, or the `MalformedPolicyDocumentException` the caller would get.
     pub fn parse_policy(document: &str) -> Result<(), crate::api::KmsError> {
-        crate::access::parse_policy(document).map(drop)
+        crate::authz::parse_policy(document).map(drop)
     }
 }

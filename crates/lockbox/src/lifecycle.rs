@@ -1,5 +1,7 @@
-//! Keys over time: rotation (scheduled, on demand, and by use), the encryption count of each
-//! material version, scheduled deletion, and the maintenance step that runs what is due.
+//! Keys over time, the mechanics under the operations: rotation (a new material version,
+//! token first; by schedule and by use), the encryption count of each material version,
+//! deletion (`delete_locked`), and the maintenance step that runs what is due. The rotation
+//! and deletion *operations* are in `ops/`.
 
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -8,35 +10,9 @@ use lockbox_api::*;
 use lockbox_store::{AutoRotation, KeyRecord, Material, failpoints};
 use lockbox_token::{ObjectId, TokenError};
 
-use crate::access::{Call, Facts, Value};
-use crate::engine::{Aliases, Engine};
+use crate::core::{Counter, Engine, missing_material};
 use crate::error::{from_store, from_token};
-use crate::state::{self, Use};
-
-/// How long before a due automatic rotation RotateKeyOnDemand is refused with
-/// ConflictException, as in AWS KMS.
-pub(crate) const ROTATION_CONFLICT_WINDOW_MS: i64 = 20 * 60 * 1000;
-
-/// In-memory encryption count of one material version.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Counter {
-    /// Encryptions counted so far (starts at the durable reservation: after a restart, every
-    /// reserved encryption is assumed used).
-    used: u64,
-    /// Encryptions the store durably allows for.
-    reserved: u64,
-}
-
-/// What one maintenance pass did.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct MaintenanceReport {
-    /// Keys rotated automatically, with the material version each rotation made.
-    pub rotated: Vec<(KeyId, u32)>,
-    /// Keys whose deletion date had come, now deleted.
-    pub deleted: Vec<KeyId>,
-    /// Work that was due but failed (it is tried again on the next pass).
-    pub failed: Vec<(KeyId, KmsError)>,
-}
+use crate::report::MaintenanceReport;
 
 /// One material version's use, for [`Engine::material_usage`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -72,51 +48,14 @@ impl Drop for MaintenanceThread {
     }
 }
 
-/// The 64-hex-digit identifier of a material version: the key id and the token object's
-/// CKA_ID, both 16 bytes.
-pub(crate) fn key_material_id(key: KeyId, m: &Material) -> String {
-    let mut both = [0u8; 32];
-    both[..16].copy_from_slice(key.as_bytes());
-    both[16..].copy_from_slice(&m.object_id);
-    hex::encode(both)
-}
-
-fn check_rotation_period(days: u32) -> Result<(), KmsError> {
-    if !(MIN_ROTATION_PERIOD_DAYS..=MAX_ROTATION_PERIOD_DAYS).contains(&days) {
-        return Err(KmsError::constraint(
-            "rotationPeriodInDays",
-            days,
-            &format!(
-                "Member must have value between {MIN_ROTATION_PERIOD_DAYS} and \
-                 {MAX_ROTATION_PERIOD_DAYS}"
-            ),
-        ));
-    }
-    Ok(())
-}
-
 impl Engine {
-    /// Rotation applies to symmetric keys whose material Lockbox generated.
-    fn check_rotatable(&self, r: &KeyRecord) -> Result<(), KmsError> {
-        let rotatable = crate::keykind::for_spec(r.spec).is_ok_and(|k| k.rotatable());
-        if !rotatable || r.origin != Origin::AwsKms {
-            return Err(KmsError::new(
-                ErrorKind::UnsupportedOperation,
-                format!(
-                    "{} cannot be rotated: only SYMMETRIC_DEFAULT keys with origin AWS_KMS can.",
-                    self.arn(r)
-                ),
-            ));
-        }
-        Ok(())
-    }
-
-    /// Makes a new material version of `r` (a new token object) and stores the record.
-    /// Called with the write lock held. Token first: if the record cannot be stored, the new
-    /// object is left for reconciliation, never named by a record it is not in.
-    pub(crate) fn rotate_locked(
+    /// Makes the next material version of `r` (a new token object) for a rotation of
+    /// `kind`, and returns it for the record to name. Token first: if the record that names
+    /// it is never stored, the object is left for reconciliation, never named by a record it
+    /// is not in. Called with the write lock held.
+    pub(crate) fn new_material(
         &self,
-        r: &mut KeyRecord,
+        r: &KeyRecord,
         kind: RotationType,
     ) -> Result<Material, KmsError> {
         let version = r.current_material().map_or(1, |m| m.version + 1);
@@ -124,13 +63,20 @@ impl Engine {
             .generate_material(&self.token, r.spec, r.usage, &format!("{}/{version}", r.id))
             .map_err(|e| from_token("rotate key", e))?;
         failpoints::hit("engine.rotate.after_material").map_err(|e| from_store("rotate key", e))?;
-        let material = Material {
+        Ok(Material {
             version,
             object_id: *object.as_bytes(),
             created: self.clock.now(),
             rotation: Some(kind),
             encryptions_reserved: 0,
-        };
+        })
+    }
+
+    /// Rotates `r` without a caller (by schedule or by use): a new material version, then
+    /// the record that names it, stored durably. Called with the write lock held.
+    fn rotate_locked(&self, r: &mut KeyRecord, kind: RotationType) -> Result<Material, KmsError> {
+        let material = self.new_material(r, kind)?;
+        let version = material.version;
         r.materials.push(material.clone());
         self.put("rotate key", r)?;
         tracing::info!(key = %r.id, version, kind = %kind, "key material rotated");
@@ -144,7 +90,7 @@ impl Engine {
         let mut material = r
             .current_material()
             .cloned()
-            .ok_or_else(|| crate::engine::missing_material(self.arn(r)))?;
+            .ok_or_else(|| missing_material(self.arn(r)))?;
         // Lock order: counters, then writes.
         let mut counters = self.counters.lock();
         for _ in 0..4 {
@@ -192,7 +138,7 @@ impl Engine {
             .materials
             .iter_mut()
             .find(|m| m.version == version)
-            .ok_or_else(|| crate::engine::missing_material(arn))?;
+            .ok_or_else(|| missing_material(arn))?;
         // Written (and flushed) even when the record already allows for `want`: a write whose
         // flush failed is visible in memory but may not be on disk, and this reservation must
         // be durable before the encryptions it covers are made.
@@ -215,7 +161,7 @@ impl Engine {
         {
             return Ok(m.clone());
         }
-        state::check(r.state, Use::Cryptographic, || self.arn(&r))?;
+        KeyStates::Enabled.check(r.state, || self.arn(&r))?;
         tracing::warn!(key = %id, version = exhausted,
             limit = self.lifecycle.max_encryptions_per_version,
             "material version reached its encryption limit; rotating");
@@ -231,7 +177,7 @@ impl Engine {
         caller: &Caller,
         key: &KeyRef,
     ) -> Result<Vec<MaterialUsage>, KmsError> {
-        let r = self.resolve(&mut Call::new(caller), key, Aliases::Accepted)?;
+        let r = self.resolve_in(caller.account(), key, &mut None)?;
         let current = r.current_material().map(|m| m.version);
         let counters = self.counters.lock();
         let mut out: Vec<MaterialUsage> = r
@@ -249,169 +195,6 @@ impl Engine {
             .collect();
         out.sort_by_key(|u| u.version);
         Ok(out)
-    }
-
-    pub(crate) fn enable_rotation(
-        &self,
-        call: &mut Call<'_>,
-        req: EnableKeyRotationRequest,
-    ) -> Result<(), KmsError> {
-        let period = req
-            .rotation_period_in_days
-            .unwrap_or(DEFAULT_ROTATION_PERIOD_DAYS);
-        check_rotation_period(period)?;
-        let now = self.clock.now();
-        let facts = Facts {
-            extra: vec![("kms:RotationPeriodInDays", Value::Number(i64::from(period)))],
-            ..Facts::default()
-        };
-        let action = "kms:EnableKeyRotation";
-        self.modify(call, action, &req.key_id, Use::Rotate, facts, |r| {
-            self.check_rotatable(r)?;
-            // Changing the period of enabled rotation keeps the date the period runs from.
-            let since = r.auto_rotation.map_or(now, |a| a.since);
-            r.auto_rotation = Some(AutoRotation {
-                period_days: period,
-                since,
-            });
-            Ok(())
-        })?;
-        Ok(())
-    }
-
-    pub(crate) fn disable_rotation(
-        &self,
-        call: &mut Call<'_>,
-        req: DisableKeyRotationRequest,
-    ) -> Result<(), KmsError> {
-        let action = "kms:DisableKeyRotation";
-        self.modify(
-            call,
-            action,
-            &req.key_id,
-            Use::Rotate,
-            Facts::default(),
-            |r| {
-                self.check_rotatable(r)?;
-                r.auto_rotation = None;
-                Ok(())
-            },
-        )?;
-        Ok(())
-    }
-
-    pub(crate) fn rotation_status(
-        &self,
-        call: &mut Call<'_>,
-        req: GetKeyRotationStatusRequest,
-    ) -> Result<GetKeyRotationStatusResponse, KmsError> {
-        let r = self.resolve(call, &req.key_id, Aliases::Refused("GetKeyRotationStatus"))?;
-        let permit = self.authorize(call, "kms:GetKeyRotationStatus", &r, Facts::default())?;
-        permit.require(&r, "kms:GetKeyRotationStatus")?;
-        state::check(r.state, Use::Read, || self.arn(&r))?;
-        self.check_rotatable(&r)?;
-        Ok(GetKeyRotationStatusResponse {
-            key_rotation_enabled: r.auto_rotation.is_some(),
-            key_id: r.id,
-            rotation_period_in_days: r.auto_rotation.map(|a| a.period_days),
-            next_rotation_date: r.auto_rotation.map(|a| a.next()),
-            on_demand_rotation_start_date: None,
-        })
-    }
-
-    pub(crate) fn rotate_on_demand(
-        &self,
-        call: &mut Call<'_>,
-        req: RotateKeyOnDemandRequest,
-    ) -> Result<RotateKeyOnDemandResponse, KmsError> {
-        let _w = self.writes.lock();
-        let mut r = Arc::unwrap_or_clone(self.resolve(
-            call,
-            &req.key_id,
-            Aliases::Refused("RotateKeyOnDemand"),
-        )?);
-        let permit = self.authorize(call, "kms:RotateKeyOnDemand", &r, Facts::default())?;
-        state::check(r.state, Use::Rotate, || self.arn(&r))?;
-        self.check_rotatable(&r)?;
-        if r.on_demand_rotations >= MAX_ON_DEMAND_ROTATIONS {
-            return Err(KmsError::new(
-                ErrorKind::LimitExceeded,
-                format!(
-                    "{} has been rotated on demand {MAX_ON_DEMAND_ROTATIONS} times, the most \
-                     allowed.",
-                    self.arn(&r)
-                ),
-            ));
-        }
-        let now = self.clock.now();
-        if let Some(a) = r.auto_rotation
-            && a.next().unix_millis() <= now.unix_millis() + ROTATION_CONFLICT_WINDOW_MS
-        {
-            return Err(KmsError::new(
-                ErrorKind::Conflict,
-                format!(
-                    "An automatic rotation of {} is in progress or due within 20 minutes.",
-                    self.arn(&r)
-                ),
-            ));
-        }
-        r.on_demand_rotations += 1;
-        permit.require(&r, "kms:RotateKeyOnDemand")?;
-        self.rotate_locked(&mut r, RotationType::OnDemand)?;
-        Ok(RotateKeyOnDemandResponse { key_id: r.id })
-    }
-
-    pub(crate) fn list_rotations(
-        &self,
-        call: &mut Call<'_>,
-        req: ListKeyRotationsRequest,
-    ) -> Result<ListKeyRotationsResponse, KmsError> {
-        let limit = crate::engine::check_limit(req.limit, 1000, 100)?;
-        let r = self.resolve(call, &req.key_id, Aliases::Refused("ListKeyRotations"))?;
-        let permit = self.authorize(call, "kms:ListKeyRotations", &r, Facts::default())?;
-        permit.require(&r, "kms:ListKeyRotations")?;
-        state::check(r.state, Use::Read, || self.arn(&r))?;
-        self.check_rotatable(&r)?;
-        let after = match &req.marker {
-            Some(m) => Some(
-                m.parse::<u32>()
-                    .map_err(|_| crate::engine::invalid_marker())?,
-            ),
-            None => None,
-        };
-        let all = req.include_key_material == Some(IncludeKeyMaterial::AllKeyMaterial);
-        let current = r.current_material().map(|m| m.version);
-        let mut listed: Vec<&Material> = r
-            .materials
-            .iter()
-            .filter(|m| all || m.rotation.is_some())
-            .filter(|m| after.is_none_or(|a| m.version > a))
-            .collect();
-        listed.sort_by_key(|m| m.version);
-        let more = listed.len() > limit;
-        listed.truncate(limit);
-        let next_marker = match (more, listed.last()) {
-            (true, Some(m)) => Some(m.version.to_string()),
-            _ => None,
-        };
-        Ok(ListKeyRotationsResponse {
-            rotations: listed
-                .into_iter()
-                .map(|m| RotationsListEntry {
-                    key_id: r.id,
-                    key_material_id: key_material_id(r.id, m),
-                    key_material_state: if Some(m.version) == current {
-                        KeyMaterialState::Current
-                    } else {
-                        KeyMaterialState::NonCurrent
-                    },
-                    rotation_date: m.rotation.map(|_| m.created),
-                    rotation_type: m.rotation,
-                })
-                .collect(),
-            truncated: next_marker.is_some(),
-            next_marker,
-        })
     }
 
     /// Performs what is due: automatic rotations of enabled keys whose period has run out,

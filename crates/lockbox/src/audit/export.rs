@@ -385,8 +385,12 @@ fn principal_account(arn: &str) -> Option<&str> {
 }
 
 /// Operations that change nothing (CloudTrail marks Encrypt, Decrypt and data-key calls
-/// read-only too).
+/// read-only too): the table's audit class. A name the table lacks (a backup event, or an
+/// operation of a later version) is read-only when its name says so.
 fn read_only(op: &str) -> bool {
+    if let Some(known) = lockbox_api::Operation::from_name(op) {
+        return known.audit_class() == lockbox_api::AuditClass::Read;
+    }
     [
         "Describe",
         "List",

@@ -336,7 +336,7 @@ const KMS_KEYS: &[&str] = &[
 const KMS_KEY_FAMILIES: &[&str] = &["encryptioncontext:", "recipientattestation:"];
 
 /// A condition key is `service:name`; a `kms:` key must be one AWS defines.
-fn check_key(key: &str) -> Result<(), String> {
+pub(super) fn check_key(key: &str) -> Result<(), String> {
     let Some((service, name)) = key.split_once(':') else {
         return Err(format!(
             "condition key \"{key}\" is not of the form service:name"

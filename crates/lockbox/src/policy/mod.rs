@@ -26,6 +26,7 @@
 
 mod actions;
 mod condition;
+pub(crate) mod keys;
 mod parse;
 mod pattern;
 #[cfg(test)]

@@ -7,7 +7,7 @@ use std::fmt;
 use lockbox_api::ArnParts;
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 
-use super::actions::{self, ACTIONS, ActionBits};
+use super::actions::{self, ActionBits};
 use super::condition::Condition;
 use super::pattern::{ArnPattern, Glob};
 use super::{Caller, Effect, MAX_POLICY_BYTES, Policy, PolicyError, Statement};
@@ -362,10 +362,10 @@ fn iam_path_name(s: &str) -> Option<&str> {
         .flatten()
 }
 
-/// Which actions an Action element names, as a bit set over [`ACTIONS`].
+/// Which actions an Action element names, as a bit set over `Action::ALL`.
 #[derive(Debug)]
 pub(super) struct ActionMatcher {
-    /// Bit `i` set: the element names `ACTIONS[i]`.
+    /// Bit `i` set: the element names `Action::ALL[i]`.
     known: ActionBits,
     /// `"*"`: every action, of any service.
     everything: bool,
@@ -374,7 +374,7 @@ pub(super) struct ActionMatcher {
 }
 
 impl ActionMatcher {
-    /// `index` is the request action's place in [`ACTIONS`], when it has one.
+    /// `index` is the request action's place in `Action::ALL`, when it has one.
     pub(super) fn matches(&self, index: Option<usize>, action: &str) -> bool {
         if self.everything {
             return true;
@@ -413,7 +413,7 @@ impl ActionMatcher {
                 {
                     return Err(format!("unknown KMS action \"{action}\""));
                 }
-                for (i, known) in ACTIONS.iter().enumerate() {
+                for (i, known) in actions::names().enumerate() {
                     if pattern.matches_ignore_ascii_case(known) {
                         matcher.known |= 1 << i;
                     }

@@ -1445,8 +1445,9 @@ fn every_kms_condition_key_aws_defines_is_accepted() {
 
 #[test]
 fn every_known_action_is_accepted_and_the_list_is_sorted() {
-    assert!(super::actions::ACTIONS.windows(2).all(|w| w[0] < w[1]));
-    for action in super::actions::ACTIONS {
+    let names: Vec<&str> = super::actions::names().collect();
+    assert!(names.windows(2).all(|w| w[0] < w[1]));
+    for action in names {
         let document = one(&format!(
             r#""Effect":"Allow","Principal":"*","Action":"kms:{action}","Resource":"*""#
         ));

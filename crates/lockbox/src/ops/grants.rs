@@ -1,140 +1,38 @@
-//! The operations on permissions: key policies (PutKeyPolicy, GetKeyPolicy, ListKeyPolicies)
-//! and grants (CreateGrant, ListGrants, ListRetirableGrants, RetireGrant, RevokeGrant).
-
-use std::sync::Arc;
+//! The grant operations: CreateGrant (a grant that allows CreateGrant allows only grants
+//! within itself; a `Name` makes retries idempotent), ListGrants, ListRetirableGrants,
+//! RetireGrant, RevokeGrant; and grant tokens. Grants are decided in `authz`.
 
 use lockbox_api::*;
 use lockbox_store::{GrantRecord, KeyRecord, StoreError};
 
-use crate::access::{Call, Facts, GrantShape, Value, default_policy, hex, parse_policy};
-use crate::engine::{Aliases, Engine, check_limit, invalid_marker};
+use crate::audit::hex;
+use crate::authz::{Authorized, Facts, GrantShape, Value};
+use crate::core::{Aliases, Call, Engine, check_limit, invalid_marker};
 use crate::error::{from_store, from_token};
-use crate::policy::{ConditionValues, Decision, Policy, Request};
-use crate::state::{self, Use};
+use crate::policy::keys;
 
 /// Grant tokens are `lbgt1` followed by the key id and the grant id in hex: they name a
 /// grant, and confer nothing by themselves (the grantee must still be the caller).
 const GRANT_TOKEN_PREFIX: &str = "lbgt1";
 
+/// Refuses a request whose grant tokens are not tokens Lockbox issued.
+pub(super) fn check_grant_tokens(tokens: &GrantTokens) -> Result<(), KmsError> {
+    for t in tokens.as_slice() {
+        parse_grant_token(t)?;
+    }
+    Ok(())
+}
+
 impl Engine {
-    /// Refuses a request whose grant tokens are not tokens Lockbox issued.
-    pub(crate) fn check_grant_tokens(&self, tokens: &GrantTokens) -> Result<(), KmsError> {
-        for t in tokens.as_slice() {
-            parse_grant_token(t)?;
-        }
-        Ok(())
-    }
-
-    /// The lockout safety check: the new policy must let the caller change it again.
-    pub(crate) fn check_lockout(
-        &self,
-        call: &Call<'_>,
-        key_arn: &KeyArn,
-        policy: &Policy,
-    ) -> Result<(), KmsError> {
-        let mut c = ConditionValues::new();
-        c.set("kms:CallerAccount", call.caller.account());
-        c.set("aws:PrincipalArn", call.caller.principal().arn());
-        c.set("aws:PrincipalAccount", call.caller.account());
-        c.set_bool("kms:BypassPolicyLockoutSafetyCheck", false);
-        let resource = key_arn.to_string();
-        let request = Request {
-            principal_arn: call.caller.principal().arn(),
-            principal_account: call.caller.account(),
-            action: "kms:PutKeyPolicy",
-            resource: &resource,
-            conditions: &c,
-        };
-        if policy.evaluate(&request) == Decision::Allow {
-            return Ok(());
-        }
-        Err(KmsError::new(
-            ErrorKind::MalformedPolicyDocument,
-            format!(
-                "The new key policy will not allow you to update the key policy in the future: \
-                 it does not allow {} kms:PutKeyPolicy. Set BypassPolicyLockoutSafetyCheck to \
-                 apply it anyway.",
-                call.caller.principal()
-            ),
-        ))
-    }
-
-    pub(crate) fn put_key_policy(
-        &self,
-        call: &mut Call<'_>,
-        req: PutKeyPolicyRequest,
-    ) -> Result<(), KmsError> {
-        let policy = parse_policy(&req.policy)?;
-        let action = "kms:PutKeyPolicy";
-        let _w = self.writes.lock();
-        let mut r = Arc::unwrap_or_clone(self.resolve(
-            call,
-            &req.key_id,
-            Aliases::Refused("PutKeyPolicy"),
-        )?);
-        let facts = Facts {
-            extra: vec![(
-                "kms:BypassPolicyLockoutSafetyCheck",
-                Value::Bool(req.bypass_policy_lockout_safety_check),
-            )],
-            ..Facts::default()
-        };
-        let permit = self.authorize(call, action, &r, facts)?;
-        state::check(r.state, Use::Manage, || self.arn(&r))?;
-        if !req.bypass_policy_lockout_safety_check {
-            self.check_lockout(call, &self.arn(&r), &policy)?;
-        }
-        r.policy = Some(req.policy);
-        self.put_permitted(&permit, action, &r)
-    }
-
-    pub(crate) fn get_key_policy(
-        &self,
-        call: &mut Call<'_>,
-        req: GetKeyPolicyRequest,
-    ) -> Result<GetKeyPolicyResponse, KmsError> {
-        let r = self.resolve(call, &req.key_id, Aliases::Refused("GetKeyPolicy"))?;
-        let permit = self.authorize(call, "kms:GetKeyPolicy", &r, Facts::default())?;
-        permit.require(&r, "kms:GetKeyPolicy")?;
-        let policy = match &r.policy {
-            Some(doc) => doc.clone(),
-            None => default_policy(self.arn_scope().partition(), &r.account),
-        };
-        Ok(GetKeyPolicyResponse {
-            policy,
-            policy_name: DEFAULT_POLICY_NAME.to_owned(),
-        })
-    }
-
-    pub(crate) fn list_key_policies(
-        &self,
-        call: &mut Call<'_>,
-        req: ListKeyPoliciesRequest,
-    ) -> Result<ListKeyPoliciesResponse, KmsError> {
-        check_limit(req.limit, 1000, 100)?;
-        let r = self.resolve(call, &req.key_id, Aliases::Refused("ListKeyPolicies"))?;
-        let permit = self.authorize(call, "kms:ListKeyPolicies", &r, Facts::default())?;
-        permit.require(&r, "kms:ListKeyPolicies")?;
-        if req.marker.is_some() {
-            return Err(invalid_marker());
-        }
-        Ok(ListKeyPoliciesResponse {
-            policy_names: vec![DEFAULT_POLICY_NAME.to_owned()],
-            next_marker: None,
-            truncated: false,
-        })
-    }
-
     pub(crate) fn create_grant(
         &self,
         call: &mut Call<'_>,
         req: CreateGrantRequest,
     ) -> Result<CreateGrantResponse, KmsError> {
-        self.check_grant_tokens(&req.grant_tokens)?;
+        check_grant_tokens(&req.grant_tokens)?;
         check_grant_request(&req)?;
-        let action = "kms:CreateGrant";
         let _w = self.writes.lock();
-        let r = self.resolve(call, &req.key_id, Aliases::Refused("CreateGrant"))?;
+        let r = self.resolve(call, &req.key_id, Aliases::Refused)?;
         let c = req.constraints.clone().unwrap_or_default();
         let mut constraint_types = Vec::new();
         if c.encryption_context_equals.is_some() {
@@ -145,7 +43,7 @@ impl Engine {
         }
         let mut extra = vec![
             (
-                "kms:GrantOperations",
+                keys::GRANT_OPERATIONS,
                 Value::Many(
                     req.operations
                         .iter()
@@ -154,14 +52,14 @@ impl Engine {
                 ),
             ),
             (
-                "kms:GranteePrincipal",
+                keys::GRANTEE_PRINCIPAL,
                 Value::Str(req.grantee_principal.arn().to_owned()),
             ),
-            ("kms:GrantIsForAWSResource", Value::Bool(false)),
-            ("kms:GrantConstraintType", Value::Many(constraint_types)),
+            (keys::GRANT_IS_FOR_AWS_RESOURCE, Value::Bool(false)),
+            (keys::GRANT_CONSTRAINT_TYPE, Value::Many(constraint_types)),
         ];
         if let Some(p) = &req.retiring_principal {
-            extra.push(("kms:RetiringPrincipal", Value::Str(p.arn().to_owned())));
+            extra.push((keys::RETIRING_PRINCIPAL, Value::Str(p.arn().to_owned())));
         }
         let facts = Facts {
             context: None,
@@ -175,9 +73,9 @@ impl Engine {
                 },
             )),
         };
-        let permit = self.authorize(call, action, &r, facts)?;
-        state::check(r.state, Use::Manage, || self.arn(&r))?;
-        check_operations_fit(&r, &req.operations)?;
+        let auth = self.authorize(call, Action::CreateGrant, r, facts)?;
+        let r = auth.record();
+        check_operations_fit(r, &req.operations)?;
         let pairs = |ctx: &Option<EncryptionContext>| {
             ctx.as_ref().map(|c| {
                 c.iter()
@@ -213,22 +111,21 @@ impl Engine {
         self.token
             .random(&mut grant.id)
             .map_err(|e| from_token("create grant", e))?;
-        permit.require(&r, action)?;
-        match self.store.put_grant(&grant, MAX_GRANTS_PER_KEY) {
+        match self.put_grant(&auth, &mut grant) {
             Ok(()) => {}
             Err(StoreError::TooManyGrants(n)) => {
                 return Err(KmsError::new(
                     ErrorKind::LimitExceeded,
                     format!(
                         "{} already has {n} grants, the most a key may have.",
-                        self.arn(&r)
+                        self.arn(r)
                     ),
                 ));
             }
             Err(StoreError::KeyMissing) => {
                 return Err(KmsError::not_found(format!(
                     "Key '{}' does not exist",
-                    self.arn(&r)
+                    self.arn(r)
                 )));
             }
             Err(e) => return Err(from_store("create grant", e)),
@@ -247,9 +144,8 @@ impl Engine {
             Some(g) => Some(parse_grant_id(g)?),
             None => None,
         };
-        let r = self.resolve(call, &req.key_id, Aliases::Refused("ListGrants"))?;
-        let permit = self.authorize(call, "kms:ListGrants", &r, Facts::default())?;
-        permit.require(&r, "kms:ListGrants")?;
+        let auth = self.authorized_read(call, Action::ListGrants, &req.key_id)?;
+        let r = auth.record();
         let after = match &req.marker {
             Some(m) => Some(parse_grant_id(m).map_err(|_| invalid_marker())?),
             None => None,
@@ -275,9 +171,12 @@ impl Engine {
         req: ListRetirableGrantsRequest,
     ) -> Result<ListGrantsResponse, KmsError> {
         let limit = check_limit(req.limit, 100, 50)?;
-        let account = req.retiring_principal.account().to_owned();
-        let permit = self.authorize_account(call, "kms:ListRetirableGrants", &account)?;
-        permit.require_account("kms:ListRetirableGrants")?;
+        // Account-level, in the retiring principal's account: the caller's own.
+        let _auth = self.authorize_account(
+            call,
+            Action::ListRetirableGrants,
+            req.retiring_principal.account(),
+        )?;
         let after = req.marker.clone();
         if after.as_ref().is_some_and(|m| m.len() != 96 || !is_hex(m)) {
             return Err(invalid_marker());
@@ -316,16 +215,12 @@ impl Engine {
             }
             RetireGrantTarget::Id { key_id, grant_id } => {
                 let id = parse_grant_id(grant_id)?;
-                (
-                    self.resolve(call, key_id, Aliases::Refused("RetireGrant"))?,
-                    id,
-                )
+                (self.resolve(call, key_id, Aliases::Refused)?, id)
             }
         };
         let g = self.existing_grant(&r, &grant_id)?;
-        let permit = self.authorize_retire(call, &r, &g)?;
-        permit.require(&r, "kms:RetireGrant")?;
-        self.remove_grant(&r, &grant_id)
+        let auth = self.authorize_retire(call, r, &g)?;
+        self.remove_grant(&auth, &grant_id)
     }
 
     pub(crate) fn revoke_grant(
@@ -335,11 +230,9 @@ impl Engine {
     ) -> Result<(), KmsError> {
         let grant_id = parse_grant_id(&req.grant_id)?;
         let _w = self.writes.lock();
-        let r = self.resolve(call, &req.key_id, Aliases::Refused("RevokeGrant"))?;
-        let permit = self.authorize(call, "kms:RevokeGrant", &r, Facts::default())?;
-        self.existing_grant(&r, &grant_id)?;
-        permit.require(&r, "kms:RevokeGrant")?;
-        self.remove_grant(&r, &grant_id)
+        let auth = self.authorized_read(call, Action::RevokeGrant, &req.key_id)?;
+        self.existing_grant(auth.record(), &grant_id)?;
+        self.remove_grant(&auth, &grant_id)
     }
 
     fn existing_grant(&self, r: &KeyRecord, id: &[u8; 32]) -> Result<GrantRecord, KmsError> {
@@ -355,7 +248,15 @@ impl Engine {
             })
     }
 
-    fn remove_grant(&self, r: &KeyRecord, id: &[u8; 32]) -> Result<(), KmsError> {
+    /// Stores grant `g` of the key `auth` authorizes (its `key` is set from the proof).
+    fn put_grant(&self, auth: &Authorized, g: &mut GrantRecord) -> Result<(), StoreError> {
+        g.key = auth.record().id;
+        self.store.put_grant(g, MAX_GRANTS_PER_KEY)
+    }
+
+    /// Removes grant `id` of the key `auth` authorizes.
+    fn remove_grant(&self, auth: &Authorized, id: &[u8; 32]) -> Result<(), KmsError> {
+        let r = auth.record();
         match self.store.delete_grant(r.id, id) {
             Ok(true) => {
                 tracing::info!(key = %r.id, grant = %hex(id), "grant removed");

@@ -1,81 +1,75 @@
-//! Authorization: who may do what to which key.
+//! Authorization: who may do what to which key, decided once per call and carried as a proof.
 //!
-//! Every operation is decided here, and the decision is a value: a [`Permit`] names the key
-//! (or the caller's account, for account-level operations) and the action it was decided
-//! for, and can only be made by this module. The code that acts — writing a record, asking
-//! the token to encrypt or decrypt, changing a grant — takes a `&Permit` and checks that it
-//! is for that key and action, so an operation cannot run on a path that skipped the
-//! decision.
+//! Every operation is decided here, and the decision is a value: an [`Authorized`] carries
+//! the key record (in a state the operation's row allows) and the [`Action`] it was decided
+//! for, and only this module can make one. The paths that act — a record write
+//! ([`Engine::write_key`]), the token's encrypt and decrypt, alias and grant writes — take it
+//! as an argument and use the key *from it*, so an operation that skipped the decision does
+//! not compile, and nothing needs checking on the line after the decision (the model is
+//! rustls's `HandshakeSignatureValid`). Account-level operations get an
+//! [`AccountAuthorized`], which carries the account.
 //!
 //! A key operation is allowed when the key's policy allows it and no statement denies it, or
 //! when no statement applies and a grant allows it (an explicit deny in the policy beats any
 //! grant). Account-level operations (CreateKey, ListKeys, ListAliases, GenerateRandom,
 //! ListRetirableGrants) are allowed to every principal of the account they act in: Lockbox
 //! has no IAM, whose identity policies decide these in AWS.
+//!
+//! Nothing outside this module can build a proof: its fields are private and every
+//! constructor is a decision.
+//!
+//! ```
+//! // The type can be named from outside ...
+//! fn takes(_: lockbox::authz::Authorized) {}
+//! ```
+//!
+//! ```compile_fail,E0451
+//! // ... but not built: its fields are private to `authz`.
+//! fn forge() -> lockbox::authz::Authorized {
+//!     lockbox::authz::Authorized { key: todo!(), action: lockbox::api::Action::Decrypt }
+//! }
+//! ```
+//!
+//! Invariant: authz imports only `core` (and the policy language), never an operation.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use lockbox_api::{
-    Caller, EncryptionContext, ErrorKind, GrantOperation, KeyArn, KmsError, PrincipalKind,
+    Action, Caller, EncryptionContext, ErrorKind, GrantOperation, KmsError, PrincipalKind,
 };
 use lockbox_store::{GrantRecord, KeyRecord};
-use parking_lot::RwLock;
 
-pub(crate) use crate::audit::hex;
-use crate::engine::Engine;
+use crate::audit::hex;
+use crate::core::{Call, Engine};
 use crate::error::from_store;
-use crate::policy::{ConditionValues, Decision, Policy, Request};
+use crate::policy::{ConditionValues, Decision, Policy, Request, keys};
 
-/// An operation's decision: it may run, on this key, for this action.
-#[derive(Debug)]
-pub(crate) struct Permit {
-    key: Option<lockbox_api::KeyId>,
-    action: &'static str,
+/// Proof that the call's caller may perform an action on a key, and that the key's state
+/// allows the operation (its row's `KeyStates`). Holds the key's record: the paths that act
+/// on the key take this and read the key from it.
+#[must_use = "an authorization is for acting on the key it names"]
+pub struct Authorized {
+    key: Arc<KeyRecord>,
+    action: Action,
 }
 
-impl Permit {
-    /// Checks that this permit was decided for `action` on key `key`. A mismatch is a bug in
-    /// the engine; it fails the operation rather than run it undecided.
-    pub(crate) fn require(&self, key: &KeyRecord, action: &'static str) -> Result<(), KmsError> {
-        if self.key == Some(key.id) && self.action == action {
-            return Ok(());
-        }
-        tracing::error!(permit_action = self.action, action, key = %key.id,
-            "an operation ran with a permit decided for something else");
-        Err(KmsError::internal(
-            "The operation was not authorized for this key.",
-        ))
-    }
-
-    /// Checks that this permit was decided for account-level `action`.
-    pub(crate) fn require_account(&self, action: &'static str) -> Result<(), KmsError> {
-        if self.key.is_none() && self.action == action {
-            return Ok(());
-        }
-        Err(KmsError::internal("The operation was not authorized."))
+impl Authorized {
+    /// The authorized key's record, as it was when the decision was made.
+    pub(crate) fn record(&self) -> &KeyRecord {
+        &self.key
     }
 }
 
-/// One call in progress: who makes it, and what the audit trail should say about it.
-pub(crate) struct Call<'a> {
-    pub(crate) caller: &'a Caller,
-    /// The key the call acted on, once resolved (for the audit record).
-    pub(crate) key: Option<KeyArn>,
-    /// The alias the request named the key by, if it did (`kms:RequestAlias`).
-    pub(crate) alias: Option<String>,
-    /// The grant that allowed the call, if one did.
-    pub(crate) grant: Option<[u8; 32]>,
+/// Proof that the call's caller may perform an account-level action in an account.
+#[must_use = "an authorization is for acting in the account it names"]
+pub struct AccountAuthorized<'a> {
+    account: &'a str,
 }
 
-impl<'a> Call<'a> {
-    pub(crate) fn new(caller: &'a Caller) -> Self {
-        Call {
-            caller,
-            key: None,
-            alias: None,
-            grant: None,
-        }
+impl<'a> AccountAuthorized<'a> {
+    /// The account the decision was made for.
+    pub(crate) fn account(&self) -> &'a str {
+        self.account
     }
 }
 
@@ -107,30 +101,6 @@ pub(crate) enum Value {
     Many(Vec<String>),
     Bool(bool),
     Number(i64),
-}
-
-/// Operations AWS KMS allows on a key of another account (when its policy says so).
-const CROSS_ACCOUNT_ACTIONS: &[&str] = &[
-    "kms:CreateGrant",
-    "kms:Decrypt",
-    "kms:DescribeKey",
-    "kms:Encrypt",
-    "kms:GenerateDataKey",
-    "kms:GenerateDataKeyWithoutPlaintext",
-    "kms:GetKeyRotationStatus",
-    "kms:ListGrants",
-    "kms:ReEncryptFrom",
-    "kms:ReEncryptTo",
-    "kms:RetireGrant",
-    "kms:RevokeGrant",
-];
-
-/// Parsed policies, so that a call parses none: per key (checked against the record's
-/// document) and the default policy per account.
-#[derive(Default)]
-pub(crate) struct PolicyCache {
-    keys: RwLock<HashMap<lockbox_api::KeyId, (String, Arc<Policy>)>>,
-    defaults: RwLock<HashMap<String, Arc<Policy>>>,
 }
 
 /// The default key policy of `account`: its root (every principal of the account, in
@@ -197,19 +167,44 @@ impl Engine {
         }
     }
 
-    /// Decides whether `call`'s caller may perform `action` on key `r`.
+    /// Decides whether `call`'s caller may perform `action` on key `r`, whose state must be
+    /// one the call's operation allows: the proof the operation acts with.
     pub(crate) fn authorize(
         &self,
         call: &mut Call<'_>,
-        action: &'static str,
-        r: &KeyRecord,
+        action: Action,
+        r: Arc<KeyRecord>,
         facts: Facts<'_>,
-    ) -> Result<Permit, KmsError> {
+    ) -> Result<Authorized, KmsError> {
+        self.decide(call, action, &r, &facts)?;
+        call.op.key_states().check(r.state, || self.arn(&r))?;
+        Ok(Authorized { key: r, action })
+    }
+
+    /// Decides whether `call`'s caller may perform `action` on key `r`, without a proof and
+    /// without a state check: for a key the operation does not act on (the key UpdateAlias
+    /// moves an alias away from).
+    pub(crate) fn check_allowed(
+        &self,
+        call: &mut Call<'_>,
+        action: Action,
+        r: &KeyRecord,
+    ) -> Result<(), KmsError> {
+        self.decide(call, action, r, &Facts::default())
+    }
+
+    fn decide(
+        &self,
+        call: &mut Call<'_>,
+        action: Action,
+        r: &KeyRecord,
+        facts: &Facts<'_>,
+    ) -> Result<(), KmsError> {
         let arn = self.arn(r);
         call.key = Some(arn.clone());
         let caller = call.caller;
         let cross_account = caller.account() != r.account;
-        if cross_account && !CROSS_ACCOUNT_ACTIONS.contains(&action) {
+        if cross_account && !action.cross_account() {
             return Err(KmsError::new(
                 ErrorKind::AccessDenied,
                 format!(
@@ -223,7 +218,7 @@ impl Engine {
         // Most policies (the default among them) have no conditions and name the resource
         // "*": then the context and the ARN's text are not built at all.
         let conditions = if policy.reads_conditions() {
-            self.conditions(call, r, &facts)
+            self.conditions(call, r, facts)
         } else {
             ConditionValues::new()
         };
@@ -235,7 +230,7 @@ impl Engine {
         let request = Request {
             principal_arn: caller.principal().arn(),
             principal_account: caller.account(),
-            action,
+            action: action.as_str(),
             resource: &arn_text,
             conditions: &conditions,
         };
@@ -249,20 +244,14 @@ impl Engine {
             )
         };
         match policy.evaluate(&request) {
-            Decision::Allow => Ok(Permit {
-                key: Some(r.id),
-                action,
-            }),
+            Decision::Allow => Ok(()),
             Decision::ExplicitDeny => {
                 Err(denied("with an explicit deny in a resource-based policy"))
             }
-            Decision::NotApplicable => match self.grant_allowing(caller, action, r, &facts)? {
+            Decision::NotApplicable => match self.grant_allowing(caller, action, r, facts)? {
                 Some(g) => {
                     call.grant = Some(g.id);
-                    Ok(Permit {
-                        key: Some(r.id),
-                        action,
-                    })
+                    Ok(())
                 }
                 None => Err(denied(&format!(
                     "because no resource-based policy or grant allows the {action} action"
@@ -272,12 +261,12 @@ impl Engine {
     }
 
     /// Decides an account-level operation: allowed in the caller's own account.
-    pub(crate) fn authorize_account(
+    pub(crate) fn authorize_account<'a>(
         &self,
         call: &Call<'_>,
-        action: &'static str,
-        account: &str,
-    ) -> Result<Permit, KmsError> {
+        action: Action,
+        account: &'a str,
+    ) -> Result<AccountAuthorized<'a>, KmsError> {
         if call.caller.account() != account {
             return Err(KmsError::new(
                 ErrorKind::AccessDenied,
@@ -287,7 +276,7 @@ impl Engine {
                 ),
             ));
         }
-        Ok(Permit { key: None, action })
+        Ok(AccountAuthorized { account })
     }
 
     /// Decides RetireGrant, which no policy governs: the grant's retiring principal, its
@@ -295,10 +284,10 @@ impl Engine {
     pub(crate) fn authorize_retire(
         &self,
         call: &mut Call<'_>,
-        r: &KeyRecord,
+        r: Arc<KeyRecord>,
         g: &GrantRecord,
-    ) -> Result<Permit, KmsError> {
-        call.key = Some(self.arn(r));
+    ) -> Result<Authorized, KmsError> {
+        call.key = Some(self.arn(&r));
         let p = call.caller.principal();
         let allowed = g.retiring.as_deref() == Some(p.arn())
             || (g.grantee == p.arn() && g.operations.contains(&GrantOperation::RetireGrant))
@@ -307,40 +296,89 @@ impl Engine {
             return Err(KmsError::new(
                 ErrorKind::AccessDenied,
                 format!(
-                    "User: {p} is not authorized to perform: kms:RetireGrant on grant {}: it is \
+                    "User: {p} is not authorized to perform: {} on grant {}: it is \
                      neither the grant's retiring principal, nor its grantee with RetireGrant, \
                      nor the root of the account that issued it",
+                    Action::RetireGrant,
                     hex(&g.id)
                 ),
             ));
         }
-        Ok(Permit {
-            key: Some(r.id),
-            action: "kms:RetireGrant",
+        Ok(Authorized {
+            key: r,
+            action: Action::RetireGrant,
         })
+    }
+
+    /// Changes the authorized key's record with `change` and stores it durably: the one way
+    /// an operation writes a key record. Returns the record as written.
+    pub(crate) fn write_key(
+        &self,
+        auth: Authorized,
+        change: impl FnOnce(&mut KeyRecord) -> Result<(), KmsError>,
+    ) -> Result<KeyRecord, KmsError> {
+        let mut r = Arc::unwrap_or_clone(auth.key);
+        change(&mut r)?;
+        self.put(auth.action.as_str(), &r)?;
+        Ok(r)
+    }
+
+    /// The lockout safety check: the new policy must let the caller change it again.
+    pub(crate) fn check_lockout(
+        &self,
+        call: &Call<'_>,
+        key_arn: &lockbox_api::KeyArn,
+        policy: &Policy,
+    ) -> Result<(), KmsError> {
+        let mut c = ConditionValues::new();
+        c.set(keys::CALLER_ACCOUNT, call.caller.account());
+        c.set(keys::PRINCIPAL_ARN, call.caller.principal().arn());
+        c.set(keys::PRINCIPAL_ACCOUNT, call.caller.account());
+        c.set_bool(keys::BYPASS_POLICY_LOCKOUT_SAFETY_CHECK, false);
+        let resource = key_arn.to_string();
+        let request = Request {
+            principal_arn: call.caller.principal().arn(),
+            principal_account: call.caller.account(),
+            action: Action::PutKeyPolicy.as_str(),
+            resource: &resource,
+            conditions: &c,
+        };
+        if policy.evaluate(&request) == Decision::Allow {
+            return Ok(());
+        }
+        Err(KmsError::new(
+            ErrorKind::MalformedPolicyDocument,
+            format!(
+                "The new key policy will not allow you to update the key policy in the future: \
+                 it does not allow {} {}. Set BypassPolicyLockoutSafetyCheck to \
+                 apply it anyway.",
+                call.caller.principal(),
+                Action::PutKeyPolicy
+            ),
+        ))
     }
 
     fn conditions(&self, call: &Call<'_>, r: &KeyRecord, facts: &Facts<'_>) -> ConditionValues {
         let mut c = ConditionValues::new();
-        c.set("kms:CallerAccount", call.caller.account());
-        c.set("aws:PrincipalArn", call.caller.principal().arn());
-        c.set("aws:PrincipalAccount", call.caller.account());
-        c.set("kms:KeySpec", r.spec.as_str());
-        c.set("kms:KeyUsage", r.usage.as_str());
-        c.set("kms:KeyOrigin", r.origin.as_str());
+        c.set(keys::CALLER_ACCOUNT, call.caller.account());
+        c.set(keys::PRINCIPAL_ARN, call.caller.principal().arn());
+        c.set(keys::PRINCIPAL_ACCOUNT, call.caller.account());
+        c.set(keys::KEY_SPEC, r.spec.as_str());
+        c.set(keys::KEY_USAGE, r.usage.as_str());
+        c.set(keys::KEY_ORIGIN, r.origin.as_str());
         if let Some(alias) = &call.alias {
-            c.set("kms:RequestAlias", alias.as_str());
+            c.set(keys::REQUEST_ALIAS, alias.as_str());
         }
         if let Some(ctx) = facts.context {
             let mut keys = Vec::new();
             for (k, v) in ctx.iter() {
-                c.set(&format!("kms:EncryptionContext:{k}"), v);
+                c.set(&format!("{}{k}", keys::ENCRYPTION_CONTEXT_PREFIX), v);
                 keys.push(k.to_owned());
             }
-            c.set_many("kms:EncryptionContextKeys", keys);
+            c.set_many(keys::ENCRYPTION_CONTEXT_KEYS, keys);
         }
         if let Some(algorithm) = facts.algorithm {
-            c.set("kms:EncryptionAlgorithm", algorithm);
+            c.set(keys::ENCRYPTION_ALGORITHM, algorithm);
         }
         for (k, v) in &facts.extra {
             match v {
@@ -357,11 +395,11 @@ impl Engine {
     fn grant_allowing(
         &self,
         caller: &Caller,
-        action: &'static str,
+        action: Action,
         r: &KeyRecord,
         facts: &Facts<'_>,
     ) -> Result<Option<GrantRecord>, KmsError> {
-        let Some(op) = grant_operation(action) else {
+        let Some(op) = action.grant_operation() else {
             return Ok(None);
         };
         let grants = self
@@ -431,8 +469,21 @@ fn contains_pairs(ctx: &EncryptionContext, pairs: &[(String, String)]) -> bool {
         .all(|(k, v)| ctx.as_map().get(k).is_some_and(|have| have == v))
 }
 
-/// The grant operation that allows `action`, if grants can allow it.
-pub(crate) fn grant_operation(action: &str) -> Option<GrantOperation> {
-    let name = action.strip_prefix("kms:")?;
-    name.parse().ok()
+#[cfg(test)]
+mod tests {
+    use lockbox_api::{Action, GrantOperation};
+
+    /// Grants allow an action through the table's `grant_operation()`; before the table, the
+    /// action's name was parsed as a grant operation. The two agree on every action.
+    #[test]
+    fn a_grant_allows_the_actions_whose_name_is_a_grant_operation() {
+        for a in Action::ALL {
+            let parsed = a.name().parse::<GrantOperation>().ok();
+            assert_eq!(a.grant_operation(), parsed, "{a}");
+        }
+        for g in GrantOperation::ALL {
+            let a = Action::from_name(g.as_str()).expect("every grant operation is an action");
+            assert_eq!(a.grant_operation(), Some(*g));
+        }
+    }
 }

@@ -1,0 +1,463 @@
+//! The engine's core: the [`Engine`] value and what every operation stands on. Assembling an
+//! engine from its token, store and audit trail; finding the key a request names (`resolve`,
+//! `record`); the durable write of a record (`put`); the per-call context ([`Call`]); key
+//! metadata as the API shows it; request ids and the audit record of a call.
+//!
+//! Core imports none of `authz`, `lifecycle` or `ops`: those build on it. The state they keep
+//! in the engine (the encryption counters, the parsed-policy cache) is declared here as plain
+//! data and worked on there.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use lockbox_api::*;
+use lockbox_store::{KeyRecord, Material, Store};
+use lockbox_token::{Token, TokenError};
+use parking_lot::{Mutex, RwLock};
+use zeroize::Zeroizing;
+
+use crate::audit::{AuditLog, CallRecord};
+use crate::clock::Clock;
+use crate::config::{Config, Lifecycle};
+use crate::error::{Error, from_store, from_token};
+use crate::keykind;
+use crate::lock::DataDirLock;
+use crate::policy::Policy;
+use crate::report::OpenReport;
+
+/// The Lockbox engine; `Send + Sync`, so one engine serves every thread.
+///
+/// Every operation is made by a caller: [`Engine::client`] gives a [`Kms`] that acts as one,
+/// and each of its calls is authorized (key policy and grants) and audited.
+///
+/// Invariants it keeps (each has a test): key material is generated in the token and never
+/// leaves it; the store holds metadata only; material is created before the record that
+/// names it; a mutation returns only after the store has flushed it; data keys come from the
+/// token's RNG and are encrypted by the token; ciphertext blobs describe themselves and fail
+/// as one opaque `InvalidCiphertextException`.
+pub struct Engine {
+    pub(crate) token: Arc<Token>,
+    pub(crate) store: Arc<Store>,
+    // The audit trail every call is written to.
+    audit: AuditLog,
+    // Request ids: a random per-engine prefix and a counter.
+    request_prefix: u64,
+    requests: AtomicU64,
+    scope: ArnScope,
+    default_caller: Principal,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) lifecycle: Lifecycle,
+    // Serializes read-modify-write of records (and creation, rotation, deletion and
+    // reconciliation), so concurrent mutations cannot lose each other's changes and
+    // reconciliation never sees a key half-made. Cryptographic operations take it only to
+    // reserve encryption counts. Lock order: `counters`, then `writes`.
+    pub(crate) writes: Mutex<()>,
+    // Encryptions per (key, material version) since this engine opened (`lifecycle` counts).
+    pub(crate) counters: Mutex<HashMap<(KeyId, u32), Counter>>,
+    // CKA_IDs of material that reconciliation found missing from the token.
+    pub(crate) unavailable: RwLock<HashSet<[u8; 16]>>,
+    // Parsed key policies (`authz` fills and reads it).
+    pub(crate) policies: PolicyCache,
+    // ARN scopes per account (the configured partition and region).
+    scopes: RwLock<HashMap<String, ArnScope>>,
+    pub(crate) opened: OpenReport,
+    // Where the data directory is, and what a backup copies from it.
+    pub(crate) paths: DataPaths,
+    // The data directory's lock, held from before the token is touched; last, so it is
+    // released after everything above has been dropped.
+    _lock: DataDirLock,
+}
+
+/// The data directory of an engine, as backups need it.
+pub(crate) struct DataPaths {
+    pub(crate) data_dir: std::path::PathBuf,
+    // This directory provisioned its own SoftHSM token (`softhsm/` under it).
+    pub(crate) provisioned_softhsm: bool,
+}
+
+impl DataPaths {
+    fn of(config: &Config) -> DataPaths {
+        let data_dir = config
+            .data_dir
+            .canonicalize()
+            .unwrap_or_else(|_| config.data_dir.clone());
+        let own = data_dir.join("softhsm");
+        let provisioned_softhsm = config.token.softhsm_conf.as_ref().is_some_and(|c| {
+            c.parent()
+                .and_then(|p| p.canonicalize().ok())
+                .is_some_and(|p| p == own)
+        });
+        DataPaths {
+            data_dir,
+            provisioned_softhsm,
+        }
+    }
+}
+
+/// In-memory encryption count of one material version (`lifecycle` keeps the counts).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Counter {
+    /// Encryptions counted so far (starts at the durable reservation: after a restart, every
+    /// reserved encryption is assumed used).
+    pub(crate) used: u64,
+    /// Encryptions the store durably allows for.
+    pub(crate) reserved: u64,
+}
+
+/// Parsed policies, so that a call parses none: per key (checked against the record's
+/// document) and the default policy per account. `authz` fills and reads it.
+#[derive(Default)]
+pub(crate) struct PolicyCache {
+    pub(crate) keys: RwLock<HashMap<KeyId, (String, Arc<Policy>)>>,
+    pub(crate) defaults: RwLock<HashMap<String, Arc<Policy>>>,
+}
+
+/// One call in progress: who makes it, which operation, and what the audit trail should say
+/// about it.
+pub(crate) struct Call<'a> {
+    pub(crate) caller: &'a Caller,
+    /// The operation (its row of the table: key states, name).
+    pub(crate) op: Operation,
+    /// The key the call acted on, once resolved (for the audit record).
+    pub(crate) key: Option<KeyArn>,
+    /// The alias the request named the key by, if it did (`kms:RequestAlias`).
+    pub(crate) alias: Option<String>,
+    /// The grant that allowed the call, if one did.
+    pub(crate) grant: Option<[u8; 32]>,
+}
+
+impl<'a> Call<'a> {
+    pub(crate) fn new(caller: &'a Caller, op: Operation) -> Self {
+        Call {
+            caller,
+            op,
+            key: None,
+            alias: None,
+            grant: None,
+        }
+    }
+}
+
+/// Whether an operation accepts an alias (name or ARN) where it takes a key.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Aliases {
+    Accepted,
+    /// Refused, naming the call's operation.
+    Refused,
+}
+
+impl Engine {
+    /// Assembles an engine on a data directory whose lock `lock` is held: opens the token
+    /// and the metadata store named by `config` and the audit trail. Runs no pass
+    /// (`Engine::open_with_clock` runs them).
+    pub(crate) fn assemble(
+        config: Config,
+        clock: Arc<dyn Clock>,
+        lock: DataDirLock,
+    ) -> Result<Engine, Error> {
+        let paths = DataPaths::of(&config);
+        let token = Arc::new(crate::lock::open_token(&config)?);
+        let store = Arc::new(Store::open(&config.data_dir.join("metadata"))?);
+        // Records and aliases from before accounts existed belong to the configured account.
+        let adopted = store.assign_owner(config.arn.account())?;
+        if adopted > 0 {
+            tracing::info!(
+                records = adopted,
+                account = config.arn.account(),
+                "gave records from before accounts existed to the configured account"
+            );
+        }
+        Ok(Engine {
+            audit: AuditLog::open(store.clone(), token.clone(), config.audit, clock.clone())?,
+            request_prefix: {
+                let mut b = [0u8; 8];
+                token.random(&mut b)?;
+                u64::from_be_bytes(b)
+            },
+            requests: AtomicU64::new(0),
+            token,
+            store,
+            scope: config.arn,
+            default_caller: config.default_caller,
+            clock,
+            lifecycle: config.lifecycle,
+            writes: Mutex::new(()),
+            counters: Mutex::new(HashMap::new()),
+            unavailable: RwLock::new(HashSet::new()),
+            policies: PolicyCache::default(),
+            scopes: RwLock::new(HashMap::new()),
+            opened: OpenReport {
+                reconciliation: Ok(Default::default()),
+                maintenance: Ok(Default::default()),
+            },
+            paths,
+            _lock: lock,
+        })
+    }
+
+    /// The token this engine uses (for inspection: what it holds, how it describes itself).
+    pub fn token(&self) -> &Token {
+        &self.token
+    }
+
+    /// The metadata store (for inspection and for `lockbox audit`).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The configured ARN scope: partition, region, and the default account (the account of
+    /// the CLI's default caller, and of keys from before accounts existed).
+    pub fn arn_scope(&self) -> &ArnScope {
+        &self.scope
+    }
+
+    /// The configured default caller (`[caller] principal`, else the root of the default
+    /// account), as a caller from `source`.
+    pub fn default_caller(&self, source: &str) -> Caller {
+        Caller::new(self.default_caller.clone()).with_source(source)
+    }
+
+    /// The audit trail (to flush or seal it on demand; `lockbox audit` reads it).
+    pub fn audit(&self) -> &AuditLog {
+        &self.audit
+    }
+
+    /// The ARN scope of `account` (the configured partition and region).
+    pub(crate) fn scope_of(&self, account: &str) -> ArnScope {
+        if account == self.scope.account() {
+            return self.scope.clone();
+        }
+        if let Some(s) = self.scopes.read().get(account) {
+            return s.clone();
+        }
+        match ArnScope::new(self.scope.partition(), self.scope.region(), account) {
+            Ok(s) => {
+                self.scopes.write().insert(account.to_owned(), s.clone());
+                s
+            }
+            // Accounts come from validated principals and records; fall back rather than fail.
+            Err(_) => self.scope.clone(),
+        }
+    }
+
+    /// The ARN of key `r`.
+    pub(crate) fn arn(&self, r: &KeyRecord) -> KeyArn {
+        self.scope_of(&r.account).key_arn(r.id)
+    }
+
+    /// The ARN of key `id` in `account`.
+    pub(crate) fn key_arn_in(&self, account: &str, id: KeyId) -> KeyArn {
+        self.scope_of(account).key_arn(id)
+    }
+
+    /// Finds the key a request names, as `call`'s caller sees it: a bare key id or alias
+    /// name is looked up in the caller's account; an ARN names its own account.
+    pub(crate) fn resolve(
+        &self,
+        call: &mut Call<'_>,
+        key: &KeyRef,
+        aliases: Aliases,
+    ) -> Result<Arc<KeyRecord>, KmsError> {
+        if key.is_alias() && aliases == Aliases::Refused {
+            return Err(KmsError::not_found(format!(
+                "{} does not accept an alias ('{key}'); use the key ID or key ARN",
+                call.op.name()
+            )));
+        }
+        self.resolve_in(call.caller.account(), key, &mut call.alias)
+    }
+
+    /// Finds the key `key` names as seen from `caller_account` (aliases accepted); an alias
+    /// it went through is left in `alias`.
+    pub(crate) fn resolve_in(
+        &self,
+        caller_account: &str,
+        key: &KeyRef,
+        alias: &mut Option<String>,
+    ) -> Result<Arc<KeyRecord>, KmsError> {
+        let same_region = |s: &ArnScope| {
+            s.partition() == self.scope.partition() && s.region() == self.scope.region()
+        };
+        let (account, id) = match key {
+            KeyRef::Id(id) => (caller_account.to_owned(), *id),
+            KeyRef::KeyArn(arn) if same_region(arn.scope()) => {
+                (arn.scope().account().to_owned(), arn.key_id())
+            }
+            KeyRef::KeyArn(arn) => {
+                return Err(KmsError::not_found(format!("Key '{arn}' does not exist")));
+            }
+            KeyRef::Alias(name) => {
+                *alias = Some(name.as_str().to_owned());
+                let id = self.alias_target(caller_account, name)?;
+                (caller_account.to_owned(), id)
+            }
+            KeyRef::AliasArn(arn) if same_region(arn.scope()) => {
+                *alias = Some(arn.alias().as_str().to_owned());
+                let id = self.alias_target(arn.scope().account(), arn.alias())?;
+                (arn.scope().account().to_owned(), id)
+            }
+            KeyRef::AliasArn(arn) => {
+                return Err(KmsError::not_found(format!("Alias {arn} is not found.")));
+            }
+        };
+        match self.record(id)? {
+            Some(r) if r.account == account => Ok(r),
+            _ => Err(KmsError::not_found(format!(
+                "Key '{}' does not exist",
+                self.key_arn_in(&account, id)
+            ))),
+        }
+    }
+
+    fn alias_target(&self, account: &str, name: &AliasName) -> Result<KeyId, KmsError> {
+        match self
+            .store
+            .alias(account, name)
+            .map_err(|e| from_store("resolve", e))?
+        {
+            Some(a) => Ok(a.target),
+            None => Err(KmsError::not_found(format!(
+                "Alias {} is not found.",
+                self.scope_of(account).alias_arn(name)
+            ))),
+        }
+    }
+
+    /// The record of key `id`, shared with the store's cache of decoded records: to change
+    /// it, take a copy (`Arc::unwrap_or_clone`).
+    pub(crate) fn record(&self, id: KeyId) -> Result<Option<Arc<KeyRecord>>, KmsError> {
+        self.store
+            .key_shared(id)
+            .map_err(|e| from_store("read key", e))
+    }
+
+    /// Stores a record durably. Callers: creation (no key to authorize on yet), maintenance
+    /// (rotation, counting, no caller), and `authz`'s writes, which take an `Authorized`.
+    pub(crate) fn put(&self, op: &'static str, record: &KeyRecord) -> Result<(), KmsError> {
+        self.store.put_key(record).map_err(|e| from_store(op, e))
+    }
+
+    pub(crate) fn metadata(&self, r: &KeyRecord) -> KeyMetadata {
+        KeyMetadata {
+            aws_account_id: r.account.clone(),
+            key_id: r.id,
+            arn: self.arn(r),
+            creation_date: r.created,
+            enabled: r.state == KeyState::Enabled,
+            description: r.description.clone(),
+            key_usage: r.usage,
+            key_state: r.state,
+            deletion_date: r.deletion.map(|d| d.date),
+            origin: r.origin,
+            key_manager: KeyManager::Customer,
+            key_spec: r.spec,
+            encryption_algorithms: keykind::for_spec(r.spec)
+                .map(|k| k.encryption_algorithms(r.usage).to_vec())
+                .unwrap_or_default(),
+            multi_region: false,
+            pending_deletion_window_in_days: r.deletion.map(|d| d.window_days),
+        }
+    }
+
+    /// Refuses material that reconciliation found missing, without asking the token.
+    pub(crate) fn check_available(&self, r: &KeyRecord, m: &Material) -> Result<(), KmsError> {
+        if self.unavailable.read().contains(&m.object_id) {
+            return Err(missing_material(self.arn(r)));
+        }
+        Ok(())
+    }
+
+    /// A token failure on material version `m` of `r`: a missing object is the key's
+    /// material gone missing (KeyUnavailableException), anything else the token's error.
+    pub(crate) fn material_error(
+        &self,
+        op: &'static str,
+        r: &KeyRecord,
+        m: &Material,
+        e: TokenError,
+    ) -> KmsError {
+        match e {
+            TokenError::ObjectNotFound(_) => {
+                tracing::error!(op, key = %r.id, version = m.version,
+                    "the record names key material that is not on the token");
+                missing_material(self.arn(r))
+            }
+            other => from_token(op, other),
+        }
+    }
+
+    /// `n` bytes from the token's RNG, in a zeroizing buffer.
+    pub(crate) fn random(&self, n: usize) -> Result<Zeroizing<Vec<u8>>, KmsError> {
+        let mut buf = Zeroizing::new(vec![0u8; n]);
+        self.token
+            .random(&mut buf)
+            .map_err(|e| from_token("random", e))?;
+        Ok(buf)
+    }
+
+    /// The next request number.
+    pub(crate) fn next_request(&self) -> u64 {
+        self.requests.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Request number `n` as a 128-bit request id: this engine's random prefix, then `n`.
+    pub(crate) fn request_id(&self, n: u64) -> u128 {
+        (u128::from(self.request_prefix) << 64) | u128::from(n)
+    }
+
+    /// Writes the audit record of a finished call.
+    ///
+    /// The call's result is not released unless its record is accepted: a log that cannot be
+    /// written fails every call (fail closed).
+    pub(crate) fn audit_call(
+        &self,
+        id: u128,
+        call: &Call<'_>,
+        context: Option<EncryptionContext>,
+        error: Option<&KmsError>,
+    ) -> Result<(), KmsError> {
+        let op = call.op.name();
+        let record = CallRecord {
+            time: self.clock.now(),
+            request_id: id,
+            caller: call.caller.clone(),
+            operation: op,
+            key: call.key.clone(),
+            context,
+            error: error.map(|e| (e.kind().name(), e.message().to_owned())),
+            grant: call.grant,
+        };
+        self.audit.append_call(record).map_err(|e| {
+            tracing::error!(error = %e, op, "the audit trail refused a record; failing the call");
+            KmsError::internal("The audit trail could not be written; the call was not completed.")
+        })
+    }
+}
+
+pub(crate) fn missing_material(arn: KeyArn) -> KmsError {
+    KmsError::new(
+        ErrorKind::KeyUnavailable,
+        format!("{arn} is unavailable: its key material is missing from the token."),
+    )
+}
+
+/// The page size a List operation asks for: `default` when absent, else 1..=`max`.
+pub(crate) fn check_limit(limit: Option<u32>, max: u32, default: u32) -> Result<usize, KmsError> {
+    match limit {
+        None => Ok(default as usize),
+        Some(n) if (1..=max).contains(&n) => Ok(n as usize),
+        Some(n) => Err(KmsError::constraint(
+            "limit",
+            n,
+            &format!("Member must have value between 1 and {max}"),
+        )),
+    }
+}
+
+pub(crate) fn invalid_marker() -> KmsError {
+    KmsError::new(
+        ErrorKind::InvalidMarker,
+        "The marker is not one this service issued.",
+    )
+}

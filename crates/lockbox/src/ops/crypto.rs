@@ -1,0 +1,300 @@
+//! The cryptographic operations: Encrypt, Decrypt, ReEncrypt, GenerateRandom; and the two
+//! token paths they and the data-key operations share, [`Engine::seal`] and
+//! [`Engine::open_blob`], which act only on a key an [`Authorized`] proof carries.
+
+use lockbox_api::*;
+use lockbox_store::{KeyRecord, Material};
+use lockbox_token::ObjectId;
+
+use super::grants::check_grant_tokens;
+use crate::authz::{Authorized, Facts};
+use crate::blob;
+use crate::core::{Aliases, Call, Engine};
+use crate::error::from_store;
+use crate::keykind::{self, KindError, MaterialRef};
+
+impl Engine {
+    /// The key a cryptographic operation uses, resolved (aliases accepted) and authorized
+    /// for `action`, once its usage and algorithm allow the operation.
+    pub(super) fn usable(
+        &self,
+        call: &mut Call<'_>,
+        action: Action,
+        key_id: &KeyRef,
+        context: &EncryptionContext,
+        algorithm: Option<EncryptionAlgorithm>,
+    ) -> Result<Authorized, KmsError> {
+        let r = self.resolve(call, key_id, Aliases::Accepted)?;
+        let auth = self.authorize(call, action, r, crypto_facts(context, algorithm))?;
+        self.check_usable(auth.record(), algorithm)?;
+        Ok(auth)
+    }
+
+    fn check_usable(
+        &self,
+        r: &KeyRecord,
+        algorithm: Option<EncryptionAlgorithm>,
+    ) -> Result<(), KmsError> {
+        if r.usage != KeyUsage::EncryptDecrypt {
+            return Err(KmsError::new(
+                ErrorKind::InvalidKeyUsage,
+                format!(
+                    "{} key usage is {} which is not valid for this operation.",
+                    self.arn(r),
+                    r.usage
+                ),
+            ));
+        }
+        keykind::for_spec(r.spec)?.encryption_algorithm(&|| self.arn(r), r.usage, algorithm)?;
+        Ok(())
+    }
+
+    /// Encrypts `plaintext` (for `what`) into a new blob under the current material of the
+    /// key `auth` authorizes, as its key kind does it.
+    pub(super) fn seal(
+        &self,
+        auth: &Authorized,
+        ctx: &EncryptionContext,
+        what: Sealed,
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, KmsError> {
+        let r = auth.record();
+        let kind = keykind::for_spec(r.spec)?;
+        let material = self.count_encryption(r)?;
+        let material = &material;
+        if let Err(e) = self.check_available(r, material) {
+            self.uncount_encryption(r.id, material.version);
+            return Err(e);
+        }
+        let m = material_ref(r, material);
+        let sealed = match what {
+            Sealed::Plaintext => kind.encrypt(&self.token, &m, ctx, plaintext),
+            Sealed::DataKey => kind.encrypt_data_key(&self.token, &m, ctx, plaintext),
+        };
+        sealed.map_err(|e| {
+            self.uncount_encryption(r.id, material.version);
+            self.kind_error("encrypt", r, material, e)
+        })
+    }
+
+    /// Decrypts a blob for `call`'s caller, who must be authorized for `action` on the key
+    /// the blob names: returns the proof (which carries the key) and the plaintext.
+    fn open_blob(
+        &self,
+        call: &mut Call<'_>,
+        action: Action,
+        ciphertext: &[u8],
+        ctx: &EncryptionContext,
+        expected_key: Option<&KeyRef>,
+        algorithm: Option<EncryptionAlgorithm>,
+    ) -> Result<(Authorized, Plaintext), KmsError> {
+        if ciphertext.is_empty() || ciphertext.len() > MAX_CIPHERTEXT_LEN {
+            return Err(KmsError::validation(format!(
+                "1 validation error detected: Value at 'ciphertextBlob' failed to satisfy \
+                 constraint: Member must have length between 1 and {MAX_CIPHERTEXT_LEN} \
+                 (it has {} bytes)",
+                ciphertext.len()
+            )));
+        }
+        let expected = match expected_key {
+            Some(k) => Some(self.resolve(call, k, Aliases::Accepted)?.id),
+            None => None,
+        };
+        let b = blob::parse(ciphertext).ok_or_else(KmsError::invalid_ciphertext)?;
+        if let Some(want) = expected
+            && want != b.key_id
+        {
+            return Err(KmsError::new(
+                ErrorKind::IncorrectKey,
+                "The key ID in the request does not identify a KMS key that can perform this \
+                 operation.",
+            ));
+        }
+        let Some(r) = self.record(b.key_id)? else {
+            // A deleted key is named as such; an id no key ever had is indistinguishable
+            // from a corrupted one: the same opaque error.
+            return Err(match self.store.tombstone(b.key_id) {
+                Ok(Some(_)) => KmsError::not_found(format!(
+                    "Key with id {} does not exist: it was deleted",
+                    b.key_id
+                )),
+                Ok(None) => KmsError::invalid_ciphertext(),
+                Err(e) => from_store("decrypt", e),
+            });
+        };
+        let auth = self.authorize(call, action, r, crypto_facts(ctx, algorithm))?;
+        self.check_usable(auth.record(), algorithm)?;
+        let plaintext = self.unseal(&auth, &b, ctx)?;
+        Ok((auth, plaintext))
+    }
+
+    /// Decrypts blob `b` (already parsed) under the key `auth` authorizes.
+    fn unseal(
+        &self,
+        auth: &Authorized,
+        b: &blob::Blob<'_>,
+        ctx: &EncryptionContext,
+    ) -> Result<Plaintext, KmsError> {
+        let r = auth.record();
+        let material = r
+            .material(b.material_version)
+            .ok_or_else(KmsError::invalid_ciphertext)?;
+        self.check_available(r, material)?;
+        let out = keykind::for_spec(r.spec)?
+            .decrypt(&self.token, &material_ref(r, material), b, ctx)
+            .map_err(|e| self.kind_error("decrypt", r, material, e))?;
+        Ok(Plaintext::from(out))
+    }
+
+    /// A key kind's failure seen by an operation.
+    fn kind_error(&self, op: &'static str, r: &KeyRecord, m: &Material, e: KindError) -> KmsError {
+        match e {
+            KindError::Unsupported(u) => u.into(),
+            KindError::Token(e) => self.material_error(op, r, m, e),
+        }
+    }
+
+    pub(crate) fn encrypt(
+        &self,
+        call: &mut Call<'_>,
+        req: EncryptRequest,
+    ) -> Result<EncryptResponse, KmsError> {
+        let n = req.plaintext.len();
+        if n == 0 || n > MAX_PLAINTEXT_LEN {
+            return Err(KmsError::validation(format!(
+                "1 validation error detected: Value at 'plaintext' failed to satisfy \
+                 constraint: Member must have length between 1 and {MAX_PLAINTEXT_LEN} \
+                 (it has {n} bytes)"
+            )));
+        }
+        check_grant_tokens(&req.grant_tokens)?;
+        let auth = self.usable(
+            call,
+            Action::Encrypt,
+            &req.key_id,
+            &req.encryption_context,
+            req.encryption_algorithm,
+        )?;
+        let ciphertext_blob = self.seal(
+            &auth,
+            &req.encryption_context,
+            Sealed::Plaintext,
+            req.plaintext.expose_secret(),
+        )?;
+        Ok(EncryptResponse {
+            ciphertext_blob,
+            key_id: self.arn(auth.record()),
+            encryption_algorithm: EncryptionAlgorithm::SymmetricDefault,
+        })
+    }
+
+    pub(crate) fn decrypt(
+        &self,
+        call: &mut Call<'_>,
+        req: DecryptRequest,
+    ) -> Result<DecryptResponse, KmsError> {
+        check_grant_tokens(&req.grant_tokens)?;
+        let (auth, plaintext) = self.open_blob(
+            call,
+            Action::Decrypt,
+            &req.ciphertext_blob,
+            &req.encryption_context,
+            req.key_id.as_ref(),
+            req.encryption_algorithm,
+        )?;
+        Ok(DecryptResponse {
+            key_id: self.arn(auth.record()),
+            plaintext,
+            encryption_algorithm: EncryptionAlgorithm::SymmetricDefault,
+        })
+    }
+
+    pub(crate) fn re_encrypt(
+        &self,
+        call: &mut Call<'_>,
+        req: ReEncryptRequest,
+    ) -> Result<ReEncryptResponse, KmsError> {
+        check_grant_tokens(&req.grant_tokens)?;
+        let destination = self.usable(
+            call,
+            Action::ReEncryptTo,
+            &req.destination_key_id,
+            &req.destination_encryption_context,
+            req.destination_encryption_algorithm,
+        )?;
+        let destination_arn = call.key.take();
+        let (source, plaintext) = self.open_blob(
+            call,
+            Action::ReEncryptFrom,
+            &req.ciphertext_blob,
+            &req.source_encryption_context,
+            req.source_key_id.as_ref(),
+            req.source_encryption_algorithm,
+        )?;
+        let ciphertext_blob = self.seal(
+            &destination,
+            &req.destination_encryption_context,
+            Sealed::Plaintext,
+            plaintext.expose_secret(),
+        )?;
+        // The audit record names the source key (the one whose blob was opened), as AWS does.
+        if call.key.is_none() {
+            call.key = destination_arn;
+        }
+        Ok(ReEncryptResponse {
+            ciphertext_blob,
+            source_key_id: self.arn(source.record()),
+            key_id: self.arn(destination.record()),
+            source_encryption_algorithm: EncryptionAlgorithm::SymmetricDefault,
+            destination_encryption_algorithm: EncryptionAlgorithm::SymmetricDefault,
+        })
+    }
+
+    pub(crate) fn generate_random(
+        &self,
+        call: &mut Call<'_>,
+        req: GenerateRandomRequest,
+    ) -> Result<GenerateRandomResponse, KmsError> {
+        let caller = call.caller;
+        // Account-level: the proof names the caller's account; the token's RNG needs no key.
+        let _auth = self.authorize_account(call, Action::GenerateRandom, caller.account())?;
+        Ok(GenerateRandomResponse {
+            plaintext: Plaintext::from(self.random(req.number_of_bytes.get())?),
+        })
+    }
+}
+
+/// What a blob is sealed for: the key kind may allow one and not the other (an RSA key
+/// encrypts, but makes no data keys).
+#[derive(Clone, Copy)]
+pub(super) enum Sealed {
+    Plaintext,
+    DataKey,
+}
+
+/// The material version `m` of `r`, as a key kind takes it.
+fn material_ref(r: &KeyRecord, m: &Material) -> MaterialRef {
+    MaterialRef {
+        spec: r.spec,
+        key_id: r.id,
+        version: m.version,
+        object: ObjectId::from_bytes(m.object_id),
+    }
+}
+
+/// The facts a cryptographic operation tells its decision: context and algorithm.
+pub(super) fn crypto_facts(
+    ctx: &EncryptionContext,
+    algorithm: Option<EncryptionAlgorithm>,
+) -> Facts<'_> {
+    Facts {
+        context: Some(ctx),
+        algorithm: Some(
+            algorithm
+                .unwrap_or(EncryptionAlgorithm::SymmetricDefault)
+                .as_str(),
+        ),
+        extra: Vec::new(),
+        new_grant: None,
+    }
+}

@@ -1,0 +1,81 @@
+//! Scheduled deletion: ScheduleKeyDeletion and CancelKeyDeletion. The deletion itself, when
+//! its date comes, is `lifecycle`'s (`delete_locked`).
+
+use lockbox_api::*;
+
+use crate::authz::{Facts, Value};
+use crate::core::{Call, Engine};
+use crate::error::from_store;
+use crate::policy::keys;
+
+impl Engine {
+    pub(crate) fn schedule_key_deletion(
+        &self,
+        call: &mut Call<'_>,
+        req: ScheduleKeyDeletionRequest,
+    ) -> Result<ScheduleKeyDeletionResponse, KmsError> {
+        let window = req.pending_window_in_days.unwrap_or(30);
+        if !(7..=30).contains(&window) {
+            return Err(KmsError::validation(format!(
+                "PendingWindowInDays must be between 7 and 30 (it is {window})"
+            )));
+        }
+        let date = self.clock.now().plus_days(window);
+        let facts = Facts {
+            extra: vec![(
+                keys::SCHEDULE_KEY_DELETION_PENDING_WINDOW_IN_DAYS,
+                Value::Number(i64::from(window)),
+            )],
+            ..Facts::default()
+        };
+        let action = Action::ScheduleKeyDeletion;
+        let r = self.modify(call, action, &req.key_id, facts, |r| {
+            r.state = KeyState::PendingDeletion;
+            r.deletion = Some(lockbox_store::Deletion {
+                date,
+                window_days: window,
+            });
+            Ok(())
+        })?;
+        tracing::info!(key = %r.id, days = window, "key deletion scheduled");
+        Ok(ScheduleKeyDeletionResponse {
+            key_id: self.arn(&r),
+            deletion_date: date,
+            key_state: KeyState::PendingDeletion,
+            pending_window_in_days: window,
+        })
+    }
+
+    pub(crate) fn cancel_key_deletion(
+        &self,
+        call: &mut Call<'_>,
+        req: CancelKeyDeletionRequest,
+    ) -> Result<CancelKeyDeletionResponse, KmsError> {
+        let action = Action::CancelKeyDeletion;
+        let facts = Facts::default();
+        let r = self.modify(call, action, &req.key_id, facts, |r| {
+            // A deletion that began (and was interrupted) cannot be taken back: some of the
+            // key's material may already be destroyed. Reconciliation finishes it.
+            if self
+                .store
+                .tombstone(r.id)
+                .map_err(|e| from_store("cancel key deletion", e))?
+                .is_some()
+            {
+                return Err(KmsError::new(
+                    ErrorKind::KmsInvalidState,
+                    format!(
+                        "{} is being deleted; the deletion cannot be cancelled.",
+                        self.arn(r)
+                    ),
+                ));
+            }
+            r.state = KeyState::Disabled;
+            r.deletion = None;
+            Ok(())
+        })?;
+        Ok(CancelKeyDeletionResponse {
+            key_id: self.arn(&r),
+        })
+    }
+}

@@ -1,0 +1,216 @@
+//! The key operations: CreateKey, DescribeKey, ListKeys, UpdateKeyDescription, EnableKey,
+//! DisableKey.
+
+use lockbox_api::*;
+use lockbox_store::{KeyRecord, Material};
+
+use super::grants::check_grant_tokens;
+use super::tags::merge_tags;
+use crate::authz::{Facts, parse_policy};
+use crate::core::{Aliases, Call, Engine, check_limit, invalid_marker};
+use crate::error::{from_store, from_token};
+use crate::keykind;
+
+impl Engine {
+    pub(crate) fn create_key(
+        &self,
+        call: &mut Call<'_>,
+        req: CreateKeyRequest,
+    ) -> Result<CreateKeyResponse, KmsError> {
+        let caller = call.caller;
+        let auth = self.authorize_account(call, Action::CreateKey, caller.account())?;
+        check_description(&req.description)?;
+        let policy = match &req.policy {
+            Some(doc) => Some(parse_policy(doc)?),
+            None => None,
+        };
+        let spec = req.key_spec.unwrap_or(KeySpec::SymmetricDefault);
+        let origin = req.origin.unwrap_or(Origin::AwsKms);
+        let kind = keykind::for_spec(spec)?;
+        let usage = req.key_usage.unwrap_or(kind.default_usage());
+        kind.check_usage(spec, usage)?;
+        if origin != Origin::AwsKms {
+            return Err(KmsError::new(
+                ErrorKind::UnsupportedOperation,
+                format!("Origin {origin} is not supported yet; AWS_KMS is."),
+            ));
+        }
+        let mut tags = Vec::new();
+        merge_tags(&mut tags, &req.tags)?;
+
+        let mut id_bytes = [0u8; 16];
+        self.token
+            .random(&mut id_bytes)
+            .map_err(|e| from_token("create key", e))?;
+        let id = KeyId::from_random_bytes(id_bytes);
+        if let Some(policy) = &policy
+            && !req.bypass_policy_lockout_safety_check
+        {
+            self.check_lockout(call, &self.key_arn_in(auth.account(), id), policy)?;
+        }
+        let now = self.clock.now();
+        let _w = self.writes.lock();
+        // Token first, metadata second: a crash in between leaves an orphan object, never a
+        // record that names missing material.
+        let object = kind
+            .generate_material(&self.token, spec, usage, &format!("{id}/1"))
+            .map_err(|e| from_token("create key", e))?;
+        lockbox_store::failpoints::hit("engine.create.after_material")
+            .map_err(|e| from_store("create key", e))?;
+        let record = KeyRecord {
+            id,
+            created: now,
+            description: req.description,
+            spec,
+            usage,
+            origin,
+            state: KeyState::Enabled,
+            deletion: None,
+            materials: vec![Material {
+                version: 1,
+                object_id: *object.as_bytes(),
+                created: now,
+                rotation: None,
+                encryptions_reserved: 0,
+            }],
+            tags,
+            auto_rotation: None,
+            on_demand_rotations: 0,
+            account: auth.account().to_owned(),
+            policy: req.policy,
+        };
+        call.key = Some(self.arn(&record));
+        if let Err(e) = self.put("create key", &record) {
+            // The record may or may not be on disk. Destroy the material only once the record
+            // is surely gone; otherwise leave an orphan object for reconciliation, never a
+            // record that names missing material.
+            match self.store.delete_key(id) {
+                Ok(()) => {
+                    if let Err(d) = self.token.destroy(&object) {
+                        tracing::warn!(key = %id, error = %d,
+                            "could not destroy the material of a key that was not created");
+                    }
+                }
+                Err(d) => tracing::warn!(key = %id, error = %d,
+                    "could not remove a half-written key record; its material stays as an orphan"),
+            }
+            return Err(e);
+        }
+        tracing::info!(key = %id, "key created");
+        Ok(CreateKeyResponse {
+            key_metadata: self.metadata(&record),
+        })
+    }
+
+    pub(crate) fn describe_key(
+        &self,
+        call: &mut Call<'_>,
+        req: DescribeKeyRequest,
+    ) -> Result<DescribeKeyResponse, KmsError> {
+        check_grant_tokens(&req.grant_tokens)?;
+        let r = self.resolve(call, &req.key_id, Aliases::Accepted)?;
+        let auth = self.authorize(call, Action::DescribeKey, r, Facts::default())?;
+        Ok(DescribeKeyResponse {
+            key_metadata: self.metadata(auth.record()),
+        })
+    }
+
+    pub(crate) fn list_keys(
+        &self,
+        call: &mut Call<'_>,
+        req: ListKeysRequest,
+    ) -> Result<ListKeysResponse, KmsError> {
+        let caller = call.caller;
+        let auth = self.authorize_account(call, Action::ListKeys, caller.account())?;
+        let limit = check_limit(req.limit, 1000, 100)?;
+        let after = match &req.marker {
+            Some(m) => Some(KeyId::parse(m).map_err(|_| invalid_marker())?),
+            None => None,
+        };
+        let page = self
+            .store
+            .keys_page(Some(auth.account()), after, limit)
+            .map_err(|e| from_store("list keys", e))?;
+        let next_marker = match (page.more, page.items.last()) {
+            (true, Some(last)) => Some(last.id.to_string()),
+            _ => None,
+        };
+        Ok(ListKeysResponse {
+            keys: page
+                .items
+                .iter()
+                .map(|r| KeyListEntry {
+                    key_id: r.id,
+                    key_arn: self.arn(r),
+                })
+                .collect(),
+            truncated: next_marker.is_some(),
+            next_marker,
+        })
+    }
+
+    pub(crate) fn update_key_description(
+        &self,
+        call: &mut Call<'_>,
+        req: UpdateKeyDescriptionRequest,
+    ) -> Result<(), KmsError> {
+        check_description(&req.description)?;
+        self.modify(
+            call,
+            Action::UpdateKeyDescription,
+            &req.key_id,
+            Facts::default(),
+            |r| {
+                r.description = req.description;
+                Ok(())
+            },
+        )?;
+        Ok(())
+    }
+
+    pub(crate) fn enable_key(
+        &self,
+        call: &mut Call<'_>,
+        req: EnableKeyRequest,
+    ) -> Result<(), KmsError> {
+        self.modify(
+            call,
+            Action::EnableKey,
+            &req.key_id,
+            Facts::default(),
+            |r| {
+                r.state = KeyState::Enabled;
+                Ok(())
+            },
+        )?;
+        Ok(())
+    }
+
+    pub(crate) fn disable_key(
+        &self,
+        call: &mut Call<'_>,
+        req: DisableKeyRequest,
+    ) -> Result<(), KmsError> {
+        self.modify(
+            call,
+            Action::DisableKey,
+            &req.key_id,
+            Facts::default(),
+            |r| {
+                r.state = KeyState::Disabled;
+                Ok(())
+            },
+        )?;
+        Ok(())
+    }
+}
+
+fn check_description(d: &str) -> Result<(), KmsError> {
+    if d.chars().count() > MAX_DESCRIPTION_LEN {
+        return Err(KmsError::validation(format!(
+            "1 validation error detected: Value at 'description' failed to satisfy constraint: \
+             Member must have length less than or equal to {MAX_DESCRIPTION_LEN}"
+        )));
+    }
+    Ok(())
+}
