@@ -274,7 +274,10 @@ pub fn canonical_uri(path: &str, out: &mut Vec<u8>) {
         }
         uri_encode(s.as_bytes(), out);
     }
-    if !segments.is_empty() && path.ends_with('/') {
+    // RFC 3986's remove_dot_segments keeps the slash before a final `.` or `..`
+    // (`/a/b/.` is `/a/b/`), as the AWS SDKs sign it.
+    let ends_in_directory = matches!(path.rsplit('/').next(), Some("" | "." | ".."));
+    if !segments.is_empty() && ends_in_directory {
         out.push(b'/');
     }
 }
@@ -393,4 +396,29 @@ pub fn unhex(s: &str) -> Option<Vec<u8>> {
         return None;
     }
     hex::decode(s).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::canonical_uri;
+
+    fn uri(path: &str) -> String {
+        let mut out = Vec::new();
+        canonical_uri(path, &mut out);
+        String::from_utf8(out).unwrap_or_default()
+    }
+
+    #[test]
+    fn dot_segments_are_removed_as_rfc_3986_removes_them() {
+        // A final `.` or `..` leaves the slash before it (the aws-sigv4 oracle found this).
+        assert_eq!(uri("/~/_/."), "/~/_/");
+        assert_eq!(uri("/a/b/.."), "/a/");
+        assert_eq!(uri("/a/./b"), "/a/b");
+        assert_eq!(uri("/a/../b"), "/b");
+        assert_eq!(uri("/a/b/"), "/a/b/");
+        assert_eq!(uri("/a//b"), "/a/b");
+        assert_eq!(uri("/.."), "/");
+        assert_eq!(uri("/"), "/");
+        assert_eq!(uri("/%20x"), "/%2520x");
+    }
 }
