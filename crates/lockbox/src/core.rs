@@ -435,6 +435,7 @@ impl Engine {
     }
 }
 
+/// The error for a key whose material the token no longer holds (KeyUnavailableException).
 pub(crate) fn missing_material(arn: KeyArn) -> KmsError {
     KmsError::new(
         ErrorKind::KeyUnavailable,
@@ -455,6 +456,7 @@ pub(crate) fn check_limit(limit: Option<u32>, max: u32, default: u32) -> Result<
     }
 }
 
+/// The error for a paging marker this service did not issue (InvalidMarkerException).
 pub(crate) fn invalid_marker() -> KmsError {
     KmsError::new(
         ErrorKind::InvalidMarker,

@@ -205,6 +205,7 @@ impl Engine {
     }
 }
 
+/// Refuses a description longer than AWS allows, in AWS's words.
 fn check_description(d: &str) -> Result<(), KmsError> {
     if d.chars().count() > MAX_DESCRIPTION_LEN {
         return Err(KmsError::validation(format!(
