@@ -14,7 +14,7 @@
 //! loss.
 //!
 //! [`softhsm`] provisions a SoftHSM token in a directory of its own, for development and
-//! tests. With the `test-support` feature, [`testing`] runs each test against a throwaway
+//! tests. With the `test-support` feature, `testing` runs each test against a throwaway
 //! token in a child process.
 //!
 //! A [`Pin`] does not print and cannot be copied:
