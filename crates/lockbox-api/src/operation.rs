@@ -272,7 +272,8 @@ macro_rules! operations {
             actions: [$($action:ident),+],
             key: $states:ident,
             throttle: $class:ident,
-            audit: $audit:ident $(,)?
+            audit: $audit:ident,
+            by_kind: $by_kind:literal $(,)?
         }
     )+) => {
         /// A KMS operation Lockbox serves: one row of the operation table.
@@ -323,6 +324,13 @@ macro_rules! operations {
             /// The operation's request-rate quota class.
             pub fn throttle_class(self) -> ThrottleClass {
                 match self { $(Operation::$op => ThrottleClass::$class,)+ }
+            }
+
+            /// Whether what the operation does with a key depends on the key's kind (its
+            /// cryptography, its material) rather than on its metadata only: a key kind
+            /// serves such an operation only if it lists it.
+            pub fn depends_on_key_kind(self) -> bool {
+                match self { $(Operation::$op => $by_kind,)+ }
             }
 
             /// Whether the audit trail records the operation as a read or a write.
@@ -442,155 +450,201 @@ fn mismatch(asked: Operation, answered: Operation) -> KmsError {
     ))
 }
 
-operations! {
-    /// Creates a key whose material is generated in the token.
-    CreateKey, create_key(CreateKeyRequest) -> CreateKeyResponse {
-        actions: [CreateKey], key: NoKey, throttle: CreateKey, audit: Write,
-    }
-    /// Describes a key.
-    DescribeKey, describe_key(DescribeKeyRequest) -> DescribeKeyResponse {
-        actions: [DescribeKey], key: Any, throttle: DescribeKey, audit: Read,
-    }
-    /// Lists keys, a page at a time.
-    ListKeys, list_keys(ListKeysRequest) -> ListKeysResponse {
-        actions: [ListKeys], key: NoKey, throttle: Lists, audit: Read,
-    }
-    /// Replaces a key's description.
-    UpdateKeyDescription, update_key_description(UpdateKeyDescriptionRequest) -> () {
-        actions: [UpdateKeyDescription], key: EnabledOrDisabled, throttle: Management,
-        audit: Write,
-    }
-    /// Enables a key.
-    EnableKey, enable_key(EnableKeyRequest) -> () {
-        actions: [EnableKey], key: EnabledOrDisabled, throttle: Management, audit: Write,
-    }
-    /// Disables a key.
-    DisableKey, disable_key(DisableKeyRequest) -> () {
-        actions: [DisableKey], key: EnabledOrDisabled, throttle: Management, audit: Write,
-    }
-    /// Schedules a key for deletion after a waiting period.
-    ScheduleKeyDeletion, schedule_key_deletion(ScheduleKeyDeletionRequest)
-        -> ScheduleKeyDeletionResponse {
-        actions: [ScheduleKeyDeletion], key: EnabledOrDisabled, throttle: Management,
-        audit: Write,
-    }
-    /// Cancels a scheduled deletion; the key becomes `Disabled`.
-    CancelKeyDeletion, cancel_key_deletion(CancelKeyDeletionRequest)
-        -> CancelKeyDeletionResponse {
-        actions: [CancelKeyDeletion], key: PendingDeletion, throttle: Management, audit: Write,
-    }
-    /// Creates an alias.
-    CreateAlias, create_alias(AliasRequest) -> () {
-        actions: [CreateAlias], key: EnabledOrDisabled, throttle: Management, audit: Write,
-    }
-    /// Points an existing alias at another key.
-    UpdateAlias, update_alias(AliasRequest) -> () {
-        actions: [UpdateAlias], key: EnabledOrDisabled, throttle: Management, audit: Write,
-    }
-    /// Deletes an alias.
-    DeleteAlias, delete_alias(DeleteAliasRequest) -> () {
-        actions: [DeleteAlias], key: Any, throttle: Management, audit: Write,
-    }
-    /// Lists aliases, a page at a time.
-    ListAliases, list_aliases(ListAliasesRequest) -> ListAliasesResponse {
-        actions: [ListAliases], key: NoKey, throttle: Lists, audit: Read,
-    }
-    /// Adds or overwrites tags on a key.
-    TagResource, tag_resource(TagResourceRequest) -> () {
-        actions: [TagResource], key: EnabledOrDisabled, throttle: TagResource, audit: Write,
-    }
-    /// Removes tags from a key.
-    UntagResource, untag_resource(UntagResourceRequest) -> () {
-        actions: [UntagResource], key: EnabledOrDisabled, throttle: Management, audit: Write,
-    }
-    /// Lists a key's tags, a page at a time.
-    ListResourceTags, list_resource_tags(ListResourceTagsRequest) -> ListResourceTagsResponse {
-        actions: [ListResourceTags], key: Any, throttle: Lists, audit: Read,
-    }
-    /// Encrypts up to 4096 bytes under a key.
-    Encrypt, encrypt(EncryptRequest) -> EncryptResponse {
-        actions: [Encrypt], key: Enabled, throttle: Cryptographic, audit: Read,
-    }
-    /// Decrypts a blob from Encrypt, GenerateDataKey or ReEncrypt.
-    Decrypt, decrypt(DecryptRequest) -> DecryptResponse {
-        actions: [Decrypt], key: Enabled, throttle: Cryptographic, audit: Read,
-    }
-    /// Decrypts and encrypts again under another key (or context), inside the service.
-    ReEncrypt, re_encrypt(ReEncryptRequest) -> ReEncryptResponse {
-        actions: [ReEncryptFrom, ReEncryptTo], key: Enabled, throttle: Cryptographic,
-        audit: Read,
-    }
-    /// Returns a fresh data key, in plaintext and encrypted under a key.
-    GenerateDataKey, generate_data_key(GenerateDataKeyRequest) -> GenerateDataKeyResponse {
-        actions: [GenerateDataKey], key: Enabled, throttle: Cryptographic, audit: Read,
-    }
-    /// Returns a fresh data key, encrypted under a key only.
-    GenerateDataKeyWithoutPlaintext,
-        generate_data_key_without_plaintext(GenerateDataKeyRequest)
-        -> GenerateDataKeyWithoutPlaintextResponse {
-        actions: [GenerateDataKeyWithoutPlaintext], key: Enabled, throttle: Cryptographic,
-        audit: Read,
-    }
-    /// Returns random bytes from the token.
-    GenerateRandom, generate_random(GenerateRandomRequest) -> GenerateRandomResponse {
-        actions: [GenerateRandom], key: NoKey, throttle: Cryptographic, audit: Read,
-    }
-    /// Turns on automatic rotation of a key's material (or changes its period).
-    EnableKeyRotation, enable_key_rotation(EnableKeyRotationRequest) -> () {
-        actions: [EnableKeyRotation], key: Enabled, throttle: Management, audit: Write,
-    }
-    /// Turns off automatic rotation.
-    DisableKeyRotation, disable_key_rotation(DisableKeyRotationRequest) -> () {
-        actions: [DisableKeyRotation], key: Enabled, throttle: Management, audit: Write,
-    }
-    /// Says whether automatic rotation is on, its period, and when it is next due.
-    GetKeyRotationStatus, get_key_rotation_status(GetKeyRotationStatusRequest)
-        -> GetKeyRotationStatusResponse {
-        actions: [GetKeyRotationStatus], key: NotPending, throttle: KeyReads, audit: Read,
-    }
-    /// Rotates a key's material now.
-    RotateKeyOnDemand, rotate_key_on_demand(RotateKeyOnDemandRequest)
-        -> RotateKeyOnDemandResponse {
-        actions: [RotateKeyOnDemand], key: Enabled, throttle: Management, audit: Write,
-    }
-    /// Lists a key's material versions made by rotation, a page at a time.
-    ListKeyRotations, list_key_rotations(ListKeyRotationsRequest) -> ListKeyRotationsResponse {
-        actions: [ListKeyRotations], key: NotPending, throttle: Lists, audit: Read,
-    }
-    /// Replaces a key's policy.
-    PutKeyPolicy, put_key_policy(PutKeyPolicyRequest) -> () {
-        actions: [PutKeyPolicy], key: EnabledOrDisabled, throttle: PutKeyPolicy, audit: Write,
-    }
-    /// Returns a key's policy document.
-    GetKeyPolicy, get_key_policy(GetKeyPolicyRequest) -> GetKeyPolicyResponse {
-        actions: [GetKeyPolicy], key: Any, throttle: KeyReads, audit: Read,
-    }
-    /// Lists a key's policy names (always `default`).
-    ListKeyPolicies, list_key_policies(ListKeyPoliciesRequest) -> ListKeyPoliciesResponse {
-        actions: [ListKeyPolicies], key: Any, throttle: Lists, audit: Read,
-    }
-    /// Gives a principal some operations on a key.
-    CreateGrant, create_grant(CreateGrantRequest) -> CreateGrantResponse {
-        actions: [CreateGrant], key: EnabledOrDisabled, throttle: CreateGrant, audit: Write,
-    }
-    /// Lists a key's grants, a page at a time.
-    ListGrants, list_grants(ListGrantsRequest) -> ListGrantsResponse {
-        actions: [ListGrants], key: Any, throttle: Lists, audit: Read,
-    }
-    /// Lists the grants a principal may retire, a page at a time.
-    ListRetirableGrants, list_retirable_grants(ListRetirableGrantsRequest)
-        -> ListGrantsResponse {
-        actions: [ListRetirableGrants], key: NoKey, throttle: Lists, audit: Read,
-    }
-    /// Retires a grant (its retiring principal or grantee gives it up).
-    RetireGrant, retire_grant(RetireGrantRequest) -> () {
-        actions: [RetireGrant], key: Any, throttle: RetireRevokeGrant, audit: Write,
-    }
-    /// Revokes a grant (a key administrator takes it away).
-    RevokeGrant, revoke_grant(RevokeGrantRequest) -> () {
-        actions: [RevokeGrant], key: Any, throttle: RetireRevokeGrant, audit: Write,
-    }
+/// The operation table itself: `operation_table!(m)` expands to `m! { <rows> }`, so that a
+/// crate other than this one can derive what it needs from the same rows (the engine's
+/// dispatch does) instead of listing the operations again. Each row: docs, then
+/// `Name, method(Request) -> Response { actions, key, throttle, audit, by_kind }`.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! operation_table {
+    ($callback:ident) => {
+        $callback! {
+            /// Creates a key whose material is generated in the token.
+            CreateKey, create_key(CreateKeyRequest) -> CreateKeyResponse {
+                actions: [CreateKey], key: NoKey, throttle: CreateKey, audit: Write,
+                by_kind: false,
+            }
+            /// Describes a key.
+            DescribeKey, describe_key(DescribeKeyRequest) -> DescribeKeyResponse {
+                actions: [DescribeKey], key: Any, throttle: DescribeKey, audit: Read,
+                by_kind: false,
+            }
+            /// Lists keys, a page at a time.
+            ListKeys, list_keys(ListKeysRequest) -> ListKeysResponse {
+                actions: [ListKeys], key: NoKey, throttle: Lists, audit: Read,
+                by_kind: false,
+            }
+            /// Replaces a key's description.
+            UpdateKeyDescription, update_key_description(UpdateKeyDescriptionRequest) -> () {
+                actions: [UpdateKeyDescription], key: EnabledOrDisabled, throttle: Management,
+                audit: Write,
+                by_kind: false,
+            }
+            /// Enables a key.
+            EnableKey, enable_key(EnableKeyRequest) -> () {
+                actions: [EnableKey], key: EnabledOrDisabled, throttle: Management, audit: Write,
+                by_kind: false,
+            }
+            /// Disables a key.
+            DisableKey, disable_key(DisableKeyRequest) -> () {
+                actions: [DisableKey], key: EnabledOrDisabled, throttle: Management, audit: Write,
+                by_kind: false,
+            }
+            /// Schedules a key for deletion after a waiting period.
+            ScheduleKeyDeletion, schedule_key_deletion(ScheduleKeyDeletionRequest)
+                -> ScheduleKeyDeletionResponse {
+                actions: [ScheduleKeyDeletion], key: EnabledOrDisabled, throttle: Management,
+                audit: Write,
+                by_kind: false,
+            }
+            /// Cancels a scheduled deletion; the key becomes `Disabled`.
+            CancelKeyDeletion, cancel_key_deletion(CancelKeyDeletionRequest)
+                -> CancelKeyDeletionResponse {
+                actions: [CancelKeyDeletion], key: PendingDeletion, throttle: Management, audit: Write,
+                by_kind: false,
+            }
+            /// Creates an alias.
+            CreateAlias, create_alias(AliasRequest) -> () {
+                actions: [CreateAlias], key: EnabledOrDisabled, throttle: Management, audit: Write,
+                by_kind: false,
+            }
+            /// Points an existing alias at another key.
+            UpdateAlias, update_alias(AliasRequest) -> () {
+                actions: [UpdateAlias], key: EnabledOrDisabled, throttle: Management, audit: Write,
+                by_kind: false,
+            }
+            /// Deletes an alias.
+            DeleteAlias, delete_alias(DeleteAliasRequest) -> () {
+                actions: [DeleteAlias], key: Any, throttle: Management, audit: Write,
+                by_kind: false,
+            }
+            /// Lists aliases, a page at a time.
+            ListAliases, list_aliases(ListAliasesRequest) -> ListAliasesResponse {
+                actions: [ListAliases], key: NoKey, throttle: Lists, audit: Read,
+                by_kind: false,
+            }
+            /// Adds or overwrites tags on a key.
+            TagResource, tag_resource(TagResourceRequest) -> () {
+                actions: [TagResource], key: EnabledOrDisabled, throttle: TagResource, audit: Write,
+                by_kind: false,
+            }
+            /// Removes tags from a key.
+            UntagResource, untag_resource(UntagResourceRequest) -> () {
+                actions: [UntagResource], key: EnabledOrDisabled, throttle: Management, audit: Write,
+                by_kind: false,
+            }
+            /// Lists a key's tags, a page at a time.
+            ListResourceTags, list_resource_tags(ListResourceTagsRequest) -> ListResourceTagsResponse {
+                actions: [ListResourceTags], key: Any, throttle: Lists, audit: Read,
+                by_kind: false,
+            }
+            /// Encrypts up to 4096 bytes under a key.
+            Encrypt, encrypt(EncryptRequest) -> EncryptResponse {
+                actions: [Encrypt], key: Enabled, throttle: Cryptographic, audit: Read,
+                by_kind: true,
+            }
+            /// Decrypts a blob from Encrypt, GenerateDataKey or ReEncrypt.
+            Decrypt, decrypt(DecryptRequest) -> DecryptResponse {
+                actions: [Decrypt], key: Enabled, throttle: Cryptographic, audit: Read,
+                by_kind: true,
+            }
+            /// Decrypts and encrypts again under another key (or context), inside the service.
+            ReEncrypt, re_encrypt(ReEncryptRequest) -> ReEncryptResponse {
+                actions: [ReEncryptFrom, ReEncryptTo], key: Enabled, throttle: Cryptographic,
+                audit: Read,
+                by_kind: true,
+            }
+            /// Returns a fresh data key, in plaintext and encrypted under a key.
+            GenerateDataKey, generate_data_key(GenerateDataKeyRequest) -> GenerateDataKeyResponse {
+                actions: [GenerateDataKey], key: Enabled, throttle: Cryptographic, audit: Read,
+                by_kind: true,
+            }
+            /// Returns a fresh data key, encrypted under a key only.
+            GenerateDataKeyWithoutPlaintext,
+                generate_data_key_without_plaintext(GenerateDataKeyRequest)
+                -> GenerateDataKeyWithoutPlaintextResponse {
+                actions: [GenerateDataKeyWithoutPlaintext], key: Enabled, throttle: Cryptographic,
+                audit: Read,
+                by_kind: true,
+            }
+            /// Returns random bytes from the token.
+            GenerateRandom, generate_random(GenerateRandomRequest) -> GenerateRandomResponse {
+                actions: [GenerateRandom], key: NoKey, throttle: Cryptographic, audit: Read,
+                by_kind: false,
+            }
+            /// Turns on automatic rotation of a key's material (or changes its period).
+            EnableKeyRotation, enable_key_rotation(EnableKeyRotationRequest) -> () {
+                actions: [EnableKeyRotation], key: Enabled, throttle: Management, audit: Write,
+                by_kind: true,
+            }
+            /// Turns off automatic rotation.
+            DisableKeyRotation, disable_key_rotation(DisableKeyRotationRequest) -> () {
+                actions: [DisableKeyRotation], key: Enabled, throttle: Management, audit: Write,
+                by_kind: true,
+            }
+            /// Says whether automatic rotation is on, its period, and when it is next due.
+            GetKeyRotationStatus, get_key_rotation_status(GetKeyRotationStatusRequest)
+                -> GetKeyRotationStatusResponse {
+                actions: [GetKeyRotationStatus], key: NotPending, throttle: KeyReads, audit: Read,
+                by_kind: true,
+            }
+            /// Rotates a key's material now.
+            RotateKeyOnDemand, rotate_key_on_demand(RotateKeyOnDemandRequest)
+                -> RotateKeyOnDemandResponse {
+                actions: [RotateKeyOnDemand], key: Enabled, throttle: Management, audit: Write,
+                by_kind: true,
+            }
+            /// Lists a key's material versions made by rotation, a page at a time.
+            ListKeyRotations, list_key_rotations(ListKeyRotationsRequest) -> ListKeyRotationsResponse {
+                actions: [ListKeyRotations], key: NotPending, throttle: Lists, audit: Read,
+                by_kind: true,
+            }
+            /// Replaces a key's policy.
+            PutKeyPolicy, put_key_policy(PutKeyPolicyRequest) -> () {
+                actions: [PutKeyPolicy], key: EnabledOrDisabled, throttle: PutKeyPolicy, audit: Write,
+                by_kind: false,
+            }
+            /// Returns a key's policy document.
+            GetKeyPolicy, get_key_policy(GetKeyPolicyRequest) -> GetKeyPolicyResponse {
+                actions: [GetKeyPolicy], key: Any, throttle: KeyReads, audit: Read,
+                by_kind: false,
+            }
+            /// Lists a key's policy names (always `default`).
+            ListKeyPolicies, list_key_policies(ListKeyPoliciesRequest) -> ListKeyPoliciesResponse {
+                actions: [ListKeyPolicies], key: Any, throttle: Lists, audit: Read,
+                by_kind: false,
+            }
+            /// Gives a principal some operations on a key.
+            CreateGrant, create_grant(CreateGrantRequest) -> CreateGrantResponse {
+                actions: [CreateGrant], key: EnabledOrDisabled, throttle: CreateGrant, audit: Write,
+                by_kind: false,
+            }
+            /// Lists a key's grants, a page at a time.
+            ListGrants, list_grants(ListGrantsRequest) -> ListGrantsResponse {
+                actions: [ListGrants], key: Any, throttle: Lists, audit: Read,
+                by_kind: false,
+            }
+            /// Lists the grants a principal may retire, a page at a time.
+            ListRetirableGrants, list_retirable_grants(ListRetirableGrantsRequest)
+                -> ListGrantsResponse {
+                actions: [ListRetirableGrants], key: NoKey, throttle: Lists, audit: Read,
+                by_kind: false,
+            }
+            /// Retires a grant (its retiring principal or grantee gives it up).
+            RetireGrant, retire_grant(RetireGrantRequest) -> () {
+                actions: [RetireGrant], key: Any, throttle: RetireRevokeGrant, audit: Write,
+                by_kind: false,
+            }
+            /// Revokes a grant (a key administrator takes it away).
+            RevokeGrant, revoke_grant(RevokeGrantRequest) -> () {
+                actions: [RevokeGrant], key: Any, throttle: RetireRevokeGrant, audit: Write,
+                by_kind: false,
+            }
+        }
+    };
 }
+
+operation_table!(operations);
 
 #[cfg(test)]
 mod tests {
@@ -656,6 +710,26 @@ mod tests {
             ThrottleClass::Cryptographic
         );
         assert_eq!(Operation::ListKeys.audit_class(), AuditClass::Read);
+        let by_kind: Vec<_> = Operation::ALL
+            .iter()
+            .filter(|o| o.depends_on_key_kind())
+            .map(|o| o.name())
+            .collect();
+        assert_eq!(
+            by_kind,
+            [
+                "Encrypt",
+                "Decrypt",
+                "ReEncrypt",
+                "GenerateDataKey",
+                "GenerateDataKeyWithoutPlaintext",
+                "EnableKeyRotation",
+                "DisableKeyRotation",
+                "GetKeyRotationStatus",
+                "RotateKeyOnDemand",
+                "ListKeyRotations",
+            ]
+        );
         assert_eq!(Operation::CreateKey.audit_class(), AuditClass::Write);
     }
 

@@ -81,14 +81,14 @@ pub(crate) trait KeyKind: Send + Sync {
     fn material_template(&self, spec: KeySpec, usage: KeyUsage) -> MaterialTemplate;
 
     /// The operations this kind does, of those whose answer depends on a key's kind (see
-    /// [`depends_on_kind`]).
+    /// the table's `Operation::depends_on_key_kind`).
     fn operations(&self) -> &'static [Operation];
 
     /// Whether an operation on a key of this kind is served: an operation that depends on
     /// the kind when the kind lists it, every other operation (key management, operations
     /// that name no key) always.
     fn supports(&self, op: Operation) -> bool {
-        !depends_on_kind(op) || self.operations().contains(&op)
+        !op.depends_on_key_kind() || self.operations().contains(&op)
     }
 
     /// Whether Lockbox rotates keys of this kind: it supports every rotation operation.
@@ -193,49 +193,6 @@ const ROTATION: [Operation; 5] = [
     Operation::RotateKeyOnDemand,
     Operation::ListKeyRotations,
 ];
-
-/// Whether what `op` does with a key depends on the key's kind (its cryptography, its
-/// material), rather than on its metadata only. The match is exhaustive: an operation added
-/// to the table does not compile until it is placed here.
-pub(crate) fn depends_on_kind(op: Operation) -> bool {
-    use Operation as O;
-    match op {
-        O::Encrypt
-        | O::Decrypt
-        | O::ReEncrypt
-        | O::GenerateDataKey
-        | O::GenerateDataKeyWithoutPlaintext
-        | O::EnableKeyRotation
-        | O::DisableKeyRotation
-        | O::GetKeyRotationStatus
-        | O::RotateKeyOnDemand
-        | O::ListKeyRotations => true,
-        O::CreateKey
-        | O::DescribeKey
-        | O::ListKeys
-        | O::UpdateKeyDescription
-        | O::EnableKey
-        | O::DisableKey
-        | O::ScheduleKeyDeletion
-        | O::CancelKeyDeletion
-        | O::CreateAlias
-        | O::UpdateAlias
-        | O::DeleteAlias
-        | O::ListAliases
-        | O::TagResource
-        | O::UntagResource
-        | O::ListResourceTags
-        | O::GenerateRandom
-        | O::PutKeyPolicy
-        | O::GetKeyPolicy
-        | O::ListKeyPolicies
-        | O::CreateGrant
-        | O::ListGrants
-        | O::ListRetirableGrants
-        | O::RetireGrant
-        | O::RevokeGrant => false,
-    }
-}
 
 /// The token template that makes a material version.
 ///
@@ -410,7 +367,7 @@ mod tests {
         let listed: Vec<_> = Operation::ALL
             .iter()
             .copied()
-            .filter(|op| depends_on_kind(*op))
+            .filter(|op| op.depends_on_key_kind())
             .collect();
         assert_eq!(k.operations(), listed);
     }
@@ -418,7 +375,7 @@ mod tests {
     #[test]
     fn a_kind_supports_key_management_always_and_its_own_operations_only() {
         for op in Operation::ALL {
-            assert_eq!(Bare.supports(*op), !depends_on_kind(*op), "{op:?}");
+            assert_eq!(Bare.supports(*op), !op.depends_on_key_kind(), "{op:?}");
         }
         for op in [
             Operation::DescribeKey,
