@@ -216,7 +216,7 @@ token_test!(
             origin: Origin::AwsKms,
             state: KeyState::Enabled,
             deletion: None,
-            materials: vec![Material { version: 1, object_id, created: Timestamp::from_unix_millis(0), rotation: None, encryptions_reserved: 0 }],
+            materials: vec![Material { version: 1, object_id, public_object_id: None, created: Timestamp::from_unix_millis(0), rotation: None, encryptions_reserved: 0 }],
             tags: vec![],
             auto_rotation: None,
             on_demand_rotations: 0,

@@ -127,6 +127,66 @@ aws_enum! {
 }
 
 aws_enum! {
+    /// The algorithm of a Sign or Verify call.
+    SigningAlgorithm, field = "signingAlgorithm" {
+        RsassaPssSha256 => "RSASSA_PSS_SHA_256",
+        RsassaPssSha384 => "RSASSA_PSS_SHA_384",
+        RsassaPssSha512 => "RSASSA_PSS_SHA_512",
+        RsassaPkcs1V15Sha256 => "RSASSA_PKCS1_V1_5_SHA_256",
+        RsassaPkcs1V15Sha384 => "RSASSA_PKCS1_V1_5_SHA_384",
+        RsassaPkcs1V15Sha512 => "RSASSA_PKCS1_V1_5_SHA_512",
+        EcdsaSha256 => "ECDSA_SHA_256",
+        EcdsaSha384 => "ECDSA_SHA_384",
+        EcdsaSha512 => "ECDSA_SHA_512",
+        Sm2dsa => "SM2DSA",
+        MlDsaShake256 => "ML_DSA_SHAKE_256",
+        Ed25519Sha512 => "ED25519_SHA_512",
+        Ed25519PhSha512 => "ED25519_PH_SHA_512",
+    }
+}
+
+aws_enum! {
+    /// What a Sign or Verify message is: the message itself, or its digest.
+    MessageType, field = "messageType" {
+        Raw => "RAW",
+        Digest => "DIGEST",
+        ExternalMu => "EXTERNAL_MU",
+    }
+}
+
+aws_enum! {
+    /// The algorithm of a GenerateMac or VerifyMac call.
+    MacAlgorithm, field = "macAlgorithm" {
+        HmacSha224 => "HMAC_SHA_224",
+        HmacSha256 => "HMAC_SHA_256",
+        HmacSha384 => "HMAC_SHA_384",
+        HmacSha512 => "HMAC_SHA_512",
+    }
+}
+
+aws_enum! {
+    /// The algorithm of a DeriveSharedSecret call.
+    KeyAgreementAlgorithm, field = "keyAgreementAlgorithm" {
+        Ecdh => "ECDH",
+    }
+}
+
+aws_enum! {
+    /// The type of key pair GenerateDataKeyPair makes.
+    DataKeyPairSpec, field = "keyPairSpec" {
+        Rsa2048 => "RSA_2048",
+        Rsa3072 => "RSA_3072",
+        Rsa4096 => "RSA_4096",
+        EccNistP256 => "ECC_NIST_P256",
+        EccNistP384 => "ECC_NIST_P384",
+        EccNistP521 => "ECC_NIST_P521",
+        EccSecgP256k1 => "ECC_SECG_P256K1",
+        Sm2 => "SM2",
+        EccNistEdwards25519 => "ECC_NIST_EDWARDS25519",
+    }
+}
+
+aws_enum! {
     /// The length of a data key, named by its AES key size.
     DataKeySpec, field = "keySpec" {
         Aes256 => "AES_256",

@@ -45,6 +45,10 @@ pub enum ErrorKind {
     KmsInternal,
     /// The key's state does not allow this operation.
     KmsInvalidState,
+    /// Verify: the signature is not valid for the message, key and algorithm.
+    KmsInvalidSignature,
+    /// VerifyMac: the MAC is not valid for the message, key and algorithm.
+    KmsInvalidMac,
     /// A quota was exceeded.
     LimitExceeded,
     /// A key policy is not valid JSON, breaks the policy grammar, or would lock its caller out.
@@ -60,6 +64,34 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
+    /// Every kind, to recognise AWS error codes by name.
+    pub const ALL: &'static [ErrorKind] = &[
+        ErrorKind::AccessDenied,
+        ErrorKind::AlreadyExists,
+        ErrorKind::Conflict,
+        ErrorKind::DependencyTimeout,
+        ErrorKind::Disabled,
+        ErrorKind::IncorrectKey,
+        ErrorKind::InvalidAliasName,
+        ErrorKind::InvalidArn,
+        ErrorKind::InvalidGrantId,
+        ErrorKind::InvalidGrantToken,
+        ErrorKind::InvalidCiphertext,
+        ErrorKind::InvalidKeyUsage,
+        ErrorKind::InvalidMarker,
+        ErrorKind::KeyUnavailable,
+        ErrorKind::KmsInternal,
+        ErrorKind::KmsInvalidState,
+        ErrorKind::KmsInvalidSignature,
+        ErrorKind::KmsInvalidMac,
+        ErrorKind::LimitExceeded,
+        ErrorKind::MalformedPolicyDocument,
+        ErrorKind::NotFound,
+        ErrorKind::Tag,
+        ErrorKind::UnsupportedOperation,
+        ErrorKind::Validation,
+    ];
+
     /// The AWS exception name, as it appears in `__type` on the wire and in the AWS CLI.
     pub fn name(self) -> &'static str {
         match self {
@@ -78,6 +110,8 @@ impl ErrorKind {
             ErrorKind::InvalidMarker => "InvalidMarkerException",
             ErrorKind::KeyUnavailable => "KeyUnavailableException",
             ErrorKind::KmsInternal => "KMSInternalException",
+            ErrorKind::KmsInvalidSignature => "KMSInvalidSignatureException",
+            ErrorKind::KmsInvalidMac => "KMSInvalidMacException",
             ErrorKind::KmsInvalidState => "KMSInvalidStateException",
             ErrorKind::LimitExceeded => "LimitExceededException",
             ErrorKind::MalformedPolicyDocument => "MalformedPolicyDocumentException",

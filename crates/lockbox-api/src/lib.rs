@@ -50,8 +50,9 @@ pub use access::{
 };
 pub use context::EncryptionContext;
 pub use enums::{
-    DataKeySpec, EncryptionAlgorithm, GrantOperation, IncludeKeyMaterial, KeyManager,
-    KeyMaterialState, KeySpec, KeyState, KeyUsage, Origin, RotationType,
+    DataKeyPairSpec, DataKeySpec, EncryptionAlgorithm, GrantOperation, IncludeKeyMaterial,
+    KeyAgreementAlgorithm, KeyManager, KeyMaterialState, KeySpec, KeyState, KeyUsage, MacAlgorithm,
+    MessageType, Origin, RotationType, SigningAlgorithm,
 };
 pub use error::{ErrorKind, INVALID_CIPHERTEXT_MESSAGE, KmsError};
 pub use identity::{Caller, MAX_PRINCIPAL_LEN, Principal, PrincipalKind, is_account_id};

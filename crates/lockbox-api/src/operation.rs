@@ -572,6 +572,53 @@ macro_rules! operation_table {
                 actions: [GenerateRandom], key: NoKey, throttle: Cryptographic, audit: Read,
                 by_kind: false,
             }
+            /// Signs a message or digest with an asymmetric key.
+            Sign, sign(SignRequest) -> SignResponse {
+                actions: [Sign], key: Enabled, throttle: Cryptographic, audit: Read,
+                by_kind: true,
+            }
+            /// Verifies a signature with an asymmetric key.
+            Verify, verify(VerifyRequest) -> VerifyResponse {
+                actions: [Verify], key: Enabled, throttle: Cryptographic, audit: Read,
+                by_kind: true,
+            }
+            /// Returns the public half of an asymmetric key.
+            GetPublicKey, get_public_key(GetPublicKeyRequest) -> GetPublicKeyResponse {
+                actions: [GetPublicKey], key: Enabled, throttle: KeyReads, audit: Read,
+                by_kind: true,
+            }
+            /// Computes an HMAC with an HMAC key.
+            GenerateMac, generate_mac(GenerateMacRequest) -> GenerateMacResponse {
+                actions: [GenerateMac], key: Enabled, throttle: Cryptographic, audit: Read,
+                by_kind: true,
+            }
+            /// Verifies an HMAC with an HMAC key.
+            VerifyMac, verify_mac(VerifyMacRequest) -> VerifyMacResponse {
+                actions: [VerifyMac], key: Enabled, throttle: Cryptographic, audit: Read,
+                by_kind: true,
+            }
+            /// Returns a fresh asymmetric key pair, its private key encrypted under a key.
+            GenerateDataKeyPair, generate_data_key_pair(GenerateDataKeyPairRequest)
+                -> GenerateDataKeyPairResponse {
+                actions: [GenerateDataKeyPair], key: Enabled, throttle: Cryptographic,
+                audit: Read,
+                by_kind: true,
+            }
+            /// Returns a fresh asymmetric key pair without its plaintext private key.
+            GenerateDataKeyPairWithoutPlaintext,
+                generate_data_key_pair_without_plaintext(GenerateDataKeyPairRequest)
+                -> GenerateDataKeyPairWithoutPlaintextResponse {
+                actions: [GenerateDataKeyPairWithoutPlaintext], key: Enabled,
+                throttle: Cryptographic, audit: Read,
+                by_kind: true,
+            }
+            /// Derives an ECDH shared secret from a key-agreement key and a peer's public key.
+            DeriveSharedSecret, derive_shared_secret(DeriveSharedSecretRequest)
+                -> DeriveSharedSecretResponse {
+                actions: [DeriveSharedSecret], key: Enabled, throttle: Cryptographic,
+                audit: Read,
+                by_kind: true,
+            }
             /// Turns on automatic rotation of a key's material (or changes its period).
             EnableKeyRotation, enable_key_rotation(EnableKeyRotationRequest) -> () {
                 actions: [EnableKeyRotation], key: Enabled, throttle: Management, audit: Write,

@@ -7,8 +7,9 @@
 use crate::access::GrantTokens;
 use crate::context::EncryptionContext;
 use crate::enums::{
-    DataKeySpec, EncryptionAlgorithm, IncludeKeyMaterial, KeyManager, KeyMaterialState, KeySpec,
-    KeyState, KeyUsage, Origin, RotationType,
+    DataKeyPairSpec, DataKeySpec, EncryptionAlgorithm, IncludeKeyMaterial, KeyAgreementAlgorithm,
+    KeyManager, KeyMaterialState, KeySpec, KeyState, KeyUsage, MacAlgorithm, MessageType, Origin,
+    RotationType, SigningAlgorithm,
 };
 use crate::error::KmsError;
 use crate::ids::{AliasArn, AliasName, KeyArn, KeyId, KeyRef};
@@ -30,6 +31,10 @@ pub const MAX_ROTATION_PERIOD_DAYS: u32 = 2560;
 pub const DEFAULT_ROTATION_PERIOD_DAYS: u32 = 365;
 /// How many times RotateKeyOnDemand may rotate one key.
 pub const MAX_ON_DEMAND_ROTATIONS: u32 = 25;
+/// The most message bytes Sign, Verify, GenerateMac and VerifyMac accept.
+pub const MAX_MESSAGE_LEN: usize = 4096;
+/// The longest public key GetPublicKey returns or DeriveSharedSecret accepts.
+pub const MAX_PUBLIC_KEY_LEN: usize = 8192;
 /// The most bytes GenerateRandom and GenerateDataKey return.
 pub const MAX_NUMBER_OF_BYTES: u16 = 1024;
 
@@ -126,8 +131,14 @@ pub struct KeyMetadata {
     pub key_manager: KeyManager,
     /// The type of key material.
     pub key_spec: KeySpec,
-    /// The encryption algorithms the key supports.
+    /// The encryption algorithms the key supports (ENCRYPT_DECRYPT keys).
     pub encryption_algorithms: Vec<EncryptionAlgorithm>,
+    /// The signing algorithms the key supports (SIGN_VERIFY keys).
+    pub signing_algorithms: Vec<SigningAlgorithm>,
+    /// The MAC algorithms the key supports (GENERATE_VERIFY_MAC keys).
+    pub mac_algorithms: Vec<MacAlgorithm>,
+    /// The key agreement algorithms the key supports (KEY_AGREEMENT keys).
+    pub key_agreement_algorithms: Vec<KeyAgreementAlgorithm>,
     /// Always false: Lockbox has no multi-Region keys.
     pub multi_region: bool,
     /// The waiting period, if deletion is scheduled.
@@ -927,4 +938,348 @@ pub struct ListKeyRotationsResponse {
     pub next_marker: Option<String>,
     /// Whether there is a next page.
     pub truncated: bool,
+}
+
+/// Sign: a signature over a message (or its digest) with an asymmetric SIGN_VERIFY key.
+#[non_exhaustive]
+pub struct SignRequest {
+    /// The key (any form).
+    pub key_id: KeyRef,
+    /// The message, or its digest when `message_type` is DIGEST: 1..=4096 bytes.
+    pub message: Plaintext,
+    /// RAW (the default) or DIGEST.
+    pub message_type: Option<MessageType>,
+    /// The algorithm; the key's spec allows some.
+    pub signing_algorithm: SigningAlgorithm,
+    /// Grant tokens.
+    pub grant_tokens: GrantTokens,
+}
+
+impl SignRequest {
+    /// Signs the RAW `message` with `signing_algorithm`.
+    pub fn new(
+        key_id: impl Into<KeyRef>,
+        message: Plaintext,
+        signing_algorithm: SigningAlgorithm,
+    ) -> Self {
+        SignRequest {
+            key_id: key_id.into(),
+            message,
+            message_type: None,
+            signing_algorithm,
+            grant_tokens: GrantTokens::none(),
+        }
+    }
+}
+
+with_methods!(SignRequest {
+    /// Sets the message type.
+    with_message_type: message_type: MessageType,
+    /// Sets the grant tokens.
+    with_grant_tokens: grant_tokens: GrantTokens,
+});
+
+/// Sign's answer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SignResponse {
+    /// The key that signed.
+    pub key_id: KeyArn,
+    /// The signature (DER-encoded for ECDSA, as AWS returns it).
+    pub signature: Vec<u8>,
+    /// The algorithm used.
+    pub signing_algorithm: SigningAlgorithm,
+}
+
+/// Verify: checks a signature with an asymmetric SIGN_VERIFY key.
+#[non_exhaustive]
+pub struct VerifyRequest {
+    /// The key (any form).
+    pub key_id: KeyRef,
+    /// The message, or its digest when `message_type` is DIGEST: 1..=4096 bytes.
+    pub message: Plaintext,
+    /// RAW (the default) or DIGEST.
+    pub message_type: Option<MessageType>,
+    /// The signature to check.
+    pub signature: Vec<u8>,
+    /// The algorithm it was made with.
+    pub signing_algorithm: SigningAlgorithm,
+    /// Grant tokens.
+    pub grant_tokens: GrantTokens,
+}
+
+impl VerifyRequest {
+    /// Checks `signature` over the RAW `message`.
+    pub fn new(
+        key_id: impl Into<KeyRef>,
+        message: Plaintext,
+        signature: Vec<u8>,
+        signing_algorithm: SigningAlgorithm,
+    ) -> Self {
+        VerifyRequest {
+            key_id: key_id.into(),
+            message,
+            message_type: None,
+            signature,
+            signing_algorithm,
+            grant_tokens: GrantTokens::none(),
+        }
+    }
+}
+
+with_methods!(VerifyRequest {
+    /// Sets the message type.
+    with_message_type: message_type: MessageType,
+    /// Sets the grant tokens.
+    with_grant_tokens: grant_tokens: GrantTokens,
+});
+
+/// Verify's answer: a signature that does not verify is `KMSInvalidSignatureException`,
+/// so `signature_valid` is true in every answer Lockbox gives.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VerifyResponse {
+    /// The key that verified.
+    pub key_id: KeyArn,
+    /// True.
+    pub signature_valid: bool,
+    /// The algorithm used.
+    pub signing_algorithm: SigningAlgorithm,
+}
+
+/// GetPublicKey: the public half of an asymmetric key.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct GetPublicKeyRequest {
+    /// The key (any form).
+    pub key_id: KeyRef,
+    /// Grant tokens.
+    pub grant_tokens: GrantTokens,
+}
+
+impl GetPublicKeyRequest {
+    /// The public key of `key_id`.
+    pub fn new(key_id: impl Into<KeyRef>) -> Self {
+        GetPublicKeyRequest {
+            key_id: key_id.into(),
+            grant_tokens: GrantTokens::none(),
+        }
+    }
+}
+
+with_methods!(GetPublicKeyRequest {
+    /// Sets the grant tokens.
+    with_grant_tokens: grant_tokens: GrantTokens,
+});
+
+/// GetPublicKey's answer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GetPublicKeyResponse {
+    /// The key.
+    pub key_id: KeyArn,
+    /// The DER-encoded X.509 SubjectPublicKeyInfo (RFC 5280).
+    pub public_key: Vec<u8>,
+    /// The key's spec.
+    pub key_spec: KeySpec,
+    /// The key's usage.
+    pub key_usage: KeyUsage,
+    /// The encryption algorithms it supports (ENCRYPT_DECRYPT keys).
+    pub encryption_algorithms: Vec<EncryptionAlgorithm>,
+    /// The signing algorithms it supports (SIGN_VERIFY keys).
+    pub signing_algorithms: Vec<SigningAlgorithm>,
+    /// The key agreement algorithms it supports (KEY_AGREEMENT keys).
+    pub key_agreement_algorithms: Vec<KeyAgreementAlgorithm>,
+}
+
+/// GenerateMac: an HMAC of a message with a GENERATE_VERIFY_MAC key.
+#[non_exhaustive]
+pub struct GenerateMacRequest {
+    /// The key (any form).
+    pub key_id: KeyRef,
+    /// 1..=4096 bytes.
+    pub message: Plaintext,
+    /// The algorithm; the key's spec allows exactly one.
+    pub mac_algorithm: MacAlgorithm,
+    /// Grant tokens.
+    pub grant_tokens: GrantTokens,
+}
+
+impl GenerateMacRequest {
+    /// The MAC of `message` under `key_id`.
+    pub fn new(key_id: impl Into<KeyRef>, message: Plaintext, mac_algorithm: MacAlgorithm) -> Self {
+        GenerateMacRequest {
+            key_id: key_id.into(),
+            message,
+            mac_algorithm,
+            grant_tokens: GrantTokens::none(),
+        }
+    }
+}
+
+with_methods!(GenerateMacRequest {
+    /// Sets the grant tokens.
+    with_grant_tokens: grant_tokens: GrantTokens,
+});
+
+/// GenerateMac's answer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GenerateMacResponse {
+    /// The MAC.
+    pub mac: Vec<u8>,
+    /// The algorithm used.
+    pub mac_algorithm: MacAlgorithm,
+    /// The key.
+    pub key_id: KeyArn,
+}
+
+/// VerifyMac: checks an HMAC with a GENERATE_VERIFY_MAC key.
+#[non_exhaustive]
+pub struct VerifyMacRequest {
+    /// The key (any form).
+    pub key_id: KeyRef,
+    /// 1..=4096 bytes.
+    pub message: Plaintext,
+    /// The algorithm it was made with.
+    pub mac_algorithm: MacAlgorithm,
+    /// The MAC to check.
+    pub mac: Vec<u8>,
+    /// Grant tokens.
+    pub grant_tokens: GrantTokens,
+}
+
+impl VerifyMacRequest {
+    /// Checks `mac` over `message`.
+    pub fn new(
+        key_id: impl Into<KeyRef>,
+        message: Plaintext,
+        mac_algorithm: MacAlgorithm,
+        mac: Vec<u8>,
+    ) -> Self {
+        VerifyMacRequest {
+            key_id: key_id.into(),
+            message,
+            mac_algorithm,
+            mac,
+            grant_tokens: GrantTokens::none(),
+        }
+    }
+}
+
+with_methods!(VerifyMacRequest {
+    /// Sets the grant tokens.
+    with_grant_tokens: grant_tokens: GrantTokens,
+});
+
+/// VerifyMac's answer: a MAC that does not verify is `KMSInvalidMacException`, so
+/// `mac_valid` is true in every answer Lockbox gives.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VerifyMacResponse {
+    /// The key.
+    pub key_id: KeyArn,
+    /// True.
+    pub mac_valid: bool,
+    /// The algorithm used.
+    pub mac_algorithm: MacAlgorithm,
+}
+
+/// GenerateDataKeyPair and GenerateDataKeyPairWithoutPlaintext: a fresh asymmetric key pair,
+/// its private key encrypted under a symmetric key.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct GenerateDataKeyPairRequest {
+    /// The symmetric key that encrypts the private key (any form).
+    pub key_id: KeyRef,
+    /// The kind of pair.
+    pub key_pair_spec: DataKeyPairSpec,
+    /// Bound to the private key's ciphertext; Decrypt must present the same.
+    pub encryption_context: EncryptionContext,
+    /// Grant tokens.
+    pub grant_tokens: GrantTokens,
+}
+
+impl GenerateDataKeyPairRequest {
+    /// A pair of `key_pair_spec` under `key_id`, with an empty context.
+    pub fn new(key_id: impl Into<KeyRef>, key_pair_spec: DataKeyPairSpec) -> Self {
+        GenerateDataKeyPairRequest {
+            key_id: key_id.into(),
+            key_pair_spec,
+            encryption_context: EncryptionContext::empty(),
+            grant_tokens: GrantTokens::none(),
+        }
+    }
+}
+
+with_methods!(GenerateDataKeyPairRequest {
+    /// Sets the encryption context.
+    with_encryption_context: encryption_context: EncryptionContext,
+    /// Sets the grant tokens.
+    with_grant_tokens: grant_tokens: GrantTokens,
+});
+
+/// GenerateDataKeyPair's answer.
+pub struct GenerateDataKeyPairResponse {
+    /// The private key (PKCS#8 DER) encrypted under the key: a blob Decrypt opens.
+    pub private_key_ciphertext_blob: Vec<u8>,
+    /// The private key, PKCS#8 DER.
+    pub private_key_plaintext: Plaintext,
+    /// The public key, X.509 SubjectPublicKeyInfo DER.
+    pub public_key: Vec<u8>,
+    /// The key that encrypted the private key.
+    pub key_id: KeyArn,
+    /// The kind of pair.
+    pub key_pair_spec: DataKeyPairSpec,
+}
+
+/// GenerateDataKeyPairWithoutPlaintext's answer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GenerateDataKeyPairWithoutPlaintextResponse {
+    /// The private key (PKCS#8 DER) encrypted under the key: a blob Decrypt opens.
+    pub private_key_ciphertext_blob: Vec<u8>,
+    /// The public key, X.509 SubjectPublicKeyInfo DER.
+    pub public_key: Vec<u8>,
+    /// The key that encrypted the private key.
+    pub key_id: KeyArn,
+    /// The kind of pair.
+    pub key_pair_spec: DataKeyPairSpec,
+}
+
+/// DeriveSharedSecret: ECDH between a KEY_AGREEMENT key and a peer's public key.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct DeriveSharedSecretRequest {
+    /// The key (any form).
+    pub key_id: KeyRef,
+    /// ECDH.
+    pub key_agreement_algorithm: KeyAgreementAlgorithm,
+    /// The peer's public key, X.509 SubjectPublicKeyInfo DER, on the key's curve.
+    pub public_key: Vec<u8>,
+    /// Grant tokens.
+    pub grant_tokens: GrantTokens,
+}
+
+impl DeriveSharedSecretRequest {
+    /// The ECDH secret of `key_id` and the peer `public_key`.
+    pub fn new(key_id: impl Into<KeyRef>, public_key: Vec<u8>) -> Self {
+        DeriveSharedSecretRequest {
+            key_id: key_id.into(),
+            key_agreement_algorithm: KeyAgreementAlgorithm::Ecdh,
+            public_key,
+            grant_tokens: GrantTokens::none(),
+        }
+    }
+}
+
+with_methods!(DeriveSharedSecretRequest {
+    /// Sets the grant tokens.
+    with_grant_tokens: grant_tokens: GrantTokens,
+});
+
+/// DeriveSharedSecret's answer.
+pub struct DeriveSharedSecretResponse {
+    /// The key.
+    pub key_id: KeyArn,
+    /// The raw shared secret (the x-coordinate of the shared point, as AWS returns it).
+    pub shared_secret: Plaintext,
+    /// ECDH.
+    pub key_agreement_algorithm: KeyAgreementAlgorithm,
+    /// The key's origin.
+    pub key_origin: Origin,
 }

@@ -99,7 +99,7 @@ pub fn error_from_response(status: u16, body: &[u8]) -> KmsError {
         );
     };
     let code = bare_code(&code);
-    if let Some(kind) = KNOWN_KINDS.iter().copied().find(|k| k.name() == code) {
+    if let Some(kind) = ErrorKind::ALL.iter().copied().find(|k| k.name() == code) {
         return KmsError::new(kind, message);
     }
     let kind = match code {
@@ -134,29 +134,3 @@ fn bare_code(code: &str) -> &str {
     let code = code.rsplit('#').next().unwrap_or(code);
     code.split(':').next().unwrap_or(code)
 }
-
-/// Every kind of `lockbox_api::ErrorKind`, to recognise codes by name.
-const KNOWN_KINDS: &[ErrorKind] = &[
-    ErrorKind::AccessDenied,
-    ErrorKind::AlreadyExists,
-    ErrorKind::Conflict,
-    ErrorKind::DependencyTimeout,
-    ErrorKind::Disabled,
-    ErrorKind::IncorrectKey,
-    ErrorKind::InvalidAliasName,
-    ErrorKind::InvalidArn,
-    ErrorKind::InvalidGrantId,
-    ErrorKind::InvalidGrantToken,
-    ErrorKind::InvalidCiphertext,
-    ErrorKind::InvalidKeyUsage,
-    ErrorKind::InvalidMarker,
-    ErrorKind::KeyUnavailable,
-    ErrorKind::KmsInternal,
-    ErrorKind::KmsInvalidState,
-    ErrorKind::LimitExceeded,
-    ErrorKind::MalformedPolicyDocument,
-    ErrorKind::NotFound,
-    ErrorKind::Tag,
-    ErrorKind::UnsupportedOperation,
-    ErrorKind::Validation,
-];

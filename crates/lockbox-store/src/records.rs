@@ -16,8 +16,12 @@ use crate::error::StoreError;
 pub struct Material {
     /// 1 for the material CreateKey made; rotation adds 2, 3, ...
     pub version: u32,
-    /// The CKA_ID of the token object that holds it. An identifier, not key material.
+    /// The CKA_ID of the token object that holds it (the private half, for a key pair). An
+    /// identifier, not key material.
     pub object_id: [u8; 16],
+    /// For a key pair, the CKA_ID of its public half (a token object of its own, decision
+    /// 0013); `None` for a secret key.
+    pub public_object_id: Option<[u8; 16]>,
     /// When it was generated.
     pub created: Timestamp,
     /// The rotation that made it; `None` for the material CreateKey made.
@@ -129,6 +133,7 @@ impl AliasRecord {
 const KEY_RECORD_V1: u8 = 1;
 const KEY_RECORD_V2: u8 = 2;
 const KEY_RECORD_V3: u8 = 3;
+const KEY_RECORD_V4: u8 = 4;
 const GRANT_RECORD_V1: u8 = 1;
 const ALIAS_RECORD_V1: u8 = 1;
 
@@ -186,6 +191,14 @@ struct KeyRecordV3 {
     v2: KeyRecordV2,
     account: String,
     policy: Option<String>,
+}
+
+/// Version 4 adds the public half of each material version of a key pair, in the order of
+/// `materials`. A record whose materials have no public half is still written as version 3.
+#[derive(Serialize, Deserialize)]
+struct KeyRecordV4 {
+    v3: KeyRecordV3,
+    public_halves: Vec<Option<[u8; 16]>>,
 }
 
 impl From<KeyRecordV2> for KeyRecordV3 {
@@ -270,7 +283,14 @@ pub(crate) fn encode_key(r: &KeyRecord) -> Result<Vec<u8>, StoreError> {
         account: r.account.clone(),
         policy: r.policy.clone(),
     };
-    versioned(KEY_RECORD_V3, &v3, "keys", &r.id.to_string())
+    if r.materials.iter().all(|m| m.public_object_id.is_none()) {
+        return versioned(KEY_RECORD_V3, &v3, "keys", &r.id.to_string());
+    }
+    let v4 = KeyRecordV4 {
+        v3,
+        public_halves: r.materials.iter().map(|m| m.public_object_id).collect(),
+    };
+    versioned(KEY_RECORD_V4, &v4, "keys", &r.id.to_string())
 }
 
 pub(crate) fn decode_key(key: &[u8], bytes: &[u8]) -> Result<KeyRecord, StoreError> {
@@ -279,12 +299,27 @@ pub(crate) fn decode_key(key: &[u8], bytes: &[u8]) -> Result<KeyRecord, StoreErr
         key: printable(key),
         reason,
     };
-    let v3: KeyRecordV3 = match bytes.split_first() {
-        Some((&KEY_RECORD_V1, body)) => {
-            KeyRecordV2::from(exact::<KeyRecordV1>(body).map_err(corrupt)?).into()
+    let (v3, public_halves): (KeyRecordV3, Vec<Option<[u8; 16]>>) = match bytes.split_first() {
+        Some((&KEY_RECORD_V1, body)) => (
+            KeyRecordV2::from(exact::<KeyRecordV1>(body).map_err(corrupt)?).into(),
+            Vec::new(),
+        ),
+        Some((&KEY_RECORD_V2, body)) => (
+            exact::<KeyRecordV2>(body).map_err(corrupt)?.into(),
+            Vec::new(),
+        ),
+        Some((&KEY_RECORD_V3, body)) => (exact(body).map_err(corrupt)?, Vec::new()),
+        Some((&KEY_RECORD_V4, body)) => {
+            let v4: KeyRecordV4 = exact(body).map_err(corrupt)?;
+            if v4.public_halves.len() != v4.v3.v2.materials.len() {
+                return Err(corrupt(format!(
+                    "{} public halves for {} material versions",
+                    v4.public_halves.len(),
+                    v4.v3.v2.materials.len()
+                )));
+            }
+            (v4.v3, v4.public_halves)
         }
-        Some((&KEY_RECORD_V2, body)) => exact::<KeyRecordV2>(body).map_err(corrupt)?.into(),
-        Some((&KEY_RECORD_V3, body)) => exact(body).map_err(corrupt)?,
         Some((0, _)) => return Err(corrupt("record version 0".into())),
         Some((&v, _)) => {
             return Err(StoreError::TooNew {
@@ -314,7 +349,8 @@ pub(crate) fn decode_key(key: &[u8], bytes: &[u8]) -> Result<KeyRecord, StoreErr
     let materials = v2
         .materials
         .into_iter()
-        .map(|m| {
+        .enumerate()
+        .map(|(i, m)| {
             let rotation = match m.rotation {
                 Some(t) => Some(
                     t.parse::<RotationType>()
@@ -325,6 +361,7 @@ pub(crate) fn decode_key(key: &[u8], bytes: &[u8]) -> Result<KeyRecord, StoreErr
             Ok(Material {
                 version: m.version,
                 object_id: m.object_id,
+                public_object_id: public_halves.get(i).copied().flatten(),
                 created: Timestamp::from_unix_millis(m.created_ms),
                 rotation,
                 encryptions_reserved: m.encryptions_reserved,
@@ -642,6 +679,7 @@ mod tests {
         want.materials = vec![Material {
             version: 1,
             object_id: [9; 16],
+            public_object_id: None,
             created: Timestamp::from_unix_millis(5),
             rotation: None,
             encryptions_reserved: 0,
@@ -651,6 +689,37 @@ mod tests {
         assert_eq!(decode_key(&[3; 16], &bytes).unwrap(), want);
         // Written back, it is version 3.
         assert_eq!(encode_key(&want).unwrap()[0], KEY_RECORD_V3);
+    }
+
+    #[test]
+    fn key_pairs_are_version_4_and_secret_keys_stay_version_3() {
+        let mut pair = sample();
+        pair.spec = KeySpec::EccNistP256;
+        pair.usage = KeyUsage::SignVerify;
+        pair.materials = vec![Material {
+            version: 1,
+            object_id: [0xaa; 16],
+            public_object_id: Some([0xab; 16]),
+            created: Timestamp::from_unix_millis(7),
+            rotation: None,
+            encryptions_reserved: 0,
+        }];
+        let bytes = encode_key(&pair).unwrap();
+        assert_eq!(bytes[0], KEY_RECORD_V4);
+        let key = *pair.id.as_bytes();
+        assert_eq!(decode_key(&key, &bytes).unwrap(), pair);
+        assert_eq!(encode_key(&sample()).unwrap()[0], KEY_RECORD_V3);
+        // A public half for each material version, no more and no less.
+        let v4: KeyRecordV4 = exact(&bytes[1..]).unwrap();
+        let short = KeyRecordV4 {
+            v3: v4.v3,
+            public_halves: Vec::new(),
+        };
+        let bytes = versioned(KEY_RECORD_V4, &short, "keys", "k").unwrap();
+        assert!(matches!(
+            decode_key(&key, &bytes),
+            Err(StoreError::Corrupt { reason, .. }) if reason == "0 public halves for 1 material versions"
+        ));
     }
 
     #[test]
@@ -683,10 +752,10 @@ mod tests {
             Err(StoreError::Corrupt { .. })
         ));
         let mut newer = bytes.clone();
-        newer[0] = 4;
+        newer[0] = 5;
         assert!(matches!(
             decode_key(&key, &newer),
-            Err(StoreError::TooNew { version: 4, .. })
+            Err(StoreError::TooNew { version: 5, .. })
         ));
         assert!(matches!(
             decode_key(&[0; 16], &[]),
@@ -723,7 +792,7 @@ mod tests {
         ) {
             let mut r = sample();
             r.tags = vec![Tag::new("team", "crypto").unwrap()];
-            r.materials = vec![Material { version: 1, object_id: [5; 16], created: Timestamp::from_unix_millis(9), rotation: Some(RotationType::OnDemand), encryptions_reserved: 7 }];
+            r.materials = vec![Material { version: 1, object_id: [5; 16], public_object_id: None, created: Timestamp::from_unix_millis(9), rotation: Some(RotationType::OnDemand), encryptions_reserved: 7 }];
             r.auto_rotation = Some(AutoRotation { period_days: 90, since: Timestamp::from_unix_millis(3) });
             let mut bytes = encode_key(&r).unwrap();
             for (pos, val) in edits {
@@ -739,7 +808,7 @@ mod tests {
             let mut r = sample();
             r.description = desc;
             r.created = Timestamp::from_unix_millis(created);
-            r.materials = versions.iter().map(|&v| Material { version: v, object_id: [v as u8; 16], created: Timestamp::from_unix_millis(created), rotation: (v % 2 == 0).then_some(RotationType::Automatic), encryptions_reserved: u64::from(v) << 8 }).collect();
+            r.materials = versions.iter().map(|&v| Material { version: v, object_id: [v as u8; 16], public_object_id: (v % 3 == 0).then_some([!(v as u8); 16]), created: Timestamp::from_unix_millis(created), rotation: (v % 2 == 0).then_some(RotationType::Automatic), encryptions_reserved: u64::from(v) << 8 }).collect();
             r.on_demand_rotations = versions.len() as u32;
             r.auto_rotation = versions.first().map(|&v| AutoRotation { period_days: v, since: Timestamp::from_unix_millis(created) });
             let back = decode_key(r.id.as_bytes(), &encode_key(&r).unwrap()).unwrap();

@@ -23,6 +23,7 @@ fn record(n: u8) -> KeyRecord {
         deletion: None,
         materials: vec![Material {
             version: 1,
+            public_object_id: None,
             object_id: [n.wrapping_add(100); 16],
             created: Timestamp::from_unix_millis(1_700_000_000_000),
             rotation: None,
@@ -51,6 +52,7 @@ fn key_records_round_trip_and_survive_reopen() -> TestResult {
     });
     r.materials.push(Material {
         version: 2,
+        public_object_id: None,
         object_id: [7; 16],
         created: Timestamp::from_unix_millis(1_750_000_000_000),
         rotation: Some(lockbox_api::RotationType::OnDemand),

@@ -339,6 +339,7 @@ impl Engine {
     }
 
     pub(crate) fn metadata(&self, r: &KeyRecord) -> KeyMetadata {
+        let kind = keykind::for_spec(r.spec).ok();
         KeyMetadata {
             aws_account_id: r.account.clone(),
             key_id: r.id,
@@ -352,8 +353,17 @@ impl Engine {
             origin: r.origin,
             key_manager: KeyManager::Customer,
             key_spec: r.spec,
-            encryption_algorithms: keykind::for_spec(r.spec)
+            encryption_algorithms: kind
                 .map(|k| k.encryption_algorithms(r.usage).to_vec())
+                .unwrap_or_default(),
+            signing_algorithms: kind
+                .map(|k| k.signing_algorithms(r.spec, r.usage).to_vec())
+                .unwrap_or_default(),
+            mac_algorithms: kind
+                .map(|k| k.mac_algorithms(r.spec, r.usage).to_vec())
+                .unwrap_or_default(),
+            key_agreement_algorithms: kind
+                .map(|k| k.key_agreement_algorithms(r.usage).to_vec())
                 .unwrap_or_default(),
             multi_region: false,
             pending_deletion_window_in_days: r.deletion.map(|d| d.window_days),

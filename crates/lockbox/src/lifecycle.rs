@@ -59,13 +59,14 @@ impl Engine {
         kind: RotationType,
     ) -> Result<Material, KmsError> {
         let version = r.current_material().map_or(1, |m| m.version + 1);
-        let object = crate::keykind::for_spec(r.spec)?
+        let made = crate::keykind::for_spec(r.spec)?
             .generate_material(&self.token, r.spec, r.usage, &format!("{}/{version}", r.id))
             .map_err(|e| from_token("rotate key", e))?;
         failpoints::hit("engine.rotate.after_material").map_err(|e| from_store("rotate key", e))?;
         Ok(Material {
             version,
-            object_id: *object.as_bytes(),
+            object_id: *made.object.as_bytes(),
+            public_object_id: made.public.map(|p| *p.as_bytes()),
             created: self.clock.now(),
             rotation: Some(kind),
             encryptions_reserved: 0,
@@ -285,9 +286,11 @@ impl Engine {
         failpoints::hit("engine.delete.after_tombstone")
             .map_err(|e| from_store("delete key", e))?;
         for m in &r.materials {
-            match self.token.destroy(&ObjectId::from_bytes(m.object_id)) {
-                Ok(()) | Err(TokenError::ObjectNotFound(_)) => {}
-                Err(e) => return Err(from_token("delete key", e)),
+            for object in std::iter::once(m.object_id).chain(m.public_object_id) {
+                match self.token.destroy(&ObjectId::from_bytes(object)) {
+                    Ok(()) | Err(TokenError::ObjectNotFound(_)) => {}
+                    Err(e) => return Err(from_token("delete key", e)),
+                }
             }
             self.unavailable.write().remove(&m.object_id);
             failpoints::hit("engine.delete.after_destroy")

@@ -73,6 +73,12 @@ impl Engine {
                 for m in &r.materials {
                     let object = ObjectId::from_bytes(m.object_id);
                     claimed.insert(object);
+                    // A key pair's public half is claimed too. Without it GetPublicKey and
+                    // Verify fail, but the private half still signs: the version is missing
+                    // only when the object that holds secret material is.
+                    if let Some(public) = m.public_object_id {
+                        claimed.insert(ObjectId::from_bytes(public));
+                    }
                     if !objects.contains_key(&object) {
                         tracing::error!(key = %r.id, version = m.version, object = %object,
                             "the record names key material that is not on the token; the \

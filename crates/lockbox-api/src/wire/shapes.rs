@@ -69,7 +69,11 @@ pub(crate) mod common {
             key_manager: "KeyManager" as Text<KeyManager> => or(KeyManager::Customer);
             key_spec: ("KeySpec", "CustomerMasterKeySpec") as MetadataKeySpec => req;
             encryption_algorithms: "EncryptionAlgorithms" as TextList<EncryptionAlgorithm>
-                => or(Vec::new());
+                => sparse;
+            signing_algorithms: "SigningAlgorithms" as TextList<SigningAlgorithm> => sparse;
+            mac_algorithms: "MacAlgorithms" as TextList<MacAlgorithm> => sparse;
+            key_agreement_algorithms: "KeyAgreementAlgorithms"
+                as TextList<KeyAgreementAlgorithm> => sparse;
             multi_region: "MultiRegion" as Bool => or(false);
             pending_deletion_window_in_days: "PendingDeletionWindowInDays" as Count => opt;
         }
@@ -283,6 +287,82 @@ pub(crate) mod input {
             _: "CustomKeyStoreId" as Refused => refuse(
                 "Lockbox has no custom key stores; random bytes come from its token"
             );
+            _: "Recipient" as Refused => refuse(NO_RECIPIENT);
+        }
+
+        /// Sign.
+        Sign: SignRequest {
+            key_id: "KeyId" as KeyRefs => req;
+            message: "Message" as Secret<MAX_MESSAGE_LEN> => req;
+            message_type: "MessageType" as Text<MessageType> => opt;
+            grant_tokens: "GrantTokens" as Tokens => sparse;
+            signing_algorithm: "SigningAlgorithm" as Text<SigningAlgorithm> => req;
+            _: "DryRun" as Bool => refuse_true(NO_DRY_RUN);
+        }
+
+        /// Verify.
+        Verify: VerifyRequest {
+            key_id: "KeyId" as KeyRefs => req;
+            message: "Message" as Secret<MAX_MESSAGE_LEN> => req;
+            message_type: "MessageType" as Text<MessageType> => opt;
+            signature: "Signature" as Blob<MAX_CIPHERTEXT_LEN> => req;
+            signing_algorithm: "SigningAlgorithm" as Text<SigningAlgorithm> => req;
+            grant_tokens: "GrantTokens" as Tokens => sparse;
+            _: "DryRun" as Bool => refuse_true(NO_DRY_RUN);
+        }
+
+        /// GetPublicKey.
+        GetPublicKey: GetPublicKeyRequest {
+            key_id: "KeyId" as KeyRefs => req;
+            grant_tokens: "GrantTokens" as Tokens => sparse;
+        }
+
+        /// GenerateMac.
+        GenerateMac: GenerateMacRequest {
+            message: "Message" as Secret<MAX_MESSAGE_LEN> => req;
+            key_id: "KeyId" as KeyRefs => req;
+            mac_algorithm: "MacAlgorithm" as Text<MacAlgorithm> => req;
+            grant_tokens: "GrantTokens" as Tokens => sparse;
+            _: "DryRun" as Bool => refuse_true(NO_DRY_RUN);
+        }
+
+        /// VerifyMac.
+        VerifyMac: VerifyMacRequest {
+            message: "Message" as Secret<MAX_MESSAGE_LEN> => req;
+            key_id: "KeyId" as KeyRefs => req;
+            mac_algorithm: "MacAlgorithm" as Text<MacAlgorithm> => req;
+            mac: "Mac" as Blob<MAX_CIPHERTEXT_LEN> => req;
+            grant_tokens: "GrantTokens" as Tokens => sparse;
+            _: "DryRun" as Bool => refuse_true(NO_DRY_RUN);
+        }
+
+        /// GenerateDataKeyPair.
+        GenerateDataKeyPair: GenerateDataKeyPairRequest {
+            encryption_context: "EncryptionContext" as Context => sparse;
+            key_id: "KeyId" as KeyRefs => req;
+            key_pair_spec: "KeyPairSpec" as Text<DataKeyPairSpec> => req;
+            grant_tokens: "GrantTokens" as Tokens => sparse;
+            _: "Recipient" as Refused => refuse(NO_RECIPIENT);
+            _: "DryRun" as Bool => refuse_true(NO_DRY_RUN);
+        }
+
+        /// GenerateDataKeyPairWithoutPlaintext.
+        GenerateDataKeyPairWithoutPlaintext: GenerateDataKeyPairRequest {
+            encryption_context: "EncryptionContext" as Context => sparse;
+            key_id: "KeyId" as KeyRefs => req;
+            key_pair_spec: "KeyPairSpec" as Text<DataKeyPairSpec> => req;
+            grant_tokens: "GrantTokens" as Tokens => sparse;
+            _: "DryRun" as Bool => refuse_true(NO_DRY_RUN);
+        }
+
+        /// DeriveSharedSecret.
+        DeriveSharedSecret: DeriveSharedSecretRequest {
+            key_id: "KeyId" as KeyRefs => req;
+            key_agreement_algorithm: "KeyAgreementAlgorithm" as Text<KeyAgreementAlgorithm>
+                => req;
+            public_key: "PublicKey" as Blob<MAX_PUBLIC_KEY_LEN> => req;
+            grant_tokens: "GrantTokens" as Tokens => sparse;
+            _: "DryRun" as Bool => refuse_true(NO_DRY_RUN);
             _: "Recipient" as Refused => refuse(NO_RECIPIENT);
         }
 
@@ -500,6 +580,75 @@ pub(crate) mod output {
         GenerateDataKeyWithoutPlaintext: GenerateDataKeyWithoutPlaintextResponse {
             ciphertext_blob: "CiphertextBlob" as Blob<MAX_CIPHERTEXT_LEN> => req;
             key_id: "KeyId" as KeyArns => req;
+        }
+
+        /// Sign.
+        Sign: SignResponse {
+            key_id: "KeyId" as KeyArns => req;
+            signature: "Signature" as Blob<MAX_CIPHERTEXT_LEN> => req;
+            signing_algorithm: "SigningAlgorithm" as Text<SigningAlgorithm> => req;
+        }
+
+        /// Verify.
+        Verify: VerifyResponse {
+            key_id: "KeyId" as KeyArns => req;
+            signature_valid: "SignatureValid" as Bool => req;
+            signing_algorithm: "SigningAlgorithm" as Text<SigningAlgorithm> => req;
+        }
+
+        /// GetPublicKey.
+        GetPublicKey: GetPublicKeyResponse {
+            key_id: "KeyId" as KeyArns => req;
+            public_key: "PublicKey" as Blob<MAX_PUBLIC_KEY_LEN> => req;
+            key_spec: ("KeySpec", "CustomerMasterKeySpec") as MetadataKeySpec => req;
+            key_usage: "KeyUsage" as Text<KeyUsage> => req;
+            encryption_algorithms: "EncryptionAlgorithms" as TextList<EncryptionAlgorithm>
+                => sparse;
+            signing_algorithms: "SigningAlgorithms" as TextList<SigningAlgorithm> => sparse;
+            key_agreement_algorithms: "KeyAgreementAlgorithms"
+                as TextList<KeyAgreementAlgorithm> => sparse;
+        }
+
+        /// GenerateMac.
+        GenerateMac: GenerateMacResponse {
+            mac: "Mac" as Blob<MAX_CIPHERTEXT_LEN> => req;
+            mac_algorithm: "MacAlgorithm" as Text<MacAlgorithm> => req;
+            key_id: "KeyId" as KeyArns => req;
+        }
+
+        /// VerifyMac.
+        VerifyMac: VerifyMacResponse {
+            key_id: "KeyId" as KeyArns => req;
+            mac_valid: "MacValid" as Bool => req;
+            mac_algorithm: "MacAlgorithm" as Text<MacAlgorithm> => req;
+        }
+
+        /// GenerateDataKeyPair.
+        GenerateDataKeyPair: GenerateDataKeyPairResponse {
+            private_key_ciphertext_blob: "PrivateKeyCiphertextBlob"
+                as Blob<MAX_CIPHERTEXT_LEN> => req;
+            private_key_plaintext: "PrivateKeyPlaintext" as Secret<MAX_PLAINTEXT_LEN> => req;
+            public_key: "PublicKey" as Blob<MAX_PUBLIC_KEY_LEN> => req;
+            key_id: "KeyId" as KeyArns => req;
+            key_pair_spec: "KeyPairSpec" as Text<DataKeyPairSpec> => req;
+        }
+
+        /// GenerateDataKeyPairWithoutPlaintext.
+        GenerateDataKeyPairWithoutPlaintext: GenerateDataKeyPairWithoutPlaintextResponse {
+            private_key_ciphertext_blob: "PrivateKeyCiphertextBlob"
+                as Blob<MAX_CIPHERTEXT_LEN> => req;
+            public_key: "PublicKey" as Blob<MAX_PUBLIC_KEY_LEN> => req;
+            key_id: "KeyId" as KeyArns => req;
+            key_pair_spec: "KeyPairSpec" as Text<DataKeyPairSpec> => req;
+        }
+
+        /// DeriveSharedSecret.
+        DeriveSharedSecret: DeriveSharedSecretResponse {
+            key_id: "KeyId" as KeyArns => req;
+            shared_secret: "SharedSecret" as Secret<MAX_PLAINTEXT_LEN> => req;
+            key_agreement_algorithm: "KeyAgreementAlgorithm" as Text<KeyAgreementAlgorithm>
+                => req;
+            key_origin: "KeyOrigin" as Text<Origin> => req;
         }
 
         /// GenerateRandom.

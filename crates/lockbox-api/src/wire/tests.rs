@@ -117,6 +117,42 @@ fn requests() -> Vec<Request> {
             DataKeySize::Bytes(NumberOfBytes::new(16).unwrap()),
         )),
         Request::GenerateRandom(GenerateRandomRequest::new(NumberOfBytes::new(32).unwrap())),
+        Request::Sign(
+            SignRequest::new(
+                key(),
+                Plaintext::new(vec![1; 32]),
+                SigningAlgorithm::EcdsaSha256,
+            )
+            .with_message_type(MessageType::Digest)
+            .with_grant_tokens(tokens()),
+        ),
+        Request::Verify(VerifyRequest::new(
+            key(),
+            Plaintext::new(vec![1, 2]),
+            vec![3; 70],
+            SigningAlgorithm::RsassaPssSha384,
+        )),
+        Request::GetPublicKey(GetPublicKeyRequest::new(key())),
+        Request::GenerateMac(GenerateMacRequest::new(
+            key(),
+            Plaintext::new(vec![1, 2]),
+            MacAlgorithm::HmacSha384,
+        )),
+        Request::VerifyMac(VerifyMacRequest::new(
+            key(),
+            Plaintext::new(vec![1, 2]),
+            MacAlgorithm::HmacSha224,
+            vec![4; 28],
+        )),
+        Request::GenerateDataKeyPair(
+            GenerateDataKeyPairRequest::new(key(), DataKeyPairSpec::Rsa3072)
+                .with_encryption_context(context()),
+        ),
+        Request::GenerateDataKeyPairWithoutPlaintext(GenerateDataKeyPairRequest::new(
+            key(),
+            DataKeyPairSpec::EccSecgP256k1,
+        )),
+        Request::DeriveSharedSecret(DeriveSharedSecretRequest::new(key(), vec![0x30; 91])),
         Request::EnableKeyRotation(rotation),
         Request::DisableKeyRotation(DisableKeyRotationRequest::new(key())),
         Request::GetKeyRotationStatus(GetKeyRotationStatusRequest::new(key())),
@@ -152,6 +188,9 @@ fn metadata(spec: KeySpec) -> KeyMetadata {
         key_manager: KeyManager::Customer,
         key_spec: spec,
         encryption_algorithms: vec![EncryptionAlgorithm::SymmetricDefault],
+        signing_algorithms: vec![],
+        mac_algorithms: vec![],
+        key_agreement_algorithms: vec![],
         multi_region: false,
         pending_deletion_window_in_days: Some(7),
     }
@@ -251,6 +290,59 @@ fn responses() -> Vec<Response> {
         }),
         Response::GenerateRandom(GenerateRandomResponse {
             plaintext: Plaintext::new(vec![5; 32]),
+        }),
+        Response::Sign(SignResponse {
+            key_id: arn(),
+            signature: vec![0x30; 71],
+            signing_algorithm: SigningAlgorithm::EcdsaSha256,
+        }),
+        Response::Verify(VerifyResponse {
+            key_id: arn(),
+            signature_valid: true,
+            signing_algorithm: SigningAlgorithm::RsassaPkcs1V15Sha512,
+        }),
+        Response::GetPublicKey(GetPublicKeyResponse {
+            key_id: arn(),
+            public_key: vec![0x30; 294],
+            key_spec: KeySpec::Rsa2048,
+            key_usage: KeyUsage::EncryptDecrypt,
+            encryption_algorithms: vec![
+                EncryptionAlgorithm::RsaesOaepSha1,
+                EncryptionAlgorithm::RsaesOaepSha256,
+            ],
+            signing_algorithms: vec![],
+            key_agreement_algorithms: vec![],
+        }),
+        Response::GenerateMac(GenerateMacResponse {
+            mac: vec![9; 32],
+            mac_algorithm: MacAlgorithm::HmacSha256,
+            key_id: arn(),
+        }),
+        Response::VerifyMac(VerifyMacResponse {
+            key_id: arn(),
+            mac_valid: true,
+            mac_algorithm: MacAlgorithm::HmacSha512,
+        }),
+        Response::GenerateDataKeyPair(GenerateDataKeyPairResponse {
+            private_key_ciphertext_blob: vec![7; 200],
+            private_key_plaintext: Plaintext::new(vec![0x30; 138]),
+            public_key: vec![0x30; 91],
+            key_id: arn(),
+            key_pair_spec: DataKeyPairSpec::EccNistP256,
+        }),
+        Response::GenerateDataKeyPairWithoutPlaintext(
+            GenerateDataKeyPairWithoutPlaintextResponse {
+                private_key_ciphertext_blob: vec![7; 200],
+                public_key: vec![0x30; 91],
+                key_id: arn(),
+                key_pair_spec: DataKeyPairSpec::Rsa2048,
+            },
+        ),
+        Response::DeriveSharedSecret(DeriveSharedSecretResponse {
+            key_id: arn(),
+            shared_secret: Plaintext::new(vec![6; 32]),
+            key_agreement_algorithm: KeyAgreementAlgorithm::Ecdh,
+            key_origin: Origin::AwsKms,
         }),
         Response::EnableKeyRotation(()),
         Response::DisableKeyRotation(()),

@@ -11,16 +11,18 @@
 //! Adding a key family is one file here and a line in [`KINDS`].
 
 use lockbox_api::{
-    EncryptionAlgorithm, EncryptionContext, ErrorKind, KeyArn, KeyId, KeySpec, KeyUsage, KmsError,
-    Operation,
+    EncryptionAlgorithm, EncryptionContext, ErrorKind, KeyAgreementAlgorithm, KeyArn, KeyId,
+    KeySpec, KeyUsage, KmsError, MacAlgorithm, Operation, SigningAlgorithm,
 };
-use lockbox_token::{ObjectId, SecretKeyTemplate, Token, TokenError};
+use lockbox_token::{KeyPairTemplate, ObjectId, SecretKeyTemplate, Token, TokenError};
 use zeroize::Zeroizing;
 
 use crate::blob::Blob;
 
+mod pairs;
 mod symmetric;
 
+pub(crate) use pairs::{DataKeyPair, generate_data_key_pair};
 pub(crate) use symmetric::SYMMETRIC_DEFAULT;
 
 /// Every key kind Lockbox has. A key spec is served by at most one of them.
@@ -75,6 +77,28 @@ pub(crate) trait KeyKind: Send + Sync {
     /// `EncryptionAlgorithms` in key metadata). None unless the kind encrypts.
     fn encryption_algorithms(&self, _usage: KeyUsage) -> &'static [EncryptionAlgorithm] {
         &[]
+    }
+
+    /// The signing algorithms a key of `spec` with `usage` allows (AWS's `SigningAlgorithms`).
+    fn signing_algorithms(&self, _spec: KeySpec, _usage: KeyUsage) -> &'static [SigningAlgorithm] {
+        &[]
+    }
+
+    /// The MAC algorithms a key of `spec` with `usage` allows (AWS's `MacAlgorithms`).
+    fn mac_algorithms(&self, _spec: KeySpec, _usage: KeyUsage) -> &'static [MacAlgorithm] {
+        &[]
+    }
+
+    /// The key agreement algorithms a key with `usage` allows (AWS's
+    /// `KeyAgreementAlgorithms`).
+    fn key_agreement_algorithms(&self, _usage: KeyUsage) -> &'static [KeyAgreementAlgorithm] {
+        &[]
+    }
+
+    /// Whether this kind's ciphertexts are raw (RSA's OAEP output, which names no key, so
+    /// Decrypt needs KeyId and EncryptionAlgorithm) rather than Lockbox blobs.
+    fn raw_ciphertexts(&self) -> bool {
+        false
     }
 
     /// The token template that makes one material version of a key of `spec` and `usage`.
@@ -135,25 +159,38 @@ pub(crate) trait KeyKind: Send + Sync {
         }
     }
 
-    /// Makes one material version on the token, labelled `<prefix>/<name>`.
+    /// Makes one material version on the token, labelled `<prefix>/<name>` (a key pair's
+    /// halves share the label).
     fn generate_material(
         &self,
         token: &Token,
         spec: KeySpec,
         usage: KeyUsage,
         name: &str,
-    ) -> Result<ObjectId, TokenError> {
+    ) -> Result<NewMaterial, TokenError> {
         match self.material_template(spec, usage) {
-            MaterialTemplate::Secret(t) => token.generate_key(&t, name),
+            MaterialTemplate::Secret(t) => Ok(NewMaterial {
+                object: token.generate_key(&t, name)?,
+                public: None,
+            }),
+            MaterialTemplate::KeyPair(t) => {
+                let pair = token.generate_key_pair(&t, name)?;
+                Ok(NewMaterial {
+                    object: pair.private,
+                    public: Some(pair.public),
+                })
+            }
         }
     }
 
-    /// Encrypt: seals `plaintext` under `m` into a new ciphertext blob, with the encryption
-    /// context as associated data.
+    /// Encrypt: encrypts `plaintext` under `m` with `algorithm` (one this kind allows): a
+    /// new ciphertext blob with the encryption context as associated data, or a raw
+    /// ciphertext for a kind with [`KeyKind::raw_ciphertexts`].
     fn encrypt(
         &self,
         _token: &Token,
         m: &MaterialRef,
+        _algorithm: EncryptionAlgorithm,
         _context: &EncryptionContext,
         _plaintext: &[u8],
     ) -> Result<Vec<u8>, KindError> {
@@ -183,6 +220,86 @@ pub(crate) trait KeyKind: Send + Sync {
     ) -> Result<Zeroizing<Vec<u8>>, KindError> {
         Err(Unsupported::new("Decrypt", m.spec).into())
     }
+
+    /// Decrypt of a raw ciphertext (a kind with [`KeyKind::raw_ciphertexts`]) under `m` with
+    /// `algorithm`. Any failure to decrypt is `TokenError::DecryptFailed` (one opaque
+    /// InvalidCiphertext outward, whatever step failed: no padding oracle).
+    fn decrypt_raw(
+        &self,
+        _token: &Token,
+        m: &MaterialRef,
+        _algorithm: EncryptionAlgorithm,
+        _ciphertext: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, KindError> {
+        Err(Unsupported::new("Decrypt", m.spec).into())
+    }
+
+    /// GetPublicKey: the public half of `m` as a DER X.509 SubjectPublicKeyInfo.
+    fn public_key(&self, _token: &Token, m: &MaterialRef) -> Result<Vec<u8>, KindError> {
+        Err(Unsupported::new("GetPublicKey", m.spec).into())
+    }
+
+    /// Sign: a signature with `algorithm` (one this kind allows for `m`) over `digest`,
+    /// the message's hash under the algorithm's hash function (the engine hashes a RAW
+    /// message and checks a DIGEST's length). ECDSA signatures are DER, as AWS returns them.
+    fn sign(
+        &self,
+        _token: &Token,
+        m: &MaterialRef,
+        _algorithm: SigningAlgorithm,
+        _digest: &[u8],
+    ) -> Result<Vec<u8>, KindError> {
+        Err(Unsupported::new("Sign", m.spec).into())
+    }
+
+    /// Verify: whether `signature` is `m`'s signature with `algorithm` over `digest`. A
+    /// malformed signature is `Ok(false)`, not an error.
+    fn verify(
+        &self,
+        _token: &Token,
+        m: &MaterialRef,
+        _algorithm: SigningAlgorithm,
+        _digest: &[u8],
+        _signature: &[u8],
+    ) -> Result<bool, KindError> {
+        Err(Unsupported::new("Verify", m.spec).into())
+    }
+
+    /// GenerateMac: the MAC of `message` under `m` with `algorithm`.
+    fn generate_mac(
+        &self,
+        _token: &Token,
+        m: &MaterialRef,
+        _algorithm: MacAlgorithm,
+        _message: &[u8],
+    ) -> Result<Vec<u8>, KindError> {
+        Err(Unsupported::new("GenerateMac", m.spec).into())
+    }
+
+    /// VerifyMac: whether `mac` is the MAC of `message` under `m` with `algorithm`,
+    /// compared in constant time (or by the token).
+    fn verify_mac(
+        &self,
+        _token: &Token,
+        m: &MaterialRef,
+        _algorithm: MacAlgorithm,
+        _message: &[u8],
+        _mac: &[u8],
+    ) -> Result<bool, KindError> {
+        Err(Unsupported::new("VerifyMac", m.spec).into())
+    }
+
+    /// DeriveSharedSecret: the ECDH shared secret of `m`'s private key and the peer's
+    /// public key (DER SubjectPublicKeyInfo), computed in the token. A malformed peer key,
+    /// or one on another curve, is `KindError::Refused` with AWS's error.
+    fn derive_shared_secret(
+        &self,
+        _token: &Token,
+        m: &MaterialRef,
+        _peer_public_key: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, KindError> {
+        Err(Unsupported::new("DeriveSharedSecret", m.spec).into())
+    }
 }
 
 /// The rotation operations (a kind supports all of them or none).
@@ -195,13 +312,22 @@ const ROTATION: [Operation; 5] = [
 ];
 
 /// The token template that makes a material version.
-///
-/// Only secret keys so far. Key pairs (`lockbox_token::KeyPairTemplate`) come with the first
-/// asymmetric kind, together with a material record that names both halves (decision 0013).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum MaterialTemplate {
     /// One secret key object.
     Secret(SecretKeyTemplate),
+    /// A key pair: a private key object and a public key object, each with its own CKA_ID
+    /// (decision 0013); the material record names both.
+    KeyPair(KeyPairTemplate),
+}
+
+/// The token objects one new material version is made of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct NewMaterial {
+    /// The secret key, or the private half of a key pair.
+    pub(crate) object: ObjectId,
+    /// The public half of a key pair.
+    pub(crate) public: Option<ObjectId>,
 }
 
 /// The material version a cryptographic operation uses.
@@ -209,12 +335,16 @@ pub(crate) enum MaterialTemplate {
 pub(crate) struct MaterialRef {
     /// The key's spec.
     pub(crate) spec: KeySpec,
+    /// The key's usage.
+    pub(crate) usage: KeyUsage,
     /// The key.
     pub(crate) key_id: KeyId,
     /// The material version.
     pub(crate) version: u32,
-    /// Its token object.
+    /// Its token object (the private half, for a key pair).
     pub(crate) object: ObjectId,
+    /// The public half's token object, for a key pair.
+    pub(crate) public: Option<ObjectId>,
 }
 
 /// An operation a key kind cannot do.
@@ -249,6 +379,9 @@ impl From<Unsupported> for KmsError {
 pub(crate) enum KindError {
     /// The kind cannot do the operation.
     Unsupported(Unsupported),
+    /// The request's input is not acceptable for this key (a plaintext too long for RSA, a
+    /// malformed peer public key): AWS's error for it.
+    Refused(KmsError),
     /// The token failed or refused (a failed tag check is `TokenError::DecryptFailed`).
     Token(TokenError),
 }
@@ -358,16 +491,24 @@ mod tests {
     }
 
     #[test]
-    fn symmetric_keys_support_every_operation_of_the_table_today() {
+    fn symmetric_keys_support_every_operation_but_the_asymmetric_and_hmac_ones() {
         let k = for_spec(KeySpec::SymmetricDefault).unwrap();
+        let not_symmetric = [
+            Operation::Sign,
+            Operation::Verify,
+            Operation::GetPublicKey,
+            Operation::GenerateMac,
+            Operation::VerifyMac,
+            Operation::DeriveSharedSecret,
+        ];
         for op in Operation::ALL {
-            assert!(k.supports(*op), "{op:?}");
+            assert_eq!(k.supports(*op), !not_symmetric.contains(op), "{op:?}");
         }
         // What it lists is exactly the kind-dependent operations it does.
         let listed: Vec<_> = Operation::ALL
             .iter()
             .copied()
-            .filter(|op| op.depends_on_key_kind())
+            .filter(|op| op.depends_on_key_kind() && !not_symmetric.contains(op))
             .collect();
         assert_eq!(k.operations(), listed);
     }
@@ -400,6 +541,7 @@ mod tests {
         match r {
             Err(KindError::Unsupported(u)) => u.into(),
             Err(KindError::Token(e)) => panic!("expected Unsupported, got a token error: {e}"),
+            Err(KindError::Refused(e)) => panic!("expected Unsupported, got a refusal: {e}"),
             Ok(_) => panic!("expected Unsupported, got a result"),
         }
     }
@@ -408,17 +550,26 @@ mod tests {
         let token = t.open()?;
         let m = MaterialRef {
             spec: KeySpec::Hmac256,
+            usage: KeyUsage::GenerateVerifyMac,
             key_id: KeyId::from_random_bytes([3; 16]),
             version: 1,
             object: ObjectId::from_bytes([4; 16]),
+            public: None,
         };
         let ctx = EncryptionContext::default();
         let blob = crate::blob::allocate(crate::blob::ALGORITHMS[0], m.key_id, 1, 1);
         let b = crate::blob::parse(&blob).unwrap();
         for (e, op) in [
-            (unsupported(Bare.encrypt(&token, &m, &ctx, b"x")), "Encrypt"),
+            (unsupported(Bare.encrypt(&token, &m, EncryptionAlgorithm::SymmetricDefault, &ctx, b"x")), "Encrypt"),
             (unsupported(Bare.encrypt_data_key(&token, &m, &ctx, b"x")), "GenerateDataKey"),
             (unsupported(Bare.decrypt(&token, &m, &b, &ctx)), "Decrypt"),
+            (unsupported(Bare.decrypt_raw(&token, &m, EncryptionAlgorithm::RsaesOaepSha256, b"x")), "Decrypt"),
+            (unsupported(Bare.public_key(&token, &m)), "GetPublicKey"),
+            (unsupported(Bare.sign(&token, &m, SigningAlgorithm::EcdsaSha256, &[0; 32])), "Sign"),
+            (unsupported(Bare.verify(&token, &m, SigningAlgorithm::EcdsaSha256, &[0; 32], b"s")), "Verify"),
+            (unsupported(Bare.generate_mac(&token, &m, MacAlgorithm::HmacSha256, b"x")), "GenerateMac"),
+            (unsupported(Bare.verify_mac(&token, &m, MacAlgorithm::HmacSha256, b"x", b"m")), "VerifyMac"),
+            (unsupported(Bare.derive_shared_secret(&token, &m, b"k")), "DeriveSharedSecret"),
         ] {
             assert_eq!(e.kind(), ErrorKind::UnsupportedOperation);
             assert_eq!(e.message(), format!("{op} is not supported for keys with KeySpec HMAC_256."));
@@ -429,8 +580,9 @@ mod tests {
         assert_eq!((e.kind(), e.message()), (ErrorKind::InvalidKeyUsage, format!("{arn} is a bare key; it does not encrypt.").as_str()));
         assert!(!Bare.rotatable());
         // The template is what makes material: an HMAC key on the token.
-        let id = Bare.generate_material(&token, KeySpec::Hmac256, KeyUsage::GenerateVerifyMac, "k/1")?;
-        assert!(token.inspect(&id)?.is_generic_secret);
+        let made = Bare.generate_material(&token, KeySpec::Hmac256, KeyUsage::GenerateVerifyMac, "k/1")?;
+        assert!(token.inspect(&made.object)?.is_generic_secret);
+        assert_eq!(made.public, None);
         Ok(())
     });
 }

@@ -58,6 +58,8 @@ impl KeyKind for Symmetric {
             Operation::ReEncrypt,
             Operation::GenerateDataKey,
             Operation::GenerateDataKeyWithoutPlaintext,
+            Operation::GenerateDataKeyPair,
+            Operation::GenerateDataKeyPairWithoutPlaintext,
             Operation::EnableKeyRotation,
             Operation::DisableKeyRotation,
             Operation::GetKeyRotationStatus,
@@ -70,6 +72,7 @@ impl KeyKind for Symmetric {
         &self,
         token: &Token,
         m: &MaterialRef,
+        _algorithm: EncryptionAlgorithm,
         context: &EncryptionContext,
         plaintext: &[u8],
     ) -> Result<Vec<u8>, KindError> {

@@ -11,7 +11,7 @@ use crate::authz::{Authorized, Facts};
 use crate::blob;
 use crate::core::{Aliases, Call, Engine};
 use crate::error::from_store;
-use crate::keykind::{self, KindError, MaterialRef};
+use crate::keykind::{self, KeyKind, KindError, MaterialRef};
 
 impl Engine {
     /// The key a cryptographic operation uses, resolved (aliases accepted) and authorized
@@ -35,16 +35,7 @@ impl Engine {
         r: &KeyRecord,
         algorithm: Option<EncryptionAlgorithm>,
     ) -> Result<(), KmsError> {
-        if r.usage != KeyUsage::EncryptDecrypt {
-            return Err(KmsError::new(
-                ErrorKind::InvalidKeyUsage,
-                format!(
-                    "{} key usage is {} which is not valid for this operation.",
-                    self.arn(r),
-                    r.usage
-                ),
-            ));
-        }
+        self.check_usage(r, KeyUsage::EncryptDecrypt)?;
         keykind::for_spec(r.spec)?.encryption_algorithm(&|| self.arn(r), r.usage, algorithm)?;
         Ok(())
     }
@@ -68,7 +59,9 @@ impl Engine {
         }
         let m = material_ref(r, material);
         let sealed = match what {
-            Sealed::Plaintext => kind.encrypt(&self.token, &m, ctx, plaintext),
+            Sealed::Plaintext(algorithm) => {
+                kind.encrypt(&self.token, &m, algorithm, ctx, plaintext)
+            }
             Sealed::DataKey => kind.encrypt_data_key(&self.token, &m, ctx, plaintext),
         };
         sealed.map_err(|e| {
@@ -146,10 +139,68 @@ impl Engine {
         Ok(Plaintext::from(out))
     }
 
+    /// The key an operation of `usage` uses (Sign, GenerateMac, DeriveSharedSecret...):
+    /// resolved (aliases accepted), authorized for `action` with `facts`, and of that usage.
+    pub(super) fn key_of_usage(
+        &self,
+        call: &mut Call<'_>,
+        action: Action,
+        key_id: &KeyRef,
+        usage: KeyUsage,
+        facts: Facts<'_>,
+    ) -> Result<Authorized, KmsError> {
+        let r = self.resolve(call, key_id, Aliases::Accepted)?;
+        let auth = self.authorize(call, action, r, facts)?;
+        self.check_usage(auth.record(), usage)?;
+        Ok(auth)
+    }
+
+    /// Refuses a key whose usage is not `usage`, as AWS words it.
+    pub(super) fn check_usage(&self, r: &KeyRecord, usage: KeyUsage) -> Result<(), KmsError> {
+        if r.usage != usage {
+            return Err(KmsError::new(
+                ErrorKind::InvalidKeyUsage,
+                format!(
+                    "{} key usage is {} which is not valid for this operation.",
+                    self.arn(r),
+                    r.usage
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Runs `op` with the key kind and current material version of the key `auth`
+    /// authorizes (checked available), mapping a kind's failure to the operation's error.
+    pub(super) fn with_current_material<T>(
+        &self,
+        what: &'static str,
+        auth: &Authorized,
+        op: impl FnOnce(&'static dyn KeyKind, &MaterialRef) -> Result<T, KindError>,
+    ) -> Result<T, KmsError> {
+        let r = auth.record();
+        let kind = keykind::for_spec(r.spec)?;
+        let material = r.current_material().ok_or_else(|| {
+            KmsError::new(
+                ErrorKind::KmsInternal,
+                format!("{} has no key material", self.arn(r)),
+            )
+        })?;
+        self.check_available(r, material)?;
+        op(kind, &material_ref(r, material)).map_err(|e| self.kind_error(what, r, material, e))
+    }
+
     /// A key kind's failure seen by an operation.
-    fn kind_error(&self, op: &'static str, r: &KeyRecord, m: &Material, e: KindError) -> KmsError {
+    pub(super) fn kind_error(
+        &self,
+        op: &'static str,
+        r: &KeyRecord,
+        m: &Material,
+        e: KindError,
+    ) -> KmsError {
         match e {
             KindError::Unsupported(u) => u.into(),
+            KindError::Refused(e) => e,
             KindError::Token(e) => self.material_error(op, r, m, e),
         }
     }
@@ -178,7 +229,10 @@ impl Engine {
         let ciphertext_blob = self.seal(
             &auth,
             &req.encryption_context,
-            Sealed::Plaintext,
+            Sealed::Plaintext(
+                req.encryption_algorithm
+                    .unwrap_or(EncryptionAlgorithm::SymmetricDefault),
+            ),
             req.plaintext.expose_secret(),
         )?;
         Ok(EncryptResponse {
@@ -234,7 +288,10 @@ impl Engine {
         let ciphertext_blob = self.seal(
             &destination,
             &req.destination_encryption_context,
-            Sealed::Plaintext,
+            Sealed::Plaintext(
+                req.destination_encryption_algorithm
+                    .unwrap_or(EncryptionAlgorithm::SymmetricDefault),
+            ),
             plaintext.expose_secret(),
         )?;
         // The audit record names the source key (the one whose blob was opened), as AWS does.
@@ -268,17 +325,21 @@ impl Engine {
 /// encrypts, but makes no data keys).
 #[derive(Clone, Copy)]
 pub(super) enum Sealed {
-    Plaintext,
+    /// Encrypt's (or ReEncrypt's) plaintext, with this algorithm.
+    Plaintext(EncryptionAlgorithm),
+    /// A data key (GenerateDataKey*, or a data key pair's private key).
     DataKey,
 }
 
 /// The material version `m` of `r`, as a key kind takes it.
-fn material_ref(r: &KeyRecord, m: &Material) -> MaterialRef {
+pub(super) fn material_ref(r: &KeyRecord, m: &Material) -> MaterialRef {
     MaterialRef {
         spec: r.spec,
+        usage: r.usage,
         key_id: r.id,
         version: m.version,
         object: ObjectId::from_bytes(m.object_id),
+        public: m.public_object_id.map(ObjectId::from_bytes),
     }
 }
 

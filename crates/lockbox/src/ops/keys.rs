@@ -52,7 +52,7 @@ impl Engine {
         let _w = self.writes.lock();
         // Token first, metadata second: a crash in between leaves an orphan object, never a
         // record that names missing material.
-        let object = kind
+        let made = kind
             .generate_material(&self.token, spec, usage, &format!("{id}/1"))
             .map_err(|e| from_token("create key", e))?;
         lockbox_store::failpoints::hit("engine.create.after_material")
@@ -68,7 +68,8 @@ impl Engine {
             deletion: None,
             materials: vec![Material {
                 version: 1,
-                object_id: *object.as_bytes(),
+                object_id: *made.object.as_bytes(),
+                public_object_id: made.public.map(|p| *p.as_bytes()),
                 created: now,
                 rotation: None,
                 encryptions_reserved: 0,
@@ -86,9 +87,11 @@ impl Engine {
             // record that names missing material.
             match self.store.delete_key(id) {
                 Ok(()) => {
-                    if let Err(d) = self.token.destroy(&object) {
-                        tracing::warn!(key = %id, error = %d,
-                            "could not destroy the material of a key that was not created");
+                    for object in std::iter::once(made.object).chain(made.public) {
+                        if let Err(d) = self.token.destroy(&object) {
+                            tracing::warn!(key = %id, error = %d,
+                                "could not destroy the material of a key that was not created");
+                        }
                     }
                 }
                 Err(d) => tracing::warn!(key = %id, error = %d,

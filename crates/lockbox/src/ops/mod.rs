@@ -6,14 +6,18 @@
 //! [`Authorized`] proof (which also checks the key state its table row allows), and acts
 //! through paths that take the proof.
 
+mod agreement;
 mod aliases;
 mod crypto;
+mod data_key_pairs;
 mod data_keys;
 mod deletion;
 mod grants;
 mod keys;
+mod mac;
 mod policies;
 mod rotation;
+mod sign;
 mod tags;
 
 use std::sync::Arc;

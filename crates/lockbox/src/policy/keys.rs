@@ -21,6 +21,16 @@ pub(crate) const ENCRYPTION_CONTEXT_PREFIX: &str = "kms:EncryptionContext:";
 pub(crate) const ENCRYPTION_CONTEXT_KEYS: &str = "kms:EncryptionContextKeys";
 /// The encryption algorithm of a cryptographic operation.
 pub(crate) const ENCRYPTION_ALGORITHM: &str = "kms:EncryptionAlgorithm";
+/// The signing algorithm of Sign or Verify.
+pub(crate) const SIGNING_ALGORITHM: &str = "kms:SigningAlgorithm";
+/// The message type of Sign or Verify (`RAW`, `DIGEST`).
+pub(crate) const MESSAGE_TYPE: &str = "kms:MessageType";
+/// The MAC algorithm of GenerateMac or VerifyMac.
+pub(crate) const MAC_ALGORITHM: &str = "kms:MacAlgorithm";
+/// The key agreement algorithm of DeriveSharedSecret.
+pub(crate) const KEY_AGREEMENT_ALGORITHM: &str = "kms:KeyAgreementAlgorithm";
+/// The key pair spec of GenerateDataKeyPair*.
+pub(crate) const DATA_KEY_PAIR_SPEC: &str = "kms:DataKeyPairSpec";
 /// EnableKeyRotation's rotation period.
 pub(crate) const ROTATION_PERIOD_IN_DAYS: &str = "kms:RotationPeriodInDays";
 /// ScheduleKeyDeletion's waiting period.
@@ -57,6 +67,11 @@ mod tests {
             REQUEST_ALIAS,
             ENCRYPTION_CONTEXT_KEYS,
             ENCRYPTION_ALGORITHM,
+            SIGNING_ALGORITHM,
+            MESSAGE_TYPE,
+            MAC_ALGORITHM,
+            KEY_AGREEMENT_ALGORITHM,
+            DATA_KEY_PAIR_SPEC,
             ROTATION_PERIOD_IN_DAYS,
             SCHEDULE_KEY_DELETION_PENDING_WINDOW_IN_DAYS,
             BYPASS_POLICY_LOCKOUT_SAFETY_CHECK,
