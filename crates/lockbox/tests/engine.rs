@@ -64,7 +64,8 @@ token_test!(fn create_key_enforces_the_model(t) {
     let kms = engine(t)?;
     assert_eq!(kind(kms.create_key(CreateKeyRequest::new().with_description(&"d".repeat(8193)))), ErrorKind::Validation);
     kms.create_key(CreateKeyRequest::new().with_description(&"d".repeat(8192)))?;
-    assert_eq!(kind(kms.create_key(CreateKeyRequest::new().with_key_spec(KeySpec::Rsa2048))), ErrorKind::UnsupportedOperation);
+    assert_eq!(kind(kms.create_key(CreateKeyRequest::new().with_key_spec(KeySpec::Rsa2048))), ErrorKind::Validation);
+    assert_eq!(kind(kms.create_key(CreateKeyRequest::new().with_key_spec(KeySpec::MlDsa65).with_key_usage(KeyUsage::SignVerify))), ErrorKind::UnsupportedOperation);
     assert_eq!(kind(kms.create_key(CreateKeyRequest::new().with_key_usage(KeyUsage::SignVerify))), ErrorKind::Validation);
     assert_eq!(kind(kms.create_key(CreateKeyRequest::new().with_origin(Origin::External))), ErrorKind::UnsupportedOperation);
     let dup = vec![Tag::new("a", "1")?, Tag::new("a", "2")?];
@@ -343,10 +344,15 @@ token_test!(fn key_kind_refusals_keep_their_exact_messages(t) {
     // CreateKey's and Encrypt's refusals come from the key kind now; their words do not change.
     let kms = engine(t)?;
     let msg = |r: Result<CreateKeyResponse, KmsError>| { let e = r.unwrap_err(); (e.kind(), e.message().to_owned()) };
-    assert_eq!(msg(kms.create_key(CreateKeyRequest::new().with_key_spec(KeySpec::EccNistP256))),
-        (ErrorKind::UnsupportedOperation, "KeySpec ECC_NIST_P256 is not supported yet; SYMMETRIC_DEFAULT is.".to_owned()));
-    assert_eq!(msg(kms.create_key(CreateKeyRequest::new().with_key_spec(KeySpec::Rsa2048).with_key_usage(KeyUsage::SignVerify))),
-        (ErrorKind::UnsupportedOperation, "KeySpec RSA_2048 is not supported yet; SYMMETRIC_DEFAULT is.".to_owned()));
+    // Every kind but symmetric encryption needs KeyUsage, as in AWS.
+    for spec in [KeySpec::EccNistP256, KeySpec::Rsa2048, KeySpec::Hmac256] {
+        assert_eq!(msg(kms.create_key(CreateKeyRequest::new().with_key_spec(spec))),
+            (ErrorKind::Validation, format!("You must specify a KeyUsage value for a KMS key with KeySpec {spec}; only symmetric encryption keys have a default (ENCRYPT_DECRYPT).")));
+    }
+    assert_eq!(msg(kms.create_key(CreateKeyRequest::new().with_key_spec(KeySpec::EccSecgP256k1).with_key_usage(KeyUsage::KeyAgreement))),
+        (ErrorKind::Validation, "KeyUsage KEY_AGREEMENT is not compatible with KeySpec ECC_SECG_P256K1.".to_owned()));
+    assert_eq!(msg(kms.create_key(CreateKeyRequest::new().with_key_spec(KeySpec::Sm2).with_key_usage(KeyUsage::SignVerify))),
+        (ErrorKind::UnsupportedOperation, "KeySpec SM2 is not supported yet; SYMMETRIC_DEFAULT, RSA_2048, RSA_3072, RSA_4096, ECC_NIST_P256, ECC_NIST_P384, ECC_NIST_P521, ECC_SECG_P256K1, HMAC_224, HMAC_256, HMAC_384, HMAC_512 are.".to_owned()));
     assert_eq!(msg(kms.create_key(CreateKeyRequest::new().with_key_usage(KeyUsage::GenerateVerifyMac))),
         (ErrorKind::Validation, "KeyUsage GENERATE_VERIFY_MAC is not compatible with KeySpec SYMMETRIC_DEFAULT.".to_owned()));
     let md = kms.create_key(CreateKeyRequest::new())?.key_metadata;

@@ -19,20 +19,26 @@ use zeroize::Zeroizing;
 
 use crate::blob::Blob;
 
+mod ecc;
+mod hmac;
 mod pairs;
+mod rsa;
 mod symmetric;
 
+pub(crate) use ecc::ECC;
+pub(crate) use hmac::HMAC;
 pub(crate) use pairs::{DataKeyPair, generate_data_key_pair};
+pub(crate) use rsa::RSA;
 pub(crate) use symmetric::SYMMETRIC_DEFAULT;
 
 /// Every key kind Lockbox has. A key spec is served by at most one of them.
-pub(crate) static KINDS: &[&'static dyn KeyKind] = &[&SYMMETRIC_DEFAULT];
+pub(crate) static KINDS: &[&'static dyn KeyKind] = &[&SYMMETRIC_DEFAULT, &RSA, &ECC, &HMAC];
 
 /// The kind that serves `spec`.
 ///
-/// A spec no kind serves is refused as CreateKey has always refused it:
-/// `UnsupportedOperationException`, "KeySpec RSA_2048 is not supported yet; SYMMETRIC_DEFAULT
-/// is." (the list names every spec some kind serves).
+/// A spec no kind serves (SM2, ML-DSA, ...) is refused: `UnsupportedOperationException`,
+/// "KeySpec SM2 is not supported yet; SYMMETRIC_DEFAULT, RSA_2048, ... are." (the list
+/// names every spec some kind serves).
 pub(crate) fn for_spec(spec: KeySpec) -> Result<&'static dyn KeyKind, KmsError> {
     KINDS
         .iter()
@@ -70,8 +76,9 @@ pub(crate) trait KeyKind: Send + Sync {
     /// The key usages a key of `spec` may have.
     fn usages(&self, spec: KeySpec) -> &'static [KeyUsage];
 
-    /// The usage a CreateKey without KeyUsage gives a key of this kind.
-    fn default_usage(&self) -> KeyUsage;
+    /// The usage a CreateKey without KeyUsage gives a key of this kind; `None` when AWS
+    /// requires KeyUsage for it (every kind but symmetric encryption).
+    fn default_usage(&self) -> Option<KeyUsage>;
 
     /// The encryption algorithms a key with `usage` allows, the default first (AWS's
     /// `EncryptionAlgorithms` in key metadata). None unless the kind encrypts.
@@ -408,7 +415,7 @@ mod tests {
     fn symmetric_default_is_served_by_the_symmetric_kind() {
         let k = for_spec(KeySpec::SymmetricDefault).unwrap();
         assert_eq!(k.name(), "symmetric");
-        assert_eq!(k.default_usage(), KeyUsage::EncryptDecrypt);
+        assert_eq!(k.default_usage(), Some(KeyUsage::EncryptDecrypt));
         assert_eq!(
             k.usages(KeySpec::SymmetricDefault),
             [KeyUsage::EncryptDecrypt]
@@ -421,17 +428,33 @@ mod tests {
     }
 
     #[test]
-    fn a_spec_no_kind_serves_is_refused_as_create_key_refused_it() {
-        for spec in KeySpec::ALL
-            .iter()
-            .filter(|s| **s != KeySpec::SymmetricDefault)
-        {
-            let e = for_spec(*spec).err().unwrap();
-            assert_eq!(e.kind(), ErrorKind::UnsupportedOperation);
-            assert_eq!(
-                e.message(),
-                format!("KeySpec {spec} is not supported yet; SYMMETRIC_DEFAULT is.")
-            );
+    fn a_spec_no_kind_serves_is_refused_naming_those_served() {
+        let refused = [
+            KeySpec::Sm2,
+            KeySpec::MlDsa44,
+            KeySpec::MlDsa65,
+            KeySpec::MlDsa87,
+            KeySpec::EccNistEdwards25519,
+            KeySpec::MlKem512,
+            KeySpec::MlKem768,
+            KeySpec::MlKem1024,
+        ];
+        for spec in KeySpec::ALL {
+            match for_spec(*spec) {
+                Ok(k) => assert!(!refused.contains(spec), "{spec} is served by {}", k.name()),
+                Err(e) => {
+                    assert!(refused.contains(spec), "{spec} is refused");
+                    assert_eq!(e.kind(), ErrorKind::UnsupportedOperation);
+                    assert_eq!(
+                        e.message(),
+                        format!(
+                            "KeySpec {spec} is not supported yet; SYMMETRIC_DEFAULT, RSA_2048, \
+                             RSA_3072, RSA_4096, ECC_NIST_P256, ECC_NIST_P384, ECC_NIST_P521, \
+                             ECC_SECG_P256K1, HMAC_224, HMAC_256, HMAC_384, HMAC_512 are."
+                        )
+                    );
+                }
+            }
         }
     }
 
@@ -479,8 +502,8 @@ mod tests {
         fn usages(&self, _: KeySpec) -> &'static [KeyUsage] {
             &[KeyUsage::GenerateVerifyMac]
         }
-        fn default_usage(&self) -> KeyUsage {
-            KeyUsage::GenerateVerifyMac
+        fn default_usage(&self) -> Option<KeyUsage> {
+            Some(KeyUsage::GenerateVerifyMac)
         }
         fn material_template(&self, _: KeySpec, _: KeyUsage) -> MaterialTemplate {
             MaterialTemplate::Secret(SecretKeyTemplate::hmac(lockbox_token::HmacDigest::Sha256))

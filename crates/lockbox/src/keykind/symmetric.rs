@@ -36,8 +36,8 @@ impl KeyKind for Symmetric {
         &[KeyUsage::EncryptDecrypt]
     }
 
-    fn default_usage(&self) -> KeyUsage {
-        KeyUsage::EncryptDecrypt
+    fn default_usage(&self) -> Option<KeyUsage> {
+        Some(KeyUsage::EncryptDecrypt)
     }
 
     fn encryption_algorithms(&self, usage: KeyUsage) -> &'static [EncryptionAlgorithm] {

@@ -27,7 +27,16 @@ impl Engine {
         let spec = req.key_spec.unwrap_or(KeySpec::SymmetricDefault);
         let origin = req.origin.unwrap_or(Origin::AwsKms);
         let kind = keykind::for_spec(spec)?;
-        let usage = req.key_usage.unwrap_or(kind.default_usage());
+        let usage = match req.key_usage.or(kind.default_usage()) {
+            Some(u) => u,
+            None => {
+                return Err(KmsError::validation(format!(
+                    "You must specify a KeyUsage value for a KMS key with KeySpec {spec}; \
+                     only symmetric encryption keys have a default ({}).",
+                    KeyUsage::EncryptDecrypt
+                )));
+            }
+        };
         kind.check_usage(spec, usage)?;
         if origin != Origin::AwsKms {
             return Err(KmsError::new(

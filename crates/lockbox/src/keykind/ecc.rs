@@ -1,0 +1,92 @@
+//! ECC_NIST_P256, ECC_NIST_P384, ECC_NIST_P521 and ECC_SECG_P256K1: an EC key pair in the
+//! token, the private half sensitive and never extractable, the public half a token object.
+//!
+//! SIGN_VERIFY keys sign with ECDSA over the hash AWS pairs with the curve (SHA-256 for P-256
+//! and secp256k1, SHA-384 for P-384, SHA-512 for P-521); signatures are DER, as AWS returns
+//! them. KEY_AGREEMENT keys (NIST curves only) derive ECDH shared secrets in the token.
+
+use lockbox_api::{KeyAgreementAlgorithm, KeySpec, KeyUsage, Operation, SigningAlgorithm};
+use lockbox_token::{Curve, EcPurpose, KeyPairTemplate};
+
+use super::{KeyKind, MaterialTemplate};
+
+/// The ECC key kind.
+pub(crate) static ECC: Ecc = Ecc;
+
+/// EC key pairs (see the module docs).
+pub(crate) struct Ecc;
+
+/// The curve of an ECC key spec.
+pub(crate) fn curve(spec: KeySpec) -> Curve {
+    match spec {
+        KeySpec::EccNistP384 => Curve::P384,
+        KeySpec::EccNistP521 => Curve::P521,
+        KeySpec::EccSecgP256k1 => Curve::Secp256k1,
+        _ => Curve::P256,
+    }
+}
+
+impl KeyKind for Ecc {
+    fn name(&self) -> &'static str {
+        "ECC"
+    }
+
+    fn specs(&self) -> &'static [KeySpec] {
+        &[
+            KeySpec::EccNistP256,
+            KeySpec::EccNistP384,
+            KeySpec::EccNistP521,
+            KeySpec::EccSecgP256k1,
+        ]
+    }
+
+    fn usages(&self, spec: KeySpec) -> &'static [KeyUsage] {
+        match spec {
+            KeySpec::EccSecgP256k1 => &[KeyUsage::SignVerify],
+            _ => &[KeyUsage::SignVerify, KeyUsage::KeyAgreement],
+        }
+    }
+
+    fn default_usage(&self) -> Option<KeyUsage> {
+        None
+    }
+
+    fn signing_algorithms(&self, spec: KeySpec, usage: KeyUsage) -> &'static [SigningAlgorithm] {
+        if usage != KeyUsage::SignVerify {
+            return &[];
+        }
+        match spec {
+            KeySpec::EccNistP384 => &[SigningAlgorithm::EcdsaSha384],
+            KeySpec::EccNistP521 => &[SigningAlgorithm::EcdsaSha512],
+            _ => &[SigningAlgorithm::EcdsaSha256],
+        }
+    }
+
+    fn key_agreement_algorithms(&self, usage: KeyUsage) -> &'static [KeyAgreementAlgorithm] {
+        match usage {
+            KeyUsage::KeyAgreement => &[KeyAgreementAlgorithm::Ecdh],
+            _ => &[],
+        }
+    }
+
+    fn material_template(&self, spec: KeySpec, usage: KeyUsage) -> MaterialTemplate {
+        let purpose = match usage {
+            KeyUsage::KeyAgreement => EcPurpose::KeyAgreement,
+            _ => EcPurpose::SignVerify,
+        };
+        MaterialTemplate::KeyPair(KeyPairTemplate::ec(curve(spec), purpose))
+    }
+
+    fn operations(&self) -> &'static [Operation] {
+        &[
+            Operation::Sign,
+            Operation::Verify,
+            Operation::GetPublicKey,
+            Operation::DeriveSharedSecret,
+        ]
+    }
+
+    // ---- signatures (Sign, Verify, GetPublicKey) ----
+
+    // ---- key agreement (DeriveSharedSecret) ----
+}

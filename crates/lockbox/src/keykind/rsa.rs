@@ -1,0 +1,91 @@
+//! RSA_2048, RSA_3072, RSA_4096: an RSA key pair in the token (public exponent 65537), the
+//! private half sensitive and never extractable, the public half a token object too.
+//!
+//! ENCRYPT_DECRYPT keys encrypt with RSAES-OAEP (SHA-1 or SHA-256, MGF1 with the same hash,
+//! no label); their ciphertexts are raw OAEP output, not Lockbox blobs. SIGN_VERIFY keys sign
+//! with RSASSA-PSS (salt as long as the digest) or RSASSA-PKCS1-v1_5, over SHA-256/384/512.
+
+use lockbox_api::{EncryptionAlgorithm, KeySpec, KeyUsage, Operation, SigningAlgorithm};
+use lockbox_token::{KeyPairTemplate, RsaBits, RsaPurpose};
+
+use super::{KeyKind, MaterialTemplate};
+
+/// The RSA key kind.
+pub(crate) static RSA: Rsa = Rsa;
+
+/// RSA key pairs (see the module docs).
+pub(crate) struct Rsa;
+
+impl KeyKind for Rsa {
+    fn name(&self) -> &'static str {
+        "RSA"
+    }
+
+    fn specs(&self) -> &'static [KeySpec] {
+        &[KeySpec::Rsa2048, KeySpec::Rsa3072, KeySpec::Rsa4096]
+    }
+
+    fn usages(&self, _spec: KeySpec) -> &'static [KeyUsage] {
+        &[KeyUsage::EncryptDecrypt, KeyUsage::SignVerify]
+    }
+
+    fn default_usage(&self) -> Option<KeyUsage> {
+        None
+    }
+
+    fn encryption_algorithms(&self, usage: KeyUsage) -> &'static [EncryptionAlgorithm] {
+        match usage {
+            KeyUsage::EncryptDecrypt => &[
+                EncryptionAlgorithm::RsaesOaepSha1,
+                EncryptionAlgorithm::RsaesOaepSha256,
+            ],
+            _ => &[],
+        }
+    }
+
+    fn signing_algorithms(&self, _spec: KeySpec, usage: KeyUsage) -> &'static [SigningAlgorithm] {
+        match usage {
+            KeyUsage::SignVerify => &[
+                SigningAlgorithm::RsassaPssSha256,
+                SigningAlgorithm::RsassaPssSha384,
+                SigningAlgorithm::RsassaPssSha512,
+                SigningAlgorithm::RsassaPkcs1V15Sha256,
+                SigningAlgorithm::RsassaPkcs1V15Sha384,
+                SigningAlgorithm::RsassaPkcs1V15Sha512,
+            ],
+            _ => &[],
+        }
+    }
+
+    fn raw_ciphertexts(&self) -> bool {
+        true
+    }
+
+    fn material_template(&self, spec: KeySpec, usage: KeyUsage) -> MaterialTemplate {
+        let bits = match spec {
+            KeySpec::Rsa3072 => RsaBits::Rsa3072,
+            KeySpec::Rsa4096 => RsaBits::Rsa4096,
+            _ => RsaBits::Rsa2048,
+        };
+        let purpose = match usage {
+            KeyUsage::SignVerify => RsaPurpose::SignVerify,
+            _ => RsaPurpose::EncryptDecrypt,
+        };
+        MaterialTemplate::KeyPair(KeyPairTemplate::rsa(bits, purpose))
+    }
+
+    fn operations(&self) -> &'static [Operation] {
+        &[
+            Operation::Encrypt,
+            Operation::Decrypt,
+            Operation::ReEncrypt,
+            Operation::Sign,
+            Operation::Verify,
+            Operation::GetPublicKey,
+        ]
+    }
+
+    // ---- signatures (Sign, Verify, GetPublicKey) ----
+
+    // ---- encryption (Encrypt, Decrypt, ReEncrypt) ----
+}
