@@ -180,6 +180,28 @@ pub(crate) enum Command {
     GenerateDataKeyWithoutPlaintext(GenerateDataKeyArgs),
     /// Random bytes from the token
     GenerateRandom(GenerateRandomArgs),
+    /// Sign a message (or its digest) with an asymmetric SIGN_VERIFY key
+    Sign(SignArgs),
+    /// Verify a signature with an asymmetric SIGN_VERIFY key
+    ///
+    /// Prints SignatureValid: true, or fails with KMSInvalidSignatureException (exit 254).
+    Verify(VerifyArgs),
+    /// The public key of an asymmetric key (DER SubjectPublicKeyInfo) and what it may do
+    GetPublicKey(GetPublicKeyArgs),
+    /// An HMAC of a message with a GENERATE_VERIFY_MAC key
+    GenerateMac(GenerateMacArgs),
+    /// Verify an HMAC with a GENERATE_VERIFY_MAC key
+    ///
+    /// Prints MacValid: true, or fails with KMSInvalidMacException (exit 254).
+    VerifyMac(VerifyMacArgs),
+    /// Generate an asymmetric data key pair: public key, private key (PKCS#8), and the private
+    /// key encrypted under a symmetric key (decrypt opens it)
+    GenerateDataKeyPair(GenerateDataKeyPairArgs),
+    /// Generate an asymmetric data key pair: public key and the encrypted private key only
+    GenerateDataKeyPairWithoutPlaintext(GenerateDataKeyPairArgs),
+    /// ECDH between a KEY_AGREEMENT key (its private key stays in the token) and a peer's
+    /// public key
+    DeriveSharedSecret(DeriveSharedSecretArgs),
     /// Encrypt files of any size into AWS Encryption SDK messages under one or more keys
     ///
     /// Each input file becomes one message (format version 2, framed), readable by
@@ -256,10 +278,13 @@ pub(crate) struct CreateKeyArgs {
     /// Description (up to 8192 characters)
     #[arg(long, default_value = "")]
     pub(crate) description: String,
-    /// ENCRYPT_DECRYPT (the default)
+    /// ENCRYPT_DECRYPT (the default for SYMMETRIC_DEFAULT), SIGN_VERIFY, GENERATE_VERIFY_MAC
+    /// or KEY_AGREEMENT; required with every other key spec
     #[arg(long)]
     pub(crate) key_usage: Option<String>,
-    /// SYMMETRIC_DEFAULT (the default)
+    /// SYMMETRIC_DEFAULT (the default), RSA_2048, RSA_3072, RSA_4096, ECC_NIST_P256,
+    /// ECC_NIST_P384, ECC_NIST_P521, ECC_SECG_P256K1, HMAC_224, HMAC_256, HMAC_384 or
+    /// HMAC_512
     #[arg(long)]
     pub(crate) key_spec: Option<String>,
     /// AWS_KMS (the default)
@@ -611,6 +636,150 @@ pub(crate) struct GenerateRandomArgs {
     /// printing them in base64
     #[arg(long, value_name = "FILE")]
     pub(crate) plaintext_out: Option<String>,
+}
+
+#[derive(Args)]
+pub(crate) struct SignArgs {
+    /// Key ID, key ARN, alias name or alias ARN of a SIGN_VERIFY key
+    #[arg(long)]
+    pub(crate) key_id: String,
+    /// The message (up to 4096 bytes), or its digest with --message-type DIGEST:
+    /// fileb://PATH for raw bytes, or base64
+    #[arg(long)]
+    pub(crate) message: String,
+    /// RAW (the default: Lockbox hashes the message) or DIGEST (the message is the digest, of
+    /// exactly the algorithm's hash length)
+    #[arg(long)]
+    pub(crate) message_type: Option<String>,
+    /// RSASSA_PSS_SHA_256|384|512, RSASSA_PKCS1_V1_5_SHA_256|384|512 or ECDSA_SHA_256|384|512
+    /// (the key's spec allows some: see describe-key)
+    #[arg(long)]
+    pub(crate) signing_algorithm: String,
+    /// Write the raw signature to this file (- for standard output) instead of printing it in
+    /// base64
+    #[arg(long, value_name = "FILE")]
+    pub(crate) signature_out: Option<String>,
+    #[command(flatten)]
+    pub(crate) grant_tokens: GrantTokenArgs,
+}
+
+#[derive(Args)]
+pub(crate) struct VerifyArgs {
+    /// Key ID, key ARN, alias name or alias ARN of a SIGN_VERIFY key
+    #[arg(long)]
+    pub(crate) key_id: String,
+    /// The message that was signed, or its digest with --message-type DIGEST: fileb://PATH for
+    /// raw bytes, or base64
+    #[arg(long)]
+    pub(crate) message: String,
+    /// RAW (the default) or DIGEST
+    #[arg(long)]
+    pub(crate) message_type: Option<String>,
+    /// The signature: fileb://PATH for raw bytes (as sign --signature-out writes it), or base64
+    #[arg(long)]
+    pub(crate) signature: String,
+    /// The algorithm the signature was made with
+    #[arg(long)]
+    pub(crate) signing_algorithm: String,
+    #[command(flatten)]
+    pub(crate) grant_tokens: GrantTokenArgs,
+}
+
+#[derive(Args)]
+pub(crate) struct GetPublicKeyArgs {
+    /// Key ID, key ARN, alias name or alias ARN of an asymmetric key
+    #[arg(long)]
+    pub(crate) key_id: String,
+    /// Write the raw DER public key to this file (- for standard output) instead of printing
+    /// it in base64
+    #[arg(long, value_name = "FILE")]
+    pub(crate) public_key_out: Option<String>,
+    #[command(flatten)]
+    pub(crate) grant_tokens: GrantTokenArgs,
+}
+
+#[derive(Args)]
+pub(crate) struct GenerateMacArgs {
+    /// Key ID, key ARN, alias name or alias ARN of a GENERATE_VERIFY_MAC key
+    #[arg(long)]
+    pub(crate) key_id: String,
+    /// The message, up to 4096 bytes: fileb://PATH for raw bytes, or base64
+    #[arg(long)]
+    pub(crate) message: String,
+    /// HMAC_SHA_224, HMAC_SHA_256, HMAC_SHA_384 or HMAC_SHA_512 (the one the key's spec names)
+    #[arg(long)]
+    pub(crate) mac_algorithm: String,
+    /// Write the raw MAC to this file (- for standard output) instead of printing it in base64
+    #[arg(long, value_name = "FILE")]
+    pub(crate) mac_out: Option<String>,
+    #[command(flatten)]
+    pub(crate) grant_tokens: GrantTokenArgs,
+}
+
+#[derive(Args)]
+pub(crate) struct VerifyMacArgs {
+    /// Key ID, key ARN, alias name or alias ARN of a GENERATE_VERIFY_MAC key
+    #[arg(long)]
+    pub(crate) key_id: String,
+    /// The message: fileb://PATH for raw bytes, or base64
+    #[arg(long)]
+    pub(crate) message: String,
+    /// The algorithm the MAC was made with
+    #[arg(long)]
+    pub(crate) mac_algorithm: String,
+    /// The MAC: fileb://PATH for raw bytes (as generate-mac --mac-out writes it), or base64
+    #[arg(long)]
+    pub(crate) mac: String,
+    #[command(flatten)]
+    pub(crate) grant_tokens: GrantTokenArgs,
+}
+
+#[derive(Args)]
+pub(crate) struct GenerateDataKeyPairArgs {
+    /// The symmetric key that encrypts the private key: key ID, key ARN, alias name or alias
+    /// ARN
+    #[arg(long)]
+    pub(crate) key_id: String,
+    /// RSA_2048, RSA_3072, RSA_4096, ECC_NIST_P256, ECC_NIST_P384, ECC_NIST_P521 or
+    /// ECC_SECG_P256K1
+    #[arg(long)]
+    pub(crate) key_pair_spec: String,
+    /// Encryption context of the encrypted private key: k1=v1,k2=v2 or JSON {"k1":"v1"}
+    #[arg(long)]
+    pub(crate) encryption_context: Option<String>,
+    /// Write the raw DER public key (SubjectPublicKeyInfo) to this file instead of printing it
+    /// in base64
+    #[arg(long, value_name = "FILE")]
+    pub(crate) public_key_out: Option<String>,
+    /// Write the raw PKCS#8 DER private key to this file (mode 0600) instead of printing it in
+    /// base64 (generate-data-key-pair only)
+    #[arg(long, value_name = "FILE")]
+    pub(crate) private_key_out: Option<String>,
+    /// Write the raw encrypted private key to this file instead of printing it in base64
+    #[arg(long, value_name = "FILE")]
+    pub(crate) ciphertext_out: Option<String>,
+    #[command(flatten)]
+    pub(crate) grant_tokens: GrantTokenArgs,
+}
+
+#[derive(Args)]
+pub(crate) struct DeriveSharedSecretArgs {
+    /// Key ID, key ARN, alias name or alias ARN of a KEY_AGREEMENT key
+    #[arg(long)]
+    pub(crate) key_id: String,
+    /// ECDH
+    #[arg(long)]
+    pub(crate) key_agreement_algorithm: String,
+    /// The peer's public key, DER SubjectPublicKeyInfo on the key's curve: fileb://PATH for
+    /// raw bytes, or base64
+    #[arg(long)]
+    pub(crate) public_key: String,
+    /// Write the raw shared secret to this file (mode 0600; - for standard output) instead of
+    /// printing it in base64
+    #[arg(long, value_name = "FILE")]
+    pub(crate) shared_secret_out: Option<String>,
+    #[command(flatten)]
+    pub(crate) grant_tokens: GrantTokenArgs,
 }
 
 #[derive(Subcommand)]

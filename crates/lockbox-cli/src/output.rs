@@ -76,10 +76,19 @@ pub(crate) struct KeyMetadataOut {
     key_manager: &'static str,
     customer_master_key_spec: &'static str,
     key_spec: &'static str,
+    // The algorithm lists that do not apply to the key's usage are absent, as the service
+    // leaves them out (in botocore's member order).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     encryption_algorithms: Vec<&'static str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    signing_algorithms: Vec<&'static str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    key_agreement_algorithms: Vec<&'static str>,
     multi_region: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pending_deletion_window_in_days: Option<u32>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    mac_algorithms: Vec<&'static str>,
 }
 
 impl From<&KeyMetadata> for KeyMetadataOut {
@@ -99,8 +108,15 @@ impl From<&KeyMetadata> for KeyMetadataOut {
             customer_master_key_spec: m.key_spec.as_str(),
             key_spec: m.key_spec.as_str(),
             encryption_algorithms: m.encryption_algorithms.iter().map(|a| a.as_str()).collect(),
+            signing_algorithms: m.signing_algorithms.iter().map(|a| a.as_str()).collect(),
+            key_agreement_algorithms: m
+                .key_agreement_algorithms
+                .iter()
+                .map(|a| a.as_str())
+                .collect(),
             multi_region: m.multi_region,
             pending_deletion_window_in_days: m.pending_deletion_window_in_days,
+            mac_algorithms: m.mac_algorithms.iter().map(|a| a.as_str()).collect(),
         }
     }
 }

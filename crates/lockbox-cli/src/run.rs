@@ -7,8 +7,8 @@ use clap::error::ErrorKind as ClapKind;
 
 use crate::cli::{Cli, Command};
 use crate::commands::{
-    aliases, audit, backup, crypto, decrypt_file, demo, doctor, encrypt_file, grants, keys,
-    policies, rotation, serve, tags, token, upkeep,
+    aliases, audit, backup, crypto, decrypt_file, demo, doctor, encrypt_file, grants, key_pairs,
+    keys, mac, policies, rotation, serve, signing, tags, token, upkeep,
 };
 use crate::error::CliError;
 use crate::{home, remote};
@@ -111,6 +111,16 @@ fn kms_command(shared: &Arc<dyn Kms>, command: Command) -> Result<(), CliError> 
             crypto::generate_data_key_without_plaintext(kms, a)
         }
         Command::GenerateRandom(a) => crypto::generate_random(kms, a),
+        Command::Sign(a) => signing::sign(kms, a),
+        Command::Verify(a) => signing::verify(kms, a),
+        Command::GetPublicKey(a) => signing::get_public_key(kms, a),
+        Command::GenerateMac(a) => mac::generate_mac(kms, a),
+        Command::VerifyMac(a) => mac::verify_mac(kms, a),
+        Command::GenerateDataKeyPair(a) => key_pairs::generate_data_key_pair(kms, a),
+        Command::GenerateDataKeyPairWithoutPlaintext(a) => {
+            key_pairs::generate_data_key_pair_without_plaintext(kms, a)
+        }
+        Command::DeriveSharedSecret(a) => key_pairs::derive_shared_secret(kms, a),
         Command::EncryptFile(a) => encrypt_file::encrypt_file(Arc::clone(shared), a),
         Command::DecryptFile(a) => decrypt_file::decrypt_file(Arc::clone(shared), a),
     }

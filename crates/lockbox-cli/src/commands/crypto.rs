@@ -25,7 +25,7 @@ fn algorithm(
 /// Handles `--X-out`: writes the bytes raw and says whether JSON output should go on.
 /// `None` keeps the field in the JSON; `Some(false)` drops it; `Some(true)` means the raw
 /// bytes went to standard output, so nothing else may be printed.
-fn divert(out: Option<&String>, bytes: &[u8]) -> Result<Option<bool>, CliError> {
+pub(crate) fn divert(out: Option<&String>, bytes: &[u8]) -> Result<Option<bool>, CliError> {
     match out.map(|s| RawOut::parse(s)) {
         None => Ok(None),
         Some(to) => {
@@ -38,7 +38,7 @@ fn divert(out: Option<&String>, bytes: &[u8]) -> Result<Option<bool>, CliError> 
 /// Answers with a ciphertext blob: raw to `--ciphertext-out` (and nothing else printed when
 /// that is standard output), otherwise the JSON `json` builds, with the blob in base64 unless
 /// it went to a file.
-fn blob_answer<T: Serialize>(
+pub(crate) fn blob_answer<T: Serialize>(
     ciphertext_out: Option<&String>,
     blob: &[u8],
     json: impl FnOnce(Option<String>) -> T,
