@@ -186,7 +186,7 @@ pub(crate) enum Command {
     ///
     /// Prints SignatureValid: true, or fails with KMSInvalidSignatureException (exit 254).
     Verify(VerifyArgs),
-    /// The public key of an asymmetric key (DER SubjectPublicKeyInfo) and what it may do
+    /// The public key of an asymmetric key (DER SubjectPublicKeyInfo), and its algorithms
     GetPublicKey(GetPublicKeyArgs),
     /// An HMAC of a message with a GENERATE_VERIFY_MAC key
     GenerateMac(GenerateMacArgs),
@@ -194,13 +194,15 @@ pub(crate) enum Command {
     ///
     /// Prints MacValid: true, or fails with KMSInvalidMacException (exit 254).
     VerifyMac(VerifyMacArgs),
-    /// Generate an asymmetric data key pair: public key, private key (PKCS#8), and the private
-    /// key encrypted under a symmetric key (decrypt opens it)
+    /// Generate a key pair: public key, private key, and the private key encrypted
+    ///
+    /// The public key is DER SubjectPublicKeyInfo, the private key PKCS#8 DER; the private key
+    /// is also encrypted under a symmetric key, into a blob decrypt opens (with the same
+    /// encryption context).
     GenerateDataKeyPair(GenerateDataKeyPairArgs),
-    /// Generate an asymmetric data key pair: public key and the encrypted private key only
+    /// Generate a key pair: public key and encrypted private key only
     GenerateDataKeyPairWithoutPlaintext(GenerateDataKeyPairArgs),
-    /// ECDH between a KEY_AGREEMENT key (its private key stays in the token) and a peer's
-    /// public key
+    /// ECDH of a KEY_AGREEMENT key and a peer's public key (computed in the token)
     DeriveSharedSecret(DeriveSharedSecretArgs),
     /// Encrypt files of any size into AWS Encryption SDK messages under one or more keys
     ///
