@@ -13,6 +13,7 @@ impl Engine {
         call: &mut Call<'_>,
         req: GenerateMacRequest,
     ) -> Result<GenerateMacResponse, KmsError> {
+        super::sign::check_message_len(&req.message)?;
         check_grant_tokens(&req.grant_tokens)?;
         let auth = self.mac_key(call, Action::GenerateMac, &req.key_id, req.mac_algorithm)?;
         let mac = self.with_current_material("generate mac", &auth, |kind, m| {
@@ -35,6 +36,7 @@ impl Engine {
         call: &mut Call<'_>,
         req: VerifyMacRequest,
     ) -> Result<VerifyMacResponse, KmsError> {
+        super::sign::check_message_len(&req.message)?;
         check_grant_tokens(&req.grant_tokens)?;
         let auth = self.mac_key(call, Action::VerifyMac, &req.key_id, req.mac_algorithm)?;
         let valid = self.with_current_material("verify mac", &auth, |kind, m| {
