@@ -666,3 +666,287 @@ token_test!(fn the_sdk_retries_throttled_calls_until_they_succeed(t) {
     server.wait()?;
     Ok(())
 });
+
+/// Runs openssl (code nobody here wrote), which must succeed; its standard output.
+fn openssl(args: &[&str]) -> Result<Vec<u8>, Box<dyn Error>> {
+    let out = std::process::Command::new("openssl").args(args).output()?;
+    if !out.status.success() {
+        return Err(format!(
+            "openssl {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+        .into());
+    }
+    Ok(out.stdout)
+}
+
+token_test!(fn the_aws_sdk_drives_asymmetric_hmac_and_key_agreement_keys(t) {
+    use aws_sdk_kms::operation::derive_shared_secret::DeriveSharedSecretError;
+    use aws_sdk_kms::operation::sign::SignError;
+    use aws_sdk_kms::operation::verify::VerifyError;
+    use aws_sdk_kms::operation::verify_mac::VerifyMacError;
+    use aws_sdk_kms::types::{
+        DataKeyPairSpec, KeyAgreementAlgorithmSpec, MacAlgorithmSpec, MessageType, OriginType,
+        SigningAlgorithmSpec,
+    };
+
+    let (_engine, server) = start(t, ServerConfig::default());
+    let addr = server.local_addr();
+    let dir = t.dir().join("sdk-asymmetric");
+    std::fs::create_dir(&dir)?;
+    let file = |name: &str, bytes: &[u8]| -> Result<String, Box<dyn Error>> {
+        let p = dir.join(name);
+        std::fs::write(&p, bytes)?;
+        Ok(p.display().to_string())
+    };
+    let message = b"pay 100 to alice \x00\xff".to_vec();
+    let msg_file = file("msg", &message)?;
+    run(async {
+        let admin = client(addr, ADMIN_KEY_ID, ADMIN_SECRET);
+        let create = |spec: KeySpec, usage: KeyUsageType| {
+            let admin = admin.clone();
+            async move {
+                let md = admin
+                    .create_key()
+                    .key_spec(spec.clone())
+                    .key_usage(usage.clone())
+                    .send()
+                    .await
+                    .sdk()?
+                    .key_metadata
+                    .expect("metadata");
+                assert_eq!((md.key_spec(), md.key_usage()), (Some(&spec), Some(&usage)));
+                Ok::<_, Box<dyn Error>>(md)
+            }
+        };
+
+        // Sign (RAW and DIGEST) and Verify; openssl verifies each signature over GetPublicKey.
+        for (spec, algorithm, hash, sigopts) in [
+            (KeySpec::EccNistP384, SigningAlgorithmSpec::EcdsaSha384, "-sha384", &[][..]),
+            (
+                KeySpec::Rsa2048,
+                SigningAlgorithmSpec::RsassaPssSha256,
+                "-sha256",
+                &["-sigopt", "rsa_padding_mode:pss", "-sigopt", "rsa_pss_saltlen:32"][..],
+            ),
+        ] {
+            let md = create(spec.clone(), KeyUsageType::SignVerify).await?;
+            assert!(md.signing_algorithms().contains(&algorithm), "{md:?}");
+            assert!(md.encryption_algorithms().is_empty(), "{md:?}");
+            let key = md.key_id().to_owned();
+            let public = admin.get_public_key().key_id(&key).send().await.sdk()?;
+            assert_eq!(public.key_id(), md.arn());
+            assert_eq!(public.key_spec(), Some(&spec));
+            assert_eq!(public.key_usage(), Some(&KeyUsageType::SignVerify));
+            assert_eq!(public.signing_algorithms(), md.signing_algorithms());
+            let pub_der = file("pub.der", bytes(public.public_key()))?;
+            let signed = admin
+                .sign()
+                .key_id(&key)
+                .message(Blob::new(message.clone()))
+                .signing_algorithm(algorithm.clone())
+                .send()
+                .await
+                .sdk()?;
+            assert_eq!(signed.key_id(), md.arn());
+            assert_eq!(signed.signing_algorithm(), Some(&algorithm));
+            let sig = file("sig", bytes(signed.signature()))?;
+            let mut args = vec![
+                "dgst", hash, "-verify", &pub_der, "-keyform", "DER", "-signature", &sig,
+            ];
+            args.extend_from_slice(sigopts);
+            args.push(&msg_file);
+            assert_eq!(openssl(&args)?, b"Verified OK\n", "{spec:?}");
+            let digest = openssl(&["dgst", hash, "-binary", &msg_file])?;
+            let signed = admin
+                .sign()
+                .key_id(&key)
+                .message(Blob::new(digest))
+                .message_type(MessageType::Digest)
+                .signing_algorithm(algorithm.clone())
+                .send()
+                .await
+                .sdk()?;
+            let sig = file("sig", bytes(signed.signature()))?;
+            args[7] = &sig;
+            assert_eq!(openssl(&args)?, b"Verified OK\n", "{spec:?} DIGEST");
+            let verified = admin
+                .verify()
+                .key_id(&key)
+                .message(Blob::new(message.clone()))
+                .signature(signed.signature().expect("a signature").clone())
+                .signing_algorithm(algorithm.clone())
+                .send()
+                .await
+                .sdk()?;
+            assert!(verified.signature_valid());
+            assert_eq!(verified.key_id(), md.arn());
+            let bad = service_error(
+                admin
+                    .verify()
+                    .key_id(&key)
+                    .message(Blob::new(b"pay 900 to mallory".to_vec()))
+                    .signature(signed.signature().expect("a signature").clone())
+                    .signing_algorithm(algorithm.clone())
+                    .send()
+                    .await,
+            );
+            assert!(matches!(bad, VerifyError::KmsInvalidSignatureException(_)), "{bad:?}");
+        }
+
+        // RSA: openssl encrypts with the public key (OAEP SHA-256), the SDK decrypts.
+        let md = create(KeySpec::Rsa2048, KeyUsageType::EncryptDecrypt).await?;
+        assert_eq!(
+            md.encryption_algorithms(),
+            [EncryptionAlgorithmSpec::RsaesOaepSha1, EncryptionAlgorithmSpec::RsaesOaepSha256]
+        );
+        let public = admin.get_public_key().key_id(md.key_id()).send().await.sdk()?;
+        let pub_der = file("rsa.der", bytes(public.public_key()))?;
+        let ciphertext = openssl(&[
+            "pkeyutl", "-encrypt", "-pubin", "-keyform", "DER", "-inkey", &pub_der, "-in",
+            &msg_file, "-pkeyopt", "rsa_padding_mode:oaep", "-pkeyopt", "rsa_oaep_md:sha256",
+            "-pkeyopt", "rsa_mgf1_md:sha256",
+        ])?;
+        let opened = admin
+            .decrypt()
+            .key_id(md.key_id())
+            .ciphertext_blob(Blob::new(ciphertext))
+            .encryption_algorithm(EncryptionAlgorithmSpec::RsaesOaepSha256)
+            .send()
+            .await
+            .sdk()?;
+        assert_eq!(bytes(opened.plaintext()), message);
+        assert_eq!(opened.key_id(), md.arn());
+
+        // GenerateMac and VerifyMac.
+        let md = create(KeySpec::Hmac384, KeyUsageType::GenerateVerifyMac).await?;
+        assert_eq!(md.mac_algorithms(), [MacAlgorithmSpec::HmacSha384]);
+        let made = admin
+            .generate_mac()
+            .key_id(md.key_id())
+            .message(Blob::new(message.clone()))
+            .mac_algorithm(MacAlgorithmSpec::HmacSha384)
+            .send()
+            .await
+            .sdk()?;
+        assert_eq!(bytes(made.mac()).len(), 48);
+        assert_eq!(made.key_id(), md.arn());
+        let checked = admin
+            .verify_mac()
+            .key_id(md.key_id())
+            .message(Blob::new(message.clone()))
+            .mac(made.mac().expect("a MAC").clone())
+            .mac_algorithm(MacAlgorithmSpec::HmacSha384)
+            .send()
+            .await
+            .sdk()?;
+        assert!(checked.mac_valid());
+        let bad = service_error(
+            admin
+                .verify_mac()
+                .key_id(md.key_id())
+                .message(Blob::new(b"another message".to_vec()))
+                .mac(made.mac().expect("a MAC").clone())
+                .mac_algorithm(MacAlgorithmSpec::HmacSha384)
+                .send()
+                .await,
+        );
+        assert!(matches!(bad, VerifyMacError::KmsInvalidMacException(_)), "{bad:?}");
+        let hmac_key = md.key_id().to_owned();
+
+        // GenerateDataKeyPair(WithoutPlaintext): openssl reads the PKCS#8 and derives the
+        // public key; Decrypt opens the blob with the same context.
+        let sym = create(KeySpec::SymmetricDefault, KeyUsageType::EncryptDecrypt).await?;
+        let pair = admin
+            .generate_data_key_pair()
+            .key_id(sym.key_id())
+            .key_pair_spec(DataKeyPairSpec::EccNistP256)
+            .encryption_context("purpose", "pair")
+            .send()
+            .await
+            .sdk()?;
+        assert_eq!(pair.key_id(), sym.arn());
+        assert_eq!(pair.key_pair_spec(), Some(&DataKeyPairSpec::EccNistP256));
+        let private = file("pair.der", bytes(pair.private_key_plaintext()))?;
+        assert_eq!(
+            openssl(&["pkey", "-inform", "DER", "-in", &private, "-pubout", "-outform", "DER"])?,
+            bytes(pair.public_key())
+        );
+        let opened = admin
+            .decrypt()
+            .ciphertext_blob(pair.private_key_ciphertext_blob().expect("a blob").clone())
+            .encryption_context("purpose", "pair")
+            .send()
+            .await
+            .sdk()?;
+        assert_eq!(bytes(opened.plaintext()), bytes(pair.private_key_plaintext()));
+        let bare = admin
+            .generate_data_key_pair_without_plaintext()
+            .key_id(sym.key_id())
+            .key_pair_spec(DataKeyPairSpec::Rsa2048)
+            .send()
+            .await
+            .sdk()?;
+        let opened = admin
+            .decrypt()
+            .ciphertext_blob(bare.private_key_ciphertext_blob().expect("a blob").clone())
+            .send()
+            .await
+            .sdk()?;
+        let private = file("bare.der", bytes(opened.plaintext()))?;
+        assert_eq!(
+            openssl(&["pkey", "-inform", "DER", "-in", &private, "-pubout", "-outform", "DER"])?,
+            bytes(bare.public_key())
+        );
+
+        // DeriveSharedSecret: the secret openssl derives on the peer's side.
+        let md = create(KeySpec::EccNistP256, KeyUsageType::KeyAgreement).await?;
+        assert_eq!(md.key_agreement_algorithms(), [KeyAgreementAlgorithmSpec::Ecdh]);
+        let public = admin.get_public_key().key_id(md.key_id()).send().await.sdk()?;
+        let ours = file("ours.der", bytes(public.public_key()))?;
+        let peer = dir.join("peer.pem").display().to_string();
+        openssl(&["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-out", &peer])?;
+        let peer_der = openssl(&["pkey", "-in", &peer, "-pubout", "-outform", "DER"])?;
+        let expected = openssl(&["pkeyutl", "-derive", "-inkey", &peer, "-peerkey", &ours, "-peerform", "DER"])?;
+        let derived = admin
+            .derive_shared_secret()
+            .key_id(md.key_id())
+            .key_agreement_algorithm(KeyAgreementAlgorithmSpec::Ecdh)
+            .public_key(Blob::new(peer_der))
+            .send()
+            .await
+            .sdk()?;
+        assert_eq!(bytes(derived.shared_secret()), expected);
+        assert_eq!(derived.key_origin(), Some(&OriginType::AwsKms));
+        assert_eq!(derived.key_agreement_algorithm(), Some(&KeyAgreementAlgorithmSpec::Ecdh));
+
+        // Keys used for what their usage does not allow: the SDK's typed variants.
+        let wrong = service_error(
+            admin
+                .sign()
+                .key_id(&hmac_key)
+                .message(Blob::new(message.clone()))
+                .signing_algorithm(SigningAlgorithmSpec::EcdsaSha256)
+                .send()
+                .await,
+        );
+        assert!(matches!(wrong, SignError::InvalidKeyUsageException(_)), "{wrong:?}");
+        let wrong = service_error(
+            admin
+                .derive_shared_secret()
+                .key_id(sym.key_id())
+                .key_agreement_algorithm(KeyAgreementAlgorithmSpec::Ecdh)
+                .public_key(Blob::new(bytes(public.public_key()).to_vec()))
+                .send()
+                .await,
+        );
+        assert!(
+            matches!(wrong, DeriveSharedSecretError::InvalidKeyUsageException(_)),
+            "{wrong:?}"
+        );
+        Ok(())
+    })?;
+    server.shutdown();
+    server.wait()?;
+    Ok(())
+});

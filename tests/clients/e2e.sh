@@ -6,7 +6,7 @@
 #        AWS_SECRET_ACCESS_KEY=... AWS_DEFAULT_REGION=... tests/clients/e2e.sh
 # (the endpoint may also be the first argument). The server should be fresh: the script
 # creates its own keys and alias, but expects the alias name to be free. Needs `aws` (v1) on
-# PATH, bash and coreutils; not jq: values are picked with --query and --output text.
+# PATH, bash, coreutils and openssl; not jq: values are picked with --query and --output text.
 # tests/aws_clients.rs runs it against a server on a throwaway token.
 set -euo pipefail
 
@@ -217,6 +217,58 @@ expect "cancel-key-deletion" "$KEY2_ARN" \
     "$(kms cancel-key-deletion --key-id "$KEY2_ID" --query KeyId)"
 expect "describe-key: after cancel" "Disabled" \
     "$(kms describe-key --key-id "$KEY2_ID" --query KeyMetadata.KeyState)"
+
+# --- asymmetric keys: sign, verify, get-public-key (the signature checked by openssl)
+OUT=$(kms create-key --key-spec ECC_NIST_P256 --key-usage SIGN_VERIFY \
+    --query 'KeyMetadata.[KeyId,Arn,KeySpec,KeyUsage]')
+read -r SIGN_ID SIGN_ARN SIGN_SPEC SIGN_USAGE <<<"$OUT"
+expect "create-key ECC_NIST_P256: spec and usage" "ECC_NIST_P256 SIGN_VERIFY" \
+    "$SIGN_SPEC $SIGN_USAGE"
+expect "describe-key: SigningAlgorithms" "ECDSA_SHA_256" \
+    "$(kms describe-key --key-id "$SIGN_ID" --query 'KeyMetadata.SigningAlgorithms')"
+OUT=$(kms get-public-key --key-id "$SIGN_ID" \
+    --query '[KeyId,KeySpec,KeyUsage,PublicKey]')
+read -r PK_KEY PK_SPEC PK_USAGE PK <<<"$OUT"
+expect "get-public-key" "$SIGN_ARN ECC_NIST_P256 SIGN_VERIFY" "$PK_KEY $PK_SPEC $PK_USAGE"
+b64file "$WORK/pub.der" "$PK"
+OUT=$(kms sign --key-id "$SIGN_ID" --message "fileb://$WORK/plain" \
+    --message-type RAW --signing-algorithm ECDSA_SHA_256 \
+    --query '[KeyId,SigningAlgorithm,Signature]')
+read -r SIG_KEY SIG_ALG SIG <<<"$OUT"
+expect "sign" "$SIGN_ARN ECDSA_SHA_256" "$SIG_KEY $SIG_ALG"
+b64file "$WORK/sig" "$SIG"
+expect "sign: openssl verifies the signature over get-public-key's key" "Verified OK" \
+    "$(openssl dgst -sha256 -verify "$WORK/pub.der" -keyform DER -signature "$WORK/sig" \
+        "$WORK/plain")"
+expect "verify" "True${TAB}ECDSA_SHA_256" \
+    "$(kms verify --key-id "$SIGN_ID" --message "fileb://$WORK/plain" \
+        --signature "fileb://$WORK/sig" --signing-algorithm ECDSA_SHA_256 \
+        --query '[SignatureValid,SigningAlgorithm]')"
+printf 'another message' >"$WORK/other"
+expect_error "verify of another message" KMSInvalidSignatureException Verify "" -- \
+    verify --key-id "$SIGN_ID" --message "fileb://$WORK/other" \
+    --signature "fileb://$WORK/sig" --signing-algorithm ECDSA_SHA_256
+expect_error "sign with a symmetric key" InvalidKeyUsageException Sign \
+    "$KEY_ARN key usage is ENCRYPT_DECRYPT which is not valid for this operation." -- \
+    sign --key-id "$KEY_ID" --message "fileb://$WORK/plain" --signing-algorithm ECDSA_SHA_256
+
+# --- HMAC keys: generate-mac, verify-mac
+MAC_ID=$(kms create-key --key-spec HMAC_256 --key-usage GENERATE_VERIFY_MAC \
+    --query KeyMetadata.KeyId)
+expect "describe-key: MacAlgorithms" "HMAC_SHA_256" \
+    "$(kms describe-key --key-id "$MAC_ID" --query 'KeyMetadata.MacAlgorithms')"
+OUT=$(kms generate-mac --key-id "$MAC_ID" --message "fileb://$WORK/plain" \
+    --mac-algorithm HMAC_SHA_256 --query '[MacAlgorithm,Mac]')
+read -r MAC_ALG MAC <<<"$OUT"
+expect "generate-mac: MacAlgorithm" "HMAC_SHA_256" "$MAC_ALG"
+b64file "$WORK/mac" "$MAC"
+expect "generate-mac: length" 32 "$(wc -c <"$WORK/mac" | tr -d ' ')"
+expect "verify-mac" "True" \
+    "$(kms verify-mac --key-id "$MAC_ID" --message "fileb://$WORK/plain" \
+        --mac-algorithm HMAC_SHA_256 --mac "fileb://$WORK/mac" --query MacValid)"
+expect_error "verify-mac of another message" KMSInvalidMacException VerifyMac "" -- \
+    verify-mac --key-id "$MAC_ID" --message "fileb://$WORK/other" \
+    --mac-algorithm HMAC_SHA_256 --mac "fileb://$WORK/mac"
 
 # --- errors: an unknown key; a wrong secret; an unknown access key
 UNKNOWN=00000000-0000-4000-8000-000000000000

@@ -18,6 +18,8 @@ import uuid
 import boto3
 import botocore.config
 from botocore.exceptions import ClientError
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding
 
 ENDPOINT = sys.argv[1] if len(sys.argv) > 1 else os.environ["LOCKBOX_ENDPOINT_URL"]
 REGION = os.environ["AWS_DEFAULT_REGION"]
@@ -319,7 +321,263 @@ def main():
         "list_keys",
     )
 
+    asymmetric(kms, key_id, key_arn)
+
     print(f"e2e_boto3.py: {checks} checks passed")
+
+
+DER = serialization.Encoding.DER
+SPKI = serialization.PublicFormat.SubjectPublicKeyInfo
+HASHES = {"SHA_256": hashes.SHA256(), "SHA_384": hashes.SHA384(), "SHA_512": hashes.SHA512()}
+
+
+def create(kms, spec, usage):
+    """CreateKey of `spec` and `usage`; checks the metadata names them. Returns it."""
+    meta = call(kms, "create_key", KeySpec=spec, KeyUsage=usage)["KeyMetadata"]
+    expect(f"create_key {spec} {usage}", (spec, usage), (meta["KeySpec"], meta["KeyUsage"]))
+    return meta
+
+
+def public_key(kms, meta, usage, algorithms_member):
+    """GetPublicKey, loaded by `cryptography`; checks its spec, usage and algorithm list."""
+    out = call(kms, "get_public_key", KeyId=meta["KeyId"])
+    expect(
+        f"get_public_key {meta['KeySpec']}",
+        (meta["Arn"], meta["KeySpec"], usage, meta[algorithms_member]),
+        (out["KeyId"], out["KeySpec"], out["KeyUsage"], out[algorithms_member]),
+    )
+    return serialization.load_der_public_key(out["PublicKey"])
+
+
+def check_signature(public, algorithm, signature, message):
+    """Verifies with `cryptography`, which raises InvalidSignature if it does not hold."""
+    family, _, rest = algorithm.partition("_SHA_")
+    digest = HASHES["SHA_" + rest]
+    if family == "ECDSA":
+        public.verify(signature, message, ec.ECDSA(digest))
+    elif family == "RSASSA_PSS":
+        # AWS KMS's PSS salt is as long as the digest.
+        pss = padding.PSS(mgf=padding.MGF1(digest), salt_length=digest.digest_size)
+        public.verify(signature, message, pss, digest)
+    else:
+        public.verify(signature, message, padding.PKCS1v15(), digest)
+
+
+def asymmetric(kms, symmetric_key_id, symmetric_key_arn):
+    """Every operation of asymmetric, HMAC and key-agreement keys, checked by `cryptography`."""
+    message = b"pay 100 to alice \x00\xff"
+
+    # Sign (RAW and DIGEST) and Verify; each signature verified by cryptography
+    for spec, algorithm in [
+        ("ECC_NIST_P256", "ECDSA_SHA_256"),
+        ("ECC_NIST_P384", "ECDSA_SHA_384"),
+        ("ECC_SECG_P256K1", "ECDSA_SHA_256"),
+        ("RSA_2048", "RSASSA_PSS_SHA_256"),
+        ("RSA_2048", "RSASSA_PKCS1_V1_5_SHA_384"),
+    ]:
+        meta = create(kms, spec, "SIGN_VERIFY")
+        expect(f"{spec}: no EncryptionAlgorithms", False, "EncryptionAlgorithms" in meta)
+        public = public_key(kms, meta, "SIGN_VERIFY", "SigningAlgorithms")
+        name = f"{spec} {algorithm}"
+        signed = call(
+            kms, "sign", KeyId=meta["KeyId"], Message=message, SigningAlgorithm=algorithm
+        )
+        expect(
+            f"sign {name}", (meta["Arn"], algorithm), (signed["KeyId"], signed["SigningAlgorithm"])
+        )
+        check_signature(public, algorithm, signed["Signature"], message)
+        expect(f"sign {name}: cryptography verifies", True, True)
+        digest = hashes.Hash(HASHES["SHA_" + algorithm.partition("_SHA_")[2]])
+        digest.update(message)
+        signed_digest = call(
+            kms,
+            "sign",
+            KeyId=meta["KeyId"],
+            Message=digest.finalize(),
+            MessageType="DIGEST",
+            SigningAlgorithm=algorithm,
+        )
+        check_signature(public, algorithm, signed_digest["Signature"], message)
+        expect(f"sign {name} DIGEST: cryptography verifies", True, True)
+        verified = call(
+            kms,
+            "verify",
+            KeyId=meta["KeyId"],
+            Message=message,
+            Signature=signed_digest["Signature"],
+            SigningAlgorithm=algorithm,
+        )
+        expect(
+            f"verify {name}",
+            (meta["Arn"], True, algorithm),
+            (verified["KeyId"], verified["SignatureValid"], verified["SigningAlgorithm"]),
+        )
+        expect_error(
+            f"verify {name}: another message",
+            "KMSInvalidSignatureException",
+            "",
+            kms,
+            "verify",
+            KeyId=meta["KeyId"],
+            Message=b"pay 900 to mallory",
+            Signature=signed["Signature"],
+            SigningAlgorithm=algorithm,
+        )
+
+    # RSA Encrypt with cryptography (the public key from GetPublicKey), Decrypt by the server
+    meta = create(kms, "RSA_2048", "ENCRYPT_DECRYPT")
+    public = public_key(kms, meta, "ENCRYPT_DECRYPT", "EncryptionAlgorithms")
+    for algorithm, digest in [
+        ("RSAES_OAEP_SHA_256", hashes.SHA256()),
+        ("RSAES_OAEP_SHA_1", hashes.SHA1()),
+    ]:
+        oaep = padding.OAEP(mgf=padding.MGF1(digest), algorithm=digest, label=None)
+        ciphertext = public.encrypt(message, oaep)
+        opened = call(
+            kms,
+            "decrypt",
+            CiphertextBlob=ciphertext,
+            KeyId=meta["KeyId"],
+            EncryptionAlgorithm=algorithm,
+        )
+        expect(
+            f"decrypt {algorithm} of cryptography's ciphertext",
+            (message, meta["Arn"], algorithm),
+            (opened["Plaintext"], opened["KeyId"], opened["EncryptionAlgorithm"]),
+        )
+
+    # GenerateMac and VerifyMac
+    meta = create(kms, "HMAC_256", "GENERATE_VERIFY_MAC")
+    expect("create_key HMAC_256: MacAlgorithms", ["HMAC_SHA_256"], meta["MacAlgorithms"])
+    made = call(
+        kms, "generate_mac", KeyId=meta["KeyId"], Message=message, MacAlgorithm="HMAC_SHA_256"
+    )
+    expect(
+        "generate_mac",
+        (meta["Arn"], "HMAC_SHA_256", 32),
+        (made["KeyId"], made["MacAlgorithm"], len(made["Mac"])),
+    )
+    checked = call(
+        kms,
+        "verify_mac",
+        KeyId=meta["KeyId"],
+        Message=message,
+        MacAlgorithm="HMAC_SHA_256",
+        Mac=made["Mac"],
+    )
+    expect("verify_mac", (meta["Arn"], True), (checked["KeyId"], checked["MacValid"]))
+    expect_error(
+        "verify_mac: another message",
+        "KMSInvalidMacException",
+        "",
+        kms,
+        "verify_mac",
+        KeyId=meta["KeyId"],
+        Message=b"another message",
+        MacAlgorithm="HMAC_SHA_256",
+        Mac=made["Mac"],
+    )
+    hmac_arn = meta["Arn"]
+
+    # GenerateDataKeyPair(WithoutPlaintext): the PKCS#8 loads and matches the public key;
+    # Decrypt opens the blob with the same context
+    context = {"purpose": "pair"}
+    for spec in ["ECC_NIST_P256", "RSA_2048"]:
+        pair = call(
+            kms,
+            "generate_data_key_pair",
+            KeyId=symmetric_key_id,
+            KeyPairSpec=spec,
+            EncryptionContext=context,
+        )
+        expect(
+            f"generate_data_key_pair {spec}",
+            (symmetric_key_arn, spec),
+            (pair["KeyId"], pair["KeyPairSpec"]),
+        )
+        private = serialization.load_der_private_key(pair["PrivateKeyPlaintext"], password=None)
+        expect(
+            f"generate_data_key_pair {spec}: the PKCS#8 holds the public key",
+            pair["PublicKey"],
+            private.public_key().public_bytes(DER, SPKI),
+        )
+        opened = call(
+            kms,
+            "decrypt",
+            CiphertextBlob=pair["PrivateKeyCiphertextBlob"],
+            EncryptionContext=context,
+        )
+        expect(
+            f"generate_data_key_pair {spec}: Decrypt opens the blob",
+            pair["PrivateKeyPlaintext"],
+            opened["Plaintext"],
+        )
+        bare = call(
+            kms,
+            "generate_data_key_pair_without_plaintext",
+            KeyId=symmetric_key_id,
+            KeyPairSpec=spec,
+            EncryptionContext=context,
+        )
+        expect(
+            f"generate_data_key_pair_without_plaintext {spec}: no plaintext",
+            False,
+            "PrivateKeyPlaintext" in bare,
+        )
+        opened = call(
+            kms,
+            "decrypt",
+            CiphertextBlob=bare["PrivateKeyCiphertextBlob"],
+            EncryptionContext=context,
+        )
+        private = serialization.load_der_private_key(opened["Plaintext"], password=None)
+        expect(
+            f"generate_data_key_pair_without_plaintext {spec}: the blob holds its private key",
+            bare["PublicKey"],
+            private.public_key().public_bytes(DER, SPKI),
+        )
+
+    # DeriveSharedSecret: the secret cryptography computes on the peer's side
+    for spec, curve in [("ECC_NIST_P256", ec.SECP256R1()), ("ECC_NIST_P384", ec.SECP384R1())]:
+        meta = create(kms, spec, "KEY_AGREEMENT")
+        ours = public_key(kms, meta, "KEY_AGREEMENT", "KeyAgreementAlgorithms")
+        peer = ec.generate_private_key(curve)
+        derived = call(
+            kms,
+            "derive_shared_secret",
+            KeyId=meta["KeyId"],
+            KeyAgreementAlgorithm="ECDH",
+            PublicKey=peer.public_key().public_bytes(DER, SPKI),
+        )
+        expect(
+            f"derive_shared_secret {spec}",
+            (meta["Arn"], "ECDH", "AWS_KMS", peer.exchange(ec.ECDH(), ours)),
+            tuple(
+                derived[m] for m in ("KeyId", "KeyAgreementAlgorithm", "KeyOrigin", "SharedSecret")
+            ),
+        )
+
+    # A key used for what its usage does not allow: InvalidKeyUsageException
+    expect_error(
+        "sign with a symmetric key",
+        "InvalidKeyUsageException",
+        f"{symmetric_key_arn} key usage is ENCRYPT_DECRYPT which is not valid for this operation.",
+        kms,
+        "sign",
+        KeyId=symmetric_key_id,
+        Message=message,
+        SigningAlgorithm="ECDSA_SHA_256",
+    )
+    expect_error(
+        "sign with an HMAC key",
+        "InvalidKeyUsageException",
+        f"{hmac_arn} key usage is GENERATE_VERIFY_MAC which is not valid for this operation.",
+        kms,
+        "sign",
+        KeyId=hmac_arn,
+        Message=message,
+        SigningAlgorithm="ECDSA_SHA_256",
+    )
 
 
 if __name__ == "__main__":
