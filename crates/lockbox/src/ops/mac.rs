@@ -13,7 +13,7 @@ impl Engine {
         call: &mut Call<'_>,
         req: GenerateMacRequest,
     ) -> Result<GenerateMacResponse, KmsError> {
-        super::sign::check_message_len(&req.message)?;
+        check_message_len(&req.message)?;
         check_grant_tokens(&req.grant_tokens)?;
         let auth = self.mac_key(call, Action::GenerateMac, &req.key_id, req.mac_algorithm)?;
         let mac = self.with_current_material("generate mac", &auth, |kind, m| {
@@ -36,7 +36,7 @@ impl Engine {
         call: &mut Call<'_>,
         req: VerifyMacRequest,
     ) -> Result<VerifyMacResponse, KmsError> {
-        super::sign::check_message_len(&req.message)?;
+        check_message_len(&req.message)?;
         check_grant_tokens(&req.grant_tokens)?;
         let auth = self.mac_key(call, Action::VerifyMac, &req.key_id, req.mac_algorithm)?;
         let valid = self.with_current_material("verify mac", &auth, |kind, m| {
@@ -93,5 +93,46 @@ impl Engine {
             ));
         }
         Ok(auth)
+    }
+}
+
+/// Refuses a GenerateMac or VerifyMac message outside 1..=4096 bytes, as the wire decoder
+/// does: an engine embedded without it (the local CLI) is held to the same bounds.
+fn check_message_len(message: &Plaintext) -> Result<(), KmsError> {
+    let n = message.len();
+    if n == 0 || n > MAX_MESSAGE_LEN {
+        return Err(KmsError::validation(format!(
+            "1 validation error detected: Value at 'message' failed to satisfy constraint: \
+             Member must have length between 1 and {MAX_MESSAGE_LEN} (it has {n} bytes)"
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_must_have_1_to_4096_bytes() {
+        for n in [1, MAX_MESSAGE_LEN] {
+            assert!(
+                check_message_len(&Plaintext::new(vec![1; n])).is_ok(),
+                "{n}"
+            );
+        }
+        for n in [0, MAX_MESSAGE_LEN + 1] {
+            let e = check_message_len(&Plaintext::new(vec![1; n]))
+                .err()
+                .unwrap();
+            assert_eq!(e.kind(), ErrorKind::Validation);
+            assert_eq!(
+                e.message(),
+                format!(
+                    "1 validation error detected: Value at 'message' failed to satisfy \
+                     constraint: Member must have length between 1 and 4096 (it has {n} bytes)"
+                )
+            );
+        }
     }
 }

@@ -20,7 +20,6 @@ impl Engine {
         call: &mut Call<'_>,
         req: SignRequest,
     ) -> Result<SignResponse, KmsError> {
-        check_message_len(&req.message)?;
         check_grant_tokens(&req.grant_tokens)?;
         let message_type = req.message_type.unwrap_or(MessageType::Raw);
         let auth = self.key_of_usage(
@@ -51,7 +50,6 @@ impl Engine {
         call: &mut Call<'_>,
         req: VerifyRequest,
     ) -> Result<VerifyResponse, KmsError> {
-        check_message_len(&req.message)?;
         check_grant_tokens(&req.grant_tokens)?;
         let message_type = req.message_type.unwrap_or(MessageType::Raw);
         let auth = self.key_of_usage(
@@ -164,19 +162,6 @@ fn digest_len(algorithm: SigningAlgorithm) -> Option<usize> {
     }
 }
 
-/// Refuses a Sign, Verify, GenerateMac or VerifyMac message outside 1..=4096 bytes, as the
-/// wire codec refuses it on the way in (a local caller has no codec in front of the engine).
-pub(super) fn check_message_len(message: &Plaintext) -> Result<(), KmsError> {
-    let n = message.len();
-    if n == 0 || n > MAX_MESSAGE_LEN {
-        return Err(KmsError::validation(format!(
-            "1 validation error detected: Value at 'message' failed to satisfy constraint: \
-             Member must have length between 1 and {MAX_MESSAGE_LEN} (it has {n} bytes)"
-        )));
-    }
-    Ok(())
-}
-
 /// The digest a key kind signs: the RAW message hashed with the algorithm's hash function,
 /// or the DIGEST given, which must have that function's length.
 fn digest(
@@ -228,29 +213,6 @@ mod tests {
         )?;
         assert_eq!((d.len(), d[0], d[63]), (64, 0xdd, 0x9f));
         Ok(())
-    }
-
-    #[test]
-    fn messages_must_have_1_to_4096_bytes() {
-        for n in [1, MAX_MESSAGE_LEN] {
-            assert!(
-                check_message_len(&Plaintext::new(vec![1; n])).is_ok(),
-                "{n}"
-            );
-        }
-        for n in [0, MAX_MESSAGE_LEN + 1] {
-            let e = check_message_len(&Plaintext::new(vec![1; n]))
-                .err()
-                .unwrap();
-            assert_eq!(e.kind(), ErrorKind::Validation);
-            assert_eq!(
-                e.message(),
-                format!(
-                    "1 validation error detected: Value at 'message' failed to satisfy \
-                     constraint: Member must have length between 1 and 4096 (it has {n} bytes)"
-                )
-            );
-        }
     }
 
     #[test]
