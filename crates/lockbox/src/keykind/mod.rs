@@ -23,6 +23,7 @@ mod ecc;
 mod hmac;
 mod pairs;
 mod rsa;
+mod signatures;
 mod symmetric;
 
 pub(crate) use ecc::ECC;
