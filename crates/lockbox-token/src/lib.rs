@@ -54,4 +54,4 @@ pub use token::{
     PRIVATE_KEY_USAGES, PUBLIC_KEY_USAGES, RSA_PUBLIC_EXPONENT, RsaBits, RsaPurpose,
     SECRET_KEY_USAGES, SecretKeyTemplate, Token, TokenDescription, Usage, Usages, ValueAccess,
 };
-pub use token::{ec_public_key_info, rsa_public_key_info};
+pub use token::{SignatureHash, SignatureScheme, ec_public_key_info, rsa_public_key_info};

@@ -24,9 +24,11 @@ use crate::module::{self, Module};
 
 mod audit_key;
 mod public_key;
+mod sign;
 mod template;
 pub use audit_key::HMAC_SHA256_LEN;
 pub use public_key::{ec_public_key_info, rsa_public_key_info};
+pub use sign::{SignatureHash, SignatureScheme};
 pub use template::{
     Curve, EcPurpose, HmacDigest, KeyPairObjects, KeyPairTemplate, PRIVATE_KEY_USAGES,
     PUBLIC_KEY_USAGES, RSA_PUBLIC_EXPONENT, RsaBits, RsaPurpose, SECRET_KEY_USAGES,
