@@ -101,3 +101,219 @@ token_test!(fn get_public_key_on_symmetric_and_hmac_keys_is_unsupported(t) {
     assert_eq!(kind(e.get_public_key(GetPublicKeyRequest::new(k.key_id))), ErrorKind::Disabled);
     Ok(())
 });
+
+fn pt(b: &[u8]) -> Plaintext {
+    Plaintext::copy_from(b)
+}
+
+/// The SIGN_VERIFY key specs and the algorithms AWS allows for each.
+fn signing_keys() -> Vec<(KeySpec, Vec<SigningAlgorithm>)> {
+    use SigningAlgorithm::*;
+    let rsa = vec![
+        RsassaPssSha256,
+        RsassaPssSha384,
+        RsassaPssSha512,
+        RsassaPkcs1V15Sha256,
+        RsassaPkcs1V15Sha384,
+        RsassaPkcs1V15Sha512,
+    ];
+    vec![
+        (KeySpec::Rsa2048, rsa.clone()),
+        (KeySpec::Rsa3072, rsa.clone()),
+        (KeySpec::Rsa4096, rsa),
+        (KeySpec::EccNistP256, vec![EcdsaSha256]),
+        (KeySpec::EccNistP384, vec![EcdsaSha384]),
+        (KeySpec::EccNistP521, vec![EcdsaSha512]),
+        (KeySpec::EccSecgP256k1, vec![EcdsaSha256]),
+    ]
+}
+
+/// The digest of `message` under `algorithm`'s hash, computed here with RustCrypto's sha2.
+fn hash(algorithm: SigningAlgorithm, message: &[u8]) -> Vec<u8> {
+    use sha2::Digest;
+    let name = algorithm.as_str();
+    if name.ends_with("256") {
+        sha2::Sha256::digest(message).to_vec()
+    } else if name.ends_with("384") {
+        sha2::Sha384::digest(message).to_vec()
+    } else {
+        sha2::Sha512::digest(message).to_vec()
+    }
+}
+
+fn sign(
+    e: &impl Kms,
+    key: impl Into<KeyRef>,
+    algorithm: SigningAlgorithm,
+    message_type: MessageType,
+    message: &[u8],
+) -> Result<SignResponse, KmsError> {
+    e.sign(SignRequest::new(key, pt(message), algorithm).with_message_type(message_type))
+}
+
+fn verify(
+    e: &impl Kms,
+    key: impl Into<KeyRef>,
+    algorithm: SigningAlgorithm,
+    message_type: MessageType,
+    message: &[u8],
+    signature: &[u8],
+) -> Result<VerifyResponse, KmsError> {
+    e.verify(
+        VerifyRequest::new(key, pt(message), signature.to_vec(), algorithm)
+            .with_message_type(message_type),
+    )
+}
+
+const INVALID_SIGNATURE: &str =
+    "The signature is not valid for this message, key and signing algorithm.";
+
+/// A Verify that must fail as a bad signature does.
+fn assert_invalid(r: Result<VerifyResponse, KmsError>, what: &str) {
+    let x = err(r);
+    assert_eq!(
+        (x.kind(), x.message()),
+        (ErrorKind::KmsInvalidSignature, INVALID_SIGNATURE),
+        "{what}"
+    );
+}
+
+token_test!(fn every_spec_algorithm_and_message_type_signs_and_verifies_inside_and_outside(t) {
+    let e = engine(t)?;
+    let mut message = vec![0u8; 300];
+    e.token().random(&mut message)?;
+    for (spec, algorithms) in signing_keys() {
+        let md = create(&e, spec, KeyUsage::SignVerify)?;
+        assert_eq!(md.signing_algorithms, algorithms, "{spec}");
+        let spki = e.get_public_key(GetPublicKeyRequest::new(md.key_id))?.public_key;
+        for a in algorithms {
+            for mt in [MessageType::Raw, MessageType::Digest] {
+                let input = match mt {
+                    MessageType::Raw => message.clone(),
+                    _ => hash(a, &message),
+                };
+                let s = sign(&e, md.key_id, a, mt, &input)?;
+                assert_eq!((s.key_id.clone(), s.signing_algorithm), (md.arn.clone(), a));
+                let what = format!("{spec} {a} {mt}");
+                // Outside: cryptography, over GetPublicKey's SPKI.
+                assert!(oracle::verifies(t.dir(), &spki, a.as_str(), mt.as_str(), &input, &s.signature)?, "{what}");
+                // Inside, as given and in the other message type (a RAW message's signature
+                // is its digest's signature).
+                let v = verify(&e, md.key_id, a, mt, &input, &s.signature)?;
+                assert_eq!((v.key_id, v.signature_valid, v.signing_algorithm), (md.arn.clone(), true, a), "{what}");
+                verify(&e, md.key_id, a, MessageType::Digest, &hash(a, &message), &s.signature)?;
+                if mt == MessageType::Digest {
+                    verify(&e, md.key_id, a, MessageType::Raw, &message, &s.signature)?;
+                }
+            }
+        }
+    }
+    Ok(())
+});
+
+token_test!(fn verify_of_anything_changed_is_kms_invalid_signature(t) {
+    let e = engine(t)?;
+    use SigningAlgorithm::*;
+    for (spec, a, other_a) in [
+        (KeySpec::Rsa2048, RsassaPssSha256, RsassaPkcs1V15Sha256),
+        (KeySpec::Rsa2048, RsassaPkcs1V15Sha384, RsassaPssSha384),
+        (KeySpec::EccNistP256, EcdsaSha256, EcdsaSha256),
+        (KeySpec::EccNistP521, EcdsaSha512, EcdsaSha512),
+    ] {
+        let k = create(&e, spec, KeyUsage::SignVerify)?.key_id;
+        let other = create(&e, spec, KeyUsage::SignVerify)?.key_id;
+        let s = sign(&e, k, a, MessageType::Raw, b"pay 10")?.signature;
+        verify(&e, k, a, MessageType::Raw, b"pay 10", &s)?;
+        assert_invalid(verify(&e, k, a, MessageType::Raw, b"pay 11", &s), "changed message");
+        let mut changed = s.clone();
+        let n = changed.len();
+        changed[n / 2] ^= 0x40;
+        assert_invalid(verify(&e, k, a, MessageType::Raw, b"pay 10", &changed), "changed signature");
+        assert_invalid(verify(&e, k, a, MessageType::Raw, b"pay 10", &s[..n - 1]), "truncated signature");
+        assert_invalid(verify(&e, k, a, MessageType::Raw, b"pay 10", &[0x30, 0x00]), "malformed signature");
+        assert_invalid(verify(&e, other, a, MessageType::Raw, b"pay 10", &s), "other key");
+        if other_a != a {
+            assert_invalid(verify(&e, k, other_a, MessageType::Raw, b"pay 10", &s), "other algorithm");
+        }
+        // The message as a digest of itself is another message.
+        let d = hash(a, b"pay 10");
+        assert_invalid(verify(&e, k, a, MessageType::Raw, &d, &s), "digest taken as RAW");
+    }
+    Ok(())
+});
+
+token_test!(fn bad_requests_get_aws_errors(t) {
+    let e = engine(t)?;
+    use SigningAlgorithm::*;
+    let p256 = create(&e, KeySpec::EccNistP256, KeyUsage::SignVerify)?;
+    let rsa_sign = create(&e, KeySpec::Rsa2048, KeyUsage::SignVerify)?;
+    let rsa_enc = create(&e, KeySpec::Rsa2048, KeyUsage::EncryptDecrypt)?;
+    let ecdh = create(&e, KeySpec::EccNistP384, KeyUsage::KeyAgreement)?;
+    let hmac = create(&e, KeySpec::Hmac256, KeyUsage::GenerateVerifyMac)?;
+    let sym = e.create_key(CreateKeyRequest::new())?.key_metadata;
+    let raw = MessageType::Raw;
+
+    // An algorithm the key's spec does not allow.
+    for (key, a, allowed) in [
+        (&p256, EcdsaSha384, "ECDSA_SHA_256"),
+        (&p256, RsassaPssSha256, "ECDSA_SHA_256"),
+        (&rsa_sign, EcdsaSha256, "RSASSA_PSS_SHA_256, RSASSA_PSS_SHA_384, RSASSA_PSS_SHA_512, RSASSA_PKCS1_V1_5_SHA_256, RSASSA_PKCS1_V1_5_SHA_384, RSASSA_PKCS1_V1_5_SHA_512"),
+    ] {
+        let expected = format!(
+            "Signing algorithm {a} is not valid for {}, whose key spec is {}; it supports {allowed}.",
+            key.arn, key.key_spec
+        );
+        let x = err(sign(&e, key.key_id, a, raw, b"m"));
+        assert_eq!((x.kind(), x.message()), (ErrorKind::InvalidKeyUsage, expected.as_str()));
+        let x = err(verify(&e, key.key_id, a, raw, b"m", b"sig"));
+        assert_eq!((x.kind(), x.message()), (ErrorKind::InvalidKeyUsage, expected.as_str()));
+    }
+    // A key whose usage is not SIGN_VERIFY, for Sign and Verify.
+    for key in [&rsa_enc, &ecdh, &hmac, &sym] {
+        let expected = format!(
+            "{} key usage is {} which is not valid for this operation.",
+            key.arn, key.key_usage
+        );
+        let x = err(sign(&e, key.key_id, RsassaPssSha256, raw, b"m"));
+        assert_eq!((x.kind(), x.message()), (ErrorKind::InvalidKeyUsage, expected.as_str()), "{}", key.key_spec);
+        let x = err(verify(&e, key.key_id, EcdsaSha384, raw, b"m", b"s"));
+        assert_eq!((x.kind(), x.message()), (ErrorKind::InvalidKeyUsage, expected.as_str()), "{}", key.key_spec);
+    }
+    // A SIGN_VERIFY key used to encrypt.
+    for key in [&rsa_sign, &p256] {
+        let x = err(e.encrypt(EncryptRequest::new(key.key_id, pt(b"secret"))));
+        assert_eq!(x.kind(), ErrorKind::InvalidKeyUsage, "{}: {}", key.key_spec, x.message());
+    }
+    // A digest of the wrong length, an over-long or empty message, an empty signature.
+    let x = err(sign(&e, p256.key_id, EcdsaSha256, MessageType::Digest, &[1; 48]));
+    assert_eq!(
+        (x.kind(), x.message()),
+        (ErrorKind::Validation, "Digest is invalid length for algorithm ECDSA_SHA_256: it has 48 bytes, the algorithm's digest has 32.")
+    );
+    let x = err(verify(&e, rsa_sign.key_id, RsassaPssSha512, MessageType::Digest, &[1; 32], b"s"));
+    assert_eq!(x.kind(), ErrorKind::Validation);
+    let x = err(sign(&e, p256.key_id, EcdsaSha256, raw, &[1; 4097]));
+    assert_eq!(
+        (x.kind(), x.message()),
+        (ErrorKind::Validation, "1 validation error detected: Value at 'message' failed to satisfy constraint: Member must have length between 1 and 4096 (it has 4097 bytes)")
+    );
+    sign(&e, p256.key_id, EcdsaSha256, raw, &[1; 4096])?;
+    assert_eq!(kind(sign(&e, p256.key_id, EcdsaSha256, raw, &[])), ErrorKind::Validation);
+    assert_eq!(kind(verify(&e, p256.key_id, EcdsaSha256, raw, &[1; 4097], b"s")), ErrorKind::Validation);
+    let x = err(verify(&e, p256.key_id, EcdsaSha256, raw, b"m", &[]));
+    assert_eq!(
+        (x.kind(), x.message()),
+        (ErrorKind::Validation, "1 validation error detected: Value at 'signature' failed to satisfy constraint: Member must have length between 1 and 6144 (it has 0 bytes)")
+    );
+    assert_eq!(kind(sign(&e, p256.key_id, EcdsaSha256, MessageType::ExternalMu, &[1; 64])), ErrorKind::Validation);
+    // A disabled key, and one pending deletion.
+    let s = sign(&e, p256.key_id, EcdsaSha256, raw, b"m")?.signature;
+    e.disable_key(DisableKeyRequest::new(p256.key_id))?;
+    assert_eq!(kind(sign(&e, p256.key_id, EcdsaSha256, raw, b"m")), ErrorKind::Disabled);
+    assert_eq!(kind(verify(&e, p256.key_id, EcdsaSha256, raw, b"m", &s)), ErrorKind::Disabled);
+    e.enable_key(EnableKeyRequest::new(p256.key_id))?;
+    verify(&e, p256.key_id, EcdsaSha256, raw, b"m", &s)?;
+    e.schedule_key_deletion(ScheduleKeyDeletionRequest::new(p256.key_id))?;
+    assert_eq!(kind(sign(&e, p256.key_id, EcdsaSha256, raw, b"m")), ErrorKind::KmsInvalidState);
+    Ok(())
+});

@@ -96,5 +96,26 @@ impl KeyKind for Rsa {
         super::signatures::public_key(token, m)
     }
 
+    fn sign(
+        &self,
+        token: &lockbox_token::Token,
+        m: &super::MaterialRef,
+        algorithm: SigningAlgorithm,
+        digest: &[u8],
+    ) -> Result<Vec<u8>, super::KindError> {
+        super::signatures::sign(token, m, algorithm, digest)
+    }
+
+    fn verify(
+        &self,
+        token: &lockbox_token::Token,
+        m: &super::MaterialRef,
+        algorithm: SigningAlgorithm,
+        digest: &[u8],
+        signature: &[u8],
+    ) -> Result<bool, super::KindError> {
+        super::signatures::verify(token, m, algorithm, digest, signature)
+    }
+
     // ---- encryption (Encrypt, Decrypt, ReEncrypt) ----
 }
