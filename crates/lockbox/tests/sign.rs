@@ -317,3 +317,119 @@ token_test!(fn bad_requests_get_aws_errors(t) {
     assert_eq!(kind(sign(&e, p256.key_id, EcdsaSha256, raw, b"m")), ErrorKind::KmsInvalidState);
     Ok(())
 });
+
+const A: &str = "111122223333";
+
+fn iam(rest: &str) -> String {
+    format!("arn:aws:iam::{A}:{rest}")
+}
+
+token_test!(
+/// Key policies decide Sign, Verify and GetPublicKey, with the conditions kms:SigningAlgorithm,
+/// kms:MessageType, kms:KeySpec and kms:KeyUsage; grants delegate them.
+fn policies_conditions_and_grants_decide_signing(t) {
+    let kms = engine(t)?;
+    let policy = serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": "Owner", "Effect": "Allow", "Principal": {"AWS": iam("role/owner")},
+             "Action": "kms:*", "Resource": "*"},
+            {"Sid": "SignerPssDigestsOnly", "Effect": "Allow", "Principal": {"AWS": iam("role/signer")},
+             "Action": "kms:Sign", "Resource": "*",
+             "Condition": {"StringEquals": {"kms:SigningAlgorithm": "RSASSA_PSS_SHA_256",
+                                            "kms:MessageType": "DIGEST"}}},
+            {"Sid": "VerifierOfRsaSigningKeys", "Effect": "Allow", "Principal": {"AWS": iam("role/verifier")},
+             "Action": ["kms:Verify", "kms:GetPublicKey"], "Resource": "*",
+             "Condition": {"StringEquals": {"kms:KeySpec": "RSA_2048", "kms:KeyUsage": "SIGN_VERIFY"}}},
+            {"Sid": "NoPkcs1", "Effect": "Deny", "Principal": "*", "Action": "kms:Verify",
+             "Resource": "*",
+             "Condition": {"StringLike": {"kms:SigningAlgorithm": "RSASSA_PKCS1_*"}}}
+        ]
+    }).to_string();
+    let owner = kms.as_caller(&iam("role/owner"));
+    let key = owner.create_key(CreateKeyRequest::new().with_key_spec(KeySpec::Rsa2048)
+        .with_key_usage(KeyUsage::SignVerify).with_policy(policy))?.key_metadata;
+    let k = key.key_id;
+    use SigningAlgorithm::*;
+    let d = hash(RsassaPssSha256, b"invoice");
+    let pkcs1 = sign(&owner, k, RsassaPkcs1V15Sha256, MessageType::Raw, b"invoice")?.signature;
+
+    let signer = kms.as_caller(&iam("role/signer"));
+    let pss = sign(&signer, k, RsassaPssSha256, MessageType::Digest, &d)?.signature;
+    assert_eq!(kind(sign(&signer, k, RsassaPssSha256, MessageType::Raw, b"invoice")), ErrorKind::AccessDenied);
+    assert_eq!(kind(sign(&signer, k, RsassaPssSha384, MessageType::Digest, &hash(RsassaPssSha384, b"x"))), ErrorKind::AccessDenied);
+    assert_eq!(kind(verify(&signer, k, RsassaPssSha256, MessageType::Digest, &d, &pss)), ErrorKind::AccessDenied);
+    assert_eq!(kind(signer.get_public_key(GetPublicKeyRequest::new(k))), ErrorKind::AccessDenied);
+
+    let verifier = kms.as_caller(&iam("role/verifier"));
+    verify(&verifier, k, RsassaPssSha256, MessageType::Raw, b"invoice", &pss)?;
+    verifier.get_public_key(GetPublicKeyRequest::new(k))?;
+    // The explicit deny wins over the allow, and is decided before the signature is checked.
+    assert_eq!(kind(verify(&verifier, k, RsassaPkcs1V15Sha256, MessageType::Raw, b"invoice", &pkcs1)), ErrorKind::AccessDenied);
+    assert_eq!(kind(verify(&owner, k, RsassaPkcs1V15Sha256, MessageType::Raw, b"invoice", &pkcs1)), ErrorKind::AccessDenied);
+    assert_eq!(kind(sign(&verifier, k, RsassaPssSha256, MessageType::Digest, &d)), ErrorKind::AccessDenied);
+    // kms:KeySpec: the verifier's statement does not cover another spec.
+    let other = owner.create_key(CreateKeyRequest::new().with_key_spec(KeySpec::EccNistP256)
+        .with_key_usage(KeyUsage::SignVerify).with_policy(serde_json::json!({
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Principal": {"AWS": iam("role/owner")}, "Action": "kms:*", "Resource": "*"},
+                {"Effect": "Allow", "Principal": {"AWS": iam("role/verifier")}, "Action": "kms:GetPublicKey",
+                 "Resource": "*", "Condition": {"StringEquals": {"kms:KeySpec": "RSA_2048"}}}
+            ]}).to_string()))?.key_metadata;
+    assert_eq!(kind(verifier.get_public_key(GetPublicKeyRequest::new(other.key_id))), ErrorKind::AccessDenied);
+
+    // Grants: a worker in another account gets Sign and GetPublicKey only.
+    let worker = kms.as_caller("arn:aws:iam::999922223333:role/worker");
+    let key_arn = key.arn.to_string();
+    let kr = || KeyRef::parse(&key_arn).unwrap();
+    assert_eq!(kind(sign(&worker, kr(), RsassaPssSha256, MessageType::Raw, b"w")), ErrorKind::AccessDenied);
+    let grant = owner.create_grant(CreateGrantRequest::new(
+        k,
+        worker.caller().principal().clone(),
+        vec![GrantOperation::Sign, GrantOperation::GetPublicKey],
+    ))?;
+    let s = worker.sign(SignRequest::new(kr(), pt(b"w"), RsassaPssSha512)
+        .with_grant_tokens(GrantTokens::new(vec![grant.grant_token.clone()])?))?;
+    let spki = worker.get_public_key(GetPublicKeyRequest::new(kr()))?.public_key;
+    assert!(oracle::verifies(t.dir(), &spki, "RSASSA_PSS_SHA_512", "RAW", b"w", &s.signature)?);
+    assert_eq!(kind(verify(&worker, kr(), RsassaPssSha512, MessageType::Raw, b"w", &s.signature)), ErrorKind::AccessDenied);
+    // A Verify grant on a SIGN_VERIFY key is allowed; a MAC one is not (AWS: ValidationException).
+    owner.create_grant(CreateGrantRequest::new(k, worker.caller().principal().clone(), vec![GrantOperation::Verify]))?;
+    verify(&worker, kr(), RsassaPssSha512, MessageType::Raw, b"w", &s.signature)?;
+    assert_eq!(kind(owner.create_grant(CreateGrantRequest::new(k, worker.caller().principal().clone(), vec![GrantOperation::GenerateMac]))), ErrorKind::Validation);
+    Ok(())
+});
+
+token_test!(fn sign_and_verify_are_audited_with_their_outcome(t) {
+    let e = engine(t)?;
+    let md = create(&e, KeySpec::EccNistP384, KeyUsage::SignVerify)?;
+    let a = SigningAlgorithm::EcdsaSha384;
+    let s = sign(&e, md.key_id, a, MessageType::Raw, b"m")?.signature;
+    verify(&e, md.key_id, a, MessageType::Raw, b"m", &s)?;
+    assert_invalid(verify(&e, md.key_id, a, MessageType::Raw, b"n", &s), "changed message");
+    e.get_public_key(GetPublicKeyRequest::new(md.key_id))?;
+    e.audit().flush()?;
+    let events: Vec<_> = e
+        .store()
+        .audit_from(0)
+        .filter_map(|r| r.ok())
+        .filter_map(|(_, bytes)| lockbox_store::AuditEntry::decode(&bytes).ok())
+        .filter_map(|en| match en.body {
+            lockbox_store::AuditBody::Event(ev) if ev.key_arn.as_deref() == Some(md.arn.to_string().as_str())
+                && ev.operation != "CreateKey" => Some(ev),
+            _ => None,
+        })
+        .map(|ev| (ev.operation, ev.error.map(|(code, _)| code)))
+        .collect();
+    assert_eq!(
+        events,
+        [
+            ("Sign".to_owned(), None),
+            ("Verify".to_owned(), None),
+            ("Verify".to_owned(), Some("KMSInvalidSignatureException".to_owned())),
+            ("GetPublicKey".to_owned(), None),
+        ]
+    );
+    Ok(())
+});

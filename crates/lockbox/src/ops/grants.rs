@@ -381,23 +381,28 @@ fn is_grant_meta(op: GrantOperation) -> bool {
     )
 }
 
-/// Refuses operations a key of this spec cannot perform (a symmetric key cannot sign).
+/// Refuses operations a key of this spec and usage cannot perform, as AWS does: a symmetric
+/// key cannot sign, a SIGN_VERIFY key cannot encrypt, only a symmetric encryption key makes
+/// data keys, and only key pairs have a public key.
 fn check_operations_fit(r: &KeyRecord, ops: &[GrantOperation]) -> Result<(), KmsError> {
     use GrantOperation as G;
-    let unfit = ops.iter().find(|o| {
-        matches!(
-            o,
-            G::Sign
-                | G::Verify
-                | G::GetPublicKey
-                | G::GenerateMac
-                | G::VerifyMac
-                | G::DeriveSharedSecret
-                | G::Encapsulate
-                | G::Decapsulate
-        )
-    });
-    match unfit {
+    let key_pair = r.spec != KeySpec::SymmetricDefault && r.usage != KeyUsage::GenerateVerifyMac;
+    let fits = |o: &G| match o {
+        G::CreateGrant | G::RetireGrant | G::DescribeKey => true,
+        G::Encrypt | G::Decrypt | G::ReEncryptFrom | G::ReEncryptTo => {
+            r.usage == KeyUsage::EncryptDecrypt
+        }
+        G::GenerateDataKey
+        | G::GenerateDataKeyWithoutPlaintext
+        | G::GenerateDataKeyPair
+        | G::GenerateDataKeyPairWithoutPlaintext => r.spec == KeySpec::SymmetricDefault,
+        G::GetPublicKey => key_pair,
+        G::Sign | G::Verify => r.usage == KeyUsage::SignVerify,
+        G::GenerateMac | G::VerifyMac => r.usage == KeyUsage::GenerateVerifyMac,
+        G::DeriveSharedSecret => r.usage == KeyUsage::KeyAgreement,
+        G::Encapsulate | G::Decapsulate => r.usage == KeyUsage::EncapsulateDecapsulate,
+    };
+    match ops.iter().find(|o| !fits(o)) {
         Some(op) => Err(KmsError::validation(format!(
             "Grant operation {op} is not valid for a {} key with key usage {}.",
             r.spec, r.usage
