@@ -23,6 +23,7 @@ use crate::error::{Fault, TokenError, fault};
 use crate::module::{self, Module};
 
 mod audit_key;
+mod mac;
 mod template;
 pub use audit_key::HMAC_SHA256_LEN;
 pub use template::{
