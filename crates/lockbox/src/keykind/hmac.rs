@@ -2,10 +2,10 @@
 //! digest, sensitive and never extractable, that computes and checks HMACs (GenerateMac,
 //! VerifyMac) with the one algorithm its spec names.
 
-use lockbox_api::{KeySpec, KeyUsage, MacAlgorithm, Operation};
-use lockbox_token::{HmacDigest, SecretKeyTemplate};
+use lockbox_api::{ErrorKind, KeySpec, KeyUsage, KmsError, MacAlgorithm, Operation};
+use lockbox_token::{HmacDigest, SecretKeyTemplate, Token};
 
-use super::{KeyKind, MaterialTemplate};
+use super::{KeyKind, KindError, MaterialRef, MaterialTemplate};
 
 /// The HMAC key kind.
 pub(crate) static HMAC: Hmac = Hmac;
@@ -66,4 +66,50 @@ impl KeyKind for Hmac {
     }
 
     // ---- MACs (GenerateMac, VerifyMac) ----
+
+    fn generate_mac(
+        &self,
+        token: &Token,
+        m: &MaterialRef,
+        algorithm: MacAlgorithm,
+        message: &[u8],
+    ) -> Result<Vec<u8>, KindError> {
+        let digest = algorithm_digest(m, algorithm)?;
+        Ok(token.hmac(&m.object, digest, message)?)
+    }
+
+    fn verify_mac(
+        &self,
+        token: &Token,
+        m: &MaterialRef,
+        algorithm: MacAlgorithm,
+        message: &[u8],
+        mac: &[u8],
+    ) -> Result<bool, KindError> {
+        let digest = algorithm_digest(m, algorithm)?;
+        // Compared by the token (C_Verify); a MAC of another length is simply not valid.
+        Ok(token.hmac_verify(&m.object, digest, message, mac)?)
+    }
+}
+
+/// The digest `algorithm` names, which must be the one `m`'s spec has (the engine checks the
+/// algorithm against the key spec first; this keeps the kind from computing a MAC with a
+/// digest its key was not made for, were it ever called otherwise).
+fn algorithm_digest(m: &MaterialRef, algorithm: MacAlgorithm) -> Result<HmacDigest, KindError> {
+    let named = match algorithm {
+        MacAlgorithm::HmacSha224 => HmacDigest::Sha224,
+        MacAlgorithm::HmacSha256 => HmacDigest::Sha256,
+        MacAlgorithm::HmacSha384 => HmacDigest::Sha384,
+        MacAlgorithm::HmacSha512 => HmacDigest::Sha512,
+    };
+    if named != digest(m.spec) {
+        return Err(KindError::Refused(KmsError::new(
+            ErrorKind::InvalidKeyUsage,
+            format!(
+                "MAC algorithm {algorithm} is not valid for a key with KeySpec {}.",
+                m.spec
+            ),
+        )));
+    }
+    Ok(named)
 }
