@@ -3,7 +3,7 @@
 //! VerifyMac) with the one algorithm its spec names.
 
 use lockbox_api::{ErrorKind, KeySpec, KeyUsage, KmsError, MacAlgorithm, Operation};
-use lockbox_token::{HmacDigest, SecretKeyTemplate, Token};
+use lockbox_token::{HmacDigest, Mech, Requirement, SecretKeyTemplate, Token};
 
 use super::{KeyKind, KindError, MaterialRef, MaterialTemplate};
 
@@ -59,6 +59,19 @@ impl KeyKind for Hmac {
 
     fn material_template(&self, spec: KeySpec, _usage: KeyUsage) -> MaterialTemplate {
         MaterialTemplate::Secret(SecretKeyTemplate::hmac(digest(spec)))
+    }
+
+    fn token_requirements(&self, spec: KeySpec, _usage: KeyUsage) -> Vec<Requirement> {
+        let mac = match digest(spec) {
+            HmacDigest::Sha224 => Mech::Sha224Hmac,
+            HmacDigest::Sha256 => Mech::Sha256Hmac,
+            HmacDigest::Sha384 => Mech::Sha384Hmac,
+            HmacDigest::Sha512 => Mech::Sha512Hmac,
+        };
+        vec![
+            Requirement::Mechanism(Mech::GenericSecretKeyGen),
+            Requirement::Mechanism(mac),
+        ]
     }
 
     fn operations(&self) -> &'static [Operation] {
