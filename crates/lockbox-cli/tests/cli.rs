@@ -597,11 +597,32 @@ fn rotation_usage_maintenance_and_doctor() -> TestResult {
     assert_eq!(
         lines[1..],
         [
+            // SoftHSM serves every key spec and usage Lockbox has.
+            "Key specs: SYMMETRIC_DEFAULT, RSA_2048, RSA_3072, RSA_4096, ECC_NIST_P256, \
+             ECC_NIST_P384, ECC_NIST_P521, ECC_SECG_P256K1, HMAC_224, HMAC_256, HMAC_384, \
+             HMAC_512",
             "Keys: 1 record, 3 token objects",
             "OK: every record has its material and no orphans remain."
         ],
         "{report}"
     );
+    // The same as JSON, with one entry per key spec and usage.
+    let out = lockbox(&home, &["doctor", "--json"]);
+    assert_eq!(out.status.code(), Some(0));
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    assert_eq!(j["Ok"], true);
+    assert_eq!(j["Token"]["Label"], "lockbox");
+    assert_eq!(j["Lines"].as_array().unwrap().len(), 4);
+    let specs = j["KeySpecs"].as_array().unwrap();
+    assert_eq!(specs.len(), 18);
+    assert!(
+        specs
+            .iter()
+            .all(|s| s["Supported"] == true && s.get("Missing").is_none()),
+        "{specs:?}"
+    );
+    assert!(specs.contains(&serde_json::json!({"KeySpec": "ECC_SECG_P256K1", "KeyUsage": "SIGN_VERIFY", "Supported": true})));
+    assert!(specs.contains(&serde_json::json!({"KeySpec": "HMAC_224", "KeyUsage": "GENERATE_VERIFY_MAC", "Supported": true})));
     Ok(())
 }
 
