@@ -126,3 +126,40 @@ fn algorithm_digest(m: &MaterialRef, algorithm: MacAlgorithm) -> Result<HmacDige
     }
     Ok(named)
 }
+
+#[cfg(test)]
+mod tests {
+    use lockbox_api::KeyId;
+    use lockbox_token::token_test;
+
+    use super::*;
+
+    token_test!(fn a_mac_algorithm_other_than_the_specs_is_refused_before_the_token(t) {
+        let token = t.open()?;
+        let object = token.generate_key(&SecretKeyTemplate::hmac(HmacDigest::Sha256), "k/1")?;
+        let m = MaterialRef {
+            spec: KeySpec::Hmac256,
+            usage: KeyUsage::GenerateVerifyMac,
+            key_id: KeyId::from_random_bytes([1; 16]),
+            version: 1,
+            object,
+            public: None,
+        };
+        let mac = HMAC.generate_mac(&token, &m, MacAlgorithm::HmacSha256, b"x").map_err(|e| format!("{e:?}"))?;
+        assert_eq!(mac, token.hmac(&object, HmacDigest::Sha256, b"x")?);
+        assert!(HMAC.verify_mac(&token, &m, MacAlgorithm::HmacSha256, b"x", &mac).map_err(|e| format!("{e:?}"))?);
+        for r in [
+            HMAC.generate_mac(&token, &m, MacAlgorithm::HmacSha224, b"x").map(drop),
+            HMAC.verify_mac(&token, &m, MacAlgorithm::HmacSha512, b"x", &mac).map(drop),
+        ] {
+            match r {
+                Err(KindError::Refused(e)) => {
+                    assert_eq!(e.kind(), ErrorKind::InvalidKeyUsage);
+                    assert!(e.message().ends_with("is not valid for a key with KeySpec HMAC_256."), "{e}");
+                }
+                other => panic!("expected a refusal, got {other:?}"),
+            }
+        }
+        Ok(())
+    });
+}
