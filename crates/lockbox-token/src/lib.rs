@@ -48,6 +48,8 @@ mod token;
 pub use config::{DEFAULT_LABEL_PREFIX, IvGeneration, Pin, PinSource, TokenConfig, TokenSelector};
 pub use error::TokenError;
 pub use module::SOFTHSM2_CONF;
+#[cfg(feature = "test-support")]
+pub use token::HIDE_CAPABILITIES_ENV;
 pub use token::{
     Capabilities, Curve, EcPurpose, GCM_IV_LEN, GCM_TAG_LEN, GcmSealed, HMAC_SHA256_LEN,
     HmacDigest, KeyObjectReport, KeyPairObjects, KeyPairTemplate, KeySizes, Mech, ObjectId,

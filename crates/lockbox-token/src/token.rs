@@ -27,6 +27,8 @@ mod capabilities;
 mod mac;
 mod template;
 pub use audit_key::HMAC_SHA256_LEN;
+#[cfg(feature = "test-support")]
+pub use capabilities::HIDE_CAPABILITIES_ENV;
 pub use capabilities::{Capabilities, KeySizes, Mech, Requirement, curve_name};
 pub use template::{
     Curve, EcPurpose, HmacDigest, KeyPairObjects, KeyPairTemplate, PRIVATE_KEY_USAGES,

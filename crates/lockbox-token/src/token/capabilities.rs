@@ -352,11 +352,50 @@ pub(super) fn probe(
         mechanisms = mechanisms.len(),
         "token capabilities probed"
     );
-    Ok(Capabilities {
+    let found = Capabilities {
         mechanisms,
         curves,
         probe_time,
-    })
+    };
+    #[cfg(feature = "test-support")]
+    let found = hide_for_tests(found)?;
+    Ok(found)
+}
+
+/// Test support (feature `test-support` only): the environment variable that makes the probe
+/// report the token without some of what it has: a comma-separated list of mechanism names
+/// (`CKM_ECDH1_DERIVE`) and curve names (`secp256k1`, `P-384`). Tests use it to show what
+/// CreateKey and `lockbox doctor` do on a token that lacks them (a real HSM without
+/// secp256k1, say). A name that is neither fails the open, so a misspelling cannot pass.
+#[cfg(feature = "test-support")]
+pub const HIDE_CAPABILITIES_ENV: &str = "LOCKBOX_TEST_HIDE_CAPABILITIES";
+
+#[cfg(feature = "test-support")]
+fn hide_for_tests(mut caps: Capabilities) -> Result<Capabilities, TokenError> {
+    let Some(list) = std::env::var_os(HIDE_CAPABILITIES_ENV) else {
+        return Ok(caps);
+    };
+    for name in list
+        .to_string_lossy()
+        .split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+    {
+        if let Some(m) = Mech::ALL.iter().find(|m| m.name() == name) {
+            caps = caps.without(*m);
+        } else if let Some(c) = CURVES.iter().find(|c| curve_name(**c) == name) {
+            for (curve, why) in &mut caps.curves {
+                if curve == c {
+                    *why = Some(format!("hidden by {HIDE_CAPABILITIES_ENV}"));
+                }
+            }
+        } else {
+            return Err(TokenError::Config(format!(
+                "{HIDE_CAPABILITIES_ENV}: '{name}' names no mechanism or curve Lockbox uses"
+            )));
+        }
+    }
+    Ok(caps)
 }
 
 /// Generates a session key pair on `c` and destroys it: `None` if the token could, else its
