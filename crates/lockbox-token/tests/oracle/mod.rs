@@ -1,9 +1,12 @@
 //! The outside oracle for asymmetric keys: `asym.py` (beside this file) run with Python's
-//! `cryptography` from the project's virtualenv, which the end-to-end tests build under the
-//! cargo target directory (`$CARGO_TARGET_TMPDIR/aws-clients-venv`, from
-//! `tests/clients/requirements.txt`). `LOCKBOX_ORACLE_PYTHON` names another interpreter that
-//! has `cryptography`. Without one, the tests that need it fail saying so: they are not
-//! skipped.
+//! `cryptography`, which nobody here wrote.
+//!
+//! The interpreter is, in order: `LOCKBOX_ORACLE_PYTHON` if set; the AWS clients' virtualenv
+//! (`$CARGO_TARGET_TMPDIR/aws-clients-venv`, from `tests/clients/requirements.txt`) if the
+//! end-to-end tests have built it; else a small virtualenv of its own
+//! (`$CARGO_TARGET_TMPDIR/oracle-venv`) with the same pinned `cryptography` (and its `cffi`
+//! and `pycparser`), made with `python3 -m venv` and pip from wheels, once, under a lock file.
+//! Without Python 3 or PyPI the tests that need it fail saying so: they are not skipped.
 //!
 //! Shared by lockbox-token's and the engine's tests (`#[path]`).
 #![allow(dead_code)]
@@ -53,21 +56,59 @@ pub(crate) fn verifies(
     }
 }
 
+/// The pins of `tests/clients/requirements.txt` that `cryptography` needs.
+const ORACLE_REQUIREMENTS: &str = "cryptography==50.0.2\ncffi==2.1.1\npycparser==3.12\n";
+
 fn python() -> Result<PathBuf, Box<dyn Error>> {
     if let Some(p) = std::env::var_os("LOCKBOX_ORACLE_PYTHON") {
         return Ok(PathBuf::from(p));
     }
-    let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("aws-clients-venv/bin/python");
-    if venv.exists() {
-        return Ok(venv);
+    let root = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let clients = root.join("aws-clients-venv/bin/python");
+    if clients.exists() {
+        return Ok(clients);
     }
-    Err(format!(
-        "no Python with `cryptography` for the outside oracle: {} does not exist (run \
-         `cargo test -p lockbox-tests --test aws_clients` once to build it) and \
-         LOCKBOX_ORACLE_PYTHON is not set",
-        venv.display()
-    )
-    .into())
+    let venv = root.join("oracle-venv");
+    let python = venv.join("bin/python");
+    let stamp = venv.join("lockbox-requirements.txt");
+    std::fs::create_dir_all(root)?;
+    let lock = std::fs::File::create(root.join("oracle-venv.lock"))?;
+    lock.lock()?;
+    if std::fs::read_to_string(&stamp).is_ok_and(|s| s == ORACLE_REQUIREMENTS) {
+        return Ok(python);
+    }
+    if venv.exists() {
+        std::fs::remove_dir_all(&venv)?;
+    }
+    let made = |c: &mut Command| -> Result<(), Box<dyn Error>> {
+        let out = c.output()?;
+        if out.status.success() {
+            return Ok(());
+        }
+        Err(format!(
+            "could not make the oracle's virtualenv (Python 3 with venv and pip, and PyPI, are \
+             needed; or set LOCKBOX_ORACLE_PYTHON to a Python with `cryptography`): {c:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+        .into())
+    };
+    made(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
+    let requirements = venv.join("requirements.txt");
+    std::fs::write(&requirements, ORACLE_REQUIREMENTS)?;
+    made(
+        Command::new(&python)
+            .args(["-m", "pip", "install", "--quiet", "--no-input"])
+            .args([
+                "--disable-pip-version-check",
+                "--only-binary",
+                ":all:",
+                "--requirement",
+            ])
+            .arg(&requirements),
+    )?;
+    // Last, so that an interrupted build is redone rather than reused.
+    std::fs::write(&stamp, ORACLE_REQUIREMENTS)?;
+    Ok(python)
 }
 
 fn run(args: &[&std::ffi::OsStr]) -> Result<String, Box<dyn Error>> {
