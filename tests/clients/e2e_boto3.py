@@ -520,14 +520,13 @@ def asymmetric(kms, symmetric_key_id, symmetric_key_arn):
             KeyPairSpec=bare_spec,
             EncryptionContext=context,
         )
-        spec = bare_spec
         expect(
-            f"generate_data_key_pair_without_plaintext {spec}: KeyPairSpec",
-            (symmetric_key_arn, spec),
+            f"generate_data_key_pair_without_plaintext {bare_spec}: KeyPairSpec",
+            (symmetric_key_arn, bare_spec),
             (bare["KeyId"], bare["KeyPairSpec"]),
         )
         expect(
-            f"generate_data_key_pair_without_plaintext {spec}: no plaintext",
+            f"generate_data_key_pair_without_plaintext {bare_spec}: no plaintext",
             False,
             "PrivateKeyPlaintext" in bare,
         )
@@ -539,7 +538,7 @@ def asymmetric(kms, symmetric_key_id, symmetric_key_arn):
         )
         private = serialization.load_der_private_key(opened["Plaintext"], password=None)
         expect(
-            f"generate_data_key_pair_without_plaintext {spec}: the blob holds its private key",
+            f"generate_data_key_pair_without_plaintext {bare_spec}: the blob holds the key",
             bare["PublicKey"],
             private.public_key().public_bytes(DER, SPKI),
         )
