@@ -905,9 +905,12 @@ token_test!(fn the_aws_sdk_drives_asymmetric_hmac_and_key_agreement_keys(t) {
         let public = admin.get_public_key().key_id(md.key_id()).send().await.sdk()?;
         let ours = file("ours.der", bytes(public.public_key()))?;
         let peer = dir.join("peer.pem").display().to_string();
-        openssl(&["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-out", &peer])?;
+        let curve = "ec_paramgen_curve:prime256v1";
+        openssl(&["genpkey", "-algorithm", "EC", "-pkeyopt", curve, "-out", &peer])?;
         let peer_der = openssl(&["pkey", "-in", &peer, "-pubout", "-outform", "DER"])?;
-        let expected = openssl(&["pkeyutl", "-derive", "-inkey", &peer, "-peerkey", &ours, "-peerform", "DER"])?;
+        let expected = openssl(&[
+            "pkeyutl", "-derive", "-inkey", &peer, "-peerkey", &ours, "-peerform", "DER",
+        ])?;
         let derived = admin
             .derive_shared_secret()
             .key_id(md.key_id())
