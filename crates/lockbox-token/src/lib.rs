@@ -49,8 +49,9 @@ pub use config::{DEFAULT_LABEL_PREFIX, IvGeneration, Pin, PinSource, TokenConfig
 pub use error::TokenError;
 pub use module::SOFTHSM2_CONF;
 pub use token::{
-    Curve, EcPurpose, GCM_IV_LEN, GCM_TAG_LEN, GcmSealed, HMAC_SHA256_LEN, HmacDigest,
-    KeyObjectReport, KeyPairObjects, KeyPairTemplate, ObjectId, ObjectInfo, ObjectsHeld,
-    PRIVATE_KEY_USAGES, PUBLIC_KEY_USAGES, RSA_PUBLIC_EXPONENT, RsaBits, RsaPurpose,
-    SECRET_KEY_USAGES, SecretKeyTemplate, Token, TokenDescription, Usage, Usages, ValueAccess,
+    Curve, EcPrivateComponents, EcPurpose, GCM_IV_LEN, GCM_TAG_LEN, GcmSealed, HMAC_SHA256_LEN,
+    HmacDigest, KeyObjectReport, KeyPairObjects, KeyPairTemplate, ObjectId, ObjectInfo,
+    ObjectsHeld, PRIVATE_KEY_USAGES, PUBLIC_KEY_USAGES, RSA_PUBLIC_EXPONENT, RsaBits,
+    RsaPrivateComponents, RsaPurpose, SECRET_KEY_USAGES, SecretKeyTemplate, Token,
+    TokenDescription, Usage, Usages, ValueAccess,
 };

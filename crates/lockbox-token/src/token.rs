@@ -23,8 +23,11 @@ use crate::error::{Fault, TokenError, fault};
 use crate::module::{self, Module};
 
 mod audit_key;
+mod data_key_pair;
+mod ecdh;
 mod template;
 pub use audit_key::HMAC_SHA256_LEN;
+pub use data_key_pair::{EcPrivateComponents, RsaPrivateComponents};
 pub use template::{
     Curve, EcPurpose, HmacDigest, KeyPairObjects, KeyPairTemplate, PRIVATE_KEY_USAGES,
     PUBLIC_KEY_USAGES, RSA_PUBLIC_EXPONENT, RsaBits, RsaPurpose, SECRET_KEY_USAGES,
