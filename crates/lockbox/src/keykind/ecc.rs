@@ -6,9 +6,10 @@
 //! them. KEY_AGREEMENT keys (NIST curves only) derive ECDH shared secrets in the token.
 
 use lockbox_api::{KeyAgreementAlgorithm, KeySpec, KeyUsage, Operation, SigningAlgorithm};
-use lockbox_token::{Curve, EcPurpose, KeyPairTemplate};
+use lockbox_token::{Curve, EcPurpose, KeyPairTemplate, Token};
+use zeroize::Zeroizing;
 
-use super::{KeyKind, MaterialTemplate};
+use super::{KeyKind, KindError, MaterialRef, MaterialTemplate, Unsupported};
 
 /// The ECC key kind.
 pub(crate) static ECC: Ecc = Ecc;
@@ -89,4 +90,21 @@ impl KeyKind for Ecc {
     // ---- signatures (Sign, Verify, GetPublicKey) ----
 
     // ---- key agreement (DeriveSharedSecret) ----
+
+    /// ECDH in the token (CKM_ECDH1_DERIVE with CKD_NULL): the raw shared secret Z, the
+    /// x-coordinate of the shared point, as AWS returns it. The peer's key is parsed and its
+    /// point checked on the host first (see `peer_key`); a bad one is a ValidationException.
+    fn derive_shared_secret(
+        &self,
+        token: &Token,
+        m: &MaterialRef,
+        peer_public_key: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, KindError> {
+        if m.usage != KeyUsage::KeyAgreement {
+            return Err(Unsupported::new("DeriveSharedSecret", m.spec).into());
+        }
+        let point =
+            super::peer_key::parse_peer_public_key(m.spec, peer_public_key).map_err(KindError::Refused)?;
+        Ok(token.ecdh_derive(&m.object, curve(m.spec), &point)?)
+    }
 }
