@@ -487,7 +487,9 @@ fn check(w: &World, r: &Remote, cmd: Cmd) -> Result<(), String> {
                     "--signing-algorithm",
                     "ECDSA_SHA_256",
                 ])
-                .map_err(|e| format!("the killed create-key's pair is listed but cannot sign: {e}"))?;
+                .map_err(|e| {
+                    format!("the killed create-key's pair is listed but cannot sign: {e}")
+                })?;
             if out["KeyId"] != key_arn(made).as_str() || out["Signature"].as_str().is_none() {
                 return Err(format!("sign under {made} answered {out}"));
             }

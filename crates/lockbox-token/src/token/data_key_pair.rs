@@ -272,8 +272,7 @@ fn destroy_both(s: &Session, a: ObjectHandle, b: ObjectHandle) -> Result<(), Tok
 
 #[cfg(test)]
 mod tests {
-    use std::process::Command;
-
+    use crate::testing::run_python;
     use crate::token_test;
     use crate::{Curve, RsaBits};
 
@@ -307,25 +306,19 @@ mod tests {
 
     token_test!(fn rsa_data_key_pairs_are_valid_rsa_keys_for_pythons_cryptography(t) {
         let token = t.open()?;
-        let python = concat!(env!("CARGO_MANIFEST_DIR"), "/../../target/tmp/aws-clients-venv/bin/python");
         for (bits, n_len) in [(RsaBits::Rsa2048, 256), (RsaBits::Rsa3072, 384)] {
             let k = token.generate_rsa_data_key_pair(bits)?;
             assert_eq!(k.modulus.len(), n_len);
             assert_eq!(k.public_exponent.as_slice(), [1, 0, 1]);
             // cryptography checks every relation between the components (p*q = n, e*d = 1
             // mod lcm, dp, dq, qinv) when it builds the key.
-            let hex = |v: &[u8]| hex::encode(v);
             let script = "import sys\nfrom cryptography.hazmat.primitives.asymmetric import rsa\n\
                 a=[int(x,16) for x in sys.argv[1:]]\n\
                 k=rsa.RSAPrivateNumbers(a[3],a[4],a[2],a[5],a[6],a[7],rsa.RSAPublicNumbers(a[1],a[0])).private_key()\n\
                 print(k.key_size)";
-            let out = Command::new(python)
-                .args(["-c", script])
-                .args([&k.modulus, &k.public_exponent, &k.private_exponent, &k.prime1, &k.prime2,
-                    &k.exponent1, &k.exponent2, &k.coefficient].map(|v| hex(v)))
-                .output()?;
-            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-            assert_eq!(String::from_utf8(out.stdout)?.trim(), bits.bits().to_string());
+            let args = [&k.modulus, &k.public_exponent, &k.private_exponent, &k.prime1,
+                &k.prime2, &k.exponent1, &k.exponent2, &k.coefficient].map(|v| hex::encode(v.as_slice()));
+            assert_eq!(run_python(script, &args)?, bits.bits().to_string());
         }
         assert!(token.list_objects()?.is_empty());
         Ok(())

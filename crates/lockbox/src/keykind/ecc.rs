@@ -103,8 +103,8 @@ impl KeyKind for Ecc {
         if m.usage != KeyUsage::KeyAgreement {
             return Err(Unsupported::new("DeriveSharedSecret", m.spec).into());
         }
-        let point =
-            super::peer_key::parse_peer_public_key(m.spec, peer_public_key).map_err(KindError::Refused)?;
+        let point = super::peer_key::parse_peer_public_key(m.spec, peer_public_key)
+            .map_err(KindError::Refused)?;
         Ok(token.ecdh_derive(&m.object, curve(m.spec), &point)?)
     }
 }

@@ -14,8 +14,8 @@
 //!   holding a SEC1 ECPrivateKey (RFC 5915) with the field-size private scalar, the curve OID
 //!   and the uncompressed public point; the SPKI holds the uncompressed point (RFC 5480).
 
-use der::asn1::{AnyRef, BitStringRef, ObjectIdentifier, UintRef};
 use der::Encode;
+use der::asn1::{AnyRef, BitStringRef, ObjectIdentifier, UintRef};
 use lockbox_api::{DataKeyPairSpec, ErrorKind, KeySpec, KmsError};
 use lockbox_token::{Curve, RsaBits, Token};
 use pkcs8::PrivateKeyInfo;

@@ -81,7 +81,9 @@ pub(crate) fn parse_peer_public_key(spec: KeySpec, der: &[u8]) -> Result<Vec<u8>
         )
     })?;
     let want = curve_oid(spec).ok_or_else(|| {
-        refused(format!("DeriveSharedSecret is not available for {spec} keys."))
+        refused(format!(
+            "DeriveSharedSecret is not available for {spec} keys."
+        ))
     })?;
     if curve != want {
         let name = CURVES
@@ -93,10 +95,15 @@ pub(crate) fn parse_peer_public_key(spec: KeySpec, der: &[u8]) -> Result<Vec<u8>
              keys on its own curve."
         )));
     }
-    let point = spki.subject_public_key.as_bytes().ok_or_else(|| {
-        refused("PublicKey's subjectPublicKey BIT STRING has unused bits.")
-    })?;
-    let invalid = || refused(format!("PublicKey's point is not a valid point on the curve of {spec}."));
+    let point = spki
+        .subject_public_key
+        .as_bytes()
+        .ok_or_else(|| refused("PublicKey's subjectPublicKey BIT STRING has unused bits."))?;
+    let invalid = || {
+        refused(format!(
+            "PublicKey's point is not a valid point on the curve of {spec}."
+        ))
+    };
     macro_rules! uncompressed {
         ($c:ident) => {{
             use $c::elliptic_curve::sec1::ToEncodedPoint;
@@ -152,7 +159,10 @@ mod tests {
         let g = p256_generator();
         let mut der = P256_SPKI_PREFIX.to_vec();
         der.extend(&g);
-        assert_eq!(parse_peer_public_key(KeySpec::EccNistP256, &der).unwrap(), g);
+        assert_eq!(
+            parse_peer_public_key(KeySpec::EccNistP256, &der).unwrap(),
+            g
+        );
         // Compressed: 02/03 || X, in a 33-byte point.
         let mut c = vec![0x30, 0x39];
         c.extend(&P256_SPKI_PREFIX[2..24]);
@@ -167,10 +177,15 @@ mod tests {
         let mut good = P256_SPKI_PREFIX.to_vec();
         good.extend(&g);
         assert!(message(KeySpec::EccNistP256, b"").starts_with("PublicKey is not a DER-encoded"));
-        assert!(message(KeySpec::EccNistP256, &good[..40]).starts_with("PublicKey is not a DER-encoded"));
+        assert!(
+            message(KeySpec::EccNistP256, &good[..40])
+                .starts_with("PublicKey is not a DER-encoded")
+        );
         let mut trailing = good.clone();
         trailing.push(0);
-        assert!(message(KeySpec::EccNistP256, &trailing).starts_with("PublicKey is not a DER-encoded"));
+        assert!(
+            message(KeySpec::EccNistP256, &trailing).starts_with("PublicKey is not a DER-encoded")
+        );
         // A point off the curve (y changed).
         let mut off = good.clone();
         let last = off.len() - 1;

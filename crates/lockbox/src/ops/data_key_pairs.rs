@@ -37,7 +37,9 @@ impl Engine {
         let auth = self.authorize(call, action, r, facts)?;
         let r = auth.record();
         self.check_usage(r, KeyUsage::EncryptDecrypt)?;
-        if keykind::for_spec(r.spec)?.raw_ciphertexts() {
+        // AWS: a data key pair is encrypted under a symmetric encryption key only; an RSA
+        // ENCRYPT_DECRYPT key has the right usage but is refused too.
+        if r.spec != KeySpec::SymmetricDefault {
             return Err(KmsError::new(
                 ErrorKind::InvalidKeyUsage,
                 format!(

@@ -381,23 +381,29 @@ fn is_grant_meta(op: GrantOperation) -> bool {
     )
 }
 
-/// Refuses operations a key of this spec cannot perform (a symmetric key cannot sign).
+/// Refuses operations a key of this spec and usage cannot perform, as AWS does (a symmetric
+/// key cannot sign; a KEY_AGREEMENT key can only derive shared secrets and show its public
+/// key; data keys and data key pairs come only from symmetric encryption keys).
 fn check_operations_fit(r: &KeyRecord, ops: &[GrantOperation]) -> Result<(), KmsError> {
     use GrantOperation as G;
-    let unfit = ops.iter().find(|o| {
-        matches!(
-            o,
-            G::Sign
-                | G::Verify
-                | G::GetPublicKey
-                | G::GenerateMac
-                | G::VerifyMac
-                | G::DeriveSharedSecret
-                | G::Encapsulate
-                | G::Decapsulate
-        )
-    });
-    match unfit {
+    let symmetric = r.spec == KeySpec::SymmetricDefault;
+    let asymmetric = !symmetric && r.usage != KeyUsage::GenerateVerifyMac;
+    let fits = |o: &G| match o {
+        G::DescribeKey | G::CreateGrant | G::RetireGrant => true,
+        G::Encrypt | G::Decrypt | G::ReEncryptFrom | G::ReEncryptTo => {
+            r.usage == KeyUsage::EncryptDecrypt
+        }
+        G::GenerateDataKey
+        | G::GenerateDataKeyWithoutPlaintext
+        | G::GenerateDataKeyPair
+        | G::GenerateDataKeyPairWithoutPlaintext => symmetric,
+        G::Sign | G::Verify => r.usage == KeyUsage::SignVerify,
+        G::GetPublicKey => asymmetric,
+        G::GenerateMac | G::VerifyMac => r.usage == KeyUsage::GenerateVerifyMac,
+        G::DeriveSharedSecret => r.usage == KeyUsage::KeyAgreement,
+        G::Encapsulate | G::Decapsulate => false,
+    };
+    match ops.iter().find(|o| !fits(o)) {
         Some(op) => Err(KmsError::validation(format!(
             "Grant operation {op} is not valid for a {} key with key usage {}.",
             r.spec, r.usage
