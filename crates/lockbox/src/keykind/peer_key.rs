@@ -99,6 +99,13 @@ pub(crate) fn parse_peer_public_key(spec: KeySpec, der: &[u8]) -> Result<Vec<u8>
         .subject_public_key
         .as_bytes()
         .ok_or_else(|| refused("PublicKey's subjectPublicKey BIT STRING has unused bits."))?;
+    // RFC 5480: uncompressed (04) or compressed (02, 03); not the identity or SEC1's other
+    // forms.
+    if !matches!(point.first(), Some(0x02..=0x04)) {
+        return Err(refused(format!(
+            "PublicKey's point is not a valid point on the curve of {spec}."
+        )));
+    }
     let invalid = || {
         refused(format!(
             "PublicKey's point is not a valid point on the curve of {spec}."
@@ -107,11 +114,13 @@ pub(crate) fn parse_peer_public_key(spec: KeySpec, der: &[u8]) -> Result<Vec<u8>
     macro_rules! uncompressed {
         ($c:ident) => {{
             use $c::elliptic_curve::sec1::ToEncodedPoint;
-            $c::PublicKey::from_sec1_bytes(point)
-                .map_err(|_| invalid())?
-                .to_encoded_point(false)
-                .as_bytes()
-                .to_vec()
+            let key = $c::PublicKey::from_sec1_bytes(point).map_err(|_| invalid())?;
+            if point.first() == Some(&0x04) {
+                // Already uncompressed, and now known to be on the curve.
+                point.to_vec()
+            } else {
+                key.to_encoded_point(false).as_bytes().to_vec()
+            }
         }};
     }
     Ok(match spec {
@@ -199,6 +208,15 @@ mod tests {
             message(KeySpec::EccNistP384, &good),
             "PublicKey is on NIST P-256 (secp256r1); the KMS key is ECC_NIST_P384 and \
              agrees only with public keys on its own curve."
+        );
+        // SEC1's compact form (05 || X) and the identity (00) are not RFC 5480 points.
+        let mut compact = vec![0x30, 0x39];
+        compact.extend(&P256_SPKI_PREFIX[2..23]);
+        compact.extend([0x03, 0x22, 0x00, 0x05]);
+        compact.extend(&g[1..33]);
+        assert_eq!(
+            message(KeySpec::EccNistP256, &compact),
+            "PublicKey's point is not a valid point on the curve of ECC_NIST_P256."
         );
         // Every byte value truncated or flipped: never a panic.
         for i in 0..good.len() {
