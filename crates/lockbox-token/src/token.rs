@@ -23,10 +23,15 @@ use crate::error::{Fault, TokenError, fault};
 use crate::module::{self, Module};
 
 mod audit_key;
+mod capabilities;
 mod data_key_pair;
 mod ecdh;
+mod mac;
 mod template;
 pub use audit_key::HMAC_SHA256_LEN;
+#[cfg(feature = "test-support")]
+pub use capabilities::HIDE_CAPABILITIES_ENV;
+pub use capabilities::{Capabilities, KeySizes, Mech, Requirement, curve_name};
 pub use data_key_pair::{EcPrivateComponents, RsaPrivateComponents};
 pub use template::{
     Curve, EcPurpose, HmacDigest, KeyPairObjects, KeyPairTemplate, PRIVATE_KEY_USAGES,
@@ -219,6 +224,7 @@ pub struct Token {
     iv_generation: IvGeneration,
     label_prefix: String,
     description: TokenDescription,
+    capabilities: Capabilities,
 }
 
 impl Token {
@@ -237,6 +243,7 @@ impl Token {
         let forget_before = Arc::new(AtomicU64::new(0));
         let anchor = Pooled::new(module.ctx.open_rw_session(slot)?, 0, &forget_before);
         login(&module, slot, &anchor, &config.pin)?;
+        let capabilities = capabilities::probe(&module, slot, &anchor)?;
         let info = module.ctx.get_token_info(slot)?;
         let library = module.ctx.get_library_info()?;
         let description = TokenDescription {
@@ -269,6 +276,7 @@ impl Token {
             iv_generation: config.iv_generation,
             label_prefix: config.label_prefix.clone(),
             description,
+            capabilities,
         })
     }
 

@@ -6,7 +6,7 @@
 //! them. KEY_AGREEMENT keys (NIST curves only) derive ECDH shared secrets in the token.
 
 use lockbox_api::{KeyAgreementAlgorithm, KeySpec, KeyUsage, Operation, SigningAlgorithm};
-use lockbox_token::{Curve, EcPurpose, KeyPairTemplate, Token};
+use lockbox_token::{Curve, EcPurpose, KeyPairTemplate, Mech, Requirement, Token};
 use zeroize::Zeroizing;
 
 use super::{KeyKind, KindError, MaterialRef, MaterialTemplate, Unsupported};
@@ -76,6 +76,20 @@ impl KeyKind for Ecc {
             _ => EcPurpose::SignVerify,
         };
         MaterialTemplate::KeyPair(KeyPairTemplate::ec(curve(spec), purpose))
+    }
+
+    /// Key generation on the spec's curve; ECDSA (over a digest made outside) to sign, ECDH
+    /// to agree.
+    fn token_requirements(&self, spec: KeySpec, usage: KeyUsage) -> Vec<Requirement> {
+        let operation = match usage {
+            KeyUsage::KeyAgreement => Mech::Ecdh1Derive,
+            _ => Mech::Ecdsa,
+        };
+        vec![
+            Requirement::Mechanism(Mech::EcKeyPairGen),
+            Requirement::Curve(curve(spec)),
+            Requirement::Mechanism(operation),
+        ]
     }
 
     fn operations(&self) -> &'static [Operation] {

@@ -6,7 +6,7 @@
 //! with RSASSA-PSS (salt as long as the digest) or RSASSA-PKCS1-v1_5, over SHA-256/384/512.
 
 use lockbox_api::{EncryptionAlgorithm, KeySpec, KeyUsage, Operation, SigningAlgorithm};
-use lockbox_token::{KeyPairTemplate, RsaBits, RsaPurpose};
+use lockbox_token::{KeyPairTemplate, Mech, Requirement, RsaBits, RsaPurpose};
 
 use super::{KeyKind, MaterialTemplate};
 
@@ -72,6 +72,28 @@ impl KeyKind for Rsa {
             _ => RsaPurpose::EncryptDecrypt,
         };
         MaterialTemplate::KeyPair(KeyPairTemplate::rsa(bits, purpose))
+    }
+
+    /// Key generation at the spec's modulus size; PKCS#1 v1.5 (over a DigestInfo made
+    /// outside) and PSS to sign; OAEP, and raw RSA for OAEP's hashes the token's OAEP lacks
+    /// (SoftHSM 2.6.1's has SHA-1 only), to encrypt.
+    fn token_requirements(&self, spec: KeySpec, usage: KeyUsage) -> Vec<Requirement> {
+        let bits = match spec {
+            KeySpec::Rsa3072 => 3072,
+            KeySpec::Rsa4096 => 4096,
+            _ => 2048,
+        };
+        let mut r = vec![
+            Requirement::Mechanism(Mech::RsaKeyPairGen),
+            Requirement::RsaModulus(bits),
+        ];
+        match usage {
+            KeyUsage::SignVerify => {
+                r.extend([Mech::RsaPkcs, Mech::RsaPkcsPss].map(Requirement::Mechanism))
+            }
+            _ => r.extend([Mech::RsaPkcsOaep, Mech::RsaX509].map(Requirement::Mechanism)),
+        }
+        r
     }
 
     fn operations(&self) -> &'static [Operation] {
