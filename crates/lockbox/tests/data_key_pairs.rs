@@ -218,3 +218,20 @@ fn policies_conditions_and_grants_decide_who_may_generate_pairs(t) {
     assert_eq!(e.kind(), ErrorKind::Validation);
     Ok(())
 });
+
+token_test!(
+/// A pair spec the token cannot generate (here secp256k1, hidden from the capability probe
+/// as a token without the curve would lack it) is UnsupportedOperationException naming the
+/// curve, before anything is asked of the token; the other specs still work.
+fn a_pair_spec_the_token_lacks_is_refused_naming_what_is_missing(t) {
+    // SAFETY: this test runs alone in its own process (token_test!), before the engine, the
+    // token or any other thread of ours reads the environment.
+    unsafe { std::env::set_var(lockbox_token::HIDE_CAPABILITIES_ENV, "secp256k1") };
+    let kms = engine(t)?;
+    let key = kms.create_key(CreateKeyRequest::new())?.key_metadata.key_id;
+    let e = kms.generate_data_key_pair(GenerateDataKeyPairRequest::new(key, DataKeyPairSpec::EccSecgP256k1)).map(drop).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::UnsupportedOperation);
+    assert_eq!(e.message(), "KeyPairSpec ECC_SECG_P256K1 needs the curve secp256k1 (CKM_EC_KEY_PAIR_GEN), which this token does not support.");
+    kms.generate_data_key_pair(GenerateDataKeyPairRequest::new(key, DataKeyPairSpec::EccNistP256))?;
+    Ok(())
+});

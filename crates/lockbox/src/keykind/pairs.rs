@@ -17,7 +17,7 @@
 use der::Encode;
 use der::asn1::{AnyRef, BitStringRef, ObjectIdentifier, UintRef};
 use lockbox_api::{DataKeyPairSpec, ErrorKind, KeySpec, KmsError};
-use lockbox_token::{Curve, RsaBits, Token};
+use lockbox_token::{Curve, Mech, Requirement, RsaBits, Token};
 use pkcs8::PrivateKeyInfo;
 use sec1::{EcParameters, EcPrivateKey};
 use spki::{AlgorithmIdentifierRef, SubjectPublicKeyInfoRef};
@@ -46,6 +46,7 @@ pub(crate) fn generate_data_key_pair(
     token: &Token,
     spec: DataKeyPairSpec,
 ) -> Result<DataKeyPair, KindError> {
+    check_token_supports(token, spec)?;
     match spec {
         DataKeyPairSpec::Rsa2048 => rsa(token, RsaBits::Rsa2048),
         DataKeyPairSpec::Rsa3072 => rsa(token, RsaBits::Rsa3072),
@@ -63,6 +64,47 @@ pub(crate) fn generate_data_key_pair(
                 ),
             )))
         }
+    }
+}
+
+/// What the token needs to generate a pair of `spec` (none for the specs refused anyway).
+fn token_requirements(spec: DataKeyPairSpec) -> Vec<Requirement> {
+    let rsa = |bits: u64| {
+        vec![
+            Requirement::Mechanism(Mech::RsaKeyPairGen),
+            Requirement::RsaModulus(bits),
+        ]
+    };
+    let ec = |c: Curve| {
+        vec![
+            Requirement::Mechanism(Mech::EcKeyPairGen),
+            Requirement::Curve(c),
+        ]
+    };
+    match spec {
+        DataKeyPairSpec::Rsa2048 => rsa(2048),
+        DataKeyPairSpec::Rsa3072 => rsa(3072),
+        DataKeyPairSpec::Rsa4096 => rsa(4096),
+        DataKeyPairSpec::EccNistP256 => ec(Curve::P256),
+        DataKeyPairSpec::EccNistP384 => ec(Curve::P384),
+        DataKeyPairSpec::EccNistP521 => ec(Curve::P521),
+        DataKeyPairSpec::EccSecgP256k1 => ec(Curve::Secp256k1),
+        DataKeyPairSpec::Sm2 | DataKeyPairSpec::EccNistEdwards25519 => Vec::new(),
+    }
+}
+
+/// Refuses a pair spec the token cannot generate (the capability probe at open decides), as
+/// CreateKey refuses a key spec: UnsupportedOperationException naming what is missing.
+fn check_token_supports(token: &Token, spec: DataKeyPairSpec) -> Result<(), KindError> {
+    match token
+        .capabilities()
+        .first_missing(&token_requirements(spec))
+    {
+        None => Ok(()),
+        Some(missing) => Err(KindError::Refused(KmsError::new(
+            ErrorKind::UnsupportedOperation,
+            format!("KeyPairSpec {spec} needs {missing}, which this token does not support."),
+        ))),
     }
 }
 
