@@ -57,3 +57,4 @@ pub use token::{
     Requirement, RsaBits, RsaPrivateComponents, RsaPurpose, SECRET_KEY_USAGES, SecretKeyTemplate,
     Token, TokenDescription, Usage, Usages, ValueAccess, curve_name,
 };
+pub use token::{SignatureHash, SignatureScheme, ec_public_key_info, rsa_public_key_info};

@@ -27,12 +27,16 @@ mod capabilities;
 mod data_key_pair;
 mod ecdh;
 mod mac;
+mod public_key;
+mod sign;
 mod template;
 pub use audit_key::HMAC_SHA256_LEN;
 #[cfg(feature = "test-support")]
 pub use capabilities::HIDE_CAPABILITIES_ENV;
 pub use capabilities::{Capabilities, KeySizes, Mech, Requirement, curve_name};
 pub use data_key_pair::{EcPrivateComponents, RsaPrivateComponents};
+pub use public_key::{ec_public_key_info, rsa_public_key_info};
+pub use sign::{SignatureHash, SignatureScheme};
 pub use template::{
     Curve, EcPurpose, HmacDigest, KeyPairObjects, KeyPairTemplate, PRIVATE_KEY_USAGES,
     PUBLIC_KEY_USAGES, RSA_PUBLIC_EXPONENT, RsaBits, RsaPurpose, SECRET_KEY_USAGES,

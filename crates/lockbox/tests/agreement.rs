@@ -8,7 +8,7 @@ mod common;
 use common::engine;
 use lockbox::api::*;
 use lockbox_token::testing::run_python;
-use lockbox_token::{Curve, token_test};
+use lockbox_token::token_test;
 
 const A: &str = "111122223333";
 
@@ -26,40 +26,42 @@ fn agreement_key(kms: &dyn Kms, spec: KeySpec) -> KeyMetadata {
     .key_metadata
 }
 
-fn curve_of(spec: KeySpec) -> (Curve, &'static str) {
+fn curve_of(spec: KeySpec) -> &'static str {
     match spec {
-        KeySpec::EccNistP256 => (Curve::P256, "SECP256R1"),
-        KeySpec::EccNistP384 => (Curve::P384, "SECP384R1"),
-        _ => (Curve::P521, "SECP521R1"),
+        KeySpec::EccNistP256 => "SECP256R1",
+        KeySpec::EccNistP384 => "SECP384R1",
+        _ => "SECP521R1",
     }
 }
 
-/// Lockbox's public point for `key`, uncompressed, read from the token's public key object
-/// (CKA_EC_POINT) by the key's material label.
-fn lockbox_point(kms: &common::Root, key: KeyId, curve: Curve) -> Vec<u8> {
-    let label = format!("/{key}/1");
-    kms.token()
-        .list_objects()
-        .unwrap()
-        .into_iter()
-        .filter(|o| o.label.ends_with(&label))
-        .find_map(|o| kms.token().ec_point_of(&o.id, curve).ok())
-        .expect("the key's public half on the token")
+/// Lockbox's public key for `key`: GetPublicKey's SubjectPublicKeyInfo, whose spec, usage
+/// and algorithms are checked on the way.
+fn lockbox_public_key(kms: &dyn Kms, key: KeyId) -> Vec<u8> {
+    let r = kms.get_public_key(GetPublicKeyRequest::new(key)).unwrap();
+    assert_eq!(r.key_usage, KeyUsage::KeyAgreement);
+    assert_eq!(r.key_agreement_algorithms, [KeyAgreementAlgorithm::Ecdh]);
+    assert!(r.signing_algorithms.is_empty() && r.encryption_algorithms.is_empty());
+    r.public_key
 }
 
 /// Python makes a peer key pair on `curve_name`, and answers its SPKI (DER) and the ECDH
-/// secret it computes with Lockbox's public point.
+/// secret it computes with Lockbox's public key (its SPKI, as GetPublicKey gave it).
 const PEER: &str = "import sys\n\
 from cryptography.hazmat.primitives.asymmetric import ec\n\
 from cryptography.hazmat.primitives import serialization as s\n\
 curve = getattr(ec, sys.argv[1])()\n\
 peer = ec.generate_private_key(curve)\n\
-theirs = ec.EllipticCurvePublicKey.from_encoded_point(curve, bytes.fromhex(sys.argv[2]))\n\
+theirs = s.load_der_public_key(bytes.fromhex(sys.argv[2]))\n\
+assert theirs.curve.name == curve.name\n\
 spki = peer.public_key().public_bytes(s.Encoding.DER, s.PublicFormat.SubjectPublicKeyInfo)\n\
 print(spki.hex(), peer.exchange(ec.ECDH(), theirs).hex())";
 
-fn python_peer(curve_name: &str, lockbox_point: &[u8]) -> (Vec<u8>, Vec<u8>) {
-    let out = run_python(PEER, &[curve_name.to_owned(), hex::encode(lockbox_point)]).unwrap();
+fn python_peer(curve_name: &str, lockbox_public_key: &[u8]) -> (Vec<u8>, Vec<u8>) {
+    let out = run_python(
+        PEER,
+        &[curve_name.to_owned(), hex::encode(lockbox_public_key)],
+    )
+    .unwrap();
     let (spki, secret) = out.split_once(' ').unwrap();
     (hex::decode(spki).unwrap(), hex::decode(secret).unwrap())
 }
@@ -81,9 +83,9 @@ fn the_shared_secret_equals_pythons_on_every_curve(t) {
     for (spec, len) in [(KeySpec::EccNistP256, 32), (KeySpec::EccNistP384, 48), (KeySpec::EccNistP521, 66)] {
         let key = agreement_key(&kms, spec);
         assert_eq!(key.key_agreement_algorithms, [KeyAgreementAlgorithm::Ecdh]);
-        let (curve, name) = curve_of(spec);
+        let name = curve_of(spec);
         let objects = kms.key_objects()?.len();
-        let (peer, expected) = python_peer(name, &lockbox_point(&kms, key.key_id, curve));
+        let (peer, expected) = python_peer(name, &lockbox_public_key(&kms, key.key_id));
         let r = derive(&kms, key.key_id, peer.clone())?;
         assert_eq!(r.shared_secret.expose_secret(), expected.as_slice(), "{spec}");
         assert_eq!(r.shared_secret.len(), len);
@@ -112,7 +114,7 @@ fn keys_without_key_agreement_usage_are_refused(t) {
     let kms = engine(t)?;
     let (peer, _) = python_peer("SECP256R1", &{
         let k = agreement_key(&kms, KeySpec::EccNistP256);
-        lockbox_point(&kms, k.key_id, Curve::P256)
+        lockbox_public_key(&kms, k.key_id)
     });
     let keys = [
         (KeySpec::EccNistP256, Some(KeyUsage::SignVerify)),
@@ -155,8 +157,7 @@ token_test!(
 fn malformed_peer_keys_are_validation_errors(t) {
     let kms = engine(t)?;
     let key = agreement_key(&kms, KeySpec::EccNistP256);
-    let point = lockbox_point(&kms, key.key_id, Curve::P256);
-    let (good, expected) = python_peer("SECP256R1", &point);
+    let (good, expected) = python_peer("SECP256R1", &lockbox_public_key(&kms, key.key_id));
     let mut trailing = good.clone();
     trailing.push(0);
     let mut off_curve = good.clone();
@@ -223,7 +224,7 @@ fn policies_conditions_and_grants_decide_who_may_derive(t) {
         .create_key(CreateKeyRequest::new().with_key_spec(KeySpec::EccNistP256)
             .with_key_usage(KeyUsage::KeyAgreement).with_policy(policy))?
         .key_metadata;
-    let (peer, expected) = python_peer("SECP256R1", &lockbox_point(&kms, key.key_id, Curve::P256));
+    let (peer, expected) = python_peer("SECP256R1", &lockbox_public_key(&owner, key.key_id));
     let try_as = |who: &str| derive(&kms.as_caller(&arn(who)), key.key_id, peer.clone());
     assert_eq!(try_as("role/owner")?.shared_secret.expose_secret(), expected.as_slice());
     assert_eq!(try_as("role/ecdh")?.shared_secret.expose_secret(), expected.as_slice());

@@ -1,23 +1,24 @@
 //! Python's `cryptography`, pinned, for tests that check Lockbox's answers against code
-//! nobody here wrote (ECDH secrets, PKCS#8 and SPKI encodings, signatures).
+//! nobody here wrote (ECDH secrets, PKCS#8 and SPKI encodings), including lib unit tests,
+//! which have no `CARGO_TARGET_TMPDIR`.
 //!
-//! It lives in a virtualenv of its own under the target directory
-//! (`target/tmp/cryptography-venv`), made with `python3 -m venv` and installed from PyPI on
-//! first use, reused while its recorded pins match. A file lock serializes the test
-//! processes that may build it at once. Python 3 with venv and pip, and PyPI for the first
-//! run, are needed (CI installs them with tests/clients/install-python.sh); without them the
-//! test fails saying so.
+//! The interpreter is the one the asymmetric oracle (`tests/oracle/mod.rs`) uses, found the
+//! same way so that both share one virtualenv: `LOCKBOX_ORACLE_PYTHON` if set; the AWS
+//! clients' virtualenv (`target/tmp/aws-clients-venv`) if the end-to-end tests have built it;
+//! else `target/tmp/oracle-venv` with the same pinned `cryptography` (and `cffi`, `pycparser`),
+//! made with `python3 -m venv` and pip from wheels, once, under the same lock file and stamp.
+//! Without Python 3 or PyPI the tests that need it fail saying so: they are not skipped.
 
 use std::error::Error;
 use std::fs;
 use std::path::PathBuf;
 use std::process::Command;
 
-/// The pins, as in tests/clients/requirements.txt.
-const PINS: [&str; 3] = ["cffi==2.1.1", "cryptography==50.0.2", "pycparser==3.12"];
+/// The pins of `tests/clients/requirements.txt` that `cryptography` needs (the oracle's stamp).
+const ORACLE_REQUIREMENTS: &str = "cryptography==50.0.2\ncffi==2.1.1\npycparser==3.12\n";
 
 /// The target directory's `tmp/`, found from the running test binary
-/// (`<target>/<profile>/deps/<test>`): lib unit tests have no `CARGO_TARGET_TMPDIR`.
+/// (`<target>/<profile>/deps/<test>`).
 fn target_tmp() -> Result<PathBuf, Box<dyn Error>> {
     let exe = std::env::current_exe()?;
     let target = exe
@@ -27,44 +28,56 @@ fn target_tmp() -> Result<PathBuf, Box<dyn Error>> {
     Ok(target.join("tmp"))
 }
 
-/// The Python interpreter of a virtualenv that has the pinned `cryptography`, made if needed.
+/// The Python interpreter with the pinned `cryptography`, its virtualenv made if needed.
 pub fn python_with_cryptography() -> Result<PathBuf, Box<dyn Error>> {
-    let tmp = target_tmp()?;
-    fs::create_dir_all(&tmp)?;
-    let venv = tmp.join("cryptography-venv");
-    let python = venv.join("bin").join("python");
-    let stamp = venv.join("lockbox-pins.txt");
-    let wanted = PINS.join("\n");
-    let ready = || fs::read_to_string(&stamp).is_ok_and(|s| s == wanted) && python.exists();
-    if ready() {
-        return Ok(python);
+    if let Some(p) = std::env::var_os("LOCKBOX_ORACLE_PYTHON") {
+        return Ok(PathBuf::from(p));
     }
-    let lock = fs::File::create(tmp.join("cryptography-venv.lock"))?;
+    let tmp = target_tmp()?;
+    let clients = tmp.join("aws-clients-venv/bin/python");
+    if clients.exists() {
+        return Ok(clients);
+    }
+    let venv = tmp.join("oracle-venv");
+    let python = venv.join("bin/python");
+    let stamp = venv.join("lockbox-requirements.txt");
+    fs::create_dir_all(&tmp)?;
+    let lock = fs::File::create(tmp.join("oracle-venv.lock"))?;
     lock.lock()?;
-    if ready() {
+    if fs::read_to_string(&stamp).is_ok_and(|s| s == ORACLE_REQUIREMENTS) {
         return Ok(python);
     }
     if venv.exists() {
         fs::remove_dir_all(&venv)?;
     }
-    let run = |c: &mut Command, what: &str| -> Result<(), Box<dyn Error>> {
-        let out = c.output().map_err(|e| format!("{what}: {e}"))?;
-        if !out.status.success() {
-            return Err(format!("{what} failed: {}", String::from_utf8_lossy(&out.stderr)).into());
+    let made = |c: &mut Command| -> Result<(), Box<dyn Error>> {
+        let out = c.output()?;
+        if out.status.success() {
+            return Ok(());
         }
-        Ok(())
+        Err(format!(
+            "could not make the oracle's virtualenv (Python 3 with venv and pip, and PyPI, are \
+             needed; or set LOCKBOX_ORACLE_PYTHON to a Python with `cryptography`): {c:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+        .into())
     };
-    run(
-        Command::new("python3").args(["-m", "venv"]).arg(&venv),
-        "python3 -m venv (Python 3 with venv is needed)",
-    )?;
-    run(
+    made(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
+    let requirements = venv.join("requirements.txt");
+    fs::write(&requirements, ORACLE_REQUIREMENTS)?;
+    made(
         Command::new(&python)
-            .args(["-m", "pip", "install", "-q", "--disable-pip-version-check"])
-            .args(PINS),
-        "pip install cryptography (PyPI is needed on first use)",
+            .args(["-m", "pip", "install", "--quiet", "--no-input"])
+            .args([
+                "--disable-pip-version-check",
+                "--only-binary",
+                ":all:",
+                "--requirement",
+            ])
+            .arg(&requirements),
     )?;
-    fs::write(&stamp, wanted)?;
+    // Last, so that an interrupted build is redone rather than reused.
+    fs::write(&stamp, ORACLE_REQUIREMENTS)?;
     Ok(python)
 }
 

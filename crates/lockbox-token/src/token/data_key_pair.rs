@@ -193,7 +193,7 @@ impl Token {
         &self,
         curve: Curve,
     ) -> Result<EcPrivateComponents, TokenError> {
-        let len = super::ecdh::field_len(curve);
+        let len = curve.field_len();
         let (public, private) = session_pair(
             KeyType::EC,
             vec![
@@ -243,7 +243,7 @@ impl Token {
     /// The public point of the EC public key object `public_key`, uncompressed SEC1
     /// (`04 || X || Y`), read from its CKA_EC_POINT.
     pub fn ec_point_of(&self, public_key: &ObjectId, curve: Curve) -> Result<Vec<u8>, TokenError> {
-        let len = super::ecdh::field_len(curve);
+        let len = curve.field_len();
         self.run(|t, s| {
             let handle = t.handle(s, public_key)?;
             match s

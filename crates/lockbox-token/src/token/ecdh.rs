@@ -18,16 +18,6 @@ use zeroize::Zeroizing;
 use super::{Curve, ObjectId, Token};
 use crate::error::TokenError;
 
-/// The length in bytes of a field element of `curve` (and so of an ECDH shared secret, and
-/// of each coordinate of a point).
-pub(super) fn field_len(curve: Curve) -> usize {
-    match curve {
-        Curve::P256 | Curve::Secp256k1 => 32,
-        Curve::P384 => 48,
-        Curve::P521 => 66,
-    }
-}
-
 impl Token {
     /// ECDH (CKM_ECDH1_DERIVE, CKD_NULL) of the private key `private_key` on `curve` with
     /// the peer's public point `peer_point`, in uncompressed SEC1 form (`04 || X || Y`):
@@ -42,7 +32,7 @@ impl Token {
         curve: Curve,
         peer_point: &[u8],
     ) -> Result<Zeroizing<Vec<u8>>, TokenError> {
-        let len = field_len(curve);
+        let len = curve.field_len();
         if peer_point.len() != 1 + 2 * len || peer_point.first() != Some(&0x04) {
             return Err(TokenError::Cryptoki(format!(
                 "an ECDH peer point on this curve is {} bytes, uncompressed (04 || X || Y); \
@@ -127,10 +117,10 @@ mod tests {
         for curve in [Curve::P256, Curve::P384, Curve::P521] {
             let a = agreement_key(&token, curve);
             let point = token.ec_point_of(&a.public, curve)?;
-            assert_eq!(point.len(), 1 + 2 * super::field_len(curve));
+            assert_eq!(point.len(), 1 + 2 * curve.field_len());
             let (expected, host_point) = host_side(curve, 0x11, &point);
             let z = token.ecdh_derive(&a.private, curve, &host_point)?;
-            assert_eq!(z.len(), super::field_len(curve));
+            assert_eq!(z.len(), curve.field_len());
             assert_eq!(*z, expected, "{curve:?}");
             // No derived object is left behind, and the private half is still sensitive
             // and never extractable.

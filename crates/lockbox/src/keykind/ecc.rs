@@ -6,10 +6,9 @@
 //! them. KEY_AGREEMENT keys (NIST curves only) derive ECDH shared secrets in the token.
 
 use lockbox_api::{KeyAgreementAlgorithm, KeySpec, KeyUsage, Operation, SigningAlgorithm};
-use lockbox_token::{Curve, EcPurpose, KeyPairTemplate, Mech, Requirement, Token};
-use zeroize::Zeroizing;
+use lockbox_token::{Curve, EcPurpose, KeyPairTemplate, Mech, Requirement};
 
-use super::{KeyKind, KindError, MaterialRef, MaterialTemplate, Unsupported};
+use super::{KeyKind, MaterialTemplate};
 
 /// The ECC key kind.
 pub(crate) static ECC: Ecc = Ecc;
@@ -102,6 +101,36 @@ impl KeyKind for Ecc {
     }
 
     // ---- signatures (Sign, Verify, GetPublicKey) ----
+    // (Paths spelled out: the other sections' helpers edit this file's imports.)
+
+    fn public_key(
+        &self,
+        token: &lockbox_token::Token,
+        m: &super::MaterialRef,
+    ) -> Result<Vec<u8>, super::KindError> {
+        super::signatures::public_key(token, m)
+    }
+
+    fn sign(
+        &self,
+        token: &lockbox_token::Token,
+        m: &super::MaterialRef,
+        algorithm: SigningAlgorithm,
+        digest: &[u8],
+    ) -> Result<Vec<u8>, super::KindError> {
+        super::signatures::sign(token, m, algorithm, digest)
+    }
+
+    fn verify(
+        &self,
+        token: &lockbox_token::Token,
+        m: &super::MaterialRef,
+        algorithm: SigningAlgorithm,
+        digest: &[u8],
+        signature: &[u8],
+    ) -> Result<bool, super::KindError> {
+        super::signatures::verify(token, m, algorithm, digest, signature)
+    }
 
     // ---- key agreement (DeriveSharedSecret) ----
 
@@ -110,15 +139,15 @@ impl KeyKind for Ecc {
     /// point checked on the host first (see `peer_key`); a bad one is a ValidationException.
     fn derive_shared_secret(
         &self,
-        token: &Token,
-        m: &MaterialRef,
+        token: &lockbox_token::Token,
+        m: &super::MaterialRef,
         peer_public_key: &[u8],
-    ) -> Result<Zeroizing<Vec<u8>>, KindError> {
+    ) -> Result<zeroize::Zeroizing<Vec<u8>>, super::KindError> {
         if m.usage != KeyUsage::KeyAgreement {
-            return Err(Unsupported::new("DeriveSharedSecret", m.spec).into());
+            return Err(super::Unsupported::new("DeriveSharedSecret", m.spec).into());
         }
         let point = super::peer_key::parse_peer_public_key(m.spec, peer_public_key)
-            .map_err(KindError::Refused)?;
+            .map_err(super::KindError::Refused)?;
         Ok(token.ecdh_derive(&m.object, curve(m.spec), &point)?)
     }
 }

@@ -26,6 +26,7 @@ mod hmac;
 mod pairs;
 mod peer_key;
 mod rsa;
+mod signatures;
 mod symmetric;
 
 pub(crate) use ecc::ECC;

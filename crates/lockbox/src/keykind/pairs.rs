@@ -5,7 +5,8 @@
 //! buffers (`lockbox_token`'s `data_key_pair`). They are encoded here, with RustCrypto's
 //! `pkcs1`, `sec1`, `pkcs8` and `spki`, into buffers sized from the encoders' own length
 //! answers, zeroizing for everything that holds the private key (see
-//! docs/formats/asymmetric.md, "Data key pairs"):
+//! docs/formats/asymmetric.md, "Data key pairs"); the SPKI is the token crate's, the same
+//! encoder GetPublicKey uses:
 //!
 //! - RSA: PKCS#8 v1 PrivateKeyInfo (RFC 5208), algorithm rsaEncryption with NULL
 //!   parameters, holding a two-prime RSAPrivateKey (RFC 8017); the SPKI holds an
@@ -15,12 +16,14 @@
 //!   and the uncompressed public point; the SPKI holds the uncompressed point (RFC 5480).
 
 use der::Encode;
-use der::asn1::{AnyRef, BitStringRef, ObjectIdentifier, UintRef};
+use der::asn1::{AnyRef, ObjectIdentifier, UintRef};
 use lockbox_api::{DataKeyPairSpec, ErrorKind, KeySpec, KmsError};
-use lockbox_token::{Curve, Mech, Requirement, RsaBits, Token};
+use lockbox_token::{
+    Curve, Mech, Requirement, RsaBits, Token, ec_public_key_info, rsa_public_key_info,
+};
 use pkcs8::PrivateKeyInfo;
 use sec1::{EcParameters, EcPrivateKey};
-use spki::{AlgorithmIdentifierRef, SubjectPublicKeyInfoRef};
+use spki::AlgorithmIdentifierRef;
 use zeroize::Zeroizing;
 
 use super::KindError;
@@ -135,12 +138,6 @@ fn encode_secret(what: &str, value: &impl Encode) -> Result<Zeroizing<Vec<u8>>, 
     Ok(out)
 }
 
-/// DER of a public value.
-fn encode_public(what: &str, value: &impl Encode) -> Result<Vec<u8>, KindError> {
-    // Public: a zeroizing buffer is not needed, but the same exact sizing is.
-    Ok(encode_secret(what, value)?.to_vec())
-}
-
 fn uint<'a>(what: &str, v: &'a [u8]) -> Result<UintRef<'a>, KindError> {
     UintRef::new(v).map_err(|e| encoding_failed(what, e))
 }
@@ -151,19 +148,10 @@ fn rsa(token: &Token, bits: RsaBits) -> Result<DataKeyPair, KindError> {
         oid: RSA_ENCRYPTION,
         parameters: Some(AnyRef::NULL),
     };
-    let public = pkcs1::RsaPublicKey {
+    let public_key = rsa_public_key_info(&k.modulus, &k.public_exponent)?;
+    let private = pkcs1::RsaPrivateKey {
         modulus: uint("modulus", &k.modulus)?,
         public_exponent: uint("public exponent", &k.public_exponent)?,
-    };
-    let rsa_public_key = encode_public("RSAPublicKey", &public)?;
-    let spki = SubjectPublicKeyInfoRef {
-        algorithm,
-        subject_public_key: BitStringRef::from_bytes(&rsa_public_key)
-            .map_err(|e| encoding_failed("public key", e))?,
-    };
-    let private = pkcs1::RsaPrivateKey {
-        modulus: public.modulus,
-        public_exponent: public.public_exponent,
         private_exponent: uint("private exponent", &k.private_exponent)?,
         prime1: uint("prime", &k.prime1)?,
         prime2: uint("prime", &k.prime2)?,
@@ -179,7 +167,7 @@ fn rsa(token: &Token, bits: RsaBits) -> Result<DataKeyPair, KindError> {
         public_key: None,
     };
     Ok(DataKeyPair {
-        public_key: encode_public("SubjectPublicKeyInfo", &spki)?,
+        public_key,
         private_key: encode_secret("PrivateKeyInfo", &pkcs8)?,
     })
 }
@@ -196,11 +184,7 @@ fn ec(token: &Token, curve: Curve, spec: KeySpec) -> Result<DataKeyPair, KindErr
         oid: ID_EC_PUBLIC_KEY,
         parameters: Some(AnyRef::from(&oid)),
     };
-    let spki = SubjectPublicKeyInfoRef {
-        algorithm,
-        subject_public_key: BitStringRef::from_bytes(&k.public_point)
-            .map_err(|e| encoding_failed("public key", e))?,
-    };
+    let public_key = ec_public_key_info(curve, &k.public_point)?;
     let private = EcPrivateKey {
         private_key: &k.private_value,
         parameters: Some(EcParameters::NamedCurve(oid)),
@@ -213,7 +197,7 @@ fn ec(token: &Token, curve: Curve, spec: KeySpec) -> Result<DataKeyPair, KindErr
         public_key: None,
     };
     Ok(DataKeyPair {
-        public_key: encode_public("SubjectPublicKeyInfo", &spki)?,
+        public_key,
         private_key: encode_secret("PrivateKeyInfo", &pkcs8)?,
     })
 }

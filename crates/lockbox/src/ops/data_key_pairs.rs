@@ -37,9 +37,7 @@ impl Engine {
         let auth = self.authorize(call, action, r, facts)?;
         let r = auth.record();
         self.check_usage(r, KeyUsage::EncryptDecrypt)?;
-        // AWS: a data key pair is encrypted under a symmetric encryption key only; an RSA
-        // ENCRYPT_DECRYPT key has the right usage but is refused too.
-        if r.spec != KeySpec::SymmetricDefault {
+        if keykind::for_spec(r.spec)?.raw_ciphertexts() {
             return Err(KmsError::new(
                 ErrorKind::InvalidKeyUsage,
                 format!(
