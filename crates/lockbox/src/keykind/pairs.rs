@@ -2,11 +2,10 @@
 //! hold, returned as a DER SubjectPublicKeyInfo and a PKCS#8 private key.
 //!
 //! The token makes the pair as session objects and hands back its components, in zeroizing
-//! buffers (`lockbox_token`'s `data_key_pair`). They are encoded here, with RustCrypto's
-//! `pkcs1`, `sec1`, `pkcs8` and `spki`, into buffers sized from the encoders' own length
-//! answers, zeroizing for everything that holds the private key (see
-//! docs/formats/asymmetric.md, "Data key pairs"); the SPKI is the token crate's, the same
-//! encoder GetPublicKey uses:
+//! buffers (`lockbox_token`'s `data_key_pair`). The private key is encoded here, with
+//! RustCrypto's `pkcs1`, `sec1` and `pkcs8`, into zeroizing buffers sized from the encoders'
+//! own length answers (see docs/formats/asymmetric.md, "Data key pairs"); the SPKI is the
+//! token crate's, the same encoder GetPublicKey uses:
 //!
 //! - RSA: PKCS#8 v1 PrivateKeyInfo (RFC 5208), algorithm rsaEncryption with NULL
 //!   parameters, holding a two-prime RSAPrivateKey (RFC 8017); the SPKI holds an
