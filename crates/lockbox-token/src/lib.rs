@@ -40,6 +40,7 @@ mod config;
 mod error;
 mod ffi;
 mod module;
+pub mod oaep;
 pub mod softhsm;
 #[cfg(feature = "test-support")]
 pub mod testing;
@@ -54,3 +55,4 @@ pub use token::{
     PRIVATE_KEY_USAGES, PUBLIC_KEY_USAGES, RSA_PUBLIC_EXPONENT, RsaBits, RsaPurpose,
     SECRET_KEY_USAGES, SecretKeyTemplate, Token, TokenDescription, Usage, Usages, ValueAccess,
 };
+pub use token::{OaepHash, RsaPublicNumbers};

@@ -23,8 +23,10 @@ use crate::error::{Fault, TokenError, fault};
 use crate::module::{self, Module};
 
 mod audit_key;
+mod rsa_oaep;
 mod template;
 pub use audit_key::HMAC_SHA256_LEN;
+pub use rsa_oaep::{OaepHash, RsaPublicNumbers};
 pub use template::{
     Curve, EcPurpose, HmacDigest, KeyPairObjects, KeyPairTemplate, PRIVATE_KEY_USAGES,
     PUBLIC_KEY_USAGES, RSA_PUBLIC_EXPONENT, RsaBits, RsaPurpose, SECRET_KEY_USAGES,

@@ -1,0 +1,245 @@
+//! RSAES-OAEP (SHA-1 and SHA-256) with key pairs in a throwaway SoftHSM token, checked
+//! against Python's `cryptography` (which nobody here wrote): its ciphertexts, made from the
+//! public numbers the token holds, decrypt in the token; the host-side EME-OAEP-SHA-256
+//! encoding with a known seed is decrypted by `cryptography`, and `cryptography`'s encodings
+//! decode here.
+//!
+//! Python comes from the project's AWS-clients virtualenv under the target directory
+//! (`tests/common/clients.rs` builds it); `LOCKBOX_SKIP_AWS_CLIENTS=1` skips the Python
+//! parts on purpose, saying so.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use cryptoki::error::{Error as CkError, RvError};
+use cryptoki::mechanism::rsa::{PkcsMgfType, PkcsOaepParams, PkcsOaepSource};
+use cryptoki::mechanism::{Mechanism, MechanismType};
+use cryptoki::object::Attribute;
+use lockbox_token::oaep::{self, DecodeError};
+use lockbox_token::{
+    KeyPairObjects, KeyPairTemplate, OaepHash, RsaBits, RsaPurpose, Token, TokenError, token_test,
+};
+
+fn pair(token: &Token, bits: RsaBits) -> Result<KeyPairObjects, TokenError> {
+    token.generate_key_pair(
+        &KeyPairTemplate::rsa(bits, RsaPurpose::EncryptDecrypt),
+        &format!("rsa/{}", bits.bits()),
+    )
+}
+
+/// The venv's Python, or `None` when the Python checks are skipped on purpose.
+fn python() -> Option<PathBuf> {
+    if std::env::var_os("LOCKBOX_SKIP_AWS_CLIENTS").is_some_and(|v| !v.is_empty() && v != "0") {
+        let _ = writeln!(
+            std::io::stderr(),
+            "\n*** SKIPPED the Python `cryptography` checks: LOCKBOX_SKIP_AWS_CLIENTS is set ***\n"
+        );
+        return None;
+    }
+    let p = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("aws-clients-venv/bin/python");
+    assert!(
+        p.exists(),
+        "{} is missing: run the AWS clients tests once (tests/aws_clients.rs) to build the \
+         virtualenv, or set LOCKBOX_SKIP_AWS_CLIENTS=1",
+        p.display()
+    );
+    Some(p)
+}
+
+/// Runs `script` with `input` on stdin; returns stdout, trimmed.
+fn run_python(py: &PathBuf, script: &str, input: &str) -> String {
+    let mut child = Command::new(py)
+        .args(["-c", script])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "python failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// Encrypts with `cryptography` under the public key (n, e): stdin "n_hex e_hex hash msg_hex".
+const PY_ENCRYPT: &str = r#"
+import sys
+from cryptography.hazmat.primitives.asymmetric import rsa, padding
+from cryptography.hazmat.primitives import hashes
+n, e, h, m = sys.stdin.read().split()
+pub = rsa.RSAPublicNumbers(int(e, 16), int(n, 16)).public_key()
+alg = hashes.SHA1() if h == "sha1" else hashes.SHA256()
+ct = pub.encrypt(bytes.fromhex(m), padding.OAEP(mgf=padding.MGF1(algorithm=alg), algorithm=alg, label=None))
+print(ct.hex())
+"#;
+
+token_test!(fn round_trips_for_both_hashes_and_every_size_up_to_the_limit(t) {
+    let token = t.open()?;
+    for (bits, k) in [(RsaBits::Rsa2048, 256usize), (RsaBits::Rsa3072, 384), (RsaBits::Rsa4096, 512)] {
+        let p = pair(&token, bits)?;
+        let numbers = token.rsa_public_numbers(&p.public)?;
+        assert_eq!(numbers.modulus_len(), k);
+        assert_eq!(numbers.public_exponent, [1, 0, 1]);
+        // Both halves name the same modulus.
+        assert_eq!(token.rsa_public_numbers(&p.private)?, numbers);
+        for (hash, max) in [(OaepHash::Sha1, k - 42), (OaepHash::Sha256, k - 66)] {
+            assert_eq!(hash.max_plaintext_len(k), max);
+            for len in [1, 17, max] {
+                let m: Vec<u8> = (0..len).map(|i| (i * 7 + 3) as u8).collect();
+                let c = token.rsa_oaep_encrypt(&p.public, hash, &m)?;
+                assert_eq!(c.len(), k);
+                // OAEP is randomized.
+                assert_ne!(c, token.rsa_oaep_encrypt(&p.public, hash, &m)?);
+                assert_eq!(token.rsa_oaep_decrypt(&p.private, hash, &c)?.as_slice(), m.as_slice());
+                // The other hash never opens it.
+                let other = if hash == OaepHash::Sha1 { OaepHash::Sha256 } else { OaepHash::Sha1 };
+                assert!(matches!(token.rsa_oaep_decrypt(&p.private, other, &c), Err(TokenError::DecryptFailed)));
+            }
+            match token.rsa_oaep_encrypt(&p.public, hash, &vec![0; max + 1]) {
+                Err(TokenError::InvalidInput(msg)) => assert_eq!(msg,
+                    format!("RSAES-OAEP with a {}-bit modulus carries at most {max} bytes; {} given", k * 8, max + 1)),
+                other => panic!("expected InvalidInput, got {other:?}"),
+            }
+        }
+    }
+    Ok(())
+});
+
+token_test!(fn every_bad_ciphertext_is_the_one_opaque_failure(t) {
+    let token = t.open()?;
+    let p = pair(&token, RsaBits::Rsa2048)?;
+    let q = pair(&token, RsaBits::Rsa2048)?;
+    let n = token.rsa_public_numbers(&p.public)?.modulus;
+    for hash in [OaepHash::Sha1, OaepHash::Sha256] {
+        let c = token.rsa_oaep_encrypt(&p.public, hash, b"secret")?;
+        let failed = |r: Result<_, TokenError>| matches!(r, Err(TokenError::DecryptFailed));
+        // A changed bit anywhere (a sample of positions, each end included).
+        for byte in [0, 1, 31, 100, 200, 254, 255] {
+            let mut bad = c.clone();
+            bad[byte] ^= 0x10;
+            assert!(failed(token.rsa_oaep_decrypt(&p.private, hash, &bad)), "{hash:?} byte {byte}");
+        }
+        // Another key, a short or long ciphertext, the modulus itself and all-ones (not
+        // below the modulus), zero.
+        assert!(failed(token.rsa_oaep_decrypt(&q.private, hash, &c)));
+        assert!(failed(token.rsa_oaep_decrypt(&p.private, hash, &c[1..])));
+        assert!(failed(token.rsa_oaep_decrypt(&p.private, hash, &[c.as_slice(), &[0]].concat())));
+        assert!(failed(token.rsa_oaep_decrypt(&p.private, hash, &n)));
+        assert!(failed(token.rsa_oaep_decrypt(&p.private, hash, &[0xff; 256])));
+        assert!(failed(token.rsa_oaep_decrypt(&p.private, hash, &[0; 256])));
+        assert!(failed(token.rsa_oaep_decrypt(&p.private, hash, &[])));
+        // And the session pool still works afterwards.
+        assert_eq!(token.rsa_oaep_decrypt(&p.private, hash, &c)?.as_slice(), b"secret");
+    }
+    Ok(())
+});
+
+token_test!(fn softhsm_refuses_oaep_with_sha256_so_the_raw_path_is_the_one_tested(t) {
+    // The fact the SHA-256 fallback rests on (SoftHSM 2.6.1). If a SoftHSM release accepts
+    // the parameters, the in-token path runs instead and this test says so.
+    let token = t.open()?;
+    let p = pair(&token, RsaBits::Rsa2048)?;
+    let s = t.raw_session()?;
+    let h = s.find_objects(&[Attribute::Id(p.private.as_bytes().to_vec())])?[0];
+    let sha256 = PkcsOaepParams::new(MechanismType::SHA256, PkcsMgfType::MGF1_SHA256, PkcsOaepSource::empty());
+    match s.decrypt_init(&Mechanism::RsaPkcsOaep(sha256), h) {
+        Err(CkError::Pkcs11(RvError::ArgumentsBad, _)) => {}
+        other => panic!("SoftHSM answered OAEP-SHA-256 C_DecryptInit with {other:?}"),
+    }
+    let sha1 = PkcsOaepParams::new(MechanismType::SHA1, PkcsMgfType::MGF1_SHA1, PkcsOaepSource::empty());
+    s.decrypt_init(&Mechanism::RsaPkcsOaep(sha1), h)?;
+    Ok(())
+});
+
+token_test!(fn ciphertexts_made_by_python_cryptography_decrypt_in_the_token(t) {
+    let Some(py) = python() else { return Ok(()) };
+    let token = t.open()?;
+    for bits in [RsaBits::Rsa2048, RsaBits::Rsa3072, RsaBits::Rsa4096] {
+        let p = pair(&token, bits)?;
+        let numbers = token.rsa_public_numbers(&p.public)?;
+        let k = numbers.modulus_len();
+        for (hash, name) in [(OaepHash::Sha1, "sha1"), (OaepHash::Sha256, "sha256")] {
+            for len in [1, hash.max_plaintext_len(k)] {
+                let m: Vec<u8> = (0..len).map(|i| (i * 13 + 1) as u8).collect();
+                let input = format!("{} {} {name} {}", hex::encode(&numbers.modulus),
+                    hex::encode(&numbers.public_exponent), hex::encode(&m));
+                let c = hex::decode(run_python(&py, PY_ENCRYPT, &input))?;
+                assert_eq!(c.len(), k);
+                assert_eq!(token.rsa_oaep_decrypt(&p.private, hash, &c)?.as_slice(), m.as_slice(),
+                    "{bits:?} {name} {len} bytes");
+            }
+        }
+    }
+    Ok(())
+});
+
+/// A throwaway key made by `cryptography` (not a token key): prints "n e d" in hex. With
+/// "enc EM" it raises EM to e and decrypts the result with OAEP-SHA-256, printing the
+/// message; with "dec MSG" it encrypts MSG with OAEP-SHA-256 and prints the raw RSA
+/// decryption (the encoded block EM, k bytes).
+const PY_CODEC: &str = r#"
+import sys
+from cryptography.hazmat.primitives.asymmetric import rsa, padding
+from cryptography.hazmat.primitives import hashes
+op, data = sys.stdin.read().split()
+key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+pn = key.private_numbers()
+n, e, d = pn.public_numbers.n, pn.public_numbers.e, pn.d
+oaep = padding.OAEP(mgf=padding.MGF1(algorithm=hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
+if op == "enc":
+    c = pow(int(data, 16), e, n).to_bytes(256, "big")
+    print(key.decrypt(c, oaep).hex())
+else:
+    c = key.public_key().encrypt(bytes.fromhex(data), oaep)
+    print(pow(int.from_bytes(c, "big"), d, n).to_bytes(256, "big").hex())
+"#;
+
+#[test]
+fn the_host_side_sha256_encoding_with_a_known_seed_is_what_cryptography_decodes() {
+    let Some(py) = python() else { return };
+    for (seed, m) in [
+        ([0u8; 32], &b"x"[..]),
+        ([0xa5; 32], &[0x42; 190][..]),
+        ([3; 32], &b"hello, OAEP"[..]),
+    ] {
+        let em = oaep::encode_sha256(256, m, &seed).unwrap();
+        let out = run_python(
+            &py,
+            PY_CODEC,
+            &format!("enc {}", hex::encode(em.as_slice())),
+        );
+        assert_eq!(hex::decode(out).unwrap(), m);
+    }
+}
+
+#[test]
+fn encodings_made_by_cryptography_decode_here_and_damaged_ones_do_not() {
+    let Some(py) = python() else { return };
+    for m in [&b"a"[..], &[0u8; 190][..], &b"the quick brown fox"[..]] {
+        let em = hex::decode(run_python(
+            &py,
+            PY_CODEC,
+            &format!("dec {}", hex::encode(m)),
+        ))
+        .unwrap();
+        assert_eq!(em.len(), 256);
+        assert_eq!(oaep::decode_sha256(&em).unwrap().as_slice(), m);
+        let mut bad = em.clone();
+        bad[0] = 1;
+        assert_eq!(oaep::decode_sha256(&bad), Err(DecodeError));
+        let mut bad = em;
+        bad[100] ^= 1;
+        assert_eq!(oaep::decode_sha256(&bad), Err(DecodeError));
+    }
+}
