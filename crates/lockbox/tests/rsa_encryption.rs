@@ -13,7 +13,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-use common::{Root, engine, err, kind};
+use common::{Root, T0, engine, engine_with, err, kind};
 use lockbox::api::*;
 use lockbox_token::token_test;
 
@@ -220,6 +220,33 @@ token_test!(fn grants_and_encryption_algorithm_conditions_govern_rsa_keys(t) {
     owner.create_grant(CreateGrantRequest::new(md.key_id, Principal::parse(&arn("role/worker"))?, vec![GrantOperation::Decrypt]))?;
     assert_eq!(decrypt(&worker, md.key_id, SHA1, &c1)?.plaintext.expose_secret(), b"y");
     assert_eq!(kind(encrypt(&worker, md.key_id, SHA1, b"x")), ErrorKind::AccessDenied);
+    Ok(())
+});
+
+token_test!(fn rsa_encryptions_are_not_counted_against_the_gcm_limit(t) {
+    // The count bounds AES-GCM IVs per material version. With an allowance of 2, a third
+    // symmetric encryption rotates the key; RSA encryptions are neither counted nor reserved
+    // (and an RSA key is never rotated).
+    let lifecycle = lockbox::Lifecycle { max_encryptions_per_version: 2, encryption_count_block: 1, ..lockbox::Lifecycle::default() };
+    let (kms, _clock) = engine_with(t, T0, lifecycle)?;
+    let usage = |key: KeyId| -> Vec<(u32, bool, u64)> {
+        kms.material_usage(&kms.default_caller("test"), &key.into()).unwrap().iter().map(|u| (u.version, u.current, u.encryptions)).collect()
+    };
+    let md = rsa_key(&kms, KeySpec::Rsa2048);
+    let mut cts = Vec::new();
+    for i in 0..5u8 {
+        cts.push(encrypt(&kms, md.key_id, SHA256, &[i])?.ciphertext_blob);
+    }
+    assert_eq!(usage(md.key_id), [(1, true, 0)]);
+    for (i, c) in cts.iter().enumerate() {
+        assert_eq!(decrypt(&kms, md.key_id, SHA256, c)?.plaintext.expose_secret(), [i as u8]);
+    }
+    // The symmetric path is unchanged: the third encryption comes from a new version.
+    let sym = kms.create_key(CreateKeyRequest::new())?.key_metadata.key_id;
+    for _ in 0..3 {
+        kms.encrypt(EncryptRequest::new(sym, pt(b"x")))?;
+    }
+    assert_eq!(usage(sym), [(1, false, 2), (2, true, 1)]);
     Ok(())
 });
 
