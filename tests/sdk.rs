@@ -625,7 +625,7 @@ token_test!(fn signature_failures_reach_the_sdk_as_aws_error_codes(t) {
 token_test!(fn the_sdk_retries_throttled_calls_until_they_succeed(t) {
     // One cryptographic call per second per account: a bucket of one token, refilled at 1/s.
     let mut config = ServerConfig::default();
-    config.throttle.cryptographic = 1;
+    config.throttle.cryptographic = 1.0;
     let (_engine, server) = start(t, config);
     let addr = server.local_addr();
     run(async {

@@ -15,9 +15,9 @@
 use std::fmt;
 
 use crate::access::*;
-use crate::enums::{GrantOperation, KeyState};
+use crate::enums::{DataKeyPairSpec, GrantOperation, KeySpec, KeyState};
 use crate::error::{ErrorKind, KmsError};
-use crate::ids::KeyArn;
+use crate::ids::{KeyArn, KeyRef};
 use crate::ops::*;
 
 /// Which key states allow an operation on the key its request names, and the error the
@@ -92,6 +92,29 @@ pub enum ThrottleClass {
     TagResource,
     /// Key and alias management.
     Management,
+    /// Cryptographic operations with RSA keys (Encrypt, Decrypt, ReEncrypt, Sign, Verify),
+    /// sharing one bucket.
+    Rsa,
+    /// Cryptographic operations with ECC keys (Sign, Verify, DeriveSharedSecret), sharing one
+    /// bucket.
+    Ecc,
+    /// GetPublicKey.
+    GetPublicKey,
+    /// GenerateDataKeyPair and GenerateDataKeyPairWithoutPlaintext of RSA_2048 pairs, sharing
+    /// one bucket (and likewise for each pair spec below).
+    DataKeyPairRsa2048,
+    /// Data key pairs of RSA_3072.
+    DataKeyPairRsa3072,
+    /// Data key pairs of RSA_4096.
+    DataKeyPairRsa4096,
+    /// Data key pairs of ECC_NIST_P256.
+    DataKeyPairEccNistP256,
+    /// Data key pairs of ECC_NIST_P384.
+    DataKeyPairEccNistP384,
+    /// Data key pairs of ECC_NIST_P521.
+    DataKeyPairEccNistP521,
+    /// Data key pairs of ECC_SECG_P256K1.
+    DataKeyPairEccSecgP256k1,
 }
 
 impl ThrottleClass {
@@ -107,6 +130,16 @@ impl ThrottleClass {
         ThrottleClass::PutKeyPolicy,
         ThrottleClass::TagResource,
         ThrottleClass::Management,
+        ThrottleClass::Rsa,
+        ThrottleClass::Ecc,
+        ThrottleClass::GetPublicKey,
+        ThrottleClass::DataKeyPairRsa2048,
+        ThrottleClass::DataKeyPairRsa3072,
+        ThrottleClass::DataKeyPairRsa4096,
+        ThrottleClass::DataKeyPairEccNistP256,
+        ThrottleClass::DataKeyPairEccNistP384,
+        ThrottleClass::DataKeyPairEccNistP521,
+        ThrottleClass::DataKeyPairEccSecgP256k1,
     ];
 
     /// The class's key in `server.toml`'s `[throttle]`.
@@ -122,13 +155,63 @@ impl ThrottleClass {
             ThrottleClass::PutKeyPolicy => "put_key_policy",
             ThrottleClass::TagResource => "tag_resource",
             ThrottleClass::Management => "management",
+            ThrottleClass::Rsa => "rsa",
+            ThrottleClass::Ecc => "ecc",
+            ThrottleClass::GetPublicKey => "get_public_key",
+            ThrottleClass::DataKeyPairRsa2048 => "data_key_pair_rsa_2048",
+            ThrottleClass::DataKeyPairRsa3072 => "data_key_pair_rsa_3072",
+            ThrottleClass::DataKeyPairRsa4096 => "data_key_pair_rsa_4096",
+            ThrottleClass::DataKeyPairEccNistP256 => "data_key_pair_ecc_nist_p256",
+            ThrottleClass::DataKeyPairEccNistP384 => "data_key_pair_ecc_nist_p384",
+            ThrottleClass::DataKeyPairEccNistP521 => "data_key_pair_ecc_nist_p521",
+            ThrottleClass::DataKeyPairEccSecgP256k1 => "data_key_pair_ecc_secg_p256k1",
         }
     }
 
     /// Whether the class's operations share one bucket (else each operation has its own at
     /// the class's rate).
     pub fn shared(self) -> bool {
-        matches!(self, ThrottleClass::Cryptographic)
+        !matches!(
+            self,
+            ThrottleClass::DescribeKey
+                | ThrottleClass::KeyReads
+                | ThrottleClass::Lists
+                | ThrottleClass::CreateKey
+                | ThrottleClass::CreateGrant
+                | ThrottleClass::RetireRevokeGrant
+                | ThrottleClass::PutKeyPolicy
+                | ThrottleClass::TagResource
+                | ThrottleClass::Management
+                | ThrottleClass::GetPublicKey
+        )
+    }
+
+    /// The class of a cryptographic operation on a key of `spec`, as AWS KMS counts it: RSA
+    /// and ECC keys have quotas of their own; symmetric and HMAC keys count as symmetric.
+    pub fn for_key_spec(spec: KeySpec) -> ThrottleClass {
+        match spec {
+            KeySpec::Rsa2048 | KeySpec::Rsa3072 | KeySpec::Rsa4096 => ThrottleClass::Rsa,
+            KeySpec::EccNistP256
+            | KeySpec::EccNistP384
+            | KeySpec::EccNistP521
+            | KeySpec::EccSecgP256k1 => ThrottleClass::Ecc,
+            _ => ThrottleClass::Cryptographic,
+        }
+    }
+
+    /// The class of GenerateDataKeyPair* for pairs of `spec` (a spec Lockbox does not make
+    /// counts as symmetric: the call is refused anyway).
+    pub fn for_data_key_pair(spec: DataKeyPairSpec) -> ThrottleClass {
+        match spec {
+            DataKeyPairSpec::Rsa2048 => ThrottleClass::DataKeyPairRsa2048,
+            DataKeyPairSpec::Rsa3072 => ThrottleClass::DataKeyPairRsa3072,
+            DataKeyPairSpec::Rsa4096 => ThrottleClass::DataKeyPairRsa4096,
+            DataKeyPairSpec::EccNistP256 => ThrottleClass::DataKeyPairEccNistP256,
+            DataKeyPairSpec::EccNistP384 => ThrottleClass::DataKeyPairEccNistP384,
+            DataKeyPairSpec::EccNistP521 => ThrottleClass::DataKeyPairEccNistP521,
+            DataKeyPairSpec::EccSecgP256k1 => ThrottleClass::DataKeyPairEccSecgP256k1,
+            _ => ThrottleClass::Cryptographic,
+        }
     }
 }
 
@@ -584,7 +667,7 @@ macro_rules! operation_table {
             }
             /// Returns the public half of an asymmetric key.
             GetPublicKey, get_public_key(GetPublicKeyRequest) -> GetPublicKeyResponse {
-                actions: [GetPublicKey], key: Enabled, throttle: KeyReads, audit: Read,
+                actions: [GetPublicKey], key: Enabled, throttle: GetPublicKey, audit: Read,
                 by_kind: true,
             }
             /// Computes an HMAC with an HMAC key.
@@ -693,6 +776,44 @@ macro_rules! operation_table {
 
 operation_table!(operations);
 
+impl Operation {
+    /// Whether the request-rate quota of a call depends on the call, not just on the
+    /// operation: the cryptographic operations whose key kind decides their quota (RSA and
+    /// ECC keys have their own, as in AWS KMS), and the data-key-pair operations, whose pair
+    /// spec does. See [`Request::throttle_class`].
+    pub fn throttled_by_request(self) -> bool {
+        self.throttle_class() == ThrottleClass::Cryptographic && self.depends_on_key_kind()
+    }
+}
+
+impl Request {
+    /// The quota class this call draws on, as AWS KMS counts it: the key's kind for Encrypt,
+    /// Decrypt, ReEncrypt (the destination key), Sign, Verify and DeriveSharedSecret; the
+    /// pair spec for GenerateDataKeyPair*; else the operation's row. `key_spec` tells the
+    /// spec of the key a reference names (`None` when it names none: the call then counts
+    /// as its row says, and fails on its own).
+    pub fn throttle_class(&self, key_spec: impl Fn(&KeyRef) -> Option<KeySpec>) -> ThrottleClass {
+        let by_key = |k: &KeyRef| {
+            key_spec(k).map_or(ThrottleClass::Cryptographic, ThrottleClass::for_key_spec)
+        };
+        match self {
+            Request::Encrypt(r) => by_key(&r.key_id),
+            Request::Decrypt(r) => r
+                .key_id
+                .as_ref()
+                .map_or(ThrottleClass::Cryptographic, by_key),
+            Request::ReEncrypt(r) => by_key(&r.destination_key_id),
+            Request::Sign(r) => by_key(&r.key_id),
+            Request::Verify(r) => by_key(&r.key_id),
+            Request::DeriveSharedSecret(_) => ThrottleClass::Ecc,
+            Request::GenerateDataKeyPair(r) | Request::GenerateDataKeyPairWithoutPlaintext(r) => {
+                ThrottleClass::for_data_key_pair(r.key_pair_spec)
+            }
+            other => other.operation().throttle_class(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -794,6 +915,64 @@ mod tests {
             ]
         );
         assert_eq!(Operation::CreateKey.audit_class(), AuditClass::Write);
+    }
+
+    #[test]
+    fn a_calls_quota_follows_its_keys_kind_as_aws_counts_it() {
+        let rsa = KeyRef::Id(crate::KeyId::from_random_bytes([1; 16]));
+        let ecc = KeyRef::Id(crate::KeyId::from_random_bytes([2; 16]));
+        let sym = KeyRef::Id(crate::KeyId::from_random_bytes([3; 16]));
+        let spec = |k: &KeyRef| match k {
+            k if *k == rsa => Some(KeySpec::Rsa3072),
+            k if *k == ecc => Some(KeySpec::EccSecgP256k1),
+            k if *k == sym => Some(KeySpec::SymmetricDefault),
+            _ => None,
+        };
+        let msg = || crate::Plaintext::new(vec![1]);
+        let sign = |k: &KeyRef| {
+            Request::Sign(SignRequest::new(
+                k.clone(),
+                msg(),
+                crate::SigningAlgorithm::EcdsaSha256,
+            ))
+        };
+        assert_eq!(sign(&rsa).throttle_class(spec), ThrottleClass::Rsa);
+        assert_eq!(sign(&ecc).throttle_class(spec), ThrottleClass::Ecc);
+        let enc = |k: &KeyRef| Request::Encrypt(EncryptRequest::new(k.clone(), msg()));
+        assert_eq!(enc(&rsa).throttle_class(spec), ThrottleClass::Rsa);
+        assert_eq!(enc(&sym).throttle_class(spec), ThrottleClass::Cryptographic);
+        // A reference that names no key counts as its row says; the call fails on its own.
+        let unknown = KeyRef::Id(crate::KeyId::from_random_bytes([9; 16]));
+        assert_eq!(
+            enc(&unknown).throttle_class(spec),
+            ThrottleClass::Cryptographic
+        );
+        // Decrypt without KeyId opens a blob: symmetric.
+        let dec = Request::Decrypt(DecryptRequest::new(vec![1; 40]));
+        assert_eq!(dec.throttle_class(spec), ThrottleClass::Cryptographic);
+        let dec = Request::Decrypt(DecryptRequest::new(vec![1; 40]).with_key_id(rsa.clone()));
+        assert_eq!(dec.throttle_class(spec), ThrottleClass::Rsa);
+        let pair = Request::GenerateDataKeyPairWithoutPlaintext(GenerateDataKeyPairRequest::new(
+            sym.clone(),
+            crate::DataKeyPairSpec::Rsa4096,
+        ));
+        assert_eq!(pair.throttle_class(spec), ThrottleClass::DataKeyPairRsa4096);
+        let derive =
+            Request::DeriveSharedSecret(DeriveSharedSecretRequest::new(ecc.clone(), vec![1]));
+        assert_eq!(derive.throttle_class(spec), ThrottleClass::Ecc);
+        let gpk = Request::GetPublicKey(GetPublicKeyRequest::new(rsa.clone()));
+        assert_eq!(gpk.throttle_class(spec), ThrottleClass::GetPublicKey);
+        let mac = Request::GenerateMac(GenerateMacRequest::new(
+            sym.clone(),
+            msg(),
+            crate::MacAlgorithm::HmacSha256,
+        ));
+        assert_eq!(mac.throttle_class(spec), ThrottleClass::Cryptographic);
+        assert!(Operation::Sign.throttled_by_request());
+        assert!(!Operation::GenerateRandom.throttled_by_request());
+        assert!(!Operation::GetPublicKey.throttled_by_request());
+        assert!(!ThrottleClass::GetPublicKey.shared());
+        assert!(ThrottleClass::Rsa.shared() && ThrottleClass::DataKeyPairRsa2048.shared());
     }
 
     #[test]

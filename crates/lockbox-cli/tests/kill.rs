@@ -303,6 +303,8 @@ enum Cmd {
     /// Start-up: opening the directory (token login, store open), then a read-only call.
     ListKeys,
     CreateKey,
+    /// CreateKey of a key pair (ECC_NIST_P256, SIGN_VERIFY): two token objects, one record.
+    CreateKeyPair,
     Encrypt,
     RotateKeyOnDemand,
     ScheduleKeyDeletion,
@@ -311,9 +313,10 @@ enum Cmd {
     CreateAlias,
 }
 
-const ALL: [Cmd; 8] = [
+const ALL: [Cmd; 9] = [
     Cmd::ListKeys,
     Cmd::CreateKey,
+    Cmd::CreateKeyPair,
     Cmd::Encrypt,
     Cmd::RotateKeyOnDemand,
     Cmd::ScheduleKeyDeletion,
@@ -327,6 +330,13 @@ impl Cmd {
         let v: Vec<&str> = match self {
             Cmd::ListKeys => vec!["list-keys"],
             Cmd::CreateKey => vec!["create-key", "--description", "made by the killed command"],
+            Cmd::CreateKeyPair => vec![
+                "create-key",
+                "--key-spec",
+                "ECC_NIST_P256",
+                "--key-usage",
+                "SIGN_VERIFY",
+            ],
             Cmd::Encrypt => vec!["encrypt", "--key-id", "alias/app", "--plaintext", "aGk="],
             Cmd::RotateKeyOnDemand => vec!["rotate-key-on-demand", "--key-id", &w.k1],
             Cmd::ScheduleKeyDeletion => vec![
@@ -463,6 +473,31 @@ fn check(w: &World, r: &Remote, cmd: Cmd) -> Result<(), String> {
                 .map_err(|e| format!("the killed create-key's key is listed but unusable: {e}"))?;
             if out["KeyId"] != key_arn(made).as_str() {
                 return Err(format!("encrypt under {made} answered {out}"));
+            }
+        }
+        (Cmd::CreateKeyPair, [made]) => {
+            // Both halves must be there: the private one signs, the public one is exported.
+            let out = r
+                .run(&[
+                    "sign",
+                    "--key-id",
+                    made,
+                    "--message",
+                    "aGk=",
+                    "--signing-algorithm",
+                    "ECDSA_SHA_256",
+                ])
+                .map_err(|e| {
+                    format!("the killed create-key's pair is listed but cannot sign: {e}")
+                })?;
+            if out["KeyId"] != key_arn(made).as_str() || out["Signature"].as_str().is_none() {
+                return Err(format!("sign under {made} answered {out}"));
+            }
+            let out = r
+                .run(&["get-public-key", "--key-id", made])
+                .map_err(|e| format!("the killed create-key's public half is missing: {e}"))?;
+            if out["KeySpec"] != "ECC_NIST_P256" {
+                return Err(format!("get-public-key of {made} answered {out}"));
             }
         }
         _ => return Err(format!("keys nobody acknowledged are listed: {extra:?}")),

@@ -8,11 +8,17 @@
 //! that finds its bucket empty is refused with `ThrottlingException` ("Rate exceeded"), status
 //! 400, which the AWS SDKs retry with back-off.
 //!
-//! The classes and their default rates (requests per second), after AWS KMS's defaults:
+//! The classes and their default rates (requests per second; a fraction is a slower rate:
+//! 0.1 is one request every ten seconds), after AWS KMS's defaults:
 //!
 //! | class (`[throttle]` key) | operations | default | bucket |
 //! | --- | --- | --- | --- |
-//! | `cryptographic` | Encrypt, Decrypt, ReEncrypt, GenerateDataKey, GenerateDataKeyWithoutPlaintext, GenerateRandom | 5500 | one, shared |
+//! | `cryptographic` | Encrypt, Decrypt, ReEncrypt with symmetric keys; GenerateDataKey, GenerateDataKeyWithoutPlaintext, GenerateRandom, GenerateMac, VerifyMac | 5500 | one, shared |
+//! | `rsa` | Encrypt, Decrypt, ReEncrypt, Sign, Verify with RSA keys | 1000 | one, shared |
+//! | `ecc` | Sign, Verify, DeriveSharedSecret with ECC keys | 1000 | one, shared |
+//! | `get_public_key` | GetPublicKey | 2000 | |
+//! | `data_key_pair_rsa_2048`, `_rsa_3072`, `_rsa_4096` | GenerateDataKeyPair, GenerateDataKeyPairWithoutPlaintext of that pair spec | 1, 0.5, 0.1 | one per spec, shared by both operations |
+//! | `data_key_pair_ecc_nist_p256`, `_p384`, `_p521`, `data_key_pair_ecc_secg_p256k1` | the same, for EC pairs | 25, 10, 5, 25 | one per spec |
 //! | `describe_key` | DescribeKey | 2000 | |
 //! | `key_reads` | GetKeyPolicy, GetKeyRotationStatus | 1000 | per operation |
 //! | `lists` | ListKeys, ListAliases, ListGrants, ListRetirableGrants, ListKeyPolicies, ListResourceTags, ListKeyRotations | 100 | per operation |
@@ -22,6 +28,10 @@
 //! | `put_key_policy` | PutKeyPolicy | 15 | |
 //! | `tag_resource` | TagResource | 10 | |
 //! | `management` | CreateAlias, UpdateAlias, DeleteAlias, EnableKey, DisableKey, EnableKeyRotation, DisableKeyRotation, RotateKeyOnDemand, ScheduleKeyDeletion, CancelKeyDeletion, UpdateKeyDescription, UntagResource | 5 | per operation |
+//!
+//! Which of `cryptographic`, `rsa` and `ecc` a call draws on depends on its key
+//! (`lockbox_api::Request::throttle_class`): the server asks the engine for the key's spec
+//! before the call. A bucket holds one second's worth of its rate, and at least one request.
 //!
 //! The server keeps one bucket per account that has called (accounts come only from
 //! authenticated credentials, so their number is bounded by the credentials file).
@@ -60,60 +70,102 @@ impl From<Operation> for Quota {
 }
 
 /// The largest rate a class may be given, per second.
-pub const MAX_RATE: u32 = 1_000_000;
+pub const MAX_RATE: f64 = 1_000_000.0;
+/// The smallest rate a class may be given: one request a day.
+pub const MIN_RATE: f64 = 1.0 / 86_400.0;
 
 /// `[throttle]` in `server.toml`: whether throttling is on, and each class's rate in
 /// requests per second (see the module documentation for the defaults).
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ThrottleConfig {
     /// Throttling on (default) or off.
     pub enabled: bool,
     /// Symmetric cryptographic operations, shared.
-    pub cryptographic: u32,
+    pub cryptographic: f64,
+    /// Cryptographic operations with RSA keys, shared.
+    pub rsa: f64,
+    /// Cryptographic operations with ECC keys, shared.
+    pub ecc: f64,
+    /// GetPublicKey.
+    pub get_public_key: f64,
+    /// Data key pairs of RSA_2048.
+    pub data_key_pair_rsa_2048: f64,
+    /// Data key pairs of RSA_3072.
+    pub data_key_pair_rsa_3072: f64,
+    /// Data key pairs of RSA_4096.
+    pub data_key_pair_rsa_4096: f64,
+    /// Data key pairs of ECC_NIST_P256.
+    pub data_key_pair_ecc_nist_p256: f64,
+    /// Data key pairs of ECC_NIST_P384.
+    pub data_key_pair_ecc_nist_p384: f64,
+    /// Data key pairs of ECC_NIST_P521.
+    pub data_key_pair_ecc_nist_p521: f64,
+    /// Data key pairs of ECC_SECG_P256K1.
+    pub data_key_pair_ecc_secg_p256k1: f64,
     /// DescribeKey.
-    pub describe_key: u32,
+    pub describe_key: f64,
     /// GetKeyPolicy, GetKeyRotationStatus.
-    pub key_reads: u32,
+    pub key_reads: f64,
     /// The List operations.
-    pub lists: u32,
+    pub lists: f64,
     /// CreateKey.
-    pub create_key: u32,
+    pub create_key: f64,
     /// CreateGrant.
-    pub create_grant: u32,
+    pub create_grant: f64,
     /// RetireGrant, RevokeGrant.
-    pub retire_revoke_grant: u32,
+    pub retire_revoke_grant: f64,
     /// PutKeyPolicy.
-    pub put_key_policy: u32,
+    pub put_key_policy: f64,
     /// TagResource.
-    pub tag_resource: u32,
+    pub tag_resource: f64,
     /// Key and alias management.
-    pub management: u32,
+    pub management: f64,
 }
 
 impl Default for ThrottleConfig {
     fn default() -> Self {
         ThrottleConfig {
             enabled: true,
-            cryptographic: 5500,
-            describe_key: 2000,
-            key_reads: 1000,
-            lists: 100,
-            create_key: 50,
-            create_grant: 50,
-            retire_revoke_grant: 30,
-            put_key_policy: 15,
-            tag_resource: 10,
-            management: 5,
+            cryptographic: 5500.0,
+            rsa: 1000.0,
+            ecc: 1000.0,
+            get_public_key: 2000.0,
+            data_key_pair_rsa_2048: 1.0,
+            data_key_pair_rsa_3072: 0.5,
+            data_key_pair_rsa_4096: 0.1,
+            data_key_pair_ecc_nist_p256: 25.0,
+            data_key_pair_ecc_nist_p384: 10.0,
+            data_key_pair_ecc_nist_p521: 5.0,
+            data_key_pair_ecc_secg_p256k1: 25.0,
+            describe_key: 2000.0,
+            key_reads: 1000.0,
+            lists: 100.0,
+            create_key: 50.0,
+            create_grant: 50.0,
+            retire_revoke_grant: 30.0,
+            put_key_policy: 15.0,
+            tag_resource: 10.0,
+            management: 5.0,
         }
     }
 }
 
 impl ThrottleConfig {
     /// The rate of `class`, per second.
-    pub fn rate(&self, class: Class) -> u32 {
+    pub fn rate(&self, class: Class) -> f64 {
         match class {
             Class::Cryptographic => self.cryptographic,
+            Class::Rsa => self.rsa,
+            Class::Ecc => self.ecc,
+            Class::GetPublicKey => self.get_public_key,
+            Class::DataKeyPairRsa2048 => self.data_key_pair_rsa_2048,
+            Class::DataKeyPairRsa3072 => self.data_key_pair_rsa_3072,
+            Class::DataKeyPairRsa4096 => self.data_key_pair_rsa_4096,
+            Class::DataKeyPairEccNistP256 => self.data_key_pair_ecc_nist_p256,
+            Class::DataKeyPairEccNistP384 => self.data_key_pair_ecc_nist_p384,
+            Class::DataKeyPairEccNistP521 => self.data_key_pair_ecc_nist_p521,
+            Class::DataKeyPairEccSecgP256k1 => self.data_key_pair_ecc_secg_p256k1,
             Class::DescribeKey => self.describe_key,
             Class::KeyReads => self.key_reads,
             Class::Lists => self.lists,
@@ -126,14 +178,16 @@ impl ThrottleConfig {
         }
     }
 
-    /// Checks every rate is within 1..=[`MAX_RATE`]; the message names the field.
+    /// Checks every rate is within [`MIN_RATE`]..=[`MAX_RATE`] (one a day to a million a
+    /// second); the message names the field.
     pub fn check(&self) -> Result<(), String> {
         for &class in Class::ALL {
             let rate = self.rate(class);
-            if !(1..=MAX_RATE).contains(&rate) {
+            if !(MIN_RATE..=MAX_RATE).contains(&rate) {
                 return Err(format!(
-                    "throttle.{} = {rate}: a rate must be 1..={MAX_RATE} requests per second \
-                     (to turn throttling off, set throttle.enabled = false)",
+                    "throttle.{} = {rate}: a rate must be between one request a day \
+                     ({MIN_RATE:.8}) and {MAX_RATE} requests per second (to turn throttling \
+                     off, set throttle.enabled = false)",
                     class.name()
                 ));
             }
@@ -188,7 +242,9 @@ impl Throttle {
             return Ok(());
         }
         let Quota { class, operation } = quota.into();
-        let rate = f64::from(self.config.rate(class));
+        let rate = self.config.rate(class);
+        // One second's worth, and at least one request (a rate of 0.1 still allows one).
+        let capacity = rate.max(1.0);
         let key = BucketKey {
             account: account.to_owned(),
             class,
@@ -196,11 +252,11 @@ impl Throttle {
         };
         let mut buckets = self.buckets.lock();
         let bucket = buckets.entry(key).or_insert(Bucket {
-            tokens: rate,
+            tokens: capacity,
             last: now,
         });
         let elapsed = now.saturating_duration_since(bucket.last);
-        bucket.tokens = (bucket.tokens + elapsed.as_secs_f64() * rate).min(rate);
+        bucket.tokens = (bucket.tokens + elapsed.as_secs_f64() * rate).min(capacity);
         bucket.last = bucket.last.max(now);
         if bucket.tokens >= 1.0 {
             bucket.tokens -= 1.0;
@@ -214,7 +270,7 @@ impl Throttle {
     /// now).
     pub fn retry_after(&self, account: &str, quota: impl Into<Quota>, now: Instant) -> Duration {
         let Quota { class, operation } = quota.into();
-        let rate = f64::from(self.config.rate(class));
+        let rate = self.config.rate(class);
         let key = BucketKey {
             account: account.to_owned(),
             class,
@@ -253,7 +309,7 @@ mod tests {
 
     #[test]
     fn a_bucket_allows_its_rate_as_a_burst_then_refuses_with_throttling_exception() {
-        let t = quotas(|c| c.create_key = 3);
+        let t = quotas(|c| c.create_key = 3.0);
         let t0 = Instant::now();
         for _ in 0..3 {
             t.check_at("111122223333", Operation::CreateKey, t0)
@@ -274,7 +330,7 @@ mod tests {
 
     #[test]
     fn tokens_refill_continuously_up_to_one_second_of_rate() {
-        let t = quotas(|c| c.create_key = 10);
+        let t = quotas(|c| c.create_key = 10.0);
         let t0 = Instant::now();
         for _ in 0..10 {
             t.check_at("a", Operation::CreateKey, t0).unwrap();
@@ -297,8 +353,8 @@ mod tests {
     #[test]
     fn cryptographic_operations_share_one_bucket_and_others_have_their_own() {
         let t = quotas(|c| {
-            c.cryptographic = 2;
-            c.management = 1;
+            c.cryptographic = 2.0;
+            c.management = 1.0;
         });
         let t0 = Instant::now();
         t.check_at("a", Operation::Encrypt, t0).unwrap();
@@ -311,8 +367,63 @@ mod tests {
     }
 
     #[test]
+    fn a_rate_below_one_allows_one_request_then_one_per_period() {
+        // RSA_4096 data key pairs: 0.1 per second, one every ten seconds.
+        let t = quotas(|_| {});
+        let t0 = Instant::now();
+        t.check_at(
+            "a",
+            Quota::new(Class::DataKeyPairRsa4096, "GenerateDataKeyPair"),
+            t0,
+        )
+        .unwrap();
+        let pair = |at| {
+            t.check_at(
+                "a",
+                Quota::new(
+                    Class::DataKeyPairRsa4096,
+                    "GenerateDataKeyPairWithoutPlaintext",
+                ),
+                at,
+            )
+        };
+        // Both operations share the spec's bucket.
+        assert!(pair(t0 + Duration::from_secs(9)).is_err());
+        pair(t0 + Duration::from_secs(10)).unwrap();
+        // Other specs have buckets of their own.
+        t.check_at(
+            "a",
+            Quota::new(Class::DataKeyPairRsa3072, "GenerateDataKeyPair"),
+            t0,
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn rsa_and_ecc_keys_have_their_own_shared_buckets() {
+        let t = quotas(|c| {
+            c.cryptographic = 1.0;
+            c.rsa = 1.0;
+            c.ecc = 1.0;
+        });
+        let t0 = Instant::now();
+        t.check_at("a", Quota::new(Class::Rsa, "Sign"), t0).unwrap();
+        assert!(
+            t.check_at("a", Quota::new(Class::Rsa, "Decrypt"), t0)
+                .is_err()
+        );
+        t.check_at("a", Quota::new(Class::Ecc, "Verify"), t0)
+            .unwrap();
+        t.check_at("a", Operation::Encrypt, t0).unwrap();
+        assert!(
+            t.check_at("a", Quota::new(Class::Ecc, "DeriveSharedSecret"), t0)
+                .is_err()
+        );
+    }
+
+    #[test]
     fn accounts_are_throttled_separately() {
-        let t = quotas(|c| c.describe_key = 1);
+        let t = quotas(|c| c.describe_key = 1.0);
         let t0 = Instant::now();
         t.check_at("111111111111", Operation::DescribeKey, t0)
             .unwrap();
@@ -328,7 +439,7 @@ mod tests {
     fn disabled_throttling_allows_everything() {
         let t = quotas(|c| {
             c.enabled = false;
-            c.create_key = 1;
+            c.create_key = 1.0;
         });
         let t0 = Instant::now();
         for _ in 0..100 {
@@ -339,19 +450,32 @@ mod tests {
     #[test]
     fn defaults_follow_aws_kms_and_bounds_name_the_field() {
         let c = ThrottleConfig::default();
-        assert_eq!(c.rate(Operation::Decrypt.throttle_class()), 5500);
-        assert_eq!(c.rate(Operation::DescribeKey.throttle_class()), 2000);
-        assert_eq!(c.rate(Operation::CreateKey.throttle_class()), 50);
-        assert_eq!(c.rate(Operation::CreateAlias.throttle_class()), 5);
-        assert_eq!(c.rate(Operation::ListKeys.throttle_class()), 100);
+        assert_eq!(c.rate(Operation::Decrypt.throttle_class()), 5500.0);
+        assert_eq!(c.rate(Operation::DescribeKey.throttle_class()), 2000.0);
+        assert_eq!(c.rate(Operation::CreateKey.throttle_class()), 50.0);
+        assert_eq!(c.rate(Operation::CreateAlias.throttle_class()), 5.0);
+        assert_eq!(c.rate(Operation::ListKeys.throttle_class()), 100.0);
+        assert_eq!(c.rate(Operation::GetPublicKey.throttle_class()), 2000.0);
+        assert_eq!(c.rate(Class::Rsa), 1000.0);
+        assert_eq!(c.rate(Class::Ecc), 1000.0);
+        assert_eq!(c.rate(Class::DataKeyPairRsa4096), 0.1);
+        assert_eq!(c.rate(Class::DataKeyPairEccNistP256), 25.0);
         c.check().unwrap();
         let bad = ThrottleConfig {
-            lists: 0,
+            lists: 0.0,
             ..ThrottleConfig::default()
         };
         assert!(bad.check().unwrap_err().starts_with("throttle.lists = 0: "));
-        let parsed: ThrottleConfig = toml::from_str("create_key = 7").unwrap();
-        assert_eq!((parsed.create_key, parsed.cryptographic), (7, 5500));
+        let parsed: ThrottleConfig =
+            toml::from_str("create_key = 7\ndata_key_pair_rsa_2048 = 0.25").unwrap();
+        assert_eq!(
+            (
+                parsed.create_key,
+                parsed.cryptographic,
+                parsed.data_key_pair_rsa_2048
+            ),
+            (7.0, 5500.0, 0.25)
+        );
         let e = toml::from_str::<ThrottleConfig>("create_keys = 7").unwrap_err();
         assert!(e.to_string().contains("unknown field `create_keys`"), "{e}");
     }

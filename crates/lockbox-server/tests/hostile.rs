@@ -610,7 +610,7 @@ token_test!(fn requests_refused_before_the_engine_leave_audit_records(t) {
         |c| c.audit.refusals.per_source_burst = 1000,
         |c| {
             c.max_body_bytes = 16 * 1024;
-            c.throttle.cryptographic = 3;
+            c.throttle.cryptographic = 3.0;
         },
     );
     let body = json!({ "KeyId": f.key_id }).to_string().into_bytes();
@@ -710,5 +710,39 @@ token_test!(fn a_flood_of_bad_requests_writes_at_most_the_refusal_budget(t) {
     assert!(recorded >= u64::from(budget.per_source_burst));
     assert!(recorded <= u64::from(budget.per_source_burst) + elapsed.as_secs() + 1, "{recorded}");
     assert!(bytes <= bound, "{bytes} > {bound}");
+    Ok(())
+});
+
+token_test!(fn calls_draw_on_the_quota_of_their_keys_kind(t) {
+    // RSA keys and data key pairs have quotas of their own (AWS KMS's request quotas); the
+    // server learns the key's kind before the call and charges that bucket only.
+    let f = start(t, |c| {
+        c.throttle.rsa = 1.0;
+        c.throttle.data_key_pair_rsa_4096 = 0.1;
+    });
+    let r = send(f.addr, &f.signed("CreateKey", br#"{"KeySpec":"RSA_2048","KeyUsage":"ENCRYPT_DECRYPT"}"#));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let rsa = r.json()["KeyMetadata"]["KeyId"].as_str().unwrap().to_owned();
+    let throttled = |r: &Reply| r.status == 400 && r.json()["__type"] == "ThrottlingException";
+    let encrypt = |key: &str| {
+        let body = json!({ "KeyId": key, "Plaintext": "AAAA", "EncryptionAlgorithm": "RSAES_OAEP_SHA_256" });
+        send(f.addr, &f.signed("Encrypt", body.to_string().as_bytes()))
+    };
+    // The first RSA call is within the quota (whatever the engine answers); the second is not.
+    assert!(!throttled(&encrypt(&rsa)));
+    let second = encrypt(&rsa);
+    assert!(throttled(&second), "{} {}", second.status, second.body);
+    assert_eq!(second.json()["message"], "Rate exceeded");
+    // Symmetric calls draw on the symmetric bucket, untouched.
+    let sym = json!({ "KeyId": f.key_id, "Plaintext": "AAAA" }).to_string();
+    assert_eq!(send(f.addr, &f.signed("Encrypt", sym.as_bytes())).status, 200);
+    // Data key pairs: per pair spec, both operations sharing it.
+    let pair = |op: &str, spec: &str| {
+        let body = json!({ "KeyId": f.key_id, "KeyPairSpec": spec }).to_string();
+        send(f.addr, &f.signed(op, body.as_bytes()))
+    };
+    assert!(!throttled(&pair("GenerateDataKeyPair", "RSA_4096")));
+    assert!(throttled(&pair("GenerateDataKeyPairWithoutPlaintext", "RSA_4096")));
+    assert!(!throttled(&pair("GenerateDataKeyPair", "ECC_NIST_P256")));
     Ok(())
 });

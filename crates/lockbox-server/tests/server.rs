@@ -374,7 +374,7 @@ token_test!(fn requests_over_the_concurrency_cap_get_503(t) {
 
 token_test!(fn throttled_requests_get_throttling_exception_per_account(t) {
     let mut c = config();
-    c.throttle.cryptographic = 2;
+    c.throttle.cryptographic = 2.0;
     let (_engine, server) = start(t, c);
     let addr = server.local_addr();
     for _ in 0..2 {

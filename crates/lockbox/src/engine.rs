@@ -59,6 +59,20 @@ impl Engine {
         &self.opened
     }
 
+    /// The spec of the key `key` names, as `caller_account` sees it (aliases followed),
+    /// without authorization or audit: for a server to choose the request-rate quota a call
+    /// draws on before making it. `None` when it names no key (the call then fails on its
+    /// own, authorized and audited).
+    pub fn key_spec_of(
+        &self,
+        caller_account: &str,
+        key: &lockbox_api::KeyRef,
+    ) -> Option<lockbox_api::KeySpec> {
+        self.resolve_in(caller_account, key, &mut None)
+            .ok()
+            .map(|r| r.spec)
+    }
+
     /// A [`Kms`](lockbox_api::Kms) whose every call is made by `caller`: authorized against
     /// each key's policy and grants, and written to the audit trail.
     pub fn client(&self, caller: Caller) -> crate::EngineClient<'_> {

@@ -34,15 +34,16 @@ impl WireError {
         }
     }
 
-    /// The wire form of an engine error: its AWS exception name; status 500 for internal
-    /// errors, 503 for an unavailable dependency, 400 otherwise (as AWS KMS answers).
+    /// The wire form of an engine error: its AWS error code (the kind's exception name, or
+    /// the code it carries, such as `ThrottlingException`); status 500 for internal errors,
+    /// 503 for an unavailable dependency, 400 otherwise (as AWS KMS answers).
     pub fn from_kms(e: &KmsError) -> Self {
         let status = match e.kind() {
             ErrorKind::KmsInternal => 500,
             ErrorKind::DependencyTimeout => 503,
             _ => 400,
         };
-        WireError::new(status, e.kind().name(), e.message())
+        WireError::new(status, e.code().to_owned(), e.message())
     }
 
     /// The response body: `{"__type": code, "message": message}`.

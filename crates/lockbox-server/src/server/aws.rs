@@ -37,6 +37,10 @@ impl Frontend for AwsKms {
         op.throttle_class()
     }
 
+    fn throttled_by_request(&self, op: wire::Operation) -> bool {
+        op.throttled_by_request()
+    }
+
     fn authenticate(
         &self,
         parts: &http::request::Parts,

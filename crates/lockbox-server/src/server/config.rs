@@ -39,7 +39,7 @@ pub const DEFAULT_PORT: u16 = 7300;
 /// ```
 ///
 /// Relative paths are relative to the data directory.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerConfig {
     /// The address to listen on.
@@ -255,7 +255,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             (c.listen.port(), c.max_body_bytes, c.throttle.create_key),
-            (8443, 4096, 2)
+            (8443, 4096, 2.0)
         );
         for (text, needle) in [
             (

@@ -65,7 +65,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use lockbox::Engine;
 use lockbox::audit::RefusedRequest;
 use lockbox_api::shorten;
-use lockbox_api::{Caller, Kms, Principal};
+use lockbox_api::{Caller, Kms, KmsError, Principal};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio_rustls::TlsAcceptor;
@@ -99,6 +99,13 @@ pub trait Frontend: Send + Sync + 'static {
 
     /// The operation's request-rate quota class (for KMS operations, the operation table's).
     fn throttle_class(&self, op: Self::Operation) -> lockbox_api::ThrottleClass;
+
+    /// Whether a call's quota class depends on the call (its key's kind, say), so that the
+    /// server charges it only once the request is decoded, through the `Kms` it hands to
+    /// [`Frontend::serve`] (see `lockbox_api::Request::throttle_class`). False by default.
+    fn throttled_by_request(&self, _op: Self::Operation) -> bool {
+        false
+    }
 
     /// Authenticates a request (its head and whole body) at time `now`: the principal that
     /// signed it, or the error to answer.
@@ -739,12 +746,15 @@ async fn api<F: Frontend>(
         principal: Some(principal.arn().to_owned()),
         ..with_op(a)
     };
-    let class = shared.frontend.throttle_class(op);
-    if let Err(e) = shared
-        .throttle
-        .check(principal.account(), Quota::new(class, name))
-    {
-        return with_principal(Answer::error(e));
+    let by_request = shared.frontend.throttled_by_request(op);
+    if !by_request {
+        let class = shared.frontend.throttle_class(op);
+        if let Err(e) = shared
+            .throttle
+            .check(principal.account(), Quota::new(class, name))
+        {
+            return with_principal(Answer::error(e));
+        }
     }
     let principal_arn = principal.arn().to_owned();
 
@@ -752,10 +762,21 @@ async fn api<F: Frontend>(
     let task = {
         let shared = shared.clone();
         tokio::task::spawn_blocking(move || {
+            let account = principal.account().to_owned();
             let client = shared
                 .engine
                 .client(Caller::new(principal).with_source(&source));
-            let result = shared.frontend.serve(&client, op, &body);
+            let result = if by_request {
+                let charged = ChargedByKey {
+                    inner: &client,
+                    engine: &shared.engine,
+                    throttle: &shared.throttle,
+                    account: &account,
+                };
+                shared.frontend.serve(&charged, op, &body)
+            } else {
+                shared.frontend.serve(&client, op, &body)
+            };
             (result, client.last_request_id())
         })
     };
@@ -791,6 +812,34 @@ async fn api<F: Frontend>(
     };
     drop(permit);
     answer
+}
+
+/// The `Kms` a call whose quota depends on its key is served through: it charges the
+/// class the decoded request draws on (`Request::throttle_class`, with the key's spec from
+/// the engine, unauthorized and unaudited, only to pick the bucket), then calls the engine.
+/// A throttled call never reaches the engine, and is recorded as a refusal.
+struct ChargedByKey<'a> {
+    inner: &'a dyn Kms,
+    engine: &'a Engine,
+    throttle: &'a Throttle,
+    account: &'a str,
+}
+
+impl Kms for ChargedByKey<'_> {
+    fn call(&self, request: lockbox_api::Request) -> Result<lockbox_api::Response, KmsError> {
+        let class = request.throttle_class(|k| self.engine.key_spec_of(self.account, k));
+        if let Err(e) = self
+            .throttle
+            .check(self.account, Quota::new(class, request.operation().name()))
+        {
+            return Err(KmsError::with_code(
+                lockbox_api::ErrorKind::LimitExceeded,
+                &e.code,
+                e.message,
+            ));
+        }
+        self.inner.call(request)
+    }
 }
 
 /// Hands a refusal to the audit log (which records it or counts it, within its budget).
