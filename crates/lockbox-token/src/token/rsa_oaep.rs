@@ -36,7 +36,7 @@ pub enum OaepHash {
 
 impl OaepHash {
     /// The hash's output length in bytes (hLen).
-    pub fn len(self) -> usize {
+    pub fn output_len(self) -> usize {
         match self {
             OaepHash::Sha1 => 20,
             OaepHash::Sha256 => oaep::SHA256_LEN,
@@ -46,7 +46,7 @@ impl OaepHash {
     /// The longest plaintext this hash lets a modulus of `modulus_len` bytes carry:
     /// `k - 2 hLen - 2` (RSA_2048: 214 with SHA-1, 190 with SHA-256).
     pub fn max_plaintext_len(self, modulus_len: usize) -> usize {
-        oaep::max_message_len(modulus_len, self.len())
+        oaep::max_message_len(modulus_len, self.output_len())
     }
 
     fn params(self) -> PkcsOaepParams<'static> {
