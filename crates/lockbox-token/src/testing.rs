@@ -178,6 +178,75 @@ fn provision(dir: &Path) -> Result<TestToken, Box<dyn Error>> {
     })
 }
 
+/// Set to `1` to skip the tests that need the project's Python clients (refused under `CI`).
+pub const SKIP_PYTHON_ENV: &str = "LOCKBOX_SKIP_AWS_CLIENTS";
+
+/// The pinned Python clients (boto3, the AWS CLI, the Encryption SDK, `cryptography`).
+const PYTHON_REQUIREMENTS: &str = include_str!("../../../tests/clients/requirements.txt");
+
+/// The project's Python virtualenv with the pinned clients, under `target_tmpdir` (an
+/// integration test's `CARGO_TARGET_TMPDIR`): the same one `tests/common/clients.rs` uses
+/// (same place, lock file and requirements stamp), reused while its recorded requirements
+/// match, else built with `python3 -m venv` and pip (wheels only). Tests use its `cryptography`
+/// as an implementation nobody here wrote.
+///
+/// `Ok(None)` when the skip was asked for with [`SKIP_PYTHON_ENV`] (said on stderr, where it
+/// cannot be missed); an error if the skip is asked for under `CI`, or the virtualenv cannot
+/// be made (Python 3 with venv and pip, and PyPI for the first build, are needed).
+pub fn python_venv(target_tmpdir: &Path) -> Result<Option<PathBuf>, Box<dyn Error>> {
+    use std::io::Write;
+    if std::env::var_os(SKIP_PYTHON_ENV).is_some_and(|v| !v.is_empty() && v != "0") {
+        if std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false") {
+            return Err(
+                format!("{SKIP_PYTHON_ENV} is set, but CI must run the Python checks").into(),
+            );
+        }
+        let _ = writeln!(
+            std::io::stderr(),
+            "\n*** SKIPPED the Python checks: {SKIP_PYTHON_ENV} is set ***\n"
+        );
+        return Ok(None);
+    }
+    let venv = target_tmpdir.join("aws-clients-venv");
+    let stamp = venv.join("lockbox-requirements.txt");
+    std::fs::create_dir_all(target_tmpdir)?;
+    let lock = std::fs::File::create(target_tmpdir.join("aws-clients-venv.lock"))?;
+    lock.lock()?;
+    let fresh = std::fs::read_to_string(&stamp).is_ok_and(|s| s == PYTHON_REQUIREMENTS)
+        && venv.join("bin/aws").exists();
+    if !fresh {
+        if venv.exists() {
+            std::fs::remove_dir_all(&venv)?;
+        }
+        let run = |c: &mut Command| -> Result<(), Box<dyn Error>> {
+            let out = c.output()?;
+            if !out.status.success() {
+                return Err(
+                    format!("{c:?} failed: {}", String::from_utf8_lossy(&out.stderr)).into(),
+                );
+            }
+            Ok(())
+        };
+        run(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
+        let requirements = target_tmpdir.join("aws-clients-requirements.txt");
+        std::fs::write(&requirements, PYTHON_REQUIREMENTS)?;
+        run(Command::new(venv.join("bin/python"))
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--no-input",
+                "--disable-pip-version-check",
+            ])
+            .args(["--only-binary", ":all:", "--requirement"])
+            .arg(&requirements))?;
+        // Last, so that an interrupted build is redone rather than reused.
+        std::fs::write(&stamp, PYTHON_REQUIREMENTS)?;
+    }
+    Ok(Some(venv))
+}
+
 /// Defines a `#[test]` whose body runs against its own throwaway SoftHSM token.
 ///
 /// ```ignore

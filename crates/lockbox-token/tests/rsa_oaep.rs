@@ -29,23 +29,13 @@ fn pair(token: &Token, bits: RsaBits) -> Result<KeyPairObjects, TokenError> {
     )
 }
 
-/// The venv's Python, or `None` when the Python checks are skipped on purpose.
+/// The project venv's Python (built if missing), or `None` when the Python checks are skipped
+/// on purpose (`LOCKBOX_SKIP_AWS_CLIENTS=1`, refused under CI).
 fn python() -> Option<PathBuf> {
-    if std::env::var_os("LOCKBOX_SKIP_AWS_CLIENTS").is_some_and(|v| !v.is_empty() && v != "0") {
-        let _ = writeln!(
-            std::io::stderr(),
-            "\n*** SKIPPED the Python `cryptography` checks: LOCKBOX_SKIP_AWS_CLIENTS is set ***\n"
-        );
-        return None;
-    }
-    let p = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("aws-clients-venv/bin/python");
-    assert!(
-        p.exists(),
-        "{} is missing: run the AWS clients tests once (tests/aws_clients.rs) to build the \
-         virtualenv, or set LOCKBOX_SKIP_AWS_CLIENTS=1",
-        p.display()
-    );
-    Some(p)
+    let venv =
+        lockbox_token::testing::python_venv(std::path::Path::new(env!("CARGO_TARGET_TMPDIR")));
+    venv.unwrap_or_else(|e| panic!("the Python clients' virtualenv: {e}"))
+        .map(|v| v.join("bin/python"))
 }
 
 /// Runs `script` with `input` on stdin; returns stdout, trimmed.

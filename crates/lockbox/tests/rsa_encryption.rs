@@ -261,21 +261,13 @@ alg = hashes.SHA1() if h == "sha1" else hashes.SHA256()
 print(pub.encrypt(bytes.fromhex(m), padding.OAEP(mgf=padding.MGF1(algorithm=alg), algorithm=alg, label=None)).hex())
 "#;
 
+/// The project venv's Python (built if missing), or `None` when the Python checks are skipped
+/// on purpose (`LOCKBOX_SKIP_AWS_CLIENTS=1`, refused under CI).
 fn python() -> Option<PathBuf> {
-    if std::env::var_os("LOCKBOX_SKIP_AWS_CLIENTS").is_some_and(|v| !v.is_empty() && v != "0") {
-        let _ = writeln!(
-            std::io::stderr(),
-            "\n*** SKIPPED the Python `cryptography` interop: LOCKBOX_SKIP_AWS_CLIENTS is set ***\n"
-        );
-        return None;
-    }
-    let p = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("aws-clients-venv/bin/python");
-    assert!(
-        p.exists(),
-        "{} is missing: run tests/aws_clients.rs once to build it, or set LOCKBOX_SKIP_AWS_CLIENTS=1",
-        p.display()
-    );
-    Some(p)
+    let venv =
+        lockbox_token::testing::python_venv(std::path::Path::new(env!("CARGO_TARGET_TMPDIR")));
+    venv.unwrap_or_else(|e| panic!("the Python clients' virtualenv: {e}"))
+        .map(|v| v.join("bin/python"))
 }
 
 fn run_python(py: &PathBuf, script: &str, input: &str) -> String {
