@@ -68,6 +68,139 @@ fn cmk_material_is_born_and_stays_in_the_token(t) {
     Ok(())
 });
 
+token_test!(
+/// Invariant 1 for key pairs: the private half is a sensitive, never-extractable token object
+/// with only the usages its KeyUsage needs, whose secret attributes the token refuses
+/// (asked with C_GetAttributeInfo) and which cannot be wrapped out; the public half is a
+/// token object too, with its public usage only.
+fn key_pair_private_halves_are_born_and_stay_in_the_token(t) {
+    use lockbox_token::testing::cryptoki::object::ObjectClass;
+    let kms = engine(t);
+    let s = t.raw_session()?;
+    let wrapper = s.generate_key(&Mechanism::AesKeyGen, &[
+        Attribute::ValueLen(32.into()), Attribute::Token(false), Attribute::Wrap(true),
+    ])?;
+    // (spec, usage, the private half's one usage, the public half's, the secret attribute)
+    let cases = [
+        (KeySpec::Rsa2048, KeyUsage::SignVerify, AttributeType::Sign, Some(AttributeType::Verify), AttributeType::PrivateExponent),
+        (KeySpec::Rsa3072, KeyUsage::EncryptDecrypt, AttributeType::Decrypt, Some(AttributeType::Encrypt), AttributeType::PrivateExponent),
+        (KeySpec::EccNistP256, KeyUsage::SignVerify, AttributeType::Sign, Some(AttributeType::Verify), AttributeType::Value),
+        (KeySpec::EccSecgP256k1, KeyUsage::SignVerify, AttributeType::Sign, Some(AttributeType::Verify), AttributeType::Value),
+        (KeySpec::EccNistP384, KeyUsage::KeyAgreement, AttributeType::Derive, None, AttributeType::Value),
+    ];
+    for (spec, usage, private_usage, public_usage, secret) in cases {
+        let id = kms.create_key(CreateKeyRequest::new().with_key_spec(spec).with_key_usage(usage))?
+            .key_metadata.key_id;
+        let halves = s.find_objects(&[Attribute::Label(format!("lockbox/{id}/1").into_bytes())])?;
+        assert_eq!(halves.len(), 2, "{spec}: a private and a public object");
+        for h in halves {
+            let class = match s.get_attributes(h, &[AttributeType::Class])?.as_slice() {
+                [Attribute::Class(c)] => *c,
+                other => panic!("{other:?}"),
+            };
+            if class == ObjectClass::PRIVATE_KEY {
+                let info = s.get_attribute_info(h, &[secret])?;
+                assert!(matches!(info[0], AttributeInfo::Sensitive), "{spec} {secret:?}: {:?}", info[0]);
+                let mut want = vec![
+                    Attribute::Token(true), Attribute::Private(true), Attribute::Sensitive(true),
+                    Attribute::Extractable(false), Attribute::AlwaysSensitive(true),
+                    Attribute::NeverExtractable(true), Attribute::Modifiable(false),
+                    Attribute::Copyable(false),
+                ];
+                for u in [AttributeType::Decrypt, AttributeType::Sign, AttributeType::SignRecover,
+                          AttributeType::Unwrap, AttributeType::Derive] {
+                    want.push(bool_attribute(u, u == private_usage));
+                }
+                let types: Vec<_> = want.iter().map(Attribute::attribute_type).collect();
+                assert_eq!(s.get_attributes(h, &types)?, want, "private half of {spec} {usage}");
+                assert!(s.wrap_key(&Mechanism::AesKeyWrapPad, wrapper, h).is_err(), "{spec} wrapped out");
+            } else {
+                assert_eq!(class, ObjectClass::PUBLIC_KEY, "{spec}");
+                let mut want = vec![Attribute::Token(true)];
+                for u in [AttributeType::Encrypt, AttributeType::Verify, AttributeType::VerifyRecover,
+                          AttributeType::Wrap, AttributeType::Derive] {
+                    want.push(bool_attribute(u, Some(u) == public_usage));
+                }
+                let types: Vec<_> = want.iter().map(Attribute::attribute_type).collect();
+                assert_eq!(s.get_attributes(h, &types)?, want, "public half of {spec} {usage}");
+            }
+        }
+    }
+    Ok(())
+});
+
+fn bool_attribute(t: AttributeType, v: bool) -> Attribute {
+    match t {
+        AttributeType::Encrypt => Attribute::Encrypt(v),
+        AttributeType::Decrypt => Attribute::Decrypt(v),
+        AttributeType::Sign => Attribute::Sign(v),
+        AttributeType::SignRecover => Attribute::SignRecover(v),
+        AttributeType::Verify => Attribute::Verify(v),
+        AttributeType::VerifyRecover => Attribute::VerifyRecover(v),
+        AttributeType::Wrap => Attribute::Wrap(v),
+        AttributeType::Unwrap => Attribute::Unwrap(v),
+        AttributeType::Derive => Attribute::Derive(v),
+        other => panic!("not a usage: {other:?}"),
+    }
+}
+
+token_test!(
+/// Invariant 1 as a second PKCS#11 client sees it: OpenSC's pkcs11-tool lists every private
+/// and secret key object on the token (key pairs of each kind, an HMAC key, the audit key)
+/// as sensitive and never extractable. The PIN reaches it through its environment
+/// (`--pin env:VAR`), never argv.
+fn pkcs11_tool_shows_every_private_and_secret_key_sensitive_and_never_extractable(t) {
+    let kms = engine(t);
+    for (spec, usage) in [
+        (KeySpec::Rsa2048, KeyUsage::SignVerify),
+        (KeySpec::Rsa2048, KeyUsage::EncryptDecrypt),
+        (KeySpec::EccNistP256, KeyUsage::SignVerify),
+        (KeySpec::EccNistP521, KeyUsage::KeyAgreement),
+        (KeySpec::Hmac384, KeyUsage::GenerateVerifyMac),
+    ] {
+        kms.create_key(CreateKeyRequest::new().with_key_spec(spec).with_key_usage(usage))?;
+    }
+    kms.create_key(CreateKeyRequest::new())?;
+    let config = t.config();
+    let pin = lockbox_token::Pin::read(&config.pin)?;
+    let out = std::process::Command::new("pkcs11-tool")
+        .arg("--module").arg(&config.module)
+        .args(["--token-label", lockbox_token::testing::TEST_TOKEN_LABEL, "--login",
+               "--pin", "env:LOCKBOX_TEST_PKCS11_TOOL_PIN", "--list-objects"])
+        .env("LOCKBOX_TEST_PKCS11_TOOL_PIN", pin.expose_secret())
+        .output()
+        .map_err(|e| format!("pkcs11-tool (OpenSC; apt-get install opensc): {e}"))?;
+    let text = String::from_utf8(out.stdout)?;
+    assert!(out.status.success(), "pkcs11-tool failed: {}\n{text}", String::from_utf8_lossy(&out.stderr));
+    // Objects are blocks: a header line ("Private Key Object; RSA", "Secret Key Object; ...")
+    // and indented attribute lines ("  Access:     sensitive, always sensitive, ...").
+    let mut blocks: Vec<Vec<&str>> = Vec::new();
+    for line in text.lines() {
+        if line.starts_with(char::is_whitespace) {
+            if let Some(b) = blocks.last_mut() { b.push(line.trim()); }
+        } else {
+            blocks.push(vec![line.trim()]);
+        }
+    }
+    let (mut private, mut secret) = (0, 0);
+    for b in &blocks {
+        let header = b[0];
+        if !(header.starts_with("Private Key Object") || header.starts_with("Secret Key Object")) {
+            continue;
+        }
+        if header.starts_with("Private") { private += 1 } else { secret += 1 }
+        let access = b.iter().find_map(|l| l.strip_prefix("Access:"))
+            .unwrap_or_else(|| panic!("no Access line for {b:?}"));
+        let flags: Vec<&str> = access.split(',').map(str::trim).collect();
+        assert!(flags.contains(&"sensitive") && flags.contains(&"always sensitive")
+                && flags.contains(&"never extractable") && !flags.contains(&"extractable"),
+                "{b:?}");
+    }
+    // Four key pairs; the HMAC key, the AES key and the audit log's HMAC key.
+    assert_eq!((private, secret), (4, 3), "{text}");
+    Ok(())
+});
+
 fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir).unwrap() {

@@ -765,4 +765,8 @@ pub(crate) struct DoctorArgs {
     /// permissions off), and refuse the unsafe ones, saying why
     #[arg(long)]
     pub(crate) repair: bool,
+    /// Print the report as one JSON object (Ok, Summary, Problems, Lines, Token, KeySpecs)
+    /// instead of lines; the exit status is the same
+    #[arg(long)]
+    pub(crate) json: bool,
 }

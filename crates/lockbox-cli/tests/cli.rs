@@ -597,11 +597,32 @@ fn rotation_usage_maintenance_and_doctor() -> TestResult {
     assert_eq!(
         lines[1..],
         [
+            // SoftHSM serves every key spec and usage Lockbox has.
+            "Key specs: SYMMETRIC_DEFAULT, RSA_2048, RSA_3072, RSA_4096, ECC_NIST_P256, \
+             ECC_NIST_P384, ECC_NIST_P521, ECC_SECG_P256K1, HMAC_224, HMAC_256, HMAC_384, \
+             HMAC_512",
             "Keys: 1 record, 3 token objects",
             "OK: every record has its material and no orphans remain."
         ],
         "{report}"
     );
+    // The same as JSON, with one entry per key spec and usage.
+    let out = lockbox(&home, &["doctor", "--json"]);
+    assert_eq!(out.status.code(), Some(0));
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    assert_eq!(j["Ok"], true);
+    assert_eq!(j["Token"]["Label"], "lockbox");
+    assert_eq!(j["Lines"].as_array().unwrap().len(), 4);
+    let specs = j["KeySpecs"].as_array().unwrap();
+    assert_eq!(specs.len(), 18);
+    assert!(
+        specs
+            .iter()
+            .all(|s| s["Supported"] == true && s.get("Missing").is_none()),
+        "{specs:?}"
+    );
+    assert!(specs.contains(&serde_json::json!({"KeySpec": "ECC_SECG_P256K1", "KeyUsage": "SIGN_VERIFY", "Supported": true})));
+    assert!(specs.contains(&serde_json::json!({"KeySpec": "HMAC_224", "KeyUsage": "GENERATE_VERIFY_MAC", "Supported": true})));
     Ok(())
 }
 
@@ -2075,6 +2096,132 @@ fn rsa_keys_encrypt_and_decrypt_with_the_aws_cli_flags() -> TestResult {
     assert_eq!(
         fails(&home, &["encrypt", "--key-id", &key, "--plaintext", "aGVsbG8="]),
         (254, "An error occurred (InvalidKeyUsageException) when calling the Encrypt operation: Algorithm SYMMETRIC_DEFAULT is incompatible with key spec RSA_2048.".into())
+    );
+    Ok(())
+}
+
+/// On a token that lacks the curve secp256k1 and ECDH (as some HSMs do; made here by hiding
+/// them from the capability probe), CreateKey refuses exactly those specs and usages, naming
+/// what is missing, and `lockbox doctor` lists them as `SPEC` lines without calling them
+/// problems.
+#[test]
+fn a_token_lacking_a_curve_or_mechanism_refuses_those_specs_and_doctor_names_them() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let home = tmp.path().join("home");
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_lockbox"))
+            .args(args)
+            .env("LOCKBOX_HOME", &home)
+            .env_remove("SOFTHSM2_CONF")
+            .env_remove("LOCKBOX_CALLER")
+            .env(
+                lockbox_token::HIDE_CAPABILITIES_ENV,
+                "secp256k1, CKM_ECDH1_DERIVE",
+            )
+            .output()
+            .unwrap()
+    };
+    // Provisions the directory (which says so on standard error).
+    assert!(run(&["list-keys"]).status.success());
+    let refused = |spec: &str, usage: &str| {
+        let out = run(&["create-key", "--key-spec", spec, "--key-usage", usage]);
+        assert_eq!(out.status.code(), Some(254), "{spec} {usage}");
+        assert!(out.stdout.is_empty());
+        String::from_utf8_lossy(&out.stderr).trim_end().to_owned()
+    };
+    assert_eq!(
+        refused("ECC_SECG_P256K1", "SIGN_VERIFY"),
+        "An error occurred (UnsupportedOperationException) when calling the CreateKey \
+         operation: KeySpec ECC_SECG_P256K1 needs the curve secp256k1 (CKM_EC_KEY_PAIR_GEN), \
+         which this token does not support."
+    );
+    assert_eq!(
+        refused("ECC_NIST_P256", "KEY_AGREEMENT"),
+        "An error occurred (UnsupportedOperationException) when calling the CreateKey \
+         operation: KeySpec ECC_NIST_P256 with KeyUsage KEY_AGREEMENT needs CKM_ECDH1_DERIVE, \
+         which this token does not support."
+    );
+    // What the token has still works, and the refusals made no key.
+    let out = run(&[
+        "create-key",
+        "--key-spec",
+        "ECC_NIST_P256",
+        "--key-usage",
+        "SIGN_VERIFY",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listed: serde_json::Value = serde_json::from_slice(&run(&["list-keys"]).stdout)?;
+    assert_eq!(listed["Keys"].as_array().unwrap().len(), 1);
+
+    let out = run(&["doctor"]);
+    let report = String::from_utf8(out.stdout)?;
+    assert_eq!(out.status.code(), Some(0), "{report}");
+    let lines: Vec<&str> = report.lines().collect();
+    assert_eq!(
+        lines[1..],
+        [
+            "Key specs: SYMMETRIC_DEFAULT, RSA_2048, RSA_3072, RSA_4096, ECC_NIST_P256 \
+             (SIGN_VERIFY only), ECC_NIST_P384 (SIGN_VERIFY only), ECC_NIST_P521 (SIGN_VERIFY \
+             only), HMAC_224, HMAC_256, HMAC_384, HMAC_512",
+            "SPEC     ECC_NIST_P256 with KEY_AGREEMENT: this token lacks CKM_ECDH1_DERIVE; \
+             CreateKey refuses it (UnsupportedOperationException)",
+            "SPEC     ECC_NIST_P384 with KEY_AGREEMENT: this token lacks CKM_ECDH1_DERIVE; \
+             CreateKey refuses it (UnsupportedOperationException)",
+            "SPEC     ECC_NIST_P521 with KEY_AGREEMENT: this token lacks CKM_ECDH1_DERIVE; \
+             CreateKey refuses it (UnsupportedOperationException)",
+            "SPEC     ECC_SECG_P256K1 with SIGN_VERIFY: this token lacks the curve secp256k1 \
+             (CKM_EC_KEY_PAIR_GEN); CreateKey refuses it (UnsupportedOperationException)",
+            // The key pair's two halves.
+            "Keys: 1 record, 2 token objects",
+            "OK: every record has its material and no orphans remain.",
+        ],
+        "{report}"
+    );
+    let out = run(&["doctor", "--json"]);
+    assert_eq!(out.status.code(), Some(0));
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    let unsupported: Vec<(&str, &str, &str)> = j["KeySpecs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["Supported"] == false)
+        .map(|s| {
+            (
+                s["KeySpec"].as_str().unwrap(),
+                s["KeyUsage"].as_str().unwrap(),
+                s["Missing"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        unsupported,
+        [
+            ("ECC_NIST_P256", "KEY_AGREEMENT", "CKM_ECDH1_DERIVE"),
+            ("ECC_NIST_P384", "KEY_AGREEMENT", "CKM_ECDH1_DERIVE"),
+            ("ECC_NIST_P521", "KEY_AGREEMENT", "CKM_ECDH1_DERIVE"),
+            (
+                "ECC_SECG_P256K1",
+                "SIGN_VERIFY",
+                "the curve secp256k1 (CKM_EC_KEY_PAIR_GEN)"
+            ),
+        ]
+    );
+    // A misspelt name fails the open rather than hiding nothing.
+    let out = Command::new(env!("CARGO_BIN_EXE_lockbox"))
+        .args(["list-keys"])
+        .env("LOCKBOX_HOME", &home)
+        .env_remove("SOFTHSM2_CONF")
+        .env(lockbox_token::HIDE_CAPABILITIES_ENV, "secp256q1")
+        .output()?;
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("'secp256q1' names no mechanism or curve"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
     Ok(())
 }

@@ -80,6 +80,30 @@ impl TestToken {
         Ok(())
     }
 
+    /// Creates a generic-secret key object with a known `value` that computes and checks
+    /// HMACs (for test vectors, such as RFC 4231's) as a token object with `id` and `label`.
+    /// Like [`TestToken::import_known_aes_key`], not sensitive: a test key.
+    pub fn import_known_hmac_key(
+        &self,
+        value: &[u8],
+        id: [u8; 16],
+        label: &str,
+    ) -> Result<(), Box<dyn Error>> {
+        use cryptoki::object::{Attribute, KeyType, ObjectClass};
+        self.raw_session()?.create_object(&[
+            Attribute::Class(ObjectClass::SECRET_KEY),
+            Attribute::KeyType(KeyType::GENERIC_SECRET),
+            Attribute::Token(true),
+            Attribute::Private(true),
+            Attribute::Sign(true),
+            Attribute::Verify(true),
+            Attribute::Value(value.to_vec()),
+            Attribute::Id(id.to_vec()),
+            Attribute::Label(label.as_bytes().to_vec()),
+        ])?;
+        Ok(())
+    }
+
     /// A session on the token through a cryptoki context of the test's own, logged in as
     /// the user: tests ask the token directly with it, not through the code under test.
     pub fn raw_session(&self) -> Result<Session, Box<dyn Error>> {

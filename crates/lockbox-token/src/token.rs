@@ -23,10 +23,19 @@ use crate::error::{Fault, TokenError, fault};
 use crate::module::{self, Module};
 
 mod audit_key;
+mod capabilities;
+mod mac;
+mod public_key;
 mod rsa_oaep;
+mod sign;
 mod template;
 pub use audit_key::HMAC_SHA256_LEN;
+#[cfg(feature = "test-support")]
+pub use capabilities::HIDE_CAPABILITIES_ENV;
+pub use capabilities::{Capabilities, KeySizes, Mech, Requirement, curve_name};
+pub use public_key::{ec_public_key_info, rsa_public_key_info};
 pub use rsa_oaep::{OaepHash, RsaPublicNumbers};
+pub use sign::{SignatureHash, SignatureScheme};
 pub use template::{
     Curve, EcPurpose, HmacDigest, KeyPairObjects, KeyPairTemplate, PRIVATE_KEY_USAGES,
     PUBLIC_KEY_USAGES, RSA_PUBLIC_EXPONENT, RsaBits, RsaPurpose, SECRET_KEY_USAGES,
@@ -218,6 +227,7 @@ pub struct Token {
     iv_generation: IvGeneration,
     label_prefix: String,
     description: TokenDescription,
+    capabilities: Capabilities,
 }
 
 impl Token {
@@ -236,6 +246,7 @@ impl Token {
         let forget_before = Arc::new(AtomicU64::new(0));
         let anchor = Pooled::new(module.ctx.open_rw_session(slot)?, 0, &forget_before);
         login(&module, slot, &anchor, &config.pin)?;
+        let capabilities = capabilities::probe(&module, slot, &anchor)?;
         let info = module.ctx.get_token_info(slot)?;
         let library = module.ctx.get_library_info()?;
         let description = TokenDescription {
@@ -268,6 +279,7 @@ impl Token {
             iv_generation: config.iv_generation,
             label_prefix: config.label_prefix.clone(),
             description,
+            capabilities,
         })
     }
 

@@ -58,6 +58,7 @@ pub use client::EngineClient;
 pub use clock::{Clock, SystemClock};
 pub use config::{CONFIG_FILE, Config, GCM_RANDOM_IV_BOUND, Lifecycle, PROVISIONED_TOKEN_LABEL};
 pub use error::Error;
+pub use keykind::{KeySpecSupport, key_spec_support};
 pub use lifecycle::{MaintenanceThread, MaterialUsage};
 /// The vocabulary: requests, responses, ids, errors and the `Kms` trait.
 pub use lockbox_api as api;

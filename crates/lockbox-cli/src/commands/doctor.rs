@@ -12,21 +12,27 @@ use std::path::Path;
 use lockbox::checkup::{self, Finding};
 use lockbox::lock::DataDirLock;
 use lockbox::token::softhsm::root::{CopyState, ROOT_FILE, RootState};
-use lockbox::{Config, Engine, ReconcileReport};
+use lockbox::{Config, Engine, KeySpecSupport, ReconcileReport};
+use serde_json::{Value, json};
 
 use crate::cli::DoctorArgs;
 use crate::commands::upkeep::count;
 use crate::error::CliError;
-use crate::output::{date, print_text};
+use crate::output::{date, print_json, print_text};
 
 /// The report: one line per finding, prefixes aligned, and a last line that starts with
-/// `OK:` or `PROBLEMS:`. Scripts may rely on those prefixes.
+/// `OK:` or `PROBLEMS:`. Scripts may rely on those prefixes. With `--json`, the same as one
+/// JSON object (see [`Report::json`]).
 #[derive(Default)]
 struct Report {
     lines: Vec<String>,
     // What remains wrong, in words, for the last line.
     problems: Vec<String>,
     repaired: usize,
+    json: bool,
+    // Once the engine opened: the token's label and library, and the key specs it serves.
+    token: Option<(String, String)>,
+    specs: Vec<KeySpecSupport>,
 }
 
 impl Report {
@@ -50,9 +56,13 @@ impl Report {
                 summarize(&self.problems).join(", ")
             ));
         }
-        let mut text = self.lines.join("\n");
-        text.push('\n');
-        print_text(&text)?;
+        if self.json {
+            print_json(&self.json())?;
+        } else {
+            let mut text = self.lines.join("\n");
+            text.push('\n');
+            print_text(&text)?;
+        }
         if self.problems.is_empty() {
             Ok(())
         } else {
@@ -63,9 +73,48 @@ impl Report {
     }
 }
 
+impl Report {
+    /// The report as JSON: `Ok` (no problems), `Summary` (the last line), `Problems` (their
+    /// summaries), `Lines` (every line of the human report, the last included), and once the
+    /// engine opened, `Token` (`Label`, `Library`) and `KeySpecs`: one entry per key spec and
+    /// usage Lockbox serves, `Supported`, and for one the token cannot serve, `Missing` (the
+    /// mechanism or curve) and `Message` (CreateKey's refusal).
+    fn json(&self) -> Value {
+        let mut out = json!({
+            "Ok": self.problems.is_empty(),
+            "Summary": self.lines.last(),
+            "Problems": summarize(&self.problems),
+            "Lines": self.lines,
+        });
+        if let Some((label, library)) = &self.token {
+            out["Token"] = json!({"Label": label, "Library": library});
+            out["KeySpecs"] = self
+                .specs
+                .iter()
+                .map(|s| {
+                    let mut v = json!({
+                        "KeySpec": s.spec.as_str(),
+                        "KeyUsage": s.usage.as_str(),
+                        "Supported": s.missing.is_none(),
+                    });
+                    if let (Some(m), Some(refusal)) = (&s.missing, &s.refusal) {
+                        v["Missing"] = json!(m.to_string());
+                        v["Message"] = json!(refusal);
+                    }
+                    v
+                })
+                .collect();
+        }
+        out
+    }
+}
+
 pub(crate) fn doctor(dir: &Path, args: DoctorArgs) -> Result<(), CliError> {
     let repair = args.repair;
-    let mut report = Report::default();
+    let mut report = Report {
+        json: args.json,
+        ..Report::default()
+    };
     let half = checkup::half_provisioned(dir);
     if !half.is_empty() {
         report.problem(
@@ -180,27 +229,30 @@ fn reconcile(kms: &Engine, repair: bool, report: &mut Report) -> Result<(), CliE
         r.orphans = orphans;
     }
     let d = kms.token().description();
-    engine_lines(&d.label, &d.library, &r, repair, report);
+    let specs = lockbox::key_spec_support(kms.token().capabilities());
+    engine_lines(&d.label, &d.library, &specs, &r, repair, report);
     Ok(())
 }
 
 fn engine_lines(
     label: &str,
     library: &str,
+    specs: &[KeySpecSupport],
     r: &ReconcileReport,
     repair: bool,
     report: &mut Report,
 ) {
-    let mut head = vec![
-        format!("Token: {label} ({library})"),
-        format!(
-            "Keys: {}, {}",
-            count(r.keys, "record", "records"),
-            count(r.objects, "token object", "token objects")
-        ),
-    ];
+    let mut head = vec![format!("Token: {label} ({library})")];
+    head.append(&mut spec_lines(specs));
+    head.push(format!(
+        "Keys: {}, {}",
+        count(r.keys, "record", "records"),
+        count(r.objects, "token object", "token objects")
+    ));
     head.append(&mut report.lines);
     report.lines = head;
+    report.token = Some((label.to_owned(), library.to_owned()));
+    report.specs = specs.to_vec();
     for id in &r.finished_deletions {
         report.lines.push(format!(
             "DELETED  key {id}: finished a deletion that had been interrupted"
@@ -246,6 +298,49 @@ fn engine_lines(
             count(waiting, "orphan", "orphans")
         ));
     }
+}
+
+/// The key specs the token serves on one line (a spec the token serves for some of its
+/// usages only names them), then one `SPEC` line per spec and usage it cannot serve, with
+/// what it lacks. Not a problem: CreateKey refuses those, and every other key works.
+fn spec_lines(specs: &[KeySpecSupport]) -> Vec<String> {
+    let mut served: Vec<String> = Vec::new();
+    let mut seen: Vec<lockbox::api::KeySpec> = Vec::new();
+    for s in specs {
+        if seen.contains(&s.spec) {
+            continue;
+        }
+        seen.push(s.spec);
+        let of_spec: Vec<&KeySpecSupport> = specs.iter().filter(|o| o.spec == s.spec).collect();
+        let usable: Vec<&str> = of_spec
+            .iter()
+            .filter(|o| o.missing.is_none())
+            .map(|o| o.usage.as_str())
+            .collect();
+        if usable.len() == of_spec.len() {
+            served.push(s.spec.as_str().to_owned());
+        } else if !usable.is_empty() {
+            served.push(format!("{} ({} only)", s.spec, usable.join(", ")));
+        }
+    }
+    let mut lines = vec![format!(
+        "Key specs: {}",
+        if served.is_empty() {
+            "none".to_owned()
+        } else {
+            served.join(", ")
+        }
+    )];
+    for s in specs {
+        if let Some(missing) = &s.missing {
+            lines.push(format!(
+                "SPEC     {} with {}: this token lacks {missing}; CreateKey refuses it \
+                 (UnsupportedOperationException)",
+                s.spec, s.usage
+            ));
+        }
+    }
+    lines
 }
 
 fn in_use(report: &mut Report, e: &lockbox::Error) {
@@ -416,10 +511,25 @@ fn summarize(problems: &[String]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use lockbox::api::{KeyId, Timestamp};
-    use lockbox::token::ObjectId;
+    use lockbox::token::{Capabilities, Curve, KeySizes, Mech, ObjectId};
     use lockbox::{MissingMaterial, Orphan};
 
     use super::*;
+
+    const ALL_CURVES: [Curve; 4] = [Curve::P256, Curve::P384, Curve::P521, Curve::Secp256k1];
+
+    /// What a token with every mechanism and curve serves.
+    fn every_spec() -> Vec<KeySpecSupport> {
+        let caps = Capabilities::from_parts(
+            Mech::ALL.map(|m| (m, KeySizes { min: 0, max: 0 })),
+            ALL_CURVES,
+        );
+        lockbox::key_spec_support(&caps)
+    }
+
+    const EVERY_SPEC: &str = "Key specs: SYMMETRIC_DEFAULT, RSA_2048, RSA_3072, RSA_4096, \
+                              ECC_NIST_P256, ECC_NIST_P384, ECC_NIST_P521, ECC_SECG_P256K1, \
+                              HMAC_224, HMAC_256, HMAC_384, HMAC_512";
 
     fn key(n: u8) -> KeyId {
         KeyId::from_bytes([n; 16])
@@ -427,7 +537,7 @@ mod tests {
 
     fn text(label: &str, library: &str, r: &ReconcileReport, repair: bool) -> (String, bool) {
         let mut report = Report::default();
-        engine_lines(label, library, r, repair, &mut report);
+        engine_lines(label, library, &every_spec(), r, repair, &mut report);
         let problems = !report.problems.is_empty();
         let mut lines = report.lines;
         lines.push(if problems {
@@ -448,10 +558,12 @@ mod tests {
         assert_eq!(
             text("lockbox", "SoftHSM 2.6", &r, false),
             (
-                "Token: lockbox (SoftHSM 2.6)\n\
-                 Keys: 1 record, 3 token objects\n\
-                 OK: every record has its material and no orphans remain.\n"
-                    .to_owned(),
+                format!(
+                    "Token: lockbox (SoftHSM 2.6)\n\
+                     {EVERY_SPEC}\n\
+                     Keys: 1 record, 3 token objects\n\
+                     OK: every record has its material and no orphans remain.\n"
+                ),
                 false
             )
         );
@@ -483,6 +595,7 @@ mod tests {
         let (k1, k2) = (key(1), key(2));
         let common = format!(
             "Token: t (lib)\n\
+             {EVERY_SPEC}\n\
              Keys: 2 records, 2 token objects\n\
              DELETED  key {k1}: finished a deletion that had been interrupted\n\
              MISSING  key {k2} version 3: the record names token object \
@@ -522,6 +635,74 @@ mod tests {
                 .0
                 .ends_with("OK: every record has its material and no orphans remain.\n")
         );
+    }
+
+    #[test]
+    fn specs_the_token_cannot_serve_are_named_with_what_it_lacks_and_are_no_problem() {
+        // A token without secp256k1 and without ECDH, as some HSMs are.
+        let caps = Capabilities::from_parts(
+            Mech::ALL.map(|m| (m, KeySizes { min: 0, max: 0 })),
+            ALL_CURVES,
+        )
+        .without_curve(Curve::Secp256k1)
+        .without(Mech::Ecdh1Derive);
+        let specs = lockbox::key_spec_support(&caps);
+        let r = ReconcileReport::default();
+        let mut report = Report {
+            json: true,
+            ..Report::default()
+        };
+        engine_lines("hsm", "lib", &specs, &r, false, &mut report);
+        assert_eq!(
+            report.lines,
+            [
+                "Token: hsm (lib)",
+                "Key specs: SYMMETRIC_DEFAULT, RSA_2048, RSA_3072, RSA_4096, ECC_NIST_P256 \
+                 (SIGN_VERIFY only), ECC_NIST_P384 (SIGN_VERIFY only), ECC_NIST_P521 \
+                 (SIGN_VERIFY only), HMAC_224, HMAC_256, HMAC_384, HMAC_512",
+                "SPEC     ECC_NIST_P256 with KEY_AGREEMENT: this token lacks CKM_ECDH1_DERIVE; \
+                 CreateKey refuses it (UnsupportedOperationException)",
+                "SPEC     ECC_NIST_P384 with KEY_AGREEMENT: this token lacks CKM_ECDH1_DERIVE; \
+                 CreateKey refuses it (UnsupportedOperationException)",
+                "SPEC     ECC_NIST_P521 with KEY_AGREEMENT: this token lacks CKM_ECDH1_DERIVE; \
+                 CreateKey refuses it (UnsupportedOperationException)",
+                "SPEC     ECC_SECG_P256K1 with SIGN_VERIFY: this token lacks the curve secp256k1 \
+                 (CKM_EC_KEY_PAIR_GEN); CreateKey refuses it (UnsupportedOperationException)",
+                "Keys: 0 records, 0 token objects",
+            ]
+        );
+        assert!(report.problems.is_empty());
+        report
+            .lines
+            .push("OK: every record has its material and no orphans remain.".into());
+        let j = report.json();
+        assert_eq!(j["Ok"], true);
+        assert_eq!(j["Token"], json!({"Label": "hsm", "Library": "lib"}));
+        let listed = j["KeySpecs"].as_array().unwrap();
+        assert_eq!(listed.len(), 18);
+        assert_eq!(
+            listed[0],
+            json!({"KeySpec": "SYMMETRIC_DEFAULT", "KeyUsage": "ENCRYPT_DECRYPT", "Supported": true})
+        );
+        let k1 = listed
+            .iter()
+            .find(|v| v["KeySpec"] == "ECC_SECG_P256K1")
+            .unwrap();
+        assert_eq!(
+            *k1,
+            json!({
+                "KeySpec": "ECC_SECG_P256K1", "KeyUsage": "SIGN_VERIFY", "Supported": false,
+                "Missing": "the curve secp256k1 (CKM_EC_KEY_PAIR_GEN)",
+                "Message": "KeySpec ECC_SECG_P256K1 needs the curve secp256k1 \
+                            (CKM_EC_KEY_PAIR_GEN), which this token does not support."
+            })
+        );
+        assert_eq!(listed.iter().filter(|v| v["Supported"] == false).count(), 4);
+        assert_eq!(
+            j["Summary"],
+            "OK: every record has its material and no orphans remain."
+        );
+        assert_eq!(j["Lines"].as_array().unwrap().len(), 8);
     }
 
     #[test]

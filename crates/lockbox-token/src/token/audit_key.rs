@@ -11,12 +11,12 @@
 //! big-endian) || payload`. A crash between the create and the destroy leaves two objects;
 //! the higher generation wins, and the next write removes the other.
 
-use cryptoki::error::{Error as CkError, RvError};
-use cryptoki::mechanism::{Mechanism, MechanismType};
+use cryptoki::error::RvError;
+use cryptoki::mechanism::MechanismType;
 use cryptoki::object::{Attribute, AttributeType, ObjectClass, ObjectHandle};
 use cryptoki::session::{Session, SessionState};
 
-use super::{ObjectId, Token};
+use super::{HmacDigest, ObjectId, Token};
 use crate::error::TokenError;
 
 /// HMAC-SHA256 output length.
@@ -25,43 +25,32 @@ const MARK_HEADER: usize = 16 + 8;
 const MARK_APPLICATION: &[u8] = b"lockbox audit mark";
 
 impl Token {
-    /// HMAC-SHA256 of `data` under the token key `key` (C_Sign with CKM_SHA256_HMAC).
+    /// HMAC-SHA256 of `data` under the token key `key` (C_Sign with CKM_SHA256_HMAC; see
+    /// [`Token::hmac`]).
     pub fn hmac_sha256(
         &self,
         key: &ObjectId,
         data: &[u8],
     ) -> Result<[u8; HMAC_SHA256_LEN], TokenError> {
-        self.run(|t, s| {
-            let handle = t.handle(s, key)?;
-            let mac = s.sign(&Mechanism::Sha256Hmac, handle, data)?;
-            <[u8; HMAC_SHA256_LEN]>::try_from(mac.as_slice()).map_err(|_| {
-                TokenError::Cryptoki(format!(
-                    "C_Sign returned {} bytes of HMAC-SHA256, expected 32",
-                    mac.len()
-                ))
-            })
+        let mac = self.hmac(key, HmacDigest::Sha256, data)?;
+        <[u8; HMAC_SHA256_LEN]>::try_from(mac.as_slice()).map_err(|_| {
+            TokenError::Cryptoki(format!(
+                "C_Sign returned {} bytes of HMAC-SHA256, expected 32",
+                mac.len()
+            ))
         })
     }
 
-    /// Checks an HMAC-SHA256 of `data` under `key` inside the token (C_Verify). A MAC that
-    /// does not match (or has the wrong length) is `Ok(false)`, never an error.
+    /// Checks an HMAC-SHA256 of `data` under `key` inside the token (C_Verify; see
+    /// [`Token::hmac_verify`]). A MAC that does not match (or has the wrong length) is
+    /// `Ok(false)`, never an error.
     pub fn hmac_sha256_verify(
         &self,
         key: &ObjectId,
         data: &[u8],
         mac: &[u8],
     ) -> Result<bool, TokenError> {
-        self.run(|t, s| {
-            let handle = t.handle(s, key)?;
-            match s.verify(&Mechanism::Sha256Hmac, handle, data, mac) {
-                Ok(()) => Ok(true),
-                // C_Verify ends the operation on either answer, so the session is clean.
-                Err(CkError::Pkcs11(RvError::SignatureInvalid | RvError::SignatureLenRange, _)) => {
-                    Ok(false)
-                }
-                Err(e) => Err(e.into()),
-            }
-        })
+        self.hmac_verify(key, HmacDigest::Sha256, data, mac)
     }
 
     /// Creates a mark: a private CKO_DATA token object named `<prefix>/<name>` holding

@@ -6,7 +6,7 @@
 //! them. KEY_AGREEMENT keys (NIST curves only) derive ECDH shared secrets in the token.
 
 use lockbox_api::{KeyAgreementAlgorithm, KeySpec, KeyUsage, Operation, SigningAlgorithm};
-use lockbox_token::{Curve, EcPurpose, KeyPairTemplate};
+use lockbox_token::{Curve, EcPurpose, KeyPairTemplate, Mech, Requirement};
 
 use super::{KeyKind, MaterialTemplate};
 
@@ -77,6 +77,20 @@ impl KeyKind for Ecc {
         MaterialTemplate::KeyPair(KeyPairTemplate::ec(curve(spec), purpose))
     }
 
+    /// Key generation on the spec's curve; ECDSA (over a digest made outside) to sign, ECDH
+    /// to agree.
+    fn token_requirements(&self, spec: KeySpec, usage: KeyUsage) -> Vec<Requirement> {
+        let operation = match usage {
+            KeyUsage::KeyAgreement => Mech::Ecdh1Derive,
+            _ => Mech::Ecdsa,
+        };
+        vec![
+            Requirement::Mechanism(Mech::EcKeyPairGen),
+            Requirement::Curve(curve(spec)),
+            Requirement::Mechanism(operation),
+        ]
+    }
+
     fn operations(&self) -> &'static [Operation] {
         &[
             Operation::Sign,
@@ -87,6 +101,36 @@ impl KeyKind for Ecc {
     }
 
     // ---- signatures (Sign, Verify, GetPublicKey) ----
+    // (Paths spelled out: the other sections' helpers edit this file's imports.)
+
+    fn public_key(
+        &self,
+        token: &lockbox_token::Token,
+        m: &super::MaterialRef,
+    ) -> Result<Vec<u8>, super::KindError> {
+        super::signatures::public_key(token, m)
+    }
+
+    fn sign(
+        &self,
+        token: &lockbox_token::Token,
+        m: &super::MaterialRef,
+        algorithm: SigningAlgorithm,
+        digest: &[u8],
+    ) -> Result<Vec<u8>, super::KindError> {
+        super::signatures::sign(token, m, algorithm, digest)
+    }
+
+    fn verify(
+        &self,
+        token: &lockbox_token::Token,
+        m: &super::MaterialRef,
+        algorithm: SigningAlgorithm,
+        digest: &[u8],
+        signature: &[u8],
+    ) -> Result<bool, super::KindError> {
+        super::signatures::verify(token, m, algorithm, digest, signature)
+    }
 
     // ---- key agreement (DeriveSharedSecret) ----
 }

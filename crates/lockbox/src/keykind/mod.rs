@@ -14,7 +14,9 @@ use lockbox_api::{
     EncryptionAlgorithm, EncryptionContext, ErrorKind, KeyAgreementAlgorithm, KeyArn, KeyId,
     KeySpec, KeyUsage, KmsError, MacAlgorithm, Operation, SigningAlgorithm,
 };
-use lockbox_token::{KeyPairTemplate, ObjectId, SecretKeyTemplate, Token, TokenError};
+use lockbox_token::{
+    Capabilities, KeyPairTemplate, ObjectId, Requirement, SecretKeyTemplate, Token, TokenError,
+};
 use zeroize::Zeroizing;
 
 use crate::blob::Blob;
@@ -23,6 +25,7 @@ mod ecc;
 mod hmac;
 mod pairs;
 mod rsa;
+mod signatures;
 mod symmetric;
 
 pub(crate) use ecc::ECC;
@@ -110,6 +113,31 @@ pub(crate) trait KeyKind: Send + Sync {
 
     /// The token template that makes one material version of a key of `spec` and `usage`.
     fn material_template(&self, spec: KeySpec, usage: KeyUsage) -> MaterialTemplate;
+
+    /// What the token must have to make and use a key of `spec` and `usage`: the key
+    /// generation first, then the mechanisms of the usage's operations. A kind that needs
+    /// nothing beyond what every token Lockbox opens has (AES key generation and AES-GCM,
+    /// checked at open) may leave the default.
+    fn token_requirements(&self, _spec: KeySpec, _usage: KeyUsage) -> Vec<Requirement> {
+        Vec::new()
+    }
+
+    /// Refuses `spec` and `usage` if the token lacks something they need, as CreateKey
+    /// words it: `UnsupportedOperationException` naming the missing mechanism or curve.
+    fn check_token_supports(
+        &self,
+        capabilities: &Capabilities,
+        spec: KeySpec,
+        usage: KeyUsage,
+    ) -> Result<(), KmsError> {
+        match capabilities.first_missing(&self.token_requirements(spec, usage)) {
+            None => Ok(()),
+            Some(missing) => Err(KmsError::new(
+                ErrorKind::UnsupportedOperation,
+                unsupported_by_token(spec, usage, missing),
+            )),
+        }
+    }
 
     /// The operations this kind does, of those whose answer depends on a key's kind (see
     /// the table's `Operation::depends_on_key_kind`).
@@ -307,6 +335,52 @@ pub(crate) trait KeyKind: Send + Sync {
     ) -> Result<Zeroizing<Vec<u8>>, KindError> {
         Err(Unsupported::new("DeriveSharedSecret", m.spec).into())
     }
+}
+
+/// Why the token cannot serve `spec` with `usage`: what is missing for the key generation
+/// names the spec alone, what is missing for an operation names the usage too.
+fn unsupported_by_token(spec: KeySpec, usage: KeyUsage, missing: Requirement) -> String {
+    if missing.is_key_generation() {
+        format!("KeySpec {spec} needs {missing}, which this token does not support.")
+    } else {
+        format!(
+            "KeySpec {spec} with KeyUsage {usage} needs {missing}, which this token does not \
+             support."
+        )
+    }
+}
+
+/// Whether the token can serve one key spec with one key usage (see [`key_spec_support`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeySpecSupport {
+    /// The key spec.
+    pub spec: KeySpec,
+    /// The key usage.
+    pub usage: KeyUsage,
+    /// The first thing the token lacks for them; `None` when CreateKey can make such a key.
+    pub missing: Option<Requirement>,
+    /// CreateKey's refusal when something is missing.
+    pub refusal: Option<String>,
+}
+
+/// Every key spec and usage Lockbox serves, and whether a token with `capabilities` can
+/// serve each (what `lockbox doctor` lists), in the order of the kinds and their specs.
+pub fn key_spec_support(capabilities: &Capabilities) -> Vec<KeySpecSupport> {
+    let mut out = Vec::new();
+    for kind in KINDS {
+        for spec in kind.specs() {
+            for usage in kind.usages(*spec) {
+                let missing = capabilities.first_missing(&kind.token_requirements(*spec, *usage));
+                out.push(KeySpecSupport {
+                    spec: *spec,
+                    usage: *usage,
+                    missing,
+                    refusal: missing.map(|m| unsupported_by_token(*spec, *usage, m)),
+                });
+            }
+        }
+    }
+    out
 }
 
 /// The rotation operations (a kind supports all of them or none).
@@ -559,6 +633,173 @@ mod tests {
         }
         assert!(!Bare.rotatable());
     }
+
+    /// A token with every mechanism Lockbox uses and every curve, sizes unstated.
+    fn full() -> Capabilities {
+        use lockbox_token::{Curve, KeySizes, Mech};
+        Capabilities::from_parts(
+            Mech::ALL.map(|m| (m, KeySizes { min: 0, max: 0 })),
+            [Curve::P256, Curve::P384, Curve::P521, Curve::Secp256k1],
+        )
+    }
+
+    #[test]
+    fn createkey_refuses_a_spec_whose_mechanism_the_token_lacks_naming_it() {
+        use lockbox_token::{Curve, KeySizes, Mech};
+        // With everything, every spec and usage is supported.
+        let all = key_spec_support(&full());
+        assert_eq!(all.len(), 18, "1 symmetric, 6 RSA, 7 ECC, 4 HMAC");
+        assert!(
+            all.iter()
+                .all(|s| s.missing.is_none() && s.refusal.is_none()),
+            "{all:?}"
+        );
+        // Each thing a spec and usage need, removed, refuses exactly the specs that need it.
+        for kind in KINDS {
+            for spec in kind.specs() {
+                for usage in kind.usages(*spec) {
+                    let needs = kind.token_requirements(*spec, *usage);
+                    assert!(!needs.is_empty(), "{spec} {usage} needs something");
+                    for r in &needs {
+                        let caps = match r {
+                            Requirement::Mechanism(m) => full().without(*m),
+                            Requirement::Curve(c) => full().without_curve(*c),
+                            Requirement::RsaModulus(bits) => Capabilities::from_parts(
+                                Mech::ALL.map(|m| {
+                                    (
+                                        m,
+                                        KeySizes {
+                                            min: 512,
+                                            max: bits - 1,
+                                        },
+                                    )
+                                }),
+                                [],
+                            ),
+                        };
+                        let e = kind.check_token_supports(&caps, *spec, *usage).unwrap_err();
+                        assert_eq!(e.kind(), ErrorKind::UnsupportedOperation);
+                        assert!(e.message().contains(&r.to_string()), "{e}");
+                    }
+                }
+            }
+        }
+        let refusal = |kind: &dyn KeyKind, caps: &Capabilities, spec, usage| {
+            kind.check_token_supports(caps, spec, usage)
+                .unwrap_err()
+                .message()
+                .to_owned()
+        };
+        assert_eq!(
+            refusal(
+                &ECC,
+                &full().without_curve(Curve::Secp256k1),
+                KeySpec::EccSecgP256k1,
+                KeyUsage::SignVerify
+            ),
+            "KeySpec ECC_SECG_P256K1 needs the curve secp256k1 (CKM_EC_KEY_PAIR_GEN), which this \
+             token does not support."
+        );
+        // The other curves are unaffected.
+        ECC.check_token_supports(
+            &full().without_curve(Curve::Secp256k1),
+            KeySpec::EccNistP256,
+            KeyUsage::SignVerify,
+        )
+        .unwrap();
+        assert_eq!(
+            refusal(
+                &ECC,
+                &full().without(Mech::Ecdh1Derive),
+                KeySpec::EccNistP384,
+                KeyUsage::KeyAgreement
+            ),
+            "KeySpec ECC_NIST_P384 with KeyUsage KEY_AGREEMENT needs CKM_ECDH1_DERIVE, which this \
+             token does not support."
+        );
+        ECC.check_token_supports(
+            &full().without(Mech::Ecdh1Derive),
+            KeySpec::EccNistP384,
+            KeyUsage::SignVerify,
+        )
+        .unwrap();
+        assert_eq!(
+            refusal(
+                &RSA,
+                &full().without(Mech::RsaPkcsPss),
+                KeySpec::Rsa2048,
+                KeyUsage::SignVerify
+            ),
+            "KeySpec RSA_2048 with KeyUsage SIGN_VERIFY needs CKM_RSA_PKCS_PSS, which this token \
+             does not support."
+        );
+        RSA.check_token_supports(
+            &full().without(Mech::RsaPkcsPss),
+            KeySpec::Rsa2048,
+            KeyUsage::EncryptDecrypt,
+        )
+        .unwrap();
+        let small = Capabilities::from_parts(
+            Mech::ALL.map(|m| {
+                (
+                    m,
+                    KeySizes {
+                        min: 1024,
+                        max: 3072,
+                    },
+                )
+            }),
+            [],
+        );
+        assert_eq!(
+            refusal(&RSA, &small, KeySpec::Rsa4096, KeyUsage::EncryptDecrypt),
+            "KeySpec RSA_4096 needs 4096-bit RSA keys (CKM_RSA_PKCS_KEY_PAIR_GEN), which this \
+             token does not support."
+        );
+        RSA.check_token_supports(&small, KeySpec::Rsa3072, KeyUsage::EncryptDecrypt)
+            .unwrap();
+        assert_eq!(
+            refusal(
+                &HMAC,
+                &full().without(Mech::Sha224Hmac),
+                KeySpec::Hmac224,
+                KeyUsage::GenerateVerifyMac
+            ),
+            "KeySpec HMAC_224 with KeyUsage GENERATE_VERIFY_MAC needs CKM_SHA224_HMAC, which this \
+             token does not support."
+        );
+        assert_eq!(
+            refusal(
+                &HMAC,
+                &full().without(Mech::GenericSecretKeyGen),
+                KeySpec::Hmac512,
+                KeyUsage::GenerateVerifyMac
+            ),
+            "KeySpec HMAC_512 needs CKM_GENERIC_SECRET_KEY_GEN, which this token does not support."
+        );
+        // What doctor lists says the same.
+        let listed = key_spec_support(&full().without_curve(Curve::Secp256k1));
+        let k1: Vec<_> = listed.iter().filter(|s| s.missing.is_some()).collect();
+        assert_eq!(k1.len(), 1);
+        assert_eq!(
+            (k1[0].spec, k1[0].usage, k1[0].missing),
+            (
+                KeySpec::EccSecgP256k1,
+                KeyUsage::SignVerify,
+                Some(Requirement::Curve(Curve::Secp256k1))
+            )
+        );
+    }
+
+    token_test!(fn softhsm_supports_every_key_spec_and_usage_lockbox_serves(t) {
+        let token = t.open()?;
+        let all = key_spec_support(token.capabilities());
+        assert_eq!(all.len(), 18);
+        for s in &all {
+            assert_eq!(s.missing, None, "{} {}: {:?}", s.spec, s.usage, s.refusal);
+        }
+        Ok(())
+    });
 
     fn unsupported(r: Result<impl Sized, KindError>) -> KmsError {
         match r {

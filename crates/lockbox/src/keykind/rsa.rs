@@ -9,7 +9,7 @@ use lockbox_api::{
     EncryptionAlgorithm, EncryptionContext, ErrorKind, KeySpec, KeyUsage, KmsError, Operation,
     SigningAlgorithm,
 };
-use lockbox_token::{KeyPairTemplate, OaepHash, RsaBits, RsaPurpose, Token};
+use lockbox_token::{KeyPairTemplate, Mech, OaepHash, Requirement, RsaBits, RsaPurpose, Token};
 use zeroize::Zeroizing;
 
 use super::{KeyKind, KindError, MaterialRef, MaterialTemplate, Unsupported};
@@ -78,6 +78,28 @@ impl KeyKind for Rsa {
         MaterialTemplate::KeyPair(KeyPairTemplate::rsa(bits, purpose))
     }
 
+    /// Key generation at the spec's modulus size; PKCS#1 v1.5 (over a DigestInfo made
+    /// outside) and PSS to sign; OAEP, and raw RSA for OAEP's hashes the token's OAEP lacks
+    /// (SoftHSM 2.6.1's has SHA-1 only), to encrypt.
+    fn token_requirements(&self, spec: KeySpec, usage: KeyUsage) -> Vec<Requirement> {
+        let bits = match spec {
+            KeySpec::Rsa3072 => 3072,
+            KeySpec::Rsa4096 => 4096,
+            _ => 2048,
+        };
+        let mut r = vec![
+            Requirement::Mechanism(Mech::RsaKeyPairGen),
+            Requirement::RsaModulus(bits),
+        ];
+        match usage {
+            KeyUsage::SignVerify => {
+                r.extend([Mech::RsaPkcs, Mech::RsaPkcsPss].map(Requirement::Mechanism))
+            }
+            _ => r.extend([Mech::RsaPkcsOaep, Mech::RsaX509].map(Requirement::Mechanism)),
+        }
+        r
+    }
+
     fn operations(&self) -> &'static [Operation] {
         &[
             Operation::Encrypt,
@@ -90,6 +112,31 @@ impl KeyKind for Rsa {
     }
 
     // ---- signatures (Sign, Verify, GetPublicKey) ----
+
+    fn public_key(&self, token: &Token, m: &MaterialRef) -> Result<Vec<u8>, KindError> {
+        super::signatures::public_key(token, m)
+    }
+
+    fn sign(
+        &self,
+        token: &Token,
+        m: &MaterialRef,
+        algorithm: SigningAlgorithm,
+        digest: &[u8],
+    ) -> Result<Vec<u8>, KindError> {
+        super::signatures::sign(token, m, algorithm, digest)
+    }
+
+    fn verify(
+        &self,
+        token: &Token,
+        m: &MaterialRef,
+        algorithm: SigningAlgorithm,
+        digest: &[u8],
+        signature: &[u8],
+    ) -> Result<bool, KindError> {
+        super::signatures::verify(token, m, algorithm, digest, signature)
+    }
 
     // ---- encryption (Encrypt, Decrypt, ReEncrypt) ----
 

@@ -381,28 +381,58 @@ fn is_grant_meta(op: GrantOperation) -> bool {
     )
 }
 
-/// Refuses operations a key of this spec cannot perform (a symmetric key cannot sign).
+/// Refuses operations a key of this spec and usage cannot perform (a symmetric key cannot
+/// sign, an HMAC key cannot encrypt, an RSA ENCRYPT_DECRYPT key cannot sign), as AWS does.
+/// Operations on the grant itself and DescribeKey fit every key.
 fn check_operations_fit(r: &KeyRecord, ops: &[GrantOperation]) -> Result<(), KmsError> {
-    use GrantOperation as G;
-    let unfit = ops.iter().find(|o| {
-        matches!(
-            o,
-            G::Sign
-                | G::Verify
-                | G::GetPublicKey
-                | G::GenerateMac
-                | G::VerifyMac
-                | G::DeriveSharedSecret
-                | G::Encapsulate
-                | G::Decapsulate
-        )
-    });
+    let kind = crate::keykind::for_spec(r.spec).ok();
+    let unfit = ops
+        .iter()
+        .find(|o| !is_grant_meta(**o) && !operation_fits(kind, r.usage, **o));
     match unfit {
         Some(op) => Err(KmsError::validation(format!(
             "Grant operation {op} is not valid for a {} key with key usage {}.",
             r.spec, r.usage
         ))),
         None => Ok(()),
+    }
+}
+
+/// Whether a key of `kind` with `usage` can perform the granted operation `op`: its kind
+/// serves the operation, and the operation is one of the usage's.
+fn operation_fits(
+    kind: Option<&'static dyn crate::keykind::KeyKind>,
+    usage: KeyUsage,
+    op: GrantOperation,
+) -> bool {
+    use GrantOperation as G;
+    let needs = match op {
+        G::Encrypt
+        | G::Decrypt
+        | G::GenerateDataKey
+        | G::GenerateDataKeyWithoutPlaintext
+        | G::ReEncryptFrom
+        | G::ReEncryptTo
+        | G::GenerateDataKeyPair
+        | G::GenerateDataKeyPairWithoutPlaintext
+        | G::Encapsulate
+        | G::Decapsulate => Some(KeyUsage::EncryptDecrypt),
+        G::Sign | G::Verify => Some(KeyUsage::SignVerify),
+        G::GenerateMac | G::VerifyMac => Some(KeyUsage::GenerateVerifyMac),
+        G::DeriveSharedSecret => Some(KeyUsage::KeyAgreement),
+        // Every usage of a key pair has a public key.
+        G::GetPublicKey | G::CreateGrant | G::RetireGrant | G::DescribeKey => None,
+    };
+    if needs.is_some_and(|u| u != usage) {
+        return false;
+    }
+    let operation = match op {
+        G::ReEncryptFrom | G::ReEncryptTo => Some(Operation::ReEncrypt),
+        other => Operation::from_name(other.as_str()),
+    };
+    match (kind, operation) {
+        (Some(k), Some(o)) => k.supports(o),
+        _ => false,
     }
 }
 

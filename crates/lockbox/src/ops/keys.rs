@@ -44,6 +44,7 @@ impl Engine {
                 format!("Origin {origin} is not supported yet; AWS_KMS is."),
             ));
         }
+        kind.check_token_supports(self.token.capabilities(), spec, usage)?;
         let mut tags = Vec::new();
         merge_tags(&mut tags, &req.tags)?;
 

@@ -20,6 +20,11 @@ impl Engine {
         call: &mut Call<'_>,
         req: SignRequest,
     ) -> Result<SignResponse, KmsError> {
+        check_length(
+            "message",
+            req.message.expose_secret().len(),
+            MAX_MESSAGE_LEN,
+        )?;
         check_grant_tokens(&req.grant_tokens)?;
         let message_type = req.message_type.unwrap_or(MessageType::Raw);
         let auth = self.key_of_usage(
@@ -50,6 +55,12 @@ impl Engine {
         call: &mut Call<'_>,
         req: VerifyRequest,
     ) -> Result<VerifyResponse, KmsError> {
+        check_length(
+            "message",
+            req.message.expose_secret().len(),
+            MAX_MESSAGE_LEN,
+        )?;
+        check_length("signature", req.signature.len(), MAX_CIPHERTEXT_LEN)?;
         check_grant_tokens(&req.grant_tokens)?;
         let message_type = req.message_type.unwrap_or(MessageType::Raw);
         let auth = self.key_of_usage(
@@ -135,6 +146,18 @@ impl Engine {
             ),
         ))
     }
+}
+
+/// Refuses a `member` of `n` bytes outside 1..=`max`, as AWS's model constrains it. The wire
+/// decoder checks the same bounds; an engine embedded without it is held to them here.
+fn check_length(member: &str, n: usize, max: usize) -> Result<(), KmsError> {
+    if n == 0 || n > max {
+        return Err(KmsError::validation(format!(
+            "1 validation error detected: Value at '{member}' failed to satisfy constraint: \
+             Member must have length between 1 and {max} (it has {n} bytes)"
+        )));
+    }
+    Ok(())
 }
 
 /// The facts Sign and Verify tell the policy decision.

@@ -1,0 +1,127 @@
+//! The outside oracle for asymmetric keys: `asym.py` (beside this file) run with Python's
+//! `cryptography`, which nobody here wrote.
+//!
+//! The interpreter is, in order: `LOCKBOX_ORACLE_PYTHON` if set; the AWS clients' virtualenv
+//! (`$CARGO_TARGET_TMPDIR/aws-clients-venv`, from `tests/clients/requirements.txt`) if the
+//! end-to-end tests have built it; else a small virtualenv of its own
+//! (`$CARGO_TARGET_TMPDIR/oracle-venv`) with the same pinned `cryptography` (and its `cffi`
+//! and `pycparser`), made with `python3 -m venv` and pip from wheels, once, under a lock file.
+//! Without Python 3 or PyPI the tests that need it fail saying so: they are not skipped.
+//!
+//! Shared by lockbox-token's and the engine's tests (`#[path]`).
+#![allow(dead_code)]
+
+use std::error::Error;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// What `asym.py spki` says a DER SubjectPublicKeyInfo is: "RSA <bits> <n hex> <e>" or
+/// "EC <curve> <x hex> <y hex>".
+pub(crate) fn describe_spki(dir: &Path, spki: &[u8]) -> Result<String, Box<dyn Error>> {
+    let path = dir.join("oracle-spki.der");
+    std::fs::write(&path, spki)?;
+    run(&["spki".as_ref(), path.as_os_str()])
+}
+
+/// Whether `cryptography` accepts `signature` over `message` (of `message_type`, RAW or
+/// DIGEST) under `spki` with the AWS signing algorithm `algorithm`.
+pub(crate) fn verifies(
+    dir: &Path,
+    spki: &[u8],
+    algorithm: &str,
+    message_type: &str,
+    message: &[u8],
+    signature: &[u8],
+) -> Result<bool, Box<dyn Error>> {
+    let (k, m, s) = (
+        dir.join("oracle-spki.der"),
+        dir.join("oracle-message.bin"),
+        dir.join("oracle-signature.bin"),
+    );
+    std::fs::write(&k, spki)?;
+    std::fs::write(&m, message)?;
+    std::fs::write(&s, signature)?;
+    let out = run(&[
+        "verify".as_ref(),
+        k.as_os_str(),
+        algorithm.as_ref(),
+        message_type.as_ref(),
+        m.as_os_str(),
+        s.as_os_str(),
+    ])?;
+    match out.as_str() {
+        "valid" => Ok(true),
+        "invalid" => Ok(false),
+        other => Err(format!("asym.py verify said {other:?}").into()),
+    }
+}
+
+/// The pins of `tests/clients/requirements.txt` that `cryptography` needs.
+const ORACLE_REQUIREMENTS: &str = "cryptography==50.0.2\ncffi==2.1.1\npycparser==3.12\n";
+
+fn python() -> Result<PathBuf, Box<dyn Error>> {
+    if let Some(p) = std::env::var_os("LOCKBOX_ORACLE_PYTHON") {
+        return Ok(PathBuf::from(p));
+    }
+    let root = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let clients = root.join("aws-clients-venv/bin/python");
+    if clients.exists() {
+        return Ok(clients);
+    }
+    let venv = root.join("oracle-venv");
+    let python = venv.join("bin/python");
+    let stamp = venv.join("lockbox-requirements.txt");
+    std::fs::create_dir_all(root)?;
+    let lock = std::fs::File::create(root.join("oracle-venv.lock"))?;
+    lock.lock()?;
+    if std::fs::read_to_string(&stamp).is_ok_and(|s| s == ORACLE_REQUIREMENTS) {
+        return Ok(python);
+    }
+    if venv.exists() {
+        std::fs::remove_dir_all(&venv)?;
+    }
+    let made = |c: &mut Command| -> Result<(), Box<dyn Error>> {
+        let out = c.output()?;
+        if out.status.success() {
+            return Ok(());
+        }
+        Err(format!(
+            "could not make the oracle's virtualenv (Python 3 with venv and pip, and PyPI, are \
+             needed; or set LOCKBOX_ORACLE_PYTHON to a Python with `cryptography`): {c:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+        .into())
+    };
+    made(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
+    let requirements = venv.join("requirements.txt");
+    std::fs::write(&requirements, ORACLE_REQUIREMENTS)?;
+    made(
+        Command::new(&python)
+            .args(["-m", "pip", "install", "--quiet", "--no-input"])
+            .args([
+                "--disable-pip-version-check",
+                "--only-binary",
+                ":all:",
+                "--requirement",
+            ])
+            .arg(&requirements),
+    )?;
+    // Last, so that an interrupted build is redone rather than reused.
+    std::fs::write(&stamp, ORACLE_REQUIREMENTS)?;
+    Ok(python)
+}
+
+fn run(args: &[&std::ffi::OsStr]) -> Result<String, Box<dyn Error>> {
+    let script =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../lockbox-token/tests/oracle/asym.py");
+    let out = Command::new(python()?).arg(&script).args(args).output()?;
+    if !out.status.success() {
+        return Err(format!(
+            "asym.py {args:?} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        )
+        .into());
+    }
+    Ok(String::from_utf8(out.stdout)?.trim().to_owned())
+}
