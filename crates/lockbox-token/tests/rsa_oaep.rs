@@ -1,17 +1,13 @@
 //! RSAES-OAEP (SHA-1 and SHA-256) with key pairs in a throwaway SoftHSM token, checked
-//! against Python's `cryptography` (which nobody here wrote): its ciphertexts, made from the
-//! public numbers the token holds, decrypt in the token; the host-side EME-OAEP-SHA-256
+//! against Python's `cryptography` (which nobody here wrote): its ciphertexts, made with the
+//! public key the token exports, decrypt in the token; the host-side EME-OAEP-SHA-256
 //! encoding with a known seed is decrypted by `cryptography`, and `cryptography`'s encodings
 //! decode here.
 //!
-//! Python comes from the project's AWS-clients virtualenv under the target directory
-//! (`tests/common/clients.rs` builds it); `LOCKBOX_SKIP_AWS_CLIENTS=1` skips the Python
-//! parts on purpose, saying so.
+//! Python's `cryptography` is the project's oracle (`tests/oracle/`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::Write;
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
+mod oracle;
 
 use cryptoki::error::{Error as CkError, RvError};
 use cryptoki::mechanism::rsa::{PkcsMgfType, PkcsOaepParams, PkcsOaepSource};
@@ -28,51 +24,6 @@ fn pair(token: &Token, bits: RsaBits) -> Result<KeyPairObjects, TokenError> {
         &format!("rsa/{}", bits.bits()),
     )
 }
-
-/// The project venv's Python (built if missing), or `None` when the Python checks are skipped
-/// on purpose (`LOCKBOX_SKIP_AWS_CLIENTS=1`, refused under CI).
-fn python() -> Option<PathBuf> {
-    let venv =
-        lockbox_token::testing::python_venv(std::path::Path::new(env!("CARGO_TARGET_TMPDIR")));
-    venv.unwrap_or_else(|e| panic!("the Python clients' virtualenv: {e}"))
-        .map(|v| v.join("bin/python"))
-}
-
-/// Runs `script` with `input` on stdin; returns stdout, trimmed.
-fn run_python(py: &PathBuf, script: &str, input: &str) -> String {
-    let mut child = Command::new(py)
-        .args(["-c", script])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "python failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
-
-/// Encrypts with `cryptography` under the public key (n, e): stdin "n_hex e_hex hash msg_hex".
-const PY_ENCRYPT: &str = r#"
-import sys
-from cryptography.hazmat.primitives.asymmetric import rsa, padding
-from cryptography.hazmat.primitives import hashes
-n, e, h, m = sys.stdin.read().split()
-pub = rsa.RSAPublicNumbers(int(e, 16), int(n, 16)).public_key()
-alg = hashes.SHA1() if h == "sha1" else hashes.SHA256()
-ct = pub.encrypt(bytes.fromhex(m), padding.OAEP(mgf=padding.MGF1(algorithm=alg), algorithm=alg, label=None))
-print(ct.hex())
-"#;
 
 token_test!(fn round_trips_for_both_hashes_and_every_size_up_to_the_limit(t) {
     let token = t.open()?;
@@ -153,18 +104,16 @@ token_test!(fn softhsm_refuses_oaep_with_sha256_so_the_raw_path_is_the_one_teste
 });
 
 token_test!(fn ciphertexts_made_by_python_cryptography_decrypt_in_the_token(t) {
-    let Some(py) = python() else { return Ok(()) };
+    // cryptography encrypts with the public key the token exports (GetPublicKey's SPKI).
     let token = t.open()?;
     for bits in [RsaBits::Rsa2048, RsaBits::Rsa3072, RsaBits::Rsa4096] {
         let p = pair(&token, bits)?;
-        let numbers = token.rsa_public_numbers(&p.public)?;
-        let k = numbers.modulus_len();
-        for (hash, name) in [(OaepHash::Sha1, "sha1"), (OaepHash::Sha256, "sha256")] {
+        let spki = token.public_key_info(&p.public)?;
+        let k = token.rsa_public_numbers(&p.public)?.modulus_len();
+        for (hash, name) in [(OaepHash::Sha1, "RSAES_OAEP_SHA_1"), (OaepHash::Sha256, "RSAES_OAEP_SHA_256")] {
             for len in [1, hash.max_plaintext_len(k)] {
                 let m: Vec<u8> = (0..len).map(|i| (i * 13 + 1) as u8).collect();
-                let input = format!("{} {} {name} {}", hex::encode(&numbers.modulus),
-                    hex::encode(&numbers.public_exponent), hex::encode(&m));
-                let c = hex::decode(run_python(&py, PY_ENCRYPT, &input))?;
+                let c = oracle::encrypt(t.dir(), &spki, name, &m)?;
                 assert_eq!(c.len(), k);
                 assert_eq!(token.rsa_oaep_decrypt(&p.private, hash, &c)?.as_slice(), m.as_slice(),
                     "{bits:?} {name} {len} bytes");
@@ -174,55 +123,24 @@ token_test!(fn ciphertexts_made_by_python_cryptography_decrypt_in_the_token(t) {
     Ok(())
 });
 
-/// A throwaway key made by `cryptography` (not a token key): prints "n e d" in hex. With
-/// "enc EM" it raises EM to e and decrypts the result with OAEP-SHA-256, printing the
-/// message; with "dec MSG" it encrypts MSG with OAEP-SHA-256 and prints the raw RSA
-/// decryption (the encoded block EM, k bytes).
-const PY_CODEC: &str = r#"
-import sys
-from cryptography.hazmat.primitives.asymmetric import rsa, padding
-from cryptography.hazmat.primitives import hashes
-op, data = sys.stdin.read().split()
-key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-pn = key.private_numbers()
-n, e, d = pn.public_numbers.n, pn.public_numbers.e, pn.d
-oaep = padding.OAEP(mgf=padding.MGF1(algorithm=hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
-if op == "enc":
-    c = pow(int(data, 16), e, n).to_bytes(256, "big")
-    print(key.decrypt(c, oaep).hex())
-else:
-    c = key.public_key().encrypt(bytes.fromhex(data), oaep)
-    print(pow(int.from_bytes(c, "big"), d, n).to_bytes(256, "big").hex())
-"#;
-
 #[test]
 fn the_host_side_sha256_encoding_with_a_known_seed_is_what_cryptography_decodes() {
-    let Some(py) = python() else { return };
+    let dir = tempfile::tempdir().unwrap();
     for (seed, m) in [
         ([0u8; 32], &b"x"[..]),
         ([0xa5; 32], &[0x42; 190][..]),
         ([3; 32], &b"hello, OAEP"[..]),
     ] {
         let em = oaep::encode_sha256(256, m, &seed).unwrap();
-        let out = run_python(
-            &py,
-            PY_CODEC,
-            &format!("enc {}", hex::encode(em.as_slice())),
-        );
-        assert_eq!(hex::decode(out).unwrap(), m);
+        assert_eq!(oracle::oaep_sha256_open(dir.path(), &em).unwrap(), m);
     }
 }
 
 #[test]
 fn encodings_made_by_cryptography_decode_here_and_damaged_ones_do_not() {
-    let Some(py) = python() else { return };
+    let dir = tempfile::tempdir().unwrap();
     for m in [&b"a"[..], &[0u8; 190][..], &b"the quick brown fox"[..]] {
-        let em = hex::decode(run_python(
-            &py,
-            PY_CODEC,
-            &format!("dec {}", hex::encode(m)),
-        ))
-        .unwrap();
+        let em = oracle::oaep_sha256_encode(dir.path(), m).unwrap();
         assert_eq!(em.len(), 256);
         assert_eq!(oaep::decode_sha256(&em).unwrap().as_slice(), m);
         let mut bad = em.clone();

@@ -1,19 +1,14 @@
 //! Encrypt, Decrypt and ReEncrypt with RSA ENCRYPT_DECRYPT keys through the engine: every key
 //! spec with both OAEP algorithms, AWS's plaintext limits and errors, ReEncrypt in and out of
 //! RSA keys, grants and `kms:EncryptionAlgorithm` conditions, and ciphertexts made by
-//! Python's `cryptography` from the key's public numbers (read from the token).
-//!
-//! Python comes from the project's AWS-clients virtualenv under the target directory;
-//! `LOCKBOX_SKIP_AWS_CLIENTS=1` skips the interop test on purpose, saying so.
+//! Python's `cryptography` (the project's oracle) with the key's public key from GetPublicKey.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+#[path = "../../lockbox-token/tests/oracle/mod.rs"]
+mod oracle;
 
-use std::io::Write;
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
-
-use common::{Root, T0, engine, engine_with, err, kind};
+use common::{T0, engine, engine_with, err, kind};
 use lockbox::api::*;
 use lockbox_token::token_test;
 
@@ -250,70 +245,16 @@ token_test!(fn rsa_encryptions_are_not_counted_against_the_gcm_limit(t) {
     Ok(())
 });
 
-/// Encrypts with `cryptography` under (n, e): stdin "n_hex e_hex hash msg_hex".
-const PY_ENCRYPT: &str = r#"
-import sys
-from cryptography.hazmat.primitives.asymmetric import rsa, padding
-from cryptography.hazmat.primitives import hashes
-n, e, h, m = sys.stdin.read().split()
-pub = rsa.RSAPublicNumbers(int(e, 16), int(n, 16)).public_key()
-alg = hashes.SHA1() if h == "sha1" else hashes.SHA256()
-print(pub.encrypt(bytes.fromhex(m), padding.OAEP(mgf=padding.MGF1(algorithm=alg), algorithm=alg, label=None)).hex())
-"#;
-
-/// The project venv's Python (built if missing), or `None` when the Python checks are skipped
-/// on purpose (`LOCKBOX_SKIP_AWS_CLIENTS=1`, refused under CI).
-fn python() -> Option<PathBuf> {
-    let venv =
-        lockbox_token::testing::python_venv(std::path::Path::new(env!("CARGO_TARGET_TMPDIR")));
-    venv.unwrap_or_else(|e| panic!("the Python clients' virtualenv: {e}"))
-        .map(|v| v.join("bin/python"))
-}
-
-fn run_python(py: &PathBuf, script: &str, input: &str) -> String {
-    let mut child = Command::new(py)
-        .args(["-c", script])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "python failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
-
-/// The key's public numbers, read from its token objects (both halves carry them).
-fn public_numbers(kms: &Root, key: KeyId) -> lockbox_token::RsaPublicNumbers {
-    let objects = kms.token().list_objects().unwrap();
-    let o = objects
-        .iter()
-        .find(|o| o.label.contains(&key.to_string()))
-        .expect("the key's objects");
-    kms.token().rsa_public_numbers(&o.id).unwrap()
-}
-
 token_test!(fn ciphertexts_made_by_python_cryptography_with_the_public_key_decrypt_through_lockbox(t) {
-    let Some(py) = python() else { return Ok(()) };
     let kms = engine(t)?;
     for spec in [KeySpec::Rsa2048, KeySpec::Rsa3072, KeySpec::Rsa4096] {
         let md = rsa_key(&kms, spec);
-        let n = public_numbers(&kms, md.key_id);
-        assert_eq!(n.modulus_len(), modulus_len(spec));
-        for (alg, name) in [(SHA1, "sha1"), (SHA256, "sha256")] {
+        let pk = kms.get_public_key(GetPublicKeyRequest::new(md.key_id))?;
+        assert_eq!((pk.key_usage, pk.encryption_algorithms.clone()), (KeyUsage::EncryptDecrypt, vec![SHA1, SHA256]));
+        for alg in [SHA1, SHA256] {
             let m = format!("{spec} {alg} from cryptography");
-            let c = hex::decode(run_python(&py, PY_ENCRYPT, &format!("{} {} {name} {}",
-                hex::encode(&n.modulus), hex::encode(&n.public_exponent), hex::encode(&m))))?;
+            let c = oracle::encrypt(t.dir(), &pk.public_key, alg.as_str(), m.as_bytes())?;
+            assert_eq!(c.len(), modulus_len(spec));
             let d = decrypt(&kms, md.key_id, alg, &c)?;
             assert_eq!((d.plaintext.expose_secret(), d.encryption_algorithm), (m.as_bytes(), alg));
             // And not with the other algorithm.
