@@ -6,15 +6,23 @@
 //! into a buffer the caller sized and owns (a zeroizing one, for plaintext).
 //!
 //! What: the module is opened a second time (the loader returns the same, reference-counted
-//! image), its function list is read once, and only `C_Encrypt` and `C_Decrypt` are called
-//! through it, on sessions and operations that cryptoki opened and initialized.
+//! image), its function list is read once, and only `C_Encrypt`, `C_Decrypt` and
+//! `C_GetAttributeValue` are called through it, on sessions and operations that cryptoki
+//! opened and initialized.
+//!
+//! `C_GetAttributeValue` for the same reason: cryptoki's `get_attributes` copies a value out
+//! of a buffer it then frees without zeroizing, and the private halves of data key pairs are
+//! read into buffers the caller sized and owns (zeroizing ones).
 #![allow(unsafe_code)]
 
 use std::path::Path;
 
 use cryptoki::context::Function;
 use cryptoki::error::Rv;
-use cryptoki_sys::{CK_BYTE_PTR, CK_RV, CK_SESSION_HANDLE, CK_ULONG, CK_ULONG_PTR};
+use cryptoki_sys::{
+    CK_ATTRIBUTE, CK_ATTRIBUTE_PTR, CK_ATTRIBUTE_TYPE, CK_BYTE_PTR, CK_OBJECT_HANDLE, CK_RV,
+    CK_SESSION_HANDLE, CK_ULONG, CK_ULONG_PTR,
+};
 
 use crate::error::TokenError;
 
@@ -26,12 +34,16 @@ type CryptFn = unsafe extern "C" fn(
     CK_ULONG_PTR,
 ) -> CK_RV;
 
-/// `C_Encrypt` and `C_Decrypt` of a loaded module.
+type GetAttributeValueFn =
+    unsafe extern "C" fn(CK_SESSION_HANDLE, CK_OBJECT_HANDLE, CK_ATTRIBUTE_PTR, CK_ULONG) -> CK_RV;
+
+/// `C_Encrypt`, `C_Decrypt` and `C_GetAttributeValue` of a loaded module.
 pub(crate) struct RawCalls {
     // Keeps the module image mapped for as long as the function pointers below are used.
     _library: cryptoki_sys::Pkcs11,
     encrypt: CryptFn,
     decrypt: CryptFn,
+    get_attribute_value: Option<GetAttributeValueFn>,
     #[cfg(feature = "test-support")]
     close_all_sessions: Option<unsafe extern "C" fn(cryptoki_sys::CK_SLOT_ID) -> CK_RV>,
 }
@@ -57,7 +69,13 @@ impl RawCalls {
         }
         // SAFETY: `list` is non-null and points into the module's static data, which stays
         // mapped while `library` is alive; we copy the two pointers out of it.
-        let (encrypt, decrypt) = unsafe { ((*list).C_Encrypt, (*list).C_Decrypt) };
+        let (encrypt, decrypt, get_attribute_value) = unsafe {
+            (
+                (*list).C_Encrypt,
+                (*list).C_Decrypt,
+                (*list).C_GetAttributeValue,
+            )
+        };
         #[cfg(feature = "test-support")]
         // SAFETY: as above.
         let close_all_sessions = unsafe { (*list).C_CloseAllSessions };
@@ -66,6 +84,7 @@ impl RawCalls {
                 _library: library,
                 encrypt,
                 decrypt,
+                get_attribute_value,
                 #[cfg(feature = "test-support")]
                 close_all_sessions,
             }),
@@ -95,6 +114,41 @@ impl RawCalls {
         out: &mut [u8],
     ) -> Result<usize, cryptoki::error::Error> {
         self.call(self.decrypt, Function::Decrypt, session, input, out)
+    }
+
+    /// One C_GetAttributeValue of `object` that writes each attribute's value into its own
+    /// buffer, which must be exactly the value's length (ask for the lengths first, with
+    /// cryptoki's `get_attribute_info`, which passes no buffer). A value of another length,
+    /// or one the token will not reveal, is an error: nothing is resized or copied here.
+    pub(crate) fn read_attributes(
+        &self,
+        session: CK_SESSION_HANDLE,
+        object: CK_OBJECT_HANDLE,
+        wanted: &mut [(CK_ATTRIBUTE_TYPE, &mut [u8])],
+    ) -> Result<(), cryptoki::error::Error> {
+        let f = self
+            .get_attribute_value
+            .ok_or(cryptoki::error::Error::NullFunctionPointer)?;
+        let mut template = Vec::with_capacity(wanted.len());
+        for (kind, buf) in wanted.iter_mut() {
+            template.push(CK_ATTRIBUTE {
+                type_: *kind,
+                pValue: buf.as_mut_ptr().cast(),
+                ulValueLen: CK_ULONG::try_from(buf.len())?,
+            });
+        }
+        let count = CK_ULONG::try_from(template.len())?;
+        // SAFETY: every template entry points to a live, writable buffer of the length given
+        // with it, and `template` outlives the call; the module writes at most that many
+        // bytes into each and reports the real length in `ulValueLen`.
+        let rv = unsafe { f(session, object, template.as_mut_ptr(), count) };
+        Rv::from(rv).into_result(Function::GetAttributeValue)?;
+        for (t, (_, buf)) in template.iter().zip(wanted.iter()) {
+            if usize::try_from(t.ulValueLen).ok() != Some(buf.len()) {
+                return Err(cryptoki::error::Error::InvalidValue);
+            }
+        }
+        Ok(())
     }
 
     /// C_CloseAllSessions: closes every session of this process on `slot`, which also logs

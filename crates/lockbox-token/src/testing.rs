@@ -26,6 +26,9 @@ use crate::token::Token;
 /// cryptoki, for tests that talk to the token directly beside the code under test.
 pub use cryptoki;
 
+mod python;
+pub use python::{python_with_cryptography, run_python};
+
 /// The result type of a test body.
 pub type TestResult = Result<(), Box<dyn Error>>;
 

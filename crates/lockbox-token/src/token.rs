@@ -24,6 +24,8 @@ use crate::module::{self, Module};
 
 mod audit_key;
 mod capabilities;
+mod data_key_pair;
+mod ecdh;
 mod mac;
 mod public_key;
 mod rsa_oaep;
@@ -33,6 +35,7 @@ pub use audit_key::HMAC_SHA256_LEN;
 #[cfg(feature = "test-support")]
 pub use capabilities::HIDE_CAPABILITIES_ENV;
 pub use capabilities::{Capabilities, KeySizes, Mech, Requirement, curve_name};
+pub use data_key_pair::{EcPrivateComponents, RsaPrivateComponents};
 pub use public_key::{ec_public_key_info, rsa_public_key_info};
 pub use rsa_oaep::{OaepHash, RsaPublicNumbers};
 pub use sign::{SignatureHash, SignatureScheme};

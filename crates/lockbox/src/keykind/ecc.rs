@@ -133,4 +133,21 @@ impl KeyKind for Ecc {
     }
 
     // ---- key agreement (DeriveSharedSecret) ----
+
+    /// ECDH in the token (CKM_ECDH1_DERIVE with CKD_NULL): the raw shared secret Z, the
+    /// x-coordinate of the shared point, as AWS returns it. The peer's key is parsed and its
+    /// point checked on the host first (see `peer_key`); a bad one is a ValidationException.
+    fn derive_shared_secret(
+        &self,
+        token: &lockbox_token::Token,
+        m: &super::MaterialRef,
+        peer_public_key: &[u8],
+    ) -> Result<zeroize::Zeroizing<Vec<u8>>, super::KindError> {
+        if m.usage != KeyUsage::KeyAgreement {
+            return Err(super::Unsupported::new("DeriveSharedSecret", m.spec).into());
+        }
+        let point = super::peer_key::parse_peer_public_key(m.spec, peer_public_key)
+            .map_err(super::KindError::Refused)?;
+        Ok(token.ecdh_derive(&m.object, curve(m.spec), &point)?)
+    }
 }

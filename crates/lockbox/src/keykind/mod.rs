@@ -24,6 +24,7 @@ use crate::blob::Blob;
 mod ecc;
 mod hmac;
 mod pairs;
+mod peer_key;
 mod rsa;
 mod signatures;
 mod symmetric;
