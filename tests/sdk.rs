@@ -667,6 +667,38 @@ token_test!(fn the_sdk_retries_throttled_calls_until_they_succeed(t) {
     Ok(())
 });
 
+token_test!(fn the_sdk_encrypts_and_decrypts_with_an_rsa_key(t) {
+    let (_engine, server) = start(t, ServerConfig::default());
+    let addr = server.local_addr();
+    run(async {
+        let admin = client(addr, ADMIN_KEY_ID, ADMIN_SECRET);
+        let meta = admin.create_key().key_spec(KeySpec::Rsa3072).key_usage(KeyUsageType::EncryptDecrypt)
+            .send().await.sdk()?.key_metadata().expect("metadata").clone();
+        let key = meta.key_id().to_owned();
+        assert_eq!(meta.encryption_algorithms(), [EncryptionAlgorithmSpec::RsaesOaepSha1, EncryptionAlgorithmSpec::RsaesOaepSha256]);
+        for alg in [EncryptionAlgorithmSpec::RsaesOaepSha1, EncryptionAlgorithmSpec::RsaesOaepSha256] {
+            let enc = admin.encrypt().key_id(&key).plaintext(Blob::new(b"over the wire".to_vec()))
+                .encryption_algorithm(alg.clone()).send().await.sdk()?;
+            assert_eq!(enc.encryption_algorithm(), Some(&alg));
+            let ct = bytes(enc.ciphertext_blob()).to_vec();
+            assert_eq!(ct.len(), 384);
+            let dec = admin.decrypt().ciphertext_blob(Blob::new(ct.clone())).key_id(&key)
+                .encryption_algorithm(alg.clone()).send().await.sdk()?;
+            assert_eq!((bytes(dec.plaintext()), dec.encryption_algorithm()), (&b"over the wire"[..], Some(&alg)));
+            // Without KeyId the ciphertext is read as a blob and is not one.
+            let e = service_error(admin.decrypt().ciphertext_blob(Blob::new(ct)).encryption_algorithm(alg.clone()).send().await);
+            assert!(matches!(e, DecryptError::InvalidCiphertextException(_)), "{e:?}");
+        }
+        // The algorithm is required, as AWS requires it.
+        let e = service_error(admin.encrypt().key_id(&key).plaintext(Blob::new(b"x".to_vec())).send().await);
+        assert_eq!((e.code(), e.message()), (Some("InvalidKeyUsageException"), Some("Algorithm SYMMETRIC_DEFAULT is incompatible with key spec RSA_3072.")));
+        Ok(())
+    })?;
+    server.shutdown();
+    server.wait()?;
+    Ok(())
+});
+
 /// Runs openssl (code nobody here wrote), which must succeed; its standard output.
 fn openssl(args: &[&str]) -> Result<Vec<u8>, Box<dyn Error>> {
     let out = std::process::Command::new("openssl").args(args).output()?;

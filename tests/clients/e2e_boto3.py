@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""boto3, unchanged, against a Lockbox server: the checks of e2e.sh through the SDK.
+"""boto3, unchanged, against a Lockbox server: the checks of e2e.sh through the SDK, and
+encryption with an RSA key (with a ciphertext made by `cryptography` from GetPublicKey).
 
 Usage: LOCKBOX_ENDPOINT_URL=http://127.0.0.1:PORT AWS_ACCESS_KEY_ID=... \\
        AWS_SECRET_ACCESS_KEY=... AWS_DEFAULT_REGION=... python3 tests/clients/e2e_boto3.py
@@ -286,6 +287,68 @@ def main():
         "describe_key: after cancel",
         "Disabled",
         call(kms, "describe_key", KeyId=key2["KeyId"])["KeyMetadata"]["KeyState"],
+    )
+
+    # RSA encryption: Encrypt and Decrypt name the algorithm, Decrypt names the key; a
+    # ciphertext made by `cryptography` with the GetPublicKey SPKI decrypts through the server.
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    rsa_key = call(kms, "create_key", KeySpec="RSA_2048", KeyUsage="ENCRYPT_DECRYPT")["KeyMetadata"]
+    expect(
+        "create_key RSA_2048: EncryptionAlgorithms",
+        ["RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256"],
+        rsa_key["EncryptionAlgorithms"],
+    )
+    enc = call(
+        kms, "encrypt", KeyId=rsa_key["KeyId"], Plaintext=b"rsa secret",
+        EncryptionAlgorithm="RSAES_OAEP_SHA_256",
+    )
+    expect("encrypt RSA: EncryptionAlgorithm", "RSAES_OAEP_SHA_256", enc["EncryptionAlgorithm"])
+    expect("encrypt RSA: ciphertext length", 256, len(enc["CiphertextBlob"]))
+    dec = call(
+        kms, "decrypt", CiphertextBlob=enc["CiphertextBlob"], KeyId=rsa_key["KeyId"],
+        EncryptionAlgorithm="RSAES_OAEP_SHA_256",
+    )
+    expect("decrypt RSA: plaintext", b"rsa secret", dec["Plaintext"])
+    expect("decrypt RSA: EncryptionAlgorithm", "RSAES_OAEP_SHA_256", dec["EncryptionAlgorithm"])
+    public = serialization.load_der_public_key(
+        call(kms, "get_public_key", KeyId=rsa_key["KeyId"])["PublicKey"]
+    )
+    sha1 = padding.OAEP(mgf=padding.MGF1(hashes.SHA1()), algorithm=hashes.SHA1(), label=None)
+    outside = public.encrypt(b"made by cryptography", sha1)
+    dec = call(
+        kms, "decrypt", CiphertextBlob=outside, KeyId=rsa_key["Arn"],
+        EncryptionAlgorithm="RSAES_OAEP_SHA_1",
+    )
+    expect("decrypt RSA: a cryptography ciphertext", b"made by cryptography", dec["Plaintext"])
+    expect_error(
+        "encrypt RSA without an algorithm",
+        "InvalidKeyUsageException",
+        "Algorithm SYMMETRIC_DEFAULT is incompatible with key spec RSA_2048.",
+        kms,
+        "encrypt",
+        KeyId=rsa_key["KeyId"],
+        Plaintext=b"x",
+    )
+    expect_error(
+        "decrypt RSA without KeyId",
+        "InvalidCiphertextException",
+        "",
+        kms,
+        "decrypt",
+        CiphertextBlob=outside,
+        EncryptionAlgorithm="RSAES_OAEP_SHA_1",
+    )
+    expect_error(
+        "encrypt RSA over the limit",
+        "ValidationException",
+        "Algorithm RSAES_OAEP_SHA_256 and key spec RSA_2048 cannot encrypt data larger than 190 bytes.",
+        kms,
+        "encrypt",
+        KeyId=rsa_key["KeyId"],
+        Plaintext=b"x" * 191,
+        EncryptionAlgorithm="RSAES_OAEP_SHA_256",
     )
 
     # errors: an unknown key; a wrong secret; an unknown access key

@@ -919,9 +919,9 @@ mod tests {
 
     #[test]
     fn a_calls_quota_follows_its_keys_kind_as_aws_counts_it() {
-        let rsa = KeyRef::Id(crate::KeyId::from_random_bytes([1; 16]));
-        let ecc = KeyRef::Id(crate::KeyId::from_random_bytes([2; 16]));
-        let sym = KeyRef::Id(crate::KeyId::from_random_bytes([3; 16]));
+        let rsa = KeyRef::Id(KeyId::from_random_bytes([1; 16]));
+        let ecc = KeyRef::Id(KeyId::from_random_bytes([2; 16]));
+        let sym = KeyRef::Id(KeyId::from_random_bytes([3; 16]));
         let spec = |k: &KeyRef| match k {
             k if *k == rsa => Some(KeySpec::Rsa3072),
             k if *k == ecc => Some(KeySpec::EccSecgP256k1),
@@ -942,7 +942,7 @@ mod tests {
         assert_eq!(enc(&rsa).throttle_class(spec), ThrottleClass::Rsa);
         assert_eq!(enc(&sym).throttle_class(spec), ThrottleClass::Cryptographic);
         // A reference that names no key counts as its row says; the call fails on its own.
-        let unknown = KeyRef::Id(crate::KeyId::from_random_bytes([9; 16]));
+        let unknown = KeyRef::Id(KeyId::from_random_bytes([9; 16]));
         assert_eq!(
             enc(&unknown).throttle_class(spec),
             ThrottleClass::Cryptographic
@@ -954,7 +954,7 @@ mod tests {
         assert_eq!(dec.throttle_class(spec), ThrottleClass::Rsa);
         let pair = Request::GenerateDataKeyPairWithoutPlaintext(GenerateDataKeyPairRequest::new(
             sym.clone(),
-            crate::DataKeyPairSpec::Rsa4096,
+            DataKeyPairSpec::Rsa4096,
         ));
         assert_eq!(pair.throttle_class(spec), ThrottleClass::DataKeyPairRsa4096);
         let derive =

@@ -2033,6 +2033,76 @@ fn every_file_lockbox_or_sled_creates_is_private_whatever_the_umask() -> TestRes
     Ok(())
 }
 
+/// An RSA ENCRYPT_DECRYPT key with the `aws kms` flags: the algorithm is named on both sides,
+/// Decrypt names the key, and the answers name the algorithm used.
+#[test]
+fn rsa_keys_encrypt_and_decrypt_with_the_aws_cli_flags() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let home = tmp.path().join("home");
+    let md = ok(
+        &home,
+        &[
+            "create-key",
+            "--key-spec",
+            "RSA_2048",
+            "--key-usage",
+            "ENCRYPT_DECRYPT",
+        ],
+    );
+    let key = md["KeyMetadata"]["KeyId"].as_str().unwrap().to_owned();
+    let arn = format!("arn:aws:kms:us-east-1:000000000000:key/{key}");
+    assert_eq!(
+        md["KeyMetadata"]["EncryptionAlgorithms"],
+        serde_json::json!(["RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256"])
+    );
+    for alg in ["RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256"] {
+        let enc = ok(
+            &home,
+            &[
+                "encrypt",
+                "--key-id",
+                &key,
+                "--plaintext",
+                "aGVsbG8=",
+                "--encryption-algorithm",
+                alg,
+            ],
+        );
+        assert_eq!(
+            (enc["KeyId"].as_str(), enc["EncryptionAlgorithm"].as_str()),
+            (Some(arn.as_str()), Some(alg))
+        );
+        let ct = enc["CiphertextBlob"].as_str().unwrap().to_owned();
+        assert_eq!(ct.len(), 344, "256 bytes in base64");
+        assert_eq!(
+            ok(
+                &home,
+                &[
+                    "decrypt",
+                    "--ciphertext-blob",
+                    &ct,
+                    "--key-id",
+                    &key,
+                    "--encryption-algorithm",
+                    alg
+                ]
+            ),
+            serde_json::json!({"KeyId": arn, "Plaintext": "aGVsbG8=", "EncryptionAlgorithm": alg})
+        );
+        // Without the key it is read as a blob, and is not one.
+        assert_eq!(
+            fails(&home, &["decrypt", "--ciphertext-blob", &ct, "--encryption-algorithm", alg]),
+            (254, "An error occurred (InvalidCiphertextException) when calling the Decrypt operation: ".to_owned()
+                + lockbox::api::KmsError::invalid_ciphertext().message())
+        );
+    }
+    assert_eq!(
+        fails(&home, &["encrypt", "--key-id", &key, "--plaintext", "aGVsbG8="]),
+        (254, "An error occurred (InvalidKeyUsageException) when calling the Encrypt operation: Algorithm SYMMETRIC_DEFAULT is incompatible with key spec RSA_2048.".into())
+    );
+    Ok(())
+}
+
 /// On a token that lacks the curve secp256k1 and ECDH (as some HSMs do; made here by hiding
 /// them from the capability probe), CreateKey refuses exactly those specs and usages, naming
 /// what is missing, and `lockbox doctor` lists them as `SPEC` lines without calling them

@@ -39,6 +39,10 @@ pub enum TokenError {
     /// An authenticated decryption failed: wrong key, IV, AAD or tag. Deliberately says no more.
     #[error("decryption failed")]
     DecryptFailed,
+    /// The caller's input is not acceptable for the operation (a plaintext too long for an
+    /// RSA modulus, ...): a bad request, not a token fault.
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
     /// The output buffer is smaller than the operation needs.
     #[error("output buffer too small: {needed} bytes needed, {given} given")]
     BufferTooSmall {

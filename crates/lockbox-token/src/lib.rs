@@ -40,6 +40,7 @@ mod config;
 mod error;
 mod ffi;
 mod module;
+pub mod oaep;
 pub mod softhsm;
 #[cfg(feature = "test-support")]
 pub mod testing;
@@ -57,4 +58,5 @@ pub use token::{
     Requirement, RsaBits, RsaPrivateComponents, RsaPurpose, SECRET_KEY_USAGES, SecretKeyTemplate,
     Token, TokenDescription, Usage, Usages, ValueAccess, curve_name,
 };
+pub use token::{OaepHash, RsaPublicNumbers};
 pub use token::{SignatureHash, SignatureScheme, ec_public_key_info, rsa_public_key_info};

@@ -28,6 +28,7 @@ mod data_key_pair;
 mod ecdh;
 mod mac;
 mod public_key;
+mod rsa_oaep;
 mod sign;
 mod template;
 pub use audit_key::HMAC_SHA256_LEN;
@@ -36,6 +37,7 @@ pub use capabilities::HIDE_CAPABILITIES_ENV;
 pub use capabilities::{Capabilities, KeySizes, Mech, Requirement, curve_name};
 pub use data_key_pair::{EcPrivateComponents, RsaPrivateComponents};
 pub use public_key::{ec_public_key_info, rsa_public_key_info};
+pub use rsa_oaep::{OaepHash, RsaPublicNumbers};
 pub use sign::{SignatureHash, SignatureScheme};
 pub use template::{
     Curve, EcPurpose, HmacDigest, KeyPairObjects, KeyPairTemplate, PRIVATE_KEY_USAGES,

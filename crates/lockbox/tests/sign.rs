@@ -11,8 +11,6 @@ use common::*;
 use lockbox::api::*;
 use lockbox_token::token_test;
 
-type R = Result<(), Box<dyn std::error::Error>>;
-
 /// Every asymmetric key spec with every usage AWS allows for it, and the algorithm lists
 /// GetPublicKey and DescribeKey must report.
 fn asymmetric_keys() -> Vec<(KeySpec, KeyUsage)> {

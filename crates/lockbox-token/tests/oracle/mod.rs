@@ -56,6 +56,51 @@ pub(crate) fn verifies(
     }
 }
 
+/// `cryptography`'s RSA-OAEP encryption of `plaintext` under `spki` with the AWS encryption
+/// algorithm `algorithm` (RSAES_OAEP_SHA_1 or RSAES_OAEP_SHA_256).
+pub(crate) fn encrypt(
+    dir: &Path,
+    spki: &[u8],
+    algorithm: &str,
+    plaintext: &[u8],
+) -> Result<Vec<u8>, Box<dyn Error>> {
+    let (k, m) = (
+        dir.join("oracle-spki.der"),
+        dir.join("oracle-plaintext.bin"),
+    );
+    std::fs::write(&k, spki)?;
+    std::fs::write(&m, plaintext)?;
+    let out = run(&[
+        "encrypt".as_ref(),
+        k.as_os_str(),
+        algorithm.as_ref(),
+        m.as_os_str(),
+    ])?;
+    Ok(hex::decode(out)?)
+}
+
+/// The message `cryptography` finds in the EME-OAEP-SHA-256 block `em` (256 bytes), raised
+/// to e under a throwaway key of its own and decrypted with RSAES-OAEP-SHA-256.
+pub(crate) fn oaep_sha256_open(dir: &Path, em: &[u8]) -> Result<Vec<u8>, Box<dyn Error>> {
+    let path = dir.join("oracle-em.bin");
+    std::fs::write(&path, em)?;
+    Ok(hex::decode(run(&[
+        "oaep-sha256-open".as_ref(),
+        path.as_os_str(),
+    ])?)?)
+}
+
+/// An EME-OAEP-SHA-256 block (256 bytes) of `message` made by `cryptography`: its
+/// RSAES-OAEP-SHA-256 encryption under a throwaway key, with only the RSA step undone.
+pub(crate) fn oaep_sha256_encode(dir: &Path, message: &[u8]) -> Result<Vec<u8>, Box<dyn Error>> {
+    let path = dir.join("oracle-message.bin");
+    std::fs::write(&path, message)?;
+    Ok(hex::decode(run(&[
+        "oaep-sha256-encode".as_ref(),
+        path.as_os_str(),
+    ])?)?)
+}
+
 /// The pins of `tests/clients/requirements.txt` that `cryptography` needs.
 const ORACLE_REQUIREMENTS: &str = "cryptography==50.0.2\ncffi==2.1.1\npycparser==3.12\n";
 

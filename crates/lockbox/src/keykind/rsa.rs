@@ -5,10 +5,14 @@
 //! no label); their ciphertexts are raw OAEP output, not Lockbox blobs. SIGN_VERIFY keys sign
 //! with RSASSA-PSS (salt as long as the digest) or RSASSA-PKCS1-v1_5, over SHA-256/384/512.
 
-use lockbox_api::{EncryptionAlgorithm, KeySpec, KeyUsage, Operation, SigningAlgorithm};
-use lockbox_token::{KeyPairTemplate, Mech, Requirement, RsaBits, RsaPurpose};
+use lockbox_api::{
+    EncryptionAlgorithm, EncryptionContext, ErrorKind, KeySpec, KeyUsage, KmsError, Operation,
+    SigningAlgorithm,
+};
+use lockbox_token::{KeyPairTemplate, Mech, OaepHash, Requirement, RsaBits, RsaPurpose, Token};
+use zeroize::Zeroizing;
 
-use super::{KeyKind, MaterialTemplate};
+use super::{KeyKind, KindError, MaterialRef, MaterialTemplate, Unsupported};
 
 /// The RSA key kind.
 pub(crate) static RSA: Rsa = Rsa;
@@ -108,36 +112,101 @@ impl KeyKind for Rsa {
     }
 
     // ---- signatures (Sign, Verify, GetPublicKey) ----
-    // (Paths spelled out: the other sections' helpers edit this file's imports.)
 
-    fn public_key(
-        &self,
-        token: &lockbox_token::Token,
-        m: &super::MaterialRef,
-    ) -> Result<Vec<u8>, super::KindError> {
+    fn public_key(&self, token: &Token, m: &MaterialRef) -> Result<Vec<u8>, KindError> {
         super::signatures::public_key(token, m)
     }
 
     fn sign(
         &self,
-        token: &lockbox_token::Token,
-        m: &super::MaterialRef,
+        token: &Token,
+        m: &MaterialRef,
         algorithm: SigningAlgorithm,
         digest: &[u8],
-    ) -> Result<Vec<u8>, super::KindError> {
+    ) -> Result<Vec<u8>, KindError> {
         super::signatures::sign(token, m, algorithm, digest)
     }
 
     fn verify(
         &self,
-        token: &lockbox_token::Token,
-        m: &super::MaterialRef,
+        token: &Token,
+        m: &MaterialRef,
         algorithm: SigningAlgorithm,
         digest: &[u8],
         signature: &[u8],
-    ) -> Result<bool, super::KindError> {
+    ) -> Result<bool, KindError> {
         super::signatures::verify(token, m, algorithm, digest, signature)
     }
 
     // ---- encryption (Encrypt, Decrypt, ReEncrypt) ----
+
+    /// RSAES-OAEP with the public half (see `docs/formats/asymmetric.md`). The engine has
+    /// refused an encryption context already; the plaintext limit is AWS's, per key spec and
+    /// algorithm (RSA_2048: 214 bytes with SHA-1, 190 with SHA-256).
+    fn encrypt(
+        &self,
+        token: &Token,
+        m: &MaterialRef,
+        algorithm: EncryptionAlgorithm,
+        _context: &EncryptionContext,
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, KindError> {
+        let hash = oaep_hash("Encrypt", m, algorithm)?;
+        let max = hash.max_plaintext_len(modulus_len(m.spec));
+        if plaintext.len() > max {
+            return Err(KindError::Refused(KmsError::validation(format!(
+                "Algorithm {algorithm} and key spec {} cannot encrypt data larger than {max} \
+                 bytes.",
+                m.spec
+            ))));
+        }
+        let public = m.public.ok_or_else(|| no_public_half(m))?;
+        Ok(token.rsa_oaep_encrypt(&public, hash, plaintext)?)
+    }
+
+    /// RSAES-OAEP decryption with the private half, in the token (or raw RSA in the token and
+    /// constant-time decoding outside): any failure is `DecryptFailed`.
+    fn decrypt_raw(
+        &self,
+        token: &Token,
+        m: &MaterialRef,
+        algorithm: EncryptionAlgorithm,
+        ciphertext: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, KindError> {
+        let hash = oaep_hash("Decrypt", m, algorithm)?;
+        Ok(token.rsa_oaep_decrypt(&m.object, hash, ciphertext)?)
+    }
+}
+
+/// The modulus length in bytes of an RSA key spec.
+fn modulus_len(spec: KeySpec) -> usize {
+    match spec {
+        KeySpec::Rsa3072 => 384,
+        KeySpec::Rsa4096 => 512,
+        _ => 256,
+    }
+}
+
+/// The OAEP hash of an encryption algorithm (the engine passes only those the kind allows).
+fn oaep_hash(
+    op: &'static str,
+    m: &MaterialRef,
+    algorithm: EncryptionAlgorithm,
+) -> Result<OaepHash, KindError> {
+    match algorithm {
+        EncryptionAlgorithm::RsaesOaepSha1 => Ok(OaepHash::Sha1),
+        EncryptionAlgorithm::RsaesOaepSha256 => Ok(OaepHash::Sha256),
+        _ => Err(Unsupported::new(op, m.spec).into()),
+    }
+}
+
+/// A key-pair record without its public half: the record is wrong, not the request.
+fn no_public_half(m: &MaterialRef) -> KindError {
+    KindError::Refused(KmsError::new(
+        ErrorKind::KmsInternal,
+        format!(
+            "Key {} version {} names no public key object.",
+            m.key_id, m.version
+        ),
+    ))
 }

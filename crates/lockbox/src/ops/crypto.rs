@@ -1,6 +1,12 @@
 //! The cryptographic operations: Encrypt, Decrypt, ReEncrypt, GenerateRandom; and the two
 //! token paths they and the data-key operations share, [`Engine::seal`] and
 //! [`Engine::open_blob`], which act only on a key an [`Authorized`] proof carries.
+//!
+//! A key kind with raw ciphertexts (RSA: the OAEP output, which names no key and binds no
+//! context) is opened only when the request names the key (KeyId, SourceKeyId) and the
+//! algorithm, as AWS requires; without a KeyId a ciphertext is read as a Lockbox blob. Such
+//! keys refuse an encryption context, and their encryptions are not counted: the count
+//! bounds AES-GCM IVs per material version, and RSA-OAEP has none.
 
 use lockbox_api::*;
 use lockbox_store::{KeyRecord, Material};
@@ -9,7 +15,7 @@ use lockbox_token::ObjectId;
 use super::grants::check_grant_tokens;
 use crate::authz::{Authorized, Facts};
 use crate::blob;
-use crate::core::{Aliases, Call, Engine};
+use crate::core::{Aliases, Call, Engine, missing_material};
 use crate::error::from_store;
 use crate::keykind::{self, KeyKind, KindError, MaterialRef};
 
@@ -24,20 +30,65 @@ impl Engine {
         context: &EncryptionContext,
         algorithm: Option<EncryptionAlgorithm>,
     ) -> Result<Authorized, KmsError> {
-        let r = self.resolve(call, key_id, Aliases::Accepted)?;
-        let auth = self.authorize(call, action, r, crypto_facts(context, algorithm))?;
-        self.check_usable(auth.record(), algorithm)?;
-        Ok(auth)
+        Ok(self
+            .usable_with_algorithm(call, action, key_id, context, algorithm)?
+            .0)
     }
 
+    /// [`Engine::usable`], and the encryption algorithm the call uses.
+    fn usable_with_algorithm(
+        &self,
+        call: &mut Call<'_>,
+        action: Action,
+        key_id: &KeyRef,
+        context: &EncryptionContext,
+        algorithm: Option<EncryptionAlgorithm>,
+    ) -> Result<(Authorized, EncryptionAlgorithm), KmsError> {
+        let r = self.resolve(call, key_id, Aliases::Accepted)?;
+        let auth = self.authorize(call, action, r, crypto_facts(context, algorithm))?;
+        let algorithm = self.check_usable(auth.record(), algorithm, context)?;
+        Ok((auth, algorithm))
+    }
+
+    /// Refuses a key that cannot encrypt or decrypt with `algorithm` and `context`, as AWS
+    /// does; returns the algorithm the call uses.
+    ///
+    /// An absent algorithm is AWS's default, SYMMETRIC_DEFAULT: a kind that does not allow
+    /// it (RSA) needs the algorithm named ("Algorithm SYMMETRIC_DEFAULT is incompatible with
+    /// key spec RSA_2048."). A kind with raw ciphertexts cannot bind an encryption context,
+    /// so it refuses a non-empty one.
     fn check_usable(
         &self,
         r: &KeyRecord,
         algorithm: Option<EncryptionAlgorithm>,
-    ) -> Result<(), KmsError> {
+        context: &EncryptionContext,
+    ) -> Result<EncryptionAlgorithm, KmsError> {
         self.check_usage(r, KeyUsage::EncryptDecrypt)?;
-        keykind::for_spec(r.spec)?.encryption_algorithm(&|| self.arn(r), r.usage, algorithm)?;
-        Ok(())
+        let kind = keykind::for_spec(r.spec)?;
+        if algorithm.is_none()
+            && !kind
+                .encryption_algorithms(r.usage)
+                .contains(&EncryptionAlgorithm::SymmetricDefault)
+        {
+            return Err(KmsError::new(
+                ErrorKind::InvalidKeyUsage,
+                format!(
+                    "Algorithm {} is incompatible with key spec {}.",
+                    EncryptionAlgorithm::SymmetricDefault,
+                    r.spec
+                ),
+            ));
+        }
+        let algorithm = kind.encryption_algorithm(&|| self.arn(r), r.usage, algorithm)?;
+        if kind.raw_ciphertexts() && !context.is_empty() {
+            return Err(KmsError::validation(format!(
+                "EncryptionContext is not supported with asymmetric KMS keys: {} has key spec \
+                 {}; send the request without an encryption context.",
+                self.arn(r),
+                r.spec
+            )));
+        }
+        Ok(algorithm)
     }
 
     /// Encrypts `plaintext` (for `what`) into a new blob under the current material of the
@@ -51,10 +102,24 @@ impl Engine {
     ) -> Result<Vec<u8>, KmsError> {
         let r = auth.record();
         let kind = keykind::for_spec(r.spec)?;
-        let material = self.count_encryption(r)?;
+        // Counting bounds AES-GCM IVs per material version; a raw (RSA-OAEP) ciphertext has
+        // no IV, so its encryptions are neither counted nor reserved.
+        let counted = !kind.raw_ciphertexts();
+        let material = if counted {
+            self.count_encryption(r)?
+        } else {
+            r.current_material()
+                .cloned()
+                .ok_or_else(|| missing_material(self.arn(r)))?
+        };
         let material = &material;
+        let uncount = || {
+            if counted {
+                self.uncount_encryption(r.id, material.version);
+            }
+        };
         if let Err(e) = self.check_available(r, material) {
-            self.uncount_encryption(r.id, material.version);
+            uncount();
             return Err(e);
         }
         let m = material_ref(r, material);
@@ -65,13 +130,14 @@ impl Engine {
             Sealed::DataKey => kind.encrypt_data_key(&self.token, &m, ctx, plaintext),
         };
         sealed.map_err(|e| {
-            self.uncount_encryption(r.id, material.version);
+            uncount();
             self.kind_error("encrypt", r, material, e)
         })
     }
 
-    /// Decrypts a blob for `call`'s caller, who must be authorized for `action` on the key
-    /// the blob names: returns the proof (which carries the key) and the plaintext.
+    /// Decrypts a ciphertext for `call`'s caller, who must be authorized for `action` on the
+    /// key the blob names (or, for a raw ciphertext, the key `expected_key` names): returns
+    /// the proof (which carries the key), the plaintext, and the algorithm used.
     fn open_blob(
         &self,
         call: &mut Call<'_>,
@@ -80,7 +146,7 @@ impl Engine {
         ctx: &EncryptionContext,
         expected_key: Option<&KeyRef>,
         algorithm: Option<EncryptionAlgorithm>,
-    ) -> Result<(Authorized, Plaintext), KmsError> {
+    ) -> Result<(Authorized, Plaintext, EncryptionAlgorithm), KmsError> {
         if ciphertext.is_empty() || ciphertext.len() > MAX_CIPHERTEXT_LEN {
             return Err(KmsError::validation(format!(
                 "1 validation error detected: Value at 'ciphertextBlob' failed to satisfy \
@@ -90,7 +156,13 @@ impl Engine {
             )));
         }
         let expected = match expected_key {
-            Some(k) => Some(self.resolve(call, k, Aliases::Accepted)?.id),
+            Some(k) => {
+                let r = self.resolve(call, k, Aliases::Accepted)?;
+                if keykind::for_spec(r.spec)?.raw_ciphertexts() {
+                    return self.open_raw(call, action, r, ciphertext, ctx, algorithm);
+                }
+                Some(r.id)
+            }
             None => None,
         };
         let b = blob::parse(ciphertext).ok_or_else(KmsError::invalid_ciphertext)?;
@@ -116,9 +188,33 @@ impl Engine {
             });
         };
         let auth = self.authorize(call, action, r, crypto_facts(ctx, algorithm))?;
-        self.check_usable(auth.record(), algorithm)?;
+        if keykind::for_spec(auth.record().spec)?.raw_ciphertexts() {
+            // A blob naming a key that makes no blobs: forged, as opaque as any other.
+            return Err(KmsError::invalid_ciphertext());
+        }
+        let algorithm = self.check_usable(auth.record(), algorithm, ctx)?;
         let plaintext = self.unseal(&auth, &b, ctx)?;
-        Ok((auth, plaintext))
+        Ok((auth, plaintext, algorithm))
+    }
+
+    /// Decrypts a raw ciphertext (RSA-OAEP) under key `r`, named by the request, with the
+    /// current material version (such keys are not rotated). Any failure to decrypt is one
+    /// opaque InvalidCiphertextException.
+    fn open_raw(
+        &self,
+        call: &mut Call<'_>,
+        action: Action,
+        r: std::sync::Arc<KeyRecord>,
+        ciphertext: &[u8],
+        ctx: &EncryptionContext,
+        algorithm: Option<EncryptionAlgorithm>,
+    ) -> Result<(Authorized, Plaintext, EncryptionAlgorithm), KmsError> {
+        let auth = self.authorize(call, action, r, crypto_facts(ctx, algorithm))?;
+        let algorithm = self.check_usable(auth.record(), algorithm, ctx)?;
+        let out = self.with_current_material("decrypt", &auth, |kind, m| {
+            kind.decrypt_raw(&self.token, m, algorithm, ciphertext)
+        })?;
+        Ok((auth, Plaintext::from(out), algorithm))
     }
 
     /// Decrypts blob `b` (already parsed) under the key `auth` authorizes.
@@ -219,7 +315,7 @@ impl Engine {
             )));
         }
         check_grant_tokens(&req.grant_tokens)?;
-        let auth = self.usable(
+        let (auth, algorithm) = self.usable_with_algorithm(
             call,
             Action::Encrypt,
             &req.key_id,
@@ -229,16 +325,13 @@ impl Engine {
         let ciphertext_blob = self.seal(
             &auth,
             &req.encryption_context,
-            Sealed::Plaintext(
-                req.encryption_algorithm
-                    .unwrap_or(EncryptionAlgorithm::SymmetricDefault),
-            ),
+            Sealed::Plaintext(algorithm),
             req.plaintext.expose_secret(),
         )?;
         Ok(EncryptResponse {
             ciphertext_blob,
             key_id: self.arn(auth.record()),
-            encryption_algorithm: EncryptionAlgorithm::SymmetricDefault,
+            encryption_algorithm: algorithm,
         })
     }
 
@@ -248,7 +341,7 @@ impl Engine {
         req: DecryptRequest,
     ) -> Result<DecryptResponse, KmsError> {
         check_grant_tokens(&req.grant_tokens)?;
-        let (auth, plaintext) = self.open_blob(
+        let (auth, plaintext, algorithm) = self.open_blob(
             call,
             Action::Decrypt,
             &req.ciphertext_blob,
@@ -259,7 +352,7 @@ impl Engine {
         Ok(DecryptResponse {
             key_id: self.arn(auth.record()),
             plaintext,
-            encryption_algorithm: EncryptionAlgorithm::SymmetricDefault,
+            encryption_algorithm: algorithm,
         })
     }
 
@@ -269,7 +362,7 @@ impl Engine {
         req: ReEncryptRequest,
     ) -> Result<ReEncryptResponse, KmsError> {
         check_grant_tokens(&req.grant_tokens)?;
-        let destination = self.usable(
+        let (destination, destination_algorithm) = self.usable_with_algorithm(
             call,
             Action::ReEncryptTo,
             &req.destination_key_id,
@@ -277,7 +370,7 @@ impl Engine {
             req.destination_encryption_algorithm,
         )?;
         let destination_arn = call.key.take();
-        let (source, plaintext) = self.open_blob(
+        let (source, plaintext, source_algorithm) = self.open_blob(
             call,
             Action::ReEncryptFrom,
             &req.ciphertext_blob,
@@ -288,10 +381,7 @@ impl Engine {
         let ciphertext_blob = self.seal(
             &destination,
             &req.destination_encryption_context,
-            Sealed::Plaintext(
-                req.destination_encryption_algorithm
-                    .unwrap_or(EncryptionAlgorithm::SymmetricDefault),
-            ),
+            Sealed::Plaintext(destination_algorithm),
             plaintext.expose_secret(),
         )?;
         // The audit record names the source key (the one whose blob was opened), as AWS does.
@@ -302,8 +392,8 @@ impl Engine {
             ciphertext_blob,
             source_key_id: self.arn(source.record()),
             key_id: self.arn(destination.record()),
-            source_encryption_algorithm: EncryptionAlgorithm::SymmetricDefault,
-            destination_encryption_algorithm: EncryptionAlgorithm::SymmetricDefault,
+            source_encryption_algorithm: source_algorithm,
+            destination_encryption_algorithm: destination_algorithm,
         })
     }
 
