@@ -422,12 +422,17 @@ macro_rules! operations {
             }
 
             /// True for the operations whose response carries plaintext (Decrypt,
-            /// GenerateDataKey, GenerateRandom): whoever holds an encoded response should
+            /// GenerateDataKey, GenerateRandom, GenerateDataKeyPair's private key,
+            /// DeriveSharedSecret's secret): whoever holds an encoded response should
             /// zeroize it once sent.
             pub fn returns_plaintext(self) -> bool {
                 matches!(
                     self,
-                    Operation::Decrypt | Operation::GenerateDataKey | Operation::GenerateRandom
+                    Operation::Decrypt
+                        | Operation::GenerateDataKey
+                        | Operation::GenerateRandom
+                        | Operation::GenerateDataKeyPair
+                        | Operation::DeriveSharedSecret
                 )
             }
         }

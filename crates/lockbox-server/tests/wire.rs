@@ -463,7 +463,7 @@ token_test!(fn responses_use_botocore_member_names(t) {
 
 #[test]
 fn targets_name_operations() {
-    assert_eq!(Operation::ALL.len(), 34);
+    assert_eq!(Operation::ALL.len(), 42);
     for op in Operation::ALL {
         assert_eq!(
             Operation::from_target(&format!("TrentService.{}", op.name())),
@@ -471,7 +471,7 @@ fn targets_name_operations() {
         );
     }
     for bad in [
-        "TrentService.Sign",
+        "TrentService.ReplicateKey",
         "TrentService.encrypt",
         "Encrypt",
         "Kinesis_20131202.PutRecord",
@@ -486,7 +486,11 @@ fn targets_name_operations() {
         assert!(e.message.contains(&format!("'{bad}'")), "{}", e.message);
     }
     assert!(Operation::Decrypt.returns_plaintext());
+    assert!(Operation::GenerateDataKeyPair.returns_plaintext());
+    assert!(Operation::DeriveSharedSecret.returns_plaintext());
     assert!(!Operation::Encrypt.returns_plaintext());
+    assert!(!Operation::GenerateDataKeyPairWithoutPlaintext.returns_plaintext());
+    assert!(!Operation::Sign.returns_plaintext());
 }
 
 #[test]
