@@ -12,6 +12,7 @@ use lockbox_api::*;
 use lockbox_store::{KeyRecord, Material};
 use lockbox_token::ObjectId;
 
+use super::check_length;
 use super::grants::check_grant_tokens;
 use crate::authz::{Authorized, Facts};
 use crate::blob;
@@ -147,14 +148,7 @@ impl Engine {
         expected_key: Option<&KeyRef>,
         algorithm: Option<EncryptionAlgorithm>,
     ) -> Result<(Authorized, Plaintext, EncryptionAlgorithm), KmsError> {
-        if ciphertext.is_empty() || ciphertext.len() > MAX_CIPHERTEXT_LEN {
-            return Err(KmsError::validation(format!(
-                "1 validation error detected: Value at 'ciphertextBlob' failed to satisfy \
-                 constraint: Member must have length between 1 and {MAX_CIPHERTEXT_LEN} \
-                 (it has {} bytes)",
-                ciphertext.len()
-            )));
-        }
+        check_length("ciphertextBlob", ciphertext.len(), MAX_CIPHERTEXT_LEN)?;
         let expected = match expected_key {
             Some(k) => {
                 let r = self.resolve(call, k, Aliases::Accepted)?;
@@ -306,14 +300,7 @@ impl Engine {
         call: &mut Call<'_>,
         req: EncryptRequest,
     ) -> Result<EncryptResponse, KmsError> {
-        let n = req.plaintext.len();
-        if n == 0 || n > MAX_PLAINTEXT_LEN {
-            return Err(KmsError::validation(format!(
-                "1 validation error detected: Value at 'plaintext' failed to satisfy \
-                 constraint: Member must have length between 1 and {MAX_PLAINTEXT_LEN} \
-                 (it has {n} bytes)"
-            )));
-        }
+        check_length("plaintext", req.plaintext.len(), MAX_PLAINTEXT_LEN)?;
         check_grant_tokens(&req.grant_tokens)?;
         let (auth, algorithm) = self.usable_with_algorithm(
             call,

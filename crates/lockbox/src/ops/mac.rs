@@ -2,6 +2,7 @@
 
 use lockbox_api::*;
 
+use super::check_length;
 use super::grants::check_grant_tokens;
 use crate::authz::{Facts, Value};
 use crate::core::{Call, Engine};
@@ -13,7 +14,7 @@ impl Engine {
         call: &mut Call<'_>,
         req: GenerateMacRequest,
     ) -> Result<GenerateMacResponse, KmsError> {
-        check_message_len(&req.message)?;
+        check_length("message", req.message.len(), MAX_MESSAGE_LEN)?;
         check_grant_tokens(&req.grant_tokens)?;
         let auth = self.mac_key(call, Action::GenerateMac, &req.key_id, req.mac_algorithm)?;
         let mac = self.with_current_material("generate mac", &auth, |kind, m| {
@@ -36,7 +37,7 @@ impl Engine {
         call: &mut Call<'_>,
         req: VerifyMacRequest,
     ) -> Result<VerifyMacResponse, KmsError> {
-        check_message_len(&req.message)?;
+        check_length("message", req.message.len(), MAX_MESSAGE_LEN)?;
         check_grant_tokens(&req.grant_tokens)?;
         let auth = self.mac_key(call, Action::VerifyMac, &req.key_id, req.mac_algorithm)?;
         let valid = self.with_current_material("verify mac", &auth, |kind, m| {
@@ -96,19 +97,6 @@ impl Engine {
     }
 }
 
-/// Refuses a GenerateMac or VerifyMac message outside 1..=4096 bytes, as the wire decoder
-/// does: an engine embedded without it (the local CLI) is held to the same bounds.
-fn check_message_len(message: &Plaintext) -> Result<(), KmsError> {
-    let n = message.len();
-    if n == 0 || n > MAX_MESSAGE_LEN {
-        return Err(KmsError::validation(format!(
-            "1 validation error detected: Value at 'message' failed to satisfy constraint: \
-             Member must have length between 1 and {MAX_MESSAGE_LEN} (it has {n} bytes)"
-        )));
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,12 +105,12 @@ mod tests {
     fn messages_must_have_1_to_4096_bytes() {
         for n in [1, MAX_MESSAGE_LEN] {
             assert!(
-                check_message_len(&Plaintext::new(vec![1; n])).is_ok(),
+                check_length("message", Plaintext::new(vec![1; n]).len(), MAX_MESSAGE_LEN).is_ok(),
                 "{n}"
             );
         }
         for n in [0, MAX_MESSAGE_LEN + 1] {
-            let e = check_message_len(&Plaintext::new(vec![1; n]))
+            let e = check_length("message", Plaintext::new(vec![1; n]).len(), MAX_MESSAGE_LEN)
                 .err()
                 .unwrap();
             assert_eq!(e.kind(), ErrorKind::Validation);

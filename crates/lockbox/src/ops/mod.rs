@@ -83,3 +83,15 @@ impl Engine {
         self.authorize(call, action, r, Facts::default())
     }
 }
+
+/// Refuses a blob member of `n` bytes outside 1..=`max`, in AWS's words (the wire decoder
+/// refuses the same; this holds an embedding caller to it too).
+pub(super) fn check_length(member: &str, n: usize, max: usize) -> Result<(), KmsError> {
+    if n == 0 || n > max {
+        return Err(KmsError::validation(format!(
+            "1 validation error detected: Value at '{member}' failed to satisfy constraint: \
+             Member must have length between 1 and {max} (it has {n} bytes)"
+        )));
+    }
+    Ok(())
+}

@@ -9,7 +9,9 @@
 use lockbox_api::*;
 use sha2::Digest;
 
+use super::check_length;
 use super::grants::check_grant_tokens;
+use crate::authz::Authorized;
 use crate::authz::{Facts, Value};
 use crate::core::{Call, Engine};
 use crate::policy::keys;
@@ -20,25 +22,14 @@ impl Engine {
         call: &mut Call<'_>,
         req: SignRequest,
     ) -> Result<SignResponse, KmsError> {
-        check_length(
-            "message",
-            req.message.expose_secret().len(),
-            MAX_MESSAGE_LEN,
-        )?;
         check_grant_tokens(&req.grant_tokens)?;
-        let message_type = req.message_type.unwrap_or(MessageType::Raw);
-        let auth = self.key_of_usage(
+        let (auth, digest) = self.signing_digest(
             call,
             Action::Sign,
             &req.key_id,
-            KeyUsage::SignVerify,
-            signing_facts(req.signing_algorithm, message_type),
-        )?;
-        self.check_signing_algorithm(auth.record(), req.signing_algorithm)?;
-        let digest = digest(
             req.signing_algorithm,
-            message_type,
-            req.message.expose_secret(),
+            req.message_type,
+            &req.message,
         )?;
         let signature = self.with_current_material("sign", &auth, |kind, m| {
             kind.sign(&self.token, m, req.signing_algorithm, &digest)
@@ -55,26 +46,15 @@ impl Engine {
         call: &mut Call<'_>,
         req: VerifyRequest,
     ) -> Result<VerifyResponse, KmsError> {
-        check_length(
-            "message",
-            req.message.expose_secret().len(),
-            MAX_MESSAGE_LEN,
-        )?;
         check_length("signature", req.signature.len(), MAX_CIPHERTEXT_LEN)?;
         check_grant_tokens(&req.grant_tokens)?;
-        let message_type = req.message_type.unwrap_or(MessageType::Raw);
-        let auth = self.key_of_usage(
+        let (auth, digest) = self.signing_digest(
             call,
             Action::Verify,
             &req.key_id,
-            KeyUsage::SignVerify,
-            signing_facts(req.signing_algorithm, message_type),
-        )?;
-        self.check_signing_algorithm(auth.record(), req.signing_algorithm)?;
-        let digest = digest(
             req.signing_algorithm,
-            message_type,
-            req.message.expose_secret(),
+            req.message_type,
+            &req.message,
         )?;
         let valid = self.with_current_material("verify", &auth, |kind, m| {
             kind.verify(
@@ -121,6 +101,33 @@ impl Engine {
         })
     }
 
+    /// What Sign and Verify share before the token: the message checked, the key
+    /// resolved, authorized for `action` (with the algorithm and message type as condition
+    /// keys), of usage SIGN_VERIFY, with `algorithm` one its spec allows; and the digest the
+    /// kind signs or verifies.
+    fn signing_digest(
+        &self,
+        call: &mut Call<'_>,
+        action: Action,
+        key_id: &KeyRef,
+        algorithm: SigningAlgorithm,
+        message_type: Option<MessageType>,
+        message: &Plaintext,
+    ) -> Result<(Authorized, Vec<u8>), KmsError> {
+        check_length("message", message.len(), MAX_MESSAGE_LEN)?;
+        let message_type = message_type.unwrap_or(MessageType::Raw);
+        let auth = self.key_of_usage(
+            call,
+            action,
+            key_id,
+            KeyUsage::SignVerify,
+            signing_facts(algorithm, message_type),
+        )?;
+        self.check_signing_algorithm(auth.record(), algorithm)?;
+        let digest = digest(algorithm, message_type, message.expose_secret())?;
+        Ok((auth, digest))
+    }
+
     /// Refuses a signing algorithm the key's spec does not allow.
     fn check_signing_algorithm(
         &self,
@@ -146,18 +153,6 @@ impl Engine {
             ),
         ))
     }
-}
-
-/// Refuses a `member` of `n` bytes outside 1..=`max`, as AWS's model constrains it. The wire
-/// decoder checks the same bounds; an engine embedded without it is held to them here.
-fn check_length(member: &str, n: usize, max: usize) -> Result<(), KmsError> {
-    if n == 0 || n > max {
-        return Err(KmsError::validation(format!(
-            "1 validation error detected: Value at '{member}' failed to satisfy constraint: \
-             Member must have length between 1 and {max} (it has {n} bytes)"
-        )));
-    }
-    Ok(())
 }
 
 /// The facts Sign and Verify tell the policy decision.
