@@ -20,7 +20,6 @@
 
 use std::hint::black_box;
 use std::path::PathBuf;
-use std::time::Instant;
 
 use lockbox::api::*;
 use lockbox::token::softhsm;
@@ -35,7 +34,10 @@ use lockbox_token::testing::cryptoki::session::Session;
 use lockbox_token::testing::raw_session;
 use sha2::Digest;
 
-const ROUNDS: usize = 15;
+#[path = "common/paired.rs"]
+mod paired;
+
+use paired::{ROUNDS, paired};
 
 fn main() {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("lockbox-bench-asymmetric");
@@ -237,8 +239,13 @@ fn main() {
             engine_op();
             continue;
         }
-        let (ratio, raw_rate, engine_rate) = paired(block, &mut raw_op, &mut engine_op);
-        println!("{name:<30} {raw_rate:>10.0} {engine_rate:>10.0}   {ratio:<20}");
+        let p = paired(block, &mut raw_op, &mut engine_op);
+        println!(
+            "{name:<30} {:>10.0} {:>10.0}   {:<20}",
+            p.base_rate,
+            p.candidate_rate,
+            p.ratio()
+        );
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -264,44 +271,4 @@ fn raw_ecdh(s: &Session, private: ObjectHandle, peer_point: &[u8]) -> Vec<u8> {
         Some(Attribute::Value(v)) => v,
         other => panic!("no value: {other:?}"),
     }
-}
-
-/// Median (and range) over paired rounds of baseline time / candidate time, and the median
-/// rates (calls per second) of each side.
-fn paired(block: usize, base: &mut dyn FnMut(), candidate: &mut dyn FnMut()) -> (String, f64, f64) {
-    let mut ratios = Vec::with_capacity(ROUNDS);
-    let mut base_rates = Vec::with_capacity(ROUNDS);
-    let mut candidate_rates = Vec::with_capacity(ROUNDS);
-    for round in 0..ROUNDS {
-        let time = |f: &mut dyn FnMut()| {
-            let start = Instant::now();
-            for _ in 0..block {
-                f();
-            }
-            start.elapsed().as_secs_f64()
-        };
-        let (b, c) = if round % 2 == 0 {
-            let b = time(base);
-            (b, time(candidate))
-        } else {
-            let c = time(candidate);
-            (time(base), c)
-        };
-        ratios.push(b / c);
-        base_rates.push(block as f64 / b);
-        candidate_rates.push(block as f64 / c);
-    }
-    for v in [&mut ratios, &mut base_rates, &mut candidate_rates] {
-        v.sort_by(f64::total_cmp);
-    }
-    (
-        format!(
-            "{:.2} [{:.2}-{:.2}]",
-            ratios[ROUNDS / 2],
-            ratios[0],
-            ratios[ROUNDS - 1]
-        ),
-        base_rates[ROUNDS / 2],
-        candidate_rates[ROUNDS / 2],
-    )
 }

@@ -23,7 +23,7 @@
 
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::{Criterion, Throughput};
 use lockbox::api::*;
@@ -34,6 +34,11 @@ use lockbox_token::testing::cryptoki::mechanism::aead::GcmParams;
 use lockbox_token::testing::cryptoki::object::{Attribute, ObjectHandle};
 use lockbox_token::testing::cryptoki::session::Session;
 use lockbox_token::testing::raw_session;
+
+#[path = "common/paired.rs"]
+mod paired;
+
+use paired::{ROUNDS, paired};
 
 const CASES: [(&str, &str); 4] = [
     ("encrypt", "32B"),
@@ -211,8 +216,8 @@ fn main() {
         "operation", "raw", "token", "engine", "token/raw", "engine/raw"
     );
     for (name, [raw_op, token_op, engine_op]) in &mut cases {
-        let t = paired(raw_op, token_op);
-        let e = paired(raw_op, engine_op);
+        let t = paired(BLOCK, raw_op, token_op).ratio();
+        let e = paired(BLOCK, raw_op, engine_op).ratio();
         let mean = |id: &str| {
             criterion_mean_ns(&out_dir, name, id)
                 .map(|ns| format!("{:.0}", 1e9 / ns))
@@ -232,37 +237,7 @@ fn main() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-const ROUNDS: usize = 15;
 const BLOCK: usize = 2000;
-
-/// Median (and range) over paired rounds of baseline time / candidate time.
-fn paired(base: &mut dyn FnMut(), candidate: &mut dyn FnMut()) -> String {
-    let mut ratios = Vec::with_capacity(ROUNDS);
-    for round in 0..ROUNDS {
-        let time = |f: &mut dyn FnMut()| {
-            let start = Instant::now();
-            for _ in 0..BLOCK {
-                f();
-            }
-            start.elapsed().as_secs_f64()
-        };
-        let (b, c) = if round % 2 == 0 {
-            let b = time(base);
-            (b, time(candidate))
-        } else {
-            let c = time(candidate);
-            (time(base), c)
-        };
-        ratios.push(b / c);
-    }
-    ratios.sort_by(f64::total_cmp);
-    format!(
-        "{:.2} [{:.2}-{:.2}]",
-        ratios[ROUNDS / 2],
-        ratios[0],
-        ratios[ROUNDS - 1]
-    )
-}
 
 fn criterion_mean_ns(out_dir: &Path, group: &str, id: &str) -> Option<f64> {
     let path = out_dir
