@@ -2,11 +2,11 @@
 //! nobody here wrote (ECDH secrets, PKCS#8 and SPKI encodings), including lib unit tests,
 //! which have no `CARGO_TARGET_TMPDIR`.
 //!
-//! The interpreter is the one the asymmetric oracle (`tests/oracle/mod.rs`) uses, found the
-//! same way so that both share one virtualenv: `LOCKBOX_ORACLE_PYTHON` if set; the AWS
-//! clients' virtualenv (`target/tmp/aws-clients-venv`) if the end-to-end tests have built it;
-//! else `target/tmp/oracle-venv` with the same pinned `cryptography` (and `cffi`, `pycparser`),
-//! made with `python3 -m venv` and pip from wheels, once, under the same lock file and stamp.
+//! The asymmetric oracle (`tests/oracle/mod.rs`) runs its script with this interpreter too.
+//! It is `LOCKBOX_ORACLE_PYTHON` if set; the AWS clients' virtualenv
+//! (`target/tmp/aws-clients-venv`) if the end-to-end tests have built it; else
+//! `target/tmp/oracle-venv` with the pinned `cryptography` (and `cffi`, `pycparser`), made
+//! with `python3 -m venv` and pip from wheels, once, under a lock file and a stamp.
 //! Without Python 3 or PyPI the tests that need it fail saying so: they are not skipped.
 
 use std::error::Error;

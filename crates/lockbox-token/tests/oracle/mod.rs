@@ -12,7 +12,7 @@
 #![allow(dead_code)]
 
 use std::error::Error;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 /// What `asym.py spki` says a DER SubjectPublicKeyInfo is: "RSA <bits> <n hex> <e>" or
@@ -101,65 +101,13 @@ pub(crate) fn oaep_sha256_encode(dir: &Path, message: &[u8]) -> Result<Vec<u8>, 
     ])?)?)
 }
 
-/// The pins of `tests/clients/requirements.txt` that `cryptography` needs.
-const ORACLE_REQUIREMENTS: &str = "cryptography==50.0.2\ncffi==2.1.1\npycparser==3.12\n";
-
-fn python() -> Result<PathBuf, Box<dyn Error>> {
-    if let Some(p) = std::env::var_os("LOCKBOX_ORACLE_PYTHON") {
-        return Ok(PathBuf::from(p));
-    }
-    let root = Path::new(env!("CARGO_TARGET_TMPDIR"));
-    let clients = root.join("aws-clients-venv/bin/python");
-    if clients.exists() {
-        return Ok(clients);
-    }
-    let venv = root.join("oracle-venv");
-    let python = venv.join("bin/python");
-    let stamp = venv.join("lockbox-requirements.txt");
-    std::fs::create_dir_all(root)?;
-    let lock = std::fs::File::create(root.join("oracle-venv.lock"))?;
-    lock.lock()?;
-    if std::fs::read_to_string(&stamp).is_ok_and(|s| s == ORACLE_REQUIREMENTS) {
-        return Ok(python);
-    }
-    if venv.exists() {
-        std::fs::remove_dir_all(&venv)?;
-    }
-    let made = |c: &mut Command| -> Result<(), Box<dyn Error>> {
-        let out = c.output()?;
-        if out.status.success() {
-            return Ok(());
-        }
-        Err(format!(
-            "could not make the oracle's virtualenv (Python 3 with venv and pip, and PyPI, are \
-             needed; or set LOCKBOX_ORACLE_PYTHON to a Python with `cryptography`): {c:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-        .into())
-    };
-    made(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
-    let requirements = venv.join("requirements.txt");
-    std::fs::write(&requirements, ORACLE_REQUIREMENTS)?;
-    made(
-        Command::new(&python)
-            .args(["-m", "pip", "install", "--quiet", "--no-input"])
-            .args([
-                "--disable-pip-version-check",
-                "--only-binary",
-                ":all:",
-                "--requirement",
-            ])
-            .arg(&requirements),
-    )?;
-    // Last, so that an interrupted build is redone rather than reused.
-    std::fs::write(&stamp, ORACLE_REQUIREMENTS)?;
-    Ok(python)
-}
-
 fn run(args: &[&std::ffi::OsStr]) -> Result<String, Box<dyn Error>> {
     let script =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../lockbox-token/tests/oracle/asym.py");
-    let out = Command::new(python()?).arg(&script).args(args).output()?;
+    let out = Command::new(lockbox_token::testing::python_with_cryptography()?)
+        .arg(&script)
+        .args(args)
+        .output()?;
     if !out.status.success() {
         return Err(format!(
             "asym.py {args:?} failed ({}): {}",
