@@ -352,7 +352,7 @@ token_test!(fn key_kind_refusals_keep_their_exact_messages(t) {
     assert_eq!(msg(kms.create_key(CreateKeyRequest::new().with_key_spec(KeySpec::EccSecgP256k1).with_key_usage(KeyUsage::KeyAgreement))),
         (ErrorKind::Validation, "KeyUsage KEY_AGREEMENT is not compatible with KeySpec ECC_SECG_P256K1.".to_owned()));
     assert_eq!(msg(kms.create_key(CreateKeyRequest::new().with_key_spec(KeySpec::Sm2).with_key_usage(KeyUsage::SignVerify))),
-        (ErrorKind::UnsupportedOperation, "KeySpec SM2 is not supported yet; SYMMETRIC_DEFAULT, RSA_2048, RSA_3072, RSA_4096, ECC_NIST_P256, ECC_NIST_P384, ECC_NIST_P521, ECC_SECG_P256K1, HMAC_224, HMAC_256, HMAC_384, HMAC_512 are.".to_owned()));
+        (ErrorKind::UnsupportedOperation, "KeySpec SM2 is not supported yet: it needs an SM2 mechanism (PKCS#11 has only vendor-defined ones), which Lockbox does not use; SYMMETRIC_DEFAULT, RSA_2048, RSA_3072, RSA_4096, ECC_NIST_P256, ECC_NIST_P384, ECC_NIST_P521, ECC_SECG_P256K1, HMAC_224, HMAC_256, HMAC_384, HMAC_512 are.".to_owned()));
     assert_eq!(msg(kms.create_key(CreateKeyRequest::new().with_key_usage(KeyUsage::GenerateVerifyMac))),
         (ErrorKind::Validation, "KeyUsage GENERATE_VERIFY_MAC is not compatible with KeySpec SYMMETRIC_DEFAULT.".to_owned()));
     let md = kms.create_key(CreateKeyRequest::new())?.key_metadata;

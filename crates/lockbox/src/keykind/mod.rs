@@ -40,9 +40,10 @@ pub(crate) static KINDS: &[&'static dyn KeyKind] = &[&SYMMETRIC_DEFAULT, &RSA, &
 
 /// The kind that serves `spec`.
 ///
-/// A spec no kind serves (SM2, ML-DSA, ...) is refused: `UnsupportedOperationException`,
-/// "KeySpec SM2 is not supported yet; SYMMETRIC_DEFAULT, RSA_2048, ... are." (the list
-/// names every spec some kind serves).
+/// A spec no kind serves (SM2, ML-DSA, ...) is refused: `UnsupportedOperationException`
+/// naming the PKCS#11 mechanisms such a key needs and every spec some kind serves ("KeySpec
+/// ML_DSA_65 is not supported yet: it needs CKM_ML_DSA_KEY_PAIR_GEN and CKM_ML_DSA, which
+/// Lockbox does not use; SYMMETRIC_DEFAULT, RSA_2048, ... are.").
 pub(crate) fn for_spec(spec: KeySpec) -> Result<&'static dyn KeyKind, KmsError> {
     KINDS
         .iter()
@@ -57,11 +58,28 @@ pub(crate) fn for_spec(spec: KeySpec) -> Result<&'static dyn KeyKind, KmsError> 
             KmsError::new(
                 ErrorKind::UnsupportedOperation,
                 format!(
-                    "KeySpec {spec} is not supported yet; {} {verb}.",
+                    "KeySpec {spec} is not supported yet: it needs {}, which Lockbox does not \
+                     use; {} {verb}.",
+                    mechanisms_of_unserved(spec),
                     served.join(", ")
                 ),
             )
         })
+}
+
+/// What a key of a spec no kind serves would need of a PKCS#11 token, for the refusal.
+fn mechanisms_of_unserved(spec: KeySpec) -> &'static str {
+    match spec {
+        KeySpec::Sm2 => "an SM2 mechanism (PKCS#11 has only vendor-defined ones)",
+        KeySpec::MlDsa44 | KeySpec::MlDsa65 | KeySpec::MlDsa87 => {
+            "CKM_ML_DSA_KEY_PAIR_GEN and CKM_ML_DSA"
+        }
+        KeySpec::MlKem512 | KeySpec::MlKem768 | KeySpec::MlKem1024 => {
+            "CKM_ML_KEM_KEY_PAIR_GEN and CKM_ML_KEM"
+        }
+        KeySpec::EccNistEdwards25519 => "CKM_EC_EDWARDS_KEY_PAIR_GEN and CKM_EDDSA",
+        _ => "mechanisms of a key kind Lockbox does not have",
+    }
 }
 
 /// One family of key specs: what its keys may be used for, how their material is made, and
@@ -523,11 +541,14 @@ mod tests {
                     assert_eq!(
                         e.message(),
                         format!(
-                            "KeySpec {spec} is not supported yet; SYMMETRIC_DEFAULT, RSA_2048, \
-                             RSA_3072, RSA_4096, ECC_NIST_P256, ECC_NIST_P384, ECC_NIST_P521, \
-                             ECC_SECG_P256K1, HMAC_224, HMAC_256, HMAC_384, HMAC_512 are."
+                            "KeySpec {spec} is not supported yet: it needs {}, which Lockbox \
+                             does not use; SYMMETRIC_DEFAULT, RSA_2048, RSA_3072, RSA_4096, \
+                             ECC_NIST_P256, ECC_NIST_P384, ECC_NIST_P521, ECC_SECG_P256K1, \
+                             HMAC_224, HMAC_256, HMAC_384, HMAC_512 are.",
+                            mechanisms_of_unserved(*spec)
                         )
                     );
+                    assert!(!mechanisms_of_unserved(*spec).starts_with("mechanisms of"));
                 }
             }
         }
