@@ -7,7 +7,7 @@ use crate::ids::shorten;
 pub const MAX_TAGS_PER_KEY: usize = 50;
 
 /// A tag: a key of 1..=128 characters and a value of 0..=256 characters, each made of
-/// Unicode letters, digits, white space and `_ . : / = + - @`. Keys starting with `aws:`
+/// Unicode letters, digits, white space and `_ . : / = + - @`. Keys starting with `aws:` (in any case)
 /// are reserved for AWS.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Tag {
@@ -73,7 +73,8 @@ pub fn check_tag_key(key: &str) -> Result<(), KmsError> {
             ),
         ));
     }
-    if key.starts_with("aws:") {
+    // AWS reserves the prefix in any case ("AWS:", "Aws:" too).
+    if key.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("aws:")) {
         return Err(KmsError::new(
             ErrorKind::Tag,
             format!("Tag key '{}' uses the reserved prefix aws:", shorten(key)),
@@ -104,7 +105,15 @@ mod tests {
             Tag::new("k", "v".repeat(257)).unwrap_err().kind(),
             ErrorKind::Validation
         );
-        assert_eq!(Tag::new("aws:x", "v").unwrap_err().kind(), ErrorKind::Tag);
+        for reserved in ["aws:x", "AWS:x", "Aws:x", "aWs:"] {
+            assert_eq!(
+                Tag::new(reserved, "v").unwrap_err().kind(),
+                ErrorKind::Tag,
+                "{reserved}"
+            );
+        }
+        assert!(Tag::new("awsx", "v").is_ok());
+        assert!(Tag::new("é:aws", "v").is_ok());
         assert_eq!(Tag::new("a;b", "v").unwrap_err().kind(), ErrorKind::Tag);
         assert_eq!(Tag::new("a", "v{").unwrap_err().kind(), ErrorKind::Tag);
     }

@@ -71,7 +71,7 @@ token_test!(fn create_key_enforces_the_model(t) {
     let dup = vec![Tag::new("a", "1")?, Tag::new("a", "2")?];
     assert_eq!(kind(kms.create_key(CreateKeyRequest::new().with_tags(dup))), ErrorKind::Tag);
     let many: Vec<_> = (0..51).map(|i| Tag::new(format!("k{i}"), "v").unwrap()).collect();
-    assert_eq!(kind(kms.create_key(CreateKeyRequest::new().with_tags(many[..51].to_vec()))), ErrorKind::LimitExceeded);
+    assert_eq!(kind(kms.create_key(CreateKeyRequest::new().with_tags(many[..51].to_vec()))), ErrorKind::Tag);
     kms.create_key(CreateKeyRequest::new().with_tags(many[..50].to_vec()))?;
     // The refused requests left nothing behind: two keys, two token objects.
     assert_eq!(kms.list_keys(ListKeysRequest::new())?.keys.len(), 2);
@@ -260,7 +260,8 @@ token_test!(fn tags_are_added_overwritten_removed_and_paged(t) {
     assert_eq!(kind(kms.untag_resource(UntagResourceRequest::new(id, vec!["aws:x".into()]))), ErrorKind::Tag);
     assert_eq!(kind(kms.tag_resource(TagResourceRequest::new(id, vec![Tag::new("d", "1")?, Tag::new("d", "2")?]))), ErrorKind::Tag);
     let many: Vec<_> = (0..49).map(|i| Tag::new(format!("k{i}"), "v").unwrap()).collect();
-    assert_eq!(kind(kms.tag_resource(TagResourceRequest::new(id, many))), ErrorKind::LimitExceeded);
+    assert_eq!(kind(kms.tag_resource(TagResourceRequest::new(id, many))), ErrorKind::Tag);
+    assert_eq!(kind(kms.untag_resource(UntagResourceRequest::new(id, vec!["AWS:x".into()]))), ErrorKind::Tag);
     assert_eq!(kms.list_resource_tags(ListResourceTagsRequest::new(id))?.tags.len(), 2, "a refused request changes nothing");
     Ok(())
 });

@@ -85,8 +85,9 @@ pub(super) fn merge_tags(existing: &mut Vec<Tag>, new: &[Tag]) -> Result<(), Kms
         }
     }
     if existing.len() > MAX_TAGS_PER_KEY {
+        // TagException, as AWS answers it (not LimitExceededException).
         return Err(KmsError::new(
-            ErrorKind::LimitExceeded,
+            ErrorKind::Tag,
             format!("A key can have at most {MAX_TAGS_PER_KEY} tags"),
         ));
     }
