@@ -7,8 +7,8 @@ use crate::ids::shorten;
 pub const MAX_TAGS_PER_KEY: usize = 50;
 
 /// A tag: a key of 1..=128 characters and a value of 0..=256 characters, each made of
-/// Unicode letters, digits, white space and `_ . : / = + - @`. Keys starting with `aws:` (in any case)
-/// are reserved for AWS.
+/// Unicode letters, digits, white space and `_ . : / = + - @`. Keys starting with `aws:`
+/// (in any case) are reserved for AWS.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Tag {
     key: String,
