@@ -95,9 +95,10 @@ impl AliasName {
                 ErrorKind::InvalidAliasName,
                 "Alias name must have at least one character after the prefix alias/",
             )),
-            None => Err(KmsError::new(
-                ErrorKind::InvalidAliasName,
-                format!("Alias {s} must begin with {ALIAS_PREFIX}"),
+            // AWS answers a missing prefix with ValidationException, in these words.
+            None => Err(KmsError::validation(
+                "Alias must start with the prefix \"alias/\". Please see \
+                 https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html",
             )),
         }
     }
@@ -542,9 +543,14 @@ mod tests {
     fn alias_rules() -> Result<(), KmsError> {
         assert!(AliasName::parse("alias/aws/ebs")?.is_reserved());
         assert!(!AliasName::parse("alias/awsome")?.is_reserved());
+        let e = AliasName::parse("app").unwrap_err();
         assert_eq!(
-            AliasName::parse("app").unwrap_err().kind(),
-            ErrorKind::InvalidAliasName
+            (e.kind(), e.message()),
+            (
+                ErrorKind::Validation,
+                "Alias must start with the prefix \"alias/\". Please see \
+                 https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html"
+            )
         );
         let longest = format!("alias/{}", "x".repeat(250));
         assert!(AliasName::parse(&longest).is_ok());
