@@ -432,7 +432,7 @@ token_test!(fn the_aws_sdk_drives_the_whole_key_lifecycle(t) {
         assert!(status.key_rotation_enabled());
         assert_eq!(status.rotation_period_in_days(), Some(90));
         let rotated = admin.rotate_key_on_demand().key_id(&key).send().await.sdk()?;
-        assert_eq!(rotated.key_id(), Some(key.as_str()));
+        assert_eq!(rotated.key_id(), Some(arn.as_str()));
         let rotations = admin.list_key_rotations().key_id(&key).send().await.sdk()?;
         let types: Vec<_> = rotations.rotations().iter().map(|r| r.rotation_type()).collect();
         assert_eq!(types, [Some(&RotationType::OnDemand)]);

@@ -875,8 +875,8 @@ pub struct GetKeyRotationStatusResponse {
 /// RotateKeyOnDemand's answer.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RotateKeyOnDemandResponse {
-    /// The key.
-    pub key_id: KeyId,
+    /// The key's ARN (AWS answers the ARN, whatever form the request named the key in).
+    pub key_id: KeyArn,
 }
 
 /// ListKeyRotations.

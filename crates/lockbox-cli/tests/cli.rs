@@ -487,7 +487,7 @@ fn rotation_usage_maintenance_and_doctor() -> TestResult {
     for _ in 0..2 {
         assert_eq!(
             ok(&home, &["rotate-key-on-demand", "--key-id", &key]),
-            serde_json::json!({"KeyId": key})
+            serde_json::json!({"KeyId": key_arn(&key)})
         );
     }
     let rotations = ok(&home, &["list-key-rotations", "--key-id", &key]);

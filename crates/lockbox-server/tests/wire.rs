@@ -212,7 +212,7 @@ token_test!(fn remote_kms_drives_the_whole_lifecycle_through_json(t) {
     assert_eq!(status, direct.get_key_rotation_status(GetKeyRotationStatusRequest::new(key))?);
     assert!(status.key_rotation_enabled);
     assert_eq!(status.rotation_period_in_days, Some(180));
-    assert_eq!(kms.rotate_key_on_demand(RotateKeyOnDemandRequest::new(key))?.key_id, key);
+    assert_eq!(kms.rotate_key_on_demand(RotateKeyOnDemandRequest::new(key))?.key_id.key_id(), key);
     let rotations = kms.list_key_rotations(ListKeyRotationsRequest::new(key))?;
     assert_eq!(rotations, direct.list_key_rotations(ListKeyRotationsRequest::new(key))?);
     assert_eq!(rotations.rotations.len(), 1);

@@ -667,7 +667,7 @@ pub(crate) mod output {
 
         /// RotateKeyOnDemand.
         RotateKeyOnDemand: RotateKeyOnDemandResponse {
-            key_id: "KeyId" as KeyIds => req;
+            key_id: "KeyId" as KeyArns => req;
         }
 
         /// ListKeyRotations.

@@ -353,9 +353,7 @@ fn responses() -> Vec<Response> {
             next_rotation_date: Some(at(1_800_000_000_000)),
             on_demand_rotation_start_date: None,
         }),
-        Response::RotateKeyOnDemand(RotateKeyOnDemandResponse {
-            key_id: arn().key_id(),
-        }),
+        Response::RotateKeyOnDemand(RotateKeyOnDemandResponse { key_id: arn() }),
         Response::ListKeyRotations(ListKeyRotationsResponse {
             rotations: vec![RotationsListEntry {
                 key_id: arn().key_id(),

@@ -160,7 +160,9 @@ impl Engine {
         })?;
         tracing::info!(key = %r.id, version, kind = %RotationType::OnDemand,
             "key material rotated");
-        Ok(RotateKeyOnDemandResponse { key_id: r.id })
+        Ok(RotateKeyOnDemandResponse {
+            key_id: self.arn(&r),
+        })
     }
 
     pub(crate) fn list_key_rotations(
