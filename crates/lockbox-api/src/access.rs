@@ -35,12 +35,11 @@ impl GrantTokens {
     /// Checks the count and lengths (well-formedness is the engine's to judge).
     pub fn new(tokens: Vec<String>) -> Result<Self, KmsError> {
         if tokens.len() > MAX_GRANT_TOKENS {
-            return Err(KmsError::validation(format!(
-                "1 validation error detected: Value at 'grantTokens' failed to satisfy \
-                 constraint: Member must have length less than or equal to {MAX_GRANT_TOKENS} \
-                 (it has {})",
-                tokens.len()
-            )));
+            return Err(KmsError::length(
+                "grantTokens",
+                tokens.len(),
+                MAX_GRANT_TOKENS,
+            ));
         }
         for t in &tokens {
             if t.is_empty() || t.len() > MAX_GRANT_TOKEN_LEN {

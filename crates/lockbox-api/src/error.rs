@@ -123,6 +123,15 @@ impl ErrorKind {
     }
 }
 
+/// The constraint a member of `n` items outside `1..=max` breaks, in AWS's words.
+pub(crate) fn length_rule(n: usize, max: usize) -> String {
+    if n == 0 {
+        "Member must have length greater than or equal to 1".to_owned()
+    } else {
+        format!("Member must have length less than or equal to {max}")
+    }
+}
+
 impl fmt::Display for ErrorKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
@@ -177,6 +186,16 @@ impl KmsError {
     pub fn constraint(field: &str, value: impl fmt::Display, constraint: &str) -> Self {
         Self::validation(format!(
             "1 validation error detected: Value '{value}' at '{field}' failed to satisfy constraint: {constraint}"
+        ))
+    }
+
+    /// The `ValidationException` of a blob or list member of `n` items (bytes, tokens)
+    /// outside `1..=max`, as AWS words it: "Member must have length greater than or equal to
+    /// 1" for an empty one, "less than or equal to <max>" for one too long.
+    pub fn length(field: &str, n: usize, max: usize) -> Self {
+        Self::validation(format!(
+            "1 validation error detected: Value at '{field}' failed to satisfy constraint: {}",
+            length_rule(n, max)
         ))
     }
 

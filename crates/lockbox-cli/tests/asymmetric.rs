@@ -1042,7 +1042,12 @@ fn wrong_key_usage_and_bad_input_are_aws_errors() -> TestResult {
                 format!(
                     "An error occurred (ValidationException) when calling the {op} operation: 1 \
                      validation error detected: Value at 'message' failed to satisfy \
-                     constraint: Member must have length between 1 and 4096 (it has {n} bytes)"
+                     constraint: Member must have length {}",
+                    if n == 0 {
+                        "greater than or equal to 1"
+                    } else {
+                        "less than or equal to 4096"
+                    }
                 ),
             )
         };

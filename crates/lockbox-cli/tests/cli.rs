@@ -1111,7 +1111,7 @@ fn grants_give_another_principal_narrow_use_until_retired_or_revoked() -> TestRe
     let eleven = vec![token.as_str(); 11];
     assert_eq!(
         fails_encrypt("tenant=acme", &eleven),
-        (254, "An error occurred (ValidationException) when calling the Encrypt operation: 1 validation error detected: Value at 'grantTokens' failed to satisfy constraint: Member must have length less than or equal to 10 (it has 11)".into())
+        (254, "An error occurred (ValidationException) when calling the Encrypt operation: 1 validation error detected: Value at 'grantTokens' failed to satisfy constraint: Member must have length less than or equal to 10".into())
     );
     assert_eq!(
         ok(

@@ -293,7 +293,7 @@ token_test!(fn bad_requests_get_aws_errors(t) {
     let x = err(sign(&e, p256.key_id, EcdsaSha256, raw, &[1; 4097]));
     assert_eq!(
         (x.kind(), x.message()),
-        (ErrorKind::Validation, "1 validation error detected: Value at 'message' failed to satisfy constraint: Member must have length between 1 and 4096 (it has 4097 bytes)")
+        (ErrorKind::Validation, "1 validation error detected: Value at 'message' failed to satisfy constraint: Member must have length less than or equal to 4096")
     );
     sign(&e, p256.key_id, EcdsaSha256, raw, &[1; 4096])?;
     assert_eq!(kind(sign(&e, p256.key_id, EcdsaSha256, raw, &[])), ErrorKind::Validation);
@@ -301,7 +301,7 @@ token_test!(fn bad_requests_get_aws_errors(t) {
     let x = err(verify(&e, p256.key_id, EcdsaSha256, raw, b"m", &[]));
     assert_eq!(
         (x.kind(), x.message()),
-        (ErrorKind::Validation, "1 validation error detected: Value at 'signature' failed to satisfy constraint: Member must have length between 1 and 6144 (it has 0 bytes)")
+        (ErrorKind::Validation, "1 validation error detected: Value at 'signature' failed to satisfy constraint: Member must have length greater than or equal to 1")
     );
     assert_eq!(kind(sign(&e, p256.key_id, EcdsaSha256, MessageType::ExternalMu, &[1; 64])), ErrorKind::Validation);
     // A disabled key, and one pending deletion.

@@ -219,17 +219,11 @@ impl Input {
         text: &str,
         max: usize,
     ) -> Result<Zeroizing<Vec<u8>>, WireError> {
-        let length = |have: &str| {
-            self.constraint(
-                name,
-                None,
-                &format!("Member must have length between 1 and {max} (it has {have} bytes)"),
-            )
-        };
+        let length = |n: usize| self.constraint(name, None, &crate::error::length_rule(n, max));
         // Refuse an oversized member before allocating for it: base64 is at most 4 characters
         // per 3 bytes, so anything longer than this decodes to more than `max`.
         if text.len() > max.div_ceil(3) * 4 + 4 {
-            return Err(length(&format!("more than {max}")));
+            return Err(length(max + 1));
         }
         let mut out = Zeroizing::new(vec![0u8; base64::decoded_len_estimate(text.len())]);
         let n = BASE64
@@ -242,7 +236,7 @@ impl Input {
             })?;
         out.truncate(n);
         if n == 0 || n > max {
-            return Err(length(&n.to_string()));
+            return Err(length(n));
         }
         Ok(out)
     }

@@ -88,10 +88,7 @@ impl Engine {
 /// refuses the same; this holds an embedding caller to it too).
 pub(super) fn check_length(member: &str, n: usize, max: usize) -> Result<(), KmsError> {
     if n == 0 || n > max {
-        return Err(KmsError::validation(format!(
-            "1 validation error detected: Value at '{member}' failed to satisfy constraint: \
-             Member must have length between 1 and {max} (it has {n} bytes)"
-        )));
+        return Err(KmsError::length(member, n, max));
     }
     Ok(())
 }
