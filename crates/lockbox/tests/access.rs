@@ -259,6 +259,10 @@ fn the_policy_lockout_check_and_malformed_documents(t) {
     let e = app.put_key_policy(PutKeyPolicyRequest::new(key, big, None)?).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::MalformedPolicyDocument);
     assert_eq!(app.get_key_policy(GetKeyPolicyRequest::new(key, None)?)?.policy, only_app);
+    // A missing key is NotFoundException, whatever the document, as AWS answers.
+    let missing = KeyId::from_random_bytes([7; 16]);
+    let e = app.put_key_policy(PutKeyPolicyRequest::new(missing, "not json", None)?).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
     Ok(())
 });
 

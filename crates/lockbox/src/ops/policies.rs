@@ -13,8 +13,9 @@ impl Engine {
         call: &mut Call<'_>,
         req: PutKeyPolicyRequest,
     ) -> Result<(), KmsError> {
-        let policy = parse_policy(&req.policy)?;
         let _w = self.writes.lock();
+        // The key first, then the document: AWS answers NotFoundException for a missing key
+        // whatever the policy says.
         let r = self.resolve(call, &req.key_id, Aliases::Refused)?;
         let facts = Facts {
             extra: vec![(
@@ -24,6 +25,7 @@ impl Engine {
             ..Facts::default()
         };
         let auth = self.authorize(call, Action::PutKeyPolicy, r, facts)?;
+        let policy = parse_policy(&req.policy)?;
         if !req.bypass_policy_lockout_safety_check {
             self.check_lockout(call, &self.arn(auth.record()), &policy)?;
         }
