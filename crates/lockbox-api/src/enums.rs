@@ -228,6 +228,60 @@ aws_enum! {
     }
 }
 
+aws_enum! {
+    /// How key material is wrapped for ImportKeyMaterial (GetParametersForImport).
+    AlgorithmSpec, field = "wrappingAlgorithm" {
+        RsaesPkcs1V15 => "RSAES_PKCS1_V1_5",
+        RsaesOaepSha1 => "RSAES_OAEP_SHA_1",
+        RsaesOaepSha256 => "RSAES_OAEP_SHA_256",
+        RsaAesKeyWrapSha1 => "RSA_AES_KEY_WRAP_SHA_1",
+        RsaAesKeyWrapSha256 => "RSA_AES_KEY_WRAP_SHA_256",
+        Sm2Pke => "SM2PKE",
+    }
+}
+
+aws_enum! {
+    /// The wrapping key pair GetParametersForImport makes.
+    WrappingKeySpec, field = "wrappingKeySpec" {
+        Rsa2048 => "RSA_2048",
+        Rsa3072 => "RSA_3072",
+        Rsa4096 => "RSA_4096",
+        Sm2 => "SM2",
+    }
+}
+
+aws_enum! {
+    /// Whether imported key material expires.
+    ExpirationModelType, field = "expirationModel" {
+        KeyMaterialExpires => "KEY_MATERIAL_EXPIRES",
+        KeyMaterialDoesNotExpire => "KEY_MATERIAL_DOES_NOT_EXPIRE",
+    }
+}
+
+aws_enum! {
+    /// Whether ImportKeyMaterial brings new material or re-imports material the key had.
+    ImportType, field = "importType" {
+        NewKeyMaterial => "NEW_KEY_MATERIAL",
+        ExistingKeyMaterial => "EXISTING_KEY_MATERIAL",
+    }
+}
+
+aws_enum! {
+    /// Whether a version of imported material is in the token now (ListKeyRotations).
+    ImportState, field = "importState" {
+        Imported => "IMPORTED",
+        PendingImport => "PENDING_IMPORT",
+    }
+}
+
+aws_enum! {
+    /// A multi-Region key's role.
+    MultiRegionKeyType, field = "multiRegionKeyType" {
+        Primary => "PRIMARY",
+        Replica => "REPLICA",
+    }
+}
+
 impl DataKeySpec {
     /// The data key's length in bytes.
     pub fn byte_len(self) -> usize {

@@ -170,6 +170,7 @@ pub fn is_account_id(s: &str) -> bool {
 pub struct Caller {
     principal: Principal,
     source: Arc<str>,
+    region: Option<Arc<str>>,
 }
 
 impl Caller {
@@ -178,7 +179,20 @@ impl Caller {
         Caller {
             principal,
             source: Arc::from("in-process"),
+            region: None,
         }
+    }
+
+    /// The Region the call is addressed to (a server takes it from the request's SigV4
+    /// scope). Without one, the engine's configured Region.
+    pub fn with_region(mut self, region: &str) -> Caller {
+        self.region = Some(Arc::from(region));
+        self
+    }
+
+    /// The Region the call is addressed to, if one was given.
+    pub fn region(&self) -> Option<&str> {
+        self.region.as_deref()
     }
 
     /// Where the call came from, for the audit trail (`cli`, a socket address, ...).

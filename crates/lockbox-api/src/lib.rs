@@ -50,9 +50,10 @@ pub use access::{
 };
 pub use context::EncryptionContext;
 pub use enums::{
-    DataKeyPairSpec, DataKeySpec, EncryptionAlgorithm, GrantOperation, IncludeKeyMaterial,
-    KeyAgreementAlgorithm, KeyManager, KeyMaterialState, KeySpec, KeyState, KeyUsage, MacAlgorithm,
-    MessageType, Origin, RotationType, SigningAlgorithm,
+    AlgorithmSpec, DataKeyPairSpec, DataKeySpec, EncryptionAlgorithm, ExpirationModelType,
+    GrantOperation, ImportState, ImportType, IncludeKeyMaterial, KeyAgreementAlgorithm, KeyManager,
+    KeyMaterialState, KeySpec, KeyState, KeyUsage, MacAlgorithm, MessageType, MultiRegionKeyType,
+    Origin, RotationType, SigningAlgorithm, WrappingKeySpec,
 };
 pub use error::{ErrorKind, INVALID_CIPHERTEXT_MESSAGE, KmsError};
 pub use identity::{Caller, MAX_PRINCIPAL_LEN, Principal, PrincipalKind, is_account_id};

@@ -38,6 +38,8 @@ pub enum KeyStates {
     NotPending,
     /// Only `PendingDeletion` (CancelKeyDeletion).
     PendingDeletion,
+    /// `Enabled`, `Disabled` or `PendingImport` (the import operations).
+    Importable,
 }
 
 impl KeyStates {
@@ -61,6 +63,10 @@ impl KeyStates {
                 refuse(ErrorKind::KmsInvalidState, "pending deletion")
             }
             (KeyStates::EnabledOrDisabled, KeyState::Enabled | KeyState::Disabled) => Ok(()),
+            (
+                KeyStates::Importable,
+                KeyState::Enabled | KeyState::Disabled | KeyState::PendingImport,
+            ) => Ok(()),
             (_, KeyState::PendingImport) => refuse(ErrorKind::KmsInvalidState, "pending import"),
             (_, KeyState::Unavailable) => refuse(ErrorKind::KmsInvalidState, "unavailable"),
             (_, other) => refuse(ErrorKind::KmsInvalidState, &format!("in state {other}")),
@@ -773,6 +779,39 @@ macro_rules! operation_table {
             /// Revokes a grant (a key administrator takes it away).
             RevokeGrant, revoke_grant(RevokeGrantRequest) -> () {
                 actions: [RevokeGrant], key: Any, throttle: RetireRevokeGrant, audit: Write,
+                by_kind: false,
+            }
+            /// The wrapping public key and import token for importing material into a key.
+            GetParametersForImport, get_parameters_for_import(GetParametersForImportRequest)
+                -> GetParametersForImportResponse {
+                actions: [GetParametersForImport], key: Importable, throttle: Management,
+                audit: Write,
+                by_kind: false,
+            }
+            /// Imports wrapped key material into an EXTERNAL key.
+            ImportKeyMaterial, import_key_material(ImportKeyMaterialRequest)
+                -> ImportKeyMaterialResponse {
+                actions: [ImportKeyMaterial], key: Importable, throttle: Management,
+                audit: Write,
+                by_kind: false,
+            }
+            /// Deletes an EXTERNAL key's imported material; the key waits for an import.
+            DeleteImportedKeyMaterial, delete_imported_key_material(
+                DeleteImportedKeyMaterialRequest) -> DeleteImportedKeyMaterialResponse {
+                actions: [DeleteImportedKeyMaterial], key: Importable, throttle: Management,
+                audit: Write,
+                by_kind: false,
+            }
+            /// Makes a replica of a multi-Region primary key in another Region.
+            ReplicateKey, replicate_key(ReplicateKeyRequest) -> ReplicateKeyResponse {
+                actions: [ReplicateKey], key: EnabledOrDisabled, throttle: Management,
+                audit: Write,
+                by_kind: false,
+            }
+            /// Makes a replica the primary of its multi-Region family.
+            UpdatePrimaryRegion, update_primary_region(UpdatePrimaryRegionRequest) -> () {
+                actions: [UpdatePrimaryRegion], key: EnabledOrDisabled, throttle: Management,
+                audit: Write,
                 by_kind: false,
             }
         }

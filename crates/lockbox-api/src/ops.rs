@@ -7,9 +7,10 @@
 use crate::access::GrantTokens;
 use crate::context::EncryptionContext;
 use crate::enums::{
-    DataKeyPairSpec, DataKeySpec, EncryptionAlgorithm, IncludeKeyMaterial, KeyAgreementAlgorithm,
-    KeyManager, KeyMaterialState, KeySpec, KeyState, KeyUsage, MacAlgorithm, MessageType, Origin,
-    RotationType, SigningAlgorithm,
+    AlgorithmSpec, DataKeyPairSpec, DataKeySpec, EncryptionAlgorithm, ExpirationModelType,
+    ImportState, ImportType, IncludeKeyMaterial, KeyAgreementAlgorithm, KeyManager,
+    KeyMaterialState, KeySpec, KeyState, KeyUsage, MacAlgorithm, MessageType, MultiRegionKeyType,
+    Origin, RotationType, SigningAlgorithm, WrappingKeySpec,
 };
 use crate::error::KmsError;
 use crate::ids::{AliasArn, AliasName, KeyArn, KeyId, KeyRef};
@@ -139,10 +140,38 @@ pub struct KeyMetadata {
     pub mac_algorithms: Vec<MacAlgorithm>,
     /// The key agreement algorithms the key supports (KEY_AGREEMENT keys).
     pub key_agreement_algorithms: Vec<KeyAgreementAlgorithm>,
-    /// Always false: Lockbox has no multi-Region keys.
+    /// True for a multi-Region key (primary or replica).
     pub multi_region: bool,
+    /// A multi-Region key's primary and replicas; `None` for a single-Region key.
+    pub multi_region_configuration: Option<MultiRegionConfiguration>,
     /// The waiting period, if deletion is scheduled.
     pub pending_deletion_window_in_days: Option<u32>,
+    /// When imported material expires (Origin EXTERNAL, `KEY_MATERIAL_EXPIRES`).
+    pub valid_to: Option<Timestamp>,
+    /// Whether imported material expires (Origin EXTERNAL keys only).
+    pub expiration_model: Option<ExpirationModelType>,
+    /// The material version new ciphertexts use (absent while no material is in the token).
+    pub current_key_material_id: Option<String>,
+}
+
+/// A multi-Region key's place in its family: which Region holds the primary, which replicas.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MultiRegionConfiguration {
+    /// Whether this key is the primary or a replica.
+    pub multi_region_key_type: MultiRegionKeyType,
+    /// The primary key.
+    pub primary_key: MultiRegionKey,
+    /// Every replica, in Region order.
+    pub replica_keys: Vec<MultiRegionKey>,
+}
+
+/// One member of a multi-Region key family.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MultiRegionKey {
+    /// Its key ARN.
+    pub arn: KeyArn,
+    /// Its Region.
+    pub region: String,
 }
 
 macro_rules! with_methods {
@@ -171,6 +200,8 @@ pub struct CreateKeyRequest {
     pub policy: Option<String>,
     /// Skips the check that the caller can change the new policy afterwards. Dangerous.
     pub bypass_policy_lockout_safety_check: bool,
+    /// Makes a multi-Region primary key (`mrk-` id).
+    pub multi_region: bool,
 }
 
 impl CreateKeyRequest {
@@ -195,6 +226,8 @@ with_methods!(CreateKeyRequest {
     with_policy: policy: String,
     /// Skips the policy lockout safety check.
     with_bypass_policy_lockout_safety_check: bypass_policy_lockout_safety_check: bool,
+    /// Makes a multi-Region primary key.
+    with_multi_region: multi_region: bool,
 });
 
 /// CreateKey's answer.
@@ -927,6 +960,14 @@ pub struct RotationsListEntry {
     pub rotation_date: Option<Timestamp>,
     /// Why this version was made (absent for the first material).
     pub rotation_type: Option<RotationType>,
+    /// Imported material: whether it is in the token now.
+    pub import_state: Option<ImportState>,
+    /// Imported material: whether it expires.
+    pub expiration_model: Option<ExpirationModelType>,
+    /// Imported material: when it expires.
+    pub valid_to: Option<Timestamp>,
+    /// Imported material: the description given when it was imported.
+    pub key_material_description: Option<String>,
 }
 
 /// ListKeyRotations's answer.
@@ -1282,4 +1323,221 @@ pub struct DeriveSharedSecretResponse {
     pub key_agreement_algorithm: KeyAgreementAlgorithm,
     /// The key's origin.
     pub key_origin: Origin,
+}
+
+/// The longest key material description (`KeyMaterialDescriptionType`).
+pub const MAX_KEY_MATERIAL_DESCRIPTION_LEN: usize = 256;
+/// How long the parameters GetParametersForImport returns stay valid, in hours.
+pub const IMPORT_PARAMETERS_VALID_HOURS: u32 = 24;
+
+/// GetParametersForImport: a wrapping public key and an import token for an EXTERNAL key.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct GetParametersForImportRequest {
+    /// The key (id or ARN).
+    pub key_id: KeyRef,
+    /// How the material will be wrapped.
+    pub wrapping_algorithm: AlgorithmSpec,
+    /// The wrapping key pair's spec.
+    pub wrapping_key_spec: WrappingKeySpec,
+}
+
+impl GetParametersForImportRequest {
+    /// A request for `key_id`.
+    pub fn new(
+        key_id: impl Into<KeyRef>,
+        wrapping_algorithm: AlgorithmSpec,
+        wrapping_key_spec: WrappingKeySpec,
+    ) -> Self {
+        GetParametersForImportRequest {
+            key_id: key_id.into(),
+            wrapping_algorithm,
+            wrapping_key_spec,
+        }
+    }
+}
+
+/// GetParametersForImport's answer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GetParametersForImportResponse {
+    /// The key's ARN.
+    pub key_id: KeyArn,
+    /// The opaque token ImportKeyMaterial must be given with the wrapped material.
+    pub import_token: Vec<u8>,
+    /// The wrapping public key (DER SubjectPublicKeyInfo). Public: it may print.
+    pub public_key: Vec<u8>,
+    /// When the import token and the wrapping key expire.
+    pub parameters_valid_to: Timestamp,
+}
+
+/// ImportKeyMaterial: wrapped material for an EXTERNAL key.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct ImportKeyMaterialRequest {
+    /// The key (id or ARN).
+    pub key_id: KeyRef,
+    /// From GetParametersForImport.
+    pub import_token: Vec<u8>,
+    /// The material, wrapped with the wrapping public key.
+    pub encrypted_key_material: Vec<u8>,
+    /// When the material expires (`KEY_MATERIAL_EXPIRES` only).
+    pub valid_to: Option<Timestamp>,
+    /// Default `KEY_MATERIAL_EXPIRES`.
+    pub expiration_model: Option<ExpirationModelType>,
+    /// New material (for a rotation) or material the key had before.
+    pub import_type: Option<ImportType>,
+    /// A description of this material.
+    pub key_material_description: Option<String>,
+    /// The material id, when re-importing material the key had.
+    pub key_material_id: Option<String>,
+}
+
+impl ImportKeyMaterialRequest {
+    /// A request with the required members.
+    pub fn new(
+        key_id: impl Into<KeyRef>,
+        import_token: Vec<u8>,
+        encrypted_key_material: Vec<u8>,
+    ) -> Self {
+        ImportKeyMaterialRequest {
+            key_id: key_id.into(),
+            import_token,
+            encrypted_key_material,
+            valid_to: None,
+            expiration_model: None,
+            import_type: None,
+            key_material_description: None,
+            key_material_id: None,
+        }
+    }
+}
+
+with_methods!(ImportKeyMaterialRequest {
+    /// Sets when the material expires.
+    with_valid_to: valid_to: Timestamp,
+    /// Sets the expiration model.
+    with_expiration_model: expiration_model: ExpirationModelType,
+    /// Sets the import type.
+    with_import_type: import_type: ImportType,
+    /// Sets the material description.
+    with_key_material_description: key_material_description: String,
+    /// Names the material being re-imported.
+    with_key_material_id: key_material_id: String,
+});
+
+/// ImportKeyMaterial's answer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ImportKeyMaterialResponse {
+    /// The key's ARN.
+    pub key_id: KeyArn,
+    /// The imported material's id.
+    pub key_material_id: String,
+}
+
+/// DeleteImportedKeyMaterial.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct DeleteImportedKeyMaterialRequest {
+    /// The key (id or ARN).
+    pub key_id: KeyRef,
+    /// Which material; default the current one.
+    pub key_material_id: Option<String>,
+}
+
+impl DeleteImportedKeyMaterialRequest {
+    /// A request for `key_id`'s current material.
+    pub fn new(key_id: impl Into<KeyRef>) -> Self {
+        DeleteImportedKeyMaterialRequest {
+            key_id: key_id.into(),
+            key_material_id: None,
+        }
+    }
+}
+
+with_methods!(DeleteImportedKeyMaterialRequest {
+    /// Names the material to delete.
+    with_key_material_id: key_material_id: String,
+});
+
+/// DeleteImportedKeyMaterial's answer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DeleteImportedKeyMaterialResponse {
+    /// The key's ARN.
+    pub key_id: KeyArn,
+    /// The deleted material's id.
+    pub key_material_id: String,
+}
+
+/// ReplicateKey: a replica of a multi-Region primary key in another Region.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct ReplicateKeyRequest {
+    /// The primary key (id or ARN).
+    pub key_id: KeyRef,
+    /// The Region of the new replica.
+    pub replica_region: String,
+    /// The replica's key policy; default: the account's root may do everything.
+    pub policy: Option<String>,
+    /// Skips the policy lockout safety check. Dangerous.
+    pub bypass_policy_lockout_safety_check: bool,
+    /// The replica's description; default the primary's.
+    pub description: Option<String>,
+    /// The replica's tags.
+    pub tags: Vec<Tag>,
+}
+
+impl ReplicateKeyRequest {
+    /// A request to replicate `key_id` into `replica_region`.
+    pub fn new(key_id: impl Into<KeyRef>, replica_region: &str) -> Self {
+        ReplicateKeyRequest {
+            key_id: key_id.into(),
+            replica_region: replica_region.to_owned(),
+            policy: None,
+            bypass_policy_lockout_safety_check: false,
+            description: None,
+            tags: Vec::new(),
+        }
+    }
+}
+
+with_methods!(ReplicateKeyRequest {
+    /// Sets the replica's key policy.
+    with_policy: policy: String,
+    /// Skips the policy lockout safety check.
+    with_bypass_policy_lockout_safety_check: bypass_policy_lockout_safety_check: bool,
+    /// Sets the replica's description.
+    with_description: description: String,
+    /// Sets the replica's tags.
+    with_tags: tags: Vec<Tag>,
+});
+
+/// ReplicateKey's answer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReplicateKeyResponse {
+    /// The new replica.
+    pub replica_key_metadata: KeyMetadata,
+    /// The replica's key policy document.
+    pub replica_policy: String,
+    /// The replica's tags.
+    pub replica_tags: Vec<Tag>,
+}
+
+/// UpdatePrimaryRegion: makes the replica in `primary_region` the primary.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct UpdatePrimaryRegionRequest {
+    /// The current primary key (id or ARN).
+    pub key_id: KeyRef,
+    /// The Region of the replica that becomes the primary.
+    pub primary_region: String,
+}
+
+impl UpdatePrimaryRegionRequest {
+    /// A request to move `key_id`'s primary to `primary_region`.
+    pub fn new(key_id: impl Into<KeyRef>, primary_region: &str) -> Self {
+        UpdatePrimaryRegionRequest {
+            key_id: key_id.into(),
+            primary_region: primary_region.to_owned(),
+        }
+    }
 }

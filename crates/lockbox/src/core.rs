@@ -366,7 +366,11 @@ impl Engine {
                 .map(|k| k.key_agreement_algorithms(r.usage).to_vec())
                 .unwrap_or_default(),
             multi_region: false,
+            multi_region_configuration: None,
             pending_deletion_window_in_days: r.deletion.map(|d| d.window_days),
+            valid_to: None,
+            expiration_model: None,
+            current_key_material_id: r.current_material().map(|m| key_material_id(r.id, m)),
         }
     }
 
@@ -451,6 +455,16 @@ pub(crate) fn missing_material(arn: KeyArn) -> KmsError {
         ErrorKind::KeyUnavailable,
         format!("{arn} is unavailable: its key material is missing from the token."),
     )
+}
+
+/// The 64-hex-digit identifier of a material version (ListKeyRotations' `KeyMaterialId`,
+/// DescribeKey's `CurrentKeyMaterialId`): the key id and the token object's CKA_ID, both 16
+/// bytes.
+pub(crate) fn key_material_id(key: KeyId, m: &Material) -> String {
+    let mut both = [0u8; 32];
+    both[..16].copy_from_slice(key.as_bytes());
+    both[16..].copy_from_slice(&m.object_id);
+    hex::encode(both)
 }
 
 /// The page size a List operation asks for: `default` when absent, else 1..=`max`.

@@ -20,6 +20,10 @@ type GrantId = BoundedStr<1, 128>;
 type Limit = U32<1, LIMIT_MAX>;
 /// A count in a response (no model bound but its type's).
 type Count = U32<0, { u32::MAX }>;
+/// A Region name (`RegionType`).
+type RegionName = BoundedStr<1, 32>;
+/// A key material id (`BackingKeyIdType`: 64 hex digits).
+type MaterialId = BoundedStr<64, 64>;
 /// A data key or random bytes in a response.
 type DataKeyPlaintext = Secret<{ MAX_NUMBER_OF_BYTES as usize }>;
 
@@ -75,7 +79,25 @@ pub(crate) mod common {
             key_agreement_algorithms: "KeyAgreementAlgorithms"
                 as TextList<KeyAgreementAlgorithm> => sparse;
             multi_region: "MultiRegion" as Bool => or(false);
+            multi_region_configuration: "MultiRegionConfiguration"
+                as Nested<MultiRegionConfig> => opt;
             pending_deletion_window_in_days: "PendingDeletionWindowInDays" as Count => opt;
+            valid_to: "ValidTo" as Time => opt;
+            expiration_model: "ExpirationModel" as Text<ExpirationModelType> => opt;
+            current_key_material_id: "CurrentKeyMaterialId" as Str => opt;
+        }
+
+        /// A multi-Region key's family.
+        MultiRegionConfig: MultiRegionConfiguration {
+            multi_region_key_type: "MultiRegionKeyType" as Text<MultiRegionKeyType> => req;
+            primary_key: "PrimaryKey" as Nested<RegionKey> => req;
+            replica_keys: "ReplicaKeys" as List<RegionKey> => or(Vec::new());
+        }
+
+        /// One member of a multi-Region key family.
+        RegionKey: MultiRegionKey {
+            arn: "Arn" as KeyArns => req;
+            region: "Region" as Str => req;
         }
 
         /// An entry of ListKeys.
@@ -100,6 +122,10 @@ pub(crate) mod common {
             key_material_state: "KeyMaterialState" as Text<KeyMaterialState> => req;
             rotation_date: "RotationDate" as Time => opt;
             rotation_type: "RotationType" as Text<RotationType> => opt;
+            import_state: "ImportState" as Text<ImportState> => opt;
+            expiration_model: "ExpirationModel" as Text<ExpirationModelType> => opt;
+            valid_to: "ValidTo" as Time => opt;
+            key_material_description: "KeyMaterialDescription" as Str => opt;
         }
 
         /// An entry of ListGrants and ListRetirableGrants.
@@ -154,7 +180,7 @@ pub(crate) mod input {
             _: "CustomKeyStoreId" as Refused =>
                 refuse("Lockbox has no custom key stores; its keys live in its own token");
             _: "XksKeyId" as Refused => refuse("Lockbox has no external key stores");
-            _: "MultiRegion" as Bool => refuse_true("Lockbox has no multi-Region keys");
+            multi_region: "MultiRegion" as Bool => sparse;
             bypass_policy_lockout_safety_check: "BypassPolicyLockoutSafetyCheck" as Bool
                 => sparse;
             tags: "Tags" as List<Tags> => sparse;
@@ -484,6 +510,49 @@ pub(crate) mod input {
             grant_id: "GrantId" as GrantId => req;
             _: "DryRun" as Bool => refuse_true(NO_DRY_RUN);
         }
+
+        /// GetParametersForImport.
+        GetParametersForImport: GetParametersForImportRequest {
+            key_id: "KeyId" as KeyRefs => req;
+            wrapping_algorithm: "WrappingAlgorithm" as Text<AlgorithmSpec> => req;
+            wrapping_key_spec: "WrappingKeySpec" as Text<WrappingKeySpec> => req;
+        }
+
+        /// ImportKeyMaterial.
+        ImportKeyMaterial: ImportKeyMaterialRequest {
+            key_id: "KeyId" as KeyRefs => req;
+            import_token: "ImportToken" as Blob<MAX_CIPHERTEXT_LEN> => req;
+            encrypted_key_material: "EncryptedKeyMaterial" as Blob<MAX_CIPHERTEXT_LEN> => req;
+            valid_to: "ValidTo" as Time => opt;
+            expiration_model: "ExpirationModel" as Text<ExpirationModelType> => opt;
+            import_type: "ImportType" as Text<ImportType> => opt;
+            key_material_description: "KeyMaterialDescription"
+                as BoundedStr<0, MAX_KEY_MATERIAL_DESCRIPTION_LEN> => opt;
+            key_material_id: "KeyMaterialId" as MaterialId => opt;
+        }
+
+        /// DeleteImportedKeyMaterial.
+        DeleteImportedKeyMaterial: DeleteImportedKeyMaterialRequest {
+            key_id: "KeyId" as KeyRefs => req;
+            key_material_id: "KeyMaterialId" as MaterialId => opt;
+        }
+
+        /// ReplicateKey.
+        ReplicateKey: ReplicateKeyRequest {
+            key_id: "KeyId" as KeyRefs => req;
+            replica_region: "ReplicaRegion" as RegionName => req;
+            policy: "Policy" as Str => opt;
+            bypass_policy_lockout_safety_check: "BypassPolicyLockoutSafetyCheck" as Bool
+                => sparse;
+            description: "Description" as Str => opt;
+            tags: "Tags" as List<Tags> => sparse;
+        }
+
+        /// UpdatePrimaryRegion.
+        UpdatePrimaryRegion: UpdatePrimaryRegionRequest {
+            key_id: "KeyId" as KeyRefs => req;
+            primary_region: "PrimaryRegion" as RegionName => req;
+        }
     }
 
     /// CreateAlias.
@@ -727,4 +796,35 @@ pub(crate) mod output {
     pub(crate) type RetireGrant = Unit;
     /// RevokeGrant.
     pub(crate) type RevokeGrant = Unit;
+    /// UpdatePrimaryRegion.
+    pub(crate) type UpdatePrimaryRegion = Unit;
+
+    shape! {
+        /// GetParametersForImport.
+        GetParametersForImport: GetParametersForImportResponse {
+            key_id: "KeyId" as KeyArns => req;
+            import_token: "ImportToken" as Blob<MAX_CIPHERTEXT_LEN> => req;
+            public_key: "PublicKey" as Blob<MAX_PLAINTEXT_LEN> => req;
+            parameters_valid_to: "ParametersValidTo" as Time => req;
+        }
+
+        /// ImportKeyMaterial.
+        ImportKeyMaterial: ImportKeyMaterialResponse {
+            key_id: "KeyId" as KeyArns => req;
+            key_material_id: "KeyMaterialId" as Str => req;
+        }
+
+        /// DeleteImportedKeyMaterial.
+        DeleteImportedKeyMaterial: DeleteImportedKeyMaterialResponse {
+            key_id: "KeyId" as KeyArns => req;
+            key_material_id: "KeyMaterialId" as Str => req;
+        }
+
+        /// ReplicateKey.
+        ReplicateKey: ReplicateKeyResponse {
+            replica_key_metadata: "ReplicaKeyMetadata" as Nested<Metadata> => req;
+            replica_policy: "ReplicaPolicy" as Str => req;
+            replica_tags: "ReplicaTags" as List<Tags> => or(Vec::new());
+        }
+    }
 }

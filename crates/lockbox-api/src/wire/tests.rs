@@ -170,6 +170,29 @@ fn requests() -> Vec<Request> {
         Request::ListRetirableGrants(ListRetirableGrantsRequest::new(principal())),
         Request::RetireGrant(RetireGrantRequest::by_id(key(), "gid".to_owned())),
         Request::RevokeGrant(RevokeGrantRequest::new(key(), "gid".to_owned())),
+        Request::GetParametersForImport(GetParametersForImportRequest::new(
+            key(),
+            AlgorithmSpec::RsaAesKeyWrapSha256,
+            WrappingKeySpec::Rsa4096,
+        )),
+        Request::ImportKeyMaterial(
+            ImportKeyMaterialRequest::new(key(), vec![1; 40], vec![2; 512])
+                .with_valid_to(at(1_800_000_000_000))
+                .with_expiration_model(ExpirationModelType::KeyMaterialExpires)
+                .with_import_type(ImportType::ExistingKeyMaterial)
+                .with_key_material_description("v2".to_owned())
+                .with_key_material_id("ab".repeat(32)),
+        ),
+        Request::DeleteImportedKeyMaterial(
+            DeleteImportedKeyMaterialRequest::new(key()).with_key_material_id("ab".repeat(32)),
+        ),
+        Request::ReplicateKey(
+            ReplicateKeyRequest::new(key(), "eu-west-1")
+                .with_policy("{}".to_owned())
+                .with_description("replica".to_owned())
+                .with_tags(vec![Tag::new("k", "v").unwrap()]),
+        ),
+        Request::UpdatePrimaryRegion(UpdatePrimaryRegionRequest::new(key(), "eu-west-1")),
     ]
 }
 
@@ -191,8 +214,22 @@ fn metadata(spec: KeySpec) -> KeyMetadata {
         signing_algorithms: vec![],
         mac_algorithms: vec![],
         key_agreement_algorithms: vec![],
-        multi_region: false,
+        multi_region: true,
+        multi_region_configuration: Some(MultiRegionConfiguration {
+            multi_region_key_type: MultiRegionKeyType::Primary,
+            primary_key: MultiRegionKey {
+                arn: arn(),
+                region: "us-east-1".to_owned(),
+            },
+            replica_keys: vec![MultiRegionKey {
+                arn: arn(),
+                region: "eu-west-1".to_owned(),
+            }],
+        }),
         pending_deletion_window_in_days: Some(7),
+        valid_to: Some(at(1_800_000_000_000)),
+        expiration_model: Some(ExpirationModelType::KeyMaterialExpires),
+        current_key_material_id: Some("cd".repeat(32)),
     }
 }
 
@@ -361,6 +398,10 @@ fn responses() -> Vec<Response> {
                 key_material_state: KeyMaterialState::Current,
                 rotation_date: Some(at(1_700_000_000_000)),
                 rotation_type: Some(RotationType::OnDemand),
+                import_state: Some(ImportState::Imported),
+                expiration_model: Some(ExpirationModelType::KeyMaterialDoesNotExpire),
+                valid_to: None,
+                key_material_description: Some("from the vault".to_owned()),
             }],
             next_marker: None,
             truncated: false,
@@ -383,6 +424,26 @@ fn responses() -> Vec<Response> {
         Response::ListRetirableGrants(grants),
         Response::RetireGrant(()),
         Response::RevokeGrant(()),
+        Response::GetParametersForImport(GetParametersForImportResponse {
+            key_id: arn(),
+            import_token: vec![7; 100],
+            public_key: vec![0x30; 294],
+            parameters_valid_to: at(1_700_086_400_000),
+        }),
+        Response::ImportKeyMaterial(ImportKeyMaterialResponse {
+            key_id: arn(),
+            key_material_id: "ab".repeat(32),
+        }),
+        Response::DeleteImportedKeyMaterial(DeleteImportedKeyMaterialResponse {
+            key_id: arn(),
+            key_material_id: "ab".repeat(32),
+        }),
+        Response::ReplicateKey(ReplicateKeyResponse {
+            replica_key_metadata: metadata(KeySpec::SymmetricDefault),
+            replica_policy: "{}".to_owned(),
+            replica_tags: vec![Tag::new("k", "v").unwrap()],
+        }),
+        Response::UpdatePrimaryRegion(()),
     ]
 }
 
@@ -483,7 +544,18 @@ fn response_bodies_are_shaped_as_aws_shapes_them() {
     assert_eq!(legacy["CreationDate"], json!(1_700_000_000.5));
     assert_eq!(legacy["DeletionDate"], json!(1_700_000_000));
     assert_eq!(legacy["Enabled"], false);
-    assert_eq!(legacy["MultiRegion"], false);
+    assert_eq!(legacy["MultiRegion"], true);
+    assert_eq!(
+        legacy["MultiRegionConfiguration"],
+        json!({
+            "MultiRegionKeyType": "PRIMARY",
+            "PrimaryKey": {"Arn": arn().to_string(), "Region": "us-east-1"},
+            "ReplicaKeys": [{"Arn": arn().to_string(), "Region": "eu-west-1"}],
+        })
+    );
+    assert_eq!(legacy["ExpirationModel"], "KEY_MATERIAL_EXPIRES");
+    assert_eq!(legacy["ValidTo"], json!(1_800_000_000));
+    assert_eq!(legacy["CurrentKeyMaterialId"], "cd".repeat(32));
     assert_eq!(legacy["AWSAccountId"], "111122223333");
     assert_eq!(legacy["KeyId"], arn().key_id().to_string());
     assert_eq!(legacy["Arn"], arn().to_string());

@@ -44,6 +44,12 @@ impl Engine {
                 format!("Origin {origin} is not supported yet; AWS_KMS is."),
             ));
         }
+        if req.multi_region {
+            return Err(KmsError::new(
+                ErrorKind::UnsupportedOperation,
+                "Multi-Region keys are not available in this build of Lockbox.",
+            ));
+        }
         kind.check_token_supports(self.token.capabilities(), spec, usage)?;
         let mut tags = Vec::new();
         merge_tags(&mut tags, &req.tags)?;

@@ -6,21 +6,12 @@ use lockbox_api::*;
 use lockbox_store::{AutoRotation, KeyRecord, Material};
 
 use crate::authz::{Facts, Value};
-use crate::core::{Call, Engine, check_limit, invalid_marker};
+use crate::core::{Call, Engine, check_limit, invalid_marker, key_material_id};
 use crate::policy::keys;
 
 /// How long before a due automatic rotation RotateKeyOnDemand is refused with
 /// ConflictException, as in AWS KMS.
 const ROTATION_CONFLICT_WINDOW_MS: i64 = 20 * 60 * 1000;
-
-/// The 64-hex-digit identifier of a material version: the key id and the token object's
-/// CKA_ID, both 16 bytes.
-fn key_material_id(key: KeyId, m: &Material) -> String {
-    let mut both = [0u8; 32];
-    both[..16].copy_from_slice(key.as_bytes());
-    both[16..].copy_from_slice(&m.object_id);
-    hex::encode(both)
-}
 
 fn check_rotation_period(days: u32) -> Result<(), KmsError> {
     if !(MIN_ROTATION_PERIOD_DAYS..=MAX_ROTATION_PERIOD_DAYS).contains(&days) {
@@ -206,6 +197,10 @@ impl Engine {
                     },
                     rotation_date: m.rotation.map(|_| m.created),
                     rotation_type: m.rotation,
+                    import_state: None,
+                    expiration_model: None,
+                    valid_to: None,
+                    key_material_description: None,
                 })
                 .collect(),
             truncated: next_marker.is_some(),
