@@ -127,6 +127,27 @@ impl FromStr for AliasName {
     }
 }
 
+/// The longest Region name (the model's `RegionType`).
+pub const MAX_REGION_LEN: usize = 32;
+
+/// Whether `s` has the form of an AWS Region name, as the KMS model's `RegionType` defines
+/// it: `^([a-z]+-){2,3}\d+$`, at most 32 characters (`us-east-1`, `us-gov-west-1`).
+pub fn is_region_name(s: &str) -> bool {
+    if s.is_empty() || s.len() > MAX_REGION_LEN {
+        return false;
+    }
+    let Some((words, number)) = s.rsplit_once('-') else {
+        return false;
+    };
+    let words: Vec<&str> = words.split('-').collect();
+    !number.is_empty()
+        && number.bytes().all(|b| b.is_ascii_digit())
+        && (2..=3).contains(&words.len())
+        && words
+            .iter()
+            .all(|w| !w.is_empty() && w.bytes().all(|b| b.is_ascii_lowercase()))
+}
+
 /// Where keys live, as ARNs say it: `arn:<partition>:kms:<region>:<account>:...`.
 ///
 /// Every ARN carries its scope; it is shared, so cloning one is cheap.
@@ -464,6 +485,18 @@ mod tests {
         assert!(p.partition_ok());
         let p = ArnParts::split("arn:aws:iam::111122223333:root").unwrap();
         assert_eq!((p.region, p.resource), ("", "root"));
+    }
+
+    #[test]
+    fn region_names_have_the_models_form() {
+        for ok in ["us-east-1", "eu-west-3", "us-gov-west-1", "ap-southeast-12"] {
+            assert!(is_region_name(ok), "{ok}");
+        }
+        let long = format!("{}-east-1", "a".repeat(26));
+        for bad in ["", "local", "us-east", "us-1", "US-east-1", "a-b-c-d-1", "us--east-1",
+            "us-east-1a", "-us-east-1", long.as_str()] {
+            assert!(!is_region_name(bad), "{bad}");
+        }
         assert_eq!(ArnParts::split("arn:aws:iam::111122223333"), None);
         assert_eq!(ArnParts::split("urn:aws:iam::111122223333:root"), None);
         assert!(

@@ -91,6 +91,11 @@ pub struct KeyRecord {
     /// The key policy document as it was put; `None` is the default policy (the owning
     /// account's root may do everything).
     pub policy: Option<String>,
+    // --- Regions (issue 15, branch `regions`): key record version 5. ---
+    /// The Region the key belongs to (the Region it was created in), e.g. `us-east-1`. Empty
+    /// only in a record written before Regions existed, until [`crate::Store::assign_region`]
+    /// gives it the configured Region.
+    pub region: String,
 }
 
 impl KeyRecord {
@@ -134,6 +139,7 @@ const KEY_RECORD_V1: u8 = 1;
 const KEY_RECORD_V2: u8 = 2;
 const KEY_RECORD_V3: u8 = 3;
 const KEY_RECORD_V4: u8 = 4;
+const KEY_RECORD_V5: u8 = 5;
 const GRANT_RECORD_V1: u8 = 1;
 const ALIAS_RECORD_V1: u8 = 1;
 
@@ -199,6 +205,17 @@ struct KeyRecordV3 {
 struct KeyRecordV4 {
     v3: KeyRecordV3,
     public_halves: Vec<Option<[u8; 16]>>,
+}
+
+/// Version 5 (Regions, issue 15) adds the Region the key belongs to. Every record the
+/// engine writes has a Region, so every record written from now on is version 5; versions
+/// 1 to 4 decode with an empty Region, which the store fills in at open
+/// ([`crate::Store::assign_region`]).
+#[derive(Serialize, Deserialize)]
+struct KeyRecordV5 {
+    v3: KeyRecordV3,
+    public_halves: Vec<Option<[u8; 16]>>,
+    region: String,
 }
 
 impl From<KeyRecordV2> for KeyRecordV3 {
@@ -283,6 +300,14 @@ pub(crate) fn encode_key(r: &KeyRecord) -> Result<Vec<u8>, StoreError> {
         account: r.account.clone(),
         policy: r.policy.clone(),
     };
+    if !r.region.is_empty() {
+        let v5 = KeyRecordV5 {
+            v3,
+            public_halves: r.materials.iter().map(|m| m.public_object_id).collect(),
+            region: r.region.clone(),
+        };
+        return versioned(KEY_RECORD_V5, &v5, "keys", &r.id.to_string());
+    }
     if r.materials.iter().all(|m| m.public_object_id.is_none()) {
         return versioned(KEY_RECORD_V3, &v3, "keys", &r.id.to_string());
     }
@@ -299,27 +324,47 @@ pub(crate) fn decode_key(key: &[u8], bytes: &[u8]) -> Result<KeyRecord, StoreErr
         key: printable(key),
         reason,
     };
-    let (v3, public_halves): (KeyRecordV3, Vec<Option<[u8; 16]>>) = match bytes.split_first() {
-        Some((&KEY_RECORD_V1, body)) => (
-            KeyRecordV2::from(exact::<KeyRecordV1>(body).map_err(corrupt)?).into(),
-            Vec::new(),
-        ),
-        Some((&KEY_RECORD_V2, body)) => (
-            exact::<KeyRecordV2>(body).map_err(corrupt)?.into(),
-            Vec::new(),
-        ),
-        Some((&KEY_RECORD_V3, body)) => (exact(body).map_err(corrupt)?, Vec::new()),
-        Some((&KEY_RECORD_V4, body)) => {
-            let v4: KeyRecordV4 = exact(body).map_err(corrupt)?;
-            if v4.public_halves.len() != v4.v3.v2.materials.len() {
-                return Err(corrupt(format!(
-                    "{} public halves for {} material versions",
-                    v4.public_halves.len(),
-                    v4.v3.v2.materials.len()
-                )));
-            }
-            (v4.v3, v4.public_halves)
+    let halves_match = |halves: &[Option<[u8; 16]>], v3: &KeyRecordV3| {
+        if halves.len() != v3.v2.materials.len() {
+            return Err(corrupt(format!(
+                "{} public halves for {} material versions",
+                halves.len(),
+                v3.v2.materials.len()
+            )));
         }
+        Ok(())
+    };
+    let (v3, public_halves, region): (KeyRecordV3, Vec<Option<[u8; 16]>>, String) =
+        match bytes.split_first() {
+            Some((&KEY_RECORD_V1, body)) => (
+                KeyRecordV2::from(exact::<KeyRecordV1>(body).map_err(corrupt)?).into(),
+                Vec::new(),
+                String::new(),
+            ),
+            Some((&KEY_RECORD_V2, body)) => (
+                exact::<KeyRecordV2>(body).map_err(corrupt)?.into(),
+                Vec::new(),
+                String::new(),
+            ),
+            Some((&KEY_RECORD_V3, body)) => {
+                (exact(body).map_err(corrupt)?, Vec::new(), String::new())
+            }
+            Some((&KEY_RECORD_V4, body)) => {
+                let v4: KeyRecordV4 = exact(body).map_err(corrupt)?;
+                halves_match(&v4.public_halves, &v4.v3)?;
+                (v4.v3, v4.public_halves, String::new())
+            }
+            Some((&KEY_RECORD_V5, body)) => {
+                let v5: KeyRecordV5 = exact(body).map_err(corrupt)?;
+                halves_match(&v5.public_halves, &v5.v3)?;
+                if lockbox_api::ArnScope::new("aws", &v5.region, "000000000000").is_err() {
+                    return Err(corrupt(format!(
+                        "Region '{}' is not a Region name",
+                        printable(v5.region.as_bytes())
+                    )));
+                }
+                (v5.v3, v5.public_halves, v5.region)
+            }
         Some((0, _)) => return Err(corrupt("record version 0".into())),
         Some((&v, _)) => {
             return Err(StoreError::TooNew {
@@ -392,6 +437,7 @@ pub(crate) fn decode_key(key: &[u8], bytes: &[u8]) -> Result<KeyRecord, StoreErr
         on_demand_rotations: v2.on_demand_rotations,
         account,
         policy,
+        region,
     })
 }
 
@@ -652,6 +698,7 @@ mod tests {
             on_demand_rotations: 0,
             account: "000000000000".into(),
             policy: None,
+            region: "eu-west-3".into(),
         }
     }
 

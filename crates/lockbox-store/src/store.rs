@@ -23,7 +23,10 @@ use crate::records::{
 /// `audit` tree and the audit log's token objects in `meta` (so an older Lockbox, which would
 /// take the audit key for an orphan, refuses the store). An older store is upgraded when it is
 /// opened (aliases and records without an account get one from [`Store::assign_owner`]).
-pub const SCHEMA_VERSION: u32 = 3;
+/// 4 (Regions, issue 15) keys aliases by account and Region (`<account>:<region>:<name>`);
+/// [`Store::assign_region`] moves schema 3's aliases, and records without a Region, to the
+/// configured Region in one transaction.
+pub const SCHEMA_VERSION: u32 = 4;
 
 const SCHEMA_KEY: &[u8] = b"schema";
 // sled's page cache; metadata is small, and the default (1 GiB) is far more than it needs.
@@ -265,8 +268,10 @@ impl Store {
                         version: found,
                     });
                 }
-                // Versions 1 and 2 lack only trees and keys that start empty: record the upgrade,
-                // so that an older Lockbox refuses the store rather than ignore tombstones.
+                // Versions 1 and 2 lack only trees and keys that start empty, and 3's alias keys
+                // and records are moved by `assign_region` (which finds them by their form, so
+                // an interrupted move is finished at the next open): record the upgrade, so
+                // that an older Lockbox refuses the store rather than misread it.
                 if found < SCHEMA_VERSION {
                     meta.insert(SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes())?;
                 }
@@ -349,6 +354,17 @@ impl Store {
         after: Option<KeyId>,
         limit: usize,
     ) -> Result<Page<KeyRecord>, StoreError> {
+        self.keys_page_in(account, None, after, limit)
+    }
+
+    /// As [`Store::keys_page`], only keys of `region` when given.
+    pub fn keys_page_in(
+        &self,
+        account: Option<&str>,
+        region: Option<&str>,
+        after: Option<KeyId>,
+        limit: usize,
+    ) -> Result<Page<KeyRecord>, StoreError> {
         let start = match after {
             Some(id) => Bound::Excluded(id.as_bytes().to_vec()),
             None => Bound::Unbounded,
@@ -357,7 +373,9 @@ impl Store {
         for entry in self.keys.range((start, Bound::Unbounded)) {
             let (k, v) = entry?;
             let record = decode_key(&k, &v)?;
-            if account.is_some_and(|a| a != record.account) {
+            if account.is_some_and(|a| a != record.account)
+                || region.is_some_and(|r| r != record.region)
+            {
                 continue;
             }
             if items.len() == limit {
@@ -368,13 +386,14 @@ impl Store {
         Ok(Page { items, more: false })
     }
 
-    /// Where alias `name` of `account` points, if it exists.
+    /// Where alias `name` of `account` in `region` points, if it exists.
     pub fn alias(
         &self,
         account: &str,
+        region: &str,
         name: &AliasName,
     ) -> Result<Option<AliasRecord>, StoreError> {
-        let k = alias_key(account, name);
+        let k = alias_key(account, region, name);
         match self.aliases.get(&k)? {
             Some(v) => Ok(Some(decode_alias(&k, &v)?)),
             None => Ok(None),
@@ -386,6 +405,7 @@ impl Store {
     pub fn create_alias(
         &self,
         account: &str,
+        region: &str,
         name: &AliasName,
         target: KeyId,
         now: Timestamp,
@@ -398,7 +418,7 @@ impl Store {
                 updated: now,
             },
         )?;
-        let k = alias_key(account, name);
+        let k = alias_key(account, region, name);
         (&self.keys, &self.aliases).transaction(|(keys, aliases)| {
             if keys.get(target.as_bytes())?.is_none() {
                 return Err(ConflictableTransactionError::Abort(Refusal::KeyMissing));
@@ -416,11 +436,12 @@ impl Store {
     pub fn update_alias(
         &self,
         account: &str,
+        region: &str,
         name: &AliasName,
         target: KeyId,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        let k = alias_key(account, name);
+        let k = alias_key(account, region, name);
         (&self.keys, &self.aliases).transaction(|(keys, aliases)| {
             if keys.get(target.as_bytes())?.is_none() {
                 return Err(ConflictableTransactionError::Abort(Refusal::KeyMissing));
@@ -440,15 +461,21 @@ impl Store {
         self.commit()
     }
 
-    /// Deletes alias `name` of `account`.
-    pub fn delete_alias(&self, account: &str, name: &AliasName) -> Result<(), StoreError> {
-        if self.aliases.remove(alias_key(account, name))?.is_none() {
+    /// Deletes alias `name` of `account` in `region`.
+    pub fn delete_alias(
+        &self,
+        account: &str,
+        region: &str,
+        name: &AliasName,
+    ) -> Result<(), StoreError> {
+        if self.aliases.remove(alias_key(account, region, name))?.is_none() {
             return Err(StoreError::AliasMissing);
         }
         self.commit()
     }
 
-    /// Every alias of every account, as `<account>:<alias name>` and its record.
+    /// Every alias of every account and Region, as `<account>:<region>:<alias name>` and its
+    /// record.
     pub fn all_aliases(&self) -> Result<Vec<(String, AliasRecord)>, StoreError> {
         let mut out = Vec::new();
         for entry in self.aliases.iter() {
@@ -459,16 +486,17 @@ impl Store {
         Ok(out)
     }
 
-    /// Up to `limit` aliases of `account` after `after` in name order, only those pointing
-    /// at `target` when given.
+    /// Up to `limit` aliases of `account` in `region` after `after` in name order, only those
+    /// pointing at `target` when given.
     pub fn aliases_page(
         &self,
         account: &str,
+        region: &str,
         after: Option<&str>,
         limit: usize,
         target: Option<KeyId>,
     ) -> Result<Page<(AliasName, AliasRecord)>, StoreError> {
-        let prefix = format!("{account}:");
+        let prefix = format!("{account}:{region}:");
         let start = match after {
             Some(name) => Bound::Excluded(format!("{prefix}{name}").into_bytes()),
             None => Bound::Included(prefix.clone().into_bytes()),
@@ -529,9 +557,10 @@ impl Store {
         for entry in self.aliases.iter() {
             let (k, v) = entry?;
             if decode_alias(&k, &v)?.target == id {
+                // `<account>:<region>:<name>`; names have no ':'.
                 if let Some(name) = std::str::from_utf8(&k)
                     .ok()
-                    .and_then(|s| s.split_once(':'))
+                    .and_then(|s| s.rsplit_once(':'))
                     .and_then(|(_, n)| AliasName::parse(n).ok())
                 {
                     names.push(name);
@@ -585,6 +614,53 @@ impl Store {
         if changed > 0 {
             self.commit()?;
         }
+        Ok(changed)
+    }
+
+    /// Gives every key record without a Region, and every alias keyed without one (schema
+    /// 3's `<account>:<name>`), to `region`, in one transaction, and flushes. Idempotent: a
+    /// store with nothing to adopt is left alone. Returns how many records and aliases moved.
+    pub fn assign_region(&self, region: &str) -> Result<usize, StoreError> {
+        let mut records = Vec::new();
+        for entry in self.keys.iter() {
+            let (k, v) = entry?;
+            let mut record = decode_key(&k, &v)?;
+            if record.region.is_empty() {
+                record.region = region.to_owned();
+                records.push((k, encode_key(&record)?));
+            }
+        }
+        let mut aliases = Vec::new();
+        for entry in self.aliases.iter() {
+            let (k, v) = entry?;
+            // Schema 3: `<account>:alias/...`; 4: `<account>:<region>:alias/...`.
+            if let Some((account, name)) = std::str::from_utf8(&k)
+                .ok()
+                .and_then(|s| s.split_once(':'))
+                .filter(|(_, rest)| rest.starts_with("alias/"))
+            {
+                let new_key = format!("{account}:{region}:{name}").into_bytes();
+                aliases.push((k.clone(), new_key, v));
+            }
+        }
+        let changed = records.len() + aliases.len();
+        if changed == 0 {
+            return Ok(0);
+        }
+        crate::failpoints::hit("store.assign_region.before_move")?;
+        let moved = (&self.keys, &self.aliases).transaction(|(keys, tree)| {
+            for (k, v) in &records {
+                keys.insert(k.clone(), v.clone())?;
+            }
+            for (old, new, v) in &aliases {
+                tree.insert(new.as_slice(), v.clone())?;
+                tree.remove(old.clone())?;
+            }
+            Ok::<(), ConflictableTransactionError<Refusal>>(())
+        });
+        self.key_cache.invalidate();
+        moved?;
+        self.commit()?;
         Ok(changed)
     }
 
@@ -745,8 +821,8 @@ impl Store {
     }
 }
 
-fn alias_key(account: &str, name: &AliasName) -> Vec<u8> {
-    format!("{account}:{}", name.as_str()).into_bytes()
+fn alias_key(account: &str, region: &str, name: &AliasName) -> Vec<u8> {
+    format!("{account}:{region}:{}", name.as_str()).into_bytes()
 }
 
 fn tighten(dir: &Path) -> Result<(), StoreError> {

@@ -10,6 +10,7 @@ use lockbox_store::{Deletion, KeyRecord, Material, Store, StoreError};
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
 const ACCT: &str = "000000000000";
+const REGION: &str = "eu-west-3";
 
 fn record(n: u8) -> KeyRecord {
     KeyRecord {
@@ -34,6 +35,7 @@ fn record(n: u8) -> KeyRecord {
         on_demand_rotations: 0,
         account: "000000000000".into(),
         policy: None,
+        region: REGION.into(),
     }
 }
 
@@ -105,36 +107,36 @@ fn aliases_are_checked_atomically_against_keys() -> TestResult {
     let (a, b) = (record(1), record(2));
     let now = Timestamp::from_unix_millis(1);
     assert!(matches!(
-        store.create_alias(ACCT, &alias("alias/app"), a.id, now),
+        store.create_alias(ACCT, REGION, &alias("alias/app"), a.id, now),
         Err(StoreError::KeyMissing)
     ));
     store.put_key(&a)?;
     store.put_key(&b)?;
-    store.create_alias(ACCT, &alias("alias/app"), a.id, now)?;
+    store.create_alias(ACCT, REGION, &alias("alias/app"), a.id, now)?;
     assert!(matches!(
-        store.create_alias(ACCT, &alias("alias/app"), b.id, now),
+        store.create_alias(ACCT, REGION, &alias("alias/app"), b.id, now),
         Err(StoreError::AliasExists)
     ));
     assert_eq!(
-        store.alias(ACCT, &alias("alias/app"))?.unwrap().target,
+        store.alias(ACCT, REGION, &alias("alias/app"))?.unwrap().target,
         a.id
     );
 
     let later = Timestamp::from_unix_millis(2);
-    store.update_alias(ACCT, &alias("alias/app"), b.id, later)?;
-    let rec = store.alias(ACCT, &alias("alias/app"))?.unwrap();
+    store.update_alias(ACCT, REGION, &alias("alias/app"), b.id, later)?;
+    let rec = store.alias(ACCT, REGION, &alias("alias/app"))?.unwrap();
     assert_eq!((rec.target, rec.created, rec.updated), (b.id, now, later));
     assert!(matches!(
-        store.update_alias(ACCT, &alias("alias/none"), b.id, later),
+        store.update_alias(ACCT, REGION, &alias("alias/none"), b.id, later),
         Err(StoreError::AliasMissing)
     ));
     assert!(matches!(
-        store.update_alias(ACCT, &alias("alias/app"), record(3).id, later),
+        store.update_alias(ACCT, REGION, &alias("alias/app"), record(3).id, later),
         Err(StoreError::KeyMissing)
     ));
 
-    store.create_alias(ACCT, &alias("alias/b1"), b.id, now)?;
-    store.create_alias(ACCT, &alias("alias/a1"), a.id, now)?;
+    store.create_alias(ACCT, REGION, &alias("alias/b1"), b.id, now)?;
+    store.create_alias(ACCT, REGION, &alias("alias/a1"), a.id, now)?;
     let names = |p: lockbox_store::Page<(AliasName, lockbox_store::AliasRecord)>| {
         p.items
             .into_iter()
@@ -142,27 +144,27 @@ fn aliases_are_checked_atomically_against_keys() -> TestResult {
             .collect::<Vec<_>>()
     };
     assert_eq!(
-        names(store.aliases_page(ACCT, None, 10, None)?),
+        names(store.aliases_page(ACCT, REGION, None, 10, None)?),
         ["alias/a1", "alias/app", "alias/b1"]
     );
     assert_eq!(
-        names(store.aliases_page(ACCT, None, 10, Some(b.id))?),
+        names(store.aliases_page(ACCT, REGION, None, 10, Some(b.id))?),
         ["alias/app", "alias/b1"]
     );
-    let first = store.aliases_page(ACCT, None, 1, Some(b.id))?;
+    let first = store.aliases_page(ACCT, REGION, None, 1, Some(b.id))?;
     assert!(first.more);
     assert_eq!(
-        names(store.aliases_page(ACCT, Some("alias/app"), 10, Some(b.id))?),
+        names(store.aliases_page(ACCT, REGION, Some("alias/app"), 10, Some(b.id))?),
         ["alias/b1"]
     );
     assert_eq!(names(first), ["alias/app"]);
 
-    store.delete_alias(ACCT, &alias("alias/app"))?;
+    store.delete_alias(ACCT, REGION, &alias("alias/app"))?;
     assert!(matches!(
-        store.delete_alias(ACCT, &alias("alias/app")),
+        store.delete_alias(ACCT, REGION, &alias("alias/app")),
         Err(StoreError::AliasMissing)
     ));
-    assert_eq!(store.alias(ACCT, &alias("alias/app"))?, None);
+    assert_eq!(store.alias(ACCT, REGION, &alias("alias/app"))?, None);
     Ok(())
 }
 
@@ -190,6 +192,7 @@ fn directory_is_0700_and_every_file_0600() -> TestResult {
         store.put_key(&record(n))?;
         store.create_alias(
             ACCT,
+            REGION,
             &alias(&format!("alias/k{n}")),
             record(n).id,
             Timestamp::now(),
@@ -323,6 +326,19 @@ fn shared_records_follow_every_write_to_the_key_records() -> TestResult {
         Some(ACCT.to_owned())
     );
 
+    // Adopting records from before Regions existed gives them the Region.
+    let mut older = record(4);
+    older.region = String::new();
+    store.put_key(&older)?;
+    assert_eq!(store.key_shared(older.id)?.map(|r| r.region.clone()), Some(String::new()));
+    assert_eq!(store.assign_region("ap-south-1")?, 1);
+    assert_eq!(
+        store.key_shared(older.id)?.map(|r| r.region.clone()),
+        Some("ap-south-1".to_owned())
+    );
+    assert_eq!(store.key_shared(old.id)?.map(|r| r.region.clone()), Some(REGION.to_owned()));
+    assert_eq!(store.assign_region("ap-south-1")?, 0);
+
     // Finishing a deletion removes the record in a transaction.
     store.begin_deletion(old.id, Timestamp::from_unix_millis(1))?;
     store.finish_deletion(old.id)?;
@@ -375,9 +391,9 @@ fn deletion_leaves_a_tombstone_that_keeps_its_first_time_and_takes_the_aliases()
     store.put_key(&doomed)?;
     store.put_key(&kept)?;
     let now = Timestamp::from_unix_millis(1_800_000_000_000);
-    store.create_alias(ACCT, &alias("alias/a"), doomed.id, now)?;
-    store.create_alias(ACCT, &alias("alias/b"), doomed.id, now)?;
-    store.create_alias(ACCT, &alias("alias/c"), kept.id, now)?;
+    store.create_alias(ACCT, REGION, &alias("alias/a"), doomed.id, now)?;
+    store.create_alias(ACCT, REGION, &alias("alias/b"), doomed.id, now)?;
+    store.create_alias(ACCT, REGION, &alias("alias/c"), kept.id, now)?;
     store.begin_deletion(doomed.id, now)?;
     store.begin_deletion(doomed.id, Timestamp::from_unix_millis(1_900_000_000_000))?;
     assert_eq!(store.tombstone(doomed.id)?, Some(now));
@@ -391,7 +407,7 @@ fn deletion_leaves_a_tombstone_that_keeps_its_first_time_and_takes_the_aliases()
     assert_eq!(store.tombstone(kept.id)?, None);
     assert!(store.unfinished_deletions()?.is_empty());
     let names: Vec<_> = store
-        .aliases_page(ACCT, None, 10, None)?
+        .aliases_page(ACCT, REGION, None, 10, None)?
         .items
         .into_iter()
         .map(|(n, _)| n)
@@ -440,6 +456,7 @@ fn an_incomplete_snapshot_left_by_a_kill_is_removed_and_every_record_survives() 
         }
         store.create_alias(
             ACCT,
+            REGION,
             &alias("alias/kept"),
             record(3).id,
             Timestamp::from_unix_millis(1),
@@ -483,7 +500,7 @@ fn an_incomplete_snapshot_left_by_a_kill_is_removed_and_every_record_survives() 
         assert_eq!(store.key(record(n).id)?, Some(record(n)), "record {n}");
     }
     assert_eq!(
-        store.alias(ACCT, &alias("alias/kept"))?.map(|a| a.target),
+        store.alias(ACCT, REGION, &alias("alias/kept"))?.map(|a| a.target),
         Some(record(3).id)
     );
     for entry in std::fs::read_dir(dir.path())? {
@@ -521,6 +538,50 @@ fn only_generating_snapshots_are_listed_as_incomplete() -> TestResult {
     assert_eq!(
         lockbox_store::incomplete_snapshots(dir.path())?,
         vec![dir.path().join("snap.00000000000004D2.generating")]
+    );
+    Ok(())
+}
+
+#[test]
+fn schema_3_aliases_move_to_the_configured_region_at_open() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let a = record(1);
+    {
+        let store = Store::open(dir.path())?;
+        store.put_key(&a)?;
+        store.create_alias(ACCT, REGION, &alias("alias/old"), a.id, Timestamp::from_unix_millis(1))?;
+    }
+    // Rewrite it as schema 3 left it: `<account>:<name>`, schema 3, a record without Region.
+    {
+        let db = sled::open(dir.path())?;
+        let aliases = db.open_tree("aliases")?;
+        let v = aliases.remove(format!("{ACCT}:{REGION}:alias/old"))?.ok_or("no alias")?;
+        aliases.insert(format!("{ACCT}:alias/old"), v)?;
+        db.open_tree("meta")?.insert("schema", &3u32.to_be_bytes())?;
+        db.flush()?;
+    }
+    let mut unregioned = record(2);
+    unregioned.region = String::new();
+    {
+        let store = Store::open(dir.path())?;
+        store.put_key(&unregioned)?;
+        assert_eq!(store.alias(ACCT, "ap-south-1", &alias("alias/old"))?, None);
+        assert_eq!(store.assign_region("ap-south-1")?, 2);
+        assert_eq!(store.alias(ACCT, "ap-south-1", &alias("alias/old"))?.map(|r| r.target), Some(a.id));
+        assert_eq!(store.alias(ACCT, REGION, &alias("alias/old"))?, None);
+        assert_eq!(
+            store.all_aliases()?.into_iter().map(|(k, _)| k).collect::<Vec<_>>(),
+            vec![format!("{ACCT}:ap-south-1:alias/old")]
+        );
+        assert_eq!(store.key(unregioned.id)?.map(|r| r.region), Some("ap-south-1".to_owned()));
+        // A key that had its Region keeps it.
+        assert_eq!(store.key(a.id)?.map(|r| r.region), Some(REGION.to_owned()));
+        assert_eq!(store.assign_region("ap-south-1")?, 0);
+    }
+    let db = sled::open(dir.path())?;
+    assert_eq!(
+        db.open_tree("meta")?.get("schema")?.map(|v| v.to_vec()),
+        Some(4u32.to_be_bytes().to_vec())
     );
     Ok(())
 }
