@@ -698,8 +698,38 @@ mod tests {
             on_demand_rotations: 0,
             account: "000000000000".into(),
             policy: None,
-            region: "eu-west-3".into(),
+            // Written before Regions existed (the v5 test sets one).
+            region: String::new(),
         }
+    }
+
+    #[test]
+    fn records_with_a_region_are_version_5_and_keep_their_public_halves() {
+        let mut r = sample();
+        r.region = "eu-west-3".into();
+        r.materials = vec![Material {
+            version: 1,
+            object_id: [0xaa; 16],
+            public_object_id: Some([0xab; 16]),
+            created: Timestamp::from_unix_millis(7),
+            rotation: None,
+            encryptions_reserved: 0,
+        }];
+        let bytes = encode_key(&r).unwrap();
+        assert_eq!(bytes[0], KEY_RECORD_V5);
+        let key = *r.id.as_bytes();
+        assert_eq!(decode_key(&key, &bytes).unwrap(), r);
+        let v5: KeyRecordV5 = exact(&bytes[1..]).unwrap();
+        let bad = KeyRecordV5 {
+            v3: v5.v3,
+            public_halves: v5.public_halves,
+            region: "EU West".into(),
+        };
+        let bytes = versioned(KEY_RECORD_V5, &bad, "keys", "k").unwrap();
+        assert!(matches!(
+            decode_key(&key, &bytes),
+            Err(StoreError::Corrupt { reason, .. }) if reason == "Region 'EU West' is not a Region name"
+        ));
     }
 
     #[test]
@@ -799,10 +829,10 @@ mod tests {
             Err(StoreError::Corrupt { .. })
         ));
         let mut newer = bytes.clone();
-        newer[0] = 5;
+        newer[0] = KEY_RECORD_V5 + 1;
         assert!(matches!(
             decode_key(&key, &newer),
-            Err(StoreError::TooNew { version: 5, .. })
+            Err(StoreError::TooNew { version: 6, .. })
         ));
         assert!(matches!(
             decode_key(&[0; 16], &[]),
