@@ -178,7 +178,8 @@ impl Engine {
         caller: &Caller,
         key: &KeyRef,
     ) -> Result<Vec<MaterialUsage>, KmsError> {
-        let r = self.resolve_in(caller.account(), key, &mut None)?;
+        let region = self.region_of(caller)?;
+        let r = self.resolve_in(caller.account(), region, key, &mut None)?;
         let current = r.current_material().map(|m| m.version);
         let counters = self.counters.lock();
         let mut out: Vec<MaterialUsage> = r

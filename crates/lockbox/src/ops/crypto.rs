@@ -169,7 +169,16 @@ impl Engine {
                  operation.",
             ));
         }
-        let Some(r) = self.record(b.key_id)? else {
+        // A key of another Region does not exist here (as in AWS, a blob taken to another
+        // Region is InvalidCiphertextException): as opaque as an id no key ever had.
+        let region = self.call_region(call);
+        let r = match self.record(b.key_id)? {
+            Some(r) if self.region_of_record(&r) != region => {
+                return Err(KmsError::invalid_ciphertext());
+            }
+            r => r,
+        };
+        let Some(r) = r else {
             // A deleted key is named as such; an id no key ever had is indistinguishable
             // from a corrupted one: the same opaque error.
             return Err(match self.store.tombstone(b.key_id) {

@@ -181,11 +181,20 @@ impl Engine {
         if after.as_ref().is_some_and(|m| m.len() != 96 || !is_hex(m)) {
             return Err(invalid_marker());
         }
+        // Per Region, as in AWS: only grants on keys of the call's Region.
+        let region = self.call_region(call).to_owned();
+        let in_region = |g: &GrantRecord| {
+            self.record(g.key)
+                .ok()
+                .flatten()
+                .is_some_and(|r| self.region_of_record(&r) == region)
+        };
         let grants = self
             .store
             .grants_retirable_by(req.retiring_principal.arn())
             .map_err(|e| from_store("list retirable grants", e))?
             .into_iter()
+            .filter(in_region)
             .filter(|g| {
                 after
                     .as_ref()
@@ -306,12 +315,16 @@ impl Engine {
             encryption_context_subset: context(&g.context_subset),
             encryption_context_equals: context(&g.context_equals),
         };
-        let key_account = self.record(g.key).ok().flatten().map_or_else(
-            || self.arn_scope().account().to_owned(),
-            |r| r.account.clone(),
-        );
+        let key_arn = match self.record(g.key).ok().flatten() {
+            Some(r) => self.arn(&r),
+            None => self.key_arn_in(
+                self.arn_scope().account(),
+                self.arn_scope().region(),
+                g.key,
+            ),
+        };
         GrantListEntry {
-            key_id: self.key_arn_in(&key_account, g.key),
+            key_id: key_arn,
             grant_id: hex(&g.id),
             name: g.name.clone(),
             creation_date: g.created,

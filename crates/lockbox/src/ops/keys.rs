@@ -62,7 +62,8 @@ impl Engine {
         if let Some(policy) = &policy
             && !req.bypass_policy_lockout_safety_check
         {
-            self.check_lockout(call, &self.key_arn_in(auth.account(), id), policy)?;
+            let region = self.call_region(call);
+            self.check_lockout(call, &self.key_arn_in(auth.account(), region, id), policy)?;
         }
         let now = self.clock.now();
         let _w = self.writes.lock();
@@ -95,6 +96,8 @@ impl Engine {
             on_demand_rotations: 0,
             account: auth.account().to_owned(),
             policy: req.policy,
+            // A key belongs to the Region it was created in.
+            region: self.call_region(call).to_owned(),
         };
         call.key = Some(self.arn(&record));
         if let Err(e) = self.put("create key", &record) {
@@ -148,7 +151,12 @@ impl Engine {
         };
         let page = self
             .store
-            .keys_page(Some(auth.account()), after, limit)
+            .keys_page_in(
+                Some(auth.account()),
+                Some(self.call_region(call)),
+                after,
+                limit,
+            )
             .map_err(|e| from_store("list keys", e))?;
         let next_marker = match (page.more, page.items.last()) {
             (true, Some(last)) => Some(last.id.to_string()),
