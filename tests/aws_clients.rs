@@ -50,10 +50,7 @@ fn boto3_in_three_regions() {
 fn in_three_regions(t: &TestToken) -> TestResult {
     let server = TestServer::start(t)?;
     let script = clients::clients_dir().join("regions_boto3.py");
-    let out = server
-        .command(server.python())
-        .arg(&script)
-        .output()?;
+    let out = server.command(server.python()).arg(&script).output()?;
     clients::check(&script.display(), &out)?;
     let stdout = String::from_utf8_lossy(&out.stdout);
     let last = stdout.lines().last().unwrap_or_default();

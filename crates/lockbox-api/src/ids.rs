@@ -39,7 +39,9 @@ impl KeyId {
     /// Builds a key id from 16 random bytes (it sets the UUID version and variant bits).
     pub fn from_random_bytes(bytes: [u8; 16]) -> Self {
         KeyId {
-            bytes: *uuid::Builder::from_random_bytes(bytes).into_uuid().as_bytes(),
+            bytes: *uuid::Builder::from_random_bytes(bytes)
+                .into_uuid()
+                .as_bytes(),
             multi_region: false,
         }
     }
@@ -571,8 +573,14 @@ mod tests {
         // Whatever random bytes it is made from, a multi-Region id never reads back as a UUID.
         for seed in 0..=255u8 {
             let id = KeyId::new_multi_region([seed; 16]);
-            assert!(KeyId::from_bytes(*id.as_bytes()).is_multi_region(), "{seed}");
-            assert!(!KeyId::from_bytes(*KeyId::from_random_bytes([seed; 16]).as_bytes()).is_multi_region());
+            assert!(
+                KeyId::from_bytes(*id.as_bytes()).is_multi_region(),
+                "{seed}"
+            );
+            assert!(
+                !KeyId::from_bytes(*KeyId::from_random_bytes([seed; 16]).as_bytes())
+                    .is_multi_region()
+            );
         }
         // An ARN carries either form.
         let arn = format!("arn:aws:kms:eu-west-1:111122223333:key/{text}");
@@ -580,10 +588,19 @@ mod tests {
             KeyRef::KeyArn(a) => assert_eq!(a.key_id(), mrk),
             other => panic!("{other:?}"),
         }
-        for bad in ["mrk-", "mrk-FFFFFFFFFFFFFFFF7FFFFFFFFFFFFFFF", "mrk-ffff", "mrk-ffffffffffffffff7fffffffffffffff0",
-            "mrk-gfffffffffffffff7fffffffffffffff", "MRK-ffffffffffffffff7fffffffffffffff"] {
+        for bad in [
+            "mrk-",
+            "mrk-FFFFFFFFFFFFFFFF7FFFFFFFFFFFFFFF",
+            "mrk-ffff",
+            "mrk-ffffffffffffffff7fffffffffffffff0",
+            "mrk-gfffffffffffffff7fffffffffffffff",
+            "MRK-ffffffffffffffff7fffffffffffffff",
+        ] {
             let e = KeyId::parse(bad).unwrap_err();
-            assert_eq!((e.kind(), e.message().to_owned()), (ErrorKind::NotFound, format!("Invalid keyId '{bad}'")));
+            assert_eq!(
+                (e.kind(), e.message().to_owned()),
+                (ErrorKind::NotFound, format!("Invalid keyId '{bad}'"))
+            );
         }
     }
 
@@ -593,8 +610,18 @@ mod tests {
             assert!(is_region_name(ok), "{ok}");
         }
         let long = format!("{}-east-1", "a".repeat(26));
-        for bad in ["", "local", "us-east", "us-1", "US-east-1", "a-b-c-d-1", "us--east-1",
-            "us-east-1a", "-us-east-1", long.as_str()] {
+        for bad in [
+            "",
+            "local",
+            "us-east",
+            "us-1",
+            "US-east-1",
+            "a-b-c-d-1",
+            "us--east-1",
+            "us-east-1a",
+            "-us-east-1",
+            long.as_str(),
+        ] {
             assert!(!is_region_name(bad), "{bad}");
         }
         assert_eq!(ArnParts::split("arn:aws:iam::111122223333"), None);

@@ -22,12 +22,21 @@ fn lockbox(home: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
 
 fn ok(home: &Path, env: &[(&str, &str)], args: &[&str]) -> serde_json::Value {
     let out = lockbox(home, env, args);
-    assert!(out.status.success(), "lockbox {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "lockbox {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
 fn key_ids(v: &serde_json::Value) -> Vec<String> {
-    v["Keys"].as_array().unwrap().iter().map(|k| k["KeyId"].as_str().unwrap().to_owned()).collect()
+    v["Keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["KeyId"].as_str().unwrap().to_owned())
+        .collect()
 }
 
 #[test]
@@ -41,19 +50,40 @@ fn local_commands_act_in_the_region_of_the_flag_or_the_environment() -> TestResu
         format!("arn:aws:kms:eu-west-1:000000000000:key/{id}")
     );
     // Without a Region: the configured one, where the key is not.
-    assert_eq!(key_ids(&ok(&home, &[], &["list-keys"])), Vec::<String>::new());
-    // $AWS_REGION, then $AWS_DEFAULT_REGION; the flag wins over both.
-    assert_eq!(key_ids(&ok(&home, &[("AWS_REGION", "eu-west-1")], &["list-keys"])), vec![id.clone()]);
     assert_eq!(
-        key_ids(&ok(&home, &[("AWS_DEFAULT_REGION", "eu-west-1")], &["list-keys"])),
+        key_ids(&ok(&home, &[], &["list-keys"])),
+        Vec::<String>::new()
+    );
+    // $AWS_REGION, then $AWS_DEFAULT_REGION; the flag wins over both.
+    assert_eq!(
+        key_ids(&ok(&home, &[("AWS_REGION", "eu-west-1")], &["list-keys"])),
         vec![id.clone()]
     );
     assert_eq!(
-        key_ids(&ok(&home, &[("AWS_REGION", "us-east-1"), ("AWS_DEFAULT_REGION", "eu-west-1")], &["list-keys"])),
+        key_ids(&ok(
+            &home,
+            &[("AWS_DEFAULT_REGION", "eu-west-1")],
+            &["list-keys"]
+        )),
+        vec![id.clone()]
+    );
+    assert_eq!(
+        key_ids(&ok(
+            &home,
+            &[
+                ("AWS_REGION", "us-east-1"),
+                ("AWS_DEFAULT_REGION", "eu-west-1")
+            ],
+            &["list-keys"]
+        )),
         Vec::<String>::new()
     );
     assert_eq!(
-        key_ids(&ok(&home, &[("AWS_REGION", "us-east-1")], &["--region", "eu-west-1", "list-keys"])),
+        key_ids(&ok(
+            &home,
+            &[("AWS_REGION", "us-east-1")],
+            &["--region", "eu-west-1", "list-keys"]
+        )),
         vec![id.clone()]
     );
     let other = lockbox(&home, &[], &["describe-key", "--key-id", &id]);

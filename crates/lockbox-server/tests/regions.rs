@@ -37,15 +37,23 @@ fn start(t: &TestToken, regions: Regions, only: Option<&str>) -> (ServerHandle, 
         region: only.map(str::to_owned),
         ..ServerConfig::default()
     };
-    (Server::start(engine.clone(), store, config).unwrap(), engine)
+    (
+        Server::start(engine.clone(), store, config).unwrap(),
+        engine,
+    )
 }
 
 /// A client of `server` that signs for `region`.
 fn client(server: &ServerHandle, region: &str) -> RemoteKms {
     let endpoint = format!("http://{}", server.local_addr());
     RemoteKms::new(
-        HttpTransport::new(&endpoint, region, ACCESS_KEY.to_owned(), SecretKey::new(SECRET.to_owned()))
-            .unwrap(),
+        HttpTransport::new(
+            &endpoint,
+            region,
+            ACCESS_KEY.to_owned(),
+            SecretKey::new(SECRET.to_owned()),
+        )
+        .unwrap(),
     )
 }
 

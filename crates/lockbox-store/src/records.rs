@@ -98,8 +98,59 @@ pub struct KeyRecord {
     pub region: String,
 }
 
+// --- Regions and multi-Region keys (issue 15, branch `regions`): storage slots. ---
+
+/// Where a key's record, grants and tombstone are kept: 16 bytes, unique per (key id, Region).
+///
+/// A single-Region key's slot is its id's 16 bytes (ids are unique, so nothing stored before
+/// multi-Region keys moves). The members of a multi-Region key family share one `mrk-` id and
+/// differ by Region, so theirs is the first 16 bytes of SHA-256(`"lockbox mrk slot\0"`, the
+/// id's 16 bytes, the Region's name). It cannot collide with a single-Region key's slot but
+/// with probability 2^-122 per pair (a v4 UUID has 122 random bits).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct KeySlot([u8; 16]);
+
+impl KeySlot {
+    /// The slot of key `id` in `region`.
+    pub fn of(id: KeyId, region: &str) -> KeySlot {
+        if !id.is_multi_region() {
+            return KeySlot(*id.as_bytes());
+        }
+        use sha2::Digest;
+        let mut h = sha2::Sha256::new();
+        h.update(b"lockbox mrk slot\0");
+        h.update(id.as_bytes());
+        h.update(region.as_bytes());
+        let digest = h.finalize();
+        let mut slot = [0u8; 16];
+        slot.copy_from_slice(&digest[..16]);
+        KeySlot(slot)
+    }
+
+    /// Rebuilds a slot from its 16 bytes (a tree key).
+    pub fn from_bytes(bytes: [u8; 16]) -> KeySlot {
+        KeySlot(bytes)
+    }
+
+    /// The 16 bytes (the tree key of the record, the prefix of its grants' keys).
+    pub fn as_bytes(&self) -> &[u8; 16] {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for KeySlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&hex(self.0))
+    }
+}
+
 impl KeyRecord {
-    /// Decodes a stored value of the `keys` tree; `key` is its tree key (the 16-byte id).
+    /// Where this record is kept ([`KeySlot::of`] its id and Region).
+    pub fn slot(&self) -> KeySlot {
+        KeySlot::of(self.id, &self.region)
+    }
+
+    /// Decodes a stored value of the `keys` tree; `key` is its tree key (the 16-byte slot).
     /// Total: any bytes give a record or an error.
     pub fn decode(key: &[u8], bytes: &[u8]) -> Result<KeyRecord, StoreError> {
         decode_key(key, bytes)
@@ -141,6 +192,7 @@ const KEY_RECORD_V3: u8 = 3;
 const KEY_RECORD_V4: u8 = 4;
 const KEY_RECORD_V5: u8 = 5;
 const GRANT_RECORD_V1: u8 = 1;
+const GRANT_RECORD_V2: u8 = 2;
 const ALIAS_RECORD_V1: u8 = 1;
 
 #[derive(Serialize, Deserialize)]
@@ -334,37 +386,36 @@ pub(crate) fn decode_key(key: &[u8], bytes: &[u8]) -> Result<KeyRecord, StoreErr
         }
         Ok(())
     };
-    let (v3, public_halves, region): (KeyRecordV3, Vec<Option<[u8; 16]>>, String) =
-        match bytes.split_first() {
-            Some((&KEY_RECORD_V1, body)) => (
-                KeyRecordV2::from(exact::<KeyRecordV1>(body).map_err(corrupt)?).into(),
-                Vec::new(),
-                String::new(),
-            ),
-            Some((&KEY_RECORD_V2, body)) => (
-                exact::<KeyRecordV2>(body).map_err(corrupt)?.into(),
-                Vec::new(),
-                String::new(),
-            ),
-            Some((&KEY_RECORD_V3, body)) => {
-                (exact(body).map_err(corrupt)?, Vec::new(), String::new())
+    let (v3, public_halves, region): (KeyRecordV3, Vec<Option<[u8; 16]>>, String) = match bytes
+        .split_first()
+    {
+        Some((&KEY_RECORD_V1, body)) => (
+            KeyRecordV2::from(exact::<KeyRecordV1>(body).map_err(corrupt)?).into(),
+            Vec::new(),
+            String::new(),
+        ),
+        Some((&KEY_RECORD_V2, body)) => (
+            exact::<KeyRecordV2>(body).map_err(corrupt)?.into(),
+            Vec::new(),
+            String::new(),
+        ),
+        Some((&KEY_RECORD_V3, body)) => (exact(body).map_err(corrupt)?, Vec::new(), String::new()),
+        Some((&KEY_RECORD_V4, body)) => {
+            let v4: KeyRecordV4 = exact(body).map_err(corrupt)?;
+            halves_match(&v4.public_halves, &v4.v3)?;
+            (v4.v3, v4.public_halves, String::new())
+        }
+        Some((&KEY_RECORD_V5, body)) => {
+            let v5: KeyRecordV5 = exact(body).map_err(corrupt)?;
+            halves_match(&v5.public_halves, &v5.v3)?;
+            if lockbox_api::ArnScope::new("aws", &v5.region, "000000000000").is_err() {
+                return Err(corrupt(format!(
+                    "Region '{}' is not a Region name",
+                    printable(v5.region.as_bytes())
+                )));
             }
-            Some((&KEY_RECORD_V4, body)) => {
-                let v4: KeyRecordV4 = exact(body).map_err(corrupt)?;
-                halves_match(&v4.public_halves, &v4.v3)?;
-                (v4.v3, v4.public_halves, String::new())
-            }
-            Some((&KEY_RECORD_V5, body)) => {
-                let v5: KeyRecordV5 = exact(body).map_err(corrupt)?;
-                halves_match(&v5.public_halves, &v5.v3)?;
-                if lockbox_api::ArnScope::new("aws", &v5.region, "000000000000").is_err() {
-                    return Err(corrupt(format!(
-                        "Region '{}' is not a Region name",
-                        printable(v5.region.as_bytes())
-                    )));
-                }
-                (v5.v3, v5.public_halves, v5.region)
-            }
+            (v5.v3, v5.public_halves, v5.region)
+        }
         Some((0, _)) => return Err(corrupt("record version 0".into())),
         Some((&v, _)) => {
             return Err(StoreError::TooNew {
@@ -413,7 +464,7 @@ pub(crate) fn decode_key(key: &[u8], bytes: &[u8]) -> Result<KeyRecord, StoreErr
             })
         })
         .collect::<Result<Vec<_>, StoreError>>()?;
-    if key != v2.id {
+    if key != KeySlot::of(KeyId::from_bytes(v2.id), &region).as_bytes() {
         return Err(corrupt("the record's id differs from its key".into()));
     }
     Ok(KeyRecord {
@@ -487,6 +538,9 @@ pub(crate) fn decode_alias(key: &[u8], bytes: &[u8]) -> Result<AliasRecord, Stor
 pub struct GrantRecord {
     /// The key.
     pub key: KeyId,
+    /// Where the key is kept ([`KeyRecord::slot`]): grants follow their key's slot, so a
+    /// multi-Region key's replicas have grants of their own.
+    pub slot: KeySlot,
     /// The grant id (shown as 64 hex digits).
     pub id: [u8; 32],
     /// The name CreateGrant was given.
@@ -508,9 +562,9 @@ pub struct GrantRecord {
 }
 
 impl GrantRecord {
-    /// The grant's tree key: key id then grant id.
+    /// The grant's tree key: key slot then grant id.
     pub fn tree_key(&self) -> [u8; 48] {
-        grant_key(self.key, &self.id)
+        grant_key(self.slot, &self.id)
     }
 
     /// Decodes a stored value of the `grants` tree. Total.
@@ -519,7 +573,7 @@ impl GrantRecord {
     }
 }
 
-pub(crate) fn grant_key(key: KeyId, id: &[u8; 32]) -> [u8; 48] {
+pub(crate) fn grant_key(key: KeySlot, id: &[u8; 32]) -> [u8; 48] {
     let mut k = [0u8; 48];
     k[..16].copy_from_slice(key.as_bytes());
     k[16..].copy_from_slice(id);
@@ -538,6 +592,14 @@ struct GrantRecordV1 {
     context_equals: Option<Vec<(String, String)>>,
 }
 
+/// Version 2 (issue 15) adds the key id, for a grant whose key's slot is not its id (a
+/// multi-Region key); other grants are still written as version 1.
+#[derive(Serialize, Deserialize)]
+struct GrantRecordV2 {
+    v1: GrantRecordV1,
+    key_id: [u8; 16],
+}
+
 pub(crate) fn encode_grant(g: &GrantRecord) -> Result<Vec<u8>, StoreError> {
     let v1 = GrantRecordV1 {
         created_ms: g.created.unix_millis(),
@@ -549,7 +611,14 @@ pub(crate) fn encode_grant(g: &GrantRecord) -> Result<Vec<u8>, StoreError> {
         context_subset: g.context_subset.clone(),
         context_equals: g.context_equals.clone(),
     };
-    versioned(GRANT_RECORD_V1, &v1, "grants", &hex(g.id))
+    if g.slot.as_bytes() == g.key.as_bytes() {
+        return versioned(GRANT_RECORD_V1, &v1, "grants", &hex(g.id));
+    }
+    let v2 = GrantRecordV2 {
+        v1,
+        key_id: *g.key.as_bytes(),
+    };
+    versioned(GRANT_RECORD_V2, &v2, "grants", &hex(g.id))
 }
 
 pub(crate) fn decode_grant(key: &[u8], bytes: &[u8]) -> Result<GrantRecord, StoreError> {
@@ -564,8 +633,12 @@ pub(crate) fn decode_grant(key: &[u8], bytes: &[u8]) -> Result<GrantRecord, Stor
     ) else {
         return Err(corrupt("not a 48-byte grant key".into()));
     };
-    let v1: GrantRecordV1 = match bytes.split_first() {
-        Some((&GRANT_RECORD_V1, body)) => exact(body).map_err(corrupt)?,
+    let (v1, key_id): (GrantRecordV1, [u8; 16]) = match bytes.split_first() {
+        Some((&GRANT_RECORD_V1, body)) => (exact(body).map_err(corrupt)?, key_id),
+        Some((&GRANT_RECORD_V2, body)) => {
+            let v2: GrantRecordV2 = exact(body).map_err(corrupt)?;
+            (v2.v1, v2.key_id)
+        }
         Some((0, _)) => return Err(corrupt("record version 0".into())),
         Some((&v, _)) => {
             return Err(StoreError::TooNew {
@@ -583,8 +656,13 @@ pub(crate) fn decode_grant(key: &[u8], bytes: &[u8]) -> Result<GrantRecord, Stor
                 .map_err(|e| corrupt(e.to_string()))
         })
         .collect::<Result<Vec<_>, _>>()?;
+    let slot: [u8; 16] = key
+        .get(..16)
+        .and_then(|k| k.try_into().ok())
+        .unwrap_or_default();
     Ok(GrantRecord {
         key: KeyId::from_bytes(key_id),
+        slot: KeySlot::from_bytes(slot),
         id,
         name: v1.name,
         created: Timestamp::from_unix_millis(v1.created_ms),
@@ -734,8 +812,10 @@ mod tests {
 
     #[test]
     fn version_1_records_still_decode_with_rotation_off() {
+        // Every key id before multi-Region keys is a v4 UUID.
+        let id = *KeyId::from_random_bytes([3; 16]).as_bytes();
         let v1 = KeyRecordV1 {
-            id: [3; 16],
+            id,
             created_ms: 5,
             description: "d".into(),
             spec: "SYMMETRIC_DEFAULT".into(),
@@ -752,7 +832,7 @@ mod tests {
         };
         let bytes = versioned(KEY_RECORD_V1, &v1, "keys", "k").unwrap();
         let mut want = sample();
-        want.id = KeyId::from_bytes([3; 16]);
+        want.id = KeyId::from_bytes(id);
         want.materials = vec![Material {
             version: 1,
             object_id: [9; 16],
@@ -763,7 +843,7 @@ mod tests {
         }];
         // Written before accounts existed: no owner yet (the store assigns one), default policy.
         want.account = String::new();
-        assert_eq!(decode_key(&[3; 16], &bytes).unwrap(), want);
+        assert_eq!(decode_key(&id, &bytes).unwrap(), want);
         // Written back, it is version 3.
         assert_eq!(encode_key(&want).unwrap()[0], KEY_RECORD_V3);
     }

@@ -14,8 +14,8 @@ use sled::transaction::{ConflictableTransactionError, TransactionError};
 use crate::cache::KeyCache;
 use crate::error::StoreError;
 use crate::records::{
-    AliasRecord, GrantRecord, KeyRecord, decode_alias, decode_grant, decode_key, decode_stamp,
-    encode_alias, encode_grant, encode_key, encode_stamp, grant_key, hex,
+    AliasRecord, GrantRecord, KeyRecord, KeySlot, decode_alias, decode_grant, decode_key,
+    decode_stamp, encode_alias, encode_grant, encode_key, encode_stamp, grant_key, hex,
 };
 
 /// The layout version of the store as a whole (trees and their keys). 2 added the
@@ -300,22 +300,22 @@ impl Store {
         &self.dir
     }
 
-    /// The record of key `id`, if it exists.
-    pub fn key(&self, id: KeyId) -> Result<Option<KeyRecord>, StoreError> {
-        Ok(self.key_shared(id)?.map(Arc::unwrap_or_clone))
+    /// The record kept in `slot` ([`KeySlot::of`] a key id and Region), if it exists.
+    pub fn key(&self, slot: KeySlot) -> Result<Option<KeyRecord>, StoreError> {
+        Ok(self.key_shared(slot)?.map(Arc::unwrap_or_clone))
     }
 
     /// The record of key `id`, if it exists, shared: decoded once and kept until the next
     /// write to the key records (the engine's cryptographic calls read a record without
     /// changing it).
-    pub fn key_shared(&self, id: KeyId) -> Result<Option<Arc<KeyRecord>>, StoreError> {
-        if let Some(r) = self.key_cache.get(id) {
+    pub fn key_shared(&self, slot: KeySlot) -> Result<Option<Arc<KeyRecord>>, StoreError> {
+        if let Some(r) = self.key_cache.get(slot) {
             return Ok(Some(r));
         }
         let generation = self.key_cache.generation();
-        match self.keys.get(id.as_bytes())? {
+        match self.keys.get(slot.as_bytes())? {
             Some(v) => {
-                let r = Arc::new(decode_key(id.as_bytes(), &v)?);
+                let r = Arc::new(decode_key(slot.as_bytes(), &v)?);
                 self.key_cache.insert(generation, r.clone());
                 Ok(Some(r))
             }
@@ -329,7 +329,7 @@ impl Store {
     pub fn put_key(&self, record: &KeyRecord) -> Result<(), StoreError> {
         crate::failpoints::hit("store.put_key.before_insert")?;
         let inserted = encode_key(record).and_then(|v| {
-            self.keys.insert(record.id.as_bytes(), v)?;
+            self.keys.insert(record.slot().as_bytes(), v)?;
             Ok(())
         });
         self.key_cache.invalidate();
@@ -338,20 +338,20 @@ impl Store {
     }
 
     /// Removes a key record and flushes. Removing an absent record is not an error.
-    pub fn delete_key(&self, id: KeyId) -> Result<(), StoreError> {
+    pub fn delete_key(&self, slot: KeySlot) -> Result<(), StoreError> {
         crate::failpoints::hit("store.delete_key.before_remove")?;
-        let removed = self.keys.remove(id.as_bytes());
+        let removed = self.keys.remove(slot.as_bytes());
         self.key_cache.invalidate();
         removed?;
         self.commit()
     }
 
-    /// Up to `limit` key records after `after`, in key-id byte order; only `account`'s when
-    /// given.
+    /// Up to `limit` key records after `after`, in slot byte order (key-id order for
+    /// single-Region keys); only `account`'s when given.
     pub fn keys_page(
         &self,
         account: Option<&str>,
-        after: Option<KeyId>,
+        after: Option<KeySlot>,
         limit: usize,
     ) -> Result<Page<KeyRecord>, StoreError> {
         self.keys_page_in(account, None, after, limit)
@@ -362,11 +362,11 @@ impl Store {
         &self,
         account: Option<&str>,
         region: Option<&str>,
-        after: Option<KeyId>,
+        after: Option<KeySlot>,
         limit: usize,
     ) -> Result<Page<KeyRecord>, StoreError> {
         let start = match after {
-            Some(id) => Bound::Excluded(id.as_bytes().to_vec()),
+            Some(slot) => Bound::Excluded(slot.as_bytes().to_vec()),
             None => Bound::Unbounded,
         };
         let mut items = Vec::new();
@@ -419,8 +419,9 @@ impl Store {
             },
         )?;
         let k = alias_key(account, region, name);
+        let slot = KeySlot::of(target, region);
         (&self.keys, &self.aliases).transaction(|(keys, aliases)| {
-            if keys.get(target.as_bytes())?.is_none() {
+            if keys.get(slot.as_bytes())?.is_none() {
                 return Err(ConflictableTransactionError::Abort(Refusal::KeyMissing));
             }
             if aliases.get(&k)?.is_some() {
@@ -442,8 +443,9 @@ impl Store {
         now: Timestamp,
     ) -> Result<(), StoreError> {
         let k = alias_key(account, region, name);
+        let slot = KeySlot::of(target, region);
         (&self.keys, &self.aliases).transaction(|(keys, aliases)| {
-            if keys.get(target.as_bytes())?.is_none() {
+            if keys.get(slot.as_bytes())?.is_none() {
                 return Err(ConflictableTransactionError::Abort(Refusal::KeyMissing));
             }
             let Some(old) = aliases.get(&k)? else {
@@ -468,7 +470,11 @@ impl Store {
         region: &str,
         name: &AliasName,
     ) -> Result<(), StoreError> {
-        if self.aliases.remove(alias_key(account, region, name))?.is_none() {
+        if self
+            .aliases
+            .remove(alias_key(account, region, name))?
+            .is_none()
+        {
             return Err(StoreError::AliasMissing);
         }
         self.commit()
@@ -527,36 +533,41 @@ impl Store {
         Ok(Page { items, more: false })
     }
 
-    /// Records that key `id` is being deleted, and flushes. The tombstone outlives the
-    /// record: it is how a deleted key is told apart from one that never existed, and how
+    /// Records that the key in `slot` is being deleted, and flushes. The tombstone outlives
+    /// the record: it is how a deleted key is told apart from one that never existed, and how
     /// an interrupted deletion is found and finished.
-    pub fn begin_deletion(&self, id: KeyId, at: Timestamp) -> Result<(), StoreError> {
+    pub fn begin_deletion(&self, slot: KeySlot, at: Timestamp) -> Result<(), StoreError> {
         // A retried deletion keeps the time the first attempt began; it still flushes, in
         // case the first attempt's flush failed.
-        if self.deleted.contains_key(id.as_bytes())? {
+        if self.deleted.contains_key(slot.as_bytes())? {
             return self.commit();
         }
-        let value = encode_stamp("deleted", &id.to_string(), at, "")?;
-        self.deleted.insert(id.as_bytes(), value)?;
+        let value = encode_stamp("deleted", &slot.to_string(), at, "")?;
+        self.deleted.insert(slot.as_bytes(), value)?;
         self.commit()
     }
 
-    /// When the deletion of key `id` began, if it did.
-    pub fn tombstone(&self, id: KeyId) -> Result<Option<Timestamp>, StoreError> {
-        match self.deleted.get(id.as_bytes())? {
-            Some(v) => Ok(Some(decode_stamp("deleted", id.as_bytes(), &v)?.0)),
+    /// When the deletion of the key in `slot` began, if it did.
+    pub fn tombstone(&self, slot: KeySlot) -> Result<Option<Timestamp>, StoreError> {
+        match self.deleted.get(slot.as_bytes())? {
+            Some(v) => Ok(Some(decode_stamp("deleted", slot.as_bytes(), &v)?.0)),
             None => Ok(None),
         }
     }
 
-    /// Removes the record of key `id` and every alias that points at it, in one
-    /// transaction, and flushes. Returns the aliases removed. Its tombstone stays.
-    pub fn finish_deletion(&self, id: KeyId) -> Result<Vec<AliasName>, StoreError> {
+    /// Removes the record in `slot`, every alias that points at it (aliases of its account and
+    /// Region naming its id) and its grants, in one transaction, and flushes. Returns the
+    /// aliases removed. Its tombstone stays. An absent record removes nothing.
+    pub fn finish_deletion(&self, slot: KeySlot) -> Result<Vec<AliasName>, StoreError> {
+        let Some(record) = self.key(slot)? else {
+            return Ok(Vec::new());
+        };
+        let prefix = format!("{}:{}:", record.account, record.region);
         let mut alias_keys = Vec::new();
         let mut names = Vec::new();
-        for entry in self.aliases.iter() {
+        for entry in self.aliases.scan_prefix(prefix.as_bytes()) {
             let (k, v) = entry?;
-            if decode_alias(&k, &v)?.target == id {
+            if decode_alias(&k, &v)?.target == record.id {
                 // `<account>:<region>:<name>`; names have no ':'.
                 if let Some(name) = std::str::from_utf8(&k)
                     .ok()
@@ -570,13 +581,13 @@ impl Store {
         }
         let grant_keys = self
             .grants
-            .scan_prefix(id.as_bytes())
+            .scan_prefix(slot.as_bytes())
             .keys()
             .collect::<Result<Vec<_>, _>>()?;
         crate::failpoints::hit("store.finish_deletion.before_remove")?;
         let removed =
             (&self.keys, &self.aliases, &self.grants).transaction(|(keys, aliases, grants)| {
-                keys.remove(id.as_bytes())?;
+                keys.remove(slot.as_bytes())?;
                 for k in &alias_keys {
                     aliases.remove(k)?;
                 }
@@ -683,12 +694,12 @@ impl Store {
     /// than `max_per_key` grants; flushes.
     pub fn put_grant(&self, grant: &GrantRecord, max_per_key: usize) -> Result<(), StoreError> {
         let value = encode_grant(grant)?;
-        let count = self.grants.scan_prefix(grant.key.as_bytes()).count();
+        let count = self.grants.scan_prefix(grant.slot.as_bytes()).count();
         if count >= max_per_key {
             return Err(StoreError::TooManyGrants(max_per_key));
         }
         (&self.keys, &self.grants).transaction(|(keys, grants)| {
-            if keys.get(grant.key.as_bytes())?.is_none() {
+            if keys.get(grant.slot.as_bytes())?.is_none() {
                 return Err(ConflictableTransactionError::Abort(Refusal::KeyMissing));
             }
             grants.insert(&grant.tree_key()[..], value.as_slice())?;
@@ -698,7 +709,7 @@ impl Store {
     }
 
     /// Grant `id` of key `key`, if it exists.
-    pub fn grant(&self, key: KeyId, id: &[u8; 32]) -> Result<Option<GrantRecord>, StoreError> {
+    pub fn grant(&self, key: KeySlot, id: &[u8; 32]) -> Result<Option<GrantRecord>, StoreError> {
         let k = grant_key(key, id);
         match self.grants.get(k)? {
             Some(v) => Ok(Some(decode_grant(&k, &v)?)),
@@ -706,8 +717,8 @@ impl Store {
         }
     }
 
-    /// Every grant of key `key`, in grant-id order.
-    pub fn grants_of(&self, key: KeyId) -> Result<Vec<GrantRecord>, StoreError> {
+    /// Every grant of the key in slot `key`, in grant-id order.
+    pub fn grants_of(&self, key: KeySlot) -> Result<Vec<GrantRecord>, StoreError> {
         let mut out = Vec::new();
         for entry in self.grants.scan_prefix(key.as_bytes()) {
             let (k, v) = entry?;
@@ -730,7 +741,7 @@ impl Store {
     }
 
     /// Removes grant `id` of key `key` and flushes; false if there was none.
-    pub fn delete_grant(&self, key: KeyId, id: &[u8; 32]) -> Result<bool, StoreError> {
+    pub fn delete_grant(&self, key: KeySlot, id: &[u8; 32]) -> Result<bool, StoreError> {
         if self.grants.remove(grant_key(key, id))?.is_none() {
             return Ok(false);
         }
@@ -740,12 +751,12 @@ impl Store {
 
     /// Keys whose deletion began but whose record is still present (the process stopped in
     /// the middle of a deletion).
-    pub fn unfinished_deletions(&self) -> Result<Vec<KeyId>, StoreError> {
+    pub fn unfinished_deletions(&self) -> Result<Vec<KeySlot>, StoreError> {
         let mut out = Vec::new();
         for entry in self.deleted.iter() {
             let (k, _) = entry?;
             let id = <[u8; 16]>::try_from(k.as_ref())
-                .map(KeyId::from_bytes)
+                .map(KeySlot::from_bytes)
                 .map_err(|_| StoreError::Corrupt {
                     tree: "deleted",
                     key: String::from_utf8_lossy(&k).into_owned(),

@@ -628,7 +628,10 @@ mod tests {
         assert!(c.regions.serves("us-east-1") && !c.regions.serves("ap-south-1"));
         let err =
             |t: &str| Config::parse(Path::new("/d"), &format!("{base}[arn]\n{t}\n")).unwrap_err();
-        assert_eq!(err("regions=[]"), "[arn] regions must name at least one Region");
+        assert_eq!(
+            err("regions=[]"),
+            "[arn] regions must name at least one Region"
+        );
         assert!(
             err("regions=[\"us-east-1\", \"Mars\"]")
                 .starts_with("[arn] regions: \"Mars\" is not a Region name"),

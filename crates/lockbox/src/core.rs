@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use lockbox_api::*;
-use lockbox_store::{KeyRecord, Material, Store};
+use lockbox_store::{KeyRecord, KeySlot, Material, Store};
 use lockbox_token::{Token, TokenError};
 use parking_lot::{Mutex, RwLock};
 use zeroize::Zeroizing;
@@ -56,7 +56,7 @@ pub struct Engine {
     // reserve encryption counts. Lock order: `counters`, then `writes`.
     pub(crate) writes: Mutex<()>,
     // Encryptions per (key, material version) since this engine opened (`lifecycle` counts).
-    pub(crate) counters: Mutex<HashMap<(KeyId, u32), Counter>>,
+    pub(crate) counters: Mutex<HashMap<(KeySlot, u32), Counter>>,
     // CKA_IDs of material that reconciliation found missing from the token.
     pub(crate) unavailable: RwLock<HashSet<[u8; 16]>>,
     // Parsed key policies (`authz` fills and reads it).
@@ -365,7 +365,7 @@ impl Engine {
                 return Err(KmsError::not_found(format!("Alias {arn} is not found.")));
             }
         };
-        match self.record(id)? {
+        match self.record_in(id, region)? {
             Some(r) if r.account == account && self.region_of_record(&r) == region => Ok(r),
             _ => Err(KmsError::not_found(format!(
                 "Key '{}' does not exist",
@@ -393,12 +393,22 @@ impl Engine {
         }
     }
 
-    /// The record of key `id`, shared with the store's cache of decoded records: to change
+    /// The record kept in `slot`, shared with the store's cache of decoded records: to change
     /// it, take a copy (`Arc::unwrap_or_clone`).
-    pub(crate) fn record(&self, id: KeyId) -> Result<Option<Arc<KeyRecord>>, KmsError> {
+    pub(crate) fn record(&self, slot: KeySlot) -> Result<Option<Arc<KeyRecord>>, KmsError> {
         self.store
-            .key_shared(id)
+            .key_shared(slot)
             .map_err(|e| from_store("read key", e))
+    }
+
+    /// The record of key `id` in `region` (a single-Region key's slot is its id, wherever it
+    /// is: the caller checks the Region).
+    pub(crate) fn record_in(
+        &self,
+        id: KeyId,
+        region: &str,
+    ) -> Result<Option<Arc<KeyRecord>>, KmsError> {
+        self.record(KeySlot::of(id, region))
     }
 
     /// Stores a record durably. Callers: creation (no key to authorize on yet), maintenance

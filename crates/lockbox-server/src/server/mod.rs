@@ -878,7 +878,8 @@ struct ChargedByKey<'a> {
 
 impl Kms for ChargedByKey<'_> {
     fn call(&self, request: lockbox_api::Request) -> Result<lockbox_api::Response, KmsError> {
-        let class = request.throttle_class(|k| self.engine.key_spec_of(self.account, self.region, k));
+        let class =
+            request.throttle_class(|k| self.engine.key_spec_of(self.account, self.region, k));
         if let Err(e) = self
             .throttle
             .check(self.account, Quota::new(class, request.operation().name()))

@@ -98,7 +98,7 @@ impl Engine {
             .ok_or_else(alias_missing)?;
         // The caller needs kms:UpdateAlias on both the key the alias leaves and the key it
         // goes to.
-        let old = self.record(current.target)?;
+        let old = self.record_in(current.target, &region)?;
         if let Some(old) = &old {
             self.check_allowed(call, Action::UpdateAlias, old)?;
         }
@@ -150,7 +150,9 @@ impl Engine {
             .alias(&account, &region, &req.alias_name)
             .map_err(|e| from_store("delete alias", e))?
             .ok_or_else(alias_missing)?;
-        let target = self.record(current.target)?.ok_or_else(alias_missing)?;
+        let target = self
+            .record_in(current.target, &region)?
+            .ok_or_else(alias_missing)?;
         let auth = self.authorize(call, Action::DeleteAlias, target, Facts::default())?;
         match self.write_alias(&auth, &account, &req.alias_name, AliasWrite::Delete) {
             Ok(()) => Ok(()),

@@ -2,7 +2,7 @@
 //! DisableKey.
 
 use lockbox_api::*;
-use lockbox_store::{KeyRecord, Material};
+use lockbox_store::{KeyRecord, KeySlot, Material};
 
 use super::grants::check_grant_tokens;
 use super::tags::merge_tags;
@@ -104,7 +104,7 @@ impl Engine {
             // The record may or may not be on disk. Destroy the material only once the record
             // is surely gone; otherwise leave an orphan object for reconciliation, never a
             // record that names missing material.
-            match self.store.delete_key(id) {
+            match self.store.delete_key(record.slot()) {
                 Ok(()) => {
                     for object in std::iter::once(made.object).chain(made.public) {
                         if let Err(d) = self.token.destroy(&object) {
@@ -146,7 +146,7 @@ impl Engine {
         let auth = self.authorize_account(call, Action::ListKeys, caller.account())?;
         let limit = check_limit(req.limit, 1000, 100)?;
         let after = match &req.marker {
-            Some(m) => Some(KeyId::parse(m).map_err(|_| invalid_marker())?),
+            Some(m) => Some(parse_list_marker(m)?),
             None => None,
         };
         let page = self
@@ -159,7 +159,7 @@ impl Engine {
             )
             .map_err(|e| from_store("list keys", e))?;
         let next_marker = match (page.more, page.items.last()) {
-            (true, Some(last)) => Some(last.id.to_string()),
+            (true, Some(last)) => Some(list_marker(last)),
             _ => None,
         };
         Ok(ListKeysResponse {
@@ -241,4 +241,29 @@ fn check_description(d: &str) -> Result<(), KmsError> {
         )));
     }
     Ok(())
+}
+
+/// ListKeys' marker after record `r`: its key id when that is its slot (a single-Region key,
+/// as before multi-Region keys), else its slot's 32 hex digits.
+fn list_marker(r: &KeyRecord) -> String {
+    let slot = r.slot();
+    if slot.as_bytes() == r.id.as_bytes() {
+        r.id.to_string()
+    } else {
+        slot.to_string()
+    }
+}
+
+/// The slot a ListKeys marker names ([`list_marker`]'s two forms).
+fn parse_list_marker(m: &str) -> Result<KeySlot, KmsError> {
+    if let Ok(id) = KeyId::parse(m)
+        && !id.is_multi_region()
+    {
+        return Ok(KeySlot::of(id, ""));
+    }
+    let bytes: [u8; 16] = hex::decode(m)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(invalid_marker)?;
+    Ok(KeySlot::from_bytes(bytes))
 }
