@@ -95,6 +95,7 @@ impl Engine {
             on_demand_rotations: 0,
             account: auth.account().to_owned(),
             policy: req.policy,
+            imports: None,
         };
         call.key = Some(self.arn(&record));
         if let Err(e) = self.put("create key", &record) {
