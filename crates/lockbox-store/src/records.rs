@@ -117,6 +117,9 @@ pub struct WrappingPair {
     pub public_object_id: [u8; 16],
     /// When its import token expires.
     pub valid_to: Timestamp,
+    /// SHA-256 of the import token handed out with it: ImportKeyMaterial accepts exactly that
+    /// token (see `docs/formats/import.md`).
+    pub token_digest: [u8; 32],
 }
 
 /// One version of imported material.
@@ -253,7 +256,7 @@ struct KeyRecordV4 {
 #[derive(Serialize, Deserialize)]
 struct KeyRecordV6 {
     v4: KeyRecordV4,
-    wrapping_pairs: Vec<([u8; 16], [u8; 16], i64)>,
+    wrapping_pairs: Vec<([u8; 16], [u8; 16], i64, [u8; 32])>,
     imported: Vec<ImportedMaterialV6>,
 }
 
@@ -368,6 +371,7 @@ pub(crate) fn encode_key(r: &KeyRecord) -> Result<Vec<u8>, StoreError> {
                     w.private_object_id,
                     w.public_object_id,
                     w.valid_to.unix_millis(),
+                    w.token_digest,
                 )
             })
             .collect(),
@@ -410,11 +414,14 @@ pub(crate) fn decode_key(key: &[u8], bytes: &[u8]) -> Result<KeyRecord, StoreErr
                 wrapping_pairs: v6
                     .wrapping_pairs
                     .iter()
-                    .map(|&(private_object_id, public_object_id, ms)| WrappingPair {
-                        private_object_id,
-                        public_object_id,
-                        valid_to: Timestamp::from_unix_millis(ms),
-                    })
+                    .map(
+                        |&(private_object_id, public_object_id, ms, token_digest)| WrappingPair {
+                            private_object_id,
+                            public_object_id,
+                            valid_to: Timestamp::from_unix_millis(ms),
+                            token_digest,
+                        },
+                    )
                     .collect(),
                 materials: v6
                     .imported
@@ -870,6 +877,7 @@ mod tests {
                 private_object_id: [1; 16],
                 public_object_id: [2; 16],
                 valid_to: Timestamp::from_unix_millis(86_400_000),
+                token_digest: [4; 32],
             }],
             materials: vec![
                 ImportedMaterial {
