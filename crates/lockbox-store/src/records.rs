@@ -156,6 +156,36 @@ impl KeyRecord {
     pub fn material(&self, version: u32) -> Option<&Material> {
         self.materials.iter().find(|m| m.version == version)
     }
+
+    /// The import bookkeeping of material version `version`, for a key of Origin EXTERNAL.
+    pub fn imported(&self, version: u32) -> Option<&ImportedMaterial> {
+        self.imports
+            .as_ref()?
+            .materials
+            .iter()
+            .find(|m| m.version == version)
+    }
+
+    /// Whether imported material the key holds has passed its ValidTo at `now`.
+    pub fn material_expired(&self, now: Timestamp) -> bool {
+        self.materials.iter().any(|m| {
+            self.imported(m.version)
+                .and_then(|i| i.valid_to)
+                .is_some_and(|t| t <= now)
+        })
+    }
+
+    /// The key's state at `now`: an Enabled or Disabled key whose imported material has
+    /// expired is PendingImport from that instant, before maintenance removes the material
+    /// (AWS: the key is unusable once its material expires).
+    pub fn state_at(&self, now: Timestamp) -> KeyState {
+        match self.state {
+            KeyState::Enabled | KeyState::Disabled if self.material_expired(now) => {
+                KeyState::PendingImport
+            }
+            s => s,
+        }
+    }
 }
 
 /// Where an alias points.

@@ -162,7 +162,18 @@ impl Engine {
         {
             return Ok(m.clone());
         }
-        KeyStates::Enabled.check(r.state, || self.arn(&r))?;
+        KeyStates::Enabled.check(r.state_at(self.clock.now()), || self.arn(&r))?;
+        if r.origin == Origin::External {
+            // Lockbox cannot make imported material: the caller must import new material and
+            // rotate to it (ImportKeyMaterial NEW_KEY_MATERIAL, RotateKeyOnDemand).
+            return Err(KmsError::new(
+                ErrorKind::KmsInvalidState,
+                format!(
+                    "The imported key material of {} has made as many encryptions as one                      version may; import new key material and rotate to it.",
+                    self.arn(&r)
+                ),
+            ));
+        }
         tracing::warn!(key = %id, version = exhausted,
             limit = self.lifecycle.max_encryptions_per_version,
             "material version reached its encryption limit; rotating");
@@ -216,6 +227,20 @@ impl Engine {
                     && r.deletion.is_some_and(|d| d.date <= now);
                 let due_rotation = r.state == KeyState::Enabled
                     && r.auto_rotation.is_some_and(|a| a.next() <= now);
+                let due_expiry = r.imports.as_ref().is_some_and(|i| {
+                    r.material_expired(now)
+                        || i.wrapping_pairs.iter().any(|w| w.valid_to <= now)
+                        || i.materials.iter().any(|m| {
+                            m.pending_rotation.is_some() && m.valid_to.is_some_and(|t| t <= now)
+                        })
+                });
+                if due_expiry && !due_deletion {
+                    match self.expire_due(r.id) {
+                        Ok(true) => report.expired.push(r.id),
+                        Ok(false) => {}
+                        Err(e) => report.failed.push((r.id, e)),
+                    }
+                }
                 if due_deletion {
                     match self.delete_due(r.id) {
                         Ok(true) => report.deleted.push(r.id),
@@ -285,6 +310,24 @@ impl Engine {
             .map_err(|e| from_store("delete key", e))?;
         failpoints::hit("engine.delete.after_tombstone")
             .map_err(|e| from_store("delete key", e))?;
+        // An EXTERNAL key's wrapping pairs and new material waiting for a rotation go too.
+        let imported = r.imports.iter().flat_map(|i| {
+            i.wrapping_pairs
+                .iter()
+                .flat_map(|w| [w.private_object_id, w.public_object_id])
+                .chain(
+                    i.materials
+                        .iter()
+                        .filter_map(|m| m.pending_rotation)
+                        .flat_map(|(o, p)| std::iter::once(o).chain(p)),
+                )
+        });
+        for object in imported.collect::<Vec<_>>() {
+            match self.token.destroy(&ObjectId::from_bytes(object)) {
+                Ok(()) | Err(TokenError::ObjectNotFound(_)) => {}
+                Err(e) => return Err(from_token("delete key", e)),
+            }
+        }
         for m in &r.materials {
             for object in std::iter::once(m.object_id).chain(m.public_object_id) {
                 match self.token.destroy(&ObjectId::from_bytes(object)) {
