@@ -746,7 +746,7 @@ macro_rules! operation_table {
             }
             /// Lists a key's material versions made by rotation, a page at a time.
             ListKeyRotations, list_key_rotations(ListKeyRotationsRequest) -> ListKeyRotationsResponse {
-                actions: [ListKeyRotations], key: NotPending, throttle: Lists, audit: Read,
+                actions: [ListKeyRotations], key: Any, throttle: Lists, audit: Read,
                 by_kind: true,
             }
             /// Replaces a key's policy.

@@ -332,3 +332,63 @@ token_test!(fn a_restart_keeps_imported_keys_and_their_wrapping_pairs(t) {
     assert_eq!(e.key_objects()?.len(), before - 3);
     Ok(())
 });
+
+token_test!(fn new_material_waits_for_rotate_key_on_demand_and_every_version_is_listed(t) {
+    let e = engine(t)?;
+    let k = external(&e, KeySpec::SymmetricDefault, None)?;
+    let first = material(t.dir(), "AES_256", "first.bin")?;
+    let id1 = import(&e, t.dir(), k.key_id, ALGORITHMS[0], &first)??.key_material_id;
+    let old = e.encrypt(EncryptRequest::new(k.key_id, pt(b"old")))?.ciphertext_blob;
+    let x = err(e.rotate_key_on_demand(RotateKeyOnDemandRequest::new(k.key_id)));
+    assert_eq!(x.kind(), ErrorKind::KmsInvalidState);
+    // New material, with a description, waits for the rotation.
+    let second = material(t.dir(), "AES_256", "second.bin")?;
+    let p = params(&e, k.key_id, AlgorithmSpec::RsaAesKeyWrapSha256)?;
+    let wrapped = wrap(t.dir(), &p.public_key, "RSA_AES_KEY_WRAP_SHA_256", &second)?;
+    let id2 = e.import_key_material(ImportKeyMaterialRequest::new(k.key_id, p.import_token, wrapped)
+        .with_expiration_model(ExpirationModelType::KeyMaterialDoesNotExpire)
+        .with_import_type(ImportType::NewKeyMaterial)
+        .with_key_material_description("second".into()))?.key_material_id;
+    let md = e.describe_key(DescribeKeyRequest::new(k.key_id))?.key_metadata;
+    assert_eq!(md.current_key_material_id.as_deref(), Some(id1.as_str()));
+    let list = |include| e.list_key_rotations(ListKeyRotationsRequest::new(k.key_id).with_include_key_material(include));
+    let all = list(IncludeKeyMaterial::AllKeyMaterial)?.rotations;
+    let states: Vec<_> = all.iter().map(|r| (r.key_material_id.clone(), r.key_material_state, r.import_state, r.key_material_description.clone())).collect();
+    assert_eq!(states, vec![
+        (id1.clone(), KeyMaterialState::Current, Some(ImportState::Imported), None),
+        (id2.clone(), KeyMaterialState::PendingRotation, Some(ImportState::Imported), Some("second".into())),
+    ]);
+    assert!(list(IncludeKeyMaterial::RotationsOnly)?.rotations.is_empty());
+    // The rotation makes it current: what Encrypt seals now opens as the second material.
+    let rotated = e.rotate_key_on_demand(RotateKeyOnDemandRequest::new(k.key_id))?;
+    assert_eq!(rotated.key_id, k.arn);
+    let md = e.describe_key(DescribeKeyRequest::new(k.key_id))?.key_metadata;
+    assert_eq!(md.current_key_material_id.as_deref(), Some(id2.as_str()));
+    let rotations = list(IncludeKeyMaterial::RotationsOnly)?.rotations;
+    assert_eq!(rotations.len(), 1);
+    assert_eq!((rotations[0].key_material_id.as_str(), rotations[0].key_material_state, rotations[0].rotation_type),
+        (id2.as_str(), KeyMaterialState::Current, Some(RotationType::OnDemand)));
+    let blob = outside_blob(&second, k.key_id, 2, b"second material")?;
+    assert_eq!(e.decrypt(DecryptRequest::new(blob))?.plaintext.expose_secret(), b"second material");
+    assert_eq!(e.decrypt(DecryptRequest::new(old.clone()))?.plaintext.expose_secret(), b"old");
+    // Deleting the first material makes the key wait for it: old ciphertexts need it.
+    e.delete_imported_key_material(DeleteImportedKeyMaterialRequest::new(k.key_id).with_key_material_id(id1.clone()))?;
+    assert_eq!(e.describe_key(DescribeKeyRequest::new(k.key_id))?.key_metadata.key_state, KeyState::PendingImport);
+    // ListKeyRotations says which material is missing (AWS lists keys pending import).
+    let all = list(IncludeKeyMaterial::AllKeyMaterial)?.rotations;
+    assert_eq!((all[0].import_state, all[1].import_state), (Some(ImportState::PendingImport), Some(ImportState::Imported)));
+    import(&e, t.dir(), k.key_id, ALGORITHMS[1], &first)??;
+    assert_eq!(e.decrypt(DecryptRequest::new(old))?.plaintext.expose_secret(), b"old");
+    // HMAC and asymmetric keys take no new material after the first.
+    let h = external(&e, KeySpec::Hmac256, Some(KeyUsage::GenerateVerifyMac))?;
+    let hm = material(t.dir(), "HMAC_256", "h.bin")?;
+    import(&e, t.dir(), h.key_id, ALGORITHMS[0], &hm)??;
+    let p = params(&e, h.key_id, AlgorithmSpec::RsaesOaepSha1)?;
+    let other = material(t.dir(), "HMAC_256", "h2.bin")?;
+    let wrapped = wrap(t.dir(), &p.public_key, "RSAES_OAEP_SHA_1", &other)?;
+    let x = err(e.import_key_material(ImportKeyMaterialRequest::new(h.key_id, p.import_token, wrapped)
+        .with_expiration_model(ExpirationModelType::KeyMaterialDoesNotExpire)
+        .with_import_type(ImportType::NewKeyMaterial)));
+    assert_eq!(x.kind(), ErrorKind::UnsupportedOperation);
+    Ok(())
+});

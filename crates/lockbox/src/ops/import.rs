@@ -639,6 +639,125 @@ impl Engine {
     }
 }
 
+impl Engine {
+    /// RotateKeyOnDemand of an EXTERNAL symmetric key: the oldest material imported as
+    /// NEW_KEY_MATERIAL (PENDING_ROTATION) becomes the current version. Nothing is made in
+    /// the token: the material is already there.
+    pub(crate) fn rotate_to_imported(
+        &self,
+        auth: crate::authz::Authorized,
+    ) -> Result<RotateKeyOnDemandResponse, KmsError> {
+        let r = auth.record();
+        let pending = r.imports.as_ref().and_then(|i| {
+            i.materials
+                .iter()
+                .filter(|m| m.pending_rotation.is_some())
+                .min_by_key(|m| m.version)
+                .cloned()
+        });
+        let Some(pending) = pending else {
+            return Err(KmsError::new(
+                ErrorKind::KmsInvalidState,
+                format!(
+                    "{} has no key material in state PENDING_ROTATION; import new key material \
+                     (ImportType NEW_KEY_MATERIAL) before rotating.",
+                    self.arn(r)
+                ),
+            ));
+        };
+        let now = self.clock.now();
+        let r = self.write_key(auth, |r| {
+            let Some((object_id, public_object_id)) = pending.pending_rotation else {
+                return Ok(());
+            };
+            if let Some(m) = r.imports.as_mut().and_then(|i| {
+                i.materials
+                    .iter_mut()
+                    .find(|m| m.version == pending.version)
+            }) {
+                m.pending_rotation = None;
+            }
+            r.on_demand_rotations += 1;
+            r.materials.push(Material {
+                version: pending.version,
+                object_id,
+                public_object_id,
+                created: now,
+                rotation: Some(RotationType::OnDemand),
+                encryptions_reserved: 0,
+            });
+            r.materials.sort_by_key(|m| m.version);
+            Ok(())
+        })?;
+        tracing::info!(key = %r.id, version = pending.version, "rotated to imported key material");
+        Ok(RotateKeyOnDemandResponse {
+            key_id: self.arn(&r),
+        })
+    }
+
+    /// ListKeyRotations of an EXTERNAL symmetric key: every version of imported material,
+    /// with its import state, expiry and description; ROTATIONS_ONLY leaves out the first
+    /// material and material pending rotation, as AWS does.
+    pub(crate) fn imported_rotations(
+        &self,
+        r: &KeyRecord,
+        all: bool,
+        after: Option<u32>,
+        limit: usize,
+    ) -> ListKeyRotationsResponse {
+        let current = r.current_material().map(|m| m.version);
+        let mut listed: Vec<&ImportedMaterial> = r
+            .imports
+            .iter()
+            .flat_map(|i| i.materials.iter())
+            .filter(|m| all || r.material(m.version).is_some_and(|x| x.rotation.is_some()))
+            .filter(|m| after.is_none_or(|a| m.version > a))
+            .collect();
+        listed.sort_by_key(|m| m.version);
+        let more = listed.len() > limit;
+        listed.truncate(limit);
+        let next_marker = match (more, listed.last()) {
+            (true, Some(m)) => Some(m.version.to_string()),
+            _ => None,
+        };
+        ListKeyRotationsResponse {
+            rotations: listed
+                .into_iter()
+                .map(|m| {
+                    let held = r.material(m.version);
+                    RotationsListEntry {
+                        key_id: r.id,
+                        key_material_id: imported_material_id(m),
+                        key_material_state: if m.pending_rotation.is_some() {
+                            KeyMaterialState::PendingRotation
+                        } else if Some(m.version) == current {
+                            KeyMaterialState::Current
+                        } else {
+                            KeyMaterialState::NonCurrent
+                        },
+                        rotation_date: held.and_then(|x| x.rotation.map(|_| x.created)),
+                        rotation_type: held.and_then(|x| x.rotation),
+                        import_state: Some(if held.is_some() || m.pending_rotation.is_some() {
+                            ImportState::Imported
+                        } else {
+                            ImportState::PendingImport
+                        }),
+                        expiration_model: Some(if m.valid_to.is_some() {
+                            ExpirationModelType::KeyMaterialExpires
+                        } else {
+                            ExpirationModelType::KeyMaterialDoesNotExpire
+                        }),
+                        valid_to: m.valid_to,
+                        key_material_description: m.description.clone(),
+                    }
+                })
+                .collect(),
+            truncated: next_marker.is_some(),
+            next_marker,
+        }
+    }
+}
+
 /// Whether every imported version that is not waiting for a rotation is in the token.
 fn all_in_token(r: &KeyRecord) -> bool {
     r.imports.as_ref().is_none_or(|i| {
