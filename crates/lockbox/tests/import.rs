@@ -392,3 +392,30 @@ token_test!(fn new_material_waits_for_rotate_key_on_demand_and_every_version_is_
     assert_eq!(x.kind(), ErrorKind::UnsupportedOperation);
     Ok(())
 });
+
+token_test!(fn a_failure_between_unwrapping_and_the_record_leaves_an_orphan_never_a_half_key(t) {
+    use lockbox_store::failpoints;
+    let e = engine(t)?;
+    let k = external(&e, KeySpec::SymmetricDefault, None)?;
+    let m = material(t.dir(), "AES_256", "aes.bin")?;
+    let before = e.key_objects()?.len();
+    // The process "dies" between making the wrapping pair and writing the record.
+    failpoints::arm("engine.import.after_wrapping_pair");
+    assert_eq!(kind(params(&e, k.key_id, AlgorithmSpec::RsaesOaepSha1)), ErrorKind::KmsInternal);
+    assert_eq!(e.key_objects()?.len(), before + 2);
+    // And between unwrapping the material and writing the record.
+    let p = params(&e, k.key_id, AlgorithmSpec::RsaesOaepSha1)?;
+    let wrapped = wrap(t.dir(), &p.public_key, "RSAES_OAEP_SHA_1", &m)?;
+    let req = ImportKeyMaterialRequest::new(k.key_id, p.import_token, wrapped)
+        .with_expiration_model(ExpirationModelType::KeyMaterialDoesNotExpire);
+    failpoints::arm("engine.import.after_material");
+    assert_eq!(kind(e.import_key_material(req.clone())), ErrorKind::KmsInternal);
+    assert_eq!(e.describe_key(DescribeKeyRequest::new(k.key_id))?.key_metadata.key_state, KeyState::PendingImport);
+    // Reconciliation sees exactly the unnamed pair and material (not the named pair).
+    let r = e.reconcile()?;
+    assert_eq!((r.orphans.len(), r.missing.len()), (3, 0));
+    // The import itself can be done again.
+    e.import_key_material(req)?;
+    assert_eq!(e.describe_key(DescribeKeyRequest::new(k.key_id))?.key_metadata.key_state, KeyState::Enabled);
+    Ok(())
+});
