@@ -286,9 +286,15 @@ struct KeyRecordV4 {
 #[derive(Serialize, Deserialize)]
 struct KeyRecordV6 {
     v4: KeyRecordV4,
-    wrapping_pairs: Vec<([u8; 16], [u8; 16], i64, [u8; 32])>,
+    wrapping_pairs: Vec<WrappingPairV6>,
     imported: Vec<ImportedMaterialV6>,
 }
+
+/// A wrapping pair: private and public CKA_IDs, expiry (ms), the import token's SHA-256.
+type WrappingPairV6 = ([u8; 16], [u8; 16], i64, [u8; 32]);
+
+/// A version-4 body's parts: the version-3 body and the public half of each material version.
+type V4Parts = (KeyRecordV3, Vec<Option<[u8; 16]>>);
 
 #[derive(Serialize, Deserialize)]
 struct ImportedMaterialV6 {
@@ -427,7 +433,7 @@ pub(crate) fn decode_key(key: &[u8], bytes: &[u8]) -> Result<KeyRecord, StoreErr
         reason,
     };
     let mut imports = None;
-    let (v3, public_halves): (KeyRecordV3, Vec<Option<[u8; 16]>>) = match bytes.split_first() {
+    let (v3, public_halves): V4Parts = match bytes.split_first() {
         Some((&KEY_RECORD_V1, body)) => (
             KeyRecordV2::from(exact::<KeyRecordV1>(body).map_err(corrupt)?).into(),
             Vec::new(),
@@ -544,7 +550,7 @@ pub(crate) fn decode_key(key: &[u8], bytes: &[u8]) -> Result<KeyRecord, StoreErr
 }
 
 /// A version-4 body's parts, its public halves checked against its materials.
-fn v4_parts(v4: KeyRecordV4) -> Result<(KeyRecordV3, Vec<Option<[u8; 16]>>), String> {
+fn v4_parts(v4: KeyRecordV4) -> Result<V4Parts, String> {
     if v4.public_halves.len() != v4.v3.v2.materials.len() {
         return Err(format!(
             "{} public halves for {} material versions",
