@@ -1,5 +1,7 @@
 //! The import operations: GetParametersForImport, ImportKeyMaterial,
-//! DeleteImportedKeyMaterial (keys of Origin EXTERNAL), and the expiry of imported material.
+//! DeleteImportedKeyMaterial (keys of Origin EXTERNAL), and RotateKeyOnDemand and
+//! ListKeyRotations of imported symmetric keys. The expiry of imported material is
+//! maintenance's (`lifecycle.rs`, `Engine::expire_due`).
 //!
 //! Order of writes (invariant 3, token first, metadata second; see `docs/durability.md`,
 //! "Imported key material"): a wrapping pair or imported material is made in the token, then
@@ -22,6 +24,7 @@ use super::check_length;
 use crate::core::{Call, Engine};
 use crate::error::{from_store, from_token};
 use crate::keykind::{self, MaterialTemplate};
+use crate::lifecycle::remove_material;
 
 /// The import token's first bytes.
 const TOKEN_MAGIC: &[u8; 4] = b"LBIT";
@@ -140,19 +143,6 @@ impl Engine {
             ));
         }
         Ok(())
-    }
-
-    /// Destroys token objects a stored record no longer names. A failure leaves an orphan for
-    /// reconciliation and is only logged: the record already says the objects are gone.
-    fn destroy_unnamed(&self, key: KeyId, objects: impl IntoIterator<Item = [u8; 16]>) {
-        for o in objects {
-            match self.token.destroy(&ObjectId::from_bytes(o)) {
-                Ok(()) | Err(TokenError::ObjectNotFound(_)) => {}
-                Err(e) => tracing::warn!(key = %key, error = %e,
-                    "could not destroy a token object the key no longer names; \
-                     reconciliation will"),
-            }
-        }
     }
 
     pub(crate) fn get_parameters_for_import(
@@ -592,51 +582,6 @@ impl Engine {
             key_material_id: imported_material_id(&target),
         })
     }
-
-    /// Maintenance: removes imported material of key `id` whose ValidTo has passed, and
-    /// retires expired wrapping pairs. Record first, then the objects. Returns whether
-    /// material expired.
-    pub(crate) fn expire_due(&self, id: KeyId) -> Result<bool, KmsError> {
-        let _w = self.writes.lock();
-        let Some(r) = self.record(id)? else {
-            return Ok(false);
-        };
-        let now = self.clock.now();
-        let Some(imports) = &r.imports else {
-            return Ok(false);
-        };
-        let expired: Vec<u32> = imports
-            .materials
-            .iter()
-            .filter(|m| m.valid_to.is_some_and(|t| t <= now))
-            .filter(|m| r.material(m.version).is_some() || m.pending_rotation.is_some())
-            .map(|m| m.version)
-            .collect();
-        let pairs_due = imports.wrapping_pairs.iter().any(|w| w.valid_to <= now);
-        if expired.is_empty() && !pairs_due {
-            return Ok(false);
-        }
-        let mut r = std::sync::Arc::unwrap_or_clone(r);
-        let mut gone = Vec::new();
-        for v in &expired {
-            remove_material(&mut r, *v, &mut gone);
-        }
-        if let Some(i) = r.imports.as_mut() {
-            i.wrapping_pairs.retain(|w| {
-                let keep = w.valid_to > now;
-                if !keep {
-                    gone.extend([w.private_object_id, w.public_object_id]);
-                }
-                keep
-            });
-        }
-        self.put("expire key material", &r)?;
-        self.destroy_unnamed(r.id, gone);
-        if !expired.is_empty() {
-            tracing::info!(key = %r.id, versions = ?expired, "imported key material expired");
-        }
-        Ok(!expired.is_empty())
-    }
 }
 
 impl Engine {
@@ -766,28 +711,6 @@ fn all_in_token(r: &KeyRecord) -> bool {
             .filter(|m| m.pending_rotation.is_none())
             .all(|m| r.material(m.version).is_some())
     }) && !r.materials.is_empty()
-}
-
-/// Takes material version `version` out of the token's keeping in record `r` (its objects
-/// go to `gone`, to be destroyed once `r` is stored): the key waits for an import again,
-/// unless it is pending deletion. New material waiting for a rotation is forgotten
-/// altogether (it never protected anything).
-fn remove_material(r: &mut KeyRecord, version: u32, gone: &mut Vec<[u8; 16]>) {
-    if let Some(i) = r.imports.as_mut()
-        && let Some(pos) = i.materials.iter().position(|m| m.version == version)
-        && let Some((o, p)) = i.materials[pos].pending_rotation
-    {
-        gone.extend(std::iter::once(o).chain(p));
-        i.materials.remove(pos);
-        return;
-    }
-    if let Some(pos) = r.materials.iter().position(|m| m.version == version) {
-        let m = r.materials.remove(pos);
-        gone.extend(std::iter::once(m.object_id).chain(m.public_object_id));
-    }
-    if matches!(r.state, KeyState::Enabled | KeyState::Disabled) {
-        r.state = KeyState::PendingImport;
-    }
 }
 
 #[cfg(test)]
