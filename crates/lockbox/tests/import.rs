@@ -419,3 +419,44 @@ token_test!(fn a_failure_between_unwrapping_and_the_record_leaves_an_orphan_neve
     assert_eq!(e.describe_key(DescribeKeyRequest::new(k.key_id))?.key_metadata.key_state, KeyState::Enabled);
     Ok(())
 });
+
+/// Every file under `dir`, recursively.
+fn files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(files(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+token_test!(fn the_store_never_holds_imported_material(t) {
+    // Invariant 2: the record keeps fingerprints and object ids, never the material.
+    let e = engine(t)?;
+    let mut secrets = Vec::new();
+    for (spec, usage, name) in [
+        (KeySpec::SymmetricDefault, None, "AES_256"),
+        (KeySpec::Hmac512, Some(KeyUsage::GenerateVerifyMac), "HMAC_512"),
+        (KeySpec::EccNistP384, Some(KeyUsage::SignVerify), "ECC_NIST_P384"),
+    ] {
+        let k = external(&e, spec, usage)?;
+        let m = material(t.dir(), name, &format!("{name}.bin"))?;
+        import(&e, t.dir(), k.key_id, ALGORITHMS[3], &m)??;
+        secrets.push(m.bytes);
+    }
+    drop(e);
+    let data = t.dir().join("data");
+    for f in files(&data) {
+        let bytes = std::fs::read(&f)?;
+        for s in &secrets {
+            for piece in s.chunks(16).filter(|c| c.len() == 16) {
+                assert!(!bytes.windows(16).any(|w| w == piece), "{} holds imported material", f.display());
+            }
+        }
+    }
+    Ok(())
+});
