@@ -128,7 +128,7 @@ token_test!(fn hmac_material_of_every_length_imports_and_macs_as_cryptography_do
     Ok(())
 });
 
-token_test!(fn key_pairs_import_with_the_aes_key_wrap_algorithms_and_sign_for_cryptography(t) {
+token_test!(fn key_pairs_import_and_sign_for_cryptography(t) {
     let token = t.open()?;
     let wrapping = token.generate_wrapping_key_pair(RsaBits::Rsa4096, "import/wrap")?;
     let spki = token.public_key_info(&wrapping.public)?;
@@ -148,7 +148,9 @@ token_test!(fn key_pairs_import_with_the_aes_key_wrap_algorithms_and_sign_for_cr
     ];
     for (spec, template, scheme, aws_algorithm) in cases {
         let m = material(t.dir(), spec, "pair.der")?;
-        for (algorithm, alg_name) in &ALGORITHMS[2..] {
+        // RSA private keys are too long for RSAES-OAEP alone; EC private keys take all four.
+        let algorithms = if template.rsa_bits().is_some() { &ALGORITHMS[2..] } else { &ALGORITHMS[..] };
+        for (algorithm, alg_name) in algorithms {
             let wrapped = wrap(t.dir(), &spki, alg_name, &m)?;
             let pair = token.import_key_pair(&wrapping.private, *algorithm, &wrapped, &template, "p/1")?;
             assert_cmk_object(&token, &pair.private, &["CKA_SIGN"]);
@@ -222,6 +224,16 @@ token_test!(fn refused_imports_leave_nothing_in_the_token(t) {
             other => panic!("{name}: {other:?}"),
         }
     }
+    for (algorithm, name) in &ALGORITHMS[..2] {
+        // A P-384 key where P-256 was declared, through either OAEP path (the token's
+        // C_UnwrapKey with SHA-1, the host's decoding with SHA-256).
+        let p256 = KeyPairTemplate::ec(Curve::P256, EcPurpose::SignVerify);
+        let wrapped = wrap(t.dir(), &spki, name, &p384)?;
+        match token.import_key_pair(&wrapping.private, *algorithm, &wrapped, &p256, "p") {
+            Err(TokenError::InvalidInput(msg)) => assert_eq!(msg, "the private key is not on the key spec's curve (P256)", "{name}"),
+            other => panic!("{name}: {other:?}"),
+        }
+    }
     for (algorithm, name) in &ALGORITHMS[2..] {
         // An RSA key where a P-256 one was declared; a P-384 key where P-256 was.
         let p256 = KeyPairTemplate::ec(Curve::P256, EcPurpose::SignVerify);
@@ -243,7 +255,7 @@ token_test!(fn refused_imports_leave_nothing_in_the_token(t) {
     // A private key cannot be wrapped with RSAES-OAEP alone.
     let rsa2048 = KeyPairTemplate::rsa(RsaBits::Rsa2048, RsaPurpose::SignVerify);
     match token.import_key_pair(&wrapping.private, WrappingAlgorithm::RsaesOaepSha1, &[0; 256], &rsa2048, "p") {
-        Err(TokenError::InvalidInput(msg)) => assert!(msg.starts_with("a private key is too long for RSAES-OAEP")),
+        Err(TokenError::InvalidInput(msg)) => assert!(msg.starts_with("an RSA private key is too long for RSAES-OAEP")),
         other => panic!("{other:?}"),
     }
     assert_eq!(ids(&token)?, before);

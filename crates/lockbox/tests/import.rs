@@ -149,16 +149,17 @@ token_test!(fn aes_material_wrapped_every_way_imports_and_decrypts_a_blob_sealed
 
 token_test!(fn hmac_and_key_pair_material_import_and_work_as_cryptography_expects(t) {
     let e = engine(t)?;
-    let alg = ALGORITHMS[3];
     let k = external(&e, KeySpec::Hmac384, Some(KeyUsage::GenerateVerifyMac))?;
     let m = material(t.dir(), "HMAC_384", "hmac.bin")?;
     import(&e, t.dir(), k.key_id, ALGORITHMS[0], &m)??;
     let mac = e.generate_mac(GenerateMacRequest::new(k.key_id, pt(b"message"), MacAlgorithm::HmacSha384))?.mac;
     assert_eq!(mac, hmac(&m, "SHA_384", b"message")?);
-    for (spec, name, signing, sa) in [
-        (KeySpec::Rsa2048, "RSA_2048", SigningAlgorithm::RsassaPssSha256, "RSASSA_PSS_SHA_256"),
-        (KeySpec::EccNistP256, "ECC_NIST_P256", SigningAlgorithm::EcdsaSha256, "ECDSA_SHA_256"),
-        (KeySpec::EccSecgP256k1, "ECC_SECG_P256K1", SigningAlgorithm::EcdsaSha256, "ECDSA_SHA_256"),
+    for (spec, name, signing, sa, alg) in [
+        (KeySpec::Rsa2048, "RSA_2048", SigningAlgorithm::RsassaPssSha256, "RSASSA_PSS_SHA_256", ALGORITHMS[3]),
+        (KeySpec::EccNistP256, "ECC_NIST_P256", SigningAlgorithm::EcdsaSha256, "ECDSA_SHA_256", ALGORITHMS[2]),
+        // An EC key with RSAES-OAEP alone, as AWS allows (SHA-256: decoded on the host).
+        (KeySpec::EccNistP384, "ECC_NIST_P384", SigningAlgorithm::EcdsaSha384, "ECDSA_SHA_384", ALGORITHMS[1]),
+        (KeySpec::EccSecgP256k1, "ECC_SECG_P256K1", SigningAlgorithm::EcdsaSha256, "ECDSA_SHA_256", ALGORITHMS[0]),
     ] {
         let k = external(&e, spec, Some(KeyUsage::SignVerify))?;
         let m = material(t.dir(), name, "pair.der")?;

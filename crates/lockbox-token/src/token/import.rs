@@ -16,7 +16,10 @@
 //!   SHA-256 on SoftHSM: raw RSA in the token, decoding on the host, C_CreateObject of the
 //!   session key); the rest is the material wrapped with AES key wrap with padding (RFC 5649,
 //!   CKM_AES_KEY_WRAP_PAD), which C_UnwrapKey unwraps into the token under that session key.
-//!   Secret keys and RSA private keys (PKCS#8) never reach the host this way. An EC private
+//!   Secret keys and RSA private keys (PKCS#8) never reach the host this way. EC private keys
+//!   may also come with RSAES-OAEP alone (as AWS allows; RSA private keys are too long): with
+//!   SHA-1 C_UnwrapKey into the private key object, with SHA-256 on SoftHSM the PKCS#8 is
+//!   decoded on the host and the object made from its scalar with C_CreateObject. An EC private
 //!   key's public point is not an attribute of the unwrapped private object, and no token
 //!   mechanism computes it from the private key, so the PKCS#8 is unwrapped a second time as
 //!   a readable session secret, read into a zeroizing buffer, its optional `publicKey`
@@ -413,10 +416,10 @@ impl Token {
         template: &KeyPairTemplate,
         name: &str,
     ) -> Result<KeyPairObjects, TokenError> {
-        if !algorithm.two_step() {
+        if !algorithm.two_step() && template.rsa_bits().is_some() {
             return Err(TokenError::InvalidInput(
-                "a private key is too long for RSAES-OAEP: wrap it with RSA_AES_KEY_WRAP_SHA_1 \
-                 or RSA_AES_KEY_WRAP_SHA_256"
+                "an RSA private key is too long for RSAES-OAEP: wrap it with \
+                 RSA_AES_KEY_WRAP_SHA_1 or RSA_AES_KEY_WRAP_SHA_256"
                     .into(),
             ));
         }
@@ -435,16 +438,26 @@ impl Token {
                 handles: Vec::new(),
             };
             let target = Target::Private(template);
-            let (h, _) = t.unwrap_material(
-                s,
-                &mut made,
-                wrapping_private,
-                algorithm,
-                wrapped,
-                &target,
-                &private,
-                &label,
-            )?;
+            let (h, host_pkcs8) = match template.curve() {
+                Some(curve) if !algorithm.two_step() => {
+                    let rsa = t.handle(s, wrapping_private)?;
+                    let attributes = target.attributes(&private, &label);
+                    t.ec_oaep_unwrap(s, &mut made, rsa, algorithm, wrapped, attributes, curve)?
+                }
+                _ => {
+                    let (h, _) = t.unwrap_material(
+                        s,
+                        &mut made,
+                        wrapping_private,
+                        algorithm,
+                        wrapped,
+                        &target,
+                        &private,
+                        &label,
+                    )?;
+                    (h, None)
+                }
+            };
             let mut public_attrs: Vec<Attribute> = template
                 .public_attributes(&public, &label)
                 .into_iter()
@@ -474,8 +487,18 @@ impl Token {
                         "the private key is not on the key spec's curve ({curve:?})"
                     )));
                 }
-                let point =
-                    t.ec_public_point(s, &mut made, wrapping_private, algorithm, wrapped, curve)?;
+                let point = match &host_pkcs8 {
+                    Some(pkcs8) => public_point_of_pkcs8(pkcs8, curve)?,
+                    None => t.ec_public_point(
+                        s,
+                        &mut made,
+                        wrapping_private,
+                        algorithm,
+                        wrapped,
+                        curve,
+                    )?,
+                };
+                drop(host_pkcs8);
                 let der = OctetString::new(point)
                     .and_then(|o| o.to_der())
                     .map_err(super::public_key::der_error)?;
@@ -720,6 +743,40 @@ impl Token {
         }
     }
 
+    /// RSAES-OAEP unwrap of an EC private key's PKCS#8 into a private key object with
+    /// `attributes`: C_UnwrapKey where the token takes the parameters (SoftHSM 2.6.1 does with
+    /// SHA-1), else raw RSA in the token, the decoding here, and C_CreateObject from the
+    /// private scalar (the key's curve checked first); then the PKCS#8, which the host holds
+    /// anyway on that path, is returned for its public key.
+    #[allow(clippy::too_many_arguments)]
+    fn ec_oaep_unwrap(
+        &self,
+        s: &Session,
+        made: &mut Made<'_>,
+        rsa: ObjectHandle,
+        algorithm: WrappingAlgorithm,
+        wrapped: &[u8],
+        attributes: Vec<Attribute>,
+        curve: Curve,
+    ) -> Result<(ObjectHandle, Option<Zeroizing<Vec<u8>>>), TokenError> {
+        match s.unwrap_key(
+            &Mechanism::RsaPkcsOaep(algorithm.oaep()),
+            rsa,
+            wrapped,
+            &attributes,
+        ) {
+            Ok(h) => return Ok((made.add(h), None)),
+            Err(CkError::Pkcs11(rv, _)) if algorithm.sha256() && refuses_mechanism(rv) => {}
+            Err(e) => return Err(map_unwrap(e)),
+        }
+        let pkcs8 = self.raw_oaep_sha256(s, rsa, wrapped)?;
+        let scalar = ec_scalar_of_pkcs8(&pkcs8, curve)?;
+        let mut attributes = attributes;
+        attributes.push(Attribute::EcParams(curve.ec_params().to_vec()));
+        let h = create_with_value(s, attributes, &scalar)?;
+        Ok((made.add(h), Some(pkcs8)))
+    }
+
     /// The public point of an imported EC private key, from the PKCS#8's `publicKey`: the
     /// PKCS#8 is unwrapped once more as a readable session secret, read into a zeroizing
     /// buffer, and the session object destroyed (see the module's documentation).
@@ -733,7 +790,6 @@ impl Token {
         curve: Curve,
     ) -> Result<Vec<u8>, TokenError> {
         let rsa = self.handle(s, wrapping_private)?;
-        let (aes, material) = self.open_ephemeral(s, made, rsa, algorithm, wrapped)?;
         let readable = [
             Attribute::Class(ObjectClass::SECRET_KEY),
             Attribute::KeyType(KeyType::GENERIC_SECRET),
@@ -750,10 +806,18 @@ impl Token {
             Attribute::Derive(false),
             Attribute::Modifiable(false),
         ];
-        let copy = made.add(
+        let copy = if algorithm.two_step() {
+            let (aes, material) = self.open_ephemeral(s, made, rsa, algorithm, wrapped)?;
             s.unwrap_key(&Mechanism::AesKeyWrapPad, aes, material, &readable)
-                .map_err(map_unwrap)?,
-        );
+        } else {
+            s.unwrap_key(
+                &Mechanism::RsaPkcsOaep(algorithm.oaep()),
+                rsa,
+                wrapped,
+                &readable,
+            )
+        };
+        let copy = made.add(copy.map_err(map_unwrap)?);
         let pkcs8 = read_secret_value(self, s, copy);
         // The readable copy goes now, not when the call ends.
         made.keep(copy);
@@ -805,6 +869,26 @@ fn key_refused(rv: RvError) -> bool {
             // AES-GCM itself is required when the token is opened.
             | RvError::MechanismInvalid
     )
+}
+
+/// The private scalar of an EC PKCS#8 on `curve`, in a zeroizing buffer.
+fn ec_scalar_of_pkcs8(pkcs8: &[u8], curve: Curve) -> Result<Zeroizing<Vec<u8>>, TokenError> {
+    let bad = |why: &str| TokenError::InvalidInput(format!("the EC private key {why}"));
+    let info = pkcs8::PrivateKeyInfo::from_der(pkcs8).map_err(|_| bad("is not PKCS#8 DER"))?;
+    let params = info
+        .algorithm
+        .parameters
+        .map(|p| p.to_der())
+        .transpose()
+        .map_err(|_| bad("has unreadable parameters"))?;
+    if params.as_deref() != Some(curve.ec_params()) {
+        return Err(TokenError::InvalidInput(format!(
+            "the private key is not on the key spec's curve ({curve:?})"
+        )));
+    }
+    let ec = sec1::EcPrivateKey::from_der(info.private_key)
+        .map_err(|_| bad("is not an ECPrivateKey"))?;
+    Ok(Zeroizing::new(ec.private_key.to_vec()))
 }
 
 /// The uncompressed public point in an EC PKCS#8's ECPrivateKey `publicKey`.
