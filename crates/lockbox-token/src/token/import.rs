@@ -150,6 +150,9 @@ enum Length {
     Unknown,
 }
 
+/// A PKCS#8 private key the host decoded (the OAEP-SHA-256 fallback), in a zeroizing buffer.
+type HostPkcs8 = Zeroizing<Vec<u8>>;
+
 /// What the material unwrapped into the token will be.
 enum Target<'a> {
     Secret(&'a SecretKeyTemplate),
@@ -758,7 +761,7 @@ impl Token {
         wrapped: &[u8],
         attributes: Vec<Attribute>,
         curve: Curve,
-    ) -> Result<(ObjectHandle, Option<Zeroizing<Vec<u8>>>), TokenError> {
+    ) -> Result<(ObjectHandle, Option<HostPkcs8>), TokenError> {
         match s.unwrap_key(
             &Mechanism::RsaPkcsOaep(algorithm.oaep()),
             rsa,
