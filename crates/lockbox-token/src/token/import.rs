@@ -4,8 +4,10 @@
 //! What stays in the token, by wrapping algorithm (SoftHSM 2.6.1 measured; see
 //! `docs/SECURITY.md`, "Imported key material", for the host-memory account):
 //!
-//! - `RSAES_OAEP_SHA_1`: one C_UnwrapKey with CKM_RSA_PKCS_OAEP (SHA-1): the material never
-//!   reaches the host.
+//! - `RSAES_OAEP_SHA_1`: C_UnwrapKey with CKM_RSA_PKCS_OAEP (SHA-1) into the key object; a
+//!   second one into a sensitive session copy, which the token wraps again with AES-KWP under
+//!   a session key of its own, so that the output's length bounds the material's (SoftHSM
+//!   does not report an unwrapped key's length): the material never reaches the host.
 //! - `RSAES_OAEP_SHA_256`: C_UnwrapKey with OAEP-SHA-256 where the token accepts it; SoftHSM
 //!   refuses those parameters (CKR_ARGUMENTS_BAD), and then the RSA decryption is raw RSA in
 //!   the token (CKM_RSA_X_509 with the private half), the EME-OAEP decoding is done on the
