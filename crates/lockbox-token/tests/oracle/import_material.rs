@@ -76,8 +76,12 @@ pub(crate) fn hmac(
 }
 
 fn run(args: &[&std::ffi::OsStr]) -> Result<String, Box<dyn Error>> {
-    let script =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../lockbox-token/tests/oracle/import.py");
+    // Found from whichever package includes this file (a crate under crates/, or tests/).
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .map(|a| a.join("crates/lockbox-token/tests/oracle/import.py"))
+        .find(|p| p.exists())
+        .ok_or("crates/lockbox-token/tests/oracle/import.py not found above the package")?;
     let out = Command::new(lockbox_token::testing::python_with_cryptography()?)
         .arg(&script)
         .args(args)
