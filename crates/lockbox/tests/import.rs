@@ -202,7 +202,8 @@ token_test!(fn import_tokens_are_bound_to_their_key_unaltered_and_expire(t) {
     let foreign = wrap(t.dir(), &p2.public_key, alg.1, &m)?;
     let x = err(e.import_key_material(ImportKeyMaterialRequest::new(k.key_id, p.import_token.clone(), foreign)
         .with_expiration_model(ExpirationModelType::KeyMaterialDoesNotExpire)));
-    assert_eq!(x.kind(), ErrorKind::InvalidCiphertext);
+    assert_eq!((x.kind(), x.message()), (ErrorKind::InvalidCiphertext,
+        "The encrypted key material could not be unwrapped with the wrapping key and algorithm of this import token (RSAES_OAEP_SHA_256)."));
     // ValidTo as AWS requires it.
     let bare = ImportKeyMaterialRequest::new(k.key_id, p.import_token.clone(), wrapped.clone());
     let x = err(e.import_key_material(bare.clone()));

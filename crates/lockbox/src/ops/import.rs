@@ -50,6 +50,16 @@ struct ImportToken {
     nonce: [u8; 16],
 }
 
+/// AWS's name of a wrapping algorithm.
+fn algorithm_name(a: WrappingAlgorithm) -> &'static str {
+    match a {
+        WrappingAlgorithm::RsaesOaepSha1 => "RSAES_OAEP_SHA_1",
+        WrappingAlgorithm::RsaesOaepSha256 => "RSAES_OAEP_SHA_256",
+        WrappingAlgorithm::RsaAesKeyWrapSha1 => "RSA_AES_KEY_WRAP_SHA_1",
+        WrappingAlgorithm::RsaAesKeyWrapSha256 => "RSA_AES_KEY_WRAP_SHA_256",
+    }
+}
+
 fn algorithm_code(a: WrappingAlgorithm) -> u8 {
     match a {
         WrappingAlgorithm::RsaesOaepSha1 => 1,
@@ -395,8 +405,8 @@ impl Engine {
                     ErrorKind::InvalidCiphertext,
                     format!(
                         "The encrypted key material could not be unwrapped with the wrapping key \
-                         and algorithm of this import token ({:?}).",
-                        token.algorithm
+                         and algorithm of this import token ({}).",
+                        algorithm_name(token.algorithm)
                     ),
                 ));
             }
