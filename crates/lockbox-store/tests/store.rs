@@ -34,6 +34,7 @@ fn record(n: u8) -> KeyRecord {
         on_demand_rotations: 0,
         account: "000000000000".into(),
         policy: None,
+        imports: None,
     }
 }
 
