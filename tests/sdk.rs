@@ -985,3 +985,57 @@ token_test!(fn the_aws_sdk_drives_asymmetric_hmac_and_key_agreement_keys(t) {
     server.wait()?;
     Ok(())
 });
+
+// Bring your own key material (issue 15) through the SDK: every import operation, the
+// material made and wrapped by Python's `cryptography`.
+
+#[path = "../crates/lockbox-token/tests/oracle/import_material.rs"]
+mod import_material;
+
+token_test!(fn the_sdk_imports_key_material_and_deletes_it(t) {
+    use aws_sdk_kms::operation::import_key_material::ImportKeyMaterialError;
+    use aws_sdk_kms::primitives::DateTime;
+    use aws_sdk_kms::types::{AlgorithmSpec, ExpirationModelType, OriginType, WrappingKeySpec};
+    let (_engine, server) = start(t, ServerConfig::default());
+    let addr = server.local_addr();
+    let dir = t.dir().to_owned();
+    run(async move {
+        let admin = client(addr, ADMIN_KEY_ID, ADMIN_SECRET);
+        let meta = admin.create_key().origin(OriginType::External).send().await.sdk()?
+            .key_metadata().expect("metadata").clone();
+        assert_eq!(meta.key_state(), Some(&KeyState::PendingImport));
+        let key = meta.key_id().to_owned();
+        let p = admin.get_parameters_for_import().key_id(&key)
+            .wrapping_algorithm(AlgorithmSpec::RsaAesKeyWrapSha256)
+            .wrapping_key_spec(WrappingKeySpec::Rsa2048).send().await.sdk()?;
+        let token = bytes(p.import_token()).to_vec();
+        let m = import_material::material(&dir, "AES_256", "sdk.bin")?;
+        let wrapped = import_material::wrap(&dir, bytes(p.public_key()), "RSA_AES_KEY_WRAP_SHA_256", &m)?;
+        // An altered token is InvalidImportTokenException, typed as the SDK's model has it.
+        let mut bad = token.clone();
+        bad[10] ^= 1;
+        let e = service_error(admin.import_key_material().key_id(&key).import_token(Blob::new(bad))
+            .encrypted_key_material(Blob::new(wrapped.clone()))
+            .expiration_model(ExpirationModelType::KeyMaterialDoesNotExpire).send().await);
+        assert!(matches!(e, ImportKeyMaterialError::InvalidImportTokenException(_)), "{e:?}");
+        let valid_to = DateTime::from_secs(p.parameters_valid_to().expect("valid to").secs() + 86_400);
+        let done = admin.import_key_material().key_id(&key).import_token(Blob::new(token))
+            .encrypted_key_material(Blob::new(wrapped))
+            .expiration_model(ExpirationModelType::KeyMaterialExpires).valid_to(valid_to)
+            .send().await.sdk()?;
+        let md = admin.describe_key().key_id(&key).send().await.sdk()?.key_metadata().expect("metadata").clone();
+        assert_eq!((md.key_state(), md.valid_to(), md.expiration_model(), md.current_key_material_id()),
+            (Some(&KeyState::Enabled), Some(&valid_to), Some(&ExpirationModelType::KeyMaterialExpires), done.key_material_id()));
+        let ct = admin.encrypt().key_id(&key).plaintext(Blob::new(b"imported".to_vec())).send().await.sdk()?;
+        let back = admin.decrypt().ciphertext_blob(ct.ciphertext_blob().expect("blob").clone()).send().await.sdk()?;
+        assert_eq!(bytes(back.plaintext()), b"imported");
+        let del = admin.delete_imported_key_material().key_id(&key).send().await.sdk()?;
+        assert_eq!(del.key_material_id(), done.key_material_id());
+        let md = admin.describe_key().key_id(&key).send().await.sdk()?.key_metadata().expect("metadata").clone();
+        assert_eq!(md.key_state(), Some(&KeyState::PendingImport));
+        Ok(())
+    })?;
+    server.shutdown();
+    server.wait()?;
+    Ok(())
+});

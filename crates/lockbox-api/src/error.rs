@@ -25,6 +25,12 @@ pub enum ErrorKind {
     Disabled,
     /// The key named in the request is not the key that encrypted the ciphertext.
     IncorrectKey,
+    /// Imported key material is not the material the key had, or not what it expects.
+    IncorrectKeyMaterial,
+    /// The import token has expired.
+    ExpiredImportToken,
+    /// The import token is not one issued for this key, or was altered.
+    InvalidImportToken,
     /// The alias name is malformed or reserved.
     InvalidAliasName,
     /// The ARN is malformed.
@@ -72,6 +78,9 @@ impl ErrorKind {
         ErrorKind::DependencyTimeout,
         ErrorKind::Disabled,
         ErrorKind::IncorrectKey,
+        ErrorKind::IncorrectKeyMaterial,
+        ErrorKind::ExpiredImportToken,
+        ErrorKind::InvalidImportToken,
         ErrorKind::InvalidAliasName,
         ErrorKind::InvalidArn,
         ErrorKind::InvalidGrantId,
@@ -101,6 +110,9 @@ impl ErrorKind {
             ErrorKind::DependencyTimeout => "DependencyTimeoutException",
             ErrorKind::Disabled => "DisabledException",
             ErrorKind::IncorrectKey => "IncorrectKeyException",
+            ErrorKind::IncorrectKeyMaterial => "IncorrectKeyMaterialException",
+            ErrorKind::ExpiredImportToken => "ExpiredImportTokenException",
+            ErrorKind::InvalidImportToken => "InvalidImportTokenException",
             ErrorKind::InvalidAliasName => "InvalidAliasNameException",
             ErrorKind::InvalidArn => "InvalidArnException",
             ErrorKind::InvalidGrantId => "InvalidGrantIdException",

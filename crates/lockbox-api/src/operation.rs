@@ -40,6 +40,14 @@ pub enum KeyStates {
     PendingDeletion,
     /// `Enabled`, `Disabled` or `PendingImport` (the import operations).
     Importable,
+    /// `Enabled`, `Disabled` or `PendingImport`: the key management AWS's key-state table
+    /// allows on a key that waits for imported material (description, scheduling deletion,
+    /// aliases, tags, policy). EnableKey, DisableKey and CreateGrant are `EnabledOrDisabled`:
+    /// AWS refuses them on such a key.
+    Manageable,
+    /// `Enabled`, `Disabled`, `PendingImport` or `PendingDeletion` (DeleteImportedKeyMaterial,
+    /// which AWS allows on a key pending deletion).
+    MaterialDeletable,
 }
 
 impl KeyStates {
@@ -56,6 +64,7 @@ impl KeyStates {
                 KeyState::Enabled | KeyState::Disabled | KeyState::PendingDeletion,
             ) => Ok(()),
             (KeyStates::PendingDeletion, KeyState::PendingDeletion) => Ok(()),
+            (KeyStates::MaterialDeletable, KeyState::PendingDeletion) => Ok(()),
             (KeyStates::PendingDeletion, _) => {
                 refuse(ErrorKind::KmsInvalidState, "not pending deletion")
             }
@@ -64,7 +73,7 @@ impl KeyStates {
             }
             (KeyStates::EnabledOrDisabled, KeyState::Enabled | KeyState::Disabled) => Ok(()),
             (
-                KeyStates::Importable,
+                KeyStates::Importable | KeyStates::Manageable | KeyStates::MaterialDeletable,
                 KeyState::Enabled | KeyState::Disabled | KeyState::PendingImport,
             ) => Ok(()),
             (_, KeyState::PendingImport) => refuse(ErrorKind::KmsInvalidState, "pending import"),
@@ -570,7 +579,7 @@ macro_rules! operation_table {
             }
             /// Replaces a key's description.
             UpdateKeyDescription, update_key_description(UpdateKeyDescriptionRequest) -> () {
-                actions: [UpdateKeyDescription], key: EnabledOrDisabled, throttle: Management,
+                actions: [UpdateKeyDescription], key: Manageable, throttle: Management,
                 audit: Write,
                 by_kind: false,
             }
@@ -587,7 +596,7 @@ macro_rules! operation_table {
             /// Schedules a key for deletion after a waiting period.
             ScheduleKeyDeletion, schedule_key_deletion(ScheduleKeyDeletionRequest)
                 -> ScheduleKeyDeletionResponse {
-                actions: [ScheduleKeyDeletion], key: EnabledOrDisabled, throttle: Management,
+                actions: [ScheduleKeyDeletion], key: Manageable, throttle: Management,
                 audit: Write,
                 by_kind: false,
             }
@@ -599,12 +608,12 @@ macro_rules! operation_table {
             }
             /// Creates an alias.
             CreateAlias, create_alias(AliasRequest) -> () {
-                actions: [CreateAlias], key: EnabledOrDisabled, throttle: Management, audit: Write,
+                actions: [CreateAlias], key: Manageable, throttle: Management, audit: Write,
                 by_kind: false,
             }
             /// Points an existing alias at another key.
             UpdateAlias, update_alias(AliasRequest) -> () {
-                actions: [UpdateAlias], key: EnabledOrDisabled, throttle: Management, audit: Write,
+                actions: [UpdateAlias], key: Manageable, throttle: Management, audit: Write,
                 by_kind: false,
             }
             /// Deletes an alias.
@@ -619,12 +628,12 @@ macro_rules! operation_table {
             }
             /// Adds or overwrites tags on a key.
             TagResource, tag_resource(TagResourceRequest) -> () {
-                actions: [TagResource], key: EnabledOrDisabled, throttle: TagResource, audit: Write,
+                actions: [TagResource], key: Manageable, throttle: TagResource, audit: Write,
                 by_kind: false,
             }
             /// Removes tags from a key.
             UntagResource, untag_resource(UntagResourceRequest) -> () {
-                actions: [UntagResource], key: EnabledOrDisabled, throttle: Management, audit: Write,
+                actions: [UntagResource], key: Manageable, throttle: Management, audit: Write,
                 by_kind: false,
             }
             /// Lists a key's tags, a page at a time.
@@ -737,12 +746,12 @@ macro_rules! operation_table {
             }
             /// Lists a key's material versions made by rotation, a page at a time.
             ListKeyRotations, list_key_rotations(ListKeyRotationsRequest) -> ListKeyRotationsResponse {
-                actions: [ListKeyRotations], key: NotPending, throttle: Lists, audit: Read,
+                actions: [ListKeyRotations], key: Any, throttle: Lists, audit: Read,
                 by_kind: true,
             }
             /// Replaces a key's policy.
             PutKeyPolicy, put_key_policy(PutKeyPolicyRequest) -> () {
-                actions: [PutKeyPolicy], key: EnabledOrDisabled, throttle: PutKeyPolicy, audit: Write,
+                actions: [PutKeyPolicy], key: Manageable, throttle: PutKeyPolicy, audit: Write,
                 by_kind: false,
             }
             /// Returns a key's policy document.
@@ -798,7 +807,7 @@ macro_rules! operation_table {
             /// Deletes an EXTERNAL key's imported material; the key waits for an import.
             DeleteImportedKeyMaterial, delete_imported_key_material(
                 DeleteImportedKeyMaterialRequest) -> DeleteImportedKeyMaterialResponse {
-                actions: [DeleteImportedKeyMaterial], key: Importable, throttle: Management,
+                actions: [DeleteImportedKeyMaterial], key: MaterialDeletable, throttle: Management,
                 audit: Write,
                 by_kind: false,
             }
@@ -1047,6 +1056,24 @@ mod tests {
             (K::NotPending, S::PendingImport, Some(E::KmsInvalidState)),
             (K::Any, S::PendingDeletion, None),
             (K::Any, S::Unavailable, None),
+            (
+                K::EnabledOrDisabled,
+                S::PendingImport,
+                Some(E::KmsInvalidState),
+            ),
+            (K::Manageable, S::Enabled, None),
+            (K::Manageable, S::Disabled, None),
+            (K::Manageable, S::PendingImport, None),
+            (K::Manageable, S::PendingDeletion, Some(E::KmsInvalidState)),
+            (K::Importable, S::PendingImport, None),
+            (K::Importable, S::PendingDeletion, Some(E::KmsInvalidState)),
+            (K::MaterialDeletable, S::PendingDeletion, None),
+            (K::MaterialDeletable, S::PendingImport, None),
+            (
+                K::MaterialDeletable,
+                S::Unavailable,
+                Some(E::KmsInvalidState),
+            ),
         ];
         for (k, s, want) in cases {
             let got = k.check(*s, || arn.clone()).err().map(|e| e.kind());
@@ -1054,5 +1081,10 @@ mod tests {
         }
         let e = K::Enabled.check(S::Disabled, || arn.clone()).unwrap_err();
         assert_eq!(e.message(), format!("{arn} is disabled."));
+        // AWS's footnote 5 of the key-state table.
+        let e = K::EnabledOrDisabled
+            .check(S::PendingImport, || arn.clone())
+            .unwrap_err();
+        assert_eq!(e.message(), format!("{arn} is pending import."));
     }
 }

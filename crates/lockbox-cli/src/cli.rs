@@ -129,6 +129,13 @@ pub(crate) enum Command {
     RotateKeyOnDemand(KeyIdArgs),
     /// List a key's material rotations
     ListKeyRotations(ListKeyRotationsArgs),
+    /// Get a wrapping public key and an import token (24 hours) to import key material into
+    /// a key of origin EXTERNAL
+    GetParametersForImport(GetParametersForImportArgs),
+    /// Import wrapped key material into a key of origin EXTERNAL
+    ImportKeyMaterial(ImportKeyMaterialArgs),
+    /// Delete a key's imported key material (the key waits for an import again)
+    DeleteImportedKeyMaterial(DeleteImportedKeyMaterialArgs),
     /// Create an alias for a key
     CreateAlias(AliasArgs),
     /// Point an alias at another key
@@ -290,7 +297,8 @@ pub(crate) struct CreateKeyArgs {
     /// HMAC_512
     #[arg(long)]
     pub(crate) key_spec: Option<String>,
-    /// AWS_KMS (the default)
+    /// AWS_KMS (the default) or EXTERNAL (no material: import it with
+    /// get-parameters-for-import and import-key-material)
     #[arg(long)]
     pub(crate) origin: Option<String>,
     /// Tags: TagKey=k,TagValue=v ... or JSON [{"TagKey":"k","TagValue":"v"}]
@@ -360,6 +368,64 @@ pub(crate) struct ListKeyRotationsArgs {
     pub(crate) include_key_material: Option<String>,
     #[command(flatten)]
     pub(crate) page: PageArgs,
+}
+
+#[derive(Args)]
+pub(crate) struct GetParametersForImportArgs {
+    /// Key ID or key ARN of a key of origin EXTERNAL
+    #[arg(long)]
+    pub(crate) key_id: String,
+    /// RSAES_OAEP_SHA_1, RSAES_OAEP_SHA_256, RSA_AES_KEY_WRAP_SHA_1 or RSA_AES_KEY_WRAP_SHA_256
+    #[arg(long)]
+    pub(crate) wrapping_algorithm: String,
+    /// RSA_2048, RSA_3072 or RSA_4096
+    #[arg(long)]
+    pub(crate) wrapping_key_spec: String,
+    /// Also write the wrapping public key (DER) to this file
+    #[arg(long, value_name = "FILE")]
+    pub(crate) public_key_out: Option<String>,
+    /// Also write the import token to this file
+    #[arg(long, value_name = "FILE")]
+    pub(crate) import_token_out: Option<String>,
+}
+
+#[derive(Args)]
+pub(crate) struct ImportKeyMaterialArgs {
+    /// Key ID or key ARN
+    #[arg(long)]
+    pub(crate) key_id: String,
+    /// The import token from get-parameters-for-import: fileb://PATH or base64
+    #[arg(long)]
+    pub(crate) import_token: String,
+    /// The wrapped key material: fileb://PATH or base64
+    #[arg(long)]
+    pub(crate) encrypted_key_material: String,
+    /// KEY_MATERIAL_EXPIRES (the default; needs --valid-to) or KEY_MATERIAL_DOES_NOT_EXPIRE
+    #[arg(long)]
+    pub(crate) expiration_model: Option<String>,
+    /// When the material expires: 2026-12-31T00:00:00Z or seconds since 1970 (at most 365
+    /// days ahead)
+    #[arg(long)]
+    pub(crate) valid_to: Option<String>,
+    /// NEW_KEY_MATERIAL or EXISTING_KEY_MATERIAL (symmetric keys; see rotate-key-on-demand)
+    #[arg(long)]
+    pub(crate) import_type: Option<String>,
+    /// A description of this material (symmetric keys)
+    #[arg(long)]
+    pub(crate) key_material_description: Option<String>,
+    /// The KeyMaterialId being re-imported (symmetric keys)
+    #[arg(long)]
+    pub(crate) key_material_id: Option<String>,
+}
+
+#[derive(Args)]
+pub(crate) struct DeleteImportedKeyMaterialArgs {
+    /// Key ID or key ARN
+    #[arg(long)]
+    pub(crate) key_id: String,
+    /// Which material (default: the current one)
+    #[arg(long)]
+    pub(crate) key_material_id: Option<String>,
 }
 
 #[derive(Args)]

@@ -11,7 +11,8 @@ use std::path::Path;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use lockbox::api::{
-    AliasListEntry, EncryptionContext, GrantListEntry, KeyMetadata, Tag, Timestamp,
+    AliasListEntry, EncryptionContext, ExpirationModelType, GrantListEntry, KeyMetadata, Tag,
+    Timestamp,
 };
 use serde::Serialize;
 use serde_json::ser::{PrettyFormatter, Serializer};
@@ -89,6 +90,12 @@ pub(crate) struct KeyMetadataOut {
     pending_deletion_window_in_days: Option<u32>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     mac_algorithms: Vec<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    valid_to: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expiration_model: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    current_key_material_id: Option<String>,
 }
 
 impl From<&KeyMetadata> for KeyMetadataOut {
@@ -117,6 +124,9 @@ impl From<&KeyMetadata> for KeyMetadataOut {
             multi_region: m.multi_region,
             pending_deletion_window_in_days: m.pending_deletion_window_in_days,
             mac_algorithms: m.mac_algorithms.iter().map(|a| a.as_str()).collect(),
+            valid_to: m.valid_to.map(date),
+            expiration_model: m.expiration_model.map(ExpirationModelType::as_str),
+            current_key_material_id: m.current_key_material_id.clone(),
         }
     }
 }

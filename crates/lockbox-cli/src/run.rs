@@ -7,8 +7,8 @@ use clap::error::ErrorKind as ClapKind;
 
 use crate::cli::{Cli, Command};
 use crate::commands::{
-    aliases, audit, backup, crypto, decrypt_file, demo, doctor, encrypt_file, grants, key_pairs,
-    keys, mac, policies, rotation, serve, signing, tags, token, upkeep,
+    aliases, audit, backup, crypto, decrypt_file, demo, doctor, encrypt_file, grants, import,
+    key_pairs, keys, mac, policies, rotation, serve, signing, tags, token, upkeep,
 };
 use crate::error::CliError;
 use crate::{home, remote};
@@ -92,6 +92,9 @@ fn kms_command(shared: &Arc<dyn Kms>, command: Command) -> Result<(), CliError> 
         Command::GetKeyRotationStatus(a) => rotation::get_key_rotation_status(kms, a),
         Command::RotateKeyOnDemand(a) => rotation::rotate_key_on_demand(kms, a),
         Command::ListKeyRotations(a) => rotation::list_key_rotations(kms, a),
+        Command::GetParametersForImport(a) => import::get_parameters_for_import(kms, a),
+        Command::ImportKeyMaterial(a) => import::import_key_material(kms, a),
+        Command::DeleteImportedKeyMaterial(a) => import::delete_imported_key_material(kms, a),
         Command::CreateAlias(a) => aliases::create_alias(kms, a),
         Command::UpdateAlias(a) => aliases::update_alias(kms, a),
         Command::DeleteAlias(a) => aliases::delete_alias(kms, a),

@@ -584,7 +584,7 @@ fn rotation_usage_maintenance_and_doctor() -> TestResult {
 
     assert_eq!(
         ok(&home, &["maintain"]),
-        serde_json::json!({"Rotated": [], "Deleted": [], "Failed": []})
+        serde_json::json!({"Rotated": [], "Deleted": [], "Expired": [], "Failed": []})
     );
     let out = lockbox(&home, &["doctor"]);
     assert_eq!(

@@ -15,6 +15,9 @@
 //! long random versions, run by hand.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "../../lockbox-token/tests/oracle/import_material.rs"]
+mod import_material;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::ExitStatusExt;
@@ -151,6 +154,11 @@ struct World {
     k1: String,
     /// Target of schedule-key-deletion and create-alias; `ct2` was made under it.
     k2: String,
+    /// Origin EXTERNAL, waiting for its material (PendingImport): the target of
+    /// import-key-material, whose import token and wrapped material (made by Python's
+    /// `cryptography`) are `k3.token` and `k3.wrapped`; `ct3` was sealed outside with the
+    /// same material.
+    k3: String,
     policy1: String,
     policy2: String,
     grant1: String,
@@ -162,6 +170,7 @@ struct World {
 const PLAIN1: &[u8] = b"acknowledged before the kill, under k1";
 const PLAIN1B: &[u8] = b"acknowledged after k1's rotation";
 const PLAIN2: &[u8] = b"acknowledged before the kill, under k2";
+const PLAIN3: &[u8] = b"sealed outside with the material import-key-material brings";
 
 impl World {
     fn prepare() -> World {
@@ -186,6 +195,7 @@ impl World {
                 &k1,
             ],
         );
+        let k3 = prepare_import(&home, &root);
         let policy1 = policy(&[APP]);
         let policy2 = policy(&[APP, OPS]);
         std::fs::write(root.join("policy1.json"), &policy1).unwrap();
@@ -248,6 +258,7 @@ impl World {
             home,
             k1,
             k2,
+            k3,
             policy1,
             policy2,
             grant1,
@@ -297,6 +308,63 @@ impl World {
     }
 }
 
+/// Creates k3 (origin EXTERNAL) in `home`, gets its import parameters, and has Python's
+/// `cryptography` make AES-256 material, wrap it (RSA_AES_KEY_WRAP_SHA_256) and seal `ct3`
+/// (a ciphertext blob of docs/formats/ciphertext-blob.md, version 1, empty context) with it.
+fn prepare_import(home: &Path, root: &Path) -> String {
+    let k3 = setup_ok(
+        home,
+        &["create-key", "--origin", "EXTERNAL", "--description", "k3"],
+    )["KeyMetadata"]["KeyId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let public = root.join("k3.public");
+    setup_ok(
+        home,
+        &[
+            "get-parameters-for-import",
+            "--key-id",
+            &k3,
+            "--wrapping-algorithm",
+            "RSA_AES_KEY_WRAP_SHA_256",
+            "--wrapping-key-spec",
+            "RSA_2048",
+            "--public-key-out",
+            &public.display().to_string(),
+            "--import-token-out",
+            &root.join("k3.token").display().to_string(),
+        ],
+    );
+    let m = import_material::material(root, "AES_256", "k3.material").unwrap();
+    let wrapped = import_material::wrap(
+        root,
+        &std::fs::read(&public).unwrap(),
+        "RSA_AES_KEY_WRAP_SHA_256",
+        &m,
+    )
+    .unwrap();
+    std::fs::write(root.join("k3.wrapped"), wrapped).unwrap();
+    let id = uuid_bytes(&k3);
+    let mut header = vec![1u8];
+    header.extend_from_slice(&id);
+    header.extend_from_slice(&1u32.to_be_bytes());
+    header.push(1);
+    let iv = [0x3c; 12];
+    let aad = [header.as_slice(), &[0, 0]].concat();
+    let sealed = import_material::gcm(&m, &iv, &aad, PLAIN3).unwrap();
+    std::fs::write(root.join("ct3"), [header.as_slice(), &iv, &sealed].concat()).unwrap();
+    k3
+}
+
+/// The 16 bytes of a key id (a UUID).
+fn uuid_bytes(id: &str) -> Vec<u8> {
+    let h: String = id.chars().filter(|c| *c != '-').collect();
+    (0..16)
+        .map(|i| u8::from_str_radix(&h[2 * i..2 * i + 2], 16).unwrap())
+        .collect()
+}
+
 /// The commands killed, each on the prepared directory.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Cmd {
@@ -311,9 +379,12 @@ enum Cmd {
     PutKeyPolicy,
     CreateGrant,
     CreateAlias,
+    /// ImportKeyMaterial into k3 (AES-256 material wrapped with RSA_AES_KEY_WRAP_SHA_256):
+    /// unwrapped into the token, then the record.
+    ImportKeyMaterial,
 }
 
-const ALL: [Cmd; 9] = [
+const ALL: [Cmd; 10] = [
     Cmd::ListKeys,
     Cmd::CreateKey,
     Cmd::CreateKeyPair,
@@ -323,6 +394,7 @@ const ALL: [Cmd; 9] = [
     Cmd::PutKeyPolicy,
     Cmd::CreateGrant,
     Cmd::CreateAlias,
+    Cmd::ImportKeyMaterial,
 ];
 
 impl Cmd {
@@ -373,6 +445,19 @@ impl Cmd {
                 "--target-key-id",
                 &w.k2,
             ],
+            Cmd::ImportKeyMaterial => {
+                return vec![
+                    "import-key-material".into(),
+                    "--key-id".into(),
+                    w.k3.clone(),
+                    "--import-token".into(),
+                    format!("fileb://{}", w.root.join("k3.token").display()),
+                    "--encrypted-key-material".into(),
+                    format!("fileb://{}", w.root.join("k3.wrapped").display()),
+                    "--expiration-model".into(),
+                    "KEY_MATERIAL_DOES_NOT_EXPIRE".into(),
+                ];
+            }
         };
         v.into_iter().map(str::to_owned).collect()
     }
@@ -455,14 +540,14 @@ fn check(w: &World, r: &Remote, cmd: Cmd) -> Result<(), String> {
         .iter()
         .map(|k| k["KeyId"].as_str().unwrap_or_default().to_owned())
         .collect();
-    for k in [&w.k1, &w.k2] {
+    for k in [&w.k1, &w.k2, &w.k3] {
         if !listed.contains(k) {
             return Err(format!("acknowledged key {k} is not listed ({listed:?})"));
         }
     }
     let extra: Vec<&String> = listed
         .iter()
-        .filter(|k| **k != w.k1 && **k != w.k2)
+        .filter(|k| **k != w.k1 && **k != w.k2 && **k != w.k3)
         .collect();
     match (cmd, extra.as_slice()) {
         (_, []) => {}
@@ -565,6 +650,26 @@ fn check(w: &World, r: &Remote, cmd: Cmd) -> Result<(), String> {
                 && g["GranteePrincipal"] == APP
                 && g["Operations"] == serde_json::json!(["Decrypt"]) => {}
         _ => return Err(format!("grants nobody acknowledged: {grants:?}")),
+    }
+
+    // k3 waits for its material, or (the killed import took effect) has it whole: the
+    // ciphertext sealed outside with that material decrypts, and it encrypts.
+    let md = r.run(&["describe-key", "--key-id", &w.k3])?;
+    match md["KeyMetadata"]["KeyState"].as_str() {
+        Some("PendingImport") => {
+            let e = r
+                .run(&["encrypt", "--key-id", &w.k3, "--plaintext", "aGk="])
+                .err()
+                .unwrap_or_default();
+            if !e.ends_with(&format!("{} is pending import.", key_arn(&w.k3))) {
+                return Err(format!("k3 is PendingImport but encrypt answered: {e}"));
+            }
+        }
+        Some("Enabled") if cmd == Cmd::ImportKeyMaterial => {
+            r.decrypts(&w.root.join("ct3"), None, PLAIN3, &w.k3)?;
+            r.run(&["encrypt", "--key-id", &w.k3, "--plaintext", "aGk="])?;
+        }
+        _ => return Err(format!("k3 is in a state nobody acknowledged: {md}")),
     }
 
     // Command-specific: the rotation and the alias, whole or absent.

@@ -344,7 +344,6 @@ token_test!(fn serve_answers_malformed_requests_with_aws_codes(t) {
             "1 validation error detected: Value 'AES_999' at 'keySpec' failed to satisfy constraint: Member must satisfy enum value set: [RSA_2048, RSA_3072, RSA_4096, ECC_NIST_P256, ECC_NIST_P384, ECC_NIST_P521, ECC_SECG_P256K1, SYMMETRIC_DEFAULT, HMAC_224, HMAC_256, HMAC_384, HMAC_512, SM2, ML_DSA_44, ML_DSA_65, ML_DSA_87, ECC_NIST_EDWARDS25519, ML_KEM_512, ML_KEM_768, ML_KEM_1024]"),
         (Operation::CreateKey, r#"{"CustomKeyStoreId": "cks-1"}"#.into(), uns,
             "CustomKeyStoreId is not supported: Lockbox has no custom key stores; its keys live in its own token"),
-        (Operation::CreateKey, r#"{"MultiRegion": true}"#.into(), uns, "MultiRegion is not supported: Lockbox has no multi-Region keys"),
         (Operation::CreateGrant, format!(r#"{{"KeyId": "{key}", "GranteePrincipal": "{APP}", "Operations": ["Encrypt"], "Constraints": {{"SourceArn": "arn:aws:s3:::b"}}}}"#), uns,
             "Constraints.SourceArn is not supported: Lockbox grants constrain only the encryption context"),
         (Operation::CreateGrant, format!(r#"{{"KeyId": "{key}", "GranteePrincipal": "{APP}", "Operations": ["Encrypt"], "Constraints": {{"EncryptionContextEquals": [1]}}}}"#), ser,
@@ -411,8 +410,11 @@ token_test!(fn responses_use_botocore_member_names(t) {
             "KeySpec": "SYMMETRIC_DEFAULT",
             "EncryptionAlgorithms": ["SYMMETRIC_DEFAULT"],
             "MultiRegion": false,
+            "CurrentKeyMaterialId": described["KeyMetadata"]["CurrentKeyMaterialId"],
         }
     }));
+    let material = described["KeyMetadata"]["CurrentKeyMaterialId"].as_str().unwrap();
+    assert!(material.len() == 64 && material.starts_with(&key.to_string().replace('-', "")), "{material}");
 
     let encrypted = call(&kms, Operation::Encrypt, &format!(
         r#"{{"KeyId": "{key}", "Plaintext": "{}", "EncryptionContext": {{"k": "v"}}}}"#, STANDARD.encode(b"secret")))?;
@@ -463,7 +465,7 @@ token_test!(fn responses_use_botocore_member_names(t) {
 
 #[test]
 fn targets_name_operations() {
-    assert_eq!(Operation::ALL.len(), 42);
+    assert_eq!(Operation::ALL.len(), 47);
     for op in Operation::ALL {
         assert_eq!(
             Operation::from_target(&format!("TrentService.{}", op.name())),
@@ -471,7 +473,7 @@ fn targets_name_operations() {
         );
     }
     for bad in [
-        "TrentService.ReplicateKey",
+        "TrentService.CreateCustomKeyStore",
         "TrentService.encrypt",
         "Encrypt",
         "Kinesis_20131202.PutRecord",

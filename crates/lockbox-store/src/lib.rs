@@ -22,5 +22,8 @@ mod store;
 pub use audit::{AuditBody, AuditEntry, AuditEvent, AuditIter, AuditObjects, Refusal, Suppressed};
 pub use error::StoreError;
 pub use export::{EXPORT_MAGIC, EXPORT_VERSION, ExportSummary};
-pub use records::{AliasRecord, AutoRotation, Deletion, GrantRecord, KeyRecord, KeySlot, Material};
+pub use records::{
+    AliasRecord, AutoRotation, Deletion, GrantRecord, ImportedMaterial, Imports, KeyRecord,
+    KeySlot, Material, WrappingPair,
+};
 pub use store::{Page, SCHEMA_VERSION, STORE_LOCK_FILE, Store, incomplete_snapshots};

@@ -91,11 +91,58 @@ pub struct KeyRecord {
     /// The key policy document as it was put; `None` is the default policy (the owning
     /// account's root may do everything).
     pub policy: Option<String>,
-    // --- Regions (issue 15, branch `regions`): key record version 5. ---
+    /// A key of Origin EXTERNAL: its wrapping key pairs and what is known of each version of
+    /// material imported into it; `None` for every other key.
+    pub imports: Option<Imports>,
+    // --- Regions (issue 15, branch `regions`): key record versions 5 and 7. ---
     /// The Region the key belongs to (the Region it was created in), e.g. `us-east-1`. Empty
     /// only in a record written before Regions existed, until [`crate::Store::assign_region`]
     /// gives it the configured Region.
     pub region: String,
+}
+
+/// What a key of Origin EXTERNAL keeps about importing its material (record version 6).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Imports {
+    /// The wrapping key pairs GetParametersForImport made and that are not destroyed yet: each
+    /// is destroyed once an import used it or it expired, after the record stops naming it.
+    pub wrapping_pairs: Vec<WrappingPair>,
+    /// Every version of material ever imported into the key, by version. A version is in the
+    /// token exactly when [`KeyRecord::materials`] names it (or, for new material waiting for
+    /// a rotation, when `pending_rotation` does).
+    pub materials: Vec<ImportedMaterial>,
+}
+
+/// A wrapping key pair of GetParametersForImport: two token objects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WrappingPair {
+    /// The private half's CKA_ID.
+    pub private_object_id: [u8; 16],
+    /// The public half's CKA_ID.
+    pub public_object_id: [u8; 16],
+    /// When its import token expires.
+    pub valid_to: Timestamp,
+    /// SHA-256 of the import token handed out with it: ImportKeyMaterial accepts exactly that
+    /// token (see `docs/formats/import.md`).
+    pub token_digest: [u8; 32],
+}
+
+/// One version of imported material.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImportedMaterial {
+    /// The material version it is (or will be, for new material waiting for a rotation).
+    pub version: u32,
+    /// What names this material without revealing it (lockbox-token's `MaterialFingerprint`):
+    /// re-importing must bring material with the same fingerprint. Its hex is the version's
+    /// KeyMaterialId.
+    pub fingerprint: [u8; 32],
+    /// When it expires (`KEY_MATERIAL_EXPIRES`); `None`: it does not expire.
+    pub valid_to: Option<Timestamp>,
+    /// The description given with its last import.
+    pub description: Option<String>,
+    /// New material imported for a rotation that has not happened yet: its token objects
+    /// (private or secret, and public half). RotateKeyOnDemand moves it into `materials`.
+    pub pending_rotation: Option<([u8; 16], Option<[u8; 16]>)>,
 }
 
 // --- Regions and multi-Region keys (issue 15, branch `regions`): storage slots. ---
@@ -150,7 +197,7 @@ impl KeyRecord {
         KeySlot::of(self.id, &self.region)
     }
 
-    /// Decodes a stored value of the `keys` tree; `key` is its tree key (the 16-byte slot).
+    /// Decodes a stored value of the `keys` tree; `key` is its tree key (the 16-byte id).
     /// Total: any bytes give a record or an error.
     pub fn decode(key: &[u8], bytes: &[u8]) -> Result<KeyRecord, StoreError> {
         decode_key(key, bytes)
@@ -164,6 +211,36 @@ impl KeyRecord {
     /// The material version a ciphertext names.
     pub fn material(&self, version: u32) -> Option<&Material> {
         self.materials.iter().find(|m| m.version == version)
+    }
+
+    /// The import bookkeeping of material version `version`, for a key of Origin EXTERNAL.
+    pub fn imported(&self, version: u32) -> Option<&ImportedMaterial> {
+        self.imports
+            .as_ref()?
+            .materials
+            .iter()
+            .find(|m| m.version == version)
+    }
+
+    /// Whether imported material the key holds has passed its ValidTo at `now`.
+    pub fn material_expired(&self, now: Timestamp) -> bool {
+        self.materials.iter().any(|m| {
+            self.imported(m.version)
+                .and_then(|i| i.valid_to)
+                .is_some_and(|t| t <= now)
+        })
+    }
+
+    /// The key's state at `now`: an Enabled or Disabled key whose imported material has
+    /// expired is PendingImport from that instant, before maintenance removes the material
+    /// (AWS: the key is unusable once its material expires).
+    pub fn state_at(&self, now: Timestamp) -> KeyState {
+        match self.state {
+            KeyState::Enabled | KeyState::Disabled if self.material_expired(now) => {
+                KeyState::PendingImport
+            }
+            s => s,
+        }
     }
 }
 
@@ -190,7 +267,14 @@ const KEY_RECORD_V1: u8 = 1;
 const KEY_RECORD_V2: u8 = 2;
 const KEY_RECORD_V3: u8 = 3;
 const KEY_RECORD_V4: u8 = 4;
+/// Version 6 adds the import bookkeeping of an EXTERNAL key to a version-4 body (5 is left
+/// to the Regions work of the same issue).
+const KEY_RECORD_V6: u8 = 6;
+/// Version 5 (Regions, issue 15): a version-4 body and the key's Region. Every record with a
+/// Region is version 5, or 7 when it has import bookkeeping.
 const KEY_RECORD_V5: u8 = 5;
+/// Version 7 (Regions, issue 15): a version-6 body and the key's Region.
+const KEY_RECORD_V7: u8 = 7;
 const GRANT_RECORD_V1: u8 = 1;
 const GRANT_RECORD_V2: u8 = 2;
 const ALIAS_RECORD_V1: u8 = 1;
@@ -259,15 +343,44 @@ struct KeyRecordV4 {
     public_halves: Vec<Option<[u8; 16]>>,
 }
 
-/// Version 5 (Regions, issue 15) adds the Region the key belongs to. Every record the
-/// engine writes has a Region, so every record written from now on is version 5; versions
-/// 1 to 4 decode with an empty Region, which the store fills in at open
+/// Version 6: a version-4 body and the import bookkeeping of an EXTERNAL key. Written only
+/// for keys that have it.
+#[derive(Serialize, Deserialize)]
+struct KeyRecordV6 {
+    v4: KeyRecordV4,
+    wrapping_pairs: Vec<WrappingPairV6>,
+    imported: Vec<ImportedMaterialV6>,
+}
+
+/// Version 5 (Regions, issue 15): a version-4 body and the Region the key belongs to.
+/// Versions 1 to 4 and 6 decode with an empty Region, which the store fills in at open
 /// ([`crate::Store::assign_region`]).
 #[derive(Serialize, Deserialize)]
 struct KeyRecordV5 {
-    v3: KeyRecordV3,
-    public_halves: Vec<Option<[u8; 16]>>,
+    v4: KeyRecordV4,
     region: String,
+}
+
+/// Version 7 (Regions, issue 15): a version-6 body (import bookkeeping) and the Region.
+#[derive(Serialize, Deserialize)]
+struct KeyRecordV7 {
+    v6: KeyRecordV6,
+    region: String,
+}
+
+/// A wrapping pair: private and public CKA_IDs, expiry (ms), the import token's SHA-256.
+type WrappingPairV6 = ([u8; 16], [u8; 16], i64, [u8; 32]);
+
+/// A version-4 body's parts: the version-3 body and the public half of each material version.
+type V4Parts = (KeyRecordV3, Vec<Option<[u8; 16]>>);
+
+#[derive(Serialize, Deserialize)]
+struct ImportedMaterialV6 {
+    version: u32,
+    fingerprint: [u8; 32],
+    valid_to_ms: Option<i64>,
+    description: Option<String>,
+    pending_rotation: Option<([u8; 16], Option<[u8; 16]>)>,
 }
 
 impl From<KeyRecordV2> for KeyRecordV3 {
@@ -352,22 +465,102 @@ pub(crate) fn encode_key(r: &KeyRecord) -> Result<Vec<u8>, StoreError> {
         account: r.account.clone(),
         policy: r.policy.clone(),
     };
-    if !r.region.is_empty() {
-        let v5 = KeyRecordV5 {
-            v3,
-            public_halves: r.materials.iter().map(|m| m.public_object_id).collect(),
-            region: r.region.clone(),
-        };
-        return versioned(KEY_RECORD_V5, &v5, "keys", &r.id.to_string());
-    }
-    if r.materials.iter().all(|m| m.public_object_id.is_none()) {
+    if r.region.is_empty()
+        && r.imports.is_none()
+        && r.materials.iter().all(|m| m.public_object_id.is_none())
+    {
         return versioned(KEY_RECORD_V3, &v3, "keys", &r.id.to_string());
     }
     let v4 = KeyRecordV4 {
         v3,
         public_halves: r.materials.iter().map(|m| m.public_object_id).collect(),
     };
-    versioned(KEY_RECORD_V4, &v4, "keys", &r.id.to_string())
+    // Regions: a record with a Region is version 5, or 7 with import bookkeeping.
+    let region = r.region.clone();
+    match (&r.imports, region.is_empty()) {
+        (None, true) => versioned(KEY_RECORD_V4, &v4, "keys", &r.id.to_string()),
+        (None, false) => versioned(
+            KEY_RECORD_V5,
+            &KeyRecordV5 { v4, region },
+            "keys",
+            &r.id.to_string(),
+        ),
+        (Some(imports), true) => versioned(
+            KEY_RECORD_V6,
+            &v6_of(v4, imports),
+            "keys",
+            &r.id.to_string(),
+        ),
+        (Some(imports), false) => versioned(
+            KEY_RECORD_V7,
+            &KeyRecordV7 {
+                v6: v6_of(v4, imports),
+                region,
+            },
+            "keys",
+            &r.id.to_string(),
+        ),
+    }
+}
+
+/// A version-6 body: `v4` and the import bookkeeping.
+fn v6_of(v4: KeyRecordV4, imports: &Imports) -> KeyRecordV6 {
+    KeyRecordV6 {
+        v4,
+        wrapping_pairs: imports
+            .wrapping_pairs
+            .iter()
+            .map(|w| {
+                (
+                    w.private_object_id,
+                    w.public_object_id,
+                    w.valid_to.unix_millis(),
+                    w.token_digest,
+                )
+            })
+            .collect(),
+        imported: imports
+            .materials
+            .iter()
+            .map(|m| ImportedMaterialV6 {
+                version: m.version,
+                fingerprint: m.fingerprint,
+                valid_to_ms: m.valid_to.map(|t| t.unix_millis()),
+                description: m.description.clone(),
+                pending_rotation: m.pending_rotation,
+            })
+            .collect(),
+    }
+}
+
+/// The import bookkeeping of a version-6 body, and its version-4 body.
+fn imports_of(v6: KeyRecordV6) -> (Imports, KeyRecordV4) {
+    let imports = Imports {
+        wrapping_pairs: v6
+            .wrapping_pairs
+            .iter()
+            .map(
+                |&(private_object_id, public_object_id, ms, token_digest)| WrappingPair {
+                    private_object_id,
+                    public_object_id,
+                    valid_to: Timestamp::from_unix_millis(ms),
+                    token_digest,
+                },
+            )
+            .collect(),
+        materials: v6
+            .imported
+            .into_iter()
+            .map(|m| ImportedMaterial {
+                version: m.version,
+                fingerprint: m.fingerprint,
+                valid_to: m.valid_to_ms.map(Timestamp::from_unix_millis),
+                description: m.description,
+                pending_rotation: m.pending_rotation,
+            })
+            .collect(),
+    };
+    (imports, v6.v4)
 }
 
 pub(crate) fn decode_key(key: &[u8], bytes: &[u8]) -> Result<KeyRecord, StoreError> {
@@ -376,45 +569,35 @@ pub(crate) fn decode_key(key: &[u8], bytes: &[u8]) -> Result<KeyRecord, StoreErr
         key: printable(key),
         reason,
     };
-    let halves_match = |halves: &[Option<[u8; 16]>], v3: &KeyRecordV3| {
-        if halves.len() != v3.v2.materials.len() {
-            return Err(corrupt(format!(
-                "{} public halves for {} material versions",
-                halves.len(),
-                v3.v2.materials.len()
-            )));
-        }
-        Ok(())
-    };
-    let (v3, public_halves, region): (KeyRecordV3, Vec<Option<[u8; 16]>>, String) = match bytes
-        .split_first()
-    {
+    let mut imports = None;
+    let mut region = String::new();
+    let (v3, public_halves): V4Parts = match bytes.split_first() {
         Some((&KEY_RECORD_V1, body)) => (
             KeyRecordV2::from(exact::<KeyRecordV1>(body).map_err(corrupt)?).into(),
             Vec::new(),
-            String::new(),
         ),
         Some((&KEY_RECORD_V2, body)) => (
             exact::<KeyRecordV2>(body).map_err(corrupt)?.into(),
             Vec::new(),
-            String::new(),
         ),
-        Some((&KEY_RECORD_V3, body)) => (exact(body).map_err(corrupt)?, Vec::new(), String::new()),
-        Some((&KEY_RECORD_V4, body)) => {
-            let v4: KeyRecordV4 = exact(body).map_err(corrupt)?;
-            halves_match(&v4.public_halves, &v4.v3)?;
-            (v4.v3, v4.public_halves, String::new())
-        }
+        Some((&KEY_RECORD_V3, body)) => (exact(body).map_err(corrupt)?, Vec::new()),
+        Some((&KEY_RECORD_V4, body)) => v4_parts(exact(body).map_err(corrupt)?).map_err(corrupt)?,
         Some((&KEY_RECORD_V5, body)) => {
             let v5: KeyRecordV5 = exact(body).map_err(corrupt)?;
-            halves_match(&v5.public_halves, &v5.v3)?;
-            if lockbox_api::ArnScope::new("aws", &v5.region, "000000000000").is_err() {
-                return Err(corrupt(format!(
-                    "Region '{}' is not a Region name",
-                    printable(v5.region.as_bytes())
-                )));
-            }
-            (v5.v3, v5.public_halves, v5.region)
+            region = v5.region;
+            v4_parts(v5.v4).map_err(corrupt)?
+        }
+        Some((&KEY_RECORD_V6, body)) => {
+            let (i, v4) = imports_of(exact(body).map_err(corrupt)?);
+            imports = Some(i);
+            v4_parts(v4).map_err(corrupt)?
+        }
+        Some((&KEY_RECORD_V7, body)) => {
+            let v7: KeyRecordV7 = exact(body).map_err(corrupt)?;
+            region = v7.region;
+            let (i, v4) = imports_of(v7.v6);
+            imports = Some(i);
+            v4_parts(v4).map_err(corrupt)?
         }
         Some((0, _)) => return Err(corrupt("record version 0".into())),
         Some((&v, _)) => {
@@ -432,6 +615,12 @@ pub(crate) fn decode_key(key: &[u8], bytes: &[u8]) -> Result<KeyRecord, StoreErr
     } = v3;
     if !account.is_empty() && !lockbox_api::is_account_id(&account) {
         return Err(corrupt(format!("account '{account}' is not 12 digits")));
+    }
+    if !region.is_empty() && lockbox_api::ArnScope::new("aws", &region, "000000000000").is_err() {
+        return Err(corrupt(format!(
+            "Region '{}' is not a Region name",
+            printable(region.as_bytes())
+        )));
     }
     let spec: KeySpec = v2.spec.parse().map_err(|e| corrupt(format!("{e}")))?;
     let usage: KeyUsage = v2.usage.parse().map_err(|e| corrupt(format!("{e}")))?;
@@ -488,8 +677,21 @@ pub(crate) fn decode_key(key: &[u8], bytes: &[u8]) -> Result<KeyRecord, StoreErr
         on_demand_rotations: v2.on_demand_rotations,
         account,
         policy,
+        imports,
         region,
     })
+}
+
+/// A version-4 body's parts, its public halves checked against its materials.
+fn v4_parts(v4: KeyRecordV4) -> Result<V4Parts, String> {
+    if v4.public_halves.len() != v4.v3.v2.materials.len() {
+        return Err(format!(
+            "{} public halves for {} material versions",
+            v4.public_halves.len(),
+            v4.v3.v2.materials.len()
+        ));
+    }
+    Ok((v4.v3, v4.public_halves))
 }
 
 pub(crate) fn encode_alias(name: &str, r: &AliasRecord) -> Result<Vec<u8>, StoreError> {
@@ -776,6 +978,7 @@ mod tests {
             on_demand_rotations: 0,
             account: "000000000000".into(),
             policy: None,
+            imports: None,
             // Written before Regions existed (the v5 test sets one).
             region: String::new(),
         }
@@ -799,8 +1002,7 @@ mod tests {
         assert_eq!(decode_key(&key, &bytes).unwrap(), r);
         let v5: KeyRecordV5 = exact(&bytes[1..]).unwrap();
         let bad = KeyRecordV5 {
-            v3: v5.v3,
-            public_halves: v5.public_halves,
+            v4: v5.v4,
             region: "EU West".into(),
         };
         let bytes = versioned(KEY_RECORD_V5, &bad, "keys", "k").unwrap();
@@ -808,6 +1010,18 @@ mod tests {
             decode_key(&key, &bytes),
             Err(StoreError::Corrupt { reason, .. }) if reason == "Region 'EU West' is not a Region name"
         ));
+    }
+
+    #[test]
+    fn imported_keys_with_a_region_are_version_7() {
+        let mut r = sample();
+        r.region = "ap-south-1".into();
+        r.imports = Some(Imports::default());
+        let bytes = encode_key(&r).unwrap();
+        assert_eq!(bytes[0], KEY_RECORD_V7);
+        assert_eq!(decode_key(r.id.as_bytes(), &bytes).unwrap(), r);
+        r.region = String::new();
+        assert_eq!(encode_key(&r).unwrap()[0], KEY_RECORD_V6);
     }
 
     #[test]
@@ -880,6 +1094,62 @@ mod tests {
     }
 
     #[test]
+    fn external_keys_are_version_6_with_their_import_bookkeeping() {
+        let mut r = sample();
+        r.origin = Origin::External;
+        r.state = KeyState::PendingImport;
+        r.imports = Some(Imports::default());
+        let key = *r.id.as_bytes();
+        let bytes = encode_key(&r).unwrap();
+        assert_eq!(bytes[0], KEY_RECORD_V6);
+        assert_eq!(decode_key(&key, &bytes).unwrap(), r);
+        r.state = KeyState::Enabled;
+        r.materials = vec![Material {
+            version: 2,
+            object_id: [0xaa; 16],
+            public_object_id: Some([0xab; 16]),
+            created: Timestamp::from_unix_millis(7),
+            rotation: None,
+            encryptions_reserved: 0,
+        }];
+        r.imports = Some(Imports {
+            wrapping_pairs: vec![WrappingPair {
+                private_object_id: [1; 16],
+                public_object_id: [2; 16],
+                valid_to: Timestamp::from_unix_millis(86_400_000),
+                token_digest: [4; 32],
+            }],
+            materials: vec![
+                ImportedMaterial {
+                    version: 1,
+                    fingerprint: [9; 32],
+                    valid_to: Some(Timestamp::from_unix_millis(1_000)),
+                    description: Some("first".into()),
+                    pending_rotation: None,
+                },
+                ImportedMaterial {
+                    version: 2,
+                    fingerprint: [8; 32],
+                    valid_to: None,
+                    description: None,
+                    pending_rotation: Some(([3; 16], None)),
+                },
+            ],
+        });
+        let bytes = encode_key(&r).unwrap();
+        assert_eq!(bytes[0], KEY_RECORD_V6);
+        assert_eq!(decode_key(&key, &bytes).unwrap(), r);
+        // The version-4 body inside is checked as a version-4 record is.
+        let mut v6: KeyRecordV6 = exact(&bytes[1..]).unwrap();
+        v6.v4.public_halves.clear();
+        let bytes = versioned(KEY_RECORD_V6, &v6, "keys", "k").unwrap();
+        assert!(matches!(
+            decode_key(&key, &bytes),
+            Err(StoreError::Corrupt { reason, .. }) if reason == "0 public halves for 1 material versions"
+        ));
+    }
+
+    #[test]
     fn records_carry_their_version_and_newer_ones_are_refused() {
         let mut with_policy = sample();
         with_policy.policy = Some("{}".into());
@@ -909,10 +1179,10 @@ mod tests {
             Err(StoreError::Corrupt { .. })
         ));
         let mut newer = bytes.clone();
-        newer[0] = KEY_RECORD_V5 + 1;
+        newer[0] = KEY_RECORD_V7 + 1;
         assert!(matches!(
             decode_key(&key, &newer),
-            Err(StoreError::TooNew { version: 6, .. })
+            Err(StoreError::TooNew { version: 8, .. })
         ));
         assert!(matches!(
             decode_key(&[0; 16], &[]),

@@ -35,6 +35,7 @@ fn record(n: u8) -> KeyRecord {
         on_demand_rotations: 0,
         account: "000000000000".into(),
         policy: None,
+        imports: None,
         region: REGION.into(),
     }
 }

@@ -58,5 +58,6 @@ pub use token::{
     Requirement, RsaBits, RsaPrivateComponents, RsaPurpose, SECRET_KEY_USAGES, SecretKeyTemplate,
     Token, TokenDescription, Usage, Usages, ValueAccess, curve_name,
 };
+pub use token::{MaterialFingerprint, WrappingAlgorithm};
 pub use token::{OaepHash, RsaPublicNumbers};
 pub use token::{SignatureHash, SignatureScheme, ec_public_key_info, rsa_public_key_info};

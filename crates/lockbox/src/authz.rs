@@ -177,7 +177,11 @@ impl Engine {
         facts: Facts<'_>,
     ) -> Result<Authorized, KmsError> {
         self.decide(call, action, &r, &facts)?;
-        call.op.key_states().check(r.state, || self.arn(&r))?;
+        // Imported material that has expired makes the key PendingImport at once, before
+        // maintenance takes the material away.
+        call.op
+            .key_states()
+            .check(r.state_at(self.clock.now()), || self.arn(&r))?;
         Ok(Authorized { key: r, action })
     }
 

@@ -419,15 +419,18 @@ impl Engine {
 
     pub(crate) fn metadata(&self, r: &KeyRecord) -> KeyMetadata {
         let kind = keykind::for_spec(r.spec).ok();
+        let state = r.state_at(self.clock.now());
+        let current = r.current_material();
+        let imported = current.and_then(|m| r.imported(m.version));
         KeyMetadata {
             aws_account_id: r.account.clone(),
             key_id: r.id,
             arn: self.arn(r),
             creation_date: r.created,
-            enabled: r.state == KeyState::Enabled,
+            enabled: state == KeyState::Enabled,
             description: r.description.clone(),
             key_usage: r.usage,
-            key_state: r.state,
+            key_state: state,
             deletion_date: r.deletion.map(|d| d.date),
             origin: r.origin,
             key_manager: KeyManager::Customer,
@@ -447,9 +450,19 @@ impl Engine {
             multi_region: false,
             multi_region_configuration: None,
             pending_deletion_window_in_days: r.deletion.map(|d| d.window_days),
-            valid_to: None,
-            expiration_model: None,
-            current_key_material_id: r.current_material().map(|m| key_material_id(r.id, m)),
+            valid_to: imported.and_then(|i| i.valid_to),
+            expiration_model: imported.map(|i| {
+                if i.valid_to.is_some() {
+                    ExpirationModelType::KeyMaterialExpires
+                } else {
+                    ExpirationModelType::KeyMaterialDoesNotExpire
+                }
+            }),
+            current_key_material_id: match (current, imported) {
+                (_, Some(i)) => Some(hex::encode(i.fingerprint)),
+                (Some(m), None) => Some(key_material_id(r.id, m)),
+                (None, None) => None,
+            },
         }
     }
 

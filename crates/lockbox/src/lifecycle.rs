@@ -165,7 +165,18 @@ impl Engine {
         {
             return Ok(m.clone());
         }
-        KeyStates::Enabled.check(r.state, || self.arn(&r))?;
+        KeyStates::Enabled.check(r.state_at(self.clock.now()), || self.arn(&r))?;
+        if r.origin == Origin::External {
+            // Lockbox cannot make imported material: the caller must import new material and
+            // rotate to it (ImportKeyMaterial NEW_KEY_MATERIAL, RotateKeyOnDemand).
+            return Err(KmsError::new(
+                ErrorKind::KmsInvalidState,
+                format!(
+                    "The imported key material of {} has made as many encryptions as one                      version may; import new key material and rotate to it.",
+                    self.arn(&r)
+                ),
+            ));
+        }
         tracing::warn!(key = %id, version = exhausted,
             limit = self.lifecycle.max_encryptions_per_version,
             "material version reached its encryption limit; rotating");
@@ -220,6 +231,20 @@ impl Engine {
                     && r.deletion.is_some_and(|d| d.date <= now);
                 let due_rotation = r.state == KeyState::Enabled
                     && r.auto_rotation.is_some_and(|a| a.next() <= now);
+                let due_expiry = r.imports.as_ref().is_some_and(|i| {
+                    r.material_expired(now)
+                        || i.wrapping_pairs.iter().any(|w| w.valid_to <= now)
+                        || i.materials.iter().any(|m| {
+                            m.pending_rotation.is_some() && m.valid_to.is_some_and(|t| t <= now)
+                        })
+                });
+                if due_expiry && !due_deletion {
+                    match self.expire_due(r.slot()) {
+                        Ok(true) => report.expired.push(r.id),
+                        Ok(false) => {}
+                        Err(e) => report.failed.push((r.id, e)),
+                    }
+                }
                 if due_deletion {
                     match self.delete_due(r.slot()) {
                         Ok(true) => report.deleted.push(r.id),
@@ -289,6 +314,24 @@ impl Engine {
             .map_err(|e| from_store("delete key", e))?;
         failpoints::hit("engine.delete.after_tombstone")
             .map_err(|e| from_store("delete key", e))?;
+        // An EXTERNAL key's wrapping pairs and new material waiting for a rotation go too.
+        let imported = r.imports.iter().flat_map(|i| {
+            i.wrapping_pairs
+                .iter()
+                .flat_map(|w| [w.private_object_id, w.public_object_id])
+                .chain(
+                    i.materials
+                        .iter()
+                        .filter_map(|m| m.pending_rotation)
+                        .flat_map(|(o, p)| std::iter::once(o).chain(p)),
+                )
+        });
+        for object in imported.collect::<Vec<_>>() {
+            match self.token.destroy(&ObjectId::from_bytes(object)) {
+                Ok(()) | Err(TokenError::ObjectNotFound(_)) => {}
+                Err(e) => return Err(from_token("delete key", e)),
+            }
+        }
         for m in &r.materials {
             for object in std::iter::once(m.object_id).chain(m.public_object_id) {
                 match self.token.destroy(&ObjectId::from_bytes(object)) {
@@ -347,5 +390,89 @@ impl Engine {
             stop: Some(stop),
             thread: Some(thread),
         })
+    }
+}
+
+/// Expiry of imported material and wrapping pairs (keys of origin EXTERNAL; the import
+/// operations are in `ops/import.rs`).
+impl Engine {
+    /// Destroys token objects a stored record no longer names. A failure leaves an orphan for
+    /// reconciliation and is only logged: the record already says the objects are gone.
+    pub(crate) fn destroy_unnamed(&self, key: KeyId, objects: impl IntoIterator<Item = [u8; 16]>) {
+        for o in objects {
+            match self.token.destroy(&ObjectId::from_bytes(o)) {
+                Ok(()) | Err(TokenError::ObjectNotFound(_)) => {}
+                Err(e) => tracing::warn!(key = %key, error = %e,
+                    "could not destroy a token object the key no longer names; \
+                     reconciliation will"),
+            }
+        }
+    }
+
+    /// Maintenance: removes imported material of key `id` whose ValidTo has passed, and
+    /// retires expired wrapping pairs. Record first, then the objects. Returns whether
+    /// material expired.
+    pub(crate) fn expire_due(&self, slot: KeySlot) -> Result<bool, KmsError> {
+        let _w = self.writes.lock();
+        let Some(r) = self.record(slot)? else {
+            return Ok(false);
+        };
+        let now = self.clock.now();
+        let Some(imports) = &r.imports else {
+            return Ok(false);
+        };
+        let expired: Vec<u32> = imports
+            .materials
+            .iter()
+            .filter(|m| m.valid_to.is_some_and(|t| t <= now))
+            .filter(|m| r.material(m.version).is_some() || m.pending_rotation.is_some())
+            .map(|m| m.version)
+            .collect();
+        let pairs_due = imports.wrapping_pairs.iter().any(|w| w.valid_to <= now);
+        if expired.is_empty() && !pairs_due {
+            return Ok(false);
+        }
+        let mut r = Arc::unwrap_or_clone(r);
+        let mut gone = Vec::new();
+        for v in &expired {
+            remove_material(&mut r, *v, &mut gone);
+        }
+        if let Some(i) = r.imports.as_mut() {
+            i.wrapping_pairs.retain(|w| {
+                let keep = w.valid_to > now;
+                if !keep {
+                    gone.extend([w.private_object_id, w.public_object_id]);
+                }
+                keep
+            });
+        }
+        self.put("expire key material", &r)?;
+        self.destroy_unnamed(r.id, gone);
+        if !expired.is_empty() {
+            tracing::info!(key = %r.id, versions = ?expired, "imported key material expired");
+        }
+        Ok(!expired.is_empty())
+    }
+}
+
+/// Takes material version `version` out of the token's keeping in record `r` (its objects
+/// go to `gone`, to be destroyed once `r` is stored): the key waits for an import again,
+/// unless it is pending deletion. New material waiting for a rotation is forgotten
+/// altogether (it never protected anything).
+pub(crate) fn remove_material(r: &mut KeyRecord, version: u32, gone: &mut Vec<[u8; 16]>) {
+    if let Some(i) = r.imports.as_mut()
+        && let Some(pos) = i.materials.iter().position(|m| m.version == version)
+        && let Some((o, p)) = i.materials[pos].pending_rotation
+    {
+        gone.extend(std::iter::once(o).chain(p));
+        i.materials.remove(pos);
+        return;
+    }
+    if let Some(pos) = r.materials.iter().position(|m| m.version == version) {
+        let m = r.materials.remove(pos);
+        gone.extend(std::iter::once(m.object_id).chain(m.public_object_id));
+    }
+    if matches!(r.state, KeyState::Enabled | KeyState::Disabled) {
+        r.state = KeyState::PendingImport;
     }
 }

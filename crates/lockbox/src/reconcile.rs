@@ -71,6 +71,19 @@ impl Engine {
             after = page.items.last().map(|r| r.slot());
             report.keys += page.items.len();
             for r in &page.items {
+                // An EXTERNAL key's wrapping pairs and new material waiting for a rotation.
+                if let Some(i) = &r.imports {
+                    for w in &i.wrapping_pairs {
+                        claimed.insert(ObjectId::from_bytes(w.private_object_id));
+                        claimed.insert(ObjectId::from_bytes(w.public_object_id));
+                    }
+                    for (o, p) in i.materials.iter().filter_map(|m| m.pending_rotation) {
+                        claimed.insert(ObjectId::from_bytes(o));
+                        if let Some(p) = p {
+                            claimed.insert(ObjectId::from_bytes(p));
+                        }
+                    }
+                }
                 for m in &r.materials {
                     let object = ObjectId::from_bytes(m.object_id);
                     claimed.insert(object);

@@ -21,6 +21,8 @@ pub struct MaintenanceReport {
     pub rotated: Vec<(KeyId, u32)>,
     /// Keys whose deletion date had come, now deleted.
     pub deleted: Vec<KeyId>,
+    /// Keys whose imported material expired, now without it (PendingImport).
+    pub expired: Vec<KeyId>,
     /// Work that was due but failed (it is tried again on the next pass).
     pub failed: Vec<(KeyId, KmsError)>,
 }

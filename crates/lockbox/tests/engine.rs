@@ -67,14 +67,17 @@ token_test!(fn create_key_enforces_the_model(t) {
     assert_eq!(kind(kms.create_key(CreateKeyRequest::new().with_key_spec(KeySpec::Rsa2048))), ErrorKind::Validation);
     assert_eq!(kind(kms.create_key(CreateKeyRequest::new().with_key_spec(KeySpec::MlDsa65).with_key_usage(KeyUsage::SignVerify))), ErrorKind::UnsupportedOperation);
     assert_eq!(kind(kms.create_key(CreateKeyRequest::new().with_key_usage(KeyUsage::SignVerify))), ErrorKind::Validation);
-    assert_eq!(kind(kms.create_key(CreateKeyRequest::new().with_origin(Origin::External))), ErrorKind::UnsupportedOperation);
+    assert_eq!(kind(kms.create_key(CreateKeyRequest::new().with_origin(Origin::AwsCloudhsm))), ErrorKind::UnsupportedOperation);
+    // EXTERNAL keys wait for imported material (tests/import.rs).
+    assert_eq!(kms.create_key(CreateKeyRequest::new().with_origin(Origin::External))?.key_metadata.key_state, KeyState::PendingImport);
     let dup = vec![Tag::new("a", "1")?, Tag::new("a", "2")?];
     assert_eq!(kind(kms.create_key(CreateKeyRequest::new().with_tags(dup))), ErrorKind::Tag);
     let many: Vec<_> = (0..51).map(|i| Tag::new(format!("k{i}"), "v").unwrap()).collect();
     assert_eq!(kind(kms.create_key(CreateKeyRequest::new().with_tags(many[..51].to_vec()))), ErrorKind::Tag);
     kms.create_key(CreateKeyRequest::new().with_tags(many[..50].to_vec()))?;
-    // The refused requests left nothing behind: two keys, two token objects.
-    assert_eq!(kms.list_keys(ListKeysRequest::new())?.keys.len(), 2);
+    // The refused requests left nothing behind: three keys (one waiting for imported
+    // material), two token objects.
+    assert_eq!(kms.list_keys(ListKeysRequest::new())?.keys.len(), 3);
     assert_eq!(kms.key_objects()?.len(), 2);
     Ok(())
 });

@@ -10,6 +10,7 @@ pub(crate) mod demo;
 pub(crate) mod doctor;
 pub(crate) mod encrypt_file;
 pub(crate) mod grants;
+pub(crate) mod import;
 pub(crate) mod key_pairs;
 pub(crate) mod keys;
 pub(crate) mod mac;

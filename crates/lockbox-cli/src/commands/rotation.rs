@@ -84,6 +84,14 @@ struct RotationOut {
     rotation_date: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     rotation_type: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    import_state: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expiration_model: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    valid_to: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key_material_description: Option<String>,
 }
 
 impl From<&RotationsListEntry> for RotationOut {
@@ -94,6 +102,10 @@ impl From<&RotationsListEntry> for RotationOut {
             key_material_state: r.key_material_state.as_str(),
             rotation_date: r.rotation_date.map(date),
             rotation_type: r.rotation_type.map(RotationType::as_str),
+            import_state: r.import_state.map(ImportState::as_str),
+            expiration_model: r.expiration_model.map(ExpirationModelType::as_str),
+            valid_to: r.valid_to.map(date),
+            key_material_description: r.key_material_description.clone(),
         }
     }
 }

@@ -27,6 +27,7 @@ struct FailedOut {
 struct MaintainOut {
     rotated: Vec<RotatedOut>,
     deleted: Vec<String>,
+    expired: Vec<String>,
     failed: Vec<FailedOut>,
 }
 
@@ -39,8 +40,10 @@ pub(crate) fn maintain(kms: &Engine) -> Result<(), CliError> {
         let mut done = at_open.clone();
         done.rotated.append(&mut report.rotated);
         done.deleted.append(&mut report.deleted);
+        done.expired.append(&mut report.expired);
         report.rotated = done.rotated;
         report.deleted = done.deleted;
+        report.expired = done.expired;
     }
     print_json(&maintain_out(&report))?;
     if !report.failed.is_empty() {
@@ -63,6 +66,7 @@ fn maintain_out(report: &MaintenanceReport) -> MaintainOut {
             })
             .collect(),
         deleted: report.deleted.iter().map(ToString::to_string).collect(),
+        expired: report.expired.iter().map(ToString::to_string).collect(),
         failed: report
             .failed
             .iter()
@@ -93,6 +97,7 @@ mod tests {
         let report = MaintenanceReport {
             rotated: vec![(key(1), 4)],
             deleted: vec![key(2)],
+            expired: vec![key(4)],
             failed: vec![(key(3), KmsError::internal("The token is gone."))],
         };
         assert_eq!(
@@ -100,6 +105,7 @@ mod tests {
             serde_json::json!({
                 "Rotated": [{"KeyId": key(1).to_string(), "Version": 4}],
                 "Deleted": [key(2).to_string()],
+                "Expired": [key(4).to_string()],
                 "Failed": [{
                     "KeyId": key(3).to_string(),
                     "Error": "KMSInternalException: The token is gone."
@@ -108,7 +114,7 @@ mod tests {
         );
         assert_eq!(
             serde_json::to_value(maintain_out(&MaintenanceReport::default())).unwrap(),
-            serde_json::json!({"Rotated": [], "Deleted": [], "Failed": []})
+            serde_json::json!({"Rotated": [], "Deleted": [], "Expired": [], "Failed": []})
         );
     }
 }

@@ -14,7 +14,7 @@ use super::{HmacDigest, ObjectId, Token};
 use crate::error::TokenError;
 
 /// The PKCS#11 mechanism that computes an HMAC with `digest`.
-fn mechanism(digest: HmacDigest) -> Mechanism<'static> {
+pub(super) fn mechanism(digest: HmacDigest) -> Mechanism<'static> {
     match digest {
         HmacDigest::Sha224 => Mechanism::Sha224Hmac,
         HmacDigest::Sha256 => Mechanism::Sha256Hmac,

@@ -213,7 +213,10 @@ fn exact(out: Vec<u8>, n: usize, k: usize) -> Result<Vec<u8>, TokenError> {
     Ok(out)
 }
 
-fn read_public_numbers(s: &Session, handle: ObjectHandle) -> Result<RsaPublicNumbers, TokenError> {
+pub(super) fn read_public_numbers(
+    s: &Session,
+    handle: ObjectHandle,
+) -> Result<RsaPublicNumbers, TokenError> {
     let (mut modulus, mut public_exponent) = (None, None);
     for a in s.get_attributes(
         handle,

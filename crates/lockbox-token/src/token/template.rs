@@ -215,6 +215,14 @@ impl SecretKeyTemplate {
         }
     }
 
+    /// The digest, if this is an HMAC key.
+    pub fn hmac_digest(&self) -> Option<HmacDigest> {
+        match self.kind {
+            SecretKind::Aes256 => None,
+            SecretKind::Hmac(d) => Some(d),
+        }
+    }
+
     /// CKA_KEY_TYPE.
     pub fn key_type(&self) -> KeyType {
         match self.kind {
@@ -258,7 +266,7 @@ impl SecretKeyTemplate {
         }
     }
 
-    fn attributes(&self, id: &ObjectId, label: &str) -> Vec<Attribute> {
+    pub(super) fn attributes(&self, id: &ObjectId, label: &str) -> Vec<Attribute> {
         let mut a = vec![
             Attribute::Class(ObjectClass::SECRET_KEY),
             Attribute::KeyType(self.key_type()),
@@ -385,6 +393,34 @@ impl KeyPairTemplate {
         }
     }
 
+    /// An RSA key pair of `bits` that unwraps key material being imported (GetParametersForImport's
+    /// wrapping key): the private half decrypts and unwraps (raw RSA decryption is how a token
+    /// without OAEP-SHA-256 unwrapping still keeps the private-key operation inside it), the
+    /// public half encrypts and wraps.
+    pub fn rsa_import_wrapping(bits: RsaBits) -> Self {
+        KeyPairTemplate {
+            kind: PairKind::Rsa(bits),
+            private_usages: Usages::of(&[Usage::Decrypt, Usage::Unwrap]),
+            public_usages: Usages::of(&[Usage::Encrypt, Usage::Wrap]),
+        }
+    }
+
+    /// The modulus size, if this is an RSA key pair.
+    pub fn rsa_bits(&self) -> Option<RsaBits> {
+        match self.kind {
+            PairKind::Rsa(bits) => Some(bits),
+            PairKind::Ec(_) => None,
+        }
+    }
+
+    /// The curve, if this is an EC key pair.
+    pub fn curve(&self) -> Option<Curve> {
+        match self.kind {
+            PairKind::Rsa(_) => None,
+            PairKind::Ec(curve) => Some(curve),
+        }
+    }
+
     /// CKA_KEY_TYPE of both halves.
     pub fn key_type(&self) -> KeyType {
         match self.kind {
@@ -418,7 +454,7 @@ impl KeyPairTemplate {
         }
     }
 
-    fn private_attributes(&self, id: &ObjectId, label: &str) -> Vec<Attribute> {
+    pub(super) fn private_attributes(&self, id: &ObjectId, label: &str) -> Vec<Attribute> {
         let mut a = vec![
             Attribute::Class(ObjectClass::PRIVATE_KEY),
             Attribute::KeyType(self.key_type()),
@@ -430,7 +466,7 @@ impl KeyPairTemplate {
         a
     }
 
-    fn public_attributes(&self, id: &ObjectId, label: &str) -> Vec<Attribute> {
+    pub(super) fn public_attributes(&self, id: &ObjectId, label: &str) -> Vec<Attribute> {
         let mut a = vec![
             Attribute::Class(ObjectClass::PUBLIC_KEY),
             Attribute::KeyType(self.key_type()),

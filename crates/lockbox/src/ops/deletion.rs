@@ -70,7 +70,12 @@ impl Engine {
                     ),
                 ));
             }
-            r.state = KeyState::Disabled;
+            // A key whose imported material is gone waits for an import again, as in AWS.
+            r.state = if r.origin == Origin::External && r.materials.is_empty() {
+                KeyState::PendingImport
+            } else {
+                KeyState::Disabled
+            };
             r.deletion = None;
             Ok(())
         })?;

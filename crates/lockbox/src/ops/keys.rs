@@ -38,11 +38,17 @@ impl Engine {
             }
         };
         kind.check_usage(spec, usage)?;
-        if origin != Origin::AwsKms {
-            return Err(KmsError::new(
-                ErrorKind::UnsupportedOperation,
-                format!("Origin {origin} is not supported yet; AWS_KMS is."),
-            ));
+        match origin {
+            Origin::AwsKms | Origin::External => {}
+            other => {
+                return Err(KmsError::new(
+                    ErrorKind::UnsupportedOperation,
+                    format!(
+                        "Origin {other} is not supported; AWS_KMS and EXTERNAL are (Lockbox has \
+                         no custom key stores)."
+                    ),
+                ));
+            }
         }
         if req.multi_region {
             return Err(KmsError::new(
@@ -67,6 +73,34 @@ impl Engine {
         }
         let now = self.clock.now();
         let _w = self.writes.lock();
+        if origin == Origin::External {
+            // No material: the key waits for ImportKeyMaterial (see ops/import.rs).
+            let record = KeyRecord {
+                id,
+                created: now,
+                description: req.description,
+                spec,
+                usage,
+                origin,
+                state: KeyState::PendingImport,
+                deletion: None,
+                materials: Vec::new(),
+                tags,
+                auto_rotation: None,
+                on_demand_rotations: 0,
+                account: auth.account().to_owned(),
+                policy: req.policy,
+                imports: Some(Default::default()),
+                // A key belongs to the Region it was created in.
+                region: self.call_region(call).to_owned(),
+            };
+            call.key = Some(self.arn(&record));
+            self.put("create key", &record)?;
+            tracing::info!(key = %id, "key created for imported material");
+            return Ok(CreateKeyResponse {
+                key_metadata: self.metadata(&record),
+            });
+        }
         // Token first, metadata second: a crash in between leaves an orphan object, never a
         // record that names missing material.
         let made = kind
@@ -96,6 +130,7 @@ impl Engine {
             on_demand_rotations: 0,
             account: auth.account().to_owned(),
             policy: req.policy,
+            imports: None,
             // A key belongs to the Region it was created in.
             region: self.call_region(call).to_owned(),
         };

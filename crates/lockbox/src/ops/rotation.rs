@@ -118,6 +118,10 @@ impl Engine {
         let _w = self.writes.lock();
         let auth = self.authorized_read(call, Action::RotateKeyOnDemand, &req.key_id)?;
         let r = auth.record();
+        if r.origin == Origin::External && r.spec == KeySpec::SymmetricDefault {
+            // Rotation to material imported as NEW_KEY_MATERIAL (ops/import.rs).
+            return self.rotate_to_imported(auth);
+        }
         self.check_rotatable(r)?;
         if r.on_demand_rotations >= MAX_ON_DEMAND_ROTATIONS {
             return Err(KmsError::new(
@@ -164,12 +168,15 @@ impl Engine {
         let limit = check_limit(req.limit, 1000, 100)?;
         let auth = self.authorized_read(call, Action::ListKeyRotations, &req.key_id)?;
         let r = auth.record();
-        self.check_rotatable(r)?;
         let after = match &req.marker {
             Some(m) => Some(m.parse::<u32>().map_err(|_| invalid_marker())?),
             None => None,
         };
         let all = req.include_key_material == Some(IncludeKeyMaterial::AllKeyMaterial);
+        if r.origin == Origin::External && r.spec == KeySpec::SymmetricDefault {
+            return Ok(self.imported_rotations(r, all, after, limit));
+        }
+        self.check_rotatable(r)?;
         let current = r.current_material().map(|m| m.version);
         let mut listed: Vec<&Material> = r
             .materials
