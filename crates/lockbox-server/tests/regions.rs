@@ -58,7 +58,7 @@ fn client(server: &ServerHandle, region: &str) -> RemoteKms {
 }
 
 token_test!(fn each_request_is_served_in_the_region_its_signature_names(t) {
-    let (server, _engine) = start(&t, Regions::AwsForm, None);
+    let (server, _engine) = start(t, Regions::AwsForm, None);
     let east = client(&server, "us-east-1");
     let west = client(&server, "eu-west-1");
     let south = client(&server, "ap-south-1");
@@ -97,14 +97,14 @@ token_test!(fn each_request_is_served_in_the_region_its_signature_names(t) {
 
 token_test!(fn unserved_regions_are_refused_naming_the_served_ones(t) {
     {
-        let (server, _engine) = start(&t, Regions::Only(vec!["us-east-1".into(), "eu-west-1".into()]), None);
+        let (server, _engine) = start(t, Regions::Only(vec!["us-east-1".into(), "eu-west-1".into()]), None);
         client(&server, "eu-west-1").list_keys(ListKeysRequest::new())?;
         let e = client(&server, "ap-south-1").list_keys(ListKeysRequest::new()).unwrap_err();
         assert_eq!(e.code(), "InvalidSignatureException");
         assert_eq!(e.message(), "Credential should be scoped to a valid region. This server serves us-east-1, eu-west-1.");
     }
     // server.toml's deprecated `region` narrows the served Regions to one.
-    let (server, _engine) = start(&t, Regions::AwsForm, Some("eu-west-1"));
+    let (server, _engine) = start(t, Regions::AwsForm, Some("eu-west-1"));
     client(&server, "eu-west-1").list_keys(ListKeysRequest::new())?;
     let e = client(&server, "us-east-1").list_keys(ListKeysRequest::new()).unwrap_err();
     assert_eq!(e.code(), "InvalidSignatureException");

@@ -34,7 +34,7 @@ fn alias(s: &str) -> AliasName {
 }
 
 token_test!(fn keys_belong_to_their_region_and_other_regions_do_not_see_them(t) {
-    let e = open(&t, Regions::AwsForm);
+    let e = open(t, Regions::AwsForm);
     let east = in_region(&e, "us-east-1");
     let west = in_region(&e, "eu-west-1");
     let asia = in_region(&e, "ap-southeast-2");
@@ -82,7 +82,7 @@ token_test!(fn keys_belong_to_their_region_and_other_regions_do_not_see_them(t) 
 });
 
 token_test!(fn aliases_are_per_account_and_region(t) {
-    let e = open(&t, Regions::AwsForm);
+    let e = open(t, Regions::AwsForm);
     let east = in_region(&e, "us-east-1");
     let west = in_region(&e, "eu-west-1");
     let ke = east.create_key(CreateKeyRequest::new())?.key_metadata.key_id;
@@ -125,7 +125,7 @@ token_test!(fn aliases_are_per_account_and_region(t) {
 });
 
 token_test!(fn retirable_grants_are_listed_per_region(t) {
-    let e = open(&t, Regions::AwsForm);
+    let e = open(t, Regions::AwsForm);
     let east = in_region(&e, "us-east-1");
     let west = in_region(&e, "eu-west-1");
     let retirer = Principal::parse(&format!("arn:aws:iam::{ACCOUNT}:role/retirer"))?;
@@ -150,14 +150,14 @@ token_test!(fn retirable_grants_are_listed_per_region(t) {
 token_test!(fn unserved_regions_are_refused_naming_the_served_ones(t) {
     {
         // By default every name of AWS's Region form is served, and nothing else.
-        let e = open(&t, Regions::AwsForm);
+        let e = open(t, Regions::AwsForm);
         in_region(&e, "us-gov-west-1").list_keys(ListKeysRequest::new())?;
         let refused = err(in_region(&e, "moon-1").list_keys(ListKeysRequest::new()));
         assert_eq!(refused.kind(), ErrorKind::Validation);
         assert_eq!(refused.message(), "Region 'moon-1' is not served by this installation; it serves every Region name of AWS's form (such as us-east-1)");
         assert!(e.serves_region("eu-central-1") && !e.serves_region("EU-central-1"));
     }
-    let e = open(&t, Regions::Only(vec!["us-east-1".into(), "eu-west-1".into()]));
+    let e = open(t, Regions::Only(vec!["us-east-1".into(), "eu-west-1".into()]));
     in_region(&e, "eu-west-1").create_key(CreateKeyRequest::new())?;
     let refused = err(in_region(&e, "ap-south-1").create_key(CreateKeyRequest::new()));
     assert_eq!(refused.kind(), ErrorKind::Validation);
@@ -170,10 +170,10 @@ token_test!(fn unserved_regions_are_refused_naming_the_served_ones(t) {
 
 token_test!(fn keys_keep_their_region_across_a_reopen(t) {
     let id = {
-        let e = open(&t, Regions::AwsForm);
+        let e = open(t, Regions::AwsForm);
         in_region(&e, "sa-east-1").create_key(CreateKeyRequest::new())?.key_metadata.key_id
     };
-    let e = open(&t, Regions::AwsForm);
+    let e = open(t, Regions::AwsForm);
     let md = in_region(&e, "sa-east-1").describe_key(DescribeKeyRequest::new(id))?.key_metadata;
     assert_eq!(md.arn.to_string(), format!("arn:aws:kms:sa-east-1:{ACCOUNT}:key/{id}"));
     assert_eq!(kind(e.client(Caller::new(root())).describe_key(DescribeKeyRequest::new(id))), ErrorKind::NotFound);
