@@ -12,6 +12,7 @@ three Regions used here.
 """
 
 import os
+import re
 import sys
 
 import boto3
@@ -93,6 +94,24 @@ def main():
            east.describe_key(KeyId="alias/regional")["KeyMetadata"]["KeyId"])
     expect_error("the deleted alias in eu-west-1", "NotFoundException", None,
                  west, "describe_key", KeyId="alias/regional")
+
+    # A multi-Region primary key: an mrk- id, its MultiRegionConfiguration, blobs that decrypt
+    # in its Region only (replicas are not offered yet).
+    mrk = west.create_key(MultiRegion=True, Description="multi-Region")["KeyMetadata"]
+    expect("an mrk- id", True, re.fullmatch(r"mrk-[0-9a-f]{32}", mrk["KeyId"]) is not None)
+    expect("MultiRegion", True, mrk["MultiRegion"])
+    expect("MultiRegionConfiguration", {
+        "MultiRegionKeyType": "PRIMARY",
+        "PrimaryKey": {"Arn": mrk["Arn"], "Region": "eu-west-1"},
+        "ReplicaKeys": [],
+    }, west.describe_key(KeyId=mrk["KeyId"])["KeyMetadata"]["MultiRegionConfiguration"])
+    mrk_blob = west.encrypt(KeyId=mrk["KeyId"], Plaintext=b"mrk")["CiphertextBlob"]
+    expect("the mrk key decrypts its ciphertext", b"mrk",
+           west.decrypt(CiphertextBlob=mrk_blob)["Plaintext"])
+    expect_error("the mrk key's ciphertext in us-east-1", "InvalidCiphertextException", None,
+                 east, "decrypt", CiphertextBlob=mrk_blob)
+    expect_error("ReplicateKey", "UnsupportedOperationException", None,
+                 west, "replicate_key", KeyId=mrk["KeyId"], ReplicaRegion="us-east-1")
 
     expect_error("a name not of AWS's Region form", "InvalidSignatureException",
                  "Credential should be scoped to a valid region. This server serves every "

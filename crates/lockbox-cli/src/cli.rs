@@ -312,6 +312,9 @@ pub(crate) struct CreateKeyArgs {
     /// Dangerous: no one may then be able to manage the key
     #[arg(long)]
     pub(crate) bypass_policy_lockout_safety_check: bool,
+    /// Create a multi-Region primary key (an mrk- id); replicas are not offered yet
+    #[arg(long)]
+    pub(crate) multi_region: bool,
 }
 
 /// The AWS CLI's pagination flags.

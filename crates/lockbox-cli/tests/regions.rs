@@ -106,3 +106,40 @@ fn local_commands_act_in_the_region_of_the_flag_or_the_environment() -> TestResu
     );
     Ok(())
 }
+
+#[test]
+fn create_key_multi_region_makes_a_primary_with_an_mrk_id() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let home = tmp.path().join("home");
+    let made = ok(
+        &home,
+        &[("AWS_REGION", "eu-west-1")],
+        &["create-key", "--multi-region"],
+    );
+    let md = &made["KeyMetadata"];
+    let id = md["KeyId"].as_str().unwrap();
+    assert!(id.starts_with("mrk-") && id.len() == 36, "{id}");
+    assert_eq!(md["MultiRegion"], serde_json::json!(true));
+    let arn = format!("arn:aws:kms:eu-west-1:000000000000:key/{id}");
+    assert_eq!(md["Arn"].as_str().unwrap(), arn);
+    assert_eq!(
+        md["MultiRegionConfiguration"],
+        serde_json::json!({
+            "MultiRegionKeyType": "PRIMARY",
+            "PrimaryKey": {"Arn": arn, "Region": "eu-west-1"},
+            "ReplicaKeys": []
+        })
+    );
+    // A single-Region key has no MultiRegionConfiguration.
+    let single = ok(&home, &[], &["create-key"]);
+    assert_eq!(
+        single["KeyMetadata"]["MultiRegion"],
+        serde_json::json!(false)
+    );
+    assert!(
+        single["KeyMetadata"]
+            .get("MultiRegionConfiguration")
+            .is_none()
+    );
+    Ok(())
+}

@@ -447,8 +447,17 @@ impl Engine {
             key_agreement_algorithms: kind
                 .map(|k| k.key_agreement_algorithms(r.usage).to_vec())
                 .unwrap_or_default(),
-            multi_region: false,
-            multi_region_configuration: None,
+            multi_region: r.id.is_multi_region(),
+            // A multi-Region key is a primary without replicas: ReplicateKey is not offered
+            // yet (decision 0024), so no key has replicas or is one.
+            multi_region_configuration: r.id.is_multi_region().then(|| MultiRegionConfiguration {
+                multi_region_key_type: MultiRegionKeyType::Primary,
+                primary_key: MultiRegionKey {
+                    arn: self.arn(r),
+                    region: self.region_of_record(r).to_owned(),
+                },
+                replica_keys: Vec::new(),
+            }),
             pending_deletion_window_in_days: r.deletion.map(|d| d.window_days),
             valid_to: imported.and_then(|i| i.valid_to),
             expiration_model: imported.map(|i| {

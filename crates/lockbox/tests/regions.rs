@@ -179,3 +179,81 @@ token_test!(fn keys_keep_their_region_across_a_reopen(t) {
     assert_eq!(kind(e.client(Caller::new(root())).describe_key(DescribeKeyRequest::new(id))), ErrorKind::NotFound);
     Ok(())
 });
+
+token_test!(fn multi_region_primary_keys_have_mrk_ids_and_work_like_any_key(t) {
+    let (root, clock) = common::engine_at(t, common::T0)?;
+    let e: &Engine = &root;
+    let west = in_region(e, "eu-west-1");
+    let md = west.create_key(CreateKeyRequest::new().with_multi_region(true))?.key_metadata;
+    let id = md.key_id;
+    assert!(id.is_multi_region());
+    let text = id.to_string();
+    assert!(text.starts_with("mrk-") && text.len() == 36, "{text}");
+    assert!(md.multi_region);
+    assert_eq!(md.arn.to_string(), format!("arn:aws:kms:eu-west-1:{ACCOUNT}:key/{text}"));
+    assert_eq!(
+        md.multi_region_configuration,
+        Some(MultiRegionConfiguration {
+            multi_region_key_type: MultiRegionKeyType::Primary,
+            primary_key: MultiRegionKey { arn: md.arn.clone(), region: "eu-west-1".into() },
+            replica_keys: vec![],
+        })
+    );
+    // By its mrk- id, ARN and an alias; DescribeKey says the same.
+    west.create_alias(AliasRequest::new(alias("alias/global"), id))?;
+    for r in [KeyRef::parse(&text)?, KeyRef::parse(&md.arn.to_string())?, KeyRef::parse("alias/global")?] {
+        assert_eq!(west.describe_key(DescribeKeyRequest::new(r))?.key_metadata, md);
+    }
+    // Its ciphertexts are blob format version 2 and decrypt; rotation keeps old ones working.
+    let blob = west.encrypt(EncryptRequest::new(id, Plaintext::copy_from(b"global")))?.ciphertext_blob;
+    assert_eq!(blob[0], 2);
+    west.rotate_key_on_demand(RotateKeyOnDemandRequest::new(id))?;
+    let newer = west.encrypt(EncryptRequest::new(id, Plaintext::copy_from(b"newer")))?.ciphertext_blob;
+    assert_eq!(west.decrypt(DecryptRequest::new(blob.clone()))?.plaintext.expose_secret(), b"global");
+    assert_eq!(west.decrypt(DecryptRequest::new(newer))?.plaintext.expose_secret(), b"newer");
+    // Not in another Region (no replica there): by id, and its ciphertext.
+    let east = in_region(e, "us-east-1");
+    let missing = err(east.describe_key(DescribeKeyRequest::new(id)));
+    assert_eq!((missing.kind(), missing.message().to_owned()), (ErrorKind::NotFound, format!("Key 'arn:aws:kms:us-east-1:{ACCOUNT}:key/{text}' does not exist")));
+    assert_eq!(kind(east.decrypt(DecryptRequest::new(blob.clone()))), ErrorKind::InvalidCiphertext);
+    // HMAC, RSA and ECC keys can be multi-Region too.
+    for (spec, usage) in [
+        (KeySpec::Hmac256, KeyUsage::GenerateVerifyMac),
+        (KeySpec::Rsa2048, KeyUsage::SignVerify),
+        (KeySpec::EccNistP256, KeyUsage::SignVerify),
+    ] {
+        let k = west.create_key(CreateKeyRequest::new().with_key_spec(spec).with_key_usage(usage).with_multi_region(true))?.key_metadata;
+        assert!(k.key_id.is_multi_region() && k.multi_region, "{spec}");
+    }
+    // Grants, ListKeys paging (mrk keys page by their slot) and deletion work as for any key.
+    let grantee = Principal::parse(&format!("arn:aws:iam::{ACCOUNT}:role/app"))?;
+    west.create_grant(CreateGrantRequest::new(id, grantee, vec![GrantOperation::Decrypt]))?;
+    assert_eq!(west.list_grants(ListGrantsRequest::new(id))?.grants.len(), 1);
+    let mut seen = Vec::new();
+    let mut marker = None;
+    loop {
+        let mut req = ListKeysRequest::new();
+        req.limit = Some(1);
+        req.marker = marker.clone();
+        let page = west.list_keys(req)?;
+        seen.extend(page.keys.iter().map(|k| k.key_id));
+        marker = page.next_marker;
+        if marker.is_none() {
+            break;
+        }
+    }
+    seen.sort();
+    let mut want: Vec<KeyId> = west.list_keys(ListKeysRequest::new())?.keys.into_iter().map(|k| k.key_id).collect();
+    want.sort();
+    assert_eq!((seen.len(), seen), (4, want));
+    west.schedule_key_deletion(ScheduleKeyDeletionRequest::new(id).with_pending_window_in_days(7))?;
+    clock.set(common::T0 + 7 * common::DAY);
+    assert!(e.maintain()?.deleted.contains(&id));
+    let gone = err(west.decrypt(DecryptRequest::new(blob)));
+    assert_eq!((gone.kind(), gone.message().to_owned()), (ErrorKind::NotFound, format!("Key with id {text} does not exist: it was deleted")));
+    assert_eq!(kind(west.describe_key(DescribeKeyRequest::new(KeyRef::parse("alias/global")?))), ErrorKind::NotFound);
+    // ReplicateKey is not offered yet.
+    let e2 = err(west.replicate_key(ReplicateKeyRequest::new(KeyRef::parse(&text)?, "us-east-1")));
+    assert_eq!(e2.kind(), ErrorKind::UnsupportedOperation);
+    Ok(())
+});

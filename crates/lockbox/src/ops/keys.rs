@@ -50,12 +50,6 @@ impl Engine {
                 ));
             }
         }
-        if req.multi_region {
-            return Err(KmsError::new(
-                ErrorKind::UnsupportedOperation,
-                "Multi-Region keys are not available in this build of Lockbox.",
-            ));
-        }
         kind.check_token_supports(self.token.capabilities(), spec, usage)?;
         let mut tags = Vec::new();
         merge_tags(&mut tags, &req.tags)?;
@@ -64,7 +58,13 @@ impl Engine {
         self.token
             .random(&mut id_bytes)
             .map_err(|e| from_token("create key", e))?;
-        let id = KeyId::from_random_bytes(id_bytes);
+        // A multi-Region primary key has an `mrk-` id (decision 0024); it has no replicas
+        // until ReplicateKey, which this build does not offer yet.
+        let id = if req.multi_region {
+            KeyId::new_multi_region(id_bytes)
+        } else {
+            KeyId::from_random_bytes(id_bytes)
+        };
         if let Some(policy) = &policy
             && !req.bypass_policy_lockout_safety_check
         {
