@@ -220,6 +220,9 @@ pub struct CreateGrantRequest {
     pub grant_tokens: GrantTokens,
     /// A name: retrying CreateGrant with the same name and parameters returns the same grant.
     pub name: Option<GrantName>,
+    /// Checks whether the call would succeed without doing it: the answer is then
+    /// `DryRunOperationException` (or the error the call would have met).
+    pub dry_run: bool,
 }
 
 impl CreateGrantRequest {
@@ -230,6 +233,7 @@ impl CreateGrantRequest {
         operations: Vec<GrantOperation>,
     ) -> Self {
         CreateGrantRequest {
+            dry_run: false,
             key_id: key_id.into(),
             grantee_principal: grantee,
             retiring_principal: None,
@@ -416,6 +420,9 @@ pub enum RetireGrantTarget {
 pub struct RetireGrantRequest {
     /// The grant.
     pub target: RetireGrantTarget,
+    /// Checks whether the call would succeed without doing it: the answer is then
+    /// `DryRunOperationException` (or the error the call would have met).
+    pub dry_run: bool,
 }
 
 impl RetireGrantRequest {
@@ -428,6 +435,7 @@ impl RetireGrantRequest {
             ));
         }
         Ok(RetireGrantRequest {
+            dry_run: false,
             target: RetireGrantTarget::Token(token),
         })
     }
@@ -435,6 +443,7 @@ impl RetireGrantRequest {
     /// Retires grant `grant_id` of `key_id`.
     pub fn by_id(key_id: impl Into<KeyRef>, grant_id: String) -> Self {
         RetireGrantRequest {
+            dry_run: false,
             target: RetireGrantTarget::Id {
                 key_id: key_id.into(),
                 grant_id,
@@ -451,14 +460,42 @@ pub struct RevokeGrantRequest {
     pub key_id: KeyRef,
     /// The grant id.
     pub grant_id: String,
+    /// Checks whether the call would succeed without doing it: the answer is then
+    /// `DryRunOperationException` (or the error the call would have met).
+    pub dry_run: bool,
 }
 
 impl RevokeGrantRequest {
     /// Revokes grant `grant_id` of `key_id`.
     pub fn new(key_id: impl Into<KeyRef>, grant_id: String) -> Self {
         RevokeGrantRequest {
+            dry_run: false,
             key_id: key_id.into(),
             grant_id,
         }
+    }
+}
+
+impl CreateGrantRequest {
+    /// Asks only whether the call would succeed (`DryRun`).
+    pub fn with_dry_run(mut self, dry_run: bool) -> Self {
+        self.dry_run = dry_run;
+        self
+    }
+}
+
+impl RetireGrantRequest {
+    /// Asks only whether the call would succeed (`DryRun`).
+    pub fn with_dry_run(mut self, dry_run: bool) -> Self {
+        self.dry_run = dry_run;
+        self
+    }
+}
+
+impl RevokeGrantRequest {
+    /// Asks only whether the call would succeed (`DryRun`).
+    pub fn with_dry_run(mut self, dry_run: bool) -> Self {
+        self.dry_run = dry_run;
+        self
     }
 }

@@ -6,6 +6,9 @@ use std::fmt;
 pub const INVALID_CIPHERTEXT_MESSAGE: &str = "The ciphertext is damaged, was made with another \
      encryption context, or was not made by this service.";
 
+/// The message of every `DryRunOperationException`.
+pub const DRY_RUN_MESSAGE: &str = "The request would have succeeded, but the DryRun option is set.";
+
 /// What went wrong, named exactly as AWS KMS names its exceptions.
 ///
 /// Callers (the CLI, the HTTP server, SDK users) branch on the kind; the message is for humans.
@@ -23,6 +26,8 @@ pub enum ErrorKind {
     DependencyTimeout,
     /// The key is disabled.
     Disabled,
+    /// The request would have succeeded, but it set `DryRun`: nothing was done.
+    DryRunOperation,
     /// The key named in the request is not the key that encrypted the ciphertext.
     IncorrectKey,
     /// Imported key material is not the material the key had, or not what it expects.
@@ -77,6 +82,7 @@ impl ErrorKind {
         ErrorKind::Conflict,
         ErrorKind::DependencyTimeout,
         ErrorKind::Disabled,
+        ErrorKind::DryRunOperation,
         ErrorKind::IncorrectKey,
         ErrorKind::IncorrectKeyMaterial,
         ErrorKind::ExpiredImportToken,
@@ -109,6 +115,7 @@ impl ErrorKind {
             ErrorKind::Conflict => "ConflictException",
             ErrorKind::DependencyTimeout => "DependencyTimeoutException",
             ErrorKind::Disabled => "DisabledException",
+            ErrorKind::DryRunOperation => "DryRunOperationException",
             ErrorKind::IncorrectKey => "IncorrectKeyException",
             ErrorKind::IncorrectKeyMaterial => "IncorrectKeyMaterialException",
             ErrorKind::ExpiredImportToken => "ExpiredImportTokenException",
@@ -220,6 +227,12 @@ impl KmsError {
     /// failed, so it tells the caller what can be wrong without saying which.
     pub fn invalid_ciphertext() -> Self {
         Self::new(ErrorKind::InvalidCiphertext, INVALID_CIPHERTEXT_MESSAGE)
+    }
+
+    /// The `DryRunOperationException` a call with `DryRun` set answers once every check
+    /// that decides whether it would succeed has passed, in AWS's words.
+    pub fn dry_run() -> Self {
+        Self::new(ErrorKind::DryRunOperation, DRY_RUN_MESSAGE)
     }
 
     /// A `KMSInternalException`. The details belong in the log; the message stays generic.

@@ -125,6 +125,8 @@ pub(crate) struct Call<'a> {
     pub(crate) alias: Option<String>,
     /// The grant that allowed the call, if one did.
     pub(crate) grant: Option<[u8; 32]>,
+    /// The request set `DryRun`: the call stops at [`Call::proceed`].
+    pub(crate) dry_run: bool,
 }
 
 impl<'a> Call<'a> {
@@ -135,7 +137,20 @@ impl<'a> Call<'a> {
             key: None,
             alias: None,
             grant: None,
+            dry_run: false,
         }
+    }
+
+    /// The point of no return of an operation that has `DryRun`: every check that decides
+    /// whether the call succeeds (validation, key resolution, key state, usage and
+    /// algorithm, authorization with grants and conditions) is behind it, and all its
+    /// cryptography and writes after it. Under DryRun the call ends here, with AWS's
+    /// `DryRunOperationException`, having done nothing.
+    pub(crate) fn proceed(&self) -> Result<(), KmsError> {
+        if self.dry_run {
+            return Err(KmsError::dry_run());
+        }
+        Ok(())
     }
 }
 

@@ -79,9 +79,8 @@ pub(crate) fn required<K: Member>(m: &mut Input, names: K::Names) -> Result<K::V
 /// order written. Modes: `req` (absent is a `ValidationException`), `opt` (an `Option`),
 /// `or(default)` (absent reads as `default`, which may use fields read above; always
 /// written), `sparse` (absent reads as `Default`; written only when not the default),
-/// `check` (read and validated, not kept, never written), `refuse(why)` and
-/// `refuse_true(why)` (a model member Lockbox does not support, present or true:
-/// `UnsupportedOperationException`; never written), `flatten` (another shape's members,
+/// `check` (read and validated, not kept, never written), `refuse(why)` (a model member
+/// Lockbox does not support, present: `UnsupportedOperationException`; never written), `flatten` (another shape's members,
 /// read here, for the same value). `, get |r| expr` writes `expr` instead of the field;
 /// `=> expr` after the members builds the value from the fields (else a struct literal).
 macro_rules! shape {
@@ -132,9 +131,6 @@ macro_rules! shape {
     };
     (@read $m:ident, $kind:ty, $name:tt, [refuse($why:expr)]) => {
         $m.refuse($name, $why)?
-    };
-    (@read $m:ident, $kind:ty, $name:tt, [refuse_true($why:expr)]) => {
-        $m.refuse_true($name, $why)?
     };
     (@read $m:ident, $kind:ty, $name:tt, [flatten]) => {
         <$kind as $crate::wire::codec::Shape>::read($m)?

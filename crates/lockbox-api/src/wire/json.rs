@@ -350,18 +350,6 @@ impl Input {
             ))),
         }
     }
-
-    /// Refuses a boolean member set to true (`DryRun`, `MultiRegion`), which asks for
-    /// something Lockbox does not do; false or absent is a normal call.
-    pub(crate) fn refuse_true(&mut self, name: &str, why: &str) -> Result<(), WireError> {
-        if self.opt_bool(name)? == Some(true) {
-            return Err(unsupported(format!(
-                "{} is not supported: {why}",
-                self.wire_name(name)
-            )));
-        }
-        Ok(())
-    }
 }
 
 /// A 400 `SerializationException`.

@@ -27,8 +27,6 @@ type MaterialId = BoundedStr<64, 64>;
 /// A data key or random bytes in a response.
 type DataKeyPlaintext = Secret<{ MAX_NUMBER_OF_BYTES as usize }>;
 
-const NO_DRY_RUN: &str =
-    "Lockbox has no dry-run mode; send the request without DryRun (or with DryRun false)";
 const NO_RECIPIENT: &str =
     "Lockbox has no Nitro Enclaves attestation; plaintext is returned to the caller";
 const NO_SERVICE_PRINCIPALS: &str =
@@ -147,6 +145,7 @@ pub(crate) mod common {
             encryption_context: "EncryptionContext" as Context => sparse;
             size: ("NumberOfBytes", "KeySpec") as DataKeySizes => req;
             grant_tokens: "GrantTokens" as Tokens => sparse;
+            dry_run: "DryRun" as Bool => sparse;
         }
 
         /// CreateAlias and UpdateAlias.
@@ -264,7 +263,7 @@ pub(crate) mod input {
             encryption_context: "EncryptionContext" as Context => sparse;
             grant_tokens: "GrantTokens" as Tokens => sparse;
             encryption_algorithm: "EncryptionAlgorithm" as Text<EncryptionAlgorithm> => opt;
-            _: "DryRun" as Bool => refuse_true(NO_DRY_RUN);
+            dry_run: "DryRun" as Bool => sparse;
         }
 
         /// Decrypt.
@@ -275,7 +274,7 @@ pub(crate) mod input {
             key_id: "KeyId" as KeyRefs => opt;
             encryption_algorithm: "EncryptionAlgorithm" as Text<EncryptionAlgorithm> => opt;
             _: "Recipient" as Refused => refuse(NO_RECIPIENT);
-            _: "DryRun" as Bool => refuse_true(NO_DRY_RUN);
+            dry_run: "DryRun" as Bool => sparse;
         }
 
         /// ReEncrypt.
@@ -291,20 +290,18 @@ pub(crate) mod input {
                 as Text<EncryptionAlgorithm> => opt;
             destination_encryption_algorithm: "DestinationEncryptionAlgorithm"
                 as Text<EncryptionAlgorithm> => opt;
-            _: "DryRun" as Bool => refuse_true(NO_DRY_RUN);
+            dry_run: "DryRun" as Bool => sparse;
         }
 
         /// GenerateDataKey.
         GenerateDataKey: GenerateDataKeyRequest {
             request: .. as DataKey => flatten;
             _: "Recipient" as Refused => refuse(NO_RECIPIENT);
-            _: "DryRun" as Bool => refuse_true(NO_DRY_RUN);
         } => request
 
         /// GenerateDataKeyWithoutPlaintext.
         GenerateDataKeyWithoutPlaintext: GenerateDataKeyRequest {
             request: .. as DataKey => flatten;
-            _: "DryRun" as Bool => refuse_true(NO_DRY_RUN);
         } => request
 
         /// GenerateRandom.
@@ -323,7 +320,7 @@ pub(crate) mod input {
             message_type: "MessageType" as Text<MessageType> => opt;
             grant_tokens: "GrantTokens" as Tokens => sparse;
             signing_algorithm: "SigningAlgorithm" as Text<SigningAlgorithm> => req;
-            _: "DryRun" as Bool => refuse_true(NO_DRY_RUN);
+            dry_run: "DryRun" as Bool => sparse;
         }
 
         /// Verify.
@@ -334,7 +331,7 @@ pub(crate) mod input {
             signature: "Signature" as Blob<MAX_CIPHERTEXT_LEN> => req;
             signing_algorithm: "SigningAlgorithm" as Text<SigningAlgorithm> => req;
             grant_tokens: "GrantTokens" as Tokens => sparse;
-            _: "DryRun" as Bool => refuse_true(NO_DRY_RUN);
+            dry_run: "DryRun" as Bool => sparse;
         }
 
         /// GetPublicKey.
@@ -349,7 +346,7 @@ pub(crate) mod input {
             key_id: "KeyId" as KeyRefs => req;
             mac_algorithm: "MacAlgorithm" as Text<MacAlgorithm> => req;
             grant_tokens: "GrantTokens" as Tokens => sparse;
-            _: "DryRun" as Bool => refuse_true(NO_DRY_RUN);
+            dry_run: "DryRun" as Bool => sparse;
         }
 
         /// VerifyMac.
@@ -359,7 +356,7 @@ pub(crate) mod input {
             mac_algorithm: "MacAlgorithm" as Text<MacAlgorithm> => req;
             mac: "Mac" as Blob<MAX_CIPHERTEXT_LEN> => req;
             grant_tokens: "GrantTokens" as Tokens => sparse;
-            _: "DryRun" as Bool => refuse_true(NO_DRY_RUN);
+            dry_run: "DryRun" as Bool => sparse;
         }
 
         /// GenerateDataKeyPair.
@@ -369,7 +366,7 @@ pub(crate) mod input {
             key_pair_spec: "KeyPairSpec" as Text<DataKeyPairSpec> => req;
             grant_tokens: "GrantTokens" as Tokens => sparse;
             _: "Recipient" as Refused => refuse(NO_RECIPIENT);
-            _: "DryRun" as Bool => refuse_true(NO_DRY_RUN);
+            dry_run: "DryRun" as Bool => sparse;
         }
 
         /// GenerateDataKeyPairWithoutPlaintext.
@@ -378,7 +375,7 @@ pub(crate) mod input {
             key_id: "KeyId" as KeyRefs => req;
             key_pair_spec: "KeyPairSpec" as Text<DataKeyPairSpec> => req;
             grant_tokens: "GrantTokens" as Tokens => sparse;
-            _: "DryRun" as Bool => refuse_true(NO_DRY_RUN);
+            dry_run: "DryRun" as Bool => sparse;
         }
 
         /// DeriveSharedSecret.
@@ -388,7 +385,7 @@ pub(crate) mod input {
                 => req;
             public_key: "PublicKey" as Blob<MAX_PUBLIC_KEY_LEN> => req;
             grant_tokens: "GrantTokens" as Tokens => sparse;
-            _: "DryRun" as Bool => refuse_true(NO_DRY_RUN);
+            dry_run: "DryRun" as Bool => sparse;
             _: "Recipient" as Refused => refuse(NO_RECIPIENT);
         }
 
@@ -458,7 +455,7 @@ pub(crate) mod input {
             grant_tokens: "GrantTokens" as Tokens => sparse;
             constraints: "Constraints" as Nested<ConstraintsInput> => opt;
             name: "Name" as GrantNames => opt;
-            _: "DryRun" as Bool => refuse_true(NO_DRY_RUN);
+            dry_run: "DryRun" as Bool => sparse;
         }
 
         /// ListGrants.
@@ -493,10 +490,10 @@ pub(crate) mod input {
                 RetireGrantTarget::Id { grant_id, .. } => Some(grant_id.clone()),
                 RetireGrantTarget::Token(_) => None,
             };
-            _: "DryRun" as Bool => refuse_true(NO_DRY_RUN);
+            dry_run: "DryRun" as Bool => sparse, get |r| r.dry_run;
         } => match (grant_token, key_id, grant_id) {
-            (Some(token), _, _) => RetireGrantRequest::by_token(token)?,
-            (None, Some(key), Some(id)) => RetireGrantRequest::by_id(key, id),
+            (Some(token), _, _) => RetireGrantRequest::by_token(token)?.with_dry_run(dry_run),
+            (None, Some(key), Some(id)) => RetireGrantRequest::by_id(key, id).with_dry_run(dry_run),
             (None, _, _) => {
                 return Err(validation(
                     "RetireGrant needs either GrantToken, or both KeyId and GrantId",
@@ -508,7 +505,7 @@ pub(crate) mod input {
         RevokeGrant: RevokeGrantRequest {
             key_id: "KeyId" as KeyRefs => req;
             grant_id: "GrantId" as GrantId => req;
-            _: "DryRun" as Bool => refuse_true(NO_DRY_RUN);
+            dry_run: "DryRun" as Bool => sparse;
         }
 
         /// GetParametersForImport.
