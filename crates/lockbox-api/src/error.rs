@@ -2,9 +2,10 @@
 
 use std::fmt;
 
-/// The message of every `InvalidCiphertextException`.
-pub const INVALID_CIPHERTEXT_MESSAGE: &str = "The ciphertext is damaged, was made with another \
-     encryption context, or was not made by this service.";
+/// The message of every `InvalidCiphertextException`: empty, as AWS KMS answers it. Whatever
+/// check failed (a damaged blob, another encryption context, a blob not made here, a key
+/// that no longer has the material), the caller learns only the exception's name.
+pub const INVALID_CIPHERTEXT_MESSAGE: &str = "";
 
 /// The message of every `DryRunOperationException`.
 pub const DRY_RUN_MESSAGE: &str = "The request would have succeeded, but the DryRun option is set.";
@@ -223,8 +224,8 @@ impl KmsError {
         Self::new(ErrorKind::NotFound, message)
     }
 
-    /// The one opaque `InvalidCiphertextException`. Its message is the same whatever check
-    /// failed, so it tells the caller what can be wrong without saying which.
+    /// The one opaque `InvalidCiphertextException`, with AWS's empty message whatever check
+    /// failed.
     pub fn invalid_ciphertext() -> Self {
         Self::new(ErrorKind::InvalidCiphertext, INVALID_CIPHERTEXT_MESSAGE)
     }
