@@ -219,6 +219,18 @@ impl KmsError {
         ))
     }
 
+    /// The `ValidationException` of a number `value` outside `min..=max`, as AWS words it
+    /// (and the wire decoder does): "Member must have value greater than or equal to <min>"
+    /// below, "less than or equal to <max>" above.
+    pub fn range(field: &str, value: i64, min: i64, max: i64) -> Self {
+        let rule = if value < min {
+            format!("Member must have value greater than or equal to {min}")
+        } else {
+            format!("Member must have value less than or equal to {max}")
+        };
+        Self::constraint(field, value, &rule)
+    }
+
     /// A `NotFoundException`.
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::NotFound, message)

@@ -48,10 +48,11 @@ impl NumberOfBytes {
     pub fn new(n: i64) -> Result<Self, KmsError> {
         match u16::try_from(n) {
             Ok(n) if (1..=MAX_NUMBER_OF_BYTES).contains(&n) => Ok(NumberOfBytes(n)),
-            _ => Err(KmsError::constraint(
+            _ => Err(KmsError::range(
                 "numberOfBytes",
                 n,
-                "Member must have value between 1 and 1024",
+                1,
+                i64::from(MAX_NUMBER_OF_BYTES),
             )),
         }
     }

@@ -462,7 +462,7 @@ fn rotation_usage_maintenance_and_doctor() -> TestResult {
     );
     assert_eq!(
         fails(&home, &["enable-key-rotation", "--key-id", &key, "--rotation-period-in-days", "89"]),
-        (254, "An error occurred (ValidationException) when calling the EnableKeyRotation operation: 1 validation error detected: Value '89' at 'rotationPeriodInDays' failed to satisfy constraint: Member must have value between 90 and 2560".into())
+        (254, "An error occurred (ValidationException) when calling the EnableKeyRotation operation: 1 validation error detected: Value '89' at 'rotationPeriodInDays' failed to satisfy constraint: Member must have value greater than or equal to 90".into())
     );
     ok(&home, &["disable-key-rotation", "--key-id", &key]);
     assert_eq!(
@@ -686,7 +686,7 @@ fn errors_are_one_line_with_the_aws_error_name_and_exit_code() -> TestResult {
     );
     assert_eq!(
         fails(&home, &["generate-data-key", "--key-id", &key, "--number-of-bytes", "0"]),
-        (254, "An error occurred (ValidationException) when calling the GenerateDataKey operation: 1 validation error detected: Value '0' at 'numberOfBytes' failed to satisfy constraint: Member must have value between 1 and 1024".into())
+        (254, "An error occurred (ValidationException) when calling the GenerateDataKey operation: 1 validation error detected: Value '0' at 'numberOfBytes' failed to satisfy constraint: Member must have value greater than or equal to 1".into())
     );
     assert_eq!(
         fails(&home, &["encrypt", "--key-id", &key, "--plaintext", "fileb:///no/such/file"]),

@@ -333,6 +333,8 @@ token_test!(fn serve_answers_malformed_requests_with_aws_codes(t) {
         (Operation::GenerateRandom, r#"{"NumberOfBytes": 1.5}"#.into(), ser, "Value of NumberOfBytes must be an integer"),
         (Operation::GenerateRandom, r#"{"NumberOfBytes": 2000}"#.into(), val,
             "1 validation error detected: Value '2000' at 'numberOfBytes' failed to satisfy constraint: Member must have value less than or equal to 1024"),
+        // Optional in the model, required by AWS, in its own words (issue 15).
+        (Operation::GenerateRandom, "{}".into(), val, "NumberOfBytes is required."),
         (Operation::GenerateRandom, r#"{"NumberOfBytes": 8, "Recipient": {}}"#.into(), uns,
             "Recipient is not supported: Lockbox has no Nitro Enclaves attestation; plaintext is returned to the caller"),
         (Operation::ListKeys, r#"{"Limit": 0}"#.into(), val,

@@ -500,11 +500,7 @@ pub(crate) fn check_limit(limit: Option<u32>, max: u32, default: u32) -> Result<
     match limit {
         None => Ok(default as usize),
         Some(n) if (1..=max).contains(&n) => Ok(n as usize),
-        Some(n) => Err(KmsError::constraint(
-            "limit",
-            n,
-            &format!("Member must have value between 1 and {max}"),
-        )),
+        Some(n) => Err(KmsError::range("limit", i64::from(n), 1, i64::from(max))),
     }
 }
 

@@ -305,13 +305,17 @@ pub(crate) mod input {
         } => request
 
         /// GenerateRandom.
+        /// NumberOfBytes is optional in the model, but AWS refuses its absence in words of
+        /// its own (not the model's "Member must not be null").
         GenerateRandom: GenerateRandomRequest {
-            number_of_bytes: "NumberOfBytes" as Bytes => req;
+            number_of_bytes: "NumberOfBytes" as Bytes => opt, get |r| Some(r.number_of_bytes);
             _: "CustomKeyStoreId" as Refused => refuse(
                 "Lockbox has no custom key stores; random bytes come from its token"
             );
             _: "Recipient" as Refused => refuse(NO_RECIPIENT);
-        }
+        } => GenerateRandomRequest::new(
+            number_of_bytes.ok_or_else(|| validation("NumberOfBytes is required."))?,
+        )
 
         /// Sign.
         Sign: SignRequest {
