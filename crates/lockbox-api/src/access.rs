@@ -45,7 +45,8 @@ impl GrantTokens {
             if t.is_empty() || t.len() > MAX_GRANT_TOKEN_LEN {
                 return Err(KmsError::validation(format!(
                     "1 validation error detected: Value at 'grantTokens' failed to satisfy \
-                     constraint: Member must have length between 1 and {MAX_GRANT_TOKEN_LEN}"
+                     constraint: {}",
+                    crate::error::length_rule(t.len(), MAX_GRANT_TOKEN_LEN)
                 )));
             }
         }
@@ -180,17 +181,21 @@ pub struct GrantName(String);
 impl GrantName {
     /// Checks the length and characters.
     pub fn new(name: &str) -> Result<Self, KmsError> {
-        if name.is_empty()
-            || name.len() > 256
-            || !name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b":/_-".contains(&b))
+        if name.is_empty() || name.len() > 256 {
+            return Err(KmsError::constraint(
+                "name",
+                shorten(name),
+                &crate::error::length_rule(name.len(), 256),
+            ));
+        }
+        if !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b":/_-".contains(&b))
         {
             return Err(KmsError::constraint(
                 "name",
                 shorten(name),
-                "Member must have length between 1 and 256 and satisfy regular expression \
-                 pattern: ^[a-zA-Z0-9:/_-]+$",
+                "Member must satisfy regular expression pattern: ^[a-zA-Z0-9:/_-]+$",
             ));
         }
         Ok(GrantName(name.to_owned()))

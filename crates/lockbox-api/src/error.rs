@@ -145,8 +145,14 @@ impl ErrorKind {
 
 /// The constraint a member of `n` items outside `1..=max` breaks, in AWS's words.
 pub(crate) fn length_rule(n: usize, max: usize) -> String {
-    if n == 0 {
-        "Member must have length greater than or equal to 1".to_owned()
+    length_rule_in(n, 1, max)
+}
+
+/// The constraint a member of `n` items (bytes, characters, list entries) outside
+/// `min..=max` breaks, in AWS's words: the bound it crosses, never "between".
+pub(crate) fn length_rule_in(n: usize, min: usize, max: usize) -> String {
+    if n < min {
+        format!("Member must have length greater than or equal to {min}")
     } else {
         format!("Member must have length less than or equal to {max}")
     }

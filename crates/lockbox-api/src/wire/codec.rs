@@ -231,7 +231,7 @@ impl<const MIN: usize, const MAX: usize> Member for BoundedStr<MIN, MAX> {
             Some(s) if s.len() < MIN || s.len() > MAX => Err(m.constraint(
                 name,
                 Some(&s),
-                &format!("Member must have length between {MIN} and {MAX}"),
+                &crate::error::length_rule_in(s.len(), MIN, MAX),
             )),
             s => Ok(s),
         }
@@ -248,7 +248,19 @@ impl<T: FromStr<Err = KmsError> + Display> Member for Text<T> {
     type Value = T;
     type Names = &'static str;
     fn read(m: &mut Input, name: &'static str) -> Result<Option<T>, WireError> {
-        m.opt_parse(name, str::parse)
+        // An enum's own check names the member it is usually read from
+        // (`encryptionAlgorithm`); the member path is this one's
+        // (`sourceEncryptionAlgorithm`), as AWS names it.
+        let path = m.aws_name(name);
+        m.opt_parse(name, str::parse).map_err(|mut e| {
+            if let Some((head, rest)) = e.message.split_once(" at '")
+                && let Some((_, tail)) = rest.split_once("' failed to satisfy constraint: ")
+                && head.starts_with("1 validation error detected: Value")
+            {
+                e.message = format!("{head} at '{path}' failed to satisfy constraint: {tail}");
+            }
+            e
+        })
     }
     fn write(v: &T, o: &mut Output, name: &'static str) {
         o.put_text(name, v);
@@ -312,7 +324,11 @@ impl Member for KeyRefs {
             return Ok(None);
         };
         if s.is_empty() || s.len() > KEY_ID_MAX {
-            return Err(m.constraint(name, Some(&s), "Member must have length between 1 and 2048"));
+            return Err(m.constraint(
+                name,
+                Some(&s),
+                &crate::error::length_rule(s.len(), KEY_ID_MAX),
+            ));
         }
         Ok(Some(KeyRef::parse(&s)?))
     }
@@ -688,11 +704,21 @@ impl<S: Shape> Member for List<S> {
     type Value = Vec<S::Value>;
     type Names = &'static str;
     fn read(m: &mut Input, name: &'static str) -> Result<Option<Vec<S::Value>>, WireError> {
+        // A shape's own checks (`Tag::new`) name an entry's member without its index
+        // (`tags.member.tagKey`); the entry's 1-based index goes in, as AWS names it.
+        let unindexed = format!("'{}.member.", m.aws_name(name));
         match m.opt_object_list(name)? {
             None => Ok(None),
             Some(items) => items
                 .into_iter()
-                .map(|mut item| S::read(&mut item))
+                .enumerate()
+                .map(|(i, mut item)| {
+                    S::read(&mut item).map_err(|mut e| {
+                        let indexed = format!("'{}.{}.member.", m.aws_name(name), i + 1);
+                        e.message = e.message.replace(&unindexed, &indexed);
+                        e
+                    })
+                })
                 .collect::<Result<_, _>>()
                 .map(Some),
         }

@@ -16,6 +16,8 @@ const LIMIT_MAX: u32 = 1000;
 type Marker = BoundedStr<1, 1024>;
 /// A grant id (`GrantIdType`).
 type GrantId = BoundedStr<1, 128>;
+/// A key's description (`DescriptionType`).
+type Description = BoundedStr<0, 8192>;
 /// A page size.
 type Limit = U32<1, LIMIT_MAX>;
 /// A count in a response (no model bound but its type's).
@@ -172,7 +174,7 @@ pub(crate) mod input {
         /// CreateKey.
         CreateKey: CreateKeyRequest {
             policy: "Policy" as Str => opt;
-            description: "Description" as Str => sparse;
+            description: "Description" as Description => sparse;
             key_usage: "KeyUsage" as Text<KeyUsage> => opt;
             key_spec: ("CustomerMasterKeySpec", "KeySpec") as RequestKeySpec => opt;
             origin: "Origin" as Text<Origin> => opt;
@@ -201,7 +203,7 @@ pub(crate) mod input {
         /// UpdateKeyDescription.
         UpdateKeyDescription: UpdateKeyDescriptionRequest {
             key_id: "KeyId" as KeyRefs => req;
-            description: "Description" as Str => req;
+            description: "Description" as Description => req;
         }
 
         /// EnableKey.
