@@ -98,7 +98,11 @@ impl Engine {
     ) -> Result<GetKeyRotationStatusResponse, KmsError> {
         let auth = self.authorized_read(call, Action::GetKeyRotationStatus, &req.key_id)?;
         let r = auth.record();
-        self.check_rotatable(r)?;
+        // A symmetric key with imported material has a rotation status too (on-demand
+        // rotation to new imported material), though automatic rotation cannot be enabled.
+        if !(r.origin == Origin::External && r.spec == KeySpec::SymmetricDefault) {
+            self.check_rotatable(r)?;
+        }
         Ok(GetKeyRotationStatusResponse {
             key_rotation_enabled: r.auto_rotation.is_some(),
             key_id: r.id,
