@@ -12,8 +12,9 @@
 //! docs/aws-compatibility.md built from it) stays measured. The full report, with every
 //! message, is written to `<target>/tmp/model-constraints.md`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 #[path = "common/clients.rs"]
-#[allow(dead_code)]
 mod clients;
 
 use std::collections::BTreeSet;
