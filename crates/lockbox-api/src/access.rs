@@ -2,7 +2,7 @@
 
 use crate::context::EncryptionContext;
 use crate::enums::GrantOperation;
-use crate::error::{ErrorKind, KmsError};
+use crate::error::KmsError;
 use crate::identity::Principal;
 use crate::ids::{KeyArn, KeyRef, shorten};
 use crate::time::Timestamp;
@@ -59,8 +59,27 @@ impl GrantTokens {
     }
 }
 
-/// A policy name: only `default` exists (AWS KMS has one policy per key).
+/// A policy name: only `default` exists (AWS KMS has one policy per key). A name the model
+/// refuses (`PolicyNameType`: 1..=128 word characters) is a ValidationException first, as
+/// AWS answers it.
 fn check_policy_name(name: Option<&str>) -> Result<(), KmsError> {
+    if let Some(n) = name {
+        let chars = n.chars().count();
+        if chars == 0 || chars > 128 {
+            return Err(KmsError::constraint(
+                "policyName",
+                shorten(n),
+                &crate::error::length_rule(chars, 128),
+            ));
+        }
+        if !n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(KmsError::constraint(
+                "policyName",
+                shorten(n),
+                "Member must satisfy regular expression pattern: [\\w]+",
+            ));
+        }
+    }
     match name {
         None | Some(DEFAULT_POLICY_NAME) => Ok(()),
         Some(other) => Err(KmsError::not_found(format!(
@@ -433,10 +452,14 @@ pub struct RetireGrantRequest {
 impl RetireGrantRequest {
     /// Retires the grant `token` names.
     pub fn by_token(token: String) -> Result<Self, KmsError> {
+        // The model's bounds (GrantTokenType, 1..=8192): a ValidationException, as AWS
+        // answers; a token of the right length that names no grant is
+        // InvalidGrantTokenException, later.
         if token.is_empty() || token.len() > MAX_GRANT_TOKEN_LEN {
-            return Err(KmsError::new(
-                ErrorKind::InvalidGrantToken,
-                "The grant token is empty or longer than 8192 characters.",
+            return Err(KmsError::constraint(
+                "grantToken",
+                shorten(&token),
+                &crate::error::length_rule(token.len(), MAX_GRANT_TOKEN_LEN),
             ));
         }
         Ok(RetireGrantRequest {
