@@ -413,11 +413,35 @@ pub(crate) type AliasNames = Text<AliasName>;
 /// An IAM principal ARN.
 pub(crate) struct Principals;
 
+/// The model's bound on a principal (`PrincipalIdType`: 1..=256 characters).
+const PRINCIPAL_MAX: usize = 256;
+/// The model's pattern of a principal (`PrincipalIdType`).
+const PRINCIPAL_PATTERN: &str = "^[\\w+=,.@:/-]+$";
+
 impl Member for Principals {
     type Value = Principal;
     type Names = &'static str;
+    /// The model's length and pattern first (ValidationException, as AWS answers), then
+    /// the IAM principal ARN Lockbox needs (InvalidArnException naming what is wrong).
     fn read(m: &mut Input, name: &'static str) -> Result<Option<Principal>, WireError> {
-        m.opt_parse(name, Principal::parse)
+        let Some(s) = m.opt_str(name)? else {
+            return Ok(None);
+        };
+        let n = s.chars().count();
+        if n == 0 || n > PRINCIPAL_MAX {
+            return Err(m.constraint(name, Some(&s), &crate::error::length_rule(n, PRINCIPAL_MAX)));
+        }
+        if !s
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_+=,.@:/-".contains(c))
+        {
+            return Err(m.constraint(
+                name,
+                Some(&s),
+                &format!("Member must satisfy regular expression pattern: {PRINCIPAL_PATTERN}"),
+            ));
+        }
+        Ok(Some(Principal::parse(&s)?))
     }
     fn write(v: &Principal, o: &mut Output, name: &'static str) {
         o.put_text(name, v);
