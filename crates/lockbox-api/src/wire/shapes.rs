@@ -16,6 +16,9 @@ const LIMIT_MAX: u32 = 1000;
 type Marker = BoundedStr<1, 1024>;
 /// A grant id (`GrantIdType`).
 type GrantId = BoundedStr<1, 128>;
+/// A key policy document (`PolicyType`: the model's 1..=131072; the engine holds it to
+/// AWS's 32 KiB quota).
+type PolicyDocument = BoundedStr<1, 131072>;
 /// A key's description (`DescriptionType`).
 type Description = BoundedStr<0, 8192>;
 /// A page size.
@@ -173,7 +176,7 @@ pub(crate) mod input {
     shape! {
         /// CreateKey.
         CreateKey: CreateKeyRequest {
-            policy: "Policy" as Str => opt;
+            policy: "Policy" as PolicyDocument => opt;
             description: "Description" as Description => sparse;
             key_usage: "KeyUsage" as Text<KeyUsage> => opt;
             key_spec: ("CustomerMasterKeySpec", "KeySpec") as RequestKeySpec => opt;
@@ -430,7 +433,7 @@ pub(crate) mod input {
             key_id: "KeyId" as KeyRefs => req;
             policy_name: "PolicyName" as Str => opt,
                 get |_r| Some(DEFAULT_POLICY_NAME.to_owned());
-            policy: "Policy" as Str => req;
+            policy: "Policy" as PolicyDocument => req;
             bypass_policy_lockout_safety_check: "BypassPolicyLockoutSafetyCheck" as Bool
                 => sparse;
         } => PutKeyPolicyRequest::new(key_id, policy, policy_name.as_deref())?
