@@ -15,13 +15,11 @@ const ROTATION_CONFLICT_WINDOW_MS: i64 = 20 * 60 * 1000;
 
 fn check_rotation_period(days: u32) -> Result<(), KmsError> {
     if !(MIN_ROTATION_PERIOD_DAYS..=MAX_ROTATION_PERIOD_DAYS).contains(&days) {
-        return Err(KmsError::constraint(
+        return Err(KmsError::range(
             "rotationPeriodInDays",
-            days,
-            &format!(
-                "Member must have value between {MIN_ROTATION_PERIOD_DAYS} and \
-                 {MAX_ROTATION_PERIOD_DAYS}"
-            ),
+            i64::from(days),
+            i64::from(MIN_ROTATION_PERIOD_DAYS),
+            i64::from(MAX_ROTATION_PERIOD_DAYS),
         ));
     }
     Ok(())
