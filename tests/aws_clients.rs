@@ -1,6 +1,7 @@
 //! The real AWS clients against a Lockbox server: the AWS CLI v1 (`aws kms ...
 //! --endpoint-url`) and boto3 run `tests/clients/e2e.sh`, `tests/clients/e2e_boto3.py` and
-//! `tests/clients/e2e_import.py` (bring your own key material),
+//! `tests/clients/e2e_import.py` (bring your own key material), `tests/clients/e2e_answers.py`
+//! (STS GetCallerIdentity, DryRun),
 //! unchanged, against `Server::start` on 127.0.0.1:0 over a throwaway SoftHSM token, with a
 //! freshly generated credential. They prove that what botocore signs, sends and parses
 //! (SigV4, AWS JSON 1.1, blobs, errors and exit codes) is what the server speaks.
@@ -39,6 +40,11 @@ fn against_a_fresh_server(t: &TestToken) -> TestResult {
         (
             server.command(server.python()),
             clients.join("e2e_import.py"),
+        ),
+        // STS GetCallerIdentity and DryRun (issue 15).
+        (
+            server.command(server.python()),
+            clients.join("e2e_answers.py"),
         ),
     ];
     for (mut interpreter, script) in scripts {

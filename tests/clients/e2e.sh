@@ -284,4 +284,10 @@ AWS_ACCESS_KEY_ID=LBKUNKNOWNUNKNOWNUNK \
     expect_error "an unknown access key" UnrecognizedClientException ListKeys \
     "The security token included in the request is invalid." -- list-keys
 
+# --- STS GetCallerIdentity on the same endpoint (issue 15): the signing credential's account
+# and ARN, as `aws sts` prints them
+OUT=$(aws sts get-caller-identity --endpoint-url "$ENDPOINT" --output text \
+        --query '[Account,Arn,UserId]')
+expect "sts get-caller-identity" "$ACCOUNT${TAB}arn:aws:iam::$ACCOUNT:root${TAB}$ACCOUNT" "$OUT"
+
 echo "e2e.sh: $CHECKS checks passed"

@@ -2,7 +2,7 @@
 
 use crate::context::EncryptionContext;
 use crate::enums::GrantOperation;
-use crate::error::{ErrorKind, KmsError};
+use crate::error::KmsError;
 use crate::identity::Principal;
 use crate::ids::{KeyArn, KeyRef, shorten};
 use crate::time::Timestamp;
@@ -45,7 +45,8 @@ impl GrantTokens {
             if t.is_empty() || t.len() > MAX_GRANT_TOKEN_LEN {
                 return Err(KmsError::validation(format!(
                     "1 validation error detected: Value at 'grantTokens' failed to satisfy \
-                     constraint: Member must have length between 1 and {MAX_GRANT_TOKEN_LEN}"
+                     constraint: {}",
+                    crate::error::length_rule(t.len(), MAX_GRANT_TOKEN_LEN)
                 )));
             }
         }
@@ -58,8 +59,27 @@ impl GrantTokens {
     }
 }
 
-/// A policy name: only `default` exists (AWS KMS has one policy per key).
+/// A policy name: only `default` exists (AWS KMS has one policy per key). A name the model
+/// refuses (`PolicyNameType`: 1..=128 word characters) is a ValidationException first, as
+/// AWS answers it.
 fn check_policy_name(name: Option<&str>) -> Result<(), KmsError> {
+    if let Some(n) = name {
+        let chars = n.chars().count();
+        if chars == 0 || chars > 128 {
+            return Err(KmsError::constraint(
+                "policyName",
+                shorten(n),
+                &crate::error::length_rule(chars, 128),
+            ));
+        }
+        if !n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(KmsError::constraint(
+                "policyName",
+                shorten(n),
+                "Member must satisfy regular expression pattern: [\\w]+",
+            ));
+        }
+    }
     match name {
         None | Some(DEFAULT_POLICY_NAME) => Ok(()),
         Some(other) => Err(KmsError::not_found(format!(
@@ -180,17 +200,21 @@ pub struct GrantName(String);
 impl GrantName {
     /// Checks the length and characters.
     pub fn new(name: &str) -> Result<Self, KmsError> {
-        if name.is_empty()
-            || name.len() > 256
-            || !name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b":/_-".contains(&b))
+        if name.is_empty() || name.len() > 256 {
+            return Err(KmsError::constraint(
+                "name",
+                shorten(name),
+                &crate::error::length_rule(name.len(), 256),
+            ));
+        }
+        if !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b":/_-".contains(&b))
         {
             return Err(KmsError::constraint(
                 "name",
                 shorten(name),
-                "Member must have length between 1 and 256 and satisfy regular expression \
-                 pattern: ^[a-zA-Z0-9:/_-]+$",
+                "Member must satisfy regular expression pattern: ^[a-zA-Z0-9:/_-]+$",
             ));
         }
         Ok(GrantName(name.to_owned()))
@@ -220,6 +244,9 @@ pub struct CreateGrantRequest {
     pub grant_tokens: GrantTokens,
     /// A name: retrying CreateGrant with the same name and parameters returns the same grant.
     pub name: Option<GrantName>,
+    /// Checks whether the call would succeed without doing it: the answer is then
+    /// `DryRunOperationException` (or the error the call would have met).
+    pub dry_run: bool,
 }
 
 impl CreateGrantRequest {
@@ -230,6 +257,7 @@ impl CreateGrantRequest {
         operations: Vec<GrantOperation>,
     ) -> Self {
         CreateGrantRequest {
+            dry_run: false,
             key_id: key_id.into(),
             grantee_principal: grantee,
             retiring_principal: None,
@@ -416,18 +444,26 @@ pub enum RetireGrantTarget {
 pub struct RetireGrantRequest {
     /// The grant.
     pub target: RetireGrantTarget,
+    /// Checks whether the call would succeed without doing it: the answer is then
+    /// `DryRunOperationException` (or the error the call would have met).
+    pub dry_run: bool,
 }
 
 impl RetireGrantRequest {
     /// Retires the grant `token` names.
     pub fn by_token(token: String) -> Result<Self, KmsError> {
+        // The model's bounds (GrantTokenType, 1..=8192): a ValidationException, as AWS
+        // answers; a token of the right length that names no grant is
+        // InvalidGrantTokenException, later.
         if token.is_empty() || token.len() > MAX_GRANT_TOKEN_LEN {
-            return Err(KmsError::new(
-                ErrorKind::InvalidGrantToken,
-                "The grant token is empty or longer than 8192 characters.",
+            return Err(KmsError::constraint(
+                "grantToken",
+                shorten(&token),
+                &crate::error::length_rule(token.len(), MAX_GRANT_TOKEN_LEN),
             ));
         }
         Ok(RetireGrantRequest {
+            dry_run: false,
             target: RetireGrantTarget::Token(token),
         })
     }
@@ -435,6 +471,7 @@ impl RetireGrantRequest {
     /// Retires grant `grant_id` of `key_id`.
     pub fn by_id(key_id: impl Into<KeyRef>, grant_id: String) -> Self {
         RetireGrantRequest {
+            dry_run: false,
             target: RetireGrantTarget::Id {
                 key_id: key_id.into(),
                 grant_id,
@@ -451,14 +488,42 @@ pub struct RevokeGrantRequest {
     pub key_id: KeyRef,
     /// The grant id.
     pub grant_id: String,
+    /// Checks whether the call would succeed without doing it: the answer is then
+    /// `DryRunOperationException` (or the error the call would have met).
+    pub dry_run: bool,
 }
 
 impl RevokeGrantRequest {
     /// Revokes grant `grant_id` of `key_id`.
     pub fn new(key_id: impl Into<KeyRef>, grant_id: String) -> Self {
         RevokeGrantRequest {
+            dry_run: false,
             key_id: key_id.into(),
             grant_id,
         }
+    }
+}
+
+impl CreateGrantRequest {
+    /// Asks only whether the call would succeed (`DryRun`).
+    pub fn with_dry_run(mut self, dry_run: bool) -> Self {
+        self.dry_run = dry_run;
+        self
+    }
+}
+
+impl RetireGrantRequest {
+    /// Asks only whether the call would succeed (`DryRun`).
+    pub fn with_dry_run(mut self, dry_run: bool) -> Self {
+        self.dry_run = dry_run;
+        self
+    }
+}
+
+impl RevokeGrantRequest {
+    /// Asks only whether the call would succeed (`DryRun`).
+    pub fn with_dry_run(mut self, dry_run: bool) -> Self {
+        self.dry_run = dry_run;
+        self
     }
 }

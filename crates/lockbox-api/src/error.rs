@@ -2,9 +2,13 @@
 
 use std::fmt;
 
-/// The message of every `InvalidCiphertextException`.
-pub const INVALID_CIPHERTEXT_MESSAGE: &str = "The ciphertext is damaged, was made with another \
-     encryption context, or was not made by this service.";
+/// The message of every `InvalidCiphertextException`: empty, as AWS KMS answers it. Whatever
+/// check failed (a damaged blob, another encryption context, a blob not made here, a key
+/// that no longer has the material), the caller learns only the exception's name.
+pub const INVALID_CIPHERTEXT_MESSAGE: &str = "";
+
+/// The message of every `DryRunOperationException`.
+pub const DRY_RUN_MESSAGE: &str = "The request would have succeeded, but the DryRun option is set.";
 
 /// What went wrong, named exactly as AWS KMS names its exceptions.
 ///
@@ -23,6 +27,8 @@ pub enum ErrorKind {
     DependencyTimeout,
     /// The key is disabled.
     Disabled,
+    /// The request would have succeeded, but it set `DryRun`: nothing was done.
+    DryRunOperation,
     /// The key named in the request is not the key that encrypted the ciphertext.
     IncorrectKey,
     /// Imported key material is not the material the key had, or not what it expects.
@@ -77,6 +83,7 @@ impl ErrorKind {
         ErrorKind::Conflict,
         ErrorKind::DependencyTimeout,
         ErrorKind::Disabled,
+        ErrorKind::DryRunOperation,
         ErrorKind::IncorrectKey,
         ErrorKind::IncorrectKeyMaterial,
         ErrorKind::ExpiredImportToken,
@@ -109,6 +116,7 @@ impl ErrorKind {
             ErrorKind::Conflict => "ConflictException",
             ErrorKind::DependencyTimeout => "DependencyTimeoutException",
             ErrorKind::Disabled => "DisabledException",
+            ErrorKind::DryRunOperation => "DryRunOperationException",
             ErrorKind::IncorrectKey => "IncorrectKeyException",
             ErrorKind::IncorrectKeyMaterial => "IncorrectKeyMaterialException",
             ErrorKind::ExpiredImportToken => "ExpiredImportTokenException",
@@ -137,8 +145,14 @@ impl ErrorKind {
 
 /// The constraint a member of `n` items outside `1..=max` breaks, in AWS's words.
 pub(crate) fn length_rule(n: usize, max: usize) -> String {
-    if n == 0 {
-        "Member must have length greater than or equal to 1".to_owned()
+    length_rule_in(n, 1, max)
+}
+
+/// The constraint a member of `n` items (bytes, characters, list entries) outside
+/// `min..=max` breaks, in AWS's words: the bound it crosses, never "between".
+pub(crate) fn length_rule_in(n: usize, min: usize, max: usize) -> String {
+    if n < min {
+        format!("Member must have length greater than or equal to {min}")
     } else {
         format!("Member must have length less than or equal to {max}")
     }
@@ -211,15 +225,33 @@ impl KmsError {
         ))
     }
 
+    /// The `ValidationException` of a number `value` outside `min..=max`, as AWS words it
+    /// (and the wire decoder does): "Member must have value greater than or equal to <min>"
+    /// below, "less than or equal to <max>" above.
+    pub fn range(field: &str, value: i64, min: i64, max: i64) -> Self {
+        let rule = if value < min {
+            format!("Member must have value greater than or equal to {min}")
+        } else {
+            format!("Member must have value less than or equal to {max}")
+        };
+        Self::constraint(field, value, &rule)
+    }
+
     /// A `NotFoundException`.
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::NotFound, message)
     }
 
-    /// The one opaque `InvalidCiphertextException`. Its message is the same whatever check
-    /// failed, so it tells the caller what can be wrong without saying which.
+    /// The one opaque `InvalidCiphertextException`, with AWS's empty message whatever check
+    /// failed.
     pub fn invalid_ciphertext() -> Self {
         Self::new(ErrorKind::InvalidCiphertext, INVALID_CIPHERTEXT_MESSAGE)
+    }
+
+    /// The `DryRunOperationException` a call with `DryRun` set answers once every check
+    /// that decides whether it would succeed has passed, in AWS's words.
+    pub fn dry_run() -> Self {
+        Self::new(ErrorKind::DryRunOperation, DRY_RUN_MESSAGE)
     }
 
     /// A `KMSInternalException`. The details belong in the log; the message stays generic.

@@ -147,7 +147,7 @@ impl AliasName {
             return Err(KmsError::constraint(
                 "aliasName",
                 shorten(s),
-                "Member must have length between 1 and 256",
+                &crate::error::length_rule(s.len(), MAX_ALIAS_NAME_LEN),
             ));
         }
         if !s
@@ -402,7 +402,7 @@ impl KeyRef {
             return Err(KmsError::constraint(
                 "keyId",
                 shorten(s),
-                "Member must have length between 1 and 2048",
+                &crate::error::length_rule(s.len(), MAX_KEY_ID_LEN),
             ));
         }
         if s.starts_with("arn:") {

@@ -55,7 +55,7 @@ pub use enums::{
     KeyMaterialState, KeySpec, KeyState, KeyUsage, MacAlgorithm, MessageType, MultiRegionKeyType,
     Origin, RotationType, SigningAlgorithm, WrappingKeySpec,
 };
-pub use error::{ErrorKind, INVALID_CIPHERTEXT_MESSAGE, KmsError};
+pub use error::{DRY_RUN_MESSAGE, ErrorKind, INVALID_CIPHERTEXT_MESSAGE, KmsError};
 pub use identity::{Caller, MAX_PRINCIPAL_LEN, Principal, PrincipalKind, is_account_id};
 pub use ids::{
     ALIAS_PREFIX, AliasArn, AliasName, ArnParts, ArnScope, KeyArn, KeyId, KeyRef,

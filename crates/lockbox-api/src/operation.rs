@@ -840,6 +840,29 @@ impl Operation {
 }
 
 impl Request {
+    /// Whether the request sets `DryRun`: it asks only whether the call would succeed. Only
+    /// the operations whose AWS model has the member can set it.
+    pub fn dry_run(&self) -> bool {
+        match self {
+            Request::Encrypt(r) => r.dry_run,
+            Request::Decrypt(r) => r.dry_run,
+            Request::ReEncrypt(r) => r.dry_run,
+            Request::GenerateDataKey(r) | Request::GenerateDataKeyWithoutPlaintext(r) => r.dry_run,
+            Request::GenerateDataKeyPair(r) | Request::GenerateDataKeyPairWithoutPlaintext(r) => {
+                r.dry_run
+            }
+            Request::Sign(r) => r.dry_run,
+            Request::Verify(r) => r.dry_run,
+            Request::GenerateMac(r) => r.dry_run,
+            Request::VerifyMac(r) => r.dry_run,
+            Request::DeriveSharedSecret(r) => r.dry_run,
+            Request::CreateGrant(r) => r.dry_run,
+            Request::RetireGrant(r) => r.dry_run,
+            Request::RevokeGrant(r) => r.dry_run,
+            _ => false,
+        }
+    }
+
     /// The quota class this call draws on, as AWS KMS counts it: the key's kind for Encrypt,
     /// Decrypt, ReEncrypt (the destination key), Sign, Verify and DeriveSharedSecret; the
     /// pair spec for GenerateDataKeyPair*; else the operation's row. `key_spec` tells the

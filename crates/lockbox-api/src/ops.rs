@@ -48,10 +48,11 @@ impl NumberOfBytes {
     pub fn new(n: i64) -> Result<Self, KmsError> {
         match u16::try_from(n) {
             Ok(n) if (1..=MAX_NUMBER_OF_BYTES).contains(&n) => Ok(NumberOfBytes(n)),
-            _ => Err(KmsError::constraint(
+            _ => Err(KmsError::range(
                 "numberOfBytes",
                 n,
-                "Member must have value between 1 and 1024",
+                1,
+                i64::from(MAX_NUMBER_OF_BYTES),
             )),
         }
     }
@@ -604,12 +605,16 @@ pub struct EncryptRequest {
     pub encryption_algorithm: Option<EncryptionAlgorithm>,
     /// Grant tokens.
     pub grant_tokens: GrantTokens,
+    /// Checks whether the call would succeed without doing it: the answer is then
+    /// `DryRunOperationException` (or the error the call would have met).
+    pub dry_run: bool,
 }
 
 impl EncryptRequest {
     /// Encrypts `plaintext` under `key_id` with an empty context.
     pub fn new(key_id: impl Into<KeyRef>, plaintext: Plaintext) -> Self {
         EncryptRequest {
+            dry_run: false,
             key_id: key_id.into(),
             plaintext,
             encryption_context: EncryptionContext::empty(),
@@ -653,12 +658,16 @@ pub struct DecryptRequest {
     pub encryption_algorithm: Option<EncryptionAlgorithm>,
     /// Grant tokens.
     pub grant_tokens: GrantTokens,
+    /// Checks whether the call would succeed without doing it: the answer is then
+    /// `DryRunOperationException` (or the error the call would have met).
+    pub dry_run: bool,
 }
 
 impl DecryptRequest {
     /// Decrypts `ciphertext_blob` with an empty context.
     pub fn new(ciphertext_blob: Vec<u8>) -> Self {
         DecryptRequest {
+            dry_run: false,
             ciphertext_blob,
             encryption_context: EncryptionContext::empty(),
             key_id: None,
@@ -709,12 +718,16 @@ pub struct ReEncryptRequest {
     pub destination_encryption_algorithm: Option<EncryptionAlgorithm>,
     /// Grant tokens.
     pub grant_tokens: GrantTokens,
+    /// Checks whether the call would succeed without doing it: the answer is then
+    /// `DryRunOperationException` (or the error the call would have met).
+    pub dry_run: bool,
 }
 
 impl ReEncryptRequest {
     /// Re-encrypts `ciphertext_blob` under `destination_key_id`, empty contexts.
     pub fn new(ciphertext_blob: Vec<u8>, destination_key_id: impl Into<KeyRef>) -> Self {
         ReEncryptRequest {
+            dry_run: false,
             ciphertext_blob,
             source_encryption_context: EncryptionContext::empty(),
             source_key_id: None,
@@ -769,12 +782,16 @@ pub struct GenerateDataKeyRequest {
     pub encryption_context: EncryptionContext,
     /// Grant tokens.
     pub grant_tokens: GrantTokens,
+    /// Checks whether the call would succeed without doing it: the answer is then
+    /// `DryRunOperationException` (or the error the call would have met).
+    pub dry_run: bool,
 }
 
 impl GenerateDataKeyRequest {
     /// A data key of `size` under `key_id`, empty context.
     pub fn new(key_id: impl Into<KeyRef>, size: impl Into<DataKeySize>) -> Self {
         GenerateDataKeyRequest {
+            dry_run: false,
             key_id: key_id.into(),
             size: size.into(),
             encryption_context: EncryptionContext::empty(),
@@ -994,6 +1011,9 @@ pub struct SignRequest {
     pub signing_algorithm: SigningAlgorithm,
     /// Grant tokens.
     pub grant_tokens: GrantTokens,
+    /// Checks whether the call would succeed without doing it: the answer is then
+    /// `DryRunOperationException` (or the error the call would have met).
+    pub dry_run: bool,
 }
 
 impl SignRequest {
@@ -1004,6 +1024,7 @@ impl SignRequest {
         signing_algorithm: SigningAlgorithm,
     ) -> Self {
         SignRequest {
+            dry_run: false,
             key_id: key_id.into(),
             message,
             message_type: None,
@@ -1046,6 +1067,9 @@ pub struct VerifyRequest {
     pub signing_algorithm: SigningAlgorithm,
     /// Grant tokens.
     pub grant_tokens: GrantTokens,
+    /// Checks whether the call would succeed without doing it: the answer is then
+    /// `DryRunOperationException` (or the error the call would have met).
+    pub dry_run: bool,
 }
 
 impl VerifyRequest {
@@ -1057,6 +1081,7 @@ impl VerifyRequest {
         signing_algorithm: SigningAlgorithm,
     ) -> Self {
         VerifyRequest {
+            dry_run: false,
             key_id: key_id.into(),
             message,
             message_type: None,
@@ -1141,12 +1166,16 @@ pub struct GenerateMacRequest {
     pub mac_algorithm: MacAlgorithm,
     /// Grant tokens.
     pub grant_tokens: GrantTokens,
+    /// Checks whether the call would succeed without doing it: the answer is then
+    /// `DryRunOperationException` (or the error the call would have met).
+    pub dry_run: bool,
 }
 
 impl GenerateMacRequest {
     /// The MAC of `message` under `key_id`.
     pub fn new(key_id: impl Into<KeyRef>, message: Plaintext, mac_algorithm: MacAlgorithm) -> Self {
         GenerateMacRequest {
+            dry_run: false,
             key_id: key_id.into(),
             message,
             mac_algorithm,
@@ -1184,6 +1213,9 @@ pub struct VerifyMacRequest {
     pub mac: Vec<u8>,
     /// Grant tokens.
     pub grant_tokens: GrantTokens,
+    /// Checks whether the call would succeed without doing it: the answer is then
+    /// `DryRunOperationException` (or the error the call would have met).
+    pub dry_run: bool,
 }
 
 impl VerifyMacRequest {
@@ -1195,6 +1227,7 @@ impl VerifyMacRequest {
         mac: Vec<u8>,
     ) -> Self {
         VerifyMacRequest {
+            dry_run: false,
             key_id: key_id.into(),
             message,
             mac_algorithm,
@@ -1234,12 +1267,16 @@ pub struct GenerateDataKeyPairRequest {
     pub encryption_context: EncryptionContext,
     /// Grant tokens.
     pub grant_tokens: GrantTokens,
+    /// Checks whether the call would succeed without doing it: the answer is then
+    /// `DryRunOperationException` (or the error the call would have met).
+    pub dry_run: bool,
 }
 
 impl GenerateDataKeyPairRequest {
     /// A pair of `key_pair_spec` under `key_id`, with an empty context.
     pub fn new(key_id: impl Into<KeyRef>, key_pair_spec: DataKeyPairSpec) -> Self {
         GenerateDataKeyPairRequest {
+            dry_run: false,
             key_id: key_id.into(),
             key_pair_spec,
             encryption_context: EncryptionContext::empty(),
@@ -1294,12 +1331,16 @@ pub struct DeriveSharedSecretRequest {
     pub public_key: Vec<u8>,
     /// Grant tokens.
     pub grant_tokens: GrantTokens,
+    /// Checks whether the call would succeed without doing it: the answer is then
+    /// `DryRunOperationException` (or the error the call would have met).
+    pub dry_run: bool,
 }
 
 impl DeriveSharedSecretRequest {
     /// The ECDH secret of `key_id` and the peer `public_key`.
     pub fn new(key_id: impl Into<KeyRef>, public_key: Vec<u8>) -> Self {
         DeriveSharedSecretRequest {
+            dry_run: false,
             key_id: key_id.into(),
             key_agreement_algorithm: KeyAgreementAlgorithm::Ecdh,
             public_key,
@@ -1539,5 +1580,85 @@ impl UpdatePrimaryRegionRequest {
             key_id: key_id.into(),
             primary_region: primary_region.to_owned(),
         }
+    }
+}
+
+impl EncryptRequest {
+    /// Asks only whether the call would succeed (`DryRun`).
+    pub fn with_dry_run(mut self, dry_run: bool) -> Self {
+        self.dry_run = dry_run;
+        self
+    }
+}
+
+impl DecryptRequest {
+    /// Asks only whether the call would succeed (`DryRun`).
+    pub fn with_dry_run(mut self, dry_run: bool) -> Self {
+        self.dry_run = dry_run;
+        self
+    }
+}
+
+impl ReEncryptRequest {
+    /// Asks only whether the call would succeed (`DryRun`).
+    pub fn with_dry_run(mut self, dry_run: bool) -> Self {
+        self.dry_run = dry_run;
+        self
+    }
+}
+
+impl GenerateDataKeyRequest {
+    /// Asks only whether the call would succeed (`DryRun`).
+    pub fn with_dry_run(mut self, dry_run: bool) -> Self {
+        self.dry_run = dry_run;
+        self
+    }
+}
+
+impl SignRequest {
+    /// Asks only whether the call would succeed (`DryRun`).
+    pub fn with_dry_run(mut self, dry_run: bool) -> Self {
+        self.dry_run = dry_run;
+        self
+    }
+}
+
+impl VerifyRequest {
+    /// Asks only whether the call would succeed (`DryRun`).
+    pub fn with_dry_run(mut self, dry_run: bool) -> Self {
+        self.dry_run = dry_run;
+        self
+    }
+}
+
+impl GenerateMacRequest {
+    /// Asks only whether the call would succeed (`DryRun`).
+    pub fn with_dry_run(mut self, dry_run: bool) -> Self {
+        self.dry_run = dry_run;
+        self
+    }
+}
+
+impl VerifyMacRequest {
+    /// Asks only whether the call would succeed (`DryRun`).
+    pub fn with_dry_run(mut self, dry_run: bool) -> Self {
+        self.dry_run = dry_run;
+        self
+    }
+}
+
+impl GenerateDataKeyPairRequest {
+    /// Asks only whether the call would succeed (`DryRun`).
+    pub fn with_dry_run(mut self, dry_run: bool) -> Self {
+        self.dry_run = dry_run;
+        self
+    }
+}
+
+impl DeriveSharedSecretRequest {
+    /// Asks only whether the call would succeed (`DryRun`).
+    pub fn with_dry_run(mut self, dry_run: bool) -> Self {
+        self.dry_run = dry_run;
+        self
     }
 }

@@ -60,7 +60,7 @@ pub fn check_tag_key(key: &str) -> Result<(), KmsError> {
         return Err(KmsError::constraint(
             "tags.member.tagKey",
             shorten(key),
-            "Member must have length between 1 and 128",
+            &crate::error::length_rule(n, 128),
         ));
     }
     if !key.chars().all(allowed) {

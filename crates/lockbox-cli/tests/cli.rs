@@ -464,7 +464,7 @@ fn rotation_usage_maintenance_and_doctor() -> TestResult {
     );
     assert_eq!(
         fails(&home, &["enable-key-rotation", "--key-id", &key, "--rotation-period-in-days", "89"]),
-        (254, "An error occurred (ValidationException) when calling the EnableKeyRotation operation: 1 validation error detected: Value '89' at 'rotationPeriodInDays' failed to satisfy constraint: Member must have value between 90 and 2560".into())
+        (254, "An error occurred (ValidationException) when calling the EnableKeyRotation operation: 1 validation error detected: Value '89' at 'rotationPeriodInDays' failed to satisfy constraint: Member must have value greater than or equal to 90".into())
     );
     ok(&home, &["disable-key-rotation", "--key-id", &key]);
     assert_eq!(
@@ -662,13 +662,13 @@ fn errors_are_one_line_with_the_aws_error_name_and_exit_code() -> TestResult {
         ),
         "{line}"
     );
+    // AWS's InvalidCiphertextException has an empty message: the line ends at the colon
+    // (and the space after it, which `fails` trims), as the AWS CLI prints it.
     assert_eq!(
         fails(&home, &["decrypt", "--ciphertext-blob", "AAAA"]),
         (
             254,
-            "An error occurred (InvalidCiphertextException) when calling the Decrypt operation: \
-             The ciphertext is damaged, was made with another encryption context, or was not \
-             made by this service."
+            "An error occurred (InvalidCiphertextException) when calling the Decrypt operation:"
                 .into()
         )
     );
@@ -688,7 +688,7 @@ fn errors_are_one_line_with_the_aws_error_name_and_exit_code() -> TestResult {
     );
     assert_eq!(
         fails(&home, &["generate-data-key", "--key-id", &key, "--number-of-bytes", "0"]),
-        (254, "An error occurred (ValidationException) when calling the GenerateDataKey operation: 1 validation error detected: Value '0' at 'numberOfBytes' failed to satisfy constraint: Member must have value between 1 and 1024".into())
+        (254, "An error occurred (ValidationException) when calling the GenerateDataKey operation: 1 validation error detected: Value '0' at 'numberOfBytes' failed to satisfy constraint: Member must have value greater than or equal to 1".into())
     );
     assert_eq!(
         fails(&home, &["encrypt", "--key-id", &key, "--plaintext", "fileb:///no/such/file"]),
@@ -1341,7 +1341,7 @@ fn grants_give_another_principal_narrow_use_until_retired_or_revoked() -> TestRe
     );
     assert_eq!(
         create(&["--grantee-principal", worker, "--name", "no spaces"]),
-        (254, "An error occurred (ValidationException) when calling the CreateGrant operation: 1 validation error detected: Value 'no spaces' at 'name' failed to satisfy constraint: Member must have length between 1 and 256 and satisfy regular expression pattern: ^[a-zA-Z0-9:/_-]+$".into())
+        (254, "An error occurred (ValidationException) when calling the CreateGrant operation: 1 validation error detected: Value 'no spaces' at 'name' failed to satisfy constraint: Member must satisfy regular expression pattern: ^[a-zA-Z0-9:/_-]+$".into())
     );
     // RetireGrant takes a token, or a key and a grant id: any other shape names the flags.
     for (args, first_line) in [
@@ -2093,9 +2093,22 @@ fn rsa_keys_encrypt_and_decrypt_with_the_aws_cli_flags() -> TestResult {
         );
         // Without the key it is read as a blob, and is not one.
         assert_eq!(
-            fails(&home, &["decrypt", "--ciphertext-blob", &ct, "--encryption-algorithm", alg]),
-            (254, "An error occurred (InvalidCiphertextException) when calling the Decrypt operation: ".to_owned()
-                + lockbox::api::KmsError::invalid_ciphertext().message())
+            fails(
+                &home,
+                &[
+                    "decrypt",
+                    "--ciphertext-blob",
+                    &ct,
+                    "--encryption-algorithm",
+                    alg
+                ]
+            ),
+            (
+                254,
+                "An error occurred (InvalidCiphertextException) when calling the Decrypt operation:"
+                    .to_owned()
+                    + lockbox::api::KmsError::invalid_ciphertext().message()
+            )
         );
     }
     assert_eq!(

@@ -138,9 +138,7 @@ token_test!(fn kms_commands_go_to_the_server(t) {
     // The context is bound: without it, the server refuses as AWS KMS does.
     assert_eq!(
         fails(&home, &endpoint, GOOD, &["decrypt", "--ciphertext-blob", blob]),
-        (254, "An error occurred (InvalidCiphertextException) when calling the Decrypt operation: \
-             The ciphertext is damaged, was made with another encryption context, or was not \
-             made by this service.".to_owned())
+        (254, "An error occurred (InvalidCiphertextException) when calling the Decrypt operation:".to_owned())
     );
 
     assert_eq!(

@@ -127,6 +127,8 @@ pub(crate) struct Call<'a> {
     pub(crate) alias: Option<String>,
     /// The grant that allowed the call, if one did.
     pub(crate) grant: Option<[u8; 32]>,
+    /// The request set `DryRun`: the call stops at [`Call::proceed`].
+    pub(crate) dry_run: bool,
 }
 
 impl<'a> Call<'a> {
@@ -137,7 +139,20 @@ impl<'a> Call<'a> {
             key: None,
             alias: None,
             grant: None,
+            dry_run: false,
         }
+    }
+
+    /// The point of no return of an operation that has `DryRun`: every check that decides
+    /// whether the call succeeds (validation, key resolution, key state, usage and
+    /// algorithm, authorization with grants and conditions) is behind it, and all its
+    /// cryptography and writes after it. Under DryRun the call ends here, with AWS's
+    /// `DryRunOperationException`, having done nothing.
+    pub(crate) fn proceed(&self) -> Result<(), KmsError> {
+        if self.dry_run {
+            return Err(KmsError::dry_run());
+        }
+        Ok(())
     }
 }
 
@@ -579,11 +594,7 @@ pub(crate) fn check_limit(limit: Option<u32>, max: u32, default: u32) -> Result<
     match limit {
         None => Ok(default as usize),
         Some(n) if (1..=max).contains(&n) => Ok(n as usize),
-        Some(n) => Err(KmsError::constraint(
-            "limit",
-            n,
-            &format!("Member must have value between 1 and {max}"),
-        )),
+        Some(n) => Err(KmsError::range("limit", i64::from(n), 1, i64::from(max))),
     }
 }
 

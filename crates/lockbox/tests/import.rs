@@ -364,6 +364,11 @@ token_test!(fn new_material_waits_for_rotate_key_on_demand_and_every_version_is_
     // The rotation makes it current: what Encrypt seals now opens as the second material.
     let rotated = e.rotate_key_on_demand(RotateKeyOnDemandRequest::new(k.key_id))?;
     assert_eq!(rotated.key_id, k.arn);
+    // It has a rotation status (on demand only): automatic rotation cannot be enabled.
+    let status = e.get_key_rotation_status(GetKeyRotationStatusRequest::new(k.key_id))?;
+    assert_eq!((status.key_rotation_enabled, status.rotation_period_in_days), (false, None));
+    let x = err(e.enable_key_rotation(EnableKeyRotationRequest::new(k.key_id)));
+    assert_eq!(x.kind(), ErrorKind::UnsupportedOperation);
     let md = e.describe_key(DescribeKeyRequest::new(k.key_id))?.key_metadata;
     assert_eq!(md.current_key_material_id.as_deref(), Some(id2.as_str()));
     let rotations = list(IncludeKeyMaterial::RotationsOnly)?.rotations;

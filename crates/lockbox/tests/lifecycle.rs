@@ -59,10 +59,11 @@ token_test!(fn rotation_is_enabled_changed_and_disabled_within_the_aws_limits(t)
     let s = status(&kms, key);
     assert_eq!((s.key_rotation_enabled, s.rotation_period_in_days, s.next_rotation_date), (true, Some(365), at(T0 + 365 * DAY)));
 
-    for bad in [0, 89, 2561] {
+    // AWS's range wording names the bound that was crossed.
+    for (bad, rule) in [(0, "greater than or equal to 90"), (89, "greater than or equal to 90"), (2561, "less than or equal to 2560")] {
         let e = kms.enable_key_rotation(EnableKeyRotationRequest::new(key).with_rotation_period_in_days(bad)).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Validation);
-        assert_eq!(e.message(), format!("1 validation error detected: Value '{bad}' at 'rotationPeriodInDays' failed to satisfy constraint: Member must have value between 90 and 2560"));
+        assert_eq!(e.message(), format!("1 validation error detected: Value '{bad}' at 'rotationPeriodInDays' failed to satisfy constraint: Member must have value {rule}"));
     }
     // A new period runs from the date rotation was enabled, not from the change.
     clock.set(T0 + 10 * DAY);

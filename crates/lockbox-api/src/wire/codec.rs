@@ -79,9 +79,8 @@ pub(crate) fn required<K: Member>(m: &mut Input, names: K::Names) -> Result<K::V
 /// order written. Modes: `req` (absent is a `ValidationException`), `opt` (an `Option`),
 /// `or(default)` (absent reads as `default`, which may use fields read above; always
 /// written), `sparse` (absent reads as `Default`; written only when not the default),
-/// `check` (read and validated, not kept, never written), `refuse(why)` and
-/// `refuse_true(why)` (a model member Lockbox does not support, present or true:
-/// `UnsupportedOperationException`; never written), `flatten` (another shape's members,
+/// `check` (read and validated, not kept, never written), `refuse(why)` (a model member
+/// Lockbox does not support, present: `UnsupportedOperationException`; never written), `flatten` (another shape's members,
 /// read here, for the same value). `, get |r| expr` writes `expr` instead of the field;
 /// `=> expr` after the members builds the value from the fields (else a struct literal).
 macro_rules! shape {
@@ -132,9 +131,6 @@ macro_rules! shape {
     };
     (@read $m:ident, $kind:ty, $name:tt, [refuse($why:expr)]) => {
         $m.refuse($name, $why)?
-    };
-    (@read $m:ident, $kind:ty, $name:tt, [refuse_true($why:expr)]) => {
-        $m.refuse_true($name, $why)?
     };
     (@read $m:ident, $kind:ty, $name:tt, [flatten]) => {
         <$kind as $crate::wire::codec::Shape>::read($m)?
@@ -235,7 +231,7 @@ impl<const MIN: usize, const MAX: usize> Member for BoundedStr<MIN, MAX> {
             Some(s) if s.len() < MIN || s.len() > MAX => Err(m.constraint(
                 name,
                 Some(&s),
-                &format!("Member must have length between {MIN} and {MAX}"),
+                &crate::error::length_rule_in(s.len(), MIN, MAX),
             )),
             s => Ok(s),
         }
@@ -252,7 +248,19 @@ impl<T: FromStr<Err = KmsError> + Display> Member for Text<T> {
     type Value = T;
     type Names = &'static str;
     fn read(m: &mut Input, name: &'static str) -> Result<Option<T>, WireError> {
-        m.opt_parse(name, str::parse)
+        // An enum's own check names the member it is usually read from
+        // (`encryptionAlgorithm`); the member path is this one's
+        // (`sourceEncryptionAlgorithm`), as AWS names it.
+        let path = m.aws_name(name);
+        m.opt_parse(name, str::parse).map_err(|mut e| {
+            if let Some((head, rest)) = e.message.split_once(" at '")
+                && let Some((_, tail)) = rest.split_once("' failed to satisfy constraint: ")
+                && head.starts_with("1 validation error detected: Value")
+            {
+                e.message = format!("{head} at '{path}' failed to satisfy constraint: {tail}");
+            }
+            e
+        })
     }
     fn write(v: &T, o: &mut Output, name: &'static str) {
         o.put_text(name, v);
@@ -316,7 +324,11 @@ impl Member for KeyRefs {
             return Ok(None);
         };
         if s.is_empty() || s.len() > KEY_ID_MAX {
-            return Err(m.constraint(name, Some(&s), "Member must have length between 1 and 2048"));
+            return Err(m.constraint(
+                name,
+                Some(&s),
+                &crate::error::length_rule(s.len(), KEY_ID_MAX),
+            ));
         }
         Ok(Some(KeyRef::parse(&s)?))
     }
@@ -401,11 +413,35 @@ pub(crate) type AliasNames = Text<AliasName>;
 /// An IAM principal ARN.
 pub(crate) struct Principals;
 
+/// The model's bound on a principal (`PrincipalIdType`: 1..=256 characters).
+const PRINCIPAL_MAX: usize = 256;
+/// The model's pattern of a principal (`PrincipalIdType`).
+const PRINCIPAL_PATTERN: &str = "^[\\w+=,.@:/-]+$";
+
 impl Member for Principals {
     type Value = Principal;
     type Names = &'static str;
+    /// The model's length and pattern first (ValidationException, as AWS answers), then
+    /// the IAM principal ARN Lockbox needs (InvalidArnException naming what is wrong).
     fn read(m: &mut Input, name: &'static str) -> Result<Option<Principal>, WireError> {
-        m.opt_parse(name, Principal::parse)
+        let Some(s) = m.opt_str(name)? else {
+            return Ok(None);
+        };
+        let n = s.chars().count();
+        if n == 0 || n > PRINCIPAL_MAX {
+            return Err(m.constraint(name, Some(&s), &crate::error::length_rule(n, PRINCIPAL_MAX)));
+        }
+        if !s
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_+=,.@:/-".contains(c))
+        {
+            return Err(m.constraint(
+                name,
+                Some(&s),
+                &format!("Member must satisfy regular expression pattern: {PRINCIPAL_PATTERN}"),
+            ));
+        }
+        Ok(Some(Principal::parse(&s)?))
     }
     fn write(v: &Principal, o: &mut Output, name: &'static str) {
         o.put_text(name, v);
@@ -692,11 +728,21 @@ impl<S: Shape> Member for List<S> {
     type Value = Vec<S::Value>;
     type Names = &'static str;
     fn read(m: &mut Input, name: &'static str) -> Result<Option<Vec<S::Value>>, WireError> {
+        // A shape's own checks (`Tag::new`) name an entry's member without its index
+        // (`tags.member.tagKey`); the entry's 1-based index goes in, as AWS names it.
+        let unindexed = format!("'{}.member.", m.aws_name(name));
         match m.opt_object_list(name)? {
             None => Ok(None),
             Some(items) => items
                 .into_iter()
-                .map(|mut item| S::read(&mut item))
+                .enumerate()
+                .map(|(i, mut item)| {
+                    S::read(&mut item).map_err(|mut e| {
+                        let indexed = format!("'{}.{}.member.", m.aws_name(name), i + 1);
+                        e.message = e.message.replace(&unindexed, &indexed);
+                        e
+                    })
+                })
                 .collect::<Result<_, _>>()
                 .map(Some),
         }

@@ -46,8 +46,14 @@ impl WireError {
         WireError::new(status, e.code().to_owned(), e.message())
     }
 
-    /// The response body: `{"__type": code, "message": message}`.
+    /// The response body: `{"__type": code, "message": message}`. An empty message is left out, as AWS answers `InvalidCiphertextException`:
+    /// `{"__type": code}`.
     pub fn body(&self) -> Vec<u8> {
+        if self.message.is_empty() {
+            return serde_json::json!({ "__type": self.code })
+                .to_string()
+                .into_bytes();
+        }
         serde_json::json!({ "__type": self.code, "message": self.message })
             .to_string()
             .into_bytes()

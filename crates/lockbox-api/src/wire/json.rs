@@ -303,12 +303,14 @@ impl Input {
             None => Ok(None),
             Some(Value::Array(items)) => {
                 let mut out = Vec::with_capacity(items.len());
-                for item in items {
+                // AWS names a list entry's members with the entry's 1-based index:
+                // `tags.1.member.tagKey`.
+                for (i, item) in items.into_iter().enumerate() {
                     match item {
                         Value::Object(members) => out.push(Input::object(
                             members,
                             format!("{}.", self.wire_name(name)),
-                            format!("{}.member.", self.aws_name(name)),
+                            format!("{}.{}.member.", self.aws_name(name), i + 1),
                         )),
                         _ => return Err(self.wrong_type(name, "a list of objects")),
                     }
@@ -349,18 +351,6 @@ impl Input {
                 self.wire_name(name)
             ))),
         }
-    }
-
-    /// Refuses a boolean member set to true (`DryRun`, `MultiRegion`), which asks for
-    /// something Lockbox does not do; false or absent is a normal call.
-    pub(crate) fn refuse_true(&mut self, name: &str, why: &str) -> Result<(), WireError> {
-        if self.opt_bool(name)? == Some(true) {
-            return Err(unsupported(format!(
-                "{} is not supported: {why}",
-                self.wire_name(name)
-            )));
-        }
-        Ok(())
     }
 }
 

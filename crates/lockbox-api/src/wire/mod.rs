@@ -16,7 +16,7 @@
 //! Decoding follows AWS: a body or member of the wrong JSON type is a
 //! `SerializationException` naming the member, a missing required member or a broken model
 //! constraint a `ValidationException` in AWS's wording, unknown members are ignored. Members
-//! the model has but Lockbox does not implement (`DryRun: true`, `Recipient`,
+//! the model has but Lockbox does not implement (`Recipient`,
 //! `CustomKeyStoreId`, service principals, ...) are refused with
 //! `UnsupportedOperationException` naming them, never silently ignored.
 //!

@@ -16,6 +16,11 @@ const LIMIT_MAX: u32 = 1000;
 type Marker = BoundedStr<1, 1024>;
 /// A grant id (`GrantIdType`).
 type GrantId = BoundedStr<1, 128>;
+/// A key policy document (`PolicyType`: the model's 1..=131072; the engine holds it to
+/// AWS's 32 KiB quota).
+type PolicyDocument = BoundedStr<1, 131072>;
+/// A key's description (`DescriptionType`).
+type Description = BoundedStr<0, 8192>;
 /// A page size.
 type Limit = U32<1, LIMIT_MAX>;
 /// A count in a response (no model bound but its type's).
@@ -27,8 +32,6 @@ type MaterialId = BoundedStr<64, 64>;
 /// A data key or random bytes in a response.
 type DataKeyPlaintext = Secret<{ MAX_NUMBER_OF_BYTES as usize }>;
 
-const NO_DRY_RUN: &str =
-    "Lockbox has no dry-run mode; send the request without DryRun (or with DryRun false)";
 const NO_RECIPIENT: &str =
     "Lockbox has no Nitro Enclaves attestation; plaintext is returned to the caller";
 const NO_SERVICE_PRINCIPALS: &str =
@@ -147,6 +150,7 @@ pub(crate) mod common {
             encryption_context: "EncryptionContext" as Context => sparse;
             size: ("NumberOfBytes", "KeySpec") as DataKeySizes => req;
             grant_tokens: "GrantTokens" as Tokens => sparse;
+            dry_run: "DryRun" as Bool => sparse;
         }
 
         /// CreateAlias and UpdateAlias.
@@ -172,8 +176,8 @@ pub(crate) mod input {
     shape! {
         /// CreateKey.
         CreateKey: CreateKeyRequest {
-            policy: "Policy" as Str => opt;
-            description: "Description" as Str => sparse;
+            policy: "Policy" as PolicyDocument => opt;
+            description: "Description" as Description => sparse;
             key_usage: "KeyUsage" as Text<KeyUsage> => opt;
             key_spec: ("CustomerMasterKeySpec", "KeySpec") as RequestKeySpec => opt;
             origin: "Origin" as Text<Origin> => opt;
@@ -202,7 +206,7 @@ pub(crate) mod input {
         /// UpdateKeyDescription.
         UpdateKeyDescription: UpdateKeyDescriptionRequest {
             key_id: "KeyId" as KeyRefs => req;
-            description: "Description" as Str => req;
+            description: "Description" as Description => req;
         }
 
         /// EnableKey.
@@ -264,7 +268,7 @@ pub(crate) mod input {
             encryption_context: "EncryptionContext" as Context => sparse;
             grant_tokens: "GrantTokens" as Tokens => sparse;
             encryption_algorithm: "EncryptionAlgorithm" as Text<EncryptionAlgorithm> => opt;
-            _: "DryRun" as Bool => refuse_true(NO_DRY_RUN);
+            dry_run: "DryRun" as Bool => sparse;
         }
 
         /// Decrypt.
@@ -275,7 +279,7 @@ pub(crate) mod input {
             key_id: "KeyId" as KeyRefs => opt;
             encryption_algorithm: "EncryptionAlgorithm" as Text<EncryptionAlgorithm> => opt;
             _: "Recipient" as Refused => refuse(NO_RECIPIENT);
-            _: "DryRun" as Bool => refuse_true(NO_DRY_RUN);
+            dry_run: "DryRun" as Bool => sparse;
         }
 
         /// ReEncrypt.
@@ -291,30 +295,32 @@ pub(crate) mod input {
                 as Text<EncryptionAlgorithm> => opt;
             destination_encryption_algorithm: "DestinationEncryptionAlgorithm"
                 as Text<EncryptionAlgorithm> => opt;
-            _: "DryRun" as Bool => refuse_true(NO_DRY_RUN);
+            dry_run: "DryRun" as Bool => sparse;
         }
 
         /// GenerateDataKey.
         GenerateDataKey: GenerateDataKeyRequest {
             request: .. as DataKey => flatten;
             _: "Recipient" as Refused => refuse(NO_RECIPIENT);
-            _: "DryRun" as Bool => refuse_true(NO_DRY_RUN);
         } => request
 
         /// GenerateDataKeyWithoutPlaintext.
         GenerateDataKeyWithoutPlaintext: GenerateDataKeyRequest {
             request: .. as DataKey => flatten;
-            _: "DryRun" as Bool => refuse_true(NO_DRY_RUN);
         } => request
 
         /// GenerateRandom.
+        /// NumberOfBytes is optional in the model, but AWS refuses its absence in words of
+        /// its own (not the model's "Member must not be null").
         GenerateRandom: GenerateRandomRequest {
-            number_of_bytes: "NumberOfBytes" as Bytes => req;
+            number_of_bytes: "NumberOfBytes" as Bytes => opt, get |r| Some(r.number_of_bytes);
             _: "CustomKeyStoreId" as Refused => refuse(
                 "Lockbox has no custom key stores; random bytes come from its token"
             );
             _: "Recipient" as Refused => refuse(NO_RECIPIENT);
-        }
+        } => GenerateRandomRequest::new(
+            number_of_bytes.ok_or_else(|| validation("NumberOfBytes is required."))?,
+        )
 
         /// Sign.
         Sign: SignRequest {
@@ -323,7 +329,7 @@ pub(crate) mod input {
             message_type: "MessageType" as Text<MessageType> => opt;
             grant_tokens: "GrantTokens" as Tokens => sparse;
             signing_algorithm: "SigningAlgorithm" as Text<SigningAlgorithm> => req;
-            _: "DryRun" as Bool => refuse_true(NO_DRY_RUN);
+            dry_run: "DryRun" as Bool => sparse;
         }
 
         /// Verify.
@@ -334,7 +340,7 @@ pub(crate) mod input {
             signature: "Signature" as Blob<MAX_CIPHERTEXT_LEN> => req;
             signing_algorithm: "SigningAlgorithm" as Text<SigningAlgorithm> => req;
             grant_tokens: "GrantTokens" as Tokens => sparse;
-            _: "DryRun" as Bool => refuse_true(NO_DRY_RUN);
+            dry_run: "DryRun" as Bool => sparse;
         }
 
         /// GetPublicKey.
@@ -349,7 +355,7 @@ pub(crate) mod input {
             key_id: "KeyId" as KeyRefs => req;
             mac_algorithm: "MacAlgorithm" as Text<MacAlgorithm> => req;
             grant_tokens: "GrantTokens" as Tokens => sparse;
-            _: "DryRun" as Bool => refuse_true(NO_DRY_RUN);
+            dry_run: "DryRun" as Bool => sparse;
         }
 
         /// VerifyMac.
@@ -359,7 +365,7 @@ pub(crate) mod input {
             mac_algorithm: "MacAlgorithm" as Text<MacAlgorithm> => req;
             mac: "Mac" as Blob<MAX_CIPHERTEXT_LEN> => req;
             grant_tokens: "GrantTokens" as Tokens => sparse;
-            _: "DryRun" as Bool => refuse_true(NO_DRY_RUN);
+            dry_run: "DryRun" as Bool => sparse;
         }
 
         /// GenerateDataKeyPair.
@@ -369,7 +375,7 @@ pub(crate) mod input {
             key_pair_spec: "KeyPairSpec" as Text<DataKeyPairSpec> => req;
             grant_tokens: "GrantTokens" as Tokens => sparse;
             _: "Recipient" as Refused => refuse(NO_RECIPIENT);
-            _: "DryRun" as Bool => refuse_true(NO_DRY_RUN);
+            dry_run: "DryRun" as Bool => sparse;
         }
 
         /// GenerateDataKeyPairWithoutPlaintext.
@@ -378,7 +384,7 @@ pub(crate) mod input {
             key_id: "KeyId" as KeyRefs => req;
             key_pair_spec: "KeyPairSpec" as Text<DataKeyPairSpec> => req;
             grant_tokens: "GrantTokens" as Tokens => sparse;
-            _: "DryRun" as Bool => refuse_true(NO_DRY_RUN);
+            dry_run: "DryRun" as Bool => sparse;
         }
 
         /// DeriveSharedSecret.
@@ -388,7 +394,7 @@ pub(crate) mod input {
                 => req;
             public_key: "PublicKey" as Blob<MAX_PUBLIC_KEY_LEN> => req;
             grant_tokens: "GrantTokens" as Tokens => sparse;
-            _: "DryRun" as Bool => refuse_true(NO_DRY_RUN);
+            dry_run: "DryRun" as Bool => sparse;
             _: "Recipient" as Refused => refuse(NO_RECIPIENT);
         }
 
@@ -427,7 +433,7 @@ pub(crate) mod input {
             key_id: "KeyId" as KeyRefs => req;
             policy_name: "PolicyName" as Str => opt,
                 get |_r| Some(DEFAULT_POLICY_NAME.to_owned());
-            policy: "Policy" as Str => req;
+            policy: "Policy" as PolicyDocument => req;
             bypass_policy_lockout_safety_check: "BypassPolicyLockoutSafetyCheck" as Bool
                 => sparse;
         } => PutKeyPolicyRequest::new(key_id, policy, policy_name.as_deref())?
@@ -458,7 +464,7 @@ pub(crate) mod input {
             grant_tokens: "GrantTokens" as Tokens => sparse;
             constraints: "Constraints" as Nested<ConstraintsInput> => opt;
             name: "Name" as GrantNames => opt;
-            _: "DryRun" as Bool => refuse_true(NO_DRY_RUN);
+            dry_run: "DryRun" as Bool => sparse;
         }
 
         /// ListGrants.
@@ -493,10 +499,10 @@ pub(crate) mod input {
                 RetireGrantTarget::Id { grant_id, .. } => Some(grant_id.clone()),
                 RetireGrantTarget::Token(_) => None,
             };
-            _: "DryRun" as Bool => refuse_true(NO_DRY_RUN);
+            dry_run: "DryRun" as Bool => sparse, get |r| r.dry_run;
         } => match (grant_token, key_id, grant_id) {
-            (Some(token), _, _) => RetireGrantRequest::by_token(token)?,
-            (None, Some(key), Some(id)) => RetireGrantRequest::by_id(key, id),
+            (Some(token), _, _) => RetireGrantRequest::by_token(token)?.with_dry_run(dry_run),
+            (None, Some(key), Some(id)) => RetireGrantRequest::by_id(key, id).with_dry_run(dry_run),
             (None, _, _) => {
                 return Err(validation(
                     "RetireGrant needs either GrantToken, or both KeyId and GrantId",
@@ -508,7 +514,7 @@ pub(crate) mod input {
         RevokeGrant: RevokeGrantRequest {
             key_id: "KeyId" as KeyRefs => req;
             grant_id: "GrantId" as GrantId => req;
-            _: "DryRun" as Bool => refuse_true(NO_DRY_RUN);
+            dry_run: "DryRun" as Bool => sparse;
         }
 
         /// GetParametersForImport.

@@ -583,7 +583,7 @@ fn request_decoding_keeps_aws_messages_and_order() {
             400,
             "ValidationException".to_owned(),
             "1 validation error detected: Value '' at 'keyId' failed to satisfy constraint: \
-             Member must have length between 1 and 2048"
+             Member must have length greater than or equal to 1"
                 .to_owned()
         )
     );

@@ -52,6 +52,17 @@ impl Frontend for AwsKms {
             .map(|c| c.principal().clone())
     }
 
+    fn authenticate_sts(
+        &self,
+        parts: &http::request::Parts,
+        body: &[u8],
+        region: &str,
+        now: SystemTime,
+    ) -> Result<Principal, WireError> {
+        sigv4::verify(parts, body, &self.credentials, region, "sts", now)
+            .map(|c| c.principal().clone())
+    }
+
     fn access_key_id(&self, headers: &http::HeaderMap) -> Option<String> {
         sigv4::presented_access_key_id(headers)
     }

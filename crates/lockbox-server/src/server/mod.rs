@@ -36,7 +36,11 @@
 //! authenticated, within the log's refusal budget (`lockbox::audit::RefusalBudget`; over it,
 //! refusals are counted in a summary record). Calls that reach the engine are audited there.
 //!
-//! Every response has `Content-Type: application/x-amz-json-1.1` and `x-amzn-RequestId`:
+//! A `POST /` whose `Content-Type` is `application/x-www-form-urlencoded` is an STS request
+//! (the query protocol, SigV4 service `sts`): `GetCallerIdentity` is answered in STS's XML
+//! (module `sts`).
+//!
+//! Every KMS response has `Content-Type: application/x-amz-json-1.1` and `x-amzn-RequestId`:
 //! the engine's request id when the engine was called (so it matches the audit record),
 //! else a fresh random UUID. Requests are logged (method, path, operation, status, request
 //! id, time), never their bodies or credentials.
@@ -50,6 +54,7 @@
 mod aws;
 mod config;
 mod conn;
+mod sts;
 
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
@@ -119,6 +124,22 @@ pub trait Frontend: Send + Sync + 'static {
         region: &dyn crate::sigv4::RegionRule,
         now: SystemTime,
     ) -> Result<Principal, WireError>;
+
+    /// Authenticates an STS (query protocol) request, signed for service `sts`: the
+    /// principal, or the error to answer. By default the frontend serves no STS.
+    fn authenticate_sts(
+        &self,
+        _parts: &http::request::Parts,
+        _body: &[u8],
+        _region: &str,
+        _now: SystemTime,
+    ) -> Result<Principal, WireError> {
+        Err(WireError::new(
+            400,
+            "InvalidAction",
+            "this server answers no STS requests",
+        ))
+    }
 
     /// The access key id a request presents, if any (for the audit record of a refusal;
     /// never a secret or signature). None by default.
@@ -540,6 +561,8 @@ struct Answer {
     engine_called: bool,
     // The authenticated principal, once known.
     principal: Option<String>,
+    // The response's content type: KMS's JSON, or STS's XML.
+    content_type: &'static str,
 }
 
 impl Answer {
@@ -554,6 +577,7 @@ impl Answer {
             error: Some((e.code.into_owned(), e.message)),
             engine_called: false,
             principal: None,
+            content_type: CONTENT_TYPE,
         }
     }
 
@@ -568,6 +592,7 @@ impl Answer {
             error: None,
             engine_called: false,
             principal: None,
+            content_type: CONTENT_TYPE,
         }
     }
 
@@ -588,6 +613,8 @@ async fn handle<F: Frontend>(
     let access_key_id = shared.frontend.access_key_id(req.headers());
     let answer = match (path.as_str(), &method) {
         ("/health", &Method::GET | &Method::HEAD) => Answer::ok(br#"{"status":"ok"}"#.to_vec()),
+        // A form-encoded POST is STS's query protocol (GetCallerIdentity): see `sts`.
+        ("/", &Method::POST) if sts::is_query(&req) => sts::api(req, peer, shared).await,
         ("/", &Method::POST) => api(req, peer, shared).await,
         ("/health", _) => Answer {
             allow: Some("GET, HEAD"),
@@ -646,7 +673,10 @@ async fn handle<F: Frontend>(
     *response.status_mut() =
         StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(answer.content_type),
+    );
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         headers.insert("x-amzn-requestid", v);
     }

@@ -40,6 +40,7 @@ impl Engine {
                 ),
             ));
         }
+        call.proceed()?;
         let secret = self.with_current_material("derive shared secret", &auth, |kind, m| {
             kind.derive_shared_secret(&self.token, m, &req.public_key)
         })?;

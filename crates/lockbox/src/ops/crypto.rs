@@ -196,6 +196,7 @@ impl Engine {
             return Err(KmsError::invalid_ciphertext());
         }
         let algorithm = self.check_usable(auth.record(), algorithm, ctx)?;
+        call.proceed()?;
         let plaintext = self.unseal(&auth, &b, ctx)?;
         Ok((auth, plaintext, algorithm))
     }
@@ -214,6 +215,7 @@ impl Engine {
     ) -> Result<(Authorized, Plaintext, EncryptionAlgorithm), KmsError> {
         let auth = self.authorize(call, action, r, crypto_facts(ctx, algorithm))?;
         let algorithm = self.check_usable(auth.record(), algorithm, ctx)?;
+        call.proceed()?;
         let out = self.with_current_material("decrypt", &auth, |kind, m| {
             kind.decrypt_raw(&self.token, m, algorithm, ciphertext)
         })?;
@@ -318,6 +320,7 @@ impl Engine {
             &req.encryption_context,
             req.encryption_algorithm,
         )?;
+        call.proceed()?;
         let ciphertext_blob = self.seal(
             &auth,
             &req.encryption_context,

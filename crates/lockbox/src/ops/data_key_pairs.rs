@@ -47,6 +47,7 @@ impl Engine {
                 ),
             ));
         }
+        call.proceed()?;
         let pair = keykind::generate_data_key_pair(&self.token, req.key_pair_spec).map_err(
             |e| match e {
                 keykind::KindError::Refused(e) => e,

@@ -24,6 +24,7 @@ impl Engine {
     ) -> Result<DataKey, KmsError> {
         check_grant_tokens(&req.grant_tokens)?;
         let auth = self.usable(call, action, &req.key_id, &req.encryption_context, None)?;
+        call.proceed()?;
         let plaintext = self.random(req.size.byte_len())?;
         let ciphertext_blob =
             self.seal(&auth, &req.encryption_context, Sealed::DataKey, &plaintext)?;

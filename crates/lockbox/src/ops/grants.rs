@@ -76,6 +76,7 @@ impl Engine {
         let auth = self.authorize(call, Action::CreateGrant, r, facts)?;
         let r = auth.record();
         check_operations_fit(r, &req.operations)?;
+        call.proceed()?;
         let pairs = |ctx: &Option<EncryptionContext>| {
             ctx.as_ref().map(|c| {
                 c.iter()
@@ -234,6 +235,7 @@ impl Engine {
         };
         let g = self.existing_grant(&r, &grant_id)?;
         let auth = self.authorize_retire(call, r, &g)?;
+        call.proceed()?;
         self.remove_grant(&auth, &grant_id)
     }
 
@@ -246,6 +248,7 @@ impl Engine {
         let _w = self.writes.lock();
         let auth = self.authorized_read(call, Action::RevokeGrant, &req.key_id)?;
         self.existing_grant(auth.record(), &grant_id)?;
+        call.proceed()?;
         self.remove_grant(&auth, &grant_id)
     }
 

@@ -93,6 +93,7 @@ impl Engine {
                 ),
             ));
         }
+        call.proceed()?;
         Ok(auth)
     }
 }

@@ -46,9 +46,19 @@ macro_rules! dispatch {
                 call: &mut Call<'_>,
                 request: Request,
             ) -> Result<Response, KmsError> {
-                Ok(match request {
+                call.dry_run = request.dry_run();
+                let response = match request {
                     $(Request::$op(r) => Response::$op(self.$method(call, r)?),)+
-                })
+                };
+                if call.dry_run {
+                    // Every operation with DryRun stops at `Call::proceed` (the dry-run
+                    // tests call each one); one that did not must not answer success.
+                    return Err(KmsError::internal(format!(
+                        "{} ran to the end under DryRun",
+                        call.op.name()
+                    )));
+                }
+                Ok(response)
             }
         }
     };

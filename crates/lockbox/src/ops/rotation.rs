@@ -15,13 +15,11 @@ const ROTATION_CONFLICT_WINDOW_MS: i64 = 20 * 60 * 1000;
 
 fn check_rotation_period(days: u32) -> Result<(), KmsError> {
     if !(MIN_ROTATION_PERIOD_DAYS..=MAX_ROTATION_PERIOD_DAYS).contains(&days) {
-        return Err(KmsError::constraint(
+        return Err(KmsError::range(
             "rotationPeriodInDays",
-            days,
-            &format!(
-                "Member must have value between {MIN_ROTATION_PERIOD_DAYS} and \
-                 {MAX_ROTATION_PERIOD_DAYS}"
-            ),
+            i64::from(days),
+            i64::from(MIN_ROTATION_PERIOD_DAYS),
+            i64::from(MAX_ROTATION_PERIOD_DAYS),
         ));
     }
     Ok(())
@@ -100,7 +98,11 @@ impl Engine {
     ) -> Result<GetKeyRotationStatusResponse, KmsError> {
         let auth = self.authorized_read(call, Action::GetKeyRotationStatus, &req.key_id)?;
         let r = auth.record();
-        self.check_rotatable(r)?;
+        // A symmetric key with imported material has a rotation status too (on-demand
+        // rotation to new imported material), though automatic rotation cannot be enabled.
+        if !(r.origin == Origin::External && r.spec == KeySpec::SymmetricDefault) {
+            self.check_rotatable(r)?;
+        }
         Ok(GetKeyRotationStatusResponse {
             key_rotation_enabled: r.auto_rotation.is_some(),
             key_id: r.id,

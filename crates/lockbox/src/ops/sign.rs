@@ -125,6 +125,7 @@ impl Engine {
         )?;
         self.check_signing_algorithm(auth.record(), algorithm)?;
         let digest = digest(algorithm, message_type, message.expose_secret())?;
+        call.proceed()?;
         Ok((auth, digest))
     }
 
