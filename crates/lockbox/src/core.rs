@@ -464,7 +464,7 @@ impl Engine {
                 .unwrap_or_default(),
             multi_region: r.id.is_multi_region(),
             // A multi-Region key is a primary without replicas: ReplicateKey is not offered
-            // yet (decision 0024), so no key has replicas or is one.
+            // yet (decision 0025), so no key has replicas or is one.
             multi_region_configuration: r.id.is_multi_region().then(|| MultiRegionConfiguration {
                 multi_region_key_type: MultiRegionKeyType::Primary,
                 primary_key: MultiRegionKey {

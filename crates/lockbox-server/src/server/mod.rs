@@ -131,7 +131,7 @@ pub trait Frontend: Send + Sync + 'static {
         &self,
         _parts: &http::request::Parts,
         _body: &[u8],
-        _region: &str,
+        _region: &dyn crate::sigv4::RegionRule,
         _now: SystemTime,
     ) -> Result<Principal, WireError> {
         Err(WireError::new(

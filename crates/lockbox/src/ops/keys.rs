@@ -58,7 +58,7 @@ impl Engine {
         self.token
             .random(&mut id_bytes)
             .map_err(|e| from_token("create key", e))?;
-        // A multi-Region primary key has an `mrk-` id (decision 0024); it has no replicas
+        // A multi-Region primary key has an `mrk-` id (decision 0025); it has no replicas
         // until ReplicateKey, which this build does not offer yet.
         let id = if req.multi_region {
             KeyId::new_multi_region(id_bytes)
