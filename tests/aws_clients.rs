@@ -53,3 +53,23 @@ fn against_a_fresh_server(t: &TestToken) -> TestResult {
     }
     server.stop()
 }
+
+/// boto3 in three Regions of one server (issue 15): `tests/clients/regions_boto3.py`.
+#[test]
+fn boto3_in_three_regions() {
+    clients::run_with_python_clients(module_path!(), "boto3_in_three_regions", in_three_regions);
+}
+
+fn in_three_regions(t: &TestToken) -> TestResult {
+    let server = TestServer::start(t)?;
+    let script = clients::clients_dir().join("regions_boto3.py");
+    let out = server.command(server.python()).arg(&script).output()?;
+    clients::check(&script.display(), &out)?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let last = stdout.lines().last().unwrap_or_default();
+    if !(last.starts_with("regions_boto3.py: ") && last.ends_with(" checks passed")) {
+        return Err(format!("{} did not finish: {stdout}", script.display()).into());
+    }
+    eprintln!("{last}");
+    server.stop()
+}

@@ -17,34 +17,97 @@ pub const ALIAS_PREFIX: &str = "alias/";
 /// Alias names under this prefix belong to AWS-managed keys and cannot be created or moved.
 pub const RESERVED_ALIAS_PREFIX: &str = "alias/aws/";
 
-/// A key's unique id: a random (version 4) UUID, printed in lowercase hyphenated form.
+/// A key's unique id: a random (version 4) UUID, printed in lowercase hyphenated form, or
+/// for a multi-Region key `mrk-` and 32 lowercase hex digits, as AWS prints them.
+///
+/// Both are 16 bytes, and the bytes alone tell them apart, so records, aliases, grants and
+/// tombstones keep storing 16 bytes: a UUID key id always has the version 4 UUID's bits
+/// (version nibble 4, variant `10`), and the multi-Region ids Lockbox makes never do
+/// ([`KeyId::new_multi_region`] clears the variant's top bit). A `mrk-` id parsed from a
+/// request keeps its form whatever its bits (no such key exists here, and errors name it as
+/// it was given).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct KeyId(Uuid);
+pub struct KeyId {
+    bytes: [u8; 16],
+    multi_region: bool,
+}
+
+/// The prefix of a multi-Region key id.
+pub const MULTI_REGION_KEY_PREFIX: &str = "mrk-";
 
 impl KeyId {
     /// Builds a key id from 16 random bytes (it sets the UUID version and variant bits).
     pub fn from_random_bytes(bytes: [u8; 16]) -> Self {
-        KeyId(uuid::Builder::from_random_bytes(bytes).into_uuid())
+        KeyId {
+            bytes: *uuid::Builder::from_random_bytes(bytes)
+                .into_uuid()
+                .as_bytes(),
+            multi_region: false,
+        }
     }
 
-    /// Rebuilds a key id from the 16 bytes `as_bytes` returned.
+    /// Builds a multi-Region key id (`mrk-...`) from 16 random bytes; it clears the top bit
+    /// of byte 8, so the id can never have a version 4 UUID's bits.
+    pub fn new_multi_region(mut bytes: [u8; 16]) -> Self {
+        bytes[8] &= 0x7f;
+        KeyId {
+            bytes,
+            multi_region: true,
+        }
+    }
+
+    /// Rebuilds a key id from the 16 bytes `as_bytes` returned: a version 4 UUID's bits make
+    /// a UUID key id, anything else a multi-Region one.
     pub fn from_bytes(bytes: [u8; 16]) -> Self {
-        KeyId(Uuid::from_bytes(bytes))
+        let uuid_v4 = bytes[6] >> 4 == 4 && bytes[8] >> 6 == 0b10;
+        KeyId {
+            bytes,
+            multi_region: !uuid_v4,
+        }
     }
 
     /// The 16 bytes of the id, as stored in records and ciphertext blobs.
     pub fn as_bytes(&self) -> &[u8; 16] {
-        self.0.as_bytes()
+        &self.bytes
     }
 
-    /// Parses the hyphenated form (`1234abcd-12ab-34cd-56ef-1234567890ab`).
+    /// True for a multi-Region key id (`mrk-...`).
+    pub fn is_multi_region(&self) -> bool {
+        self.multi_region
+    }
+
+    /// Parses the hyphenated form (`1234abcd-12ab-34cd-56ef-1234567890ab`) or a multi-Region
+    /// key id (`mrk-` and 32 lowercase hex digits).
     ///
     /// Anything else is a `NotFoundException`, as in AWS KMS: no such key can exist.
     pub fn parse(s: &str) -> Result<Self, KmsError> {
+        if let Some(hex) = s.strip_prefix(MULTI_REGION_KEY_PREFIX) {
+            if hex.len() != 32
+                || !hex
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            {
+                return Err(invalid_key_id(s));
+            }
+            let mut bytes = [0u8; 16];
+            for (i, byte) in bytes.iter_mut().enumerate() {
+                *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16)
+                    .map_err(|_| invalid_key_id(s))?;
+            }
+            return Ok(KeyId {
+                bytes,
+                multi_region: true,
+            });
+        }
         if s.len() != 36 {
             return Err(invalid_key_id(s));
         }
-        Uuid::try_parse(s).map(KeyId).map_err(|_| invalid_key_id(s))
+        Uuid::try_parse(s)
+            .map(|u| KeyId {
+                bytes: *u.as_bytes(),
+                multi_region: false,
+            })
+            .map_err(|_| invalid_key_id(s))
     }
 }
 
@@ -54,7 +117,15 @@ fn invalid_key_id(s: &str) -> KmsError {
 
 impl fmt::Display for KeyId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.0.hyphenated(), f)
+        if self.multi_region {
+            f.write_str(MULTI_REGION_KEY_PREFIX)?;
+            for b in &self.bytes {
+                write!(f, "{b:02x}")?;
+            }
+            Ok(())
+        } else {
+            fmt::Display::fmt(&Uuid::from_bytes(self.bytes).hyphenated(), f)
+        }
     }
 }
 
@@ -125,6 +196,27 @@ impl FromStr for AliasName {
     fn from_str(s: &str) -> Result<Self, KmsError> {
         Self::parse(s)
     }
+}
+
+/// The longest Region name (the model's `RegionType`).
+pub const MAX_REGION_LEN: usize = 32;
+
+/// Whether `s` has the form of an AWS Region name, as the KMS model's `RegionType` defines
+/// it: `^([a-z]+-){2,3}\d+$`, at most 32 characters (`us-east-1`, `us-gov-west-1`).
+pub fn is_region_name(s: &str) -> bool {
+    if s.is_empty() || s.len() > MAX_REGION_LEN {
+        return false;
+    }
+    let Some((words, number)) = s.rsplit_once('-') else {
+        return false;
+    };
+    let words: Vec<&str> = words.split('-').collect();
+    !number.is_empty()
+        && number.bytes().all(|b| b.is_ascii_digit())
+        && (2..=3).contains(&words.len())
+        && words
+            .iter()
+            .all(|w| !w.is_empty() && w.bytes().all(|b| b.is_ascii_lowercase()))
 }
 
 /// Where keys live, as ARNs say it: `arn:<partition>:kms:<region>:<account>:...`.
@@ -464,6 +556,74 @@ mod tests {
         assert!(p.partition_ok());
         let p = ArnParts::split("arn:aws:iam::111122223333:root").unwrap();
         assert_eq!((p.region, p.resource), ("", "root"));
+    }
+
+    #[test]
+    fn multi_region_key_ids_are_told_from_uuids_by_form_and_by_bytes() {
+        let mrk = KeyId::new_multi_region([0xff; 16]);
+        assert!(mrk.is_multi_region());
+        let text = mrk.to_string();
+        assert_eq!(text, "mrk-ffffffffffffffff7fffffffffffffff");
+        assert_eq!(KeyId::parse(&text).unwrap(), mrk);
+        assert_eq!(KeyId::from_bytes(*mrk.as_bytes()), mrk);
+        let uuid = KeyId::from_random_bytes([0xff; 16]);
+        assert!(!uuid.is_multi_region());
+        assert_eq!(KeyId::from_bytes(*uuid.as_bytes()), uuid);
+        assert_eq!(KeyId::parse(&uuid.to_string()).unwrap(), uuid);
+        // Whatever random bytes it is made from, a multi-Region id never reads back as a UUID.
+        for seed in 0..=255u8 {
+            let id = KeyId::new_multi_region([seed; 16]);
+            assert!(
+                KeyId::from_bytes(*id.as_bytes()).is_multi_region(),
+                "{seed}"
+            );
+            assert!(
+                !KeyId::from_bytes(*KeyId::from_random_bytes([seed; 16]).as_bytes())
+                    .is_multi_region()
+            );
+        }
+        // An ARN carries either form.
+        let arn = format!("arn:aws:kms:eu-west-1:111122223333:key/{text}");
+        match KeyRef::parse(&arn).unwrap() {
+            KeyRef::KeyArn(a) => assert_eq!(a.key_id(), mrk),
+            other => panic!("{other:?}"),
+        }
+        for bad in [
+            "mrk-",
+            "mrk-FFFFFFFFFFFFFFFF7FFFFFFFFFFFFFFF",
+            "mrk-ffff",
+            "mrk-ffffffffffffffff7fffffffffffffff0",
+            "mrk-gfffffffffffffff7fffffffffffffff",
+            "MRK-ffffffffffffffff7fffffffffffffff",
+        ] {
+            let e = KeyId::parse(bad).unwrap_err();
+            assert_eq!(
+                (e.kind(), e.message().to_owned()),
+                (ErrorKind::NotFound, format!("Invalid keyId '{bad}'"))
+            );
+        }
+    }
+
+    #[test]
+    fn region_names_have_the_models_form() {
+        for ok in ["us-east-1", "eu-west-3", "us-gov-west-1", "ap-southeast-12"] {
+            assert!(is_region_name(ok), "{ok}");
+        }
+        let long = format!("{}-east-1", "a".repeat(26));
+        for bad in [
+            "",
+            "local",
+            "us-east",
+            "us-1",
+            "US-east-1",
+            "a-b-c-d-1",
+            "us--east-1",
+            "us-east-1a",
+            "-us-east-1",
+            long.as_str(),
+        ] {
+            assert!(!is_region_name(bad), "{bad}");
+        }
         assert_eq!(ArnParts::split("arn:aws:iam::111122223333"), None);
         assert_eq!(ArnParts::split("urn:aws:iam::111122223333:root"), None);
         assert!(

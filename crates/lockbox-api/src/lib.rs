@@ -59,7 +59,8 @@ pub use error::{DRY_RUN_MESSAGE, ErrorKind, INVALID_CIPHERTEXT_MESSAGE, KmsError
 pub use identity::{Caller, MAX_PRINCIPAL_LEN, Principal, PrincipalKind, is_account_id};
 pub use ids::{
     ALIAS_PREFIX, AliasArn, AliasName, ArnParts, ArnScope, KeyArn, KeyId, KeyRef,
-    MAX_ALIAS_NAME_LEN, MAX_KEY_ID_LEN, RESERVED_ALIAS_PREFIX, shorten,
+    MAX_ALIAS_NAME_LEN, MAX_KEY_ID_LEN, MAX_REGION_LEN, MULTI_REGION_KEY_PREFIX,
+    RESERVED_ALIAS_PREFIX, is_region_name, shorten,
 };
 pub use operation::{
     Action, AuditClass, KeyStates, Kms, Operation, Request, Response, ThrottleClass,

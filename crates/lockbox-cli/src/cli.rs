@@ -37,8 +37,9 @@ pub(crate) struct RemoteArgs {
     /// $AWS_SECRET_ACCESS_KEY, never from the command line
     #[arg(long, global = true, value_name = "URL")]
     pub(crate) endpoint_url: Option<String>,
-    /// The region requests are signed for (default: $AWS_REGION, else $AWS_DEFAULT_REGION)
-    #[arg(long, global = true, requires = "endpoint_url")]
+    /// The Region of the KMS commands (default: $AWS_REGION, else $AWS_DEFAULT_REGION; locally,
+    /// else the data directory's [arn] region). With --endpoint-url, requests are signed for it
+    #[arg(long, global = true)]
     pub(crate) region: Option<String>,
     /// A PEM file of CA certificates to trust for the endpoint's TLS certificate (instead of
     /// the built-in roots)
@@ -311,6 +312,9 @@ pub(crate) struct CreateKeyArgs {
     /// Dangerous: no one may then be able to manage the key
     #[arg(long)]
     pub(crate) bypass_policy_lockout_safety_check: bool,
+    /// Create a multi-Region primary key (an mrk- id); replicas are not offered yet
+    #[arg(long)]
+    pub(crate) multi_region: bool,
 }
 
 /// The AWS CLI's pagination flags.

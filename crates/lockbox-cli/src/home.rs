@@ -45,11 +45,27 @@ pub(crate) fn open_engine(dir: &Path) -> Result<Engine, CliError> {
 
 /// Who this command acts as: `$LOCKBOX_CALLER` (a principal ARN) if set, else the data
 /// directory's configured default caller (`[caller] principal`, else the account root).
-pub(crate) fn caller(engine: &Engine) -> Result<Caller, CliError> {
-    match std::env::var("LOCKBOX_CALLER") {
+pub(crate) fn caller(engine: &Engine, region: Option<&str>) -> Result<Caller, CliError> {
+    let caller = match std::env::var("LOCKBOX_CALLER") {
         Ok(arn) if !arn.is_empty() => Principal::parse(&arn)
             .map(|p| Caller::new(p).with_source("cli"))
-            .map_err(|e| CliError::Setup(format!("LOCKBOX_CALLER: {}", e.message()))),
-        _ => Ok(engine.default_caller("cli")),
+            .map_err(|e| CliError::Setup(format!("LOCKBOX_CALLER: {}", e.message())))?,
+        _ => engine.default_caller("cli"),
+    };
+    Ok(match region {
+        Some(r) => caller.with_region(r),
+        None => caller,
+    })
+}
+
+/// The Region local commands act in, as the AWS CLI chooses it: `--region`, else
+/// `$AWS_REGION`, else `$AWS_DEFAULT_REGION`; `None`: the data directory's `[arn] region`.
+/// The engine refuses a Region it does not serve, naming those it does.
+pub(crate) fn region(flag: Option<&str>) -> Option<String> {
+    if let Some(r) = flag {
+        return Some(r.to_owned());
     }
+    ["AWS_REGION", "AWS_DEFAULT_REGION"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|r| !r.is_empty()))
 }

@@ -87,6 +87,8 @@ pub(crate) struct KeyMetadataOut {
     key_agreement_algorithms: Vec<&'static str>,
     multi_region: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
+    multi_region_configuration: Option<MultiRegionConfigurationOut>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pending_deletion_window_in_days: Option<u32>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     mac_algorithms: Vec<&'static str>,
@@ -96,6 +98,32 @@ pub(crate) struct KeyMetadataOut {
     expiration_model: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     current_key_material_id: Option<String>,
+}
+
+/// `MultiRegionConfiguration`, as AWS names it.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct MultiRegionConfigurationOut {
+    multi_region_key_type: &'static str,
+    primary_key: MultiRegionKeyOut,
+    replica_keys: Vec<MultiRegionKeyOut>,
+}
+
+/// `MultiRegionKey`, as AWS names it.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct MultiRegionKeyOut {
+    arn: String,
+    region: String,
+}
+
+impl From<&lockbox::api::MultiRegionKey> for MultiRegionKeyOut {
+    fn from(k: &lockbox::api::MultiRegionKey) -> Self {
+        MultiRegionKeyOut {
+            arn: k.arn.to_string(),
+            region: k.region.clone(),
+        }
+    }
 }
 
 impl From<&KeyMetadata> for KeyMetadataOut {
@@ -122,6 +150,13 @@ impl From<&KeyMetadata> for KeyMetadataOut {
                 .map(|a| a.as_str())
                 .collect(),
             multi_region: m.multi_region,
+            multi_region_configuration: m.multi_region_configuration.as_ref().map(|c| {
+                MultiRegionConfigurationOut {
+                    multi_region_key_type: c.multi_region_key_type.as_str(),
+                    primary_key: MultiRegionKeyOut::from(&c.primary_key),
+                    replica_keys: c.replica_keys.iter().map(MultiRegionKeyOut::from).collect(),
+                }
+            }),
             pending_deletion_window_in_days: m.pending_deletion_window_in_days,
             mac_algorithms: m.mac_algorithms.iter().map(|a| a.as_str()).collect(),
             valid_to: m.valid_to.map(date),

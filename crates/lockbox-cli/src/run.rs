@@ -36,7 +36,10 @@ pub(crate) fn run() -> Result<(), CliError> {
         // The server opens the engine itself, after checking its own configuration.
         Command::Serve(a) => return serve::serve(a),
         // The audit log needs the token and the store, not an engine.
-        Command::Audit(a) => return audit::audit(&home::data_dir()?, a),
+        Command::Audit(a) => {
+            let region = home::region(cli.remote.region.as_deref());
+            return audit::audit(&home::data_dir()?, a, region.as_deref());
+        }
         // A running server holds the directory: backup asks it first, through its socket.
         Command::Backup(a) => return backup::backup(&home::data_dir()?, a),
         // Restore runs where nothing holds the directory, and may find no engine to open.
@@ -46,7 +49,8 @@ pub(crate) fn run() -> Result<(), CliError> {
         other => other,
     };
     let engine = Arc::new(home::open_engine(&home::data_dir()?)?);
-    let caller = home::caller(&engine)?;
+    let region = home::region(cli.remote.region.as_deref());
+    let caller = home::caller(&engine, region.as_deref())?;
     match command {
         Command::InspectToken => token::inspect_token(&engine),
         Command::KeyUsage(a) => rotation::key_usage(&engine, &caller, a),

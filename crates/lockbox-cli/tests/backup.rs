@@ -345,7 +345,8 @@ fn backup_then_changes_then_restore_brings_back_the_backup_exactly() -> TestResu
     );
     assert!(
         report.contains(
-            "aliases that differ from the backup: 000000000000:alias/app, 000000000000:alias/new"
+            "aliases that differ from the backup: 000000000000:us-east-1:alias/app, \
+             000000000000:us-east-1:alias/new"
         ),
         "{report}"
     );

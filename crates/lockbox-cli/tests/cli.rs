@@ -20,7 +20,9 @@ fn lockbox_as(home: &Path, caller: Option<&str>, args: &[&str]) -> Output {
     command
         .args(args)
         .env("LOCKBOX_HOME", home)
-        .env_remove("SOFTHSM2_CONF");
+        .env_remove("SOFTHSM2_CONF")
+        .env_remove("AWS_REGION")
+        .env_remove("AWS_DEFAULT_REGION");
     match caller {
         Some(c) => command.env("LOCKBOX_CALLER", c),
         None => command.env_remove("LOCKBOX_CALLER"),
@@ -1884,7 +1886,7 @@ fn audit_export_resolves_alias_names_as_other_commands_do() -> TestResult {
         (
             252,
             format!(
-                "Error parsing parameter '--key-id': alias alias/nope is not found in account {account}"
+                "Error parsing parameter '--key-id': alias alias/nope is not found in account {account}, Region us-east-1"
             )
         )
     );

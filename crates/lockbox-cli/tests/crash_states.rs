@@ -631,8 +631,9 @@ fn an_interrupted_deletion_is_finished_and_reported() -> TestResult {
     );
     {
         let store = lockbox_store::Store::open(&d.home.join("metadata"))?;
+        // A single-Region key's slot is its id, whatever the Region.
         store.begin_deletion(
-            lockbox::api::KeyId::parse(&d.key)?,
+            lockbox_store::KeySlot::of(lockbox::api::KeyId::parse(&d.key)?, "us-east-1"),
             lockbox::api::Timestamp::now(),
         )?;
     }

@@ -373,6 +373,9 @@ enum Cmd {
     CreateKey,
     /// CreateKey of a key pair (ECC_NIST_P256, SIGN_VERIFY): two token objects, one record.
     CreateKeyPair,
+    /// CreateKey of a multi-Region primary key (issue 15): an `mrk-` id, whose record is kept
+    /// in a slot derived from (id, Region) rather than the id.
+    CreateMultiRegionKey,
     Encrypt,
     RotateKeyOnDemand,
     ScheduleKeyDeletion,
@@ -384,10 +387,11 @@ enum Cmd {
     ImportKeyMaterial,
 }
 
-const ALL: [Cmd; 10] = [
+const ALL: [Cmd; 11] = [
     Cmd::ListKeys,
     Cmd::CreateKey,
     Cmd::CreateKeyPair,
+    Cmd::CreateMultiRegionKey,
     Cmd::Encrypt,
     Cmd::RotateKeyOnDemand,
     Cmd::ScheduleKeyDeletion,
@@ -409,6 +413,7 @@ impl Cmd {
                 "--key-usage",
                 "SIGN_VERIFY",
             ],
+            Cmd::CreateMultiRegionKey => vec!["create-key", "--multi-region"],
             Cmd::Encrypt => vec!["encrypt", "--key-id", "alias/app", "--plaintext", "aGk="],
             Cmd::RotateKeyOnDemand => vec!["rotate-key-on-demand", "--key-id", &w.k1],
             Cmd::ScheduleKeyDeletion => vec![
@@ -551,7 +556,10 @@ fn check(w: &World, r: &Remote, cmd: Cmd) -> Result<(), String> {
         .collect();
     match (cmd, extra.as_slice()) {
         (_, []) => {}
-        (Cmd::CreateKey, [made]) => {
+        (Cmd::CreateMultiRegionKey, [made]) if !made.starts_with("mrk-") => {
+            return Err(format!("the killed create-key --multi-region made {made}"));
+        }
+        (Cmd::CreateKey | Cmd::CreateMultiRegionKey, [made]) => {
             // The killed create-key's key is listed: it must work (material in the token).
             let out = r
                 .run(&["encrypt", "--key-id", made, "--plaintext", "aGk="])

@@ -258,17 +258,28 @@ token_test!(fn bad_credentials_and_local_only_commands_are_refused(t) {
                operation: The security token included in the request is invalid."
             .to_owned())
     );
+    // Every name of AWS's Region form is served by default; another name is refused, naming
+    // what is served.
     let wrong_region = [
         ("AWS_ACCESS_KEY_ID", ACCESS_KEY),
         ("AWS_SECRET_ACCESS_KEY", SECRET),
-        ("AWS_REGION", "eu-west-1"),
+        ("AWS_REGION", "moon-1"),
     ];
     assert_eq!(
         fails(&home, &endpoint, &wrong_region, &["list-keys"]),
         (254, "An error occurred (InvalidSignatureException) when calling the ListKeys \
-               operation: Credential should be scoped to a valid region."
+               operation: Credential should be scoped to a valid region. This server serves \
+               every Region name of AWS's form (such as us-east-1)."
             .to_owned())
     );
+    let other_region = [
+        ("AWS_ACCESS_KEY_ID", ACCESS_KEY),
+        ("AWS_SECRET_ACCESS_KEY", SECRET),
+        ("AWS_REGION", "eu-west-1"),
+    ];
+    let out = lockbox(&home, &endpoint, &other_region, &["list-keys"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(serde_json::from_slice::<serde_json::Value>(&out.stdout)?, serde_json::json!({"Keys": []}));
 
     let no_key_id = [("AWS_SECRET_ACCESS_KEY", SECRET), ("AWS_DEFAULT_REGION", "us-east-1")];
     assert_eq!(

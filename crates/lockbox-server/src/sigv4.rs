@@ -40,14 +40,54 @@ pub const SIGNATURE_MISMATCH_MESSAGE: &str = "The request signature we calculate
      the signature you provided. Check your AWS Secret Access Key and signing method. Consult \
      the service documentation for details.";
 
+/// The message of a credential scoped to a Region the server does not serve (AWS's; a
+/// server serving several Regions appends which).
+pub const INVALID_REGION_MESSAGE: &str = "Credential should be scoped to a valid region.";
+
+/// Which Regions a credential scope may name: one (`&str`), or a server's set of them.
+pub trait RegionRule {
+    /// Accepts `region`, or says why not (the InvalidSignatureException message).
+    fn check(&self, region: &str) -> Result<(), String>;
+}
+
+impl RegionRule for str {
+    fn check(&self, region: &str) -> Result<(), String> {
+        if region == self {
+            Ok(())
+        } else {
+            Err(INVALID_REGION_MESSAGE.to_owned())
+        }
+    }
+}
+
+impl RegionRule for String {
+    fn check(&self, region: &str) -> Result<(), String> {
+        self.as_str().check(region)
+    }
+}
+
+/// The Region a request's credential scope names, if its `Authorization` header has one
+/// (unverified: read it after [`verify`] has accepted the request).
+pub fn scope_region(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let rest = value.trim().strip_prefix(ALGORITHM)?;
+    let credential = rest
+        .split(',')
+        .filter_map(|item| item.trim().split_once('='))
+        .find(|(k, _)| k.trim() == "Credential")
+        .map(|(_, v)| v.trim())?;
+    parse_scope(credential).ok().map(|s| s.region.to_owned())
+}
+
 /// Checks the SigV4 signature of a request against `store` and returns the credential that
-/// signed it. `region` and `service` are what the credential scope must name; `now` is the
-/// server's clock, which `X-Amz-Date` must be within [`MAX_CLOCK_SKEW`] of.
-pub fn verify<'c>(
+/// signed it. `region` says which Regions the credential scope may name (a `&str`: that one)
+/// and `service` what it must name; `now` is the server's clock, which `X-Amz-Date` must be
+/// within [`MAX_CLOCK_SKEW`] of.
+pub fn verify<'c, R: RegionRule + ?Sized>(
     parts: &http::request::Parts,
     body: &[u8],
     store: &'c CredentialStore,
-    region: &str,
+    region: &R,
     service: &str,
     now: SystemTime,
 ) -> Result<&'c Credential, WireError> {
@@ -62,11 +102,7 @@ pub fn verify<'c>(
             UNRECOGNIZED_CLIENT_MESSAGE,
         ));
     };
-    if scope.region != region {
-        return Err(invalid_signature(
-            "Credential should be scoped to a valid region.".to_owned(),
-        ));
-    }
+    region.check(scope.region).map_err(invalid_signature)?;
     if scope.service != service {
         return Err(invalid_signature(format!(
             "Credential should be scoped to correct service: '{service}'."
@@ -101,7 +137,7 @@ pub fn verify<'c>(
         }
     }
 
-    let key = signing_key(credential.secret(), scope.date, region, service);
+    let key = signing_key(credential.secret(), scope.date, scope.region, service);
     let provided = unhex(auth.signature);
     let signature_matches = |canonical: &[u8]| {
         let mut mac = new_mac(key.as_ref());

@@ -72,10 +72,10 @@ impl Frontend for TestFrontend {
         &self,
         parts: &http::request::Parts,
         _body: &[u8],
-        region: &str,
+        region: &dyn lockbox_server::sigv4::RegionRule,
         _now: SystemTime,
     ) -> Result<Principal, WireError> {
-        assert_eq!(region, "us-east-1");
+        assert_eq!(region.check("us-east-1"), Ok(()));
         let auth = parts
             .headers
             .get("authorization")

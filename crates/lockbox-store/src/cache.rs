@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 
-use lockbox_api::KeyId;
+use crate::records::KeySlot;
 
 use crate::records::KeyRecord;
 
@@ -23,7 +23,7 @@ const MAX_ENTRIES: usize = 4096;
 pub(crate) struct KeyCache {
     // Raised by every write to the `keys` tree, before the entries are dropped.
     generation: AtomicU64,
-    entries: RwLock<HashMap<KeyId, Arc<KeyRecord>>>,
+    entries: RwLock<HashMap<KeySlot, Arc<KeyRecord>>>,
 }
 
 impl KeyCache {
@@ -32,7 +32,7 @@ impl KeyCache {
         self.generation.load(Ordering::SeqCst)
     }
 
-    pub(crate) fn get(&self, id: KeyId) -> Option<Arc<KeyRecord>> {
+    pub(crate) fn get(&self, id: KeySlot) -> Option<Arc<KeyRecord>> {
         // The map is only ever changed by one whole insert, remove or clear, so a panic
         // elsewhere while the lock was held cannot have left it half-changed.
         self.entries
@@ -55,7 +55,7 @@ impl KeyCache {
         if entries.len() >= MAX_ENTRIES {
             entries.clear();
         }
-        entries.insert(record.id, record);
+        entries.insert(record.slot(), record);
     }
 
     /// Forgets every record; called after each write to the `keys` tree.

@@ -24,6 +24,6 @@ pub use error::StoreError;
 pub use export::{EXPORT_MAGIC, EXPORT_VERSION, ExportSummary};
 pub use records::{
     AliasRecord, AutoRotation, Deletion, GrantRecord, ImportedMaterial, Imports, KeyRecord,
-    Material, WrappingPair,
+    KeySlot, Material, WrappingPair,
 };
 pub use store::{Page, SCHEMA_VERSION, STORE_LOCK_FILE, Store, incomplete_snapshots};

@@ -94,6 +94,11 @@ pub struct KeyRecord {
     /// A key of Origin EXTERNAL: its wrapping key pairs and what is known of each version of
     /// material imported into it; `None` for every other key.
     pub imports: Option<Imports>,
+    // --- Regions (issue 15, branch `regions`): key record versions 5 and 7. ---
+    /// The Region the key belongs to (the Region it was created in), e.g. `us-east-1`. Empty
+    /// only in a record written before Regions existed, until [`crate::Store::assign_region`]
+    /// gives it the configured Region.
+    pub region: String,
 }
 
 /// What a key of Origin EXTERNAL keeps about importing its material (record version 6).
@@ -140,7 +145,58 @@ pub struct ImportedMaterial {
     pub pending_rotation: Option<([u8; 16], Option<[u8; 16]>)>,
 }
 
+// --- Regions and multi-Region keys (issue 15, branch `regions`): storage slots. ---
+
+/// Where a key's record, grants and tombstone are kept: 16 bytes, unique per (key id, Region).
+///
+/// A single-Region key's slot is its id's 16 bytes (ids are unique, so nothing stored before
+/// multi-Region keys moves). The members of a multi-Region key family share one `mrk-` id and
+/// differ by Region, so theirs is the first 16 bytes of SHA-256(`"lockbox mrk slot\0"`, the
+/// id's 16 bytes, the Region's name). It cannot collide with a single-Region key's slot but
+/// with probability 2^-122 per pair (a v4 UUID has 122 random bits).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct KeySlot([u8; 16]);
+
+impl KeySlot {
+    /// The slot of key `id` in `region`.
+    pub fn of(id: KeyId, region: &str) -> KeySlot {
+        if !id.is_multi_region() {
+            return KeySlot(*id.as_bytes());
+        }
+        use sha2::Digest;
+        let mut h = sha2::Sha256::new();
+        h.update(b"lockbox mrk slot\0");
+        h.update(id.as_bytes());
+        h.update(region.as_bytes());
+        let digest = h.finalize();
+        let mut slot = [0u8; 16];
+        slot.copy_from_slice(&digest[..16]);
+        KeySlot(slot)
+    }
+
+    /// Rebuilds a slot from its 16 bytes (a tree key).
+    pub fn from_bytes(bytes: [u8; 16]) -> KeySlot {
+        KeySlot(bytes)
+    }
+
+    /// The 16 bytes (the tree key of the record, the prefix of its grants' keys).
+    pub fn as_bytes(&self) -> &[u8; 16] {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for KeySlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&hex(self.0))
+    }
+}
+
 impl KeyRecord {
+    /// Where this record is kept ([`KeySlot::of`] its id and Region).
+    pub fn slot(&self) -> KeySlot {
+        KeySlot::of(self.id, &self.region)
+    }
+
     /// Decodes a stored value of the `keys` tree; `key` is its tree key (the 16-byte id).
     /// Total: any bytes give a record or an error.
     pub fn decode(key: &[u8], bytes: &[u8]) -> Result<KeyRecord, StoreError> {
@@ -214,7 +270,13 @@ const KEY_RECORD_V4: u8 = 4;
 /// Version 6 adds the import bookkeeping of an EXTERNAL key to a version-4 body (5 is left
 /// to the Regions work of the same issue).
 const KEY_RECORD_V6: u8 = 6;
+/// Version 5 (Regions, issue 15): a version-4 body and the key's Region. Every record with a
+/// Region is version 5, or 7 when it has import bookkeeping.
+const KEY_RECORD_V5: u8 = 5;
+/// Version 7 (Regions, issue 15): a version-6 body and the key's Region.
+const KEY_RECORD_V7: u8 = 7;
 const GRANT_RECORD_V1: u8 = 1;
+const GRANT_RECORD_V2: u8 = 2;
 const ALIAS_RECORD_V1: u8 = 1;
 
 #[derive(Serialize, Deserialize)]
@@ -288,6 +350,22 @@ struct KeyRecordV6 {
     v4: KeyRecordV4,
     wrapping_pairs: Vec<WrappingPairV6>,
     imported: Vec<ImportedMaterialV6>,
+}
+
+/// Version 5 (Regions, issue 15): a version-4 body and the Region the key belongs to.
+/// Versions 1 to 4 and 6 decode with an empty Region, which the store fills in at open
+/// ([`crate::Store::assign_region`]).
+#[derive(Serialize, Deserialize)]
+struct KeyRecordV5 {
+    v4: KeyRecordV4,
+    region: String,
+}
+
+/// Version 7 (Regions, issue 15): a version-6 body (import bookkeeping) and the Region.
+#[derive(Serialize, Deserialize)]
+struct KeyRecordV7 {
+    v6: KeyRecordV6,
+    region: String,
 }
 
 /// A wrapping pair: private and public CKA_IDs, expiry (ms), the import token's SHA-256.
@@ -387,17 +465,47 @@ pub(crate) fn encode_key(r: &KeyRecord) -> Result<Vec<u8>, StoreError> {
         account: r.account.clone(),
         policy: r.policy.clone(),
     };
-    if r.imports.is_none() && r.materials.iter().all(|m| m.public_object_id.is_none()) {
+    if r.region.is_empty()
+        && r.imports.is_none()
+        && r.materials.iter().all(|m| m.public_object_id.is_none())
+    {
         return versioned(KEY_RECORD_V3, &v3, "keys", &r.id.to_string());
     }
     let v4 = KeyRecordV4 {
         v3,
         public_halves: r.materials.iter().map(|m| m.public_object_id).collect(),
     };
-    let Some(imports) = &r.imports else {
-        return versioned(KEY_RECORD_V4, &v4, "keys", &r.id.to_string());
-    };
-    let v6 = KeyRecordV6 {
+    // Regions: a record with a Region is version 5, or 7 with import bookkeeping.
+    let region = r.region.clone();
+    match (&r.imports, region.is_empty()) {
+        (None, true) => versioned(KEY_RECORD_V4, &v4, "keys", &r.id.to_string()),
+        (None, false) => versioned(
+            KEY_RECORD_V5,
+            &KeyRecordV5 { v4, region },
+            "keys",
+            &r.id.to_string(),
+        ),
+        (Some(imports), true) => versioned(
+            KEY_RECORD_V6,
+            &v6_of(v4, imports),
+            "keys",
+            &r.id.to_string(),
+        ),
+        (Some(imports), false) => versioned(
+            KEY_RECORD_V7,
+            &KeyRecordV7 {
+                v6: v6_of(v4, imports),
+                region,
+            },
+            "keys",
+            &r.id.to_string(),
+        ),
+    }
+}
+
+/// A version-6 body: `v4` and the import bookkeeping.
+fn v6_of(v4: KeyRecordV4, imports: &Imports) -> KeyRecordV6 {
+    KeyRecordV6 {
         v4,
         wrapping_pairs: imports
             .wrapping_pairs
@@ -422,8 +530,37 @@ pub(crate) fn encode_key(r: &KeyRecord) -> Result<Vec<u8>, StoreError> {
                 pending_rotation: m.pending_rotation,
             })
             .collect(),
+    }
+}
+
+/// The import bookkeeping of a version-6 body, and its version-4 body.
+fn imports_of(v6: KeyRecordV6) -> (Imports, KeyRecordV4) {
+    let imports = Imports {
+        wrapping_pairs: v6
+            .wrapping_pairs
+            .iter()
+            .map(
+                |&(private_object_id, public_object_id, ms, token_digest)| WrappingPair {
+                    private_object_id,
+                    public_object_id,
+                    valid_to: Timestamp::from_unix_millis(ms),
+                    token_digest,
+                },
+            )
+            .collect(),
+        materials: v6
+            .imported
+            .into_iter()
+            .map(|m| ImportedMaterial {
+                version: m.version,
+                fingerprint: m.fingerprint,
+                valid_to: m.valid_to_ms.map(Timestamp::from_unix_millis),
+                description: m.description,
+                pending_rotation: m.pending_rotation,
+            })
+            .collect(),
     };
-    versioned(KEY_RECORD_V6, &v6, "keys", &r.id.to_string())
+    (imports, v6.v4)
 }
 
 pub(crate) fn decode_key(key: &[u8], bytes: &[u8]) -> Result<KeyRecord, StoreError> {
@@ -433,6 +570,7 @@ pub(crate) fn decode_key(key: &[u8], bytes: &[u8]) -> Result<KeyRecord, StoreErr
         reason,
     };
     let mut imports = None;
+    let mut region = String::new();
     let (v3, public_halves): V4Parts = match bytes.split_first() {
         Some((&KEY_RECORD_V1, body)) => (
             KeyRecordV2::from(exact::<KeyRecordV1>(body).map_err(corrupt)?).into(),
@@ -444,34 +582,22 @@ pub(crate) fn decode_key(key: &[u8], bytes: &[u8]) -> Result<KeyRecord, StoreErr
         ),
         Some((&KEY_RECORD_V3, body)) => (exact(body).map_err(corrupt)?, Vec::new()),
         Some((&KEY_RECORD_V4, body)) => v4_parts(exact(body).map_err(corrupt)?).map_err(corrupt)?,
+        Some((&KEY_RECORD_V5, body)) => {
+            let v5: KeyRecordV5 = exact(body).map_err(corrupt)?;
+            region = v5.region;
+            v4_parts(v5.v4).map_err(corrupt)?
+        }
         Some((&KEY_RECORD_V6, body)) => {
-            let v6: KeyRecordV6 = exact(body).map_err(corrupt)?;
-            imports = Some(Imports {
-                wrapping_pairs: v6
-                    .wrapping_pairs
-                    .iter()
-                    .map(
-                        |&(private_object_id, public_object_id, ms, token_digest)| WrappingPair {
-                            private_object_id,
-                            public_object_id,
-                            valid_to: Timestamp::from_unix_millis(ms),
-                            token_digest,
-                        },
-                    )
-                    .collect(),
-                materials: v6
-                    .imported
-                    .into_iter()
-                    .map(|m| ImportedMaterial {
-                        version: m.version,
-                        fingerprint: m.fingerprint,
-                        valid_to: m.valid_to_ms.map(Timestamp::from_unix_millis),
-                        description: m.description,
-                        pending_rotation: m.pending_rotation,
-                    })
-                    .collect(),
-            });
-            v4_parts(v6.v4).map_err(corrupt)?
+            let (i, v4) = imports_of(exact(body).map_err(corrupt)?);
+            imports = Some(i);
+            v4_parts(v4).map_err(corrupt)?
+        }
+        Some((&KEY_RECORD_V7, body)) => {
+            let v7: KeyRecordV7 = exact(body).map_err(corrupt)?;
+            region = v7.region;
+            let (i, v4) = imports_of(v7.v6);
+            imports = Some(i);
+            v4_parts(v4).map_err(corrupt)?
         }
         Some((0, _)) => return Err(corrupt("record version 0".into())),
         Some((&v, _)) => {
@@ -489,6 +615,12 @@ pub(crate) fn decode_key(key: &[u8], bytes: &[u8]) -> Result<KeyRecord, StoreErr
     } = v3;
     if !account.is_empty() && !lockbox_api::is_account_id(&account) {
         return Err(corrupt(format!("account '{account}' is not 12 digits")));
+    }
+    if !region.is_empty() && lockbox_api::ArnScope::new("aws", &region, "000000000000").is_err() {
+        return Err(corrupt(format!(
+            "Region '{}' is not a Region name",
+            printable(region.as_bytes())
+        )));
     }
     let spec: KeySpec = v2.spec.parse().map_err(|e| corrupt(format!("{e}")))?;
     let usage: KeyUsage = v2.usage.parse().map_err(|e| corrupt(format!("{e}")))?;
@@ -521,7 +653,7 @@ pub(crate) fn decode_key(key: &[u8], bytes: &[u8]) -> Result<KeyRecord, StoreErr
             })
         })
         .collect::<Result<Vec<_>, StoreError>>()?;
-    if key != v2.id {
+    if key != KeySlot::of(KeyId::from_bytes(v2.id), &region).as_bytes() {
         return Err(corrupt("the record's id differs from its key".into()));
     }
     Ok(KeyRecord {
@@ -546,6 +678,7 @@ pub(crate) fn decode_key(key: &[u8], bytes: &[u8]) -> Result<KeyRecord, StoreErr
         account,
         policy,
         imports,
+        region,
     })
 }
 
@@ -607,6 +740,9 @@ pub(crate) fn decode_alias(key: &[u8], bytes: &[u8]) -> Result<AliasRecord, Stor
 pub struct GrantRecord {
     /// The key.
     pub key: KeyId,
+    /// Where the key is kept ([`KeyRecord::slot`]): grants follow their key's slot, so a
+    /// multi-Region key's replicas have grants of their own.
+    pub slot: KeySlot,
     /// The grant id (shown as 64 hex digits).
     pub id: [u8; 32],
     /// The name CreateGrant was given.
@@ -628,9 +764,9 @@ pub struct GrantRecord {
 }
 
 impl GrantRecord {
-    /// The grant's tree key: key id then grant id.
+    /// The grant's tree key: key slot then grant id.
     pub fn tree_key(&self) -> [u8; 48] {
-        grant_key(self.key, &self.id)
+        grant_key(self.slot, &self.id)
     }
 
     /// Decodes a stored value of the `grants` tree. Total.
@@ -639,7 +775,7 @@ impl GrantRecord {
     }
 }
 
-pub(crate) fn grant_key(key: KeyId, id: &[u8; 32]) -> [u8; 48] {
+pub(crate) fn grant_key(key: KeySlot, id: &[u8; 32]) -> [u8; 48] {
     let mut k = [0u8; 48];
     k[..16].copy_from_slice(key.as_bytes());
     k[16..].copy_from_slice(id);
@@ -658,6 +794,14 @@ struct GrantRecordV1 {
     context_equals: Option<Vec<(String, String)>>,
 }
 
+/// Version 2 (issue 15) adds the key id, for a grant whose key's slot is not its id (a
+/// multi-Region key); other grants are still written as version 1.
+#[derive(Serialize, Deserialize)]
+struct GrantRecordV2 {
+    v1: GrantRecordV1,
+    key_id: [u8; 16],
+}
+
 pub(crate) fn encode_grant(g: &GrantRecord) -> Result<Vec<u8>, StoreError> {
     let v1 = GrantRecordV1 {
         created_ms: g.created.unix_millis(),
@@ -669,7 +813,14 @@ pub(crate) fn encode_grant(g: &GrantRecord) -> Result<Vec<u8>, StoreError> {
         context_subset: g.context_subset.clone(),
         context_equals: g.context_equals.clone(),
     };
-    versioned(GRANT_RECORD_V1, &v1, "grants", &hex(g.id))
+    if g.slot.as_bytes() == g.key.as_bytes() {
+        return versioned(GRANT_RECORD_V1, &v1, "grants", &hex(g.id));
+    }
+    let v2 = GrantRecordV2 {
+        v1,
+        key_id: *g.key.as_bytes(),
+    };
+    versioned(GRANT_RECORD_V2, &v2, "grants", &hex(g.id))
 }
 
 pub(crate) fn decode_grant(key: &[u8], bytes: &[u8]) -> Result<GrantRecord, StoreError> {
@@ -684,8 +835,12 @@ pub(crate) fn decode_grant(key: &[u8], bytes: &[u8]) -> Result<GrantRecord, Stor
     ) else {
         return Err(corrupt("not a 48-byte grant key".into()));
     };
-    let v1: GrantRecordV1 = match bytes.split_first() {
-        Some((&GRANT_RECORD_V1, body)) => exact(body).map_err(corrupt)?,
+    let (v1, key_id): (GrantRecordV1, [u8; 16]) = match bytes.split_first() {
+        Some((&GRANT_RECORD_V1, body)) => (exact(body).map_err(corrupt)?, key_id),
+        Some((&GRANT_RECORD_V2, body)) => {
+            let v2: GrantRecordV2 = exact(body).map_err(corrupt)?;
+            (v2.v1, v2.key_id)
+        }
         Some((0, _)) => return Err(corrupt("record version 0".into())),
         Some((&v, _)) => {
             return Err(StoreError::TooNew {
@@ -703,8 +858,13 @@ pub(crate) fn decode_grant(key: &[u8], bytes: &[u8]) -> Result<GrantRecord, Stor
                 .map_err(|e| corrupt(e.to_string()))
         })
         .collect::<Result<Vec<_>, _>>()?;
+    let slot: [u8; 16] = key
+        .get(..16)
+        .and_then(|k| k.try_into().ok())
+        .unwrap_or_default();
     Ok(GrantRecord {
         key: KeyId::from_bytes(key_id),
+        slot: KeySlot::from_bytes(slot),
         id,
         name: v1.name,
         created: Timestamp::from_unix_millis(v1.created_ms),
@@ -819,13 +979,57 @@ mod tests {
             account: "000000000000".into(),
             policy: None,
             imports: None,
+            // Written before Regions existed (the v5 test sets one).
+            region: String::new(),
         }
     }
 
     #[test]
+    fn records_with_a_region_are_version_5_and_keep_their_public_halves() {
+        let mut r = sample();
+        r.region = "eu-west-3".into();
+        r.materials = vec![Material {
+            version: 1,
+            object_id: [0xaa; 16],
+            public_object_id: Some([0xab; 16]),
+            created: Timestamp::from_unix_millis(7),
+            rotation: None,
+            encryptions_reserved: 0,
+        }];
+        let bytes = encode_key(&r).unwrap();
+        assert_eq!(bytes[0], KEY_RECORD_V5);
+        let key = *r.id.as_bytes();
+        assert_eq!(decode_key(&key, &bytes).unwrap(), r);
+        let v5: KeyRecordV5 = exact(&bytes[1..]).unwrap();
+        let bad = KeyRecordV5 {
+            v4: v5.v4,
+            region: "EU West".into(),
+        };
+        let bytes = versioned(KEY_RECORD_V5, &bad, "keys", "k").unwrap();
+        assert!(matches!(
+            decode_key(&key, &bytes),
+            Err(StoreError::Corrupt { reason, .. }) if reason == "Region 'EU West' is not a Region name"
+        ));
+    }
+
+    #[test]
+    fn imported_keys_with_a_region_are_version_7() {
+        let mut r = sample();
+        r.region = "ap-south-1".into();
+        r.imports = Some(Imports::default());
+        let bytes = encode_key(&r).unwrap();
+        assert_eq!(bytes[0], KEY_RECORD_V7);
+        assert_eq!(decode_key(r.id.as_bytes(), &bytes).unwrap(), r);
+        r.region = String::new();
+        assert_eq!(encode_key(&r).unwrap()[0], KEY_RECORD_V6);
+    }
+
+    #[test]
     fn version_1_records_still_decode_with_rotation_off() {
+        // Every key id before multi-Region keys is a v4 UUID.
+        let id = *KeyId::from_random_bytes([3; 16]).as_bytes();
         let v1 = KeyRecordV1 {
-            id: [3; 16],
+            id,
             created_ms: 5,
             description: "d".into(),
             spec: "SYMMETRIC_DEFAULT".into(),
@@ -842,7 +1046,7 @@ mod tests {
         };
         let bytes = versioned(KEY_RECORD_V1, &v1, "keys", "k").unwrap();
         let mut want = sample();
-        want.id = KeyId::from_bytes([3; 16]);
+        want.id = KeyId::from_bytes(id);
         want.materials = vec![Material {
             version: 1,
             object_id: [9; 16],
@@ -853,7 +1057,7 @@ mod tests {
         }];
         // Written before accounts existed: no owner yet (the store assigns one), default policy.
         want.account = String::new();
-        assert_eq!(decode_key(&[3; 16], &bytes).unwrap(), want);
+        assert_eq!(decode_key(&id, &bytes).unwrap(), want);
         // Written back, it is version 3.
         assert_eq!(encode_key(&want).unwrap()[0], KEY_RECORD_V3);
     }
@@ -975,15 +1179,10 @@ mod tests {
             Err(StoreError::Corrupt { .. })
         ));
         let mut newer = bytes.clone();
-        newer[0] = 5;
+        newer[0] = KEY_RECORD_V7 + 1;
         assert!(matches!(
             decode_key(&key, &newer),
-            Err(StoreError::TooNew { version: 5, .. })
-        ));
-        newer[0] = 7;
-        assert!(matches!(
-            decode_key(&key, &newer),
-            Err(StoreError::TooNew { version: 7, .. })
+            Err(StoreError::TooNew { version: 8, .. })
         ));
         assert!(matches!(
             decode_key(&[0; 16], &[]),

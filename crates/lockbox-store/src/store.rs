@@ -14,8 +14,8 @@ use sled::transaction::{ConflictableTransactionError, TransactionError};
 use crate::cache::KeyCache;
 use crate::error::StoreError;
 use crate::records::{
-    AliasRecord, GrantRecord, KeyRecord, decode_alias, decode_grant, decode_key, decode_stamp,
-    encode_alias, encode_grant, encode_key, encode_stamp, grant_key, hex,
+    AliasRecord, GrantRecord, KeyRecord, KeySlot, decode_alias, decode_grant, decode_key,
+    decode_stamp, encode_alias, encode_grant, encode_key, encode_stamp, grant_key, hex,
 };
 
 /// The layout version of the store as a whole (trees and their keys). 2 added the
@@ -23,7 +23,10 @@ use crate::records::{
 /// `audit` tree and the audit log's token objects in `meta` (so an older Lockbox, which would
 /// take the audit key for an orphan, refuses the store). An older store is upgraded when it is
 /// opened (aliases and records without an account get one from [`Store::assign_owner`]).
-pub const SCHEMA_VERSION: u32 = 3;
+/// 4 (Regions, issue 15) keys aliases by account and Region (`<account>:<region>:<name>`);
+/// [`Store::assign_region`] moves schema 3's aliases, and records without a Region, to the
+/// configured Region in one transaction.
+pub const SCHEMA_VERSION: u32 = 4;
 
 const SCHEMA_KEY: &[u8] = b"schema";
 // sled's page cache; metadata is small, and the default (1 GiB) is far more than it needs.
@@ -265,8 +268,10 @@ impl Store {
                         version: found,
                     });
                 }
-                // Versions 1 and 2 lack only trees and keys that start empty: record the upgrade,
-                // so that an older Lockbox refuses the store rather than ignore tombstones.
+                // Versions 1 and 2 lack only trees and keys that start empty, and 3's alias keys
+                // and records are moved by `assign_region` (which finds them by their form, so
+                // an interrupted move is finished at the next open): record the upgrade, so
+                // that an older Lockbox refuses the store rather than misread it.
                 if found < SCHEMA_VERSION {
                     meta.insert(SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes())?;
                 }
@@ -295,22 +300,22 @@ impl Store {
         &self.dir
     }
 
-    /// The record of key `id`, if it exists.
-    pub fn key(&self, id: KeyId) -> Result<Option<KeyRecord>, StoreError> {
-        Ok(self.key_shared(id)?.map(Arc::unwrap_or_clone))
+    /// The record kept in `slot` ([`KeySlot::of`] a key id and Region), if it exists.
+    pub fn key(&self, slot: KeySlot) -> Result<Option<KeyRecord>, StoreError> {
+        Ok(self.key_shared(slot)?.map(Arc::unwrap_or_clone))
     }
 
     /// The record of key `id`, if it exists, shared: decoded once and kept until the next
     /// write to the key records (the engine's cryptographic calls read a record without
     /// changing it).
-    pub fn key_shared(&self, id: KeyId) -> Result<Option<Arc<KeyRecord>>, StoreError> {
-        if let Some(r) = self.key_cache.get(id) {
+    pub fn key_shared(&self, slot: KeySlot) -> Result<Option<Arc<KeyRecord>>, StoreError> {
+        if let Some(r) = self.key_cache.get(slot) {
             return Ok(Some(r));
         }
         let generation = self.key_cache.generation();
-        match self.keys.get(id.as_bytes())? {
+        match self.keys.get(slot.as_bytes())? {
             Some(v) => {
-                let r = Arc::new(decode_key(id.as_bytes(), &v)?);
+                let r = Arc::new(decode_key(slot.as_bytes(), &v)?);
                 self.key_cache.insert(generation, r.clone());
                 Ok(Some(r))
             }
@@ -324,7 +329,7 @@ impl Store {
     pub fn put_key(&self, record: &KeyRecord) -> Result<(), StoreError> {
         crate::failpoints::hit("store.put_key.before_insert")?;
         let inserted = encode_key(record).and_then(|v| {
-            self.keys.insert(record.id.as_bytes(), v)?;
+            self.keys.insert(record.slot().as_bytes(), v)?;
             Ok(())
         });
         self.key_cache.invalidate();
@@ -333,31 +338,44 @@ impl Store {
     }
 
     /// Removes a key record and flushes. Removing an absent record is not an error.
-    pub fn delete_key(&self, id: KeyId) -> Result<(), StoreError> {
+    pub fn delete_key(&self, slot: KeySlot) -> Result<(), StoreError> {
         crate::failpoints::hit("store.delete_key.before_remove")?;
-        let removed = self.keys.remove(id.as_bytes());
+        let removed = self.keys.remove(slot.as_bytes());
         self.key_cache.invalidate();
         removed?;
         self.commit()
     }
 
-    /// Up to `limit` key records after `after`, in key-id byte order; only `account`'s when
-    /// given.
+    /// Up to `limit` key records after `after`, in slot byte order (key-id order for
+    /// single-Region keys); only `account`'s when given.
     pub fn keys_page(
         &self,
         account: Option<&str>,
-        after: Option<KeyId>,
+        after: Option<KeySlot>,
+        limit: usize,
+    ) -> Result<Page<KeyRecord>, StoreError> {
+        self.keys_page_in(account, None, after, limit)
+    }
+
+    /// As [`Store::keys_page`], only keys of `region` when given.
+    pub fn keys_page_in(
+        &self,
+        account: Option<&str>,
+        region: Option<&str>,
+        after: Option<KeySlot>,
         limit: usize,
     ) -> Result<Page<KeyRecord>, StoreError> {
         let start = match after {
-            Some(id) => Bound::Excluded(id.as_bytes().to_vec()),
+            Some(slot) => Bound::Excluded(slot.as_bytes().to_vec()),
             None => Bound::Unbounded,
         };
         let mut items = Vec::new();
         for entry in self.keys.range((start, Bound::Unbounded)) {
             let (k, v) = entry?;
             let record = decode_key(&k, &v)?;
-            if account.is_some_and(|a| a != record.account) {
+            if account.is_some_and(|a| a != record.account)
+                || region.is_some_and(|r| r != record.region)
+            {
                 continue;
             }
             if items.len() == limit {
@@ -368,13 +386,14 @@ impl Store {
         Ok(Page { items, more: false })
     }
 
-    /// Where alias `name` of `account` points, if it exists.
+    /// Where alias `name` of `account` in `region` points, if it exists.
     pub fn alias(
         &self,
         account: &str,
+        region: &str,
         name: &AliasName,
     ) -> Result<Option<AliasRecord>, StoreError> {
-        let k = alias_key(account, name);
+        let k = alias_key(account, region, name);
         match self.aliases.get(&k)? {
             Some(v) => Ok(Some(decode_alias(&k, &v)?)),
             None => Ok(None),
@@ -386,6 +405,7 @@ impl Store {
     pub fn create_alias(
         &self,
         account: &str,
+        region: &str,
         name: &AliasName,
         target: KeyId,
         now: Timestamp,
@@ -398,9 +418,10 @@ impl Store {
                 updated: now,
             },
         )?;
-        let k = alias_key(account, name);
+        let k = alias_key(account, region, name);
+        let slot = KeySlot::of(target, region);
         (&self.keys, &self.aliases).transaction(|(keys, aliases)| {
-            if keys.get(target.as_bytes())?.is_none() {
+            if keys.get(slot.as_bytes())?.is_none() {
                 return Err(ConflictableTransactionError::Abort(Refusal::KeyMissing));
             }
             if aliases.get(&k)?.is_some() {
@@ -416,13 +437,15 @@ impl Store {
     pub fn update_alias(
         &self,
         account: &str,
+        region: &str,
         name: &AliasName,
         target: KeyId,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        let k = alias_key(account, name);
+        let k = alias_key(account, region, name);
+        let slot = KeySlot::of(target, region);
         (&self.keys, &self.aliases).transaction(|(keys, aliases)| {
-            if keys.get(target.as_bytes())?.is_none() {
+            if keys.get(slot.as_bytes())?.is_none() {
                 return Err(ConflictableTransactionError::Abort(Refusal::KeyMissing));
             }
             let Some(old) = aliases.get(&k)? else {
@@ -440,15 +463,25 @@ impl Store {
         self.commit()
     }
 
-    /// Deletes alias `name` of `account`.
-    pub fn delete_alias(&self, account: &str, name: &AliasName) -> Result<(), StoreError> {
-        if self.aliases.remove(alias_key(account, name))?.is_none() {
+    /// Deletes alias `name` of `account` in `region`.
+    pub fn delete_alias(
+        &self,
+        account: &str,
+        region: &str,
+        name: &AliasName,
+    ) -> Result<(), StoreError> {
+        if self
+            .aliases
+            .remove(alias_key(account, region, name))?
+            .is_none()
+        {
             return Err(StoreError::AliasMissing);
         }
         self.commit()
     }
 
-    /// Every alias of every account, as `<account>:<alias name>` and its record.
+    /// Every alias of every account and Region, as `<account>:<region>:<alias name>` and its
+    /// record.
     pub fn all_aliases(&self) -> Result<Vec<(String, AliasRecord)>, StoreError> {
         let mut out = Vec::new();
         for entry in self.aliases.iter() {
@@ -459,16 +492,17 @@ impl Store {
         Ok(out)
     }
 
-    /// Up to `limit` aliases of `account` after `after` in name order, only those pointing
-    /// at `target` when given.
+    /// Up to `limit` aliases of `account` in `region` after `after` in name order, only those
+    /// pointing at `target` when given.
     pub fn aliases_page(
         &self,
         account: &str,
+        region: &str,
         after: Option<&str>,
         limit: usize,
         target: Option<KeyId>,
     ) -> Result<Page<(AliasName, AliasRecord)>, StoreError> {
-        let prefix = format!("{account}:");
+        let prefix = format!("{account}:{region}:");
         let start = match after {
             Some(name) => Bound::Excluded(format!("{prefix}{name}").into_bytes()),
             None => Bound::Included(prefix.clone().into_bytes()),
@@ -499,39 +533,45 @@ impl Store {
         Ok(Page { items, more: false })
     }
 
-    /// Records that key `id` is being deleted, and flushes. The tombstone outlives the
-    /// record: it is how a deleted key is told apart from one that never existed, and how
+    /// Records that the key in `slot` is being deleted, and flushes. The tombstone outlives
+    /// the record: it is how a deleted key is told apart from one that never existed, and how
     /// an interrupted deletion is found and finished.
-    pub fn begin_deletion(&self, id: KeyId, at: Timestamp) -> Result<(), StoreError> {
+    pub fn begin_deletion(&self, slot: KeySlot, at: Timestamp) -> Result<(), StoreError> {
         // A retried deletion keeps the time the first attempt began; it still flushes, in
         // case the first attempt's flush failed.
-        if self.deleted.contains_key(id.as_bytes())? {
+        if self.deleted.contains_key(slot.as_bytes())? {
             return self.commit();
         }
-        let value = encode_stamp("deleted", &id.to_string(), at, "")?;
-        self.deleted.insert(id.as_bytes(), value)?;
+        let value = encode_stamp("deleted", &slot.to_string(), at, "")?;
+        self.deleted.insert(slot.as_bytes(), value)?;
         self.commit()
     }
 
-    /// When the deletion of key `id` began, if it did.
-    pub fn tombstone(&self, id: KeyId) -> Result<Option<Timestamp>, StoreError> {
-        match self.deleted.get(id.as_bytes())? {
-            Some(v) => Ok(Some(decode_stamp("deleted", id.as_bytes(), &v)?.0)),
+    /// When the deletion of the key in `slot` began, if it did.
+    pub fn tombstone(&self, slot: KeySlot) -> Result<Option<Timestamp>, StoreError> {
+        match self.deleted.get(slot.as_bytes())? {
+            Some(v) => Ok(Some(decode_stamp("deleted", slot.as_bytes(), &v)?.0)),
             None => Ok(None),
         }
     }
 
-    /// Removes the record of key `id` and every alias that points at it, in one
-    /// transaction, and flushes. Returns the aliases removed. Its tombstone stays.
-    pub fn finish_deletion(&self, id: KeyId) -> Result<Vec<AliasName>, StoreError> {
+    /// Removes the record in `slot`, every alias that points at it (aliases of its account and
+    /// Region naming its id) and its grants, in one transaction, and flushes. Returns the
+    /// aliases removed. Its tombstone stays. An absent record removes nothing.
+    pub fn finish_deletion(&self, slot: KeySlot) -> Result<Vec<AliasName>, StoreError> {
+        let Some(record) = self.key(slot)? else {
+            return Ok(Vec::new());
+        };
+        let prefix = format!("{}:{}:", record.account, record.region);
         let mut alias_keys = Vec::new();
         let mut names = Vec::new();
-        for entry in self.aliases.iter() {
+        for entry in self.aliases.scan_prefix(prefix.as_bytes()) {
             let (k, v) = entry?;
-            if decode_alias(&k, &v)?.target == id {
+            if decode_alias(&k, &v)?.target == record.id {
+                // `<account>:<region>:<name>`; names have no ':'.
                 if let Some(name) = std::str::from_utf8(&k)
                     .ok()
-                    .and_then(|s| s.split_once(':'))
+                    .and_then(|s| s.rsplit_once(':'))
                     .and_then(|(_, n)| AliasName::parse(n).ok())
                 {
                     names.push(name);
@@ -541,13 +581,13 @@ impl Store {
         }
         let grant_keys = self
             .grants
-            .scan_prefix(id.as_bytes())
+            .scan_prefix(slot.as_bytes())
             .keys()
             .collect::<Result<Vec<_>, _>>()?;
         crate::failpoints::hit("store.finish_deletion.before_remove")?;
         let removed =
             (&self.keys, &self.aliases, &self.grants).transaction(|(keys, aliases, grants)| {
-                keys.remove(id.as_bytes())?;
+                keys.remove(slot.as_bytes())?;
                 for k in &alias_keys {
                     aliases.remove(k)?;
                 }
@@ -588,6 +628,53 @@ impl Store {
         Ok(changed)
     }
 
+    /// Gives every key record without a Region, and every alias keyed without one (schema
+    /// 3's `<account>:<name>`), to `region`, in one transaction, and flushes. Idempotent: a
+    /// store with nothing to adopt is left alone. Returns how many records and aliases moved.
+    pub fn assign_region(&self, region: &str) -> Result<usize, StoreError> {
+        let mut records = Vec::new();
+        for entry in self.keys.iter() {
+            let (k, v) = entry?;
+            let mut record = decode_key(&k, &v)?;
+            if record.region.is_empty() {
+                record.region = region.to_owned();
+                records.push((k, encode_key(&record)?));
+            }
+        }
+        let mut aliases = Vec::new();
+        for entry in self.aliases.iter() {
+            let (k, v) = entry?;
+            // Schema 3: `<account>:alias/...`; 4: `<account>:<region>:alias/...`.
+            if let Some((account, name)) = std::str::from_utf8(&k)
+                .ok()
+                .and_then(|s| s.split_once(':'))
+                .filter(|(_, rest)| rest.starts_with("alias/"))
+            {
+                let new_key = format!("{account}:{region}:{name}").into_bytes();
+                aliases.push((k.clone(), new_key, v));
+            }
+        }
+        let changed = records.len() + aliases.len();
+        if changed == 0 {
+            return Ok(0);
+        }
+        crate::failpoints::hit("store.assign_region.before_move")?;
+        let moved = (&self.keys, &self.aliases).transaction(|(keys, tree)| {
+            for (k, v) in &records {
+                keys.insert(k.clone(), v.clone())?;
+            }
+            for (old, new, v) in &aliases {
+                tree.insert(new.as_slice(), v.clone())?;
+                tree.remove(old.clone())?;
+            }
+            Ok::<(), ConflictableTransactionError<Refusal>>(())
+        });
+        self.key_cache.invalidate();
+        moved?;
+        self.commit()?;
+        Ok(changed)
+    }
+
     /// Gives every key record without an account to `account`; returns how many it changed.
     fn adopt_records(&self, account: &str) -> Result<usize, StoreError> {
         let mut changed = 0;
@@ -607,12 +694,12 @@ impl Store {
     /// than `max_per_key` grants; flushes.
     pub fn put_grant(&self, grant: &GrantRecord, max_per_key: usize) -> Result<(), StoreError> {
         let value = encode_grant(grant)?;
-        let count = self.grants.scan_prefix(grant.key.as_bytes()).count();
+        let count = self.grants.scan_prefix(grant.slot.as_bytes()).count();
         if count >= max_per_key {
             return Err(StoreError::TooManyGrants(max_per_key));
         }
         (&self.keys, &self.grants).transaction(|(keys, grants)| {
-            if keys.get(grant.key.as_bytes())?.is_none() {
+            if keys.get(grant.slot.as_bytes())?.is_none() {
                 return Err(ConflictableTransactionError::Abort(Refusal::KeyMissing));
             }
             grants.insert(&grant.tree_key()[..], value.as_slice())?;
@@ -622,7 +709,7 @@ impl Store {
     }
 
     /// Grant `id` of key `key`, if it exists.
-    pub fn grant(&self, key: KeyId, id: &[u8; 32]) -> Result<Option<GrantRecord>, StoreError> {
+    pub fn grant(&self, key: KeySlot, id: &[u8; 32]) -> Result<Option<GrantRecord>, StoreError> {
         let k = grant_key(key, id);
         match self.grants.get(k)? {
             Some(v) => Ok(Some(decode_grant(&k, &v)?)),
@@ -630,8 +717,8 @@ impl Store {
         }
     }
 
-    /// Every grant of key `key`, in grant-id order.
-    pub fn grants_of(&self, key: KeyId) -> Result<Vec<GrantRecord>, StoreError> {
+    /// Every grant of the key in slot `key`, in grant-id order.
+    pub fn grants_of(&self, key: KeySlot) -> Result<Vec<GrantRecord>, StoreError> {
         let mut out = Vec::new();
         for entry in self.grants.scan_prefix(key.as_bytes()) {
             let (k, v) = entry?;
@@ -654,7 +741,7 @@ impl Store {
     }
 
     /// Removes grant `id` of key `key` and flushes; false if there was none.
-    pub fn delete_grant(&self, key: KeyId, id: &[u8; 32]) -> Result<bool, StoreError> {
+    pub fn delete_grant(&self, key: KeySlot, id: &[u8; 32]) -> Result<bool, StoreError> {
         if self.grants.remove(grant_key(key, id))?.is_none() {
             return Ok(false);
         }
@@ -664,12 +751,12 @@ impl Store {
 
     /// Keys whose deletion began but whose record is still present (the process stopped in
     /// the middle of a deletion).
-    pub fn unfinished_deletions(&self) -> Result<Vec<KeyId>, StoreError> {
+    pub fn unfinished_deletions(&self) -> Result<Vec<KeySlot>, StoreError> {
         let mut out = Vec::new();
         for entry in self.deleted.iter() {
             let (k, _) = entry?;
             let id = <[u8; 16]>::try_from(k.as_ref())
-                .map(KeyId::from_bytes)
+                .map(KeySlot::from_bytes)
                 .map_err(|_| StoreError::Corrupt {
                     tree: "deleted",
                     key: String::from_utf8_lossy(&k).into_owned(),
@@ -745,8 +832,8 @@ impl Store {
     }
 }
 
-fn alias_key(account: &str, name: &AliasName) -> Vec<u8> {
-    format!("{account}:{}", name.as_str()).into_bytes()
+fn alias_key(account: &str, region: &str, name: &AliasName) -> Vec<u8> {
+    format!("{account}:{region}:{}", name.as_str()).into_bytes()
 }
 
 fn tighten(dir: &Path) -> Result<(), StoreError> {

@@ -5,11 +5,12 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use lockbox_api::{AliasName, KeyId, KeySpec, KeyState, KeyUsage, Origin, Tag, Timestamp};
-use lockbox_store::{Deletion, KeyRecord, Material, Store, StoreError};
+use lockbox_store::{Deletion, GrantRecord, KeyRecord, KeySlot, Material, Store, StoreError};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
 const ACCT: &str = "000000000000";
+const REGION: &str = "eu-west-3";
 
 fn record(n: u8) -> KeyRecord {
     KeyRecord {
@@ -35,6 +36,7 @@ fn record(n: u8) -> KeyRecord {
         account: "000000000000".into(),
         policy: None,
         imports: None,
+        region: REGION.into(),
     }
 }
 
@@ -61,12 +63,12 @@ fn key_records_round_trip_and_survive_reopen() -> TestResult {
     });
     {
         let store = Store::open(dir.path())?;
-        assert_eq!(store.key(r.id)?, None);
+        assert_eq!(store.key(r.slot())?, None);
         store.put_key(&r)?;
-        assert_eq!(store.key(r.id)?.as_ref(), Some(&r));
+        assert_eq!(store.key(r.slot())?.as_ref(), Some(&r));
     }
     let store = Store::open(dir.path())?;
-    let back = store.key(r.id)?.unwrap();
+    let back = store.key(r.slot())?.unwrap();
     assert_eq!(back, r);
     assert_eq!(back.current_material().map(|m| m.version), Some(2));
     assert_eq!(back.material(1).map(|m| m.object_id), Some([101; 16]));
@@ -86,7 +88,7 @@ fn keys_page_in_order_without_gaps_or_repeats() -> TestResult {
         let page = store.keys_page(None, after, 10)?;
         assert!(page.items.len() <= 10);
         seen.extend(page.items.iter().map(|r| r.id));
-        after = page.items.last().map(|r| r.id);
+        after = page.items.last().map(|r| r.slot());
         if !page.more {
             break;
         }
@@ -106,36 +108,39 @@ fn aliases_are_checked_atomically_against_keys() -> TestResult {
     let (a, b) = (record(1), record(2));
     let now = Timestamp::from_unix_millis(1);
     assert!(matches!(
-        store.create_alias(ACCT, &alias("alias/app"), a.id, now),
+        store.create_alias(ACCT, REGION, &alias("alias/app"), a.id, now),
         Err(StoreError::KeyMissing)
     ));
     store.put_key(&a)?;
     store.put_key(&b)?;
-    store.create_alias(ACCT, &alias("alias/app"), a.id, now)?;
+    store.create_alias(ACCT, REGION, &alias("alias/app"), a.id, now)?;
     assert!(matches!(
-        store.create_alias(ACCT, &alias("alias/app"), b.id, now),
+        store.create_alias(ACCT, REGION, &alias("alias/app"), b.id, now),
         Err(StoreError::AliasExists)
     ));
     assert_eq!(
-        store.alias(ACCT, &alias("alias/app"))?.unwrap().target,
+        store
+            .alias(ACCT, REGION, &alias("alias/app"))?
+            .unwrap()
+            .target,
         a.id
     );
 
     let later = Timestamp::from_unix_millis(2);
-    store.update_alias(ACCT, &alias("alias/app"), b.id, later)?;
-    let rec = store.alias(ACCT, &alias("alias/app"))?.unwrap();
+    store.update_alias(ACCT, REGION, &alias("alias/app"), b.id, later)?;
+    let rec = store.alias(ACCT, REGION, &alias("alias/app"))?.unwrap();
     assert_eq!((rec.target, rec.created, rec.updated), (b.id, now, later));
     assert!(matches!(
-        store.update_alias(ACCT, &alias("alias/none"), b.id, later),
+        store.update_alias(ACCT, REGION, &alias("alias/none"), b.id, later),
         Err(StoreError::AliasMissing)
     ));
     assert!(matches!(
-        store.update_alias(ACCT, &alias("alias/app"), record(3).id, later),
+        store.update_alias(ACCT, REGION, &alias("alias/app"), record(3).id, later),
         Err(StoreError::KeyMissing)
     ));
 
-    store.create_alias(ACCT, &alias("alias/b1"), b.id, now)?;
-    store.create_alias(ACCT, &alias("alias/a1"), a.id, now)?;
+    store.create_alias(ACCT, REGION, &alias("alias/b1"), b.id, now)?;
+    store.create_alias(ACCT, REGION, &alias("alias/a1"), a.id, now)?;
     let names = |p: lockbox_store::Page<(AliasName, lockbox_store::AliasRecord)>| {
         p.items
             .into_iter()
@@ -143,27 +148,27 @@ fn aliases_are_checked_atomically_against_keys() -> TestResult {
             .collect::<Vec<_>>()
     };
     assert_eq!(
-        names(store.aliases_page(ACCT, None, 10, None)?),
+        names(store.aliases_page(ACCT, REGION, None, 10, None)?),
         ["alias/a1", "alias/app", "alias/b1"]
     );
     assert_eq!(
-        names(store.aliases_page(ACCT, None, 10, Some(b.id))?),
+        names(store.aliases_page(ACCT, REGION, None, 10, Some(b.id))?),
         ["alias/app", "alias/b1"]
     );
-    let first = store.aliases_page(ACCT, None, 1, Some(b.id))?;
+    let first = store.aliases_page(ACCT, REGION, None, 1, Some(b.id))?;
     assert!(first.more);
     assert_eq!(
-        names(store.aliases_page(ACCT, Some("alias/app"), 10, Some(b.id))?),
+        names(store.aliases_page(ACCT, REGION, Some("alias/app"), 10, Some(b.id))?),
         ["alias/b1"]
     );
     assert_eq!(names(first), ["alias/app"]);
 
-    store.delete_alias(ACCT, &alias("alias/app"))?;
+    store.delete_alias(ACCT, REGION, &alias("alias/app"))?;
     assert!(matches!(
-        store.delete_alias(ACCT, &alias("alias/app")),
+        store.delete_alias(ACCT, REGION, &alias("alias/app")),
         Err(StoreError::AliasMissing)
     ));
-    assert_eq!(store.alias(ACCT, &alias("alias/app"))?, None);
+    assert_eq!(store.alias(ACCT, REGION, &alias("alias/app"))?, None);
     Ok(())
 }
 
@@ -191,6 +196,7 @@ fn directory_is_0700_and_every_file_0600() -> TestResult {
         store.put_key(&record(n))?;
         store.create_alias(
             ACCT,
+            REGION,
             &alias(&format!("alias/k{n}")),
             record(n).id,
             Timestamp::now(),
@@ -245,7 +251,7 @@ fn acknowledged_writes_survive_the_process_dying() -> TestResult {
     let store = Store::open(dir.path())?;
     for n in acked {
         assert_eq!(
-            store.key(record(n).id)?,
+            store.key(record(n).slot())?,
             Some(record(n)),
             "record {n} was lost"
         );
@@ -298,36 +304,55 @@ fn shared_records_follow_every_write_to_the_key_records() -> TestResult {
     let dir = tempfile::tempdir()?;
     let store = Store::open(dir.path())?;
     let mut r = record(1);
-    assert_eq!(store.key_shared(r.id)?, None);
+    assert_eq!(store.key_shared(r.slot())?, None);
     store.put_key(&r)?;
-    assert_eq!(store.key_shared(r.id)?.as_deref(), Some(&r));
+    assert_eq!(store.key_shared(r.slot())?.as_deref(), Some(&r));
     r.description = "changed".into();
     r.on_demand_rotations = 3;
     store.put_key(&r)?;
-    assert_eq!(store.key_shared(r.id)?.as_deref(), Some(&r));
-    assert_eq!(store.key(r.id)?, Some(r.clone()));
+    assert_eq!(store.key_shared(r.slot())?.as_deref(), Some(&r));
+    assert_eq!(store.key(r.slot())?, Some(r.clone()));
 
-    store.delete_key(r.id)?;
-    assert_eq!(store.key_shared(r.id)?, None);
+    store.delete_key(r.slot())?;
+    assert_eq!(store.key_shared(r.slot())?, None);
 
     // Adopting records from before accounts existed rewrites them.
     let mut old = record(2);
     old.account = String::new();
     store.put_key(&old)?;
     assert_eq!(
-        store.key_shared(old.id)?.map(|r| r.account.clone()),
+        store.key_shared(old.slot())?.map(|r| r.account.clone()),
         Some(String::new())
     );
     assert_eq!(store.assign_owner(ACCT)?, 1);
     assert_eq!(
-        store.key_shared(old.id)?.map(|r| r.account.clone()),
+        store.key_shared(old.slot())?.map(|r| r.account.clone()),
         Some(ACCT.to_owned())
     );
 
+    // Adopting records from before Regions existed gives them the Region.
+    let mut older = record(4);
+    older.region = String::new();
+    store.put_key(&older)?;
+    assert_eq!(
+        store.key_shared(older.slot())?.map(|r| r.region.clone()),
+        Some(String::new())
+    );
+    assert_eq!(store.assign_region("ap-south-1")?, 1);
+    assert_eq!(
+        store.key_shared(older.slot())?.map(|r| r.region.clone()),
+        Some("ap-south-1".to_owned())
+    );
+    assert_eq!(
+        store.key_shared(old.slot())?.map(|r| r.region.clone()),
+        Some(REGION.to_owned())
+    );
+    assert_eq!(store.assign_region("ap-south-1")?, 0);
+
     // Finishing a deletion removes the record in a transaction.
-    store.begin_deletion(old.id, Timestamp::from_unix_millis(1))?;
-    store.finish_deletion(old.id)?;
-    assert_eq!(store.key_shared(old.id)?, None);
+    store.begin_deletion(old.slot(), Timestamp::from_unix_millis(1))?;
+    store.finish_deletion(old.slot())?;
+    assert_eq!(store.key_shared(old.slot())?, None);
     Ok(())
 }
 
@@ -339,7 +364,7 @@ fn shared_records_are_not_left_stale_by_racing_reads() -> TestResult {
     let store = Store::open(dir.path())?;
     let mut r = record(3);
     store.put_key(&r)?;
-    let id = r.id;
+    let id = r.slot();
     const WRITES: u32 = 300;
     let done = std::sync::atomic::AtomicBool::new(false);
     std::thread::scope(|s| {
@@ -376,23 +401,26 @@ fn deletion_leaves_a_tombstone_that_keeps_its_first_time_and_takes_the_aliases()
     store.put_key(&doomed)?;
     store.put_key(&kept)?;
     let now = Timestamp::from_unix_millis(1_800_000_000_000);
-    store.create_alias(ACCT, &alias("alias/a"), doomed.id, now)?;
-    store.create_alias(ACCT, &alias("alias/b"), doomed.id, now)?;
-    store.create_alias(ACCT, &alias("alias/c"), kept.id, now)?;
-    store.begin_deletion(doomed.id, now)?;
-    store.begin_deletion(doomed.id, Timestamp::from_unix_millis(1_900_000_000_000))?;
-    assert_eq!(store.tombstone(doomed.id)?, Some(now));
-    assert_eq!(store.unfinished_deletions()?, [doomed.id]);
-    let removed = store.finish_deletion(doomed.id)?;
+    store.create_alias(ACCT, REGION, &alias("alias/a"), doomed.id, now)?;
+    store.create_alias(ACCT, REGION, &alias("alias/b"), doomed.id, now)?;
+    store.create_alias(ACCT, REGION, &alias("alias/c"), kept.id, now)?;
+    store.begin_deletion(doomed.slot(), now)?;
+    store.begin_deletion(
+        doomed.slot(),
+        Timestamp::from_unix_millis(1_900_000_000_000),
+    )?;
+    assert_eq!(store.tombstone(doomed.slot())?, Some(now));
+    assert_eq!(store.unfinished_deletions()?, [doomed.slot()]);
+    let removed = store.finish_deletion(doomed.slot())?;
     assert_eq!(removed, [alias("alias/a"), alias("alias/b")]);
     drop(store);
     let store = Store::open(dir.path())?;
-    assert_eq!(store.key(doomed.id)?, None);
-    assert_eq!(store.tombstone(doomed.id)?, Some(now));
-    assert_eq!(store.tombstone(kept.id)?, None);
+    assert_eq!(store.key(doomed.slot())?, None);
+    assert_eq!(store.tombstone(doomed.slot())?, Some(now));
+    assert_eq!(store.tombstone(kept.slot())?, None);
     assert!(store.unfinished_deletions()?.is_empty());
     let names: Vec<_> = store
-        .aliases_page(ACCT, None, 10, None)?
+        .aliases_page(ACCT, REGION, None, 10, None)?
         .items
         .into_iter()
         .map(|(n, _)| n)
@@ -441,6 +469,7 @@ fn an_incomplete_snapshot_left_by_a_kill_is_removed_and_every_record_survives() 
         }
         store.create_alias(
             ACCT,
+            REGION,
             &alias("alias/kept"),
             record(3).id,
             Timestamp::from_unix_millis(1),
@@ -481,10 +510,12 @@ fn an_incomplete_snapshot_left_by_a_kill_is_removed_and_every_record_survives() 
     let store = Store::open(dir.path())?;
     assert!(!generating.exists(), "the incomplete snapshot is gone");
     for n in 1..=20 {
-        assert_eq!(store.key(record(n).id)?, Some(record(n)), "record {n}");
+        assert_eq!(store.key(record(n).slot())?, Some(record(n)), "record {n}");
     }
     assert_eq!(
-        store.alias(ACCT, &alias("alias/kept"))?.map(|a| a.target),
+        store
+            .alias(ACCT, REGION, &alias("alias/kept"))?
+            .map(|a| a.target),
         Some(record(3).id)
     );
     for entry in std::fs::read_dir(dir.path())? {
@@ -523,5 +554,147 @@ fn only_generating_snapshots_are_listed_as_incomplete() -> TestResult {
         lockbox_store::incomplete_snapshots(dir.path())?,
         vec![dir.path().join("snap.00000000000004D2.generating")]
     );
+    Ok(())
+}
+
+#[test]
+fn schema_3_aliases_move_to_the_configured_region_at_open() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let a = record(1);
+    {
+        let store = Store::open(dir.path())?;
+        store.put_key(&a)?;
+        store.create_alias(
+            ACCT,
+            REGION,
+            &alias("alias/old"),
+            a.id,
+            Timestamp::from_unix_millis(1),
+        )?;
+    }
+    // Rewrite it as schema 3 left it: `<account>:<name>`, schema 3, a record without Region.
+    {
+        let db = sled::open(dir.path())?;
+        let aliases = db.open_tree("aliases")?;
+        let v = aliases
+            .remove(format!("{ACCT}:{REGION}:alias/old"))?
+            .ok_or("no alias")?;
+        aliases.insert(format!("{ACCT}:alias/old"), v)?;
+        db.open_tree("meta")?
+            .insert("schema", &3u32.to_be_bytes())?;
+        db.flush()?;
+    }
+    let mut unregioned = record(2);
+    unregioned.region = String::new();
+    {
+        let store = Store::open(dir.path())?;
+        store.put_key(&unregioned)?;
+        assert_eq!(store.alias(ACCT, "ap-south-1", &alias("alias/old"))?, None);
+        assert_eq!(store.assign_region("ap-south-1")?, 2);
+        assert_eq!(
+            store
+                .alias(ACCT, "ap-south-1", &alias("alias/old"))?
+                .map(|r| r.target),
+            Some(a.id)
+        );
+        assert_eq!(store.alias(ACCT, REGION, &alias("alias/old"))?, None);
+        assert_eq!(
+            store
+                .all_aliases()?
+                .into_iter()
+                .map(|(k, _)| k)
+                .collect::<Vec<_>>(),
+            vec![format!("{ACCT}:ap-south-1:alias/old")]
+        );
+        assert_eq!(
+            store.key(unregioned.slot())?.map(|r| r.region),
+            Some("ap-south-1".to_owned())
+        );
+        // A key that had its Region keeps it.
+        assert_eq!(
+            store.key(a.slot())?.map(|r| r.region),
+            Some(REGION.to_owned())
+        );
+        assert_eq!(store.assign_region("ap-south-1")?, 0);
+    }
+    let db = sled::open(dir.path())?;
+    assert_eq!(
+        db.open_tree("meta")?.get("schema")?.map(|v| v.to_vec()),
+        Some(4u32.to_be_bytes().to_vec())
+    );
+    Ok(())
+}
+
+#[test]
+fn multi_region_members_share_an_id_and_have_a_slot_grants_and_aliases_each() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let store = Store::open(dir.path())?;
+    let id = KeyId::new_multi_region([9; 16]);
+    let mut east = record(1);
+    east.id = id;
+    east.region = "us-east-1".into();
+    let mut west = east.clone();
+    west.region = "eu-west-1".into();
+    west.description = "replica".into();
+    store.put_key(&east)?;
+    store.put_key(&west)?;
+    assert_ne!(east.slot(), west.slot());
+    assert_eq!(east.slot(), KeySlot::of(id, "us-east-1"));
+    assert_ne!(east.slot().as_bytes(), id.as_bytes());
+    // A single-Region key's slot is its id, wherever it is.
+    let single = record(2);
+    assert_eq!(single.slot().as_bytes(), single.id.as_bytes());
+    assert_eq!(KeySlot::of(single.id, "ap-south-1"), single.slot());
+    assert_eq!(store.key(east.slot())?, Some(east.clone()));
+    assert_eq!(
+        store.key(west.slot())?.map(|r| r.description),
+        Some("replica".to_owned())
+    );
+    // The same alias name in each Region names its own member.
+    let now = Timestamp::from_unix_millis(1);
+    store.create_alias(ACCT, "us-east-1", &alias("alias/m"), id, now)?;
+    store.create_alias(ACCT, "eu-west-1", &alias("alias/m"), id, now)?;
+    // Not in a Region with no member.
+    assert!(matches!(
+        store.create_alias(ACCT, "ap-south-1", &alias("alias/m"), id, now),
+        Err(StoreError::KeyMissing)
+    ));
+    // Grants follow the slot, and keep the id (grant record version 2).
+    let grant = |slot: KeySlot, n: u8| GrantRecord {
+        key: id,
+        slot,
+        id: [n; 32],
+        name: None,
+        created: now,
+        grantee: format!("arn:aws:iam::{ACCT}:role/app"),
+        retiring: None,
+        issuing_account: ACCT.into(),
+        operations: vec![lockbox_api::GrantOperation::Decrypt],
+        context_subset: None,
+        context_equals: None,
+    };
+    store.put_grant(&grant(east.slot(), 1), 50_000)?;
+    store.put_grant(&grant(west.slot(), 2), 50_000)?;
+    assert_eq!(store.grants_of(east.slot())?, vec![grant(east.slot(), 1)]);
+    assert_eq!(store.grants_of(west.slot())?, vec![grant(west.slot(), 2)]);
+    drop(store);
+    let store = Store::open(dir.path())?;
+    assert_eq!(store.grants_of(west.slot())?, vec![grant(west.slot(), 2)]);
+    // Deleting one member takes its aliases and grants, not the other's.
+    store.begin_deletion(west.slot(), now)?;
+    assert_eq!(store.finish_deletion(west.slot())?, vec![alias("alias/m")]);
+    assert_eq!(store.key(west.slot())?, None);
+    assert_eq!(store.tombstone(west.slot())?, Some(now));
+    assert_eq!(store.tombstone(east.slot())?, None);
+    assert_eq!(store.key(east.slot())?, Some(east.clone()));
+    assert_eq!(
+        store
+            .alias(ACCT, "us-east-1", &alias("alias/m"))?
+            .map(|a| a.target),
+        Some(id)
+    );
+    assert_eq!(store.alias(ACCT, "eu-west-1", &alias("alias/m"))?, None);
+    assert_eq!(store.grants_of(east.slot())?.len(), 1);
+    assert!(store.grants_of(west.slot())?.is_empty());
     Ok(())
 }

@@ -408,7 +408,7 @@ impl Engine {
         };
         let grants = self
             .store
-            .grants_of(r.id)
+            .grants_of(r.slot())
             .map_err(|e| from_store("read grants", e))?;
         Ok(grants.into_iter().find(|g| {
             principal_matches(&g.grantee, caller)

@@ -859,7 +859,7 @@ fn all_keys(store: &Store) -> Result<BTreeMap<KeyId, Vec<u32>>, Error> {
         for r in &page.items {
             out.insert(r.id, r.materials.iter().map(|m| m.version).collect());
         }
-        after = page.items.last().map(|r| r.id);
+        after = page.items.last().map(|r| r.slot());
         if !page.more {
             return Ok(out);
         }

@@ -4,8 +4,8 @@
 //!
 //! ```text
 //! offset  size  field
-//! 0       1     format version: 0x01
-//! 1       16    key id (UUID bytes)
+//! 0       1     format version: 0x01 (key id is a UUID), 0x02 (a multi-Region `mrk-` id)
+//! 1       16    key id (its 16 bytes)
 //! 17      4     material version (u32, big-endian)
 //! 21      1     algorithm: 0x01 = AES-256-GCM, 96-bit IV, 128-bit tag
 //! 22      12    IV
@@ -20,8 +20,11 @@
 
 use lockbox_api::{KeyId, MAX_CIPHERTEXT_LEN, MAX_PLAINTEXT_LEN};
 
-/// The only format version so far.
+/// The format version of a blob whose key id is a UUID.
 pub const FORMAT_V1: u8 = 0x01;
+/// The format version of a blob whose key id is a multi-Region (`mrk-`) id; otherwise the
+/// same layout as [`FORMAT_V1`].
+pub const FORMAT_V2_MULTI_REGION: u8 = 0x02;
 /// AES-256-GCM with a 96-bit IV and a 128-bit tag.
 pub const ALG_AES_256_GCM: u8 = 0x01;
 /// Every algorithm byte this format defines. Which one a blob gets is its key kind's choice.
@@ -65,10 +68,15 @@ pub fn parse(bytes: &[u8]) -> Option<Blob<'_>> {
         return None;
     }
     let (header, rest) = bytes.split_at(HEADER_LEN);
-    if header[0] != FORMAT_V1 || !ALGORITHMS.contains(&header[21]) {
+    if !matches!(header[0], FORMAT_V1 | FORMAT_V2_MULTI_REGION) || !ALGORITHMS.contains(&header[21])
+    {
         return None;
     }
     let key_id = KeyId::from_bytes(header[1..17].try_into().ok()?);
+    // The version byte says which kind of id the blob names; the id's bytes must agree.
+    if key_id.is_multi_region() != (header[0] == FORMAT_V2_MULTI_REGION) {
+        return None;
+    }
     let material_version = u32::from_be_bytes(header[17..21].try_into().ok()?);
     let (iv, sealed) = rest.split_at(IV_LEN);
     Some(Blob {
@@ -94,7 +102,11 @@ pub fn allocate(
     // buffer with `resize` wrote the zeros a byte at a time, about 4,000 instructions for a
     // 4 KiB blob.
     let mut blob = vec![0u8; OVERHEAD + plaintext_len];
-    blob[0] = FORMAT_V1;
+    blob[0] = if key_id.is_multi_region() {
+        FORMAT_V2_MULTI_REGION
+    } else {
+        FORMAT_V1
+    };
     blob[1..17].copy_from_slice(key_id.as_bytes());
     blob[17..21].copy_from_slice(&material_version.to_be_bytes());
     blob[21] = algorithm;
@@ -138,8 +150,17 @@ mod tests {
         assert!(parse(&allocate(ALG_AES_256_GCM, id, 1, 4097)).is_none());
         assert!(parse(&[]).is_none());
         let mut v = allocate(ALG_AES_256_GCM, id, 1, 8);
-        v[0] = 2;
+        v[0] = 3;
         assert!(parse(&v).is_none());
+        // The version byte and the id's kind must agree.
+        v[0] = FORMAT_V2_MULTI_REGION;
+        assert!(parse(&v).is_none());
+        let mrk = KeyId::new_multi_region([1; 16]);
+        let mut m = allocate(ALG_AES_256_GCM, mrk, 1, 8);
+        assert_eq!(m[0], FORMAT_V2_MULTI_REGION);
+        assert_eq!(parse(&m).map(|b| b.key_id), Some(mrk));
+        m[0] = FORMAT_V1;
+        assert!(parse(&m).is_none());
         let mut a = allocate(ALG_AES_256_GCM, id, 1, 8);
         a[21] = 0;
         assert!(parse(&a).is_none());
@@ -170,12 +191,18 @@ mod tests {
             match parse(&b) {
                 Some(p) => {
                     prop_assert!(b[0] == FORMAT_V1 && b[21] == ALG_AES_256_GCM && b.len() >= MIN_LEN);
+                    prop_assert!(!p.key_id.is_multi_region());
                     prop_assert_eq!(p.header, &b[..HEADER_LEN]);
                     prop_assert_eq!(&p.iv[..], &b[HEADER_LEN..HEADER_LEN + IV_LEN]);
                     prop_assert_eq!(p.sealed, &b[HEADER_LEN + IV_LEN..]);
                     prop_assert_eq!(p.key_id.as_bytes(), &b[1..17]);
                 }
-                None => prop_assert!(b[0] != FORMAT_V1 || b[21.min(b.len() - 1)] != ALG_AES_256_GCM || b.len() < MIN_LEN),
+                None => prop_assert!(
+                    b[0] != FORMAT_V1
+                        || b[21.min(b.len() - 1)] != ALG_AES_256_GCM
+                        || b.len() < MIN_LEN
+                        || KeyId::from_bytes(b[1..17].try_into().unwrap_or([0; 16])).is_multi_region()
+                ),
             }
         }
     }

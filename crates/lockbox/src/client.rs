@@ -84,7 +84,10 @@ impl<'e> EngineClient<'e> {
         f: impl FnOnce(&Engine, &mut Call<'_>) -> Result<T, KmsError>,
     ) -> Result<T, KmsError> {
         let mut call = Call::new(&self.caller, op);
-        let result = f(&self.engine, &mut call);
+        let result = match self.engine.region_of(&self.caller) {
+            Ok(_) => f(&self.engine, &mut call),
+            Err(e) => Err(e),
+        };
         let n = self.engine.next_request();
         self.last_request.store(n + 1, Ordering::Release);
         self.engine.audit_call(

@@ -16,8 +16,11 @@
 //!
 //! [arn]                            # optional; these are the defaults
 //! partition = "aws"
-//! region = "us-east-1"
+//! region = "us-east-1"             # the Region of the CLI's calls and of keys from
+//!                                  # before Regions existed
 //! account = "000000000000"
+//! # regions = ["us-east-1", "eu-west-1"]   # the Regions served; default: every name of
+//!                                  # AWS's Region form (^([a-z]+-){2,3}\d+$, <= 32 chars)
 //!
 //! [caller]                         # optional: who the CLI acts as (default: the account root)
 //! principal = "arn:aws:iam::000000000000:root"
@@ -75,6 +78,8 @@ pub struct Config {
     /// The partition and region ARNs name, and the default account (of the default caller,
     /// and of keys made before accounts existed).
     pub arn: ArnScope,
+    /// The Regions served (`[arn] regions`); the `[arn]` Region always is.
+    pub regions: Regions,
     /// Who the CLI acts as when it is not told otherwise (`[caller] principal`); by default
     /// the root of the `[arn]` account.
     pub default_caller: Principal,
@@ -82,6 +87,40 @@ pub struct Config {
     pub lifecycle: Lifecycle,
     /// The audit log: durability and sealing.
     pub audit: AuditConfig,
+}
+
+/// The Regions an installation serves (`[arn] regions`). Whatever it says, the configured
+/// `[arn] region` is served too.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub enum Regions {
+    /// Every name of AWS's Region form ([`lockbox_api::is_region_name`]): the default.
+    #[default]
+    AwsForm,
+    /// Only these.
+    Only(Vec<String>),
+}
+
+impl Regions {
+    /// Whether `region` is one of them (the configured Region aside).
+    pub fn serves(&self, region: &str) -> bool {
+        match self {
+            Regions::AwsForm => lockbox_api::is_region_name(region),
+            Regions::Only(list) => list.iter().any(|r| r == region),
+        }
+    }
+
+    /// The Regions served, as a refusal names them; `configured` is the `[arn]` Region.
+    pub fn describe(&self, configured: &str) -> String {
+        match self {
+            Regions::AwsForm if lockbox_api::is_region_name(configured) => {
+                "every Region name of AWS's form (such as us-east-1)".to_owned()
+            }
+            Regions::AwsForm => {
+                format!("{configured} and every Region name of AWS's form (such as us-east-1)")
+            }
+            Regions::Only(list) => list.join(", "),
+        }
+    }
 }
 
 /// Random 96-bit IVs keep AES-GCM safe for at most 2^32 encryptions under one key.
@@ -129,6 +168,34 @@ impl Lifecycle {
 }
 
 /// The root principal of a scope's account.
+/// Checks `[arn] regions`: one or more distinct names of AWS's Region form, the configured
+/// `region` among them.
+fn regions_list(list: Vec<String>, configured: &str) -> Result<Regions, String> {
+    if list.is_empty() {
+        return Err("[arn] regions must name at least one Region".into());
+    }
+    for (i, r) in list.iter().enumerate() {
+        if !lockbox_api::is_region_name(r) {
+            return Err(format!(
+                "[arn] regions: {r:?} is not a Region name (AWS's form: two or three words of \
+                 lowercase letters and a number, joined by '-', such as \"us-east-1\"; at most \
+                 {} characters)",
+                lockbox_api::MAX_REGION_LEN
+            ));
+        }
+        if list[..i].contains(r) {
+            return Err(format!("[arn] regions names {r:?} twice"));
+        }
+    }
+    if !list.iter().any(|r| r == configured) {
+        return Err(format!(
+            "[arn] regions must include the configured region {configured:?} (the Region of \
+             the CLI's calls and of keys made before Regions existed)"
+        ));
+    }
+    Ok(Regions::Only(list))
+}
+
 fn root_of(scope: &ArnScope) -> Principal {
     match Principal::root(scope.partition(), scope.account()) {
         Ok(p) => p,
@@ -221,6 +288,7 @@ struct ArnSection {
     partition: Option<String>,
     region: Option<String>,
     account: Option<String>,
+    regions: Option<Vec<String>>,
 }
 
 impl Config {
@@ -231,6 +299,7 @@ impl Config {
             token,
             default_caller: root_of(&ArnScope::default()),
             arn: ArnScope::default(),
+            regions: Regions::AwsForm,
             lifecycle: Lifecycle::default(),
             audit: AuditConfig::default(),
         }
@@ -286,14 +355,21 @@ impl Config {
             token.max_idle_sessions = n;
         }
         let d = ArnScope::default();
-        let arn = match file.arn {
-            None => d,
-            Some(a) => ArnScope::new(
-                a.partition.as_deref().unwrap_or(d.partition()),
-                a.region.as_deref().unwrap_or(d.region()),
-                a.account.as_deref().unwrap_or(d.account()),
-            )
-            .map_err(|e| format!("[arn] {}", e.message()))?,
+        let (arn, regions) = match file.arn {
+            None => (d, Regions::AwsForm),
+            Some(a) => {
+                let arn = ArnScope::new(
+                    a.partition.as_deref().unwrap_or(d.partition()),
+                    a.region.as_deref().unwrap_or(d.region()),
+                    a.account.as_deref().unwrap_or(d.account()),
+                )
+                .map_err(|e| format!("[arn] {}", e.message()))?;
+                let regions = match a.regions {
+                    None => Regions::AwsForm,
+                    Some(list) => regions_list(list, arn.region())?,
+                };
+                (arn, regions)
+            }
         };
         let mut lifecycle = Lifecycle::default();
         if let Some(l) = file.lifecycle {
@@ -357,6 +433,7 @@ impl Config {
             audit.check()?;
         }
         Ok(Config {
+            regions,
             data_dir: data_dir.to_owned(),
             token,
             arn,
@@ -531,6 +608,41 @@ mod tests {
         assert!(
             err("[token]\nmodule=\"m\"\nlabel=\"l\"\npin_env=\"P\"\n[arn]\naccount=\"12\"\n")
                 .contains("12 digits")
+        );
+    }
+
+    #[test]
+    fn arn_regions_restrict_the_served_regions() {
+        let base = "[token]\nmodule=\"m\"\nlabel=\"l\"\npin_env=\"P\"\n";
+        let c = Config::parse(Path::new("/d"), base).unwrap();
+        assert_eq!(c.regions, Regions::AwsForm);
+        let c = Config::parse(
+            Path::new("/d"),
+            &format!("{base}[arn]\nregion=\"eu-west-1\"\nregions=[\"us-east-1\", \"eu-west-1\"]\n"),
+        )
+        .unwrap();
+        assert_eq!(
+            c.regions,
+            Regions::Only(vec!["us-east-1".into(), "eu-west-1".into()])
+        );
+        assert!(c.regions.serves("us-east-1") && !c.regions.serves("ap-south-1"));
+        let err =
+            |t: &str| Config::parse(Path::new("/d"), &format!("{base}[arn]\n{t}\n")).unwrap_err();
+        assert_eq!(
+            err("regions=[]"),
+            "[arn] regions must name at least one Region"
+        );
+        assert!(
+            err("regions=[\"us-east-1\", \"Mars\"]")
+                .starts_with("[arn] regions: \"Mars\" is not a Region name"),
+        );
+        assert_eq!(
+            err("regions=[\"us-east-1\", \"us-east-1\"]"),
+            "[arn] regions names \"us-east-1\" twice"
+        );
+        assert!(
+            err("regions=[\"eu-west-1\"]")
+                .starts_with("[arn] regions must include the configured region \"us-east-1\""),
         );
     }
 

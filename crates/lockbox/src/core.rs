@@ -12,14 +12,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use lockbox_api::*;
-use lockbox_store::{KeyRecord, Material, Store};
+use lockbox_store::{KeyRecord, KeySlot, Material, Store};
 use lockbox_token::{Token, TokenError};
 use parking_lot::{Mutex, RwLock};
 use zeroize::Zeroizing;
 
 use crate::audit::{AuditLog, CallRecord};
 use crate::clock::Clock;
-use crate::config::{Config, Lifecycle};
+use crate::config::{Config, Lifecycle, Regions};
 use crate::error::{Error, from_store, from_token};
 use crate::keykind;
 use crate::lock::DataDirLock;
@@ -45,6 +45,8 @@ pub struct Engine {
     request_prefix: u64,
     requests: AtomicU64,
     scope: ArnScope,
+    // The Regions served (`[arn] regions`); the configured Region always is.
+    regions: Regions,
     default_caller: Principal,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) lifecycle: Lifecycle,
@@ -54,13 +56,13 @@ pub struct Engine {
     // reserve encryption counts. Lock order: `counters`, then `writes`.
     pub(crate) writes: Mutex<()>,
     // Encryptions per (key, material version) since this engine opened (`lifecycle` counts).
-    pub(crate) counters: Mutex<HashMap<(KeyId, u32), Counter>>,
+    pub(crate) counters: Mutex<HashMap<(KeySlot, u32), Counter>>,
     // CKA_IDs of material that reconciliation found missing from the token.
     pub(crate) unavailable: RwLock<HashSet<[u8; 16]>>,
     // Parsed key policies (`authz` fills and reads it).
     pub(crate) policies: PolicyCache,
-    // ARN scopes per account (the configured partition and region).
-    scopes: RwLock<HashMap<String, ArnScope>>,
+    // ARN scopes per (account, Region), in the configured partition.
+    scopes: RwLock<HashMap<(String, String), ArnScope>>,
     pub(crate) opened: OpenReport,
     // Where the data directory is, and what a backup copies from it.
     pub(crate) paths: DataPaths,
@@ -183,6 +185,15 @@ impl Engine {
                 "gave records from before accounts existed to the configured account"
             );
         }
+        // Records and aliases from before Regions existed belong to the configured Region.
+        let moved = store.assign_region(config.arn.region())?;
+        if moved > 0 {
+            tracing::info!(
+                records_and_aliases = moved,
+                region = config.arn.region(),
+                "gave records and aliases from before Regions existed to the configured Region"
+            );
+        }
         Ok(Engine {
             audit: AuditLog::open(store.clone(), token.clone(), config.audit, clock.clone())?,
             request_prefix: {
@@ -194,6 +205,7 @@ impl Engine {
             token,
             store,
             scope: config.arn,
+            regions: config.regions,
             default_caller: config.default_caller,
             clock,
             lifecycle: config.lifecycle,
@@ -238,32 +250,75 @@ impl Engine {
         &self.audit
     }
 
-    /// The ARN scope of `account` (the configured partition and region).
-    pub(crate) fn scope_of(&self, account: &str) -> ArnScope {
-        if account == self.scope.account() {
+    /// Whether this installation serves Region `region` (`[arn] regions`; the configured
+    /// Region always).
+    pub fn serves_region(&self, region: &str) -> bool {
+        region == self.scope.region() || self.regions.serves(region)
+    }
+
+    /// The Regions served, as a refusal names them.
+    pub fn served_regions(&self) -> String {
+        self.regions.describe(self.scope.region())
+    }
+
+    /// The Region `caller` addresses: its own, else the configured one. A Region this
+    /// installation does not serve is refused (ValidationException naming those it serves).
+    pub(crate) fn region_of<'c>(&'c self, caller: &'c Caller) -> Result<&'c str, KmsError> {
+        match caller.region() {
+            None => Ok(self.scope.region()),
+            Some(r) if self.serves_region(r) => Ok(r),
+            Some(r) => Err(KmsError::validation(format!(
+                "Region '{}' is not served by this installation; it serves {}",
+                shorten(r),
+                self.served_regions()
+            ))),
+        }
+    }
+
+    /// The Region of a call (its caller's, checked when the call began).
+    pub(crate) fn call_region<'c>(&'c self, call: &Call<'c>) -> &'c str {
+        call.caller.region().unwrap_or(self.scope.region())
+    }
+
+    /// The ARN scope of `account` in `region` (the configured partition).
+    pub(crate) fn scope_of(&self, account: &str, region: &str) -> ArnScope {
+        if account == self.scope.account() && region == self.scope.region() {
             return self.scope.clone();
         }
-        if let Some(s) = self.scopes.read().get(account) {
+        let k = (account.to_owned(), region.to_owned());
+        if let Some(s) = self.scopes.read().get(&k) {
             return s.clone();
         }
-        match ArnScope::new(self.scope.partition(), self.scope.region(), account) {
+        match ArnScope::new(self.scope.partition(), region, account) {
             Ok(s) => {
-                self.scopes.write().insert(account.to_owned(), s.clone());
+                self.scopes.write().insert(k, s.clone());
                 s
             }
-            // Accounts come from validated principals and records; fall back rather than fail.
+            // Accounts and Regions come from validated principals, callers and records; fall
+            // back rather than fail.
             Err(_) => self.scope.clone(),
         }
     }
 
-    /// The ARN of key `r`.
+    /// The ARN of key `r` (its account and Region).
     pub(crate) fn arn(&self, r: &KeyRecord) -> KeyArn {
-        self.scope_of(&r.account).key_arn(r.id)
+        self.scope_of(&r.account, self.region_of_record(r))
+            .key_arn(r.id)
     }
 
-    /// The ARN of key `id` in `account`.
-    pub(crate) fn key_arn_in(&self, account: &str, id: KeyId) -> KeyArn {
-        self.scope_of(account).key_arn(id)
+    /// The Region key `r` belongs to (records are given one at open; the configured Region
+    /// for one that somehow has none).
+    pub(crate) fn region_of_record<'r>(&'r self, r: &'r KeyRecord) -> &'r str {
+        if r.region.is_empty() {
+            self.scope.region()
+        } else {
+            &r.region
+        }
+    }
+
+    /// The ARN of key `id` in `account` and `region`.
+    pub(crate) fn key_arn_in(&self, account: &str, region: &str, id: KeyId) -> KeyArn {
+        self.scope_of(account, region).key_arn(id)
     }
 
     /// Finds the key a request names, as `call`'s caller sees it: a bare key id or alias
@@ -280,71 +335,95 @@ impl Engine {
                 call.op.name()
             )));
         }
-        self.resolve_in(call.caller.account(), key, &mut call.alias)
+        let region = self.call_region(call);
+        self.resolve_in(call.caller.account(), region, key, &mut call.alias)
     }
 
-    /// Finds the key `key` names as seen from `caller_account` (aliases accepted); an alias
-    /// it went through is left in `alias`.
+    /// Finds the key `key` names as seen from `caller_account` in `region` (aliases
+    /// accepted); an alias it went through is left in `alias`. Keys of other Regions do not
+    /// exist for it, as in AWS.
     pub(crate) fn resolve_in(
         &self,
         caller_account: &str,
+        region: &str,
         key: &KeyRef,
         alias: &mut Option<String>,
     ) -> Result<Arc<KeyRecord>, KmsError> {
-        let same_region = |s: &ArnScope| {
-            s.partition() == self.scope.partition() && s.region() == self.scope.region()
-        };
+        let same_region =
+            |s: &ArnScope| s.partition() == self.scope.partition() && s.region() == region;
         let (account, id) = match key {
             KeyRef::Id(id) => (caller_account.to_owned(), *id),
             KeyRef::KeyArn(arn) if same_region(arn.scope()) => {
                 (arn.scope().account().to_owned(), arn.key_id())
+            }
+            // An ARN of another Region: AWS's words ("Invalid arn us-west-2").
+            KeyRef::KeyArn(arn) if arn.scope().region() != region => {
+                return Err(invalid_arn_region(arn.scope()));
             }
             KeyRef::KeyArn(arn) => {
                 return Err(KmsError::not_found(format!("Key '{arn}' does not exist")));
             }
             KeyRef::Alias(name) => {
                 *alias = Some(name.as_str().to_owned());
-                let id = self.alias_target(caller_account, name)?;
+                let id = self.alias_target(caller_account, region, name)?;
                 (caller_account.to_owned(), id)
             }
             KeyRef::AliasArn(arn) if same_region(arn.scope()) => {
                 *alias = Some(arn.alias().as_str().to_owned());
-                let id = self.alias_target(arn.scope().account(), arn.alias())?;
+                let id = self.alias_target(arn.scope().account(), region, arn.alias())?;
                 (arn.scope().account().to_owned(), id)
+            }
+            KeyRef::AliasArn(arn) if arn.scope().region() != region => {
+                return Err(invalid_arn_region(arn.scope()));
             }
             KeyRef::AliasArn(arn) => {
                 return Err(KmsError::not_found(format!("Alias {arn} is not found.")));
             }
         };
-        match self.record(id)? {
-            Some(r) if r.account == account => Ok(r),
+        match self.record_in(id, region)? {
+            Some(r) if r.account == account && self.region_of_record(&r) == region => Ok(r),
             _ => Err(KmsError::not_found(format!(
                 "Key '{}' does not exist",
-                self.key_arn_in(&account, id)
+                self.key_arn_in(&account, region, id)
             ))),
         }
     }
 
-    fn alias_target(&self, account: &str, name: &AliasName) -> Result<KeyId, KmsError> {
+    fn alias_target(
+        &self,
+        account: &str,
+        region: &str,
+        name: &AliasName,
+    ) -> Result<KeyId, KmsError> {
         match self
             .store
-            .alias(account, name)
+            .alias(account, region, name)
             .map_err(|e| from_store("resolve", e))?
         {
             Some(a) => Ok(a.target),
             None => Err(KmsError::not_found(format!(
                 "Alias {} is not found.",
-                self.scope_of(account).alias_arn(name)
+                self.scope_of(account, region).alias_arn(name)
             ))),
         }
     }
 
-    /// The record of key `id`, shared with the store's cache of decoded records: to change
+    /// The record kept in `slot`, shared with the store's cache of decoded records: to change
     /// it, take a copy (`Arc::unwrap_or_clone`).
-    pub(crate) fn record(&self, id: KeyId) -> Result<Option<Arc<KeyRecord>>, KmsError> {
+    pub(crate) fn record(&self, slot: KeySlot) -> Result<Option<Arc<KeyRecord>>, KmsError> {
         self.store
-            .key_shared(id)
+            .key_shared(slot)
             .map_err(|e| from_store("read key", e))
+    }
+
+    /// The record of key `id` in `region` (a single-Region key's slot is its id, wherever it
+    /// is: the caller checks the Region).
+    pub(crate) fn record_in(
+        &self,
+        id: KeyId,
+        region: &str,
+    ) -> Result<Option<Arc<KeyRecord>>, KmsError> {
+        self.record(KeySlot::of(id, region))
     }
 
     /// Stores a record durably. Callers: creation (no key to authorize on yet), maintenance
@@ -383,8 +462,17 @@ impl Engine {
             key_agreement_algorithms: kind
                 .map(|k| k.key_agreement_algorithms(r.usage).to_vec())
                 .unwrap_or_default(),
-            multi_region: false,
-            multi_region_configuration: None,
+            multi_region: r.id.is_multi_region(),
+            // A multi-Region key is a primary without replicas: ReplicateKey is not offered
+            // yet (decision 0025), so no key has replicas or is one.
+            multi_region_configuration: r.id.is_multi_region().then(|| MultiRegionConfiguration {
+                multi_region_key_type: MultiRegionKeyType::Primary,
+                primary_key: MultiRegionKey {
+                    arn: self.arn(r),
+                    region: self.region_of_record(r).to_owned(),
+                },
+                replica_keys: Vec::new(),
+            }),
             pending_deletion_window_in_days: r.deletion.map(|d| d.window_days),
             valid_to: imported.and_then(|i| i.valid_to),
             expiration_model: imported.map(|i| {
@@ -475,6 +563,12 @@ impl Engine {
             KmsError::internal("The audit trail could not be written; the call was not completed.")
         })
     }
+}
+
+/// The error for an ARN of a Region other than the call's, in AWS's words: the key is not
+/// found in this Region (NotFoundException "Invalid arn us-west-2").
+pub(crate) fn invalid_arn_region(scope: &ArnScope) -> KmsError {
+    KmsError::not_found(format!("Invalid arn {}", scope.region()))
 }
 
 /// The error for a key whose material the token no longer holds (KeyUnavailableException).

@@ -59,16 +59,17 @@ impl Engine {
         &self.opened
     }
 
-    /// The spec of the key `key` names, as `caller_account` sees it (aliases followed),
+    /// The spec of the key `key` names, as `caller_account` sees it in `region` (aliases followed),
     /// without authorization or audit: for a server to choose the request-rate quota a call
     /// draws on before making it. `None` when it names no key (the call then fails on its
     /// own, authorized and audited).
     pub fn key_spec_of(
         &self,
         caller_account: &str,
+        region: &str,
         key: &lockbox_api::KeyRef,
     ) -> Option<lockbox_api::KeySpec> {
-        self.resolve_in(caller_account, key, &mut None)
+        self.resolve_in(caller_account, region, key, &mut None)
             .ok()
             .map(|r| r.spec)
     }

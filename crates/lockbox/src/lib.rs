@@ -56,7 +56,9 @@ pub use crate::core::Engine;
 pub use backup::{BackupOptions, Manifest};
 pub use client::EngineClient;
 pub use clock::{Clock, SystemClock};
-pub use config::{CONFIG_FILE, Config, GCM_RANDOM_IV_BOUND, Lifecycle, PROVISIONED_TOKEN_LABEL};
+pub use config::{
+    CONFIG_FILE, Config, GCM_RANDOM_IV_BOUND, Lifecycle, PROVISIONED_TOKEN_LABEL, Regions,
+};
 pub use error::Error;
 pub use keykind::{KeySpecSupport, key_spec_support};
 pub use lifecycle::{MaintenanceThread, MaterialUsage};

@@ -7,7 +7,7 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use lockbox_api::*;
-use lockbox_store::{AutoRotation, KeyRecord, Material, failpoints};
+use lockbox_store::{AutoRotation, KeyRecord, KeySlot, Material, failpoints};
 use lockbox_token::{ObjectId, TokenError};
 
 use crate::core::{Counter, Engine, missing_material};
@@ -95,24 +95,26 @@ impl Engine {
         // Lock order: counters, then writes.
         let mut counters = self.counters.lock();
         for _ in 0..4 {
-            let c = counters.entry((r.id, material.version)).or_insert(Counter {
-                used: material.encryptions_reserved,
-                reserved: material.encryptions_reserved,
-            });
+            let c = counters
+                .entry((r.slot(), material.version))
+                .or_insert(Counter {
+                    used: material.encryptions_reserved,
+                    reserved: material.encryptions_reserved,
+                });
             if c.used < c.reserved {
                 c.used += 1;
                 return Ok(material);
             }
             let limit = self.lifecycle.max_encryptions_per_version;
             if c.reserved >= limit {
-                material = self.rotate_for_use(r.id, material.version)?;
+                material = self.rotate_for_use(r.slot(), material.version)?;
                 continue;
             }
             let want = c
                 .reserved
                 .saturating_add(self.lifecycle.encryption_count_block)
                 .min(limit);
-            c.reserved = self.reserve(r.id, material.version, want)?;
+            c.reserved = self.reserve(r.slot(), material.version, want)?;
         }
         Err(KmsError::internal(
             "The key's encryption count could not be advanced.",
@@ -121,19 +123,19 @@ impl Engine {
 
     /// Takes back one counted encryption that failed before it produced a ciphertext (so a
     /// token outage does not use up a version's allowance).
-    pub(crate) fn uncount_encryption(&self, id: KeyId, version: u32) {
-        if let Some(c) = self.counters.lock().get_mut(&(id, version)) {
+    pub(crate) fn uncount_encryption(&self, slot: KeySlot, version: u32) {
+        if let Some(c) = self.counters.lock().get_mut(&(slot, version)) {
             c.used = c.used.saturating_sub(1);
         }
     }
 
     /// Durably raises version `version`'s reservation to at least `want`; returns it.
-    fn reserve(&self, id: KeyId, version: u32, want: u64) -> Result<u64, KmsError> {
+    fn reserve(&self, slot: KeySlot, version: u32, want: u64) -> Result<u64, KmsError> {
         let _w = self.writes.lock();
         let mut r = self
-            .record(id)?
+            .record(slot)?
             .map(Arc::unwrap_or_clone)
-            .ok_or_else(|| KmsError::not_found(format!("Key with id {id} does not exist")))?;
+            .ok_or_else(|| KmsError::not_found(format!("Key in slot {slot} does not exist")))?;
         let arn = self.arn(&r);
         let m = r
             .materials
@@ -151,12 +153,13 @@ impl Engine {
 
     /// Rotates key `id` because version `exhausted` has made as many encryptions as it may,
     /// unless another thread already did; returns the new current material.
-    fn rotate_for_use(&self, id: KeyId, exhausted: u32) -> Result<Material, KmsError> {
+    fn rotate_for_use(&self, slot: KeySlot, exhausted: u32) -> Result<Material, KmsError> {
         let _w = self.writes.lock();
         let mut r = self
-            .record(id)?
+            .record(slot)?
             .map(Arc::unwrap_or_clone)
-            .ok_or_else(|| KmsError::not_found(format!("Key with id {id} does not exist")))?;
+            .ok_or_else(|| KmsError::not_found(format!("Key in slot {slot} does not exist")))?;
+        let id = r.id;
         if let Some(m) = r.current_material()
             && m.version > exhausted
         {
@@ -189,7 +192,8 @@ impl Engine {
         caller: &Caller,
         key: &KeyRef,
     ) -> Result<Vec<MaterialUsage>, KmsError> {
-        let r = self.resolve_in(caller.account(), key, &mut None)?;
+        let region = self.region_of(caller)?;
+        let r = self.resolve_in(caller.account(), region, key, &mut None)?;
         let current = r.current_material().map(|m| m.version);
         let counters = self.counters.lock();
         let mut out: Vec<MaterialUsage> = r
@@ -201,7 +205,7 @@ impl Engine {
                 rotation: m.rotation,
                 current: Some(m.version) == current,
                 encryptions: counters
-                    .get(&(r.id, m.version))
+                    .get(&(r.slot(), m.version))
                     .map_or(m.encryptions_reserved, |c| c.used),
             })
             .collect();
@@ -220,7 +224,7 @@ impl Engine {
                 .store
                 .keys_page(None, after, 1000)
                 .map_err(|e| from_store("maintain", e))?;
-            after = page.items.last().map(|r| r.id);
+            after = page.items.last().map(|r| r.slot());
             for r in &page.items {
                 let now = self.clock.now();
                 let due_deletion = r.state == KeyState::PendingDeletion
@@ -235,20 +239,20 @@ impl Engine {
                         })
                 });
                 if due_expiry && !due_deletion {
-                    match self.expire_due(r.id) {
+                    match self.expire_due(r.slot()) {
                         Ok(true) => report.expired.push(r.id),
                         Ok(false) => {}
                         Err(e) => report.failed.push((r.id, e)),
                     }
                 }
                 if due_deletion {
-                    match self.delete_due(r.id) {
+                    match self.delete_due(r.slot()) {
                         Ok(true) => report.deleted.push(r.id),
                         Ok(false) => {}
                         Err(e) => report.failed.push((r.id, e)),
                     }
                 } else if due_rotation {
-                    match self.rotate_due(r.id) {
+                    match self.rotate_due(r.slot()) {
                         Ok(Some(v)) => report.rotated.push((r.id, v)),
                         Ok(None) => {}
                         Err(e) => report.failed.push((r.id, e)),
@@ -266,9 +270,9 @@ impl Engine {
     }
 
     /// Rotates key `id` if its automatic rotation is (still) due; returns the new version.
-    fn rotate_due(&self, id: KeyId) -> Result<Option<u32>, KmsError> {
+    fn rotate_due(&self, slot: KeySlot) -> Result<Option<u32>, KmsError> {
         let _w = self.writes.lock();
-        let Some(mut r) = self.record(id)?.map(Arc::unwrap_or_clone) else {
+        let Some(mut r) = self.record(slot)?.map(Arc::unwrap_or_clone) else {
             return Ok(None);
         };
         let now = self.clock.now();
@@ -287,9 +291,9 @@ impl Engine {
     }
 
     /// Deletes key `id` if its deletion is (still) due. Returns whether it deleted it.
-    fn delete_due(&self, id: KeyId) -> Result<bool, KmsError> {
+    fn delete_due(&self, slot: KeySlot) -> Result<bool, KmsError> {
         let _w = self.writes.lock();
-        let Some(r) = self.record(id)? else {
+        let Some(r) = self.record(slot)? else {
             return Ok(false);
         };
         let now = self.clock.now();
@@ -306,7 +310,7 @@ impl Engine {
     /// record. Called with the write lock held.
     pub(crate) fn delete_locked(&self, r: &KeyRecord) -> Result<(), KmsError> {
         self.store
-            .begin_deletion(r.id, self.clock.now())
+            .begin_deletion(r.slot(), self.clock.now())
             .map_err(|e| from_store("delete key", e))?;
         failpoints::hit("engine.delete.after_tombstone")
             .map_err(|e| from_store("delete key", e))?;
@@ -341,7 +345,7 @@ impl Engine {
         }
         let aliases = self
             .store
-            .finish_deletion(r.id)
+            .finish_deletion(r.slot())
             .map_err(|e| from_store("delete key", e))?;
         tracing::info!(key = %r.id, versions = r.materials.len(), aliases = aliases.len(),
             "key deleted");
@@ -408,9 +412,9 @@ impl Engine {
     /// Maintenance: removes imported material of key `id` whose ValidTo has passed, and
     /// retires expired wrapping pairs. Record first, then the objects. Returns whether
     /// material expired.
-    pub(crate) fn expire_due(&self, id: KeyId) -> Result<bool, KmsError> {
+    pub(crate) fn expire_due(&self, slot: KeySlot) -> Result<bool, KmsError> {
         let _w = self.writes.lock();
-        let Some(r) = self.record(id)? else {
+        let Some(r) = self.record(slot)? else {
             return Ok(false);
         };
         let now = self.clock.now();

@@ -32,11 +32,12 @@ impl Engine {
             .store
             .unfinished_deletions()
             .map_err(|e| from_store("reconcile", e))?;
-        for id in unfinished {
-            if let Some(r) = self.record(id)? {
-                tracing::warn!(key = %id, "finishing a deletion that was interrupted");
+        for slot in unfinished {
+            if let Some(r) = self.record(slot)? {
+                tracing::warn!(key = %r.id, region = %r.region,
+                    "finishing a deletion that was interrupted");
                 self.delete_locked(&r)?;
-                report.finished_deletions.push(id);
+                report.finished_deletions.push(r.id);
             }
         }
 
@@ -67,7 +68,7 @@ impl Engine {
                 .store
                 .keys_page(None, after, 1000)
                 .map_err(|e| from_store("reconcile", e))?;
-            after = page.items.last().map(|r| r.id);
+            after = page.items.last().map(|r| r.slot());
             report.keys += page.items.len();
             for r in &page.items {
                 // An EXTERNAL key's wrapping pairs and new material waiting for a rotation.

@@ -12,16 +12,25 @@ use crate::cli::{AuditCommand, AuditExportArgs};
 use crate::error::CliError;
 use crate::output::print_text;
 
-pub(crate) fn audit(dir: &Path, command: AuditCommand) -> Result<(), CliError> {
+pub(crate) fn audit(
+    dir: &Path,
+    command: AuditCommand,
+    region: Option<&str>,
+) -> Result<(), CliError> {
     let (config, _) = Config::load_or_provision(dir)?;
     let (store, token, _lock) = audit::open_parts(&config)?;
     match command {
-        AuditCommand::Export(a) => export(&config, &store, a),
+        AuditCommand::Export(a) => export(&config, &store, a, region),
         AuditCommand::Verify => verify(&store, &token),
     }
 }
 
-fn export(config: &Config, store: &audit::Store, a: AuditExportArgs) -> Result<(), CliError> {
+fn export(
+    config: &Config,
+    store: &audit::Store,
+    a: AuditExportArgs,
+    region: Option<&str>,
+) -> Result<(), CliError> {
     let filter = ExportFilter {
         start: a
             .start_time
@@ -36,7 +45,7 @@ fn export(config: &Config, store: &audit::Store, a: AuditExportArgs) -> Result<(
         key: a
             .key_id
             .as_deref()
-            .map(|k| export_key(config, store, k))
+            .map(|k| export_key(config, store, k, region))
             .transpose()?,
         principal: a.principal,
     };
@@ -62,8 +71,14 @@ fn export(config: &Config, store: &audit::Store, a: AuditExportArgs) -> Result<(
 
 /// The key `--key-id` names, as every other command reads it: a key id or key ARN as given;
 /// an alias name or alias ARN resolved to the key it points to now (in the caller's account,
-/// `$LOCKBOX_CALLER` or the configured default, for a bare alias name).
-fn export_key(config: &Config, store: &audit::Store, key: &str) -> Result<String, CliError> {
+/// `$LOCKBOX_CALLER` or the configured default, and the Region of `--region`, `$AWS_REGION`
+/// or the configured one, for a bare alias name).
+fn export_key(
+    config: &Config,
+    store: &audit::Store,
+    key: &str,
+    region: Option<&str>,
+) -> Result<String, CliError> {
     use lockbox::api::{KeyRef, Principal};
     // Anything that is not an alias is matched against the records' key ARNs as given (as
     // before: the log may name keys that no longer exist).
@@ -74,7 +89,7 @@ fn export_key(config: &Config, store: &audit::Store, key: &str) -> Result<String
         }
         Err(_) => return Ok(key.to_owned()),
     };
-    let (account, alias) = match &parsed {
+    let (account, alias_region, alias) = match &parsed {
         KeyRef::Id(_) | KeyRef::KeyArn(_) => return Ok(key.to_owned()),
         KeyRef::Alias(name) => {
             let caller = match std::env::var("LOCKBOX_CALLER") {
@@ -82,18 +97,23 @@ fn export_key(config: &Config, store: &audit::Store, key: &str) -> Result<String
                     .map_err(|e| CliError::Setup(format!("LOCKBOX_CALLER: {}", e.message())))?,
                 _ => config.default_caller.clone(),
             };
-            (caller.account().to_owned(), name)
+            let region = region.unwrap_or(config.arn.region()).to_owned();
+            (caller.account().to_owned(), region, name)
         }
-        KeyRef::AliasArn(arn) => (arn.scope().account().to_owned(), arn.alias()),
+        KeyRef::AliasArn(arn) => (
+            arn.scope().account().to_owned(),
+            arn.scope().region().to_owned(),
+            arn.alias(),
+        ),
     };
     match store
-        .alias(&account, alias)
+        .alias(&account, &alias_region, alias)
         .map_err(|e| CliError::Setup(format!("audit export: {e}")))?
     {
         Some(record) => Ok(record.target.to_string()),
         None => Err(CliError::param(
             "--key-id",
-            format!("alias {key} is not found in account {account}"),
+            format!("alias {key} is not found in account {account}, Region {alias_region}"),
         )),
     }
 }

@@ -24,7 +24,9 @@ pub(crate) fn create_key(kms: &dyn Kms, a: CreateKeyArgs) -> Result<(), CliError
     if let Some(p) = &a.policy {
         req = req.with_policy(params::text("--policy", p)?);
     }
-    req = req.with_bypass_policy_lockout_safety_check(a.bypass_policy_lockout_safety_check);
+    req = req
+        .with_bypass_policy_lockout_safety_check(a.bypass_policy_lockout_safety_check)
+        .with_multi_region(a.multi_region);
     let md = kms.create_key(req).op(OP)?.key_metadata;
     print_json(&KeyMetadataResponse {
         key_metadata: KeyMetadataOut::from(&md),

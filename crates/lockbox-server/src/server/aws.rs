@@ -45,7 +45,7 @@ impl Frontend for AwsKms {
         &self,
         parts: &http::request::Parts,
         body: &[u8],
-        region: &str,
+        region: &dyn sigv4::RegionRule,
         now: SystemTime,
     ) -> Result<Principal, WireError> {
         sigv4::verify(parts, body, &self.credentials, region, "kms", now)
@@ -56,7 +56,7 @@ impl Frontend for AwsKms {
         &self,
         parts: &http::request::Parts,
         body: &[u8],
-        region: &str,
+        region: &dyn sigv4::RegionRule,
         now: SystemTime,
     ) -> Result<Principal, WireError> {
         sigv4::verify(parts, body, &self.credentials, region, "sts", now)

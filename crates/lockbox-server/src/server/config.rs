@@ -24,7 +24,8 @@ pub const DEFAULT_PORT: u16 = 7300;
 /// # tls_key = "server.key"         # PEM private key (PKCS#8, PKCS#1 or SEC1)
 /// dangerously_allow_plain_http = false   # plain HTTP on a non-loopback address: SigV4 keeps
 ///                                        # secrets off the wire, but not plaintexts or data keys
-/// # region = "us-east-1"           # the SigV4 region; default: the engine's ARN region
+/// # region = "us-east-1"           # deprecated: serve only this Region; default: every
+///                                  # Region lockbox.toml's [arn] regions serves
 /// max_body_bytes = 262144          # 256 KiB (AWS KMS's largest input is a 32 KiB policy)
 /// header_read_timeout_ms = 10000   # a request's headers must arrive within this
 /// body_read_timeout_ms = 30000     # and its body within this
@@ -51,7 +52,9 @@ pub struct ServerConfig {
     /// Allows plain HTTP on an address that is not loopback. Dangerous: requests and
     /// responses (plaintexts, data keys) cross the network in the clear.
     pub dangerously_allow_plain_http: bool,
-    /// The region SigV4 signatures must name; `None`: the engine's ARN region.
+    /// Deprecated: when set, the only Region SigV4 signatures may name (a restriction of the
+    /// Regions the engine serves, lockbox.toml's `[arn] regions`); `None`: every Region the
+    /// engine serves.
     pub region: Option<String>,
     /// The largest request body accepted, in bytes; larger ones are answered 413.
     pub max_body_bytes: usize,

@@ -20,8 +20,11 @@
 //!    and at most `max_body_bytes` of it (else 413 `RequestEntityTooLargeException`; a
 //!    declared `Content-Length` over the cap is refused before reading). Both close the
 //!    connection, whose remaining input is unread.
-//! 6. SigV4: the signature is verified against the credentials file (service `kms`, the
-//!    configured region); it yields the principal.
+//! 6. SigV4: the signature is verified against the credentials file (service `kms`, a
+//!    Region the engine serves: `[arn] regions` in lockbox.toml, narrowed to server.toml's
+//!    deprecated `region` when set); it yields the principal, and the scope's Region is the
+//!    call's (`Caller::with_region`). An unserved Region is 400 `InvalidSignatureException`
+//!    "Credential should be scoped to a valid region." followed by the Regions served.
 //! 7. Throttling per (account, operation class): 400 `ThrottlingException`, "Rate exceeded".
 //! 8. The engine call runs on tokio's blocking pool (PKCS#11 calls block; they never run on
 //!    the async workers), as `engine.client(Caller::new(principal).with_source(peer ip))`.
@@ -118,7 +121,7 @@ pub trait Frontend: Send + Sync + 'static {
         &self,
         parts: &http::request::Parts,
         body: &[u8],
-        region: &str,
+        region: &dyn crate::sigv4::RegionRule,
         now: SystemTime,
     ) -> Result<Principal, WireError>;
 
@@ -128,7 +131,7 @@ pub trait Frontend: Send + Sync + 'static {
         &self,
         _parts: &http::request::Parts,
         _body: &[u8],
-        _region: &str,
+        _region: &dyn crate::sigv4::RegionRule,
         _now: SystemTime,
     ) -> Result<Principal, WireError> {
         Err(WireError::new(
@@ -222,14 +225,21 @@ impl Server {
             addr: config.listen,
             source,
         })?;
-        let region = match &config.region {
-            Some(r) => r.clone(),
-            None => engine.arn_scope().region().to_owned(),
+        if let Some(r) = &config.region {
+            tracing::warn!(
+                region = %r,
+                "server.toml's `region` is deprecated: it restricts this server to one Region; \
+                 lockbox.toml's [arn] regions says which Regions an installation serves"
+            );
+        }
+        let region = ServedRegions {
+            engine: engine.clone(),
+            only: config.region.clone(),
         };
         tracing::info!(
             %addr,
             tls = tls.is_some(),
-            region = %region,
+            regions = %region.describe(),
             "lockbox server listening"
         );
         let shared = Arc::new(Shared {
@@ -322,11 +332,45 @@ impl Drop for ServerHandle {
     }
 }
 
+/// The Regions a server accepts in a credential scope: those its engine serves, narrowed to
+/// server.toml's (deprecated) `region` when set.
+struct ServedRegions {
+    engine: Arc<Engine>,
+    only: Option<String>,
+}
+
+impl ServedRegions {
+    fn describe(&self) -> String {
+        match &self.only {
+            Some(r) => r.clone(),
+            None => self.engine.served_regions(),
+        }
+    }
+}
+
+impl crate::sigv4::RegionRule for ServedRegions {
+    fn check(&self, region: &str) -> Result<(), String> {
+        let served = match &self.only {
+            Some(r) => r == region,
+            None => self.engine.serves_region(region),
+        };
+        if served {
+            Ok(())
+        } else {
+            Err(format!(
+                "{} This server serves {}.",
+                crate::sigv4::INVALID_REGION_MESSAGE,
+                self.describe()
+            ))
+        }
+    }
+}
+
 struct Shared<F> {
     engine: Arc<Engine>,
     frontend: F,
     config: ServerConfig,
-    region: String,
+    region: ServedRegions,
     throttle: Throttle,
     in_flight: Arc<Semaphore>,
 }
@@ -772,6 +816,9 @@ async fn api<F: Frontend>(
             Ok(p) => p,
             Err(e) => return with_op(Answer::error(e)),
         };
+    // The call's Region: the one the (verified, served) credential scope names.
+    let region = crate::sigv4::scope_region(&parts.headers)
+        .unwrap_or_else(|| shared.engine.arn_scope().region().to_owned());
     let with_principal = |a: Answer| Answer {
         principal: Some(principal.arn().to_owned()),
         ..with_op(a)
@@ -793,15 +840,18 @@ async fn api<F: Frontend>(
         let shared = shared.clone();
         tokio::task::spawn_blocking(move || {
             let account = principal.account().to_owned();
-            let client = shared
-                .engine
-                .client(Caller::new(principal).with_source(&source));
+            let client = shared.engine.client(
+                Caller::new(principal)
+                    .with_source(&source)
+                    .with_region(&region),
+            );
             let result = if by_request {
                 let charged = ChargedByKey {
                     inner: &client,
                     engine: &shared.engine,
                     throttle: &shared.throttle,
                     account: &account,
+                    region: &region,
                 };
                 shared.frontend.serve(&charged, op, &body)
             } else {
@@ -853,11 +903,13 @@ struct ChargedByKey<'a> {
     engine: &'a Engine,
     throttle: &'a Throttle,
     account: &'a str,
+    region: &'a str,
 }
 
 impl Kms for ChargedByKey<'_> {
     fn call(&self, request: lockbox_api::Request) -> Result<lockbox_api::Response, KmsError> {
-        let class = request.throttle_class(|k| self.engine.key_spec_of(self.account, k));
+        let class =
+            request.throttle_class(|k| self.engine.key_spec_of(self.account, self.region, k));
         if let Err(e) = self
             .throttle
             .check(self.account, Quota::new(class, request.operation().name()))

@@ -16,7 +16,9 @@ enum AliasWrite {
 
 impl Engine {
     /// Points alias `name` of `account` at the authorized key (creating it or moving it),
-    /// or deletes it: the alias writes, each taking the proof for the key involved.
+    /// or deletes it: the alias writes, each taking the proof for the key involved. Aliases
+    /// are per account and Region: the alias is in the key's Region (which is the call's,
+    /// since keys of other Regions do not resolve).
     fn write_alias(
         &self,
         auth: &Authorized,
@@ -25,14 +27,17 @@ impl Engine {
         what: AliasWrite,
     ) -> Result<(), StoreError> {
         let target = auth.record().id;
+        let region = self.region_of_record(auth.record());
         match what {
-            AliasWrite::Create => self
-                .store
-                .create_alias(account, name, target, self.clock.now()),
-            AliasWrite::Update => self
-                .store
-                .update_alias(account, name, target, self.clock.now()),
-            AliasWrite::Delete => self.store.delete_alias(account, name),
+            AliasWrite::Create => {
+                self.store
+                    .create_alias(account, region, name, target, self.clock.now())
+            }
+            AliasWrite::Update => {
+                self.store
+                    .update_alias(account, region, name, target, self.clock.now())
+            }
+            AliasWrite::Delete => self.store.delete_alias(account, region, name),
         }
     }
 
@@ -43,6 +48,7 @@ impl Engine {
     ) -> Result<(), KmsError> {
         check_alias_writable(&req.alias_name)?;
         let account = call.caller.account().to_owned();
+        let region = self.call_region(call).to_owned();
         let _w = self.writes.lock();
         let target = self.resolve(call, &req.target_key_id, Aliases::Refused)?;
         let auth = self.authorize(call, Action::CreateAlias, target, Facts::default())?;
@@ -59,7 +65,7 @@ impl Engine {
                 ErrorKind::AlreadyExists,
                 format!(
                     "An alias with the name {} already exists",
-                    self.scope_of(&account).alias_arn(&req.alias_name)
+                    self.scope_of(&account, &region).alias_arn(&req.alias_name)
                 ),
             )),
             Err(StoreError::KeyMissing) => Err(KmsError::not_found(format!(
@@ -77,21 +83,22 @@ impl Engine {
     ) -> Result<(), KmsError> {
         check_alias_writable(&req.alias_name)?;
         let account = call.caller.account().to_owned();
+        let region = self.call_region(call).to_owned();
         let _w = self.writes.lock();
         let alias_missing = || {
             KmsError::not_found(format!(
                 "Alias {} is not found.",
-                self.scope_of(&account).alias_arn(&req.alias_name)
+                self.scope_of(&account, &region).alias_arn(&req.alias_name)
             ))
         };
         let current = self
             .store
-            .alias(&account, &req.alias_name)
+            .alias(&account, &region, &req.alias_name)
             .map_err(|e| from_store("update alias", e))?
             .ok_or_else(alias_missing)?;
         // The caller needs kms:UpdateAlias on both the key the alias leaves and the key it
         // goes to.
-        let old = self.record(current.target)?;
+        let old = self.record_in(current.target, &region)?;
         if let Some(old) = &old {
             self.check_allowed(call, Action::UpdateAlias, old)?;
         }
@@ -130,19 +137,22 @@ impl Engine {
         req: DeleteAliasRequest,
     ) -> Result<(), KmsError> {
         let account = call.caller.account().to_owned();
+        let region = self.call_region(call).to_owned();
         let _w = self.writes.lock();
         let alias_missing = || {
             KmsError::not_found(format!(
                 "Alias {} is not found.",
-                self.scope_of(&account).alias_arn(&req.alias_name)
+                self.scope_of(&account, &region).alias_arn(&req.alias_name)
             ))
         };
         let current = self
             .store
-            .alias(&account, &req.alias_name)
+            .alias(&account, &region, &req.alias_name)
             .map_err(|e| from_store("delete alias", e))?
             .ok_or_else(alias_missing)?;
-        let target = self.record(current.target)?.ok_or_else(alias_missing)?;
+        let target = self
+            .record_in(current.target, &region)?
+            .ok_or_else(alias_missing)?;
         let auth = self.authorize(call, Action::DeleteAlias, target, Facts::default())?;
         match self.write_alias(&auth, &account, &req.alias_name, AliasWrite::Delete) {
             Ok(()) => Ok(()),
@@ -157,6 +167,7 @@ impl Engine {
         req: ListAliasesRequest,
     ) -> Result<ListAliasesResponse, KmsError> {
         let caller = call.caller;
+        let region = self.call_region(call).to_owned();
         let auth = self.authorize_account(call, Action::ListAliases, caller.account())?;
         let account = auth.account();
         let limit = check_limit(req.limit, 100, 50)?;
@@ -166,7 +177,7 @@ impl Engine {
                 if r.account != account {
                     return Err(KmsError::not_found(format!(
                         "Key '{}' does not exist",
-                        self.key_arn_in(account, r.id)
+                        self.key_arn_in(account, &region, r.id)
                     )));
                 }
                 Some(r.id)
@@ -181,6 +192,7 @@ impl Engine {
             .store
             .aliases_page(
                 account,
+                &region,
                 after.as_ref().map(AliasName::as_str),
                 limit,
                 target,
@@ -190,7 +202,7 @@ impl Engine {
             (true, Some((name, _))) => Some(name.to_string()),
             _ => None,
         };
-        let scope = self.scope_of(account);
+        let scope = self.scope_of(account, &region);
         Ok(ListAliasesResponse {
             aliases: page
                 .items

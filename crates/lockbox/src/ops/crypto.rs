@@ -9,7 +9,7 @@
 //! bounds AES-GCM IVs per material version, and RSA-OAEP has none.
 
 use lockbox_api::*;
-use lockbox_store::{KeyRecord, Material};
+use lockbox_store::{KeyRecord, KeySlot, Material};
 use lockbox_token::ObjectId;
 
 use super::check_length;
@@ -116,7 +116,7 @@ impl Engine {
         let material = &material;
         let uncount = || {
             if counted {
-                self.uncount_encryption(r.id, material.version);
+                self.uncount_encryption(r.slot(), material.version);
             }
         };
         if let Err(e) = self.check_available(r, material) {
@@ -169,10 +169,19 @@ impl Engine {
                  operation.",
             ));
         }
-        let Some(r) = self.record(b.key_id)? else {
+        // A key of another Region does not exist here (as in AWS, a blob taken to another
+        // Region is InvalidCiphertextException): as opaque as an id no key ever had.
+        let region = self.call_region(call);
+        let r = match self.record_in(b.key_id, region)? {
+            Some(r) if self.region_of_record(&r) != region => {
+                return Err(KmsError::invalid_ciphertext());
+            }
+            r => r,
+        };
+        let Some(r) = r else {
             // A deleted key is named as such; an id no key ever had is indistinguishable
             // from a corrupted one: the same opaque error.
-            return Err(match self.store.tombstone(b.key_id) {
+            return Err(match self.store.tombstone(KeySlot::of(b.key_id, region)) {
                 Ok(Some(_)) => KmsError::not_found(format!(
                     "Key with id {} does not exist: it was deleted",
                     b.key_id

@@ -58,7 +58,7 @@ impl Engine {
             // key's material may already be destroyed. Reconciliation finishes it.
             if self
                 .store
-                .tombstone(r.id)
+                .tombstone(r.slot())
                 .map_err(|e| from_store("cancel key deletion", e))?
                 .is_some()
             {

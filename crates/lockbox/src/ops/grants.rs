@@ -89,6 +89,7 @@ impl Engine {
         operations.dedup();
         let mut grant = GrantRecord {
             key: r.id,
+            slot: r.slot(),
             id: [0u8; 32],
             name: req.name.as_ref().map(|n| n.as_str().to_owned()),
             created: self.clock.now(),
@@ -103,7 +104,7 @@ impl Engine {
         if grant.name.is_some() {
             let existing = self
                 .store
-                .grants_of(r.id)
+                .grants_of(r.slot())
                 .map_err(|e| from_store("create grant", e))?;
             if let Some(same) = existing.into_iter().find(|g| same_grant(g, &grant)) {
                 return Ok(grant_response(&same));
@@ -153,7 +154,7 @@ impl Engine {
         };
         let grants = self
             .store
-            .grants_of(r.id)
+            .grants_of(r.slot())
             .map_err(|e| from_store("list grants", e))?
             .into_iter()
             .filter(|g| only.is_none_or(|id| g.id == id))
@@ -182,11 +183,20 @@ impl Engine {
         if after.as_ref().is_some_and(|m| m.len() != 96 || !is_hex(m)) {
             return Err(invalid_marker());
         }
+        // Per Region, as in AWS: only grants on keys of the call's Region.
+        let region = self.call_region(call).to_owned();
+        let in_region = |g: &GrantRecord| {
+            self.record(g.slot)
+                .ok()
+                .flatten()
+                .is_some_and(|r| self.region_of_record(&r) == region)
+        };
         let grants = self
             .store
             .grants_retirable_by(req.retiring_principal.arn())
             .map_err(|e| from_store("list retirable grants", e))?
             .into_iter()
+            .filter(in_region)
             .filter(|g| {
                 after
                     .as_ref()
@@ -203,15 +213,19 @@ impl Engine {
         req: RetireGrantRequest,
     ) -> Result<(), KmsError> {
         let _w = self.writes.lock();
+        let region = self.call_region(call).to_owned();
         let (r, grant_id) = match &req.target {
             RetireGrantTarget::Token(t) => {
                 let (key, grant) = parse_grant_token(t)?;
-                let r = self.record(key)?.ok_or_else(|| {
-                    KmsError::new(
-                        ErrorKind::InvalidGrantToken,
-                        "The grant token names a key that does not exist.",
-                    )
-                })?;
+                let r = self
+                    .record_in(key, &region)?
+                    .filter(|r| self.region_of_record(r) == region)
+                    .ok_or_else(|| {
+                        KmsError::new(
+                            ErrorKind::InvalidGrantToken,
+                            "The grant token names a key that does not exist.",
+                        )
+                    })?;
                 (r, grant)
             }
             RetireGrantTarget::Id { key_id, grant_id } => {
@@ -240,7 +254,7 @@ impl Engine {
 
     fn existing_grant(&self, r: &KeyRecord, id: &[u8; 32]) -> Result<GrantRecord, KmsError> {
         self.store
-            .grant(r.id, id)
+            .grant(r.slot(), id)
             .map_err(|e| from_store("read grant", e))?
             .ok_or_else(|| {
                 KmsError::not_found(format!(
@@ -260,7 +274,7 @@ impl Engine {
     /// Removes grant `id` of the key `auth` authorizes.
     fn remove_grant(&self, auth: &Authorized, id: &[u8; 32]) -> Result<(), KmsError> {
         let r = auth.record();
-        match self.store.delete_grant(r.id, id) {
+        match self.store.delete_grant(r.slot(), id) {
             Ok(true) => {
                 tracing::info!(key = %r.id, grant = %hex(id), "grant removed");
                 Ok(())
@@ -309,12 +323,12 @@ impl Engine {
             encryption_context_subset: context(&g.context_subset),
             encryption_context_equals: context(&g.context_equals),
         };
-        let key_account = self.record(g.key).ok().flatten().map_or_else(
-            || self.arn_scope().account().to_owned(),
-            |r| r.account.clone(),
-        );
+        let key_arn = match self.record(g.slot).ok().flatten() {
+            Some(r) => self.arn(&r),
+            None => self.key_arn_in(self.arn_scope().account(), self.arn_scope().region(), g.key),
+        };
         GrantListEntry {
-            key_id: self.key_arn_in(&key_account, g.key),
+            key_id: key_arn,
             grant_id: hex(&g.id),
             name: g.name.clone(),
             creation_date: g.created,

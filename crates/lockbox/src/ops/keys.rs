@@ -2,7 +2,7 @@
 //! DisableKey.
 
 use lockbox_api::*;
-use lockbox_store::{KeyRecord, Material};
+use lockbox_store::{KeyRecord, KeySlot, Material};
 
 use super::grants::check_grant_tokens;
 use super::tags::merge_tags;
@@ -50,12 +50,6 @@ impl Engine {
                 ));
             }
         }
-        if req.multi_region {
-            return Err(KmsError::new(
-                ErrorKind::UnsupportedOperation,
-                "Multi-Region keys are not available in this build of Lockbox.",
-            ));
-        }
         kind.check_token_supports(self.token.capabilities(), spec, usage)?;
         let mut tags = Vec::new();
         merge_tags(&mut tags, &req.tags)?;
@@ -64,11 +58,18 @@ impl Engine {
         self.token
             .random(&mut id_bytes)
             .map_err(|e| from_token("create key", e))?;
-        let id = KeyId::from_random_bytes(id_bytes);
+        // A multi-Region primary key has an `mrk-` id (decision 0025); it has no replicas
+        // until ReplicateKey, which this build does not offer yet.
+        let id = if req.multi_region {
+            KeyId::new_multi_region(id_bytes)
+        } else {
+            KeyId::from_random_bytes(id_bytes)
+        };
         if let Some(policy) = &policy
             && !req.bypass_policy_lockout_safety_check
         {
-            self.check_lockout(call, &self.key_arn_in(auth.account(), id), policy)?;
+            let region = self.call_region(call);
+            self.check_lockout(call, &self.key_arn_in(auth.account(), region, id), policy)?;
         }
         let now = self.clock.now();
         let _w = self.writes.lock();
@@ -90,6 +91,8 @@ impl Engine {
                 account: auth.account().to_owned(),
                 policy: req.policy,
                 imports: Some(Default::default()),
+                // A key belongs to the Region it was created in.
+                region: self.call_region(call).to_owned(),
             };
             call.key = Some(self.arn(&record));
             self.put("create key", &record)?;
@@ -128,13 +131,15 @@ impl Engine {
             account: auth.account().to_owned(),
             policy: req.policy,
             imports: None,
+            // A key belongs to the Region it was created in.
+            region: self.call_region(call).to_owned(),
         };
         call.key = Some(self.arn(&record));
         if let Err(e) = self.put("create key", &record) {
             // The record may or may not be on disk. Destroy the material only once the record
             // is surely gone; otherwise leave an orphan object for reconciliation, never a
             // record that names missing material.
-            match self.store.delete_key(id) {
+            match self.store.delete_key(record.slot()) {
                 Ok(()) => {
                     for object in std::iter::once(made.object).chain(made.public) {
                         if let Err(d) = self.token.destroy(&object) {
@@ -176,15 +181,20 @@ impl Engine {
         let auth = self.authorize_account(call, Action::ListKeys, caller.account())?;
         let limit = check_limit(req.limit, 1000, 100)?;
         let after = match &req.marker {
-            Some(m) => Some(KeyId::parse(m).map_err(|_| invalid_marker())?),
+            Some(m) => Some(parse_list_marker(m)?),
             None => None,
         };
         let page = self
             .store
-            .keys_page(Some(auth.account()), after, limit)
+            .keys_page_in(
+                Some(auth.account()),
+                Some(self.call_region(call)),
+                after,
+                limit,
+            )
             .map_err(|e| from_store("list keys", e))?;
         let next_marker = match (page.more, page.items.last()) {
-            (true, Some(last)) => Some(last.id.to_string()),
+            (true, Some(last)) => Some(list_marker(last)),
             _ => None,
         };
         Ok(ListKeysResponse {
@@ -266,4 +276,29 @@ fn check_description(d: &str) -> Result<(), KmsError> {
         )));
     }
     Ok(())
+}
+
+/// ListKeys' marker after record `r`: its key id when that is its slot (a single-Region key,
+/// as before multi-Region keys), else its slot's 32 hex digits.
+fn list_marker(r: &KeyRecord) -> String {
+    let slot = r.slot();
+    if slot.as_bytes() == r.id.as_bytes() {
+        r.id.to_string()
+    } else {
+        slot.to_string()
+    }
+}
+
+/// The slot a ListKeys marker names ([`list_marker`]'s two forms).
+fn parse_list_marker(m: &str) -> Result<KeySlot, KmsError> {
+    if let Ok(id) = KeyId::parse(m)
+        && !id.is_multi_region()
+    {
+        return Ok(KeySlot::of(id, ""));
+    }
+    let bytes: [u8; 16] = hex::decode(m)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(invalid_marker)?;
+    Ok(KeySlot::from_bytes(bytes))
 }
