@@ -1039,3 +1039,95 @@ token_test!(fn the_sdk_imports_key_material_and_deletes_it(t) {
     server.wait()?;
     Ok(())
 });
+
+// Regions and multi-Region keys (issue 15) through the SDK: one server, clients signing for
+// three Regions; keys and aliases of one Region unseen in the others; a multi-Region primary
+// key (replicas are not built yet); material imported in the third.
+
+/// A client of `addr` signing for `region`.
+fn client_in(addr: SocketAddr, region: &str) -> Client {
+    let config = client(addr, ADMIN_KEY_ID, ADMIN_SECRET)
+        .config()
+        .to_builder()
+        .region(Region::new(region.to_owned()))
+        .build();
+    Client::from_conf(config)
+}
+
+token_test!(fn the_sdk_uses_three_regions_each_with_its_own_keys(t) {
+    use aws_sdk_kms::operation::replicate_key::ReplicateKeyError;
+    use aws_sdk_kms::types::{
+        AlgorithmSpec, ExpirationModelType, MultiRegionKeyType, OriginType, WrappingKeySpec,
+    };
+    let (_engine, server) = start(t, ServerConfig::default());
+    let addr = server.local_addr();
+    let dir = t.dir().to_owned();
+    run(async move {
+        let east = client_in(addr, "us-east-1");
+        let west = client_in(addr, "eu-west-1");
+        let south = client_in(addr, "ap-southeast-2");
+
+        // A single-Region key belongs to its Region: its ARN says so, the others see nothing.
+        let md = west.create_key().send().await.sdk()?.key_metadata().expect("metadata").clone();
+        assert!(md.arn().expect("arn").starts_with("arn:aws:kms:eu-west-1:000000000000:key/"));
+        for other in [&east, &south] {
+            let e = service_error(other.describe_key().key_id(md.key_id()).send().await);
+            assert!(matches!(e, DescribeKeyError::NotFoundException(_)), "{e:?}");
+        }
+        // One alias name in two Regions, each naming its own Region's key.
+        let here = east.create_key().send().await.sdk()?.key_metadata().expect("metadata").key_id().to_owned();
+        east.create_alias().alias_name("alias/app").target_key_id(&here).send().await.sdk()?;
+        west.create_alias().alias_name("alias/app").target_key_id(md.key_id()).send().await.sdk()?;
+        let named = |c: &Client| {
+            let c = c.clone();
+            async move {
+                c.describe_key().key_id("alias/app").send().await.sdk()
+                    .map(|d| d.key_metadata().expect("metadata").key_id().to_owned())
+            }
+        };
+        assert_eq!((named(&east).await?, named(&west).await?), (here.clone(), md.key_id().to_owned()));
+        let listed = south.list_keys().send().await.sdk()?;
+        assert!(listed.keys().is_empty(), "{listed:?}");
+
+        // A multi-Region key, replicated to eu-west-1: same id, each Region's own ARN.
+        let primary = east.create_key().multi_region(true).description("mrk").send().await.sdk()?
+            .key_metadata().expect("metadata").clone();
+        let id = primary.key_id().to_owned();
+        assert!(id.starts_with("mrk-") && id.len() == 36, "{id}");
+        assert_eq!(primary.multi_region(), Some(true));
+        let config = primary.multi_region_configuration().expect("configuration");
+        assert_eq!(config.multi_region_key_type(), Some(&MultiRegionKeyType::Primary));
+        assert_eq!(config.primary_key().and_then(|k| k.region()), Some("us-east-1"));
+        // Replicas are not built yet: ReplicateKey says so (UnsupportedOperationException).
+        let e = service_error(east.replicate_key().key_id(&id).replica_region("eu-west-1").send().await);
+        assert!(matches!(e, ReplicateKeyError::UnsupportedOperationException(_)), "{e:?}");
+        // Other Regions have no member of the family.
+        let e = service_error(west.describe_key().key_id(&id).send().await);
+        assert!(matches!(e, DescribeKeyError::NotFoundException(_)), "{e:?}");
+        let sealed = east.encrypt().key_id(&id).plaintext(Blob::new(b"mrk".to_vec())).send().await.sdk()?;
+        let opened = east.decrypt().ciphertext_blob(sealed.ciphertext_blob().expect("blob").clone()).send().await.sdk()?;
+        assert_eq!(bytes(opened.plaintext()), b"mrk");
+
+        // The third Region imports material into an EXTERNAL key of its own.
+        let ext = south.create_key().origin(OriginType::External).send().await.sdk()?
+            .key_metadata().expect("metadata").clone();
+        assert!(ext.arn().expect("arn").starts_with("arn:aws:kms:ap-southeast-2:"));
+        let p = south.get_parameters_for_import().key_id(ext.key_id())
+            .wrapping_algorithm(AlgorithmSpec::RsaesOaepSha1)
+            .wrapping_key_spec(WrappingKeySpec::Rsa3072).send().await.sdk()?;
+        let m = import_material::material(&dir, "AES_256", "south.bin")?;
+        let wrapped = import_material::wrap(&dir, bytes(p.public_key()), "RSAES_OAEP_SHA_1", &m)?;
+        south.import_key_material().key_id(ext.key_id())
+            .import_token(p.import_token().expect("token").clone())
+            .encrypted_key_material(Blob::new(wrapped))
+            .expiration_model(ExpirationModelType::KeyMaterialDoesNotExpire)
+            .send().await.sdk()?;
+        let sealed = south.encrypt().key_id(ext.key_id()).plaintext(Blob::new(b"south".to_vec())).send().await.sdk()?;
+        let opened = south.decrypt().ciphertext_blob(sealed.ciphertext_blob().expect("blob").clone()).send().await.sdk()?;
+        assert_eq!(bytes(opened.plaintext()), b"south");
+        Ok(())
+    })?;
+    server.shutdown();
+    server.wait()?;
+    Ok(())
+});
