@@ -203,6 +203,27 @@ impl Target<'_> {
     }
 }
 
+/// The template of a session copy of unwrapped material: a generic secret with no usage, which
+/// the token can wrap again (extractable); readable by the host only when not `sensitive`.
+fn session_copy(sensitive: bool) -> Vec<Attribute> {
+    modifiable_last(vec![
+        Attribute::Class(ObjectClass::SECRET_KEY),
+        Attribute::KeyType(KeyType::GENERIC_SECRET),
+        Attribute::Token(false),
+        Attribute::Private(true),
+        Attribute::Sensitive(sensitive),
+        Attribute::Extractable(true),
+        Attribute::Encrypt(false),
+        Attribute::Decrypt(false),
+        Attribute::Wrap(false),
+        Attribute::Unwrap(false),
+        Attribute::Sign(false),
+        Attribute::Verify(false),
+        Attribute::Derive(false),
+        Attribute::Modifiable(false),
+    ])
+}
+
 /// `attributes` with CKA_MODIFIABLE moved to the end (see [`Target::attributes`]).
 fn modifiable_last(mut attributes: Vec<Attribute>) -> Vec<Attribute> {
     let modifiable: Vec<Attribute> = attributes
@@ -603,23 +624,9 @@ impl Token {
         if let Length::Exact(_) = length {
             return Ok((h, length));
         }
-        let copy_attributes = modifiable_last(vec![
-            Attribute::Class(ObjectClass::SECRET_KEY),
-            Attribute::KeyType(KeyType::GENERIC_SECRET),
-            Attribute::Token(false),
-            Attribute::Private(true),
-            Attribute::Sensitive(true),
-            // Only so that the token can wrap it again, under a key of its own making.
-            Attribute::Extractable(true),
-            Attribute::Encrypt(false),
-            Attribute::Decrypt(false),
-            Attribute::Wrap(false),
-            Attribute::Unwrap(false),
-            Attribute::Sign(false),
-            Attribute::Verify(false),
-            Attribute::Derive(false),
-            Attribute::Modifiable(false),
-        ]);
+        // Sensitive, and extractable only so that the token can wrap it again, under a key of
+        // its own making.
+        let copy_attributes = session_copy(true);
         let copy = made.add(
             s.unwrap_key(
                 &Mechanism::RsaPkcsOaep(algorithm.oaep()),
@@ -795,22 +802,7 @@ impl Token {
         curve: Curve,
     ) -> Result<Vec<u8>, TokenError> {
         let rsa = self.handle(s, wrapping_private)?;
-        let readable = [
-            Attribute::Class(ObjectClass::SECRET_KEY),
-            Attribute::KeyType(KeyType::GENERIC_SECRET),
-            Attribute::Token(false),
-            Attribute::Private(true),
-            Attribute::Sensitive(false),
-            Attribute::Extractable(true),
-            Attribute::Encrypt(false),
-            Attribute::Decrypt(false),
-            Attribute::Wrap(false),
-            Attribute::Unwrap(false),
-            Attribute::Sign(false),
-            Attribute::Verify(false),
-            Attribute::Derive(false),
-            Attribute::Modifiable(false),
-        ];
+        let readable = session_copy(false);
         let copy = if algorithm.two_step() {
             let (aes, material) = self.open_ephemeral(s, made, rsa, algorithm, wrapped)?;
             s.unwrap_key(&Mechanism::AesKeyWrapPad, aes, material, &readable)
