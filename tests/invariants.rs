@@ -377,6 +377,7 @@ token_test!(
             imports: None,
             // As a record from before Regions: the engine gives it the configured Region.
             region: String::new(),
+            family: None,
         })?;
         let kms = Root(Engine::open(Config::new(data, t.config()))?);
         let blob = hex("01111111112222433384445555555555550000000101000102030405060708090a0b2f67ba77aa412f4cd8c11e77ab17b314d1e26d8742");

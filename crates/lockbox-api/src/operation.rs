@@ -65,6 +65,15 @@ impl KeyStates {
             ) => Ok(()),
             (KeyStates::PendingDeletion, KeyState::PendingDeletion) => Ok(()),
             (KeyStates::MaterialDeletable, KeyState::PendingDeletion) => Ok(()),
+            // A multi-Region primary waiting for its replicas' deletion is pending deletion
+            // for every operation (AWS's key-state table has the two states alike).
+            (
+                KeyStates::NotPending | KeyStates::PendingDeletion | KeyStates::MaterialDeletable,
+                KeyState::PendingReplicaDeletion,
+            ) => Ok(()),
+            (_, KeyState::PendingReplicaDeletion) => {
+                refuse(ErrorKind::KmsInvalidState, "pending replica deletion")
+            }
             (KeyStates::PendingDeletion, _) => {
                 refuse(ErrorKind::KmsInvalidState, "not pending deletion")
             }
@@ -813,13 +822,13 @@ macro_rules! operation_table {
             }
             /// Makes a replica of a multi-Region primary key in another Region.
             ReplicateKey, replicate_key(ReplicateKeyRequest) -> ReplicateKeyResponse {
-                actions: [ReplicateKey], key: EnabledOrDisabled, throttle: Management,
+                actions: [ReplicateKey], key: Manageable, throttle: Management,
                 audit: Write,
                 by_kind: false,
             }
             /// Makes a replica the primary of its multi-Region family.
             UpdatePrimaryRegion, update_primary_region(UpdatePrimaryRegionRequest) -> () {
-                actions: [UpdatePrimaryRegion], key: EnabledOrDisabled, throttle: Management,
+                actions: [UpdatePrimaryRegion], key: Enabled, throttle: Management,
                 audit: Write,
                 by_kind: false,
             }

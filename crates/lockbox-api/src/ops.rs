@@ -407,9 +407,11 @@ with_methods!(ScheduleKeyDeletionRequest {
 pub struct ScheduleKeyDeletionResponse {
     /// The key.
     pub key_id: KeyArn,
-    /// When it will be deleted.
-    pub deletion_date: Timestamp,
-    /// `PendingDeletion`.
+    /// When it will be deleted; `None` for a multi-Region primary that waits for its
+    /// replicas' deletion (its date is not known yet).
+    pub deletion_date: Option<Timestamp>,
+    /// `PendingDeletion`, or `PendingReplicaDeletion` for a multi-Region primary that has
+    /// replicas.
     pub key_state: KeyState,
     /// The waiting period.
     pub pending_window_in_days: u32,

@@ -277,10 +277,13 @@ token_test!(fn remote_kms_drives_the_whole_lifecycle_through_json(t) {
     assert_eq!(scheduled.key_id, created.arn);
     assert_eq!(scheduled.key_state, KeyState::PendingDeletion);
     assert_eq!(scheduled.pending_window_in_days, 7);
-    assert_eq!(scheduled.deletion_date, Timestamp::from_unix_millis(T0).plus_days(7));
+    assert_eq!(
+        scheduled.deletion_date,
+        Some(Timestamp::from_unix_millis(T0).plus_days(7))
+    );
     let md = kms.describe_key(DescribeKeyRequest::new(key))?.key_metadata;
     assert_eq!(md, direct.describe_key(DescribeKeyRequest::new(key))?.key_metadata);
-    assert_eq!(md.deletion_date, Some(scheduled.deletion_date));
+    assert_eq!(md.deletion_date, scheduled.deletion_date);
     assert_eq!(md.pending_deletion_window_in_days, Some(7));
     assert_eq!(kms.cancel_key_deletion(CancelKeyDeletionRequest::new(key))?.key_id, created.arn);
     assert_eq!(direct.describe_key(DescribeKeyRequest::new(key))?.key_metadata.key_state, KeyState::Disabled);

@@ -46,6 +46,9 @@ pub enum StoreError {
     /// The key the operation names does not exist.
     #[error("key does not exist")]
     KeyMissing,
+    /// A key is already kept where a new one was to be written.
+    #[error("key already exists")]
+    KeyExists,
     /// Another process (or another `Store` in this one) has the directory open.
     #[error("{} is in use by another Lockbox process; only one may open it at a time", .0.display())]
     InUse(std::path::PathBuf),

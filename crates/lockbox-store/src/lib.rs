@@ -23,7 +23,7 @@ pub use audit::{AuditBody, AuditEntry, AuditEvent, AuditIter, AuditObjects, Refu
 pub use error::StoreError;
 pub use export::{EXPORT_MAGIC, EXPORT_VERSION, ExportSummary};
 pub use records::{
-    AliasRecord, AutoRotation, Deletion, GrantRecord, ImportedMaterial, Imports, KeyRecord,
+    AliasRecord, AutoRotation, Deletion, Family, GrantRecord, ImportedMaterial, Imports, KeyRecord,
     KeySlot, Material, WrappingPair,
 };
 pub use store::{Page, SCHEMA_VERSION, STORE_LOCK_FILE, Store, incomplete_snapshots};

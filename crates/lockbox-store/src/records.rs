@@ -99,6 +99,33 @@ pub struct KeyRecord {
     /// only in a record written before Regions existed, until [`crate::Store::assign_region`]
     /// gives it the configured Region.
     pub region: String,
+    // --- Multi-Region replicas (issue 15): key record version 8. ---
+    /// The family of a multi-Region key once it has been replicated: every member's record
+    /// lists the whole family, and a write that changes it writes every member in one
+    /// transaction. `None` for a single-Region key and for a multi-Region primary that has
+    /// never had a replica (it is then the family's only member and its primary).
+    pub family: Option<Family>,
+}
+
+/// The members of a multi-Region key family (all share one `mrk-` id), by Region.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Family {
+    /// The Region of the primary key.
+    pub primary: String,
+    /// The Regions of the replica keys, sorted, without the primary's.
+    pub replicas: Vec<String>,
+}
+
+impl Family {
+    /// Every member's Region: the primary's first, then the replicas'.
+    pub fn regions(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.primary.as_str()).chain(self.replicas.iter().map(String::as_str))
+    }
+
+    /// Whether a member of the family is in `region`.
+    pub fn has(&self, region: &str) -> bool {
+        self.regions().any(|r| r == region)
+    }
 }
 
 /// What a key of Origin EXTERNAL keeps about importing its material (record version 6).
@@ -275,6 +302,9 @@ const KEY_RECORD_V6: u8 = 6;
 const KEY_RECORD_V5: u8 = 5;
 /// Version 7 (Regions, issue 15): a version-6 body and the key's Region.
 const KEY_RECORD_V7: u8 = 7;
+/// Version 8 (multi-Region replicas, issue 15): a version-7 body (its import bookkeeping
+/// marked present or not) and the key's family. Written only for members of a family.
+const KEY_RECORD_V8: u8 = 8;
 const GRANT_RECORD_V1: u8 = 1;
 const GRANT_RECORD_V2: u8 = 2;
 const ALIAS_RECORD_V1: u8 = 1;
@@ -366,6 +396,17 @@ struct KeyRecordV5 {
 struct KeyRecordV7 {
     v6: KeyRecordV6,
     region: String,
+}
+
+/// Version 8: a version-7 body, whether its import bookkeeping is real (a key that is not
+/// EXTERNAL has none; its version-6 lists are then empty), and the family: the primary's
+/// Region and the replicas' Regions.
+#[derive(Serialize, Deserialize)]
+struct KeyRecordV8 {
+    v7: KeyRecordV7,
+    has_imports: bool,
+    primary: String,
+    replicas: Vec<String>,
 }
 
 /// A wrapping pair: private and public CKA_IDs, expiry (ms), the import token's SHA-256.
@@ -475,8 +516,26 @@ pub(crate) fn encode_key(r: &KeyRecord) -> Result<Vec<u8>, StoreError> {
         v3,
         public_halves: r.materials.iter().map(|m| m.public_object_id).collect(),
     };
-    // Regions: a record with a Region is version 5, or 7 with import bookkeeping.
+    // Regions: a record with a Region is version 5, or 7 with import bookkeeping; a member
+    // of a multi-Region family is version 8.
     let region = r.region.clone();
+    if let Some(family) = &r.family {
+        let empty = Imports::default();
+        return versioned(
+            KEY_RECORD_V8,
+            &KeyRecordV8 {
+                v7: KeyRecordV7 {
+                    v6: v6_of(v4, r.imports.as_ref().unwrap_or(&empty)),
+                    region,
+                },
+                has_imports: r.imports.is_some(),
+                primary: family.primary.clone(),
+                replicas: family.replicas.clone(),
+            },
+            "keys",
+            &r.id.to_string(),
+        );
+    }
     match (&r.imports, region.is_empty()) {
         (None, true) => versioned(KEY_RECORD_V4, &v4, "keys", &r.id.to_string()),
         (None, false) => versioned(
@@ -571,6 +630,7 @@ pub(crate) fn decode_key(key: &[u8], bytes: &[u8]) -> Result<KeyRecord, StoreErr
     };
     let mut imports = None;
     let mut region = String::new();
+    let mut family = None;
     let (v3, public_halves): V4Parts = match bytes.split_first() {
         Some((&KEY_RECORD_V1, body)) => (
             KeyRecordV2::from(exact::<KeyRecordV1>(body).map_err(corrupt)?).into(),
@@ -599,6 +659,21 @@ pub(crate) fn decode_key(key: &[u8], bytes: &[u8]) -> Result<KeyRecord, StoreErr
             imports = Some(i);
             v4_parts(v4).map_err(corrupt)?
         }
+        Some((&KEY_RECORD_V8, body)) => {
+            let v8: KeyRecordV8 = exact(body).map_err(corrupt)?;
+            region = v8.v7.region;
+            family = Some(Family {
+                primary: v8.primary,
+                replicas: v8.replicas,
+            });
+            let (i, v4) = imports_of(v8.v7.v6);
+            if v8.has_imports {
+                imports = Some(i);
+            } else if i != Imports::default() {
+                return Err(corrupt("import bookkeeping on a key that has none".into()));
+            }
+            v4_parts(v4).map_err(corrupt)?
+        }
         Some((0, _)) => return Err(corrupt("record version 0".into())),
         Some((&v, _)) => {
             return Err(StoreError::TooNew {
@@ -621,6 +696,30 @@ pub(crate) fn decode_key(key: &[u8], bytes: &[u8]) -> Result<KeyRecord, StoreErr
             "Region '{}' is not a Region name",
             printable(region.as_bytes())
         )));
+    }
+    if let Some(f) = &family {
+        let names = f.regions().collect::<Vec<_>>();
+        if let Some(bad) = names
+            .iter()
+            .find(|n| lockbox_api::ArnScope::new("aws", n, "000000000000").is_err())
+        {
+            return Err(corrupt(format!(
+                "family Region '{}' is not a Region name",
+                printable(bad.as_bytes())
+            )));
+        }
+        if !f.has(&region)
+            || !f.replicas.windows(2).all(|w| w[0] < w[1])
+            || f.replicas.contains(&f.primary)
+        {
+            return Err(corrupt(format!(
+                "the family ({}) is not a sorted set of Regions with this key's ({region})",
+                names.join(", ")
+            )));
+        }
+        if !KeyId::from_bytes(v2.id).is_multi_region() {
+            return Err(corrupt("a family on a single-Region key".into()));
+        }
     }
     let spec: KeySpec = v2.spec.parse().map_err(|e| corrupt(format!("{e}")))?;
     let usage: KeyUsage = v2.usage.parse().map_err(|e| corrupt(format!("{e}")))?;
@@ -679,6 +778,7 @@ pub(crate) fn decode_key(key: &[u8], bytes: &[u8]) -> Result<KeyRecord, StoreErr
         policy,
         imports,
         region,
+        family,
     })
 }
 
@@ -981,7 +1081,65 @@ mod tests {
             imports: None,
             // Written before Regions existed (the v5 test sets one).
             region: String::new(),
+            family: None,
         }
+    }
+
+    #[test]
+    fn family_members_are_version_8_with_or_without_import_bookkeeping() {
+        let mut r = sample();
+        r.id = KeyId::new_multi_region([4; 16]);
+        r.region = "eu-west-1".into();
+        r.family = Some(Family {
+            primary: "us-east-1".into(),
+            replicas: vec!["ap-southeast-2".into(), "eu-west-1".into()],
+        });
+        let key = *r.slot().as_bytes();
+        let bytes = encode_key(&r).unwrap();
+        assert_eq!(bytes[0], KEY_RECORD_V8);
+        assert_eq!(decode_key(&key, &bytes).unwrap(), r);
+        r.origin = Origin::External;
+        r.imports = Some(Imports::default());
+        let bytes = encode_key(&r).unwrap();
+        assert_eq!(bytes[0], KEY_RECORD_V8);
+        assert_eq!(decode_key(&key, &bytes).unwrap(), r);
+    }
+
+    #[test]
+    fn a_family_that_does_not_hold_its_own_key_or_is_unsorted_is_corrupt() {
+        let mut r = sample();
+        r.id = KeyId::new_multi_region([4; 16]);
+        r.region = "eu-west-1".into();
+        let key = *r.slot().as_bytes();
+        for (primary, replicas) in [
+            ("us-east-1", vec!["ap-southeast-2"]),
+            ("us-east-1", vec!["eu-west-1", "ap-southeast-2"]),
+            ("us-east-1", vec!["eu-west-1", "eu-west-1"]),
+            ("eu-west-1", vec!["eu-west-1"]),
+            ("not a region", vec!["eu-west-1"]),
+        ] {
+            r.family = Some(Family {
+                primary: primary.into(),
+                replicas: replicas.iter().map(|s| s.to_string()).collect(),
+            });
+            let bytes = encode_key(&r).unwrap();
+            assert!(
+                matches!(decode_key(&key, &bytes), Err(StoreError::Corrupt { .. })),
+                "{primary} {replicas:?}"
+            );
+        }
+        // A single-Region key has no family.
+        let mut single = sample();
+        single.region = "us-east-1".into();
+        single.family = Some(Family {
+            primary: "us-east-1".into(),
+            replicas: vec![],
+        });
+        let bytes = encode_key(&single).unwrap();
+        assert!(matches!(
+            decode_key(single.id.as_bytes(), &bytes),
+            Err(StoreError::Corrupt { .. })
+        ));
     }
 
     #[test]
@@ -1179,10 +1337,10 @@ mod tests {
             Err(StoreError::Corrupt { .. })
         ));
         let mut newer = bytes.clone();
-        newer[0] = KEY_RECORD_V7 + 1;
+        newer[0] = KEY_RECORD_V8 + 1;
         assert!(matches!(
             decode_key(&key, &newer),
-            Err(StoreError::TooNew { version: 8, .. })
+            Err(StoreError::TooNew { version: 9, .. })
         ));
         assert!(matches!(
             decode_key(&[0; 16], &[]),

@@ -73,6 +73,7 @@ pub struct Store {
 #[derive(Clone, Copy, Debug)]
 enum Refusal {
     KeyMissing,
+    KeyExists,
     AliasExists,
     AliasMissing,
     AliasCorrupt,
@@ -82,6 +83,7 @@ impl From<TransactionError<Refusal>> for StoreError {
     fn from(e: TransactionError<Refusal>) -> Self {
         match e {
             TransactionError::Abort(Refusal::KeyMissing) => StoreError::KeyMissing,
+            TransactionError::Abort(Refusal::KeyExists) => StoreError::KeyExists,
             TransactionError::Abort(Refusal::AliasExists) => StoreError::AliasExists,
             TransactionError::Abort(Refusal::AliasMissing) => StoreError::AliasMissing,
             TransactionError::Abort(Refusal::AliasCorrupt) => StoreError::Corrupt {
@@ -337,6 +339,54 @@ impl Store {
         self.commit()
     }
 
+    /// Writes the records of several keys (the members of a multi-Region family) in one
+    /// transaction, and flushes: a crash leaves all of them written or none.
+    pub fn put_keys(&self, records: &[KeyRecord]) -> Result<(), StoreError> {
+        crate::failpoints::hit("store.put_keys.before_insert")?;
+        let encoded = records
+            .iter()
+            .map(|r| Ok((r.slot(), encode_key(r)?)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let written = self.keys.transaction(|keys| {
+            for (slot, v) in &encoded {
+                keys.insert(&slot.as_bytes()[..], v.as_slice())?;
+            }
+            Ok::<(), ConflictableTransactionError<Refusal>>(())
+        });
+        self.key_cache.invalidate();
+        written?;
+        self.commit()
+    }
+
+    /// Writes `new`, a key record whose slot must be empty (a replica of a multi-Region key),
+    /// with `others` (the family's other members, which now list it) in one transaction, and
+    /// flushes. The tombstone of an earlier key in the same slot (a replica deleted before, in
+    /// the same Region) is removed in the same transaction: the slot holds a live key again.
+    /// [`StoreError::KeyExists`] if the slot holds a record.
+    pub fn create_member(&self, new: &KeyRecord, others: &[KeyRecord]) -> Result<(), StoreError> {
+        crate::failpoints::hit("store.create_member.before_insert")?;
+        let slot = new.slot();
+        let value = encode_key(new)?;
+        let encoded = others
+            .iter()
+            .map(|r| Ok((r.slot(), encode_key(r)?)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let written = (&self.keys, &self.deleted).transaction(|(keys, deleted)| {
+            if keys.get(slot.as_bytes())?.is_some() {
+                return Err(ConflictableTransactionError::Abort(Refusal::KeyExists));
+            }
+            keys.insert(&slot.as_bytes()[..], value.as_slice())?;
+            deleted.remove(&slot.as_bytes()[..])?;
+            for (s, v) in &encoded {
+                keys.insert(&s.as_bytes()[..], v.as_slice())?;
+            }
+            Ok(())
+        });
+        self.key_cache.invalidate();
+        written?;
+        self.commit()
+    }
+
     /// Removes a key record and flushes. Removing an absent record is not an error.
     pub fn delete_key(&self, slot: KeySlot) -> Result<(), StoreError> {
         crate::failpoints::hit("store.delete_key.before_remove")?;
@@ -556,9 +606,14 @@ impl Store {
     }
 
     /// Removes the record in `slot`, every alias that points at it (aliases of its account and
-    /// Region naming its id) and its grants, in one transaction, and flushes. Returns the
-    /// aliases removed. Its tombstone stays. An absent record removes nothing.
-    pub fn finish_deletion(&self, slot: KeySlot) -> Result<Vec<AliasName>, StoreError> {
+    /// Region naming its id) and its grants, and writes `others` (the remaining members of a
+    /// multi-Region family, which no longer list it), in one transaction, and flushes. Returns
+    /// the aliases removed. Its tombstone stays. An absent record removes nothing.
+    pub fn finish_deletion(
+        &self,
+        slot: KeySlot,
+        others: &[KeyRecord],
+    ) -> Result<Vec<AliasName>, StoreError> {
         let Some(record) = self.key(slot)? else {
             return Ok(Vec::new());
         };
@@ -584,10 +639,17 @@ impl Store {
             .scan_prefix(slot.as_bytes())
             .keys()
             .collect::<Result<Vec<_>, _>>()?;
+        let encoded = others
+            .iter()
+            .map(|r| Ok((r.slot(), encode_key(r)?)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
         crate::failpoints::hit("store.finish_deletion.before_remove")?;
         let removed =
             (&self.keys, &self.aliases, &self.grants).transaction(|(keys, aliases, grants)| {
                 keys.remove(slot.as_bytes())?;
+                for (s, v) in &encoded {
+                    keys.insert(&s.as_bytes()[..], v.as_slice())?;
+                }
                 for k in &alias_keys {
                     aliases.remove(k)?;
                 }

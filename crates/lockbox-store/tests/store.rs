@@ -5,7 +5,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use lockbox_api::{AliasName, KeyId, KeySpec, KeyState, KeyUsage, Origin, Tag, Timestamp};
-use lockbox_store::{Deletion, GrantRecord, KeyRecord, KeySlot, Material, Store, StoreError};
+use lockbox_store::{
+    Deletion, Family, GrantRecord, KeyRecord, KeySlot, Material, Store, StoreError,
+};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -37,6 +39,7 @@ fn record(n: u8) -> KeyRecord {
         policy: None,
         imports: None,
         region: REGION.into(),
+        family: None,
     }
 }
 
@@ -351,7 +354,7 @@ fn shared_records_follow_every_write_to_the_key_records() -> TestResult {
 
     // Finishing a deletion removes the record in a transaction.
     store.begin_deletion(old.slot(), Timestamp::from_unix_millis(1))?;
-    store.finish_deletion(old.slot())?;
+    store.finish_deletion(old.slot(), &[])?;
     assert_eq!(store.key_shared(old.slot())?, None);
     Ok(())
 }
@@ -411,7 +414,7 @@ fn deletion_leaves_a_tombstone_that_keeps_its_first_time_and_takes_the_aliases()
     )?;
     assert_eq!(store.tombstone(doomed.slot())?, Some(now));
     assert_eq!(store.unfinished_deletions()?, [doomed.slot()]);
-    let removed = store.finish_deletion(doomed.slot())?;
+    let removed = store.finish_deletion(doomed.slot(), &[])?;
     assert_eq!(removed, [alias("alias/a"), alias("alias/b")]);
     drop(store);
     let store = Store::open(dir.path())?;
@@ -682,7 +685,10 @@ fn multi_region_members_share_an_id_and_have_a_slot_grants_and_aliases_each() ->
     assert_eq!(store.grants_of(west.slot())?, vec![grant(west.slot(), 2)]);
     // Deleting one member takes its aliases and grants, not the other's.
     store.begin_deletion(west.slot(), now)?;
-    assert_eq!(store.finish_deletion(west.slot())?, vec![alias("alias/m")]);
+    assert_eq!(
+        store.finish_deletion(west.slot(), &[])?,
+        vec![alias("alias/m")]
+    );
     assert_eq!(store.key(west.slot())?, None);
     assert_eq!(store.tombstone(west.slot())?, Some(now));
     assert_eq!(store.tombstone(east.slot())?, None);
@@ -696,5 +702,53 @@ fn multi_region_members_share_an_id_and_have_a_slot_grants_and_aliases_each() ->
     assert_eq!(store.alias(ACCT, "eu-west-1", &alias("alias/m"))?, None);
     assert_eq!(store.grants_of(east.slot())?.len(), 1);
     assert!(store.grants_of(west.slot())?.is_empty());
+    Ok(())
+}
+
+/// A multi-Region family (issue 15): a replica is written with the family's other members in
+/// one transaction, into an empty slot only, and takes the place of a deleted replica's
+/// tombstone; deleting a member rewrites the others in the same transaction.
+#[test]
+fn a_family_is_written_together_and_a_replica_slot_can_be_used_again() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let store = Store::open(dir.path())?;
+    let family = Family {
+        primary: REGION.into(),
+        replicas: vec!["eu-west-1".into()],
+    };
+    let mut primary = record(7);
+    primary.id = KeyId::new_multi_region([7; 16]);
+    primary.family = Some(family.clone());
+    let mut replica = primary.clone();
+    replica.region = "eu-west-1".into();
+    store.create_member(&replica, std::slice::from_ref(&primary))?;
+    assert_eq!(store.key(primary.slot())?, Some(primary.clone()));
+    assert_eq!(store.key(replica.slot())?, Some(replica.clone()));
+    // The slot is taken.
+    assert!(matches!(
+        store.create_member(&replica, &[]),
+        Err(StoreError::KeyExists)
+    ));
+    // Both members change together.
+    primary.description = "both".into();
+    replica.description = "both".into();
+    store.put_keys(&[primary.clone(), replica.clone()])?;
+    assert_eq!(store.key(replica.slot())?.unwrap().description, "both");
+    // Deleting the replica rewrites the primary alone.
+    primary.family = None;
+    store.begin_deletion(replica.slot(), Timestamp::from_unix_millis(1))?;
+    store.finish_deletion(replica.slot(), std::slice::from_ref(&primary))?;
+    assert_eq!(store.key(replica.slot())?, None);
+    assert_eq!(store.key(primary.slot())?, Some(primary.clone()));
+    assert!(store.tombstone(replica.slot())?.is_some());
+    // Replicated again into the same Region: the tombstone goes with the new record.
+    primary.family = Some(family);
+    store.create_member(&replica, std::slice::from_ref(&primary))?;
+    assert_eq!(store.tombstone(replica.slot())?, None);
+    assert_eq!(store.unfinished_deletions()?, vec![]);
+    drop(store);
+    let store = Store::open(dir.path())?;
+    assert_eq!(store.key(replica.slot())?, Some(replica));
+    assert_eq!(store.key(primary.slot())?, Some(primary));
     Ok(())
 }

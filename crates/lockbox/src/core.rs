@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use lockbox_api::*;
-use lockbox_store::{KeyRecord, KeySlot, Material, Store};
+use lockbox_store::{Family, KeyRecord, KeySlot, Material, Store};
 use lockbox_token::{Token, TokenError};
 use parking_lot::{Mutex, RwLock};
 use zeroize::Zeroizing;
@@ -55,8 +55,10 @@ pub struct Engine {
     // reconciliation never sees a key half-made. Cryptographic operations take it only to
     // reserve encryption counts. Lock order: `counters`, then `writes`.
     pub(crate) writes: Mutex<()>,
-    // Encryptions per (key, material version) since this engine opened (`lifecycle` counts).
-    pub(crate) counters: Mutex<HashMap<(KeySlot, u32), Counter>>,
+    // Encryptions per material version since this engine opened (`lifecycle` counts), keyed
+    // by the version's token object: the members of a multi-Region family share their
+    // material, and its allowance is the family's, not each member's.
+    pub(crate) counters: Mutex<HashMap<[u8; 16], Counter>>,
     // CKA_IDs of material that reconciliation found missing from the token.
     pub(crate) unavailable: RwLock<HashSet<[u8; 16]>>,
     // Parsed key policies (`authz` fills and reads it).
@@ -428,8 +430,41 @@ impl Engine {
 
     /// Stores a record durably. Callers: creation (no key to authorize on yet), maintenance
     /// (rotation, counting, no caller), and `authz`'s writes, which take an `Authorized`.
+    /// Called with the write lock held.
+    ///
+    /// A member of a multi-Region family is written with every other member, in one
+    /// transaction, each given `record`'s shared properties ([`share_properties`]): whatever
+    /// changed them (a rotation, a rotation setting, an encryption reservation), the family
+    /// stays one. `record` is always read under the write lock before it is changed, so its
+    /// shared properties are the family's newest.
     pub(crate) fn put(&self, op: &'static str, record: &KeyRecord) -> Result<(), KmsError> {
-        self.store.put_key(record).map_err(|e| from_store(op, e))
+        if record.family.as_ref().is_none_or(|f| f.replicas.is_empty()) {
+            return self.store.put_key(record).map_err(|e| from_store(op, e));
+        }
+        let mut all = self.other_members(record)?;
+        for m in &mut all {
+            share_properties(record, m);
+        }
+        all.push(record.clone());
+        self.store.put_keys(&all).map_err(|e| from_store(op, e))
+    }
+
+    /// The records of the other members of `r`'s multi-Region family (none for a key that
+    /// has no replicas). A member the family lists but the store lacks is skipped: the
+    /// family's records are written together, so this happens only to a damaged store.
+    pub(crate) fn other_members(&self, r: &KeyRecord) -> Result<Vec<KeyRecord>, KmsError> {
+        let Some(family) = &r.family else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for region in family.regions().filter(|g| *g != r.region) {
+            match self.record_in(r.id, region)? {
+                Some(m) => out.push(Arc::unwrap_or_clone(m)),
+                None => tracing::error!(key = %r.id, region,
+                    "a multi-Region key's family lists a member the store does not have"),
+            }
+        }
+        Ok(out)
     }
 
     pub(crate) fn metadata(&self, r: &KeyRecord) -> KeyMetadata {
@@ -446,7 +481,11 @@ impl Engine {
             description: r.description.clone(),
             key_usage: r.usage,
             key_state: state,
-            deletion_date: r.deletion.map(|d| d.date),
+            // A primary waiting for its replicas' deletion has no date yet (AWS omits it).
+            deletion_date: r
+                .deletion
+                .filter(|_| r.state != KeyState::PendingReplicaDeletion)
+                .map(|d| d.date),
             origin: r.origin,
             key_manager: KeyManager::Customer,
             key_spec: r.spec,
@@ -463,15 +502,20 @@ impl Engine {
                 .map(|k| k.key_agreement_algorithms(r.usage).to_vec())
                 .unwrap_or_default(),
             multi_region: r.id.is_multi_region(),
-            // A multi-Region key is a primary without replicas: ReplicateKey is not offered
-            // yet (decision 0025), so no key has replicas or is one.
-            multi_region_configuration: r.id.is_multi_region().then(|| MultiRegionConfiguration {
-                multi_region_key_type: MultiRegionKeyType::Primary,
-                primary_key: MultiRegionKey {
-                    arn: self.arn(r),
-                    region: self.region_of_record(r).to_owned(),
-                },
-                replica_keys: Vec::new(),
+            multi_region_configuration: family_of(r, self.region_of_record(r)).map(|f| {
+                let member = |region: &str| MultiRegionKey {
+                    arn: self.key_arn_in(&r.account, region, r.id),
+                    region: region.to_owned(),
+                };
+                MultiRegionConfiguration {
+                    multi_region_key_type: if f.primary == self.region_of_record(r) {
+                        MultiRegionKeyType::Primary
+                    } else {
+                        MultiRegionKeyType::Replica
+                    },
+                    primary_key: member(&f.primary),
+                    replica_keys: f.replicas.iter().map(|g| member(g)).collect(),
+                }
             }),
             pending_deletion_window_in_days: r.deletion.map(|d| d.window_days),
             valid_to: imported.and_then(|i| i.valid_to),
@@ -567,6 +611,55 @@ impl Engine {
 
 /// The error for an ARN of a Region other than the call's, in AWS's words: the key is not
 /// found in this Region (NotFoundException "Invalid arn us-west-2").
+/// The family of multi-Region key `r` (in `region`): its record's, or, for a primary that
+/// has never been replicated, itself alone. `None` for a single-Region key.
+pub(crate) fn family_of(r: &KeyRecord, region: &str) -> Option<Family> {
+    if !r.id.is_multi_region() {
+        return None;
+    }
+    Some(r.family.clone().unwrap_or_else(|| Family {
+        primary: region.to_owned(),
+        replicas: Vec::new(),
+    }))
+}
+
+/// Gives `member` the properties a multi-Region family shares, from `source`: the family
+/// itself, the rotation settings and on-demand count, and (for material Lockbox generated)
+/// the material versions, each version's encryption reservation the larger of the two.
+/// Imported material is each member's own token object (every member imports it), but which
+/// material each version is, is the family's: a version `member` has no bookkeeping for gets
+/// `source`'s fingerprint (and description), so that its import must be the same material
+/// (`ops/import.rs` refuses other material with IncorrectKeyMaterialException).
+pub(crate) fn share_properties(source: &KeyRecord, member: &mut KeyRecord) {
+    member.family = source.family.clone();
+    member.auto_rotation = source.auto_rotation;
+    member.on_demand_rotations = source.on_demand_rotations;
+    if source.origin == Origin::External {
+        let known = source.imports.iter().flat_map(|i| &i.materials);
+        let mine = member.imports.get_or_insert_with(Default::default);
+        for m in known.filter(|m| m.pending_rotation.is_none()) {
+            if !mine.materials.iter().any(|x| x.version == m.version) {
+                mine.materials.push(lockbox_store::ImportedMaterial {
+                    version: m.version,
+                    fingerprint: m.fingerprint,
+                    valid_to: None,
+                    description: m.description.clone(),
+                    pending_rotation: None,
+                });
+            }
+        }
+        mine.materials.sort_by_key(|m| m.version);
+        return;
+    }
+    let mut materials = source.materials.clone();
+    for m in &mut materials {
+        if let Some(own) = member.material(m.version) {
+            m.encryptions_reserved = m.encryptions_reserved.max(own.encryptions_reserved);
+        }
+    }
+    member.materials = materials;
+}
+
 pub(crate) fn invalid_arn_region(scope: &ArnScope) -> KmsError {
     KmsError::not_found(format!("Invalid arn {}", scope.region()))
 }

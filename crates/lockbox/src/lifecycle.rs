@@ -95,12 +95,10 @@ impl Engine {
         // Lock order: counters, then writes.
         let mut counters = self.counters.lock();
         for _ in 0..4 {
-            let c = counters
-                .entry((r.slot(), material.version))
-                .or_insert(Counter {
-                    used: material.encryptions_reserved,
-                    reserved: material.encryptions_reserved,
-                });
+            let c = counters.entry(material.object_id).or_insert(Counter {
+                used: material.encryptions_reserved,
+                reserved: material.encryptions_reserved,
+            });
             if c.used < c.reserved {
                 c.used += 1;
                 return Ok(material);
@@ -123,8 +121,8 @@ impl Engine {
 
     /// Takes back one counted encryption that failed before it produced a ciphertext (so a
     /// token outage does not use up a version's allowance).
-    pub(crate) fn uncount_encryption(&self, slot: KeySlot, version: u32) {
-        if let Some(c) = self.counters.lock().get_mut(&(slot, version)) {
+    pub(crate) fn uncount_encryption(&self, m: &Material) {
+        if let Some(c) = self.counters.lock().get_mut(&m.object_id) {
             c.used = c.used.saturating_sub(1);
         }
     }
@@ -205,7 +203,7 @@ impl Engine {
                 rotation: m.rotation,
                 current: Some(m.version) == current,
                 encryptions: counters
-                    .get(&(r.slot(), m.version))
+                    .get(&m.object_id)
                     .map_or(m.encryptions_reserved, |c| c.used),
             })
             .collect();
@@ -282,6 +280,11 @@ impl Engine {
         if r.state != KeyState::Enabled || auto.next() > now {
             return Ok(None);
         }
+        // A multi-Region family rotates by its primary's schedule (and `put` gives the new
+        // version to every member); its replicas carry the same schedule but do not act on it.
+        if r.family.as_ref().is_some_and(|f| f.primary != r.region) {
+            return Ok(None);
+        }
         r.auto_rotation = Some(AutoRotation {
             period_days: auto.period_days,
             since: now,
@@ -308,12 +311,20 @@ impl Engine {
     /// record and its aliases in one transaction. Each step can be interrupted and the whole
     /// done again: reconciliation finishes a deletion whose tombstone it finds beside a
     /// record. Called with the write lock held.
+    ///
+    /// A member of a multi-Region family destroys only the objects no other member names
+    /// (the family shares its generated material), and the other members stop listing it in
+    /// the transaction that removes its record. When the last replica of a primary that
+    /// waits in PendingReplicaDeletion goes, the primary's own waiting period starts then.
     pub(crate) fn delete_locked(&self, r: &KeyRecord) -> Result<(), KmsError> {
         self.store
             .begin_deletion(r.slot(), self.clock.now())
             .map_err(|e| from_store("delete key", e))?;
         failpoints::hit("engine.delete.after_tombstone")
             .map_err(|e| from_store("delete key", e))?;
+        let mut others = self.other_members(r)?;
+        let named_elsewhere: std::collections::HashSet<[u8; 16]> =
+            others.iter().flat_map(named_objects).collect();
         // An EXTERNAL key's wrapping pairs and new material waiting for a rotation go too.
         let imported = r.imports.iter().flat_map(|i| {
             i.wrapping_pairs
@@ -327,6 +338,9 @@ impl Engine {
                 )
         });
         for object in imported.collect::<Vec<_>>() {
+            if named_elsewhere.contains(&object) {
+                continue;
+            }
             match self.token.destroy(&ObjectId::from_bytes(object)) {
                 Ok(()) | Err(TokenError::ObjectNotFound(_)) => {}
                 Err(e) => return Err(from_token("delete key", e)),
@@ -334,21 +348,42 @@ impl Engine {
         }
         for m in &r.materials {
             for object in std::iter::once(m.object_id).chain(m.public_object_id) {
+                if named_elsewhere.contains(&object) {
+                    continue;
+                }
                 match self.token.destroy(&ObjectId::from_bytes(object)) {
                     Ok(()) | Err(TokenError::ObjectNotFound(_)) => {}
                     Err(e) => return Err(from_token("delete key", e)),
                 }
             }
-            self.unavailable.write().remove(&m.object_id);
+            if !named_elsewhere.contains(&m.object_id) {
+                self.unavailable.write().remove(&m.object_id);
+            }
             failpoints::hit("engine.delete.after_destroy")
                 .map_err(|e| from_store("delete key", e))?;
         }
+        // The family without this member.
+        let now = self.clock.now();
+        for o in &mut others {
+            if let Some(f) = o.family.as_mut() {
+                f.replicas.retain(|g| *g != r.region);
+            }
+            let alone = o.family.as_ref().is_some_and(|f| f.replicas.is_empty());
+            if alone && o.state == KeyState::PendingReplicaDeletion {
+                if let Some(d) = o.deletion.as_mut() {
+                    d.date = now.plus_days(d.window_days);
+                }
+                o.state = KeyState::PendingDeletion;
+                tracing::info!(key = %o.id, region = %o.region,
+                    "the last replica is deleted; the primary's waiting period starts");
+            }
+        }
         let aliases = self
             .store
-            .finish_deletion(r.slot())
+            .finish_deletion(r.slot(), &others)
             .map_err(|e| from_store("delete key", e))?;
-        tracing::info!(key = %r.id, versions = r.materials.len(), aliases = aliases.len(),
-            "key deleted");
+        tracing::info!(key = %r.id, region = %r.region, versions = r.materials.len(),
+            aliases = aliases.len(), "key deleted");
         Ok(())
     }
 
@@ -453,6 +488,26 @@ impl Engine {
         }
         Ok(!expired.is_empty())
     }
+}
+
+/// Every token object record `r` names: its material versions (both halves), and an
+/// EXTERNAL key's wrapping pairs and material waiting for a rotation.
+pub(crate) fn named_objects(r: &KeyRecord) -> Vec<[u8; 16]> {
+    let mut out: Vec<[u8; 16]> = r
+        .materials
+        .iter()
+        .flat_map(|m| std::iter::once(m.object_id).chain(m.public_object_id))
+        .collect();
+    if let Some(i) = &r.imports {
+        for w in &i.wrapping_pairs {
+            out.extend([w.private_object_id, w.public_object_id]);
+        }
+        for (o, p) in i.materials.iter().filter_map(|m| m.pending_rotation) {
+            out.push(o);
+            out.extend(p);
+        }
+    }
+    out
 }
 
 /// Takes material version `version` out of the token's keeping in record `r` (its objects

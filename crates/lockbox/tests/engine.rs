@@ -162,10 +162,10 @@ token_test!(fn deletion_is_scheduled_gated_and_cancelled(t) {
     let s = kms.schedule_key_deletion(ScheduleKeyDeletionRequest::new(id))?;
     assert_eq!(s.pending_window_in_days, 30);
     assert_eq!(s.key_state, KeyState::PendingDeletion);
-    assert_eq!(s.deletion_date, Timestamp::from_unix_millis(T0 + 30 * 86_400_000));
+    assert_eq!(s.deletion_date, Some(Timestamp::from_unix_millis(T0 + 30 * 86_400_000)));
     assert_eq!(s.key_id.key_id(), id);
     let md = kms.describe_key(DescribeKeyRequest::new(id))?.key_metadata;
-    assert_eq!((md.key_state, md.enabled, md.deletion_date, md.pending_deletion_window_in_days), (KeyState::PendingDeletion, false, Some(s.deletion_date), Some(30)));
+    assert_eq!((md.key_state, md.enabled, md.deletion_date, md.pending_deletion_window_in_days), (KeyState::PendingDeletion, false, s.deletion_date, Some(30)));
 
     assert_eq!(kind(kms.encrypt(EncryptRequest::new(id, pt(b"x")))), ErrorKind::KmsInvalidState);
     assert_eq!(kind(kms.decrypt(DecryptRequest::new(blob.clone()))), ErrorKind::KmsInvalidState);
@@ -188,7 +188,7 @@ token_test!(fn deletion_is_scheduled_gated_and_cancelled(t) {
     assert_eq!(kms.decrypt(DecryptRequest::new(blob))?.plaintext.expose_secret(), b"hello");
 
     let s = kms.schedule_key_deletion(ScheduleKeyDeletionRequest::new(id).with_pending_window_in_days(7))?;
-    assert_eq!(s.deletion_date, Timestamp::from_unix_millis(T0 + 7 * 86_400_000));
+    assert_eq!(s.deletion_date, Some(Timestamp::from_unix_millis(T0 + 7 * 86_400_000)));
     Ok(())
 });
 

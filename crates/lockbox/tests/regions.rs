@@ -252,8 +252,8 @@ token_test!(fn multi_region_primary_keys_have_mrk_ids_and_work_like_any_key(t) {
     let gone = err(west.decrypt(DecryptRequest::new(blob)));
     assert_eq!((gone.kind(), gone.message().to_owned()), (ErrorKind::NotFound, format!("Key with id {text} does not exist: it was deleted")));
     assert_eq!(kind(west.describe_key(DescribeKeyRequest::new(KeyRef::parse("alias/global")?))), ErrorKind::NotFound);
-    // ReplicateKey is not offered yet.
+    // A deleted primary cannot be replicated.
     let e2 = err(west.replicate_key(ReplicateKeyRequest::new(KeyRef::parse(&text)?, "us-east-1")));
-    assert_eq!(e2.kind(), ErrorKind::UnsupportedOperation);
+    assert_eq!(e2.kind(), ErrorKind::NotFound);
     Ok(())
 });

@@ -593,7 +593,7 @@ pub(crate) mod output {
         /// ScheduleKeyDeletion.
         ScheduleKeyDeletion: ScheduleKeyDeletionResponse {
             key_id: "KeyId" as KeyArns => req;
-            deletion_date: "DeletionDate" as Time => req;
+            deletion_date: "DeletionDate" as Time => opt;
             key_state: "KeyState" as Text<KeyState> => req;
             pending_window_in_days: "PendingWindowInDays" as Count => req;
         }

@@ -273,7 +273,7 @@ fn responses() -> Vec<Response> {
         Response::DisableKey(()),
         Response::ScheduleKeyDeletion(ScheduleKeyDeletionResponse {
             key_id: arn(),
-            deletion_date: at(1_700_000_000_000),
+            deletion_date: Some(at(1_700_000_000_000)),
             key_state: KeyState::PendingDeletion,
             pending_window_in_days: 7,
         }),

@@ -104,7 +104,8 @@ pub(crate) fn disable_key(kms: &dyn Kms, a: KeyIdArgs) -> Result<(), CliError> {
 #[serde(rename_all = "PascalCase")]
 struct ScheduleOut {
     key_id: String,
-    deletion_date: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    deletion_date: Option<String>,
     key_state: &'static str,
     pending_window_in_days: u32,
 }
@@ -119,7 +120,7 @@ pub(crate) fn schedule_key_deletion(
     let out = kms.schedule_key_deletion(req).op(OP)?;
     print_json(&ScheduleOut {
         key_id: out.key_id.to_string(),
-        deletion_date: date(out.deletion_date),
+        deletion_date: out.deletion_date.map(date),
         key_state: out.key_state.as_str(),
         pending_window_in_days: out.pending_window_in_days,
     })

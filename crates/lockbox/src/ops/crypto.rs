@@ -116,7 +116,7 @@ impl Engine {
         let material = &material;
         let uncount = || {
             if counted {
-                self.uncount_encryption(r.slot(), material.version);
+                self.uncount_encryption(material);
             }
         };
         if let Err(e) = self.check_available(r, material) {

@@ -30,18 +30,29 @@ impl Engine {
         };
         let action = Action::ScheduleKeyDeletion;
         let r = self.modify(call, action, &req.key_id, facts, |r| {
-            r.state = KeyState::PendingDeletion;
+            // A multi-Region primary is not deleted while it has replicas: it waits in
+            // PendingReplicaDeletion, and its window starts when the last replica is deleted
+            // (`delete_locked`).
+            r.state = if r
+                .family
+                .as_ref()
+                .is_some_and(|f| f.primary == r.region && !f.replicas.is_empty())
+            {
+                KeyState::PendingReplicaDeletion
+            } else {
+                KeyState::PendingDeletion
+            };
             r.deletion = Some(lockbox_store::Deletion {
                 date,
                 window_days: window,
             });
             Ok(())
         })?;
-        tracing::info!(key = %r.id, days = window, "key deletion scheduled");
+        tracing::info!(key = %r.id, days = window, state = %r.state, "key deletion scheduled");
         Ok(ScheduleKeyDeletionResponse {
             key_id: self.arn(&r),
-            deletion_date: date,
-            key_state: KeyState::PendingDeletion,
+            deletion_date: (r.state == KeyState::PendingDeletion).then_some(date),
+            key_state: r.state,
             pending_window_in_days: window,
         })
     }

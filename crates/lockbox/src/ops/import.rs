@@ -343,6 +343,16 @@ impl Engine {
         } else {
             ImportType::NewKeyMaterial
         });
+        if import_type == ImportType::NewKeyMaterial && ever && r.id.is_multi_region() {
+            return Err(KmsError::new(
+                ErrorKind::UnsupportedOperation,
+                format!(
+                    "{arn} is a multi-Region key: importing new key material (ImportType \
+                     NEW_KEY_MATERIAL) after the first import, for on-demand rotation, is not \
+                     available in this build of Lockbox."
+                ),
+            ));
+        }
         if import_type == ImportType::NewKeyMaterial && req.key_material_id.is_some() {
             return Err(KmsError::validation(
                 "KeyMaterialId cannot be given with ImportType NEW_KEY_MATERIAL.",

@@ -93,6 +93,7 @@ impl Engine {
                 imports: Some(Default::default()),
                 // A key belongs to the Region it was created in.
                 region: self.call_region(call).to_owned(),
+                family: None,
             };
             call.key = Some(self.arn(&record));
             self.put("create key", &record)?;
@@ -133,6 +134,7 @@ impl Engine {
             imports: None,
             // A key belongs to the Region it was created in.
             region: self.call_region(call).to_owned(),
+            family: None,
         };
         call.key = Some(self.arn(&record));
         if let Err(e) = self.put("create key", &record) {
@@ -268,7 +270,7 @@ impl Engine {
 }
 
 /// Refuses a description longer than AWS allows, in AWS's words.
-fn check_description(d: &str) -> Result<(), KmsError> {
+pub(super) fn check_description(d: &str) -> Result<(), KmsError> {
     if d.chars().count() > MAX_DESCRIPTION_LEN {
         return Err(KmsError::validation(format!(
             "1 validation error detected: Value at 'description' failed to satisfy constraint: \

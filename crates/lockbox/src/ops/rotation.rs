@@ -41,6 +41,25 @@ impl Engine {
         Ok(())
     }
 
+    /// Rotation of a multi-Region key is its primary's (AWS: "You can enable and disable
+    /// automatic key rotation only on a primary key"); the replicas follow it.
+    fn check_not_replica(&self, r: &KeyRecord) -> Result<(), KmsError> {
+        if let Some(f) = &r.family
+            && f.primary != r.region
+        {
+            return Err(KmsError::new(
+                ErrorKind::UnsupportedOperation,
+                format!(
+                    "{} is a multi-Region replica key; rotation is managed on its primary key \
+                     in {}.",
+                    self.arn(r),
+                    f.primary
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     pub(crate) fn enable_key_rotation(
         &self,
         call: &mut Call<'_>,
@@ -61,6 +80,7 @@ impl Engine {
         let action = Action::EnableKeyRotation;
         self.modify(call, action, &req.key_id, facts, |r| {
             self.check_rotatable(r)?;
+            self.check_not_replica(r)?;
             // Changing the period of enabled rotation keeps the date the period runs from.
             let since = r.auto_rotation.map_or(now, |a| a.since);
             r.auto_rotation = Some(AutoRotation {
@@ -84,6 +104,7 @@ impl Engine {
             Facts::default(),
             |r| {
                 self.check_rotatable(r)?;
+                self.check_not_replica(r)?;
                 r.auto_rotation = None;
                 Ok(())
             },
@@ -120,6 +141,7 @@ impl Engine {
         let _w = self.writes.lock();
         let auth = self.authorized_read(call, Action::RotateKeyOnDemand, &req.key_id)?;
         let r = auth.record();
+        self.check_not_replica(r)?;
         if r.origin == Origin::External && r.spec == KeySpec::SymmetricDefault {
             // Rotation to material imported as NEW_KEY_MATERIAL (ops/import.rs).
             return self.rotate_to_imported(auth);
