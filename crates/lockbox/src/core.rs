@@ -609,8 +609,6 @@ impl Engine {
     }
 }
 
-/// The error for an ARN of a Region other than the call's, in AWS's words: the key is not
-/// found in this Region (NotFoundException "Invalid arn us-west-2").
 /// The family of multi-Region key `r` (in `region`): its record's, or, for a primary that
 /// has never been replicated, itself alone. `None` for a single-Region key.
 pub(crate) fn family_of(r: &KeyRecord, region: &str) -> Option<Family> {
@@ -660,6 +658,8 @@ pub(crate) fn share_properties(source: &KeyRecord, member: &mut KeyRecord) {
     member.materials = materials;
 }
 
+/// The error for an ARN of a Region other than the call's, in AWS's words: the key is not
+/// found in this Region (NotFoundException "Invalid arn us-west-2").
 pub(crate) fn invalid_arn_region(scope: &ArnScope) -> KmsError {
     KmsError::not_found(format!("Invalid arn {}", scope.region()))
 }
