@@ -201,6 +201,10 @@ impl FromStr for AliasName {
 /// The longest Region name (the model's `RegionType`).
 pub const MAX_REGION_LEN: usize = 32;
 
+/// The pattern of a Region name (the model's `RegionType`), as AWS's validation message
+/// prints it.
+pub const REGION_PATTERN: &str = "^([a-z]+-){2,3}\\d+$";
+
 /// Whether `s` has the form of an AWS Region name, as the KMS model's `RegionType` defines
 /// it: `^([a-z]+-){2,3}\d+$`, at most 32 characters (`us-east-1`, `us-gov-west-1`).
 pub fn is_region_name(s: &str) -> bool {

@@ -59,7 +59,7 @@ pub use error::{DRY_RUN_MESSAGE, ErrorKind, INVALID_CIPHERTEXT_MESSAGE, KmsError
 pub use identity::{Caller, MAX_PRINCIPAL_LEN, Principal, PrincipalKind, is_account_id};
 pub use ids::{
     ALIAS_PREFIX, AliasArn, AliasName, ArnParts, ArnScope, KeyArn, KeyId, KeyRef,
-    MAX_ALIAS_NAME_LEN, MAX_KEY_ID_LEN, MAX_REGION_LEN, MULTI_REGION_KEY_PREFIX,
+    MAX_ALIAS_NAME_LEN, MAX_KEY_ID_LEN, MAX_REGION_LEN, MULTI_REGION_KEY_PREFIX, REGION_PATTERN,
     RESERVED_ALIAS_PREFIX, is_region_name, shorten,
 };
 pub use operation::{

@@ -1370,6 +1370,22 @@ pub struct DeriveSharedSecretResponse {
 
 /// The longest key material description (`KeyMaterialDescriptionType`).
 pub const MAX_KEY_MATERIAL_DESCRIPTION_LEN: usize = 256;
+
+/// The pattern of a KeyMaterialDescription (the model's `KeyMaterialDescriptionType`), as
+/// AWS's validation message prints it.
+pub const KEY_MATERIAL_DESCRIPTION_PATTERN: &str = "^[a-zA-Z0-9:/_\\s.-]+$";
+
+/// Whether `s` matches [`KEY_MATERIAL_DESCRIPTION_PATTERN`]: at least one character, each an
+/// ASCII letter or digit, `:`, `/`, `_`, `.`, `-` or white space (Java's `\s`: space, tab,
+/// line feed, vertical tab, form feed, carriage return).
+pub fn is_key_material_description(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars().all(|c| {
+            c.is_ascii_alphanumeric()
+                || matches!(c, ':' | '/' | '_' | '.' | '-')
+                || matches!(c, ' ' | '\t' | '\n' | '\u{b}' | '\u{c}' | '\r')
+        })
+}
 /// How long the parameters GetParametersForImport returns stay valid, in hours.
 pub const IMPORT_PARAMETERS_VALID_HOURS: u32 = 24;
 

@@ -241,6 +241,59 @@ impl<const MIN: usize, const MAX: usize> Member for BoundedStr<MIN, MAX> {
     }
 }
 
+/// A string of `MIN..=MAX` characters that must also satisfy the model's pattern (checked
+/// after the length, as AWS does): `P` says which.
+pub(crate) struct PatternStr<const MIN: usize, const MAX: usize, P>(PhantomData<P>);
+
+/// A model pattern a [`PatternStr`] checks.
+pub(crate) trait Pattern {
+    /// The pattern as AWS's message prints it.
+    const TEXT: &'static str;
+    /// Whether `s` matches it.
+    fn matches(s: &str) -> bool;
+}
+
+/// `RegionType`.
+pub(crate) struct RegionPattern;
+
+impl Pattern for RegionPattern {
+    const TEXT: &'static str = crate::REGION_PATTERN;
+    fn matches(s: &str) -> bool {
+        crate::is_region_name(s)
+    }
+}
+
+/// `KeyMaterialDescriptionType`.
+pub(crate) struct MaterialDescriptionPattern;
+
+impl Pattern for MaterialDescriptionPattern {
+    const TEXT: &'static str = crate::KEY_MATERIAL_DESCRIPTION_PATTERN;
+    fn matches(s: &str) -> bool {
+        crate::is_key_material_description(s)
+    }
+}
+
+impl<const MIN: usize, const MAX: usize, P: Pattern> Member for PatternStr<MIN, MAX, P> {
+    type Value = String;
+    type Names = &'static str;
+    fn read(m: &mut Input, name: &'static str) -> Result<Option<String>, WireError> {
+        match BoundedStr::<MIN, MAX>::read(m, name)? {
+            Some(s) if !P::matches(&s) => Err(m.constraint(
+                name,
+                Some(&s),
+                &format!(
+                    "Member must satisfy regular expression pattern: {}",
+                    P::TEXT
+                ),
+            )),
+            s => Ok(s),
+        }
+    }
+    fn write(v: &String, o: &mut Output, name: &'static str) {
+        o.put(name, v.clone());
+    }
+}
+
 /// A value that parses from and prints as a string (the enums, `KeyId`, `AliasName`).
 pub(crate) struct Text<T>(PhantomData<T>);
 

@@ -26,7 +26,7 @@ type Limit = U32<1, LIMIT_MAX>;
 /// A count in a response (no model bound but its type's).
 type Count = U32<0, { u32::MAX }>;
 /// A Region name (`RegionType`).
-type RegionName = BoundedStr<1, 32>;
+type RegionName = PatternStr<1, 32, RegionPattern>;
 /// A key material id (`BackingKeyIdType`: 64 hex digits).
 type MaterialId = BoundedStr<64, 64>;
 /// A data key or random bytes in a response.
@@ -533,7 +533,8 @@ pub(crate) mod input {
             expiration_model: "ExpirationModel" as Text<ExpirationModelType> => opt;
             import_type: "ImportType" as Text<ImportType> => opt;
             key_material_description: "KeyMaterialDescription"
-                as BoundedStr<0, MAX_KEY_MATERIAL_DESCRIPTION_LEN> => opt;
+                as PatternStr<0, MAX_KEY_MATERIAL_DESCRIPTION_LEN, MaterialDescriptionPattern>
+                => opt;
             key_material_id: "KeyMaterialId" as MaterialId => opt;
         }
 
@@ -547,10 +548,10 @@ pub(crate) mod input {
         ReplicateKey: ReplicateKeyRequest {
             key_id: "KeyId" as KeyRefs => req;
             replica_region: "ReplicaRegion" as RegionName => req;
-            policy: "Policy" as Str => opt;
+            policy: "Policy" as PolicyDocument => opt;
             bypass_policy_lockout_safety_check: "BypassPolicyLockoutSafetyCheck" as Bool
                 => sparse;
-            description: "Description" as Str => opt;
+            description: "Description" as Description => opt;
             tags: "Tags" as List<Tags> => sparse;
         }
 

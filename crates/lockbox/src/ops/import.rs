@@ -264,6 +264,18 @@ impl Engine {
                 MAX_KEY_MATERIAL_DESCRIPTION_LEN,
             ));
         }
+        if let Some(d) = &req.key_material_description
+            && !is_key_material_description(d)
+        {
+            return Err(KmsError::constraint(
+                "keyMaterialDescription",
+                d,
+                &format!(
+                    "Member must satisfy regular expression pattern: \
+                     {KEY_MATERIAL_DESCRIPTION_PATTERN}"
+                ),
+            ));
+        }
         let model = req
             .expiration_model
             .unwrap_or(ExpirationModelType::KeyMaterialExpires);

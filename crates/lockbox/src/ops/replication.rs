@@ -241,7 +241,7 @@ impl Engine {
             return Err(KmsError::constraint(
                 &lower_first(member),
                 region,
-                "Member must satisfy regular expression pattern: ^([a-z]+-){2,3}\\d+$",
+                &format!("Member must satisfy regular expression pattern: {REGION_PATTERN}"),
             ));
         }
         if !self.serves_region(region) {
