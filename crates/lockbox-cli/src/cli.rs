@@ -283,6 +283,18 @@ pub(crate) struct GrantTokenArgs {
     pub(crate) grant_tokens: Vec<String>,
 }
 
+/// The AWS CLI's `--dry-run` / `--no-dry-run`, for the operations whose model has DryRun.
+#[derive(Args)]
+pub(crate) struct DryRunArgs {
+    /// Check that the call would succeed (key, state, permissions, parameters) without making
+    /// it: the answer is DryRunOperationException if it would have
+    #[arg(long, overrides_with = "no_dry_run")]
+    pub(crate) dry_run: bool,
+    /// Make the call (the default)
+    #[arg(long = "no-dry-run", overrides_with = "dry_run")]
+    pub(crate) no_dry_run: bool,
+}
+
 #[derive(Args)]
 pub(crate) struct CreateKeyArgs {
     /// Description (up to 8192 characters)
@@ -548,6 +560,8 @@ pub(crate) struct CreateGrantArgs {
     pub(crate) name: Option<String>,
     #[command(flatten)]
     pub(crate) grant_tokens: GrantTokenArgs,
+    #[command(flatten)]
+    pub(crate) dry_run: DryRunArgs,
 }
 
 #[derive(Args)]
@@ -588,6 +602,8 @@ pub(crate) struct RetireGrantArgs {
     /// The grant id (with --key-id)
     #[arg(long, requires = "key_id", conflicts_with = "grant_token")]
     pub(crate) grant_id: Option<String>,
+    #[command(flatten)]
+    pub(crate) dry_run: DryRunArgs,
 }
 
 #[derive(Args)]
@@ -598,6 +614,8 @@ pub(crate) struct RevokeGrantArgs {
     /// The grant id
     #[arg(long)]
     pub(crate) grant_id: String,
+    #[command(flatten)]
+    pub(crate) dry_run: DryRunArgs,
 }
 
 #[derive(Args)]
@@ -620,6 +638,8 @@ pub(crate) struct EncryptArgs {
     pub(crate) ciphertext_out: Option<String>,
     #[command(flatten)]
     pub(crate) grant_tokens: GrantTokenArgs,
+    #[command(flatten)]
+    pub(crate) dry_run: DryRunArgs,
 }
 
 #[derive(Args)]
@@ -642,6 +662,8 @@ pub(crate) struct DecryptArgs {
     pub(crate) plaintext_out: Option<String>,
     #[command(flatten)]
     pub(crate) grant_tokens: GrantTokenArgs,
+    #[command(flatten)]
+    pub(crate) dry_run: DryRunArgs,
 }
 
 #[derive(Args)]
@@ -672,6 +694,8 @@ pub(crate) struct ReEncryptArgs {
     pub(crate) ciphertext_out: Option<String>,
     #[command(flatten)]
     pub(crate) grant_tokens: GrantTokenArgs,
+    #[command(flatten)]
+    pub(crate) dry_run: DryRunArgs,
 }
 
 #[derive(Args)]
@@ -697,6 +721,8 @@ pub(crate) struct GenerateDataKeyArgs {
     pub(crate) plaintext_out: Option<String>,
     #[command(flatten)]
     pub(crate) grant_tokens: GrantTokenArgs,
+    #[command(flatten)]
+    pub(crate) dry_run: DryRunArgs,
 }
 
 #[derive(Args)]
@@ -733,6 +759,8 @@ pub(crate) struct SignArgs {
     pub(crate) signature_out: Option<String>,
     #[command(flatten)]
     pub(crate) grant_tokens: GrantTokenArgs,
+    #[command(flatten)]
+    pub(crate) dry_run: DryRunArgs,
 }
 
 #[derive(Args)]
@@ -755,6 +783,8 @@ pub(crate) struct VerifyArgs {
     pub(crate) signing_algorithm: String,
     #[command(flatten)]
     pub(crate) grant_tokens: GrantTokenArgs,
+    #[command(flatten)]
+    pub(crate) dry_run: DryRunArgs,
 }
 
 #[derive(Args)]
@@ -786,6 +816,8 @@ pub(crate) struct GenerateMacArgs {
     pub(crate) mac_out: Option<String>,
     #[command(flatten)]
     pub(crate) grant_tokens: GrantTokenArgs,
+    #[command(flatten)]
+    pub(crate) dry_run: DryRunArgs,
 }
 
 #[derive(Args)]
@@ -804,6 +836,8 @@ pub(crate) struct VerifyMacArgs {
     pub(crate) mac: String,
     #[command(flatten)]
     pub(crate) grant_tokens: GrantTokenArgs,
+    #[command(flatten)]
+    pub(crate) dry_run: DryRunArgs,
 }
 
 #[derive(Args)]
@@ -832,6 +866,8 @@ pub(crate) struct GenerateDataKeyPairArgs {
     pub(crate) ciphertext_out: Option<String>,
     #[command(flatten)]
     pub(crate) grant_tokens: GrantTokenArgs,
+    #[command(flatten)]
+    pub(crate) dry_run: DryRunArgs,
 }
 
 #[derive(Args)]
@@ -852,6 +888,8 @@ pub(crate) struct DeriveSharedSecretArgs {
     pub(crate) shared_secret_out: Option<String>,
     #[command(flatten)]
     pub(crate) grant_tokens: GrantTokenArgs,
+    #[command(flatten)]
+    pub(crate) dry_run: DryRunArgs,
 }
 
 #[derive(Subcommand)]

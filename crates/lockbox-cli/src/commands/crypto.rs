@@ -69,7 +69,8 @@ pub(crate) fn encrypt(kms: &dyn Kms, a: EncryptArgs) -> Result<(), CliError> {
         "--encryption-context",
         a.encryption_context.as_deref(),
     )?)
-    .with_grant_tokens(params::grant_tokens(OP, &a.grant_tokens.grant_tokens)?);
+    .with_grant_tokens(params::grant_tokens(OP, &a.grant_tokens.grant_tokens)?)
+    .with_dry_run(a.dry_run.dry_run);
     req.encryption_algorithm = algorithm(OP, a.encryption_algorithm.as_ref())?;
     let out = kms.encrypt(req).op(OP)?;
     blob_answer(a.ciphertext_out.as_ref(), &out.ciphertext_blob, |blob| {
@@ -98,7 +99,8 @@ pub(crate) fn decrypt(kms: &dyn Kms, a: DecryptArgs) -> Result<(), CliError> {
             "--encryption-context",
             a.encryption_context.as_deref(),
         )?)
-        .with_grant_tokens(params::grant_tokens(OP, &a.grant_tokens.grant_tokens)?);
+        .with_grant_tokens(params::grant_tokens(OP, &a.grant_tokens.grant_tokens)?)
+        .with_dry_run(a.dry_run.dry_run);
     req.key_id = a
         .key_id
         .as_deref()
@@ -141,7 +143,8 @@ pub(crate) fn re_encrypt(kms: &dyn Kms, a: ReEncryptArgs) -> Result<(), CliError
             "--destination-encryption-context",
             a.destination_encryption_context.as_deref(),
         )?)
-        .with_grant_tokens(params::grant_tokens(OP, &a.grant_tokens.grant_tokens)?);
+        .with_grant_tokens(params::grant_tokens(OP, &a.grant_tokens.grant_tokens)?)
+        .with_dry_run(a.dry_run.dry_run);
     req.source_key_id = a
         .source_key_id
         .as_deref()
@@ -174,7 +177,8 @@ fn data_key_request(
                 "--encryption-context",
                 a.encryption_context.as_deref(),
             )?)
-            .with_grant_tokens(params::grant_tokens(op, &a.grant_tokens.grant_tokens)?),
+            .with_grant_tokens(params::grant_tokens(op, &a.grant_tokens.grant_tokens)?)
+            .with_dry_run(a.dry_run.dry_run),
     )
 }
 

@@ -30,6 +30,7 @@ pub(crate) fn create_grant(kms: &dyn Kms, a: CreateGrantArgs) -> Result<(), CliE
         .op(OP)?;
     let mut req = CreateGrantRequest::new(key, grantee, operations)
         .with_grant_tokens(params::grant_tokens(OP, &a.grant_tokens.grant_tokens)?);
+    req.dry_run = a.dry_run.dry_run;
     if let Some(p) = &a.retiring_principal {
         req = req.with_retiring_principal(params::principal("--retiring-principal", p)?);
     }
@@ -99,7 +100,7 @@ pub(crate) fn list_retirable_grants(
 pub(crate) fn retire_grant(kms: &dyn Kms, a: RetireGrantArgs) -> Result<(), CliError> {
     const OP: &str = "RetireGrant";
     // clap has already refused every other shape (see `RetireGrantArgs`).
-    let req = match (a.grant_token, a.key_id, a.grant_id) {
+    let mut req = match (a.grant_token, a.key_id, a.grant_id) {
         (Some(token), None, None) => RetireGrantRequest::by_token(token).op(OP)?,
         (None, Some(key), Some(grant_id)) => {
             RetireGrantRequest::by_id(params::key_ref(OP, &key)?, grant_id)
@@ -111,12 +112,14 @@ pub(crate) fn retire_grant(kms: &dyn Kms, a: RetireGrantArgs) -> Result<(), CliE
             ));
         }
     };
+    req.dry_run = a.dry_run.dry_run;
     kms.retire_grant(req).op(OP)
 }
 
 pub(crate) fn revoke_grant(kms: &dyn Kms, a: RevokeGrantArgs) -> Result<(), CliError> {
     const OP: &str = "RevokeGrant";
     let key = params::key_ref(OP, &a.key_id)?;
-    kms.revoke_grant(RevokeGrantRequest::new(key, a.grant_id))
-        .op(OP)
+    let mut req = RevokeGrantRequest::new(key, a.grant_id);
+    req.dry_run = a.dry_run.dry_run;
+    kms.revoke_grant(req).op(OP)
 }

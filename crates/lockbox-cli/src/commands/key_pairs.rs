@@ -35,7 +35,8 @@ fn pair_request(
         "--encryption-context",
         a.encryption_context.as_deref(),
     )?)
-    .with_grant_tokens(params::grant_tokens(op, &a.grant_tokens.grant_tokens)?))
+    .with_grant_tokens(params::grant_tokens(op, &a.grant_tokens.grant_tokens)?)
+    .with_dry_run(a.dry_run.dry_run))
 }
 
 #[derive(Serialize)]
@@ -127,7 +128,8 @@ pub(crate) fn derive_shared_secret(
     const OP: &str = "DeriveSharedSecret";
     let peer = params::blob("--public-key", &a.public_key)?;
     let mut req = DeriveSharedSecretRequest::new(params::key_ref(OP, &a.key_id)?, peer.to_vec())
-        .with_grant_tokens(params::grant_tokens(OP, &a.grant_tokens.grant_tokens)?);
+        .with_grant_tokens(params::grant_tokens(OP, &a.grant_tokens.grant_tokens)?)
+        .with_dry_run(a.dry_run.dry_run);
     req.key_agreement_algorithm = a.key_agreement_algorithm.parse().op(OP)?;
     let out = kms.derive_shared_secret(req).op(OP)?;
     let diverted = divert(

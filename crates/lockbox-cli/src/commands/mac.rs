@@ -28,7 +28,8 @@ pub(crate) fn generate_mac(kms: &dyn Kms, a: GenerateMacArgs) -> Result<(), CliE
         params::plaintext("--message", &a.message)?,
         a.mac_algorithm.parse().op(OP)?,
     )
-    .with_grant_tokens(params::grant_tokens(OP, &a.grant_tokens.grant_tokens)?);
+    .with_grant_tokens(params::grant_tokens(OP, &a.grant_tokens.grant_tokens)?)
+    .with_dry_run(a.dry_run.dry_run);
     let out = kms.generate_mac(req).op(OP)?;
     blob_answer(a.mac_out.as_ref(), &out.mac, |mac| GenerateMacOut {
         mac,
@@ -54,7 +55,8 @@ pub(crate) fn verify_mac(kms: &dyn Kms, a: VerifyMacArgs) -> Result<(), CliError
         a.mac_algorithm.parse().op(OP)?,
         mac.to_vec(),
     )
-    .with_grant_tokens(params::grant_tokens(OP, &a.grant_tokens.grant_tokens)?);
+    .with_grant_tokens(params::grant_tokens(OP, &a.grant_tokens.grant_tokens)?)
+    .with_dry_run(a.dry_run.dry_run);
     let out = kms.verify_mac(req).op(OP)?;
     print_json(&VerifyMacOut {
         key_id: out.key_id.to_string(),

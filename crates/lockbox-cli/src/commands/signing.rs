@@ -34,7 +34,8 @@ pub(crate) fn sign(kms: &dyn Kms, a: SignArgs) -> Result<(), CliError> {
         params::plaintext("--message", &a.message)?,
         a.signing_algorithm.parse().op(OP)?,
     )
-    .with_grant_tokens(params::grant_tokens(OP, &a.grant_tokens.grant_tokens)?);
+    .with_grant_tokens(params::grant_tokens(OP, &a.grant_tokens.grant_tokens)?)
+    .with_dry_run(a.dry_run.dry_run);
     req.message_type = message_type(OP, a.message_type.as_ref())?;
     let out = kms.sign(req).op(OP)?;
     blob_answer(a.signature_out.as_ref(), &out.signature, |signature| {
@@ -63,7 +64,8 @@ pub(crate) fn verify(kms: &dyn Kms, a: VerifyArgs) -> Result<(), CliError> {
         signature.to_vec(),
         a.signing_algorithm.parse().op(OP)?,
     )
-    .with_grant_tokens(params::grant_tokens(OP, &a.grant_tokens.grant_tokens)?);
+    .with_grant_tokens(params::grant_tokens(OP, &a.grant_tokens.grant_tokens)?)
+    .with_dry_run(a.dry_run.dry_run);
     req.message_type = message_type(OP, a.message_type.as_ref())?;
     let out = kms.verify(req).op(OP)?;
     print_json(&VerifyOut {
