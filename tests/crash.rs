@@ -1,8 +1,11 @@
 //! Crash safety: a child process mutates keys and is killed with SIGKILL, at named failpoints
-//! (exactly between two steps of a create, rotation, count reservation or deletion) and at
+//! (exactly between two steps of a create, rotation, count reservation, deletion, or a
+//! multi-Region family's write: ReplicateKey's transaction, a family member's write) and at
 //! random moments. After every kill the parent reopens the data directory and checks:
 //! every acknowledged key is present and usable, every acknowledged ciphertext still
-//! decrypts, no record names missing material, and no orphan object survives reconciliation.
+//! decrypts (a multi-Region key's also in its replica's Region), every acknowledged replica
+//! agrees with its primary on the family and the material, no record names missing material,
+//! and no orphan object survives reconciliation.
 //!
 //! The child writes one line per acknowledged operation on stdout; whatever it did not
 //! acknowledge may or may not have happened, and the checks allow for both.
@@ -36,6 +39,8 @@ const PAUSE_ENV: &str = "LOCKBOX_CRASH_PAUSE_AT";
 const ARM_AFTER_ENV: &str = "LOCKBOX_CRASH_ARM_AFTER";
 
 const DAY: i64 = 86_400_000;
+/// The Region multi-Region keys are replicated into (the configured one is us-east-1).
+const REPLICA_REGION: &str = "eu-west-1";
 /// Each operation of the child moves its clock on by this much, so deletions and automatic
 /// rotations come due within a few dozen operations.
 const STEP: i64 = 2 * DAY;
@@ -143,6 +148,25 @@ fn crash_child() {
         }
         clock.0.fetch_add(STEP, Ordering::SeqCst);
         match op % 7 {
+            0 if rng.below(3) == 0 => {
+                // A multi-Region key and its replica (one transaction over the family), then
+                // a write of the family (rotation enabled reaches the replica in the same
+                // transaction).
+                let id = kms
+                    .create_key(CreateKeyRequest::new().with_multi_region(true))
+                    .unwrap()
+                    .key_metadata
+                    .key_id;
+                kms.replicate_key(ReplicateKeyRequest::new(id, REPLICA_REGION))
+                    .unwrap();
+                live.push(id);
+                ack(format!("KEY {id}"));
+                ack(format!("REPLICA {id}"));
+                kms.enable_key_rotation(
+                    EnableKeyRotationRequest::new(id).with_rotation_period_in_days(90),
+                )
+                .unwrap();
+            }
             0 => {
                 let id = kms
                     .create_key(CreateKeyRequest::new())
@@ -233,6 +257,8 @@ struct Acked {
     deleted: BTreeSet<KeyId>,
     blobs: Vec<(KeyId, Vec<u8>, Vec<u8>)>,
     rotations: BTreeMap<KeyId, usize>,
+    /// Multi-Region keys acknowledged with a replica in [`REPLICA_REGION`].
+    replicas: BTreeSet<KeyId>,
 }
 
 impl Acked {
@@ -253,6 +279,9 @@ impl Acked {
                 self.deleted.insert(id());
             }
             "ROTATED" => *self.rotations.entry(id()).or_default() += 1,
+            "REPLICA" => {
+                self.replicas.insert(id());
+            }
             "BLOB" => self.blobs.push((id(), unhex(parts[2]), unhex(parts[3]))),
             other => panic!("unknown acknowledgement {other}"),
         }
@@ -408,6 +437,11 @@ fn check(
             }
             None => assert!(maybe, "{round}: acknowledged key {id} is gone"),
             Some(KeyState::PendingDeletion) => assert!(maybe, "{round}: {id} is pending deletion"),
+            // A multi-Region primary is not deleted while its replica lives.
+            Some(KeyState::PendingReplicaDeletion) => assert!(
+                maybe && acked.replicas.contains(id),
+                "{round}: {id} is pending replica deletion"
+            ),
             Some(KeyState::Enabled) => {
                 assert!(
                     !scheduled,
@@ -431,7 +465,47 @@ fn check(
             Some(other) => panic!("{round}: {id} is {other}"),
         }
     }
+    // Every acknowledged replica is there, Enabled, and agrees with its primary on the family
+    // and the material: the primary's current version is the replica's.
+    let replica = kms
+        .0
+        .client(kms.default_caller("test").with_region(REPLICA_REGION));
+    for id in &acked.replicas {
+        let md = replica
+            .describe_key(DescribeKeyRequest::new(*id))
+            .unwrap_or_else(|e| panic!("{round}: the acknowledged replica of {id} is gone: {e}"))
+            .key_metadata;
+        assert_eq!(md.key_state, KeyState::Enabled, "{round}: replica of {id}");
+        let family = md.multi_region_configuration.unwrap();
+        assert_eq!(
+            (
+                family.multi_region_key_type,
+                family.primary_key.region.as_str()
+            ),
+            (MultiRegionKeyType::Replica, "us-east-1"),
+            "{round}: replica of {id}"
+        );
+        if let Ok(primary) = kms.describe_key(DescribeKeyRequest::new(*id)) {
+            let p = primary.key_metadata;
+            assert_eq!(
+                p.multi_region_configuration.unwrap().replica_keys.len(),
+                1,
+                "{round}: {id}'s family"
+            );
+            assert_eq!(
+                p.current_key_material_id, md.current_key_material_id,
+                "{round}: {id}'s replica has other material"
+            );
+        }
+    }
     for (id, blob, msg) in &acked.blobs {
+        // A replica decrypts everything its primary made, whatever the primary's state.
+        if acked.replicas.contains(id) {
+            let out = replica
+                .decrypt(DecryptRequest::new(blob.clone()))
+                .unwrap_or_else(|e| panic!("{round}: the replica of {id} cannot decrypt: {e}"));
+            assert_eq!(out.plaintext.expose_secret(), msg.as_slice(), "{round}");
+        }
         let out = kms.decrypt(DecryptRequest::new(blob.clone()));
         // A key may have been made, and used, without its own acknowledgement arriving.
         let state = match states.get(id) {
@@ -481,6 +555,8 @@ token_test!(
             ("engine.delete.after_tombstone", 0),
             ("engine.delete.after_destroy", 0),
             ("store.finish_deletion.before_remove", 0),
+            ("store.create_member.before_insert", 0),
+            ("store.put_keys.before_insert", 0),
         ];
         let mut kills: Vec<Kill> = points.iter().map(|(p, n)| Kill::At(p, *n)).collect();
         for _ in 0..8 {
@@ -509,6 +585,7 @@ token_test!(
         );
         assert!(acked.keys.len() >= 8, "the children acknowledged only {} keys", acked.keys.len());
         assert!(!acked.deleted.is_empty(), "no deletion was ever acknowledged");
+        assert!(!acked.replicas.is_empty(), "no replica was ever acknowledged");
         Ok(())
     }
 );
