@@ -257,3 +257,34 @@ token_test!(fn multi_region_primary_keys_have_mrk_ids_and_work_like_any_key(t) {
     assert_eq!(e2.kind(), ErrorKind::NotFound);
     Ok(())
 });
+
+token_test!(fn a_failed_move_to_the_configured_region_moves_nothing_and_the_next_open_moves_it(t) {
+    // A key made now, then written back as a record from before Regions (no Region).
+    let e = open(t, Regions::AwsForm);
+    let made = e.client(Caller::new(root())).create_key(CreateKeyRequest::new())?.key_metadata;
+    drop(e);
+    let store = lockbox_store::Store::open(&t.dir().join("data/metadata"))?;
+    let slot = lockbox_store::KeySlot::of(made.key_id, "us-east-1");
+    let mut old = store.key(slot)?.unwrap();
+    old.region = String::new();
+    store.put_key(&old)?;
+    drop(store);
+
+    // The move fails just before its transaction: the engine does not open, and nothing moved.
+    lockbox_store::failpoints::arm("store.assign_region.before_move");
+    let refused = Engine::open(Config::new(t.dir().join("data"), t.config()));
+    assert!(refused.is_err(), "the engine opened past a failed move");
+    drop(refused);
+    let store = lockbox_store::Store::open(&t.dir().join("data/metadata"))?;
+    assert_eq!(store.key(slot)?.unwrap().region, "");
+    drop(store);
+
+    // The next open moves it, and the key works in the configured Region.
+    let e = open(t, Regions::AwsForm);
+    let kms = e.client(Caller::new(root()));
+    let md = kms.describe_key(DescribeKeyRequest::new(made.key_id))?.key_metadata;
+    assert_eq!(md.arn, made.arn);
+    kms.encrypt(EncryptRequest::new(made.key_id, Plaintext::copy_from(b"x")))?;
+    assert_eq!(e.store().key(slot)?.unwrap().region, "us-east-1");
+    Ok(())
+});
