@@ -134,6 +134,7 @@ def main():
                  east, "decrypt", CiphertextBlob=mrk_blob)
 
     multi_region_family(east, west, south, keys)
+    asymmetric_and_hmac_families(east, west)
 
     expect_error("a name not of AWS's Region form", "InvalidSignatureException",
                  "Credential should be scoped to a valid region. This server serves every "
@@ -285,6 +286,15 @@ def multi_region_family(east, west, south, keys):
                  east, "update_primary_region", KeyId=key_id, PrimaryRegion="ap-southeast-2")
     expect_error("UpdatePrimaryRegion on the replica", "UnsupportedOperationException", None,
                  west, "update_primary_region", KeyId=key_id, PrimaryRegion="us-east-1")
+    # The replica's own policy must allow it too (kms:UpdatePrimaryRegion on both keys).
+    denying = json.loads(json.dumps(replica_policy))
+    denying["Statement"].append({"Sid": "no move", "Effect": "Deny",
+                                 "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
+                                 "Action": "kms:UpdatePrimaryRegion", "Resource": "*"})
+    west.put_key_policy(KeyId=key_id, PolicyName="default", Policy=json.dumps(denying))
+    expect_error("UpdatePrimaryRegion that the replica's policy denies", "AccessDeniedException",
+                 None, east, "update_primary_region", KeyId=key_id, PrimaryRegion="eu-west-1")
+    west.put_key_policy(KeyId=key_id, PolicyName="default", Policy=json.dumps(replica_policy))
     pace("update_primary_region")
     moved = east.update_primary_region(KeyId=key_id, PrimaryRegion="eu-west-1")
     expect("UpdatePrimaryRegion answers nothing", [],
@@ -315,6 +325,39 @@ def multi_region_family(east, west, south, keys):
     west.cancel_key_deletion(KeyId=key_id)
     expect("CancelKeyDeletion leaves the primary Disabled", "Disabled",
            west.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"])
+
+
+
+def asymmetric_and_hmac_families(east, west):
+    """RSA, ECC and HMAC multi-Region keys work across the two Regions as well."""
+    def family(spec, usage):
+        key_id = east.create_key(MultiRegion=True, KeySpec=spec, KeyUsage=usage)[
+            "KeyMetadata"]["KeyId"]
+        pace("replicate_key")
+        replica = east.replicate_key(KeyId=key_id, ReplicaRegion="eu-west-1")[
+            "ReplicaKeyMetadata"]
+        expect(f"{spec}: the replica is Enabled with the primary's spec and usage",
+               ("Enabled", spec, usage),
+               (replica["KeyState"], replica["KeySpec"], replica["KeyUsage"]))
+        return key_id
+
+    rsa = family("RSA_2048", "ENCRYPT_DECRYPT")
+    expect("RSA_2048: the same public key in both Regions",
+           east.get_public_key(KeyId=rsa)["PublicKey"], west.get_public_key(KeyId=rsa)["PublicKey"])
+    sealed = west.encrypt(KeyId=rsa, Plaintext=b"rsa", EncryptionAlgorithm="RSAES_OAEP_SHA_256")
+    expect("RSA_2048: eu-west-1's ciphertext decrypts in us-east-1", b"rsa", east.decrypt(
+        KeyId=rsa, CiphertextBlob=sealed["CiphertextBlob"],
+        EncryptionAlgorithm="RSAES_OAEP_SHA_256")["Plaintext"])
+    ecc = family("ECC_NIST_P256", "SIGN_VERIFY")
+    signature = east.sign(KeyId=ecc, Message=b"signed in us-east-1",
+                          SigningAlgorithm="ECDSA_SHA_256")["Signature"]
+    expect("ECC_NIST_P256: us-east-1's signature verifies in eu-west-1", True, west.verify(
+        KeyId=ecc, Message=b"signed in us-east-1", Signature=signature,
+        SigningAlgorithm="ECDSA_SHA_256")["SignatureValid"])
+    hmac = family("HMAC_256", "GENERATE_VERIFY_MAC")
+    mac = west.generate_mac(KeyId=hmac, Message=b"m", MacAlgorithm="HMAC_SHA_256")["Mac"]
+    expect("HMAC_256: eu-west-1's MAC verifies in us-east-1", True, east.verify_mac(
+        KeyId=hmac, Message=b"m", Mac=mac, MacAlgorithm="HMAC_SHA_256")["MacValid"])
 
 
 if __name__ == "__main__":
