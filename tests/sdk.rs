@@ -1041,8 +1041,8 @@ token_test!(fn the_sdk_imports_key_material_and_deletes_it(t) {
 });
 
 // Regions and multi-Region keys (issue 15) through the SDK: one server, clients signing for
-// three Regions; keys and aliases of one Region unseen in the others; a multi-Region primary
-// key (replicas are not built yet); material imported in the third.
+// three Regions; keys and aliases of one Region unseen in the others; a multi-Region key
+// replicated across two of them, its primary moved; material imported in the third.
 
 /// A client of `addr` signing for `region`.
 fn client_in(addr: SocketAddr, region: &str) -> Client {

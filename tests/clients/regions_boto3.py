@@ -117,8 +117,8 @@ def main():
     expect_error("the deleted alias in eu-west-1", "NotFoundException", None,
                  west, "describe_key", KeyId="alias/regional")
 
-    # A multi-Region primary key: an mrk- id, its MultiRegionConfiguration, blobs that decrypt
-    # in its Region only (replicas are not offered yet).
+    # A multi-Region primary key without replicas: an mrk- id, its MultiRegionConfiguration,
+    # blobs that decrypt in its Region only.
     mrk = west.create_key(MultiRegion=True, Description="multi-Region")["KeyMetadata"]
     expect("an mrk- id", True, re.fullmatch(r"mrk-[0-9a-f]{32}", mrk["KeyId"]) is not None)
     expect("MultiRegion", True, mrk["MultiRegion"])
