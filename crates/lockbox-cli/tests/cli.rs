@@ -1709,6 +1709,7 @@ fn audit_writer_child() -> TestResult {
             error: None,
             source: "cli".into(),
             grant_id: None,
+            region: None,
         })?;
         if i % 60 == 59 {
             log.flush()?;

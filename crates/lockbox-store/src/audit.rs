@@ -38,6 +38,10 @@ pub struct AuditEvent {
     pub source: String,
     /// The grant that allowed the call, if a grant did.
     pub grant_id: Option<String>,
+    /// The Region the call was addressed to (entry version 3), when the caller named one;
+    /// `None` for a call in the configured Region by a caller that named none, and in every
+    /// entry written before Regions existed.
+    pub region: Option<String>,
 }
 
 /// A request the server refused before it reached the engine (bad signature, malformed
@@ -131,6 +135,9 @@ const AUDIT_ENTRY_V1: u8 = 1;
 // entry holding a new variant is written as version 2, so a Lockbox that predates them
 // reports it as too new rather than as corrupt.
 const AUDIT_ENTRY_V2: u8 = 2;
+// Version 3 (issue 15, Regions): one more body variant, an event with the Region the call was
+// addressed to. Written only for events that have one, so every other entry keeps its bytes.
+const AUDIT_ENTRY_V3: u8 = 3;
 const META_AUDIT_OBJECTS: &[u8] = b"audit.objects";
 
 // Stored form. Variant order of `AuditBodyV1` is part of the format (postcard encodes the
@@ -155,6 +162,8 @@ enum AuditBodyV1 {
     Refused(RefusalV2),
     // Version 2 only.
     Suppressed(SuppressedV2),
+    // Version 3 only.
+    RegionalEvent(AuditEventV1, String),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -200,6 +209,7 @@ enum AuditBodyV1Ref<'a> {
     },
     Refused(RefusalV2Ref<'a>),
     Suppressed(SuppressedV2Ref<'a>),
+    RegionalEvent(AuditEventV1Ref<'a>, &'a str),
 }
 
 #[derive(Serialize)]
@@ -253,22 +263,30 @@ struct AuditEventV1 {
     grant_id: Option<String>,
 }
 
+/// The stored form of an event's fields, borrowed.
+fn event_ref(e: &AuditEvent) -> AuditEventV1Ref<'_> {
+    AuditEventV1Ref {
+        time_ms: e.time.unix_millis(),
+        request_id: &e.request_id,
+        account: &e.account,
+        principal: &e.principal,
+        operation: &e.operation,
+        key_arn: &e.key_arn,
+        encryption_context: &e.encryption_context,
+        error: &e.error,
+        source: &e.source,
+        grant_id: &e.grant_id,
+    }
+}
+
 impl AuditEntry {
     /// The stored bytes of this entry: version byte, then postcard.
     pub fn encode(&self) -> Result<Vec<u8>, StoreError> {
         let body = match &self.body {
-            AuditBody::Event(e) => AuditBodyV1Ref::Event(AuditEventV1Ref {
-                time_ms: e.time.unix_millis(),
-                request_id: &e.request_id,
-                account: &e.account,
-                principal: &e.principal,
-                operation: &e.operation,
-                key_arn: &e.key_arn,
-                encryption_context: &e.encryption_context,
-                error: &e.error,
-                source: &e.source,
-                grant_id: &e.grant_id,
-            }),
+            AuditBody::Event(e) => match &e.region {
+                None => AuditBodyV1Ref::Event(event_ref(e)),
+                Some(r) => AuditBodyV1Ref::RegionalEvent(event_ref(e), r),
+            },
             AuditBody::Seal {
                 through_seq,
                 chain_hash,
@@ -301,6 +319,7 @@ impl AuditEntry {
         let version = match body {
             AuditBodyV1Ref::Event(_) | AuditBodyV1Ref::Seal { .. } => AUDIT_ENTRY_V1,
             AuditBodyV1Ref::Refused(_) | AuditBodyV1Ref::Suppressed(_) => AUDIT_ENTRY_V2,
+            AuditBodyV1Ref::RegionalEvent(..) => AUDIT_ENTRY_V3,
         };
         let v1 = AuditEntryV1Ref {
             seq: self.seq,
@@ -327,7 +346,7 @@ impl AuditEntry {
             reason,
         };
         let (version, v1): (u8, AuditEntryV1) = match bytes.split_first() {
-            Some((&v @ (AUDIT_ENTRY_V1 | AUDIT_ENTRY_V2), body)) => {
+            Some((&v @ (AUDIT_ENTRY_V1 | AUDIT_ENTRY_V2 | AUDIT_ENTRY_V3), body)) => {
                 match postcard::take_from_bytes(body) {
                     Ok((e, [])) => (v, e),
                     Ok((_, rest)) => return Err(corrupt(format!("{} trailing bytes", rest.len()))),
@@ -343,19 +362,27 @@ impl AuditEntry {
             }
             None => return Err(corrupt("empty record".into())),
         };
+        let event = |e: AuditEventV1, region: Option<String>| AuditEvent {
+            time: Timestamp::from_unix_millis(e.time_ms),
+            request_id: e.request_id,
+            account: e.account,
+            principal: e.principal,
+            operation: e.operation,
+            key_arn: e.key_arn,
+            encryption_context: e.encryption_context,
+            error: e.error,
+            source: e.source,
+            grant_id: e.grant_id,
+            region,
+        };
         let body = match v1.body {
-            AuditBodyV1::Event(e) => AuditBody::Event(AuditEvent {
-                time: Timestamp::from_unix_millis(e.time_ms),
-                request_id: e.request_id,
-                account: e.account,
-                principal: e.principal,
-                operation: e.operation,
-                key_arn: e.key_arn,
-                encryption_context: e.encryption_context,
-                error: e.error,
-                source: e.source,
-                grant_id: e.grant_id,
-            }),
+            AuditBodyV1::Event(e) => AuditBody::Event(event(e, None)),
+            AuditBodyV1::RegionalEvent(..) if version != AUDIT_ENTRY_V3 => {
+                return Err(corrupt(format!(
+                    "a version {version} entry holds a version 3 body"
+                )));
+            }
+            AuditBodyV1::RegionalEvent(e, region) => AuditBody::Event(event(e, Some(region))),
             AuditBodyV1::Seal {
                 through_seq,
                 chain_hash,
@@ -515,7 +542,38 @@ mod tests {
             error: Some(("AccessDeniedException".into(), "no".into())),
             source: "cli".into(),
             grant_id: None,
+            region: None,
         }
+    }
+
+    /// An event with a Region is version 3 (the version-1 event's fields and the Region); the
+    /// same event without one keeps its version-1 bytes.
+    #[test]
+    fn events_with_a_region_are_version_3() {
+        let mut e = event();
+        e.region = Some("eu-west-1".into());
+        let entry = AuditEntry {
+            seq: 3,
+            prev_hash: [1; 32],
+            body: AuditBody::Event(e.clone()),
+        };
+        let bytes = entry.encode().unwrap();
+        assert_eq!(bytes[0], AUDIT_ENTRY_V3);
+        assert_eq!(AuditEntry::decode(&bytes).unwrap(), entry);
+        // The variant is refused under an older version byte.
+        let mut older = bytes.clone();
+        older[0] = AUDIT_ENTRY_V2;
+        assert!(matches!(
+            AuditEntry::decode(&older),
+            Err(StoreError::Corrupt { .. })
+        ));
+        e.region = None;
+        let plain = AuditEntry {
+            seq: 3,
+            prev_hash: [1; 32],
+            body: AuditBody::Event(e),
+        };
+        assert_eq!(plain.encode().unwrap()[0], AUDIT_ENTRY_V1);
     }
 
     /// `encode` borrows (`AuditEntryV1Ref`); the bytes must be those of the owned stored form.
@@ -598,10 +656,10 @@ mod tests {
             assert_eq!(bytes[0], 1);
             assert_eq!(AuditEntry::decode(&bytes).unwrap(), e);
             let mut newer = bytes.clone();
-            newer[0] = 3;
+            newer[0] = 4;
             assert!(matches!(
                 AuditEntry::decode(&newer),
-                Err(StoreError::TooNew { version: 3, .. })
+                Err(StoreError::TooNew { version: 4, .. })
             ));
             let mut longer = bytes;
             longer.push(0);

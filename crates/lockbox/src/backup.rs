@@ -161,6 +161,7 @@ impl Engine {
                 .map(|e| ("BackupFailed".to_owned(), e.to_string())),
             source: "backup".into(),
             grant_id: None,
+            region: None,
         })?;
         result
     }
@@ -782,6 +783,7 @@ fn record_restore(config: &Config, journal: &Journal) -> Result<Option<u64>, Err
         error: None,
         source: "lockbox restore".into(),
         grant_id: None,
+        region: None,
     };
     let (log, superseded) = AuditLog::open_accepting_rollback(
         Arc::clone(&store),

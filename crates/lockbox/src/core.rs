@@ -131,6 +131,10 @@ pub(crate) struct Call<'a> {
     pub(crate) grant: Option<[u8; 32]>,
     /// The request set `DryRun`: the call stops at [`Call::proceed`].
     pub(crate) dry_run: bool,
+    /// Further audit events a successful call leaves, as AWS's CloudTrail records them in
+    /// another Region: (event name, the key it concerns). ReplicateKey's CreateKey of the
+    /// replica; UpdatePrimaryRegion's event at the new primary.
+    pub(crate) also: Vec<(&'static str, KeyArn)>,
 }
 
 impl<'a> Call<'a> {
@@ -142,6 +146,7 @@ impl<'a> Call<'a> {
             alias: None,
             grant: None,
             dry_run: false,
+            also: Vec::new(),
         }
     }
 
@@ -602,10 +607,27 @@ impl Engine {
             error: error.map(|e| (e.kind().name(), e.message().to_owned())),
             grant: call.grant,
         };
-        self.audit.append_call(record).map_err(|e| {
+        let refused = |e: Error| {
             tracing::error!(error = %e, op, "the audit trail refused a record; failing the call");
             KmsError::internal("The audit trail could not be written; the call was not completed.")
-        })
+        };
+        self.audit.append_call(record).map_err(refused)?;
+        for (name, key) in &call.also {
+            let caller = call.caller.clone().with_region(key.scope().region());
+            self.audit
+                .append_call(CallRecord {
+                    time: self.clock.now(),
+                    request_id: id,
+                    caller,
+                    operation: name,
+                    key: Some(key.clone()),
+                    context: None,
+                    error: None,
+                    grant: None,
+                })
+                .map_err(refused)?;
+        }
+        Ok(())
     }
 }
 

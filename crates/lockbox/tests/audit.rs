@@ -63,6 +63,7 @@ fn event(i: u64) -> AuditEvent {
             .then(|| ("AccessDeniedException".into(), "denied".into())),
         source: "in-process".into(),
         grant_id: None,
+        region: None,
     }
 }
 

@@ -288,3 +288,31 @@ token_test!(fn a_failed_move_to_the_configured_region_moves_nothing_and_the_next
     assert_eq!(e.store().key(slot)?.unwrap().region, "us-east-1");
     Ok(())
 });
+
+token_test!(fn the_audit_trail_names_the_region_of_each_call(t) {
+    let e = open(t, Regions::AwsForm);
+    let west = in_region(&e, "eu-west-1");
+    let asia = in_region(&e, "ap-southeast-2");
+    let k = west.create_key(CreateKeyRequest::new())?.key_metadata;
+    west.list_keys(ListKeysRequest::new())?;
+    asia.generate_random(GenerateRandomRequest::new(NumberOfBytes::new(8)?))?;
+    e.client(Caller::new(root())).list_aliases(ListAliasesRequest::new())?;
+    e.audit().flush()?;
+    let mut out = Vec::new();
+    lockbox::audit::export(e.store(), &lockbox::audit::ExportFilter::default(), "us-east-1", &mut out)?;
+    let events: Vec<(String, String)> = String::from_utf8(out)?
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .map(|v| (v["eventName"].as_str().unwrap().to_owned(), v["awsRegion"].as_str().unwrap().to_owned()))
+        .collect();
+    // A call that names a key is in its key's Region; one that names none, in the Region it was
+    // addressed to (the configured one for a caller that named none).
+    assert_eq!(events, [
+        ("CreateKey".to_owned(), "eu-west-1".to_owned()),
+        ("ListKeys".to_owned(), "eu-west-1".to_owned()),
+        ("GenerateRandom".to_owned(), "ap-southeast-2".to_owned()),
+        ("ListAliases".to_owned(), "us-east-1".to_owned()),
+    ]);
+    assert_eq!(k.arn.scope().region(), "eu-west-1");
+    Ok(())
+});

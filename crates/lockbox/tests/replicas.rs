@@ -394,3 +394,38 @@ token_test!(fn an_imported_family_imports_the_same_material_into_each_member(t) 
     assert_eq!(kind(west.decrypt(DecryptRequest::new(blob.to_vec()))), ErrorKind::KmsInvalidState);
     Ok(())
 });
+
+token_test!(fn the_audit_trail_records_both_regions_as_cloudtrail_does(t) {
+    let e = Engine::open(Config::new(t.dir().join("data"), t.config()))?;
+    let east = in_region(&e, EAST);
+    let p = mrk(&east);
+    east.replicate_key(ReplicateKeyRequest::new(p.key_id, WEST))?;
+    east.update_primary_region(UpdatePrimaryRegionRequest::new(p.key_id, WEST))?;
+    // A refused call leaves one event only.
+    assert_eq!(kind(east.replicate_key(ReplicateKeyRequest::new(p.key_id, ASIA))), ErrorKind::UnsupportedOperation);
+    e.audit().flush()?;
+    let mut out = Vec::new();
+    lockbox::audit::export(e.store(), &lockbox::audit::ExportFilter::default(), EAST, &mut out)?;
+    let events: Vec<serde_json::Value> = String::from_utf8(out)?.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let seen: Vec<(String, String, String, bool)> = events[1..]
+        .iter()
+        .map(|v| (
+            v["eventName"].as_str().unwrap().to_owned(),
+            v["awsRegion"].as_str().unwrap().to_owned(),
+            v["resources"][0]["ARN"].as_str().unwrap_or_default().to_owned(),
+            v["errorCode"].is_string(),
+        ))
+        .collect();
+    assert_eq!(seen, [
+        ("ReplicateKey".to_owned(), EAST.to_owned(), arn(EAST, p.key_id), false),
+        ("CreateKey".to_owned(), WEST.to_owned(), arn(WEST, p.key_id), false),
+        ("UpdatePrimaryRegion".to_owned(), EAST.to_owned(), arn(EAST, p.key_id), false),
+        ("UpdatePrimaryRegion".to_owned(), WEST.to_owned(), arn(WEST, p.key_id), false),
+        ("ReplicateKey".to_owned(), EAST.to_owned(), arn(EAST, p.key_id), true),
+    ]);
+    // Each pair is one request.
+    assert_eq!(events[1]["requestID"], events[2]["requestID"]);
+    assert_eq!(events[3]["requestID"], events[4]["requestID"]);
+    assert_ne!(events[2]["requestID"], events[3]["requestID"]);
+    Ok(())
+});

@@ -58,7 +58,8 @@ impl ExportFilter {
 /// Requests refused before the engine are exported too (`additionalEventData.refused`), and
 /// summaries of refusals not recorded one by one as `AwsServiceEvent`s named
 /// `RefusalsSuppressed`; neither names a key, so a key filter leaves them out.
-/// `region` is used for events that name no key (an event's region is its key ARN's).
+/// An event's region is its key ARN's, else the Region its call was addressed to (entry
+/// version 3), else `region` (the configured one).
 ///
 /// An entry that does not decode fails the export: run `lockbox audit verify`.
 pub fn export(
@@ -187,7 +188,7 @@ fn cloudtrail<'a>(e: &'a AuditEvent, hash: &[u8; 32], region: &'a str) -> Record
         event_time: rfc3339(e.time),
         event_source: "kms.amazonaws.com",
         event_name: &e.operation,
-        aws_region: key_region.unwrap_or(region),
+        aws_region: key_region.or(e.region.as_deref()).unwrap_or(region),
         source_ip_address: &e.source,
         request_parameters: RequestParameters {
             key_id: e.key_arn.as_deref(),

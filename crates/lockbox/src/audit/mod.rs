@@ -210,6 +210,7 @@ impl CallRecord {
             error: self.error.map(|(code, message)| (code.to_owned(), message)),
             source: self.caller.source().to_owned(),
             grant_id: self.grant.as_ref().map(|g| hex(g)),
+            region: self.caller.region().map(str::to_owned),
         }
     }
 }

@@ -134,6 +134,8 @@ impl Engine {
             })?;
         tracing::info!(key = %replica.id, primary = %family.primary, region,
             "multi-Region key replicated");
+        // AWS records a CreateKey of the replica in its Region besides the ReplicateKey.
+        call.also.push(("CreateKey", replica_arn));
         Ok(ReplicateKeyResponse {
             replica_key_metadata: self.metadata(&replica),
             replica_policy: replica
@@ -209,6 +211,11 @@ impl Engine {
             .map_err(|e| from_store("update primary region", e))?;
         tracing::info!(key = %primary.id, from = %primary.region, to = region,
             "primary Region of a multi-Region key updated");
+        // AWS records the update in both keys' Regions.
+        call.also.push((
+            "UpdatePrimaryRegion",
+            self.key_arn_in(&primary.account, region, primary.id),
+        ));
         Ok(())
     }
 
