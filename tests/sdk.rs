@@ -1041,8 +1041,8 @@ token_test!(fn the_sdk_imports_key_material_and_deletes_it(t) {
 });
 
 // Regions and multi-Region keys (issue 15) through the SDK: one server, clients signing for
-// three Regions; keys and aliases of one Region unseen in the others; a multi-Region primary
-// key (replicas are not built yet); material imported in the third.
+// three Regions; keys and aliases of one Region unseen in the others; a multi-Region key
+// replicated across two of them, its primary moved; material imported in the third.
 
 /// A client of `addr` signing for `region`.
 fn client_in(addr: SocketAddr, region: &str) -> Client {
@@ -1056,8 +1056,10 @@ fn client_in(addr: SocketAddr, region: &str) -> Client {
 
 token_test!(fn the_sdk_uses_three_regions_each_with_its_own_keys(t) {
     use aws_sdk_kms::operation::replicate_key::ReplicateKeyError;
+    use aws_sdk_kms::operation::update_primary_region::UpdatePrimaryRegionError;
     use aws_sdk_kms::types::{
-        AlgorithmSpec, ExpirationModelType, MultiRegionKeyType, OriginType, WrappingKeySpec,
+        AlgorithmSpec, ExpirationModelType, KeyState, MultiRegionKeyType, OriginType, Tag,
+        WrappingKeySpec,
     };
     let (_engine, server) = start(t, ServerConfig::default());
     let addr = server.local_addr();
@@ -1093,20 +1095,64 @@ token_test!(fn the_sdk_uses_three_regions_each_with_its_own_keys(t) {
         let primary = east.create_key().multi_region(true).description("mrk").send().await.sdk()?
             .key_metadata().expect("metadata").clone();
         let id = primary.key_id().to_owned();
+        let arn = |region: &str| format!("arn:aws:kms:{region}:000000000000:key/{id}");
         assert!(id.starts_with("mrk-") && id.len() == 36, "{id}");
         assert_eq!(primary.multi_region(), Some(true));
         let config = primary.multi_region_configuration().expect("configuration");
         assert_eq!(config.multi_region_key_type(), Some(&MultiRegionKeyType::Primary));
         assert_eq!(config.primary_key().and_then(|k| k.region()), Some("us-east-1"));
-        // Replicas are not built yet: ReplicateKey says so (UnsupportedOperationException).
-        let e = service_error(east.replicate_key().key_id(&id).replica_region("eu-west-1").send().await);
-        assert!(matches!(e, ReplicateKeyError::UnsupportedOperationException(_)), "{e:?}");
-        // Other Regions have no member of the family.
+        // Before ReplicateKey, other Regions have no member of the family.
         let e = service_error(west.describe_key().key_id(&id).send().await);
         assert!(matches!(e, DescribeKeyError::NotFoundException(_)), "{e:?}");
-        let sealed = east.encrypt().key_id(&id).plaintext(Blob::new(b"mrk".to_vec())).send().await.sdk()?;
-        let opened = east.decrypt().ciphertext_blob(sealed.ciphertext_blob().expect("blob").clone()).send().await.sdk()?;
-        assert_eq!(bytes(opened.plaintext()), b"mrk");
+        let out = east.replicate_key().key_id(&id).replica_region("eu-west-1")
+            .description("replica")
+            .tags(Tag::builder().tag_key("side").tag_value("replica").build()?)
+            .send().await.sdk()?;
+        let replica = out.replica_key_metadata().expect("replica metadata");
+        assert_eq!(replica.key_id(), id);
+        assert_eq!(replica.arn(), Some(arn("eu-west-1").as_str()));
+        assert_eq!(replica.key_state(), Some(&KeyState::Enabled));
+        assert_eq!(replica.description(), Some("replica"));
+        let config = replica.multi_region_configuration().expect("configuration");
+        assert_eq!(config.multi_region_key_type(), Some(&MultiRegionKeyType::Replica));
+        assert_eq!(config.primary_key().and_then(|k| k.arn()), Some(arn("us-east-1").as_str()));
+        let replicas: Vec<_> = config.replica_keys().iter().map(|k| (k.arn(), k.region())).collect();
+        assert_eq!(replicas, [(Some(arn("eu-west-1").as_str()), Some("eu-west-1"))]);
+        assert!(out.replica_policy().is_some_and(|p| p.contains("kms:*")), "{out:?}");
+        let tags: Vec<_> = out.replica_tags().iter().map(|t| (t.tag_key(), t.tag_value())).collect();
+        assert_eq!(tags, [("side", "replica")]);
+        // Refusals, typed as the SDK models them.
+        let e = service_error(east.replicate_key().key_id(&id).replica_region("eu-west-1").send().await);
+        assert!(matches!(e, ReplicateKeyError::AlreadyExistsException(_)), "{e:?}");
+        let e = service_error(west.replicate_key().key_id(&id).replica_region("ap-southeast-2").send().await);
+        assert!(matches!(e, ReplicateKeyError::UnsupportedOperationException(_)), "{e:?}");
+        let e = service_error(east.replicate_key().key_id(&here).replica_region("eu-west-1").send().await);
+        assert!(matches!(e, ReplicateKeyError::UnsupportedOperationException(_)), "{e:?}");
+
+        // A ciphertext of either Region decrypts in the other, under that Region's ARN.
+        for (from, to, to_region) in [(&east, &west, "eu-west-1"), (&west, &east, "us-east-1")] {
+            let sealed = from.encrypt().key_id(&id).plaintext(Blob::new(b"mrk".to_vec())).send().await.sdk()?;
+            let opened = to.decrypt().ciphertext_blob(sealed.ciphertext_blob().expect("blob").clone()).send().await.sdk()?;
+            assert_eq!(bytes(opened.plaintext()), b"mrk");
+            assert_eq!(opened.key_id(), Some(arn(to_region).as_str()));
+            let e = service_error(south.decrypt().ciphertext_blob(sealed.ciphertext_blob().expect("blob").clone()).send().await);
+            assert!(matches!(e, DecryptError::InvalidCiphertextException(_)), "{e:?}");
+        }
+
+        // The primary moves to eu-west-1; only a Region with a replica can take it.
+        let e = service_error(east.update_primary_region().key_id(&id).primary_region("ap-southeast-2").send().await);
+        assert!(matches!(e, UpdatePrimaryRegionError::NotFoundException(_)), "{e:?}");
+        east.update_primary_region().key_id(&id).primary_region("eu-west-1").send().await.sdk()?;
+        for (client, kind) in [(&west, MultiRegionKeyType::Primary), (&east, MultiRegionKeyType::Replica)] {
+            let md = client.describe_key().key_id(&id).send().await.sdk()?.key_metadata().expect("metadata").clone();
+            let config = md.multi_region_configuration().expect("configuration");
+            assert_eq!(config.multi_region_key_type(), Some(&kind));
+            assert_eq!(config.primary_key().and_then(|k| k.region()), Some("eu-west-1"));
+            let replicas: Vec<_> = config.replica_keys().iter().filter_map(|k| k.region()).collect();
+            assert_eq!(replicas, ["us-east-1"]);
+        }
+        let e = service_error(east.update_primary_region().key_id(&id).primary_region("eu-west-1").send().await);
+        assert!(matches!(e, UpdatePrimaryRegionError::UnsupportedOperationException(_)), "{e:?}");
 
         // The third Region imports material into an EXTERNAL key of its own.
         let ext = south.create_key().origin(OriginType::External).send().await.sdk()?

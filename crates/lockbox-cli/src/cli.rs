@@ -136,6 +136,19 @@ pub(crate) enum Command {
     ImportKeyMaterial(ImportKeyMaterialArgs),
     /// Delete a key's imported key material (the key waits for an import again)
     DeleteImportedKeyMaterial(DeleteImportedKeyMaterialArgs),
+    /// Replicate a multi-Region primary key into another Region
+    ///
+    /// The replica has the primary's key id, key material, key spec, usage, origin and
+    /// rotation, and its own description, policy, tags, aliases and state: a ciphertext of
+    /// either decrypts with the other. It is Enabled at once (PendingImport when the primary's
+    /// material is imported: import the same material into it). Prints ReplicaKeyMetadata,
+    /// ReplicaPolicy and ReplicaTags.
+    ReplicateKey(ReplicateKeyArgs),
+    /// Make the replica of a multi-Region key in another Region its primary (prints nothing)
+    ///
+    /// --key-id names the current primary, in this command's Region; it becomes a replica.
+    /// Both keys must be Enabled.
+    UpdatePrimaryRegion(UpdatePrimaryRegionArgs),
     /// Create an alias for a key
     CreateAlias(AliasArgs),
     /// Point an alias at another key
@@ -324,9 +337,45 @@ pub(crate) struct CreateKeyArgs {
     /// Dangerous: no one may then be able to manage the key
     #[arg(long)]
     pub(crate) bypass_policy_lockout_safety_check: bool,
-    /// Create a multi-Region primary key (an mrk- id); replicas are not offered yet
+    /// Create a multi-Region primary key (an mrk- id), to replicate into other Regions with
+    /// replicate-key
     #[arg(long)]
     pub(crate) multi_region: bool,
+}
+
+#[derive(Args)]
+pub(crate) struct ReplicateKeyArgs {
+    /// The multi-Region primary key: key ID or key ARN, in this command's Region
+    #[arg(long)]
+    pub(crate) key_id: String,
+    /// The Region of the new replica (such as eu-west-1); it must hold no key of the family
+    #[arg(long)]
+    pub(crate) replica_region: String,
+    /// The replica's key policy: a JSON document, or file://PATH (default: every principal of
+    /// the key's account may do everything). Not shared with the primary
+    #[arg(long)]
+    pub(crate) policy: Option<String>,
+    /// Create the replica even if its policy would not let you change the policy later.
+    /// Dangerous: no one may then be able to manage the replica
+    #[arg(long)]
+    pub(crate) bypass_policy_lockout_safety_check: bool,
+    /// The replica's description (default: none; not the primary's)
+    #[arg(long)]
+    pub(crate) description: Option<String>,
+    /// The replica's tags (default: none; not the primary's): TagKey=k,TagValue=v ... or JSON
+    /// [{"TagKey":"k","TagValue":"v"}]
+    #[arg(long, num_args = 1..)]
+    pub(crate) tags: Vec<String>,
+}
+
+#[derive(Args)]
+pub(crate) struct UpdatePrimaryRegionArgs {
+    /// The current multi-Region primary key: key ID or key ARN, in this command's Region
+    #[arg(long)]
+    pub(crate) key_id: String,
+    /// The Region of the replica that becomes the primary
+    #[arg(long)]
+    pub(crate) primary_region: String,
 }
 
 /// The AWS CLI's pagination flags.

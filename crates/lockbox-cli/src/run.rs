@@ -8,7 +8,7 @@ use clap::error::ErrorKind as ClapKind;
 use crate::cli::{Cli, Command};
 use crate::commands::{
     aliases, audit, backup, crypto, decrypt_file, demo, doctor, encrypt_file, grants, import,
-    key_pairs, keys, mac, policies, rotation, serve, signing, tags, token, upkeep,
+    key_pairs, keys, mac, policies, replicas, rotation, serve, signing, tags, token, upkeep,
 };
 use crate::error::CliError;
 use crate::{home, remote};
@@ -95,6 +95,8 @@ fn kms_command(shared: &Arc<dyn Kms>, command: Command) -> Result<(), CliError> 
         Command::GetParametersForImport(a) => import::get_parameters_for_import(kms, a),
         Command::ImportKeyMaterial(a) => import::import_key_material(kms, a),
         Command::DeleteImportedKeyMaterial(a) => import::delete_imported_key_material(kms, a),
+        Command::ReplicateKey(a) => replicas::replicate_key(kms, a),
+        Command::UpdatePrimaryRegion(a) => replicas::update_primary_region(kms, a),
         Command::CreateAlias(a) => aliases::create_alias(kms, a),
         Command::UpdateAlias(a) => aliases::update_alias(kms, a),
         Command::DeleteAlias(a) => aliases::delete_alias(kms, a),

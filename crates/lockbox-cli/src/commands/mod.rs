@@ -15,6 +15,7 @@ pub(crate) mod key_pairs;
 pub(crate) mod keys;
 pub(crate) mod mac;
 pub(crate) mod policies;
+pub(crate) mod replicas;
 pub(crate) mod rotation;
 pub(crate) mod serve;
 pub(crate) mod signing;
