@@ -822,7 +822,7 @@ macro_rules! operation_table {
             }
             /// Makes a replica of a multi-Region primary key in another Region.
             ReplicateKey, replicate_key(ReplicateKeyRequest) -> ReplicateKeyResponse {
-                actions: [ReplicateKey], key: Manageable, throttle: Management,
+                actions: [ReplicateKey], key: Enabled, throttle: Management,
                 audit: Write,
                 by_kind: false,
             }

@@ -148,12 +148,22 @@ token_test!(fn a_replica_shares_the_material_and_nothing_else(t) {
     let single = east.create_key(CreateKeyRequest::new())?.key_metadata;
     let e1 = err(east.replicate_key(ReplicateKeyRequest::new(single.key_id, WEST)));
     assert_eq!((e1.kind(), e1.message().to_owned()), (ErrorKind::UnsupportedOperation, format!("{} is not a multi-Region key.", single.arn)));
+    // Only an Enabled primary is replicated (AWS's key-state table).
+    east.disable_key(DisableKeyRequest::new(p.key_id))?;
+    let disabled = err(east.replicate_key(ReplicateKeyRequest::new(p.key_id, "sa-east-1")));
+    assert_eq!((disabled.kind(), disabled.message().to_owned()), (ErrorKind::Disabled, format!("{} is disabled.", arn(EAST, p.key_id))));
+    east.enable_key(EnableKeyRequest::new(p.key_id))?;
+    let waiting = east
+        .create_key(CreateKeyRequest::new().with_multi_region(true).with_origin(Origin::External))?
+        .key_metadata;
+    let pending = err(east.replicate_key(ReplicateKeyRequest::new(waiting.key_id, WEST)));
+    assert_eq!((pending.kind(), pending.message().to_owned()), (ErrorKind::KmsInvalidState, format!("{} is pending import.", waiting.arn)));
     let bad = err(east.replicate_key(ReplicateKeyRequest::new(p.key_id, "Mars")));
     assert_eq!(bad.kind(), ErrorKind::Validation);
     assert_eq!(bad.message(), "1 validation error detected: Value 'Mars' at 'replicaRegion' failed to satisfy constraint: Member must satisfy regular expression pattern: ^([a-z]+-){2,3}\\d+$");
     // A refused replication changed nothing.
     assert_eq!(family(&east, p.key_id).2, all);
-    // The token holds one more object: `single`'s material.
+    // The token holds one more object: `single`'s material (`waiting` has none).
     assert_eq!(e.token().list_objects()?.len(), objects + 1);
     Ok(())
 });
