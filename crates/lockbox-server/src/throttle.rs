@@ -1,9 +1,9 @@
-//! Request throttling: token buckets per (account, operation class), shaped like AWS KMS's
-//! request quotas.
+//! Request throttling: token buckets per (account, Region, operation class), shaped like AWS
+//! KMS's request quotas.
 //!
-//! AWS KMS limits each account's request rate per operation, and shares one quota among the
-//! symmetric cryptographic operations. Lockbox does the same with one token bucket per
-//! account and quota: a bucket holds at most one second's worth of requests (its rate) and
+//! AWS KMS limits each account's request rate per operation in each Region, and shares one
+//! quota among the symmetric cryptographic operations. Lockbox does the same with one token
+//! bucket per account, Region and quota: a bucket holds at most one second's worth of requests (its rate) and
 //! refills continuously, so a client may burst up to the rate and then sustain it. A request
 //! that finds its bucket empty is refused with `ThrottlingException` ("Rate exceeded"), status
 //! 400, which the AWS SDKs retry with back-off.
@@ -196,7 +196,7 @@ impl ThrottleConfig {
     }
 }
 
-/// Token buckets per (account, class or operation). `Send + Sync`.
+/// Token buckets per (account, Region, class or operation). `Send + Sync`.
 pub struct Throttle {
     config: ThrottleConfig,
     buckets: Mutex<HashMap<BucketKey, Bucket>>,
@@ -205,6 +205,8 @@ pub struct Throttle {
 #[derive(Clone, PartialEq, Eq, Hash)]
 struct BucketKey {
     account: String,
+    // AWS KMS's quotas are per account and Region.
+    region: String,
     class: Class,
     // The operation, for classes whose operations each have a bucket; "" for shared ones.
     operation: &'static str,
@@ -225,9 +227,14 @@ impl Throttle {
         }
     }
 
-    /// Takes a token for one call by `account` that draws on `quota`, now.
-    pub fn check(&self, account: &str, quota: impl Into<Quota>) -> Result<(), WireError> {
-        self.check_at(account, quota, Instant::now())
+    /// Takes a token for one call by `account` in `region` that draws on `quota`, now.
+    pub fn check(
+        &self,
+        account: &str,
+        region: &str,
+        quota: impl Into<Quota>,
+    ) -> Result<(), WireError> {
+        self.check_at(account, region, quota, Instant::now())
     }
 
     /// As [`Throttle::check`], at `now` (tests drive the clock). Times earlier than a
@@ -235,6 +242,7 @@ impl Throttle {
     pub fn check_at(
         &self,
         account: &str,
+        region: &str,
         quota: impl Into<Quota>,
         now: Instant,
     ) -> Result<(), WireError> {
@@ -247,6 +255,7 @@ impl Throttle {
         let capacity = rate.max(1.0);
         let key = BucketKey {
             account: account.to_owned(),
+            region: region.to_owned(),
             class,
             operation: if class.shared() { "" } else { operation },
         };
@@ -266,13 +275,20 @@ impl Throttle {
         }
     }
 
-    /// How long until `account` may make a call that draws on `quota` again (zero if it may
-    /// now).
-    pub fn retry_after(&self, account: &str, quota: impl Into<Quota>, now: Instant) -> Duration {
+    /// How long until `account` may make a call in `region` that draws on `quota` again (zero
+    /// if it may now).
+    pub fn retry_after(
+        &self,
+        account: &str,
+        region: &str,
+        quota: impl Into<Quota>,
+        now: Instant,
+    ) -> Duration {
         let Quota { class, operation } = quota.into();
         let rate = self.config.rate(class);
         let key = BucketKey {
             account: account.to_owned(),
+            region: region.to_owned(),
             class,
             operation: if class.shared() { "" } else { operation },
         };
@@ -301,6 +317,9 @@ mod tests {
 
     use super::*;
 
+    /// The Region of the tests' calls.
+    const R: &str = "us-east-1";
+
     fn quotas(f: impl FnOnce(&mut ThrottleConfig)) -> Throttle {
         let mut c = ThrottleConfig::default();
         f(&mut c);
@@ -312,18 +331,18 @@ mod tests {
         let t = quotas(|c| c.create_key = 3.0);
         let t0 = Instant::now();
         for _ in 0..3 {
-            t.check_at("111122223333", Operation::CreateKey, t0)
+            t.check_at("111122223333", R, Operation::CreateKey, t0)
                 .unwrap();
         }
         let e = t
-            .check_at("111122223333", Operation::CreateKey, t0)
+            .check_at("111122223333", R, Operation::CreateKey, t0)
             .unwrap_err();
         assert_eq!(
             (e.status, e.code.as_ref(), e.message.as_str()),
             (400, "ThrottlingException", "Rate exceeded")
         );
         assert_eq!(
-            t.retry_after("111122223333", Operation::CreateKey, t0),
+            t.retry_after("111122223333", R, Operation::CreateKey, t0),
             Duration::from_secs_f64(1.0 / 3.0)
         );
     }
@@ -333,21 +352,21 @@ mod tests {
         let t = quotas(|c| c.create_key = 10.0);
         let t0 = Instant::now();
         for _ in 0..10 {
-            t.check_at("a", Operation::CreateKey, t0).unwrap();
+            t.check_at("a", R, Operation::CreateKey, t0).unwrap();
         }
-        assert!(t.check_at("a", Operation::CreateKey, t0).is_err());
+        assert!(t.check_at("a", R, Operation::CreateKey, t0).is_err());
         // 100 ms at 10/s is one token.
         let t1 = t0 + Duration::from_millis(100);
-        t.check_at("a", Operation::CreateKey, t1).unwrap();
-        assert!(t.check_at("a", Operation::CreateKey, t1).is_err());
+        t.check_at("a", R, Operation::CreateKey, t1).unwrap();
+        assert!(t.check_at("a", R, Operation::CreateKey, t1).is_err());
         // A long pause refills to the cap (10), not beyond.
         let t2 = t1 + Duration::from_secs(60);
         for _ in 0..10 {
-            t.check_at("a", Operation::CreateKey, t2).unwrap();
+            t.check_at("a", R, Operation::CreateKey, t2).unwrap();
         }
-        assert!(t.check_at("a", Operation::CreateKey, t2).is_err());
+        assert!(t.check_at("a", R, Operation::CreateKey, t2).is_err());
         // A clock that steps back changes nothing.
-        assert!(t.check_at("a", Operation::CreateKey, t0).is_err());
+        assert!(t.check_at("a", R, Operation::CreateKey, t0).is_err());
     }
 
     #[test]
@@ -357,13 +376,13 @@ mod tests {
             c.management = 1.0;
         });
         let t0 = Instant::now();
-        t.check_at("a", Operation::Encrypt, t0).unwrap();
-        t.check_at("a", Operation::GenerateDataKey, t0).unwrap();
-        assert!(t.check_at("a", Operation::Decrypt, t0).is_err());
+        t.check_at("a", R, Operation::Encrypt, t0).unwrap();
+        t.check_at("a", R, Operation::GenerateDataKey, t0).unwrap();
+        assert!(t.check_at("a", R, Operation::Decrypt, t0).is_err());
         // Management operations each have a bucket of their own at the class rate.
-        t.check_at("a", Operation::EnableKey, t0).unwrap();
-        t.check_at("a", Operation::DisableKey, t0).unwrap();
-        assert!(t.check_at("a", Operation::EnableKey, t0).is_err());
+        t.check_at("a", R, Operation::EnableKey, t0).unwrap();
+        t.check_at("a", R, Operation::DisableKey, t0).unwrap();
+        assert!(t.check_at("a", R, Operation::EnableKey, t0).is_err());
     }
 
     #[test]
@@ -373,6 +392,7 @@ mod tests {
         let t0 = Instant::now();
         t.check_at(
             "a",
+            R,
             Quota::new(Class::DataKeyPairRsa4096, "GenerateDataKeyPair"),
             t0,
         )
@@ -380,6 +400,7 @@ mod tests {
         let pair = |at| {
             t.check_at(
                 "a",
+                R,
                 Quota::new(
                     Class::DataKeyPairRsa4096,
                     "GenerateDataKeyPairWithoutPlaintext",
@@ -393,6 +414,7 @@ mod tests {
         // Other specs have buckets of their own.
         t.check_at(
             "a",
+            R,
             Quota::new(Class::DataKeyPairRsa3072, "GenerateDataKeyPair"),
             t0,
         )
@@ -407,16 +429,17 @@ mod tests {
             c.ecc = 1.0;
         });
         let t0 = Instant::now();
-        t.check_at("a", Quota::new(Class::Rsa, "Sign"), t0).unwrap();
+        t.check_at("a", R, Quota::new(Class::Rsa, "Sign"), t0)
+            .unwrap();
         assert!(
-            t.check_at("a", Quota::new(Class::Rsa, "Decrypt"), t0)
+            t.check_at("a", R, Quota::new(Class::Rsa, "Decrypt"), t0)
                 .is_err()
         );
-        t.check_at("a", Quota::new(Class::Ecc, "Verify"), t0)
+        t.check_at("a", R, Quota::new(Class::Ecc, "Verify"), t0)
             .unwrap();
-        t.check_at("a", Operation::Encrypt, t0).unwrap();
+        t.check_at("a", R, Operation::Encrypt, t0).unwrap();
         assert!(
-            t.check_at("a", Quota::new(Class::Ecc, "DeriveSharedSecret"), t0)
+            t.check_at("a", R, Quota::new(Class::Ecc, "DeriveSharedSecret"), t0)
                 .is_err()
         );
     }
@@ -425,14 +448,35 @@ mod tests {
     fn accounts_are_throttled_separately() {
         let t = quotas(|c| c.describe_key = 1.0);
         let t0 = Instant::now();
-        t.check_at("111111111111", Operation::DescribeKey, t0)
+        t.check_at("111111111111", R, Operation::DescribeKey, t0)
             .unwrap();
         assert!(
-            t.check_at("111111111111", Operation::DescribeKey, t0)
+            t.check_at("111111111111", R, Operation::DescribeKey, t0)
                 .is_err()
         );
-        t.check_at("222222222222", Operation::DescribeKey, t0)
+        t.check_at("222222222222", R, Operation::DescribeKey, t0)
             .unwrap();
+    }
+
+    /// AWS KMS's quotas are per account and Region: one account's calls in another Region
+    /// draw on buckets of their own.
+    #[test]
+    fn regions_are_throttled_separately() {
+        let t = quotas(|c| c.describe_key = 1.0);
+        let t0 = Instant::now();
+        t.check_at("111111111111", R, Operation::DescribeKey, t0)
+            .unwrap();
+        assert!(
+            t.check_at("111111111111", R, Operation::DescribeKey, t0)
+                .is_err()
+        );
+        t.check_at("111111111111", "eu-west-1", Operation::DescribeKey, t0)
+            .unwrap();
+        assert!(t.retry_after("111111111111", R, Operation::DescribeKey, t0) > Duration::ZERO);
+        assert_eq!(
+            t.retry_after("111111111111", "ap-southeast-2", Operation::DescribeKey, t0),
+            Duration::ZERO
+        );
     }
 
     #[test]
@@ -443,7 +487,7 @@ mod tests {
         });
         let t0 = Instant::now();
         for _ in 0..100 {
-            t.check_at("a", Operation::CreateKey, t0).unwrap();
+            t.check_at("a", R, Operation::CreateKey, t0).unwrap();
         }
     }
 

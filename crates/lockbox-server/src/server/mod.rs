@@ -828,7 +828,7 @@ async fn api<F: Frontend>(
         let class = shared.frontend.throttle_class(op);
         if let Err(e) = shared
             .throttle
-            .check(principal.account(), Quota::new(class, name))
+            .check(principal.account(), &region, Quota::new(class, name))
         {
             return with_principal(Answer::error(e));
         }
@@ -910,10 +910,11 @@ impl Kms for ChargedByKey<'_> {
     fn call(&self, request: lockbox_api::Request) -> Result<lockbox_api::Response, KmsError> {
         let class =
             request.throttle_class(|k| self.engine.key_spec_of(self.account, self.region, k));
-        if let Err(e) = self
-            .throttle
-            .check(self.account, Quota::new(class, request.operation().name()))
-        {
+        if let Err(e) = self.throttle.check(
+            self.account,
+            self.region,
+            Quota::new(class, request.operation().name()),
+        ) {
             return Err(KmsError::with_code(
                 lockbox_api::ErrorKind::LimitExceeded,
                 &e.code,
