@@ -159,6 +159,10 @@ struct World {
     /// `cryptography`) are `k3.token` and `k3.wrapped`; `ct3` was sealed outside with the
     /// same material.
     k3: String,
+    /// A multi-Region primary key (in us-east-1, the configured Region) with a replica in
+    /// eu-west-1: the target of replicate-key (into ap-southeast-2) and update-primary-region
+    /// (to eu-west-1); `ct4` was made under it in us-east-1.
+    k4: String,
     policy1: String,
     policy2: String,
     grant1: String,
@@ -171,6 +175,11 @@ const PLAIN1: &[u8] = b"acknowledged before the kill, under k1";
 const PLAIN1B: &[u8] = b"acknowledged after k1's rotation";
 const PLAIN2: &[u8] = b"acknowledged before the kill, under k2";
 const PLAIN3: &[u8] = b"sealed outside with the material import-key-material brings";
+const PLAIN4: &[u8] = b"acknowledged under a multi-Region key, in us-east-1";
+/// The Region of k4's prepared replica, and the one replicate-key replicates it into.
+const REPLICA: &str = "eu-west-1";
+const NEW_REPLICA: &str = "ap-southeast-2";
+const HOME_REGION: &str = "us-east-1";
 
 impl World {
     fn prepare() -> World {
@@ -196,6 +205,20 @@ impl World {
             ],
         );
         let k3 = prepare_import(&home, &root);
+        let k4 = setup_ok(&home, &["create-key", "--multi-region"])["KeyMetadata"]["KeyId"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        setup_ok(
+            &home,
+            &[
+                "replicate-key",
+                "--key-id",
+                &k4,
+                "--replica-region",
+                REPLICA,
+            ],
+        );
         let policy1 = policy(&[APP]);
         let policy2 = policy(&[APP, OPS]);
         std::fs::write(root.join("policy1.json"), &policy1).unwrap();
@@ -259,12 +282,14 @@ impl World {
             k1,
             k2,
             k3,
+            k4,
             policy1,
             policy2,
             grant1,
         };
         w.encrypt_to("alias/app", PLAIN1, "ct1");
         w.encrypt_to(&w.k2.clone(), PLAIN2, "ct2");
+        w.encrypt_to(&w.k4.clone(), PLAIN4, "ct4");
         setup_ok(&w.home, &["rotate-key-on-demand", "--key-id", &w.k1]);
         w.encrypt_to("alias/app", PLAIN1B, "ct1b");
         w
@@ -385,9 +410,14 @@ enum Cmd {
     /// ImportKeyMaterial into k3 (AES-256 material wrapped with RSA_AES_KEY_WRAP_SHA_256):
     /// unwrapped into the token, then the record.
     ImportKeyMaterial,
+    /// ReplicateKey of k4 into ap-southeast-2: one transaction writes the replica and the
+    /// family's other records; no token object.
+    ReplicateKey,
+    /// UpdatePrimaryRegion of k4 to eu-west-1: one transaction rewrites the family.
+    UpdatePrimaryRegion,
 }
 
-const ALL: [Cmd; 11] = [
+const ALL: [Cmd; 13] = [
     Cmd::ListKeys,
     Cmd::CreateKey,
     Cmd::CreateKeyPair,
@@ -399,6 +429,8 @@ const ALL: [Cmd; 11] = [
     Cmd::CreateGrant,
     Cmd::CreateAlias,
     Cmd::ImportKeyMaterial,
+    Cmd::ReplicateKey,
+    Cmd::UpdatePrimaryRegion,
 ];
 
 impl Cmd {
@@ -449,6 +481,20 @@ impl Cmd {
                 "alias/new",
                 "--target-key-id",
                 &w.k2,
+            ],
+            Cmd::ReplicateKey => vec![
+                "replicate-key",
+                "--key-id",
+                &w.k4,
+                "--replica-region",
+                NEW_REPLICA,
+            ],
+            Cmd::UpdatePrimaryRegion => vec![
+                "update-primary-region",
+                "--key-id",
+                &w.k4,
+                "--primary-region",
+                REPLICA,
             ],
             Cmd::ImportKeyMaterial => {
                 return vec![
@@ -545,14 +591,14 @@ fn check(w: &World, r: &Remote, cmd: Cmd) -> Result<(), String> {
         .iter()
         .map(|k| k["KeyId"].as_str().unwrap_or_default().to_owned())
         .collect();
-    for k in [&w.k1, &w.k2, &w.k3] {
+    for k in [&w.k1, &w.k2, &w.k3, &w.k4] {
         if !listed.contains(k) {
             return Err(format!("acknowledged key {k} is not listed ({listed:?})"));
         }
     }
     let extra: Vec<&String> = listed
         .iter()
-        .filter(|k| **k != w.k1 && **k != w.k2 && **k != w.k3)
+        .filter(|k| **k != w.k1 && **k != w.k2 && **k != w.k3 && **k != w.k4)
         .collect();
     match (cmd, extra.as_slice()) {
         (_, []) => {}
@@ -680,6 +726,8 @@ fn check(w: &World, r: &Remote, cmd: Cmd) -> Result<(), String> {
         _ => return Err(format!("k3 is in a state nobody acknowledged: {md}")),
     }
 
+    check_family(w, r, cmd)?;
+
     // Command-specific: the rotation and the alias, whole or absent.
     match cmd {
         Cmd::RotateKeyOnDemand => {
@@ -709,6 +757,79 @@ fn check(w: &World, r: &Remote, cmd: Cmd) -> Result<(), String> {
             }
         }
         _ => {}
+    }
+    Ok(())
+}
+
+/// k4's family: every member describes the same family (the acknowledged one, or the killed
+/// command's whole), and `ct4` decrypts in every member's Region.
+fn check_family(w: &World, r: &Remote, cmd: Cmd) -> Result<(), String> {
+    let describe = |region: &str| -> Result<(String, Vec<String>), String> {
+        let md = r.run(&["--region", region, "describe-key", "--key-id", &w.k4])?;
+        let f = &md["KeyMetadata"]["MultiRegionConfiguration"];
+        let primary = f["PrimaryKey"]["Region"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let replicas = f["ReplicaKeys"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|k| k["Region"].as_str().unwrap_or_default().to_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok((primary, replicas))
+    };
+    let (primary, replicas) = describe(HOME_REGION)?;
+    let members: Vec<String> = std::iter::once(primary.clone())
+        .chain(replicas.iter().cloned())
+        .collect();
+    let acknowledged = primary == HOME_REGION && replicas == [REPLICA];
+    let replicated =
+        cmd == Cmd::ReplicateKey && primary == HOME_REGION && replicas == [NEW_REPLICA, REPLICA];
+    let moved = cmd == Cmd::UpdatePrimaryRegion && primary == REPLICA && replicas == [HOME_REGION];
+    if !(acknowledged || replicated || moved) {
+        return Err(format!(
+            "k4's family is not an acknowledged one: primary {primary}, replicas {replicas:?}"
+        ));
+    }
+    for region in &members {
+        let seen = describe(region)?;
+        if seen != (primary.clone(), replicas.clone()) {
+            return Err(format!(
+                "k4's members disagree: {HOME_REGION} sees {:?}, {region} sees {seen:?}",
+                (&primary, &replicas)
+            ));
+        }
+        let back = r.cwd.join(format!("ct4.{region}.back"));
+        let out = r.run(&[
+            "--region",
+            region,
+            "decrypt",
+            "--ciphertext-blob",
+            &format!("fileb://{}", w.root.join("ct4").display()),
+            "--encryption-context",
+            "purpose=ct4",
+            "--plaintext-out",
+            &back.display().to_string(),
+        ])?;
+        let arn = format!("arn:aws:kms:{region}:000000000000:key/{}", w.k4);
+        if out["KeyId"] != arn.as_str() {
+            return Err(format!(
+                "ct4 decrypted in {region} under another key: {out}"
+            ));
+        }
+        if std::fs::read(&back).map_err(|e| e.to_string())? != PLAIN4 {
+            return Err(format!("ct4 decrypted in {region} to something else"));
+        }
+    }
+    // A Region outside the family has no member.
+    if !members.iter().any(|m| m == NEW_REPLICA)
+        && r.run(&["--region", NEW_REPLICA, "describe-key", "--key-id", &w.k4])
+            .is_ok()
+    {
+        return Err(format!("{NEW_REPLICA} has a k4 its family does not list"));
     }
     Ok(())
 }
