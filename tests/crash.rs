@@ -330,6 +330,13 @@ fn run_child(
     let reader = std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines() {
             let Ok(line) = line else { break };
+            // libtest writes `test crash_child ... ` with no newline before the child's own
+            // output, so the child's first line arrives behind it: take it off, or the first
+            // acknowledgement (or a pause before any) is never seen.
+            let line = match line.strip_prefix("test crash_child ... ") {
+                Some(rest) => rest.to_owned(),
+                None => line,
+            };
             if tx.send(line).is_err() {
                 break;
             }
@@ -540,7 +547,11 @@ token_test!(
     /// Kills at every named step, then at random moments; bounded to a few dozen seconds.
     fn acknowledged_work_survives_sigkill_at_every_step(t) {
         let data = t.dir().join("data");
-        let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_nanos() as u64 | 1;
+        // A failed run prints its seed; LOCKBOX_CRASH_TEST_SEED replays it.
+        let seed = match std::env::var("LOCKBOX_CRASH_TEST_SEED") {
+            Ok(s) => s.parse::<u64>()?,
+            Err(_) => std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_nanos() as u64 | 1,
+        };
         println!("crash test seed {seed}");
         let mut rng = Rng(seed);
         let mut acked = Acked::default();
