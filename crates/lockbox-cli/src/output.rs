@@ -30,16 +30,43 @@ pub(crate) fn print_json(value: &impl Serialize) -> Result<(), CliError> {
         .serialize(&mut ser)
         .map_err(|e| CliError::Setup(format!("cannot format output: {e}")))?;
     out.push(b'\n');
-    std::io::stdout()
-        .write_all(&out)
-        .map_err(|e| CliError::Setup(format!("cannot write output: {e}")))
+    emit(&out)
 }
 
 /// Prints a human-readable report (`lockbox doctor`); a closed pipe is an error, not a panic.
 pub(crate) fn print_text(text: &str) -> Result<(), CliError> {
+    emit(text.as_bytes())
+}
+
+thread_local! {
+    /// Set while [`capture`] runs a command for the admin socket: what it prints goes here.
+    static CAPTURE: std::cell::RefCell<Option<Vec<u8>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Writes to standard output, or to the buffer of the [`capture`] running on this thread.
+fn emit(bytes: &[u8]) -> Result<(), CliError> {
+    let captured = CAPTURE.with(|c| match c.borrow_mut().as_mut() {
+        Some(buf) => {
+            buf.extend_from_slice(bytes);
+            true
+        }
+        None => false,
+    });
+    if captured {
+        return Ok(());
+    }
     std::io::stdout()
-        .write_all(text.as_bytes())
+        .write_all(bytes)
         .map_err(|e| CliError::Setup(format!("cannot write output: {e}")))
+}
+
+/// Runs `f` with what it prints through [`print_json`] and [`print_text`] kept, not printed
+/// (a command run for a client of the admin socket); returns its result and that output.
+pub(crate) fn capture<T>(f: impl FnOnce() -> T) -> (T, Vec<u8>) {
+    CAPTURE.with(|c| *c.borrow_mut() = Some(Vec::new()));
+    let result = f();
+    let out = CAPTURE.with(|c| c.borrow_mut().take()).unwrap_or_default();
+    (result, out)
 }
 
 /// Base64, as blobs appear in JSON.

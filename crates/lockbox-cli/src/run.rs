@@ -11,7 +11,7 @@ use crate::commands::{
     key_pairs, keys, mac, policies, replicas, rotation, serve, signing, tags, token, upkeep,
 };
 use crate::error::CliError;
-use crate::{home, remote};
+use crate::{home, remote, through_server};
 use lockbox::api::Kms;
 
 pub(crate) fn run() -> Result<(), CliError> {
@@ -33,6 +33,18 @@ pub(crate) fn run() -> Result<(), CliError> {
     }
     let command = match cli.command {
         Command::Demo(a) => return demo::demo(a),
+        // Restore needs the directory to itself; backup asks a running server itself.
+        c @ (Command::Serve(_) | Command::Restore(_) | Command::Backup(_)) => c,
+        // A running `lockbox serve` holds the directory: the command goes through it.
+        c => match through_server::find(
+            &home::data_dir()?,
+            home::region(cli.remote.region.as_deref()),
+        )? {
+            Some(served) => return served_command(&served, c),
+            None => c,
+        },
+    };
+    let command = match command {
         // The server opens the engine itself, after checking its own configuration.
         Command::Serve(a) => return serve::serve(a),
         // The audit log needs the token and the store, not an engine.
@@ -54,11 +66,27 @@ pub(crate) fn run() -> Result<(), CliError> {
     match command {
         Command::InspectToken => token::inspect_token(&engine),
         Command::KeyUsage(a) => rotation::key_usage(&engine, &caller, a),
-        Command::Maintain => upkeep::maintain(&engine),
+        Command::Maintain => upkeep::maintain(&engine, true),
         other => kms_command(
             &(Arc::new(engine.shared_client(caller)) as Arc<dyn Kms>),
             other,
         ),
+    }
+}
+
+/// Runs `command` through the server that holds the data directory: Lockbox's own commands
+/// run there, the KMS commands send it their requests.
+fn served_command(served: &through_server::Served, command: Command) -> Result<(), CliError> {
+    match command {
+        Command::KeyUsage(_)
+        | Command::InspectToken
+        | Command::Maintain
+        | Command::Audit(crate::cli::AuditCommand::Verify) => served.run_there(),
+        Command::Audit(_) | Command::Doctor(_) => Err(CliError::Setup(format!(
+            "a running lockbox serve holds the data directory, and this command does not \
+             run through its admin socket yet: stop the server (SIGTERM) and run it again"
+        ))),
+        other => kms_command(&(Arc::new(served.kms()) as Arc<dyn Kms>), other),
     }
 }
 

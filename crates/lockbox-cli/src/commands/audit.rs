@@ -118,7 +118,7 @@ fn export_key(
     }
 }
 
-fn verify(store: &audit::Store, token: &lockbox::token::Token) -> Result<(), CliError> {
+pub(crate) fn verify(store: &audit::Store, token: &lockbox::token::Token) -> Result<(), CliError> {
     let r =
         audit::verify(store, token).map_err(|e| CliError::Setup(format!("audit verify: {e}")))?;
     let mut lines = vec![format!(

@@ -65,7 +65,12 @@ pub(crate) fn serve(a: ServeArgs) -> Result<(), CliError> {
         .unwrap_or_else(|| engine.arn_scope().region().to_owned());
     let tls = config.tls();
     let cert = config.tls_cert.clone();
-    let admin = AdminSocket::start(Arc::clone(&engine), &dir).map_err(setup)?;
+    let admin = AdminSocket::start_with(
+        Arc::clone(&engine),
+        &dir,
+        Some(crate::through_server::runner()),
+    )
+    .map_err(setup)?;
     let server = Server::start(engine, credentials, config).map_err(setup)?;
     server.shutdown_on_signal().map_err(setup)?;
 
@@ -95,7 +100,7 @@ pub(crate) fn serve(a: ServeArgs) -> Result<(), CliError> {
     );
     say!("Credentials: {} (mode 0600)", path.display());
     say!(
-        "Admin socket: {} (lockbox backup reaches this server through it)\n",
+        "Admin socket: {} (lockbox commands on this data directory run through it)\n",
         admin.path().display()
     );
     match created {

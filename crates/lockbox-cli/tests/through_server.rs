@@ -1,0 +1,238 @@
+//! Commands on a data directory that a running `lockbox serve` holds go through its admin
+//! socket and answer as a local run does (issue 16): the real binary, a real SoftHSM token.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::BufRead;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+/// `lockbox ARGS` on `home`, as its configured caller or `caller`.
+fn run_as(home: &Path, caller: Option<&str>, args: &[&str]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_lockbox"));
+    command
+        .args(args)
+        .env("LOCKBOX_HOME", home)
+        .env_remove("SOFTHSM2_CONF")
+        .env_remove("LOCKBOX_SOFTHSM_REEXEC")
+        .env_remove("AWS_REGION")
+        .env_remove("AWS_DEFAULT_REGION");
+    match caller {
+        Some(c) => command.env("LOCKBOX_CALLER", c),
+        None => command.env_remove("LOCKBOX_CALLER"),
+    };
+    command.output().unwrap()
+}
+
+fn run(home: &Path, args: &[&str]) -> Output {
+    run_as(home, None, args)
+}
+
+fn json_ok(home: &Path, args: &[&str]) -> Value {
+    let out = run(home, args);
+    assert!(
+        out.status.success(),
+        "lockbox {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// (exit code, stdout, stderr)
+fn outcome(out: &Output) -> (i32, String, String) {
+    (
+        out.status.code().unwrap(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A create-key answer without what differs from one key to the next.
+fn shape(mut created: Value) -> Value {
+    let m = created["KeyMetadata"].as_object_mut().unwrap();
+    for field in [
+        "KeyId",
+        "Arn",
+        "CreationDate",
+        "Description",
+        "CurrentKeyMaterialId",
+    ] {
+        assert!(m.remove(field).is_some(), "no {field}");
+    }
+    created
+}
+
+/// Kills the server (by its own id) when dropped, so a failed test leaves none.
+struct Reaper(std::process::Child);
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `lockbox serve` on `home` and waits for its admin socket.
+fn serve(home: &Path) -> Reaper {
+    let child = Command::new(env!("CARGO_BIN_EXE_lockbox"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("LOCKBOX_HOME", home)
+        .env_remove("LOCKBOX_CALLER")
+        .env_remove("SOFTHSM2_CONF")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut server = Reaper(child);
+    let mut lines = std::io::BufReader::new(server.0.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    assert!(first.starts_with("lockbox: serving AWS KMS at "), "{first}");
+    // Keep reading its output so it never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !home.join("admin.sock").exists() {
+        assert!(Instant::now() < deadline, "no admin socket");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    server
+}
+
+fn stop(mut server: Reaper, signal: &str) {
+    let pid = server.0.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args([signal, &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while server.0.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "the server did not stop");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn commands_beside_a_running_server_answer_as_a_local_run() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let home = tmp.path().join("home");
+    let mallory = "arn:aws:iam::999988887777:user/mallory";
+
+    // Local runs first, on a directory nothing holds.
+    let local_key = json_ok(&home, &["create-key", "--description", "local"]);
+    let k1 = local_key["KeyMetadata"]["KeyId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let local_usage = outcome(&run(&home, &["key-usage", "--key-id", &k1]));
+    let local_missing = outcome(&run(&home, &["describe-key", "--key-id", "alias/none"]));
+    let local_denied = outcome(&run_as(
+        &home,
+        Some(mallory),
+        &["describe-key", "--key-id", &k1],
+    ));
+    let local_verify = outcome(&run(&home, &["audit", "verify"]));
+    assert_eq!(local_usage.0, 0, "{}", local_usage.2);
+    assert_eq!(local_missing.0, 254, "{}", local_missing.2);
+    assert_eq!(local_denied.0, 254, "{}", local_denied.2);
+    assert_eq!(local_verify.0, 0, "{}", local_verify.2);
+
+    let server = serve(&home);
+
+    // The same commands through the server: the same output, error line and exit code.
+    assert_eq!(
+        outcome(&run(&home, &["key-usage", "--key-id", &k1])),
+        local_usage
+    );
+    assert_eq!(
+        outcome(&run(&home, &["describe-key", "--key-id", "alias/none"])),
+        local_missing
+    );
+    assert_eq!(
+        outcome(&run_as(
+            &home,
+            Some(mallory),
+            &["describe-key", "--key-id", &k1]
+        )),
+        local_denied
+    );
+    let served_key = json_ok(&home, &["create-key", "--description", "served"]);
+    assert_eq!(shape(served_key.clone()), shape(local_key));
+    assert_eq!(served_key["KeyMetadata"]["Description"], "served");
+    let k2 = served_key["KeyMetadata"]["KeyId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // A round trip through the server's engine.
+    let blob = json_ok(
+        &home,
+        &["encrypt", "--key-id", &k2, "--plaintext", "aGVsbG8="],
+    )["CiphertextBlob"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let clear = json_ok(&home, &["decrypt", "--ciphertext-blob", &blob]);
+    assert_eq!(clear["Plaintext"], "aGVsbG8=");
+    assert_eq!(clear["KeyId"], served_key["KeyMetadata"]["Arn"]);
+    let served_verify = outcome(&run(&home, &["audit", "verify"]));
+    assert_eq!(served_verify.0, 0, "{}", served_verify.2);
+    assert_eq!(served_verify.2, "");
+    assert_eq!(
+        served_verify.1.lines().last(),
+        local_verify.1.lines().last()
+    );
+    assert!(
+        served_verify.1.starts_with("Audit log: "),
+        "{}",
+        served_verify.1
+    );
+
+    stop(server, "-TERM");
+    assert!(!home.join("admin.sock").exists());
+
+    // Afterwards, locally: the key made through the server is there, its calls audited as
+    // a local command's (source cli, the configured caller), and the log verifies.
+    let described = json_ok(&home, &["describe-key", "--key-id", &k2]);
+    assert_eq!(described["KeyMetadata"]["Description"], "served");
+    let after = outcome(&run(&home, &["audit", "verify"]));
+    assert_eq!(after.0, 0, "{}", after.2);
+    assert_eq!(after.1.lines().last(), local_verify.1.lines().last());
+    let export = outcome(&run(&home, &["audit", "export"]));
+    assert_eq!(export.0, 0, "{}", export.2);
+    let created: Vec<Value> = export
+        .1
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|e| e.to_string().contains(&k2) && e["eventName"] == "CreateKey")
+        .collect();
+    assert_eq!(created.len(), 1, "{}", export.1);
+    assert_eq!(created[0]["sourceIPAddress"], "cli", "{}", created[0]);
+    Ok(())
+}
+
+#[test]
+fn a_stale_admin_socket_is_not_an_error() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let home = tmp.path().join("home");
+    let key = json_ok(&home, &["create-key"])["KeyMetadata"]["KeyId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let server = serve(&home);
+    // Killed outright, the server leaves its socket behind with nobody listening.
+    stop(server, "-KILL");
+    assert!(home.join("admin.sock").exists());
+    let started = Instant::now();
+    let usage = json_ok(&home, &["key-usage", "--key-id", &key]);
+    assert_eq!(usage["KeyId"], key.as_str());
+    assert!(started.elapsed() < Duration::from_secs(30));
+    let verify = outcome(&run(&home, &["audit", "verify"]));
+    assert_eq!(verify.0, 0, "{}", verify.2);
+    Ok(())
+}
