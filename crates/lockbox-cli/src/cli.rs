@@ -269,6 +269,11 @@ pub(crate) struct ServeArgs {
     /// the network in the clear
     #[arg(long)]
     pub(crate) dangerously_allow_plain_http: bool,
+    /// Run due maintenance (automatic rotations, deletions, expiry of imported material; each
+    /// action audited) and reconciliation every SECONDS
+    #[arg(long, value_name = "SECONDS", default_value_t = 3600,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub(crate) maintenance_interval: u64,
 }
 
 #[derive(Args)]

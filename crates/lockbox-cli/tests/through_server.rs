@@ -9,6 +9,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+#[path = "../../lockbox-token/tests/oracle/import_material.rs"]
+mod import_material;
+
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
 /// `lockbox ARGS` on `home`, as its configured caller or `caller`.
@@ -78,8 +81,13 @@ impl Drop for Reaper {
 
 /// Starts `lockbox serve` on `home` and waits for its admin socket.
 fn serve(home: &Path) -> Reaper {
+    serve_with(home, &[])
+}
+
+fn serve_with(home: &Path, flags: &[&str]) -> Reaper {
     let child = Command::new(env!("CARGO_BIN_EXE_lockbox"))
         .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(flags)
         .env("LOCKBOX_HOME", home)
         .env_remove("LOCKBOX_CALLER")
         .env_remove("SOFTHSM2_CONF")
@@ -234,5 +242,100 @@ fn a_stale_admin_socket_is_not_an_error() -> TestResult {
     assert!(started.elapsed() < Duration::from_secs(30));
     let verify = outcome(&run(&home, &["audit", "verify"]));
     assert_eq!(verify.0, 0, "{}", verify.2);
+    Ok(())
+}
+
+#[test]
+fn serve_runs_due_maintenance_on_its_timer_and_audits_it() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let dir = tmp.path();
+    let home = dir.join("home");
+    json_ok(&home, &["list-keys"]);
+    let server = serve_with(&home, &["--maintenance-interval", "1"]);
+    // Imported material that expires in a few seconds, made through the server (the
+    // fileb:// files are read and written by this command, the request runs there).
+    let key = json_ok(&home, &["create-key", "--origin", "EXTERNAL"])["KeyMetadata"]["KeyId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (public, token) = (dir.join("wrapping.der"), dir.join("token.bin"));
+    json_ok(
+        &home,
+        &[
+            "get-parameters-for-import",
+            "--key-id",
+            &key,
+            "--wrapping-algorithm",
+            "RSA_AES_KEY_WRAP_SHA_256",
+            "--wrapping-key-spec",
+            "RSA_4096",
+            "--public-key-out",
+            public.to_str().unwrap(),
+            "--import-token-out",
+            token.to_str().unwrap(),
+        ],
+    );
+    let m = import_material::material(dir, "AES_256", "aes.bin")?;
+    let wrapped = import_material::wrap(
+        dir,
+        &std::fs::read(&public)?,
+        "RSA_AES_KEY_WRAP_SHA_256",
+        &m,
+    )?;
+    let material = dir.join("wrapped.bin");
+    std::fs::write(&material, wrapped)?;
+    let valid_to = String::from_utf8(
+        Command::new("date")
+            .args(["-u", "-d", "+4 seconds", "+%Y-%m-%dT%H:%M:%SZ"])
+            .output()?
+            .stdout,
+    )?;
+    json_ok(
+        &home,
+        &[
+            "import-key-material",
+            "--key-id",
+            &key,
+            "--import-token",
+            &format!("fileb://{}", token.display()),
+            "--encrypted-key-material",
+            &format!("fileb://{}", material.display()),
+            "--valid-to",
+            valid_to.trim(),
+        ],
+    );
+    let state =
+        || json_ok(&home, &["describe-key", "--key-id", &key])["KeyMetadata"]["KeyState"].clone();
+    assert_eq!(state(), "Enabled");
+    let materials = || {
+        json_ok(&home, &["key-usage", "--key-id", &key])["Materials"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    assert_eq!(materials(), 1);
+    // Nothing but the server's timer removes the expired material (no command opens the
+    // directory meanwhile). The key is PendingImport from the instant it expires.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while materials() != 0 {
+        assert!(Instant::now() < deadline, "the material was not removed");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert_eq!(state(), "PendingImport");
+    stop(server, "-TERM");
+    let export = outcome(&run(&home, &["audit", "export"]));
+    assert_eq!(export.0, 0, "{}", export.2);
+    let expired: Vec<Value> = export
+        .1
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|e| e["eventName"] == "DeleteExpiredKeyMaterial")
+        .collect();
+    assert_eq!(expired.len(), 1, "{}", export.1);
+    assert_eq!(expired[0]["sourceIPAddress"], "maintenance");
+    assert_eq!(
+        expired[0]["resources"][0]["ARN"],
+        format!("arn:aws:kms:us-east-1:000000000000:key/{key}").as_str()
+    );
     Ok(())
 }

@@ -71,6 +71,10 @@ pub(crate) fn serve(a: ServeArgs) -> Result<(), CliError> {
         Some(crate::through_server::runner()),
     )
     .map_err(setup)?;
+    // Due rotations, deletions and expiries happen while it serves, not only when it opens.
+    let maintenance = engine
+        .start_maintenance(std::time::Duration::from_secs(a.maintenance_interval))
+        .map_err(|e| CliError::Setup(format!("cannot start the maintenance thread: {e}")))?;
     let server = Server::start(engine, credentials, config).map_err(setup)?;
     server.shutdown_on_signal().map_err(setup)?;
 
@@ -99,6 +103,10 @@ pub(crate) fn serve(a: ServeArgs) -> Result<(), CliError> {
         dir.display()
     );
     say!("Credentials: {} (mode 0600)", path.display());
+    say!(
+        "Maintenance: due rotations, deletions and expiries every {} s (audited)",
+        a.maintenance_interval
+    );
     say!(
         "Admin socket: {} (lockbox commands on this data directory run through it)\n",
         admin.path().display()
@@ -141,6 +149,7 @@ pub(crate) fn serve(a: ServeArgs) -> Result<(), CliError> {
     say!("\naws kms create-key --endpoint-url {endpoint}\n");
     say!("Serving until SIGINT (Ctrl-C) or SIGTERM.");
     server.wait().map_err(setup)?;
+    drop(maintenance);
     drop(admin);
     say!("lockbox: stopped");
     Ok(())
