@@ -60,6 +60,46 @@ fn emit(bytes: &[u8]) -> Result<(), CliError> {
         .map_err(|e| CliError::Setup(format!("cannot write output: {e}")))
 }
 
+/// Standard output as a writer for output too long to format first (`audit export`), or
+/// the buffer of the [`capture`] running on this thread.
+pub(crate) enum Stdout {
+    Terminal(std::io::StdoutLock<'static>),
+    Captured,
+}
+
+impl Stdout {
+    pub(crate) fn lock() -> Stdout {
+        if CAPTURE.with(|c| c.borrow().is_some()) {
+            Stdout::Captured
+        } else {
+            Stdout::Terminal(std::io::stdout().lock())
+        }
+    }
+}
+
+impl Write for Stdout {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Stdout::Terminal(out) => out.write(buf),
+            Stdout::Captured => {
+                CAPTURE.with(|c| {
+                    if let Some(b) = c.borrow_mut().as_mut() {
+                        b.extend_from_slice(buf);
+                    }
+                });
+                Ok(buf.len())
+            }
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Stdout::Terminal(out) => out.flush(),
+            Stdout::Captured => Ok(()),
+        }
+    }
+}
+
 /// Runs `f` with what it prints through [`print_json`] and [`print_text`] kept, not printed
 /// (a command run for a client of the admin socket); returns its result and that output.
 pub(crate) fn capture<T>(f: impl FnOnce() -> T) -> (T, Vec<u8>) {

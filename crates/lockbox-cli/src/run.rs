@@ -78,14 +78,14 @@ pub(crate) fn run() -> Result<(), CliError> {
 /// run there, the KMS commands send it their requests.
 fn served_command(served: &through_server::Served, command: Command) -> Result<(), CliError> {
     match command {
+        Command::Audit(crate::cli::AuditCommand::Export(a)) => {
+            served.run_there_to(a.output.as_deref())
+        }
         Command::KeyUsage(_)
         | Command::InspectToken
         | Command::Maintain
-        | Command::Audit(crate::cli::AuditCommand::Verify) => served.run_there(),
-        Command::Audit(_) | Command::Doctor(_) => Err(CliError::Setup(format!(
-            "a running lockbox serve holds the data directory, and this command does not \
-             run through its admin socket yet: stop the server (SIGTERM) and run it again"
-        ))),
+        | Command::Doctor(_)
+        | Command::Audit(_) => served.run_there(),
         other => kms_command(&(Arc::new(served.kms()) as Arc<dyn Kms>), other),
     }
 }

@@ -21,7 +21,7 @@ use lockbox_client::remote::{RemoteKms, Transport};
 use lockbox_server::admin::{self, AdminRequest, AdminResponse, CommandOutput, CommandRunner};
 
 use crate::cli::{AuditCommand, Cli, Command};
-use crate::commands::{audit, rotation, token, upkeep};
+use crate::commands::{audit, doctor, rotation, token, upkeep};
 use crate::error::CliError;
 use crate::output;
 
@@ -71,6 +71,13 @@ impl Served {
     /// Runs one of Lockbox's own commands (this process's command line) on the server, and
     /// prints what it printed; fails with its exit code and error line.
     pub(crate) fn run_there(&self) -> Result<(), CliError> {
+        self.run_there_to(None)
+    }
+
+    /// As [`Served::run_there`], writing what it printed to the file `output` (created as a
+    /// local run creates it) when one is named: `audit export --output`, whose file is this
+    /// command's, not the server's.
+    pub(crate) fn run_there_to(&self, output: Option<&str>) -> Result<(), CliError> {
         let request = AdminRequest::Run {
             args: std::env::args().skip(1).collect(),
             caller: self.caller.clone(),
@@ -79,9 +86,20 @@ impl Served {
         match admin::call(&self.path, &request).map_err(CliError::Setup)? {
             Some(AdminResponse::Output(out)) => {
                 use std::io::Write;
-                std::io::stdout()
-                    .write_all(out.stdout.as_bytes())
-                    .map_err(|e| CliError::Setup(format!("cannot write output: {e}")))?;
+                match output {
+                    None => std::io::stdout()
+                        .write_all(out.stdout.as_bytes())
+                        .map_err(|e| CliError::Setup(format!("cannot write output: {e}")))?,
+                    Some(path) if out.exit == 0 => {
+                        let mut file = std::fs::File::create(path).map_err(|e| {
+                            CliError::param("--output", format!("cannot create {path}: {e}"))
+                        })?;
+                        file.write_all(out.stdout.as_bytes()).map_err(|e| {
+                            CliError::Setup(format!("audit export: writing {path}: {e}"))
+                        })?;
+                    }
+                    Some(_) => {}
+                }
                 if out.exit == 0 {
                     Ok(())
                 } else {
@@ -172,6 +190,10 @@ fn run_here(
         Command::InspectToken => token::inspect_token(engine),
         // The pass the server ran when it opened is not this command's work.
         Command::Maintain => upkeep::maintain(engine, false),
+        Command::Doctor(a) => doctor::doctor_served(engine, a),
+        Command::Audit(AuditCommand::Export(a)) => {
+            audit::export_served(engine, a, caller.principal(), region.as_deref())
+        }
         Command::Audit(AuditCommand::Verify) => {
             // What this process has queued is part of the log a local run would verify.
             engine.audit().flush()?;

@@ -146,6 +146,10 @@ fn commands_beside_a_running_server_answer_as_a_local_run() -> TestResult {
         &["describe-key", "--key-id", &k1],
     ));
     let local_verify = outcome(&run(&home, &["audit", "verify"]));
+    let local_doctor = outcome(&run(&home, &["doctor"]));
+    let local_doctor_json = outcome(&run(&home, &["doctor", "--json"]));
+    assert_eq!(local_doctor.0, 0, "{}", local_doctor.2);
+    assert!(local_doctor.1.contains("\nOK: "), "{}", local_doctor.1);
     assert_eq!(local_usage.0, 0, "{}", local_usage.2);
     assert_eq!(local_missing.0, 254, "{}", local_missing.2);
     assert_eq!(local_denied.0, 254, "{}", local_denied.2);
@@ -154,6 +158,11 @@ fn commands_beside_a_running_server_answer_as_a_local_run() -> TestResult {
     let server = serve(&home);
 
     // The same commands through the server: the same output, error line and exit code.
+    assert_eq!(outcome(&run(&home, &["doctor"])), local_doctor);
+    assert_eq!(
+        outcome(&run(&home, &["doctor", "--json"])),
+        local_doctor_json
+    );
     assert_eq!(
         outcome(&run(&home, &["key-usage", "--key-id", &k1])),
         local_usage
@@ -201,8 +210,32 @@ fn commands_beside_a_running_server_answer_as_a_local_run() -> TestResult {
         served_verify.1
     );
 
+    // audit export: its --output file is written by this command, where it runs.
+    let exported = tmp.path().join("k1.jsonl");
+    let served_export = outcome(&run(
+        &home,
+        &[
+            "audit",
+            "export",
+            "--key-id",
+            &k1,
+            "--output",
+            exported.to_str().unwrap(),
+        ],
+    ));
+    assert_eq!(served_export, (0, String::new(), String::new()));
+    let served_lines = std::fs::read_to_string(&exported)?;
+    assert!(served_lines.lines().count() >= 2, "{served_lines}");
+
     stop(server, "-TERM");
     assert!(!home.join("admin.sock").exists());
+    let local_export = outcome(&run(&home, &["audit", "export", "--key-id", &k1]));
+    assert_eq!(local_export.0, 0, "{}", local_export.2);
+    assert!(
+        local_export.1.starts_with(&served_lines),
+        "{}\n---\n{served_lines}",
+        local_export.1
+    );
 
     // Afterwards, locally: the key made through the server is there, its calls audited as
     // a local command's (source cli, the configured caller), and the log verifies.
