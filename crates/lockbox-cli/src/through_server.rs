@@ -160,7 +160,7 @@ impl Transport for SocketTransport {
 
 /// The server side: runs Lockbox's own commands that a client sent through the socket.
 pub(crate) fn runner() -> CommandRunner {
-    Arc::new(|engine, args, caller, region| run_here(engine, args, caller, region))
+    Arc::new(run_here)
 }
 
 fn run_here(

@@ -420,7 +420,7 @@ fn maintenance_actions_are_audited(t) {
     let deleted = new_key(&kms);
     kms.enable_key_rotation(EnableKeyRotationRequest::new(rotating).with_rotation_period_in_days(90))?;
     kms.schedule_key_deletion(ScheduleKeyDeletionRequest::new(deleted).with_pending_window_in_days(7))?;
-    let events = |kms: &lockbox::Engine| -> Vec<serde_json::Value> {
+    let events = |kms: &Engine| -> Vec<serde_json::Value> {
         kms.audit().flush().unwrap();
         let mut out = Vec::new();
         lockbox::audit::export(kms.store(), &lockbox::audit::ExportFilter::default(), "us-east-1", &mut out).unwrap();
