@@ -33,8 +33,9 @@ pub(crate) struct Cli {
 #[derive(Args)]
 pub(crate) struct RemoteArgs {
     /// Send KMS commands to this endpoint (`lockbox serve`, or any AWS KMS endpoint) instead of
-    /// the local data directory. Credentials come from $AWS_ACCESS_KEY_ID and
-    /// $AWS_SECRET_ACCESS_KEY, never from the command line
+    /// the local data directory; audit, doctor, key-usage and maintain too, to a `lockbox
+    /// serve` whose server.toml names the caller in `operators`. Credentials come from
+    /// $AWS_ACCESS_KEY_ID and $AWS_SECRET_ACCESS_KEY, never from the command line
     #[arg(long, global = true, value_name = "URL")]
     pub(crate) endpoint_url: Option<String>,
     /// The Region of the KMS commands (default: $AWS_REGION, else $AWS_DEFAULT_REGION; locally,

@@ -28,6 +28,16 @@ pub(crate) fn run() -> Result<(), CliError> {
         }
     };
     if let Some(endpoint) = &cli.remote.endpoint_url {
+        // Lockbox's own commands that make sense remotely: for the server's operators.
+        match &cli.command {
+            Command::Audit(crate::cli::AuditCommand::Export(a)) => {
+                return remote::run_admin(endpoint, &cli.remote, a.output.as_deref());
+            }
+            Command::Audit(_) | Command::Doctor(_) | Command::KeyUsage(_) | Command::Maintain => {
+                return remote::run_admin(endpoint, &cli.remote, None);
+            }
+            _ => {}
+        }
         let kms: Arc<dyn Kms> = Arc::new(remote::connect(endpoint, &cli.remote)?);
         return kms_command(&kms, cli.command);
     }

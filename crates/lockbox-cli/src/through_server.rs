@@ -84,31 +84,7 @@ impl Served {
             region: self.region.clone(),
         };
         match admin::call(&self.path, &request).map_err(CliError::Setup)? {
-            Some(AdminResponse::Output(out)) => {
-                use std::io::Write;
-                match output {
-                    None => std::io::stdout()
-                        .write_all(out.stdout.as_bytes())
-                        .map_err(|e| CliError::Setup(format!("cannot write output: {e}")))?,
-                    Some(path) if out.exit == 0 => {
-                        let mut file = std::fs::File::create(path).map_err(|e| {
-                            CliError::param("--output", format!("cannot create {path}: {e}"))
-                        })?;
-                        file.write_all(out.stdout.as_bytes()).map_err(|e| {
-                            CliError::Setup(format!("audit export: writing {path}: {e}"))
-                        })?;
-                    }
-                    Some(_) => {}
-                }
-                if out.exit == 0 {
-                    Ok(())
-                } else {
-                    Err(CliError::Served {
-                        code: out.exit,
-                        message: out.stderr,
-                    })
-                }
-            }
+            Some(AdminResponse::Output(out)) => deliver(out, output),
             Some(AdminResponse::Error(e)) => {
                 Err(CliError::Setup(format!("the running server: {e}")))
             }
@@ -118,6 +94,32 @@ impl Served {
             ))),
             None => Err(stopped(&self.path)),
         }
+    }
+}
+
+/// Prints what a command run elsewhere printed (or writes it to `output`, created as a
+/// local run creates it), and fails with its exit code and error line.
+pub(crate) fn deliver(out: CommandOutput, output: Option<&str>) -> Result<(), CliError> {
+    use std::io::Write;
+    match output {
+        None => std::io::stdout()
+            .write_all(out.stdout.as_bytes())
+            .map_err(|e| CliError::Setup(format!("cannot write output: {e}")))?,
+        Some(path) if out.exit == 0 => {
+            let mut file = std::fs::File::create(path)
+                .map_err(|e| CliError::param("--output", format!("cannot create {path}: {e}")))?;
+            file.write_all(out.stdout.as_bytes())
+                .map_err(|e| CliError::Setup(format!("audit export: writing {path}: {e}")))?;
+        }
+        Some(_) => {}
+    }
+    if out.exit == 0 {
+        Ok(())
+    } else {
+        Err(CliError::Served {
+            code: out.exit,
+            message: out.stderr,
+        })
     }
 }
 
@@ -168,6 +170,7 @@ fn run_here(
     args: Vec<String>,
     caller: Option<String>,
     region: Option<String>,
+    source: &str,
 ) -> CommandOutput {
     let failed = |e: CliError| CommandOutput {
         stdout: String::new(),
@@ -181,7 +184,7 @@ fn run_here(
         Ok(cli) => cli,
         Err(e) => return failed(CliError::Setup(format!("the command line: {e}"))),
     };
-    let caller = match admin::caller_of(engine, caller.as_deref(), region.as_deref()) {
+    let caller = match admin::caller_of(engine, caller.as_deref(), region.as_deref(), source) {
         Ok(c) => c,
         Err(e) => return failed(CliError::Setup(e)),
     };

@@ -372,3 +372,141 @@ fn serve_runs_due_maintenance_on_its_timer_and_audits_it() -> TestResult {
     );
     Ok(())
 }
+
+/// `lockbox --endpoint-url ENDPOINT ARGS` with the access key `id`, from a data directory of
+/// its own (the server's is not this command's).
+fn remote(client: &Path, endpoint: &str, (id, secret): (&str, &str), args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_lockbox"))
+        .arg("--endpoint-url")
+        .arg(endpoint)
+        .args(args)
+        .env("LOCKBOX_HOME", client)
+        .env("AWS_ACCESS_KEY_ID", id)
+        .env("AWS_SECRET_ACCESS_KEY", secret)
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env_remove("AWS_REGION")
+        .env_remove("LOCKBOX_CALLER")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn endpoint_url_runs_lockbox_commands_for_operators_only() -> TestResult {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir()?;
+    let home = tmp.path().join("home");
+    let client = tmp.path().join("client");
+    let key = json_ok(&home, &["create-key"])["KeyMetadata"]["KeyId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let ops_arn = "arn:aws:iam::000000000000:user/ops";
+    let root = (
+        "LBKROOT0000000000001",
+        "rootsecretrootsecretrootsecretrootsecret",
+    );
+    let ops = (
+        "LBKOPS00000000000001",
+        "opssecret0opssecret0opssecret0opssecret0",
+    );
+    let credentials = home.join("credentials.toml");
+    std::fs::write(
+        &credentials,
+        format!(
+            "[[credential]]\naccess_key_id = \"{}\"\nsecret_access_key = \"{}\"\nprincipal = \
+             \"arn:aws:iam::000000000000:root\"\n\n[[credential]]\naccess_key_id = \"{}\"\n\
+             secret_access_key = \"{}\"\nprincipal = \"{ops_arn}\"\n",
+            root.0, root.1, ops.0, ops.1
+        ),
+    )?;
+    std::fs::set_permissions(&credentials, std::fs::Permissions::from_mode(0o600))?;
+    std::fs::write(
+        home.join("server.toml"),
+        format!("operators = [\"{ops_arn}\"]\n"),
+    )?;
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lockbox"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("LOCKBOX_HOME", &home)
+        .env_remove("LOCKBOX_CALLER")
+        .env_remove("SOFTHSM2_CONF")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let stdout = child.stdout.take().unwrap();
+    let server = Reaper(child);
+    let mut lines = std::io::BufReader::new(stdout).lines();
+    let first = lines.next().unwrap()?;
+    let endpoint = first
+        .strip_prefix("lockbox: serving AWS KMS at ")
+        .and_then(|rest| rest.split_once(' '))
+        .map(|(e, _)| e.to_owned())
+        .unwrap_or_else(|| panic!("{first}"));
+    std::thread::spawn(move || for _ in lines {});
+    while !home.join("admin.sock").exists() {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    // An operator gets what the same command gives through the admin socket as that
+    // principal (the same engine, the same code).
+    for args in [
+        &["doctor"][..],
+        &["doctor", "--json"],
+        &["key-usage", "--key-id", &key],
+        &["maintain"],
+    ] {
+        let there = outcome(&remote(&client, &endpoint, ops, args));
+        let here = outcome(&run_as(&home, Some(ops_arn), args));
+        assert_eq!(there, here, "{args:?}");
+    }
+    let verify = outcome(&remote(&client, &endpoint, ops, &["audit", "verify"]));
+    assert_eq!(verify.0, 0, "{}", verify.2);
+    assert!(
+        verify.1.lines().last().unwrap().starts_with("OK: "),
+        "{}",
+        verify.1
+    );
+    let exported = tmp.path().join("export.jsonl");
+    let export = outcome(&remote(
+        &client,
+        &endpoint,
+        ops,
+        &["audit", "export", "--output", exported.to_str().unwrap()],
+    ));
+    assert_eq!(export, (0, String::new(), String::new()));
+    assert!(std::fs::read_to_string(&exported)?.contains("\"eventName\":\"CreateKey\""));
+
+    // Anyone else, the account root included, is refused: not an operator.
+    for args in [&["audit", "verify"][..], &["doctor"], &["maintain"]] {
+        let (code, out, err) = outcome(&remote(&client, &endpoint, root, args));
+        assert_eq!((code, out.as_str()), (254, ""), "{args:?}: {err}");
+        assert_eq!(
+            err,
+            "An error occurred (AccessDeniedException) when calling the LockboxAdmin operation: \
+             arn:aws:iam::000000000000:root is not an operator of this server: Lockbox's own \
+             commands are allowed to the principals server.toml's operators names\n"
+        );
+    }
+    // A wrong secret is refused before anything runs.
+    let (code, _, err) = outcome(&remote(
+        &client,
+        &endpoint,
+        (ops.0, "wrongsecretwrongsecretwrongsecretwrongse"),
+        &["doctor"],
+    ));
+    assert_eq!(code, 254, "{err}");
+    assert!(
+        err.contains("SignatureDoesNotMatch") || err.contains("InvalidSignatureException"),
+        "{err}"
+    );
+    // inspect-token stays local.
+    let (code, _, err) = outcome(&remote(&client, &endpoint, ops, &["inspect-token"]));
+    assert_eq!(code, 252, "{err}");
+    assert!(
+        !client.exists(),
+        "a remote command provisioned a local directory"
+    );
+    stop(server, "-TERM");
+    Ok(())
+}

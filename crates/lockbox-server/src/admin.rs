@@ -119,9 +119,11 @@ pub struct CommandOutput {
 }
 
 /// Runs one of the embedding program's own commands on the engine: the command line after
-/// the program name, the caller's principal ARN and Region as the client sent them.
+/// the program name, the caller's principal ARN and Region as the client sent them, and
+/// where the request came from (`cli` on the admin socket, the peer's address over HTTP),
+/// for the audit log.
 pub type CommandRunner = Arc<
-    dyn Fn(&Arc<Engine>, Vec<String>, Option<String>, Option<String>) -> CommandOutput
+    dyn Fn(&Arc<Engine>, Vec<String>, Option<String>, Option<String>, &str) -> CommandOutput
         + Send
         + Sync,
 >;
@@ -288,7 +290,7 @@ fn answer(
             region,
         } => {
             let body = zeroize::Zeroizing::new(body.into_bytes());
-            let caller = match caller_of(engine, caller.as_deref(), region.as_deref()) {
+            let caller = match caller_of(engine, caller.as_deref(), region.as_deref(), "cli") {
                 Ok(c) => c,
                 Err(e) => return AdminResponse::Error(e),
             };
@@ -316,7 +318,7 @@ fn answer(
                     command = args.first().map_or("", String::as_str),
                     "command run on the admin socket"
                 );
-                AdminResponse::Output(run(engine, args, caller, region))
+                AdminResponse::Output(run(engine, args, caller, region, "cli"))
             }
             None => {
                 AdminResponse::Error("this server does not run commands on its admin socket".into())
@@ -356,17 +358,19 @@ fn wire_answer(status: u16, body: Vec<u8>) -> AdminResponse {
 }
 
 /// The caller a command acts as: the principal ARN it names, else the data directory's
-/// configured caller; source `cli`, as a local command's; in `region` if given.
+/// configured caller; from `source` (`cli` on the socket, as a local command's); in
+/// `region` if given.
 pub fn caller_of(
     engine: &Engine,
     principal: Option<&str>,
     region: Option<&str>,
+    source: &str,
 ) -> Result<Caller, String> {
     let caller = match principal {
         Some(arn) => Principal::parse(arn)
-            .map(|p| Caller::new(p).with_source("cli"))
+            .map(|p| Caller::new(p).with_source(source))
             .map_err(|e| format!("LOCKBOX_CALLER: {}", e.message()))?,
-        None => engine.default_caller("cli"),
+        None => engine.default_caller(source),
     };
     Ok(match region {
         Some(r) => caller.with_region(r),

@@ -75,7 +75,9 @@ pub(crate) fn serve(a: ServeArgs) -> Result<(), CliError> {
     let maintenance = engine
         .start_maintenance(std::time::Duration::from_secs(a.maintenance_interval))
         .map_err(|e| CliError::Setup(format!("cannot start the maintenance thread: {e}")))?;
-    let server = Server::start(engine, credentials, config).map_err(setup)?;
+    let server =
+        Server::start_with_runner(engine, credentials, config, crate::through_server::runner())
+            .map_err(setup)?;
     server.shutdown_on_signal().map_err(setup)?;
 
     let addr = server.local_addr();
