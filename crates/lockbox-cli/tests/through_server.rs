@@ -146,6 +146,10 @@ fn commands_beside_a_running_server_answer_as_a_local_run() -> TestResult {
         &["describe-key", "--key-id", &k1],
     ));
     let local_verify = outcome(&run(&home, &["audit", "verify"]));
+    let local_inspect = outcome(&run(&home, &["inspect-token"]));
+    let local_maintain = outcome(&run(&home, &["maintain"]));
+    assert_eq!(local_inspect.0, 0, "{}", local_inspect.2);
+    assert_eq!(local_maintain.0, 0, "{}", local_maintain.2);
     let local_doctor = outcome(&run(&home, &["doctor"]));
     let local_doctor_json = outcome(&run(&home, &["doctor", "--json"]));
     assert_eq!(local_doctor.0, 0, "{}", local_doctor.2);
@@ -159,6 +163,8 @@ fn commands_beside_a_running_server_answer_as_a_local_run() -> TestResult {
 
     // The same commands through the server: the same output, error line and exit code.
     assert_eq!(outcome(&run(&home, &["doctor"])), local_doctor);
+    assert_eq!(outcome(&run(&home, &["inspect-token"])), local_inspect);
+    assert_eq!(outcome(&run(&home, &["maintain"])), local_maintain);
     assert_eq!(
         outcome(&run(&home, &["doctor", "--json"])),
         local_doctor_json

@@ -269,7 +269,10 @@ async fn handle(
     drop(line);
     let mut out =
         zeroize::Zeroizing::new(serde_json::to_vec(&response).map_err(std::io::Error::other)?);
-    drop(response);
+    // A KMS answer's body may hold plaintext.
+    if let AdminResponse::Wire { mut body, .. } = response {
+        zeroize::Zeroize::zeroize(&mut body);
+    }
     out.push(b'\n');
     write.write_all(&out).await?;
     write.shutdown().await
