@@ -514,5 +514,48 @@ fn endpoint_url_runs_lockbox_commands_for_operators_only() -> TestResult {
         "a remote command provisioned a local directory"
     );
     stop(server, "-TERM");
+    // Each operator command is an audit event, from the peer's address; refusals are
+    // recorded (as refused requests, not events).
+    let export = outcome(&run(&home, &["audit", "export"]));
+    assert_eq!(export.0, 0, "{}", export.2);
+    let events: Vec<Value> = export
+        .1
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|e| e["eventName"] == "LockboxAdmin")
+        .collect();
+    let refused: Vec<&str> = events
+        .iter()
+        .filter(|e| e["additionalEventData"]["refused"] == true)
+        .map(|e| e["errorCode"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        refused,
+        [
+            "AccessDeniedException",
+            "AccessDeniedException",
+            "AccessDeniedException",
+            "InvalidSignatureException"
+        ]
+    );
+    let admin: Vec<(String, String, String)> = events
+        .iter()
+        .filter(|e| e.get("errorCode").is_none())
+        .map(|e| {
+            (
+                e["userIdentity"]["arn"].as_str().unwrap().to_owned(),
+                e["sourceIPAddress"].as_str().unwrap().to_owned(),
+                e["requestParameters"].to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(admin.len(), 6, "{admin:?}");
+    assert!(
+        admin
+            .iter()
+            .all(|(who, from, _)| who == ops_arn && from == "127.0.0.1"),
+        "{admin:?}"
+    );
+    assert!(admin[5].2.contains("audit export"), "{admin:?}");
     Ok(())
 }

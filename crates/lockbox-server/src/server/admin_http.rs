@@ -6,7 +6,8 @@
 //! `{"Stdout","Exit","Stderr"}` (`admin::CommandOutput`), run by the embedder's
 //! `CommandRunner` as the authenticated principal, in the Region its signature names, from
 //! the peer's address. A principal that is not an operator is answered 400
-//! `AccessDeniedException`, recorded as a refusal.
+//! `AccessDeniedException`, recorded as a refusal; an operator's command is an audit event
+//! (`LockboxAdmin`, the command in `lockbox:command`) before it runs.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -117,6 +118,36 @@ pub(super) async fn api<F: Frontend>(
         )));
     };
     let region = crate::sigv4::scope_region(&parts.headers);
+    // An operator's command reads or changes the whole installation: it is an audit event
+    // of its own (eventName LockboxAdmin, the command in lockbox:command), written before it
+    // runs; a command that cannot be audited does not run.
+    let command = match args.get(1) {
+        Some(sub) if args[0] == "audit" => format!("audit {sub}"),
+        _ => args[0].clone(),
+    };
+    let event = lockbox::audit::AuditEvent {
+        time: lockbox_api::Timestamp::now(),
+        request_id: uuid::Uuid::new_v4().to_string(),
+        account: principal.account().to_owned(),
+        principal: principal.arn().to_owned(),
+        operation: OPERATION.to_owned(),
+        key_arn: None,
+        encryption_context: std::collections::BTreeMap::from([(
+            "lockbox:command".to_owned(),
+            command,
+        )]),
+        error: None,
+        source: source_of(peer.ip()),
+        grant_id: None,
+        region: region.clone(),
+    };
+    if let Err(e) = shared.engine.audit().append(event) {
+        return with_principal(Answer::error(WireError::new(
+            500,
+            "KMSInternalException",
+            format!("the command was not run: its audit event could not be written: {e}"),
+        )));
+    }
     let engine = Arc::clone(&shared.engine);
     let arn = principal.arn().to_owned();
     let source = source_of(peer.ip());
