@@ -33,8 +33,9 @@ pub(crate) struct Cli {
 #[derive(Args)]
 pub(crate) struct RemoteArgs {
     /// Send KMS commands to this endpoint (`lockbox serve`, or any AWS KMS endpoint) instead of
-    /// the local data directory. Credentials come from $AWS_ACCESS_KEY_ID and
-    /// $AWS_SECRET_ACCESS_KEY, never from the command line
+    /// the local data directory; audit, doctor, key-usage and maintain too, to a `lockbox
+    /// serve` whose server.toml names the caller in `operators`. Credentials come from
+    /// $AWS_ACCESS_KEY_ID and $AWS_SECRET_ACCESS_KEY, never from the command line
     #[arg(long, global = true, value_name = "URL")]
     pub(crate) endpoint_url: Option<String>,
     /// The Region of the KMS commands (default: $AWS_REGION, else $AWS_DEFAULT_REGION; locally,
@@ -269,6 +270,11 @@ pub(crate) struct ServeArgs {
     /// the network in the clear
     #[arg(long)]
     pub(crate) dangerously_allow_plain_http: bool,
+    /// Run due maintenance (automatic rotations, deletions, expiry of imported material; each
+    /// action audited) and reconciliation every SECONDS
+    #[arg(long, value_name = "SECONDS", default_value_t = 3600,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub(crate) maintenance_interval: u64,
 }
 
 #[derive(Args)]

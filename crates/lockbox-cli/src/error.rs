@@ -31,6 +31,14 @@ pub(crate) enum CliError {
     Problems(String),
     /// The command line did not parse; clap has already said why (exit 252).
     Usage,
+    /// A command a running server ran for this one (through its admin socket) failed: its
+    /// exit code, and its error line as it was written (empty: nothing to print).
+    Served {
+        /// The exit code.
+        code: u8,
+        /// The error line.
+        message: String,
+    },
 }
 
 impl CliError {
@@ -49,6 +57,7 @@ impl CliError {
             CliError::Param { .. } | CliError::Usage => 252,
             CliError::Setup(_) => 255,
             CliError::Problems(_) => 1,
+            CliError::Served { code, .. } => *code,
         }
     }
 }
@@ -74,6 +83,7 @@ impl fmt::Display for CliError {
                 write!(f, "lockbox: {message}")
             }
             CliError::Usage => f.write_str("lockbox: invalid command line"),
+            CliError::Served { message, .. } => f.write_str(message),
         }
     }
 }

@@ -14,6 +14,7 @@ mod params;
 mod progress;
 mod remote;
 mod run;
+mod through_server;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -27,7 +28,12 @@ fn main() -> ExitCode {
     match run::run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            if !matches!(e, error::CliError::Usage) {
+            let silent = match &e {
+                error::CliError::Usage => true,
+                error::CliError::Served { message, .. } => message.is_empty(),
+                _ => false,
+            };
+            if !silent {
                 // Not eprintln!: with stderr closed too (`lockbox ... 2>&1 | head`) it would
                 // panic; the exit code still tells.
                 let _ = writeln!(std::io::stderr(), "{e}");

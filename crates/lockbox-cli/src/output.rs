@@ -30,16 +30,83 @@ pub(crate) fn print_json(value: &impl Serialize) -> Result<(), CliError> {
         .serialize(&mut ser)
         .map_err(|e| CliError::Setup(format!("cannot format output: {e}")))?;
     out.push(b'\n');
-    std::io::stdout()
-        .write_all(&out)
-        .map_err(|e| CliError::Setup(format!("cannot write output: {e}")))
+    emit(&out)
 }
 
 /// Prints a human-readable report (`lockbox doctor`); a closed pipe is an error, not a panic.
 pub(crate) fn print_text(text: &str) -> Result<(), CliError> {
+    emit(text.as_bytes())
+}
+
+thread_local! {
+    /// Set while [`capture`] runs a command for the admin socket: what it prints goes here.
+    static CAPTURE: std::cell::RefCell<Option<Vec<u8>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Writes to standard output, or to the buffer of the [`capture`] running on this thread.
+fn emit(bytes: &[u8]) -> Result<(), CliError> {
+    let captured = CAPTURE.with(|c| match c.borrow_mut().as_mut() {
+        Some(buf) => {
+            buf.extend_from_slice(bytes);
+            true
+        }
+        None => false,
+    });
+    if captured {
+        return Ok(());
+    }
     std::io::stdout()
-        .write_all(text.as_bytes())
+        .write_all(bytes)
         .map_err(|e| CliError::Setup(format!("cannot write output: {e}")))
+}
+
+/// Standard output as a writer for output too long to format first (`audit export`), or
+/// the buffer of the [`capture`] running on this thread.
+pub(crate) enum Stdout {
+    Terminal(std::io::StdoutLock<'static>),
+    Captured,
+}
+
+impl Stdout {
+    pub(crate) fn lock() -> Stdout {
+        if CAPTURE.with(|c| c.borrow().is_some()) {
+            Stdout::Captured
+        } else {
+            Stdout::Terminal(std::io::stdout().lock())
+        }
+    }
+}
+
+impl Write for Stdout {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Stdout::Terminal(out) => out.write(buf),
+            Stdout::Captured => {
+                CAPTURE.with(|c| {
+                    if let Some(b) = c.borrow_mut().as_mut() {
+                        b.extend_from_slice(buf);
+                    }
+                });
+                Ok(buf.len())
+            }
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Stdout::Terminal(out) => out.flush(),
+            Stdout::Captured => Ok(()),
+        }
+    }
+}
+
+/// Runs `f` with what it prints through [`print_json`] and [`print_text`] kept, not printed
+/// (a command run for a client of the admin socket); returns its result and that output.
+pub(crate) fn capture<T>(f: impl FnOnce() -> T) -> (T, Vec<u8>) {
+    CAPTURE.with(|c| *c.borrow_mut() = Some(Vec::new()));
+    let result = f();
+    let out = CAPTURE.with(|c| c.borrow_mut().take()).unwrap_or_default();
+    (result, out)
 }
 
 /// Base64, as blobs appear in JSON.

@@ -11,7 +11,7 @@ use crate::commands::{
     key_pairs, keys, mac, policies, replicas, rotation, serve, signing, tags, token, upkeep,
 };
 use crate::error::CliError;
-use crate::{home, remote};
+use crate::{home, remote, through_server};
 use lockbox::api::Kms;
 
 pub(crate) fn run() -> Result<(), CliError> {
@@ -28,11 +28,33 @@ pub(crate) fn run() -> Result<(), CliError> {
         }
     };
     if let Some(endpoint) = &cli.remote.endpoint_url {
+        // Lockbox's own commands that make sense remotely: for the server's operators.
+        match &cli.command {
+            Command::Audit(crate::cli::AuditCommand::Export(a)) => {
+                return remote::run_admin(endpoint, &cli.remote, a.output.as_deref());
+            }
+            Command::Audit(_) | Command::Doctor(_) | Command::KeyUsage(_) | Command::Maintain => {
+                return remote::run_admin(endpoint, &cli.remote, None);
+            }
+            _ => {}
+        }
         let kms: Arc<dyn Kms> = Arc::new(remote::connect(endpoint, &cli.remote)?);
         return kms_command(&kms, cli.command);
     }
     let command = match cli.command {
         Command::Demo(a) => return demo::demo(a),
+        // Restore needs the directory to itself; backup asks a running server itself.
+        c @ (Command::Serve(_) | Command::Restore(_) | Command::Backup(_)) => c,
+        // A running `lockbox serve` holds the directory: the command goes through it.
+        c => match through_server::find(
+            &home::data_dir()?,
+            home::region(cli.remote.region.as_deref()),
+        )? {
+            Some(served) => return served_command(&served, c),
+            None => c,
+        },
+    };
+    let command = match command {
         // The server opens the engine itself, after checking its own configuration.
         Command::Serve(a) => return serve::serve(a),
         // The audit log needs the token and the store, not an engine.
@@ -54,11 +76,27 @@ pub(crate) fn run() -> Result<(), CliError> {
     match command {
         Command::InspectToken => token::inspect_token(&engine),
         Command::KeyUsage(a) => rotation::key_usage(&engine, &caller, a),
-        Command::Maintain => upkeep::maintain(&engine),
+        Command::Maintain => upkeep::maintain(&engine, true),
         other => kms_command(
             &(Arc::new(engine.shared_client(caller)) as Arc<dyn Kms>),
             other,
         ),
+    }
+}
+
+/// Runs `command` through the server that holds the data directory: Lockbox's own commands
+/// run there, the KMS commands send it their requests.
+fn served_command(served: &through_server::Served, command: Command) -> Result<(), CliError> {
+    match command {
+        Command::Audit(crate::cli::AuditCommand::Export(a)) => {
+            served.run_there_to(a.output.as_deref())
+        }
+        Command::KeyUsage(_)
+        | Command::InspectToken
+        | Command::Maintain
+        | Command::Doctor(_)
+        | Command::Audit(_) => served.run_there(),
+        other => kms_command(&(Arc::new(served.kms()) as Arc<dyn Kms>), other),
     }
 }
 

@@ -303,7 +303,18 @@ token_test!(fn bad_credentials_and_local_only_commands_are_refused(t) {
     };
     assert_eq!(listed, serde_json::json!({"Keys": []}));
 
-    for command in ["inspect-token", "doctor", "maintain", "serve"] {
+    // Lockbox's own commands that make sense remotely need an operator (none is configured).
+    for command in ["doctor", "maintain"] {
+        assert_eq!(
+            fails(&home, &endpoint, GOOD, &[command]),
+            (254, "An error occurred (AccessDeniedException) when calling the LockboxAdmin \
+                   operation: arn:aws:iam::000000000000:root is not an operator of this server: \
+                   Lockbox's own commands are allowed to the principals server.toml's operators \
+                   names".to_owned()),
+            "{command}"
+        );
+    }
+    for command in ["inspect-token", "serve"] {
         assert_eq!(
             fails(&home, &endpoint, GOOD, &[command]),
             (252, "Error parsing parameter '--endpoint-url': this command works on the local \

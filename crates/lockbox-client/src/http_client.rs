@@ -204,24 +204,52 @@ impl HttpTransport {
     }
 }
 
+impl HttpTransport {
+    /// POSTs `body` (`{"Args": [...]}`) to `lockbox serve`'s `/lockbox/admin` route beside
+    /// the endpoint, signed as a KMS request: one of Lockbox's own commands, for an operator.
+    /// Returns the HTTP status and body, as [`Transport::post`] does.
+    pub fn post_admin(&self, body: &[u8]) -> Result<(u16, Vec<u8>), KmsError> {
+        let mut parts = self.endpoint.clone().into_parts();
+        parts.path_and_query = Some(http::uri::PathAndQuery::from_static("/lockbox/admin"));
+        let uri = Uri::from_parts(parts)
+            .map_err(|e| KmsError::new(ErrorKind::Validation, format!("admin URL: {e}")))?;
+        self.send(&uri, None, body)
+    }
+}
+
 impl Transport for HttpTransport {
     fn post(&self, operation: &str, body: &[u8]) -> Result<(u16, Vec<u8>), KmsError> {
+        self.send(&self.endpoint, Some(operation), body)
+    }
+}
+
+impl HttpTransport {
+    /// One signed POST to `uri`, with `X-Amz-Target: TrentService.<operation>` when given.
+    fn send(
+        &self,
+        uri: &Uri,
+        operation: Option<&str>,
+        body: &[u8],
+    ) -> Result<(u16, Vec<u8>), KmsError> {
         let mut headers = HeaderMap::with_capacity(8);
         headers.insert(HOST, self.host.clone());
         headers.insert(
             CONTENT_TYPE,
             HeaderValue::from_static("application/x-amz-json-1.1"),
         );
-        let target = HeaderValue::from_str(&format!("TrentService.{operation}")).map_err(|_| {
-            KmsError::new(
-                ErrorKind::Validation,
-                format!("'{operation}' cannot be an operation name"),
-            )
-        })?;
-        headers.insert("x-amz-target", target);
+        if let Some(operation) = operation {
+            let target =
+                HeaderValue::from_str(&format!("TrentService.{operation}")).map_err(|_| {
+                    KmsError::new(
+                        ErrorKind::Validation,
+                        format!("'{operation}' cannot be an operation name"),
+                    )
+                })?;
+            headers.insert("x-amz-target", target);
+        }
         sigv4::sign(
             "POST",
-            &self.endpoint,
+            uri,
             &mut headers,
             body,
             &self.access_key_id,
@@ -233,7 +261,7 @@ impl Transport for HttpTransport {
         .map_err(|e| KmsError::new(ErrorKind::KmsInternal, e.to_string()))?;
         let mut request = http::Request::new(body);
         *request.method_mut() = http::Method::POST;
-        *request.uri_mut() = self.endpoint.clone();
+        *request.uri_mut() = uri.clone();
         *request.headers_mut() = headers;
         let mut response = self.agent.run(request).map_err(|e| self.unreachable(&e))?;
         let status = response.status().as_u16();

@@ -236,24 +236,44 @@ impl Engine {
                             m.pending_rotation.is_some() && m.valid_to.is_some_and(|t| t <= now)
                         })
                 });
+                // Each action done (or tried and failed) is an audit event, under the name
+                // AWS CloudTrail gives it: DeleteExpiredKeyMaterial, DeleteKey, RotateKey.
                 if due_expiry && !due_deletion {
                     match self.expire_due(r.slot()) {
-                        Ok(true) => report.expired.push(r.id),
+                        Ok(true) => {
+                            self.audit_maintenance(r, "DeleteExpiredKeyMaterial", None, None);
+                            report.expired.push(r.id);
+                        }
                         Ok(false) => {}
-                        Err(e) => report.failed.push((r.id, e)),
+                        Err(e) => {
+                            self.audit_maintenance(r, "DeleteExpiredKeyMaterial", None, Some(&e));
+                            report.failed.push((r.id, e));
+                        }
                     }
                 }
                 if due_deletion {
                     match self.delete_due(r.slot()) {
-                        Ok(true) => report.deleted.push(r.id),
+                        Ok(true) => {
+                            self.audit_maintenance(r, "DeleteKey", None, None);
+                            report.deleted.push(r.id);
+                        }
                         Ok(false) => {}
-                        Err(e) => report.failed.push((r.id, e)),
+                        Err(e) => {
+                            self.audit_maintenance(r, "DeleteKey", None, Some(&e));
+                            report.failed.push((r.id, e));
+                        }
                     }
                 } else if due_rotation {
                     match self.rotate_due(r.slot()) {
-                        Ok(Some(v)) => report.rotated.push((r.id, v)),
+                        Ok(Some(v)) => {
+                            self.audit_maintenance(r, "RotateKey", Some(v), None);
+                            report.rotated.push((r.id, v));
+                        }
                         Ok(None) => {}
-                        Err(e) => report.failed.push((r.id, e)),
+                        Err(e) => {
+                            self.audit_maintenance(r, "RotateKey", None, Some(&e));
+                            report.failed.push((r.id, e));
+                        }
                     }
                 }
             }
@@ -265,6 +285,45 @@ impl Engine {
             tracing::error!(key = %id, error = %e, "maintenance failed for a key; will retry");
         }
         Ok(report)
+    }
+
+    /// Writes the audit event of one maintenance action on key `r`: by the configured caller,
+    /// source `maintenance`, naming the new material version of a rotation
+    /// (`lockbox:material-version`) and the error of a failed action. The action is done
+    /// already, so an audit failure is logged, not returned.
+    fn audit_maintenance(
+        &self,
+        r: &KeyRecord,
+        operation: &str,
+        version: Option<u32>,
+        error: Option<&KmsError>,
+    ) {
+        let caller = self.default_caller("maintenance");
+        let mut request_id = [0u8; 16];
+        if let Err(e) = self.token.random(&mut request_id) {
+            tracing::error!(key = %r.id, error = %e, "maintenance: no request id for its audit event");
+            return;
+        }
+        let event = lockbox_store::AuditEvent {
+            time: Timestamp::now(),
+            request_id: crate::audit::uuid_text(u128::from_be_bytes(request_id)),
+            account: r.account.clone(),
+            principal: caller.principal().arn().to_owned(),
+            operation: operation.to_owned(),
+            key_arn: Some(self.arn(r).to_string()),
+            encryption_context: version
+                .map(|v| ("lockbox:material-version".to_owned(), v.to_string()))
+                .into_iter()
+                .collect(),
+            error: error.map(|e| (e.code().to_owned(), e.message().to_owned())),
+            source: "maintenance".into(),
+            grant_id: None,
+            region: Some(self.region_of_record(r).to_owned()),
+        };
+        if let Err(e) = self.audit().append(event) {
+            tracing::error!(key = %r.id, operation, error = %e,
+                "maintenance: its audit event could not be written");
+        }
     }
 
     /// Rotates key `id` if its automatic rotation is (still) due; returns the new version.

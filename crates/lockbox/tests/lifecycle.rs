@@ -410,3 +410,49 @@ token_test!(fn missing_material_is_reported_and_its_key_is_unavailable_never_dro
     assert_eq!(kms.reconcile()?.missing.len(), 1);
     Ok(())
 });
+
+token_test!(
+/// Every action a maintenance pass does is an audit event, under AWS CloudTrail's name for
+/// it, by the configured caller from source `maintenance`; a pass with nothing due writes none.
+fn maintenance_actions_are_audited(t) {
+    let (kms, clock) = engine_at(t, T0)?;
+    let rotating = new_key(&kms);
+    let deleted = new_key(&kms);
+    kms.enable_key_rotation(EnableKeyRotationRequest::new(rotating).with_rotation_period_in_days(90))?;
+    kms.schedule_key_deletion(ScheduleKeyDeletionRequest::new(deleted).with_pending_window_in_days(7))?;
+    let events = |kms: &Engine| -> Vec<serde_json::Value> {
+        kms.audit().flush().unwrap();
+        let mut out = Vec::new();
+        lockbox::audit::export(kms.store(), &lockbox::audit::ExportFilter::default(), "us-east-1", &mut out).unwrap();
+        String::from_utf8(out).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    };
+    let before = events(&kms).len();
+    assert_eq!(kms.maintain()?, lockbox::MaintenanceReport::default());
+    assert_eq!(events(&kms).len(), before, "a pass with nothing due writes nothing");
+    clock.set(T0 + 90 * DAY);
+    let report = kms.maintain()?;
+    assert_eq!((report.rotated, report.deleted), (vec![(rotating, 2)], vec![deleted]));
+    let all = events(&kms);
+    let done: Vec<(&str, &str, &str, &str)> = all[before..].iter()
+        .map(|e| (
+            e["eventName"].as_str().unwrap(),
+            e["resources"][0]["ARN"].as_str().unwrap(),
+            e["sourceIPAddress"].as_str().unwrap(),
+            e["userIdentity"]["arn"].as_str().unwrap(),
+        ))
+        .collect();
+    let arn = |k: KeyId| format!("arn:aws:kms:us-east-1:000000000000:key/{k}");
+    let (a, b) = (arn(deleted), arn(rotating));
+    let mut expected = vec![
+        ("DeleteKey", a.as_str(), "maintenance", "arn:aws:iam::000000000000:root"),
+        ("RotateKey", b.as_str(), "maintenance", "arn:aws:iam::000000000000:root"),
+    ];
+    let mut done = done;
+    done.sort();
+    expected.sort();
+    assert_eq!(done, expected);
+    assert!(all[before..].iter().all(|e| e.get("errorCode").is_none()));
+    kms.audit().seal()?;
+    assert!(lockbox::audit::verify(kms.store(), kms.token())?.is_clean());
+    Ok(())
+});

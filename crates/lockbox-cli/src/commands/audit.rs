@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::Path;
 
 use lockbox::Config;
-use lockbox::api::Timestamp;
+use lockbox::api::{Principal, Timestamp};
 use lockbox::audit::{self, ExportFilter};
 
 use crate::cli::{AuditCommand, AuditExportArgs};
@@ -20,15 +20,40 @@ pub(crate) fn audit(
     let (config, _) = Config::load_or_provision(dir)?;
     let (store, token, _lock) = audit::open_parts(&config)?;
     match command {
-        AuditCommand::Export(a) => export(&config, &store, a, region),
+        AuditCommand::Export(a) => {
+            let caller = match std::env::var("LOCKBOX_CALLER") {
+                Ok(arn) if !arn.is_empty() => Principal::parse(&arn)
+                    .map_err(|e| CliError::Setup(format!("LOCKBOX_CALLER: {}", e.message())))?,
+                _ => config.default_caller.clone(),
+            };
+            export(&config.arn, &store, a, &caller, region)
+        }
         AuditCommand::Verify => verify(&store, &token),
     }
 }
 
+/// `audit export` on the engine of a running server (through its admin socket), as
+/// `caller` in `region`. It writes to standard output, which the socket carries back;
+/// the client writes `--output` itself.
+pub(crate) fn export_served(
+    engine: &lockbox::Engine,
+    a: AuditExportArgs,
+    caller: &Principal,
+    region: Option<&str>,
+) -> Result<(), CliError> {
+    engine
+        .audit()
+        .flush()
+        .map_err(|e| CliError::Setup(format!("audit export: {e}")))?;
+    let a = AuditExportArgs { output: None, ..a };
+    export(engine.arn_scope(), engine.store(), a, caller, region)
+}
+
 fn export(
-    config: &Config,
+    scope: &lockbox::api::ArnScope,
     store: &audit::Store,
     a: AuditExportArgs,
+    caller: &Principal,
     region: Option<&str>,
 ) -> Result<(), CliError> {
     let filter = ExportFilter {
@@ -45,16 +70,15 @@ fn export(
         key: a
             .key_id
             .as_deref()
-            .map(|k| export_key(config, store, k, region))
+            .map(|k| export_key(scope, store, k, caller, region))
             .transpose()?,
         principal: a.principal,
     };
-    let region = config.arn.region().to_owned();
+    let region = scope.region().to_owned();
     let failed = |e: lockbox::Error| CliError::Setup(format!("audit export: {e}"));
     match a.output {
         None => {
-            let stdout = std::io::stdout();
-            let mut out = std::io::BufWriter::new(stdout.lock());
+            let mut out = std::io::BufWriter::new(crate::output::Stdout::lock());
             audit::export(store, &filter, &region, &mut out).map_err(failed)?;
         }
         Some(path) => {
@@ -74,12 +98,13 @@ fn export(
 /// `$LOCKBOX_CALLER` or the configured default, and the Region of `--region`, `$AWS_REGION`
 /// or the configured one, for a bare alias name).
 fn export_key(
-    config: &Config,
+    scope: &lockbox::api::ArnScope,
     store: &audit::Store,
     key: &str,
+    caller: &Principal,
     region: Option<&str>,
 ) -> Result<String, CliError> {
-    use lockbox::api::{KeyRef, Principal};
+    use lockbox::api::KeyRef;
     // Anything that is not an alias is matched against the records' key ARNs as given (as
     // before: the log may name keys that no longer exist).
     let parsed = match KeyRef::parse(key) {
@@ -92,12 +117,7 @@ fn export_key(
     let (account, alias_region, alias) = match &parsed {
         KeyRef::Id(_) | KeyRef::KeyArn(_) => return Ok(key.to_owned()),
         KeyRef::Alias(name) => {
-            let caller = match std::env::var("LOCKBOX_CALLER") {
-                Ok(arn) if !arn.is_empty() => Principal::parse(&arn)
-                    .map_err(|e| CliError::Setup(format!("LOCKBOX_CALLER: {}", e.message())))?,
-                _ => config.default_caller.clone(),
-            };
-            let region = region.unwrap_or(config.arn.region()).to_owned();
+            let region = region.unwrap_or(scope.region()).to_owned();
             (caller.account().to_owned(), region, name)
         }
         KeyRef::AliasArn(arn) => (
@@ -118,7 +138,7 @@ fn export_key(
     }
 }
 
-fn verify(store: &audit::Store, token: &lockbox::token::Token) -> Result<(), CliError> {
+pub(crate) fn verify(store: &audit::Store, token: &lockbox::token::Token) -> Result<(), CliError> {
     let r =
         audit::verify(store, token).map_err(|e| CliError::Setup(format!("audit verify: {e}")))?;
     let mut lines = vec![format!(

@@ -45,6 +45,11 @@ pub(crate) fn backup(data_dir: &Path, args: BackupArgs) -> Result<(), CliError> 
         Some(AdminResponse::Error(e)) => {
             return Err(CliError::Setup(format!("the running server: {e}")));
         }
+        Some(_) => {
+            return Err(CliError::Setup(
+                "the running server answered another request".into(),
+            ));
+        }
         None => home::open_engine(data_dir)?.backup(&dest, options)?,
     };
     print_json(&BackupOut {

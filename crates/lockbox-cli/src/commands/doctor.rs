@@ -204,18 +204,37 @@ pub(crate) fn doctor(dir: &Path, args: DoctorArgs) -> Result<(), CliError> {
             report.repaired += 1;
         }
     }
-    reconcile(&engine, repair, &mut report)?;
+    reconcile(&engine, repair, true, &mut report)?;
+    report.finish()
+}
+
+/// doctor on the engine of a running server (through its admin socket): the server's open
+/// checked and repaired the start-up states under the directory's lock, which it still
+/// holds; what is left to look at is the engine-level findings, as a local run lists them.
+pub(crate) fn doctor_served(engine: &Engine, args: DoctorArgs) -> Result<(), CliError> {
+    let mut report = Report {
+        json: args.json,
+        ..Report::default()
+    };
+    reconcile(engine, args.repair, false, &mut report)?;
     report.finish()
 }
 
 /// The engine-level findings: what reconciliation finished, what is missing, the orphans.
-fn reconcile(kms: &Engine, repair: bool, report: &mut Report) -> Result<(), CliError> {
+/// `at_open`: include what the engine's opening finished and destroyed (false for a
+/// server's engine, whose opening was no command's).
+fn reconcile(
+    kms: &Engine,
+    repair: bool,
+    at_open: bool,
+    report: &mut Report,
+) -> Result<(), CliError> {
     let mut r = kms
         .reconcile()
         .map_err(|e| CliError::Setup(format!("reconciliation: {e}")))?;
     // Opening the engine already reconciled: what it finished or destroyed then is part of
     // the story (what it merely found, this pass finds again).
-    if let Ok(at_open) = &kms.open_report().reconciliation {
+    if let (true, Ok(at_open)) = (at_open, &kms.open_report().reconciliation) {
         let mut finished = at_open.finished_deletions.clone();
         finished.append(&mut r.finished_deletions);
         r.finished_deletions = finished;

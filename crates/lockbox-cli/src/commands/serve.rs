@@ -65,8 +65,19 @@ pub(crate) fn serve(a: ServeArgs) -> Result<(), CliError> {
         .unwrap_or_else(|| engine.arn_scope().region().to_owned());
     let tls = config.tls();
     let cert = config.tls_cert.clone();
-    let admin = AdminSocket::start(Arc::clone(&engine), &dir).map_err(setup)?;
-    let server = Server::start(engine, credentials, config).map_err(setup)?;
+    let admin = AdminSocket::start_with(
+        Arc::clone(&engine),
+        &dir,
+        Some(crate::through_server::runner()),
+    )
+    .map_err(setup)?;
+    // Due rotations, deletions and expiries happen while it serves, not only when it opens.
+    let maintenance = engine
+        .start_maintenance(std::time::Duration::from_secs(a.maintenance_interval))
+        .map_err(|e| CliError::Setup(format!("cannot start the maintenance thread: {e}")))?;
+    let server =
+        Server::start_with_runner(engine, credentials, config, crate::through_server::runner())
+            .map_err(setup)?;
     server.shutdown_on_signal().map_err(setup)?;
 
     let addr = server.local_addr();
@@ -95,7 +106,11 @@ pub(crate) fn serve(a: ServeArgs) -> Result<(), CliError> {
     );
     say!("Credentials: {} (mode 0600)", path.display());
     say!(
-        "Admin socket: {} (lockbox backup reaches this server through it)\n",
+        "Maintenance: due rotations, deletions and expiries every {} s (audited)",
+        a.maintenance_interval
+    );
+    say!(
+        "Admin socket: {} (lockbox commands on this data directory run through it)\n",
         admin.path().display()
     );
     match created {
@@ -136,6 +151,7 @@ pub(crate) fn serve(a: ServeArgs) -> Result<(), CliError> {
     say!("\naws kms create-key --endpoint-url {endpoint}\n");
     say!("Serving until SIGINT (Ctrl-C) or SIGTERM.");
     server.wait().map_err(setup)?;
+    drop(maintenance);
     drop(admin);
     say!("lockbox: stopped");
     Ok(())

@@ -31,12 +31,14 @@ struct MaintainOut {
     failed: Vec<FailedOut>,
 }
 
-pub(crate) fn maintain(kms: &Engine) -> Result<(), CliError> {
+/// `at_open`: include what the pass at the engine's opening did (false for a server's
+/// engine, whose opening pass was no command's).
+pub(crate) fn maintain(kms: &Engine, at_open: bool) -> Result<(), CliError> {
     let mut report = kms
         .maintain()
         .map_err(|e| CliError::Setup(format!("maintenance: {e}")))?;
     // Opening the engine already ran a pass; what it did is part of this command's work.
-    if let Ok(at_open) = &kms.open_report().maintenance {
+    if let (true, Ok(at_open)) = (at_open, &kms.open_report().maintenance) {
         let mut done = at_open.clone();
         done.rotated.append(&mut report.rotated);
         done.deleted.append(&mut report.deleted);

@@ -73,6 +73,10 @@ pub struct ServerConfig {
     pub shutdown_grace_ms: u64,
     /// Per-account throttling.
     pub throttle: ThrottleConfig,
+    /// The principals (ARNs) that may run Lockbox's own commands (`audit`, `doctor`,
+    /// `key-usage`, `maintain`) through `POST /lockbox/admin` with `--endpoint-url`; empty:
+    /// nobody (decision 0027). Key policies do not decide these: they are the installation's.
+    pub operators: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -91,6 +95,7 @@ impl Default for ServerConfig {
             max_connections: 1024,
             shutdown_grace_ms: 30_000,
             throttle: ThrottleConfig::default(),
+            operators: Vec::new(),
         }
     }
 }
@@ -201,6 +206,10 @@ impl ServerConfig {
             return Err(format!(
                 "region = {region:?}: must be 1 to 32 lowercase letters, digits and '-'"
             ));
+        }
+        for arn in &self.operators {
+            lockbox_api::Principal::parse(arn)
+                .map_err(|e| format!("operators: {arn:?}: {}", e.message()))?;
         }
         self.throttle.check()
     }

@@ -51,6 +51,7 @@
 //! closed. Shutdown is graceful: the listener closes, idle connections close, and requests
 //! in flight have `shutdown_grace_ms` to finish.
 
+mod admin_http;
 mod aws;
 mod config;
 mod conn;
@@ -202,6 +203,26 @@ impl Server {
         frontend: F,
         config: ServerConfig,
     ) -> Result<ServerHandle, ServerError> {
+        Server::start_inner(engine, frontend, config, None)
+    }
+
+    /// As [`Server::start`], also serving `POST /lockbox/admin`: Lockbox's own commands,
+    /// run by `runner` for the principals `config.operators` names.
+    pub fn start_with_runner(
+        engine: Arc<Engine>,
+        credentials: crate::credentials::CredentialStore,
+        config: ServerConfig,
+        runner: crate::admin::CommandRunner,
+    ) -> Result<ServerHandle, ServerError> {
+        Server::start_inner(engine, AwsKms::new(credentials), config, Some(runner))
+    }
+
+    fn start_inner<F: Frontend>(
+        engine: Arc<Engine>,
+        frontend: F,
+        config: ServerConfig,
+        runner: Option<crate::admin::CommandRunner>,
+    ) -> Result<ServerHandle, ServerError> {
         config.check_all()?;
         let tls = match (&config.tls_cert, &config.tls_key) {
             (Some(cert), Some(key)) => Some(tls_acceptor(cert, key)?),
@@ -244,6 +265,7 @@ impl Server {
         );
         let shared = Arc::new(Shared {
             engine,
+            runner,
             frontend,
             throttle: Throttle::new(config.throttle.clone()),
             in_flight: Arc::new(Semaphore::new(config.max_concurrent_requests)),
@@ -368,6 +390,8 @@ impl crate::sigv4::RegionRule for ServedRegions {
 
 struct Shared<F> {
     engine: Arc<Engine>,
+    // Runs Lockbox's own commands for `POST /lockbox/admin` (`admin_http`); none: refused.
+    runner: Option<crate::admin::CommandRunner>,
     frontend: F,
     config: ServerConfig,
     region: ServedRegions,
@@ -616,6 +640,7 @@ async fn handle<F: Frontend>(
         // A form-encoded POST is STS's query protocol (GetCallerIdentity): see `sts`.
         ("/", &Method::POST) if sts::is_query(&req) => sts::api(req, peer, shared).await,
         ("/", &Method::POST) => api(req, peer, shared).await,
+        (admin_http::PATH, &Method::POST) => admin_http::api(req, peer, shared).await,
         ("/health", _) => Answer {
             allow: Some("GET, HEAD"),
             ..Answer::error(WireError::new(
