@@ -269,6 +269,10 @@ pub(crate) struct ServeArgs {
     /// the network in the clear
     #[arg(long)]
     pub(crate) dangerously_allow_plain_http: bool,
+    /// The log on stderr (startup, one line per request, refusals included): text or JSON
+    /// lines. Levels come from RUST_LOG (default info)
+    #[arg(long, value_enum, value_name = "FORMAT", default_value = "text")]
+    pub(crate) log_format: crate::logging::LogFormat,
 }
 
 #[derive(Args)]

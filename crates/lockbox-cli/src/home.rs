@@ -33,7 +33,10 @@ pub(crate) fn data_dir() -> Result<PathBuf, CliError> {
 /// re-execute the command with `SOFTHSM2_CONF` set (see `Config::load_or_provision`).
 pub(crate) fn open_engine(dir: &Path) -> Result<Engine, CliError> {
     let (config, provisioned) = Config::load_or_provision(dir)?;
-    if provisioned {
+    if provisioned && tracing::dispatcher::has_been_set() {
+        // `serve`, whose stderr is its log (maybe JSON lines): the note is a log event.
+        tracing::info!(data_dir = %dir.display(), "provisioned with a new SoftHSM token (first use)");
+    } else if provisioned {
         let _ = writeln!(
             std::io::stderr(),
             "lockbox: provisioned {} with a new SoftHSM token (first use)",

@@ -9,6 +9,7 @@ mod commands;
 mod error;
 mod files;
 mod home;
+mod logging;
 mod output;
 mod params;
 mod progress;

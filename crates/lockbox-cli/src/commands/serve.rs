@@ -29,6 +29,7 @@ macro_rules! say {
 }
 
 pub(crate) fn serve(a: ServeArgs) -> Result<(), CliError> {
+    crate::logging::init(a.log_format)?;
     let dir = home::data_dir()?;
     let mut config = ServerConfig::load(&dir).map_err(setup)?;
     if let Some(listen) = a.listen {
@@ -47,6 +48,17 @@ pub(crate) fn serve(a: ServeArgs) -> Result<(), CliError> {
     config.check_all().map_err(setup)?;
 
     let engine = Arc::new(home::open_engine(&dir)?);
+    // What is served, for the log (the server adds its address, Regions and TLS).
+    let installed = lockbox::Config::load(&dir)?;
+    tracing::info!(
+        data_dir = %dir.display(),
+        store = %installed.data_dir.join("metadata").display(),
+        token = %installed.token.token,
+        token_module = %installed.token.module.display(),
+        label_prefix = %installed.token.label_prefix,
+        account = %installed.arn.account(),
+        "lockbox serve: opened the data directory"
+    );
     let path = dir.join(CREDENTIALS_FILE);
     let created = if path.exists() {
         None

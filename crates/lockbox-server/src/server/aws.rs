@@ -67,7 +67,52 @@ impl Frontend for AwsKms {
         sigv4::presented_access_key_id(headers)
     }
 
+    fn key_of(
+        &self,
+        _op: wire::Operation,
+        request: &[u8],
+        response: Option<&[u8]>,
+    ) -> Option<String> {
+        match response {
+            Some(body) => serde_json::from_slice::<KeyFields>(body).ok()?.key(),
+            None => serde_json::from_slice::<KeyFields>(request).ok()?.key(),
+        }
+    }
+
     fn serve(&self, kms: &dyn Kms, op: wire::Operation, body: &[u8]) -> Result<Vec<u8>, WireError> {
         wire::serve(kms, op, body)
+    }
+}
+
+/// The fields of a request or response body that name a key; every other field is skipped
+/// unread (serde ignores it), so no plaintext or ciphertext is kept.
+#[derive(serde::Deserialize)]
+struct KeyFields {
+    #[serde(rename = "KeyId")]
+    key_id: Option<String>,
+    /// ReEncrypt's request.
+    #[serde(rename = "DestinationKeyId")]
+    destination_key_id: Option<String>,
+    /// CreateAlias and UpdateAlias.
+    #[serde(rename = "TargetKeyId")]
+    target_key_id: Option<String>,
+    /// CreateKey, DescribeKey, ReplicateKey.
+    #[serde(rename = "KeyMetadata")]
+    key_metadata: Option<KeyMetadataId>,
+}
+
+#[derive(serde::Deserialize)]
+struct KeyMetadataId {
+    #[serde(rename = "Arn")]
+    arn: Option<String>,
+}
+
+impl KeyFields {
+    fn key(self) -> Option<String> {
+        self.key_metadata
+            .and_then(|m| m.arn)
+            .or(self.key_id)
+            .or(self.destination_key_id)
+            .or(self.target_key_id)
     }
 }

@@ -42,8 +42,9 @@
 //!
 //! Every KMS response has `Content-Type: application/x-amz-json-1.1` and `x-amzn-RequestId`:
 //! the engine's request id when the engine was called (so it matches the audit record),
-//! else a fresh random UUID. Requests are logged (method, path, operation, status, request
-//! id, time), never their bodies or credentials.
+//! else a fresh random UUID. Every request, answered or refused, is one line of the request
+//! log (`log_request`: request id, peer, operation, principal, key, status, error code,
+//! latency), never a body, signature or secret.
 //!
 //! Connections: at most `max_connections` are open (further ones wait in the listen
 //! backlog); a request's headers (and the TLS handshake) must arrive within
@@ -144,6 +145,18 @@ pub trait Frontend: Send + Sync + 'static {
     /// The access key id a request presents, if any (for the audit record of a refusal;
     /// never a secret or signature). None by default.
     fn access_key_id(&self, _headers: &http::HeaderMap) -> Option<String> {
+        None
+    }
+
+    /// The key a request is about, for the request log: from the response when there is one
+    /// (the key's ARN, an alias resolved), else from the request. Only key ids, ARNs and
+    /// alias names: never anything else of either body. None by default.
+    fn key_of(
+        &self,
+        _op: Self::Operation,
+        _request: &[u8],
+        _response: Option<&[u8]>,
+    ) -> Option<String> {
         None
     }
 
@@ -563,6 +576,8 @@ struct Answer {
     principal: Option<String>,
     // The response's content type: KMS's JSON, or STS's XML.
     content_type: &'static str,
+    // The key the request is about, for the request log (see `Frontend::key_of`).
+    key: Option<String>,
 }
 
 impl Answer {
@@ -578,6 +593,7 @@ impl Answer {
             engine_called: false,
             principal: None,
             content_type: CONTENT_TYPE,
+            key: None,
         }
     }
 
@@ -593,6 +609,7 @@ impl Answer {
             engine_called: false,
             principal: None,
             content_type: CONTENT_TYPE,
+            key: None,
         }
     }
 
@@ -652,23 +669,22 @@ async fn handle<F: Frontend>(
                 request_id: request_id.clone(),
                 source: source_of(peer.ip()),
                 operation: answer.operation.map(str::to_owned),
-                access_key_id,
+                access_key_id: access_key_id.clone(),
                 principal: answer.principal.clone(),
                 error_code: code.clone(),
                 error_message: message.clone(),
             },
         );
     }
-    tracing::info!(
-        peer = %peer.ip(),
-        method = %method,
-        path = %shorten(&path),
-        operation = answer.operation.unwrap_or("-"),
-        status = answer.status,
-        request_id = %request_id,
-        elapsed_ms = started.elapsed().as_millis() as u64,
-        "request"
-    );
+    log_request(&RequestLine {
+        request_id: &request_id,
+        peer: peer.ip(),
+        method: &method,
+        path: &path,
+        answer: &answer,
+        access_key_id: access_key_id.as_deref(),
+        latency_ms: started.elapsed().as_secs_f64() * 1000.0,
+    });
     let mut response = Response::new(Full::new(Bytes::from(answer.body)));
     *response.status_mut() =
         StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -808,6 +824,12 @@ async fn api<F: Frontend>(
         }
     };
 
+    // The key the request names, for the request log (refused requests included).
+    let key = shared.frontend.key_of(op, &body, None);
+    let with_op = |a: Answer| Answer {
+        key: key.clone(),
+        ..with_op(a)
+    };
     let principal =
         match shared
             .frontend
@@ -865,6 +887,11 @@ async fn api<F: Frontend>(
             request_id,
             operation: Some(name),
             engine_called: true,
+            principal: Some(principal_arn),
+            key: shared
+                .frontend
+                .key_of(op, &[], Some(&body))
+                .or_else(|| key.clone()),
             ..Answer::ok(body)
         },
         // Refused by the wire layer before the engine was called (no request id): the
@@ -876,6 +903,7 @@ async fn api<F: Frontend>(
         Ok((Err(e), request_id)) => Answer {
             request_id,
             engine_called: true,
+            principal: Some(principal_arn),
             ..with_op(Answer::error(e))
         },
         Err(e) => {
@@ -892,6 +920,83 @@ async fn api<F: Frontend>(
     };
     drop(permit);
     answer
+}
+
+/// What the request log says of one request.
+struct RequestLine<'a> {
+    request_id: &'a str,
+    peer: IpAddr,
+    method: &'a Method,
+    path: &'a str,
+    answer: &'a Answer,
+    access_key_id: Option<&'a str>,
+    latency_ms: f64,
+}
+
+/// The request log: one line per request, answered or refused, at level INFO (a 5xx answer
+/// at WARN), target `lockbox_server::request`. It names the request id (`x-amzn-RequestId`,
+/// and the audit record's), the peer, the operation, the principal once authenticated, the
+/// access key id presented (an identifier, not a secret: AWS's CloudTrail records it too),
+/// the key the request names, the status, the error code of a refusal, and the latency.
+/// Never a body, a signature or a secret: what comes from the request is only the
+/// operation name (parsed), the path, the access key id and the key id, all shortened and
+/// with control characters escaped so that no request can forge a log line.
+fn log_request(line: &RequestLine<'_>) {
+    let a = line.answer;
+    let principal = a.principal.as_deref().unwrap_or("-");
+    let key = a.key.as_deref().map(log_safe);
+    let key = key.as_deref().unwrap_or("-");
+    let access_key_id = line.access_key_id.map(log_safe);
+    let access_key_id = access_key_id.as_deref().unwrap_or("-");
+    let error = a
+        .error
+        .as_ref()
+        .map(|(code, _)| code.as_str())
+        .unwrap_or("-");
+    let path = log_safe(line.path);
+    let latency_ms = (line.latency_ms * 1000.0).round() / 1000.0;
+    macro_rules! emit {
+        ($level:expr) => {
+            tracing::event!(
+                target: "lockbox_server::request",
+                $level,
+                request_id = %line.request_id,
+                peer = %source_of(line.peer),
+                method = %line.method,
+                path = %path,
+                operation = %a.operation.unwrap_or("-"),
+                principal = %principal,
+                access_key_id = %access_key_id,
+                key = %key,
+                status = a.status,
+                error = %error,
+                latency_ms,
+                "request"
+            )
+        };
+    }
+    if a.status >= 500 {
+        emit!(tracing::Level::WARN);
+    } else {
+        emit!(tracing::Level::INFO);
+    }
+}
+
+/// Text from a request, made fit for a log line: shortened, and any character that is not
+/// visible (control characters, spaces, quotes, backslashes) escaped.
+fn log_safe(s: &str) -> String {
+    let s = shorten(s);
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c == ' ' {
+            out.push_str("\\x20");
+        } else if c.is_control() || c.is_whitespace() || c == '"' || c == '\\' {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// The `Kms` a call whose quota depends on its key is served through: it charges the
