@@ -54,8 +54,14 @@ fn export(
     match a.output {
         None => {
             let stdout = std::io::stdout();
-            let mut out = std::io::BufWriter::new(stdout.lock());
-            audit::export(store, &filter, &region, &mut out).map_err(failed)?;
+            let (watched, broken) = crate::pipe::Watched::new(stdout.lock());
+            let mut out = std::io::BufWriter::new(watched);
+            match audit::export(store, &filter, &region, &mut out) {
+                Ok(_) => {}
+                // The reader stopped reading (`| head`): not an error to print.
+                Err(_) if broken.get() => return Ok(()),
+                Err(e) => return Err(failed(e)),
+            }
         }
         Some(path) => {
             let file = std::fs::File::create(&path)
