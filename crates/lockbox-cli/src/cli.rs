@@ -60,11 +60,14 @@ pub(crate) enum Command {
     Serve(ServeArgs),
     /// Show the token and every Lockbox object on it, with its security attributes
     InspectToken,
-    /// Show each material version of a key and an upper bound on its encryptions
+    /// Show each material version of a key and the encryptions it has made
     ///
-    /// Encryptions is an upper bound, not an exact count: encryptions are counted durably in
-    /// blocks reserved ahead of use, and every command is a new process, which counts each
-    /// reserved encryption as used.
+    /// Encryptions are counted durably in blocks reserved ahead of use (encryption_count_block,
+    /// 4096 by default); a process gives back what it reserved and did not use when it ends,
+    /// so Encryptions is the count made. A process that was killed leaves the rest of its
+    /// block counted: then Encryptions is an upper bound, by at most one block per such
+    /// process. EncryptionsReserved, shown when a running engine holds a reservation, is what
+    /// it may use before reserving again.
     KeyUsage(KeyIdArgs),
     /// Run the maintenance that is due: automatic rotations and deletions whose date has come
     ///

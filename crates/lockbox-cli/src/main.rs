@@ -12,6 +12,7 @@ mod home;
 mod logging;
 mod output;
 mod params;
+mod pipe;
 mod progress;
 mod remote;
 mod run;

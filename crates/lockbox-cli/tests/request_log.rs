@@ -285,7 +285,7 @@ fn json_request_log_has_one_line_per_request_refusals_included_and_no_secret() {
         assert_eq!(r["peer"], "127.0.0.1", "{r}");
         assert!(r["latency_ms"].as_f64().unwrap() >= 0.0, "{r}");
     }
-    let principal = format!("arn:aws:iam::000000000000:root");
+    let principal = "arn:aws:iam::000000000000:root".to_owned();
     let field = |i: usize, name: &str| requests[i][name].as_str().unwrap().to_owned();
     let summary: Vec<(String, String, String, u64, String)> = (0..7)
         .map(|i| {
