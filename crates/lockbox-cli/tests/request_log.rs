@@ -124,12 +124,19 @@ impl Serving {
 
     /// A raw HTTP/1.1 request; the status line's code.
     fn raw(&self, request: &str) -> u16 {
+        self.raw_response(request).0
+    }
+
+    /// A raw HTTP/1.1 request; the status code and the body.
+    fn raw_response(&self, request: &str) -> (u16, String) {
         let addr = self.endpoint.strip_prefix("http://").unwrap();
         let mut s = TcpStream::connect(addr).unwrap();
         s.write_all(request.as_bytes()).unwrap();
         let mut response = String::new();
         s.read_to_string(&mut response).unwrap();
-        response.split(' ').nth(1).unwrap().parse().unwrap()
+        let status = response.split(' ').nth(1).unwrap().parse().unwrap();
+        let body = response.split_once("\r\n\r\n").unwrap().1.to_owned();
+        (status, body)
     }
 
     /// Stops the server with SIGTERM; everything it wrote to stderr.
@@ -233,6 +240,25 @@ fn json_request_log_has_one_line_per_request_refusals_included_and_no_secret() {
         server.raw("GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"),
         200
     );
+    // 8. The metrics: the seven requests before it, counted by operation and status.
+    let (status, metrics) =
+        server.raw_response("GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    assert_eq!(status, 200);
+    for line in [
+        r#"lockbox_requests_total{operation="CreateKey",status="200"} 1"#,
+        r#"lockbox_requests_total{operation="Encrypt",status="200"} 1"#,
+        r#"lockbox_requests_total{operation="Encrypt",status="400"} 1"#,
+        r#"lockbox_requests_total{operation="Decrypt",status="200"} 1"#,
+        r#"lockbox_requests_total{operation="DescribeKey",status="400"} 1"#,
+        r#"lockbox_requests_total{operation="-",status="404"} 1"#,
+        r#"lockbox_requests_total{operation="-",status="200"} 1"#,
+        r#"lockbox_request_duration_seconds_count{operation="Encrypt"} 2"#,
+        "lockbox_token_errors_total 0",
+        "lockbox_requests_in_flight 0",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "no {line}:\n{metrics}");
+    }
+    assert!(!metrics.contains(&key_id) && !metrics.contains(&server.access_key));
     let secret = server.secret.clone();
     let access_key = server.access_key.clone();
     let log = server.stop();
@@ -273,12 +299,12 @@ fn json_request_log_has_one_line_per_request_refusals_included_and_no_secret() {
         .iter()
         .filter(|e| e["message"] == "request")
         .collect();
-    assert_eq!(requests.len(), 7, "{log:#?}");
+    assert_eq!(requests.len(), 8, "{log:#?}");
     let ids: std::collections::BTreeSet<&str> = requests
         .iter()
         .map(|r| r["request_id"].as_str().unwrap())
         .collect();
-    assert_eq!(ids.len(), 7, "request ids are not distinct: {log:#?}");
+    assert_eq!(ids.len(), 8, "request ids are not distinct: {log:#?}");
     for r in &requests {
         assert_eq!(r["target"], "lockbox_server::request", "{r}");
         assert_eq!(r["level"], "INFO", "{r}");
@@ -287,7 +313,7 @@ fn json_request_log_has_one_line_per_request_refusals_included_and_no_secret() {
     }
     let principal = "arn:aws:iam::000000000000:root".to_owned();
     let field = |i: usize, name: &str| requests[i][name].as_str().unwrap().to_owned();
-    let summary: Vec<(String, String, String, u64, String)> = (0..7)
+    let summary: Vec<(String, String, String, u64, String)> = (0..8)
         .map(|i| {
             (
                 field(i, "operation"),
@@ -321,11 +347,13 @@ fn json_request_log_has_one_line_per_request_refusals_included_and_no_secret() {
             ),
             (s("-"), s("-"), s("-"), 404, s("UnknownOperationException")),
             (s("-"), s("-"), s("-"), 200, s("-")),
+            (s("-"), s("-"), s("-"), 200, s("-")),
         ],
         "{log:#?}"
     );
     assert_eq!(field(4, "access_key_id"), access_key);
     assert_eq!(field(5, "path"), "/nope");
+    assert_eq!(field(7, "path"), "/metrics");
 
     // Nothing secret: not the plaintext (base64 or raw), the ciphertext, the secret access
     // key, the wrong secret, nor any signature.

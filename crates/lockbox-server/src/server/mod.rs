@@ -5,7 +5,8 @@
 //!
 //! 1. Routing. `GET /health` answers `{"status":"ok"}` at once: no authentication, no
 //!    throttling, not counted against the in-flight limit (it is for load balancers and
-//!    supervisors, and says only that the server is up). `POST /` is the API; other methods
+//!    supervisors, and says only that the server is up). `GET /metrics` answers the
+//!    counters in Prometheus text (module `metrics`), likewise. `POST /` is the API; other methods
 //!    on `/` or `/health` get 405 `MethodNotAllowedException`, other paths 404
 //!    `UnknownOperationException`.
 //! 2. The in-flight limit (`max_concurrent_requests`): over it, 503
@@ -55,6 +56,7 @@
 mod aws;
 mod config;
 mod conn;
+mod metrics;
 mod sts;
 
 use std::convert::Infallible;
@@ -261,6 +263,7 @@ impl Server {
             throttle: Throttle::new(config.throttle.clone()),
             in_flight: Arc::new(Semaphore::new(config.max_concurrent_requests)),
             region,
+            metrics: metrics::Metrics::default(),
             config,
         });
         let (stop, stopped) = watch::channel(false);
@@ -386,6 +389,7 @@ struct Shared<F> {
     region: ServedRegions,
     throttle: Throttle,
     in_flight: Arc<Semaphore>,
+    metrics: metrics::Metrics,
 }
 
 fn tls_acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, ServerError> {
@@ -630,6 +634,26 @@ async fn handle<F: Frontend>(
     let access_key_id = shared.frontend.access_key_id(req.headers());
     let answer = match (path.as_str(), &method) {
         ("/health", &Method::GET | &Method::HEAD) => Answer::ok(br#"{"status":"ok"}"#.to_vec()),
+        // Counters for Prometheus; unauthenticated as /health is (see `metrics`).
+        ("/metrics", &Method::GET | &Method::HEAD) => {
+            let max = shared.config.max_concurrent_requests;
+            let in_flight = max.saturating_sub(shared.in_flight.available_permits());
+            let text = shared
+                .metrics
+                .render(in_flight, max, lockbox::token_error_count());
+            Answer {
+                content_type: "text/plain; version=0.0.4; charset=utf-8",
+                ..Answer::ok(text.into_bytes())
+            }
+        }
+        ("/metrics", _) => Answer {
+            allow: Some("GET, HEAD"),
+            ..Answer::error(WireError::new(
+                405,
+                "MethodNotAllowedException",
+                format!("{method} is not allowed on /metrics; use GET"),
+            ))
+        },
         // A form-encoded POST is STS's query protocol (GetCallerIdentity): see `sts`.
         ("/", &Method::POST) if sts::is_query(&req) => sts::api(req, peer, shared).await,
         ("/", &Method::POST) => api(req, peer, shared).await,
@@ -676,6 +700,13 @@ async fn handle<F: Frontend>(
             },
         );
     }
+    let elapsed = started.elapsed();
+    shared.metrics.observe(
+        answer.operation,
+        answer.status,
+        answer.error.as_ref().map(|(code, _)| code.as_str()),
+        elapsed.as_secs_f64(),
+    );
     log_request(&RequestLine {
         request_id: &request_id,
         peer: peer.ip(),
@@ -683,7 +714,7 @@ async fn handle<F: Frontend>(
         path: &path,
         answer: &answer,
         access_key_id: access_key_id.as_deref(),
-        latency_ms: started.elapsed().as_secs_f64() * 1000.0,
+        latency_ms: elapsed.as_secs_f64() * 1000.0,
     });
     let mut response = Response::new(Full::new(Bytes::from(answer.body)));
     *response.status_mut() =
