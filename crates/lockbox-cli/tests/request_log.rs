@@ -453,3 +453,89 @@ fn text_log_by_default_and_rust_log_selects_levels() {
     );
     assert!(!tmp.path().join("bad").exists());
 }
+
+/// Writes `text` as the credentials file the way an operator's tool would: a new file, mode
+/// 0600, renamed into place.
+fn write_credentials(home: &Path, text: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = home.join("credentials.toml.new");
+    std::fs::write(&tmp, text).unwrap();
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::fs::rename(&tmp, home.join("credentials.toml")).unwrap();
+}
+
+#[test]
+fn credentials_added_and_removed_take_effect_without_a_restart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    let client_home = tmp.path().join("client");
+    let server = serve(&home, &["--log-format", "json"], None);
+    let original = std::fs::read_to_string(home.join("credentials.toml")).unwrap();
+    let alice_id = "LBKALICEALICEALICE01";
+    let alice_secret = "aliceSecret0123456789abcdefghijklmnopqrs";
+    write_credentials(
+        &home,
+        &format!(
+            "{original}\n[[credential]]\naccess_key_id = \"{alice_id}\"\n\
+             secret_access_key = \"{alice_secret}\"\n\
+             principal = \"arn:aws:iam::000000000000:user/alice\"\n"
+        ),
+    );
+    let as_alice = |server: &Serving| {
+        Command::new(env!("CARGO_BIN_EXE_lockbox"))
+            .args(["--endpoint-url", &server.endpoint, "list-keys"])
+            .env("LOCKBOX_HOME", &client_home)
+            .env_remove("AWS_REGION")
+            .env("AWS_ACCESS_KEY_ID", alice_id)
+            .env("AWS_SECRET_ACCESS_KEY", alice_secret)
+            .env("AWS_DEFAULT_REGION", "us-east-1")
+            .output()
+            .unwrap()
+    };
+    let out = as_alice(&server);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Removed: refused at once, and the first credential still works.
+    write_credentials(&home, &original);
+    let out = as_alice(&server);
+    assert_eq!(out.status.code(), Some(254));
+    assert_eq!(
+        String::from_utf8(out.stderr).unwrap(),
+        "An error occurred (UnrecognizedClientException) when calling the ListKeys operation: \
+         The security token included in the request is invalid.\n"
+    );
+    // A broken file is refused and the credentials loaded before stay.
+    write_credentials(&home, "[[credential]]\naccess_key_id = 3\n");
+    let out = server.client(&client_home, &server.secret, &["list-keys"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let log = server.stop();
+    let reloads = log
+        .iter()
+        .filter(|l| l.contains("\"credentials file reloaded\""))
+        .count();
+    assert_eq!(reloads, 2, "{log:#?}");
+    assert!(
+        log.iter()
+            .any(|l| l.contains("the changed credentials file does not load")),
+        "{log:#?}"
+    );
+    // The secrets are not in the log.
+    let text = log.join("\n");
+    assert!(!text.contains(alice_secret) && !text.contains(&server_secret(&original)));
+}
+
+fn server_secret(credentials: &str) -> String {
+    credentials
+        .lines()
+        .find_map(|l| l.strip_prefix("secret_access_key = \""))
+        .and_then(|l| l.strip_suffix('"'))
+        .unwrap()
+        .to_owned()
+}

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use lockbox_server::admin::AdminSocket;
 use lockbox_server::credentials::CredentialStore;
-use lockbox_server::server::{Server, ServerConfig, ServerError};
+use lockbox_server::server::{AwsKms, Server, ServerConfig, ServerError};
 
 use crate::cli::ServeArgs;
 use crate::error::CliError;
@@ -68,8 +68,9 @@ pub(crate) fn serve(a: ServeArgs) -> Result<(), CliError> {
             .map_err(|e| CliError::Setup(format!("{}: {e}", path.display())))?;
         Some((principal, new))
     };
-    let credentials = CredentialStore::load(&path)
-        .map_err(|e| CliError::Setup(format!("{}: {e}", path.display())))?;
+    // Read now, and again whenever it changes: no restart after adding or removing one.
+    let credentials =
+        AwsKms::watching(&path).map_err(|e| CliError::Setup(format!("{}: {e}", path.display())))?;
 
     let region = config
         .region
@@ -78,7 +79,7 @@ pub(crate) fn serve(a: ServeArgs) -> Result<(), CliError> {
     let tls = config.tls();
     let cert = config.tls_cert.clone();
     let admin = AdminSocket::start(Arc::clone(&engine), &dir).map_err(setup)?;
-    let server = Server::start(engine, credentials, config).map_err(setup)?;
+    let server = Server::start_with(engine, credentials, config).map_err(setup)?;
     server.shutdown_on_signal().map_err(setup)?;
 
     let addr = server.local_addr();
