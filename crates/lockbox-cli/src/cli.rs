@@ -106,6 +106,12 @@ pub(crate) enum Command {
     /// Export or verify the audit log (one record per KMS call, sealed in the token)
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Create, list or delete the access keys `lockbox serve` accepts (credentials.toml)
+    ///
+    /// A running server reloads the file when it changes: no restart. These commands do not
+    /// open the engine, so they work while `lockbox serve` runs.
+    #[command(subcommand)]
+    Credentials(CredentialsCommand),
     /// Create a customer master key in the token
     CreateKey(CreateKeyArgs),
     /// Describe a key
@@ -958,6 +964,25 @@ pub(crate) enum AuditCommand {
     /// are reported as an unsealed tail, not a problem), 1 when something does not, with
     /// each problem named by its sequence number.
     Verify,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum CredentialsCommand {
+    /// Make a new access key for a principal; its secret is printed once (to a terminal)
+    Create {
+        /// The principal it authenticates as (an IAM ARN: arn:aws:iam::ACCOUNT:root,
+        /// :user/NAME, :role/NAME)
+        #[arg(long)]
+        principal: String,
+    },
+    /// List the access key ids and their principals (never a secret)
+    List,
+    /// Remove an access key: requests signed with it are refused from then on
+    Delete {
+        /// The access key id to remove
+        #[arg(long)]
+        access_key_id: String,
+    },
 }
 
 #[derive(Args)]

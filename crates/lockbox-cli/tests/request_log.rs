@@ -539,3 +539,108 @@ fn server_secret(credentials: &str) -> String {
         .unwrap()
         .to_owned()
 }
+
+#[test]
+fn credentials_commands_work_beside_a_running_server() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    let client_home = tmp.path().join("client");
+    let server = serve(&home, &[], None);
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_lockbox"))
+            .args(args)
+            .env("LOCKBOX_HOME", &home)
+            .env_remove("SOFTHSM2_CONF")
+            .output()
+            .unwrap()
+    };
+    let carol = "arn:aws:iam::000000000000:user/carol";
+    let out = run(&["credentials", "create", "--principal", carol]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let created: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let id = created["AccessKeyId"].as_str().unwrap().to_owned();
+    assert_eq!(created["Principal"], carol);
+    // Standard output is a pipe: the secret is not printed, only where it is.
+    assert_eq!(
+        created["SecretAccessKey"],
+        format!(
+            "<secret_access_key in {}>",
+            home.join("credentials.toml").display()
+        )
+    );
+    let file = std::fs::read_to_string(home.join("credentials.toml")).unwrap();
+    let secret = file
+        .split("[[credential]]")
+        .find(|block| block.contains(&id))
+        .and_then(server_secret_of_block)
+        .unwrap();
+    let as_carol = |secret: &str| {
+        Command::new(env!("CARGO_BIN_EXE_lockbox"))
+            .args(["--endpoint-url", &server.endpoint, "list-keys"])
+            .env("LOCKBOX_HOME", &client_home)
+            .env_remove("AWS_REGION")
+            .env("AWS_ACCESS_KEY_ID", &id)
+            .env("AWS_SECRET_ACCESS_KEY", secret)
+            .env("AWS_DEFAULT_REGION", "us-east-1")
+            .output()
+            .unwrap()
+    };
+    let out = as_carol(&secret);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let out = run(&["credentials", "list"]);
+    assert!(out.status.success());
+    let listed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut expected = vec![
+        serde_json::json!({"AccessKeyId": server.access_key, "Principal": "arn:aws:iam::000000000000:root"}),
+        serde_json::json!({"AccessKeyId": id, "Principal": carol}),
+    ];
+    expected.sort_by_key(|v| v["AccessKeyId"].as_str().unwrap().to_owned());
+    assert_eq!(listed, serde_json::json!({ "Credentials": expected }));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(!text.contains(&secret) && !text.contains(&server.secret));
+
+    let out = run(&["credentials", "delete", "--access-key-id", &id]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = as_carol(&secret);
+    assert_eq!(out.status.code(), Some(254));
+    let out = run(&["credentials", "delete", "--access-key-id", &id]);
+    assert_eq!(out.status.code(), Some(252));
+    assert_eq!(
+        String::from_utf8(out.stderr).unwrap(),
+        format!(
+            "Error parsing parameter '--access-key-id': no credential {id} in {}\n",
+            home.join("credentials.toml").display()
+        )
+    );
+    // The first credential still works, and the file is still private.
+    let out = server.client(&client_home, &server.secret, &["list-keys"]);
+    assert!(out.status.success());
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(home.join("credentials.toml"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    server.stop();
+}
+
+fn server_secret_of_block(block: &str) -> Option<String> {
+    block
+        .lines()
+        .find_map(|l| l.strip_prefix("secret_access_key = \""))
+        .and_then(|l| l.strip_suffix('"'))
+        .map(str::to_owned)
+}
