@@ -61,11 +61,14 @@ pub(crate) enum Command {
     Serve(ServeArgs),
     /// Show the token and every Lockbox object on it, with its security attributes
     InspectToken,
-    /// Show each material version of a key and an upper bound on its encryptions
+    /// Show each material version of a key and the encryptions it has made
     ///
-    /// Encryptions is an upper bound, not an exact count: encryptions are counted durably in
-    /// blocks reserved ahead of use, and every command is a new process, which counts each
-    /// reserved encryption as used.
+    /// Encryptions are counted durably in blocks reserved ahead of use (encryption_count_block,
+    /// 4096 by default); a process gives back what it reserved and did not use when it ends,
+    /// so Encryptions is the count made. A process that was killed leaves the rest of its
+    /// block counted: then Encryptions is an upper bound, by at most one block per such
+    /// process. EncryptionsReserved, shown when a running engine holds a reservation, is what
+    /// it may use before reserving again.
     KeyUsage(KeyIdArgs),
     /// Run the maintenance that is due: automatic rotations and deletions whose date has come
     ///
@@ -104,6 +107,12 @@ pub(crate) enum Command {
     /// Export or verify the audit log (one record per KMS call, sealed in the token)
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Create, list or delete the access keys `lockbox serve` accepts (credentials.toml)
+    ///
+    /// A running server reloads the file when it changes: no restart. These commands do not
+    /// open the engine, so they work while `lockbox serve` runs.
+    #[command(subcommand)]
+    Credentials(CredentialsCommand),
     /// Create a customer master key in the token
     CreateKey(CreateKeyArgs),
     /// Describe a key
@@ -275,6 +284,10 @@ pub(crate) struct ServeArgs {
     #[arg(long, value_name = "SECONDS", default_value_t = 3600,
           value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub(crate) maintenance_interval: u64,
+    /// The log on stderr (startup, one line per request, refusals included): text or JSON
+    /// lines. Levels come from RUST_LOG (default info)
+    #[arg(long, value_enum, value_name = "FORMAT", default_value = "text")]
+    pub(crate) log_format: crate::logging::LogFormat,
 }
 
 #[derive(Args)]
@@ -957,6 +970,25 @@ pub(crate) enum AuditCommand {
     /// are reported as an unsealed tail, not a problem), 1 when something does not, with
     /// each problem named by its sequence number.
     Verify,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum CredentialsCommand {
+    /// Make a new access key for a principal; its secret is printed once (to a terminal)
+    Create {
+        /// The principal it authenticates as (an IAM ARN: arn:aws:iam::ACCOUNT:root,
+        /// :user/NAME, :role/NAME)
+        #[arg(long)]
+        principal: String,
+    },
+    /// List the access key ids and their principals (never a secret)
+    List,
+    /// Remove an access key: requests signed with it are refused from then on
+    Delete {
+        /// The access key id to remove
+        #[arg(long)]
+        access_key_id: String,
+    },
 }
 
 #[derive(Args)]

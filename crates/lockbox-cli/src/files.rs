@@ -377,7 +377,7 @@ pub(crate) fn run(
         single_failure: None,
     };
     for job in &plan.jobs {
-        progress.start_file();
+        progress.start_file(&job.input_name());
         match run_job(job, force, &progress, work) {
             Ok(()) => tally.done += 1,
             Err(message) => {

@@ -33,14 +33,38 @@ pub(crate) fn data_dir() -> Result<PathBuf, CliError> {
 /// re-execute the command with `SOFTHSM2_CONF` set (see `Config::load_or_provision`).
 pub(crate) fn open_engine(dir: &Path) -> Result<Engine, CliError> {
     let (config, provisioned) = Config::load_or_provision(dir)?;
-    if provisioned {
-        let _ = writeln!(
-            std::io::stderr(),
+    if provisioned && tracing::dispatcher::has_been_set() {
+        // `serve`, whose stderr is its log (maybe JSON lines): the note is a log event.
+        tracing::info!(data_dir = %dir.display(), "provisioned with a new SoftHSM token (first use)");
+    } else if provisioned {
+        let _ = writeln!(std::io::stderr(), "{}", provisioned_note(dir));
+    }
+    Ok(Engine::open(config)?)
+}
+
+/// What the first command on a new data directory says (once: later commands find it
+/// provisioned). When no `LOCKBOX_HOME` chose the directory, the note says which default
+/// did and how to choose another, so that a user who forgot it is not left wondering why
+/// their keys and aliases are "not found".
+fn provisioned_note(dir: &Path) -> String {
+    let chosen_by_home = std::env::var_os("LOCKBOX_HOME").is_some_and(|d| !d.is_empty());
+    if chosen_by_home {
+        return format!(
             "lockbox: provisioned {} with a new SoftHSM token (first use)",
             dir.display()
         );
     }
-    Ok(Engine::open(config)?)
+    let default = if std::env::var_os("XDG_DATA_HOME").is_some_and(|d| !d.is_empty()) {
+        "$XDG_DATA_HOME/lockbox"
+    } else {
+        "~/.local/share/lockbox"
+    };
+    format!(
+        "lockbox: provisioned {} with a new SoftHSM token (first use): LOCKBOX_HOME is not \
+         set, so the default data directory ({default}) was used; set LOCKBOX_HOME to use \
+         another",
+        dir.display()
+    )
 }
 
 /// Who this command acts as: `$LOCKBOX_CALLER` (a principal ARN) if set, else the data

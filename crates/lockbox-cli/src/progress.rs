@@ -1,11 +1,11 @@
 //! A one-line progress bar on stderr for long file runs: bytes done of the total, the rate,
-//! and the file count. Hand-written rather than `indicatif`: one line redrawn with `\r` is
+//! the time left, the file count and the name of the file being read. Hand-written rather than `indicatif`: one line redrawn with `\r` is
 //! all the file commands need, and it is less code than the dependency tree it would bring.
 //!
 //! It draws only when enabled (stderr is a terminal and --quiet was not given), and only
 //! once the run has lasted a second, so short runs print nothing.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::io::{self, Read, Write};
 use std::time::{Duration, Instant};
 
@@ -22,6 +22,7 @@ pub(crate) struct Progress {
     total: Option<u64>,
     files: usize,
     file: Cell<usize>,
+    name: RefCell<String>,
     done: Cell<u64>,
     start: Instant,
     last_draw: Cell<Option<Instant>>,
@@ -35,15 +36,18 @@ impl Progress {
             total,
             files,
             file: Cell::new(0),
+            name: RefCell::new(String::new()),
             done: Cell::new(0),
             start: Instant::now(),
             last_draw: Cell::new(None),
         }
     }
 
-    /// Counts the next file.
-    pub(crate) fn start_file(&self) {
+    /// Counts the next file, `name` (its path, or "(standard input)"): the bar shows its
+    /// last component.
+    pub(crate) fn start_file(&self, name: &str) {
         self.file.set(self.file.get() + 1);
+        *self.name.borrow_mut() = display_name(name);
     }
 
     /// A reader that counts what it reads from `inner` here.
@@ -82,6 +86,7 @@ impl Progress {
             now.duration_since(self.start),
             self.file.get(),
             self.files,
+            &self.name.borrow(),
         );
         let _ = write!(io::stderr(), "\r\x1b[2K{line}");
     }
@@ -101,8 +106,42 @@ impl Read for ProgressReader<'_> {
     }
 }
 
-/// `[#########---------------]  37%  12.0 MiB / 32.0 MiB  8.0 MiB/s  file 3/20`
-fn render(done: u64, total: Option<u64>, elapsed: Duration, file: usize, files: usize) -> String {
+/// The file name the bar shows: the path's last component, at most 32 characters (the
+/// start elided), control characters as `?` (a name cannot redraw the terminal).
+fn display_name(path: &str) -> String {
+    const MAX: usize = 32;
+    let last = path.rsplit('/').find(|c| !c.is_empty()).unwrap_or(path);
+    let clean: Vec<char> = last
+        .chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect();
+    if clean.len() <= MAX {
+        clean.into_iter().collect()
+    } else {
+        let tail: String = clean[clean.len() - (MAX - 3)..].iter().collect();
+        format!("...{tail}")
+    }
+}
+
+/// `h:mm:ss` or `m:ss`.
+fn clock(secs: u64) -> String {
+    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
+    if h > 0 {
+        format!("{h}:{m:02}:{s:02}")
+    } else {
+        format!("{m}:{s:02}")
+    }
+}
+
+/// `[#########---------------]  37%  12.0 MiB / 32.0 MiB  8.0 MiB/s  ETA 0:03  file 3/20  big.bin`
+fn render(
+    done: u64,
+    total: Option<u64>,
+    elapsed: Duration,
+    file: usize,
+    files: usize,
+    name: &str,
+) -> String {
     let secs = elapsed.as_secs_f64();
     let rate = if secs > 0.0 { done as f64 / secs } else { 0.0 };
     let mut line = match total {
@@ -122,8 +161,19 @@ fn render(done: u64, total: Option<u64>, elapsed: Duration, file: usize, files: 
         _ => bytes(done as f64),
     };
     line.push_str(&format!("  {}/s", bytes(rate)));
+    // The time left, at the rate so far, when the total is known.
+    if let Some(t) = total
+        && t > 0
+        && rate > 0.0
+    {
+        let left = t.saturating_sub(done) as f64 / rate;
+        line.push_str(&format!("  ETA {}", clock(left.ceil() as u64)));
+    }
     if files > 1 {
         line.push_str(&format!("  file {file}/{files}"));
+    }
+    if !name.is_empty() {
+        line.push_str(&format!("  {name}"));
     }
     line
 }
@@ -148,22 +198,48 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_line_shows_share_sizes_rate_and_file() {
+    fn the_line_shows_share_sizes_rate_time_left_file_and_name() {
         assert_eq!(
             render(
                 12 * 1024 * 1024,
                 Some(32 * 1024 * 1024),
                 Duration::from_secs(2),
                 3,
-                20
+                20,
+                "big.bin"
             ),
-            "[#########---------------]  37%  12.0 MiB / 32.0 MiB  6.0 MiB/s  file 3/20"
+            "[#########---------------]  37%  12.0 MiB / 32.0 MiB  6.0 MiB/s  ETA 0:04  \
+             file 3/20  big.bin"
         );
         assert_eq!(
-            render(1536, None, Duration::from_secs(1), 1, 1),
-            "1.5 KiB  1.5 KiB/s"
+            render(1536, None, Duration::from_secs(1), 1, 1, "(standard input)"),
+            "1.5 KiB  1.5 KiB/s  (standard input)"
         );
-        assert_eq!(render(0, Some(0), Duration::ZERO, 1, 1), "0 B  0 B/s");
+        assert_eq!(render(0, Some(0), Duration::ZERO, 1, 1, ""), "0 B  0 B/s");
+        // An hour and more left.
+        assert_eq!(
+            render(
+                1024,
+                Some(4 * 1024 * 1024),
+                Duration::from_secs(1),
+                1,
+                1,
+                "a"
+            ),
+            "[------------------------]   0%  1.0 KiB / 4.0 MiB  1.0 KiB/s  ETA 1:08:15  a"
+        );
+    }
+
+    #[test]
+    fn the_name_is_the_last_component_shortened_and_cleaned() {
+        assert_eq!(display_name("/data/in/report.pdf"), "report.pdf");
+        assert_eq!(display_name("dir/"), "dir");
+        assert_eq!(display_name("(standard input)"), "(standard input)");
+        assert_eq!(display_name("a\x1b[2Jb"), "a?[2Jb");
+        assert_eq!(
+            display_name("0123456789abcdefghijklmnopqrstuvwxyz.bin"),
+            "...bcdefghijklmnopqrstuvwxyz.bin"
+        );
     }
 
     #[test]

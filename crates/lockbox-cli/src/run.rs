@@ -7,8 +7,9 @@ use clap::error::ErrorKind as ClapKind;
 
 use crate::cli::{Cli, Command};
 use crate::commands::{
-    aliases, audit, backup, crypto, decrypt_file, demo, doctor, encrypt_file, grants, import,
-    key_pairs, keys, mac, policies, replicas, rotation, serve, signing, tags, token, upkeep,
+    aliases, audit, backup, credentials, crypto, decrypt_file, demo, doctor, encrypt_file, grants,
+    import, key_pairs, keys, mac, policies, replicas, rotation, serve, signing, tags, token,
+    upkeep,
 };
 use crate::error::CliError;
 use crate::{home, remote, through_server};
@@ -62,6 +63,8 @@ pub(crate) fn run() -> Result<(), CliError> {
             let region = home::region(cli.remote.region.as_deref());
             return audit::audit(&home::data_dir()?, a, region.as_deref());
         }
+        // The server's credentials file: no engine, no lock (a server may be running).
+        Command::Credentials(a) => return credentials::credentials(&home::data_dir()?, a),
         // A running server holds the directory: backup asks it first, through its socket.
         Command::Backup(a) => return backup::backup(&home::data_dir()?, a),
         // Restore runs where nothing holds the directory, and may find no engine to open.
@@ -107,6 +110,7 @@ fn kms_command(shared: &Arc<dyn Kms>, command: Command) -> Result<(), CliError> 
     match command {
         Command::Demo(_)
         | Command::Audit(_)
+        | Command::Credentials(_)
         | Command::Serve(_)
         | Command::InspectToken
         | Command::KeyUsage(_)

@@ -573,14 +573,13 @@ fn rotation_usage_maintenance_and_doctor() -> TestResult {
     assert!(materials[0].get("RotationType").is_none());
     assert_eq!(materials[1]["RotationType"], "ON_DEMAND");
     // Each command is a process of its own, which reserves a block of counts durably on its
-    // first encryption under a version and never gets the unused rest back. So version 1
-    // (one encryption, one process) shows exactly one block, version 2 (never used) shows
-    // none, and version 3 (two encryptions, two processes) at least 2 and at most two blocks.
-    let block = lockbox::Lifecycle::default().encryption_count_block;
+    // first encryption under a version and gives the unused rest back when it ends. So
+    // version 1 (one encryption) shows 1, version 2 (never used) none, version 3 (two
+    // encryptions, two processes) 2.
     let encryptions = |i: usize| materials[i]["Encryptions"].as_u64().unwrap();
-    assert_eq!(encryptions(0), block);
-    assert_eq!(encryptions(1), 0);
-    assert!((2..=2 * block).contains(&encryptions(2)), "{usage}");
+    assert_eq!(encryptions(0), 1, "{usage}");
+    assert_eq!(encryptions(1), 0, "{usage}");
+    assert_eq!(encryptions(2), 2, "{usage}");
 
     assert_eq!(
         ok(&home, &["maintain"]),

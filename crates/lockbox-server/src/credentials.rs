@@ -219,6 +219,50 @@ impl CredentialStore {
     }
 }
 
+impl CredentialStore {
+    /// The access key ids and principals of the credentials file at `path` (never a
+    /// secret), sorted by access key id. The file must load cleanly.
+    pub fn list(path: &Path) -> Result<Vec<(String, Principal)>, CredentialError> {
+        let store = Self::load(path)?;
+        let mut out: Vec<(String, Principal)> = store
+            .by_id
+            .values()
+            .map(|c| (c.access_key_id.clone(), c.principal.clone()))
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
+    }
+
+    /// Removes the credential `access_key_id` from the file at `path`: the file is rewritten
+    /// atomically (mode 0600) with the other credentials, in their order (comments other
+    /// than the header are not kept). False, and nothing written, when there is no such
+    /// credential.
+    pub fn delete(path: &Path, access_key_id: &str) -> Result<bool, CredentialError> {
+        let text = read_private(path)?;
+        let entries = parse(path, &text)?;
+        if !entries.iter().any(|c| c.access_key_id == access_key_id) {
+            return Ok(false);
+        }
+        let mut out = Zeroizing::new(String::with_capacity(text.len()));
+        out.push_str(
+            "# Lockbox server credentials: access key id -> secret, principal.\n\
+             # Keep this file mode 0600; `lockbox serve` refuses it otherwise.\n",
+        );
+        for c in entries.iter().filter(|c| c.access_key_id != access_key_id) {
+            out.push_str("\n[[credential]]\naccess_key_id = \"");
+            out.push_str(&c.access_key_id);
+            out.push_str("\"\nsecret_access_key = \"");
+            out.push_str(c.secret.expose_secret());
+            out.push_str("\"\nprincipal = \"");
+            out.push_str(&toml_escape(c.principal.arn()));
+            out.push_str("\"\n");
+        }
+        parse(path, &out)?;
+        write_atomically(path, out.as_bytes())?;
+        Ok(true)
+    }
+}
+
 impl fmt::Debug for CredentialStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut ids: Vec<&str> = self.by_id.keys().map(String::as_str).collect();

@@ -107,6 +107,10 @@ pub(crate) struct Counter {
     pub(crate) used: u64,
     /// Encryptions the store durably allows for.
     pub(crate) reserved: u64,
+    /// The key and version counted, to give back an unused reservation on close
+    /// (`Engine::release_reservations`).
+    pub(crate) slot: KeySlot,
+    pub(crate) version: u32,
 }
 
 /// Parsed policies, so that a call parses none: per key (checked against the record's

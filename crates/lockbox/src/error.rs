@@ -35,9 +35,22 @@ pub enum Error {
     },
 }
 
+/// Token failures seen by operations in this process (not counting a ciphertext the token
+/// could not decrypt, which is the ciphertext's fault): the server's metrics show it.
+static TOKEN_ERRORS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// How many token failures operations in this process have met (unreachable token, failed
+/// PKCS#11 call); for monitoring (`lockbox serve`'s `/metrics`).
+pub fn token_error_count() -> u64 {
+    TOKEN_ERRORS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// A token failure seen by an operation. The details go to the log; the caller gets a kind
 /// it can act on and a message that leaks nothing.
 pub(crate) fn from_token(op: &'static str, e: TokenError) -> KmsError {
+    if !matches!(e, TokenError::DecryptFailed) {
+        TOKEN_ERRORS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
     match e {
         TokenError::DecryptFailed => KmsError::invalid_ciphertext(),
         // TokenNotFound here means recovery looked for the token again and it was gone.

@@ -59,7 +59,7 @@ pub use clock::{Clock, SystemClock};
 pub use config::{
     CONFIG_FILE, Config, GCM_RANDOM_IV_BOUND, Lifecycle, PROVISIONED_TOKEN_LABEL, Regions,
 };
-pub use error::Error;
+pub use error::{Error, token_error_count};
 pub use keykind::{KeySpecSupport, key_spec_support};
 pub use lifecycle::{MaintenanceThread, MaterialUsage};
 /// The vocabulary: requests, responses, ids, errors and the `Kms` trait.

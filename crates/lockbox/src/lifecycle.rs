@@ -25,9 +25,22 @@ pub struct MaterialUsage {
     pub rotation: Option<RotationType>,
     /// Whether new ciphertexts use it.
     pub current: bool,
-    /// An upper bound on the encryptions it has made (exact while the engine runs; after a
-    /// restart it includes every encryption that was reserved and maybe not used).
+    /// The encryptions it has made: exact while the engine runs, and after engines that
+    /// closed; an engine that was killed leaves the rest of its reserved block counted.
     pub encryptions: u64,
+    /// The encryptions durably reserved for it: `encryptions` plus what this engine has
+    /// reserved ahead and not used yet (given back when the engine closes).
+    pub reserved: u64,
+}
+
+/// An engine gives back its unused encryption reservations when it closes (see
+/// [`Engine::release_reservations`]); a process killed before leaves them counted.
+impl Drop for Engine {
+    fn drop(&mut self) {
+        if let Err(e) = self.release_reservations() {
+            tracing::warn!(error = %e, "could not give back unused encryption reservations");
+        }
+    }
 }
 
 /// The background maintenance thread of a long-running process. Dropping it stops the
@@ -98,6 +111,8 @@ impl Engine {
             let c = counters.entry(material.object_id).or_insert(Counter {
                 used: material.encryptions_reserved,
                 reserved: material.encryptions_reserved,
+                slot: r.slot(),
+                version: material.version,
             });
             if c.used < c.reserved {
                 c.used += 1;
@@ -125,6 +140,36 @@ impl Engine {
         if let Some(c) = self.counters.lock().get_mut(&m.object_id) {
             c.used = c.used.saturating_sub(1);
         }
+    }
+
+    /// Gives back what this engine reserved and did not use: every material version it
+    /// counted encryptions under has its durable reservation lowered to the encryptions made.
+    /// Run when the engine closes (its `Drop`), so that a process that encrypted once leaves
+    /// a count of one, not a block (`lockbox key-usage` then shows what was used); safe at any
+    /// time, since the counters lock is held throughout and a later encryption reserves again.
+    /// A reservation changed by someone else meanwhile (a restore) is left alone.
+    pub fn release_reservations(&self) -> Result<(), KmsError> {
+        // Lock order: counters, then writes.
+        let mut counters = self.counters.lock();
+        for c in counters.values_mut() {
+            if c.used >= c.reserved {
+                continue;
+            }
+            let _w = self.writes.lock();
+            let Some(mut r) = self.record(c.slot)?.map(Arc::unwrap_or_clone) else {
+                continue;
+            };
+            let Some(m) = r.materials.iter_mut().find(|m| m.version == c.version) else {
+                continue;
+            };
+            if m.encryptions_reserved != c.reserved {
+                continue;
+            }
+            m.encryptions_reserved = c.used;
+            self.put("release encryption reservations", &r)?;
+            c.reserved = c.used;
+        }
+        Ok(())
     }
 
     /// Durably raises version `version`'s reservation to at least `want`; returns it.
@@ -205,6 +250,9 @@ impl Engine {
                 encryptions: counters
                     .get(&m.object_id)
                     .map_or(m.encryptions_reserved, |c| c.used),
+                reserved: counters
+                    .get(&m.object_id)
+                    .map_or(m.encryptions_reserved, |c| c.reserved),
             })
             .collect();
         out.sort_by_key(|u| u.version);

@@ -94,6 +94,7 @@ token_test!(fn while_the_token_is_gone_calls_fail_with_a_dependency_error_and_wr
     kms.token().inject_finalize()?;
     std::fs::rename(&tokens, &away)?;
     std::fs::create_dir(&tokens)?;
+    let token_errors = lockbox::token_error_count();
     for round in 0..3 {
         let errors = [
             err(kms.encrypt(EncryptRequest::new(key, pt(b"x")))),
@@ -110,6 +111,13 @@ token_test!(fn while_the_token_is_gone_calls_fail_with_a_dependency_error_and_wr
         assert_eq!(kind(kms.reconcile()), ErrorKind::DependencyTimeout);
     }
     assert_eq!(metadata(&kms), before, "a failed call changed the metadata");
+    // Each failed call is a token error for the server's metrics (/metrics).
+    assert!(
+        lockbox::token_error_count() >= token_errors + 18,
+        "token errors counted: {} -> {}",
+        token_errors,
+        lockbox::token_error_count()
+    );
 
     // It comes back (SoftHSM reads its token directory only in C_Initialize, so the module
     // is reset again, as an HSM would be): the same engine serves again.

@@ -78,8 +78,14 @@ fn export(
     let failed = |e: lockbox::Error| CliError::Setup(format!("audit export: {e}"));
     match a.output {
         None => {
-            let mut out = std::io::BufWriter::new(crate::output::Stdout::lock());
-            audit::export(store, &filter, &region, &mut out).map_err(failed)?;
+            let (watched, broken) = crate::pipe::Watched::new(crate::output::Stdout::lock());
+            let mut out = std::io::BufWriter::new(watched);
+            match audit::export(store, &filter, &region, &mut out) {
+                Ok(_) => {}
+                // The reader stopped reading (`| head`): not an error to print.
+                Err(_) if broken.get() => return Ok(()),
+                Err(e) => return Err(failed(e)),
+            }
         }
         Some(path) => {
             let file = std::fs::File::create(&path)

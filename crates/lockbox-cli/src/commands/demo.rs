@@ -129,10 +129,14 @@ pub(crate) fn demo(a: DemoArgs) -> Result<(), CliError> {
     for o in token.list_objects().map_err(fail)? {
         let r = token.inspect(&o.id).map_err(fail)?;
         say!(
-            "   Token object {} (CKA_ID {}): AES, {} bytes",
+            "   Token object {} (CKA_ID {}): {}, {} bytes{}",
             r.label,
             o.id,
-            r.value_len.unwrap_or(0)
+            super::token::key_type_name(&r),
+            r.value_len.unwrap_or(0),
+            super::token::purpose(&r.label)
+                .map(|p| format!(": {p}"))
+                .unwrap_or_default()
         );
         say!(
             "     CKA_TOKEN={} CKA_PRIVATE={} CKA_SENSITIVE={} CKA_EXTRACTABLE={} CKA_NEVER_EXTRACTABLE={}",

@@ -4,6 +4,7 @@
 pub(crate) mod aliases;
 pub(crate) mod audit;
 pub(crate) mod backup;
+pub(crate) mod credentials;
 pub(crate) mod crypto;
 pub(crate) mod decrypt_file;
 pub(crate) mod demo;

@@ -151,8 +151,12 @@ struct MaterialOut {
     creation_date: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     rotation_type: Option<&'static str>,
-    /// An upper bound (see `lockbox key-usage --help`).
+    /// The encryptions made (see `lockbox key-usage --help`).
     encryptions: u64,
+    /// Reserved ahead and not used yet, by the engine answering (a running server): shown
+    /// only when there is such a reservation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    encryptions_reserved: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -183,6 +187,7 @@ pub(crate) fn key_usage(engine: &Engine, caller: &Caller, a: KeyIdArgs) -> Resul
             creation_date: date(m.created),
             rotation_type: m.rotation.map(RotationType::as_str),
             encryptions: m.encryptions,
+            encryptions_reserved: (m.reserved > m.encryptions).then_some(m.reserved),
         })
         .collect();
     print_json(&KeyUsageOut {

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use lockbox_server::admin::AdminSocket;
 use lockbox_server::credentials::CredentialStore;
-use lockbox_server::server::{Server, ServerConfig, ServerError};
+use lockbox_server::server::{AwsKms, Server, ServerConfig, ServerError};
 
 use crate::cli::ServeArgs;
 use crate::error::CliError;
@@ -29,6 +29,7 @@ macro_rules! say {
 }
 
 pub(crate) fn serve(a: ServeArgs) -> Result<(), CliError> {
+    crate::logging::init(a.log_format)?;
     let dir = home::data_dir()?;
     let mut config = ServerConfig::load(&dir).map_err(setup)?;
     if let Some(listen) = a.listen {
@@ -47,6 +48,17 @@ pub(crate) fn serve(a: ServeArgs) -> Result<(), CliError> {
     config.check_all().map_err(setup)?;
 
     let engine = Arc::new(home::open_engine(&dir)?);
+    // What is served, for the log (the server adds its address, Regions and TLS).
+    let installed = lockbox::Config::load(&dir)?;
+    tracing::info!(
+        data_dir = %dir.display(),
+        store = %installed.data_dir.join("metadata").display(),
+        token = %installed.token.token,
+        token_module = %installed.token.module.display(),
+        label_prefix = %installed.token.label_prefix,
+        account = %installed.arn.account(),
+        "lockbox serve: opened the data directory"
+    );
     let path = dir.join(CREDENTIALS_FILE);
     let created = if path.exists() {
         None
@@ -56,8 +68,9 @@ pub(crate) fn serve(a: ServeArgs) -> Result<(), CliError> {
             .map_err(|e| CliError::Setup(format!("{}: {e}", path.display())))?;
         Some((principal, new))
     };
-    let credentials = CredentialStore::load(&path)
-        .map_err(|e| CliError::Setup(format!("{}: {e}", path.display())))?;
+    // Read now, and again whenever it changes: no restart after adding or removing one.
+    let credentials =
+        AwsKms::watching(&path).map_err(|e| CliError::Setup(format!("{}: {e}", path.display())))?;
 
     let region = config
         .region

@@ -24,6 +24,8 @@ struct ObjectOut {
     label: String,
     cka_id: String,
     key_type: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    purpose: Option<String>,
     value_len: Option<u64>,
     token: bool,
     private: bool,
@@ -54,11 +56,42 @@ pub(crate) fn value_access(v: ValueAccess) -> String {
     }
 }
 
+/// The name of the audit log's key on the token, wherever Lockbox shows it (`demo`,
+/// `inspect-token`), alongside its PKCS#11 type in pkcs11-tool's words ("Generic secret").
+pub(crate) const AUDIT_KEY_DESCRIPTION: &str =
+    "audit HMAC key (HMAC-SHA256 seals of the audit log)";
+
+/// An object's CKA_KEY_TYPE in the words pkcs11-tool uses (`Secret Key Object; AES`,
+/// `Secret Key Object; Generic secret`), so that both tools name an object alike.
+pub(crate) fn key_type_name(r: &KeyObjectReport) -> &'static str {
+    if r.is_aes {
+        "AES"
+    } else if r.is_generic_secret {
+        "Generic secret"
+    } else {
+        "other"
+    }
+}
+
+/// What Lockbox uses an object for, from its label (`<prefix>/audit-hmac`, or
+/// `<prefix>/<key id>/<version>`); None for a label of another form.
+pub(crate) fn purpose(label: &str) -> Option<String> {
+    let (_, name) = label.split_once('/')?;
+    if name == lockbox::audit::AUDIT_KEY_NAME {
+        return Some(AUDIT_KEY_DESCRIPTION.to_owned());
+    }
+    let (key, version) = name.split_once('/')?;
+    let version: u32 = version.parse().ok()?;
+    (key.len() == 36 && key.chars().all(|c| c.is_ascii_hexdigit() || c == '-'))
+        .then(|| format!("key material of KMS key {key}, version {version}"))
+}
+
 fn object(id: String, r: KeyObjectReport) -> ObjectOut {
     ObjectOut {
+        purpose: purpose(&r.label),
+        key_type: key_type_name(&r),
         label: r.label,
         cka_id: id,
-        key_type: if r.is_aes { "AES" } else { "other" },
         value_len: r.value_len,
         token: r.token,
         private: r.private,

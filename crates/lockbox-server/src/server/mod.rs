@@ -5,7 +5,8 @@
 //!
 //! 1. Routing. `GET /health` answers `{"status":"ok"}` at once: no authentication, no
 //!    throttling, not counted against the in-flight limit (it is for load balancers and
-//!    supervisors, and says only that the server is up). `POST /` is the API; other methods
+//!    supervisors, and says only that the server is up). `GET /metrics` answers the
+//!    counters in Prometheus text (module `metrics`), likewise. `POST /` is the API; other methods
 //!    on `/` or `/health` get 405 `MethodNotAllowedException`, other paths 404
 //!    `UnknownOperationException`.
 //! 2. The in-flight limit (`max_concurrent_requests`): over it, 503
@@ -42,8 +43,9 @@
 //!
 //! Every KMS response has `Content-Type: application/x-amz-json-1.1` and `x-amzn-RequestId`:
 //! the engine's request id when the engine was called (so it matches the audit record),
-//! else a fresh random UUID. Requests are logged (method, path, operation, status, request
-//! id, time), never their bodies or credentials.
+//! else a fresh random UUID. Every request, answered or refused, is one line of the request
+//! log (`log_request`: request id, peer, operation, principal, key, status, error code,
+//! latency), never a body, signature or secret.
 //!
 //! Connections: at most `max_connections` are open (further ones wait in the listen
 //! backlog); a request's headers (and the TLS handshake) must arrive within
@@ -55,6 +57,7 @@ mod admin_http;
 mod aws;
 mod config;
 mod conn;
+mod metrics;
 mod sts;
 
 use std::convert::Infallible;
@@ -148,6 +151,18 @@ pub trait Frontend: Send + Sync + 'static {
         None
     }
 
+    /// The key a request is about, for the request log: from the response when there is one
+    /// (the key's ARN, an alias resolved), else from the request. Only key ids, ARNs and
+    /// alias names: never anything else of either body. None by default.
+    fn key_of(
+        &self,
+        _op: Self::Operation,
+        _request: &[u8],
+        _response: Option<&[u8]>,
+    ) -> Option<String> {
+        None
+    }
+
     /// Runs `op` with request body `body` on `kms`: the response body, or the error to
     /// answer. Called on a blocking thread.
     fn serve(&self, kms: &dyn Kms, op: Self::Operation, body: &[u8]) -> Result<Vec<u8>, WireError>;
@@ -206,15 +221,15 @@ impl Server {
         Server::start_inner(engine, frontend, config, None)
     }
 
-    /// As [`Server::start`], also serving `POST /lockbox/admin`: Lockbox's own commands,
+    /// As [`Server::start_with`], also serving `POST /lockbox/admin`: Lockbox's own commands,
     /// run by `runner` for the principals `config.operators` names.
-    pub fn start_with_runner(
+    pub fn start_with_runner<F: Frontend>(
         engine: Arc<Engine>,
-        credentials: crate::credentials::CredentialStore,
+        frontend: F,
         config: ServerConfig,
         runner: crate::admin::CommandRunner,
     ) -> Result<ServerHandle, ServerError> {
-        Server::start_inner(engine, AwsKms::new(credentials), config, Some(runner))
+        Server::start_inner(engine, frontend, config, Some(runner))
     }
 
     fn start_inner<F: Frontend>(
@@ -270,6 +285,7 @@ impl Server {
             throttle: Throttle::new(config.throttle.clone()),
             in_flight: Arc::new(Semaphore::new(config.max_concurrent_requests)),
             region,
+            metrics: metrics::Metrics::default(),
             config,
         });
         let (stop, stopped) = watch::channel(false);
@@ -397,6 +413,7 @@ struct Shared<F> {
     region: ServedRegions,
     throttle: Throttle,
     in_flight: Arc<Semaphore>,
+    metrics: metrics::Metrics,
 }
 
 fn tls_acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, ServerError> {
@@ -587,6 +604,8 @@ struct Answer {
     principal: Option<String>,
     // The response's content type: KMS's JSON, or STS's XML.
     content_type: &'static str,
+    // The key the request is about, for the request log (see `Frontend::key_of`).
+    key: Option<String>,
 }
 
 impl Answer {
@@ -602,6 +621,7 @@ impl Answer {
             engine_called: false,
             principal: None,
             content_type: CONTENT_TYPE,
+            key: None,
         }
     }
 
@@ -617,6 +637,7 @@ impl Answer {
             engine_called: false,
             principal: None,
             content_type: CONTENT_TYPE,
+            key: None,
         }
     }
 
@@ -637,6 +658,26 @@ async fn handle<F: Frontend>(
     let access_key_id = shared.frontend.access_key_id(req.headers());
     let answer = match (path.as_str(), &method) {
         ("/health", &Method::GET | &Method::HEAD) => Answer::ok(br#"{"status":"ok"}"#.to_vec()),
+        // Counters for Prometheus; unauthenticated as /health is (see `metrics`).
+        ("/metrics", &Method::GET | &Method::HEAD) => {
+            let max = shared.config.max_concurrent_requests;
+            let in_flight = max.saturating_sub(shared.in_flight.available_permits());
+            let text = shared
+                .metrics
+                .render(in_flight, max, lockbox::token_error_count());
+            Answer {
+                content_type: "text/plain; version=0.0.4; charset=utf-8",
+                ..Answer::ok(text.into_bytes())
+            }
+        }
+        ("/metrics", _) => Answer {
+            allow: Some("GET, HEAD"),
+            ..Answer::error(WireError::new(
+                405,
+                "MethodNotAllowedException",
+                format!("{method} is not allowed on /metrics; use GET"),
+            ))
+        },
         // A form-encoded POST is STS's query protocol (GetCallerIdentity): see `sts`.
         ("/", &Method::POST) if sts::is_query(&req) => sts::api(req, peer, shared).await,
         ("/", &Method::POST) => api(req, peer, shared).await,
@@ -677,23 +718,29 @@ async fn handle<F: Frontend>(
                 request_id: request_id.clone(),
                 source: source_of(peer.ip()),
                 operation: answer.operation.map(str::to_owned),
-                access_key_id,
+                access_key_id: access_key_id.clone(),
                 principal: answer.principal.clone(),
                 error_code: code.clone(),
                 error_message: message.clone(),
             },
         );
     }
-    tracing::info!(
-        peer = %peer.ip(),
-        method = %method,
-        path = %shorten(&path),
-        operation = answer.operation.unwrap_or("-"),
-        status = answer.status,
-        request_id = %request_id,
-        elapsed_ms = started.elapsed().as_millis() as u64,
-        "request"
+    let elapsed = started.elapsed();
+    shared.metrics.observe(
+        answer.operation,
+        answer.status,
+        answer.error.as_ref().map(|(code, _)| code.as_str()),
+        elapsed.as_secs_f64(),
     );
+    log_request(&RequestLine {
+        request_id: &request_id,
+        peer: peer.ip(),
+        method: &method,
+        path: &path,
+        answer: &answer,
+        access_key_id: access_key_id.as_deref(),
+        latency_ms: elapsed.as_secs_f64() * 1000.0,
+    });
     let mut response = Response::new(Full::new(Bytes::from(answer.body)));
     *response.status_mut() =
         StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -833,6 +880,12 @@ async fn api<F: Frontend>(
         }
     };
 
+    // The key the request names, for the request log (refused requests included).
+    let key = shared.frontend.key_of(op, &body, None);
+    let with_op = |a: Answer| Answer {
+        key: key.clone(),
+        ..with_op(a)
+    };
     let principal =
         match shared
             .frontend
@@ -890,6 +943,11 @@ async fn api<F: Frontend>(
             request_id,
             operation: Some(name),
             engine_called: true,
+            principal: Some(principal_arn),
+            key: shared
+                .frontend
+                .key_of(op, &[], Some(&body))
+                .or_else(|| key.clone()),
             ..Answer::ok(body)
         },
         // Refused by the wire layer before the engine was called (no request id): the
@@ -901,6 +959,7 @@ async fn api<F: Frontend>(
         Ok((Err(e), request_id)) => Answer {
             request_id,
             engine_called: true,
+            principal: Some(principal_arn),
             ..with_op(Answer::error(e))
         },
         Err(e) => {
@@ -917,6 +976,83 @@ async fn api<F: Frontend>(
     };
     drop(permit);
     answer
+}
+
+/// What the request log says of one request.
+struct RequestLine<'a> {
+    request_id: &'a str,
+    peer: IpAddr,
+    method: &'a Method,
+    path: &'a str,
+    answer: &'a Answer,
+    access_key_id: Option<&'a str>,
+    latency_ms: f64,
+}
+
+/// The request log: one line per request, answered or refused, at level INFO (a 5xx answer
+/// at WARN), target `lockbox_server::request`. It names the request id (`x-amzn-RequestId`,
+/// and the audit record's), the peer, the operation, the principal once authenticated, the
+/// access key id presented (an identifier, not a secret: AWS's CloudTrail records it too),
+/// the key the request names, the status, the error code of a refusal, and the latency.
+/// Never a body, a signature or a secret: what comes from the request is only the
+/// operation name (parsed), the path, the access key id and the key id, all shortened and
+/// with control characters escaped so that no request can forge a log line.
+fn log_request(line: &RequestLine<'_>) {
+    let a = line.answer;
+    let principal = a.principal.as_deref().unwrap_or("-");
+    let key = a.key.as_deref().map(log_safe);
+    let key = key.as_deref().unwrap_or("-");
+    let access_key_id = line.access_key_id.map(log_safe);
+    let access_key_id = access_key_id.as_deref().unwrap_or("-");
+    let error = a
+        .error
+        .as_ref()
+        .map(|(code, _)| code.as_str())
+        .unwrap_or("-");
+    let path = log_safe(line.path);
+    let latency_ms = (line.latency_ms * 1000.0).round() / 1000.0;
+    macro_rules! emit {
+        ($level:expr) => {
+            tracing::event!(
+                target: "lockbox_server::request",
+                $level,
+                request_id = %line.request_id,
+                peer = %source_of(line.peer),
+                method = %line.method,
+                path = %path,
+                operation = %a.operation.unwrap_or("-"),
+                principal = %principal,
+                access_key_id = %access_key_id,
+                key = %key,
+                status = a.status,
+                error = %error,
+                latency_ms,
+                "request"
+            )
+        };
+    }
+    if a.status >= 500 {
+        emit!(tracing::Level::WARN);
+    } else {
+        emit!(tracing::Level::INFO);
+    }
+}
+
+/// Text from a request, made fit for a log line: shortened, and any character that is not
+/// visible (control characters, spaces, quotes, backslashes) escaped.
+fn log_safe(s: &str) -> String {
+    let s = shorten(s);
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c == ' ' {
+            out.push_str("\\x20");
+        } else if c.is_control() || c.is_whitespace() || c == '"' || c == '\\' {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// The `Kms` a call whose quota depends on its key is served through: it charges the
