@@ -25,6 +25,8 @@ use clap::{ArgGroup, Args, Parser, Subcommand};
 pub(crate) struct Cli {
     #[command(flatten)]
     pub(crate) remote: RemoteArgs,
+    #[command(flatten)]
+    pub(crate) aws: crate::aws_options::AwsArgs,
     #[command(subcommand)]
     pub(crate) command: Command,
 }

@@ -4,13 +4,16 @@
 #![allow(clippy::print_stdout)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+mod aws_options;
 mod cli;
 mod commands;
 mod error;
 mod files;
 mod home;
 mod output;
+mod output_format;
 mod params;
+mod profile;
 mod progress;
 mod remote;
 mod run;

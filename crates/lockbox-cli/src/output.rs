@@ -30,9 +30,18 @@ pub(crate) fn print_json(value: &impl Serialize) -> Result<(), CliError> {
         .serialize(&mut ser)
         .map_err(|e| CliError::Setup(format!("cannot format output: {e}")))?;
     out.push(b'\n');
-    std::io::stdout()
-        .write_all(&out)
-        .map_err(|e| CliError::Setup(format!("cannot write output: {e}")))
+    if crate::output_format::is_plain_json() {
+        return std::io::stdout()
+            .write_all(&out)
+            .map_err(|e| CliError::Setup(format!("cannot write output: {e}")));
+    }
+    // --query, --output: as the AWS CLI applies them to the response.
+    match crate::output_format::render(&out)? {
+        Some(text) => std::io::stdout()
+            .write_all(text.as_bytes())
+            .map_err(|e| CliError::Setup(format!("cannot write output: {e}"))),
+        None => Ok(()),
+    }
 }
 
 /// Prints a human-readable report (`lockbox doctor`); a closed pipe is an error, not a panic.

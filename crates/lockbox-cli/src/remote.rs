@@ -1,27 +1,26 @@
 //! `--endpoint-url`: the KMS commands against a server instead of the local engine.
 
-use lockbox_client::http_client::{EnvCredentials, HttpTransport};
+use lockbox_client::http_client::HttpTransport;
 use lockbox_client::remote::RemoteKms;
 
 use crate::cli::RemoteArgs;
 use crate::error::CliError;
 
-/// A `Kms` for `endpoint`, signing with the environment's AWS credentials (as the AWS CLI
-/// reads them) for `--region`, else the environment's region.
+/// A `Kms` for `endpoint`, signing with the AWS credentials of the environment or the profile
+/// (as the AWS CLI finds them, see `profile`) for `--region` (which `aws_options::apply`
+/// filled in from the environment or the profile).
 pub(crate) fn connect(endpoint: &str, args: &RemoteArgs) -> Result<RemoteKms, CliError> {
-    let creds = EnvCredentials::from_env()
-        .map_err(|e| CliError::Setup(format!("--endpoint-url {endpoint}: {}", e.message())))?;
-    let region = match (&args.region, creds.region()) {
-        (Some(r), _) => r.clone(),
-        (None, Some(r)) => r.to_owned(),
-        (None, None) => {
-            return Err(CliError::param(
-                "--region",
-                "no region: pass --region, or set AWS_REGION or AWS_DEFAULT_REGION",
-            ));
-        }
+    let (id, secret) = crate::aws_options::credentials().map_err(|e| match e {
+        CliError::Setup(m) => CliError::Setup(format!("--endpoint-url {endpoint}: {m}")),
+        other => other,
+    })?;
+    let Some(region) = args.region.clone() else {
+        return Err(CliError::param(
+            "--region",
+            "no region: pass --region, or set AWS_REGION or AWS_DEFAULT_REGION, or the \
+             profile's region",
+        ));
     };
-    let (id, secret) = creds.into_key();
     let mut builder = HttpTransport::builder(endpoint, &region, id, secret);
     if let Some(ca) = &args.ca_bundle {
         builder = builder.ca_bundle(ca);

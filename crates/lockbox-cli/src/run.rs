@@ -2,10 +2,9 @@
 
 use std::sync::Arc;
 
-use clap::Parser;
 use clap::error::ErrorKind as ClapKind;
 
-use crate::cli::{Cli, Command};
+use crate::cli::Command;
 use crate::commands::{
     aliases, audit, backup, crypto, decrypt_file, demo, doctor, encrypt_file, grants, import,
     key_pairs, keys, mac, policies, replicas, rotation, serve, signing, tags, token, upkeep,
@@ -15,8 +14,12 @@ use crate::{home, remote};
 use lockbox::api::Kms;
 
 pub(crate) fn run() -> Result<(), CliError> {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
+    let cli = match crate::aws_options::parse() {
+        Ok((mut cli, operation)) => {
+            // --profile, AWS_ENDPOINT_URL[_KMS], --query, --output: before anything runs.
+            crate::aws_options::apply(&mut cli, operation)?;
+            cli
+        }
         Err(e) if matches!(e.kind(), ClapKind::DisplayHelp | ClapKind::DisplayVersion) => {
             let _ = e.print();
             return Ok(());

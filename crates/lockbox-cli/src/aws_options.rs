@@ -1,0 +1,126 @@
+//! The AWS CLI's global options that a KMS user types without thinking: `--query`,
+//! `--output`, `--profile` (with `~/.aws/config` and `~/.aws/credentials`, see `profile`).
+//! `run` parses with [`parse`] and settles them with [`apply`] before anything else.
+
+use std::sync::OnceLock;
+
+use clap::{Args, CommandFactory, FromArgMatches};
+
+use crate::cli::Cli;
+use crate::error::CliError;
+use crate::output_format::{self, Format};
+use crate::profile::{self, Resolved};
+
+/// The AWS CLI's global options (besides --endpoint-url, --region and --ca-bundle).
+#[derive(Args)]
+pub(crate) struct AwsArgs {
+    /// A JMESPath query applied to the response before it is printed, as the AWS CLI's
+    #[arg(long, global = true, value_name = "JMESPATH")]
+    pub(crate) query: Option<String>,
+    /// How the response is printed: json (default), text (tab-separated), table or yaml; also
+    /// $AWS_DEFAULT_OUTPUT or the profile's `output`
+    #[arg(long, global = true, value_enum, value_name = "FORMAT")]
+    pub(crate) output: Option<Format>,
+    /// A profile of ~/.aws/config and ~/.aws/credentials ($AWS_CONFIG_FILE,
+    /// $AWS_SHARED_CREDENTIALS_FILE): its region, endpoint_url, output and keys (default:
+    /// $AWS_PROFILE, else `default`)
+    #[arg(long, global = true, value_name = "NAME")]
+    pub(crate) profile: Option<String>,
+}
+
+/// Parses the command line, and names the operation (`create-key` prints as `CreateKey`, the
+/// title of a table).
+pub(crate) fn parse() -> Result<(Cli, String), clap::Error> {
+    let mut matches = Cli::command().try_get_matches()?;
+    let operation = matches
+        .subcommand_name()
+        .map(pascal_case)
+        .unwrap_or_default();
+    let cli = Cli::from_arg_matches_mut(&mut matches)?;
+    Ok((cli, operation))
+}
+
+fn pascal_case(kebab: &str) -> String {
+    kebab
+        .split('-')
+        .map(|w| {
+            let mut c = w.chars();
+            c.next()
+                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+static RESOLVED: OnceLock<Resolved> = OnceLock::new();
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+/// Settles the profile, endpoint, region and output format of this run: fills in
+/// `--endpoint-url` and `--region` from the environment and the profile when the command line
+/// does not give them (so a configured endpoint is used, never quietly the local directory),
+/// and records how responses print.
+pub(crate) fn apply(cli: &mut Cli, operation: String) -> Result<(), CliError> {
+    let resolved = profile::resolve(
+        &profile::Flags {
+            profile: cli.aws.profile.as_deref(),
+            endpoint_url: cli.remote.endpoint_url.as_deref(),
+            region: cli.remote.region.as_deref(),
+        },
+        &env,
+    )?;
+    cli.remote.endpoint_url.clone_from(&resolved.endpoint_url);
+    cli.remote.region.clone_from(&resolved.region);
+    let format = match (cli.aws.output, &resolved.output) {
+        (Some(f), _) => f,
+        (None, Some(name)) => <Format as clap::ValueEnum>::from_str(name, true).map_err(|_| {
+            CliError::param(
+                "--output",
+                format!(
+                    "the configured output format {name:?} ($AWS_DEFAULT_OUTPUT or the \
+                         profile's `output`) is not one of json, text, table, yaml"
+                ),
+            )
+        })?,
+        (None, None) => Format::Json,
+    };
+    output_format::configure(output_format::Settings {
+        query: cli.aws.query.clone(),
+        format,
+        operation,
+    })?;
+    let _ = RESOLVED.set(resolved);
+    Ok(())
+}
+
+/// The credentials to sign with, from the environment or the profile (see `profile`).
+pub(crate) fn credentials() -> Result<(String, lockbox_client::SecretKey), CliError> {
+    match RESOLVED.get() {
+        Some(r) => r.credentials(&env),
+        None => profile::resolve(
+            &profile::Flags {
+                profile: None,
+                endpoint_url: None,
+                region: None,
+            },
+            &env,
+        )?
+        .credentials(&env),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operations_are_named_as_aws_names_them() {
+        assert_eq!(pascal_case("create-key"), "CreateKey");
+        assert_eq!(
+            pascal_case("generate-data-key-without-plaintext"),
+            "GenerateDataKeyWithoutPlaintext"
+        );
+    }
+}
