@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 
 use clap::{Args, CommandFactory, FromArgMatches};
 
-use crate::cli::Cli;
+use crate::cli::{AuditCommand, Cli, Command};
 use crate::error::CliError;
 use crate::output_format::{self, Format};
 use crate::profile::{self, Resolved};
@@ -19,13 +19,37 @@ pub(crate) struct AwsArgs {
     pub(crate) query: Option<String>,
     /// How the response is printed: json (default), text (tab-separated), table or yaml; also
     /// $AWS_DEFAULT_OUTPUT or the profile's `output`
-    #[arg(long, global = true, value_enum, value_name = "FORMAT")]
-    pub(crate) output: Option<Format>,
+    // A string, not a `Format`: encrypt-file's, decrypt-file's and audit export's own
+    // --output (a path) shares its id.
+    #[arg(long, global = true, value_name = "FORMAT")]
+    pub(crate) output: Option<String>,
     /// A profile of ~/.aws/config and ~/.aws/credentials ($AWS_CONFIG_FILE,
     /// $AWS_SHARED_CREDENTIALS_FILE): its region, endpoint_url, output and keys (default:
     /// $AWS_PROFILE, else `default`)
     #[arg(long, global = true, value_name = "NAME")]
     pub(crate) profile: Option<String>,
+    /// Show each request to the endpoint and its response on standard error (plaintexts,
+    /// private keys, shared secrets and signatures redacted; the secret access key never shown)
+    #[arg(long, global = true)]
+    pub(crate) debug: bool,
+    /// DANGEROUS: do not check the endpoint's TLS certificate (anyone on the network path can
+    /// pose as the server and read what is sent, plaintexts included); use --ca-bundle instead
+    #[arg(long, global = true)]
+    pub(crate) no_verify_ssl: bool,
+}
+
+/// `--debug` and `--no-verify-ssl`, for `remote`.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Transport {
+    pub(crate) debug: bool,
+    pub(crate) no_verify_ssl: bool,
+}
+
+static TRANSPORT: OnceLock<Transport> = OnceLock::new();
+
+/// How this run talks to an endpoint.
+pub(crate) fn transport() -> Transport {
+    TRANSPORT.get().copied().unwrap_or_default()
 }
 
 /// Parses the command line, and names the operation (`create-key` prints as `CreateKey`, the
@@ -73,8 +97,19 @@ pub(crate) fn apply(cli: &mut Cli, operation: String) -> Result<(), CliError> {
     )?;
     cli.remote.endpoint_url.clone_from(&resolved.endpoint_url);
     cli.remote.region.clone_from(&resolved.region);
-    let format = match (cli.aws.output, &resolved.output) {
-        (Some(f), _) => f,
+    // Commands whose own --output is a path print no AWS response.
+    let own_output = matches!(
+        cli.command,
+        Command::EncryptFile(_) | Command::DecryptFile(_) | Command::Audit(AuditCommand::Export(_))
+    );
+    let flag = cli.aws.output.as_deref().filter(|_| !own_output);
+    let format = match (flag, &resolved.output) {
+        (Some(name), _) => <Format as clap::ValueEnum>::from_str(name, false).map_err(|_| {
+            CliError::param(
+                "--output",
+                format!("invalid choice {name:?}: valid choices are json, text, table, yaml"),
+            )
+        })?,
         (None, Some(name)) => <Format as clap::ValueEnum>::from_str(name, true).map_err(|_| {
             CliError::param(
                 "--output",
@@ -92,6 +127,15 @@ pub(crate) fn apply(cli: &mut Cli, operation: String) -> Result<(), CliError> {
         operation,
     })?;
     let _ = RESOLVED.set(resolved);
+    let _ = TRANSPORT.set(Transport {
+        debug: cli.aws.debug,
+        no_verify_ssl: cli.aws.no_verify_ssl,
+    });
+    if cli.aws.debug && cli.remote.endpoint_url.is_none() {
+        crate::debug::say(
+            "no endpoint: this command runs on the local data directory and sends no requests",
+        );
+    }
     Ok(())
 }
 

@@ -7,6 +7,7 @@
 mod aws_options;
 mod cli;
 mod commands;
+mod debug;
 mod error;
 mod files;
 mod home;

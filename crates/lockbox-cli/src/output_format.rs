@@ -138,6 +138,49 @@ fn render_with(
     Ok(Some(out))
 }
 
+/// Members whose values `--debug` never shows: plaintexts (data keys included), private
+/// keys, shared secrets, signatures.
+const SECRET_MEMBERS: [&str; 4] = [
+    "Plaintext",
+    "PrivateKeyPlaintext",
+    "SharedSecret",
+    "Signature",
+];
+
+/// `body` (a request or response) as one line of JSON with every secret member's value
+/// replaced by `<redacted: N characters>`; a body that is not JSON by its length only.
+pub(crate) fn redacted(body: &[u8]) -> String {
+    fn walk(d: &mut Doc) {
+        match d {
+            Doc::Object(m) => {
+                for (k, v) in m.iter_mut() {
+                    if SECRET_MEMBERS.contains(&k.as_str()) {
+                        let n = match v {
+                            Doc::String(s) => s.chars().count(),
+                            _ => 0,
+                        };
+                        *v = Doc::String(Zeroizing::new(format!("<redacted: {n} characters>")));
+                    } else {
+                        walk(v);
+                    }
+                }
+            }
+            Doc::Array(a) => a.iter_mut().for_each(walk),
+            _ => {}
+        }
+    }
+    if body.is_empty() {
+        return "(empty)".to_owned();
+    }
+    match serde_json::from_slice::<Doc>(body) {
+        Ok(mut doc) => {
+            walk(&mut doc);
+            serde_json::to_string(&doc).unwrap_or_else(|e| format!("(unprintable: {e})"))
+        }
+        Err(_) => format!("({} bytes, not JSON)", body.len()),
+    }
+}
+
 /// A JSON document whose objects keep their members' order (the order `aws kms` prints).
 #[derive(Debug, PartialEq)]
 enum Doc {
@@ -976,7 +1019,8 @@ fn yaml_plain_ok(s: &str) -> bool {
         && b[..4].iter().all(u8::is_ascii_digit)
         && b[4] == b'-'
         && b[5].is_ascii_digit();
-    if numeric || date_like || s.starts_with(".inf") || s.starts_with(".nan") || s.starts_with("0x") {
+    if numeric || date_like || s.starts_with(".inf") || s.starts_with(".nan") || s.starts_with("0x")
+    {
         return false;
     }
     if "-?:,[]{}#&*!|>'\"%@`".contains(first) || first.is_whitespace() {
@@ -1034,6 +1078,17 @@ mod tests {
             r(DESCRIBE, Some("KeyMetadata.Nope"), Format::Text),
             "None\n"
         );
+    }
+
+    #[test]
+    fn debug_dumps_hide_secrets() {
+        let body = br#"{"KeyId":"k","Plaintext":"ZGIgcGFzc3dvcmQ=","Nested":[{"PrivateKeyPlaintext":"AAAA","SharedSecret":"BB==","Signature":"CC=="}]}"#;
+        assert_eq!(
+            redacted(body),
+            r#"{"KeyId":"k","Plaintext":"<redacted: 16 characters>","Nested":[{"PrivateKeyPlaintext":"<redacted: 4 characters>","SharedSecret":"<redacted: 4 characters>","Signature":"<redacted: 4 characters>"}]}"#
+        );
+        assert_eq!(redacted(b""), "(empty)");
+        assert_eq!(redacted(b"<html>"), "(6 bytes, not JSON)");
     }
 
     #[test]

@@ -265,9 +265,14 @@ impl Resolved {
                 self.credentials_file.display()
             )
         } else {
+            let missing = if get("AWS_ACCESS_KEY_ID").is_none() {
+                "AWS_ACCESS_KEY_ID"
+            } else {
+                "AWS_SECRET_ACCESS_KEY"
+            };
             format!(
-                "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or aws_access_key_id and \
-                 aws_secret_access_key for the profile ({}) in {}",
+                "{missing} is not set, and the profile ({}) has no aws_access_key_id and \
+                 aws_secret_access_key in {} or the config file",
                 self.profile,
                 self.credentials_file.display()
             )
@@ -376,6 +381,15 @@ mod tests {
         let e = r.credentials(&env).err().unwrap().to_string();
         assert!(
             e.contains("Unable to locate credentials") && e.contains("(lab)"),
+            "{e}"
+        );
+        let r = resolve(&flags(None), &env).ok().unwrap();
+        let e = r.credentials(&env).err().unwrap().to_string();
+        assert!(
+            e.contains(
+                "Unable to locate credentials: AWS_ACCESS_KEY_ID is not set, and the profile \
+                 (default)"
+            ),
             "{e}"
         );
     }

@@ -1,9 +1,12 @@
 //! `--endpoint-url`: the KMS commands against a server instead of the local engine.
 
+use std::io::Write;
+
 use lockbox_client::http_client::HttpTransport;
 use lockbox_client::remote::RemoteKms;
 
 use crate::cli::RemoteArgs;
+use crate::debug::DebugTransport;
 use crate::error::CliError;
 
 /// A `Kms` for `endpoint`, signing with the AWS credentials of the environment or the profile
@@ -21,12 +24,29 @@ pub(crate) fn connect(endpoint: &str, args: &RemoteArgs) -> Result<RemoteKms, Cl
              profile's region",
         ));
     };
+    let options = crate::aws_options::transport();
+    let key_id = id.clone();
     let mut builder = HttpTransport::builder(endpoint, &region, id, secret);
     if let Some(ca) = &args.ca_bundle {
         builder = builder.ca_bundle(ca);
     }
+    if options.no_verify_ssl {
+        // As the AWS CLI warns (urllib3's InsecureRequestWarning), on every run.
+        let _ = writeln!(
+            std::io::stderr(),
+            "lockbox: warning: --no-verify-ssl: the TLS certificate of {endpoint} is not checked. \
+             Anyone on the network path can pose as the server and read what is sent, \
+             plaintexts included. Use --ca-bundle with the server's CA instead."
+        );
+        builder = builder.danger_no_verify_tls();
+    }
     let transport = builder
         .build()
         .map_err(|e| CliError::param("--endpoint-url", e.message()))?;
+    if options.debug {
+        return Ok(RemoteKms::new(DebugTransport::new(
+            transport, endpoint, &region, &key_id,
+        )));
+    }
     Ok(RemoteKms::new(transport))
 }
