@@ -36,6 +36,48 @@ pub(crate) struct AwsArgs {
     /// pose as the server and read what is sent, plaintexts included); use --ca-bundle instead
     #[arg(long, global = true)]
     pub(crate) no_verify_ssl: bool,
+    /// List commands make one call (its --limit and --marker) and print its raw response
+    /// (NextMarker, Truncated) instead of fetching every page
+    #[arg(long, global = true)]
+    pub(crate) no_paginate: bool,
+}
+
+static NO_PAGINATE: OnceLock<bool> = OnceLock::new();
+
+/// With `--no-paginate`, the one call's limit and marker; `None` when pages are fetched as
+/// usual. The AWS CLI's pagination flags do not go with `--no-paginate`, and `--limit` and
+/// `--marker` go only with it.
+pub(crate) fn raw_page(
+    page: &crate::cli::PageArgs,
+) -> Result<Option<(Option<u32>, Option<String>)>, CliError> {
+    let given = [
+        ("--page-size", page.page_size.is_some()),
+        ("--max-items", page.max_items.is_some()),
+        ("--starting-token", page.starting_token.is_some()),
+    ];
+    if NO_PAGINATE.get().copied().unwrap_or(false) {
+        if let Some((flag, _)) = given.iter().find(|(_, g)| *g) {
+            // The AWS CLI's words (and exit code).
+            return Err(CliError::Setup(format!(
+                "Error during pagination: Cannot specify --no-paginate along with pagination \
+                 arguments: {flag}"
+            )));
+        }
+        return Ok(Some((page.limit, page.marker.clone())));
+    }
+    for (flag, g) in [
+        ("--limit", page.limit.is_some()),
+        ("--marker", page.marker.is_some()),
+    ] {
+        if g {
+            return Err(CliError::param(
+                flag,
+                "goes with --no-paginate (one call); without it, use --page-size and \
+                 --starting-token",
+            ));
+        }
+    }
+    Ok(None)
 }
 
 /// `--debug` and `--no-verify-ssl`, for `remote`.
@@ -124,9 +166,11 @@ pub(crate) fn apply(cli: &mut Cli, operation: String) -> Result<(), CliError> {
     output_format::configure(output_format::Settings {
         query: cli.aws.query.clone(),
         format,
+        raw_page: cli.aws.no_paginate && operation.starts_with("List"),
         operation,
     })?;
     let _ = RESOLVED.set(resolved);
+    let _ = NO_PAGINATE.set(cli.aws.no_paginate);
     let _ = TRANSPORT.set(Transport {
         debug: cli.aws.debug,
         no_verify_ssl: cli.aws.no_verify_ssl,

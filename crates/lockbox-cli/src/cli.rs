@@ -392,6 +392,12 @@ pub(crate) struct PageArgs {
     /// Resume from the NextToken of an earlier call
     #[arg(long)]
     pub(crate) starting_token: Option<String>,
+    /// With --no-paginate: the one call's Limit
+    #[arg(long)]
+    pub(crate) limit: Option<u32>,
+    /// With --no-paginate: the one call's Marker (a NextMarker printed before)
+    #[arg(long)]
+    pub(crate) marker: Option<String>,
 }
 
 #[derive(Args)]

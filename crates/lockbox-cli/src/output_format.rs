@@ -44,6 +44,9 @@ pub(crate) struct Settings {
     pub(crate) format: Format,
     /// The operation's name (`DescribeKey`): the title of a table.
     pub(crate) operation: String,
+    /// `--no-paginate` on a List operation: print the raw response's NextMarker and
+    /// Truncated in place of the NextToken of gathered pages.
+    pub(crate) raw_page: bool,
 }
 
 static SETTINGS: OnceLock<Settings> = OnceLock::new();
@@ -71,7 +74,7 @@ fn settings() -> &'static Settings {
 /// Whether this run's output is the plain JSON `output` has always printed (no query, JSON).
 pub(crate) fn is_plain_json() -> bool {
     let s = settings();
-    s.query.is_none() && s.format == Format::Json
+    s.query.is_none() && s.format == Format::Json && !s.raw_page
 }
 
 /// Applies this run's `--query` and `--output` to `json`, the response as JSON text, and
@@ -79,6 +82,25 @@ pub(crate) fn is_plain_json() -> bool {
 /// prints nothing for an empty JSON object).
 pub(crate) fn render(json: &[u8]) -> Result<Option<Zeroizing<String>>, CliError> {
     let s = settings();
+    if s.raw_page {
+        let mut doc: Doc = serde_json::from_slice(json)
+            .map_err(|e| CliError::Setup(format!("cannot format output: {e}")))?;
+        if let Doc::Object(m) = &mut doc {
+            let mut truncated = false;
+            for (k, _) in m.iter_mut() {
+                if k.as_str() == "NextToken" {
+                    *k = Zeroizing::new("NextMarker".to_owned());
+                    truncated = true;
+                }
+            }
+            m.push((Zeroizing::new("Truncated".to_owned()), Doc::Bool(truncated)));
+        }
+        let raw = Zeroizing::new(
+            serde_json::to_vec(&doc)
+                .map_err(|e| CliError::Setup(format!("cannot format output: {e}")))?,
+        );
+        return render_with(&raw, s.query.as_deref(), s.format, &s.operation);
+    }
     render_with(json, s.query.as_deref(), s.format, &s.operation)
 }
 

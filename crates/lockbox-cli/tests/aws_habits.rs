@@ -225,6 +225,62 @@ fn query_and_output_alike(t: &TestToken) -> TestResult {
         ]
         .concat());
     }
+    // --no-paginate: one call, the raw response (NextMarker, Truncated), as aws prints it.
+    let second = client(&server, &bin, &config, &dir, "aws")
+        .args(["kms", "create-key"])
+        .arg(format!("--endpoint-url={}", server.endpoint()))
+        .output()?;
+    clients::check(&"aws kms create-key", &second)?;
+    for format in ["json", "text"] {
+        let o = ["--output", format];
+        s(&[&["list-keys", "--no-paginate"][..], &o].concat());
+        let one = s(&[&["list-keys", "--no-paginate", "--limit", "1"][..], &o].concat());
+        assert!(one.contains("NextMarker") || one.contains("True"), "{one}");
+        s(&[&["list-aliases", "--no-paginate", "--limit", "1"][..], &o].concat());
+        s(&[
+            &["list-keys", "--no-paginate", "--query", "Truncated"][..],
+            &o,
+        ]
+        .concat());
+    }
+    let marker = s(&[
+        "list-keys",
+        "--no-paginate",
+        "--limit",
+        "1",
+        "--query",
+        "NextMarker",
+        "--output",
+        "text",
+    ]);
+    s(&[
+        "list-keys",
+        "--no-paginate",
+        "--limit",
+        "1",
+        "--marker",
+        marker.trim(),
+    ]);
+    // Pagination flags do not go with it: the AWS CLI's message and exit code.
+    for program in ["aws", "lockbox"] {
+        let mut cmd = client(&server, &bin, &config, &dir, program);
+        if program == "aws" {
+            cmd.arg("kms");
+        }
+        let out = cmd
+            .args(["list-keys", "--no-paginate", "--page-size", "1"])
+            .arg(format!("--endpoint-url={}", server.endpoint()))
+            .output()?;
+        assert_eq!(out.status.code(), Some(255), "{program}");
+        assert!(
+            text(&out.stderr).contains(
+                "Error during pagination: Cannot specify --no-paginate along with pagination \
+                 arguments: --page-size"
+            ),
+            "{program}: {}",
+            text(&out.stderr)
+        );
+    }
     let table = s(&["describe-key", "--key-id", k, "--output", "table"]);
     assert!(
         table.contains("|  DescribeKey  |") || table.contains(" DescribeKey "),
