@@ -44,12 +44,15 @@ pub(crate) struct AwsArgs {
 
 static NO_PAGINATE: OnceLock<bool> = OnceLock::new();
 
+/// The one call of `--no-paginate`: its Limit and Marker.
+pub(crate) type OneCall = (Option<u32>, Option<String>);
+
 /// With `--no-paginate`, the one call's limit and marker; `None` when pages are fetched as
 /// usual. The AWS CLI's pagination flags do not go with `--no-paginate`, and `--limit` and
 /// `--marker` go only with it.
 pub(crate) fn raw_page(
     page: &crate::cli::PageArgs,
-) -> Result<Option<(Option<u32>, Option<String>)>, CliError> {
+) -> Result<Option<OneCall>, CliError> {
     let given = [
         ("--page-size", page.page_size.is_some()),
         ("--max-items", page.max_items.is_some()),
