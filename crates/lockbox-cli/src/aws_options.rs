@@ -40,6 +40,13 @@ pub(crate) struct AwsArgs {
     /// (NextMarker, Truncated) instead of fetching every page
     #[arg(long, global = true)]
     pub(crate) no_paginate: bool,
+    /// The command's parameters as one JSON object of member names (or file://PATH); flags
+    /// on the command line win. (Read by `cli_input` before parsing.)
+    #[arg(long, global = true, value_name = "JSON")]
+    pub(crate) cli_input_json: Option<String>,
+    /// Print the command's parameters as the JSON --cli-input-json takes, and stop
+    #[arg(long, global = true, value_name = "input", num_args = 0..=1)]
+    pub(crate) generate_cli_skeleton: Option<Option<String>>,
 }
 
 static NO_PAGINATE: OnceLock<bool> = OnceLock::new();
@@ -50,9 +57,7 @@ pub(crate) type OneCall = (Option<u32>, Option<String>);
 /// With `--no-paginate`, the one call's limit and marker; `None` when pages are fetched as
 /// usual. The AWS CLI's pagination flags do not go with `--no-paginate`, and `--limit` and
 /// `--marker` go only with it.
-pub(crate) fn raw_page(
-    page: &crate::cli::PageArgs,
-) -> Result<Option<OneCall>, CliError> {
+pub(crate) fn raw_page(page: &crate::cli::PageArgs) -> Result<Option<OneCall>, CliError> {
     let given = [
         ("--page-size", page.page_size.is_some()),
         ("--max-items", page.max_items.is_some()),
@@ -99,8 +104,8 @@ pub(crate) fn transport() -> Transport {
 
 /// Parses the command line, and names the operation (`create-key` prints as `CreateKey`, the
 /// title of a table).
-pub(crate) fn parse() -> Result<(Cli, String), clap::Error> {
-    let mut matches = Cli::command().try_get_matches()?;
+pub(crate) fn parse(args: Vec<std::ffi::OsString>) -> Result<(Cli, String), clap::Error> {
+    let mut matches = Cli::command().try_get_matches_from(args)?;
     let operation = matches
         .subcommand_name()
         .map(pascal_case)

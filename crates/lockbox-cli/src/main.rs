@@ -6,6 +6,7 @@
 
 mod aws_options;
 mod cli;
+mod cli_input;
 mod commands;
 mod debug;
 mod error;

@@ -14,7 +14,12 @@ use crate::{home, remote};
 use lockbox::api::Kms;
 
 pub(crate) fn run() -> Result<(), CliError> {
-    let cli = match crate::aws_options::parse() {
+    // --generate-cli-skeleton prints and stops; --cli-input-json adds its members as flags.
+    let args = match crate::cli_input::prepare()? {
+        crate::cli_input::Prepared::Printed => return Ok(()),
+        crate::cli_input::Prepared::Args(args) => args,
+    };
+    let cli = match crate::aws_options::parse(args) {
         Ok((mut cli, operation)) => {
             // --profile, AWS_ENDPOINT_URL[_KMS], --query, --output: before anything runs.
             crate::aws_options::apply(&mut cli, operation)?;
