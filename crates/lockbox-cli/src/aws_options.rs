@@ -146,6 +146,13 @@ pub(crate) fn apply(cli: &mut Cli, operation: String) -> Result<(), CliError> {
         &env,
     )?;
     cli.remote.endpoint_url.clone_from(&resolved.endpoint_url);
+    if cli.remote.ca_bundle.is_some() && cli.remote.endpoint_url.is_none() {
+        return Err(CliError::param(
+            "--ca-bundle",
+            "goes with an endpoint: --endpoint-url, AWS_ENDPOINT_URL[_KMS] or the profile's \
+             endpoint_url",
+        ));
+    }
     cli.remote.region.clone_from(&resolved.region);
     // Commands whose own --output is a path print no AWS response.
     let own_output = matches!(

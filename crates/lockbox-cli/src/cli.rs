@@ -45,7 +45,8 @@ pub(crate) struct RemoteArgs {
     pub(crate) region: Option<String>,
     /// A PEM file of CA certificates to trust for the endpoint's TLS certificate (instead of
     /// the built-in roots)
-    #[arg(long, global = true, value_name = "PATH", requires = "endpoint_url")]
+    // With an endpoint from the flag, the environment or the profile (`aws_options::apply`).
+    #[arg(long, global = true, value_name = "PATH")]
     pub(crate) ca_bundle: Option<std::path::PathBuf>,
 }
 

@@ -162,5 +162,21 @@ token_test!(fn no_verify_ssl_reaches_a_self_signed_server_and_warns(t) {
     let trusted = lockbox(t, &["list-keys", &e, "--ca-bundle", cert_path.to_str().unwrap()]);
     assert!(trusted.status.success(), "{}", text(&trusted.stderr));
     assert!(trusted.stderr.is_empty());
+    // --ca-bundle goes with an endpoint from the environment too.
+    let from_env = Command::new(env!("CARGO_BIN_EXE_lockbox"))
+        .args(["list-keys", "--ca-bundle", cert_path.to_str().unwrap()])
+        .env("LOCKBOX_HOME", t.dir().join("no-home"))
+        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_CONFIG_FILE", t.dir().join("no-config"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", t.dir().join("no-credentials"))
+        .env("AWS_ENDPOINT_URL_KMS", &endpoint)
+        .output()?;
+    assert!(from_env.status.success(), "{}", text(&from_env.stderr));
+    // Without any endpoint it is refused, naming where one may come from.
+    let alone = lockbox(t, &["list-keys", "--ca-bundle", cert_path.to_str().unwrap()]);
+    assert_eq!(alone.status.code(), Some(252));
+    assert!(text(&alone.stderr).contains("--ca-bundle"), "{}", text(&alone.stderr));
     Ok(())
 });
