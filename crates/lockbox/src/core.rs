@@ -714,6 +714,33 @@ pub(crate) fn check_limit(limit: Option<u32>, max: u32, default: u32) -> Result<
 }
 
 /// The error for a paging marker this service did not issue (InvalidMarkerException).
+/// Paging markers are opaque, as AWS's are: a list operation's position (a key's slot, an
+/// alias name, a grant id, a version number) is not shown to the caller as such, so nothing is
+/// built on its form. A marker is the unpadded URL-safe base64 of `lbm1`, the list's kind, a
+/// NUL byte and the position's text; [`marker_position`] takes back only a marker of the same
+/// kind. (Not a secret: a marker names a position in the caller's own listing.)
+pub(crate) fn opaque_marker(kind: &str, position: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(format!("{MARKER_MAGIC}{kind}\0{position}"))
+}
+
+/// The position a marker of list `kind` names; InvalidMarkerException for anything else.
+pub(crate) fn marker_position(kind: &str, marker: &str) -> Result<String, KmsError> {
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(marker)
+        .map_err(|_| invalid_marker())?;
+    let text = String::from_utf8(bytes).map_err(|_| invalid_marker())?;
+    text.strip_prefix(MARKER_MAGIC)
+        .and_then(|rest| rest.split_once('\0'))
+        .filter(|(k, _)| *k == kind)
+        .map(|(_, position)| position.to_owned())
+        .ok_or_else(invalid_marker)
+}
+
+const MARKER_MAGIC: &str = "lbm1";
+
 pub(crate) fn invalid_marker() -> KmsError {
     KmsError::new(
         ErrorKind::InvalidMarker,

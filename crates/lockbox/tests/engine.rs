@@ -538,3 +538,26 @@ token_test!(
         Ok(())
     }
 );
+
+token_test!(fn paging_markers_are_opaque_and_belong_to_their_list(t) {
+    let kms = engine(t)?;
+    let ids: Vec<KeyId> = (0..3).map(|_| kms.create_key(CreateKeyRequest::new()).unwrap().key_metadata.key_id).collect();
+    let page = kms.list_keys(ListKeysRequest::new().with_limit(1))?;
+    let marker = page.next_marker.unwrap();
+    // Nothing of the position shows: no key id, in any form.
+    for id in &ids {
+        assert!(!marker.contains(&id.to_string()) && !marker.contains(&hex::encode(id.as_bytes())), "{marker}");
+    }
+    assert!(marker.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'), "{marker}");
+    // It pages on, and only in its own list.
+    assert_eq!(kms.list_keys(ListKeysRequest::new().with_marker(marker.clone()))?.keys.len(), 2);
+    kms.tag_resource(TagResourceRequest::new(ids[0], vec![Tag::new("a", "1")?, Tag::new("b", "2")?]))?;
+    let tags = kms.list_resource_tags(ListResourceTagsRequest::new(ids[0]).with_limit(1))?;
+    let tag_marker = tags.next_marker.unwrap();
+    assert_eq!(kind(kms.list_keys(ListKeysRequest::new().with_marker(tag_marker.clone()))), ErrorKind::InvalidMarker);
+    assert_eq!(kind(kms.list_resource_tags(ListResourceTagsRequest::new(ids[0]).with_marker(marker.clone()))), ErrorKind::InvalidMarker);
+    assert_eq!(kind(kms.list_aliases(ListAliasesRequest::new().with_marker(marker.clone()))), ErrorKind::InvalidMarker);
+    // A key id where a marker goes (what Lockbox's markers were) is refused.
+    assert_eq!(kind(kms.list_keys(ListKeysRequest::new().with_marker(ids[0].to_string()))), ErrorKind::InvalidMarker);
+    Ok(())
+});

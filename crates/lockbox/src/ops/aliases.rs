@@ -4,7 +4,9 @@ use lockbox_api::*;
 use lockbox_store::StoreError;
 
 use crate::authz::{Authorized, Facts};
-use crate::core::{Aliases, Call, Engine, check_limit, invalid_marker};
+use crate::core::{
+    Aliases, Call, Engine, check_limit, invalid_marker, marker_position, opaque_marker,
+};
 use crate::error::from_store;
 
 /// What an alias write does to alias `name` of the authorized key's account.
@@ -185,7 +187,9 @@ impl Engine {
             None => None,
         };
         let after = match &req.marker {
-            Some(m) => Some(AliasName::parse(m).map_err(|_| invalid_marker())?),
+            Some(m) => Some(
+                AliasName::parse(&marker_position("aliases", m)?).map_err(|_| invalid_marker())?,
+            ),
             None => None,
         };
         let page = self
@@ -199,7 +203,7 @@ impl Engine {
             )
             .map_err(|e| from_store("list aliases", e))?;
         let next_marker = match (page.more, page.items.last()) {
-            (true, Some((name, _))) => Some(name.to_string()),
+            (true, Some((name, _))) => Some(opaque_marker("aliases", name.as_str())),
             _ => None,
         };
         let scope = self.scope_of(account, &region);

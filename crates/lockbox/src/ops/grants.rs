@@ -7,7 +7,9 @@ use lockbox_store::{GrantRecord, KeyRecord, StoreError};
 
 use crate::audit::hex;
 use crate::authz::{Authorized, Facts, GrantShape, Value};
-use crate::core::{Aliases, Call, Engine, check_limit, invalid_marker};
+use crate::core::{
+    Aliases, Call, Engine, check_limit, invalid_marker, marker_position, opaque_marker,
+};
 use crate::error::{from_store, from_token};
 use crate::policy::keys;
 
@@ -149,7 +151,9 @@ impl Engine {
         let auth = self.authorized_read(call, Action::ListGrants, &req.key_id)?;
         let r = auth.record();
         let after = match &req.marker {
-            Some(m) => Some(parse_grant_id(m).map_err(|_| invalid_marker())?),
+            Some(m) => {
+                Some(parse_grant_id(&marker_position("grants", m)?).map_err(|_| invalid_marker())?)
+            }
             None => None,
         };
         let grants = self
@@ -164,7 +168,7 @@ impl Engine {
                     .is_none_or(|p| g.grantee == p.arn())
             })
             .filter(|g| after.is_none_or(|a| g.id > a));
-        Ok(self.grant_page(grants, limit, |g| hex(&g.id)))
+        Ok(self.grant_page(grants, limit, |g| opaque_marker("grants", &hex(&g.id))))
     }
 
     pub(crate) fn list_retirable_grants(
@@ -179,7 +183,11 @@ impl Engine {
             Action::ListRetirableGrants,
             req.retiring_principal.account(),
         )?;
-        let after = req.marker.clone();
+        let after = req
+            .marker
+            .as_deref()
+            .map(|m| marker_position("retirable-grants", m))
+            .transpose()?;
         if after.as_ref().is_some_and(|m| m.len() != 96 || !is_hex(m)) {
             return Err(invalid_marker());
         }
@@ -203,7 +211,8 @@ impl Engine {
                     .is_none_or(|a| format!("{}{}", hex(g.key.as_bytes()), hex(&g.id)) > *a)
             });
         Ok(self.grant_page(grants, limit, |g| {
-            format!("{}{}", hex(g.key.as_bytes()), hex(&g.id))
+            let position = format!("{}{}", hex(g.key.as_bytes()), hex(&g.id));
+            opaque_marker("retirable-grants", &position)
         }))
     }
 

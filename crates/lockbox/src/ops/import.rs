@@ -694,7 +694,10 @@ impl Engine {
         let more = listed.len() > limit;
         listed.truncate(limit);
         let next_marker = match (more, listed.last()) {
-            (true, Some(m)) => Some(m.version.to_string()),
+            (true, Some(m)) => Some(crate::core::opaque_marker(
+                "rotations",
+                &m.version.to_string(),
+            )),
             _ => None,
         };
         ListKeyRotationsResponse {

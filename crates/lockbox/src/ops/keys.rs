@@ -7,7 +7,9 @@ use lockbox_store::{KeyRecord, KeySlot, Material};
 use super::grants::check_grant_tokens;
 use super::tags::merge_tags;
 use crate::authz::{Facts, parse_policy};
-use crate::core::{Aliases, Call, Engine, check_limit, invalid_marker};
+use crate::core::{
+    Aliases, Call, Engine, check_limit, invalid_marker, marker_position, opaque_marker,
+};
 use crate::error::{from_store, from_token};
 use crate::keykind;
 
@@ -183,7 +185,7 @@ impl Engine {
         let auth = self.authorize_account(call, Action::ListKeys, caller.account())?;
         let limit = check_limit(req.limit, 1000, 100)?;
         let after = match &req.marker {
-            Some(m) => Some(parse_list_marker(m)?),
+            Some(m) => Some(parse_list_marker(&marker_position("keys", m)?)?),
             None => None,
         };
         let page = self
@@ -196,7 +198,7 @@ impl Engine {
             )
             .map_err(|e| from_store("list keys", e))?;
         let next_marker = match (page.more, page.items.last()) {
-            (true, Some(last)) => Some(list_marker(last)),
+            (true, Some(last)) => Some(opaque_marker("keys", &list_marker(last))),
             _ => None,
         };
         Ok(ListKeysResponse {

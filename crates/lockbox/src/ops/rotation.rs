@@ -6,7 +6,9 @@ use lockbox_api::*;
 use lockbox_store::{AutoRotation, KeyRecord, Material};
 
 use crate::authz::{Facts, Value};
-use crate::core::{Call, Engine, check_limit, invalid_marker, key_material_id};
+use crate::core::{
+    Call, Engine, check_limit, invalid_marker, key_material_id, marker_position, opaque_marker,
+};
 use crate::policy::keys;
 
 /// How long before a due automatic rotation RotateKeyOnDemand is refused with
@@ -193,7 +195,11 @@ impl Engine {
         let auth = self.authorized_read(call, Action::ListKeyRotations, &req.key_id)?;
         let r = auth.record();
         let after = match &req.marker {
-            Some(m) => Some(m.parse::<u32>().map_err(|_| invalid_marker())?),
+            Some(m) => Some(
+                marker_position("rotations", m)?
+                    .parse::<u32>()
+                    .map_err(|_| invalid_marker())?,
+            ),
             None => None,
         };
         let all = req.include_key_material == Some(IncludeKeyMaterial::AllKeyMaterial);
@@ -212,7 +218,7 @@ impl Engine {
         let more = listed.len() > limit;
         listed.truncate(limit);
         let next_marker = match (more, listed.last()) {
-            (true, Some(m)) => Some(m.version.to_string()),
+            (true, Some(m)) => Some(opaque_marker("rotations", &m.version.to_string())),
             _ => None,
         };
         Ok(ListKeyRotationsResponse {

@@ -3,7 +3,7 @@
 use lockbox_api::*;
 
 use crate::authz::Facts;
-use crate::core::{Call, Engine, check_limit, invalid_marker};
+use crate::core::{Call, Engine, check_limit, invalid_marker, marker_position, opaque_marker};
 
 impl Engine {
     pub(crate) fn tag_resource(
@@ -52,7 +52,7 @@ impl Engine {
         let auth = self.authorized_read(call, Action::ListResourceTags, &req.key_id)?;
         let r = auth.record();
         let start = match &req.marker {
-            Some(m) => m
+            Some(m) => marker_position("tags", m)?
                 .parse::<usize>()
                 .ok()
                 .filter(|n| *n <= r.tags.len())
@@ -63,7 +63,7 @@ impl Engine {
         let more = end < r.tags.len();
         Ok(ListResourceTagsResponse {
             tags: r.tags[start..end].to_vec(),
-            next_marker: more.then(|| end.to_string()),
+            next_marker: more.then(|| opaque_marker("tags", &end.to_string())),
             truncated: more,
         })
     }
