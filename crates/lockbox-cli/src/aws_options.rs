@@ -219,6 +219,13 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_global_options_fit_every_command() {
+        // clap's own checks (duplicate flags among them), with the global options
+        // propagated into every command.
+        Cli::command().debug_assert();
+    }
+
+    #[test]
     fn operations_are_named_as_aws_names_them() {
         assert_eq!(pascal_case("create-key"), "CreateKey");
         assert_eq!(
