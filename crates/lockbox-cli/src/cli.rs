@@ -25,6 +25,8 @@ use clap::{ArgGroup, Args, Parser, Subcommand};
 pub(crate) struct Cli {
     #[command(flatten)]
     pub(crate) remote: RemoteArgs,
+    #[command(flatten)]
+    pub(crate) aws: crate::aws_options::AwsArgs,
     #[command(subcommand)]
     pub(crate) command: Command,
 }
@@ -44,7 +46,8 @@ pub(crate) struct RemoteArgs {
     pub(crate) region: Option<String>,
     /// A PEM file of CA certificates to trust for the endpoint's TLS certificate (instead of
     /// the built-in roots)
-    #[arg(long, global = true, value_name = "PATH", requires = "endpoint_url")]
+    // With an endpoint from the flag, the environment or the profile (`aws_options::apply`).
+    #[arg(long, global = true, value_name = "PATH")]
     pub(crate) ca_bundle: Option<std::path::PathBuf>,
 }
 
@@ -409,6 +412,12 @@ pub(crate) struct PageArgs {
     /// Resume from the NextToken of an earlier call
     #[arg(long)]
     pub(crate) starting_token: Option<String>,
+    /// With --no-paginate: the one call's Limit
+    #[arg(long)]
+    pub(crate) limit: Option<u32>,
+    /// With --no-paginate: the one call's Marker (a NextMarker printed before)
+    #[arg(long)]
+    pub(crate) marker: Option<String>,
 }
 
 #[derive(Args)]

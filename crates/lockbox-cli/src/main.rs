@@ -4,15 +4,20 @@
 #![allow(clippy::print_stdout)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+mod aws_options;
 mod cli;
+mod cli_input;
 mod commands;
+mod debug;
 mod error;
 mod files;
 mod home;
 mod logging;
 mod output;
+mod output_format;
 mod params;
 mod pipe;
+mod profile;
 mod progress;
 mod remote;
 mod run;

@@ -30,7 +30,14 @@ pub(crate) fn print_json(value: &impl Serialize) -> Result<(), CliError> {
         .serialize(&mut ser)
         .map_err(|e| CliError::Setup(format!("cannot format output: {e}")))?;
     out.push(b'\n');
-    emit(&out)
+    if crate::output_format::is_plain_json() {
+        return emit(&out);
+    }
+    // --query, --output: as the AWS CLI applies them to the response.
+    match crate::output_format::render(&out)? {
+        Some(text) => emit(text.as_bytes()),
+        None => Ok(()),
+    }
 }
 
 /// Prints a human-readable report (`lockbox doctor`); a closed pipe is an error, not a panic.

@@ -1,11 +1,14 @@
 //! `--endpoint-url`: the KMS commands against a server instead of the local engine.
 
-use lockbox_client::http_client::{EnvCredentials, HttpTransport};
+use std::io::Write;
+
+use lockbox_client::http_client::HttpTransport;
 use lockbox_client::remote::RemoteKms;
 
 use lockbox_server::admin::CommandOutput;
 
 use crate::cli::RemoteArgs;
+use crate::debug::DebugTransport;
 use crate::error::CliError;
 
 /// Runs one of Lockbox's own commands (this process's command line: `audit`, `doctor`,
@@ -39,11 +42,22 @@ pub(crate) fn run_admin(
 }
 
 /// The command line from the subcommand on: the global flags before it (`--endpoint-url`,
-/// `--region`, `--ca-bundle` and their values) are this command's, not the server's.
+/// `--region`, `--ca-bundle`, `--profile`, `--query`, `--output`, ... and their values) are
+/// this command's, not the server's.
 fn from_subcommand(args: impl IntoIterator<Item = String>) -> Vec<String> {
     let mut args = args.into_iter();
     while let Some(a) = args.next() {
-        if ["--endpoint-url", "--region", "--ca-bundle"].contains(&a.as_str()) {
+        if [
+            "--endpoint-url",
+            "--region",
+            "--ca-bundle",
+            "--profile",
+            "--query",
+            "--output",
+            "--cli-input-json",
+        ]
+        .contains(&a.as_str())
+        {
             args.next();
         } else if !a.starts_with("--") {
             return std::iter::once(a).chain(args).collect();
@@ -52,31 +66,57 @@ fn from_subcommand(args: impl IntoIterator<Item = String>) -> Vec<String> {
     Vec::new()
 }
 
-/// A `Kms` for `endpoint`, signing with the environment's AWS credentials (as the AWS CLI
-/// reads them) for `--region`, else the environment's region.
+/// A `Kms` for `endpoint`, signing with the AWS credentials of the environment or the profile
+/// (as the AWS CLI finds them, see `profile`) for `--region` (which `aws_options::apply`
+/// filled in from the environment or the profile); `--debug` shows its exchanges.
 pub(crate) fn connect(endpoint: &str, args: &RemoteArgs) -> Result<RemoteKms, CliError> {
-    Ok(RemoteKms::new(transport(endpoint, args)?))
+    let (transport, region, key_id) = transport_for(endpoint, args)?;
+    if crate::aws_options::transport().debug {
+        return Ok(RemoteKms::new(DebugTransport::new(
+            transport, endpoint, &region, &key_id,
+        )));
+    }
+    Ok(RemoteKms::new(transport))
 }
 
 fn transport(endpoint: &str, args: &RemoteArgs) -> Result<HttpTransport, CliError> {
-    let creds = EnvCredentials::from_env()
-        .map_err(|e| CliError::Setup(format!("--endpoint-url {endpoint}: {}", e.message())))?;
-    let region = match (&args.region, creds.region()) {
-        (Some(r), _) => r.clone(),
-        (None, Some(r)) => r.to_owned(),
-        (None, None) => {
-            return Err(CliError::param(
-                "--region",
-                "no region: pass --region, or set AWS_REGION or AWS_DEFAULT_REGION",
-            ));
-        }
+    transport_for(endpoint, args).map(|(t, _, _)| t)
+}
+
+/// The signed transport to `endpoint`, with the Region and access key id it signs with.
+fn transport_for(
+    endpoint: &str,
+    args: &RemoteArgs,
+) -> Result<(HttpTransport, String, String), CliError> {
+    let (id, secret) = crate::aws_options::credentials().map_err(|e| match e {
+        CliError::Setup(m) => CliError::Setup(format!("--endpoint-url {endpoint}: {m}")),
+        other => other,
+    })?;
+    let Some(region) = args.region.clone() else {
+        return Err(CliError::param(
+            "--region",
+            "no region: pass --region, or set AWS_REGION or AWS_DEFAULT_REGION, or the \
+             profile's region",
+        ));
     };
-    let (id, secret) = creds.into_key();
+    let options = crate::aws_options::transport();
+    let key_id = id.clone();
     let mut builder = HttpTransport::builder(endpoint, &region, id, secret);
     if let Some(ca) = &args.ca_bundle {
         builder = builder.ca_bundle(ca);
     }
-    builder
+    if options.no_verify_ssl {
+        // As the AWS CLI warns (urllib3's InsecureRequestWarning), on every run.
+        let _ = writeln!(
+            std::io::stderr(),
+            "lockbox: warning: --no-verify-ssl: the TLS certificate of {endpoint} is not checked. \
+             Anyone on the network path can pose as the server and read what is sent, \
+             plaintexts included. Use --ca-bundle with the server's CA instead."
+        );
+        builder = builder.danger_no_verify_tls();
+    }
+    let transport = builder
         .build()
-        .map_err(|e| CliError::param("--endpoint-url", e.message()))
+        .map_err(|e| CliError::param("--endpoint-url", e.message()))?;
+    Ok((transport, region, key_id))
 }

@@ -2,10 +2,9 @@
 
 use std::sync::Arc;
 
-use clap::Parser;
 use clap::error::ErrorKind as ClapKind;
 
-use crate::cli::{Cli, Command};
+use crate::cli::Command;
 use crate::commands::{
     aliases, audit, backup, credentials, crypto, decrypt_file, demo, doctor, encrypt_file, grants,
     import, key_pairs, keys, mac, policies, replicas, rotation, serve, signing, tags, token,
@@ -16,8 +15,17 @@ use crate::{home, remote, through_server};
 use lockbox::api::Kms;
 
 pub(crate) fn run() -> Result<(), CliError> {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
+    // --generate-cli-skeleton prints and stops; --cli-input-json adds its members as flags.
+    let args = match crate::cli_input::prepare()? {
+        crate::cli_input::Prepared::Printed => return Ok(()),
+        crate::cli_input::Prepared::Args(args) => args,
+    };
+    let cli = match crate::aws_options::parse(args) {
+        Ok((mut cli, operation)) => {
+            // --profile, AWS_ENDPOINT_URL[_KMS], --query, --output: before anything runs.
+            crate::aws_options::apply(&mut cli, operation)?;
+            cli
+        }
         Err(e) if matches!(e.kind(), ClapKind::DisplayHelp | ClapKind::DisplayVersion) => {
             let _ = e.print();
             return Ok(());

@@ -282,18 +282,21 @@ token_test!(fn bad_credentials_and_local_only_commands_are_refused(t) {
     assert_eq!(serde_json::from_slice::<serde_json::Value>(&out.stdout)?, serde_json::json!({"Keys": []}));
 
     let no_key_id = [("AWS_SECRET_ACCESS_KEY", SECRET), ("AWS_DEFAULT_REGION", "us-east-1")];
-    assert_eq!(
-        fails(&home, &endpoint, &no_key_id, &["list-keys"]),
-        (255, format!(
-            "lockbox: --endpoint-url {endpoint}: AWS_ACCESS_KEY_ID is not set: the remote client \
-             takes its credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
-        ))
+    // Nor in a profile (issue 16: ~/.aws/credentials is read as the AWS CLI reads it).
+    let (code, message) = fails(&home, &endpoint, &no_key_id, &["list-keys"]);
+    assert_eq!(code, 255);
+    assert!(
+        message.starts_with(&format!(
+            "lockbox: --endpoint-url {endpoint}: Unable to locate credentials: \
+             AWS_ACCESS_KEY_ID is not set, and the profile (default) has no aws_access_key_id"
+        )),
+        "{message}"
     );
     let no_region = [("AWS_ACCESS_KEY_ID", ACCESS_KEY), ("AWS_SECRET_ACCESS_KEY", SECRET)];
     assert_eq!(
         fails(&home, &endpoint, &no_region, &["list-keys"]),
         (252, "Error parsing parameter '--region': no region: pass --region, or set AWS_REGION \
-               or AWS_DEFAULT_REGION".to_owned())
+               or AWS_DEFAULT_REGION, or the profile's region".to_owned())
     );
     // --region wins over the environment.
     let listed = {

@@ -100,6 +100,7 @@ impl HttpTransport {
             access_key_id,
             secret,
             ca_bundle: None,
+            verify_tls: true,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             timeout: DEFAULT_TIMEOUT,
         }
@@ -282,11 +283,20 @@ pub struct HttpTransportBuilder {
     access_key_id: String,
     secret: SecretKey,
     ca_bundle: Option<PathBuf>,
+    verify_tls: bool,
     connect_timeout: Duration,
     timeout: Duration,
 }
 
 impl HttpTransportBuilder {
+    /// Does not check the endpoint's TLS certificate at all (the AWS CLI's
+    /// `--no-verify-ssl`). Dangerous: anyone on the network path can then pose as the server
+    /// and read every request, plaintexts included. Prefer [`Self::ca_bundle`].
+    pub fn danger_no_verify_tls(mut self) -> Self {
+        self.verify_tls = false;
+        self
+    }
+
     /// Trusts the CA certificates in this PEM file *instead of* the built-in Mozilla roots
     /// (like the AWS CLI's `--ca-bundle`): for a server with a private or self-signed
     /// certificate.
@@ -346,7 +356,7 @@ impl HttpTransportBuilder {
                 "the secret access key is empty",
             ));
         }
-        let mut tls = ureq::tls::TlsConfig::builder();
+        let mut tls = ureq::tls::TlsConfig::builder().disable_verification(!self.verify_tls);
         if let Some(path) = &self.ca_bundle {
             tls = tls.root_certs(ureq::tls::RootCerts::from(read_ca_bundle(path)?));
         }

@@ -34,6 +34,10 @@ pub(crate) fn paginate<T>(
     max_limit: u32,
     mut fetch: impl FnMut(Option<u32>, Option<String>) -> Result<(Vec<T>, Option<String>), CliError>,
 ) -> Result<(Vec<T>, Option<String>), CliError> {
+    // --no-paginate: one call, its Limit and Marker as given (`aws_options::raw_page`).
+    if let Some(one) = crate::aws_options::raw_page(page)? {
+        return fetch(one.0, one.1);
+    }
     let mut items = Vec::new();
     let mut marker = page.starting_token.clone();
     loop {
