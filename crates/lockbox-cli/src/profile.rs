@@ -46,11 +46,16 @@ impl Section {
 
 /// Reads an INI file as botocore's parser does: `[section]`, `key = value` (or `key: value`),
 /// comments starting `#` or `;`, and a key with an empty value followed by indented
-/// `sub = value` lines (the `services` sections' nesting). A missing file is empty.
-fn read_ini(path: &Path) -> Result<Vec<Section>, CliError> {
+/// `sub = value` lines (the `services` sections' nesting). A missing file is empty; so is one
+/// this user may not read when `lenient` (the default file of an implicit profile: a command
+/// run as another user, with `$HOME` still the first user's, needs no profile to run).
+fn read_ini(path: &Path, lenient: bool) -> Result<Vec<Section>, CliError> {
     let text = match std::fs::read(path) {
         Ok(bytes) => Zeroizing::new(bytes),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) if lenient && e.kind() == std::io::ErrorKind::PermissionDenied => {
+            return Ok(Vec::new());
+        }
         Err(e) => {
             return Err(CliError::Setup(format!(
                 "cannot read {}: {e}",
@@ -154,7 +159,8 @@ pub(crate) fn resolve(
     };
     let config_file = file(&get, "AWS_CONFIG_FILE", "~/.aws/config");
     let credentials_file = file(&get, "AWS_SHARED_CREDENTIALS_FILE", "~/.aws/credentials");
-    let mut sections = read_ini(&config_file)?;
+    let lenient = !explicit_profile && get("AWS_CONFIG_FILE").is_none();
+    let mut sections = read_ini(&config_file, lenient)?;
     let wanted = if profile == "default" {
         "default".to_owned()
     } else {
@@ -185,7 +191,7 @@ pub(crate) fn resolve(
         .rposition(|s| s.name == wanted || (profile == "default" && s.name == "profile default"));
     let config = index.map(|i| sections.swap_remove(i));
     if config.is_none() && profile != "default" {
-        let in_credentials = read_ini(&credentials_file)?
+        let in_credentials = read_ini(&credentials_file, false)?
             .iter()
             .any(|s| s.name == profile);
         if !in_credentials {
@@ -249,7 +255,7 @@ impl Resolved {
             (Some(id), Some(secret)) => Some((id.to_owned(), SecretKey::new(secret.to_owned()))),
             _ => None,
         };
-        let from_credentials = read_ini(&self.credentials_file)?
+        let from_credentials = read_ini(&self.credentials_file, false)?
             .iter()
             .rev()
             .find(|s| s.name == self.profile)

@@ -52,8 +52,12 @@ pub(crate) fn run() -> Result<(), CliError> {
     }
     let command = match cli.command {
         Command::Demo(a) => return demo::demo(a),
-        // Restore needs the directory to itself; backup asks a running server itself.
-        c @ (Command::Serve(_) | Command::Restore(_) | Command::Backup(_)) => c,
+        // Restore needs the directory to itself; backup asks a running server itself; the
+        // credentials file needs no engine and no lock, whether a server runs or not.
+        c @ (Command::Serve(_)
+        | Command::Restore(_)
+        | Command::Backup(_)
+        | Command::Credentials(_)) => c,
         // A running `lockbox serve` holds the directory: the command goes through it.
         c => match through_server::find(
             &home::data_dir()?,
