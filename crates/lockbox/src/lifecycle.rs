@@ -215,7 +215,8 @@ impl Engine {
             return Err(KmsError::new(
                 ErrorKind::KmsInvalidState,
                 format!(
-                    "The imported key material of {} has made as many encryptions as one                      version may; import new key material and rotate to it.",
+                    "The imported key material of {} has made as many encryptions as one \
+                     version may; import new key material and rotate to it.",
                     self.arn(&r)
                 ),
             ));
