@@ -119,7 +119,14 @@ pub(crate) fn python_env() -> Result<PathBuf, Box<dyn Error>> {
 
 /// tests/clients: the scripts the tests run.
 pub(crate) fn clients_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("clients")
+    // The workspace's `tests/clients`, whichever crate's tests include this file (the
+    // `lockbox-tests` crate is `tests/`; `lockbox-cli`'s tests include it by path).
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest
+        .ancestors()
+        .map(|d| d.join("tests/clients"))
+        .find(|c| c.join("requirements.txt").is_file())
+        .unwrap_or_else(|| manifest.join("clients"))
 }
 
 /// A `lockbox serve` on 127.0.0.1 over the test's throwaway token, with one fresh credential
