@@ -346,7 +346,7 @@ token_test!(
     /// docs/formats/ciphertext-blob.md's worked example, decrypted by the engine.
     fn the_documented_example_decrypts(t) {
         use lockbox::api::{KeyId, KeySpec, KeyState, KeyUsage, Origin, Timestamp};
-        use lockbox_store::{KeyRecord, Material, Store};
+        use lockbox_store::{KeyRecord, Material, Revision, Store};
         let hex = |s: &str| -> Vec<u8> {
             (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
         };
@@ -378,6 +378,7 @@ token_test!(
             // As a record from before Regions: the engine gives it the configured Region.
             region: String::new(),
             family: None,
+            revision: Revision::NEW,
         })?;
         let kms = Root(Engine::open(Config::new(data, t.config()))?);
         let blob = hex("01111111112222433384445555555555550000000101000102030405060708090a0b2f67ba77aa412f4cd8c11e77ab17b314d1e26d8742");

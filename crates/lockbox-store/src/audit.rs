@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use lockbox_api::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use crate::backend::Tree;
 use crate::error::StoreError;
 use crate::store::Store;
 
@@ -423,53 +424,88 @@ impl AuditEntry {
     }
 }
 
-/// Entries of the audit tree in sequence order: (sequence number, stored bytes).
-pub struct AuditIter(sled::Iter);
+/// Audit entries in sequence order, read from the backend in batches.
+pub struct AuditIter<'a> {
+    store: &'a Store,
+    next: Option<u64>,
+    batch: std::vec::IntoIter<(Vec<u8>, Vec<u8>)>,
+    failed: bool,
+}
 
-impl Iterator for AuditIter {
+impl Iterator for AuditIter<'_> {
     type Item = Result<(u64, Vec<u8>), StoreError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        let item = self.0.next()?;
-        Some(
-            item.map_err(StoreError::from)
-                .and_then(|(k, v)| Ok((seq_of(&k)?, v.to_vec()))),
-        )
+        if self.failed {
+            return None;
+        }
+        if let Some((k, v)) = self.batch.next() {
+            return Some(seq_of(&k).map(|seq| {
+                self.next = seq.checked_add(1);
+                (seq, v)
+            }));
+        }
+        let from = self.next?;
+        match self.store.backend.range(
+            Tree::Audit,
+            std::ops::Bound::Included(&from.to_be_bytes()),
+            b"",
+            AUDIT_BATCH,
+        ) {
+            Ok(batch) if batch.is_empty() => {
+                self.next = None;
+                None
+            }
+            Ok(batch) => {
+                self.batch = batch.into_iter();
+                self.next()
+            }
+            Err(e) => {
+                self.failed = true;
+                Some(Err(e))
+            }
+        }
     }
 }
 
+/// Audit entries read from the backend at a time.
+const AUDIT_BATCH: usize = 1024;
+
 impl Store {
-    /// Writes audit entries (sequence number, stored bytes) in order, then flushes once:
-    /// when it returns `Ok`, every entry is durable.
-    ///
-    /// Entries are inserted one by one, not as a `sled::Batch`: sled applies a batch under a
-    /// process-wide write lock that stalls every other read and write of the store (the key
-    /// lookups of concurrent calls) for the whole batch. A crash part-way leaves a prefix of
+    /// Writes audit entries (sequence number, stored bytes) in order, then makes them durable
+    /// once: when it returns `Ok`, every entry is durable. A crash part-way leaves a prefix of
     /// the entries, which is what the chain expects of an unsealed tail.
     pub fn append_audit(&self, entries: &[(u64, Vec<u8>)]) -> Result<(), StoreError> {
         crate::failpoints::hit("store.append_audit.before_insert")?;
-        for (seq, bytes) in entries {
-            self.audit.insert(seq.to_be_bytes(), bytes.as_slice())?;
-        }
-        self.commit_at("store.append_audit.before_flush")
+        let entries: Vec<_> = entries
+            .iter()
+            .map(|(seq, bytes)| (seq.to_be_bytes().to_vec(), bytes.clone()))
+            .collect();
+        self.backend
+            .append(Tree::Audit, &entries, "store.append_audit.before_flush")
     }
 
     /// The newest audit entry: its sequence number and stored bytes.
     pub fn last_audit(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
-        match self.audit.last()? {
-            Some((k, v)) => Ok(Some((seq_of(&k)?, v.to_vec()))),
+        match self.backend.last(Tree::Audit)? {
+            Some((k, v)) => Ok(Some((seq_of(&k)?, v))),
             None => Ok(None),
         }
     }
 
     /// Audit entries from sequence number `from` on, in order.
-    pub fn audit_from(&self, from: u64) -> AuditIter {
-        AuditIter(self.audit.range(from.to_be_bytes()..))
+    pub fn audit_from(&self, from: u64) -> AuditIter<'_> {
+        AuditIter {
+            store: self,
+            next: Some(from),
+            batch: Vec::new().into_iter(),
+            failed: false,
+        }
     }
 
     /// The token objects of the audit log, once recorded.
     pub fn audit_objects(&self) -> Result<Option<AuditObjects>, StoreError> {
-        let Some(v) = self.meta.get(META_AUDIT_OBJECTS)? else {
+        let Some(v) = self.backend.get(Tree::Meta, META_AUDIT_OBJECTS)? else {
             return Ok(None);
         };
         let corrupt = || StoreError::Corrupt {
@@ -484,34 +520,40 @@ impl Store {
         }))
     }
 
-    /// Records the audit log's token objects, and flushes.
+    /// Records the token objects of the audit log, durably.
     pub fn set_audit_objects(&self, objects: &AuditObjects) -> Result<(), StoreError> {
         let mut v = Vec::with_capacity(32);
         v.extend_from_slice(&objects.key);
         v.extend_from_slice(&objects.mark);
-        self.meta.insert(META_AUDIT_OBJECTS, v)?;
-        self.commit()
+        self.backend
+            .transact("store.commit.before_flush", &mut |tx| {
+                tx.insert(Tree::Meta, META_AUDIT_OBJECTS, &v)
+            })
     }
 
-    /// Test support: the stored bytes of audit entry `seq`.
+    /// The stored bytes of audit entry `seq` (tests tamper with the log through these).
     #[cfg(feature = "test-support")]
     pub fn audit_raw(&self, seq: u64) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.audit.get(seq.to_be_bytes())?.map(|v| v.to_vec()))
+        self.backend.get(Tree::Audit, &seq.to_be_bytes())
     }
 
-    /// Test support: overwrites (or inserts) audit entry `seq` with `bytes`, and flushes.
-    /// This is how tests tamper with the log.
+    /// Overwrites audit entry `seq` with `bytes`, durably.
     #[cfg(feature = "test-support")]
     pub fn put_audit_raw(&self, seq: u64, bytes: &[u8]) -> Result<(), StoreError> {
-        self.audit.insert(seq.to_be_bytes(), bytes)?;
-        self.commit()
+        self.backend
+            .transact("store.commit.before_flush", &mut |tx| {
+                tx.insert(Tree::Audit, &seq.to_be_bytes(), bytes)
+            })
     }
 
-    /// Test support: removes audit entry `seq`, and flushes.
+    /// Removes audit entry `seq`, durably.
     #[cfg(feature = "test-support")]
     pub fn remove_audit_raw(&self, seq: u64) -> Result<(), StoreError> {
-        self.audit.remove(seq.to_be_bytes())?;
-        self.commit()
+        self.backend
+            .transact("store.commit.before_flush", &mut |tx| {
+                tx.remove(Tree::Audit, &seq.to_be_bytes())?;
+                Ok(())
+            })
     }
 }
 

@@ -5,11 +5,15 @@
 //! tree calls [`KeyCache::invalidate`] after the write, whether it succeeded or not; a reader
 //! that raced a write does not insert what it read (the generation check below). sled is
 //! opened by one process per data directory (its directory lock), so no write can come from
-//! elsewhere.
+//! elsewhere. With PostgreSQL other nodes write too: their changes arrive as notifications,
+//! each of which invalidates the cache; while the listener is not connected the cache is
+//! switched off (every read goes to the database), and an entry is never used longer than
+//! the time-to-live, a backstop for a notification lost in a way nobody saw.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
+use std::time::{Duration, Instant};
 
 use crate::records::KeySlot;
 
@@ -19,14 +23,53 @@ use crate::records::KeyRecord;
 /// use. A record is a few hundred bytes (more with a long policy).
 const MAX_ENTRIES: usize = 4096;
 
-#[derive(Default)]
 pub(crate) struct KeyCache {
     // Raised by every write to the `keys` tree, before the entries are dropped.
     generation: AtomicU64,
-    entries: RwLock<HashMap<KeySlot, Arc<KeyRecord>>>,
+    entries: RwLock<HashMap<KeySlot, (Arc<KeyRecord>, Instant)>>,
+    // False: nothing is kept or served (strict consistency, or a lost listener).
+    on: AtomicBool,
+    // The longest an entry is served, in milliseconds (u64::MAX: no limit).
+    ttl_ms: AtomicU64,
+}
+
+impl Default for KeyCache {
+    fn default() -> Self {
+        KeyCache {
+            generation: AtomicU64::new(0),
+            entries: RwLock::new(HashMap::new()),
+            on: AtomicBool::new(true),
+            ttl_ms: AtomicU64::new(u64::MAX),
+        }
+    }
 }
 
 impl KeyCache {
+    /// Stops keeping and serving entries, and forgets those kept.
+    pub(crate) fn switch_off(&self) {
+        self.on.store(false, Ordering::SeqCst);
+        self.invalidate();
+    }
+
+    /// Starts keeping entries again, from an empty cache.
+    pub(crate) fn switch_on(&self) {
+        self.invalidate();
+        self.on.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether entries are kept and served.
+    pub(crate) fn is_on(&self) -> bool {
+        self.on.load(Ordering::SeqCst)
+    }
+
+    /// Serves an entry for at most `ttl` after it was read.
+    pub(crate) fn set_ttl(&self, ttl: Duration) {
+        self.ttl_ms.store(
+            u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX),
+            Ordering::SeqCst,
+        );
+    }
+
     /// The generation to pass to [`KeyCache::insert`]: read it before reading the tree.
     pub(crate) fn generation(&self) -> u64 {
         self.generation.load(Ordering::SeqCst)
@@ -35,11 +78,16 @@ impl KeyCache {
     pub(crate) fn get(&self, id: KeySlot) -> Option<Arc<KeyRecord>> {
         // The map is only ever changed by one whole insert, remove or clear, so a panic
         // elsewhere while the lock was held cannot have left it half-changed.
+        if !self.is_on() {
+            return None;
+        }
+        let ttl = self.ttl_ms.load(Ordering::Relaxed);
         self.entries
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .get(&id)
-            .cloned()
+            .filter(|(_, at)| ttl == u64::MAX || at.elapsed().as_millis() < u128::from(ttl))
+            .map(|(r, _)| r.clone())
     }
 
     /// Keeps `record`, read from the tree after [`KeyCache::generation`] returned
@@ -49,13 +97,13 @@ impl KeyCache {
         // Checked under the lock that `invalidate` takes after raising the generation: a
         // write either raised it before this check (nothing is inserted) or empties the map
         // after this insert.
-        if self.generation.load(Ordering::SeqCst) != generation {
+        if self.generation.load(Ordering::SeqCst) != generation || !self.is_on() {
             return;
         }
         if entries.len() >= MAX_ENTRIES {
             entries.clear();
         }
-        entries.insert(record.slot(), record);
+        entries.insert(record.slot(), (record, Instant::now()));
     }
 
     /// Forgets every record; called after each write to the `keys` tree.

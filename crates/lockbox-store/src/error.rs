@@ -7,6 +7,13 @@ pub enum StoreError {
     /// sled failed (I/O, corruption it detected, or it is already open in another process).
     #[error("metadata store: {0}")]
     Sled(#[from] sled::Error),
+    /// PostgreSQL failed or could not be reached (the message names the database, never the
+    /// password).
+    #[error("metadata store (PostgreSQL): {0}")]
+    Database(String),
+    /// The store's configuration is unusable (the message names the setting).
+    #[error("{0}")]
+    Config(String),
     /// A file-system operation on the data directory failed.
     #[error("{context}: {source}")]
     Io {
@@ -49,6 +56,10 @@ pub enum StoreError {
     /// A key is already kept where a new one was to be written.
     #[error("key already exists")]
     KeyExists,
+    /// A key record was written back after another writer (another node) changed it since it
+    /// was read: nothing was written. Read the record again and redo the change.
+    #[error("the key record changed since it was read (a concurrent change); nothing was written")]
+    Conflict,
     /// Another process (or another `Store` in this one) has the directory open.
     #[error("{} is in use by another Lockbox process; only one may open it at a time", .0.display())]
     InUse(std::path::PathBuf),

@@ -9,6 +9,7 @@
 use std::io::{Read, Write};
 use std::path::Path;
 
+use crate::backend::Tree;
 use crate::error::StoreError;
 use crate::store::{SCHEMA_VERSION, Store};
 
@@ -21,6 +22,8 @@ const END_TAG: u8 = b'E';
 /// sled's name for its default tree.
 const DEFAULT_TREE: &[u8] = b"__sled__default";
 const MAX_NAME: usize = 255;
+/// Entries written to the new store at a time by an import.
+const IMPORT_BATCH: usize = 4096;
 const MAX_KEY: usize = 1 << 20;
 const MAX_VALUE: usize = 1 << 24;
 
@@ -42,50 +45,34 @@ impl ExportSummary {
 
 impl Store {
     /// Writes every tree of the store to `w`. The caller makes sure nothing writes to the
-    /// store meanwhile (the engine holds its write lock and quiesces the audit log); sled's
-    /// iterators are not a snapshot across trees.
+    /// store meanwhile (the engine holds its write lock and quiesces the audit log); the
+    /// trees are read one after the other, not as one snapshot.
     pub fn export(&self, w: &mut impl Write) -> Result<ExportSummary, StoreError> {
         let io = |e| StoreError::io("writing the metadata export", e);
         let schema = self.schema()?;
         w.write_all(EXPORT_MAGIC).map_err(io)?;
         w.write_all(&EXPORT_VERSION.to_be_bytes()).map_err(io)?;
         w.write_all(&schema.to_be_bytes()).map_err(io)?;
-        let mut names = self.db.tree_names();
-        names.sort();
         let mut summary = ExportSummary {
             schema,
             trees: Vec::new(),
         };
-        for name in names {
-            let tree = self.db.open_tree(&name)?;
-            let count = tree.len() as u64;
-            if name.as_ref() == DEFAULT_TREE && count == 0 {
-                continue;
-            }
-            if name.len() > MAX_NAME {
-                return Err(corrupt("a tree name longer than 255 bytes"));
-            }
+        for tree in Tree::ALL {
+            let name = tree.name().as_bytes();
+            let entries = self.scan_all(tree, b"")?;
+            let count = entries.len() as u64;
             w.write_all(&[TREE_TAG]).map_err(io)?;
             w.write_all(&(name.len() as u16).to_be_bytes())
                 .map_err(io)?;
-            w.write_all(&name).map_err(io)?;
+            w.write_all(name).map_err(io)?;
             w.write_all(&count.to_be_bytes()).map_err(io)?;
-            let mut written = 0u64;
-            for item in tree.iter() {
-                let (k, v) = item?;
+            for (k, v) in &entries {
                 w.write_all(&(k.len() as u32).to_be_bytes()).map_err(io)?;
-                w.write_all(&k).map_err(io)?;
+                w.write_all(k).map_err(io)?;
                 w.write_all(&(v.len() as u32).to_be_bytes()).map_err(io)?;
-                w.write_all(&v).map_err(io)?;
-                written += 1;
+                w.write_all(v).map_err(io)?;
             }
-            if written != count {
-                // Something wrote to the store during the export: the caller broke its promise.
-                return Err(corrupt("the store changed while it was exported"));
-            }
-            summary
-                .trees
-                .push((String::from_utf8_lossy(&name).into_owned(), count));
+            summary.trees.push((tree.name().to_owned(), count));
         }
         w.write_all(&[END_TAG]).map_err(io)?;
         w.write_all(&summary.entries().to_be_bytes()).map_err(io)?;
@@ -136,20 +123,30 @@ impl Store {
                         read_exact(r, &mut len)?;
                         let name = read_bytes(r, usize::from(u16::from_be_bytes(len)), MAX_NAME)?;
                         let count = read_u64(r)?;
-                        let tree = if name == DEFAULT_TREE {
-                            (*store.db).clone()
-                        } else {
-                            store.db.open_tree(&name)?
+                        // sled's default tree, which Lockbox never wrote, may appear (empty)
+                        // in exports made before the store had a backend boundary.
+                        let tree = match Tree::named(&name) {
+                            Some(t) => Some(t),
+                            None if name == DEFAULT_TREE && count == 0 => None,
+                            None => return Err(corrupt("an unknown tree")),
                         };
-                        if !tree.is_empty() && name != b"meta" {
-                            return Err(corrupt("a tree appears twice"));
-                        }
-                        for _ in 0..count {
-                            let klen = read_u32(r)? as usize;
-                            let k = read_bytes(r, klen, MAX_KEY)?;
-                            let vlen = read_u32(r)? as usize;
-                            let v = read_bytes(r, vlen, MAX_VALUE)?;
-                            tree.insert(k, v)?;
+                        if let Some(tree) = tree {
+                            if store.backend.count(tree)? != 0 && tree != Tree::Meta {
+                                return Err(corrupt("a tree appears twice"));
+                            }
+                            let mut batch = Vec::new();
+                            for _ in 0..count {
+                                let klen = read_u32(r)? as usize;
+                                let k = read_bytes(r, klen, MAX_KEY)?;
+                                let vlen = read_u32(r)? as usize;
+                                let v = read_bytes(r, vlen, MAX_VALUE)?;
+                                batch.push((k, v));
+                                if batch.len() == IMPORT_BATCH {
+                                    store.backend.append(tree, &batch, "store.import.flush")?;
+                                    batch.clear();
+                                }
+                            }
+                            store.backend.append(tree, &batch, "store.import.flush")?;
                         }
                         summary
                             .trees
@@ -172,14 +169,14 @@ impl Store {
             {
                 return Err(corrupt("bytes after the end"));
             }
-            store.commit()?;
+            store.backend.sync("store.import.flush")?;
         }
         Ok(summary)
     }
 
     fn schema(&self) -> Result<u32, StoreError> {
-        match self.meta.get(b"schema")? {
-            Some(v) => <[u8; 4]>::try_from(v.as_ref())
+        match self.backend.get(Tree::Meta, b"schema")? {
+            Some(v) => <[u8; 4]>::try_from(v.as_slice())
                 .map(u32::from_be_bytes)
                 .map_err(|_| corrupt("the schema version is not 4 bytes")),
             None => Ok(SCHEMA_VERSION),
@@ -234,13 +231,15 @@ mod tests {
     fn an_export_imports_to_the_same_trees_and_bytes() {
         let d = tempfile::tempdir().unwrap();
         let src = Store::open(&d.path().join("a")).unwrap();
-        src.keys.insert(b"k1", b"v1".as_slice()).unwrap();
-        src.aliases
-            .insert(b"acct:alias/x", vec![7u8; 3000])
-            .unwrap();
-        src.audit
-            .insert(1u64.to_be_bytes(), b"entry".as_slice())
-            .unwrap();
+        let put = |store: &Store, tree: Tree, k: &[u8], v: &[u8]| {
+            store
+                .backend
+                .append(tree, &[(k.to_vec(), v.to_vec())], "test")
+                .unwrap()
+        };
+        put(&src, Tree::Keys, b"k1", b"v1");
+        put(&src, Tree::Aliases, b"acct:alias/x", &[7u8; 3000]);
+        put(&src, Tree::Audit, &1u64.to_be_bytes(), b"entry");
         let mut bytes = Vec::new();
         let summary = src.export(&mut bytes).unwrap();
         assert_eq!(summary.schema, SCHEMA_VERSION);
@@ -248,10 +247,13 @@ mod tests {
         assert_eq!(back, summary);
         drop(src);
         let dst = Store::open(&d.path().join("b")).unwrap();
-        assert_eq!(dst.keys.get(b"k1").unwrap().unwrap().as_ref(), b"v1");
+        assert_eq!(dst.backend.get(Tree::Keys, b"k1").unwrap().unwrap(), b"v1");
         assert_eq!(
-            dst.aliases.get(b"acct:alias/x").unwrap().unwrap().as_ref(),
-            vec![7u8; 3000].as_slice()
+            dst.backend
+                .get(Tree::Aliases, b"acct:alias/x")
+                .unwrap()
+                .unwrap(),
+            vec![7u8; 3000]
         );
         let mut again = Vec::new();
         assert_eq!(dst.export(&mut again).unwrap(), summary);
@@ -262,7 +264,9 @@ mod tests {
     fn damaged_exports_are_refused_by_name() {
         let d = tempfile::tempdir().unwrap();
         let src = Store::open(&d.path().join("a")).unwrap();
-        src.keys.insert(b"k1", b"v1".as_slice()).unwrap();
+        src.backend
+            .append(Tree::Keys, &[(b"k1".to_vec(), b"v1".to_vec())], "test")
+            .unwrap();
         let mut bytes = Vec::new();
         src.export(&mut bytes).unwrap();
         let err = |b: &[u8], n: &str| {

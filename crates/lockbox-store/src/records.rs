@@ -105,6 +105,56 @@ pub struct KeyRecord {
     /// transaction. `None` for a single-Region key and for a multi-Region primary that has
     /// never had a replica (it is then the family's only member and its primary).
     pub family: Option<Family>,
+    /// Which stored version of the record this copy was read from (not part of the record's
+    /// value, not encoded): a write of the record succeeds only if the store still holds
+    /// that version ([`StoreError::Conflict`](crate::StoreError::Conflict) otherwise), so a
+    /// read-modify-write never overwrites a change made meanwhile by another node. A record
+    /// built in memory ([`Revision::NEW`]) may only fill an empty slot.
+    pub revision: Revision,
+}
+
+/// The stored version a [`KeyRecord`] was read from: the stored bytes themselves, so that any
+/// change to the record is a new revision (a record written back unchanged keeps its
+/// revision, which is harmless: nothing it holds was lost). Every revision is equal to every
+/// other under `==`, so two records compare by their contents alone.
+#[derive(Clone, Default)]
+pub struct Revision(Option<std::sync::Arc<[u8]>>);
+
+impl Revision {
+    /// A record not read from the store: its slot must be empty when it is written.
+    pub const NEW: Revision = Revision(None);
+
+    pub(crate) fn of(stored: &[u8]) -> Revision {
+        Revision(Some(stored.into()))
+    }
+
+    /// The stored bytes this revision stands for (`None`: the slot must be empty).
+    pub(crate) fn bytes(&self) -> Option<&[u8]> {
+        self.0.as_deref()
+    }
+
+    /// True for a record read from the store.
+    pub fn is_stored(&self) -> bool {
+        self.0.is_some()
+    }
+}
+
+impl PartialEq for Revision {
+    fn eq(&self, _: &Revision) -> bool {
+        true
+    }
+}
+
+impl Eq for Revision {}
+
+impl std::fmt::Debug for Revision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.is_stored() {
+            "Revision(stored)"
+        } else {
+            "Revision::NEW"
+        })
+    }
 }
 
 /// The members of a multi-Region key family (all share one `mrk-` id), by Region.
@@ -779,6 +829,7 @@ pub(crate) fn decode_key(key: &[u8], bytes: &[u8]) -> Result<KeyRecord, StoreErr
         imports,
         region,
         family,
+        revision: Revision::of(bytes),
     })
 }
 
@@ -1082,6 +1133,7 @@ mod tests {
             // Written before Regions existed (the v5 test sets one).
             region: String::new(),
             family: None,
+            revision: Revision::NEW,
         }
     }
 

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use lockbox_api::{AliasName, KeyId, KeySpec, KeyState, KeyUsage, Origin, Tag, Timestamp};
 use lockbox_store::{
-    Deletion, Family, GrantRecord, KeyRecord, KeySlot, Material, Store, StoreError,
+    Deletion, Family, GrantRecord, KeyRecord, KeySlot, Material, Revision, Store, StoreError,
 };
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
@@ -40,6 +40,7 @@ fn record(n: u8) -> KeyRecord {
         imports: None,
         region: REGION.into(),
         family: None,
+        revision: Revision::NEW,
     }
 }
 
@@ -312,6 +313,10 @@ fn shared_records_follow_every_write_to_the_key_records() -> TestResult {
     assert_eq!(store.key_shared(r.slot())?.as_deref(), Some(&r));
     r.description = "changed".into();
     r.on_demand_rotations = 3;
+    // A write over a version that is no longer stored is refused, and changes nothing.
+    assert!(matches!(store.put_key(&r), Err(StoreError::Conflict)));
+    assert_eq!(store.key(r.slot())?.unwrap().description, "key 1");
+    r.revision = store.key(r.slot())?.unwrap().revision;
     store.put_key(&r)?;
     assert_eq!(store.key_shared(r.slot())?.as_deref(), Some(&r));
     assert_eq!(store.key(r.slot())?, Some(r.clone()));
@@ -367,6 +372,7 @@ fn shared_records_are_not_left_stale_by_racing_reads() -> TestResult {
     let store = Store::open(dir.path())?;
     let mut r = record(3);
     store.put_key(&r)?;
+    r.revision = store.key(r.slot())?.unwrap().revision;
     let id = r.slot();
     const WRITES: u32 = 300;
     let done = std::sync::atomic::AtomicBool::new(false);
@@ -386,6 +392,7 @@ fn shared_records_are_not_left_stale_by_racing_reads() -> TestResult {
         for n in 1..=WRITES {
             r.on_demand_rotations = n;
             store.put_key(&r).unwrap();
+            r.revision = store.key(r.slot()).unwrap().unwrap().revision;
         }
         done.store(true, std::sync::atomic::Ordering::Release);
         for t in readers {
@@ -732,10 +739,19 @@ fn a_family_is_written_together_and_a_replica_slot_can_be_used_again() -> TestRe
     // Both members change together.
     primary.description = "both".into();
     replica.description = "both".into();
+    // Written over the versions read: a copy whose revision is stale is refused.
+    assert!(matches!(
+        store.put_keys(&[primary.clone(), replica.clone()]),
+        Err(StoreError::Conflict)
+    ));
+    assert_eq!(store.key(replica.slot())?.unwrap().description, "key 7");
+    primary.revision = store.key(primary.slot())?.unwrap().revision;
+    replica.revision = store.key(replica.slot())?.unwrap().revision;
     store.put_keys(&[primary.clone(), replica.clone()])?;
     assert_eq!(store.key(replica.slot())?.unwrap().description, "both");
     // Deleting the replica rewrites the primary alone.
     primary.family = None;
+    primary.revision = store.key(primary.slot())?.unwrap().revision;
     store.begin_deletion(replica.slot(), Timestamp::from_unix_millis(1))?;
     store.finish_deletion(replica.slot(), std::slice::from_ref(&primary))?;
     assert_eq!(store.key(replica.slot())?, None);
@@ -743,6 +759,7 @@ fn a_family_is_written_together_and_a_replica_slot_can_be_used_again() -> TestRe
     assert!(store.tombstone(replica.slot())?.is_some());
     // Replicated again into the same Region: the tombstone goes with the new record.
     primary.family = Some(family);
+    primary.revision = store.key(primary.slot())?.unwrap().revision;
     store.create_member(&replica, std::slice::from_ref(&primary))?;
     assert_eq!(store.tombstone(replica.slot())?, None);
     assert_eq!(store.unfinished_deletions()?, vec![]);

@@ -2,7 +2,7 @@
 //! DisableKey.
 
 use lockbox_api::*;
-use lockbox_store::{KeyRecord, KeySlot, Material};
+use lockbox_store::{KeyRecord, KeySlot, Material, Revision};
 
 use super::grants::check_grant_tokens;
 use super::tags::merge_tags;
@@ -96,6 +96,7 @@ impl Engine {
                 // A key belongs to the Region it was created in.
                 region: self.call_region(call).to_owned(),
                 family: None,
+                revision: Revision::NEW,
             };
             call.key = Some(self.arn(&record));
             self.put("create key", &record)?;
@@ -137,6 +138,7 @@ impl Engine {
             // A key belongs to the Region it was created in.
             region: self.call_region(call).to_owned(),
             family: None,
+            revision: Revision::NEW,
         };
         call.key = Some(self.arn(&record));
         if let Err(e) = self.put("create key", &record) {

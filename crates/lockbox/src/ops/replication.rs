@@ -8,7 +8,7 @@
 //! properties (material versions, rotation) to the others.
 
 use lockbox_api::*;
-use lockbox_store::{Family, ImportedMaterial, Imports, KeyRecord, StoreError};
+use lockbox_store::{Family, ImportedMaterial, Imports, KeyRecord, Revision, StoreError};
 
 use super::keys::check_description;
 use super::tags::merge_tags;
@@ -117,6 +117,7 @@ impl Engine {
             }),
             region: region.to_owned(),
             family: Some(family.clone()),
+            revision: Revision::NEW,
         };
         let mut others = self.other_members(primary)?;
         others.push(primary.clone());
