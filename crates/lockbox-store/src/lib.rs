@@ -18,6 +18,8 @@ mod export;
 pub mod failpoints;
 mod records;
 mod store;
+#[cfg(feature = "test-support")]
+pub mod testing;
 
 pub use audit::{AuditBody, AuditEntry, AuditEvent, AuditIter, AuditObjects, Refusal, Suppressed};
 pub use error::StoreError;
