@@ -211,6 +211,18 @@ impl PgCluster {
                     source,
                 }
             })?;
+            // initdb would say "Permission denied" among its chatter; say why first.
+            let mut probe = user.command(Path::new("test"));
+            probe.arg("-w").arg(&dir).arg("-a").arg("-x").arg(&dir);
+            if output_of(probe, Path::new("/"), None, "test").is_err() {
+                return Err(PgClusterError::TempDir {
+                    reason: format!(
+                        "user {} cannot reach it (every directory above it must be searchable by that user); set TMPDIR to one that is, such as /tmp",
+                        user.name
+                    ),
+                    path: dir,
+                });
+            }
         }
         let mut password = Zeroizing::new([0u8; 16]);
         getrandom::fill(password.as_mut_slice()).map_err(|e| PgClusterError::Io {

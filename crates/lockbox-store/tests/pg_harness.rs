@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::str::FromStr;
@@ -344,4 +345,76 @@ fn a_sigkilled_test_process_leaves_nothing() {
     assert!(pids.len() > 3 && pids.iter().all(|&p| alive(p)), "{pids:?}");
     drop(child); // SIGKILL: no Drop runs in the child
     wait_until_gone(&pids, &dir, Duration::from_secs(30));
+}
+
+/// Not a test: starts a cluster in a child process with the environment its parent chose, and
+/// prints what happened.
+#[test]
+#[ignore = "run by start_errors_name_what_is_wrong in a child process"]
+fn child_starting_a_cluster() {
+    if std::env::var_os(CHILD_ENV).is_none() {
+        return;
+    }
+    let outcome = match PgCluster::start() {
+        Ok(_) => "outcome=started".to_owned(),
+        Err(e) => format!("outcome={e}").replace('\n', " / "),
+    };
+    writeln!(std::io::stdout().lock(), "{outcome}").unwrap();
+}
+
+/// What `PgCluster::start` said in a child process with `env` added.
+fn start_with_env(env: &[(&str, &str)]) -> String {
+    let output = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "child_starting_a_cluster",
+            "--ignored",
+            "--nocapture",
+        ])
+        .env(CHILD_ENV, "1")
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let (_, outcome) = stdout.split_once("outcome=").expect(&stdout);
+    outcome.lines().next().unwrap().to_owned()
+}
+
+#[test]
+fn start_errors_name_what_is_wrong() {
+    assert_eq!(
+        start_with_env(&[("LOCKBOX_PG_BINDIR", "/nonexistent/pg/bin")]),
+        "PostgreSQL's server programs not found (LOCKBOX_PG_BINDIR=/nonexistent/pg/bin has no \
+         initdb); install them with tests/postgres/install-postgres.sh or set LOCKBOX_PG_BINDIR"
+    );
+    let no_user = start_with_env(&[("LOCKBOX_PG_USER", "no-such-user-lockbox")]);
+    if rustix::process::geteuid().is_root() {
+        assert_eq!(
+            no_user,
+            "running as root, which initdb and postgres refuse, and the user to run them as is \
+             unusable: no user \"no-such-user-lockbox\" (installing PostgreSQL's Debian package \
+             creates \"postgres\") (set LOCKBOX_PG_USER to another unprivileged user)"
+        );
+        // A temporary directory the server's user cannot reach (root's private directory).
+        let private = tempfile::tempdir().unwrap();
+        let private_dir = private.path().join("private");
+        std::fs::create_dir(&private_dir).unwrap();
+        std::fs::set_permissions(&private_dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let unreachable = start_with_env(&[("TMPDIR", private_dir.to_str().unwrap())]);
+        let prefix = format!("temporary directory {}/lockbox-pg-", private_dir.display());
+        assert!(unreachable.starts_with(&prefix), "{unreachable}");
+        assert!(
+            unreachable.ends_with(
+                ": user postgres cannot reach it (every directory above it must be searchable by \
+                 that user); set TMPDIR to one that is, such as /tmp"
+            ),
+            "{unreachable}"
+        );
+        // Nothing left in it.
+        assert_eq!(std::fs::read_dir(&private_dir).unwrap().count(), 0);
+    } else {
+        // Not root: the server runs as the current user and the variable is not consulted.
+        assert_eq!(no_user, "started");
+    }
 }
