@@ -167,7 +167,9 @@ fn the_role_is_not_a_superuser_and_admin_sql_is() {
     assert!(client.query_one("SELECT 1", &[]).is_err());
 
     // A second database for the role, reachable through its own URL.
+    let created = Instant::now();
     let url = pg.create_database("store_two").unwrap();
+    eprintln!("database created in {:?}", created.elapsed());
     assert!(url.ends_with("dbname=store_two"), "{url}");
     let mut other = connect(&url, pg.password()).unwrap();
     other.batch_execute("CREATE TABLE t (x int)").unwrap();
