@@ -4,7 +4,10 @@
 //! temporary directory, `pg_ctl start` listening on a unix socket in that directory and on
 //! `127.0.0.1` at a free port, then a login role `lockbox` with a random password and a
 //! database `lockbox` it owns. Tests in one binary, and several test binaries, each start their
-//! own and run in parallel; each takes about a second to start (initdb is most of it).
+//! own and run in parallel; a start takes about 0.6 s alone and 1.5 s with four at once on two
+//! cores (initdb is most of it). [`PgCluster::create_database`] gives a test a fresh database in
+//! a shared cluster in about 0.1 s. [`PgCluster::restart`] (or [`PgCluster::stop`] then
+//! [`PgCluster::start_again`]) stops the server as a crash would and starts it on the same port.
 //!
 //! Authentication: the role `lockbox` logs in with its password (SCRAM-SHA-256), over the
 //! socket and over TCP, so tests exercise the password path the PostgreSQL backend uses;
@@ -243,10 +246,11 @@ impl PgCluster {
         cluster.init()?;
         cluster.start_on_free_port()?;
         // The password goes in on psql's standard input, never on a command line.
-        cluster.admin_sql(&format!(
+        let sql = Zeroizing::new(format!(
             "CREATE ROLE {ROLE} LOGIN PASSWORD '{}';\nCREATE DATABASE {DATABASE} OWNER {ROLE};\n",
             cluster.password.as_str()
-        ))?;
+        ));
+        cluster.admin_sql(&sql)?;
         Ok(cluster)
     }
 

@@ -71,6 +71,13 @@ fn wait_until_gone(pids: &[u32], dir: &Path, within: Duration) {
     );
 }
 
+// A cluster can be shared between threads (a test restarting it while nodes use it); this
+// does not compile otherwise.
+const _: fn() = || {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<PgCluster>();
+};
+
 #[test]
 fn password_login_data_survive_an_immediate_restart() {
     let started = Instant::now();
@@ -241,8 +248,8 @@ fn drop_stops_the_server_and_removes_the_directory() {
     let dir = pg.socket_dir().to_owned();
     let pids = server_processes(pg.postmaster_pid().unwrap());
     // The postmaster and at least its checkpointer, writer, WAL writer...
-    assert!(pids.len() > 3, "{pids:?}");
-    assert!(pids.iter().all(|&p| alive(p)));
+    // (Only the postmaster for sure: the backend that served the setup may be exiting.)
+    assert!(pids.len() > 3 && alive(pids[0]), "{pids:?}");
     drop(pg);
     // Drop waits for the cleanup: nothing is left the moment it returns.
     assert!(!dir.exists(), "{}", dir.display());
@@ -344,7 +351,8 @@ fn a_sigkilled_test_process_leaves_nothing() {
     }
     let (dir, pids) = (dir.unwrap(), pids.unwrap());
     assert!(dir.exists());
-    assert!(pids.len() > 3 && pids.iter().all(|&p| alive(p)), "{pids:?}");
+    // (Only the postmaster for sure: the backend that served the setup may be exiting.)
+    assert!(pids.len() > 3 && alive(pids[0]), "{pids:?}");
     drop(child); // SIGKILL: no Drop runs in the child
     wait_until_gone(&pids, &dir, Duration::from_secs(30));
 }
