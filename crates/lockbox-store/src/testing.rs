@@ -66,7 +66,7 @@ use std::io::{self, Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 use zeroize::Zeroizing;
 
@@ -252,6 +252,19 @@ impl PgCluster {
         ));
         cluster.admin_sql(&sql)?;
         Ok(cluster)
+    }
+
+    /// One cluster for the whole test process, started by the first call: for tests that each
+    /// take a database of their own ([`Self::create_database`], named after the test) rather
+    /// than a cluster. Do not stop or restart it: other tests use it. It is removed when the
+    /// process exits (the watchdog sees the pipe close). If it failed to start, every call
+    /// returns that failure's message.
+    pub fn shared() -> std::result::Result<&'static PgCluster, String> {
+        static SHARED: OnceLock<std::result::Result<PgCluster, String>> = OnceLock::new();
+        SHARED
+            .get_or_init(|| PgCluster::start().map_err(|e| e.to_string()))
+            .as_ref()
+            .map_err(Clone::clone)
     }
 
     /// A libpq connection string (key=value form) for [`ROLE`] on [`DATABASE`] over the unix

@@ -428,3 +428,73 @@ fn start_errors_name_what_is_wrong() {
         assert_eq!(no_user, "started");
     }
 }
+
+/// Not a test: uses the shared cluster in a child process, prints where it is, and returns, so
+/// the process exits with the cluster still in its `static`.
+#[test]
+#[ignore = "run by the_shared_cluster_goes_when_the_process_exits in a child process"]
+fn child_using_the_shared_cluster() {
+    if std::env::var_os(CHILD_ENV).is_none() {
+        return;
+    }
+    let pg = PgCluster::shared().unwrap();
+    assert!(std::ptr::eq(pg, PgCluster::shared().unwrap()));
+    let url = pg
+        .create_database("child_using_the_shared_cluster")
+        .unwrap();
+    connect(&url, pg.password())
+        .unwrap()
+        .batch_execute("CREATE TABLE t (x int)")
+        .unwrap();
+    let pids = server_processes(pg.postmaster_pid().unwrap());
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "dir={}", pg.socket_dir().display()).unwrap();
+    writeln!(
+        out,
+        "pids={}",
+        pids.iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
+    )
+    .unwrap();
+}
+
+#[test]
+fn the_shared_cluster_goes_when_the_process_exits() {
+    let output = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "child_using_the_shared_cluster",
+            "--ignored",
+            "--nocapture",
+        ])
+        .env(CHILD_ENV, "1")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(stdout.contains("1 passed"), "{stdout}");
+    let dir = PathBuf::from(
+        stdout
+            .split_once("dir=")
+            .expect(&stdout)
+            .1
+            .lines()
+            .next()
+            .unwrap(),
+    );
+    let pids: Vec<u32> = stdout
+        .split_once("pids=")
+        .expect(&stdout)
+        .1
+        .lines()
+        .next()
+        .unwrap()
+        .split(',')
+        .map(|p| p.parse().unwrap())
+        .collect();
+    assert!(pids.len() > 3, "{pids:?}");
+    wait_until_gone(&pids, &dir, Duration::from_secs(30));
+}
