@@ -25,6 +25,8 @@ mod postgres;
 mod records;
 mod sled_backend;
 mod store;
+#[cfg(feature = "test-support")]
+pub mod testing;
 
 pub use audit::{AuditBody, AuditEntry, AuditEvent, AuditIter, AuditObjects, Refusal, Suppressed};
 pub use error::StoreError;
