@@ -47,7 +47,9 @@ pub mod testing;
 mod token;
 
 pub use config::{
-    DEFAULT_LABEL_PREFIX, DEFAULT_REPLICATION_WAIT, IvGeneration, Pin, PinSource, TokenConfig, TokenSelector};
+    DEFAULT_LABEL_PREFIX, DEFAULT_REPLICATION_WAIT, IvGeneration, Pin, PinSource, TokenConfig,
+    TokenSelector,
+};
 pub use error::TokenError;
 pub use module::SOFTHSM2_CONF;
 #[cfg(feature = "test-support")]

@@ -472,6 +472,17 @@ impl Token {
         })
     }
 
+    /// Whether the object `key` is on the token, searched for as every lookup is: an object
+    /// another process created is waited for up to the replication wait before it is
+    /// reported absent.
+    pub fn is_present(&self, key: &ObjectId) -> Result<bool, TokenError> {
+        self.run(|t, s| match t.handle(s, key) {
+            Ok(_) => Ok(true),
+            Err(TokenError::ObjectNotFound(_)) => Ok(false),
+            Err(e) => Err(e),
+        })
+    }
+
     /// Asks the token for the security attributes of a key object, and for the size of its
     /// CKA_VALUE (which a Lockbox key must refuse with CKR_ATTRIBUTE_SENSITIVE).
     pub fn inspect(&self, key: &ObjectId) -> Result<KeyObjectReport, TokenError> {

@@ -97,12 +97,21 @@ impl Peer {
             return Err("the test token is found by label".into());
         };
         let mut c = Command::new(std::env::current_exe()?);
-        c.args(["peer_node", "--exact", "--ignored", "--nocapture", "--test-threads=1"])
-            .env(PEER_MODULE, &config.module)
-            .env(PEER_CONF, config.softhsm_conf.ok_or("no SoftHSM configuration")?)
-            .env(PEER_PIN_FILE, pin)
-            .env(PEER_LABEL, label)
-            .env(PEER_WAIT_MS, wait.as_millis().to_string());
+        c.args([
+            "peer_node",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(PEER_MODULE, &config.module)
+        .env(
+            PEER_CONF,
+            config.softhsm_conf.ok_or("no SoftHSM configuration")?,
+        )
+        .env(PEER_PIN_FILE, pin)
+        .env(PEER_LABEL, label)
+        .env(PEER_WAIT_MS, wait.as_millis().to_string());
         Ok(c)
     }
 
@@ -153,7 +162,9 @@ impl Peer {
     /// The answer to a `use`: its first word, and how long the peer took.
     fn answer(&mut self) -> Result<(String, Duration), Box<dyn Error>> {
         let line = self.line()?;
-        let (word, ms) = line.split_once(' ').ok_or_else(|| format!("answer {line:?}"))?;
+        let (word, ms) = line
+            .split_once(' ')
+            .ok_or_else(|| format!("answer {line:?}"))?;
         Ok((word.to_owned(), Duration::from_millis(ms.parse()?)))
     }
 

@@ -601,7 +601,10 @@ mod tests {
         .unwrap();
         assert_eq!(c.token.module, PathBuf::from("/data/lib/p11.so"));
         assert_eq!(c.token.pin, PinSource::File("/data/pin".into()));
-        assert_eq!(c.token.replication_wait, lockbox_token::DEFAULT_REPLICATION_WAIT);
+        assert_eq!(
+            c.token.replication_wait,
+            lockbox_token::DEFAULT_REPLICATION_WAIT
+        );
     }
 
     #[test]
