@@ -191,7 +191,7 @@ lockbox_token::token_test!(fn a_key_made_in_one_process_works_in_another_at_once
     let key = token.generate_key(&SecretKeyTemplate::aes_256_encrypt_decrypt(), "key/1")?;
     let (answer, took) = peer.use_key(&key)?;
     assert_eq!(answer, "ok");
-    assert!(took < Duration::from_millis(500), "found only after {took:?}: SoftHSM shows a new object at once");
+    assert!(took < Duration::from_millis(500), "found after {took:?}: SoftHSM shows it at once");
     assert_eq!(peer.use_key(&key)?.0, "ok");
     peer.send("recoveries")?;
     assert_eq!(peer.answer()?.0, "0");
@@ -259,6 +259,7 @@ lockbox_token::token_test!(fn processes_starting_beside_each_other_never_see_the
     for lane in lanes {
         failures.extend(lane.join().map_err(|_| "a lane panicked")??);
     }
-    assert!(failures.is_empty(), "{} of {} starts failed; first:\n{}", failures.len(), 3 * runs_per_lane, failures[0]);
+    let (failed, starts) = (failures.len(), 3 * runs_per_lane);
+    assert!(failures.is_empty(), "{failed} of {starts} starts failed; first:\n{}", failures[0]);
     Ok(())
 });

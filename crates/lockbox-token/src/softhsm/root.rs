@@ -18,21 +18,21 @@
 //!
 //! Several Lockbox processes may share one token directory (cluster nodes, each with a data
 //! directory and a data-directory lock of its own), so that lock does not keep the others
-//! out. SoftHSM's own lock does not either: measured with strace, a login takes a POSIX
-//! write lock on `token.object`, reads it, truncates it, *releases the lock*, and only then
-//! writes the new bytes (buffered until the file is closed). A reader in that window, with
-//! or without SoftHSM's lock, finds an empty file. Measured with three processes logging in
-//! over and over (`pkcs11-tool --login`): a reader taking SoftHSM's read lock found the file
-//! empty in 7,770 of 999,461 reads; of 600 such process starts, 47 failed, 43 of them
-//! because the module, initializing while another process logged in, found no token with
-//! the label (the file was empty, so the token read as uninitialized). A running process
-//! keeps what it read before and is not disturbed. Lockbox, reading the file to repair it,
-//! would restore a file a live process is in the middle of writing, and a node starting
-//! beside a node logging in would not find its token. Hence [`RootGuard`]: an exclusive `flock` on
-//! `token.object.lockbox-lock` in each token directory, which every Lockbox process takes
-//! around what reads or rewrites the root file (repair, copy, module initialization,
-//! login). Among Lockbox processes a short root file is then always one a killed process
-//! left. Other programs do not take it.
+//! out. SoftHSM's own lock does not either: under strace, a login takes a POSIX write lock
+//! on `token.object`, reads it, truncates it, *releases the lock*, and only then writes the
+//! new bytes (buffered until the file is closed). A reader in that window, with or without
+//! SoftHSM's lock, finds an empty file. Measured with three processes logging in over and
+//! over (`pkcs11-tool --login`): a reader taking SoftHSM's read lock found the file empty in
+//! 7,770 of 999,461 reads; of 600 such process starts, 47 failed, 43 of them because the
+//! module, initializing while another process logged in, found no token with the label (the
+//! file was empty, so the token read as uninitialized). A process already running keeps the
+//! attributes it read before when it finds the file empty (SoftHSM's `ObjectFile::refresh`).
+//! Lockbox, reading the file to repair it, would restore a file a live process is in the
+//! middle of writing, and a node starting beside a node logging in would not find its token.
+//! Hence [`RootGuard`]: an exclusive `flock` on `token.object.lockbox-lock` in each token
+//! directory, which every Lockbox process takes around what reads or rewrites the root file
+//! (repair, copy, module initialization, login). Among Lockbox processes a short root file
+//! is then always one a killed process left. Other programs do not take it.
 //!
 //! Layout of an `ObjectFile` (SoftHSM's `File::writeULong` is 8 bytes, big-endian): a
 //! generation counter, then per attribute its type, its kind (1 boolean: 1 byte; 2 integer:
@@ -300,8 +300,8 @@ pub fn repair_before_load(conf: &Path) -> Result<Vec<PathBuf>, TokenError> {
 }
 
 /// After a successful login (which proves the root files good), under the data directory's
-/// lock and a [`RootGuard`]: makes the copy of every complete root file whose copy is missing, incomplete or
-/// stale. Returns the copies it wrote.
+/// lock and a [`RootGuard`]: makes the copy of every complete root file whose copy is
+/// missing, incomplete or stale. Returns the copies it wrote.
 pub fn refresh_copies(conf: &Path) -> Result<Vec<PathBuf>, TokenError> {
     let mut written = Vec::new();
     for dir in token_dirs(conf)? {
