@@ -210,6 +210,7 @@ impl HandleCache {
 pub struct ObjectsHeld<'a> {
     _objects: parking_lot::MutexGuard<'a, ()>,
     _recovery: parking_lot::MutexGuard<'a, ()>,
+    _root: Option<crate::softhsm::root::RootGuard>,
 }
 
 /// An open token.
@@ -341,15 +342,20 @@ impl Token {
 
     /// Holds object creation and destruction, and recovery (which logs in again: SoftHSM
     /// rewrites its token file on every login), until the guard is dropped. A backup holds
-    /// it while it copies a SoftHSM token's files, so they do not change under the copy.
-    pub fn hold_objects(&self) -> ObjectsHeld<'_> {
-        // The order every creating path takes them in: objects, then (inside `run`) recovery.
+    /// it while it copies a SoftHSM token's files, so they do not change under the copy. For
+    /// a SoftHSM token it also takes the token directory's `RootGuard`, so no other Lockbox
+    /// process (another node on the same token) rewrites the root file meanwhile.
+    pub fn hold_objects(&self) -> Result<ObjectsHeld<'_>, TokenError> {
+        // The order every creating path takes them in: objects, then (inside `run`)
+        // recovery, then (inside `recover`) the root guard.
         let objects = self.object_lock.lock();
         let recovery = self.recovery_lock.lock();
-        ObjectsHeld {
+        let root = root_guard(self.softhsm_conf.as_deref())?;
+        Ok(ObjectsHeld {
             _objects: objects,
             _recovery: recovery,
-        }
+            _root: root,
+        })
     }
 
     /// AES-256-GCM encryption with a 128-bit tag under the key `key`.
