@@ -5,6 +5,7 @@ use std::fs;
 use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use zeroize::Zeroizing;
 
@@ -30,6 +31,11 @@ pub struct TokenConfig {
     pub softhsm_conf: Option<PathBuf>,
     /// Idle sessions kept open for reuse (beyond the always-open anchor session).
     pub max_idle_sessions: usize,
+    /// How long a lookup keeps searching for an object it does not find before reporting
+    /// it missing ([`TokenError::ObjectNotFound`]). Several Lockbox nodes share one token:
+    /// a node uses keys another node created, and a network HSM cluster may show a new
+    /// object on one member only some time after another member created it.
+    pub replication_wait: Duration,
 }
 
 impl TokenConfig {
@@ -43,9 +49,14 @@ impl TokenConfig {
             iv_generation: IvGeneration::Host,
             softhsm_conf: None,
             max_idle_sessions: 32,
+            replication_wait: DEFAULT_REPLICATION_WAIT,
         }
     }
 }
+
+/// How long a lookup waits for an object to appear when none is configured (2 s). Raise it
+/// to the replication delay of the HSM cluster in use (see docs/operations.md).
+pub const DEFAULT_REPLICATION_WAIT: Duration = Duration::from_secs(2);
 
 /// The label prefix used when none is configured.
 pub const DEFAULT_LABEL_PREFIX: &str = "lockbox";

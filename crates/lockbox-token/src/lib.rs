@@ -46,7 +46,10 @@ pub mod softhsm;
 pub mod testing;
 mod token;
 
-pub use config::{DEFAULT_LABEL_PREFIX, IvGeneration, Pin, PinSource, TokenConfig, TokenSelector};
+pub use config::{
+    DEFAULT_LABEL_PREFIX, DEFAULT_REPLICATION_WAIT, IvGeneration, Pin, PinSource, TokenConfig,
+    TokenSelector,
+};
 pub use error::TokenError;
 pub use module::SOFTHSM2_CONF;
 #[cfg(feature = "test-support")]

@@ -6,6 +6,7 @@ use std::fmt;
 use std::ops::Deref;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use cryptoki::error::{Error as CkError, RvError};
 use cryptoki::mechanism::aead::GcmParams;
@@ -177,6 +178,9 @@ pub enum ValueAccess {
 struct HandleCache {
     map: HashMap<ObjectId, ObjectHandle>,
     epoch: u64,
+    // Objects this `Token` destroyed itself: a lookup of one of them is answered at once,
+    // without waiting for it to appear (see `Token::handle`). 16 bytes per destruction.
+    destroyed: std::collections::HashSet<ObjectId>,
 }
 
 impl HandleCache {
@@ -186,11 +190,13 @@ impl HandleCache {
 
     fn insert(&mut self, id: ObjectId, handle: ObjectHandle) {
         self.map.insert(id, handle);
+        self.destroyed.remove(&id);
         self.epoch += 1;
     }
 
     fn remove(&mut self, id: &ObjectId) {
         self.map.remove(id);
+        self.destroyed.insert(*id);
         self.epoch += 1;
     }
 
@@ -204,6 +210,7 @@ impl HandleCache {
 pub struct ObjectsHeld<'a> {
     _objects: parking_lot::MutexGuard<'a, ()>,
     _recovery: parking_lot::MutexGuard<'a, ()>,
+    _root: Option<crate::softhsm::root::RootGuard>,
 }
 
 /// An open token.
@@ -231,9 +238,19 @@ pub struct Token {
     random_drawn: AtomicU64,
     iv_generation: IvGeneration,
     label_prefix: String,
+    replication_wait: Duration,
+    // A SoftHSM token's configuration: logins there rewrite the token's root file, and are
+    // taken under `softhsm::root::RootGuard` (see `root_guard`).
+    softhsm_conf: Option<std::path::PathBuf>,
     description: TokenDescription,
     capabilities: Capabilities,
 }
+
+/// The first pause between two searches for an object that is not there yet; each pause
+/// doubles, up to [`MAX_FIND_PAUSE`].
+const FIRST_FIND_PAUSE: Duration = Duration::from_millis(10);
+/// The longest pause between two searches for an object that is not there yet.
+const MAX_FIND_PAUSE: Duration = Duration::from_millis(250);
 
 impl Token {
     /// Loads the module (once per process), finds the token, checks it can do what Lockbox
@@ -245,12 +262,16 @@ impl Token {
                 config.label_prefix
             )));
         }
+        // SoftHSM reads its token's root file when the module initializes, and rewrites it
+        // at login: other Lockbox processes on the same token must not do either meanwhile.
+        let guard = root_guard(config.softhsm_conf.as_deref())?;
         let module = module::load(&config.module, config.softhsm_conf.as_deref())?;
         let slot = find_slot(&module, &config.token)?;
         require_mechanisms(&module, slot)?;
         let forget_before = Arc::new(AtomicU64::new(0));
         let anchor = Pooled::new(module.ctx.open_rw_session(slot)?, 0, &forget_before);
         login(&module, slot, &anchor, &config.pin)?;
+        drop(guard);
         let capabilities = capabilities::probe(&module, slot, &anchor)?;
         let info = module.ctx.get_token_info(slot)?;
         let library = module.ctx.get_library_info()?;
@@ -283,6 +304,8 @@ impl Token {
             random_drawn: AtomicU64::new(0),
             iv_generation: config.iv_generation,
             label_prefix: config.label_prefix.clone(),
+            replication_wait: config.replication_wait,
+            softhsm_conf: config.softhsm_conf.clone(),
             description,
             capabilities,
         })
@@ -319,15 +342,20 @@ impl Token {
 
     /// Holds object creation and destruction, and recovery (which logs in again: SoftHSM
     /// rewrites its token file on every login), until the guard is dropped. A backup holds
-    /// it while it copies a SoftHSM token's files, so they do not change under the copy.
-    pub fn hold_objects(&self) -> ObjectsHeld<'_> {
-        // The order every creating path takes them in: objects, then (inside `run`) recovery.
+    /// it while it copies a SoftHSM token's files, so they do not change under the copy. For
+    /// a SoftHSM token it also takes the token directory's `RootGuard`, so no other Lockbox
+    /// process (another node on the same token) rewrites the root file meanwhile.
+    pub fn hold_objects(&self) -> Result<ObjectsHeld<'_>, TokenError> {
+        // The order every creating path takes them in: objects, then (inside `run`)
+        // recovery, then (inside `recover`) the root guard.
         let objects = self.object_lock.lock();
         let recovery = self.recovery_lock.lock();
-        ObjectsHeld {
+        let root = root_guard(self.softhsm_conf.as_deref())?;
+        Ok(ObjectsHeld {
             _objects: objects,
             _recovery: recovery,
-        }
+            _root: root,
+        })
     }
 
     /// AES-256-GCM encryption with a 128-bit tag under the key `key`.
@@ -438,12 +466,26 @@ impl Token {
 
     /// Destroys the object with this CKA_ID.
     pub fn destroy(&self, key: &ObjectId) -> Result<(), TokenError> {
+        // Found first, outside the creation lock: an object another node created may take
+        // up to the replication wait to appear, and creations here need not wait for it.
+        self.run(|t, s| t.handle(s, key).map(drop))?;
         let _serialized = self.object_lock.lock();
         self.run(|t, s| {
             let handle = t.handle(s, key)?;
             s.destroy_object(handle)?;
             t.handles.write().remove(key);
             Ok(())
+        })
+    }
+
+    /// Whether the object `key` is on the token, searched for as every lookup is: an object
+    /// another process created is waited for up to the replication wait before it is
+    /// reported absent.
+    pub fn is_present(&self, key: &ObjectId) -> Result<bool, TokenError> {
+        self.run(|t, s| match t.handle(s, key) {
+            Ok(_) => Ok(true),
+            Err(TokenError::ObjectNotFound(_)) => Ok(false),
+            Err(e) => Err(e),
         })
     }
 
@@ -523,6 +565,7 @@ impl Token {
         }
         self.handles.write().clear();
         self.idle.lock().clear();
+        let _guard = root_guard(self.softhsm_conf.as_deref())?;
         if f == Fault::Device {
             module::reinitialize(&self.module)?;
             let slot = find_slot(&self.module, &self.selector)?;
@@ -566,17 +609,35 @@ impl Token {
         }
     }
 
+    /// The handle of the object `id`: from the cache, else from a search of the token.
+    ///
+    /// An object another process created (another Lockbox node on the same token or HSM
+    /// cluster) is not in this cache, and a network HSM may not show it to this node for a
+    /// while after the creating node was told it exists. So a search that does not find it
+    /// is repeated, with pauses from 10 ms doubling to 250 ms, until `replication_wait` has
+    /// passed since the first search; only then is it missing. An object this `Token`
+    /// destroyed itself is missing at once.
     fn handle(&self, s: &Session, id: &ObjectId) -> Result<ObjectHandle, TokenError> {
         if let Some(h) = self.handles.read().get(id) {
             return Ok(h);
         }
-        // A miss re-enumerates every Lockbox object once: on SoftHSM each C_FindObjects is a
-        // linear scan that decrypts attributes, so one scan fills the whole cache. This
-        // scan's own answer is used: the shared cache may be cleared again meanwhile.
-        if let Some((_, h)) = self.enumerate(s)?.into_iter().find(|(o, _)| o.id == *id) {
-            return Ok(h);
+        let deadline = Instant::now() + self.replication_wait;
+        let mut pause = FIRST_FIND_PAUSE;
+        loop {
+            // A miss re-enumerates every Lockbox object once: on SoftHSM each C_FindObjects
+            // is a linear scan that decrypts attributes, so one scan fills the whole cache.
+            // This scan's own answer is used: the shared cache may be cleared meanwhile.
+            if let Some((_, h)) = self.enumerate(s)?.into_iter().find(|(o, _)| o.id == *id) {
+                return Ok(h);
+            }
+            let now = Instant::now();
+            if now >= deadline || self.handles.read().destroyed.contains(id) {
+                return Err(TokenError::ObjectNotFound(id.to_string()));
+            }
+            tracing::debug!(object = %id, "object not on the token yet; searching again");
+            std::thread::sleep(pause.min(deadline - now));
+            pause = (pause * 2).min(MAX_FIND_PAUSE);
         }
-        Err(TokenError::ObjectNotFound(id.to_string()))
     }
 
     fn enumerate(&self, s: &Session) -> Result<Vec<(ObjectInfo, ObjectHandle)>, TokenError> {
@@ -732,6 +793,18 @@ impl Drop for Pooled {
             std::mem::forget(session);
         }
     }
+}
+
+/// For a SoftHSM token, the guard every Lockbox process holds while it reads or rewrites the
+/// token's root file (see `softhsm::root`); nothing for other tokens, nor when the SoftHSM
+/// configuration is missing (loading the module then says what is wrong).
+fn root_guard(
+    softhsm_conf: Option<&std::path::Path>,
+) -> Result<Option<crate::softhsm::root::RootGuard>, TokenError> {
+    softhsm_conf
+        .filter(|conf| conf.exists())
+        .map(crate::softhsm::root::RootGuard::acquire)
+        .transpose()
 }
 
 fn find_slot(module: &Module, selector: &TokenSelector) -> Result<Slot, TokenError> {

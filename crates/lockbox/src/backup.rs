@@ -229,7 +229,7 @@ impl Engine {
         let softhsm = self.paths.provisioned_softhsm;
         let _writes = self.writes.lock();
         let audit = self.audit().quiesce()?;
-        let _objects = softhsm.then(|| self.token.hold_objects());
+        let _objects = softhsm.then(|| self.token.hold_objects()).transpose()?;
         let created = Timestamp::now();
         let mut files = Vec::new();
 

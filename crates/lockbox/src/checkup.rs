@@ -89,6 +89,9 @@ pub fn half_provisioned(data_dir: &Path) -> Vec<&'static str> {
 pub fn diagnose(config: &Config) -> Result<Vec<Finding>, Error> {
     let mut found = Vec::new();
     if let Some(conf) = &config.token.softhsm_conf {
+        // Another Lockbox process sharing the token could be mid-login: its root file would
+        // read as empty for a moment.
+        let _guard = root::RootGuard::acquire(conf)?;
         for dir in root::token_dirs(conf)? {
             let t = TokenDir::inspect(&dir)?;
             match t.root {

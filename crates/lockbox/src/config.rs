@@ -13,6 +13,8 @@
 //! iv_generation = "host"           # optional: "host" (default) or "token"
 //! softhsm_conf = "softhsm/softhsm2.conf"   # only for a SoftHSM token
 //! max_idle_sessions = 32           # optional
+//! replication_wait_ms = 2000       # optional: how long a key object another node created
+//!                                  # is searched for before it is missing (0..=600000)
 //!
 //! [arn]                            # optional; these are the defaults
 //! partition = "aws"
@@ -280,6 +282,7 @@ struct TokenSection {
     iv_generation: Option<String>,
     softhsm_conf: Option<PathBuf>,
     max_idle_sessions: Option<usize>,
+    replication_wait_ms: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -353,6 +356,14 @@ impl Config {
         token.softhsm_conf = t.softhsm_conf.map(rel);
         if let Some(n) = t.max_idle_sessions {
             token.max_idle_sessions = n;
+        }
+        if let Some(ms) = t.replication_wait_ms {
+            if ms > 600_000 {
+                return Err(format!(
+                    "[token] replication_wait_ms must be at most 600000 (10 minutes), not {ms}"
+                ));
+            }
+            token.replication_wait = std::time::Duration::from_millis(ms);
         }
         let d = ArnScope::default();
         let (arn, regions) = match file.arn {
@@ -562,6 +573,7 @@ mod tests {
             pin_env = "LUNA_PIN"
             label_prefix = "kms-prod"
             iv_generation = "token"
+            replication_wait_ms = 5000
             [arn]
             region = "eu-west-3"
             account = "123456789012"
@@ -573,6 +585,7 @@ mod tests {
         assert_eq!(c.token.iv_generation, IvGeneration::Token);
         assert_eq!(c.token.label_prefix, "kms-prod");
         assert_eq!(c.token.softhsm_conf, None);
+        assert_eq!(c.token.replication_wait, std::time::Duration::from_secs(5));
         assert_eq!(
             (c.arn.partition(), c.arn.region(), c.arn.account()),
             ("aws", "eu-west-3", "123456789012")
@@ -588,6 +601,10 @@ mod tests {
         .unwrap();
         assert_eq!(c.token.module, PathBuf::from("/data/lib/p11.so"));
         assert_eq!(c.token.pin, PinSource::File("/data/pin".into()));
+        assert_eq!(
+            c.token.replication_wait,
+            lockbox_token::DEFAULT_REPLICATION_WAIT
+        );
     }
 
     #[test]
@@ -604,6 +621,10 @@ mod tests {
         assert!(
             err("[token]\nmodule=\"m\"\nlabel=\"l\"\npin_env=\"P\"\niv_generation=\"x\"\n")
                 .contains("iv_generation")
+        );
+        assert_eq!(
+            err("[token]\nmodule=\"m\"\nlabel=\"l\"\npin_env=\"P\"\nreplication_wait_ms=600001\n"),
+            "[token] replication_wait_ms must be at most 600000 (10 minutes), not 600001"
         );
         assert!(
             err("[token]\nmodule=\"m\"\nlabel=\"l\"\npin_env=\"P\"\n[arn]\naccount=\"12\"\n")

@@ -3,8 +3,9 @@
 //!
 //! An exclusive `flock` on `<data>/lockbox.lock` (0600). The kernel drops it when the
 //! process dies, however it dies, so a kill never leaves the directory locked. It is what
-//! makes the start-up repairs safe: the token's root file is restored and its copy written
-//! only while no other Lockbox process can be logging in to the token.
+//! keeps a second process off this directory's store and token files. Processes with data
+//! directories of their own that share one SoftHSM token (cluster nodes) are kept apart,
+//! for the token's root file, by the token directory's guard (`softhsm::root::RootGuard`).
 
 use std::fs::{self, File, OpenOptions};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
@@ -125,15 +126,11 @@ fn dev_minor(dev: u64) -> u64 {
 /// and once the login has proved the root file good, refreshes the copy if it is missing or
 /// stale (see `lockbox_token::softhsm::root`). Any other token is opened as it is.
 pub(crate) fn open_token(config: &crate::Config) -> Result<lockbox_token::Token, Error> {
-    use lockbox_token::softhsm::root;
-    if let Some(conf) = &config.token.softhsm_conf {
-        root::repair_before_load(conf)?;
+    // Under the token directory's own guard as well, which other Lockbox processes sharing
+    // the token take too: this lock keeps out only those of this data directory.
+    let opened = lockbox_token::softhsm::root::open_token(&config.token)?;
+    for copy in opened.copies {
+        tracing::info!(file = %copy.display(), "wrote the verified copy of the token's root file");
     }
-    let token = lockbox_token::Token::open(&config.token)?;
-    if let Some(conf) = &config.token.softhsm_conf {
-        for copy in root::refresh_copies(conf)? {
-            tracing::info!(file = %copy.display(), "wrote the verified copy of the token's root file");
-        }
-    }
-    Ok(token)
+    Ok(opened.token)
 }

@@ -9,6 +9,12 @@
 //! cannot see: metadata restored from an older backup while the token kept newer keys, or
 //! a second data directory misconfigured to share this one's label prefix. It gives an
 //! operator time to notice (`lockbox doctor` lists orphans) before anything is destroyed.
+//!
+//! Several nodes over one store and one token: another node's key is an orphan here from
+//! its token object's creation until its record is committed (milliseconds), so the grace
+//! period must stay far longer than any create, and only one node at a time may destroy.
+//! Material missing from the listing is looked up once more, with the token's replication
+//! wait, before it is reported missing (an HSM cluster may show a new object late).
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -93,7 +99,15 @@ impl Engine {
                     if let Some(public) = m.public_object_id {
                         claimed.insert(ObjectId::from_bytes(public));
                     }
-                    if !objects.contains_key(&object) {
+                    // Not in the listing is not yet missing: on a cluster another node may
+                    // have created it a moment ago, and an HSM cluster may show it here
+                    // only after its replication delay. The lookup waits for that.
+                    if !objects.contains_key(&object)
+                        && !self
+                            .token
+                            .is_present(&object)
+                            .map_err(|e| from_token("reconcile", e))?
+                    {
                         tracing::error!(key = %r.id, version = m.version, object = %object,
                             "the record names key material that is not on the token; the \
                              key cannot use this version");

@@ -420,6 +420,42 @@ token_test!(fn missing_material_is_reported_and_its_key_is_unavailable_never_dro
 });
 
 token_test!(
+/// On a cluster, a key another node has just created may reach this node's HSM member a
+/// moment after its record: reconciliation looks for material missing from its listing once
+/// more, for the token's replication wait, before it reports it missing.
+fn material_that_appears_within_the_replication_wait_is_not_reported_missing(t) {
+    use lockbox_token::testing::cryptoki::object::Attribute;
+    let (kms, _clock) = engine_at(t, T0)?;
+    let key = new_key(&kms);
+    let object = kms.key_objects()?.remove(0);
+    let raw = t.raw_session()?;
+    let handles = raw.find_objects(&[Attribute::Id(object.id.as_bytes().to_vec())])?;
+    raw.destroy_object(handles[0])?;
+    // The object is back (same CKA_ID and label) 300 ms into the reconciliation.
+    let r = std::thread::scope(|s| {
+        let back = s.spawn(|| -> Result<(), String> {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            t.import_known_aes_key(&[7; 32], *object.id.as_bytes(), &object.label)
+                .map_err(|e| e.to_string())
+        });
+        let started = std::time::Instant::now();
+        let r = kms.reconcile();
+        let took = started.elapsed();
+        (r, took, back.join())
+    });
+    let (r, took, back) = r;
+    back.map_err(|_| "the thread panicked")??;
+    let r = r?;
+    // The listing (taken before it was back) counts no object; nothing is missing.
+    assert_eq!((r.keys, r.objects, r.missing.len()), (1, 0, 0), "{r:?}");
+    assert!(took >= std::time::Duration::from_millis(250), "took {took:?}");
+    assert!(took < std::time::Duration::from_secs(2), "took {took:?}");
+    // And the key is not marked unavailable: it encrypts.
+    assert_eq!(blob_version(&encrypt(&kms, key, b"x")), 1);
+    Ok(())
+});
+
+token_test!(
 /// Every action a maintenance pass does is an audit event, under AWS CloudTrail's name for
 /// it, by the configured caller from source `maintenance`; a pass with nothing due writes none.
 fn maintenance_actions_are_audited(t) {
