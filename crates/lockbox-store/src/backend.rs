@@ -148,4 +148,15 @@ pub(crate) trait Backend: Send + Sync {
 
     /// Where the store is, for messages: a directory, or a database without its password.
     fn describe(&self) -> String;
+
+    /// Tries to take the cluster-wide lock `name` without waiting: `Ok(None)` when another
+    /// holder has it. No transaction stays open while it is held (jobs holding it call the
+    /// token). Released when the guard is dropped, and when the holder dies.
+    fn try_lock(&self, name: &str) -> Result<Option<Box<dyn LockHold>>, StoreError>;
+}
+
+/// A held cluster lock (see [`Backend::try_lock`]); dropping it releases the lock.
+pub(crate) trait LockHold: Send {
+    /// Whether the lock is still held (a database connection that died took it with it).
+    fn still_held(&mut self) -> bool;
 }

@@ -24,7 +24,7 @@ use postgres::fallible_iterator::FallibleIterator;
 use postgres::{Client, IsolationLevel, NoTls, Transaction};
 use zeroize::Zeroizing;
 
-use crate::backend::{Backend, Entry, Tree, TxError, Txn};
+use crate::backend::{Backend, Entry, LockHold, Tree, TxError, Txn};
 use crate::cache::KeyCache;
 use crate::error::StoreError;
 
@@ -576,6 +576,65 @@ impl Backend for PostgresBackend {
 
     fn describe(&self) -> String {
         self.connector.shown.clone()
+    }
+
+    fn try_lock(&self, name: &str) -> Result<Option<Box<dyn LockHold>>, StoreError> {
+        // A session advisory lock on a connection of its own, never pooled: it is held while
+        // that connection lives, with no transaction open, and PostgreSQL releases it when
+        // the connection ends, including when this node dies or is cut off.
+        let key = lock_key(name);
+        let mut client = self.connector.connect()?;
+        let got: bool = client
+            .query_one("SELECT pg_try_advisory_lock($1)", &[&key])
+            .map_err(|e| StoreError::Database(format!("taking the cluster lock {name}: {e}")))?
+            .get(0);
+        if !got {
+            return Ok(None);
+        }
+        Ok(Some(Box::new(AdvisoryLock {
+            client,
+            key,
+            name: name.to_owned(),
+        })))
+    }
+}
+
+/// The advisory lock key of the cluster lock `name`: FNV-1a of the name, in the half of the
+/// key space whose top byte is 0x4c ("L"), apart from the migrations' lock.
+fn lock_key(name: &str) -> i64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in name.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    let key = (0x4c_u64 << 56) | (h >> 8);
+    i64::from_be_bytes(key.to_be_bytes())
+}
+
+/// A held session advisory lock and the connection that holds it.
+struct AdvisoryLock {
+    client: Client,
+    key: i64,
+    name: String,
+}
+
+impl LockHold for AdvisoryLock {
+    fn still_held(&mut self) -> bool {
+        !self.client.is_closed() && self.client.batch_execute("SELECT 1").is_ok()
+    }
+}
+
+impl Drop for AdvisoryLock {
+    fn drop(&mut self) {
+        // Closing the connection would release it too; unlocking says so at once.
+        if !self.client.is_closed()
+            && let Err(e) = self
+                .client
+                .execute("SELECT pg_advisory_unlock($1)", &[&self.key])
+        {
+            tracing::debug!(lock = %self.name, error = %e,
+                "could not unlock the cluster lock; closing its connection releases it");
+        }
     }
 }
 

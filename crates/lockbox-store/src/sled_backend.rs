@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 
-use crate::backend::{Backend, Entry, Tree, TxError, Txn};
+use crate::backend::{Backend, Entry, LockHold, Tree, TxError, Txn};
 use crate::error::StoreError;
 
 // sled's page cache; metadata is small, and the default (1 GiB) is far more than it needs.
@@ -260,6 +260,12 @@ impl Backend for SledBackend {
     fn describe(&self) -> String {
         self.dir.display().to_string()
     }
+
+    fn try_lock(&self, _name: &str) -> Result<Option<Box<dyn LockHold>>, StoreError> {
+        // One process owns a sled store (its directory's lock): it is the whole cluster, and
+        // the engine serializes its own jobs.
+        Ok(Some(Box::new(SoleOwner)))
+    }
 }
 
 /// An exclusive `flock` on the store's lock file (0600); released when dropped, and by the
@@ -414,4 +420,13 @@ fn set_mode(path: &Path, mode: u32) -> Result<(), StoreError> {
             .map_err(|e| StoreError::io(format!("setting mode of {}", path.display()), e))?;
     }
     Ok(())
+}
+
+/// The cluster lock of a store only this process can open: always granted.
+struct SoleOwner;
+
+impl LockHold for SoleOwner {
+    fn still_held(&mut self) -> bool {
+        true
+    }
 }

@@ -727,11 +727,7 @@ impl Store {
     }
 
     /// Every entry of `tree` whose key starts with `prefix`, read in batches.
-    pub(crate) fn scan_all(
-        &self,
-        tree: Tree,
-        prefix: &[u8],
-    ) -> Result<Vec<Entry>, StoreError> {
+    pub(crate) fn scan_all(&self, tree: Tree, prefix: &[u8]) -> Result<Vec<Entry>, StoreError> {
         let mut out: Vec<Entry> = Vec::new();
         loop {
             let start = match out.last() {

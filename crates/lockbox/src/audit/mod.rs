@@ -32,7 +32,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use lockbox_api::{Caller, EncryptionContext, KeyArn, Timestamp};
-use lockbox_store::AuditObjects;
+use lockbox_store::{AuditObjects, ClusterLock};
 use lockbox_token::{HmacDigest, ObjectId, SecretKeyTemplate, Token};
 use parking_lot::{Condvar, Mutex};
 use refusals::Limiter;
@@ -60,6 +60,14 @@ pub const SEAL_DOMAIN: &[u8] = b"lockbox audit seal v1\0";
 pub const AUDIT_KEY_NAME: &str = "audit-hmac";
 /// The label (under the token's prefix) of the audit mark.
 pub const AUDIT_MARK_NAME: &str = "audit-mark";
+
+/// The cluster lock sealing runs under (one node seals at a time).
+pub const SEAL_LOCK: &str = "lockbox.audit.seal";
+/// How long opening and closing the log wait for the seal lock before leaving the seal to
+/// the node that holds it.
+const SEAL_LOCK_WAIT: Duration = Duration::from_secs(5);
+/// How many times a seal is made again because other nodes appended meanwhile.
+const SEAL_ATTEMPTS: u32 = 20;
 
 /// When an appended record becomes durable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -261,8 +269,11 @@ struct Chain {
     spare: Vec<Pending>,
     next_seq: u64,
     last_hash: [u8; 32],
-    // Events since the last seal.
+    // Events this node wrote since the last seal it knows of.
     unsealed: u64,
+    // Seal once `unsealed` reaches this: `seal_every`, or, after another node held the seal
+    // lock, `seal_every` more records on (so a busy node does not ask for it at every write).
+    seal_at: u64,
     last_seal_at: Instant,
     // The newest seal in the log, and what the token's mark says.
     last_seal: Option<(u64, [u8; 32])>,
@@ -375,6 +386,7 @@ impl AuditLog {
             next_seq: 0,
             last_hash: [0; 32],
             unsealed: 0,
+            seal_at: config.seal_every,
             last_seal_at: Instant::now(),
             last_seal: mark_value,
             mark: token_mark,
@@ -418,7 +430,7 @@ impl AuditLog {
                     .insert("lockbox:superseded-mark-hash".into(), hex(&m.chain_hash));
                 let mut chain = inner.chain.lock();
                 inner.write(&mut chain, &mut vec![Pending::Event(event)])?;
-                inner.seal_locked(&mut chain)?;
+                inner.seal_locked(&mut chain, true)?;
                 if chain.mark != chain.last_seal {
                     return Err(Error::Audit(
                         "recorded the accepted rollback but could not move the token's mark".into(),
@@ -435,7 +447,7 @@ impl AuditLog {
                 // from this process's first seal (which may be `seal_interval` away, or never).
                 if chain.unsealed > 0 {
                     let inherited = chain.unsealed;
-                    inner.seal_locked(&mut chain)?;
+                    inner.seal_locked(&mut chain, true)?;
                     tracing::info!(
                         records = inherited,
                         "sealed the audit records a previous process left unsealed"
@@ -481,8 +493,8 @@ impl AuditLog {
                 let mut chain = self.inner.chain.lock();
                 self.inner.check_failed()?;
                 self.inner.write(&mut chain, &mut vec![event])?;
-                if chain.unsealed >= self.inner.config.seal_every {
-                    self.inner.seal_locked(&mut chain)?;
+                if chain.unsealed >= chain.seal_at {
+                    self.inner.seal_locked(&mut chain, false)?;
                 }
                 Ok(())
             }
@@ -533,7 +545,7 @@ impl AuditLog {
     pub fn seal(&self) -> Result<(), Error> {
         self.inner.flush()?;
         let mut chain = self.inner.chain.lock();
-        self.inner.seal_locked(&mut chain)
+        self.inner.seal_locked(&mut chain, true)
     }
 
     /// When an appended record is durable.
@@ -547,7 +559,7 @@ impl AuditLog {
     pub(crate) fn quiesce(&self) -> Result<Quiesced<'_>, Error> {
         let mut chain = self.inner.chain.lock();
         self.inner.flush_locked(&mut chain)?;
-        self.inner.seal_locked(&mut chain)?;
+        self.inner.seal_locked(&mut chain, true)?;
         Ok(Quiesced { chain })
     }
 
@@ -625,8 +637,8 @@ impl Inner {
         events.push(Pending::Other(AuditBody::Suppressed(s)));
         self.write(&mut chain, &mut events)?;
         chain.spare = events;
-        if chain.unsealed >= self.config.seal_every {
-            self.seal_locked(&mut chain)?;
+        if chain.unsealed >= chain.seal_at {
+            self.seal_locked(&mut chain, false)?;
         }
         Ok(())
     }
@@ -650,34 +662,22 @@ impl Inner {
         }
         self.write(chain, &mut events)?;
         chain.spare = events;
-        if chain.unsealed >= self.config.seal_every {
-            self.seal_locked(chain)?;
+        if chain.unsealed >= chain.seal_at {
+            self.seal_locked(chain, false)?;
         }
         Ok(())
     }
 
-    /// Chains `events`, writes them (inserting seals every `seal_every`), and flushes once.
-    /// Any failure stops the log.
-    /// `events` is left empty.
+    /// Writes `events` as one chained append: the store numbers and chains them after the
+    /// chain's head as it finds it in its transaction (another node may have appended since
+    /// this one last did). Any failure stops the log. `events` is left empty.
     fn write(&self, chain: &mut Chain, events: &mut Vec<Pending>) -> Result<(), Error> {
         let result = (|| {
-            let mut batch = Vec::with_capacity(events.len());
-            let (mut seq, mut prev) = (chain.next_seq, chain.last_hash);
-            for event in events.drain(..) {
-                let entry = AuditEntry {
-                    seq,
-                    prev_hash: prev,
-                    body: event.into_body(),
-                };
-                let bytes = entry.encode()?;
-                prev = chain_hash(&bytes);
-                batch.push((seq, bytes));
-                seq += 1;
-            }
-            self.store.append_audit(&batch)?;
-            chain.unsealed += batch.len() as u64;
-            chain.next_seq = seq;
-            chain.last_hash = prev;
+            let bodies: Vec<AuditBody> = events.drain(..).map(Pending::into_body).collect();
+            let appended = self.store.append_audit_chained(&bodies)?;
+            chain.unsealed += bodies.len() as u64;
+            chain.next_seq = appended.last.seq + 1;
+            chain.last_hash = appended.last.hash;
             Ok(())
         })();
         if let Err(e) = &result {
@@ -686,52 +686,108 @@ impl Inner {
         result
     }
 
-    /// Seals the chain as it stands (nothing to do if no event came since the last seal),
-    /// then moves the mark. A token failure leaves the records durable but unsealed (logged;
-    /// the next seal covers them); a store failure stops the log.
-    fn seal_locked(&self, chain: &mut Chain) -> Result<(), Error> {
+    /// Takes the seal lock: at once, or (`wait`) trying for up to [`SEAL_LOCK_WAIT`]. `None`
+    /// when another node holds it (said at debug level: that node is sealing).
+    fn seal_lock(&self, wait: bool) -> Result<Option<ClusterLock>, Error> {
+        let deadline = Instant::now() + SEAL_LOCK_WAIT;
+        loop {
+            if let Some(l) = self.store.try_cluster_lock(SEAL_LOCK)? {
+                return Ok(Some(l));
+            }
+            if !wait || Instant::now() >= deadline {
+                tracing::debug!(
+                    lock = SEAL_LOCK,
+                    "another node holds the audit seal lock; it seals, this node skips this seal"
+                );
+                return Ok(None);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Seals the chain as it stands in the store (nothing to do if no event came since this
+    /// node's last seal, or if the chain already ends with a seal), then moves the token's
+    /// mark forward to the seal. Under the cluster's seal lock: one node seals at a time, and
+    /// it reads the chain's head under the lock, so the mark never goes backwards. When
+    /// another node holds the lock this node skips (`wait`: after trying for a while); its
+    /// records are covered by the next seal. A token failure leaves the records durable but
+    /// unsealed (logged; the next seal covers them); a store failure stops the log.
+    fn seal_locked(&self, chain: &mut Chain, wait: bool) -> Result<(), Error> {
         if chain.unsealed == 0 {
             self.repair_mark(chain);
             return Ok(());
         }
         self.check_failed()?;
-        let through = chain.next_seq - 1;
-        let mac = self
-            .token
-            .hmac_sha256(&self.key, &seal_input(through, &chain.last_hash))?;
-        let entry = AuditEntry {
-            seq: chain.next_seq,
-            prev_hash: chain.last_hash,
-            body: AuditBody::Seal {
+        let Some(_lock) = self.seal_lock(wait)? else {
+            chain.seal_at = chain.unsealed + self.config.seal_every;
+            chain.last_seal_at = Instant::now();
+            return Ok(());
+        };
+        let mut attempts = 0;
+        let sealed = loop {
+            attempts += 1;
+            let Some((through, bytes)) = self.store.last_audit()? else {
+                return Ok(());
+            };
+            let head_hash = chain_hash(&bytes);
+            if let Ok(AuditEntry {
+                body: AuditBody::Seal { .. },
+                ..
+            }) = AuditEntry::decode(&bytes)
+            {
+                // Another node sealed after this node's records: they are covered.
+                break (through, head_hash);
+            }
+            let mac = self
+                .token
+                .hmac_sha256(&self.key, &seal_input(through, &head_hash))?;
+            let body = AuditBody::Seal {
                 through_seq: through,
-                chain_hash: chain.last_hash,
+                chain_hash: head_hash,
                 mac,
                 at: self.clock.now(),
-            },
-        };
-        let written = entry
-            .encode()
-            .and_then(|bytes| {
-                let hash = chain_hash(&bytes);
-                self.store.append_audit(&[(entry.seq, bytes)])?;
-                Ok(hash)
-            })
-            .map_err(Error::from);
-        let hash = match written {
-            Ok(h) => h,
-            Err(e) => {
-                self.fail(&e);
-                return Err(e);
+            };
+            match self.store.append_audit_seal(&body) {
+                Ok(Some(a)) => break (a.last.seq, a.last.hash),
+                // Another node appended between the read and the seal: seal the new head.
+                Ok(None) if attempts < SEAL_ATTEMPTS => continue,
+                Ok(None) => {
+                    tracing::warn!(
+                        attempts,
+                        "other nodes kept appending while this node sealed; the next seal \
+                         covers these records"
+                    );
+                    chain.seal_at = chain.unsealed + self.config.seal_every;
+                    chain.last_seal_at = Instant::now();
+                    return Ok(());
+                }
+                Err(e) => {
+                    let e = Error::from(e);
+                    self.fail(&e);
+                    return Err(e);
+                }
             }
         };
-        chain.last_seal = Some((entry.seq, hash));
-        chain.next_seq = entry.seq + 1;
-        chain.last_hash = hash;
+        chain.last_seal = Some(sealed);
+        chain.next_seq = sealed.0 + 1;
+        chain.last_hash = sealed.1;
         chain.unsealed = 0;
+        chain.seal_at = self.config.seal_every;
         chain.last_seal_at = Instant::now();
-        self.token
-            .write_mark(&self.mark, &mark_bytes(entry.seq, &hash))?;
+        self.advance_mark(sealed)?;
         chain.mark = chain.last_seal;
+        Ok(())
+    }
+
+    /// Moves the token's mark to the seal `seal` unless it already names that seal or a later
+    /// one (another node's). Call with the seal lock held.
+    fn advance_mark(&self, seal: (u64, [u8; 32])) -> Result<(), Error> {
+        let current = parse_mark(&self.token.read_mark(&self.mark)?)
+            .map_err(|m| Error::Audit(format!("the token's audit mark is unreadable: {m}")))?;
+        if current.is_some_and(|(seq, _)| seq >= seal.0) {
+            return Ok(());
+        }
+        self.token.write_mark(&self.mark, &mark_bytes(seal.0, &seal.1))?;
         Ok(())
     }
 
@@ -740,11 +796,14 @@ impl Inner {
         if chain.last_seal == chain.mark {
             return;
         }
-        if let Some((seq, hash)) = chain.last_seal {
-            match self.token.write_mark(&self.mark, &mark_bytes(seq, &hash)) {
+        let Some(seal) = chain.last_seal else { return };
+        match self.seal_lock(false) {
+            Ok(Some(_lock)) => match self.advance_mark(seal) {
                 Ok(()) => chain.mark = chain.last_seal,
                 Err(e) => tracing::error!(error = %e, "could not move the audit mark"),
-            }
+            },
+            Ok(None) => {}
+            Err(e) => tracing::error!(error = %e, "could not move the audit mark"),
         }
     }
 
@@ -797,7 +856,7 @@ impl Inner {
             if chain.unsealed > 0
                 && chain.last_seal_at + self.config.seal_interval <= Instant::now()
             {
-                if let Err(e) = self.seal_locked(&mut chain) {
+                if let Err(e) = self.seal_locked(&mut chain, false) {
                     tracing::error!(error = %e, "audit seal failed; the next seal covers these records");
                     chain.last_seal_at = Instant::now();
                 }
