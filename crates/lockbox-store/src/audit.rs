@@ -550,11 +550,10 @@ impl Store {
     /// The audit chain's head as committed (`None`: the log is empty).
     pub fn audit_head(&self) -> Result<Option<ChainHead>, StoreError> {
         let mut head = None;
-        self.backend
-            .transact("store.audit_head", &mut |tx| {
-                head = self.head_in(tx)?;
-                Ok(())
-            })?;
+        self.backend.transact("store.audit_head", &mut |tx| {
+            head = self.head_in(tx)?;
+            Ok(())
+        })?;
         Ok(head)
     }
 

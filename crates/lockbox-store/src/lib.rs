@@ -29,7 +29,10 @@ mod store;
 #[cfg(feature = "test-support")]
 pub mod testing;
 
-pub use audit::{Appended, AuditBody, AuditEntry, ChainHead, AuditEvent, AuditIter, AuditObjects, Refusal, Suppressed};
+pub use audit::{
+    Appended, AuditBody, AuditEntry, AuditEvent, AuditIter, AuditObjects, ChainHead, Refusal,
+    Suppressed,
+};
 pub use cluster::ClusterLock;
 pub use error::StoreError;
 pub use export::{EXPORT_MAGIC, EXPORT_VERSION, ExportSummary};

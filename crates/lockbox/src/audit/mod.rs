@@ -787,7 +787,8 @@ impl Inner {
         if current.is_some_and(|(seq, _)| seq >= seal.0) {
             return Ok(());
         }
-        self.token.write_mark(&self.mark, &mark_bytes(seal.0, &seal.1))?;
+        self.token
+            .write_mark(&self.mark, &mark_bytes(seal.0, &seal.1))?;
         Ok(())
     }
 
