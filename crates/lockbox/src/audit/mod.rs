@@ -161,6 +161,42 @@ pub fn open_parts(
     Ok((Arc::new(store), Arc::new(token), lock))
 }
 
+/// Takes the seal lock, trying for up to [`SEAL_LOCK_WAIT`]; an error naming `why` after.
+fn wait_for_seal_lock(store: &Store, why: &str) -> Result<ClusterLock, Error> {
+    let deadline = Instant::now() + SEAL_LOCK_WAIT;
+    loop {
+        if let Some(l) = store.try_cluster_lock(SEAL_LOCK)? {
+            return Ok(l);
+        }
+        if Instant::now() >= deadline {
+            return Err(Error::Audit(format!(
+                "another node held the cluster lock {SEAL_LOCK} for {}s while this one \
+                 waited to {why}",
+                SEAL_LOCK_WAIT.as_secs()
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Creates the audit log's token objects (HMAC key, mark) and records them in the store,
+/// under the seal lock: nodes of a cluster opening a fresh store together create them once
+/// (the others find them recorded when they get the lock).
+fn create_objects(store: &Store, token: &Token) -> Result<AuditObjects, Error> {
+    let _lock = wait_for_seal_lock(store, "create the audit log's token objects")?;
+    if let Some(o) = store.audit_objects()? {
+        return Ok(o);
+    }
+    let key = token.generate_key(&SecretKeyTemplate::hmac(HmacDigest::Sha256), AUDIT_KEY_NAME)?;
+    let mark = token.create_mark(AUDIT_MARK_NAME, &[])?;
+    let objects = AuditObjects {
+        key: *key.as_bytes(),
+        mark: *mark.as_bytes(),
+    };
+    store.set_audit_objects(&objects)?;
+    Ok(objects)
+}
+
 /// The audit log of one data directory. `Send + Sync`; share it behind an `Arc`.
 ///
 /// Dropping it stops its background thread, writes what is queued and seals (failures are
@@ -331,21 +367,17 @@ impl AuditLog {
         config.check().map_err(Error::Config)?;
         let objects = match store.audit_objects()? {
             Some(o) => o,
-            None => {
-                let key = token
-                    .generate_key(&SecretKeyTemplate::hmac(HmacDigest::Sha256), AUDIT_KEY_NAME)?;
-                let mark = token.create_mark(AUDIT_MARK_NAME, &[])?;
-                let objects = AuditObjects {
-                    key: *key.as_bytes(),
-                    mark: *mark.as_bytes(),
-                };
-                store.set_audit_objects(&objects)?;
-                objects
-            }
+            None => create_objects(&store, &token)?,
         };
         let key = ObjectId::from_bytes(objects.key);
         let mark = ObjectId::from_bytes(objects.mark);
-        let token_mark = parse_mark(&token.read_mark(&mark)?)
+        // Read under the seal lock: SoftHSM fails a mark write that a read races with, and
+        // another node may be moving the mark.
+        let token_mark = {
+            let _held = wait_for_seal_lock(&store, "read the token's audit mark")?;
+            token.read_mark(&mark)?
+        };
+        let token_mark = parse_mark(&token_mark)
             .map_err(|m| Error::Audit(format!("the token's audit mark is unreadable: {m}")))?;
         let mut mark_value = token_mark;
         let mut superseded = None;
@@ -689,20 +721,22 @@ impl Inner {
     /// Takes the seal lock: at once, or (`wait`) trying for up to [`SEAL_LOCK_WAIT`]. `None`
     /// when another node holds it (said at debug level: that node is sealing).
     fn seal_lock(&self, wait: bool) -> Result<Option<ClusterLock>, Error> {
-        let deadline = Instant::now() + SEAL_LOCK_WAIT;
-        loop {
-            if let Some(l) = self.store.try_cluster_lock(SEAL_LOCK)? {
-                return Ok(Some(l));
+        let held = if wait {
+            match wait_for_seal_lock(&self.store, "seal") {
+                Ok(l) => Some(l),
+                Err(Error::Audit(_)) => None,
+                Err(e) => return Err(e),
             }
-            if !wait || Instant::now() >= deadline {
-                tracing::debug!(
-                    lock = SEAL_LOCK,
-                    "another node holds the audit seal lock; it seals, this node skips this seal"
-                );
-                return Ok(None);
-            }
-            std::thread::sleep(Duration::from_millis(20));
+        } else {
+            self.store.try_cluster_lock(SEAL_LOCK)?
+        };
+        if held.is_none() {
+            tracing::debug!(
+                lock = SEAL_LOCK,
+                "another node holds the audit seal lock; it seals, this node skips this seal"
+            );
         }
+        Ok(held)
     }
 
     /// Seals the chain as it stands in the store (nothing to do if no event came since this
@@ -780,12 +814,19 @@ impl Inner {
     }
 
     /// Moves the token's mark to the seal `seal` unless it already names that seal or a later
-    /// one (another node's). Call with the seal lock held.
+    /// one of this chain (another node's seal, which is in the log as the mark says). A mark
+    /// naming an entry the log does not have (a rollback accepted at open) is replaced. Call
+    /// with the seal lock held.
     fn advance_mark(&self, seal: (u64, [u8; 32])) -> Result<(), Error> {
         let current = parse_mark(&self.token.read_mark(&self.mark)?)
             .map_err(|m| Error::Audit(format!("the token's audit mark is unreadable: {m}")))?;
-        if current.is_some_and(|(seq, _)| seq >= seal.0) {
-            return Ok(());
+        if let Some((seq, hash)) = current
+            && seq >= seal.0
+        {
+            let found = self.store.audit_from(seq).next().transpose()?;
+            if found.is_some_and(|(s, bytes)| s == seq && chain_hash(&bytes) == hash) {
+                return Ok(());
+            }
         }
         self.token
             .write_mark(&self.mark, &mark_bytes(seal.0, &seal.1))?;
