@@ -61,7 +61,8 @@ pub use config::{
 };
 pub use error::{Error, token_error_count};
 pub use keykind::{KeySpecSupport, key_spec_support};
-pub use lifecycle::{MaintenanceThread, MaterialUsage};
+pub use lifecycle::{MAINTENANCE_LOCK, MaintenanceThread, MaterialUsage};
+pub use reconcile::ORPHAN_LOCK;
 /// The vocabulary: requests, responses, ids, errors and the `Kms` trait.
 pub use lockbox_api as api;
 /// The metadata store's errors (to tell "in use" from "unopenable").
