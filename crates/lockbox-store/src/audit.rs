@@ -550,10 +550,11 @@ impl Store {
     /// The audit chain's head as committed (`None`: the log is empty).
     pub fn audit_head(&self) -> Result<Option<ChainHead>, StoreError> {
         let mut head = None;
-        self.backend.transact("store.audit_head", &mut |tx| {
-            head = self.head_in(tx)?;
-            Ok(())
-        })?;
+        self.backend
+            .transact_append("store.audit_head", &mut |tx| {
+                head = self.head_in(tx)?;
+                Ok(())
+            })?;
         Ok(head)
     }
 
@@ -567,7 +568,7 @@ impl Store {
         }
         let mut out = None;
         self.backend
-            .transact("store.append_audit.before_flush", &mut |tx| {
+            .transact_append("store.append_audit.before_flush", &mut |tx| {
                 out = None;
                 let head = self.head_in(tx)?;
                 if after.is_some() && head != after {

@@ -131,6 +131,19 @@ pub(crate) trait Backend: Send + Sync {
         body: &mut dyn FnMut(&mut dyn Txn) -> Result<(), TxError>,
     ) -> Result<(), StoreError>;
 
+    /// Runs `body` as [`Backend::transact`] does, for a change that only appends (the audit
+    /// chain: new entries, then the head that names the last). PostgreSQL runs it as one
+    /// transaction. sled applies the writes one at a time in key order (entries before `meta`)
+    /// under a lock of their own, then flushes: a crash part-way leaves a prefix of the
+    /// entries and the old head, which readers must accept (the audit head is checked
+    /// against the tree). This keeps sled's process-wide transaction lock, which would stall
+    /// every key lookup for a large batch, out of the audit path.
+    fn transact_append(
+        &self,
+        failpoint: &'static str,
+        body: &mut dyn FnMut(&mut dyn Txn) -> Result<(), TxError>,
+    ) -> Result<(), StoreError>;
+
     /// Writes `entries` into `tree` in order, each on its own (a crash part-way leaves a prefix
     /// of them, never a later entry without an earlier one), then makes them durable; hits
     /// `failpoint` between the writes and the flush. For append-only trees (the audit log),

@@ -552,6 +552,14 @@ impl Backend for PostgresBackend {
         }
     }
 
+    fn transact_append(
+        &self,
+        failpoint: &'static str,
+        body: &mut dyn FnMut(&mut dyn Txn) -> Result<(), TxError>,
+    ) -> Result<(), StoreError> {
+        self.transact(failpoint, body)
+    }
+
     fn append(
         &self,
         tree: Tree,

@@ -35,6 +35,9 @@ pub(crate) struct SledBackend {
     trees: Vec<sled::Tree>,
     // Held by each transaction from its first read to its flush (see `SledTxn`).
     writer: std::sync::Mutex<()>,
+    // Held by each `transact_append` (the audit chain's appends) from its first read to its
+    // flush.
+    appender: std::sync::Mutex<()>,
     dir: PathBuf,
     // Last: released after sled has been dropped.
     _lock: StoreLock,
@@ -65,6 +68,7 @@ impl SledBackend {
             db,
             trees,
             writer: std::sync::Mutex::new(()),
+            appender: std::sync::Mutex::new(()),
             dir: dir.to_owned(),
             _lock: lock,
         })
@@ -235,6 +239,39 @@ impl Backend for SledBackend {
             Err(TransactionError::Abort(e)) => Err(e),
             Err(TransactionError::Storage(e)) => Err(StoreError::Sled(e)),
         }
+    }
+
+    fn transact_append(
+        &self,
+        failpoint: &'static str,
+        body: &mut dyn FnMut(&mut dyn Txn) -> Result<(), TxError>,
+    ) -> Result<(), StoreError> {
+        let _one_at_a_time = self.appender.lock();
+        let writes = loop {
+            let mut txn = SledTxn {
+                trees: &self.trees,
+                writes: BTreeMap::new(),
+            };
+            match body(&mut txn) {
+                Ok(()) => break txn.writes,
+                Err(TxError::Retry) => continue,
+                Err(TxError::Fail(e)) => return Err(e),
+            }
+        };
+        // One by one, in key order (`Tree::Audit` sorts before `Tree::Meta`): single inserts
+        // share sled's lock with readers, where a transaction or a batch would hold it.
+        for ((tree, k), v) in &writes {
+            let t = self.tree(*tree);
+            match v {
+                Some(v) => {
+                    t.insert(k.as_slice(), v.as_slice())?;
+                }
+                None => {
+                    t.remove(k.as_slice())?;
+                }
+            }
+        }
+        self.flush(failpoint)
     }
 
     fn append(

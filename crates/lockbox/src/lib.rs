@@ -62,13 +62,13 @@ pub use config::{
 pub use error::{Error, token_error_count};
 pub use keykind::{KeySpecSupport, key_spec_support};
 pub use lifecycle::{MAINTENANCE_LOCK, MaintenanceThread, MaterialUsage};
-pub use reconcile::ORPHAN_LOCK;
 /// The vocabulary: requests, responses, ids, errors and the `Kms` trait.
 pub use lockbox_api as api;
 /// The metadata store's errors (to tell "in use" from "unopenable").
 pub use lockbox_store::StoreError;
 /// The token layer, for inspecting what the token holds and for SoftHSM set-up.
 pub use lockbox_token as token;
+pub use reconcile::ORPHAN_LOCK;
 pub use report::{MaintenanceReport, MissingMaterial, OpenReport, Orphan, ReconcileReport};
 
 /// Entries for the fuzz targets in `fuzz/`: parsers of untrusted input that are crate-private,
