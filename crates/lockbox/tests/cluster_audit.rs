@@ -226,3 +226,141 @@ token_test!(fn a_killed_nodes_tail_is_sealed_when_it_reopens_while_another_node_
     assert_eq!(&ids[..3], ["a-0", "a-1", "a-2"]);
     Ok(())
 });
+
+// ---- Through the engine: two `Engine`s, each with its own data directory, over one database
+// and one token directory.
+
+/// A node's engine at the shared `clock`, over database `db`.
+fn engine_node(
+    t: &lockbox_token::testing::TestToken,
+    name: &str,
+    db: &str,
+    clock: Arc<TestClock>,
+) -> lockbox::Engine {
+    use lockbox::{Config, Consistency, PasswordSource, PostgresConfig, StoreConfig};
+    let pg = PgCluster::shared().unwrap();
+    let password = t.dir().join("db.password");
+    if !password.exists() {
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&password)
+            .unwrap();
+        std::io::Write::write_all(&mut f, pg.password().as_bytes()).unwrap();
+    }
+    let mut config = Config::new(t.dir().join(name), t.config());
+    config.store = StoreConfig::Postgres(PostgresConfig {
+        url: pg.url_for(db),
+        password: Some(PasswordSource::File(password)),
+        ca_file: None,
+        consistency: Consistency::Default,
+        cache_ttl: Duration::from_millis(1000),
+        pool_size: 4,
+    });
+    config.lifecycle.orphan_grace = Duration::from_secs(3600);
+    lockbox::Engine::open_with_clock(config, clock).unwrap()
+}
+
+fn shared_clock() -> Arc<TestClock> {
+    Arc::new(TestClock(parking_lot::Mutex::new(
+        Timestamp::from_unix_millis(T0),
+    )))
+}
+
+fn caller(node: &str) -> lockbox::api::Caller {
+    lockbox::api::Caller::new(
+        lockbox::api::Principal::parse("arn:aws:iam::000000000000:root").unwrap(),
+    )
+    .with_source(node)
+}
+
+token_test!(fn two_engines_calling_concurrently_keep_one_chain_with_every_call(t) {
+    use lockbox::api::*;
+    PgCluster::shared()?.create_database("engines_audit")?;
+    let clock = shared_clock();
+    let a = Arc::new(engine_node(t, "a", "engines_audit", clock.clone()));
+    let b = Arc::new(engine_node(t, "b", "engines_audit", clock.clone()));
+    let key = a.client(caller("node-a")).create_key(CreateKeyRequest::new())?.key_metadata.key_id;
+    let threads: Vec<_> = [("node-a", a.clone()), ("node-b", b.clone())]
+        .into_iter()
+        .flat_map(|(node, e)| {
+            (0..2).map(move |_| {
+                let e = e.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..40 {
+                        e.client(caller(node))
+                            .encrypt(EncryptRequest::new(key, Plaintext::copy_from(b"x")))
+                            .unwrap();
+                    }
+                })
+            })
+        })
+        .collect();
+    for th in threads {
+        th.join().unwrap();
+    }
+    a.audit().seal()?;
+    b.audit().seal()?;
+    for e in [&a, &b] {
+        let r = verify(e.store(), e.token())?;
+        assert!(r.is_clean(), "{:?}", r.problems);
+        assert_eq!(r.unsealed_tail, 0);
+    }
+    // Dense, and every call of each node is in the one chain.
+    event_ids(a.store());
+    let mut by_source = std::collections::BTreeMap::<String, (u64, u64)>::new();
+    for item in b.store().audit_from(0) {
+        if let AuditBody::Event(ev) = AuditEntry::decode(&item?.1)?.body {
+            let n = by_source.entry(ev.source.clone()).or_default();
+            match ev.operation.as_str() {
+                "Encrypt" => n.0 += 1,
+                _ => n.1 += 1,
+            }
+        }
+    }
+    assert_eq!(by_source.get("node-a").map(|n| n.0), Some(80), "{by_source:?}");
+    assert_eq!(by_source.get("node-b").map(|n| n.0), Some(80), "{by_source:?}");
+    Ok(())
+});
+
+token_test!(fn maintenance_and_orphan_destruction_run_on_the_node_that_holds_the_lock(t) {
+    use lockbox::api::*;
+    use lockbox::{MAINTENANCE_LOCK, ORPHAN_LOCK};
+    let url = PgCluster::shared()?.create_database("engines_locks")?;
+    let clock = shared_clock();
+    let a = engine_node(t, "a", "engines_locks", clock.clone());
+    let b = engine_node(t, "b", "engines_locks", clock.clone());
+    let key = a.client(caller("node-a")).create_key(CreateKeyRequest::new())?.key_metadata.key_id;
+    a.client(caller("node-a"))
+        .schedule_key_deletion(ScheduleKeyDeletionRequest::new(key).with_pending_window_in_days(7))?;
+    clock.set(T0 + 8 * 86_400_000);
+    // A third party (another node's maintenance, say) holds the lock: both skip the pass.
+    let other = node_store(&url, &t.dir().join("other"));
+    let held = other.try_cluster_lock(MAINTENANCE_LOCK)?.expect("the lock is free");
+    assert_eq!(a.maintain()?.deleted, []);
+    assert_eq!(b.maintain()?.deleted, []);
+    assert_eq!(
+        b.client(caller("node-b")).describe_key(DescribeKeyRequest::new(key))?.key_metadata.key_state,
+        KeyState::PendingDeletion
+    );
+    drop(held);
+    // Released: the next pass deletes it, once.
+    assert_eq!(b.maintain()?.deleted, [key]);
+    assert_eq!(a.maintain()?.deleted, []);
+
+    // An orphan past its grace: not destroyed while another node holds the orphan lock.
+    lockbox_store::failpoints::arm("engine.create.after_material");
+    assert!(a.client(caller("node-a")).create_key(CreateKeyRequest::new()).is_err());
+    assert_eq!(a.reconcile()?.orphans.len(), 1);
+    clock.set(T0 + 8 * 86_400_000 + 2 * 3_600_000);
+    let held = other.try_cluster_lock(ORPHAN_LOCK)?.expect("the lock is free");
+    let r = b.reconcile()?;
+    assert_eq!((r.orphans.len(), r.orphans[0].destroyed), (1, false));
+    drop(held);
+    let r = b.reconcile()?;
+    assert_eq!((r.orphans.len(), r.orphans[0].destroyed), (1, true));
+    assert!(a.reconcile()?.orphans.is_empty());
+    Ok(())
+});
