@@ -237,6 +237,11 @@ fn engine_node(
     db: &str,
     clock: Arc<TestClock>,
 ) -> lockbox::Engine {
+    lockbox::Engine::open_with_clock(node_config(t, name, db), clock).unwrap()
+}
+
+/// The configuration of a node with data directory `<token dir>/<name>` over database `db`.
+fn node_config(t: &lockbox_token::testing::TestToken, name: &str, db: &str) -> lockbox::Config {
     use lockbox::{Config, Consistency, PasswordSource, PostgresConfig, StoreConfig};
     let pg = PgCluster::shared().unwrap();
     let password = t.dir().join("db.password");
@@ -260,7 +265,7 @@ fn engine_node(
         pool_size: 4,
     });
     config.lifecycle.orphan_grace = Duration::from_secs(3600);
-    lockbox::Engine::open_with_clock(config, clock).unwrap()
+    config
 }
 
 fn shared_clock() -> Arc<TestClock> {
@@ -308,6 +313,13 @@ token_test!(fn two_engines_calling_concurrently_keep_one_chain_with_every_call(t
         assert!(r.is_clean(), "{:?}", r.problems);
         assert_eq!(r.unsealed_tail, 0);
     }
+    // `lockbox audit verify` on a third node (no engine: `open_parts`) checks the same chain.
+    let (store, token, _lock) = lockbox::audit::open_parts(&node_config(t, "c", "engines_audit"))?;
+    let r = verify(&store, &token)?;
+    let ra = verify(a.store(), a.token())?;
+    assert!(r.is_clean(), "{:?}", r.problems);
+    assert_eq!((r.records, r.seals, r.last_seq), (ra.records, ra.seals, ra.last_seq));
+    assert!(r.records >= 161, "{} records", r.records);
     // Dense, and every call of each node is in the one chain.
     event_ids(a.store());
     let mut by_source = std::collections::BTreeMap::<String, (u64, u64)>::new();

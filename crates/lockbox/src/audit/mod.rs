@@ -157,7 +157,13 @@ pub fn open_parts(
     crate::config::make_private_dir(&config.data_dir)?;
     let lock = crate::lock::DataDirLock::acquire(&config.data_dir)?;
     let token = crate::lock::open_token(config)?;
-    let store = Store::open(&config.data_dir.join("metadata"))?;
+    // The configured store: on a cluster node, the cluster's database, so `audit verify` and
+    // `export` read the one chain every node appends to.
+    let metadata = config.data_dir.join("metadata");
+    let store = match &config.store {
+        crate::StoreConfig::Sled => Store::open(&metadata)?,
+        crate::StoreConfig::Postgres(pg) => Store::open_postgres(&pg.options()?, &metadata)?,
+    };
     Ok((Arc::new(store), Arc::new(token), lock))
 }
 
