@@ -157,12 +157,21 @@ token_test!(fn two_nodes_appending_concurrently_keep_one_sealed_chain_that_verif
     assert_eq!((rb.records, rb.seals, rb.last_seq, rb.problems.len()), (ra.records, ra.seals, ra.last_seq, 0));
     assert_eq!(mark_of(&token, &sb), ra.last_seq);
 
-    // One node tampers with an event; the other node's verify names it.
-    let (seq, mut entry) = sa
+    // One node tampers with one of the other node's events (one followed by an event, so the
+    // break shows as a broken link rather than a seal mismatch); the other node's verify names
+    // it.
+    let entries: Vec<(u64, AuditEntry)> = sa
         .audit_from(0)
         .map(|i| i.unwrap())
         .map(|(s, b)| (s, AuditEntry::decode(&b).unwrap()))
-        .find(|(_, e)| matches!(&e.body, AuditBody::Event(ev) if ev.request_id == "b1-30"))
+        .collect();
+    let (seq, mut entry) = entries
+        .windows(2)
+        .find(|w| {
+            matches!(&w[0].1.body, AuditBody::Event(ev) if ev.source.starts_with('b'))
+                && matches!(w[1].1.body, AuditBody::Event(_))
+        })
+        .map(|w| w[0].clone())
         .unwrap();
     let AuditBody::Event(ev) = &mut entry.body else { unreachable!() };
     ev.principal = "arn:aws:iam::111122223333:user/mallory".into();
