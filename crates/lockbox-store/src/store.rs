@@ -194,6 +194,8 @@ impl Store {
             "store.put_keys.before_insert"
         })?;
         let encoded = encode_all(records)?;
+        // Readers racing this write do not cache what they read (see `cache.rs`).
+        let _writing = self.key_cache.writing();
         let written = self
             .backend
             .transact("store.commit.before_flush", &mut |tx| {
@@ -203,7 +205,6 @@ impl Store {
                 }
                 Ok(())
             });
-        self.key_cache.invalidate();
         written
     }
 
@@ -218,6 +219,8 @@ impl Store {
         let slot = new.slot();
         let value = encode_key(new)?;
         let encoded = encode_all(others)?;
+        // Readers racing this write do not cache what they read (see `cache.rs`).
+        let _writing = self.key_cache.writing();
         let written = self
             .backend
             .transact("store.commit.before_flush", &mut |tx| {
@@ -232,20 +235,20 @@ impl Store {
                 }
                 Ok(())
             });
-        self.key_cache.invalidate();
         written
     }
 
     /// Removes a key record, durably. Removing an absent record is not an error.
     pub fn delete_key(&self, slot: KeySlot) -> Result<(), StoreError> {
         crate::failpoints::hit("store.delete_key.before_remove")?;
+        // Readers racing this write do not cache what they read (see `cache.rs`).
+        let _writing = self.key_cache.writing();
         let removed = self
             .backend
             .transact("store.commit.before_flush", &mut |tx| {
                 tx.remove(Tree::Keys, slot.as_bytes())?;
                 Ok(())
             });
-        self.key_cache.invalidate();
         removed
     }
 
@@ -482,6 +485,8 @@ impl Store {
         let encoded = encode_all(others)?;
         crate::failpoints::hit("store.finish_deletion.before_remove")?;
         let mut names = Vec::new();
+        // Readers racing this write do not cache what they read (see `cache.rs`).
+        let _writing = self.key_cache.writing();
         let removed = self
             .backend
             .transact("store.commit.before_flush", &mut |tx| {
@@ -516,7 +521,6 @@ impl Store {
                 }
                 Ok(())
             });
-        self.key_cache.invalidate();
         removed?;
         Ok(names)
     }
@@ -525,6 +529,8 @@ impl Store {
     /// Idempotent: a store with nothing to adopt is left alone.
     pub fn assign_owner(&self, account: &str) -> Result<usize, StoreError> {
         let mut changed = 0;
+        // Readers racing this write do not cache what they read (see `cache.rs`).
+        let _writing = self.key_cache.writing();
         let adopted = self
             .backend
             .transact("store.commit.before_flush", &mut |tx| {
@@ -547,7 +553,6 @@ impl Store {
                 }
                 Ok(())
             });
-        self.key_cache.invalidate();
         adopted?;
         Ok(changed)
     }
@@ -581,6 +586,8 @@ impl Store {
             return Ok(0);
         }
         crate::failpoints::hit("store.assign_region.before_move")?;
+        // Readers racing this write do not cache what they read (see `cache.rs`).
+        let _writing = self.key_cache.writing();
         let moved = self
             .backend
             .transact("store.commit.before_flush", &mut |tx| {
@@ -593,7 +600,6 @@ impl Store {
                 }
                 Ok(())
             });
-        self.key_cache.invalidate();
         moved?;
         Ok(changed)
     }
@@ -727,11 +733,7 @@ impl Store {
     }
 
     /// Every entry of `tree` whose key starts with `prefix`, read in batches.
-    pub(crate) fn scan_all(
-        &self,
-        tree: Tree,
-        prefix: &[u8],
-    ) -> Result<Vec<Entry>, StoreError> {
+    pub(crate) fn scan_all(&self, tree: Tree, prefix: &[u8]) -> Result<Vec<Entry>, StoreError> {
         let mut out: Vec<Entry> = Vec::new();
         loop {
             let start = match out.last() {
