@@ -10,14 +10,14 @@ use lockbox_store::{Consistency, DbPassword, PostgresOptions, Store, StoreError}
 
 /// Where a test's store lives: a sled directory, or a database of its own in the test
 /// process's shared PostgreSQL cluster (plus the node's own directory).
-pub struct Harness {
+pub(crate) struct Harness {
     dir: tempfile::TempDir,
     url: Option<String>,
 }
 
 impl Harness {
     /// A fresh sled store directory.
-    pub fn sled() -> Result<Harness, Box<dyn std::error::Error>> {
+    pub(crate) fn sled() -> Result<Harness, Box<dyn std::error::Error>> {
         Ok(Harness {
             dir: tempfile::tempdir()?,
             url: None,
@@ -25,7 +25,7 @@ impl Harness {
     }
 
     /// A fresh database named `name` (unique in the test process) in the shared cluster.
-    pub fn postgres(name: &str) -> Result<Harness, Box<dyn std::error::Error>> {
+    pub(crate) fn postgres(name: &str) -> Result<Harness, Box<dyn std::error::Error>> {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         // Database names are at most 63 bytes: a number keeps truncated names apart.
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
@@ -37,20 +37,20 @@ impl Harness {
         })
     }
 
-    pub fn is_postgres(&self) -> bool {
+    pub(crate) fn is_postgres(&self) -> bool {
         self.url.is_some()
     }
 
-    pub fn dir(&self) -> &Path {
+    pub(crate) fn dir(&self) -> &Path {
         self.dir.path()
     }
 
     /// Opens the store (again: for PostgreSQL, a new `Store` on the same database).
-    pub fn open(&self) -> Result<Store, StoreError> {
+    pub(crate) fn open(&self) -> Result<Store, StoreError> {
         self.open_with(Consistency::Default)
     }
 
-    pub fn open_with(&self, consistency: Consistency) -> Result<Store, StoreError> {
+    pub(crate) fn open_with(&self, consistency: Consistency) -> Result<Store, StoreError> {
         match &self.url {
             None => Store::open(self.dir.path()),
             Some(url) => Store::open_postgres(&pg_options(url, consistency), self.dir.path()),
@@ -59,7 +59,7 @@ impl Harness {
 }
 
 /// Options for a store on `url` in the shared cluster.
-pub fn pg_options(url: &str, consistency: Consistency) -> PostgresOptions {
+pub(crate) fn pg_options(url: &str, consistency: Consistency) -> PostgresOptions {
     PostgresOptions {
         url: url.to_owned(),
         password: Some(DbPassword::new(
