@@ -13,6 +13,7 @@ use lockbox_store::{Consistency, DbPassword, PostgresOptions, Store, StoreError}
 pub(crate) struct Harness {
     dir: tempfile::TempDir,
     url: Option<String>,
+    database: String,
 }
 
 impl Harness {
@@ -21,6 +22,7 @@ impl Harness {
         Ok(Harness {
             dir: tempfile::tempdir()?,
             url: None,
+            database: String::new(),
         })
     }
 
@@ -34,11 +36,22 @@ impl Harness {
         Ok(Harness {
             dir: tempfile::tempdir()?,
             url: Some(url),
+            database: name,
         })
     }
 
     pub(crate) fn is_postgres(&self) -> bool {
         self.url.is_some()
+    }
+
+    /// The database's name (PostgreSQL).
+    pub(crate) fn database(&self) -> &str {
+        &self.database
+    }
+
+    /// The database's connection string (PostgreSQL).
+    pub(crate) fn url(&self) -> Option<&str> {
+        self.url.as_deref()
     }
 
     pub(crate) fn dir(&self) -> &Path {
@@ -60,14 +73,19 @@ impl Harness {
 
 /// Options for a store on `url` in the shared cluster.
 pub(crate) fn pg_options(url: &str, consistency: Consistency) -> PostgresOptions {
+    let shared = PgCluster::shared().expect("the shared cluster runs");
+    pg_options_on(shared, url, consistency)
+}
+
+/// Options for a store on `url` in `cluster`.
+pub(crate) fn pg_options_on(
+    cluster: &PgCluster,
+    url: &str,
+    consistency: Consistency,
+) -> PostgresOptions {
     PostgresOptions {
         url: url.to_owned(),
-        password: Some(DbPassword::new(
-            PgCluster::shared()
-                .expect("the shared cluster runs")
-                .password()
-                .to_owned(),
-        )),
+        password: Some(DbPassword::new(cluster.password().to_owned())),
         ca_file: None,
         consistency,
         cache_ttl: Duration::from_secs(300),
