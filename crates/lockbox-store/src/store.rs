@@ -196,16 +196,14 @@ impl Store {
         let encoded = encode_all(records)?;
         // Readers racing this write do not cache what they read (see `cache.rs`).
         let _writing = self.key_cache.writing();
-        let written = self
-            .backend
+        self.backend
             .transact("store.commit.before_flush", &mut |tx| {
                 for (r, (slot, v)) in records.iter().zip(&encoded) {
                     check_revision(tx, r)?;
                     tx.insert(Tree::Keys, slot.as_bytes(), v)?;
                 }
                 Ok(())
-            });
-        written
+            })
     }
 
     /// Writes `new`, a key record whose slot must be empty (a replica of a multi-Region key),
@@ -221,8 +219,7 @@ impl Store {
         let encoded = encode_all(others)?;
         // Readers racing this write do not cache what they read (see `cache.rs`).
         let _writing = self.key_cache.writing();
-        let written = self
-            .backend
+        self.backend
             .transact("store.commit.before_flush", &mut |tx| {
                 if tx.get(Tree::Keys, slot.as_bytes())?.is_some() {
                     return Err(TxError::Fail(StoreError::KeyExists));
@@ -234,8 +231,7 @@ impl Store {
                     tx.insert(Tree::Keys, s.as_bytes(), v)?;
                 }
                 Ok(())
-            });
-        written
+            })
     }
 
     /// Removes a key record, durably. Removing an absent record is not an error.
@@ -243,13 +239,11 @@ impl Store {
         crate::failpoints::hit("store.delete_key.before_remove")?;
         // Readers racing this write do not cache what they read (see `cache.rs`).
         let _writing = self.key_cache.writing();
-        let removed = self
-            .backend
+        self.backend
             .transact("store.commit.before_flush", &mut |tx| {
                 tx.remove(Tree::Keys, slot.as_bytes())?;
                 Ok(())
-            });
-        removed
+            })
     }
 
     /// Up to `limit` key records after `after`, in slot byte order (key-id order for

@@ -251,7 +251,7 @@ impl Driver {
         let m = &mut self.model;
         let (got, want): (Outcome, Outcome) = match *op {
             Op::Read(n) => {
-                let got = store.key(slot(n)).map_err(|e| kind(e));
+                let got = store.key(slot(n)).map_err(kind);
                 let want = m.keys.get(&n).map(|v| record(n, *v));
                 prop_assert_eq!(got.as_ref().map(Option::as_ref), Ok(want.as_ref()));
                 if let Ok(Some(r)) = got {
@@ -320,11 +320,11 @@ impl Driver {
             Op::CreateAlias { a, n } => {
                 let want = if !m.keys.contains_key(&n) {
                     err(StoreError::KeyMissing)
-                } else if m.aliases.contains_key(&a) {
-                    err(StoreError::AliasExists)
-                } else {
-                    m.aliases.insert(a, (n, now, now));
+                } else if let std::collections::btree_map::Entry::Vacant(e) = m.aliases.entry(a) {
+                    e.insert((n, now, now));
                     ok(())
+                } else {
+                    err(StoreError::AliasExists)
                 };
                 let got = store.create_alias(ACCT, REGION, &alias(a), record(n, 0).id, at);
                 (outcome(got), want)
