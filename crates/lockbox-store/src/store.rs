@@ -52,6 +52,8 @@ pub struct Store {
     // Decoded key records; every write to `keys` invalidates it (see `cache.rs`).
     key_cache: Arc<KeyCache>,
     dir: PathBuf,
+    // Strict consistency (PostgreSQL): see `Store::is_strict`.
+    strict: bool,
 }
 
 /// Checks, inside a transaction, that `record`'s slot still holds the stored version it was
@@ -85,7 +87,15 @@ impl Store {
     pub fn open_postgres(options: &PostgresOptions, dir: &Path) -> Result<Store, StoreError> {
         let cache = Arc::new(KeyCache::default());
         let backend = PostgresBackend::open(options, &cache)?;
-        Store::over_with_cache(Box::new(backend), dir, cache)
+        let mut store = Store::over_with_cache(Box::new(backend), dir, cache)?;
+        store.strict = options.consistency == crate::Consistency::Strict;
+        Ok(store)
+    }
+
+    /// Whether the store promises strict consistency: no cached record is served, and the
+    /// engine checks, before it answers a call, that what authorized it still holds.
+    pub fn is_strict(&self) -> bool {
+        self.strict
     }
 
     /// Whether key records are cached (off under strict consistency, and while a cluster
@@ -138,6 +148,7 @@ impl Store {
             backend,
             key_cache,
             dir: dir.to_owned(),
+            strict: false,
         })
     }
 
@@ -172,6 +183,13 @@ impl Store {
             }
             None => Ok(None),
         }
+    }
+
+    /// The record in `slot` as the store holds it now: the cached copy is dropped first (after
+    /// a [`StoreError::Conflict`], when another node changed the record).
+    pub fn key_fresh(&self, slot: KeySlot) -> Result<Option<Arc<KeyRecord>>, StoreError> {
+        self.key_cache.invalidate();
+        self.key_shared(slot)
     }
 
     /// Writes a key record, new or changed, durably. A changed record is written only if the

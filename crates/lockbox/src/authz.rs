@@ -177,6 +177,7 @@ impl Engine {
         facts: Facts<'_>,
     ) -> Result<Authorized, KmsError> {
         self.decide(call, action, &r, &facts)?;
+        call.basis.push((r.clone(), call.grant));
         // Imported material that has expired makes the key PendingImport at once, before
         // maintenance takes the material away.
         call.op
@@ -316,15 +317,34 @@ impl Engine {
 
     /// Changes the authorized key's record with `change` and stores it durably: the one way
     /// an operation writes a key record. Returns the record as written.
+    ///
+    /// When another node changed the record since it was authorized only by claiming
+    /// encryption counts (the bookkeeping every Encrypt does now and then), the change is made
+    /// again on the record as it is now. Any other change (state, policy, tags, material...)
+    /// fails the call with nothing written ([`crate::CONFLICT_MESSAGE`]): its retry is
+    /// resolved and authorized afresh.
     pub(crate) fn write_key(
         &self,
         auth: Authorized,
-        change: impl FnOnce(&mut KeyRecord) -> Result<(), KmsError>,
+        mut change: impl FnMut(&mut KeyRecord) -> Result<(), KmsError>,
     ) -> Result<KeyRecord, KmsError> {
-        let mut r = Arc::unwrap_or_clone(auth.key);
-        change(&mut r)?;
-        self.put(auth.action.as_str(), &r)?;
-        Ok(r)
+        let op = auth.action.as_str();
+        let authorized = auth.key;
+        let mut r = (*authorized).clone();
+        for _ in 0..crate::core::CONFLICT_RETRIES {
+            change(&mut r)?;
+            if self.try_put(op, &r)? {
+                return Ok(r);
+            }
+            let Some(now) = self.record_fresh(authorized.slot())? else {
+                break;
+            };
+            if !same_but_reservations(&authorized, &now) {
+                break;
+            }
+            r = Arc::unwrap_or_clone(now);
+        }
+        Err(from_store(op, lockbox_store::StoreError::Conflict))
     }
 
     /// The lockout safety check: the new policy must let the caller change it again.
@@ -471,6 +491,49 @@ fn contains_pairs(ctx: &EncryptionContext, pairs: &[(String, String)]) -> bool {
     pairs
         .iter()
         .all(|(k, v)| ctx.as_map().get(k).is_some_and(|have| have == v))
+}
+
+/// Whether `a` and `b` differ at most in their materials' encryption reservations.
+pub(crate) fn same_but_reservations(a: &KeyRecord, b: &KeyRecord) -> bool {
+    let unreserved = |r: &KeyRecord| {
+        let mut r = r.clone();
+        for m in &mut r.materials {
+            m.encryptions_reserved = 0;
+        }
+        r
+    };
+    unreserved(a) == unreserved(b)
+}
+
+impl Engine {
+    /// Strict consistency: whether every authorization `call` rested on still holds now (its
+    /// key record unchanged but for encryption counts, its grant not retired or revoked).
+    /// Under default consistency, always true; and for calls that change a key, whose write
+    /// is made only over the record they were authorized on (see [`Engine::write_key`]).
+    pub(crate) fn basis_holds(&self, call: &Call<'_>) -> Result<bool, KmsError> {
+        if !self.store.is_strict() || call.op.audit_class() == lockbox_api::AuditClass::Write {
+            return Ok(true);
+        }
+        for (read, grant) in &call.basis {
+            let slot = read.slot();
+            let Some(now) = self.record_fresh(slot)? else {
+                return Ok(false);
+            };
+            if !same_but_reservations(read, &now) {
+                return Ok(false);
+            }
+            if let Some(id) = grant
+                && self
+                    .store
+                    .grant(slot, id)
+                    .map_err(|e| from_store("read grants", e))?
+                    .is_none()
+            {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
 }
 
 #[cfg(test)]

@@ -84,10 +84,23 @@ impl<'e> EngineClient<'e> {
         f: impl FnOnce(&Engine, &mut Call<'_>) -> Result<T, KmsError>,
     ) -> Result<T, KmsError> {
         let mut call = Call::new(&self.caller, op);
-        let result = match self.engine.region_of(&self.caller) {
+        let mut result = match self.engine.region_of(&self.caller) {
             Ok(_) => f(&self.engine, &mut call),
             Err(e) => Err(e),
         };
+        // Strict consistency: nothing is answered on the strength of a key state, policy or
+        // grant that a call acknowledged meanwhile (on any node) has changed. The retry is
+        // authorized afresh.
+        if result.is_ok() {
+            match self.engine.basis_holds(&call) {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::info!(op = ?op, "strict consistency: the key or grant changed during the call");
+                    result = Err(KmsError::internal(crate::CONFLICT_MESSAGE));
+                }
+                Err(e) => result = Err(e),
+            }
+        }
         let n = self.engine.next_request();
         self.last_request.store(n + 1, Ordering::Release);
         self.engine.audit_call(

@@ -61,6 +61,7 @@ use serde::Deserialize;
 
 use crate::audit::{AuditConfig, Durability};
 use crate::error::Error;
+use crate::store_config::StoreConfig;
 
 /// The configuration file's name inside a data directory.
 pub const CONFIG_FILE: &str = "lockbox.toml";
@@ -89,6 +90,9 @@ pub struct Config {
     pub lifecycle: Lifecycle,
     /// The audit log: durability and sealing.
     pub audit: AuditConfig,
+    /// Where metadata lives (`[store]`): sled in `metadata/`, or a PostgreSQL database the
+    /// nodes of a cluster share.
+    pub store: StoreConfig,
 }
 
 /// The Regions an installation serves (`[arn] regions`). Whatever it says, the configured
@@ -239,6 +243,7 @@ struct File {
     caller: Option<CallerSection>,
     lifecycle: Option<LifecycleSection>,
     audit: Option<AuditSection>,
+    store: Option<crate::store_config::StoreSection>,
 }
 
 #[derive(Deserialize)]
@@ -305,6 +310,7 @@ impl Config {
             regions: Regions::AwsForm,
             lifecycle: Lifecycle::default(),
             audit: AuditConfig::default(),
+            store: StoreConfig::Sled,
         }
     }
 
@@ -443,6 +449,17 @@ impl Config {
             }
             audit.check()?;
         }
+        let store = match file.store {
+            None => StoreConfig::Sled,
+            Some(s) => s.check(rel)?,
+        };
+        if matches!(store, StoreConfig::Postgres(_)) && lifecycle.orphan_grace.is_zero() {
+            // A node could destroy a key another node created a moment ago and is about to
+            // record (token first, metadata second).
+            return Err("[lifecycle] orphan_grace_hours must be above 0 with [store] backend = \"postgres\": \
+                        another node's new key is an orphan until its record is written"
+                .into());
+        }
         Ok(Config {
             regions,
             data_dir: data_dir.to_owned(),
@@ -451,6 +468,7 @@ impl Config {
             default_caller,
             lifecycle,
             audit,
+            store,
         })
     }
 

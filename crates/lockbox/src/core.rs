@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use lockbox_api::*;
-use lockbox_store::{Family, KeyRecord, KeySlot, Material, Store};
+use lockbox_store::{Family, KeyRecord, KeySlot, Material, Store, StoreError};
 use lockbox_token::{Token, TokenError};
 use parking_lot::{Mutex, RwLock};
 use zeroize::Zeroizing;
@@ -72,6 +72,10 @@ pub struct Engine {
     // released after everything above has been dropped.
     _lock: DataDirLock,
 }
+
+/// How many times a change that conflicted with another node's (the record changed since it
+/// was read) is read again and redone before the call gives up.
+pub(crate) const CONFLICT_RETRIES: u32 = 16;
 
 /// The data directory of an engine, as backups need it.
 pub(crate) struct DataPaths {
@@ -139,6 +143,10 @@ pub(crate) struct Call<'a> {
     /// another Region: (event name, the key it concerns). ReplicateKey's CreateKey of the
     /// replica; UpdatePrimaryRegion's event at the new primary.
     pub(crate) also: Vec<(&'static str, KeyArn)>,
+    /// What each authorization of the call rested on: the key record as read, and the grant
+    /// that allowed it, if one did (strict consistency checks them again before the call
+    /// answers).
+    pub(crate) basis: Vec<(Arc<KeyRecord>, Option<[u8; 32]>)>,
 }
 
 impl<'a> Call<'a> {
@@ -151,6 +159,7 @@ impl<'a> Call<'a> {
             grant: None,
             dry_run: false,
             also: Vec::new(),
+            basis: Vec::new(),
         }
     }
 
@@ -186,7 +195,11 @@ impl Engine {
     ) -> Result<Engine, Error> {
         let paths = DataPaths::of(&config);
         let token = Arc::new(crate::lock::open_token(&config)?);
-        let store = Arc::new(Store::open(&config.data_dir.join("metadata"))?);
+        let metadata = config.data_dir.join("metadata");
+        let store = Arc::new(match &config.store {
+            crate::StoreConfig::Sled => Store::open(&metadata)?,
+            crate::StoreConfig::Postgres(pg) => Store::open_postgres(&pg.options()?, &metadata)?,
+        });
         // Records and aliases from before accounts existed belong to the configured account.
         let adopted = store.assign_owner(config.arn.account())?;
         if adopted > 0 {
@@ -447,15 +460,44 @@ impl Engine {
     /// stays one. `record` is always read under the write lock before it is changed, so its
     /// shared properties are the family's newest.
     pub(crate) fn put(&self, op: &'static str, record: &KeyRecord) -> Result<(), KmsError> {
-        if record.family.as_ref().is_none_or(|f| f.replicas.is_empty()) {
-            return self.store.put_key(record).map_err(|e| from_store(op, e));
+        if self.try_put(op, record)? {
+            Ok(())
+        } else {
+            Err(from_store(op, StoreError::Conflict))
         }
-        let mut all = self.other_members(record)?;
-        for m in &mut all {
-            share_properties(record, m);
+    }
+
+    /// As [`Engine::put`], but a record (or a family member) that another writer changed since
+    /// it was read is reported as `Ok(false)`, with nothing written: the caller reads the
+    /// record again ([`Engine::record_fresh`]) and redoes its change, or gives up.
+    pub(crate) fn try_put(&self, op: &'static str, record: &KeyRecord) -> Result<bool, KmsError> {
+        let written = if record.family.as_ref().is_none_or(|f| f.replicas.is_empty()) {
+            self.store.put_key(record)
+        } else {
+            let mut all = self.other_members(record)?;
+            for m in &mut all {
+                share_properties(record, m);
+            }
+            all.push(record.clone());
+            self.store.put_keys(&all)
+        };
+        match written {
+            Ok(()) => Ok(true),
+            Err(StoreError::Conflict) => {
+                tracing::debug!(op, key = %record.id,
+                    "the key record changed since it was read (another node); reading it again");
+                Ok(false)
+            }
+            Err(e) => Err(from_store(op, e)),
         }
-        all.push(record.clone());
-        self.store.put_keys(&all).map_err(|e| from_store(op, e))
+    }
+
+    /// The record kept in `slot` as the store holds it now, not as this node cached it
+    /// (after a conflict: another node changed it).
+    pub(crate) fn record_fresh(&self, slot: KeySlot) -> Result<Option<Arc<KeyRecord>>, KmsError> {
+        self.store
+            .key_fresh(slot)
+            .map_err(|e| from_store("read key", e))
     }
 
     /// The records of the other members of `r`'s multi-Region family (none for a key that

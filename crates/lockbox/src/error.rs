@@ -69,7 +69,17 @@ pub(crate) fn from_token(op: &'static str, e: TokenError) -> KmsError {
 }
 
 /// A store failure seen by an operation.
+/// What a call answers when the key it changes was changed by another node meanwhile and
+/// the call could not redo its change itself: nothing was changed, and a retry (which AWS
+/// SDKs make on their own for a KMSInternalException) reads the key afresh.
+pub const CONFLICT_MESSAGE: &str = "The key was changed by another request while this one ran; nothing was changed. Retry the request.";
+
 pub(crate) fn from_store(op: &'static str, e: StoreError) -> KmsError {
+    if let StoreError::Conflict = e {
+        // Nothing was written; the caller's retry reads the record afresh.
+        tracing::info!(op, "a key record changed on another node during the call");
+        return KmsError::internal(CONFLICT_MESSAGE);
+    }
     tracing::error!(op, error = %e, "metadata store failed");
     KmsError::internal("The metadata store failed.")
 }

@@ -51,6 +51,7 @@ mod ops;
 pub(crate) mod policy;
 mod reconcile;
 mod report;
+mod store_config;
 
 pub use crate::core::Engine;
 pub use backup::{BackupOptions, Manifest};
@@ -59,16 +60,19 @@ pub use clock::{Clock, SystemClock};
 pub use config::{
     CONFIG_FILE, Config, GCM_RANDOM_IV_BOUND, Lifecycle, PROVISIONED_TOKEN_LABEL, Regions,
 };
-pub use error::{Error, token_error_count};
+pub use error::{CONFLICT_MESSAGE, Error, token_error_count};
 pub use keykind::{KeySpecSupport, key_spec_support};
 pub use lifecycle::{MaintenanceThread, MaterialUsage};
 /// The vocabulary: requests, responses, ids, errors and the `Kms` trait.
 pub use lockbox_api as api;
 /// The metadata store's errors (to tell "in use" from "unopenable").
-pub use lockbox_store::StoreError;
+pub use lockbox_store::{Consistency, StoreError};
 /// The token layer, for inspecting what the token holds and for SoftHSM set-up.
 pub use lockbox_token as token;
 pub use report::{MaintenanceReport, MissingMaterial, OpenReport, Orphan, ReconcileReport};
+pub use store_config::{
+    DEFAULT_CACHE_TTL, DEFAULT_POOL_SIZE, PasswordSource, PostgresConfig, StoreConfig,
+};
 
 /// Entries for the fuzz targets in `fuzz/`: parsers of untrusted input that are crate-private,
 /// reached without a token. Not API: they may change without notice.

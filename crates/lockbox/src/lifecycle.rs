@@ -10,7 +10,7 @@ use lockbox_api::*;
 use lockbox_store::{AutoRotation, KeyRecord, KeySlot, Material, failpoints};
 use lockbox_token::{ObjectId, TokenError};
 
-use crate::core::{Counter, Engine, missing_material};
+use crate::core::{CONFLICT_RETRIES, Counter, Engine, missing_material};
 use crate::error::{from_store, from_token};
 use crate::report::MaintenanceReport;
 
@@ -89,12 +89,31 @@ impl Engine {
     /// Rotates `r` without a caller (by schedule or by use): a new material version, then
     /// the record that names it, stored durably. Called with the write lock held.
     fn rotate_locked(&self, r: &mut KeyRecord, kind: RotationType) -> Result<Material, KmsError> {
+        self.try_rotate_locked(r, kind)?
+            .ok_or_else(|| from_store("rotate key", lockbox_store::StoreError::Conflict))
+    }
+
+    /// As [`Engine::rotate_locked`]; `None` when another node changed the record since `r`
+    /// was read: then nothing was written, and the material made for it is destroyed again
+    /// (no record names it).
+    fn try_rotate_locked(
+        &self,
+        r: &mut KeyRecord,
+        kind: RotationType,
+    ) -> Result<Option<Material>, KmsError> {
         let material = self.new_material(r, kind)?;
         let version = material.version;
         r.materials.push(material.clone());
-        self.put("rotate key", r)?;
+        if !self.try_put("rotate key", r)? {
+            r.materials.pop();
+            self.destroy_unnamed(
+                r.id,
+                std::iter::once(material.object_id).chain(material.public_object_id),
+            );
+            return Ok(None);
+        }
         tracing::info!(key = %r.id, version, kind = %kind, "key material rotated");
-        Ok(material)
+        Ok(Some(material))
     }
 
     /// Counts one encryption under the current material of `r` and returns the material to
@@ -123,11 +142,9 @@ impl Engine {
                 material = self.rotate_for_use(r.slot(), material.version)?;
                 continue;
             }
-            let want = c
-                .reserved
-                .saturating_add(self.lifecycle.encryption_count_block)
-                .min(limit);
-            c.reserved = self.reserve(r.slot(), material.version, want)?;
+            let (start, end) = self.claim(r.slot(), material.version, c.used)?;
+            c.used = start;
+            c.reserved = end;
         }
         Err(KmsError::internal(
             "The key's encryption count could not be advanced.",
@@ -172,59 +189,100 @@ impl Engine {
         Ok(())
     }
 
-    /// Durably raises version `version`'s reservation to at least `want`; returns it.
-    fn reserve(&self, slot: KeySlot, version: u32, want: u64) -> Result<u64, KmsError> {
+    /// Claims the next block of encryptions of version `version` for this engine, durably:
+    /// from the stored reservation (or `used`, this engine's count, if higher) up to
+    /// `encryption_count_block` more, at most the version's limit. Returns the block
+    /// (`start..end`; empty when the version has no allowance left).
+    ///
+    /// The stored reservation is the sum of every node's claims, so counts made on several
+    /// nodes never overlap: the count is an upper bound of the encryptions made, cluster-wide.
+    /// On one node the stored reservation is this engine's own and `start` is `used`. A
+    /// record another node changed meanwhile is read again and the claim made afresh.
+    fn claim(&self, slot: KeySlot, version: u32, used: u64) -> Result<(u64, u64), KmsError> {
+        let limit = self.lifecycle.max_encryptions_per_version;
         let _w = self.writes.lock();
-        let mut r = self
-            .record(slot)?
-            .map(Arc::unwrap_or_clone)
-            .ok_or_else(|| KmsError::not_found(format!("Key in slot {slot} does not exist")))?;
-        let arn = self.arn(&r);
-        let m = r
-            .materials
-            .iter_mut()
-            .find(|m| m.version == version)
-            .ok_or_else(|| missing_material(arn))?;
-        // Written (and flushed) even when the record already allows for `want`: a write whose
-        // flush failed is visible in memory but may not be on disk, and this reservation must
-        // be durable before the encryptions it covers are made.
-        m.encryptions_reserved = m.encryptions_reserved.max(want);
-        let reserved = m.encryptions_reserved;
-        self.put("count encryptions", &r)?;
-        Ok(reserved)
+        let mut fresh = false;
+        for _ in 0..CONFLICT_RETRIES {
+            let read = if fresh {
+                self.record_fresh(slot)?
+            } else {
+                self.record(slot)?
+            };
+            let mut r = read
+                .map(Arc::unwrap_or_clone)
+                .ok_or_else(|| KmsError::not_found(format!("Key in slot {slot} does not exist")))?;
+            let arn = self.arn(&r);
+            let m = r
+                .materials
+                .iter_mut()
+                .find(|m| m.version == version)
+                .ok_or_else(|| missing_material(arn))?;
+            let start = m.encryptions_reserved.max(used).min(limit);
+            let end = start
+                .saturating_add(self.lifecycle.encryption_count_block)
+                .min(limit);
+            // Written (and flushed) even when nothing changes: a write whose flush failed is
+            // visible in memory but may not be on disk, and this reservation must be durable
+            // before the encryptions it covers are made.
+            m.encryptions_reserved = end;
+            if self.try_put("count encryptions", &r)? {
+                return Ok((start, end));
+            }
+            fresh = true;
+        }
+        Err(from_store(
+            "count encryptions",
+            lockbox_store::StoreError::Conflict,
+        ))
     }
 
     /// Rotates key `id` because version `exhausted` has made as many encryptions as it may,
     /// unless another thread already did; returns the new current material.
     fn rotate_for_use(&self, slot: KeySlot, exhausted: u32) -> Result<Material, KmsError> {
         let _w = self.writes.lock();
-        let mut r = self
-            .record(slot)?
-            .map(Arc::unwrap_or_clone)
-            .ok_or_else(|| KmsError::not_found(format!("Key in slot {slot} does not exist")))?;
-        let id = r.id;
-        if let Some(m) = r.current_material()
-            && m.version > exhausted
-        {
-            return Ok(m.clone());
-        }
-        KeyStates::Enabled.check(r.state_at(self.clock.now()), || self.arn(&r))?;
-        if r.origin == Origin::External {
-            // Lockbox cannot make imported material: the caller must import new material and
-            // rotate to it (ImportKeyMaterial NEW_KEY_MATERIAL, RotateKeyOnDemand).
-            return Err(KmsError::new(
-                ErrorKind::KmsInvalidState,
-                format!(
-                    "The imported key material of {} has made as many encryptions as one \
+        let mut fresh = false;
+        for _ in 0..CONFLICT_RETRIES {
+            let read = if fresh {
+                self.record_fresh(slot)?
+            } else {
+                self.record(slot)?
+            };
+            let mut r = read
+                .map(Arc::unwrap_or_clone)
+                .ok_or_else(|| KmsError::not_found(format!("Key in slot {slot} does not exist")))?;
+            let id = r.id;
+            if let Some(m) = r.current_material()
+                && m.version > exhausted
+            {
+                return Ok(m.clone());
+            }
+            KeyStates::Enabled.check(r.state_at(self.clock.now()), || self.arn(&r))?;
+            if r.origin == Origin::External {
+                // Lockbox cannot make imported material: the caller must import new material and
+                // rotate to it (ImportKeyMaterial NEW_KEY_MATERIAL, RotateKeyOnDemand).
+                return Err(KmsError::new(
+                    ErrorKind::KmsInvalidState,
+                    format!(
+                        "The imported key material of {} has made as many encryptions as one \
                      version may; import new key material and rotate to it.",
-                    self.arn(&r)
-                ),
-            ));
-        }
-        tracing::warn!(key = %id, version = exhausted,
+                        self.arn(&r)
+                    ),
+                ));
+            }
+            tracing::warn!(key = %id, version = exhausted,
             limit = self.lifecycle.max_encryptions_per_version,
             "material version reached its encryption limit; rotating");
-        self.rotate_locked(&mut r, RotationType::Automatic)
+            // Another node may have rotated it meanwhile: then the record is read again, and
+            // its new current material used.
+            if let Some(m) = self.try_rotate_locked(&mut r, RotationType::Automatic)? {
+                return Ok(m);
+            }
+            fresh = true;
+        }
+        Err(from_store(
+            "rotate key",
+            lockbox_store::StoreError::Conflict,
+        ))
     }
 
     /// Each material version of a key and how many encryptions it has made (an upper bound).

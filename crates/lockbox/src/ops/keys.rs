@@ -229,7 +229,7 @@ impl Engine {
             &req.key_id,
             Facts::default(),
             |r| {
-                r.description = req.description;
+                r.description = req.description.clone();
                 Ok(())
             },
         )?;

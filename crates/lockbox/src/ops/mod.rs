@@ -76,7 +76,7 @@ impl Engine {
         action: Action,
         key_id: &KeyRef,
         facts: Facts<'_>,
-        change: impl FnOnce(&mut KeyRecord) -> Result<(), KmsError>,
+        change: impl FnMut(&mut KeyRecord) -> Result<(), KmsError>,
     ) -> Result<KeyRecord, KmsError> {
         let _w = self.writes.lock();
         let r = self.resolve(call, key_id, Aliases::Refused)?;

@@ -30,7 +30,7 @@ impl Engine {
             self.check_lockout(call, &self.arn(auth.record()), &policy)?;
         }
         self.write_key(auth, |r| {
-            r.policy = Some(req.policy);
+            r.policy = Some(req.policy.clone());
             Ok(())
         })?;
         Ok(())

@@ -176,7 +176,7 @@ impl Engine {
         let version = material.version;
         let r = self.write_key(auth, |r| {
             r.on_demand_rotations += 1;
-            r.materials.push(material);
+            r.materials.push(material.clone());
             Ok(())
         })?;
         tracing::info!(key = %r.id, version, kind = %RotationType::OnDemand,
