@@ -668,6 +668,10 @@ impl Listener {
             match self.listen() {
                 Ok(()) => return,
                 Err(e) => {
+                    // Off at once, not after the backoff: changes made meanwhile go unnoticed.
+                    if let Some(cache) = self.cache.upgrade() {
+                        cache.switch_off();
+                    }
                     tracing::warn!(error = %e,
                         "lost the store's change listener; key records are not cached until it is back");
                     std::thread::sleep(backoff);
