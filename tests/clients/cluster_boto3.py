@@ -12,7 +12,10 @@ Usage:
   cluster_boto3.py load STATE UNITS [STOP_FILE]
       4 threads each repeat a unit of work (CreateKey with tags, CreateAlias, CreateGrant,
       Encrypt, GenerateDataKey, TagResource, Decrypt) on the nodes in turn, until UNITS units
-      are done in all, or, with STOP_FILE, until that file exists. A call that fails for the
+      are done in all, or, with STOP_FILE, until that file exists. With
+      LOCKBOX_CREATE_ENDPOINT set, CreateKey goes to that node first (every other call is
+      spread): SoftHSM loses track of other processes' new objects when several processes
+      create objects at once (see docs/operations.md, "Running a cluster"). A call that fails for the
       node's sake (connection refused or reset, a timeout, a 5xx) is retried on the next node,
       with a short backoff, for up to 60 s, as an SDK behind a load balancer would. Only what
       was acknowledged is recorded, in STATE (JSON, merged with what STATE already holds).
@@ -47,6 +50,8 @@ from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
 
 REGION = os.environ["AWS_DEFAULT_REGION"]
 ENDPOINTS = [e for e in os.environ["LOCKBOX_ENDPOINTS"].split(",") if e]
+# Optional: the node that CreateKey goes to first (see `load`).
+CREATE_ENDPOINT = os.environ.get("LOCKBOX_CREATE_ENDPOINT") or None
 APP_PRINCIPAL = "arn:aws:iam::111122223333:user/app"
 # No SDK retries: this client retries itself, on the next node, and knows what it retried.
 CONFIG = botocore.config.Config(
@@ -105,13 +110,17 @@ class Spreader:
         self.clients = [client(e) for e in ENDPOINTS]
         self.next = start
         self.retried = {}
+        self.creator = ENDPOINTS.index(CREATE_ENDPOINT) if CREATE_ENDPOINT else None
 
     def call(self, operation, **params):
         deadline = time.monotonic() + RETRY_FOR
         attempt = 0
         while True:
-            kms = self.clients[self.next % len(self.clients)]
-            self.next += 1
+            if operation == "create_key" and self.creator is not None and attempt == 0:
+                kms = self.clients[self.creator]
+            else:
+                kms = self.clients[self.next % len(self.clients)]
+                self.next += 1
             try:
                 return getattr(kms, operation)(**params), attempt
             except Exception as e:  # noqa: BLE001 (classified just below)
