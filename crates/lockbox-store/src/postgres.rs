@@ -668,3 +668,68 @@ impl Listener {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(url: &str) -> PostgresOptions {
+        PostgresOptions {
+            url: url.into(),
+            password: Some(DbPassword::new("hunter2".into())),
+            ca_file: None,
+            consistency: Consistency::Default,
+            cache_ttl: Duration::from_secs(1),
+            pool_size: 1,
+        }
+    }
+
+    fn refusal(o: &PostgresOptions) -> String {
+        match Connector::new(o) {
+            Ok(_) => panic!("accepted {}", o.url),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn a_url_with_a_password_is_refused_and_none_is_ever_shown() {
+        let e = refusal(&options("postgresql://lb:s3cret@db:5432/kms"));
+        assert!(
+            e.starts_with("[store] url must not hold the password"),
+            "{e}"
+        );
+        assert!(!e.contains("s3cret"));
+        let e = refusal(&options("host=db password=s3cret"));
+        assert!(
+            e.starts_with("[store] url must not hold the password"),
+            "{e}"
+        );
+        let c = Connector::new(&options(
+            "host=db port=6543 dbname=kms user=lb sslmode=disable",
+        ))
+        .unwrap();
+        assert_eq!(c.shown, "PostgreSQL database kms on db port 6543 as lb");
+        assert!(!c.shown.contains("hunter2"));
+    }
+
+    #[test]
+    fn a_bad_url_or_ca_file_is_refused_by_name() {
+        let e = refusal(&options("postgresql://db:notaport/kms"));
+        assert!(
+            e.starts_with("[store] url is not a valid connection string"),
+            "{e}"
+        );
+        let mut o = options("host=db sslmode=require");
+        o.ca_file = Some("/nonexistent/ca.pem".into());
+        let e = refusal(&o);
+        assert!(e.starts_with("[store] ca_file /nonexistent/ca.pem"), "{e}");
+    }
+
+    #[test]
+    fn prefix_ends_bound_every_key_with_the_prefix() {
+        assert_eq!(prefix_end(b"ab"), Some(b"ac".to_vec()));
+        assert_eq!(prefix_end(b"a\xff"), Some(b"b".to_vec()));
+        assert_eq!(prefix_end(b"\xff\xff"), None);
+        assert_eq!(prefix_end(b""), None);
+    }
+}

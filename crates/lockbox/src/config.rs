@@ -1,6 +1,7 @@
 //! The engine's configuration: the data directory, the token, and the ARN scope.
 //!
-//! A data directory holds `lockbox.toml` (this configuration), `metadata/` (the sled store)
+//! A data directory holds `lockbox.toml` (this configuration), `metadata/` (the sled store,
+//! unless `[store]` names a PostgreSQL database)
 //! and, when Lockbox provisioned its own SoftHSM token, `softhsm/` and the PIN files.
 //! Relative paths in `lockbox.toml` are relative to the data directory.
 //!
@@ -49,6 +50,9 @@
 //! refusal_burst_per_source = 10    # (1..=1000000)
 //! refusal_summary_interval_ms = 10000    # (100..=86400000)
 //! refusal_max_sources = 4096       # source addresses tracked at once (1..=1000000)
+//!
+//! [store]                          # optional: the metadata store (default: sled in
+//! backend = "postgres"             # metadata/); see `store_config` for PostgreSQL's keys
 //! ```
 
 use std::fs;

@@ -207,3 +207,149 @@ fn read_password_file(path: &Path) -> Result<DbPassword, Error> {
     }
     Ok(DbPassword::new(password.to_owned()))
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::config::Config;
+
+    const TOKEN: &str = "[token]\nmodule=\"m\"\nlabel=\"l\"\npin_env=\"P\"\n";
+
+    fn parse(store: &str) -> Result<Config, String> {
+        Config::parse(Path::new("/d"), &format!("{TOKEN}{store}"))
+    }
+
+    #[test]
+    fn without_a_store_section_the_store_is_sled() {
+        assert_eq!(parse("").unwrap().store, StoreConfig::Sled);
+        assert_eq!(
+            parse("[store]\nbackend=\"sled\"\n").unwrap().store,
+            StoreConfig::Sled
+        );
+    }
+
+    #[test]
+    fn a_postgres_store_is_read_with_its_defaults_and_relative_paths() {
+        let c = parse(
+            "[store]\nbackend=\"postgres\"\nurl=\"host=db dbname=kms user=lb\"\n\
+             password_file=\"db.pw\"\nca_file=\"/etc/ca.pem\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            c.store,
+            StoreConfig::Postgres(PostgresConfig {
+                url: "host=db dbname=kms user=lb".into(),
+                password: Some(PasswordSource::File("/d/db.pw".into())),
+                ca_file: Some("/etc/ca.pem".into()),
+                consistency: Consistency::Default,
+                cache_ttl: DEFAULT_CACHE_TTL,
+                pool_size: DEFAULT_POOL_SIZE,
+            })
+        );
+        let c = parse(
+            "[store]\nbackend=\"postgres\"\nurl=\"u\"\npassword_env=\"PGPW\"\n\
+             consistency=\"strict\"\ncache_ttl_ms=250\npool_size=3\n",
+        )
+        .unwrap();
+        let StoreConfig::Postgres(p) = c.store else {
+            panic!("not postgres")
+        };
+        assert_eq!(p.password, Some(PasswordSource::Env("PGPW".into())));
+        assert_eq!(p.consistency, Consistency::Strict);
+        assert_eq!(p.cache_ttl, Duration::from_millis(250));
+        assert_eq!(p.pool_size, 3);
+    }
+
+    #[test]
+    fn bad_store_sections_are_refused_by_name() {
+        let err = |t: &str| parse(t).unwrap_err();
+        assert_eq!(
+            err("[store]\nbackend=\"mysql\"\n"),
+            "[store] backend must be \"sled\" or \"postgres\", not \"mysql\""
+        );
+        assert_eq!(
+            err("[store]\nurl=\"u\"\n"),
+            "[store] url applies only to backend = \"postgres\""
+        );
+        assert_eq!(
+            err("[store]\nbackend=\"postgres\"\n"),
+            "[store] backend = \"postgres\" needs `url` (a libpq connection string)"
+        );
+        assert_eq!(
+            err(
+                "[store]\nbackend=\"postgres\"\nurl=\"u\"\npassword_env=\"A\"\npassword_file=\"f\"\n"
+            ),
+            "[store] give at most one of `password_env` and `password_file`"
+        );
+        assert_eq!(
+            err("[store]\nbackend=\"postgres\"\nurl=\"u\"\nconsistency=\"eventual\"\n"),
+            "[store] consistency must be \"default\" or \"strict\", not \"eventual\""
+        );
+        assert_eq!(
+            err("[store]\nbackend=\"postgres\"\nurl=\"u\"\ncache_ttl_ms=0\n"),
+            "[store] cache_ttl_ms must be 1 to 60000, not 0"
+        );
+        assert_eq!(
+            err("[store]\nbackend=\"postgres\"\nurl=\"u\"\npool_size=0\n"),
+            "[store] pool_size must be 1 to 1024, not 0"
+        );
+        assert!(
+            err("[store]\nbackend=\"postgres\"\nurl=\"u\"\npassword=\"x\"\n")
+                .contains("unknown field `password`")
+        );
+        assert!(
+            err("[lifecycle]\norphan_grace_hours=0\n[store]\nbackend=\"postgres\"\nurl=\"u\"\n")
+                .starts_with("[lifecycle] orphan_grace_hours must be above 0 with [store] backend = \"postgres\"")
+        );
+    }
+
+    #[test]
+    fn a_password_file_readable_by_others_or_empty_is_refused() {
+        use std::os::unix::fs::OpenOptionsExt;
+        let d = tempfile::tempdir().unwrap();
+        let write = |name: &str, mode: u32, text: &[u8]| {
+            let p = d.path().join(name);
+            let mut f = fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(mode)
+                .open(&p)
+                .unwrap();
+            std::io::Write::write_all(&mut f, text).unwrap();
+            p
+        };
+        let config = |p: PathBuf| PostgresConfig {
+            url: "host=db".into(),
+            password: Some(PasswordSource::File(p)),
+            ca_file: None,
+            consistency: Consistency::Default,
+            cache_ttl: DEFAULT_CACHE_TTL,
+            pool_size: 1,
+        };
+        let open = write("open", 0o644, b"s3cret\n");
+        let e = config(open).options().err().unwrap().to_string();
+        assert!(
+            e.contains("is readable by others (mode 644); make it 0600"),
+            "{e}"
+        );
+        assert!(!e.contains("s3cret"));
+        let empty = write("empty", 0o600, b"\n");
+        let e = config(empty).options().err().unwrap().to_string();
+        assert!(e.ends_with("is empty"), "{e}");
+        let good = write("good", 0o600, b"s3cret\r\n");
+        assert!(config(good).options().is_ok());
+        let e = PostgresConfig {
+            password: Some(PasswordSource::Env(
+                "LOCKBOX_TEST_SURELY_UNSET_DB_PW".into(),
+            )),
+            ..config(PathBuf::new())
+        }
+        .options()
+        .err()
+        .unwrap()
+        .to_string();
+        assert!(e.contains("LOCKBOX_TEST_SURELY_UNSET_DB_PW"), "{e}");
+    }
+}
