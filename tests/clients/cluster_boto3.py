@@ -171,7 +171,7 @@ def load(state_path, units, stop_file):
         alias = f"alias/cluster-{uuid.uuid4().hex[:16]}"
         target = key_id
         try:
-            _, attempts = s.call("create_alias", AliasName=alias, TargetKeyId=key_id)
+            s.call("create_alias", AliasName=alias, TargetKeyId=key_id)
             with lock:
                 state["aliases"][alias] = key_id
             target = alias
