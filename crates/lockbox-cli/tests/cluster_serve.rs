@@ -505,9 +505,6 @@ fn three_serve_nodes_over_one_database_and_one_token() {
 /// client retries), afterwards every node serves again, nothing acknowledged is lost, and
 /// caches recover (a change is honoured within the bound on the other nodes).
 #[test]
-#[ignore = "fails on main: after a PostgreSQL restart each node's audit log stays stopped \
-            (KMSInternalException on every call until the node restarts); see \
-            docs/operations.md, Running a cluster, known gaps"]
 fn a_postgresql_restart_under_load_loses_nothing_and_every_node_serves_after() {
     let Some(cluster) = Cluster::set_up(
         "a_postgresql_restart_under_load_loses_nothing_and_every_node_serves_after",

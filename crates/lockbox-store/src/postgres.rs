@@ -653,6 +653,16 @@ struct Listener {
     closed: Arc<AtomicBool>,
 }
 
+/// Whether a notification's payload (`<node> <trees>`) says the `keys` tree changed: only
+/// key records are cached, so a change elsewhere (an audit batch, an alias, a grant) leaves
+/// the cache alone. A payload of another form counts as a change.
+fn names_keys(payload: &str) -> bool {
+    match payload.split_once(' ') {
+        Some((_, trees)) => trees.split(',').any(|t| t == Tree::Keys.name()),
+        None => true,
+    }
+}
+
 /// How long the listener waits for a notification before checking its connection.
 const LISTEN_POLL: Duration = Duration::from_millis(500);
 
@@ -704,16 +714,18 @@ impl Listener {
                     .timeout_iter(LISTEN_POLL)
                     .next()
                     .map_err(|e| StoreError::Database(e.to_string()))?;
+                let mut changed = first.as_ref().is_some_and(|n| names_keys(n.payload()));
                 if first.is_some() {
                     // One invalidation covers every notification already here.
-                    while pending
+                    while let Some(n) = pending
                         .iter()
                         .next()
                         .map_err(|e| StoreError::Database(e.to_string()))?
-                        .is_some()
-                    {}
+                    {
+                        changed |= names_keys(n.payload());
+                    }
                 }
-                first.is_some()
+                changed
             };
             let Some(cache) = self.cache.upgrade() else {
                 return Ok(());
@@ -794,6 +806,15 @@ mod tests {
         o.ca_file = Some("/nonexistent/ca.pem".into());
         let e = refusal(&o);
         assert!(e.starts_with("[store] ca_file /nonexistent/ca.pem"), "{e}");
+    }
+
+    #[test]
+    fn only_a_change_of_the_keys_tree_empties_the_cache() {
+        assert!(names_keys("0123456789abcdef keys"));
+        assert!(names_keys("0123456789abcdef aliases,keys"));
+        assert!(!names_keys("0123456789abcdef audit,meta"));
+        assert!(!names_keys("0123456789abcdef grants"));
+        assert!(names_keys("unexpected"));
     }
 
     #[test]

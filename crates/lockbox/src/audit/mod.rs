@@ -56,6 +56,8 @@ use crate::error::Error;
 /// The domain-separation prefix of every seal's MAC input (followed by the sealed entry's
 /// sequence number, big-endian, and its chain hash).
 pub const SEAL_DOMAIN: &[u8] = b"lockbox audit seal v1\0";
+/// How long the log refuses records after a failed write before it tries again.
+pub const RETRY_AFTER: Duration = Duration::from_secs(1);
 /// The label (under the token's prefix) of the audit HMAC key.
 pub const AUDIT_KEY_NAME: &str = "audit-hmac";
 /// The label (under the token's prefix) of the audit mark.
@@ -224,9 +226,10 @@ struct Inner {
     wake: Condvar,
     // Held while entries are chained and written: one writer at a time, in queue order.
     chain: Mutex<Chain>,
-    // Set when a write failed: the log no longer knows what is on disk, so it refuses more.
+    // Set when a write failed: the log refuses records (every call fails: fail closed) for
+    // `RETRY_AFTER`, then tries again; a write that succeeds clears it.
     failed: AtomicBool,
-    failure: Mutex<Option<String>>,
+    failure: Mutex<Option<(String, Instant)>>,
     // The budget of refusals recorded one by one.
     limiter: Mutex<Limiter>,
 }
@@ -513,8 +516,8 @@ impl AuditLog {
     ///
     /// Every-record durability: chained, written and flushed before it returns. Batched: queued
     /// (cheap: no encoding, hashing or I/O on the caller's thread) and written within
-    /// `batch_max`. After a write has failed, every later append fails (fail closed) until
-    /// the log is opened again.
+    /// `batch_max`. After a write has failed, every append fails (fail closed) for
+    /// [`RETRY_AFTER`]; then the log tries again, and writes what batched calls queued.
     pub fn append(&self, event: AuditEvent) -> Result<(), Error> {
         self.push(Pending::Event(event))
     }
@@ -638,20 +641,28 @@ impl Drop for AuditLog {
 }
 
 impl Inner {
+    /// Refuses records for [`RETRY_AFTER`] after a failed write; after that the next write is
+    /// tried (the store numbers and chains each append after the head it finds, so a failed
+    /// append leaves nothing to repair).
     fn check_failed(&self) -> Result<(), Error> {
         if self.failed.load(Ordering::Acquire) {
-            let why = self.failure.lock().clone().unwrap_or_default();
-            return Err(Error::Audit(format!(
-                "the audit log stopped after a failed write ({why}); no call can be audited \
-                 until it is opened again"
-            )));
+            let failure = self.failure.lock();
+            if let Some((why, at)) = failure.as_ref()
+                && at.elapsed() < RETRY_AFTER
+            {
+                return Err(Error::Audit(format!(
+                    "the audit log stopped after a failed write ({why}); no call can be \
+                     audited until a write succeeds again (tried every {} ms)",
+                    RETRY_AFTER.as_millis()
+                )));
+            }
         }
         Ok(())
     }
 
     fn fail(&self, e: &Error) {
-        tracing::error!(error = %e, "audit log write failed; refusing further records");
-        *self.failure.lock() = Some(e.to_string());
+        tracing::error!(error = %e, "audit log write failed; refusing further records for a while");
+        *self.failure.lock() = Some((e.to_string(), Instant::now()));
         self.failed.store(true, Ordering::Release);
     }
 
@@ -709,19 +720,37 @@ impl Inner {
     /// Writes `events` as one chained append: the store numbers and chains them after the
     /// chain's head as it finds it in its transaction (another node may have appended since
     /// this one last did). Any failure stops the log. `events` is left empty.
+    ///
+    /// A failure stops the log for [`RETRY_AFTER`] (fail closed). Batched records, whose calls
+    /// were answered already, are put back at the head of the queue and written when a
+    /// write succeeds again (a database that restarted, a failover): lost only if the process
+    /// dies first. If the failed append did commit (its answer lost), they are written twice:
+    /// a record is never lost for that.
     fn write(&self, chain: &mut Chain, events: &mut Vec<Pending>) -> Result<(), Error> {
-        let result = (|| {
-            let bodies: Vec<AuditBody> = events.drain(..).map(Pending::into_body).collect();
-            let appended = self.store.append_audit_chained(&bodies)?;
-            chain.unsealed += bodies.len() as u64;
-            chain.next_seq = appended.last.seq + 1;
-            chain.last_hash = appended.last.hash;
-            Ok(())
-        })();
-        if let Err(e) = &result {
-            self.fail(e);
+        let bodies: Vec<AuditBody> = events.drain(..).map(Pending::into_body).collect();
+        match self.store.append_audit_chained(&bodies) {
+            Ok(appended) => {
+                chain.unsealed += bodies.len() as u64;
+                chain.next_seq = appended.last.seq + 1;
+                chain.last_hash = appended.last.hash;
+                if self.failed.swap(false, Ordering::AcqRel) {
+                    tracing::warn!("the audit log writes again after a failed write");
+                }
+                Ok(())
+            }
+            Err(e) => {
+                let e = Error::from(e);
+                self.fail(&e);
+                if self.config.durability == Durability::Batched {
+                    let mut q = self.queue.lock();
+                    let later = std::mem::take(&mut q.events);
+                    q.events = bodies.into_iter().map(Pending::Other).collect();
+                    q.events.extend(later);
+                    q.oldest.get_or_insert_with(Instant::now);
+                }
+                Err(e)
+            }
         }
-        result
     }
 
     /// Takes the seal lock: at once, or (`wait`) trying for up to [`SEAL_LOCK_WAIT`]. `None`
@@ -886,10 +915,10 @@ impl Inner {
                 }
             }
             drop(q);
-            if self.failed.load(Ordering::Acquire) {
-                // Fail closed: nothing more is written; appends report the failure.
-                self.queue.lock().events.clear();
-                std::thread::sleep(self.config.batch_max);
+            if self.check_failed().is_err() {
+                // Fail closed for a while: appends report the failure; what is queued waits
+                // for the next try.
+                std::thread::sleep(self.config.batch_max.min(RETRY_AFTER));
                 continue;
             }
             if let Err(e) = self.flush() {
