@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use lockbox_api::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::backend::Tree;
+use crate::backend::{Tree, TxError, Txn};
 use crate::error::StoreError;
 use crate::store::Store;
 
@@ -140,6 +140,33 @@ const AUDIT_ENTRY_V2: u8 = 2;
 // addressed to. Written only for events that have one, so every other entry keeps its bytes.
 const AUDIT_ENTRY_V3: u8 = 3;
 const META_AUDIT_OBJECTS: &[u8] = b"audit.objects";
+/// The chain's head: the last entry's sequence number (8 bytes, big-endian) and chain hash
+/// (32 bytes). Every chained append reads and rewrites it in its transaction, so appends
+/// from several nodes conflict on this one row and are serialized.
+const META_AUDIT_HEAD: &[u8] = b"audit.head";
+
+/// Where the audit chain ends: its last entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChainHead {
+    /// The last entry's sequence number.
+    pub seq: u64,
+    /// The SHA-256 of its stored bytes (the next entry's `prev_hash`).
+    pub hash: [u8; 32],
+}
+
+/// What a chained append wrote: entries `first..=last.seq`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Appended {
+    /// The sequence number of the first entry written.
+    pub first: u64,
+    /// The last entry written, now the chain's head.
+    pub last: ChainHead,
+}
+
+fn sha256(bytes: &[u8]) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).into()
+}
 
 // Stored form. Variant order of `AuditBodyV1` is part of the format (postcard encodes the
 // variant index): add variants at the end, or make a version 2.
@@ -283,62 +310,69 @@ fn event_ref(e: &AuditEvent) -> AuditEventV1Ref<'_> {
 impl AuditEntry {
     /// The stored bytes of this entry: version byte, then postcard.
     pub fn encode(&self) -> Result<Vec<u8>, StoreError> {
-        let body = match &self.body {
-            AuditBody::Event(e) => match &e.region {
-                None => AuditBodyV1Ref::Event(event_ref(e)),
-                Some(r) => AuditBodyV1Ref::RegionalEvent(event_ref(e), r),
-            },
-            AuditBody::Seal {
-                through_seq,
-                chain_hash,
-                mac,
-                at,
-            } => AuditBodyV1Ref::Seal {
-                through_seq: *through_seq,
-                chain_hash,
-                mac,
-                at_ms: at.unix_millis(),
-            },
-            AuditBody::Refused(r) => AuditBodyV1Ref::Refused(RefusalV2Ref {
-                time_ms: r.time.unix_millis(),
-                request_id: &r.request_id,
-                source: &r.source,
-                operation: &r.operation,
-                access_key_id: &r.access_key_id,
-                principal: &r.principal,
-                error_code: &r.error_code,
-                error_message: &r.error_message,
-            }),
-            AuditBody::Suppressed(x) => AuditBodyV1Ref::Suppressed(SuppressedV2Ref {
-                from_ms: x.from.unix_millis(),
-                until_ms: x.until.unix_millis(),
-                count: x.count,
-                by_source: &x.by_source,
-                others: x.others,
-            }),
-        };
-        let version = match body {
-            AuditBodyV1Ref::Event(_) | AuditBodyV1Ref::Seal { .. } => AUDIT_ENTRY_V1,
-            AuditBodyV1Ref::Refused(_) | AuditBodyV1Ref::Suppressed(_) => AUDIT_ENTRY_V2,
-            AuditBodyV1Ref::RegionalEvent(..) => AUDIT_ENTRY_V3,
-        };
-        let v1 = AuditEntryV1Ref {
-            seq: self.seq,
-            prev_hash: &self.prev_hash,
-            body,
-        };
-        // Room for a typical event (about 300 bytes), so the encoding does not grow the buffer
-        // step by step.
-        let mut out = Vec::with_capacity(ENCODED_CAPACITY);
-        out.push(version);
-        postcard::to_io(&v1, &mut out).map_err(|e| StoreError::Corrupt {
-            tree: "audit",
-            key: self.seq.to_string(),
-            reason: format!("cannot encode: {e}"),
-        })?;
-        Ok(out)
+        encode_entry(self.seq, &self.prev_hash, &self.body)
     }
+}
 
+/// The stored bytes of the entry `seq` with `prev_hash` and `body`.
+fn encode_entry(seq: u64, prev_hash: &[u8; 32], body: &AuditBody) -> Result<Vec<u8>, StoreError> {
+    let body = match body {
+        AuditBody::Event(e) => match &e.region {
+            None => AuditBodyV1Ref::Event(event_ref(e)),
+            Some(r) => AuditBodyV1Ref::RegionalEvent(event_ref(e), r),
+        },
+        AuditBody::Seal {
+            through_seq,
+            chain_hash,
+            mac,
+            at,
+        } => AuditBodyV1Ref::Seal {
+            through_seq: *through_seq,
+            chain_hash,
+            mac,
+            at_ms: at.unix_millis(),
+        },
+        AuditBody::Refused(r) => AuditBodyV1Ref::Refused(RefusalV2Ref {
+            time_ms: r.time.unix_millis(),
+            request_id: &r.request_id,
+            source: &r.source,
+            operation: &r.operation,
+            access_key_id: &r.access_key_id,
+            principal: &r.principal,
+            error_code: &r.error_code,
+            error_message: &r.error_message,
+        }),
+        AuditBody::Suppressed(x) => AuditBodyV1Ref::Suppressed(SuppressedV2Ref {
+            from_ms: x.from.unix_millis(),
+            until_ms: x.until.unix_millis(),
+            count: x.count,
+            by_source: &x.by_source,
+            others: x.others,
+        }),
+    };
+    let version = match body {
+        AuditBodyV1Ref::Event(_) | AuditBodyV1Ref::Seal { .. } => AUDIT_ENTRY_V1,
+        AuditBodyV1Ref::Refused(_) | AuditBodyV1Ref::Suppressed(_) => AUDIT_ENTRY_V2,
+        AuditBodyV1Ref::RegionalEvent(..) => AUDIT_ENTRY_V3,
+    };
+    let v1 = AuditEntryV1Ref {
+        seq,
+        prev_hash,
+        body,
+    };
+    // Room for a typical event (about 300 bytes), so the encoding does not grow the buffer
+    // step by step.
+    let mut out = Vec::with_capacity(ENCODED_CAPACITY);
+    out.push(version);
+    postcard::to_io(&v1, &mut out).map_err(|e| StoreError::Corrupt {
+        tree: "audit",
+        key: seq.to_string(),
+        reason: format!("cannot encode: {e}"),
+    })?;
+    Ok(out)
+}
+
+impl AuditEntry {
     /// Decodes stored bytes. Total: any bytes give an entry or an error.
     pub fn decode(bytes: &[u8]) -> Result<AuditEntry, StoreError> {
         let corrupt = |reason: String| StoreError::Corrupt {
@@ -472,6 +506,126 @@ impl Iterator for AuditIter<'_> {
 const AUDIT_BATCH: usize = 1024;
 
 impl Store {
+    /// Appends `bodies` to the audit chain as one durable transaction, numbering and chaining
+    /// them there: the head is read inside the transaction, so appends from several nodes
+    /// sharing a database are serialized by it (PostgreSQL: both rewrite the head row, one
+    /// conflicts and runs again on the new head), and no node needs to know where the chain
+    /// ends. All of `bodies` are written, or none (a prefix of the log either way).
+    pub fn append_audit_chained(&self, bodies: &[AuditBody]) -> Result<Appended, StoreError> {
+        crate::failpoints::hit("store.append_audit.before_insert")?;
+        match self.chain_append(bodies, None)? {
+            Some(a) => Ok(a),
+            None => Err(StoreError::Corrupt {
+                tree: "audit",
+                key: "(head)".into(),
+                reason: "nothing to append".into(),
+            }),
+        }
+    }
+
+    /// Appends the seal `seal` only if the chain still ends at the entry it seals
+    /// (`through_seq` with `chain_hash`): `Ok(None)` when another entry came meanwhile (seal
+    /// the new head instead). Not a seal: a [`StoreError::Corrupt`] naming it.
+    pub fn append_audit_seal(&self, seal: &AuditBody) -> Result<Option<Appended>, StoreError> {
+        let AuditBody::Seal {
+            through_seq,
+            chain_hash,
+            ..
+        } = seal
+        else {
+            return Err(StoreError::Corrupt {
+                tree: "audit",
+                key: "(seal)".into(),
+                reason: "append_audit_seal was given an entry that is not a seal".into(),
+            });
+        };
+        crate::failpoints::hit("store.append_audit.before_insert")?;
+        let after = ChainHead {
+            seq: *through_seq,
+            hash: *chain_hash,
+        };
+        self.chain_append(std::slice::from_ref(seal), Some(after))
+    }
+
+    /// The audit chain's head as committed (`None`: the log is empty).
+    pub fn audit_head(&self) -> Result<Option<ChainHead>, StoreError> {
+        let mut head = None;
+        self.backend
+            .transact_append("store.audit_head", &mut |tx| {
+                head = self.head_in(tx)?;
+                Ok(())
+            })?;
+        Ok(head)
+    }
+
+    fn chain_append(
+        &self,
+        bodies: &[AuditBody],
+        after: Option<ChainHead>,
+    ) -> Result<Option<Appended>, StoreError> {
+        if bodies.is_empty() {
+            return Ok(None);
+        }
+        let mut out = None;
+        self.backend
+            .transact_append("store.append_audit.before_flush", &mut |tx| {
+                out = None;
+                let head = self.head_in(tx)?;
+                if after.is_some() && head != after {
+                    return Ok(());
+                }
+                let (mut seq, mut prev) = match head {
+                    Some(h) => (h.seq.checked_add(1).ok_or_else(full)?, h.hash),
+                    None => (0, [0; 32]),
+                };
+                let first = seq;
+                let mut last = ChainHead { seq, hash: prev };
+                for body in bodies {
+                    let bytes = encode_entry(seq, &prev, body)?;
+                    prev = sha256(&bytes);
+                    tx.insert(Tree::Audit, &seq.to_be_bytes(), &bytes)?;
+                    last = ChainHead { seq, hash: prev };
+                    seq = seq.checked_add(1).ok_or_else(full)?;
+                }
+                let mut v = Vec::with_capacity(40);
+                v.extend_from_slice(&last.seq.to_be_bytes());
+                v.extend_from_slice(&last.hash);
+                tx.insert(Tree::Meta, META_AUDIT_HEAD, &v)?;
+                out = Some(Appended { first, last });
+                Ok(())
+            })?;
+        Ok(out)
+    }
+
+    /// The head inside a transaction: the recorded one, if the tree agrees with it (its entry
+    /// is there with that hash, and nothing after it); else the tree's last entry as
+    /// committed (a log written before heads were recorded, entries removed or written by
+    /// hand, a restore), which the head written next then records.
+    fn head_in(&self, tx: &mut dyn Txn) -> Result<Option<ChainHead>, TxError> {
+        if let Some(v) = tx.get(Tree::Meta, META_AUDIT_HEAD)?
+            && v.len() == 40
+        {
+            let (s, h) = v.split_at(8);
+            let seq = u64::from_be_bytes(s.try_into().map_err(|_| TxError::Fail(full()))?);
+            let hash: [u8; 32] = h.try_into().map_err(|_| TxError::Fail(full()))?;
+            let here = tx.get(Tree::Audit, &seq.to_be_bytes())?;
+            let next = match seq.checked_add(1) {
+                Some(n) => tx.get(Tree::Audit, &n.to_be_bytes())?,
+                None => None,
+            };
+            if next.is_none() && here.is_some_and(|b| sha256(&b) == hash) {
+                return Ok(Some(ChainHead { seq, hash }));
+            }
+        }
+        match self.backend.last(Tree::Audit)? {
+            Some((k, v)) => Ok(Some(ChainHead {
+                seq: seq_of(&k)?,
+                hash: sha256(&v),
+            })),
+            None => Ok(None),
+        }
+    }
+
     /// Writes audit entries (sequence number, stored bytes) in order, then makes them durable
     /// once: when it returns `Ok`, every entry is durable. A crash part-way leaves a prefix of
     /// the entries, which is what the chain expects of an unsealed tail.
@@ -554,6 +708,14 @@ impl Store {
                 tx.remove(Tree::Audit, &seq.to_be_bytes())?;
                 Ok(())
             })
+    }
+}
+
+fn full() -> StoreError {
+    StoreError::Corrupt {
+        tree: "audit",
+        key: "(head)".into(),
+        reason: "the sequence numbers are exhausted".into(),
     }
 }
 

@@ -131,6 +131,19 @@ pub(crate) trait Backend: Send + Sync {
         body: &mut dyn FnMut(&mut dyn Txn) -> Result<(), TxError>,
     ) -> Result<(), StoreError>;
 
+    /// Runs `body` as [`Backend::transact`] does, for a change that only appends (the audit
+    /// chain: new entries, then the head that names the last). PostgreSQL runs it as one
+    /// transaction. sled applies the writes one at a time in key order (entries before `meta`)
+    /// under a lock of their own, then flushes: a crash part-way leaves a prefix of the
+    /// entries and the old head, which readers must accept (the audit head is checked
+    /// against the tree). This keeps sled's process-wide transaction lock, which would stall
+    /// every key lookup for a large batch, out of the audit path.
+    fn transact_append(
+        &self,
+        failpoint: &'static str,
+        body: &mut dyn FnMut(&mut dyn Txn) -> Result<(), TxError>,
+    ) -> Result<(), StoreError>;
+
     /// Writes `entries` into `tree` in order, each on its own (a crash part-way leaves a prefix
     /// of them, never a later entry without an earlier one), then makes them durable; hits
     /// `failpoint` between the writes and the flush. For append-only trees (the audit log),
@@ -148,4 +161,15 @@ pub(crate) trait Backend: Send + Sync {
 
     /// Where the store is, for messages: a directory, or a database without its password.
     fn describe(&self) -> String;
+
+    /// Tries to take the cluster-wide lock `name` without waiting: `Ok(None)` when another
+    /// holder has it. No transaction stays open while it is held (jobs holding it call the
+    /// token). Released when the guard is dropped, and when the holder dies.
+    fn try_lock(&self, name: &str) -> Result<Option<Box<dyn LockHold>>, StoreError>;
+}
+
+/// A held cluster lock (see [`Backend::try_lock`]); dropping it releases the lock.
+pub(crate) trait LockHold: Send {
+    /// Whether the lock is still held (a database connection that died took it with it).
+    fn still_held(&mut self) -> bool;
 }

@@ -2,8 +2,9 @@
 //!
 //! Invariant: an entry is the decoding of what the `keys` tree held at some moment after the
 //! last write to that tree finished. Every method of [`crate::Store`] that writes the `keys`
-//! tree calls [`KeyCache::invalidate`] after the write, whether it succeeded or not; a reader
-//! that raced a write does not insert what it read (the generation check below). sled is
+//! tree holds a [`KeyCache::writing`] guard over the write, which drops the entries before and
+//! after it, whether it succeeded or not; a reader that raced a write does not insert what it
+//! read (the generation and in-progress checks below). sled is
 //! opened by one process per data directory (its directory lock), so no write can come from
 //! elsewhere. With PostgreSQL other nodes write too: their changes arrive as notifications,
 //! each of which invalidates the cache; while the listener is not connected the cache is
@@ -24,8 +25,11 @@ use crate::records::KeyRecord;
 const MAX_ENTRIES: usize = 4096;
 
 pub(crate) struct KeyCache {
-    // Raised by every write to the `keys` tree, before the entries are dropped.
+    // Raised when a write to the `keys` tree begins and again when it ends, before the
+    // entries are dropped.
     generation: AtomicU64,
+    // Writes to the `keys` tree of this store in progress: nothing read meanwhile is kept.
+    writing: AtomicU64,
     entries: RwLock<HashMap<KeySlot, (Arc<KeyRecord>, Instant)>>,
     // False: nothing is kept or served (strict consistency, or a lost listener).
     on: AtomicBool,
@@ -37,6 +41,7 @@ impl Default for KeyCache {
     fn default() -> Self {
         KeyCache {
             generation: AtomicU64::new(0),
+            writing: AtomicU64::new(0),
             entries: RwLock::new(HashMap::new()),
             on: AtomicBool::new(true),
             ttl_ms: AtomicU64::new(u64::MAX),
@@ -97,7 +102,10 @@ impl KeyCache {
         // Checked under the lock that `invalidate` takes after raising the generation: a
         // write either raised it before this check (nothing is inserted) or empties the map
         // after this insert.
-        if self.generation.load(Ordering::SeqCst) != generation || !self.is_on() {
+        if self.generation.load(Ordering::SeqCst) != generation
+            || self.writing.load(Ordering::SeqCst) != 0
+            || !self.is_on()
+        {
             return;
         }
         if entries.len() >= MAX_ENTRIES {
@@ -106,12 +114,35 @@ impl KeyCache {
         entries.insert(record.slot(), (record, Instant::now()));
     }
 
-    /// Forgets every record; called after each write to the `keys` tree.
+    /// Marks a write to the `keys` tree in progress until the guard is dropped (after the
+    /// write, whether it succeeded or not), and forgets every record at both ends.
+    ///
+    /// Raising the generation only after the write is not enough: between the commit and that
+    /// raise, a reader that read the old record before the commit could still insert it over
+    /// the new one another reader had just inserted, and a later read would go back in time.
+    /// While a write is in progress nothing is inserted at all.
+    pub(crate) fn writing(&self) -> Writing<'_> {
+        self.writing.fetch_add(1, Ordering::SeqCst);
+        self.invalidate();
+        Writing(self)
+    }
+
+    /// Forgets every record (a write by this store ended, another node's was notified).
     pub(crate) fn invalidate(&self) {
         self.generation.fetch_add(1, Ordering::SeqCst);
         self.entries
             .write()
             .unwrap_or_else(PoisonError::into_inner)
             .clear();
+    }
+}
+
+/// A write to the `keys` tree in progress (see [`KeyCache::writing`]).
+pub(crate) struct Writing<'a>(&'a KeyCache);
+
+impl Drop for Writing<'_> {
+    fn drop(&mut self) {
+        self.0.invalidate();
+        self.0.writing.fetch_sub(1, Ordering::SeqCst);
     }
 }

@@ -17,6 +17,7 @@
 mod audit;
 mod backend;
 mod cache;
+mod cluster;
 mod error;
 mod export;
 #[cfg_attr(not(feature = "failpoints"), allow(dead_code))]
@@ -28,7 +29,11 @@ mod store;
 #[cfg(feature = "test-support")]
 pub mod testing;
 
-pub use audit::{AuditBody, AuditEntry, AuditEvent, AuditIter, AuditObjects, Refusal, Suppressed};
+pub use audit::{
+    Appended, AuditBody, AuditEntry, AuditEvent, AuditIter, AuditObjects, ChainHead, Refusal,
+    Suppressed,
+};
+pub use cluster::ClusterLock;
 pub use error::StoreError;
 pub use export::{EXPORT_MAGIC, EXPORT_VERSION, ExportSummary};
 pub use postgres::{CHANNEL, Consistency, DbPassword, PostgresOptions};

@@ -24,7 +24,7 @@ use postgres::fallible_iterator::FallibleIterator;
 use postgres::{Client, IsolationLevel, NoTls, Transaction};
 use zeroize::Zeroizing;
 
-use crate::backend::{Backend, Entry, Tree, TxError, Txn};
+use crate::backend::{Backend, Entry, LockHold, Tree, TxError, Txn};
 use crate::cache::KeyCache;
 use crate::error::StoreError;
 
@@ -552,6 +552,14 @@ impl Backend for PostgresBackend {
         }
     }
 
+    fn transact_append(
+        &self,
+        failpoint: &'static str,
+        body: &mut dyn FnMut(&mut dyn Txn) -> Result<(), TxError>,
+    ) -> Result<(), StoreError> {
+        self.transact(failpoint, body)
+    }
+
     fn append(
         &self,
         tree: Tree,
@@ -577,6 +585,65 @@ impl Backend for PostgresBackend {
     fn describe(&self) -> String {
         self.connector.shown.clone()
     }
+
+    fn try_lock(&self, name: &str) -> Result<Option<Box<dyn LockHold>>, StoreError> {
+        // A session advisory lock on a connection of its own, never pooled: it is held while
+        // that connection lives, with no transaction open, and PostgreSQL releases it when
+        // the connection ends, including when this node dies or is cut off.
+        let key = lock_key(name);
+        let mut client = self.connector.connect()?;
+        let got: bool = client
+            .query_one("SELECT pg_try_advisory_lock($1)", &[&key])
+            .map_err(|e| StoreError::Database(format!("taking the cluster lock {name}: {e}")))?
+            .get(0);
+        if !got {
+            return Ok(None);
+        }
+        Ok(Some(Box::new(AdvisoryLock {
+            client,
+            key,
+            name: name.to_owned(),
+        })))
+    }
+}
+
+/// The advisory lock key of the cluster lock `name`: FNV-1a of the name, in the half of the
+/// key space whose top byte is 0x4c ("L"), apart from the migrations' lock.
+fn lock_key(name: &str) -> i64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in name.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    let key = (0x4c_u64 << 56) | (h >> 8);
+    i64::from_be_bytes(key.to_be_bytes())
+}
+
+/// A held session advisory lock and the connection that holds it.
+struct AdvisoryLock {
+    client: Client,
+    key: i64,
+    name: String,
+}
+
+impl LockHold for AdvisoryLock {
+    fn still_held(&mut self) -> bool {
+        !self.client.is_closed() && self.client.batch_execute("SELECT 1").is_ok()
+    }
+}
+
+impl Drop for AdvisoryLock {
+    fn drop(&mut self) {
+        // Closing the connection would release it too; unlocking says so at once.
+        if !self.client.is_closed()
+            && let Err(e) = self
+                .client
+                .execute("SELECT pg_advisory_unlock($1)", &[&self.key])
+        {
+            tracing::debug!(lock = %self.name, error = %e,
+                "could not unlock the cluster lock; closing its connection releases it");
+        }
+    }
 }
 
 /// The thread that listens for other nodes' changes and drops the cached key records.
@@ -584,6 +651,16 @@ struct Listener {
     connector: Arc<Connector>,
     cache: Weak<KeyCache>,
     closed: Arc<AtomicBool>,
+}
+
+/// Whether a notification's payload (`<node> <trees>`) says the `keys` tree changed: only
+/// key records are cached, so a change elsewhere (an audit batch, an alias, a grant) leaves
+/// the cache alone. A payload of another form counts as a change.
+fn names_keys(payload: &str) -> bool {
+    match payload.split_once(' ') {
+        Some((_, trees)) => trees.split(',').any(|t| t == Tree::Keys.name()),
+        None => true,
+    }
 }
 
 /// How long the listener waits for a notification before checking its connection.
@@ -601,6 +678,10 @@ impl Listener {
             match self.listen() {
                 Ok(()) => return,
                 Err(e) => {
+                    // Off at once, not after the backoff: changes made meanwhile go unnoticed.
+                    if let Some(cache) = self.cache.upgrade() {
+                        cache.switch_off();
+                    }
                     tracing::warn!(error = %e,
                         "lost the store's change listener; key records are not cached until it is back");
                     std::thread::sleep(backoff);
@@ -633,16 +714,18 @@ impl Listener {
                     .timeout_iter(LISTEN_POLL)
                     .next()
                     .map_err(|e| StoreError::Database(e.to_string()))?;
+                let mut changed = first.as_ref().is_some_and(|n| names_keys(n.payload()));
                 if first.is_some() {
                     // One invalidation covers every notification already here.
-                    while pending
+                    while let Some(n) = pending
                         .iter()
                         .next()
                         .map_err(|e| StoreError::Database(e.to_string()))?
-                        .is_some()
-                    {}
+                    {
+                        changed |= names_keys(n.payload());
+                    }
                 }
-                first.is_some()
+                changed
             };
             let Some(cache) = self.cache.upgrade() else {
                 return Ok(());
@@ -723,6 +806,15 @@ mod tests {
         o.ca_file = Some("/nonexistent/ca.pem".into());
         let e = refusal(&o);
         assert!(e.starts_with("[store] ca_file /nonexistent/ca.pem"), "{e}");
+    }
+
+    #[test]
+    fn only_a_change_of_the_keys_tree_empties_the_cache() {
+        assert!(names_keys("0123456789abcdef keys"));
+        assert!(names_keys("0123456789abcdef aliases,keys"));
+        assert!(!names_keys("0123456789abcdef audit,meta"));
+        assert!(!names_keys("0123456789abcdef grants"));
+        assert!(names_keys("unexpected"));
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 
-use crate::backend::{Backend, Entry, Tree, TxError, Txn};
+use crate::backend::{Backend, Entry, LockHold, Tree, TxError, Txn};
 use crate::error::StoreError;
 
 // sled's page cache; metadata is small, and the default (1 GiB) is far more than it needs.
@@ -35,6 +35,9 @@ pub(crate) struct SledBackend {
     trees: Vec<sled::Tree>,
     // Held by each transaction from its first read to its flush (see `SledTxn`).
     writer: std::sync::Mutex<()>,
+    // Held by each `transact_append` (the audit chain's appends) from its first read to its
+    // flush.
+    appender: std::sync::Mutex<()>,
     dir: PathBuf,
     // Last: released after sled has been dropped.
     _lock: StoreLock,
@@ -65,6 +68,7 @@ impl SledBackend {
             db,
             trees,
             writer: std::sync::Mutex::new(()),
+            appender: std::sync::Mutex::new(()),
             dir: dir.to_owned(),
             _lock: lock,
         })
@@ -237,6 +241,39 @@ impl Backend for SledBackend {
         }
     }
 
+    fn transact_append(
+        &self,
+        failpoint: &'static str,
+        body: &mut dyn FnMut(&mut dyn Txn) -> Result<(), TxError>,
+    ) -> Result<(), StoreError> {
+        let _one_at_a_time = self.appender.lock();
+        let writes = loop {
+            let mut txn = SledTxn {
+                trees: &self.trees,
+                writes: BTreeMap::new(),
+            };
+            match body(&mut txn) {
+                Ok(()) => break txn.writes,
+                Err(TxError::Retry) => continue,
+                Err(TxError::Fail(e)) => return Err(e),
+            }
+        };
+        // One by one, in key order (`Tree::Audit` sorts before `Tree::Meta`): single inserts
+        // share sled's lock with readers, where a transaction or a batch would hold it.
+        for ((tree, k), v) in &writes {
+            let t = self.tree(*tree);
+            match v {
+                Some(v) => {
+                    t.insert(k.as_slice(), v.as_slice())?;
+                }
+                None => {
+                    t.remove(k.as_slice())?;
+                }
+            }
+        }
+        self.flush(failpoint)
+    }
+
     fn append(
         &self,
         tree: Tree,
@@ -259,6 +296,12 @@ impl Backend for SledBackend {
 
     fn describe(&self) -> String {
         self.dir.display().to_string()
+    }
+
+    fn try_lock(&self, _name: &str) -> Result<Option<Box<dyn LockHold>>, StoreError> {
+        // One process owns a sled store (its directory's lock): it is the whole cluster, and
+        // the engine serializes its own jobs.
+        Ok(Some(Box::new(SoleOwner)))
     }
 }
 
@@ -414,4 +457,13 @@ fn set_mode(path: &Path, mode: u32) -> Result<(), StoreError> {
             .map_err(|e| StoreError::io(format!("setting mode of {}", path.display()), e))?;
     }
     Ok(())
+}
+
+/// The cluster lock of a store only this process can open: always granted.
+struct SoleOwner;
+
+impl LockHold for SoleOwner {
+    fn still_held(&mut self) -> bool {
+        true
+    }
 }

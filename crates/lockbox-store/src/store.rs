@@ -212,17 +212,16 @@ impl Store {
             "store.put_keys.before_insert"
         })?;
         let encoded = encode_all(records)?;
-        let written = self
-            .backend
+        // Readers racing this write do not cache what they read (see `cache.rs`).
+        let _writing = self.key_cache.writing();
+        self.backend
             .transact("store.commit.before_flush", &mut |tx| {
                 for (r, (slot, v)) in records.iter().zip(&encoded) {
                     check_revision(tx, r)?;
                     tx.insert(Tree::Keys, slot.as_bytes(), v)?;
                 }
                 Ok(())
-            });
-        self.key_cache.invalidate();
-        written
+            })
     }
 
     /// Writes `new`, a key record whose slot must be empty (a replica of a multi-Region key),
@@ -236,8 +235,9 @@ impl Store {
         let slot = new.slot();
         let value = encode_key(new)?;
         let encoded = encode_all(others)?;
-        let written = self
-            .backend
+        // Readers racing this write do not cache what they read (see `cache.rs`).
+        let _writing = self.key_cache.writing();
+        self.backend
             .transact("store.commit.before_flush", &mut |tx| {
                 if tx.get(Tree::Keys, slot.as_bytes())?.is_some() {
                     return Err(TxError::Fail(StoreError::KeyExists));
@@ -249,22 +249,19 @@ impl Store {
                     tx.insert(Tree::Keys, s.as_bytes(), v)?;
                 }
                 Ok(())
-            });
-        self.key_cache.invalidate();
-        written
+            })
     }
 
     /// Removes a key record, durably. Removing an absent record is not an error.
     pub fn delete_key(&self, slot: KeySlot) -> Result<(), StoreError> {
         crate::failpoints::hit("store.delete_key.before_remove")?;
-        let removed = self
-            .backend
+        // Readers racing this write do not cache what they read (see `cache.rs`).
+        let _writing = self.key_cache.writing();
+        self.backend
             .transact("store.commit.before_flush", &mut |tx| {
                 tx.remove(Tree::Keys, slot.as_bytes())?;
                 Ok(())
-            });
-        self.key_cache.invalidate();
-        removed
+            })
     }
 
     /// Up to `limit` key records after `after`, in slot byte order (key-id order for
@@ -500,6 +497,8 @@ impl Store {
         let encoded = encode_all(others)?;
         crate::failpoints::hit("store.finish_deletion.before_remove")?;
         let mut names = Vec::new();
+        // Readers racing this write do not cache what they read (see `cache.rs`).
+        let _writing = self.key_cache.writing();
         let removed = self
             .backend
             .transact("store.commit.before_flush", &mut |tx| {
@@ -534,7 +533,6 @@ impl Store {
                 }
                 Ok(())
             });
-        self.key_cache.invalidate();
         removed?;
         Ok(names)
     }
@@ -543,6 +541,8 @@ impl Store {
     /// Idempotent: a store with nothing to adopt is left alone.
     pub fn assign_owner(&self, account: &str) -> Result<usize, StoreError> {
         let mut changed = 0;
+        // Readers racing this write do not cache what they read (see `cache.rs`).
+        let _writing = self.key_cache.writing();
         let adopted = self
             .backend
             .transact("store.commit.before_flush", &mut |tx| {
@@ -565,7 +565,6 @@ impl Store {
                 }
                 Ok(())
             });
-        self.key_cache.invalidate();
         adopted?;
         Ok(changed)
     }
@@ -599,6 +598,8 @@ impl Store {
             return Ok(0);
         }
         crate::failpoints::hit("store.assign_region.before_move")?;
+        // Readers racing this write do not cache what they read (see `cache.rs`).
+        let _writing = self.key_cache.writing();
         let moved = self
             .backend
             .transact("store.commit.before_flush", &mut |tx| {
@@ -611,7 +612,6 @@ impl Store {
                 }
                 Ok(())
             });
-        self.key_cache.invalidate();
         moved?;
         Ok(changed)
     }

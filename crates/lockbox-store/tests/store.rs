@@ -11,6 +11,24 @@ use lockbox_store::{
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
+#[macro_use]
+mod common;
+use common::Harness;
+
+// Every test of the store's behaviour runs on both backends; those about sled's files
+// (modes, the directory lock, snapshots, a crash of the process) stay sled-only below.
+on_both_backends!(
+    key_records_round_trip_and_survive_reopen,
+    keys_page_in_order_without_gaps_or_repeats,
+    aliases_are_checked_atomically_against_keys,
+    shared_records_follow_every_write_to_the_key_records,
+    shared_records_are_not_left_stale_by_racing_reads,
+    deletion_leaves_a_tombstone_that_keeps_its_first_time_and_takes_the_aliases,
+    audit_entries_are_appended_in_batches_read_in_order_and_survive_reopening,
+    multi_region_members_share_an_id_and_have_a_slot_grants_and_aliases_each,
+    a_family_is_written_together_and_a_replica_slot_can_be_used_again,
+);
+
 const ACCT: &str = "000000000000";
 const REGION: &str = "eu-west-3";
 
@@ -48,9 +66,7 @@ fn alias(s: &str) -> AliasName {
     AliasName::parse(s).unwrap()
 }
 
-#[test]
-fn key_records_round_trip_and_survive_reopen() -> TestResult {
-    let dir = tempfile::tempdir()?;
+fn key_records_round_trip_and_survive_reopen(h: &Harness) -> TestResult {
     let mut r = record(1);
     r.state = KeyState::PendingDeletion;
     r.deletion = Some(Deletion {
@@ -66,12 +82,12 @@ fn key_records_round_trip_and_survive_reopen() -> TestResult {
         encryptions_reserved: 4096,
     });
     {
-        let store = Store::open(dir.path())?;
+        let store = h.open()?;
         assert_eq!(store.key(r.slot())?, None);
         store.put_key(&r)?;
         assert_eq!(store.key(r.slot())?.as_ref(), Some(&r));
     }
-    let store = Store::open(dir.path())?;
+    let store = h.open()?;
     let back = store.key(r.slot())?.unwrap();
     assert_eq!(back, r);
     assert_eq!(back.current_material().map(|m| m.version), Some(2));
@@ -79,10 +95,8 @@ fn key_records_round_trip_and_survive_reopen() -> TestResult {
     Ok(())
 }
 
-#[test]
-fn keys_page_in_order_without_gaps_or_repeats() -> TestResult {
-    let dir = tempfile::tempdir()?;
-    let store = Store::open(dir.path())?;
+fn keys_page_in_order_without_gaps_or_repeats(h: &Harness) -> TestResult {
+    let store = h.open()?;
     for n in 0..25 {
         store.put_key(&record(n))?;
     }
@@ -105,10 +119,8 @@ fn keys_page_in_order_without_gaps_or_repeats() -> TestResult {
     Ok(())
 }
 
-#[test]
-fn aliases_are_checked_atomically_against_keys() -> TestResult {
-    let dir = tempfile::tempdir()?;
-    let store = Store::open(dir.path())?;
+fn aliases_are_checked_atomically_against_keys(h: &Harness) -> TestResult {
+    let store = h.open()?;
     let (a, b) = (record(1), record(2));
     let now = Timestamp::from_unix_millis(1);
     assert!(matches!(
@@ -303,10 +315,8 @@ fn reopening_right_after_closing_is_not_refused() -> TestResult {
 
 /// Records are decoded once and shared (`key_shared`); every write path must be seen by the
 /// next read, in the same `Store`.
-#[test]
-fn shared_records_follow_every_write_to_the_key_records() -> TestResult {
-    let dir = tempfile::tempdir()?;
-    let store = Store::open(dir.path())?;
+fn shared_records_follow_every_write_to_the_key_records(h: &Harness) -> TestResult {
+    let store = h.open()?;
     let mut r = record(1);
     assert_eq!(store.key_shared(r.slot())?, None);
     store.put_key(&r)?;
@@ -366,10 +376,8 @@ fn shared_records_follow_every_write_to_the_key_records() -> TestResult {
 
 /// A read that races a write must not leave the older record cached: once the writer is
 /// done, every read sees its last record, and no reader ever goes back to an older one.
-#[test]
-fn shared_records_are_not_left_stale_by_racing_reads() -> TestResult {
-    let dir = tempfile::tempdir()?;
-    let store = Store::open(dir.path())?;
+fn shared_records_are_not_left_stale_by_racing_reads(h: &Harness) -> TestResult {
+    let store = h.open()?;
     let mut r = record(3);
     store.put_key(&r)?;
     r.revision = store.key(r.slot())?.unwrap().revision;
@@ -403,10 +411,10 @@ fn shared_records_are_not_left_stale_by_racing_reads() -> TestResult {
     Ok(())
 }
 
-#[test]
-fn deletion_leaves_a_tombstone_that_keeps_its_first_time_and_takes_the_aliases() -> TestResult {
-    let dir = tempfile::tempdir()?;
-    let store = Store::open(dir.path())?;
+fn deletion_leaves_a_tombstone_that_keeps_its_first_time_and_takes_the_aliases(
+    h: &Harness,
+) -> TestResult {
+    let store = h.open()?;
     let (doomed, kept) = (record(1), record(2));
     store.put_key(&doomed)?;
     store.put_key(&kept)?;
@@ -424,7 +432,7 @@ fn deletion_leaves_a_tombstone_that_keeps_its_first_time_and_takes_the_aliases()
     let removed = store.finish_deletion(doomed.slot(), &[])?;
     assert_eq!(removed, [alias("alias/a"), alias("alias/b")]);
     drop(store);
-    let store = Store::open(dir.path())?;
+    let store = h.open()?;
     assert_eq!(store.key(doomed.slot())?, None);
     assert_eq!(store.tombstone(doomed.slot())?, Some(now));
     assert_eq!(store.tombstone(kept.slot())?, None);
@@ -439,11 +447,11 @@ fn deletion_leaves_a_tombstone_that_keeps_its_first_time_and_takes_the_aliases()
     Ok(())
 }
 
-#[test]
-fn audit_entries_are_appended_in_batches_read_in_order_and_survive_reopening() {
-    let dir = tempfile::tempdir().unwrap();
+fn audit_entries_are_appended_in_batches_read_in_order_and_survive_reopening(
+    h: &Harness,
+) -> TestResult {
     {
-        let store = Store::open(dir.path()).unwrap();
+        let store = h.open().unwrap();
         assert_eq!(store.last_audit().unwrap(), None);
         store
             .append_audit(&[(0, b"zero".to_vec()), (1, b"one".to_vec())])
@@ -457,13 +465,14 @@ fn audit_entries_are_appended_in_batches_read_in_order_and_survive_reopening() {
             })
             .unwrap();
     }
-    let store = Store::open(dir.path()).unwrap();
+    let store = h.open().unwrap();
     assert_eq!(store.last_audit().unwrap(), Some((2, b"two".to_vec())));
     let from1: Vec<_> = store.audit_from(1).map(Result::unwrap).collect();
     assert_eq!(from1, [(1, b"one".to_vec()), (2, b"two".to_vec())]);
     assert_eq!(store.audit_from(0).count(), 3);
     let objects = store.audit_objects().unwrap().unwrap();
     assert_eq!((objects.key, objects.mark), ([1; 16], [2; 16]));
+    Ok(())
 }
 
 /// The state a kill leaves when it strikes sled 0.34.7 while it writes its snapshot at open
@@ -635,10 +644,10 @@ fn schema_3_aliases_move_to_the_configured_region_at_open() -> TestResult {
     Ok(())
 }
 
-#[test]
-fn multi_region_members_share_an_id_and_have_a_slot_grants_and_aliases_each() -> TestResult {
-    let dir = tempfile::tempdir()?;
-    let store = Store::open(dir.path())?;
+fn multi_region_members_share_an_id_and_have_a_slot_grants_and_aliases_each(
+    h: &Harness,
+) -> TestResult {
+    let store = h.open()?;
     let id = KeyId::new_multi_region([9; 16]);
     let mut east = record(1);
     east.id = id;
@@ -688,7 +697,7 @@ fn multi_region_members_share_an_id_and_have_a_slot_grants_and_aliases_each() ->
     assert_eq!(store.grants_of(east.slot())?, vec![grant(east.slot(), 1)]);
     assert_eq!(store.grants_of(west.slot())?, vec![grant(west.slot(), 2)]);
     drop(store);
-    let store = Store::open(dir.path())?;
+    let store = h.open()?;
     assert_eq!(store.grants_of(west.slot())?, vec![grant(west.slot(), 2)]);
     // Deleting one member takes its aliases and grants, not the other's.
     store.begin_deletion(west.slot(), now)?;
@@ -715,10 +724,8 @@ fn multi_region_members_share_an_id_and_have_a_slot_grants_and_aliases_each() ->
 /// A multi-Region family (issue 15): a replica is written with the family's other members in
 /// one transaction, into an empty slot only, and takes the place of a deleted replica's
 /// tombstone; deleting a member rewrites the others in the same transaction.
-#[test]
-fn a_family_is_written_together_and_a_replica_slot_can_be_used_again() -> TestResult {
-    let dir = tempfile::tempdir()?;
-    let store = Store::open(dir.path())?;
+fn a_family_is_written_together_and_a_replica_slot_can_be_used_again(h: &Harness) -> TestResult {
+    let store = h.open()?;
     let family = Family {
         primary: REGION.into(),
         replicas: vec!["eu-west-1".into()],
@@ -764,7 +771,7 @@ fn a_family_is_written_together_and_a_replica_slot_can_be_used_again() -> TestRe
     assert_eq!(store.tombstone(replica.slot())?, None);
     assert_eq!(store.unfinished_deletions()?, vec![]);
     drop(store);
-    let store = Store::open(dir.path())?;
+    let store = h.open()?;
     assert_eq!(store.key(replica.slot())?, Some(replica));
     assert_eq!(store.key(primary.slot())?, Some(primary));
     Ok(())

@@ -62,13 +62,14 @@ pub use config::{
 };
 pub use error::{CONFLICT_MESSAGE, Error, token_error_count};
 pub use keykind::{KeySpecSupport, key_spec_support};
-pub use lifecycle::{MaintenanceThread, MaterialUsage};
+pub use lifecycle::{MAINTENANCE_LOCK, MaintenanceThread, MaterialUsage};
 /// The vocabulary: requests, responses, ids, errors and the `Kms` trait.
 pub use lockbox_api as api;
 /// The metadata store's errors (to tell "in use" from "unopenable").
 pub use lockbox_store::{Consistency, StoreError};
 /// The token layer, for inspecting what the token holds and for SoftHSM set-up.
 pub use lockbox_token as token;
+pub use reconcile::ORPHAN_LOCK;
 pub use report::{MaintenanceReport, MissingMaterial, OpenReport, Orphan, ReconcileReport};
 pub use store_config::{
     DEFAULT_CACHE_TTL, DEFAULT_POOL_SIZE, PasswordSource, PostgresConfig, StoreConfig,

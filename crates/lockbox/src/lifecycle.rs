@@ -61,6 +61,9 @@ impl Drop for MaintenanceThread {
     }
 }
 
+/// The cluster lock the maintenance pass runs under (one node at a time).
+pub const MAINTENANCE_LOCK: &str = "lockbox.maintenance";
+
 impl Engine {
     /// Makes the next material version of `r` (a new token object) for a rotation of
     /// `kind`, and returns it for the record to name. Token first: if the record that names
@@ -321,8 +324,23 @@ impl Engine {
     /// Performs what is due: automatic rotations of enabled keys whose period has run out,
     /// and deletions whose date has come. Safe to run at any time and from any thread; a
     /// failure for one key is reported and does not stop the others.
+    ///
+    /// Runs on one node of a cluster at a time, under the cluster lock [`MAINTENANCE_LOCK`]:
+    /// a node that does not get it skips the pass (an empty report; said at debug level),
+    /// since the holder is doing the same work. On a sled store the lock is always granted.
     pub fn maintain(&self) -> Result<MaintenanceReport, KmsError> {
         let mut report = MaintenanceReport::default();
+        let Some(_held) = self
+            .store
+            .try_cluster_lock(MAINTENANCE_LOCK)
+            .map_err(|e| from_store("maintain", e))?
+        else {
+            tracing::debug!(
+                lock = MAINTENANCE_LOCK,
+                "another node holds the maintenance lock and runs this pass; skipped here"
+            );
+            return Ok(report);
+        };
         let mut after = None;
         loop {
             let page = self

@@ -25,6 +25,9 @@ use crate::core::Engine;
 use crate::error::{from_store, from_token};
 use crate::report::{MissingMaterial, Orphan, ReconcileReport};
 
+/// The cluster lock orphan destruction runs under (one node at a time).
+pub const ORPHAN_LOCK: &str = "lockbox.reconcile.orphans";
+
 impl Engine {
     /// Compares the token's Lockbox objects with the records, finishes interrupted
     /// deletions, destroys orphans older than the grace period, and reports. Runs when the
@@ -126,6 +129,19 @@ impl Engine {
         }
         *self.unavailable.write() = missing_now;
 
+        // Destroying orphans is one node's job at a time (`ORPHAN_LOCK`): a node that does
+        // not get the lock still notes and reports them, and leaves the destroying to the
+        // holder.
+        let held = self
+            .store
+            .try_cluster_lock(ORPHAN_LOCK)
+            .map_err(|e| from_store("reconcile", e))?;
+        if held.is_none() {
+            tracing::debug!(
+                lock = ORPHAN_LOCK,
+                "another node holds the orphan lock; orphans are not destroyed by this run"
+            );
+        }
         let now = self.clock.now();
         let grace_ms = i64::try_from(self.lifecycle.orphan_grace.as_millis()).unwrap_or(i64::MAX);
         for (object, label) in &objects {
@@ -138,7 +154,7 @@ impl Engine {
                 .map_err(|e| from_store("reconcile", e))?;
             let destroy_after =
                 Timestamp::from_unix_millis(first_seen.unix_millis().saturating_add(grace_ms));
-            let destroyed = if destroy_after <= now {
+            let destroyed = if destroy_after <= now && held.is_some() {
                 match self.token.destroy(object) {
                     Ok(()) | Err(TokenError::ObjectNotFound(_)) => {
                         self.store

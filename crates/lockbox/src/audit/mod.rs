@@ -32,7 +32,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use lockbox_api::{Caller, EncryptionContext, KeyArn, Timestamp};
-use lockbox_store::AuditObjects;
+use lockbox_store::{AuditObjects, ClusterLock};
 use lockbox_token::{HmacDigest, ObjectId, SecretKeyTemplate, Token};
 use parking_lot::{Condvar, Mutex};
 use refusals::Limiter;
@@ -56,10 +56,20 @@ use crate::error::Error;
 /// The domain-separation prefix of every seal's MAC input (followed by the sealed entry's
 /// sequence number, big-endian, and its chain hash).
 pub const SEAL_DOMAIN: &[u8] = b"lockbox audit seal v1\0";
+/// How long the log refuses records after a failed write before it tries again.
+pub const RETRY_AFTER: Duration = Duration::from_secs(1);
 /// The label (under the token's prefix) of the audit HMAC key.
 pub const AUDIT_KEY_NAME: &str = "audit-hmac";
 /// The label (under the token's prefix) of the audit mark.
 pub const AUDIT_MARK_NAME: &str = "audit-mark";
+
+/// The cluster lock sealing runs under (one node seals at a time).
+pub const SEAL_LOCK: &str = "lockbox.audit.seal";
+/// How long opening and closing the log wait for the seal lock before leaving the seal to
+/// the node that holds it.
+const SEAL_LOCK_WAIT: Duration = Duration::from_secs(5);
+/// How many times a seal is made again because other nodes appended meanwhile.
+const SEAL_ATTEMPTS: u32 = 20;
 
 /// When an appended record becomes durable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -149,8 +159,50 @@ pub fn open_parts(
     crate::config::make_private_dir(&config.data_dir)?;
     let lock = crate::lock::DataDirLock::acquire(&config.data_dir)?;
     let token = crate::lock::open_token(config)?;
-    let store = Store::open(&config.data_dir.join("metadata"))?;
+    // The configured store: on a cluster node, the cluster's database, so `audit verify` and
+    // `export` read the one chain every node appends to.
+    let metadata = config.data_dir.join("metadata");
+    let store = match &config.store {
+        crate::StoreConfig::Sled => Store::open(&metadata)?,
+        crate::StoreConfig::Postgres(pg) => Store::open_postgres(&pg.options()?, &metadata)?,
+    };
     Ok((Arc::new(store), Arc::new(token), lock))
+}
+
+/// Takes the seal lock, trying for up to [`SEAL_LOCK_WAIT`]; an error naming `why` after.
+fn wait_for_seal_lock(store: &Store, why: &str) -> Result<ClusterLock, Error> {
+    let deadline = Instant::now() + SEAL_LOCK_WAIT;
+    loop {
+        if let Some(l) = store.try_cluster_lock(SEAL_LOCK)? {
+            return Ok(l);
+        }
+        if Instant::now() >= deadline {
+            return Err(Error::Audit(format!(
+                "another node held the cluster lock {SEAL_LOCK} for {}s while this one \
+                 waited to {why}",
+                SEAL_LOCK_WAIT.as_secs()
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Creates the audit log's token objects (HMAC key, mark) and records them in the store,
+/// under the seal lock: nodes of a cluster opening a fresh store together create them once
+/// (the others find them recorded when they get the lock).
+fn create_objects(store: &Store, token: &Token) -> Result<AuditObjects, Error> {
+    let _lock = wait_for_seal_lock(store, "create the audit log's token objects")?;
+    if let Some(o) = store.audit_objects()? {
+        return Ok(o);
+    }
+    let key = token.generate_key(&SecretKeyTemplate::hmac(HmacDigest::Sha256), AUDIT_KEY_NAME)?;
+    let mark = token.create_mark(AUDIT_MARK_NAME, &[])?;
+    let objects = AuditObjects {
+        key: *key.as_bytes(),
+        mark: *mark.as_bytes(),
+    };
+    store.set_audit_objects(&objects)?;
+    Ok(objects)
 }
 
 /// The audit log of one data directory. `Send + Sync`; share it behind an `Arc`.
@@ -174,9 +226,10 @@ struct Inner {
     wake: Condvar,
     // Held while entries are chained and written: one writer at a time, in queue order.
     chain: Mutex<Chain>,
-    // Set when a write failed: the log no longer knows what is on disk, so it refuses more.
+    // Set when a write failed: the log refuses records (every call fails: fail closed) for
+    // `RETRY_AFTER`, then tries again; a write that succeeds clears it.
     failed: AtomicBool,
-    failure: Mutex<Option<String>>,
+    failure: Mutex<Option<(String, Instant)>>,
     // The budget of refusals recorded one by one.
     limiter: Mutex<Limiter>,
 }
@@ -261,8 +314,11 @@ struct Chain {
     spare: Vec<Pending>,
     next_seq: u64,
     last_hash: [u8; 32],
-    // Events since the last seal.
+    // Events this node wrote since the last seal it knows of.
     unsealed: u64,
+    // Seal once `unsealed` reaches this: `seal_every`, or, after another node held the seal
+    // lock, `seal_every` more records on (so a busy node does not ask for it at every write).
+    seal_at: u64,
     last_seal_at: Instant,
     // The newest seal in the log, and what the token's mark says.
     last_seal: Option<(u64, [u8; 32])>,
@@ -320,21 +376,17 @@ impl AuditLog {
         config.check().map_err(Error::Config)?;
         let objects = match store.audit_objects()? {
             Some(o) => o,
-            None => {
-                let key = token
-                    .generate_key(&SecretKeyTemplate::hmac(HmacDigest::Sha256), AUDIT_KEY_NAME)?;
-                let mark = token.create_mark(AUDIT_MARK_NAME, &[])?;
-                let objects = AuditObjects {
-                    key: *key.as_bytes(),
-                    mark: *mark.as_bytes(),
-                };
-                store.set_audit_objects(&objects)?;
-                objects
-            }
+            None => create_objects(&store, &token)?,
         };
         let key = ObjectId::from_bytes(objects.key);
         let mark = ObjectId::from_bytes(objects.mark);
-        let token_mark = parse_mark(&token.read_mark(&mark)?)
+        // Read under the seal lock: SoftHSM fails a mark write that a read races with, and
+        // another node may be moving the mark.
+        let token_mark = {
+            let _held = wait_for_seal_lock(&store, "read the token's audit mark")?;
+            token.read_mark(&mark)?
+        };
+        let token_mark = parse_mark(&token_mark)
             .map_err(|m| Error::Audit(format!("the token's audit mark is unreadable: {m}")))?;
         let mut mark_value = token_mark;
         let mut superseded = None;
@@ -375,6 +427,7 @@ impl AuditLog {
             next_seq: 0,
             last_hash: [0; 32],
             unsealed: 0,
+            seal_at: config.seal_every,
             last_seal_at: Instant::now(),
             last_seal: mark_value,
             mark: token_mark,
@@ -418,7 +471,7 @@ impl AuditLog {
                     .insert("lockbox:superseded-mark-hash".into(), hex(&m.chain_hash));
                 let mut chain = inner.chain.lock();
                 inner.write(&mut chain, &mut vec![Pending::Event(event)])?;
-                inner.seal_locked(&mut chain)?;
+                inner.seal_locked(&mut chain, true)?;
                 if chain.mark != chain.last_seal {
                     return Err(Error::Audit(
                         "recorded the accepted rollback but could not move the token's mark".into(),
@@ -435,7 +488,7 @@ impl AuditLog {
                 // from this process's first seal (which may be `seal_interval` away, or never).
                 if chain.unsealed > 0 {
                     let inherited = chain.unsealed;
-                    inner.seal_locked(&mut chain)?;
+                    inner.seal_locked(&mut chain, true)?;
                     tracing::info!(
                         records = inherited,
                         "sealed the audit records a previous process left unsealed"
@@ -463,8 +516,8 @@ impl AuditLog {
     ///
     /// Every-record durability: chained, written and flushed before it returns. Batched: queued
     /// (cheap: no encoding, hashing or I/O on the caller's thread) and written within
-    /// `batch_max`. After a write has failed, every later append fails (fail closed) until
-    /// the log is opened again.
+    /// `batch_max`. After a write has failed, every append fails (fail closed) for
+    /// [`RETRY_AFTER`]; then the log tries again, and writes what batched calls queued.
     pub fn append(&self, event: AuditEvent) -> Result<(), Error> {
         self.push(Pending::Event(event))
     }
@@ -481,8 +534,8 @@ impl AuditLog {
                 let mut chain = self.inner.chain.lock();
                 self.inner.check_failed()?;
                 self.inner.write(&mut chain, &mut vec![event])?;
-                if chain.unsealed >= self.inner.config.seal_every {
-                    self.inner.seal_locked(&mut chain)?;
+                if chain.unsealed >= chain.seal_at {
+                    self.inner.seal_locked(&mut chain, false)?;
                 }
                 Ok(())
             }
@@ -533,7 +586,7 @@ impl AuditLog {
     pub fn seal(&self) -> Result<(), Error> {
         self.inner.flush()?;
         let mut chain = self.inner.chain.lock();
-        self.inner.seal_locked(&mut chain)
+        self.inner.seal_locked(&mut chain, true)
     }
 
     /// When an appended record is durable.
@@ -547,7 +600,7 @@ impl AuditLog {
     pub(crate) fn quiesce(&self) -> Result<Quiesced<'_>, Error> {
         let mut chain = self.inner.chain.lock();
         self.inner.flush_locked(&mut chain)?;
-        self.inner.seal_locked(&mut chain)?;
+        self.inner.seal_locked(&mut chain, true)?;
         Ok(Quiesced { chain })
     }
 
@@ -588,20 +641,28 @@ impl Drop for AuditLog {
 }
 
 impl Inner {
+    /// Refuses records for [`RETRY_AFTER`] after a failed write; after that the next write is
+    /// tried (the store numbers and chains each append after the head it finds, so a failed
+    /// append leaves nothing to repair).
     fn check_failed(&self) -> Result<(), Error> {
         if self.failed.load(Ordering::Acquire) {
-            let why = self.failure.lock().clone().unwrap_or_default();
-            return Err(Error::Audit(format!(
-                "the audit log stopped after a failed write ({why}); no call can be audited \
-                 until it is opened again"
-            )));
+            let failure = self.failure.lock();
+            if let Some((why, at)) = failure.as_ref()
+                && at.elapsed() < RETRY_AFTER
+            {
+                return Err(Error::Audit(format!(
+                    "the audit log stopped after a failed write ({why}); no call can be \
+                     audited until a write succeeds again (tried every {} ms)",
+                    RETRY_AFTER.as_millis()
+                )));
+            }
         }
         Ok(())
     }
 
     fn fail(&self, e: &Error) {
-        tracing::error!(error = %e, "audit log write failed; refusing further records");
-        *self.failure.lock() = Some(e.to_string());
+        tracing::error!(error = %e, "audit log write failed; refusing further records for a while");
+        *self.failure.lock() = Some((e.to_string(), Instant::now()));
         self.failed.store(true, Ordering::Release);
     }
 
@@ -625,8 +686,8 @@ impl Inner {
         events.push(Pending::Other(AuditBody::Suppressed(s)));
         self.write(&mut chain, &mut events)?;
         chain.spare = events;
-        if chain.unsealed >= self.config.seal_every {
-            self.seal_locked(&mut chain)?;
+        if chain.unsealed >= chain.seal_at {
+            self.seal_locked(&mut chain, false)?;
         }
         Ok(())
     }
@@ -650,88 +711,160 @@ impl Inner {
         }
         self.write(chain, &mut events)?;
         chain.spare = events;
-        if chain.unsealed >= self.config.seal_every {
-            self.seal_locked(chain)?;
+        if chain.unsealed >= chain.seal_at {
+            self.seal_locked(chain, false)?;
         }
         Ok(())
     }
 
-    /// Chains `events`, writes them (inserting seals every `seal_every`), and flushes once.
-    /// Any failure stops the log.
-    /// `events` is left empty.
+    /// Writes `events` as one chained append: the store numbers and chains them after the
+    /// chain's head as it finds it in its transaction (another node may have appended since
+    /// this one last did). Any failure stops the log. `events` is left empty.
+    ///
+    /// A failure stops the log for [`RETRY_AFTER`] (fail closed). Batched records, whose calls
+    /// were answered already, are put back at the head of the queue and written when a
+    /// write succeeds again (a database that restarted, a failover): lost only if the process
+    /// dies first. If the failed append did commit (its answer lost), they are written twice:
+    /// a record is never lost for that.
     fn write(&self, chain: &mut Chain, events: &mut Vec<Pending>) -> Result<(), Error> {
-        let result = (|| {
-            let mut batch = Vec::with_capacity(events.len());
-            let (mut seq, mut prev) = (chain.next_seq, chain.last_hash);
-            for event in events.drain(..) {
-                let entry = AuditEntry {
-                    seq,
-                    prev_hash: prev,
-                    body: event.into_body(),
-                };
-                let bytes = entry.encode()?;
-                prev = chain_hash(&bytes);
-                batch.push((seq, bytes));
-                seq += 1;
+        let bodies: Vec<AuditBody> = events.drain(..).map(Pending::into_body).collect();
+        match self.store.append_audit_chained(&bodies) {
+            Ok(appended) => {
+                chain.unsealed += bodies.len() as u64;
+                chain.next_seq = appended.last.seq + 1;
+                chain.last_hash = appended.last.hash;
+                if self.failed.swap(false, Ordering::AcqRel) {
+                    tracing::warn!("the audit log writes again after a failed write");
+                }
+                Ok(())
             }
-            self.store.append_audit(&batch)?;
-            chain.unsealed += batch.len() as u64;
-            chain.next_seq = seq;
-            chain.last_hash = prev;
-            Ok(())
-        })();
-        if let Err(e) = &result {
-            self.fail(e);
+            Err(e) => {
+                let e = Error::from(e);
+                self.fail(&e);
+                if self.config.durability == Durability::Batched {
+                    let mut q = self.queue.lock();
+                    let later = std::mem::take(&mut q.events);
+                    q.events = bodies.into_iter().map(Pending::Other).collect();
+                    q.events.extend(later);
+                    q.oldest.get_or_insert_with(Instant::now);
+                }
+                Err(e)
+            }
         }
-        result
     }
 
-    /// Seals the chain as it stands (nothing to do if no event came since the last seal),
-    /// then moves the mark. A token failure leaves the records durable but unsealed (logged;
-    /// the next seal covers them); a store failure stops the log.
-    fn seal_locked(&self, chain: &mut Chain) -> Result<(), Error> {
+    /// Takes the seal lock: at once, or (`wait`) trying for up to [`SEAL_LOCK_WAIT`]. `None`
+    /// when another node holds it (said at debug level: that node is sealing).
+    fn seal_lock(&self, wait: bool) -> Result<Option<ClusterLock>, Error> {
+        let held = if wait {
+            match wait_for_seal_lock(&self.store, "seal") {
+                Ok(l) => Some(l),
+                Err(Error::Audit(_)) => None,
+                Err(e) => return Err(e),
+            }
+        } else {
+            self.store.try_cluster_lock(SEAL_LOCK)?
+        };
+        if held.is_none() {
+            tracing::debug!(
+                lock = SEAL_LOCK,
+                "another node holds the audit seal lock; it seals, this node skips this seal"
+            );
+        }
+        Ok(held)
+    }
+
+    /// Seals the chain as it stands in the store (nothing to do if no event came since this
+    /// node's last seal, or if the chain already ends with a seal), then moves the token's
+    /// mark forward to the seal. Under the cluster's seal lock: one node seals at a time, and
+    /// it reads the chain's head under the lock, so the mark never goes backwards. When
+    /// another node holds the lock this node skips (`wait`: after trying for a while); its
+    /// records are covered by the next seal. A token failure leaves the records durable but
+    /// unsealed (logged; the next seal covers them); a store failure stops the log.
+    fn seal_locked(&self, chain: &mut Chain, wait: bool) -> Result<(), Error> {
         if chain.unsealed == 0 {
             self.repair_mark(chain);
             return Ok(());
         }
         self.check_failed()?;
-        let through = chain.next_seq - 1;
-        let mac = self
-            .token
-            .hmac_sha256(&self.key, &seal_input(through, &chain.last_hash))?;
-        let entry = AuditEntry {
-            seq: chain.next_seq,
-            prev_hash: chain.last_hash,
-            body: AuditBody::Seal {
+        let Some(_lock) = self.seal_lock(wait)? else {
+            chain.seal_at = chain.unsealed + self.config.seal_every;
+            chain.last_seal_at = Instant::now();
+            return Ok(());
+        };
+        let mut attempts = 0;
+        let sealed = loop {
+            attempts += 1;
+            let Some((through, bytes)) = self.store.last_audit()? else {
+                return Ok(());
+            };
+            let head_hash = chain_hash(&bytes);
+            if let Ok(AuditEntry {
+                body: AuditBody::Seal { .. },
+                ..
+            }) = AuditEntry::decode(&bytes)
+            {
+                // Another node sealed after this node's records: they are covered.
+                break (through, head_hash);
+            }
+            let mac = self
+                .token
+                .hmac_sha256(&self.key, &seal_input(through, &head_hash))?;
+            let body = AuditBody::Seal {
                 through_seq: through,
-                chain_hash: chain.last_hash,
+                chain_hash: head_hash,
                 mac,
                 at: self.clock.now(),
-            },
-        };
-        let written = entry
-            .encode()
-            .and_then(|bytes| {
-                let hash = chain_hash(&bytes);
-                self.store.append_audit(&[(entry.seq, bytes)])?;
-                Ok(hash)
-            })
-            .map_err(Error::from);
-        let hash = match written {
-            Ok(h) => h,
-            Err(e) => {
-                self.fail(&e);
-                return Err(e);
+            };
+            match self.store.append_audit_seal(&body) {
+                Ok(Some(a)) => break (a.last.seq, a.last.hash),
+                // Another node appended between the read and the seal: seal the new head.
+                Ok(None) if attempts < SEAL_ATTEMPTS => continue,
+                Ok(None) => {
+                    tracing::warn!(
+                        attempts,
+                        "other nodes kept appending while this node sealed; the next seal \
+                         covers these records"
+                    );
+                    chain.seal_at = chain.unsealed + self.config.seal_every;
+                    chain.last_seal_at = Instant::now();
+                    return Ok(());
+                }
+                Err(e) => {
+                    let e = Error::from(e);
+                    self.fail(&e);
+                    return Err(e);
+                }
             }
         };
-        chain.last_seal = Some((entry.seq, hash));
-        chain.next_seq = entry.seq + 1;
-        chain.last_hash = hash;
+        chain.last_seal = Some(sealed);
+        chain.next_seq = sealed.0 + 1;
+        chain.last_hash = sealed.1;
         chain.unsealed = 0;
+        chain.seal_at = self.config.seal_every;
         chain.last_seal_at = Instant::now();
-        self.token
-            .write_mark(&self.mark, &mark_bytes(entry.seq, &hash))?;
+        self.advance_mark(sealed)?;
         chain.mark = chain.last_seal;
+        Ok(())
+    }
+
+    /// Moves the token's mark to the seal `seal` unless it already names that seal or a later
+    /// one of this chain (another node's seal, which is in the log as the mark says). A mark
+    /// naming an entry the log does not have (a rollback accepted at open) is replaced. Call
+    /// with the seal lock held.
+    fn advance_mark(&self, seal: (u64, [u8; 32])) -> Result<(), Error> {
+        let current = parse_mark(&self.token.read_mark(&self.mark)?)
+            .map_err(|m| Error::Audit(format!("the token's audit mark is unreadable: {m}")))?;
+        if let Some((seq, hash)) = current
+            && seq >= seal.0
+        {
+            let found = self.store.audit_from(seq).next().transpose()?;
+            if found.is_some_and(|(s, bytes)| s == seq && chain_hash(&bytes) == hash) {
+                return Ok(());
+            }
+        }
+        self.token
+            .write_mark(&self.mark, &mark_bytes(seal.0, &seal.1))?;
         Ok(())
     }
 
@@ -740,11 +873,14 @@ impl Inner {
         if chain.last_seal == chain.mark {
             return;
         }
-        if let Some((seq, hash)) = chain.last_seal {
-            match self.token.write_mark(&self.mark, &mark_bytes(seq, &hash)) {
+        let Some(seal) = chain.last_seal else { return };
+        match self.seal_lock(false) {
+            Ok(Some(_lock)) => match self.advance_mark(seal) {
                 Ok(()) => chain.mark = chain.last_seal,
                 Err(e) => tracing::error!(error = %e, "could not move the audit mark"),
-            }
+            },
+            Ok(None) => {}
+            Err(e) => tracing::error!(error = %e, "could not move the audit mark"),
         }
     }
 
@@ -779,10 +915,10 @@ impl Inner {
                 }
             }
             drop(q);
-            if self.failed.load(Ordering::Acquire) {
-                // Fail closed: nothing more is written; appends report the failure.
-                self.queue.lock().events.clear();
-                std::thread::sleep(self.config.batch_max);
+            if self.check_failed().is_err() {
+                // Fail closed for a while: appends report the failure; what is queued waits
+                // for the next try.
+                std::thread::sleep(self.config.batch_max.min(RETRY_AFTER));
                 continue;
             }
             if let Err(e) = self.flush() {
@@ -797,7 +933,7 @@ impl Inner {
             if chain.unsealed > 0
                 && chain.last_seal_at + self.config.seal_interval <= Instant::now()
             {
-                if let Err(e) = self.seal_locked(&mut chain) {
+                if let Err(e) = self.seal_locked(&mut chain, false) {
                     tracing::error!(error = %e, "audit seal failed; the next seal covers these records");
                     chain.last_seal_at = Instant::now();
                 }

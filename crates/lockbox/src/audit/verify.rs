@@ -235,7 +235,12 @@ pub fn verify(store: &Store, token: &Token) -> Result<VerifyReport, Error> {
         return Ok(r);
     };
     let mark_id = ObjectId::from_bytes(objects.mark);
-    let mark = match token.read_mark(&mark_id) {
+    // Under the seal lock, as the nodes read and move it.
+    let read = {
+        let _held = super::wait_for_seal_lock(store, "read the token's audit mark")?;
+        token.read_mark(&mark_id)
+    };
+    let mark = match read {
         Ok(v) => parse_mark(&v),
         Err(lockbox_token::TokenError::ObjectNotFound(_)) => Err("it is not on the token".into()),
         Err(e) => return Err(e.into()),
