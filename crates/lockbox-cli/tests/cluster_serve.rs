@@ -524,12 +524,10 @@ fn a_postgresql_restart_under_load_loses_nothing_and_every_node_serves_after() {
 
 /// Keys created through every node at once, each used at once through the others. SoftHSM
 /// loses track of another process's new object when it commits one of its own in between
-/// (its token generation counter, `Generation::commit`, takes the file's value plus one), so
-/// a node then reports the key's material missing after `replication_wait_ms`; network HSMs
-/// do not share this. Run with `--ignored` to see it.
+/// (its token generation counter, `Generation::commit`, takes the file's value plus one);
+/// without `raise_generations` (lockbox-token) a node then reported the key's material missing
+/// after `replication_wait_ms` in about half the runs.
 #[test]
-#[ignore = "SoftHSM loses other processes' concurrent creates (docs/operations.md, Running a \
-            cluster, known gaps): fails in about half the runs"]
 fn keys_created_through_every_node_at_once_are_usable_on_every_node() {
     let Some(cluster) = Cluster::set_up(
         "keys_created_through_every_node_at_once_are_usable_on_every_node",

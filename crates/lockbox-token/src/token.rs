@@ -616,7 +616,10 @@ impl Token {
     /// while after the creating node was told it exists. So a search that does not find it
     /// is repeated, with pauses from 10 ms doubling to 250 ms, until `replication_wait` has
     /// passed since the first search; only then is it missing. An object this `Token`
-    /// destroyed itself is missing at once.
+    /// destroyed itself is missing at once. On SoftHSM each miss also raises the token's
+    /// change counter, so the next search re-reads the token directory
+    /// ([`crate::softhsm::root::raise_generations`]: SoftHSM can lose track of another
+    /// process's new object otherwise).
     fn handle(&self, s: &Session, id: &ObjectId) -> Result<ObjectHandle, TokenError> {
         if let Some(h) = self.handles.read().get(id) {
             return Ok(h);
@@ -635,6 +638,11 @@ impl Token {
                 return Err(TokenError::ObjectNotFound(id.to_string()));
             }
             tracing::debug!(object = %id, "object not on the token yet; searching again");
+            if let Some(conf) = &self.softhsm_conf
+                && let Err(e) = crate::softhsm::root::raise_generations(conf)
+            {
+                tracing::debug!(error = %e, "could not make SoftHSM re-read its token directory");
+            }
             std::thread::sleep(pause.min(deadline - now));
             pause = (pause * 2).min(MAX_FIND_PAUSE);
         }

@@ -223,6 +223,40 @@ pub fn token_dirs(conf: &Path) -> Result<Vec<PathBuf>, TokenError> {
     Ok(dirs)
 }
 
+/// SoftHSM's per-token change counter: eight bytes, a big-endian u64.
+const GENERATION_FILE: &str = "generation";
+
+/// Makes every process that has a token of `conf` open re-read the token's directory at its
+/// next search, by raising the token's change counter (`generation`).
+///
+/// SoftHSM 2.6.1 learns of objects other processes created from that counter: a search
+/// re-reads the directory when the file differs from the value the process last knew. But a
+/// process that commits a change of its own writes the file's value plus one and takes that
+/// as the value it knows, so another process's change committed just before is never noticed:
+/// that process's new objects stay invisible to it until some third change (measured with
+/// three nodes creating keys at once; `crates/lockbox-cli/tests/cluster_serve.rs`). Raising
+/// the counter is such a change. No lock is taken: SoftHSM's are POSIX record locks, which a
+/// second descriptor of the same file in this process would release when closed; an 8-byte
+/// write at offset 0 is not seen half done, and a raise lost to a concurrent commit of this
+/// process is made again at the next miss. Missing or unreadable counters are skipped.
+pub fn raise_generations(conf: &Path) -> Result<(), TokenError> {
+    use std::os::unix::fs::FileExt;
+    for dir in token_dirs(conf)? {
+        let path = dir.join(GENERATION_FILE);
+        let Ok(file) = OpenOptions::new().read(true).write(true).open(&path) else {
+            continue;
+        };
+        let mut now = [0u8; 8];
+        if file.read_exact_at(&mut now, 0).is_err() {
+            continue;
+        }
+        let next = u64::from_be_bytes(now).wrapping_add(1).max(1);
+        file.write_all_at(&next.to_be_bytes(), 0)
+            .map_err(|e| TokenError::io(format!("writing {}", path.display()), e))?;
+    }
+    Ok(())
+}
+
 /// A token opened by [`open_token`], and what its root files needed.
 pub struct Opened {
     /// The open token.
