@@ -106,7 +106,12 @@ fn main() {
         .collect();
     let keys: Vec<KeyId> = clients
         .iter()
-        .map(|c| c.create_key(CreateKeyRequest::new()).unwrap().key_metadata.key_id)
+        .map(|c| {
+            c.create_key(CreateKeyRequest::new())
+                .unwrap()
+                .key_metadata
+                .key_id
+        })
         .collect();
     let encrypt = |i: usize| {
         let (c, k, ctx) = (&clients[i], keys[i], &ctx);
@@ -231,7 +236,11 @@ fn main() {
 
     // Propagation: a change on pg, honoured on pg2.
     let (ca, cb) = (pgn.client(caller.clone()), pg2.client(caller.clone()));
-    let key = ca.create_key(CreateKeyRequest::new()).unwrap().key_metadata.key_id;
+    let key = ca
+        .create_key(CreateKeyRequest::new())
+        .unwrap()
+        .key_metadata
+        .key_id;
     let try_encrypt = || cb.encrypt(EncryptRequest::new(key, Plaintext::copy_from(b"x")));
     let mut waits = Vec::new();
     let mut calls = 0usize;

@@ -235,7 +235,10 @@ impl World {
             setup_ok(&home, &["list-keys"]);
             write_private(&home.join("db.password"), pg.cluster.password().as_bytes());
             let mut toml = std::fs::read_to_string(home.join("lockbox.toml")).unwrap();
-            assert!(!toml.contains("[store]"), "provisioned with a [store] already");
+            assert!(
+                !toml.contains("[store]"),
+                "provisioned with a [store] already"
+            );
             toml.push_str(&store_section(&pg.cluster, &pg.template));
             std::fs::write(home.join("lockbox.toml"), toml).unwrap();
         }
