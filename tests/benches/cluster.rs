@@ -19,7 +19,7 @@
 //!   one store transaction), both in process; Encrypt signed with SigV4 through `Server`
 //!   (each engine behind a server of its own on 127.0.0.1:0, one client thread, HTTP keep-alive).
 //!   sled is the baseline of `pg`; `pg` is the baseline of `strict`.
-//! - Propagation: 50 changes on `pg` (DisableKey, then EnableKey), each timed from its
+//! - Propagation: 50 rounds of DisableKey then EnableKey on `pg` (100 changes), each timed from its
 //!   acknowledgement to the first call on `pg2` that honours it (Encrypt refused as disabled,
 //!   then allowed again), `pg2` calling in a loop; median and worst.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
