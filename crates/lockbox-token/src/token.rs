@@ -271,9 +271,11 @@ impl Token {
         let forget_before = Arc::new(AtomicU64::new(0));
         let anchor = Pooled::new(module.ctx.open_rw_session(slot)?, 0, &forget_before);
         login(&module, slot, &anchor, &config.pin)?;
-        drop(guard);
         let capabilities = capabilities::probe(&module, slot, &anchor)?;
+        // C_GetTokenInfo re-reads the root file too: still under the guard (unguarded, 3 of
+        // 75 concurrent starts failed with CKR_GENERAL_ERROR here in a CI run).
         let info = module.ctx.get_token_info(slot)?;
+        drop(guard);
         let library = module.ctx.get_library_info()?;
         let description = TokenDescription {
             label: info.label().trim_end().to_owned(),
