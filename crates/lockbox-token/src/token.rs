@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::ops::Deref;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use cryptoki::error::{Error as CkError, RvError};
@@ -530,7 +530,22 @@ impl Token {
 
     /// Lists every object under this instance's label prefix (and refreshes the handle cache).
     pub fn list_objects(&self) -> Result<Vec<ObjectInfo>, TokenError> {
-        self.run(|t, s| Ok(t.enumerate(s)?.into_iter().map(|(o, _)| o).collect()))
+        let never = AtomicBool::new(false);
+        self.list_objects_unless(&never)?
+            .ok_or_else(|| TokenError::Cryptoki("listing stopped".into()))
+    }
+
+    /// As [`Token::list_objects`], giving up (`Ok(None)`) as soon as `stop` is set: checked
+    /// between objects, so a listing of 100,000 objects can be abandoned by an engine that is
+    /// closing (the search itself, SoftHSM's walk, is not interrupted).
+    pub fn list_objects_unless(
+        &self,
+        stop: &AtomicBool,
+    ) -> Result<Option<Vec<ObjectInfo>>, TokenError> {
+        self.run(|t, s| {
+            Ok(t.enumerate(s, stop)?
+                .map(|found| found.into_iter().map(|(o, _)| o).collect()))
+        })
     }
 
     /// Destroys the object with this CKA_ID.
@@ -755,7 +770,11 @@ impl Token {
         Ok(None)
     }
 
-    fn enumerate(&self, s: &Session) -> Result<Vec<(ObjectInfo, ObjectHandle)>, TokenError> {
+    fn enumerate(
+        &self,
+        s: &Session,
+        stop: &AtomicBool,
+    ) -> Result<Option<Vec<(ObjectInfo, ObjectHandle)>>, TokenError> {
         // Every token object, not only secret keys: key pairs are two objects (a private and
         // a public key), each with its own CKA_ID. Objects of other classes (the audit mark is
         // a data object, which has no CKA_ID) are skipped below.
@@ -770,6 +789,9 @@ impl Token {
         let mut found = Vec::new();
         self.count_search();
         for handle in s.find_objects(&template)? {
+            if stop.load(Ordering::Relaxed) {
+                return Ok(None);
+            }
             if let Some(info) = lockbox_key_info(s, handle, &prefix)? {
                 found.push((info, handle));
             }
@@ -781,7 +803,7 @@ impl Token {
         }
         drop(cache);
         found.sort_by(|a, b| a.0.label.cmp(&b.0.label));
-        Ok(found)
+        Ok(Some(found))
     }
 
     /// Starts noting the objects this `Token` creates (see [`CreationWatch::created`]).
