@@ -176,7 +176,10 @@ pub enum ValueAccess {
 /// ([`Token::list_objects`], which an engine runs once in the background after it opens).
 #[derive(Default)]
 struct HandleCache {
-    map: HashMap<ObjectId, ObjectHandle>,
+    // Each handle with the `learnt` count when it was put in: a listing drops what it did
+    // not find only among the entries older than itself.
+    map: HashMap<ObjectId, (ObjectHandle, u64)>,
+    learnt: u64,
     // Raised by every `clear` (recovery): a listing or lookup that started before a clear
     // may hold handles of the old login and does not put them in the map.
     clears: u64,
@@ -191,12 +194,13 @@ struct HandleCache {
 
 impl HandleCache {
     fn get(&self, id: &ObjectId) -> Option<ObjectHandle> {
-        self.map.get(id).copied()
+        self.map.get(id).map(|(h, _)| *h)
     }
 
     /// An object this `Token` has just created.
     fn insert(&mut self, id: ObjectId, handle: ObjectHandle) {
-        self.map.insert(id, handle);
+        self.learnt += 1;
+        self.map.insert(id, (handle, self.learnt));
         self.destroyed.remove(&id);
         if self.watchers > 0 {
             self.created.push(id);
@@ -208,8 +212,18 @@ impl HandleCache {
     /// meanwhile, or a fresher handle is already known.
     fn found(&mut self, seen: u64, id: ObjectId, handle: ObjectHandle) {
         if self.clears == seen && !self.destroyed.contains(&id) {
-            self.map.entry(id).or_insert(handle);
+            self.learnt += 1;
+            let learnt = self.learnt;
+            self.map.entry(id).or_insert((handle, learnt));
         }
+    }
+
+    /// After a complete listing that began when `learnt` was `since`: forgets the handles
+    /// learnt before it of objects it did not find (destroyed behind this `Token`'s back,
+    /// by another process or an operator).
+    fn forget_unlisted(&mut self, since: u64, listed: &std::collections::HashSet<ObjectId>) {
+        self.map
+            .retain(|id, (_, learnt)| *learnt > since || listed.contains(id));
     }
 
     fn remove(&mut self, id: &ObjectId) {
@@ -785,7 +799,10 @@ impl Token {
         // destructions go on meanwhile (a listing of 100,000 objects takes seconds), and
         // `HandleCache::found` keeps what they learnt. An object destroyed here meanwhile is
         // left out of the answer too.
-        let clears = self.handles.read().clears;
+        let (clears, since) = {
+            let cache = self.handles.read();
+            (cache.clears, cache.learnt)
+        };
         let mut found = Vec::new();
         self.count_search();
         for handle in s.find_objects(&template)? {
@@ -801,6 +818,8 @@ impl Token {
         for (o, h) in &found {
             cache.found(clears, o.id, *h);
         }
+        let listed = found.iter().map(|(o, _)| o.id).collect();
+        cache.forget_unlisted(since, &listed);
         drop(cache);
         found.sort_by(|a, b| a.0.label.cmp(&b.0.label));
         Ok(Some(found))

@@ -68,7 +68,7 @@ pub struct Engine {
     // What opening found and did: complete once the background reconciliation has finished
     // (`Engine::open_report` waits for it); until then its parts are in `at_open`.
     pub(crate) opened: std::sync::OnceLock<crate::report::OpenReport>,
-    pub(crate) at_open: Mutex<Option<crate::engine::AtOpen>>,
+    pub(crate) at_open: Mutex<Option<crate::report::AtOpen>>,
     // Where the data directory is, and what a backup copies from it.
     pub(crate) paths: DataPaths,
     // The data directory's lock, held from before the token is touched; last, so it is

@@ -16,17 +16,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::core::Engine;
 use crate::error::Error;
-use crate::report::{MaintenanceReport, OpenReport, ReconcileReport};
-
-/// What opening did before it returned, and the reconciliation it left running.
-pub(crate) struct AtOpen {
-    finished: Result<Vec<lockbox_api::KeyId>, lockbox_api::KmsError>,
-    maintenance: Result<MaintenanceReport, lockbox_api::KmsError>,
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<Result<ReconcileReport, lockbox_api::KmsError>>>,
-    // The reconciliation, when no thread could be started for it and open ran it itself.
-    ran_here: Option<Result<ReconcileReport, lockbox_api::KmsError>>,
-}
+use crate::report::{AtOpen, MaintenanceReport, OpenReport};
 
 impl Engine {
     /// Opens the token and the metadata store named by `config`.
@@ -57,12 +47,13 @@ impl Engine {
         }
         let stop = Arc::new(AtomicBool::new(false));
         let reconciler = engine.reconciler();
+        let now = engine.clock.now();
         let flag = stop.clone();
         let thread = std::thread::Builder::new()
             .name("lockbox-reconcile".into())
             .spawn(move || {
                 let started = std::time::Instant::now();
-                let r = reconciler.run(&flag, &|_| {});
+                let r = reconciler.run(&flag, now, &|_| {});
                 match &r {
                     Ok(r) if r.has_problems() => tracing::error!(
                         missing = r.missing.len(),
@@ -87,7 +78,7 @@ impl Engine {
             .ok();
         let ran_here = match thread {
             Some(_) => None,
-            None => Some(engine.reconciler().run(&stop, &|_| {})),
+            None => Some(engine.reconciler().run(&stop, now, &|_| {})),
         };
         *engine.at_open.lock() = Some(AtOpen {
             finished,

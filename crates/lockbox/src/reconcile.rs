@@ -37,7 +37,6 @@ use lockbox_store::{KeySlot, Store};
 use lockbox_token::{ObjectId, Token, TokenError};
 use parking_lot::{Mutex, RwLock};
 
-use crate::clock::Clock;
 use crate::core::Engine;
 use crate::error::{from_store, from_token};
 use crate::report::{MissingMaterial, Orphan, ReconcileReport};
@@ -59,7 +58,6 @@ pub enum ReconcileStage {
 pub(crate) struct Reconciler {
     pub(crate) token: Arc<Token>,
     pub(crate) store: Arc<Store>,
-    pub(crate) clock: Arc<dyn Clock>,
     pub(crate) grace: Duration,
     pub(crate) writes: Arc<Mutex<()>>,
     pub(crate) unavailable: Arc<RwLock<HashSet<[u8; 16]>>>,
@@ -86,7 +84,9 @@ impl Engine {
         // first, so what this one reports is not half-done by the other.
         let _ = self.open_report();
         let finished = self.finish_deletions()?;
-        let mut report = self.reconciler().run(&AtomicBool::new(false), observe)?;
+        let mut report =
+            self.reconciler()
+                .run(&AtomicBool::new(false), self.clock.now(), observe)?;
         report.finished_deletions = finished;
         Ok(report)
     }
@@ -115,7 +115,6 @@ impl Engine {
         Reconciler {
             token: self.token.clone(),
             store: self.store.clone(),
-            clock: self.clock.clone(),
             grace: self.lifecycle.orphan_grace,
             writes: self.writes.clone(),
             unavailable: self.unavailable.clone(),
@@ -129,11 +128,13 @@ fn stopped() -> KmsError {
 }
 
 impl Reconciler {
-    /// One pass (finished deletions aside, which need the engine). Checks `stop` between
-    /// steps and gives up with an error when it is set.
+    /// One pass (finished deletions aside, which need the engine), judging orphans' age at
+    /// `now` (opening's pass: the time of the open, however late its thread runs). Checks
+    /// `stop` between steps and gives up with an error when it is set.
     pub(crate) fn run(
         &self,
         stop: &AtomicBool,
+        now: Timestamp,
         observe: &dyn Fn(ReconcileStage),
     ) -> Result<ReconcileReport, KmsError> {
         let check = || {
@@ -144,9 +145,6 @@ impl Reconciler {
             }
         };
         let mut report = ReconcileReport::default();
-        // The pass judges orphans' age by the time it started (opening's pass: the time of
-        // the open), however long the listing takes.
-        let now = self.clock.now();
         // Opened under the write lock: no key is half-made in this process at this instant.
         let watch = {
             let _w = self.writes.lock();
