@@ -12,7 +12,7 @@
 //! the time-to-live, a backstop for a notification lost in a way nobody saw.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
@@ -20,9 +20,13 @@ use crate::records::KeySlot;
 
 use crate::records::KeyRecord;
 
-/// At most this many records are kept; a full cache is emptied and refills with the keys in
-/// use. A record is a few hundred bytes (more with a long policy).
-const MAX_ENTRIES: usize = 4096;
+/// At most this many records are kept by default ([`crate::Store::set_key_cache_entries`]
+/// changes it): enough for AWS's default quota of 100,000 keys per account and Region to
+/// fit (issue 18). A record is a few hundred bytes (more with a long policy), so a full cache
+/// of 131,072 records is some tens of megabytes. Beyond it, each insert evicts one entry
+/// chosen by the map's random order, so a working set larger than the cache keeps a hit
+/// rate of about capacity / working set instead of falling off a cliff.
+pub const DEFAULT_KEY_CACHE_ENTRIES: usize = 131_072;
 
 pub(crate) struct KeyCache {
     // Raised when a write to the `keys` tree begins and again when it ends, before the
@@ -35,6 +39,8 @@ pub(crate) struct KeyCache {
     on: AtomicBool,
     // The longest an entry is served, in milliseconds (u64::MAX: no limit).
     ttl_ms: AtomicU64,
+    // The most entries kept.
+    capacity: AtomicUsize,
 }
 
 impl Default for KeyCache {
@@ -45,6 +51,7 @@ impl Default for KeyCache {
             entries: RwLock::new(HashMap::new()),
             on: AtomicBool::new(true),
             ttl_ms: AtomicU64::new(u64::MAX),
+            capacity: AtomicUsize::new(DEFAULT_KEY_CACHE_ENTRIES),
         }
     }
 }
@@ -73,6 +80,20 @@ impl KeyCache {
             u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX),
             Ordering::SeqCst,
         );
+    }
+
+    /// Keeps at most `entries` records (0: none), dropping what is over at once.
+    pub(crate) fn set_capacity(&self, entries: usize) {
+        self.capacity.store(entries, Ordering::SeqCst);
+        self.invalidate();
+    }
+
+    /// How many records are kept now.
+    pub(crate) fn len(&self) -> usize {
+        self.entries
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
     }
 
     /// The generation to pass to [`KeyCache::insert`]: read it before reading the tree.
@@ -108,10 +129,18 @@ impl KeyCache {
         {
             return;
         }
-        if entries.len() >= MAX_ENTRIES {
-            entries.clear();
+        let capacity = self.capacity.load(Ordering::Relaxed);
+        if capacity == 0 {
+            return;
         }
-        entries.insert(record.slot(), (record, Instant::now()));
+        let slot = record.slot();
+        if entries.len() >= capacity && !entries.contains_key(&slot) {
+            // One entry out, in the map's (randomly seeded) order: a gentle decline.
+            if let Some(victim) = entries.keys().next().copied() {
+                entries.remove(&victim);
+            }
+        }
+        entries.insert(slot, (record, Instant::now()));
     }
 
     /// Marks a write to the `keys` tree in progress until the guard is dropped (after the

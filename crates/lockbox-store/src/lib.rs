@@ -33,6 +33,7 @@ pub use audit::{
     Appended, AuditBody, AuditEntry, AuditEvent, AuditIter, AuditObjects, ChainHead, Refusal,
     Suppressed,
 };
+pub use cache::DEFAULT_KEY_CACHE_ENTRIES;
 pub use cluster::ClusterLock;
 pub use error::StoreError;
 pub use export::{EXPORT_MAGIC, EXPORT_VERSION, ExportSummary};

@@ -98,6 +98,18 @@ impl Store {
         self.strict
     }
 
+    /// Keeps at most `entries` decoded key records in memory (default
+    /// [`crate::DEFAULT_KEY_CACHE_ENTRIES`]; 0 keeps none). Beyond it one entry is evicted
+    /// per insert, so a larger working set degrades gently.
+    pub fn set_key_cache_entries(&self, entries: usize) {
+        self.key_cache.set_capacity(entries);
+    }
+
+    /// How many decoded key records are kept in memory now.
+    pub fn key_cache_len(&self) -> usize {
+        self.key_cache.len()
+    }
+
     /// Whether key records are cached (off under strict consistency, and while a cluster
     /// node's change listener is down).
     pub fn caches_records(&self) -> bool {

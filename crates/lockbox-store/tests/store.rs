@@ -776,3 +776,34 @@ fn a_family_is_written_together_and_a_replica_slot_can_be_used_again(h: &Harness
     assert_eq!(store.key(primary.slot())?, Some(primary));
     Ok(())
 }
+
+/// Issue 18: the key-record cache holds up to its capacity and, when full, gives up one entry
+/// per new one (it used to empty itself), so a working set larger than the cache still hits.
+#[test]
+fn a_full_key_cache_evicts_one_record_at_a_time() -> TestResult {
+    let parent = tempfile::tempdir()?;
+    let store = Store::open(&parent.path().join("metadata"))?;
+    let records: Vec<KeyRecord> = (0..8).map(record).collect();
+    for r in &records {
+        store.put_key(r)?;
+    }
+    assert_eq!(lockbox_store::DEFAULT_KEY_CACHE_ENTRIES, 131_072);
+    store.set_key_cache_entries(5);
+    assert_eq!(store.key_cache_len(), 0);
+    for (i, r) in records.iter().enumerate() {
+        assert_eq!(store.key_shared(r.slot())?.as_deref(), Some(r));
+        assert_eq!(store.key_cache_len(), (i + 1).min(5));
+    }
+    // Reading a kept record again keeps the count; a capacity of 0 keeps nothing.
+    for r in &records {
+        assert_eq!(store.key_shared(r.slot())?.as_deref(), Some(r));
+        assert_eq!(store.key_cache_len(), 5);
+    }
+    store.set_key_cache_entries(0);
+    assert_eq!(
+        store.key_shared(records[0].slot())?.as_deref(),
+        Some(&records[0])
+    );
+    assert_eq!(store.key_cache_len(), 0);
+    Ok(())
+}

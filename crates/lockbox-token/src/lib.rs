@@ -55,11 +55,11 @@ pub use module::SOFTHSM2_CONF;
 #[cfg(feature = "test-support")]
 pub use token::HIDE_CAPABILITIES_ENV;
 pub use token::{
-    Capabilities, Curve, EcPrivateComponents, EcPurpose, GCM_IV_LEN, GCM_TAG_LEN, GcmSealed,
-    HMAC_SHA256_LEN, HmacDigest, KeyObjectReport, KeyPairObjects, KeyPairTemplate, KeySizes, Mech,
-    ObjectId, ObjectInfo, ObjectsHeld, PRIVATE_KEY_USAGES, PUBLIC_KEY_USAGES, RSA_PUBLIC_EXPONENT,
-    Requirement, RsaBits, RsaPrivateComponents, RsaPurpose, SECRET_KEY_USAGES, SecretKeyTemplate,
-    Token, TokenDescription, Usage, Usages, ValueAccess, curve_name,
+    Capabilities, CreationWatch, Curve, EcPrivateComponents, EcPurpose, GCM_IV_LEN, GCM_TAG_LEN,
+    GcmSealed, HMAC_SHA256_LEN, HmacDigest, KeyObjectReport, KeyPairObjects, KeyPairTemplate,
+    KeySizes, Mech, ObjectId, ObjectInfo, ObjectsHeld, PRIVATE_KEY_USAGES, PUBLIC_KEY_USAGES,
+    RSA_PUBLIC_EXPONENT, Requirement, RsaBits, RsaPrivateComponents, RsaPurpose, SECRET_KEY_USAGES,
+    SecretKeyTemplate, Token, TokenDescription, Usage, Usages, ValueAccess, curve_name,
 };
 pub use token::{MaterialFingerprint, WrappingAlgorithm};
 pub use token::{OaepHash, RsaPublicNumbers};

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::ops::Deref;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use cryptoki::error::{Error as CkError, RvError};
@@ -172,37 +172,99 @@ pub enum ValueAccess {
     Readable(usize),
 }
 
-/// Object handles by CKA_ID. Every change bumps `epoch`, so a listing that overlapped a
-/// change can tell and start again.
+/// Object handles by CKA_ID, filled by creations, by single lookups and by a listing
+/// ([`Token::list_objects`], which an engine runs once in the background after it opens).
 #[derive(Default)]
 struct HandleCache {
-    map: HashMap<ObjectId, ObjectHandle>,
-    epoch: u64,
+    // Each handle with the `learnt` count when it was put in: a listing drops what it did
+    // not find only among the entries older than itself.
+    map: HashMap<ObjectId, (ObjectHandle, u64)>,
+    learnt: u64,
+    // Raised by every `clear` (recovery): a listing or lookup that started before a clear
+    // may hold handles of the old login and does not put them in the map.
+    clears: u64,
     // Objects this `Token` destroyed itself: a lookup of one of them is answered at once,
-    // without waiting for it to appear (see `Token::handle`). 16 bytes per destruction.
+    // without waiting for it to appear (see `Token::handle`), and a listing that saw one
+    // before it was destroyed does not bring its handle back. 16 bytes per destruction.
     destroyed: std::collections::HashSet<ObjectId>,
+    // While a `CreationWatch` is open (reconciliation), the objects created since it opened.
+    watchers: usize,
+    created: Vec<ObjectId>,
 }
 
 impl HandleCache {
     fn get(&self, id: &ObjectId) -> Option<ObjectHandle> {
-        self.map.get(id).copied()
+        self.map.get(id).map(|(h, _)| *h)
     }
 
+    /// An object this `Token` has just created.
     fn insert(&mut self, id: ObjectId, handle: ObjectHandle) {
-        self.map.insert(id, handle);
+        self.learnt += 1;
+        self.map.insert(id, (handle, self.learnt));
         self.destroyed.remove(&id);
-        self.epoch += 1;
+        if self.watchers > 0 {
+            self.created.push(id);
+        }
+    }
+
+    /// An object found on the token by a lookup or listing that began when `clears` was
+    /// `seen`: kept unless a recovery happened meanwhile, the object was destroyed here
+    /// meanwhile, or a fresher handle is already known.
+    fn found(&mut self, seen: u64, id: ObjectId, handle: ObjectHandle) {
+        if self.clears == seen && !self.destroyed.contains(&id) {
+            self.learnt += 1;
+            let learnt = self.learnt;
+            self.map.entry(id).or_insert((handle, learnt));
+        }
+    }
+
+    /// After a complete listing that began when `learnt` was `since`: forgets the handles
+    /// learnt before it of objects it did not find (destroyed behind this `Token`'s back,
+    /// by another process or an operator).
+    fn forget_unlisted(&mut self, since: u64, listed: &std::collections::HashSet<ObjectId>) {
+        self.map
+            .retain(|id, (_, learnt)| *learnt > since || listed.contains(id));
     }
 
     fn remove(&mut self, id: &ObjectId) {
         self.map.remove(id);
         self.destroyed.insert(*id);
-        self.epoch += 1;
     }
 
     fn clear(&mut self) {
         self.map.clear();
-        self.epoch += 1;
+        self.clears += 1;
+    }
+}
+
+/// The objects a `Token` creates from the moment the watch opens (see
+/// [`Token::watch_creations`]).
+pub struct CreationWatch<'a> {
+    token: &'a Token,
+    from: usize,
+}
+
+impl CreationWatch<'_> {
+    /// The CKA_IDs of the objects this `Token` created since the watch opened.
+    pub fn created(&self) -> std::collections::HashSet<ObjectId> {
+        let cache = self.token.handles.read();
+        cache
+            .created
+            .get(self.from..)
+            .unwrap_or_default()
+            .iter()
+            .copied()
+            .collect()
+    }
+}
+
+impl Drop for CreationWatch<'_> {
+    fn drop(&mut self) {
+        let mut cache = self.token.handles.write();
+        cache.watchers = cache.watchers.saturating_sub(1);
+        if cache.watchers == 0 {
+            cache.created = Vec::new();
+        }
     }
 }
 
@@ -232,6 +294,11 @@ pub struct Token {
     forget_before: Arc<AtomicU64>,
     max_idle: usize,
     handles: RwLock<HandleCache>,
+    // Where each audit mark is now (`audit_key`): found once, then followed by its writes.
+    marks: Mutex<HashMap<ObjectId, audit_key::MarkAt>>,
+    // Object searches (C_FindObjectsInit) this `Token` has made: each walks the whole token
+    // on SoftHSM, so the hot paths must make none (see `Token::searches`).
+    searches: AtomicU64,
     object_lock: Mutex<()>,
     recovery_lock: Mutex<()>,
     generation: AtomicU64,
@@ -300,6 +367,8 @@ impl Token {
             forget_before,
             max_idle: config.max_idle_sessions,
             handles: RwLock::new(HandleCache::default()),
+            marks: Mutex::new(HashMap::new()),
+            searches: AtomicU64::new(0),
             object_lock: Mutex::new(()),
             recovery_lock: Mutex::new(()),
             generation: AtomicU64::new(0),
@@ -340,6 +409,18 @@ impl Token {
         self.random_drawn
             .fetch_add(buf.len() as u64, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// How many object searches (C_FindObjectsInit) this `Token` has made: a listing, a
+    /// lookup of an object not in the handle cache, a search for an audit mark whose handle
+    /// is not known. On SoftHSM each one walks every object of the token, so this is what
+    /// makes an operation's cost depend on the number of keys; tests count it.
+    pub fn searches(&self) -> u64 {
+        self.searches.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn count_search(&self) {
+        self.searches.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Holds object creation and destruction, and recovery (which logs in again: SoftHSM
@@ -463,7 +544,22 @@ impl Token {
 
     /// Lists every object under this instance's label prefix (and refreshes the handle cache).
     pub fn list_objects(&self) -> Result<Vec<ObjectInfo>, TokenError> {
-        self.run(|t, s| Ok(t.enumerate(s)?.into_iter().map(|(o, _)| o).collect()))
+        let never = AtomicBool::new(false);
+        self.list_objects_unless(&never)?
+            .ok_or_else(|| TokenError::Cryptoki("listing stopped".into()))
+    }
+
+    /// As [`Token::list_objects`], giving up (`Ok(None)`) as soon as `stop` is set: checked
+    /// between objects, so a listing of 100,000 objects can be abandoned by an engine that is
+    /// closing (the search itself, SoftHSM's walk, is not interrupted).
+    pub fn list_objects_unless(
+        &self,
+        stop: &AtomicBool,
+    ) -> Result<Option<Vec<ObjectInfo>>, TokenError> {
+        self.run(|t, s| {
+            Ok(t.enumerate(s, stop)?
+                .map(|found| found.into_iter().map(|(o, _)| o).collect()))
+        })
     }
 
     /// Destroys the object with this CKA_ID.
@@ -566,6 +662,7 @@ impl Token {
             self.forget_before.store(next, Ordering::Release);
         }
         self.handles.write().clear();
+        self.marks.lock().clear();
         self.idle.lock().clear();
         let _guard = root_guard(self.softhsm_conf.as_deref())?;
         if f == Fault::Device {
@@ -629,10 +726,12 @@ impl Token {
         let deadline = Instant::now() + self.replication_wait;
         let mut pause = FIRST_FIND_PAUSE;
         loop {
-            // A miss re-enumerates every Lockbox object once: on SoftHSM each C_FindObjects
-            // is a linear scan that decrypts attributes, so one scan fills the whole cache.
-            // This scan's own answer is used: the shared cache may be cleared meanwhile.
-            if let Some((_, h)) = self.enumerate(s)?.into_iter().find(|(o, _)| o.id == *id) {
+            // A miss is one search by CKA_ID, never a listing of every object: SoftHSM walks
+            // its whole object list on each C_FindObjectsInit whatever the template, but a
+            // listing adds a C_GetAttributeValue per object on top (issue 18: with 100,000
+            // objects a listing per miss made every cold key cost seconds). The listing an
+            // engine runs in the background after it opens fills the cache in one pass.
+            if let Some(h) = self.find_by_id(s, id)? {
                 return Ok(h);
             }
             let now = Instant::now();
@@ -650,14 +749,10 @@ impl Token {
         }
     }
 
-    fn enumerate(&self, s: &Session) -> Result<Vec<(ObjectInfo, ObjectHandle)>, TokenError> {
-        // Every token object, not only secret keys: key pairs are two objects (a private and
-        // a public key), each with its own CKA_ID. Objects of other classes (the audit mark is
-        // a data object, which has no CKA_ID) are skipped below.
-        let template = [Attribute::Token(true)];
-        // Private objects are invisible to a session that is not logged in, and a scan made
-        // then would report every object missing. Login is process-wide and another thread
-        // may restore it at any moment, so ask before scanning, not after.
+    /// Fails with a login fault when `s` is not logged in: private objects are invisible to
+    /// such a session, and a search made then would report every object missing. Login is
+    /// process-wide and another thread may restore it at any moment, so ask before searching.
+    fn require_login(s: &Session) -> Result<(), TokenError> {
         let state = s.get_session_info()?.session_state();
         if !matches!(state, SessionState::RoUser | SessionState::RwUser) {
             return Err(TokenError::Pkcs11 {
@@ -665,54 +760,81 @@ impl Token {
                 rv: RvError::UserNotLoggedIn,
             });
         }
+        Ok(())
+    }
+
+    /// The Lockbox key object with CKA_ID `id`, found by one search (and kept in the cache).
+    fn find_by_id(&self, s: &Session, id: &ObjectId) -> Result<Option<ObjectHandle>, TokenError> {
+        Self::require_login(s)?;
+        let clears = self.handles.read().clears;
         let prefix = format!("{}/", self.label_prefix);
-        // A scan that raced with a create or destroy is thrown away and done again, so it
-        // cannot bring back the handle of an object destroyed meanwhile.
-        for _ in 0..3 {
-            let epoch = self.handles.read().epoch;
-            let mut found = Vec::new();
-            let mut map = HashMap::new();
-            for handle in s.find_objects(&template)? {
-                let attrs = s.get_attributes(
-                    handle,
-                    &[
-                        AttributeType::Class,
-                        AttributeType::Id,
-                        AttributeType::Label,
-                    ],
-                )?;
-                let (mut key, mut id, mut label) = (false, None, None);
-                for a in attrs {
-                    match a {
-                        Attribute::Class(c) => key = KEY_CLASSES.contains(&c),
-                        Attribute::Id(v) => id = <[u8; 16]>::try_from(v.as_slice()).ok(),
-                        Attribute::Label(v) => label = String::from_utf8(v).ok(),
-                        _ => {}
-                    }
-                }
-                if let (true, Some(id), Some(label)) = (key, id, label)
-                    && label.starts_with(&prefix)
-                {
-                    map.insert(ObjectId(id), handle);
-                    found.push((
-                        ObjectInfo {
-                            id: ObjectId(id),
-                            label,
-                        },
-                        handle,
-                    ));
-                }
-            }
-            let mut cache = self.handles.write();
-            if cache.epoch == epoch {
-                cache.map = map;
-                found.sort_by(|a, b| a.0.label.cmp(&b.0.label));
-                return Ok(found);
+        let template = [
+            Attribute::Token(true),
+            Attribute::Id(id.as_bytes().to_vec()),
+        ];
+        self.count_search();
+        for handle in s.find_objects(&template)? {
+            if let Some(info) = lockbox_key_info(s, handle, &prefix)?
+                && info.id == *id
+            {
+                self.handles.write().found(clears, *id, handle);
+                return Ok(Some(handle));
             }
         }
-        Err(TokenError::Cryptoki(
-            "objects kept changing while they were being listed".into(),
-        ))
+        Ok(None)
+    }
+
+    fn enumerate(
+        &self,
+        s: &Session,
+        stop: &AtomicBool,
+    ) -> Result<Option<Vec<(ObjectInfo, ObjectHandle)>>, TokenError> {
+        // Every token object, not only secret keys: key pairs are two objects (a private and
+        // a public key), each with its own CKA_ID. Objects of other classes (the audit mark is
+        // a data object, which has no CKA_ID) are skipped below.
+        let template = [Attribute::Token(true)];
+        Self::require_login(s)?;
+        let prefix = format!("{}/", self.label_prefix);
+        // The listing is merged into the cache, not swapped for it: creations, lookups and
+        // destructions go on meanwhile (a listing of 100,000 objects takes seconds), and
+        // `HandleCache::found` keeps what they learnt. An object destroyed here meanwhile is
+        // left out of the answer too.
+        let (clears, since) = {
+            let cache = self.handles.read();
+            (cache.clears, cache.learnt)
+        };
+        let mut found = Vec::new();
+        self.count_search();
+        for handle in s.find_objects(&template)? {
+            if stop.load(Ordering::Relaxed) {
+                return Ok(None);
+            }
+            if let Some(info) = lockbox_key_info(s, handle, &prefix)? {
+                found.push((info, handle));
+            }
+        }
+        let mut cache = self.handles.write();
+        found.retain(|(o, _)| !cache.destroyed.contains(&o.id));
+        for (o, h) in &found {
+            cache.found(clears, o.id, *h);
+        }
+        let listed = found.iter().map(|(o, _)| o.id).collect();
+        cache.forget_unlisted(since, &listed);
+        drop(cache);
+        found.sort_by(|a, b| a.0.label.cmp(&b.0.label));
+        Ok(Some(found))
+    }
+
+    /// Starts noting the objects this `Token` creates (see [`CreationWatch::created`]).
+    /// Reconciliation opens one before it lists the token, so that an object created while
+    /// it runs, whose record it may not have read, is never taken for an orphan.
+    pub fn watch_creations(&self) -> CreationWatch<'_> {
+        let mut cache = self.handles.write();
+        cache.watchers += 1;
+        CreationWatch {
+            token: self,
+            from: cache.created.len(),
+        }
     }
 
     /// Fault injection for tests: closes every session of this process on the token
@@ -904,6 +1026,39 @@ fn is_authentication_failure(rv: RvError) -> bool {
             | RvError::DataInvalid
             | RvError::DataLenRange
     )
+}
+
+/// The CKA_ID and CKA_LABEL of `handle` if it is a key object under `prefix` (a Lockbox
+/// object of this instance), else `None`.
+fn lockbox_key_info(
+    s: &Session,
+    handle: ObjectHandle,
+    prefix: &str,
+) -> Result<Option<ObjectInfo>, TokenError> {
+    let attrs = s.get_attributes(
+        handle,
+        &[
+            AttributeType::Class,
+            AttributeType::Id,
+            AttributeType::Label,
+        ],
+    )?;
+    let (mut key, mut id, mut label) = (false, None, None);
+    for a in attrs {
+        match a {
+            Attribute::Class(c) => key = KEY_CLASSES.contains(&c),
+            Attribute::Id(v) => id = <[u8; 16]>::try_from(v.as_slice()).ok(),
+            Attribute::Label(v) => label = String::from_utf8(v).ok(),
+            _ => {}
+        }
+    }
+    Ok(match (key, id, label) {
+        (true, Some(id), Some(label)) if label.starts_with(prefix) => Some(ObjectInfo {
+            id: ObjectId(id),
+            label,
+        }),
+        _ => None,
+    })
 }
 
 fn inspect_object(s: &Session, handle: ObjectHandle) -> Result<KeyObjectReport, TokenError> {

@@ -24,7 +24,6 @@ use crate::error::{Error, from_store, from_token};
 use crate::keykind;
 use crate::lock::DataDirLock;
 use crate::policy::Policy;
-use crate::report::OpenReport;
 
 /// The Lockbox engine; `Send + Sync`, so one engine serves every thread.
 ///
@@ -54,18 +53,22 @@ pub struct Engine {
     // reconciliation), so concurrent mutations cannot lose each other's changes and
     // reconciliation never sees a key half-made. Cryptographic operations take it only to
     // reserve encryption counts. Lock order: `counters`, then `writes`.
-    pub(crate) writes: Mutex<()>,
+    // Shared with the reconciliation thread started at open (`reconcile::Reconciler`).
+    pub(crate) writes: Arc<Mutex<()>>,
     // Encryptions per material version since this engine opened (`lifecycle` counts), keyed
     // by the version's token object: the members of a multi-Region family share their
     // material, and its allowance is the family's, not each member's.
     pub(crate) counters: Mutex<HashMap<[u8; 16], Counter>>,
     // CKA_IDs of material that reconciliation found missing from the token.
-    pub(crate) unavailable: RwLock<HashSet<[u8; 16]>>,
+    pub(crate) unavailable: Arc<RwLock<HashSet<[u8; 16]>>>,
     // Parsed key policies (`authz` fills and reads it).
     pub(crate) policies: PolicyCache,
     // ARN scopes per (account, Region), in the configured partition.
     scopes: RwLock<HashMap<(String, String), ArnScope>>,
-    pub(crate) opened: OpenReport,
+    // What opening found and did: complete once the background reconciliation has finished
+    // (`Engine::open_report` waits for it); until then its parts are in `at_open`.
+    pub(crate) opened: std::sync::OnceLock<crate::report::OpenReport>,
+    pub(crate) at_open: Mutex<Option<crate::report::AtOpen>>,
     // Where the data directory is, and what a backup copies from it.
     pub(crate) paths: DataPaths,
     // The data directory's lock, held from before the token is touched; last, so it is
@@ -233,15 +236,13 @@ impl Engine {
             default_caller: config.default_caller,
             clock,
             lifecycle: config.lifecycle,
-            writes: Mutex::new(()),
+            writes: Arc::new(Mutex::new(())),
             counters: Mutex::new(HashMap::new()),
-            unavailable: RwLock::new(HashSet::new()),
+            unavailable: Arc::new(RwLock::new(HashSet::new())),
             policies: PolicyCache::default(),
             scopes: RwLock::new(HashMap::new()),
-            opened: OpenReport {
-                reconciliation: Ok(Default::default()),
-                maintenance: Ok(Default::default()),
-            },
+            opened: std::sync::OnceLock::new(),
+            at_open: Mutex::new(None),
             paths,
             _lock: lock,
         })

@@ -2,10 +2,13 @@
 //! and internals are in `core`.
 //!
 //! Opening takes the data directory's lock, refuses a directory a restore left half-done,
-//! assembles the engine (`core`), then runs one reconciliation (`reconcile`) and one
-//! maintenance pass (`lifecycle`).
+//! assembles the engine (`core`), finishes interrupted deletions, runs one maintenance pass
+//! (`lifecycle`), and starts one reconciliation (`reconcile`) on a thread of its own: it
+//! lists every token object, which is linear in the token's size, so opening does not wait
+//! for it (issue 18).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use lockbox_api::Caller;
 
@@ -13,7 +16,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::core::Engine;
 use crate::error::Error;
-use crate::report::OpenReport;
+use crate::report::{AtOpen, MaintenanceReport, OpenReport};
 
 impl Engine {
     /// Opens the token and the metadata store named by `config`.
@@ -23,40 +26,113 @@ impl Engine {
 
     /// As [`Engine::open`], with a clock of the caller's (tests move time with it).
     ///
-    /// Opening reconciles the token with the store (finishing interrupted deletions,
-    /// destroying orphans past their grace period, reporting missing material) and then runs
-    /// one maintenance pass. Problems either finds are logged, not fatal: the engine serves
-    /// every key it can.
+    /// Opening finishes deletions a crash interrupted and runs one maintenance pass, then
+    /// returns, leaving a reconciliation of the token with the store (destroying orphans past
+    /// their grace period, reporting missing material) running on a thread of its own; the
+    /// engine serves meanwhile, and [`Engine::open_report`] waits for it. Problems either
+    /// finds are logged, not fatal: the engine serves every key it can.
     pub fn open_with_clock(config: Config, clock: Arc<dyn Clock>) -> Result<Engine, Error> {
         config.lifecycle.check().map_err(Error::Config)?;
         crate::config::make_private_dir(&config.data_dir)?;
         let lock = crate::lock::DataDirLock::acquire(&config.data_dir)?;
         crate::backup::refuse_interrupted_restore(&config.data_dir)?;
-        let mut engine = Engine::assemble(config, clock, lock)?;
-        let reconciliation = engine.reconcile();
-        match &reconciliation {
-            Ok(r) if r.has_problems() => tracing::error!(
-                missing = r.missing.len(),
-                orphans = r.orphans.len(),
-                "reconciliation found problems; run `lockbox doctor`"
-            ),
-            Ok(_) => {}
-            Err(e) => tracing::error!(error = %e, "reconciliation at open failed"),
+        let engine = Engine::assemble(config, clock, lock)?;
+        let finished = engine.finish_deletions();
+        if let Err(e) = &finished {
+            tracing::error!(error = %e, "finishing interrupted deletions at open failed");
         }
         let maintenance = engine.maintain();
         if let Err(e) = &maintenance {
             tracing::error!(error = %e, "maintenance at open failed");
         }
-        engine.opened = OpenReport {
-            reconciliation,
-            maintenance,
+        let stop = Arc::new(AtomicBool::new(false));
+        let reconciler = engine.reconciler();
+        let now = engine.clock.now();
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("lockbox-reconcile".into())
+            .spawn(move || {
+                let started = std::time::Instant::now();
+                let r = reconciler.run(&flag, now, &|_| {});
+                match &r {
+                    Ok(r) if r.has_problems() => tracing::error!(
+                        missing = r.missing.len(),
+                        orphans = r.orphans.len(),
+                        "reconciliation found problems; run `lockbox doctor`"
+                    ),
+                    Ok(r) => tracing::debug!(
+                        objects = r.objects,
+                        keys = r.keys,
+                        seconds = started.elapsed().as_secs_f64(),
+                        "reconciliation at open done"
+                    ),
+                    Err(_) if flag.load(Ordering::Relaxed) => {}
+                    Err(e) => tracing::error!(error = %e, "reconciliation at open failed"),
+                }
+                r
+            })
+            .map_err(|e| {
+                tracing::warn!(error = %e,
+                "could not start the reconciliation thread; reconciling before open returns")
+            })
+            .ok();
+        let ran_here = match thread {
+            Some(_) => None,
+            None => Some(engine.reconciler().run(&stop, now, &|_| {})),
         };
+        *engine.at_open.lock() = Some(AtOpen {
+            finished,
+            maintenance,
+            stop,
+            thread,
+            ran_here,
+        });
         Ok(engine)
     }
 
-    /// What the reconciliation and maintenance passes run by opening found and did.
+    /// What the reconciliation and maintenance passes run by opening found and did. Waits
+    /// for the reconciliation opening started in the background, if it is still running.
     pub fn open_report(&self) -> &OpenReport {
-        &self.opened
+        self.opened.get_or_init(|| {
+            let Some(mut at) = self.at_open.lock().take() else {
+                // Only an engine that is closing has no record of its open.
+                return OpenReport {
+                    reconciliation: Err(lockbox_api::KmsError::internal("the engine is closing")),
+                    maintenance: Ok(MaintenanceReport::default()),
+                };
+            };
+            let joined = match at.ran_here.take() {
+                Some(r) => Some(Ok(r)),
+                None => at.thread.take().map(|t| t.join()),
+            };
+            let reconciliation = match (at.finished, joined) {
+                (Err(e), _) => Err(e),
+                (Ok(finished), Some(Ok(Ok(mut r)))) => {
+                    r.finished_deletions = finished;
+                    Ok(r)
+                }
+                (Ok(_), Some(Ok(Err(e)))) => Err(e),
+                (Ok(_), Some(Err(_)) | None) => Err(lockbox_api::KmsError::internal(
+                    "the reconciliation thread ended without a report",
+                )),
+            };
+            OpenReport {
+                reconciliation,
+                maintenance: at.maintenance,
+            }
+        })
+    }
+
+    /// Stops the reconciliation opening started, if it is still running, and waits for it
+    /// (it checks between steps; a listing in progress is finished first). Run when the
+    /// engine closes, before the token and store it uses are closed.
+    pub(crate) fn stop_background(&self) {
+        if let Some(mut at) = self.at_open.lock().take() {
+            at.stop.store(true, Ordering::Relaxed);
+            if let Some(t) = at.thread.take() {
+                let _ = t.join();
+            }
+        }
     }
 
     /// The spec of the key `key` names, as `caller_account` sees it in `region` (aliases followed),

@@ -69,7 +69,7 @@ pub use lockbox_api as api;
 pub use lockbox_store::{Consistency, StoreError};
 /// The token layer, for inspecting what the token holds and for SoftHSM set-up.
 pub use lockbox_token as token;
-pub use reconcile::ORPHAN_LOCK;
+pub use reconcile::{ORPHAN_LOCK, ReconcileStage};
 pub use report::{MaintenanceReport, MissingMaterial, OpenReport, Orphan, ReconcileReport};
 pub use store_config::{
     DEFAULT_CACHE_TTL, DEFAULT_POOL_SIZE, PasswordSource, PostgresConfig, StoreConfig,

@@ -37,6 +37,7 @@ pub struct MaterialUsage {
 /// [`Engine::release_reservations`]); a process killed before leaves them counted.
 impl Drop for Engine {
     fn drop(&mut self) {
+        self.stop_background();
         if let Err(e) = self.release_reservations() {
             tracing::warn!(error = %e, "could not give back unused encryption reservations");
         }

@@ -14,6 +14,17 @@ pub struct OpenReport {
     pub maintenance: Result<MaintenanceReport, KmsError>,
 }
 
+/// What opening did before it returned, and the reconciliation it left running (kept by the
+/// engine until `Engine::open_report` or closing takes it).
+pub(crate) struct AtOpen {
+    pub(crate) finished: Result<Vec<KeyId>, KmsError>,
+    pub(crate) maintenance: Result<MaintenanceReport, KmsError>,
+    pub(crate) stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    pub(crate) thread: Option<std::thread::JoinHandle<Result<ReconcileReport, KmsError>>>,
+    // The reconciliation, when no thread could be started for it and open ran it itself.
+    pub(crate) ran_here: Option<Result<ReconcileReport, KmsError>>,
+}
+
 /// What one maintenance pass did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct MaintenanceReport {

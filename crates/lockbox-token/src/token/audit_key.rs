@@ -10,6 +10,18 @@
 //! identity (the `ObjectId` callers keep) lives in its value: `id (16) || generation (u64
 //! big-endian) || payload`. A crash between the create and the destroy leaves two objects;
 //! the higher generation wins, and the next write removes the other.
+//!
+//! Finding a mark is a search of the token, and on SoftHSM every search walks every object
+//! of the token (issue 18: with 100,000 keys a seal took seconds). So the `Token` keeps the
+//! handle, label and generation of each mark it found or wrote ([`MarkAt`]): a seal reads and
+//! replaces the mark through that handle, after one C_GetAttributeValue that checks the object
+//! is still there and still the generation written. Only the first use after opening (or
+//! after a recovery, which forgets handles) searches. If another node replaced the mark
+//! meanwhile, the object behind the handle is gone (that node destroyed it) and the search
+//! runs again; the one case the check cannot see is another node that created a newer
+//! generation and died before destroying the older one: then this node writes a generation
+//! equal to that one, and the next search keeps either (both name a seal in the log; the
+//! next write removes the other).
 
 use cryptoki::error::RvError;
 use cryptoki::mechanism::MechanismType;
@@ -61,24 +73,49 @@ impl Token {
         self.run(|t, s| {
             let mut id = [0u8; 16];
             t.draw(s, &mut id)?;
-            create_mark_object(s, &label, &ObjectId(id), 1, value)?;
+            let handle = create_mark_object(s, &label, &ObjectId(id), 1, value)?;
+            t.marks.lock().insert(
+                ObjectId(id),
+                MarkAt {
+                    handle,
+                    label: label.clone(),
+                    generation: 1,
+                },
+            );
             Ok(ObjectId(id))
         })
     }
 
     /// Replaces the value of mark `mark`: a new object with the next generation is created
-    /// first, then the older ones are destroyed.
+    /// first, then the older ones are destroyed. The mark is found through the handle kept
+    /// since it was last found or written (see the module docs), else by a search.
     pub fn write_mark(&self, mark: &ObjectId, value: &[u8]) -> Result<(), TokenError> {
         let _serialized = self.object_lock.lock();
         self.run(|t, s| {
-            let found = t.find_marks(s, mark)?;
-            let Some(newest) = found.iter().max_by_key(|m| m.generation) else {
-                return Err(TokenError::ObjectNotFound(mark.to_string()));
+            let (label, generation, older) = match t.known_mark(s, mark) {
+                Some((at, _)) => (at.label, at.generation, vec![at.handle]),
+                None => {
+                    let found = t.find_marks(s, mark)?;
+                    let Some(newest) = found.iter().max_by_key(|m| m.generation) else {
+                        return Err(TokenError::ObjectNotFound(mark.to_string()));
+                    };
+                    let handles = found.iter().map(|m| m.handle).collect();
+                    (newest.label.clone(), newest.generation, handles)
+                }
             };
-            create_mark_object(s, &newest.label, mark, newest.generation + 1, value)?;
-            for old in &found {
-                if let Err(e) = s.destroy_object(old.handle) {
-                    // The new generation is written and wins; the next write retries.
+            let handle = create_mark_object(s, &label, mark, generation + 1, value)?;
+            t.marks.lock().insert(
+                *mark,
+                MarkAt {
+                    handle,
+                    label,
+                    generation: generation + 1,
+                },
+            );
+            for old in older {
+                if let Err(e) = s.destroy_object(old) {
+                    // The new generation is written and wins; the next search finds the old
+                    // one and the write after it removes it.
                     tracing::warn!(mark = %mark, error = %e,
                         "could not destroy an older generation of a token mark");
                 }
@@ -90,12 +127,41 @@ impl Token {
     /// The current value of mark `mark` (its newest generation).
     pub fn read_mark(&self, mark: &ObjectId) -> Result<Vec<u8>, TokenError> {
         self.run(|t, s| {
-            t.find_marks(s, mark)?
+            if let Some((_, value)) = t.known_mark(s, mark) {
+                return Ok(value);
+            }
+            let newest = t
+                .find_marks(s, mark)?
                 .into_iter()
                 .max_by_key(|m| m.generation)
-                .map(|m| m.value)
-                .ok_or_else(|| TokenError::ObjectNotFound(mark.to_string()))
+                .ok_or_else(|| TokenError::ObjectNotFound(mark.to_string()))?;
+            t.marks.lock().insert(
+                *mark,
+                MarkAt {
+                    handle: newest.handle,
+                    label: newest.label,
+                    generation: newest.generation,
+                },
+            );
+            Ok(newest.value)
         })
+    }
+
+    /// Where mark `mark` is and its value, from the kept handle, if that still holds the
+    /// generation last seen; otherwise the kept handle is forgotten and `None` returned (the
+    /// caller searches).
+    fn known_mark(&self, s: &Session, mark: &ObjectId) -> Option<(MarkAt, Vec<u8>)> {
+        let at = self.marks.lock().get(mark).cloned()?;
+        let prefix = format!("{}/", self.label_prefix);
+        match read_mark_object(s, at.handle, &prefix, mark) {
+            Ok(Some(m)) if m.generation == at.generation => Some((at, m.value)),
+            other => {
+                tracing::debug!(mark = %mark, found = other.is_ok(),
+                    "the kept handle of a token mark no longer holds it; searching");
+                self.marks.lock().remove(mark);
+                None
+            }
+        }
     }
 
     pub(super) fn require_mechanisms(
@@ -112,8 +178,8 @@ impl Token {
         Ok(())
     }
 
-    /// Every generation of mark `mark` on the token. Marks are few and written rarely (once
-    /// per audit seal), so they are found by a scan rather than cached.
+    /// Every generation of mark `mark` on the token, by one search (a full walk of the token
+    /// on SoftHSM: used only when no kept handle holds the mark).
     fn find_marks(&self, s: &Session, mark: &ObjectId) -> Result<Vec<MarkObject>, TokenError> {
         // A session that is not logged in sees no private object: that is a login fault,
         // not "no mark" (the same check the key listing makes).
@@ -131,37 +197,59 @@ impl Token {
             Attribute::Application(MARK_APPLICATION.to_vec()),
         ];
         let mut out = Vec::new();
+        self.count_search();
         for handle in s.find_objects(&template)? {
-            let (mut label, mut value) = (None, None);
-            for a in s.get_attributes(handle, &[AttributeType::Label, AttributeType::Value])? {
-                match a {
-                    Attribute::Label(v) => label = String::from_utf8(v).ok(),
-                    Attribute::Value(v) => value = Some(v),
-                    _ => {}
-                }
+            if let Some(m) = read_mark_object(s, handle, &prefix, mark)? {
+                out.push(m);
             }
-            let (Some(label), Some(value)) = (label, value) else {
-                continue;
-            };
-            if !label.starts_with(&prefix) || value.len() < MARK_HEADER {
-                continue;
-            }
-            let (head, payload) = value.split_at(MARK_HEADER);
-            let (id, generation) = head.split_at(16);
-            if id != mark.as_bytes() {
-                continue;
-            }
-            let mut g = [0u8; 8];
-            g.copy_from_slice(generation);
-            out.push(MarkObject {
-                handle,
-                label,
-                generation: u64::from_be_bytes(g),
-                value: payload.to_vec(),
-            });
         }
         Ok(out)
     }
+}
+
+/// Where the `Token` last saw a mark: its object's handle, label and generation.
+#[derive(Clone)]
+pub(super) struct MarkAt {
+    handle: ObjectHandle,
+    label: String,
+    generation: u64,
+}
+
+/// The generation of mark `mark` that `handle` holds; `None` if `handle` is no generation of
+/// that mark under `prefix`.
+fn read_mark_object(
+    s: &Session,
+    handle: ObjectHandle,
+    prefix: &str,
+    mark: &ObjectId,
+) -> Result<Option<MarkObject>, TokenError> {
+    let (mut label, mut value) = (None, None);
+    for a in s.get_attributes(handle, &[AttributeType::Label, AttributeType::Value])? {
+        match a {
+            Attribute::Label(v) => label = String::from_utf8(v).ok(),
+            Attribute::Value(v) => value = Some(v),
+            _ => {}
+        }
+    }
+    let (Some(label), Some(value)) = (label, value) else {
+        return Ok(None);
+    };
+    if !label.starts_with(prefix) || value.len() < MARK_HEADER {
+        return Ok(None);
+    }
+    let (head, payload) = value.split_at(MARK_HEADER);
+    let (id, generation) = head.split_at(16);
+    if id != mark.as_bytes() {
+        return Ok(None);
+    }
+    let mut g = [0u8; 8];
+    g.copy_from_slice(generation);
+    Ok(Some(MarkObject {
+        handle,
+        label,
+        generation: u64::from_be_bytes(g),
+        value: payload.to_vec(),
+    }))
 }
 
 struct MarkObject {
