@@ -1,9 +1,10 @@
 //! Session-object copies of CMK material: the token's full speed.
 //!
 //! SoftHSM 2.6.1 runs AES-GCM about 2.7 times faster with a session object than with the
-//! token object it was copied from (see docs/performance.md, "Session-object copies"): a
-//! private token object's value is kept encrypted under the token key and decrypted on every
-//! C_EncryptInit, a session object's is not. So, when the token configuration allows it
+//! token object it was copied from (see docs/performance.md, "Session-object copies"; a
+//! token object is backed by a file SoftHSM re-checks, with its private attributes encrypted
+//! under the token key, where a session object lives in memory: the likely cause, not
+//! measured apart). So, when the token configuration allows it
 //! (`session_copies`), a key made copyable (see `template.rs`) is copied with C_CopyObject
 //! into a session object (CKA_TOKEN false, still private, sensitive and never extractable,
 //! not modifiable) and operations use the copy.
