@@ -506,8 +506,9 @@ impl Engine {
     /// object, or a copy made again on use). Every record write passes here, so no path that
     /// changes a key's state or rotates it can miss it. The engine's own check of the record
     /// before each token call is what keeps an unusable key unused; this keeps its copies
-    /// from living on (see docs/SECURITY.md).
-    fn drop_session_copies(&self, r: &KeyRecord) {
+    /// from living on (see docs/SECURITY.md). `authorize` calls it too when it refuses a key
+    /// for its state, which is how a node learns of a change another node wrote.
+    pub(crate) fn drop_session_copies(&self, r: &KeyRecord) {
         if !self.token.session_copies_enabled() {
             return;
         }

@@ -132,3 +132,56 @@ token_test!(fn with_the_flag_off_keys_are_as_before_and_old_keys_keep_the_token_
     assert_eq!(kms.token().session_copies_made(), 1);
     Ok(())
 });
+
+/// Two nodes over one PostgreSQL database and one token (as `cluster.rs`).
+fn node(t: &TestToken, name: &str, db: &str) -> Engine {
+    use lockbox::{Consistency, PasswordSource, PostgresConfig, StoreConfig};
+    use lockbox_store::testing::PgCluster;
+    let pg = PgCluster::shared().unwrap();
+    let password = t.dir().join("db.password");
+    if !password.exists() {
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&password)
+            .unwrap();
+        std::io::Write::write_all(&mut f, pg.password().as_bytes()).unwrap();
+    }
+    let mut config = Config::new(t.dir().join(name), t.config());
+    config.token.session_copies = true;
+    config.store = StoreConfig::Postgres(PostgresConfig {
+        url: pg.url_for(db),
+        password: Some(PasswordSource::File(password)),
+        ca_file: None,
+        consistency: Consistency::Strict,
+        cache_ttl: std::time::Duration::from_millis(1000),
+        pool_size: 2,
+    });
+    Engine::open(config).unwrap()
+}
+
+token_test!(fn a_node_drops_its_copy_of_a_key_another_node_disabled(t) {
+    let pg = lockbox_store::testing::PgCluster::shared()?;
+    pg.create_database("copies")?;
+    let (a, b) = (node(t, "a", "copies"), node(t, "b", "copies"));
+    let root = || Caller::new(Principal::parse("arn:aws:iam::000000000000:root").unwrap());
+    let (ca, cb) = (a.client(root()), b.client(root()));
+    let key = ca.create_key(CreateKeyRequest::new())?.key_metadata.key_id;
+    let blob = ca.encrypt(EncryptRequest::new(key, Plaintext::copy_from(b"m")))?.ciphertext_blob;
+    for _ in 0..2 {
+        cb.decrypt(DecryptRequest::new(blob.clone()))?;
+    }
+    let id = b.token().list_objects()?.into_iter().find(|o| o.label.ends_with(&format!("/{key}/1"))).unwrap().id;
+    assert!(b.token().has_session_copy(&id));
+    assert_eq!(b.token().count_session_objects(&id)?, 1);
+    // Disabled through node a: node b's next call is refused by the record, and its copy goes.
+    ca.disable_key(DisableKeyRequest::new(key))?;
+    assert!(b.token().has_session_copy(&id), "nothing told node b yet");
+    let e = common::err(cb.decrypt(DecryptRequest::new(blob.clone())));
+    assert_eq!(e.kind(), ErrorKind::Disabled);
+    assert!(!b.token().has_session_copy(&id));
+    assert_eq!(b.token().count_session_objects(&id)?, 0);
+    Ok(())
+});
