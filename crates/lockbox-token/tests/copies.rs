@@ -5,6 +5,7 @@
 
 use cryptoki::error::{Error as CkError, RvError};
 use cryptoki::mechanism::Mechanism;
+use cryptoki::mechanism::misc::KeyDerivationStringData;
 use cryptoki::object::{Attribute, AttributeInfo, AttributeType, KeyType, ObjectClass};
 use lockbox_token::testing::{TestToken, cryptoki};
 use lockbox_token::{
@@ -246,6 +247,28 @@ token_test!(fn a_pin_holder_cannot_get_the_material_of_a_copyable_key(t) {
     let e = raw.wrap_key(&Mechanism::AesKeyWrapPad, object, object).unwrap_err();
     assert_eq!(rv(&e), Some(RvError::KeyUnextractable), "{e}");
     raw.update_attributes(object, &[Attribute::Wrap(false)])?;
+    // CKA_DERIVE too; the derivations that would expose the value (XOR with known data,
+    // concatenation) are not mechanisms of SoftHSM 2.6.1. (CKM_AES_ECB_ENCRYPT_DATA gives
+    // E_K(data), what C_Encrypt with CKM_AES_ECB already gives a PIN holder today, below.)
+    raw.update_attributes(object, &[Attribute::Derive(true)])?;
+    let data = [0u8; 32];
+    for m in [
+        Mechanism::XorBaseAndData(KeyDerivationStringData::new(&data)),
+        Mechanism::ConcatenateBaseAndData(KeyDerivationStringData::new(&data)),
+        Mechanism::ConcatenateDataAndBase(KeyDerivationStringData::new(&data)),
+    ] {
+        let e = raw
+            .derive_key(&m, object, &[
+                Attribute::Class(ObjectClass::SECRET_KEY),
+                Attribute::KeyType(KeyType::GENERIC_SECRET),
+                Attribute::Token(false),
+                Attribute::Sensitive(false),
+                Attribute::Extractable(true),
+            ])
+            .unwrap_err();
+        assert_eq!(rv(&e), Some(RvError::MechanismInvalid), "{m:?}: {e}");
+    }
+    raw.update_attributes(object, &[Attribute::Derive(false)])?;
 
     // What it does give: a token-object copy, which a deletion of the original does not
     // reach (crypto-shredding against a PIN holder is lost; SECURITY.md). Still sensitive.
@@ -266,5 +289,8 @@ token_test!(fn a_pin_holder_cannot_get_the_material_of_a_copyable_key(t) {
     assert_eq!(rv(&e), Some(RvError::ActionProhibited), "{e}");
     let e = raw.update_attributes(object, &[Attribute::Wrap(true)]).unwrap_err();
     assert_eq!(rv(&e), Some(RvError::ActionProhibited), "{e}");
+    // What a PIN holder has on any CMK, copyable or not: the token computes with it, with
+    // any mechanism its usages allow (raw AES here), and never hands out its value.
+    assert_eq!(raw.encrypt(&Mechanism::AesEcb, object, &[0u8; 16])?.len(), 16);
     Ok(())
 });
