@@ -23,7 +23,9 @@
 //!   destroys the token object; recovery forgets every copy (the anchor session they lived
 //!   in is gone) and the next uses make them again.
 //! - A key whose object is not copyable (made before, or with the flag off) keeps the token
-//!   object path; that is learnt once per key from its CKA_COPYABLE and CKA_MODIFIABLE.
+//!   object path; that is learnt once per key from its CKA_COPYABLE and CKA_MODIFIABLE. So
+//!   does a key whose copy the token refuses (a policy, a session-object quota), or whose
+//!   copy is not sensitive and non-extractable (it is destroyed at once).
 //!
 //! An operation holds the map's read lock while the token uses the copy, so a copy is never
 //! destroyed under a running operation (its handle would be invalid, and the operation would
@@ -37,7 +39,7 @@ use cryptoki::session::Session;
 use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use super::{ObjectId, Token};
-use crate::error::TokenError;
+use crate::error::{Fault, TokenError, fault};
 
 /// How many keys used once (waiting for a second use) or known not copyable are remembered
 /// at most, each; past it the set starts again (16 bytes an entry).
@@ -229,9 +231,21 @@ impl Token {
                 self.destroy_copy(&old, h);
             }
         }
-        let copy = {
-            let anchor = self.anchor.lock();
-            anchor.copy_object(object, &copy_template())?
+        let made = self.anchor.lock().copy_object(object, &copy_template());
+        let copy = match made {
+            Ok(copy) => copy,
+            // A session, login, handle or device fault: the call recovers and retries.
+            Err(cryptoki::error::Error::Pkcs11(rv, f)) if fault(rv) != Fault::None => {
+                return Err(cryptoki::error::Error::Pkcs11(rv, f).into());
+            }
+            // A token that will not copy this key (a policy, a full session-object quota):
+            // the key keeps its token object, and the call goes on.
+            Err(e) => {
+                remember(&mut inner.plain, *id);
+                tracing::warn!(object = %id, error = %e,
+                    "the token refused a session copy; using the token object");
+                return Ok(KeyHandle::Object(object));
+            }
         };
         // The copy must say what Lockbox requires of CMK material; a token that copied
         // anything else gets no copy used, and the key keeps its token object.
