@@ -36,7 +36,7 @@ pub struct TokenConfig {
     /// a node uses keys another node created, and a network HSM cluster may show a new
     /// object on one member only some time after another member created it.
     pub replication_wait: Duration,
-    /// Whether new symmetric CMKs are made copyable, and operations use a session-object
+    /// Whether new AES and HMAC keys are made copyable, and operations use a session-object
     /// copy of a copyable key (see docs/operations.md and decision 0035). Off here; the
     /// engine's configuration turns it on by default for a SoftHSM token.
     pub session_copies: bool,

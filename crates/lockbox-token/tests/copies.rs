@@ -139,10 +139,6 @@ token_test!(fn a_key_made_before_keeps_the_token_object_path(t) {
     assert!(!token.has_session_copy(&old));
     assert_eq!(token.session_copies_made(), 0);
     assert_eq!(token.count_session_objects(&old)?, 0);
-    // HMAC keys are not made copyable (no gain measured; see docs/performance.md).
-    let mac = token.generate_key(&SecretKeyTemplate::hmac(HmacDigest::Sha256), "h/1")?;
-    let report = token.inspect(&mac)?;
-    assert!(!report.copyable && !report.modifiable, "{report:?}");
     Ok(())
 });
 
@@ -292,5 +288,24 @@ token_test!(fn a_pin_holder_cannot_get_the_material_of_a_copyable_key(t) {
     // What a PIN holder has on any CMK, copyable or not: the token computes with it, with
     // any mechanism its usages allow (raw AES here), and never hands out its value.
     assert_eq!(raw.encrypt(&Mechanism::AesEcb, object, &[0u8; 16])?.len(), 16);
+    Ok(())
+});
+
+token_test!(fn hmac_keys_are_copied_too_and_the_copy_agrees_with_the_object(t) {
+    let token = open(t, true, 16)?;
+    let key = token.generate_key(&SecretKeyTemplate::hmac(HmacDigest::Sha384), "h/1")?;
+    let report = token.inspect(&key)?;
+    assert!(report.copyable && report.modifiable && report.sensitive && !report.extractable);
+    let by_object = token.hmac(&key, HmacDigest::Sha384, b"message")?;
+    assert!(!token.has_session_copy(&key));
+    assert!(token.hmac_verify(&key, HmacDigest::Sha384, b"message", &by_object)?);
+    assert!(token.has_session_copy(&key));
+    assert_eq!(token.count_session_objects(&key)?, 1);
+    assert_eq!(token.hmac(&key, HmacDigest::Sha384, b"message")?, by_object);
+    assert!(!token.hmac_verify(&key, HmacDigest::Sha384, b"messagE", &by_object)?);
+    // With the flag off, an HMAC key is made as before.
+    let plain = open(t, false, 16)?.generate_key(&SecretKeyTemplate::hmac(HmacDigest::Sha256), "h/2")?;
+    let report = token.inspect(&plain)?;
+    assert!(!report.copyable && !report.modifiable, "{report:?}");
     Ok(())
 });

@@ -16,8 +16,9 @@
 //! max_idle_sessions = 32           # optional
 //! replication_wait_ms = 2000       # optional: how long a key object another node created
 //!                                  # is searched for before it is missing (0..=600000)
-//! session_copies = true            # optional: new AES CMKs copyable, used from session-object
-//!                                  # copies (default: true with softhsm_conf, else false)
+//! session_copies = true            # optional: new AES and HMAC keys copyable, used from
+//!                                  # session-object copies (default: true with
+//!                                  # softhsm_conf, else false)
 //! max_session_copies = 4096        # optional: live copies at most, LRU (1..=1000000)
 //!
 //! [arn]                            # optional; these are the defaults

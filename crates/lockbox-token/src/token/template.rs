@@ -267,10 +267,10 @@ impl SecretKeyTemplate {
     }
 
     /// Whether keys of this template are made copyable when the token's `session_copies`
-    /// flag is on: AES keys (AES-GCM runs about 2.7 times faster from a session copy on
-    /// SoftHSM; see docs/performance.md).
+    /// flag is on: AES and HMAC keys (on SoftHSM, AES-GCM and HMAC run several times faster
+    /// with a session copy; see docs/performance.md, "Session-object copies").
     pub fn allows_session_copies(&self) -> bool {
-        matches!(self.kind, SecretKind::Aes256)
+        matches!(self.kind, SecretKind::Aes256 | SecretKind::Hmac(_))
     }
 
     pub(super) fn attributes(&self, id: &ObjectId, label: &str) -> Vec<Attribute> {
