@@ -309,3 +309,32 @@ token_test!(fn hmac_keys_are_copied_too_and_the_copy_agrees_with_the_object(t) {
     assert!(!report.copyable && !report.modifiable, "{report:?}");
     Ok(())
 });
+
+token_test!(fn a_round_robin_over_more_keys_than_the_bound_stays_on_the_token_objects(t) {
+    let keys: Vec<_> = {
+        let token = open(t, true, 16)?;
+        (0..6).map(|i| token.generate_key(&aes(), &format!("k{i}/1")).unwrap()).collect()
+    };
+    // Six keys in turn, four copies at most: no key is used twice within the last two to
+    // four keys used without a copy, so none is copied (copying would evict one on every
+    // call).
+    let token = open(t, true, 4)?;
+    let before = token.session_copies_made();
+    for _ in 0..4 {
+        for k in &keys {
+            seal(&token, k, b"x");
+        }
+    }
+    assert_eq!(token.session_copies_made() - before, 0, "no copy in a round-robin of 6 over 4");
+    assert_eq!(token.session_copies(), 0);
+    // The same keys with room for all: each is copied once, on its second use, and kept.
+    let token = open(t, true, 8)?;
+    for _ in 0..4 {
+        for k in &keys {
+            seal(&token, k, b"x");
+        }
+    }
+    assert_eq!(token.session_copies_made(), 6);
+    assert_eq!(token.session_copies(), 6);
+    Ok(())
+});

@@ -12,10 +12,12 @@
 //! - The copy is made in the anchor session, which lives as long as the `Token`: session
 //!   objects die with the session that made them, and are usable from every session of the
 //!   process.
-//! - It is made on a key's **second** use since it was last dropped (one use costs a
-//!   C_CopyObject and a check of the copy's attributes, about what a few operations cost),
-//!   so a working set larger than the bound, used round-robin, falls back to the token
-//!   object rather than copying and destroying on every call.
+//! - It is made on a key's **second** use within the last `max_session_copies` keys used
+//!   without a copy (one copy costs a C_CopyObject and a check of the copy's attributes,
+//!   about what one or two operations cost). A working set larger than the bound, used
+//!   round-robin, so stays on the token objects instead of copying and destroying a copy on
+//!   every call, and keys used once are never copied. (The keys used once are remembered in
+//!   two generations of at most half the bound each.)
 //! - At most `max_session_copies` live at once; the least recently used is destroyed to
 //!   make room (HSMs limit session objects).
 //! - [`Token::forget_copy`] destroys a key's copy (the engine calls it when a key is disabled,
@@ -41,8 +43,8 @@ use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use super::{ObjectId, Token};
 use crate::error::{Fault, TokenError, fault};
 
-/// How many keys used once (waiting for a second use) or known not copyable are remembered
-/// at most, each; past it the set starts again (16 bytes an entry).
+/// How many keys known not copyable are remembered at most; past it the set starts again
+/// (16 bytes an entry).
 const REMEMBERED: usize = 65_536;
 
 /// The session copies of one `Token`.
@@ -57,8 +59,11 @@ pub(super) struct Copies {
 #[derive(Default)]
 pub(super) struct Inner {
     live: HashMap<ObjectId, Entry>,
-    // Used once since their copy was dropped (or ever): the next use copies them.
+    // Used once without a copy, recently: the next use copies them. Two generations of at
+    // most `max / 2` keys: a key is copied if it was used within the last `max / 2` to
+    // `max` keys used without a copy.
     seen: HashSet<ObjectId>,
+    seen_before: HashSet<ObjectId>,
     // Token objects that cannot be copied (CKA_COPYABLE or CKA_MODIFIABLE false).
     plain: HashSet<ObjectId>,
 }
@@ -111,9 +116,20 @@ impl Copies {
         let mut inner = self.inner.write();
         let ids: Vec<ObjectId> = inner.live.drain().map(|(id, _)| id).collect();
         inner.plain.clear();
-        for id in ids {
-            remember(&mut inner.seen, id);
+        inner.seen_before.clear();
+        inner.seen = ids.into_iter().collect();
+    }
+
+    /// Notes a use of `id` without a copy; whether it is the second within the window.
+    fn second_use(&self, inner: &mut Inner, id: &ObjectId) -> bool {
+        if inner.seen.remove(id) || inner.seen_before.remove(id) {
+            return true;
         }
+        if inner.seen.len() >= (self.max / 2).max(1) {
+            inner.seen_before = std::mem::take(&mut inner.seen);
+        }
+        inner.seen.insert(*id);
+        false
     }
 }
 
@@ -169,6 +185,7 @@ impl Token {
         }
         let mut inner = self.copies.inner.write();
         inner.seen.remove(id);
+        inner.seen_before.remove(id);
         if let Some(e) = inner.live.remove(id) {
             self.destroy_copy(id, e.handle);
         }
@@ -209,13 +226,9 @@ impl Token {
                 handle: h,
             });
         }
-        if inner.seen.insert(*id) {
-            if inner.seen.len() > REMEMBERED {
-                inner.seen.clear();
-            }
+        if !self.copies.second_use(&mut inner, id) {
             return Ok(KeyHandle::Object(object));
         }
-        inner.seen.remove(id);
         if !copyable(s, object)? {
             remember(&mut inner.plain, *id);
             return Ok(KeyHandle::Object(object));
