@@ -216,7 +216,7 @@ token_test!(fn a_pin_holder_cannot_get_the_material_of_a_copyable_key(t) {
 
     // Sensitive and extractable cannot be relaxed (PKCS#11: one-way attributes).
     for relax in [Attribute::Sensitive(false), Attribute::Extractable(true)] {
-        let e = raw.update_attributes(object, &[relax.clone()]).unwrap_err();
+        let e = raw.update_attributes(object, std::slice::from_ref(&relax)).unwrap_err();
         assert_eq!(rv(&e), Some(RvError::AttributeReadOnly), "{relax:?}: {e}");
     }
     // Nor on a copy: a copy asking for them is refused (as is one that says them again).
