@@ -27,16 +27,43 @@ token_test!(
 /// Invariant 1: CMK material is born in the token with every security attribute set, and
 /// never leaves it: the token refuses CKA_VALUE and refuses to wrap it out.
 fn cmk_material_is_born_and_stays_in_the_token(t) {
-    let kms = engine(t);
+    cmk_material_in_the_token(t, false)
+});
+
+token_test!(
+/// Invariant 1 with `session_copies` on: the same, but MODIFIABLE and COPYABLE (so the token
+/// can make a session copy), and the session copy the engine makes is no more readable.
+fn cmk_material_with_session_copies_is_born_and_stays_in_the_token(t) {
+    cmk_material_in_the_token(t, true)
+});
+
+fn cmk_material_in_the_token(t: &TestToken, copies: bool) -> lockbox_token::testing::TestResult {
+    let mut config = Config::new(t.dir().join("data"), t.config());
+    config.token.session_copies = copies;
+    let kms = Root(Engine::open(config).unwrap());
     let ids: Vec<KeyId> = (0..3)
-        .map(|_| kms.create_key(CreateKeyRequest::new()).unwrap().key_metadata.key_id)
+        .map(|_| {
+            kms.create_key(CreateKeyRequest::new())
+                .unwrap()
+                .key_metadata
+                .key_id
+        })
         .collect();
     let s = t.raw_session()?;
-    let wrapper = s.generate_key(&Mechanism::AesKeyGen, &[
-        Attribute::ValueLen(32.into()), Attribute::Token(false), Attribute::Wrap(true),
-    ])?;
+    let wrapper = s.generate_key(
+        &Mechanism::AesKeyGen,
+        &[
+            Attribute::ValueLen(32.into()),
+            Attribute::Token(false),
+            Attribute::Wrap(true),
+        ],
+    )?;
     let objects = kms.key_objects()?;
-    assert_eq!(objects.len(), ids.len(), "one token object per key, no copies");
+    assert_eq!(
+        objects.len(),
+        ids.len(),
+        "one token object per key, no copies"
+    );
     for id in &ids {
         let object = objects
             .iter()
@@ -47,26 +74,74 @@ fn cmk_material_is_born_and_stays_in_the_token(t) {
         let h = handles[0];
         // C_GetAttributeValue with no buffer, as a caller asks before reading: refused.
         let info = s.get_attribute_info(h, &[AttributeType::Value])?;
-        assert!(matches!(info[0], AttributeInfo::Sensitive), "CKA_VALUE of {id}: {:?}", info[0]);
+        assert!(
+            matches!(info[0], AttributeInfo::Sensitive),
+            "CKA_VALUE of {id}: {:?}",
+            info[0]
+        );
         let want = [
-            Attribute::Token(true), Attribute::Private(true), Attribute::Sensitive(true),
-            Attribute::Extractable(false), Attribute::AlwaysSensitive(true),
-            Attribute::NeverExtractable(true), Attribute::Modifiable(false),
-            Attribute::Copyable(false), Attribute::Encrypt(true), Attribute::Decrypt(true),
-            Attribute::Wrap(false), Attribute::Unwrap(false), Attribute::Sign(false),
-            Attribute::Verify(false), Attribute::Derive(false),
+            Attribute::Token(true),
+            Attribute::Private(true),
+            Attribute::Sensitive(true),
+            Attribute::Extractable(false),
+            Attribute::AlwaysSensitive(true),
+            Attribute::NeverExtractable(true),
+            Attribute::Modifiable(copies),
+            Attribute::Copyable(copies),
+            Attribute::Encrypt(true),
+            Attribute::Decrypt(true),
+            Attribute::Wrap(false),
+            Attribute::Unwrap(false),
+            Attribute::Sign(false),
+            Attribute::Verify(false),
+            Attribute::Derive(false),
         ];
         let types: Vec<_> = want.iter().map(Attribute::attribute_type).collect();
         let got = s.get_attributes(h, &types)?;
         assert_eq!(got, want, "attributes of {id}");
-        assert!(s.wrap_key(&Mechanism::AesKeyWrapPad, wrapper, h).is_err(), "{id} wrapped out");
-        assert!(s.wrap_key(&Mechanism::AesKeyWrap, wrapper, h).is_err(), "{id} wrapped out");
+        assert!(
+            s.wrap_key(&Mechanism::AesKeyWrapPad, wrapper, h).is_err(),
+            "{id} wrapped out"
+        );
+        assert!(
+            s.wrap_key(&Mechanism::AesKeyWrap, wrapper, h).is_err(),
+            "{id} wrapped out"
+        );
         // The engine's own report agrees.
-        let report = kms.token().inspect(&ObjectId::from_bytes(*object.id.as_bytes()))?;
+        let report = kms
+            .token()
+            .inspect(&ObjectId::from_bytes(*object.id.as_bytes()))?;
         assert_eq!(report.value, lockbox::token::ValueAccess::Sensitive);
+        // Two uses: with copies on, the second makes the session copy.
+        for _ in 0..2 {
+            kms.encrypt(EncryptRequest::new(*id, Plaintext::copy_from(b"x")))?;
+        }
+        let copy = s.find_objects(&[
+            Attribute::Token(false),
+            Attribute::Id(object.id.as_bytes().to_vec()),
+        ])?;
+        assert_eq!(copy.len(), usize::from(copies), "session copies of {id}");
+        for c in copy {
+            let info = s.get_attribute_info(c, &[AttributeType::Value])?;
+            assert!(
+                matches!(info[0], AttributeInfo::Sensitive),
+                "copy of {id}: {:?}",
+                info[0]
+            );
+            let got =
+                s.get_attributes(c, &[AttributeType::Sensitive, AttributeType::Extractable])?;
+            assert_eq!(
+                got,
+                [Attribute::Sensitive(true), Attribute::Extractable(false)]
+            );
+            assert!(
+                s.wrap_key(&Mechanism::AesKeyWrapPad, wrapper, c).is_err(),
+                "copy wrapped out"
+            );
+        }
     }
     Ok(())
-});
+}
 
 token_test!(
 /// Invariant 1 for key pairs: the private half is a sensitive, never-extractable token object

@@ -36,6 +36,13 @@ pub struct TokenConfig {
     /// a node uses keys another node created, and a network HSM cluster may show a new
     /// object on one member only some time after another member created it.
     pub replication_wait: Duration,
+    /// Whether new AES and HMAC keys are made copyable, and operations use a session-object
+    /// copy of a copyable key (see docs/operations.md and decision 0035). Off here; the
+    /// engine's configuration turns it on by default for a SoftHSM token.
+    pub session_copies: bool,
+    /// The most session copies alive at once; the least recently used is destroyed to make
+    /// room. HSMs limit session objects per session or per partition.
+    pub max_session_copies: usize,
 }
 
 impl TokenConfig {
@@ -50,6 +57,8 @@ impl TokenConfig {
             softhsm_conf: None,
             max_idle_sessions: 32,
             replication_wait: DEFAULT_REPLICATION_WAIT,
+            session_copies: false,
+            max_session_copies: DEFAULT_MAX_SESSION_COPIES,
         }
     }
 }
@@ -57,6 +66,9 @@ impl TokenConfig {
 /// How long a lookup waits for an object to appear when none is configured (2 s). Raise it
 /// to the replication delay of the HSM cluster in use (see docs/operations.md).
 pub const DEFAULT_REPLICATION_WAIT: Duration = Duration::from_secs(2);
+
+/// How many session copies live at once when no bound is configured.
+pub const DEFAULT_MAX_SESSION_COPIES: usize = 4096;
 
 /// The label prefix used when none is configured.
 pub const DEFAULT_LABEL_PREFIX: &str = "lockbox";

@@ -47,8 +47,8 @@ pub mod testing;
 mod token;
 
 pub use config::{
-    DEFAULT_LABEL_PREFIX, DEFAULT_REPLICATION_WAIT, IvGeneration, Pin, PinSource, TokenConfig,
-    TokenSelector,
+    DEFAULT_LABEL_PREFIX, DEFAULT_MAX_SESSION_COPIES, DEFAULT_REPLICATION_WAIT, IvGeneration, Pin,
+    PinSource, TokenConfig, TokenSelector,
 };
 pub use error::TokenError;
 pub use module::SOFTHSM2_CONF;

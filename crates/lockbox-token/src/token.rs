@@ -25,6 +25,7 @@ use crate::module::{self, Module};
 
 mod audit_key;
 mod capabilities;
+mod copies;
 mod data_key_pair;
 mod ecdh;
 mod import;
@@ -311,6 +312,8 @@ pub struct Token {
     softhsm_conf: Option<std::path::PathBuf>,
     description: TokenDescription,
     capabilities: Capabilities,
+    // Session-object copies of copyable keys (see `copies`).
+    copies: copies::Copies,
 }
 
 /// The first pause between two searches for an object that is not there yet; each pause
@@ -379,6 +382,7 @@ impl Token {
             softhsm_conf: config.softhsm_conf.clone(),
             description,
             capabilities,
+            copies: copies::Copies::new(config.session_copies, config.max_session_copies),
         })
     }
 
@@ -462,7 +466,8 @@ impl Token {
         }
         let out = &mut out[..needed];
         self.run(|t, s| {
-            let handle = t.handle(s, key)?;
+            let key = t.key_handle(s, key)?;
+            let handle = key.handle();
             let mut iv = [0u8; GCM_IV_LEN];
             if t.iv_generation == IvGeneration::Host {
                 t.draw(s, &mut iv)?;
@@ -516,7 +521,8 @@ impl Token {
         }
         let out = &mut out[..input.len()];
         self.run(|t, s| {
-            let handle = t.handle(s, key)?;
+            let key = t.key_handle(s, key)?;
+            let handle = key.handle();
             let mut iv = *iv;
             let mechanism =
                 Mechanism::AesGcm(GcmParams::new(&mut iv, aad, Ulong::from(GCM_TAG_BITS))?);
@@ -567,6 +573,8 @@ impl Token {
         // Found first, outside the creation lock: an object another node created may take
         // up to the replication wait to appear, and creations here need not wait for it.
         self.run(|t, s| t.handle(s, key).map(drop))?;
+        // Its session copy first: no copy outlives the material it was made from.
+        self.forget_copy(key);
         let _serialized = self.object_lock.lock();
         self.run(|t, s| {
             let handle = t.handle(s, key)?;
@@ -681,6 +689,9 @@ impl Token {
         let old = std::mem::replace(&mut *self.anchor.lock(), fresh);
         drop(old);
         self.generation.store(next, Ordering::Release);
+        // After the generation moved on: a copy made in the old anchor meanwhile is either
+        // in the map now (and forgotten here) or refused by its maker (see `copies`).
+        self.copies.forget_all();
         Ok(())
     }
 

@@ -180,9 +180,11 @@ impl Engine {
         call.basis.push((r.clone(), call.grant));
         // Imported material that has expired makes the key PendingImport at once, before
         // maintenance takes the material away.
+        // A refused key's session copies go too: another node may have disabled it.
         call.op
             .key_states()
-            .check(r.state_at(self.clock.now()), || self.arn(&r))?;
+            .check(r.state_at(self.clock.now()), || self.arn(&r))
+            .inspect_err(|_| self.drop_session_copies(&r))?;
         Ok(Authorized { key: r, action })
     }
 

@@ -16,6 +16,10 @@
 //! max_idle_sessions = 32           # optional
 //! replication_wait_ms = 2000       # optional: how long a key object another node created
 //!                                  # is searched for before it is missing (0..=600000)
+//! session_copies = true            # optional: new AES and HMAC keys copyable, used from
+//!                                  # session-object copies (default: true with
+//!                                  # softhsm_conf, else false)
+//! max_session_copies = 4096        # optional: live copies at most, LRU (1..=1000000)
 //!
 //! [arn]                            # optional; these are the defaults
 //! partition = "aws"
@@ -292,6 +296,8 @@ struct TokenSection {
     softhsm_conf: Option<PathBuf>,
     max_idle_sessions: Option<usize>,
     replication_wait_ms: Option<u64>,
+    session_copies: Option<bool>,
+    max_session_copies: Option<usize>,
 }
 
 #[derive(Deserialize)]
@@ -374,6 +380,17 @@ impl Config {
                 ));
             }
             token.replication_wait = std::time::Duration::from_millis(ms);
+        }
+        // On by default for SoftHSM, which limits no session objects and runs AES-GCM 2.7
+        // times faster from one; off for any other token (decision 0035).
+        token.session_copies = t.session_copies.unwrap_or(token.softhsm_conf.is_some());
+        if let Some(n) = t.max_session_copies {
+            if !(1..=1_000_000).contains(&n) {
+                return Err(format!(
+                    "[token] max_session_copies must be between 1 and 1000000, not {n}"
+                ));
+            }
+            token.max_session_copies = n;
         }
         let d = ArnScope::default();
         let (arn, regions) = match file.arn {
@@ -651,6 +668,40 @@ mod tests {
         assert!(
             err("[token]\nmodule=\"m\"\nlabel=\"l\"\npin_env=\"P\"\n[arn]\naccount=\"12\"\n")
                 .contains("12 digits")
+        );
+    }
+
+    #[test]
+    fn session_copies_default_on_for_softhsm_only_and_are_bounded() {
+        let base = "[token]\nmodule=\"m\"\nlabel=\"l\"\npin_env=\"P\"\n";
+        let c = Config::parse(Path::new("/d"), base).unwrap();
+        assert!(
+            !c.token.session_copies,
+            "off for a token that is not SoftHSM"
+        );
+        assert_eq!(
+            c.token.max_session_copies,
+            lockbox_token::DEFAULT_MAX_SESSION_COPIES
+        );
+        let soft = format!("{base}softhsm_conf=\"s.conf\"\n");
+        let c = Config::parse(Path::new("/d"), &soft).unwrap();
+        assert!(c.token.session_copies, "on for SoftHSM");
+        let c = Config::parse(Path::new("/d"), &format!("{soft}session_copies=false\n")).unwrap();
+        assert!(!c.token.session_copies);
+        let c = Config::parse(
+            Path::new("/d"),
+            &format!("{base}session_copies=true\nmax_session_copies=64\n"),
+        )
+        .unwrap();
+        assert!(c.token.session_copies);
+        assert_eq!(c.token.max_session_copies, 64);
+        assert_eq!(
+            Config::parse(Path::new("/d"), &format!("{base}max_session_copies=0\n")).unwrap_err(),
+            "[token] max_session_copies must be between 1 and 1000000, not 0"
+        );
+        assert_eq!(
+            Config::parse(Path::new("/d"), &format!("{base}session_copies=\"yes\"\n")).unwrap_err(),
+            "line 5: invalid type: string \"yes\", expected a boolean"
         );
     }
 

@@ -480,16 +480,46 @@ impl Engine {
                 share_properties(record, m);
             }
             all.push(record.clone());
-            self.store.put_keys(&all)
+            let written = self.store.put_keys(&all);
+            if written.is_ok() {
+                all.iter().for_each(|m| self.drop_session_copies(m));
+            }
+            written
         };
         match written {
-            Ok(()) => Ok(true),
+            Ok(()) => {
+                self.drop_session_copies(record);
+                Ok(true)
+            }
             Err(StoreError::Conflict) => {
                 tracing::debug!(op, key = %record.id,
                     "the key record changed since it was read (another node); reading it again");
                 Ok(false)
             }
             Err(e) => Err(from_store(op, e)),
+        }
+    }
+
+    /// Destroys the token's session copies of `r`'s material that may no longer be used
+    /// from a copy, now that `r` is durably what it says: every version's, unless the key is
+    /// Enabled (disabled, deletion scheduled or pending, ...); otherwise every version's but
+    /// the current one (rotated away from: decryption of older ciphertexts uses the token
+    /// object, or a copy made again on use). Every record write passes here, so no path that
+    /// changes a key's state or rotates it can miss it. The engine's own check of the record
+    /// before each token call is what keeps an unusable key unused; this keeps its copies
+    /// from living on (see docs/SECURITY.md). `authorize` calls it too when it refuses a key
+    /// for its state, which is how a node learns of a change another node wrote.
+    pub(crate) fn drop_session_copies(&self, r: &KeyRecord) {
+        if !self.token.session_copies_enabled() {
+            return;
+        }
+        let usable = r.state == KeyState::Enabled;
+        let current = r.current_material().map(|m| m.object_id);
+        for m in &r.materials {
+            if !usable || Some(m.object_id) != current {
+                self.token
+                    .forget_copy(&lockbox_token::ObjectId::from_bytes(m.object_id));
+            }
         }
     }
 

@@ -34,7 +34,8 @@ impl Token {
     ) -> Result<Vec<u8>, TokenError> {
         let want = usize::try_from(digest.key_len()).unwrap_or(usize::MAX);
         self.run(|t, s| {
-            let handle = t.handle(s, key)?;
+            let key = t.key_handle(s, key)?;
+            let handle = key.handle();
             let mac = s.sign(&mechanism(digest), handle, message)?;
             if mac.len() != want {
                 return Err(TokenError::Cryptoki(format!(
@@ -57,7 +58,8 @@ impl Token {
         mac: &[u8],
     ) -> Result<bool, TokenError> {
         self.run(|t, s| {
-            let handle = t.handle(s, key)?;
+            let key = t.key_handle(s, key)?;
+            let handle = key.handle();
             match s.verify(&mechanism(digest), handle, message, mac) {
                 Ok(()) => Ok(true),
                 // C_Verify ends the operation on either answer, so the session is clean.

@@ -266,13 +266,36 @@ impl SecretKeyTemplate {
         }
     }
 
+    /// Whether keys of this template are made copyable when the token's `session_copies`
+    /// flag is on: AES and HMAC keys (on SoftHSM, AES-GCM and HMAC run several times faster
+    /// with a session copy; see docs/performance.md, "Session-object copies").
+    pub fn allows_session_copies(&self) -> bool {
+        matches!(self.kind, SecretKind::Aes256 | SecretKind::Hmac(_))
+    }
+
     pub(super) fn attributes(&self, id: &ObjectId, label: &str) -> Vec<Attribute> {
+        self.attributes_for(id, label, false)
+    }
+
+    /// The attributes of a key of this template; `copyable`: CKA_COPYABLE and CKA_MODIFIABLE
+    /// true, so the token can make a session copy of it (see `copies.rs`), and every other
+    /// attribute as without.
+    pub(super) fn attributes_for(
+        &self,
+        id: &ObjectId,
+        label: &str,
+        copyable: bool,
+    ) -> Vec<Attribute> {
         let mut a = vec![
             Attribute::Class(ObjectClass::SECRET_KEY),
             Attribute::KeyType(self.key_type()),
             Attribute::ValueLen(Ulong::from(self.value_len())),
         ];
-        a.extend(private_object_attributes());
+        if copyable {
+            a.extend(copyable_object_attributes());
+        } else {
+            a.extend(private_object_attributes());
+        }
         a.extend(usage_attributes(SECRET_KEY_USAGES, self.usages));
         a.push(Attribute::Id(id.as_bytes().to_vec()));
         a.push(Attribute::Label(label.as_bytes().to_vec()));
@@ -517,6 +540,22 @@ fn private_object_attributes() -> [Attribute; 6] {
     ]
 }
 
+/// The security attributes of a secret key that may be copied into a session object: as
+/// [`private_object_attributes`], but modifiable and copyable. SoftHSM 2.6.1 refuses a copy
+/// of a key that is not copyable (CKR_ACTION_PROHIBITED), and a CKA_TOKEN=false copy of one
+/// that is not modifiable (CKR_ATTRIBUTE_READ_ONLY). What that lets a PIN holder do is in
+/// docs/SECURITY.md and decision 0035.
+fn copyable_object_attributes() -> [Attribute; 6] {
+    [
+        Attribute::Token(true),
+        Attribute::Private(true),
+        Attribute::Sensitive(true),
+        Attribute::Extractable(false),
+        Attribute::Modifiable(true),
+        Attribute::Copyable(true),
+    ]
+}
+
 /// Every usage attribute of an object class, true for those in `on`.
 fn usage_attributes(class_usages: &'static [Usage], on: Usages) -> impl Iterator<Item = Attribute> {
     class_usages
@@ -529,7 +568,9 @@ impl Token {
     /// `<prefix>/<name>` with a random 16-byte CKA_ID drawn from the token's RNG.
     ///
     /// Every security attribute is set explicitly, because token defaults differ: TOKEN,
-    /// PRIVATE, SENSITIVE true; EXTRACTABLE, MODIFIABLE, COPYABLE false; the template's usages
+    /// PRIVATE, SENSITIVE true; EXTRACTABLE, MODIFIABLE, COPYABLE false (MODIFIABLE and
+    /// COPYABLE true for a template that [allows session copies](SecretKeyTemplate::allows_session_copies)
+    /// when the token's `session_copies` flag is on); the template's usages
     /// true and every other usage attribute of a secret key false. A token without a
     /// mechanism the template needs answers [`TokenError::NotSupported`] naming it. Object
     /// creation is serialized.
@@ -544,12 +585,14 @@ impl Token {
         }
         let label = format!("{}/{name}", self.label_prefix);
         let mechanism = template.mechanism();
+        let copyable = self.session_copies_enabled() && template.allows_session_copies();
         let _serialized = self.object_lock.lock();
         self.run(|t, s| {
             let mut id = [0u8; 16];
             t.draw(s, &mut id)?;
             let id = ObjectId(id);
-            let handle = s.generate_key(&mechanism, &template.attributes(&id, &label))?;
+            let attributes = template.attributes_for(&id, &label, copyable);
+            let handle = s.generate_key(&mechanism, &attributes)?;
             t.handles.write().insert(id, handle);
             Ok(id)
         })
