@@ -24,6 +24,9 @@
 //! the JSON codec both ways in the calling thread, then SigV4 signing and verification too,
 //! then the real server, and the HTTP exchange alone (an empty `POST /health`, answered 405).
 //!
+//! First, the server's floor: signed Encrypt against the bare exchange, from 1 and 4 client
+//! threads, and against moto (`LOCKBOX_BENCH_FLOOR_ONLY=1`: only this table).
+//!
 //! `LOCKBOX_BENCH_PROFILE=encrypt|encrypt-4|generate_data_key|generate_data_key-4` runs only
 //! that over HTTP for 20 s, for `perf record` (`LOCKBOX_BENCH_PROFILE_IN_PROCESS=1`: in process).
 //!
@@ -284,6 +287,11 @@ fn main() {
     }
 
     println!("\nload before the rounds: {}", load());
+    floor_table(&floor, &http, moto_way.as_ref());
+    if std::env::var_os("LOCKBOX_BENCH_FLOOR_ONLY").is_some() {
+        println!("load after the rounds: {}", load());
+        return;
+    }
     println!(
         "\nthroughput in ops/s and http/in-process, median of {ROUNDS} paired rounds of {BLOCK} calls \
          [min-max]; moto: median of {MOTO_ROUNDS} rounds of {MOTO_BLOCK} calls, paired with http"
@@ -383,6 +391,68 @@ fn main() {
     drop(admin);
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Signed Encrypt over HTTP against the bare HTTP exchange (an empty `POST /health`, which
+/// the server answers 405 at once) on the same server, each client thread with its own
+/// keep-alive connection: the server's floor (issue 18). Paired rounds, from 1 and 4 client
+/// threads; then Encrypt on moto against Encrypt on Lockbox, paired.
+fn floor_table(floor: &Way<'_>, http: &Way<'_>, moto: Option<&Way<'_>>) {
+    println!(
+        "\nsigned Encrypt against the bare exchange (POST /health answered 405): ops/s, median \
+         of {ROUNDS} paired rounds of {BLOCK} calls; encrypt/health throughput [min-max]"
+    );
+    println!(
+        "{:<8} {:>12} {:>12} {:>12} {:>12}   {:<19}",
+        "threads", "health", "encrypt", "health us", "encrypt us", "encrypt/health"
+    );
+    for threads in THREADS {
+        let p = paired(ROUNDS, BLOCK, BLOCK, |first| {
+            let run = |w: &Way<'_>| w.run(Op::Encrypt, threads, BLOCK);
+            if first {
+                (run(floor), run(http))
+            } else {
+                let t = run(http);
+                (run(floor), t)
+            }
+        });
+        println!(
+            "{:<8} {:>12.0} {:>12.0} {:>12.1} {:>12.1}   {:<19}",
+            threads,
+            p.base_rate,
+            p.candidate_rate,
+            1e6 / p.base_rate,
+            1e6 / p.candidate_rate,
+            p.ratio()
+        );
+    }
+    let Some(moto) = moto else {
+        println!("moto: not measured");
+        return;
+    };
+    println!(
+        "signed Encrypt, Lockbox against moto_server: ops/s, median of {MOTO_ROUNDS} paired \
+         rounds of {MOTO_BLOCK} calls; lockbox/moto [min-max]"
+    );
+    println!("{:<8} {:>12} {:>12}   {:<19}", "threads", "moto", "lockbox", "lockbox/moto");
+    for threads in THREADS {
+        let p = paired(MOTO_ROUNDS, MOTO_BLOCK, MOTO_BLOCK, |first| {
+            let run = |w: &Way<'_>| w.run(Op::Encrypt, threads, MOTO_BLOCK);
+            if first {
+                (run(moto), run(http))
+            } else {
+                let t = run(http);
+                (run(moto), t)
+            }
+        });
+        println!(
+            "{:<8} {:>12.0} {:>12.0}   {:<19}",
+            threads,
+            p.base_rate,
+            p.candidate_rate,
+            p.ratio()
+        );
+    }
 }
 
 /// A transport that serves each request in this thread through the JSON codec
