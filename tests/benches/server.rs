@@ -434,7 +434,10 @@ fn floor_table(floor: &Way<'_>, http: &Way<'_>, moto: Option<&Way<'_>>) {
         "signed Encrypt, Lockbox against moto_server: ops/s, median of {MOTO_ROUNDS} paired \
          rounds of {MOTO_BLOCK} calls; lockbox/moto [min-max]"
     );
-    println!("{:<8} {:>12} {:>12}   {:<19}", "threads", "moto", "lockbox", "lockbox/moto");
+    println!(
+        "{:<8} {:>12} {:>12}   {:<19}",
+        "threads", "moto", "lockbox", "lockbox/moto"
+    );
     for threads in THREADS {
         let p = paired(MOTO_ROUNDS, MOTO_BLOCK, MOTO_BLOCK, |first| {
             let run = |w: &Way<'_>| w.run(Op::Encrypt, threads, MOTO_BLOCK);
