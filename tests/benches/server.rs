@@ -406,14 +406,24 @@ fn floor_table(floor: &Way<'_>, http: &Way<'_>, moto: Option<&Way<'_>>) {
         "{:<8} {:>12} {:>12} {:>12} {:>12}   {:<19}",
         "threads", "health", "encrypt", "health us", "encrypt us", "encrypt/health"
     );
+    let mut costs = Vec::new();
     for threads in THREADS {
+        // What each way costs, summed over its blocks: the process's CPU time, and the
+        // voluntary context switches of the threads that outlive a block (the server's, the
+        // engine's), that is, how often the server side went to sleep and was woken.
+        let (mut floor_cost, mut http_cost) = (Cost::default(), Cost::default());
         let p = paired(ROUNDS, BLOCK, BLOCK, |first| {
-            let run = |w: &Way<'_>| w.run(Op::Encrypt, threads, BLOCK);
+            let mut run = |w: &Way<'_>, cost: &mut Cost| {
+                let before = Cost::now();
+                let t = w.run(Op::Encrypt, threads, BLOCK);
+                cost.add(before, Cost::now());
+                t
+            };
             if first {
-                (run(floor), run(http))
+                (run(floor, &mut floor_cost), run(http, &mut http_cost))
             } else {
-                let t = run(http);
-                (run(floor), t)
+                let t = run(http, &mut http_cost);
+                (run(floor, &mut floor_cost), t)
             }
         });
         println!(
@@ -424,6 +434,26 @@ fn floor_table(floor: &Way<'_>, http: &Way<'_>, moto: Option<&Way<'_>>) {
             1e6 / p.base_rate,
             1e6 / p.candidate_rate,
             p.ratio()
+        );
+        costs.push((threads, floor_cost, http_cost));
+    }
+    let calls = (ROUNDS * BLOCK) as f64;
+    println!(
+        "per call, over all rounds: CPU microseconds of the whole process (clients included), \
+         and voluntary context switches of the long-lived (server and engine) threads"
+    );
+    println!(
+        "{:<8} {:>12} {:>12} {:>14} {:>14}",
+        "threads", "health CPU", "encrypt CPU", "health wakes", "encrypt wakes"
+    );
+    for (threads, f, h) in costs {
+        println!(
+            "{:<8} {:>12.1} {:>12.1} {:>14.2} {:>14.2}",
+            threads,
+            f.cpu_us / calls,
+            h.cpu_us / calls,
+            f.switches / calls,
+            h.switches / calls
         );
     }
     let Some(moto) = moto else {
@@ -455,6 +485,52 @@ fn floor_table(floor: &Way<'_>, http: &Way<'_>, moto: Option<&Way<'_>>) {
             p.candidate_rate,
             p.ratio()
         );
+    }
+}
+
+/// CPU time and voluntary context switches, read from /proc.
+#[derive(Default, Clone, Copy)]
+struct Cost {
+    cpu_us: f64,
+    switches: f64,
+}
+
+impl Cost {
+    /// The process's CPU time so far (all its threads, ended ones included: utime + stime of
+    /// /proc/self/stat, in clock ticks of 10 ms), and the sum of the voluntary context
+    /// switches of its live threads.
+    fn now() -> Cost {
+        let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .unwrap()
+            .1
+            .split_whitespace()
+            .collect();
+        // Fields 14 and 15 of stat(5); the first after the command name is field 3.
+        let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+        let mut switches = 0.0;
+        for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+            let Ok(status) = std::fs::read_to_string(task.path().join("status")) else {
+                continue;
+            };
+            for line in status.lines() {
+                if let Some(v) = line.strip_prefix("voluntary_ctxt_switches:") {
+                    switches += v.trim().parse::<f64>().unwrap();
+                }
+            }
+        }
+        Cost {
+            cpu_us: ticks * 10_000.0,
+            switches,
+        }
+    }
+
+    /// Adds what happened between `before` and `after`. Threads that ended in between (the
+    /// block's client threads) are not counted; threads that started in between count whole.
+    fn add(&mut self, before: Cost, after: Cost) {
+        self.cpu_us += after.cpu_us - before.cpu_us;
+        self.switches += (after.switches - before.switches).max(0.0);
     }
 }
 
