@@ -413,7 +413,7 @@ fn floor_table(floor: &Way<'_>, http: &Way<'_>, moto: Option<&Way<'_>>) {
         // engine's), that is, how often the server side went to sleep and was woken.
         let (mut floor_cost, mut http_cost) = (Cost::default(), Cost::default());
         let p = paired(ROUNDS, BLOCK, BLOCK, |first| {
-            let mut run = |w: &Way<'_>, cost: &mut Cost| {
+            let run = |w: &Way<'_>, cost: &mut Cost| {
                 let before = Cost::now();
                 let t = w.run(Op::Encrypt, threads, BLOCK);
                 cost.add(before, Cost::now());
