@@ -24,6 +24,9 @@
 //! the JSON codec both ways in the calling thread, then SigV4 signing and verification too,
 //! then the real server, and the HTTP exchange alone (an empty `POST /health`, answered 405).
 //!
+//! First, the server's floor: signed Encrypt against the bare exchange, from 1 and 4 client
+//! threads, and against moto (`LOCKBOX_BENCH_FLOOR_ONLY=1`: only this table).
+//!
 //! `LOCKBOX_BENCH_PROFILE=encrypt|encrypt-4|generate_data_key|generate_data_key-4` runs only
 //! that over HTTP for 20 s, for `perf record` (`LOCKBOX_BENCH_PROFILE_IN_PROCESS=1`: in process).
 //!
@@ -284,6 +287,11 @@ fn main() {
     }
 
     println!("\nload before the rounds: {}", load());
+    floor_table(&floor, &http, moto_way.as_ref());
+    if std::env::var_os("LOCKBOX_BENCH_FLOOR_ONLY").is_some() {
+        println!("load after the rounds: {}", load());
+        return;
+    }
     println!(
         "\nthroughput in ops/s and http/in-process, median of {ROUNDS} paired rounds of {BLOCK} calls \
          [min-max]; moto: median of {MOTO_ROUNDS} rounds of {MOTO_BLOCK} calls, paired with http"
@@ -383,6 +391,147 @@ fn main() {
     drop(admin);
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Signed Encrypt over HTTP against the bare HTTP exchange (an empty `POST /health`, which
+/// the server answers 405 at once) on the same server, each client thread with its own
+/// keep-alive connection: the server's floor (issue 18). Paired rounds, from 1 and 4 client
+/// threads; then Encrypt on moto against Encrypt on Lockbox, paired.
+fn floor_table(floor: &Way<'_>, http: &Way<'_>, moto: Option<&Way<'_>>) {
+    println!(
+        "\nsigned Encrypt against the bare exchange (POST /health answered 405): ops/s, median \
+         of {ROUNDS} paired rounds of {BLOCK} calls; encrypt/health throughput [min-max]"
+    );
+    println!(
+        "{:<8} {:>12} {:>12} {:>12} {:>12}   {:<19}",
+        "threads", "health", "encrypt", "health us", "encrypt us", "encrypt/health"
+    );
+    let mut costs = Vec::new();
+    for threads in THREADS {
+        // What each way costs, summed over its blocks: the process's CPU time, and the
+        // voluntary context switches of the threads that outlive a block (the server's, the
+        // engine's), that is, how often the server side went to sleep and was woken.
+        let (mut floor_cost, mut http_cost) = (Cost::default(), Cost::default());
+        let p = paired(ROUNDS, BLOCK, BLOCK, |first| {
+            let run = |w: &Way<'_>, cost: &mut Cost| {
+                let before = Cost::now();
+                let t = w.run(Op::Encrypt, threads, BLOCK);
+                cost.add(before, Cost::now());
+                t
+            };
+            if first {
+                (run(floor, &mut floor_cost), run(http, &mut http_cost))
+            } else {
+                let t = run(http, &mut http_cost);
+                (run(floor, &mut floor_cost), t)
+            }
+        });
+        println!(
+            "{:<8} {:>12.0} {:>12.0} {:>12.1} {:>12.1}   {:<19}",
+            threads,
+            p.base_rate,
+            p.candidate_rate,
+            1e6 / p.base_rate,
+            1e6 / p.candidate_rate,
+            p.ratio()
+        );
+        costs.push((threads, floor_cost, http_cost));
+    }
+    let calls = (ROUNDS * BLOCK) as f64;
+    println!(
+        "per call, over all rounds: CPU microseconds of the whole process (clients included), \
+         and voluntary context switches of the long-lived (server and engine) threads"
+    );
+    println!(
+        "{:<8} {:>12} {:>12} {:>14} {:>14}",
+        "threads", "health CPU", "encrypt CPU", "health wakes", "encrypt wakes"
+    );
+    for (threads, f, h) in costs {
+        println!(
+            "{:<8} {:>12.1} {:>12.1} {:>14.2} {:>14.2}",
+            threads,
+            f.cpu_us / calls,
+            h.cpu_us / calls,
+            f.switches / calls,
+            h.switches / calls
+        );
+    }
+    let Some(moto) = moto else {
+        println!("moto: not measured");
+        return;
+    };
+    println!(
+        "signed Encrypt, Lockbox against moto_server: ops/s, median of {MOTO_ROUNDS} paired \
+         rounds of {MOTO_BLOCK} calls; lockbox/moto [min-max]"
+    );
+    println!(
+        "{:<8} {:>12} {:>12}   {:<19}",
+        "threads", "moto", "lockbox", "lockbox/moto"
+    );
+    for threads in THREADS {
+        let p = paired(MOTO_ROUNDS, MOTO_BLOCK, MOTO_BLOCK, |first| {
+            let run = |w: &Way<'_>| w.run(Op::Encrypt, threads, MOTO_BLOCK);
+            if first {
+                (run(moto), run(http))
+            } else {
+                let t = run(http);
+                (run(moto), t)
+            }
+        });
+        println!(
+            "{:<8} {:>12.0} {:>12.0}   {:<19}",
+            threads,
+            p.base_rate,
+            p.candidate_rate,
+            p.ratio()
+        );
+    }
+}
+
+/// CPU time and voluntary context switches, read from /proc.
+#[derive(Default, Clone, Copy)]
+struct Cost {
+    cpu_us: f64,
+    switches: f64,
+}
+
+impl Cost {
+    /// The process's CPU time so far (all its threads, ended ones included: utime + stime of
+    /// /proc/self/stat, in clock ticks of 10 ms), and the sum of the voluntary context
+    /// switches of its live threads.
+    fn now() -> Cost {
+        let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .unwrap()
+            .1
+            .split_whitespace()
+            .collect();
+        // Fields 14 and 15 of stat(5); the first after the command name is field 3.
+        let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+        let mut switches = 0.0;
+        for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+            let Ok(status) = std::fs::read_to_string(task.path().join("status")) else {
+                continue;
+            };
+            for line in status.lines() {
+                if let Some(v) = line.strip_prefix("voluntary_ctxt_switches:") {
+                    switches += v.trim().parse::<f64>().unwrap();
+                }
+            }
+        }
+        Cost {
+            cpu_us: ticks * 10_000.0,
+            switches,
+        }
+    }
+
+    /// Adds what happened between `before` and `after`. Threads that ended in between (the
+    /// block's client threads) are not counted; threads that started in between count whole.
+    fn add(&mut self, before: Cost, after: Cost) {
+        self.cpu_us += after.cpu_us - before.cpu_us;
+        self.switches += (after.switches - before.switches).max(0.0);
+    }
 }
 
 /// A transport that serves each request in this thread through the JSON codec

@@ -370,7 +370,13 @@ impl HttpTransportBuilder {
             .tls_config(tls.build())
             .build();
         Ok(HttpTransport {
-            agent: ureq::Agent::new_with_config(config),
+            // IP-address endpoints resolve without a thread per call, and a request's head
+            // and body leave in one write (`http_io`).
+            agent: ureq::Agent::with_parts(
+                config,
+                crate::http_io::connector(),
+                crate::http_io::LiteralFirst::default(),
+            ),
             endpoint,
             host,
             region: self.region,

@@ -13,6 +13,7 @@
 
 mod credentials;
 pub mod http_client;
+mod http_io;
 pub mod remote;
 pub mod sigv4;
 

@@ -1,7 +1,8 @@
 //! The HTTP server against a real engine on a throwaway SoftHSM token, spoken to with raw
 //! HTTP over std sockets (and rustls for TLS).
 //!
-//! The frontend here is a test double (operations `GenerateRandom`, `CreateKey` and `Sleep`,
+//! The frontend here is a test double (operations `GenerateRandom`, `CreateKey`, `Sleep` and
+//! `Thread`,
 //! authentication by an `Authorization: Test <principal ARN>` header), so these tests pin the
 //! server's own behaviour: routing, limits, timeouts, throttling, TLS, shutdown. The AWS
 //! frontend (JSON 1.1 codec and SigV4) is tested end to end by the tests that cross the
@@ -32,6 +33,8 @@ enum Op {
     GenerateRandom,
     CreateKey,
     Sleep,
+    // Answers the name and id of the thread the call runs on.
+    Thread,
 }
 
 struct TestFrontend;
@@ -44,6 +47,7 @@ impl Frontend for TestFrontend {
             "TrentService.GenerateRandom" => Ok(Op::GenerateRandom),
             "TrentService.CreateKey" => Ok(Op::CreateKey),
             "TrentService.Sleep" => Ok(Op::Sleep),
+            "TrentService.Thread" => Ok(Op::Thread),
             _ => Err(WireError::new(
                 400,
                 "UnknownOperationException",
@@ -56,7 +60,7 @@ impl Frontend for TestFrontend {
         match op {
             Op::GenerateRandom => lockbox_api::ThrottleClass::Cryptographic,
             Op::CreateKey => lockbox_api::ThrottleClass::CreateKey,
-            Op::Sleep => lockbox_api::ThrottleClass::Management,
+            Op::Sleep | Op::Thread => lockbox_api::ThrottleClass::Management,
         }
     }
 
@@ -65,6 +69,7 @@ impl Frontend for TestFrontend {
             Op::GenerateRandom => "GenerateRandom",
             Op::CreateKey => "CreateKey",
             Op::Sleep => "Sleep",
+            Op::Thread => "Thread",
         }
     }
 
@@ -106,6 +111,13 @@ impl Frontend for TestFrontend {
                 let ms: u64 = std::str::from_utf8(body).unwrap().trim().parse().unwrap();
                 std::thread::sleep(Duration::from_millis(ms));
                 Ok(br#"{"slept":true}"#.to_vec())
+            }
+            Op::Thread => {
+                let t = std::thread::current();
+                Ok(
+                    format!(r#"{{"thread":"{} {:?}"}}"#, t.name().unwrap_or("-"), t.id())
+                        .into_bytes(),
+                )
             }
         }
     }
@@ -512,5 +524,69 @@ token_test!(fn shutdown_gives_up_on_requests_after_the_grace_period(t) {
     assert!(waited < Duration::from_millis(2000), "waited {waited:?}");
     // The client got no response: its connection was dropped.
     assert!(slow.join().unwrap().is_empty());
+    Ok(())
+});
+
+/// The `thread` values of the `Thread` answers in `raw` (several responses), in order.
+fn threads_in(raw: &[u8]) -> Vec<String> {
+    let text = String::from_utf8_lossy(raw);
+    text.split(r#"{"thread":""#)
+        .skip(1)
+        .map(|rest| rest.split('"').next().unwrap().to_owned())
+        .collect()
+}
+
+/// Two `Thread` calls sent together on one keep-alive connection; the `thread` of each.
+fn two_calls_on_one_connection(addr: SocketAddr) -> Vec<String> {
+    let auth = format!("Test {ALICE}");
+    let call = |close: &str| {
+        format!(
+            "POST / HTTP/1.1\r\nHost: localhost\r\n{close}Content-Type: \
+             application/x-amz-json-1.1\r\nX-Amz-Target: TrentService.Thread\r\n\
+             Authorization: {auth}\r\nContent-Length: 2\r\n\r\n{{}}"
+        )
+    };
+    let raw = format!("{}{}", call(""), call("Connection: close\r\n"));
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(raw.as_bytes()).unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    threads_in(&out)
+}
+
+token_test!(fn engine_calls_run_on_their_connections_own_thread(t) {
+    // No hand-off to another thread for the engine call (issue 18, decision 0035): both
+    // calls of a connection run on that connection's thread, and another connection has
+    // another thread.
+    let (_engine, server) = start(t, config());
+    let addr = server.local_addr();
+    let first = two_calls_on_one_connection(addr);
+    assert_eq!(first.len(), 2, "{first:?}");
+    assert!(first[0].starts_with("lockbox-conn ThreadId("), "{first:?}");
+    assert_eq!(first[0], first[1]);
+    // Another connection has another thread (thread ids are never reused).
+    let second = two_calls_on_one_connection(addr);
+    assert_eq!(second.len(), 2, "{second:?}");
+    assert_eq!(second[0], second[1]);
+    assert!(second[0].starts_with("lockbox-conn ThreadId("), "{second:?}");
+    assert_ne!(first[0], second[0]);
+    Ok(())
+});
+
+token_test!(fn a_long_call_holds_up_only_its_own_connection(t) {
+    let (_engine, server) = start(t, config());
+    let addr = server.local_addr();
+    let slow = std::thread::spawn(move || call(addr, "TrentService.Sleep", ALICE, b"3000"));
+    std::thread::sleep(Duration::from_millis(200));
+    // Other connections are served, health and engine calls alike, while it runs.
+    for _ in 0..10 {
+        assert_eq!(health(addr).status, 200);
+        let r = call(addr, "TrentService.GenerateRandom", ALICE, b"{}");
+        assert_eq!((r.status, r.body.as_str()), (200, r#"{"n":16}"#));
+    }
+    assert!(!slow.is_finished(), "the long call ended before the others were served");
+    let r = slow.join().unwrap();
+    assert_eq!((r.status, r.body.as_str()), (200, r#"{"slept":true}"#));
     Ok(())
 });

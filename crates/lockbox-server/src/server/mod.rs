@@ -27,8 +27,8 @@
 //!    call's (`Caller::with_region`). An unserved Region is 400 `InvalidSignatureException`
 //!    "Credential should be scoped to a valid region." followed by the Regions served.
 //! 7. Throttling per (account, operation class): 400 `ThrottlingException`, "Rate exceeded".
-//! 8. The engine call runs on tokio's blocking pool (PKCS#11 calls block; they never run on
-//!    the async workers), as `engine.client(Caller::new(principal).with_source(peer ip))`.
+//! 8. The engine call runs on the connection's own thread, as
+//!    `engine.client(Caller::new(principal).with_source(peer ip))` (see "Threads" below).
 //!
 //! Every request refused before the engine (any error answer from steps 1-7, and a body
 //! the wire layer rejects before calling the engine: bad JSON, a 4097-byte plaintext,
@@ -52,6 +52,18 @@
 //! `header_read_timeout_ms`, and a keep-alive connection idle for `idle_timeout_ms` is
 //! closed. Shutdown is graceful: the listener closes, idle connections close, and requests
 //! in flight have `shutdown_grace_ms` to finish.
+//!
+//! Threads: one thread (a small tokio runtime) accepts connections; each accepted connection
+//! gets a thread of its own, with a single-threaded tokio runtime that does all of that
+//! connection's work: TLS, HTTP parsing, the timeouts above, SigV4, JSON, and the engine call
+//! itself, which blocks that thread only. An HTTP/1.1 connection answers one request at a
+//! time, so a long call (an RSA-4096 signature, a key creation, a wait on the store or the
+//! token) holds up only the client that made it; no other connection shares its thread. A
+//! short call makes no hand-off between threads: the kernel wakes the connection's thread
+//! when the request arrives, and the client when the answer is written, as for `/health`
+//! (issue 18; decision 0035). Each open connection costs a thread and the runtime's two
+//! file descriptors (epoll and eventfd) besides its socket, so `max_connections` bounds the
+//! threads too.
 
 mod admin_http;
 mod aws;
@@ -164,7 +176,7 @@ pub trait Frontend: Send + Sync + 'static {
     }
 
     /// Runs `op` with request body `body` on `kms`: the response body, or the error to
-    /// answer. Called on a blocking thread.
+    /// answer. Called on the connection's own thread, which it may block.
     fn serve(&self, kms: &dyn Kms, op: Self::Operation, body: &[u8]) -> Result<Vec<u8>, WireError>;
 }
 
@@ -243,10 +255,9 @@ impl Server {
             (Some(cert), Some(key)) => Some(tls_acceptor(cert, key)?),
             _ => None,
         };
+        // The accept loop and the signal handler; connections run on threads of their own.
         let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            // Engine calls run here; one thread per request in flight, and a few to spare.
-            .max_blocking_threads(config.max_concurrent_requests + 4)
+            .worker_threads(1)
             .thread_name("lockbox-server")
             .enable_all()
             .build()
@@ -353,8 +364,9 @@ impl ServerHandle {
             return Ok(());
         };
         let r = runtime.block_on(done);
-        // Engine calls still running past the grace period cannot be cancelled; do not wait
-        // for them much longer.
+        // The accept loop has told the connections still open to close (after the grace
+        // period); engine calls still running cannot be cancelled, and their threads end
+        // when the call returns. Do not wait for them.
         runtime.shutdown_timeout(std::time::Duration::from_secs(1));
         r.map_err(|e| ServerError::Runtime(format!("the accept loop failed: {e}")))
     }
@@ -448,6 +460,10 @@ async fn accept_loop<F: Frontend>(
     let connections = Arc::new(Semaphore::new(shared.config.max_connections));
     // Each connection holds a sender; when all are dropped, every connection has ended.
     let (live, mut all_closed) = mpsc::channel::<()>(1);
+    // The open connections' sockets (duplicates), to close any still open when the shutdown
+    // grace period is over: a thread inside an engine call cannot be interrupted, but its
+    // client is let go at once, and the answer, when the call returns, goes nowhere.
+    let open = Arc::new(OpenConnections::default());
     loop {
         let permit = tokio::select! {
             p = connections.clone().acquire_owned() => p,
@@ -468,15 +484,39 @@ async fn accept_loop<F: Frontend>(
                 continue;
             }
         };
+        // The connection moves to a thread of its own (see the module documentation).
+        let stream = match stream.into_std() {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(%peer, error = %e, "cannot take over an accepted connection");
+                continue;
+            }
+        };
+        let registered = match open.register(&stream) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(%peer, error = %e, "cannot take over an accepted connection");
+                continue;
+            }
+        };
         let shared = shared.clone();
         let tls = tls.clone();
         let stop = stop.clone();
         let live = live.clone();
-        tokio::spawn(async move {
-            connection(stream, peer, tls, shared, stop).await;
-            drop(permit);
-            drop(live);
-        });
+        let spawned = std::thread::Builder::new()
+            .name("lockbox-conn".to_owned())
+            .spawn(move || {
+                connection_thread(stream, peer, tls, shared, stop);
+                drop(registered);
+                drop(permit);
+                drop(live);
+            });
+        if let Err(e) = spawned {
+            // Out of threads or memory: the connection (moved into the closure) is closed.
+            // Back off instead of spinning.
+            tracing::warn!(%peer, error = %e, "cannot start a thread for a connection; closed it");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
     }
     drop(listener);
     drop(live);
@@ -489,8 +529,73 @@ async fn accept_loop<F: Frontend>(
             grace_ms = shared.config.shutdown_grace_ms,
             "shutdown grace period over with requests still in flight"
         );
+        // Close what is still open; a thread inside an engine call ends after the call.
+        open.shut_all();
+        let _ =
+            tokio::time::timeout(std::time::Duration::from_millis(250), all_closed.recv()).await;
     }
     tracing::info!("lockbox server stopped");
+}
+
+/// The sockets of the open connections, each a duplicate of the one its thread serves.
+#[derive(Default)]
+struct OpenConnections {
+    sockets: parking_lot::Mutex<(u64, std::collections::HashMap<u64, std::net::TcpStream>)>,
+}
+
+impl OpenConnections {
+    /// Keeps a duplicate of `stream` until the returned value is dropped.
+    fn register(self: &Arc<Self>, stream: &std::net::TcpStream) -> std::io::Result<Registered> {
+        let dup = stream.try_clone()?;
+        let mut g = self.sockets.lock();
+        g.0 += 1;
+        let id = g.0;
+        g.1.insert(id, dup);
+        Ok(Registered(self.clone(), id))
+    }
+
+    /// Shuts down every open connection's socket, both ways.
+    fn shut_all(&self) {
+        for s in self.sockets.lock().1.values() {
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
+    }
+}
+
+/// A connection's place in [`OpenConnections`], given up when dropped.
+struct Registered(Arc<OpenConnections>, u64);
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        self.0.sockets.lock().1.remove(&self.1);
+    }
+}
+
+/// One connection's thread: a single-threaded runtime that serves the connection to its end.
+fn connection_thread<F: Frontend>(
+    stream: std::net::TcpStream,
+    peer: SocketAddr,
+    tls: Option<TlsAcceptor>,
+    shared: Arc<Shared<F>>,
+    stop: watch::Receiver<bool>,
+) {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(%peer, error = %e, "cannot start a connection's runtime; closed it");
+            return;
+        }
+    };
+    runtime.block_on(async move {
+        // Registers the socket with this thread's runtime.
+        match TcpStream::from_std(stream) {
+            Ok(stream) => connection(stream, peer, tls, shared, stop).await,
+            Err(e) => tracing::warn!(%peer, error = %e, "cannot serve a connection; closed it"),
+        }
+    });
 }
 
 async fn connection<F: Frontend>(
@@ -517,8 +622,8 @@ async fn connection<F: Frontend>(
             let handshake = acceptor.accept(stream);
             match tokio::time::timeout(shared.config.header_read_timeout(), handshake).await {
                 Ok(Ok(s)) => {
-                    serve_connection(Tracked::new(s, state.clone()), peer, state, shared, stop)
-                        .await
+                    let io = Tracked::new(s, state.clone());
+                    serve_connection(io, peer, state, shared, stop).await
                 }
                 Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
                 Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
@@ -914,9 +1019,10 @@ async fn api<F: Frontend>(
     let principal_arn = principal.arn().to_owned();
 
     let source = source_of(peer.ip());
+    // On this connection's own thread, without a hand-off (see the module documentation);
+    // a panic is answered 500, as a failed call, and the connection goes on.
     let task = {
-        let shared = shared.clone();
-        tokio::task::spawn_blocking(move || {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let account = principal.account().to_owned();
             let client = shared.engine.client(
                 Caller::new(principal)
@@ -936,9 +1042,9 @@ async fn api<F: Frontend>(
                 shared.frontend.serve(&client, op, &body)
             };
             (result, client.last_request_id())
-        })
+        }))
     };
-    let answer = match task.await {
+    let answer = match task {
         Ok((Ok(body), request_id)) => Answer {
             request_id,
             operation: Some(name),
@@ -962,8 +1068,8 @@ async fn api<F: Frontend>(
             principal: Some(principal_arn),
             ..with_op(Answer::error(e))
         },
-        Err(e) => {
-            tracing::error!(operation = name, error = %e, "the engine call panicked");
+        Err(_) => {
+            tracing::error!(operation = name, "the engine call panicked");
             Answer {
                 engine_called: true,
                 ..with_op(Answer::error(WireError::new(
@@ -1087,17 +1193,10 @@ impl Kms for ChargedByKey<'_> {
 }
 
 /// Hands a refusal to the audit log (which records it or counts it, within its budget).
-/// The log may write synchronously (every-record durability): done off the async worker's
-/// hot path with `block_in_place`. A failure is logged: the request is refused anyway.
+/// The log may write synchronously (every-record durability), which blocks only this
+/// connection's thread. A failure is logged: the request is refused anyway.
 fn record_refusal<F: Frontend>(shared: &Shared<F>, refusal: RefusedRequest) {
-    let audit = shared.engine.audit();
-    let result = match audit.durability() {
-        lockbox::audit::Durability::EveryRecord => {
-            tokio::task::block_in_place(|| audit.refused(refusal))
-        }
-        lockbox::audit::Durability::Batched => audit.refused(refusal),
-    };
-    if let Err(e) = result {
+    if let Err(e) = shared.engine.audit().refused(refusal) {
         tracing::error!(error = %e, "could not audit a refused request");
     }
 }
