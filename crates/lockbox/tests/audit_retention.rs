@@ -113,6 +113,14 @@ token_test!(fn pruning_by_record_count_exports_whole_segments_and_keeps_their_se
     let s = verify_segments(&dir, &p.1, Some(&p.0))?;
     assert!(s.problems.is_empty(), "{:?}", s.problems);
     assert_eq!((s.files, s.entries, s.first_seq, s.last_seq), (2, 22, Some(0), Some(21)));
+    // A prune killed after writing the next file and before removing its segment: the files
+    // reach past the store's start, and still agree with it.
+    let ahead: Vec<(u64, Vec<u8>)> = p.0.audit_from(22).take(11).map(|i| i.unwrap()).collect();
+    assert_eq!(ahead.last().map(|(s, _)| *s), Some(32));
+    std::fs::write(dir.join(segment_file_name(22, 32)), lockbox::audit::encode_segment(&ahead))?;
+    let s = verify_segments(&dir, &p.1, Some(&p.0))?;
+    assert!(s.problems.is_empty(), "{:?}", s.problems);
+    assert_eq!((s.files, s.last_seq), (3, Some(32)));
     // Nothing more is due: pruning again does nothing.
     let again = prune(&p.0, &p.1, &r, Timestamp::from_unix_millis(T0))?;
     assert_eq!((again.segments, again.starts_at), (0, Some(21)));
