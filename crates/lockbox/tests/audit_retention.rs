@@ -1,5 +1,6 @@
 //! Audit retention: sealed segments exported to segment files and pruned from the store;
 //! `verify` across the pruned start; the files checked on their own and against the store.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

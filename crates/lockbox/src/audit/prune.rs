@@ -206,13 +206,11 @@ fn next_segment(
     } else {
         None
     };
-    let mut expected = from;
-    for item in store.audit_from(from) {
+    for (expected, item) in (from..).zip(store.audit_from(from)) {
         let (seq, bytes) = item?;
         if seq != expected {
             return Err(bad(expected, "is missing".into()));
         }
-        expected += 1;
         let entry =
             AuditEntry::decode(&bytes).map_err(|e| bad(seq, format!("does not decode ({e})")))?;
         if entry.seq != seq {
