@@ -977,8 +977,59 @@ pub(crate) enum AuditCommand {
     ///
     /// Prints a short report. Exits 0 when everything agrees (records after the last seal
     /// are reported as an unsealed tail, not a problem), 1 when something does not, with
-    /// each problem named by its sequence number.
-    Verify,
+    /// each problem named by its sequence number. A pruned log is checked from the seal
+    /// it kept on; with --exported, the segment files pruning wrote are checked too.
+    Verify(AuditVerifyArgs),
+    /// Export the sealed segments `[audit] retention` lets go to segment files and remove
+    /// them from the store (what maintenance does on its own)
+    ///
+    /// Prints one line per file written and where the stored chain starts now. Does nothing
+    /// when no retention is configured or given.
+    Prune(AuditPruneArgs),
+}
+
+#[derive(Args)]
+pub(crate) struct AuditPruneArgs {
+    /// Prune segments sealed longer ago than this (a number and s, m, h or d: 90d), instead
+    /// of `[audit] retention`
+    #[arg(long, value_name = "AGE")]
+    pub(crate) retention: Option<String>,
+    /// Prune the oldest segments while at least N entries stay after them, instead of
+    /// `[audit] retention_records`
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) retention_records: Option<u64>,
+}
+
+impl AuditPruneArgs {
+    /// `configured`, with what the options give in place of its settings (both replaced
+    /// when either is given).
+    pub(crate) fn retention(
+        &self,
+        configured: &lockbox::audit::Retention,
+    ) -> Result<lockbox::audit::Retention, crate::error::CliError> {
+        if self.retention.is_none() && self.retention_records.is_none() {
+            return Ok(configured.clone());
+        }
+        let max_age = self
+            .retention
+            .as_deref()
+            .map(lockbox::audit::parse_age)
+            .transpose()
+            .map_err(|e| crate::error::CliError::param("--retention", e))?;
+        Ok(lockbox::audit::Retention {
+            max_age,
+            max_records: self.retention_records,
+            export_dir: configured.export_dir.clone(),
+        })
+    }
+}
+
+#[derive(Args)]
+pub(crate) struct AuditVerifyArgs {
+    /// Also check the segment files in this directory (pruning's export directory): each
+    /// on its own, each against the one before, and the last against the store
+    #[arg(long, value_name = "DIR")]
+    pub(crate) exported: Option<String>,
 }
 
 #[derive(Subcommand)]

@@ -197,11 +197,16 @@ fn run_here(
         Command::Audit(AuditCommand::Export(a)) => {
             audit::export_served(engine, a, caller.principal(), region.as_deref())
         }
-        Command::Audit(AuditCommand::Verify) => {
+        Command::Audit(AuditCommand::Verify(a)) => {
             // What this process has queued is part of the log a local run would verify.
             engine.audit().flush()?;
-            audit::verify(engine.store(), engine.token())
+            audit::verify(engine.store(), engine.token(), a.exported.as_deref())
         }
+        Command::Audit(AuditCommand::Prune(a)) => audit::print_prune(
+            engine
+                .prune_audit_with(&a.retention(engine.audit_retention())?)
+                .map_err(|e| CliError::Setup(format!("audit prune: {e}")))?,
+        ),
         _ => Err(CliError::Setup(
             "this command is not served through the admin socket".into(),
         )),

@@ -144,6 +144,10 @@ const META_AUDIT_OBJECTS: &[u8] = b"audit.objects";
 /// (32 bytes). Every chained append reads and rewrites it in its transaction, so appends
 /// from several nodes conflict on this one row and are serialized.
 const META_AUDIT_HEAD: &[u8] = b"audit.head";
+/// Where the stored chain starts after pruning: the sequence number (8 bytes, big-endian) of
+/// the first entry kept, a seal (every entry before it was exported and removed). Absent
+/// until the first prune: the chain starts at entry 0.
+const META_AUDIT_PRUNED: &[u8] = b"audit.pruned";
 
 /// Where the audit chain ends: its last entry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -637,6 +641,83 @@ impl Store {
             .collect();
         self.backend
             .append(Tree::Audit, &entries, "store.append_audit.before_flush")
+    }
+
+    /// Where the stored chain starts after pruning: the sequence number of the first entry
+    /// kept (a seal); `None` when nothing was ever pruned (the chain starts at entry 0).
+    pub fn audit_pruned(&self) -> Result<Option<u64>, StoreError> {
+        match self.backend.get(Tree::Meta, META_AUDIT_PRUNED)? {
+            None => Ok(None),
+            Some(v) => Ok(Some(
+                <[u8; 8]>::try_from(v.as_slice())
+                    .map(u64::from_be_bytes)
+                    .map_err(|_| StoreError::Corrupt {
+                        tree: "meta",
+                        key: "audit.pruned".into(),
+                        reason: format!("{} bytes, expected 8", v.len()),
+                    })?,
+            )),
+        }
+    }
+
+    /// Removes the audit entries before `keep` (from `from`, where the stored chain starts)
+    /// and records that the chain now starts at `keep`, in one transaction, made durable
+    /// before it returns. `keep` must be a stored seal. Returns `false` and changes nothing
+    /// when the chain no longer starts at `from` (another node pruned meanwhile).
+    ///
+    /// The store checks only where the chain starts; that the removed entries were exported,
+    /// and that `keep` seals them, is the caller's (`lockbox::audit::prune`).
+    pub fn prune_audit(&self, from: u64, keep: u64) -> Result<bool, StoreError> {
+        if keep <= from {
+            return Err(StoreError::Corrupt {
+                tree: "audit",
+                key: keep.to_string(),
+                reason: format!("pruning must keep an entry after {from}, not {keep}"),
+            });
+        }
+        let mut done = false;
+        self.backend
+            .transact("store.prune_audit.before_flush", &mut |tx| {
+                done = false;
+                let starts = match tx.get(Tree::Meta, META_AUDIT_PRUNED)? {
+                    None => 0,
+                    Some(v) => u64::from_be_bytes(
+                        <[u8; 8]>::try_from(v.as_slice()).map_err(|_| TxError::Fail(full()))?,
+                    ),
+                };
+                if starts != from {
+                    return Ok(());
+                }
+                let kept = tx.get(Tree::Audit, &keep.to_be_bytes())?;
+                let is_seal = kept.as_deref().map(AuditEntry::decode).is_some_and(|e| {
+                    matches!(
+                        e,
+                        Ok(AuditEntry {
+                            body: AuditBody::Seal { .. },
+                            ..
+                        })
+                    )
+                });
+                if !is_seal {
+                    return Err(TxError::Fail(StoreError::Corrupt {
+                        tree: "audit",
+                        key: keep.to_string(),
+                        reason: "pruning must keep a seal, and this entry is not one".into(),
+                    }));
+                }
+                for seq in from..keep {
+                    tx.remove(Tree::Audit, &seq.to_be_bytes())?;
+                }
+                tx.insert(Tree::Meta, META_AUDIT_PRUNED, &keep.to_be_bytes())?;
+                done = true;
+                Ok(())
+            })?;
+        Ok(done)
+    }
+
+    /// How many entries the audit tree holds.
+    pub fn audit_count(&self) -> Result<u64, StoreError> {
+        self.backend.count(Tree::Audit)
     }
 
     /// The newest audit entry: its sequence number and stored bytes.

@@ -252,3 +252,62 @@ fn on_sled_the_chain_continues_entries_written_before_heads_and_the_lock_is_gran
         "sled always grants"
     );
 }
+
+/// Pruning (issue 18): entries before a kept seal removed and the chain's new start recorded
+/// in one transaction; refused when the start moved (another node pruned) or the kept entry
+/// is not a seal. On sled and on PostgreSQL.
+fn prune_removes_the_entries_before_a_kept_seal(store: &Store) {
+    let seal = |through: u64| AuditBody::Seal {
+        through_seq: through,
+        chain_hash: [7; 32],
+        mac: [8; 32],
+        at: Timestamp::from_unix_millis(1_700_000_000_000),
+    };
+    // 0-3 events, 4 seal, 5-7 events, 8 seal, 9 event.
+    let mut bodies: Vec<AuditBody> = (0..4).map(|i| event("p", i)).collect();
+    bodies.push(seal(3));
+    bodies.extend((5..8).map(|i| event("p", i)));
+    bodies.push(seal(7));
+    bodies.push(event("p", 9));
+    store.append_audit_chained(&bodies).unwrap();
+    assert_eq!(
+        (store.audit_pruned().unwrap(), store.audit_count().unwrap()),
+        (None, 10)
+    );
+    // Not a seal: refused, nothing changed.
+    assert!(store.prune_audit(0, 3).is_err());
+    // A start that is not where the chain starts: nothing done.
+    assert!(!store.prune_audit(1, 4).unwrap());
+    assert_eq!(store.audit_count().unwrap(), 10);
+    assert!(store.prune_audit(0, 4).unwrap());
+    assert_eq!(
+        (store.audit_pruned().unwrap(), store.audit_count().unwrap()),
+        (Some(4), 6)
+    );
+    assert_eq!(store.audit_from(0).next().unwrap().unwrap().0, 4);
+    // Again from the old start: the chain starts elsewhere now.
+    assert!(!store.prune_audit(0, 8).unwrap());
+    assert!(store.prune_audit(4, 8).unwrap());
+    let left: Vec<u64> = store.audit_from(0).map(|i| i.unwrap().0).collect();
+    assert_eq!(left, vec![8, 9]);
+    assert_eq!(store.audit_pruned().unwrap(), Some(8));
+    // Appending goes on after the head, as before.
+    let a = store.append_audit_chained(&[event("p", 10)]).unwrap();
+    assert_eq!(a.first, 10);
+}
+
+#[test]
+fn pruning_on_sled() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("metadata")).unwrap();
+    prune_removes_the_entries_before_a_kept_seal(&store);
+}
+
+#[test]
+fn pruning_on_postgres_is_seen_by_the_other_node() {
+    let (a, b, _dir) = two_nodes("prune_two_nodes");
+    prune_removes_the_entries_before_a_kept_seal(&a);
+    assert_eq!(b.audit_pruned().unwrap(), Some(8));
+    let left: Vec<u64> = b.audit_from(0).map(|i| i.unwrap().0).collect();
+    assert_eq!(left, vec![8, 9, 10]);
+}

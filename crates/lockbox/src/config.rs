@@ -54,6 +54,13 @@
 //! refusal_burst_per_source = 10    # (1..=1000000)
 //! refusal_summary_interval_ms = 10000    # (100..=86400000)
 //! refusal_max_sources = 4096       # source addresses tracked at once (1..=1000000)
+//! # Retention (off unless one of these is set): sealed segments older than `retention`
+//! # (a number and s, m, h or d), or beyond the newest `retention_records` entries, are
+//! # exported to segment files in `export_dir` and removed from the store, by `lockbox
+//! # maintain` (and `serve`'s maintenance) or `lockbox audit prune`.
+//! # retention = "90d"
+//! # retention_records = 10000000
+//! # export_dir = "audit-export"     # relative to the data directory
 //!
 //! [store]                          # optional: the metadata store (default: sled in
 //! backend = "postgres"             # metadata/); see `store_config` for PostgreSQL's keys
@@ -98,6 +105,9 @@ pub struct Config {
     pub lifecycle: Lifecycle,
     /// The audit log: durability and sealing.
     pub audit: AuditConfig,
+    /// The audit log's retention: which sealed segments are exported and pruned, and where
+    /// their files go (`[audit] retention`, `retention_records`, `export_dir`).
+    pub audit_retention: crate::audit::Retention,
     /// Where metadata lives (`[store]`): sled in `metadata/`, or a PostgreSQL database the
     /// nodes of a cluster share.
     pub store: StoreConfig,
@@ -267,6 +277,18 @@ struct AuditSection {
     refusal_burst_per_source: Option<u32>,
     refusal_summary_interval_ms: Option<u64>,
     refusal_max_sources: Option<usize>,
+    retention: Option<String>,
+    retention_records: Option<u64>,
+    export_dir: Option<String>,
+}
+
+/// Retention off, segment files (when it is turned on) in `<data_dir>/audit-export`.
+fn default_retention(data_dir: &Path) -> crate::audit::Retention {
+    crate::audit::Retention {
+        max_age: None,
+        max_records: None,
+        export_dir: data_dir.join("audit-export"),
+    }
 }
 
 #[derive(Deserialize)]
@@ -312,14 +334,16 @@ struct ArnSection {
 impl Config {
     /// A configuration for `token`, with metadata under `data_dir` and default ARNs.
     pub fn new(data_dir: impl Into<PathBuf>, token: TokenConfig) -> Self {
+        let data_dir = data_dir.into();
         Config {
-            data_dir: data_dir.into(),
+            data_dir: data_dir.clone(),
             token,
             default_caller: root_of(&ArnScope::default()),
             arn: ArnScope::default(),
             regions: Regions::AwsForm,
             lifecycle: Lifecycle::default(),
             audit: AuditConfig::default(),
+            audit_retention: default_retention(&data_dir),
             store: StoreConfig::Sled,
         }
     }
@@ -429,6 +453,23 @@ impl Config {
             }
         };
         let mut audit = AuditConfig::default();
+        let mut audit_retention = default_retention(data_dir);
+        if let Some(a) = &file.audit {
+            if let Some(r) = &a.retention {
+                audit_retention.max_age =
+                    Some(crate::audit::parse_age(r).map_err(|e| format!("[audit] retention {e}"))?);
+            }
+            if let Some(n) = a.retention_records {
+                if n == 0 {
+                    return Err("[audit] retention_records must be at least 1".into());
+                }
+                audit_retention.max_records = Some(n);
+            }
+            if let Some(d) = &a.export_dir {
+                let d = PathBuf::from(d);
+                audit_retention.export_dir = if d.is_absolute() { d } else { data_dir.join(d) };
+            }
+        }
         if let Some(a) = file.audit {
             match a.durability.as_deref() {
                 None => {}
@@ -489,6 +530,7 @@ impl Config {
             default_caller,
             lifecycle,
             audit,
+            audit_retention,
             store,
         })
     }
@@ -737,6 +779,50 @@ mod tests {
         assert!(
             err("regions=[\"eu-west-1\"]")
                 .starts_with("[arn] regions must include the configured region \"us-east-1\""),
+        );
+    }
+
+    #[test]
+    fn audit_retention_is_read_and_checked() {
+        use std::time::Duration;
+        let base = "[token]\nmodule=\"m\"\nlabel=\"l\"\npin_env=\"P\"\n";
+        let c = Config::parse(Path::new("/d"), base).unwrap();
+        assert_eq!(
+            c.audit_retention,
+            crate::audit::Retention {
+                max_age: None,
+                max_records: None,
+                export_dir: "/d/audit-export".into()
+            }
+        );
+        assert!(!c.audit_retention.is_set());
+        let parse = |t: &str| Config::parse(Path::new("/d"), &format!("{base}[audit]\n{t}\n"));
+        let c = parse("retention=\"90d\"\nretention_records=5000\nexport_dir=\"old\"").unwrap();
+        assert_eq!(
+            c.audit_retention.max_age,
+            Some(Duration::from_secs(90 * 86_400))
+        );
+        assert_eq!(c.audit_retention.max_records, Some(5000));
+        assert_eq!(c.audit_retention.export_dir, Path::new("/d/old"));
+        let c = parse("retention=\"12h\"\nexport_dir=\"/var/audit\"").unwrap();
+        assert_eq!(
+            c.audit_retention.max_age,
+            Some(Duration::from_secs(12 * 3600))
+        );
+        assert_eq!(c.audit_retention.export_dir, Path::new("/var/audit"));
+        for (text, secs) in [("30s", 30), ("5m", 300), ("1d", 86_400)] {
+            assert_eq!(crate::audit::parse_age(text), Ok(Duration::from_secs(secs)));
+        }
+        for bad in ["90", "d", "0d", "1.5d", "-1d", "90y", "36501d", ""] {
+            let e = parse(&format!("retention=\"{bad}\"")).unwrap_err();
+            assert!(
+                e.starts_with("[audit] retention must be a whole number"),
+                "{bad}: {e}"
+            );
+        }
+        assert_eq!(
+            parse("retention_records=0").unwrap_err(),
+            "[audit] retention_records must be at least 1"
         );
     }
 

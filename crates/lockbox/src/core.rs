@@ -49,6 +49,8 @@ pub struct Engine {
     default_caller: Principal,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) lifecycle: Lifecycle,
+    // Which sealed audit segments maintenance exports and prunes (`[audit] retention`).
+    pub(crate) retention: crate::audit::Retention,
     // Serializes read-modify-write of records (and creation, rotation, deletion and
     // reconciliation), so concurrent mutations cannot lose each other's changes and
     // reconciliation never sees a key half-made. Cryptographic operations take it only to
@@ -236,6 +238,7 @@ impl Engine {
             default_caller: config.default_caller,
             clock,
             lifecycle: config.lifecycle,
+            retention: config.audit_retention,
             writes: Arc::new(Mutex::new(())),
             counters: Mutex::new(HashMap::new()),
             unavailable: Arc::new(RwLock::new(HashSet::new())),

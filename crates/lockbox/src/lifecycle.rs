@@ -410,7 +410,35 @@ impl Engine {
         for (id, e) in &report.failed {
             tracing::error!(key = %id, error = %e, "maintenance failed for a key; will retry");
         }
+        // Audit retention: a failure is logged (the segments stay in the store and the
+        // next pass tries again); the keys' work above is done either way.
+        if self.retention.is_set()
+            && let Err(e) = self.prune_audit()
+        {
+            tracing::error!(error = %e, "exporting and pruning audit segments failed; will retry");
+        }
         Ok(report)
+    }
+
+    /// Exports and removes the sealed audit segments that `[audit] retention` lets go (see
+    /// [`crate::audit::prune`]); nothing when no retention is configured. Records after the
+    /// last seal stay until a seal covers them.
+    pub fn prune_audit(&self) -> Result<crate::audit::PruneReport, crate::Error> {
+        self.prune_audit_with(&self.retention)
+    }
+
+    /// [`Engine::prune_audit`] under `retention` instead of the configured one (`lockbox
+    /// audit prune --retention ...`).
+    pub fn prune_audit_with(
+        &self,
+        retention: &crate::audit::Retention,
+    ) -> Result<crate::audit::PruneReport, crate::Error> {
+        crate::audit::prune(&self.store, &self.token, retention, self.clock.now())
+    }
+
+    /// The configured audit retention (`[audit] retention`, `retention_records`, `export_dir`).
+    pub fn audit_retention(&self) -> &crate::audit::Retention {
+        &self.retention
     }
 
     /// Writes the audit event of one maintenance action on key `r`: by the configured caller,

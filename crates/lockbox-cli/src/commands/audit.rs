@@ -28,7 +28,16 @@ pub(crate) fn audit(
             };
             export(&config.arn, &store, a, &caller, region)
         }
-        AuditCommand::Verify => verify(&store, &token),
+        AuditCommand::Verify(a) => verify(&store, &token, a.exported.as_deref()),
+        AuditCommand::Prune(a) => print_prune(
+            audit::prune(
+                &store,
+                &token,
+                &a.retention(&config.audit_retention)?,
+                Timestamp::now(),
+            )
+            .map_err(|e| CliError::Setup(format!("audit prune: {e}")))?,
+        ),
     }
 }
 
@@ -144,7 +153,34 @@ fn export_key(
     }
 }
 
-pub(crate) fn verify(store: &audit::Store, token: &lockbox::token::Token) -> Result<(), CliError> {
+/// Prints what a prune did: one line per segment file written, then where the stored chain
+/// starts.
+pub(crate) fn print_prune(r: audit::PruneReport) -> Result<(), CliError> {
+    let mut lines: Vec<String> = r
+        .files
+        .iter()
+        .map(|f| format!("EXPORTED {}", f.display()))
+        .collect();
+    if r.skipped {
+        lines.push("Skipped: another node holds the prune lock and is pruning".into());
+    }
+    lines.push(format!(
+        "Pruned {} segments ({} entries); the stored chain starts at {}",
+        r.segments,
+        r.entries,
+        match r.starts_at {
+            Some(s) => format!("seq {s}"),
+            None => "seq 0 (nothing ever pruned)".into(),
+        }
+    ));
+    print_text(&(lines.join("\n") + "\n"))
+}
+
+pub(crate) fn verify(
+    store: &audit::Store,
+    token: &lockbox::token::Token,
+    exported: Option<&str>,
+) -> Result<(), CliError> {
     let r =
         audit::verify(store, token).map_err(|e| CliError::Setup(format!("audit verify: {e}")))?;
     let mut lines = vec![format!(
@@ -172,27 +208,43 @@ pub(crate) fn verify(store: &audit::Store, token: &lockbox::token::Token) -> Res
     if r.unsealed_tail > 0 {
         lines.push(format!("Unsealed tail: {} records", r.unsealed_tail));
     }
+    if let Some(k) = r.pruned_before {
+        lines.push(format!(
+            "Pruned: entries before seq {k} are in segment files; the chain is checked from \
+             the seal at {k} on"
+        ));
+    }
+    let mut problems: Vec<String> = r.problems.iter().map(ToString::to_string).collect();
+    if let Some(dir) = exported {
+        let s = audit::verify_segments(Path::new(dir), token, Some(store))
+            .map_err(|e| CliError::Setup(format!("audit verify --exported: {e}")))?;
+        lines.push(format!(
+            "Exported: {} segment files, {} entries{}",
+            s.files,
+            s.entries,
+            match (s.first_seq, s.last_seq) {
+                (Some(a), Some(b)) => format!(", seq {a} to {b}"),
+                _ => String::new(),
+            }
+        ));
+        problems.extend(s.problems.iter().map(ToString::to_string));
+    }
     for n in &r.notes {
         lines.push(format!("NOTE     {n}"));
     }
-    for p in &r.problems {
+    for p in &problems {
         lines.push(format!("PROBLEM  {p}"));
     }
-    lines.push(if r.is_clean() {
+    lines.push(if problems.is_empty() {
         "OK: the chain, every seal and the token's mark agree".into()
     } else {
-        format!("PROBLEMS: {}", r.problems.len())
+        format!("PROBLEMS: {}", problems.len())
     });
     print_text(&(lines.join("\n") + "\n"))?;
-    if !r.is_clean() {
-        let first = r
-            .problems
-            .first()
-            .map(ToString::to_string)
-            .unwrap_or_default();
+    if let Some(first) = problems.first() {
         return Err(CliError::Problems(format!(
             "the audit log does not verify ({} problems; first: {first})",
-            r.problems.len()
+            problems.len()
         )));
     }
     Ok(())

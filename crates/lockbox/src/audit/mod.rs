@@ -23,11 +23,12 @@
 //! concerns; [`export`] writes the events as CloudTrail-like JSON Lines.
 
 mod export;
+mod prune;
 mod refusals;
 mod verify;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -43,6 +44,11 @@ pub use export::{ExportFilter, export};
 pub use lockbox_store::Store;
 /// The stored entries, as [`Store::audit_from`] hands them out (to read them back).
 pub use lockbox_store::{AuditBody, AuditEntry, AuditEvent, Refusal, Suppressed};
+pub use prune::{
+    PRUNE_LOCK, PruneReport, Retention, SEGMENT_END, SEGMENT_ENTRY_MAX, SEGMENT_MAGIC,
+    SEGMENT_VERSION, SegmentReport, decode_segment, encode_segment, parse_age, prune,
+    segment_file_name, segment_files, verify_segments,
+};
 pub use refusals::{
     Admission, RECORD_COST_MAX_BYTES, REFUSAL_ENTRY_MAX_BYTES, RefusalBudget, RefusedRequest,
     SEAL_ENTRY_MAX_BYTES, SUMMARY_SOURCES,
@@ -232,7 +238,37 @@ struct Inner {
     failure: Mutex<Option<(String, Instant)>>,
     // The budget of refusals recorded one by one.
     limiter: Mutex<Limiter>,
+    // Every-record mode: records waiting for the next group commit.
+    group: Mutex<Group>,
+    group_done: Condvar,
+    group_arrived: Condvar,
+    // How many chained appends (each made durable at once) succeeded.
+    writes: AtomicU64,
 }
+
+/// The longest a group commit's writer waits for more records before it writes.
+const MAX_GATHER: Duration = Duration::from_millis(2);
+
+/// Every-record durability's group commit: callers that arrive while a write is being made
+/// durable wait here together, and the next writer (the first of them to find no write under
+/// way) writes all their records as one append, with one flush. Each caller is answered
+/// only by the outcome of the write that covered its own record.
+#[derive(Default)]
+struct Group {
+    // Records not yet taken by a writer, each with the slot its caller waits on.
+    waiting: Vec<(Pending, Arc<Slot>)>,
+    // True while a writer has taken records and not yet answered them (or is gathering).
+    writing: bool,
+    // How many callers the last group commit found active: those it answered and those that
+    // queued while it wrote. The next writer waits for that many records before it writes
+    // (the answered ones are about to append again), up to half the last write's time.
+    expect: usize,
+    last_write: Duration,
+}
+
+/// Where a group commit leaves one caller's answer: `None` until the write that covered
+/// the record is durable (`Ok`) or failed (the failure, in words).
+type Slot = Mutex<Option<Result<(), String>>>;
 
 /// One KMS call as the engine hands it to the log, before it is spelled out as an
 /// [`AuditEvent`]. Making one allocates nothing on a successful call (caller, key ARN and
@@ -460,6 +496,10 @@ impl AuditLog {
             failed: AtomicBool::new(false),
             failure: Mutex::new(None),
             limiter: Mutex::new(Limiter::new(config.refusals)),
+            group: Mutex::new(Group::default()),
+            group_done: Condvar::new(),
+            group_arrived: Condvar::new(),
+            writes: AtomicU64::new(0),
         });
         match (&superseded, accept.take()) {
             (Some(m), Some(mut event)) => {
@@ -530,15 +570,7 @@ impl AuditLog {
     fn push(&self, event: Pending) -> Result<(), Error> {
         self.inner.check_failed()?;
         match self.inner.config.durability {
-            Durability::EveryRecord => {
-                let mut chain = self.inner.chain.lock();
-                self.inner.check_failed()?;
-                self.inner.write(&mut chain, &mut vec![event])?;
-                if chain.unsealed >= chain.seal_at {
-                    self.inner.seal_locked(&mut chain, false)?;
-                }
-                Ok(())
-            }
+            Durability::EveryRecord => self.inner.group_commit(event),
             Durability::Batched => {
                 let mut q = self.inner.queue.lock();
                 if q.oldest.is_none() {
@@ -587,6 +619,14 @@ impl AuditLog {
         self.inner.flush()?;
         let mut chain = self.inner.chain.lock();
         self.inner.seal_locked(&mut chain, true)
+    }
+
+    /// How many writes of records (chained appends, each made durable as one: one flush or
+    /// one commit) this log has made since it was opened, seals not counted. With
+    /// every-record durability, fewer than the records appended when calls came together:
+    /// they shared a group commit.
+    pub fn writes(&self) -> u64 {
+        self.inner.writes.load(Ordering::Relaxed)
     }
 
     /// When an appended record is durable.
@@ -641,6 +681,73 @@ impl Drop for AuditLog {
 }
 
 impl Inner {
+    /// Every-record durability: returns once `event` is written and durable, in a group
+    /// commit with whatever records concurrent callers appended meanwhile (one chained
+    /// append, one flush for all of them). Fails, without the record, when the write that
+    /// would have covered it failed.
+    fn group_commit(&self, event: Pending) -> Result<(), Error> {
+        let slot: Arc<Slot> = Arc::new(Mutex::new(None));
+        let mut g = self.group.lock();
+        g.waiting.push((event, Arc::clone(&slot)));
+        if g.writing {
+            self.group_arrived.notify_one();
+        }
+        loop {
+            if let Some(outcome) = slot.lock().take() {
+                return outcome.map_err(Error::Audit);
+            }
+            if !g.writing {
+                break;
+            }
+            self.group_done.wait(&mut g);
+        }
+        // This caller writes: its own record and everything waiting (its record is among
+        // them: every writer before it took only records queued before it had finished).
+        g.writing = true;
+        // Callers the last write answered are about to append again: wait for them a little
+        // (at most half a write), so that they share this write rather than the next. A lone
+        // caller (expect 1) never waits.
+        if g.waiting.len() < g.expect {
+            let deadline = Instant::now() + (g.last_write / 2).min(MAX_GATHER);
+            while g.waiting.len() < g.expect
+                && !self.group_arrived.wait_until(&mut g, deadline).timed_out()
+            {}
+        }
+        let batch = std::mem::take(&mut g.waiting);
+        drop(g);
+        let started = Instant::now();
+        let (mut events, slots): (Vec<Pending>, Vec<Arc<Slot>>) = batch.into_iter().unzip();
+        let outcome = {
+            let mut chain = self.chain.lock();
+            self.check_failed()
+                .and_then(|()| self.write(&mut chain, &mut events))
+                .and_then(|()| {
+                    if chain.unsealed >= chain.seal_at {
+                        self.seal_locked(&mut chain, false)
+                    } else {
+                        Ok(())
+                    }
+                })
+        };
+        // Every caller of the group gets the group's outcome: a failed write or a failed seal
+        // after it fails them all, as it failed the one caller of a write before group commit.
+        let shared = match &outcome {
+            Ok(()) => Ok(()),
+            Err(e) => Err(e.to_string()),
+        };
+        for s in &slots {
+            *s.lock() = Some(shared.clone());
+        }
+        let mut g = self.group.lock();
+        g.writing = false;
+        g.expect = slots.len() + g.waiting.len();
+        g.last_write = started.elapsed();
+        drop(g);
+        self.group_done.notify_all();
+        // This caller's own answer is the outcome itself (with its error kind intact).
+        outcome
+    }
+
     /// Refuses records for [`RETRY_AFTER`] after a failed write; after that the next write is
     /// tried (the store numbers and chains each append after the head it finds, so a failed
     /// append leaves nothing to repair).
@@ -730,6 +837,7 @@ impl Inner {
         let bodies: Vec<AuditBody> = events.drain(..).map(Pending::into_body).collect();
         match self.store.append_audit_chained(&bodies) {
             Ok(appended) => {
+                self.writes.fetch_add(1, Ordering::Relaxed);
                 chain.unsealed += bodies.len() as u64;
                 chain.next_seq = appended.last.seq + 1;
                 chain.last_hash = appended.last.hash;

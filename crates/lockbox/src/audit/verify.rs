@@ -26,6 +26,9 @@ pub struct VerifyReport {
     pub first_time: Option<Timestamp>,
     /// See `first_time`.
     pub last_time: Option<Timestamp>,
+    /// Where the stored chain starts when older entries were pruned (exported to segment
+    /// files): the seal kept as the first stored entry. `None`: nothing was pruned.
+    pub pruned_before: Option<u64>,
     /// Entries other than seals after the last seal: not a problem, but not protected
     /// against deletion yet.
     pub unsealed_tail: u64,
@@ -93,7 +96,9 @@ pub fn verify(store: &Store, token: &Token) -> Result<VerifyReport, Error> {
     let objects = store.audit_objects()?;
     let key = objects.map(|o| ObjectId::from_bytes(o.key));
 
-    let mut expected: u64 = 0;
+    let pruned = store.audit_pruned()?;
+    r.pruned_before = pruned;
+    let mut expected: u64 = pruned.unwrap_or(0);
     // The previous entry's sequence number and chain hash.
     let mut prev: Option<(u64, [u8; 32])> = None;
     let mut last_seal: Option<(u64, [u8; 32])> = None;
@@ -161,6 +166,14 @@ pub fn verify(store: &Store, token: &Token) -> Result<VerifyReport, Error> {
                 ),
             });
         }
+        if Some(seq) == pruned && prev.is_none() && !matches!(entry.body, AuditBody::Seal { .. }) {
+            r.problems.push(Problem {
+                seq,
+                kind: ProblemKind::ChainBroken,
+                message: "the store says the chain starts here after pruning, at a seal, but                           this entry is not a seal"
+                    .into(),
+            });
+        }
         match &entry.body {
             AuditBody::Event(e) => {
                 r.records += 1;
@@ -191,7 +204,14 @@ pub fn verify(store: &Store, token: &Token) -> Result<VerifyReport, Error> {
             } => {
                 r.seals += 1;
                 r.unsealed_tail = 0;
-                let chained = prev.filter(|(p, _)| p + 1 == seq);
+                let chained = match prev {
+                    // The seal pruning kept: the entries it covers are in segment files; it
+                    // must name the entry before it as its own prev_hash does.
+                    None if Some(seq) == pruned && *through_seq + 1 == seq => {
+                        Some((*through_seq, entry.prev_hash))
+                    }
+                    p => p.filter(|(p, _)| p + 1 == seq),
+                };
                 if chained != Some((*through_seq, *sealed_hash)) {
                     r.problems.push(Problem {
                         seq,
