@@ -226,3 +226,33 @@ token_test!(fn a_pruned_store_whose_kept_seal_is_removed_or_replaced_does_not_ve
     assert_eq!(v.problems.first().map(|x| (x.seq, x.kind)), Some((21, ProblemKind::Gap)), "{:?}", v.problems);
     Ok(())
 });
+
+// The engine's maintenance pass prunes what `[audit] retention` lets go, and nothing before.
+token_test!(fn the_maintenance_pass_prunes_segments_past_the_retention(t) {
+    use lockbox::api::{CreateKeyRequest, Kms};
+    let clock = Arc::new(TestClock(parking_lot::Mutex::new(Timestamp::from_unix_millis(T0))));
+    let mut config = lockbox::Config::new(t.dir().join("data"), t.config());
+    config.audit.seal_every = 5;
+    config.audit_retention.max_age = Some(Duration::from_secs(86_400));
+    let export = config.audit_retention.export_dir.clone();
+    assert_eq!(export, t.dir().join("data/audit-export"));
+    let e = common::Root(lockbox::Engine::open_with_clock(config, clock.clone())?);
+    for _ in 0..12 {
+        e.create_key(CreateKeyRequest::new())?;
+    }
+    e.audit().seal()?;
+    let sealed_through = e.store().last_audit()?.map(|(s, _)| s);
+    e.maintain()?;
+    assert_eq!(e.store().audit_pruned()?, None, "nothing is a day old yet");
+    clock.set(T0 + 86_400_000);
+    e.maintain()?;
+    // Every segment sealed at T0 went; the store starts at the last of those seals.
+    let starts = e.store().audit_pruned()?;
+    assert_eq!(starts, sealed_through);
+    let v = verify(e.store(), e.token())?;
+    assert!(v.is_clean(), "{:?}", v.problems);
+    let s = verify_segments(&export, e.token(), Some(e.store()))?;
+    assert!(s.problems.is_empty(), "{:?}", s.problems);
+    assert_eq!((s.first_seq, s.last_seq), (Some(0), starts));
+    Ok(())
+});

@@ -385,3 +385,46 @@ token_test!(fn maintenance_and_orphan_destruction_run_on_the_node_that_holds_the
     assert!(a.reconcile()?.orphans.is_empty());
     Ok(())
 });
+
+// Pruning on a cluster (issue 18): one node prunes at a time (the other, finding the prune
+// lock held, does nothing), the other node sees the pruned chain, both verify it, and both
+// keep appending after it.
+token_test!(fn one_node_prunes_the_shared_chain_and_the_other_verifies_it(t) {
+    use lockbox::audit::{PRUNE_LOCK, Retention, prune, verify_segments};
+    let url = PgCluster::shared()?.create_database("audit_prune_two_nodes")?;
+    let dirs = tempfile::tempdir()?;
+    let token = Arc::new(t.open()?);
+    let (sa, sb) = (node_store(&url, &dirs.path().join("a")), node_store(&url, &dirs.path().join("b")));
+    let config = AuditConfig { durability: Durability::EveryRecord, seal_every: 5, ..AuditConfig::default() };
+    let a = AuditLog::open(sa.clone(), token.clone(), config, clock())?;
+    let b = AuditLog::open(sb.clone(), token.clone(), config, clock())?;
+    for i in 0..12 {
+        a.append(event("a", i))?;
+        b.append(event("b", i))?;
+    }
+    a.seal()?;
+    let retention = Retention { max_age: None, max_records: Some(1), export_dir: dirs.path().join("export") };
+    let now = Timestamp::from_unix_millis(T0);
+    // B holds the prune lock: A skips.
+    let held = sb.try_cluster_lock(PRUNE_LOCK)?.expect("the prune lock is free");
+    let skipped = prune(&sa, &token, &retention, now)?;
+    assert!(skipped.skipped && skipped.segments == 0, "{skipped:?}");
+    drop(held);
+    let done = prune(&sa, &token, &retention, now)?;
+    assert!(!done.skipped && done.segments >= 4, "{done:?}");
+    assert_eq!(sb.audit_pruned()?, done.starts_at);
+    // Both nodes append on; B's verify checks across the pruned start, and the files.
+    b.append(event("b", 99))?;
+    a.append(event("a", 99))?;
+    for s in [&sa, &sb] {
+        let v = verify(s, &token)?;
+        assert!(v.is_clean(), "{:?}", v.problems);
+        assert_eq!(v.pruned_before, done.starts_at);
+    }
+    let files = verify_segments(&retention.export_dir, &token, Some(&sb))?;
+    assert!(files.problems.is_empty(), "{:?}", files.problems);
+    assert_eq!((files.first_seq, files.last_seq), (Some(0), done.starts_at));
+    a.close()?;
+    b.close()?;
+    Ok(())
+});
