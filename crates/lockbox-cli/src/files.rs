@@ -22,15 +22,11 @@ use lockbox_envelope::materials::{
     DecryptionMaterials, DecryptionRequest, EncryptionMaterials, EncryptionRequest,
 };
 use lockbox_envelope::{CachingMaterials, EnvelopeError, MaterialsManager};
-use zeroize::Zeroizing;
 
 use crate::cli::FileArgs;
 use crate::error::CliError;
 use crate::params;
 use crate::progress::Progress;
-
-/// Bytes moved per read.
-const CHUNK: usize = 64 * 1024;
 
 /// Which way the files go; it decides how output names are made.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -503,23 +499,52 @@ fn describe(fault: Fault, output: &str) -> String {
     }
 }
 
-/// Copies `input` to `output` in chunks, through a zeroized buffer (it holds plaintext on
-/// one side or the other), telling which side failed.
-pub(crate) fn pump(
-    input: &mut dyn Read,
-    output: &mut dyn Write,
-    read_fault: fn(io::Error) -> Fault,
-    write_fault: fn(io::Error) -> Fault,
-) -> Result<(), Fault> {
-    let mut buf = Zeroizing::new(vec![0u8; CHUNK]);
-    loop {
-        let n = match input.read(&mut buf) {
-            Ok(0) => return Ok(()),
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(read_fault(e)),
-        };
-        output.write_all(&buf[..n]).map_err(write_fault)?;
+/// One side of a job's I/O, remembering whether it failed: the envelope library reports
+/// both sides' I/O errors alike, and the message must say which file was at fault.
+pub(crate) struct Watched<'a, T: ?Sized> {
+    inner: &'a mut T,
+    failed: bool,
+}
+
+impl<'a, T: ?Sized> Watched<'a, T> {
+    pub(crate) fn new(inner: &'a mut T) -> Self {
+        Watched {
+            inner,
+            failed: false,
+        }
+    }
+
+    /// Whether an I/O error came from this side.
+    pub(crate) fn failed(&self) -> bool {
+        self.failed
+    }
+
+    fn note<U>(&mut self, r: io::Result<U>) -> io::Result<U> {
+        if let Err(e) = &r
+            && e.kind() != io::ErrorKind::Interrupted
+        {
+            self.failed = true;
+        }
+        r
+    }
+}
+
+impl<T: Read + ?Sized> Read for Watched<'_, T> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let r = self.inner.read(buf);
+        self.note(r)
+    }
+}
+
+impl<T: Write + ?Sized> Write for Watched<'_, T> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let r = self.inner.write(buf);
+        self.note(r)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        let r = self.inner.flush();
+        self.note(r)
     }
 }
 

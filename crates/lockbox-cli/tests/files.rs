@@ -644,3 +644,106 @@ fn help_describes_the_file_commands() -> TestResult {
     }
     Ok(())
 }
+
+/// Runs `lockbox` with the given standard input and output files; (success, stderr).
+fn lockbox_with_files(
+    home: &Path,
+    cwd: &Path,
+    args: &[&str],
+    stdin: std::fs::File,
+    stdout: std::fs::File,
+) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_lockbox"))
+        .args(args)
+        .current_dir(cwd)
+        .env("LOCKBOX_HOME", home)
+        .env_remove("SOFTHSM2_CONF")
+        .env_remove("LOCKBOX_CALLER")
+        .stdin(stdin)
+        .stdout(stdout)
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).trim_end().to_owned(),
+    )
+}
+
+#[test]
+fn a_failed_read_or_write_names_its_side() -> TestResult {
+    // The library reads and writes on one thread and seals on others, and reports both
+    // sides' I/O errors alike; the command still says which side failed.
+    let scratch = tempfile::tempdir()?;
+    let (home, work) = (scratch.path().join("home"), scratch.path().join("work"));
+    std::fs::create_dir_all(&work)?;
+    let k = keys(&home, &work, 1);
+    let sealed_path = work.join("data.encrypted");
+    std::fs::write(work.join("data"), vec![7u8; 3 << 20])?;
+    ok(
+        &home,
+        &work,
+        &[
+            "encrypt-file",
+            "--key-id",
+            &k[0],
+            "-o",
+            "data.encrypted",
+            "data",
+        ],
+    );
+
+    let full = || {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap()
+    };
+    let input = std::fs::File::open(work.join("data"))?;
+    let (success, err) = lockbox_with_files(
+        &home,
+        &work,
+        &["encrypt-file", "--key-id", &k[0], "-o", "-", "-"],
+        input,
+        full(),
+    );
+    assert!(!success);
+    assert!(
+        err.contains("cannot write standard output: No space left on device"),
+        "{err}"
+    );
+    let (success, err) = lockbox_with_files(
+        &home,
+        &work,
+        &["decrypt-file", "-o", "-", "-"],
+        std::fs::File::open(&sealed_path)?,
+        full(),
+    );
+    assert!(!success);
+    assert!(
+        err.contains("cannot write standard output: No space left on device"),
+        "{err}"
+    );
+
+    // A directory as standard input: every read fails with EISDIR.
+    let sink = || std::fs::File::create(scratch.path().join("sink")).unwrap();
+    let (success, err) = lockbox_with_files(
+        &home,
+        &work,
+        &["encrypt-file", "--key-id", &k[0], "-o", "-", "-"],
+        std::fs::File::open(&work)?,
+        sink(),
+    );
+    assert!(!success);
+    assert!(err.contains("cannot read it: Is a directory"), "{err}");
+    let (success, err) = lockbox_with_files(
+        &home,
+        &work,
+        &["decrypt-file", "-o", "-", "-"],
+        std::fs::File::open(&work)?,
+        sink(),
+    );
+    assert!(!success);
+    assert!(err.contains("cannot read it: Is a directory"), "{err}");
+    Ok(())
+}

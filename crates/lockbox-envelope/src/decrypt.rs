@@ -3,7 +3,7 @@
 //! signature (signing suite) verifies and the input has ended.
 
 use std::collections::BTreeMap;
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 
 use aes_gcm::aead::{AeadInOut, KeyInit};
 use aes_gcm::{Aes256Gcm, Nonce, Tag};
@@ -14,7 +14,8 @@ use crate::body::{frame_aad, frame_iv};
 use crate::error::EnvelopeError;
 use crate::header::{Header, HeaderLimits, read_header};
 use crate::materials::{DecryptionRequest, MaterialsManager};
-use crate::parallel::{Batching, batching, map};
+use crate::parallel::{Batching, batching, map, pipeline_frames};
+use crate::pipeline::{Pipe, overlapped};
 use crate::sign::{PUBLIC_KEY_CONTEXT_KEY, Verifier};
 use crate::suite::derive_keys;
 use crate::{DecryptOptions, FINAL_FRAME_MARKER, IV_LEN, TAG_LEN};
@@ -262,10 +263,39 @@ impl<R: Read> Decryptor<R> {
         self.ready.clear();
         self.at = 0;
         self.pos = 0;
-        let mut frames = Vec::with_capacity(self.batching.frames);
-        let mut slots = std::mem::take(&mut self.slots);
-        let mut result = Ok(());
-        while frames.len() < self.batching.frames {
+        let slots = std::mem::take(&mut self.slots);
+        let mut batch = match self.read_batch(slots, self.batching.frames) {
+            Ok(b) => b,
+            Err((e, slots)) => {
+                self.slots = slots;
+                return Err(e);
+            }
+        };
+        let opened = batch.open(&self.cipher, &self.header.message_id, self.batching.threads);
+        self.slots = std::mem::take(&mut batch.slots);
+        opened?;
+        if batch.is_final() {
+            self.finish_message()?;
+            self.state = State::Done;
+        }
+        self.ready = batch
+            .frames
+            .iter()
+            .map(|f| (f.start, f.start + f.len))
+            .collect();
+        Ok(())
+    }
+
+    /// Reads up to `count` frames into `slots` (more are added as needed), stopping after
+    /// the final one. On failure the slots come back with the error.
+    #[allow(clippy::type_complexity)]
+    fn read_batch(
+        &mut self,
+        mut slots: Vec<Zeroizing<Vec<u8>>>,
+        count: usize,
+    ) -> Result<OpenBatch, (EnvelopeError, Vec<Zeroizing<Vec<u8>>>)> {
+        let mut frames = Vec::with_capacity(count);
+        while frames.len() < count {
             if slots.len() == frames.len() {
                 slots.push(Zeroizing::new(Vec::new()));
             }
@@ -277,34 +307,10 @@ impl<R: Read> Decryptor<R> {
                         break;
                     }
                 }
-                Err(e) => {
-                    result = Err(e);
-                    break;
-                }
+                Err(e) => return Err((e, slots)),
             }
         }
-        if let Err(e) = result {
-            self.slots = slots;
-            return Err(e);
-        }
-        let cipher = &self.cipher;
-        let message_id = &self.header.message_id;
-        let mut jobs: Vec<(&mut Zeroizing<Vec<u8>>, &Frame)> =
-            slots.iter_mut().zip(frames.iter()).collect();
-        let opened = map(&mut jobs, self.batching.threads, |(buf, f)| {
-            open_frame(cipher, message_id, buf, f)
-        });
-        drop(jobs);
-        self.slots = slots;
-        for r in opened {
-            r?;
-        }
-        if frames.last().is_some_and(|f| f.is_final) {
-            self.finish_message()?;
-            self.state = State::Done;
-        }
-        self.ready = frames.iter().map(|f| (f.start, f.start + f.len)).collect();
-        Ok(())
+        Ok(OpenBatch { slots, frames })
     }
 
     /// After the final frame: the signature (signing suite), then nothing more.
@@ -338,6 +344,79 @@ impl<R: Read> Decryptor<R> {
                 Err(e) => return Err(EnvelopeError::from_io(e)),
             }
         }
+    }
+}
+
+impl<R: Read> Decryptor<R> {
+    /// Decrypts the whole message into `out`, with reading and writing overlapped with the
+    /// decryption: the calling thread reads a batch of frames, and writes the batch opened
+    /// before it, while another thread opens (see `DecryptOptions::threads`). What reaches
+    /// `out` is what `read` would release, in the same order: a batch only once every frame
+    /// of it authenticated, the final one only once the signature verified and the input
+    /// ended. `Ok` means the whole message was read and verified.
+    ///
+    /// Takes the whole message: a decryptor something was already read from is refused.
+    pub fn decrypt_to<W: Write + ?Sized>(mut self, out: &mut W) -> Result<(), EnvelopeError> {
+        if !matches!(self.state, State::Frames) || !self.ready.is_empty() || self.next_seq != 1 {
+            return Err(EnvelopeError::InvalidInput(
+                "decrypt_to takes the whole message: nothing may be read from the decryptor \
+                 before it"
+                    .into(),
+            ));
+        }
+        let per_batch = pipeline_frames(self.batching, self.header.frame_length as usize);
+        let threads = self.batching.threads;
+        let cipher = self.cipher.clone();
+        let message_id = self.header.message_id;
+        let result = overlapped(
+            |mut batch: OpenBatch| {
+                batch.open(&cipher, &message_id, threads)?;
+                Ok(batch)
+            },
+            |pipe: &mut Pipe<OpenBatch, EnvelopeError>| -> Result<(), EnvelopeError> {
+                let mut spares: Vec<Zeroizing<Vec<u8>>> = Vec::new();
+                let mut read_all = false;
+                // A read that failed: reported once the batches before it are out, as
+                // `read` would have released them first.
+                let mut failed_read = None;
+                loop {
+                    while !read_all && failed_read.is_none() && pipe.has_room() {
+                        match self.read_batch(std::mem::take(&mut spares), per_batch) {
+                            Ok(batch) => {
+                                read_all = batch.is_final();
+                                if !pipe.send(batch) {
+                                    break;
+                                }
+                            }
+                            Err((e, slots)) => {
+                                spares = slots;
+                                failed_read = Some(e);
+                            }
+                        }
+                    }
+                    let Some(opened) = pipe.recv() else {
+                        return match failed_read {
+                            Some(e) => Err(e),
+                            None => Ok(()),
+                        };
+                    };
+                    let mut batch = opened?;
+                    if batch.is_final() {
+                        self.finish_message()?;
+                    }
+                    for (slot, f) in batch.slots.iter().zip(&batch.frames) {
+                        out.write_all(&slot[f.start..f.start + f.len])
+                            .map_err(EnvelopeError::Io)?;
+                    }
+                    spares.append(&mut batch.slots);
+                }
+            },
+        );
+        self.state = match &result {
+            Ok(()) => State::Done,
+            Err(_) => State::Failed,
+        };
+        result
     }
 }
 
@@ -428,6 +507,34 @@ fn be32(b: &[u8]) -> u32 {
     let mut a = [0u8; 4];
     a.copy_from_slice(&b[..4]);
     u32::from_be_bytes(a)
+}
+
+/// Frames read and checked, to be opened; then opened, to be released.
+struct OpenBatch {
+    /// One buffer per frame (and maybe spare ones after them).
+    slots: Vec<Zeroizing<Vec<u8>>>,
+    frames: Vec<Frame>,
+}
+
+impl OpenBatch {
+    fn is_final(&self) -> bool {
+        self.frames.last().is_some_and(|f| f.is_final)
+    }
+
+    /// Authenticates and decrypts every frame, on up to `threads` threads.
+    fn open(
+        &mut self,
+        cipher: &Aes256Gcm,
+        message_id: &[u8; crate::MESSAGE_ID_LEN],
+        threads: usize,
+    ) -> Result<(), EnvelopeError> {
+        let mut jobs: Vec<(&mut Zeroizing<Vec<u8>>, &Frame)> =
+            self.slots.iter_mut().zip(self.frames.iter()).collect();
+        let opened = map(&mut jobs, threads, |(buf, f)| {
+            open_frame(cipher, message_id, buf, f)
+        });
+        opened.into_iter().collect()
+    }
 }
 
 /// Authenticates and decrypts one frame in place.

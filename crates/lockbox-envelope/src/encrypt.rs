@@ -4,14 +4,15 @@
 use aes_gcm::aead::{AeadInOut, KeyInit};
 use aes_gcm::{Aes256Gcm, Nonce};
 use rand_core::{OsRng, RngCore};
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use zeroize::Zeroizing;
 
 use crate::body::{frame_aad, frame_iv};
 use crate::error::EnvelopeError;
 use crate::header::Header;
 use crate::materials::{EncryptionRequest, MaterialsManager};
-use crate::parallel::{Batching, batching, map};
+use crate::parallel::{Batching, batching, map, pipeline_frames};
+use crate::pipeline::{Pipe, overlapped};
 use crate::sign::Signer;
 use crate::suite::derive_keys;
 use crate::{
@@ -156,6 +157,11 @@ impl<W: Write> Encryptor<W> {
             )));
         }
         self.flush_batch(true)?;
+        self.finish_tail()
+    }
+
+    /// After the final frame: the signature (signing suite), then a flush of the output.
+    fn finish_tail(mut self) -> Result<W, EnvelopeError> {
         let footer = match self.signer.take() {
             Some(s) => Some(s.footer()?),
             None => None,
@@ -235,13 +241,29 @@ fn seal_frame(
     seq: u32,
     is_final: bool,
 ) -> Result<usize, EnvelopeError> {
-    let len = buf.len() - PREFIX;
+    buf.extend_from_slice(&[0u8; TAG_LEN]);
+    seal_in_place(cipher, message_id, buf, seq, is_final)
+}
+
+/// Encrypts the frame in `frame` in place: `PREFIX` bytes of room for its header, the
+/// plaintext, and `TAG_LEN` bytes for the tag, which it fills in with the header fields;
+/// returns where the frame's bytes start (the final frame's header is 8 bytes longer).
+fn seal_in_place(
+    cipher: &Aes256Gcm,
+    message_id: &[u8; MESSAGE_ID_LEN],
+    frame: &mut [u8],
+    seq: u32,
+    is_final: bool,
+) -> Result<usize, EnvelopeError> {
+    let tag_at = frame.len() - TAG_LEN;
+    let len = tag_at - PREFIX;
     let aad = frame_aad(message_id, is_final, seq, len as u64);
     let iv = frame_iv(seq);
     let tag = cipher
-        .encrypt_inout_detached(&Nonce::from(iv), &aad, (&mut buf[PREFIX..]).into())
+        .encrypt_inout_detached(&Nonce::from(iv), &aad, (&mut frame[PREFIX..tag_at]).into())
         .map_err(|_| EnvelopeError::Limit("frame too long for AES-GCM".into()))?;
-    buf.extend_from_slice(&tag);
+    frame[tag_at..].copy_from_slice(&tag);
+    let buf = frame;
     if is_final {
         buf[0..4].copy_from_slice(&FINAL_FRAME_MARKER.to_be_bytes());
         buf[4..8].copy_from_slice(&seq.to_be_bytes());
@@ -318,6 +340,270 @@ impl<W: Write> Write for Encryptor<W> {
         match self.out.as_mut() {
             Some(out) => out.flush(),
             None => Ok(()),
+        }
+    }
+}
+
+impl<W: Write> Encryptor<W> {
+    /// Encrypts everything `input` yields, to its end, into this message and finishes it
+    /// (as `write` of all of it, then [`Encryptor::finish`]), with reading and writing
+    /// overlapped with sealing: the calling thread reads a batch of frames, signs and
+    /// writes the batch sealed before it, while another thread seals (see
+    /// `EncryptOptions::threads`). Neither `input` nor the output crosses threads.
+    ///
+    /// Takes the whole plaintext: an encryptor something was already written to is
+    /// refused. A declared plaintext length is enforced as by `write`.
+    pub fn encrypt_from<R: Read + ?Sized>(mut self, input: &mut R) -> Result<W, EnvelopeError> {
+        if self.failed || self.written != 0 {
+            return Err(EnvelopeError::InvalidInput(
+                "encrypt_from takes the whole plaintext: nothing may be written to the \
+                 encryptor before it"
+                    .into(),
+            ));
+        }
+        let frame_length = self.frame_length;
+        let per_batch = pipeline_frames(self.batching, frame_length);
+        let threads = self.batching.threads;
+        let declared = self.declared_length;
+        let Encryptor {
+            out,
+            cipher,
+            message_id,
+            signer,
+            ..
+        } = &mut self;
+        let (cipher, message_id) = (&*cipher, &*message_id);
+        let Some(out) = out.as_mut() else {
+            return Err(EnvelopeError::InvalidInput("finished twice".into()));
+        };
+        let written = overlapped(
+            |mut batch: SealBatch| {
+                batch.seal(cipher, message_id, threads)?;
+                Ok(batch)
+            },
+            |pipe: &mut Pipe<SealBatch, EnvelopeError>| -> Result<u64, EnvelopeError> {
+                let mut reader = FrameReader::new(frame_length, declared);
+                loop {
+                    while !reader.ended && pipe.has_room() {
+                        let batch = reader.read_batch(input, per_batch)?;
+                        if !pipe.send(batch) {
+                            break;
+                        }
+                    }
+                    let Some(sealed) = pipe.recv() else {
+                        return reader.check_length();
+                    };
+                    let mut batch = sealed?;
+                    for (slot, &start) in batch.frames.iter().zip(&batch.starts) {
+                        let bytes = &slot.buf[start..PREFIX + slot.len + TAG_LEN];
+                        if let Some(s) = signer.as_mut() {
+                            s.update(bytes);
+                        }
+                        out.write_all(bytes).map_err(EnvelopeError::Io)?;
+                    }
+                    reader.spares.append(&mut batch.frames);
+                }
+            },
+        );
+        match written {
+            Ok(n) => {
+                self.written = n;
+                self.finish_tail()
+            }
+            Err(e) => {
+                self.failed = true;
+                Err(e)
+            }
+        }
+    }
+}
+
+/// One frame's buffer in a whole-stream encryption: `PREFIX` bytes for the frame header,
+/// room for plaintext, `TAG_LEN` for the tag. The buffer keeps its length (it is
+/// initialized once, and reused for frame after frame); `len` is this frame's plaintext.
+struct Slot {
+    buf: Zeroizing<Vec<u8>>,
+    len: usize,
+}
+
+/// A new slot's room for plaintext: the frame length, up to this (larger frames grow as
+/// their bytes arrive, so a short input in huge frames does not allocate a whole frame).
+const FIRST_ROOM: usize = 4 << 20;
+
+impl Slot {
+    fn new(frame_length: usize) -> Slot {
+        Slot {
+            buf: Zeroizing::new(vec![0u8; PREFIX + frame_length.min(FIRST_ROOM) + TAG_LEN]),
+            len: 0,
+        }
+    }
+
+    fn room(&self) -> usize {
+        self.buf.len() - PREFIX - TAG_LEN
+    }
+
+    /// Reads up to `frame_length` bytes of plaintext into the slot; `true` if the input
+    /// ended before the frame was full.
+    fn fill<R: Read + ?Sized>(&mut self, input: &mut R, frame_length: usize) -> io::Result<bool> {
+        self.len = 0;
+        while self.len < frame_length {
+            if self.len == self.room() {
+                // Grow into a fresh allocation: a reallocation would free the old block
+                // with plaintext still in it (the old one is zeroized as it is dropped).
+                let room = (self.room().max(FIRST_ROOM) * 2).min(frame_length);
+                let mut fresh = Zeroizing::new(vec![0u8; PREFIX + room + TAG_LEN]);
+                fresh[..PREFIX + self.len].copy_from_slice(&self.buf[..PREFIX + self.len]);
+                self.buf = fresh;
+            }
+            let end = PREFIX + self.room().min(frame_length);
+            match input.read(&mut self.buf[PREFIX + self.len..end]) {
+                Ok(0) => return Ok(true),
+                Ok(n) => self.len += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(false)
+    }
+}
+
+/// Frames read and on their way to be sealed, or sealed and on their way out.
+struct SealBatch {
+    frames: Vec<Slot>,
+    first_seq: u32,
+    last_is_final: bool,
+    /// Once sealed: where each frame's bytes start in its slot.
+    starts: Vec<usize>,
+}
+
+impl SealBatch {
+    fn seal(
+        &mut self,
+        cipher: &Aes256Gcm,
+        message_id: &[u8; MESSAGE_ID_LEN],
+        threads: usize,
+    ) -> Result<(), EnvelopeError> {
+        let count = self.frames.len() as u64;
+        let first = u64::from(self.first_seq);
+        let last = first + count - 1;
+        let last_regular = if self.last_is_final { last - 1 } else { last };
+        if first == 0
+            || last_regular >= u64::from(FINAL_FRAME_MARKER)
+            || last > u64::from(FINAL_FRAME_MARKER)
+        {
+            return Err(EnvelopeError::Limit(format!(
+                "a message holds at most {FINAL_FRAME_MARKER} frames"
+            )));
+        }
+        let final_at = self.last_is_final.then(|| self.frames.len() - 1);
+        let mut jobs: Vec<(usize, &mut Slot)> = self.frames.iter_mut().enumerate().collect();
+        let starts = map(&mut jobs, threads, |(i, slot)| {
+            // `first + i` is at most FINAL_FRAME_MARKER, checked above.
+            let seq = (first + *i as u64) as u32;
+            let end = PREFIX + slot.len + TAG_LEN;
+            seal_in_place(
+                cipher,
+                message_id,
+                &mut slot.buf[..end],
+                seq,
+                final_at == Some(*i),
+            )
+        });
+        self.starts = starts.into_iter().collect::<Result<_, _>>()?;
+        Ok(())
+    }
+}
+
+/// The reading side of a whole-stream encryption. A full frame is not known to be regular
+/// until one more byte has been read (a plaintext that is a multiple of the frame length
+/// ends in a full final frame), so the last full frame read waits in `pending`.
+struct FrameReader {
+    frame_length: usize,
+    declared: Option<u64>,
+    pending: Option<Slot>,
+    spares: Vec<Slot>,
+    next_seq: u64,
+    total: u64,
+    ended: bool,
+}
+
+impl FrameReader {
+    fn new(frame_length: usize, declared: Option<u64>) -> FrameReader {
+        FrameReader {
+            frame_length,
+            declared,
+            pending: None,
+            spares: Vec::new(),
+            next_seq: 1,
+            total: 0,
+            ended: false,
+        }
+    }
+
+    /// Up to `frames` frames, the last one final if the input ended.
+    fn read_batch<R: Read + ?Sized>(
+        &mut self,
+        input: &mut R,
+        frames: usize,
+    ) -> Result<SealBatch, EnvelopeError> {
+        let first_seq = u32::try_from(self.next_seq).map_err(|_| {
+            EnvelopeError::Limit(format!(
+                "a message holds at most {FINAL_FRAME_MARKER} frames"
+            ))
+        })?;
+        let mut batch = SealBatch {
+            frames: Vec::with_capacity(frames),
+            first_seq,
+            last_is_final: false,
+            starts: Vec::new(),
+        };
+        while batch.frames.len() < frames && !self.ended {
+            let mut slot = self
+                .spares
+                .pop()
+                .unwrap_or_else(|| Slot::new(self.frame_length));
+            let ended = slot
+                .fill(input, self.frame_length)
+                .map_err(EnvelopeError::Io)?;
+            self.total += slot.len as u64;
+            if let Some(n) = self.declared
+                && self.total > n
+            {
+                return Err(EnvelopeError::InvalidInput(format!(
+                    "more than the declared {n} plaintext bytes were written"
+                )));
+            }
+            if let Some(full) = self.pending.take() {
+                if ended && slot.len == 0 {
+                    // The input ended right after a full frame: that one is final.
+                    batch.frames.push(full);
+                    self.spares.push(slot);
+                    self.ended = true;
+                    break;
+                }
+                batch.frames.push(full);
+            }
+            if ended {
+                // A short (or, for an empty input, empty) frame ends the message.
+                batch.frames.push(slot);
+                self.ended = true;
+            } else {
+                self.pending = Some(slot);
+            }
+        }
+        batch.last_is_final = self.ended;
+        self.next_seq += batch.frames.len() as u64;
+        Ok(batch)
+    }
+
+    /// The plaintext's length, once the input has ended: it must be the declared one.
+    fn check_length(&self) -> Result<u64, EnvelopeError> {
+        match self.declared {
+            Some(n) if n != self.total => Err(EnvelopeError::InvalidInput(format!(
+                "{} bytes were written but the plaintext length was declared as {n}",
+                self.total
+            ))),
+            _ => Ok(self.total),
         }
     }
 }

@@ -38,6 +38,7 @@ mod error;
 mod header;
 pub mod materials;
 mod parallel;
+mod pipeline;
 mod sign;
 mod suite;
 

@@ -5,7 +5,7 @@ use std::num::NonZeroUsize;
 
 /// Plaintext bytes a batch gives each thread when frames are small, so each thread gets
 /// enough work to be worth starting: 4 MiB measured 5-8% faster than 1 MiB (benches/envelope.rs).
-const BATCH_TARGET_BYTES: usize = 4 << 20;
+pub(crate) const BATCH_TARGET_BYTES: usize = 4 << 20;
 /// More threads than this do not pay on any machine we know of: memory bandwidth wins.
 const MAX_THREADS: usize = 8;
 
@@ -35,6 +35,16 @@ pub(crate) fn batching(threads: usize, frame_length: usize) -> Batching {
         frames: (per_thread * threads).min(1024),
         threads,
     }
+}
+
+/// Frames per batch when a whole stream goes through the pipeline ([`crate::pipeline`]):
+/// as [`batching`] says, but never fewer than about `BATCH_TARGET_BYTES` (a batch crosses
+/// threads twice; with one thread, `batching` gives one frame).
+pub(crate) fn pipeline_frames(batching: Batching, frame_length: usize) -> usize {
+    batching
+        .frames
+        .max(BATCH_TARGET_BYTES.div_ceil(frame_length.max(1)))
+        .min(1024)
 }
 
 /// Applies `f` to every item on up to `threads` threads (contiguous chunks, the first on

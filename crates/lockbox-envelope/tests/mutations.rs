@@ -7,7 +7,7 @@ mod fixed;
 
 use std::collections::BTreeMap;
 
-use fixed::{FixedKey, decrypt_all};
+use fixed::{FixedKey, decrypt_all, decrypt_pipelined};
 use lockbox_envelope::{
     EncryptOptions, Encryptor, EnvelopeError, FINAL_FRAME_MARKER, PUBLIC_KEY_CONTEXT_KEY, Suite,
 };
@@ -103,6 +103,11 @@ fn fixed_key_messages_round_trip() -> Result<(), EnvelopeError> {
                 plaintext,
                 "suite {suite:?}, {len} bytes"
             );
+            assert_eq!(
+                decrypt_pipelined(&msg)?,
+                plaintext,
+                "suite {suite:?}, {len} bytes, pipelined"
+            );
         }
     }
     Ok(())
@@ -121,7 +126,14 @@ fn mutated_messages_are_refused_as_bad_messages() -> Result<(), EnvelopeError> {
             if bad == msg {
                 continue;
             }
-            match decrypt_all(&bad) {
+            let outcome = decrypt_all(&bad);
+            // The pipelined reader refuses exactly as the streaming one does.
+            assert_eq!(
+                decrypt_pipelined(&bad).map_err(|e| e.to_string()),
+                outcome.as_ref().map_err(|e| e.to_string()).cloned(),
+                "suite {suite:?} case {case}: the pipelined reader differs"
+            );
+            match outcome {
                 Ok(out) => panic!(
                     "suite {suite:?} case {case}: a mutated message decrypted ({} bytes)",
                     out.len()

@@ -37,19 +37,15 @@ pub(crate) fn decrypt_file(kms: Arc<dyn Kms>, a: DecryptFileArgs) -> Result<(), 
         a.files.force,
         a.files.quiet,
         &mut |_job, input, output| {
-            let mut dec = Decryptor::new(materials, input, &options).map_err(input_fault)?;
-            files::pump(
-                &mut dec,
-                output,
-                |e| input_fault(EnvelopeError::from_io(e)),
-                Fault::Write,
-            )?;
-            if !dec.is_complete() {
-                return Err(Fault::Envelope(EnvelopeError::Truncated(
-                    "the message did not end".into(),
-                )));
+            let dec = Decryptor::new(materials, input, &options).map_err(input_fault)?;
+            // Reading and writing overlapped with opening (the library's pipelined path);
+            // `Ok` only for a whole, verified message.
+            let mut output = files::Watched::new(output);
+            match dec.decrypt_to(&mut output) {
+                Ok(()) => Ok(()),
+                Err(EnvelopeError::Io(e)) if output.failed() => Err(Fault::Write(e)),
+                Err(e) => Err(input_fault(e)),
             }
-            Ok(())
         },
     );
     tally.finish(

@@ -48,13 +48,15 @@ pub(crate) fn encrypt_file(kms: Arc<dyn Kms>, a: EncryptFileArgs) -> Result<(), 
         a.files.force,
         a.files.quiet,
         &mut |job, input, output| {
-            let mut enc =
+            let enc =
                 Encryptor::new(materials, &options, job.size, output).map_err(output_fault)?;
-            files::pump(input, &mut enc, Fault::Read, |e| {
-                output_fault(EnvelopeError::from_io(e))
-            })?;
-            enc.finish().map_err(output_fault)?;
-            Ok(())
+            // Reading and writing overlapped with sealing (the library's pipelined path).
+            let mut input = files::Watched::new(input);
+            match enc.encrypt_from(&mut input) {
+                Ok(_) => Ok(()),
+                Err(EnvelopeError::Io(e)) if input.failed() => Err(Fault::Read(e)),
+                Err(e) => Err(output_fault(e)),
+            }
         },
     );
     tally.finish(

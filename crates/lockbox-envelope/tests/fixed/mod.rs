@@ -88,3 +88,12 @@ pub fn decrypt_all(bytes: &[u8]) -> Result<Vec<u8>, EnvelopeError> {
     }
     Ok(out)
 }
+
+/// As [`decrypt_all`], through [`Decryptor::decrypt_to`] (the pipelined path). Whatever the
+/// bytes, it must give what `decrypt_all` gives: the same plaintext or the same error.
+pub fn decrypt_pipelined(bytes: &[u8]) -> Result<Vec<u8>, EnvelopeError> {
+    let dec = Decryptor::new(&FixedKey, bytes, &DecryptOptions::default())?;
+    let mut out = Vec::new();
+    dec.decrypt_to(&mut out)?;
+    Ok(out)
+}
