@@ -18,7 +18,8 @@
 //!    AES-GCM encryption with the token object.
 //! 2. The engine (Encrypt 32 B, Decrypt 32 B, GenerateDataKey AES_256; default caller,
 //!    audit batched) on `copied` and on `plain`, each against the raw operation with the
-//!    token object (IV or data key from the token's RNG, as the engine bench's `raw`).
+//!    token object (IV or data key from the token's RNG, as the engine bench's `raw`); then
+//!    `plain` again in an engine opened with the flag off.
 //!    Targets (issue 18): at least 1.5 with copies, at least 0.9 on the token-object path.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
@@ -270,89 +271,122 @@ fn main() {
         ("copies", copied, copied_id, copied_handle),
         ("object", plain, plain_id, plain_handle),
     ] {
-        let mut aad = lockbox::blob::allocate(lockbox::blob::ALG_AES_256_GCM, key, 1, 1)
-            [..lockbox::blob::HEADER_LEN]
-            .to_vec();
-        ctx.encode_into(&mut aad);
-        let p32 = [0x5a_u8; 32];
-        let blob = kms
-            .encrypt(
-                EncryptRequest::new(key, Plaintext::copy_from(&p32))
-                    .with_encryption_context(ctx.clone()),
-            )
-            .unwrap()
-            .ciphertext_blob;
-        let (raw_iv, raw_sealed) = raw_encrypt(raw, handle, &aad, &p32);
-        let p = paired(
-            BLOCK,
-            &mut || {
-                black_box(raw_encrypt(raw, handle, &aad, black_box(&p32)));
-            },
-            &mut || {
-                black_box(
-                    kms.encrypt(
-                        EncryptRequest::new(key, Plaintext::copy_from(black_box(&p32)))
-                            .with_encryption_context(ctx.clone()),
-                    )
-                    .unwrap(),
-                );
-            },
-        );
-        engine_row("Encrypt 32 B", label, &p);
-        let p = paired(
-            BLOCK,
-            &mut || {
-                black_box(raw_decrypt(
-                    raw,
-                    handle,
-                    &aad,
-                    raw_iv,
-                    black_box(&raw_sealed),
-                ));
-            },
-            &mut || {
-                black_box(
-                    kms.decrypt(
-                        DecryptRequest::new(black_box(&blob).clone())
-                            .with_encryption_context(ctx.clone()),
-                    )
-                    .unwrap(),
-                );
-            },
-        );
-        engine_row("Decrypt 32 B", label, &p);
-        let p = paired(
-            BLOCK,
-            &mut || {
-                let mut dk = [0u8; 32];
-                raw.generate_random_slice(&mut dk).unwrap();
-                black_box(raw_encrypt(raw, handle, &aad, &dk));
-            },
-            &mut || {
-                black_box(
-                    kms.generate_data_key(
-                        GenerateDataKeyRequest::new(key, DataKeySpec::Aes256)
-                            .with_encryption_context(ctx.clone()),
-                    )
-                    .unwrap(),
-                );
-            },
-        );
-        engine_row("GenerateDataKey AES_256", label, &p);
-        println!(
-            "{:<28} {:<10} session copy alive: {}",
-            "",
-            label,
-            engine.token().has_session_copy(&id)
-        );
+        engine_rows(&kms, &engine, raw, &ctx, label, key, id, handle);
     }
     println!(
         "copies made by the engine: {}",
         engine.token().session_copies_made()
     );
+    // The same with the flag off: an engine that makes and uses no copies at all.
+    drop(kms);
+    drop(engine);
+    config.token.session_copies = false;
+    let engine = Engine::open(config.clone()).unwrap();
+    let kms = engine.client(engine.default_caller("bench"));
+    engine_rows(
+        &kms,
+        &engine,
+        raw,
+        &ctx,
+        "flag off",
+        plain,
+        plain_id,
+        plain_handle,
+    );
+    assert_eq!(engine.token().session_copies_made(), 0);
     drop(kms);
     drop(engine);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Engine Encrypt, Decrypt and GenerateDataKey on `key`, each against the raw operation with
+/// the key's token object (`handle`), in paired rounds.
+#[allow(clippy::too_many_arguments)]
+fn engine_rows(
+    kms: &impl Kms,
+    engine: &Engine,
+    raw: &Session,
+    ctx: &EncryptionContext,
+    label: &str,
+    key: KeyId,
+    id: lockbox_token::ObjectId,
+    handle: ObjectHandle,
+) {
+    let mut aad = lockbox::blob::allocate(lockbox::blob::ALG_AES_256_GCM, key, 1, 1)
+        [..lockbox::blob::HEADER_LEN]
+        .to_vec();
+    ctx.encode_into(&mut aad);
+    let p32 = [0x5a_u8; 32];
+    let blob = kms
+        .encrypt(
+            EncryptRequest::new(key, Plaintext::copy_from(&p32))
+                .with_encryption_context(ctx.clone()),
+        )
+        .unwrap()
+        .ciphertext_blob;
+    let (raw_iv, raw_sealed) = raw_encrypt(raw, handle, &aad, &p32);
+    let p = paired(
+        BLOCK,
+        &mut || {
+            black_box(raw_encrypt(raw, handle, &aad, black_box(&p32)));
+        },
+        &mut || {
+            black_box(
+                kms.encrypt(
+                    EncryptRequest::new(key, Plaintext::copy_from(black_box(&p32)))
+                        .with_encryption_context(ctx.clone()),
+                )
+                .unwrap(),
+            );
+        },
+    );
+    engine_row("Encrypt 32 B", label, &p);
+    let p = paired(
+        BLOCK,
+        &mut || {
+            black_box(raw_decrypt(
+                raw,
+                handle,
+                &aad,
+                raw_iv,
+                black_box(&raw_sealed),
+            ));
+        },
+        &mut || {
+            black_box(
+                kms.decrypt(
+                    DecryptRequest::new(black_box(&blob).clone())
+                        .with_encryption_context(ctx.clone()),
+                )
+                .unwrap(),
+            );
+        },
+    );
+    engine_row("Decrypt 32 B", label, &p);
+    let p = paired(
+        BLOCK,
+        &mut || {
+            let mut dk = [0u8; 32];
+            raw.generate_random_slice(&mut dk).unwrap();
+            black_box(raw_encrypt(raw, handle, &aad, &dk));
+        },
+        &mut || {
+            black_box(
+                kms.generate_data_key(
+                    GenerateDataKeyRequest::new(key, DataKeySpec::Aes256)
+                        .with_encryption_context(ctx.clone()),
+                )
+                .unwrap(),
+            );
+        },
+    );
+    engine_row("GenerateDataKey AES_256", label, &p);
+    println!(
+        "{:<28} {:<10} session copy alive: {}",
+        "",
+        label,
+        engine.token().has_session_copy(&id)
+    );
 }
 
 fn row(name: &str, p: &paired::Paired) {

@@ -804,6 +804,31 @@ mod tests {
     }
 
     #[test]
+    fn a_copyable_template_differs_only_in_modifiable_and_copyable() {
+        let id = ObjectId([1; 16]);
+        for t in [
+            SecretKeyTemplate::aes_256_encrypt_decrypt(),
+            SecretKeyTemplate::hmac(HmacDigest::Sha512),
+        ] {
+            assert!(t.allows_session_copies());
+            let plain = t.attributes_for(&id, "lockbox/k/1", false);
+            assert_eq!(plain, t.attributes(&id, "lockbox/k/1"));
+            let copyable = t.attributes_for(&id, "lockbox/k/1", true);
+            let expected: Vec<Attribute> = plain
+                .into_iter()
+                .map(|a| match a {
+                    Attribute::Modifiable(false) => Attribute::Modifiable(true),
+                    Attribute::Copyable(false) => Attribute::Copyable(true),
+                    other => other,
+                })
+                .collect();
+            assert_eq!(copyable, expected);
+            assert!(copyable.contains(&Attribute::Sensitive(true)));
+            assert!(copyable.contains(&Attribute::Extractable(false)));
+        }
+    }
+
+    #[test]
     fn usage_sets_print_their_attribute_names() {
         let t = KeyPairTemplate::ec(Curve::P384, EcPurpose::KeyAgreement);
         assert_eq!(format!("{:?}", t.private_usages()), r#"{"CKA_DERIVE"}"#);
