@@ -556,7 +556,7 @@ fn two_calls_on_one_connection(addr: SocketAddr) -> Vec<String> {
 }
 
 token_test!(fn engine_calls_run_on_their_connections_own_thread(t) {
-    // No hand-off to another thread for the engine call (issue 18, decision 0035): both
+    // No hand-off to another thread for the engine call (issue 18, decision 0037): both
     // calls of a connection run on that connection's thread, and another connection has
     // another thread.
     let (_engine, server) = start(t, config());

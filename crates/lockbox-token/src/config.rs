@@ -37,7 +37,7 @@ pub struct TokenConfig {
     /// object on one member only some time after another member created it.
     pub replication_wait: Duration,
     /// Whether new AES and HMAC keys are made copyable, and operations use a session-object
-    /// copy of a copyable key (see docs/operations.md and decision 0035). Off here; the
+    /// copy of a copyable key (see docs/operations.md and decision 0036). Off here; the
     /// engine's configuration turns it on by default for a SoftHSM token.
     pub session_copies: bool,
     /// The most session copies alive at once; the least recently used is destroyed to make

@@ -1,6 +1,6 @@
 //! Session-object copies of CMK material (`session_copies`), against SoftHSM 2.6.1: when a
 //! copy is made, what it is, when it goes, and what a holder of the PIN can and cannot do
-//! with a copyable key (docs/SECURITY.md, decision 0035).
+//! with a copyable key (docs/SECURITY.md, decision 0036).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use cryptoki::error::{Error as CkError, RvError};

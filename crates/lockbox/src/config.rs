@@ -406,7 +406,7 @@ impl Config {
             token.replication_wait = std::time::Duration::from_millis(ms);
         }
         // On by default for SoftHSM, which limits no session objects and runs AES-GCM 2.7
-        // times faster from one; off for any other token (decision 0035).
+        // times faster from one; off for any other token (decision 0036).
         token.session_copies = t.session_copies.unwrap_or(token.softhsm_conf.is_some());
         if let Some(n) = t.max_session_copies {
             if !(1..=1_000_000).contains(&n) {

@@ -1,6 +1,6 @@
 //! Session-object copies through the engine: symmetric keys made copyable when the token's
 //! `session_copies` flag is on, and their copies gone when the key is disabled, scheduled for
-//! deletion, deleted, or rotated away from (docs/SECURITY.md, decision 0035).
+//! deletion, deleted, or rotated away from (docs/SECURITY.md, decision 0036).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;

@@ -61,7 +61,7 @@
 //! token) holds up only the client that made it; no other connection shares its thread. A
 //! short call makes no hand-off between threads: the kernel wakes the connection's thread
 //! when the request arrives, and the client when the answer is written, as for `/health`
-//! (issue 18; decision 0035). Each open connection costs a thread and about six file
+//! (issue 18; decision 0037). Each open connection costs a thread and about six file
 //! descriptors (its socket, a duplicate kept to shut it when the shutdown grace period ends,
 //! and its runtime's epoll, eventfd and signal descriptors), so `max_connections` bounds the
 //! threads too.

@@ -544,7 +544,7 @@ fn private_object_attributes() -> [Attribute; 6] {
 /// [`private_object_attributes`], but modifiable and copyable. SoftHSM 2.6.1 refuses a copy
 /// of a key that is not copyable (CKR_ACTION_PROHIBITED), and a CKA_TOKEN=false copy of one
 /// that is not modifiable (CKR_ATTRIBUTE_READ_ONLY). What that lets a PIN holder do is in
-/// docs/SECURITY.md and decision 0035.
+/// docs/SECURITY.md and decision 0036.
 fn copyable_object_attributes() -> [Attribute; 6] {
     [
         Attribute::Token(true),
