@@ -416,13 +416,24 @@ token_test!(fn a_mark_round_trips_and_survives_reopening_the_token(t) {
     }
     // Data objects are not key objects: the mark is never listed with them.
     assert!(token.list_objects()?.is_empty());
-    // Only one generation is left on the token, private and labelled under the prefix.
+    // The mark is two slots on the token, private, labelled under the prefix; the newest
+    // names generation 6 (created at 1, five writes) and the payload.
     let s = t.raw_session()?;
     let found = s.find_objects(&[Attribute::Class(cryptoki::object::ObjectClass::DATA)])?;
-    assert_eq!(found.len(), 1);
-    let attrs = s.get_attributes(found[0], &[AttributeType::Label, AttributeType::Private, AttributeType::Token])?;
-    assert!(attrs.contains(&Attribute::Label(b"lockbox/audit-mark".to_vec())));
-    assert!(attrs.contains(&Attribute::Private(true)) && attrs.contains(&Attribute::Token(true)));
+    assert_eq!(found.len(), 2);
+    let mut labels = Vec::new();
+    for h in found {
+        let attrs = s.get_attributes(h, &[AttributeType::Label, AttributeType::Private, AttributeType::Token])?;
+        assert!(attrs.contains(&Attribute::Private(true)) && attrs.contains(&Attribute::Token(true)));
+        for a in attrs {
+            if let Attribute::Label(l) = a {
+                labels.push(String::from_utf8(l)?);
+            }
+        }
+    }
+    let newest = format!("lockbox/audit-mark#{}{}#", hex::encode(6u64.to_be_bytes()), hex::encode([4u8; 40]));
+    assert!(labels.iter().all(|l| l.starts_with("lockbox/audit-mark#")), "{labels:?}");
+    assert!(labels.iter().any(|l| l.starts_with(&newest)), "{labels:?}");
     drop(s);
     drop(token);
 
