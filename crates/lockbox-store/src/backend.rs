@@ -128,7 +128,7 @@ pub(crate) trait Backend: Send + Sync {
     fn transact(
         &self,
         failpoint: &'static str,
-        body: &mut dyn FnMut(&mut dyn Txn) -> Result<(), TxError>,
+        body: &mut (dyn FnMut(&mut dyn Txn) -> Result<(), TxError> + Send),
     ) -> Result<(), StoreError>;
 
     /// Runs `body` as [`Backend::transact`] does, for a change that only appends (the audit
@@ -141,7 +141,7 @@ pub(crate) trait Backend: Send + Sync {
     fn transact_append(
         &self,
         failpoint: &'static str,
-        body: &mut dyn FnMut(&mut dyn Txn) -> Result<(), TxError>,
+        body: &mut (dyn FnMut(&mut dyn Txn) -> Result<(), TxError> + Send),
     ) -> Result<(), StoreError>;
 
     /// Writes `entries` into `tree` in order, each on its own (a crash part-way leaves a prefix

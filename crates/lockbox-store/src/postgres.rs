@@ -247,7 +247,14 @@ impl PostgresBackend {
     }
 
     /// Runs `f` on a pooled connection; a connection that failed is dropped, not pooled.
-    fn with_client<T>(
+    fn with_client<T: Send>(
+        &self,
+        f: impl FnMut(&mut Client) -> Result<T, StoreError> + Send,
+    ) -> Result<T, StoreError> {
+        off_runtime(|| self.with_client_here(f))
+    }
+
+    fn with_client_here<T>(
         &self,
         mut f: impl FnMut(&mut Client) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
@@ -275,6 +282,9 @@ impl PostgresBackend {
 impl Drop for PostgresBackend {
     fn drop(&mut self) {
         self.closed.store(true, Ordering::SeqCst);
+        // Each client's drop shuts its runtime down, which tokio refuses on a runtime thread.
+        let pool = std::mem::take(&mut *self.pool.lock());
+        off_runtime(move || drop(pool));
     }
 }
 
@@ -490,7 +500,7 @@ impl Backend for PostgresBackend {
     fn transact(
         &self,
         failpoint: &'static str,
-        body: &mut dyn FnMut(&mut dyn Txn) -> Result<(), TxError>,
+        body: &mut (dyn FnMut(&mut dyn Txn) -> Result<(), TxError> + Send),
     ) -> Result<(), StoreError> {
         let mut attempt = 0;
         loop {
@@ -555,7 +565,7 @@ impl Backend for PostgresBackend {
     fn transact_append(
         &self,
         failpoint: &'static str,
-        body: &mut dyn FnMut(&mut dyn Txn) -> Result<(), TxError>,
+        body: &mut (dyn FnMut(&mut dyn Txn) -> Result<(), TxError> + Send),
     ) -> Result<(), StoreError> {
         self.transact(failpoint, body)
     }
@@ -591,16 +601,19 @@ impl Backend for PostgresBackend {
         // that connection lives, with no transaction open, and PostgreSQL releases it when
         // the connection ends, including when this node dies or is cut off.
         let key = lock_key(name);
-        let mut client = self.connector.connect()?;
-        let got: bool = client
-            .query_one("SELECT pg_try_advisory_lock($1)", &[&key])
-            .map_err(|e| StoreError::Database(format!("taking the cluster lock {name}: {e}")))?
-            .get(0);
-        if !got {
+        let taken = off_runtime(|| -> Result<Option<Client>, StoreError> {
+            let mut client = self.connector.connect()?;
+            let got: bool = client
+                .query_one("SELECT pg_try_advisory_lock($1)", &[&key])
+                .map_err(|e| StoreError::Database(format!("taking the cluster lock {name}: {e}")))?
+                .get(0);
+            Ok(got.then_some(client))
+        })?;
+        let Some(client) = taken else {
             return Ok(None);
-        }
+        };
         Ok(Some(Box::new(AdvisoryLock {
-            client,
+            client: Some(client),
             key,
             name: name.to_owned(),
         })))
@@ -621,29 +634,54 @@ fn lock_key(name: &str) -> i64 {
 
 /// A held session advisory lock and the connection that holds it.
 struct AdvisoryLock {
-    client: Client,
+    client: Option<Client>,
     key: i64,
     name: String,
 }
 
 impl LockHold for AdvisoryLock {
     fn still_held(&mut self) -> bool {
-        !self.client.is_closed() && self.client.batch_execute("SELECT 1").is_ok()
+        let Some(client) = self.client.as_mut() else {
+            return false;
+        };
+        off_runtime(|| !client.is_closed() && client.batch_execute("SELECT 1").is_ok())
     }
 }
 
 impl Drop for AdvisoryLock {
     fn drop(&mut self) {
-        // Closing the connection would release it too; unlocking says so at once.
-        if !self.client.is_closed()
-            && let Err(e) = self
-                .client
-                .execute("SELECT pg_advisory_unlock($1)", &[&self.key])
-        {
-            tracing::debug!(lock = %self.name, error = %e,
-                "could not unlock the cluster lock; closing its connection releases it");
-        }
+        let Some(mut client) = self.client.take() else {
+            return;
+        };
+        let (key, name) = (self.key, &self.name);
+        // Closing the connection would release it too; unlocking says so at once. Both
+        // (the client's drop closes it) off any tokio runtime thread.
+        off_runtime(move || {
+            if !client.is_closed()
+                && let Err(e) = client.execute("SELECT pg_advisory_unlock($1)", &[&key])
+            {
+                tracing::debug!(lock = %name, error = %e,
+                    "could not unlock the cluster lock; closing its connection releases it");
+            }
+            drop(client);
+        });
     }
+}
+
+/// Runs `f` where rust-postgres can block: its sync client drives a tokio runtime of its own
+/// (`block_on`), which tokio refuses (a panic) on a thread that is driving a runtime already.
+/// The server runs engine calls on each connection's own runtime thread (decision 0037), so
+/// from such a thread the database work runs on a scoped thread of its own: a hand-off that
+/// costs tens of microseconds beside a database round trip. Elsewhere `f` runs here.
+fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    if tokio::runtime::Handle::try_current().is_err() {
+        return f();
+    }
+    std::thread::scope(|s| match s.spawn(f).join() {
+        Ok(v) => v,
+        // A panic in `f` is a bug: carry it to the caller's thread as it is.
+        Err(panic) => std::panic::resume_unwind(panic),
+    })
 }
 
 /// The thread that listens for other nodes' changes and drops the cached key records.

@@ -198,7 +198,7 @@ impl Backend for SledBackend {
     fn transact(
         &self,
         failpoint: &'static str,
-        body: &mut dyn FnMut(&mut dyn Txn) -> Result<(), TxError>,
+        body: &mut (dyn FnMut(&mut dyn Txn) -> Result<(), TxError> + Send),
     ) -> Result<(), StoreError> {
         let _one_at_a_time = self.writer.lock();
         let writes = loop {
@@ -244,7 +244,7 @@ impl Backend for SledBackend {
     fn transact_append(
         &self,
         failpoint: &'static str,
-        body: &mut dyn FnMut(&mut dyn Txn) -> Result<(), TxError>,
+        body: &mut (dyn FnMut(&mut dyn Txn) -> Result<(), TxError> + Send),
     ) -> Result<(), StoreError> {
         let _one_at_a_time = self.appender.lock();
         let writes = loop {

@@ -355,3 +355,33 @@ fn a_postgresql_restart_loses_nothing_and_the_nodes_carry_on() -> TestResult {
     }));
     Ok(())
 }
+
+/// The server runs engine calls on each connection's own tokio runtime thread (decision
+/// 0037), where rust-postgres's own `block_on` would panic: every store call, a cluster
+/// lock taken and let go, and the store itself dropped, from inside a runtime.
+#[test]
+fn a_store_works_from_a_tokio_runtime_thread() -> TestResult {
+    let h = Harness::postgres("from_runtime")?;
+    let store = h.open()?;
+    let rt = tokio::runtime::Builder::new_current_thread().build()?;
+    let r = record(7);
+    rt.block_on(async {
+        store.put_key(&r)?;
+        let mut read = store.key(r.slot())?.ok_or("the record is missing")?;
+        assert_eq!(read.description, "key 7");
+        read.description = "changed".into();
+        store.put_key(&read)?;
+        let lock = store
+            .try_cluster_lock("from_runtime")?
+            .ok_or("the lock is taken")?;
+        drop(lock);
+        assert!(store.try_cluster_lock("from_runtime")?.is_some());
+        Ok::<(), Box<dyn std::error::Error>>(())
+    })?;
+    rt.block_on(async move { drop(store) });
+    assert_eq!(
+        h.open()?.key(r.slot())?.map(|k| k.description),
+        Some("changed".to_owned())
+    );
+    Ok(())
+}
