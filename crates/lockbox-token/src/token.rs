@@ -269,9 +269,21 @@ impl Drop for CreationWatch<'_> {
     }
 }
 
+/// Token-object creation, destruction and modification, and searches, one at a time in the
+/// whole process, whatever `Token` (or token) they are on: SoftHSM 2.6.1 races when several
+/// threads create token objects at once, and fails a C_GenerateKey that a search in another
+/// thread overlaps (CKR_GENERAL_ERROR; `tests/concurrency.rs`), also between two `Token`s
+/// of one process (two engines on one token, as the cluster tests run). Reentrant: a search
+/// inside a creating path (a lookup under `write_mark`) takes it again on its thread.
+static OBJECTS: parking_lot::ReentrantMutex<()> = parking_lot::const_reentrant_mutex(());
+
+fn objects_lock() -> parking_lot::ReentrantMutexGuard<'static, ()> {
+    OBJECTS.lock()
+}
+
 /// Object creation, destruction and recovery held still (see [`Token::hold_objects`]).
 pub struct ObjectsHeld<'a> {
-    _objects: parking_lot::MutexGuard<'a, ()>,
+    _objects: parking_lot::ReentrantMutexGuard<'static, ()>,
     _recovery: parking_lot::MutexGuard<'a, ()>,
     _root: Option<crate::softhsm::root::RootGuard>,
 }
@@ -300,7 +312,6 @@ pub struct Token {
     // Object searches (C_FindObjectsInit) this `Token` has made: each walks the whole token
     // on SoftHSM, so the hot paths must make none (see `Token::searches`).
     searches: AtomicU64,
-    object_lock: Mutex<()>,
     recovery_lock: Mutex<()>,
     generation: AtomicU64,
     random_drawn: AtomicU64,
@@ -372,7 +383,6 @@ impl Token {
             handles: RwLock::new(HandleCache::default()),
             marks: Mutex::new(HashMap::new()),
             searches: AtomicU64::new(0),
-            object_lock: Mutex::new(()),
             recovery_lock: Mutex::new(()),
             generation: AtomicU64::new(0),
             random_drawn: AtomicU64::new(0),
@@ -435,7 +445,7 @@ impl Token {
     pub fn hold_objects(&self) -> Result<ObjectsHeld<'_>, TokenError> {
         // The order every creating path takes them in: objects, then (inside `run`)
         // recovery, then (inside `recover`) the root guard.
-        let objects = self.object_lock.lock();
+        let objects = objects_lock();
         let recovery = self.recovery_lock.lock();
         let root = root_guard(self.softhsm_conf.as_deref())?;
         Ok(ObjectsHeld {
@@ -575,7 +585,7 @@ impl Token {
         self.run(|t, s| t.handle(s, key).map(drop))?;
         // Its session copy first: no copy outlives the material it was made from.
         self.forget_copy(key);
-        let _serialized = self.object_lock.lock();
+        let _serialized = objects_lock();
         self.run(|t, s| {
             let handle = t.handle(s, key)?;
             s.destroy_object(handle)?;
@@ -775,6 +785,15 @@ impl Token {
     }
 
     /// The Lockbox key object with CKA_ID `id`, found by one search (and kept in the cache).
+    /// C_FindObjects with `template`, serialized with object creation, destruction and
+    /// modification: SoftHSM 2.6.1 fails a C_GenerateKey that a search in another thread of
+    /// the same process overlaps (CKR_GENERAL_ERROR; `tests/concurrency.rs`). Only the search
+    /// is held; reading the attributes of what it found is not.
+    fn search(&self, s: &Session, template: &[Attribute]) -> Result<Vec<ObjectHandle>, TokenError> {
+        let _serialized = objects_lock();
+        Ok(s.find_objects(template)?)
+    }
+
     fn find_by_id(&self, s: &Session, id: &ObjectId) -> Result<Option<ObjectHandle>, TokenError> {
         Self::require_login(s)?;
         let clears = self.handles.read().clears;
@@ -784,7 +803,7 @@ impl Token {
             Attribute::Id(id.as_bytes().to_vec()),
         ];
         self.count_search();
-        for handle in s.find_objects(&template)? {
+        for handle in self.search(s, &template)? {
             if let Some(info) = lockbox_key_info(s, handle, &prefix)?
                 && info.id == *id
             {
@@ -816,7 +835,7 @@ impl Token {
         };
         let mut found = Vec::new();
         self.count_search();
-        for handle in s.find_objects(&template)? {
+        for handle in self.search(s, &template)? {
             if stop.load(Ordering::Relaxed) {
                 return Ok(None);
             }
@@ -1041,12 +1060,32 @@ fn is_authentication_failure(rv: RvError) -> bool {
 
 /// The CKA_ID and CKA_LABEL of `handle` if it is a key object under `prefix` (a Lockbox
 /// object of this instance), else `None`.
+/// C_GetAttributeValue of `types`, asked again when an attribute grew between the call that
+/// sized it and the one that read it (CKR_BUFFER_TOO_SMALL: a mark's label rewritten by
+/// another thread meanwhile, `tests/concurrency.rs`).
+pub(crate) fn read_attributes(
+    s: &Session,
+    handle: ObjectHandle,
+    types: &[AttributeType],
+) -> Result<Vec<Attribute>, TokenError> {
+    let mut tries = 0;
+    loop {
+        match s.get_attributes(handle, types) {
+            Err(cryptoki::error::Error::Pkcs11(RvError::BufferTooSmall, _)) if tries < 5 => {
+                tries += 1;
+            }
+            other => return Ok(other?),
+        }
+    }
+}
+
 fn lockbox_key_info(
     s: &Session,
     handle: ObjectHandle,
     prefix: &str,
 ) -> Result<Option<ObjectInfo>, TokenError> {
-    let attrs = s.get_attributes(
+    let attrs = read_attributes(
+        s,
         handle,
         &[
             AttributeType::Class,

@@ -71,7 +71,7 @@ impl Token {
     /// generation 1, the second at 0 (see the module docs).
     pub fn create_mark(&self, name: &str, value: &[u8]) -> Result<ObjectId, TokenError> {
         let base = format!("{}/{name}", self.label_prefix);
-        let _serialized = self.object_lock.lock();
+        let _serialized = super::objects_lock();
         self.run(|t, s| {
             let mut id = [0u8; 16];
             t.draw(s, &mut id)?;
@@ -93,7 +93,7 @@ impl Token {
     /// the mark was last found, else by a search; a mark found in the first form, or with a
     /// slot missing (a crash while it was made), is moved to two slots first.
     pub fn write_mark(&self, mark: &ObjectId, value: &[u8]) -> Result<(), TokenError> {
-        let _serialized = self.object_lock.lock();
+        let _serialized = super::objects_lock();
         self.run(|t, s| {
             let prefix = format!("{}/", t.label_prefix);
             let found = match t.known_slots(s, mark, &prefix) {
@@ -235,7 +235,7 @@ impl Token {
         let template = [Attribute::Token(true), Attribute::Class(ObjectClass::DATA)];
         let mut out = Vec::new();
         self.count_search();
-        for handle in s.find_objects(&template)? {
+        for handle in self.search(s, &template)? {
             if let Some(m) = read_mark_object(s, handle, &prefix, mark)? {
                 out.push(m);
             }
@@ -293,7 +293,7 @@ fn read_mark_object(
         AttributeType::Value,
         AttributeType::Application,
     ];
-    for a in s.get_attributes(handle, &wanted)? {
+    for a in super::read_attributes(s, handle, &wanted)? {
         match a {
             Attribute::Label(v) => label = String::from_utf8(v).ok(),
             Attribute::Value(v) => value = Some(v),

@@ -358,7 +358,7 @@ impl Token {
         name: &str,
     ) -> Result<(ObjectId, MaterialFingerprint), TokenError> {
         let label = format!("{}/{name}", self.label_prefix);
-        let _serialized = self.object_lock.lock();
+        let _serialized = super::objects_lock();
         self.run(|t, s| {
             let mut id = [0u8; 16];
             t.draw(s, &mut id)?;
@@ -450,7 +450,7 @@ impl Token {
             ));
         }
         let label = format!("{}/{name}", self.label_prefix);
-        let _serialized = self.object_lock.lock();
+        let _serialized = super::objects_lock();
         self.run(|t, s| {
             let mut ids = [0u8; 32];
             t.draw(s, &mut ids)?;

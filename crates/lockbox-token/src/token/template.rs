@@ -586,7 +586,7 @@ impl Token {
         let label = format!("{}/{name}", self.label_prefix);
         let mechanism = template.mechanism();
         let copyable = self.session_copies_enabled() && template.allows_session_copies();
-        let _serialized = self.object_lock.lock();
+        let _serialized = super::objects_lock();
         self.run(|t, s| {
             let mut id = [0u8; 16];
             t.draw(s, &mut id)?;
@@ -620,7 +620,7 @@ impl Token {
         let (mechanism, mechanism_type, mechanism_name) = template.mechanism();
         self.require_mechanisms(&[(mechanism_type, mechanism_name)])?;
         let label = format!("{}/{name}", self.label_prefix);
-        let _serialized = self.object_lock.lock();
+        let _serialized = super::objects_lock();
         self.run(|t, s| {
             let mut ids = [0u8; 32];
             t.draw(s, &mut ids)?;
