@@ -157,11 +157,6 @@ impl<W: Write> Encryptor<W> {
             )));
         }
         self.flush_batch(true)?;
-        self.finish_tail()
-    }
-
-    /// After the final frame: the signature (signing suite), then a flush of the output.
-    fn finish_tail(mut self) -> Result<W, EnvelopeError> {
         let footer = match self.signer.take() {
             Some(s) => Some(s.footer()?),
             None => None,
@@ -233,7 +228,9 @@ impl<W: Write> Encryptor<W> {
 }
 
 /// Encrypts one frame in place and fills in its header fields; returns where the frame's
-/// bytes start in `buf` (the final frame's header is 8 bytes longer).
+/// bytes start in `buf` (the final frame's header is 8 bytes longer). The tag is appended
+/// only once the plaintext is encrypted: should the buffer grow for it, the block it leaves
+/// holds ciphertext, not plaintext.
 fn seal_frame(
     cipher: &Aes256Gcm,
     message_id: &[u8; MESSAGE_ID_LEN],
@@ -241,8 +238,10 @@ fn seal_frame(
     seq: u32,
     is_final: bool,
 ) -> Result<usize, EnvelopeError> {
-    buf.extend_from_slice(&[0u8; TAG_LEN]);
-    seal_in_place(cipher, message_id, buf, seq, is_final)
+    let len = buf.len() - PREFIX;
+    let tag = seal_body(cipher, message_id, &mut buf[PREFIX..], seq, is_final)?;
+    buf.extend_from_slice(&tag);
+    Ok(fill_frame_header(buf, len, seq, is_final))
 }
 
 /// Encrypts the frame in `frame` in place: `PREFIX` bytes of room for its header, the
@@ -257,24 +256,47 @@ fn seal_in_place(
 ) -> Result<usize, EnvelopeError> {
     let tag_at = frame.len() - TAG_LEN;
     let len = tag_at - PREFIX;
-    let aad = frame_aad(message_id, is_final, seq, len as u64);
-    let iv = frame_iv(seq);
-    let tag = cipher
-        .encrypt_inout_detached(&Nonce::from(iv), &aad, (&mut frame[PREFIX..tag_at]).into())
-        .map_err(|_| EnvelopeError::Limit("frame too long for AES-GCM".into()))?;
+    let tag = seal_body(
+        cipher,
+        message_id,
+        &mut frame[PREFIX..tag_at],
+        seq,
+        is_final,
+    )?;
     frame[tag_at..].copy_from_slice(&tag);
-    let buf = frame;
+    Ok(fill_frame_header(frame, len, seq, is_final))
+}
+
+/// AES-GCM of one frame's content in place; its tag.
+fn seal_body(
+    cipher: &Aes256Gcm,
+    message_id: &[u8; MESSAGE_ID_LEN],
+    body: &mut [u8],
+    seq: u32,
+    is_final: bool,
+) -> Result<[u8; TAG_LEN], EnvelopeError> {
+    let aad = frame_aad(message_id, is_final, seq, body.len() as u64);
+    let tag = cipher
+        .encrypt_inout_detached(&Nonce::from(frame_iv(seq)), &aad, body.into())
+        .map_err(|_| EnvelopeError::Limit("frame too long for AES-GCM".into()))?;
+    Ok(tag.into())
+}
+
+/// Writes a frame's header fields into the `PREFIX` bytes before its content of `len`
+/// bytes; returns where the frame starts.
+fn fill_frame_header(buf: &mut [u8], len: usize, seq: u32, is_final: bool) -> usize {
+    let iv = frame_iv(seq);
     if is_final {
         buf[0..4].copy_from_slice(&FINAL_FRAME_MARKER.to_be_bytes());
         buf[4..8].copy_from_slice(&seq.to_be_bytes());
         buf[8..20].copy_from_slice(&iv);
         // `len` is at most the frame length, itself at most MAX_FRAME_LENGTH < 2^32.
         buf[20..24].copy_from_slice(&(len as u32).to_be_bytes());
-        Ok(0)
+        0
     } else {
         buf[8..12].copy_from_slice(&seq.to_be_bytes());
         buf[12..24].copy_from_slice(&iv);
-        Ok(8)
+        8
     }
 }
 
@@ -345,6 +367,23 @@ impl<W: Write> Write for Encryptor<W> {
 }
 
 impl<W: Write> Encryptor<W> {
+    /// After a whole stream: the signature (signing suite), then a flush of the output.
+    fn pipeline_tail(mut self) -> Result<W, EnvelopeError> {
+        let footer = match self.signer.take() {
+            Some(s) => Some(s.footer()?),
+            None => None,
+        };
+        let mut out = self
+            .out
+            .take()
+            .ok_or_else(|| EnvelopeError::InvalidInput("finished twice".into()))?;
+        if let Some(f) = footer {
+            out.write_all(&f).map_err(EnvelopeError::Io)?;
+        }
+        out.flush().map_err(EnvelopeError::Io)?;
+        Ok(out)
+    }
+
     /// Encrypts everything `input` yields, to its end, into this message and finishes it
     /// (as `write` of all of it, then [`Encryptor::finish`]), with reading and writing
     /// overlapped with sealing: the calling thread reads a batch of frames, signs and
@@ -408,7 +447,7 @@ impl<W: Write> Encryptor<W> {
         match written {
             Ok(n) => {
                 self.written = n;
-                self.finish_tail()
+                self.pipeline_tail()
             }
             Err(e) => {
                 self.failed = true;
