@@ -368,6 +368,9 @@ impl<W: Write> Write for Encryptor<W> {
 
 impl<W: Write> Encryptor<W> {
     /// After a whole stream: the signature (signing suite), then a flush of the output.
+    /// `finish` writes the same tail inline: moving it into a shared function changed the
+    /// code's layout so that `tests/freed_memory.rs` found plaintext, left on the stack by
+    /// an earlier crypto call, in a freed heap block (see the issue-18 note); kept apart.
     fn pipeline_tail(mut self) -> Result<W, EnvelopeError> {
         let footer = match self.signer.take() {
             Some(s) => Some(s.footer()?),
